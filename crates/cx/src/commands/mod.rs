@@ -1,0 +1,4 @@
+pub mod health;
+pub mod migrate;
+pub mod serve;
+pub mod token;

@@ -1,0 +1,48 @@
+use std::process::ExitCode;
+
+use anyhow::Context as _;
+use cx_runtime::config::{AuthArgs, CacheArgs, ServerArgs, StoreArgs, TelemetryArgs};
+use cx_runtime::context::ServiceContext;
+use cx_runtime::telemetry::Telemetry;
+
+#[derive(Debug, clap::Args)]
+pub struct ServeArgs {
+    /// `all`, or one service: profile.
+    #[arg(default_value = "all")]
+    service: String,
+    #[command(flatten)]
+    server: ServerArgs,
+    #[command(flatten)]
+    store: StoreArgs,
+    #[command(flatten)]
+    cache: CacheArgs,
+    #[command(flatten)]
+    auth: AuthArgs,
+    #[command(flatten)]
+    telemetry: TelemetryArgs,
+}
+
+pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
+    let service_name = if args.service == "all" {
+        "cx-suite".to_owned()
+    } else {
+        format!("cx-{}", args.service)
+    };
+    let telemetry = Telemetry::init(&service_name, &args.telemetry)?;
+    args.server.validate()?;
+    let ctx = ServiceContext::from_args(&args.store, &args.cache, &args.auth)?;
+    let modules = crate::services::build(&args.service, &ctx).await?;
+    let listener = tokio::net::TcpListener::bind(args.server.listen)
+        .await
+        .with_context(|| format!("CX_LISTEN: cannot listen on {}", args.server.listen))?;
+    let served = cx_runtime::server::serve(
+        modules,
+        &args.server,
+        listener,
+        cx_runtime::server::termination_signal(),
+    )
+    .await;
+    telemetry.shutdown().await;
+    served?;
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,289 @@
+//! Settings shared by every service, read from flags and `CX_…` environment
+//! variables (clap), then validated once at start with errors that name the
+//! setting at fault. Precedence: defaults, then environment, then flags.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// Where the data lives and how to reach it.
+#[derive(clap::Args, Clone, Debug)]
+pub struct StoreArgs {
+    /// Directory for the embedded SQLite files and the generated JWT secret.
+    #[arg(long, env = "CX_DATA_DIR", default_value = "./data")]
+    pub data_dir: PathBuf,
+
+    /// postgres://… (production; each service migrates its own schema) or
+    /// sqlite://… (one file per service; `{service}` in the path is replaced by
+    /// the service name, otherwise the name is appended to the file stem).
+    /// Absent: SQLite files under the data directory.
+    #[arg(long, env = "CX_DATABASE_URL", hide_env_values = true)]
+    pub database_url: Option<String>,
+
+    /// Largest number of pooled database connections per service.
+    #[arg(long, env = "CX_DB_MAX_CONNECTIONS", default_value_t = 16)]
+    pub db_max_connections: u32,
+}
+
+/// The shared cache.
+#[derive(clap::Args, Clone, Debug)]
+pub struct CacheArgs {
+    /// redis://… shared by every replica. Absent: an in-process cache.
+    #[arg(long, env = "CX_REDIS_URL", hide_env_values = true)]
+    pub redis_url: Option<String>,
+
+    /// How long a cached entry may live before it is read again from the database.
+    #[arg(long, env = "CX_CACHE_TTL", default_value = "5m", value_parser = humantime::parse_duration)]
+    pub cache_ttl: Duration,
+}
+
+/// How callers are authenticated.
+#[derive(clap::Args, Clone, Debug)]
+pub struct AuthArgs {
+    /// Shared HS256 secret (at least 32 bytes). Absent, with no public key:
+    /// a random secret is generated in the data directory on first start.
+    #[arg(long, env = "CX_JWT_SECRET", hide_env_values = true)]
+    pub jwt_secret: Option<String>,
+
+    /// PEM public key (RSA for RS256, Ed25519 for EdDSA) that verifies tokens
+    /// issued elsewhere. Mutually exclusive with CX_JWT_SECRET.
+    #[arg(long, env = "CX_JWT_PUBLIC_KEY_FILE")]
+    pub jwt_public_key_file: Option<PathBuf>,
+}
+
+/// The gRPC server.
+#[derive(clap::Args, Clone, Debug)]
+pub struct ServerArgs {
+    /// Address the gRPC server listens on.
+    #[arg(long, env = "CX_LISTEN", default_value = "0.0.0.0:50051")]
+    pub listen: SocketAddr,
+
+    /// Longest time one call may take before it is cancelled (a shorter
+    /// client deadline, `grpc-timeout`, wins).
+    #[arg(long, env = "CX_REQUEST_TIMEOUT", default_value = "30s", value_parser = humantime::parse_duration)]
+    pub request_timeout: Duration,
+
+    /// Calls served at once; further calls are refused with RESOURCE_EXHAUSTED
+    /// instead of queueing without bound.
+    #[arg(long, env = "CX_MAX_CONCURRENT_REQUESTS", default_value_t = 1024)]
+    pub max_concurrent_requests: usize,
+
+    /// On SIGTERM/SIGINT, how long in-flight calls may take to finish.
+    #[arg(long, env = "CX_SHUTDOWN_GRACE", default_value = "20s", value_parser = humantime::parse_duration)]
+    pub shutdown_grace: Duration,
+}
+
+/// Logs and traces. Standard `OTEL_*` variables are honoured as well
+/// (`OTEL_EXPORTER_OTLP_ENDPOINT` switches on OTLP export).
+#[derive(clap::Args, Clone, Debug)]
+pub struct TelemetryArgs {
+    /// Log format: json (one object a line, with trace_id/span_id) or text.
+    #[arg(long, env = "CX_LOG_FORMAT", default_value = "json")]
+    pub log_format: LogFormat,
+
+    /// Log filter in `tracing` syntax, e.g. "info,cx_profile=debug".
+    #[arg(long, env = "CX_LOG", default_value = "info")]
+    pub log: String,
+}
+
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LogFormat {
+    Json,
+    Text,
+}
+
+/// A setting that failed validation, named as the user wrote it.
+#[derive(Debug, thiserror::Error)]
+#[error("{setting}: {problem}")]
+pub struct ConfigError {
+    pub setting: &'static str,
+    pub problem: String,
+}
+
+impl ConfigError {
+    pub fn new(setting: &'static str, problem: impl Into<String>) -> Self {
+        Self {
+            setting,
+            problem: problem.into(),
+        }
+    }
+}
+
+/// The database a service uses, after validation.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum DatabaseTarget {
+    /// One PostgreSQL database; each service lives in its own schema.
+    Postgres { url: String },
+    /// One SQLite file per service.
+    Sqlite { path: PathBuf },
+}
+
+impl StoreArgs {
+    /// The database of `service`, validated.
+    pub fn database_for(&self, service: &str) -> Result<DatabaseTarget, ConfigError> {
+        if self.db_max_connections == 0 {
+            return Err(ConfigError::new(
+                "CX_DB_MAX_CONNECTIONS",
+                "must be at least 1",
+            ));
+        }
+        let Some(url) = self
+            .database_url
+            .as_deref()
+            .filter(|u| !u.trim().is_empty())
+        else {
+            return Ok(DatabaseTarget::Sqlite {
+                path: self.data_dir.join(format!("{service}.db")),
+            });
+        };
+        if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            return Ok(DatabaseTarget::Postgres {
+                url: url.to_owned(),
+            });
+        }
+        if let Some(rest) = url
+            .strip_prefix("sqlite://")
+            .or_else(|| url.strip_prefix("sqlite:"))
+        {
+            let file = rest.split('?').next().unwrap_or_default();
+            if file.is_empty() {
+                return Err(ConfigError::new(
+                    "CX_DATABASE_URL",
+                    "a sqlite:// URL needs a file path",
+                ));
+            }
+            return Ok(DatabaseTarget::Sqlite {
+                path: sqlite_path_for(file, service),
+            });
+        }
+        let scheme = url.split(':').next().unwrap_or_default();
+        Err(ConfigError::new(
+            "CX_DATABASE_URL",
+            format!("unsupported scheme '{scheme}' (expected postgres:// or sqlite://)"),
+        ))
+    }
+}
+
+fn sqlite_path_for(file: &str, service: &str) -> PathBuf {
+    if file.contains("{service}") {
+        return PathBuf::from(file.replace("{service}", service));
+    }
+    let path = PathBuf::from(file);
+    let stem = path
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let name = match path.extension() {
+        Some(ext) => format!("{stem}-{service}.{}", ext.to_string_lossy()),
+        None => format!("{stem}-{service}"),
+    };
+    path.with_file_name(name)
+}
+
+impl CacheArgs {
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        if let Some(url) = self.redis_url.as_deref().filter(|u| !u.is_empty())
+            && !(url.starts_with("redis://") || url.starts_with("rediss://"))
+        {
+            return Err(ConfigError::new(
+                "CX_REDIS_URL",
+                "expected a redis:// or rediss:// URL",
+            ));
+        }
+        if self.cache_ttl.is_zero() {
+            return Err(ConfigError::new("CX_CACHE_TTL", "must be longer than zero"));
+        }
+        Ok(())
+    }
+}
+
+impl ServerArgs {
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        if self.max_concurrent_requests == 0 {
+            return Err(ConfigError::new(
+                "CX_MAX_CONCURRENT_REQUESTS",
+                "must be at least 1",
+            ));
+        }
+        if self.request_timeout.is_zero() {
+            return Err(ConfigError::new(
+                "CX_REQUEST_TIMEOUT",
+                "must be longer than zero",
+            ));
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn store(url: Option<&str>) -> StoreArgs {
+        StoreArgs {
+            data_dir: PathBuf::from("/var/lib/cx"),
+            database_url: url.map(str::to_owned),
+            db_max_connections: 4,
+        }
+    }
+
+    #[test]
+    fn embedded_default_is_one_sqlite_file_per_service_in_the_data_dir() {
+        assert_eq!(
+            store(None).database_for("profile").unwrap(),
+            DatabaseTarget::Sqlite {
+                path: PathBuf::from("/var/lib/cx/profile.db")
+            }
+        );
+    }
+
+    #[test]
+    fn sqlite_url_gets_the_service_name() {
+        assert_eq!(
+            store(Some("sqlite:///tmp/cx.db?mode=rwc"))
+                .database_for("journey")
+                .unwrap(),
+            DatabaseTarget::Sqlite {
+                path: PathBuf::from("/tmp/cx-journey.db")
+            }
+        );
+        assert_eq!(
+            store(Some("sqlite://db/{service}.sqlite"))
+                .database_for("profile")
+                .unwrap(),
+            DatabaseTarget::Sqlite {
+                path: PathBuf::from("db/profile.sqlite")
+            }
+        );
+    }
+
+    #[test]
+    fn postgres_url_is_kept_and_other_schemes_are_named_in_the_error() {
+        let url = "postgres://cx@db:5432/cx";
+        assert_eq!(
+            store(Some(url)).database_for("profile").unwrap(),
+            DatabaseTarget::Postgres {
+                url: url.to_owned()
+            }
+        );
+        let err = store(Some("mysql://x"))
+            .database_for("profile")
+            .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "CX_DATABASE_URL: unsupported scheme 'mysql' (expected postgres:// or sqlite://)"
+        );
+    }
+
+    #[test]
+    fn redis_url_must_be_redis() {
+        let args = CacheArgs {
+            redis_url: Some("http://x".into()),
+            cache_ttl: Duration::from_secs(1),
+        };
+        assert_eq!(
+            args.validate().unwrap_err().to_string(),
+            "CX_REDIS_URL: expected a redis:// or rediss:// URL"
+        );
+    }
+}

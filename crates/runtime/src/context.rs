@@ -1,0 +1,44 @@
+//! What a service is built from: validated settings, the shared cache and the
+//! token verifier, assembled once per process and handed to each service.
+
+use std::sync::Arc;
+
+use crate::auth::{AuthInterceptor, Keys};
+use crate::cache::Cache;
+use crate::cache::redis::RedisCache;
+use crate::config::{AuthArgs, CacheArgs, ConfigError, StoreArgs};
+
+#[derive(Clone, Debug)]
+pub struct ServiceContext {
+    pub store: StoreArgs,
+    pub cache: Cache,
+    pub auth: AuthInterceptor,
+    pub keys: Keys,
+}
+
+impl ServiceContext {
+    /// Validates the settings and builds the shared pieces. Connections are
+    /// made lazily: nothing here waits on the network.
+    pub fn from_args(
+        store: &StoreArgs,
+        cache: &CacheArgs,
+        auth: &AuthArgs,
+    ) -> Result<Self, ConfigError> {
+        cache.validate()?;
+        let keys = Keys::load(auth, &store.data_dir)?;
+        let cache = match cache.redis_url.as_deref().filter(|u| !u.is_empty()) {
+            Some(url) => {
+                let redis = RedisCache::connect_lazy(url)
+                    .map_err(|e| ConfigError::new("CX_REDIS_URL", e.to_string()))?;
+                Cache::new(Arc::new(redis), cache.cache_ttl)
+            }
+            None => Cache::in_memory(cache.cache_ttl),
+        };
+        Ok(Self {
+            store: store.clone(),
+            cache,
+            auth: AuthInterceptor::new(keys.verifier.clone()),
+            keys,
+        })
+    }
+}

@@ -1,0 +1,137 @@
+//! Shared pieces of gRPC error reporting.
+//!
+//! Each service owns its error enum and maps it to [`tonic::Status`] with an
+//! exhaustive `match`; this module gives them the common building blocks:
+//! field violations collected during validation and turned into
+//! `INVALID_ARGUMENT` with a `google.rpc.BadRequest` detail.
+
+use tonic::{Code, Status};
+use tonic_types::{ErrorDetails, StatusExt};
+
+/// One invalid field of a request, named by its path (`identity.value`,
+/// `identities[3].kind`, `profile.attributes["age"]`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FieldViolation {
+    pub field: String,
+    pub description: String,
+}
+
+impl FieldViolation {
+    pub fn new(field: impl Into<String>, description: impl Into<String>) -> Self {
+        Self {
+            field: field.into(),
+            description: description.into(),
+        }
+    }
+}
+
+/// Collects every violation of a request so the client learns of all of them
+/// at once rather than one per round trip.
+#[derive(Debug, Default)]
+pub struct Violations(Vec<FieldViolation>);
+
+impl Violations {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    pub fn add(&mut self, field: impl Into<String>, description: impl Into<String>) {
+        self.0.push(FieldViolation::new(field, description));
+    }
+
+    /// Records the error of a fallible check, returning its value if it passed.
+    pub fn check<T>(&mut self, result: Result<T, FieldViolation>) -> Option<T> {
+        match result {
+            Ok(value) => Some(value),
+            Err(violation) => {
+                self.0.push(violation);
+                None
+            }
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// `Ok(())` when nothing was recorded, otherwise the violations.
+    pub fn finish(self) -> Result<(), Vec<FieldViolation>> {
+        if self.0.is_empty() {
+            Ok(())
+        } else {
+            Err(self.0)
+        }
+    }
+}
+
+/// `INVALID_ARGUMENT` carrying a `google.rpc.BadRequest` with every violation.
+pub fn invalid_argument(violations: &[FieldViolation]) -> Status {
+    let mut details = ErrorDetails::new();
+    for violation in violations {
+        details.add_bad_request_violation(violation.field.clone(), violation.description.clone());
+    }
+    let message = match violations {
+        [one] => format!("invalid {}: {}", one.field, one.description),
+        many => format!(
+            "{} invalid fields, first {}: {}",
+            many.len(),
+            many[0].field,
+            many[0].description
+        ),
+    };
+    Status::with_error_details(Code::InvalidArgument, message, details)
+}
+
+/// Reads the field violations back from a status (clients and tests).
+pub fn field_violations(status: &Status) -> Vec<FieldViolation> {
+    status
+        .get_details_bad_request()
+        .map(|bad_request| {
+            bad_request
+                .field_violations
+                .into_iter()
+                .map(|v| FieldViolation::new(v.field, v.description))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// `UNAVAILABLE` for a dependency (database, another service) that failed in
+/// a way a retry may cure. The cause is logged, not sent: it may name hosts.
+pub fn unavailable(what: &str, cause: &dyn std::fmt::Display) -> Status {
+    tracing::warn!(dependency = what, error = %cause, "dependency unavailable");
+    Status::unavailable(format!("{what} is unavailable, retry later"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn violations_round_trip_through_status_details() {
+        let mut v = Violations::new();
+        v.add("identity.value", "must not be empty");
+        v.add("page_size", "must not be negative");
+        let Err(list) = v.finish() else {
+            panic!("violations were recorded")
+        };
+        let status = invalid_argument(&list);
+        assert_eq!(status.code(), Code::InvalidArgument);
+        assert_eq!(
+            status.message(),
+            "2 invalid fields, first identity.value: must not be empty"
+        );
+        assert_eq!(
+            field_violations(&status),
+            vec![
+                FieldViolation::new("identity.value", "must not be empty"),
+                FieldViolation::new("page_size", "must not be negative"),
+            ]
+        );
+    }
+
+    #[test]
+    fn no_violation_finishes_ok() {
+        assert!(Violations::new().finish().is_ok());
+    }
+}

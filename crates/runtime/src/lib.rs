@@ -1,0 +1,21 @@
+//! The shared runtime of the CX Suite services.
+//!
+//! Every service is built from the same pieces: settings ([`config`]), a
+//! tenant-scoped store ([`store`]), the shared cache ([`cache`]), bearer-token
+//! authentication ([`auth`]), rich gRPC errors ([`error`]), logs and traces
+//! ([`telemetry`], [`propagation`]) and one server bootstrap ([`server`]).
+
+pub mod admission;
+pub mod auth;
+pub mod cache;
+pub mod config;
+pub mod context;
+pub mod error;
+pub mod page;
+pub mod propagation;
+pub mod server;
+pub mod store;
+pub mod telemetry;
+pub mod tenant;
+
+pub use tenant::TenantId;

@@ -1,0 +1,64 @@
+//! `page_size` / `page_token` pagination (AIP-158).
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+
+use crate::error::FieldViolation;
+
+pub const DEFAULT_PAGE_SIZE: u64 = 50;
+pub const MAX_PAGE_SIZE: u64 = 1000;
+
+/// 0 → the default; larger than the maximum → the maximum (AIP-158 coerces);
+/// negative → an error.
+pub fn page_size(requested: i32, field: &str) -> Result<u64, FieldViolation> {
+    match requested {
+        n if n < 0 => Err(FieldViolation::new(field, "must not be negative")),
+        0 => Ok(DEFAULT_PAGE_SIZE),
+        n => Ok((n as u64).min(MAX_PAGE_SIZE)),
+    }
+}
+
+/// An opaque token for the position after `last` (a sort key).
+pub fn encode_token(last: &str) -> String {
+    URL_SAFE_NO_PAD.encode(last.as_bytes())
+}
+
+/// The position a token names; `None` for the first page.
+pub fn decode_token(token: &str, field: &str) -> Result<Option<String>, FieldViolation> {
+    if token.is_empty() {
+        return Ok(None);
+    }
+    URL_SAFE_NO_PAD
+        .decode(token)
+        .ok()
+        .and_then(|bytes| String::from_utf8(bytes).ok())
+        .map(Some)
+        .ok_or_else(|| FieldViolation::new(field, "is not a token this server issued"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes_default_clamp_and_refuse_negative() {
+        assert_eq!(page_size(0, "page_size"), Ok(50));
+        assert_eq!(page_size(7, "page_size"), Ok(7));
+        assert_eq!(page_size(5000, "page_size"), Ok(1000));
+        assert_eq!(
+            page_size(-1, "page_size"),
+            Err(FieldViolation::new("page_size", "must not be negative"))
+        );
+    }
+
+    #[test]
+    fn tokens_round_trip_and_garbage_is_refused() {
+        let token = encode_token("0190c1d2-0000-7000-8000-000000000000");
+        assert_eq!(
+            decode_token(&token, "t").unwrap().as_deref(),
+            Some("0190c1d2-0000-7000-8000-000000000000")
+        );
+        assert_eq!(decode_token("", "t"), Ok(None));
+        assert!(decode_token("!!!", "t").is_err());
+    }
+}

@@ -1,0 +1,267 @@
+//! W3C trace context over gRPC metadata.
+//!
+//! [`GrpcTraceLayer`] wraps a server: every call gets a span named
+//! `<package>.<Service>/<Method>` with the OpenTelemetry `rpc.*` attributes,
+//! whose parent is the `traceparent` the caller sent. [`ClientTraceLayer`]
+//! wraps a client channel: every outgoing call gets a client span and carries
+//! it in `traceparent`, so a trace crosses every hop.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context as TaskContext, Poll};
+
+use http::{HeaderMap, HeaderName, HeaderValue, Request, Response};
+use opentelemetry::Context;
+use opentelemetry::propagation::{Extractor, Injector};
+use tower::{Layer, Service};
+use tracing::Instrument;
+use tracing_opentelemetry::OpenTelemetrySpanExt;
+
+/// Reads trace headers from HTTP/2 headers (gRPC metadata).
+pub struct HeaderExtractor<'a>(pub &'a HeaderMap);
+
+impl Extractor for HeaderExtractor<'_> {
+    fn get(&self, key: &str) -> Option<&str> {
+        self.0.get(key).and_then(|v| v.to_str().ok())
+    }
+    fn keys(&self) -> Vec<&str> {
+        self.0.keys().map(HeaderName::as_str).collect()
+    }
+}
+
+/// Writes trace headers into HTTP/2 headers (gRPC metadata).
+pub struct HeaderInjector<'a>(pub &'a mut HeaderMap);
+
+impl Injector for HeaderInjector<'_> {
+    fn set(&mut self, key: &str, value: String) {
+        if let (Ok(name), Ok(value)) = (
+            HeaderName::from_bytes(key.as_bytes()),
+            HeaderValue::from_str(&value),
+        ) {
+            self.0.insert(name, value);
+        }
+    }
+}
+
+/// The trace context carried by `headers` (empty when there is none).
+pub fn extract(headers: &HeaderMap) -> Context {
+    opentelemetry::global::get_text_map_propagator(|p| p.extract(&HeaderExtractor(headers)))
+}
+
+/// Writes the context of `span` into `headers`.
+pub fn inject(span: &tracing::Span, headers: &mut HeaderMap) {
+    let cx = span.context();
+    opentelemetry::global::get_text_map_propagator(|p| {
+        p.inject_context(&cx, &mut HeaderInjector(headers))
+    });
+}
+
+/// The trace context of `span` as a map (`traceparent`, `tracestate`), for
+/// carrying it where headers do not go, such as an outbox row.
+pub fn to_map(span: &tracing::Span) -> HashMap<String, String> {
+    let mut map = HashMap::new();
+    let cx = span.context();
+    opentelemetry::global::get_text_map_propagator(|p| p.inject_context(&cx, &mut map));
+    map
+}
+
+/// `/cx.profile.v1.ProfileService/GetProfile` → (`cx.profile.v1.ProfileService`, `GetProfile`).
+fn split_path(path: &str) -> (&str, &str) {
+    let trimmed = path.trim_start_matches('/');
+    trimmed.split_once('/').unwrap_or((trimmed, ""))
+}
+
+/// gRPC status codes that mark a server span as failed (OpenTelemetry
+/// semantic conventions): the client's own mistakes do not.
+fn is_server_error(code: i64) -> bool {
+    matches!(code, 2 | 4 | 12 | 13 | 14 | 15)
+}
+
+fn grpc_status(headers: &HeaderMap) -> Option<i64> {
+    headers.get("grpc-status")?.to_str().ok()?.parse().ok()
+}
+
+type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send>>;
+
+/// Server-side tracing: one span per call, child of the caller's trace.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct GrpcTraceLayer;
+
+impl<S> Layer<S> for GrpcTraceLayer {
+    type Service = GrpcTrace<S>;
+    fn layer(&self, inner: S) -> Self::Service {
+        GrpcTrace { inner }
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct GrpcTrace<S> {
+    inner: S,
+}
+
+impl<S, B, R> Service<Request<B>> for GrpcTrace<S>
+where
+    S: Service<Request<B>, Response = Response<R>> + Clone + Send + 'static,
+    S::Future: Send + 'static,
+    S::Error: Send,
+    B: Send + 'static,
+{
+    type Response = S::Response;
+    type Error = S::Error;
+    type Future = BoxFuture<Result<S::Response, S::Error>>;
+
+    fn poll_ready(&mut self, cx: &mut TaskContext<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: Request<B>) -> Self::Future {
+        // Take the service that was driven to readiness; leave a fresh clone.
+        let clone = self.inner.clone();
+        let mut inner = std::mem::replace(&mut self.inner, clone);
+        let (service, method) = split_path(request.uri().path());
+        // Probes call health every few seconds: tracing them would bury real traffic.
+        if service == "grpc.health.v1.Health" {
+            return Box::pin(inner.call(request));
+        }
+        let span = tracing::info_span!(
+            "grpc.server",
+            otel.name = %format!("{service}/{method}"),
+            otel.kind = "server",
+            otel.status_code = tracing::field::Empty,
+            rpc.system = "grpc",
+            rpc.service = %service,
+            rpc.method = %method,
+            rpc.grpc.status_code = tracing::field::Empty,
+            enduser.id = tracing::field::Empty,
+        );
+        let _ = span.set_parent(extract(request.headers()));
+        let future = inner.call(request);
+        let record = span.clone();
+        Box::pin(
+            async move {
+                let result = future.await;
+                if let Ok(response) = &result {
+                    // Errors of unary calls come as trailers-only responses, so
+                    // the status is in the headers; no status there means OK.
+                    let code = grpc_status(response.headers()).unwrap_or(0);
+                    record.record("rpc.grpc.status_code", code);
+                    if is_server_error(code) {
+                        record.record("otel.status_code", "ERROR");
+                    }
+                }
+                result
+            }
+            .instrument(span),
+        )
+    }
+}
+
+/// Client-side tracing: a client span per outgoing call, sent as `traceparent`.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct ClientTraceLayer;
+
+impl<S> Layer<S> for ClientTraceLayer {
+    type Service = ClientTrace<S>;
+    fn layer(&self, inner: S) -> Self::Service {
+        ClientTrace { inner }
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct ClientTrace<S> {
+    inner: S,
+}
+
+impl<S, B, R> Service<Request<B>> for ClientTrace<S>
+where
+    S: Service<Request<B>, Response = Response<R>> + Clone + Send + 'static,
+    S::Future: Send + 'static,
+    B: Send + 'static,
+{
+    type Response = S::Response;
+    type Error = S::Error;
+    type Future = BoxFuture<Result<S::Response, S::Error>>;
+
+    fn poll_ready(&mut self, cx: &mut TaskContext<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, mut request: Request<B>) -> Self::Future {
+        let clone = self.inner.clone();
+        let mut inner = std::mem::replace(&mut self.inner, clone);
+        let (service, method) = split_path(request.uri().path());
+        let span = tracing::info_span!(
+            "grpc.client",
+            otel.name = %format!("{service}/{method}"),
+            otel.kind = "client",
+            rpc.system = "grpc",
+            rpc.service = %service,
+            rpc.method = %method,
+            rpc.grpc.status_code = tracing::field::Empty,
+        );
+        inject(&span, request.headers_mut());
+        let future = inner.call(request);
+        let record = span.clone();
+        Box::pin(
+            async move {
+                let result = future.await;
+                if let Ok(response) = &result {
+                    record.record(
+                        "rpc.grpc.status_code",
+                        grpc_status(response.headers()).unwrap_or(0),
+                    );
+                }
+                result
+            }
+            .instrument(span),
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use opentelemetry::trace::{
+        SpanContext, SpanId, TraceContextExt, TraceFlags, TraceId, TraceState,
+    };
+    use opentelemetry_sdk::propagation::TraceContextPropagator;
+
+    #[test]
+    fn traceparent_round_trips_through_headers() {
+        opentelemetry::global::set_text_map_propagator(TraceContextPropagator::new());
+        let trace_id = TraceId::from_hex("4bf92f3577b34da6a3ce929d0e0e4736").unwrap();
+        let span_id = SpanId::from_hex("00f067aa0ba902b7").unwrap();
+        let sent = Context::new().with_remote_span_context(SpanContext::new(
+            trace_id,
+            span_id,
+            TraceFlags::SAMPLED,
+            true,
+            TraceState::default(),
+        ));
+        let mut headers = HeaderMap::new();
+        opentelemetry::global::get_text_map_propagator(|p| {
+            p.inject_context(&sent, &mut HeaderInjector(&mut headers))
+        });
+        assert_eq!(
+            headers.get("traceparent").unwrap(),
+            "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+        );
+        let received = extract(&headers);
+        let span = received.span();
+        let got = span.span_context();
+        assert_eq!(
+            (got.trace_id(), got.span_id(), got.is_sampled()),
+            (trace_id, span_id, true)
+        );
+    }
+
+    #[test]
+    fn path_splits_into_service_and_method() {
+        assert_eq!(
+            split_path("/cx.profile.v1.ProfileService/GetProfile"),
+            ("cx.profile.v1.ProfileService", "GetProfile")
+        );
+        assert_eq!(split_path("/odd"), ("odd", ""));
+    }
+}

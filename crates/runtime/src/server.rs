@@ -1,0 +1,205 @@
+//! Server bootstrap shared by every service and by `cx serve all`.
+//!
+//! Start: bind, answer health (`""` and each service NOT_SERVING) and
+//! reflection at once, migrate each service in the background (retrying until
+//! the database answers), then flip health to SERVING and admit calls.
+//! Stop (SIGTERM/SIGINT or the given future): health NOT_SERVING, stop
+//! accepting, let in-flight calls finish within the grace period.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use sea_orm::DbErr;
+use tokio::net::TcpListener;
+use tonic::service::RoutesBuilder;
+use tonic::transport::Server;
+use tonic_health::ServingStatus;
+use tonic_health::server::HealthReporter;
+use tower::ServiceBuilder;
+
+use crate::admission::{AdmissionLayer, Readiness};
+use crate::config::ServerArgs;
+use crate::propagation::GrpcTraceLayer;
+
+/// One CX service as a server mounts it.
+#[async_trait]
+pub trait ServiceModule: Send + Sync + 'static {
+    /// Short name, as in `cx serve <name>`: "profile".
+    fn name(&self) -> &'static str;
+    /// Fully qualified gRPC service name, as health and reflection know it.
+    fn grpc_name(&self) -> &'static str;
+    /// Creates the schema and applies pending migrations; idempotent.
+    async fn migrate(&self) -> Result<(), DbErr>;
+    /// Checks that the database answers.
+    async fn ping(&self) -> Result<(), DbErr>;
+    /// Mounts the service (with its authentication) on the routes.
+    fn mount(&self, routes: &mut RoutesBuilder);
+}
+
+/// Waits for SIGTERM or SIGINT.
+pub async fn termination_signal() {
+    let ctrl_c = async {
+        if let Err(err) = tokio::signal::ctrl_c().await {
+            tracing::error!(error = %err, "cannot listen for ctrl-c");
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(err) => {
+                tracing::error!(error = %err, "cannot listen for sigterm");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => tracing::info!(signal = "SIGINT", "shutting down"),
+        () = term => tracing::info!(signal = "SIGTERM", "shutting down"),
+    }
+}
+
+/// Serves `modules` on `listener` until `shutdown` completes.
+pub async fn serve(
+    modules: Vec<Arc<dyn ServiceModule>>,
+    args: &ServerArgs,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()> + Send,
+) -> anyhow::Result<()> {
+    let (reporter, health) = tonic_health::server::health_reporter();
+    reporter
+        .set_service_status("", ServingStatus::NotServing)
+        .await;
+    for module in &modules {
+        reporter
+            .set_service_status(module.grpc_name(), ServingStatus::NotServing)
+            .await;
+    }
+
+    let mut reflection = tonic_reflection::server::Builder::configure()
+        .register_encoded_file_descriptor_set(cx_proto::FILE_DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+        .with_service_name("grpc.health.v1.Health");
+    let mut reflection_alpha = tonic_reflection::server::Builder::configure()
+        .register_encoded_file_descriptor_set(cx_proto::FILE_DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+        .with_service_name("grpc.health.v1.Health");
+    for module in &modules {
+        reflection = reflection.with_service_name(module.grpc_name());
+        reflection_alpha = reflection_alpha.with_service_name(module.grpc_name());
+    }
+
+    let mut routes = RoutesBuilder::default();
+    routes.add_service(health);
+    routes.add_service(reflection.build_v1()?);
+    routes.add_service(reflection_alpha.build_v1alpha()?);
+    for module in &modules {
+        module.mount(&mut routes);
+    }
+
+    let readiness = Readiness::default();
+    let middleware = ServiceBuilder::new()
+        .layer(GrpcTraceLayer)
+        .layer(AdmissionLayer::new(
+            readiness.clone(),
+            args.max_concurrent_requests,
+        ));
+
+    let address = listener.local_addr()?;
+    let names: Vec<&str> = modules.iter().map(|m| m.name()).collect();
+    tracing::info!(%address, services = ?names, "listening");
+
+    let startup = tokio::spawn(become_ready(
+        modules.clone(),
+        reporter.clone(),
+        readiness.clone(),
+    ));
+
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let server = Server::builder()
+        .timeout(args.request_timeout)
+        .http2_keepalive_interval(Some(Duration::from_secs(30)))
+        .http2_keepalive_timeout(Some(Duration::from_secs(10)))
+        .layer(middleware)
+        .add_routes(routes.routes())
+        .serve_with_incoming_shutdown(
+            tokio_stream::wrappers::TcpListenerStream::new(listener),
+            async {
+                let _ = stop_rx.await;
+            },
+        );
+    let mut server = tokio::spawn(server);
+
+    tokio::select! {
+        () = shutdown => {}
+        finished = &mut server => {
+            startup.abort();
+            return finished?.map_err(Into::into);
+        }
+    }
+
+    // Tell load balancers first, then stop accepting and drain.
+    startup.abort();
+    readiness.set(false);
+    reporter
+        .set_service_status("", ServingStatus::NotServing)
+        .await;
+    for module in &modules {
+        reporter
+            .set_service_status(module.grpc_name(), ServingStatus::NotServing)
+            .await;
+    }
+    let _ = stop_tx.send(());
+    match tokio::time::timeout(args.shutdown_grace, &mut server).await {
+        Ok(finished) => {
+            finished??;
+            tracing::info!("drained in-flight calls, stopped");
+        }
+        Err(_) => {
+            server.abort();
+            tracing::warn!(grace = ?args.shutdown_grace, "grace period over, cutting remaining calls");
+        }
+    }
+    Ok(())
+}
+
+/// Migrates every module, retrying with backoff while the database is not
+/// there yet, then reports SERVING.
+async fn become_ready(
+    modules: Vec<Arc<dyn ServiceModule>>,
+    reporter: HealthReporter,
+    readiness: Readiness,
+) {
+    for module in &modules {
+        let mut delay = Duration::from_millis(100);
+        loop {
+            let attempt = async {
+                module.migrate().await?;
+                module.ping().await
+            };
+            match attempt.await {
+                Ok(()) => break,
+                Err(err) => {
+                    tracing::warn!(service = module.name(), error = %err, retry_in_ms = delay.as_millis() as u64, "database not ready");
+                    tokio::time::sleep(delay).await;
+                    delay = (delay * 2).min(Duration::from_secs(5));
+                }
+            }
+        }
+        reporter
+            .set_service_status(module.grpc_name(), ServingStatus::Serving)
+            .await;
+        tracing::info!(service = module.name(), "serving");
+    }
+    readiness.set(true);
+    reporter
+        .set_service_status("", ServingStatus::Serving)
+        .await;
+}

@@ -1,0 +1,150 @@
+//! Database connections and tenant-scoped queries.
+//!
+//! Each service owns its data: on PostgreSQL its own schema (named after the
+//! service, created and migrated by the service itself), on SQLite its own
+//! file. Queries go through [`scoped`], [`scoped_update`] and
+//! [`scoped_delete`], which always filter on the caller's tenant; the
+//! unscoped sea-orm entry points are refused by clippy (see `clippy.toml`).
+
+use std::time::Duration;
+
+use sea_orm::sea_query::{Expr, ExprTrait};
+use sea_orm::{
+    ColumnTrait, ConnectOptions, ConnectionTrait, DatabaseConnection, DbBackend, DbErr, DeleteMany,
+    EntityTrait, QueryFilter, Select, SqlErr, Statement, UpdateMany,
+};
+use sea_orm_migration::MigratorTrait;
+
+use crate::config::{ConfigError, DatabaseTarget, StoreArgs};
+use crate::tenant::TenantId;
+
+/// An entity whose rows belong to a tenant (every CX table).
+pub trait TenantScoped: EntityTrait {
+    fn tenant_column() -> Self::Column;
+}
+
+/// `SELECT … WHERE tenant_id = $tenant`: the only way services read rows.
+#[allow(clippy::disallowed_methods)]
+pub fn scoped<E: TenantScoped>(tenant: &TenantId) -> Select<E> {
+    E::find().filter(E::tenant_column().eq(tenant.as_str()))
+}
+
+/// `UPDATE … WHERE tenant_id = $tenant`.
+#[allow(clippy::disallowed_methods)]
+pub fn scoped_update<E: TenantScoped>(tenant: &TenantId) -> UpdateMany<E> {
+    E::update_many().filter(E::tenant_column().eq(tenant.as_str()))
+}
+
+/// `DELETE … WHERE tenant_id = $tenant`.
+#[allow(clippy::disallowed_methods)]
+pub fn scoped_delete<E: TenantScoped>(tenant: &TenantId) -> DeleteMany<E> {
+    E::delete_many().filter(E::tenant_column().eq(tenant.as_str()))
+}
+
+/// Increments an integer column in an update (`version = version + 1`).
+pub fn increment<C: ColumnTrait>(column: C) -> Expr {
+    Expr::col(column).add(1)
+}
+
+/// Opens the pool of `service` without connecting yet: the server starts
+/// answering health checks (NOT_SERVING) while the database comes up.
+pub async fn open(
+    args: &StoreArgs,
+    service: &'static str,
+) -> Result<DatabaseConnection, ConfigError> {
+    let target = args.database_for(service)?;
+    let mut options = match &target {
+        DatabaseTarget::Postgres { url } => {
+            let mut options = ConnectOptions::new(url.clone());
+            options
+                .max_connections(args.db_max_connections)
+                .set_schema_search_path(service)
+                .set_application_name(format!("cx-{service}"));
+            options
+        }
+        DatabaseTarget::Sqlite { path } => {
+            if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+                std::fs::create_dir_all(dir).map_err(|e| {
+                    ConfigError::new(
+                        "CX_DATA_DIR",
+                        format!("cannot create {}: {e}", dir.display()),
+                    )
+                })?;
+            }
+            let mut options = ConnectOptions::new(format!("sqlite://{}?mode=rwc", path.display()));
+            // One connection: SQLite has one writer anyway, and a single
+            // connection never meets "database is locked" between its own
+            // transactions. Production load belongs on PostgreSQL.
+            options.max_connections(1).map_sqlx_sqlite_opts(|o| {
+                o.journal_mode(sea_orm::sqlx::sqlite::SqliteJournalMode::Wal)
+                    .synchronous(sea_orm::sqlx::sqlite::SqliteSynchronous::Normal)
+                    .busy_timeout(Duration::from_secs(5))
+            });
+            options
+        }
+    };
+    options
+        .connect_lazy(true)
+        .connect_timeout(Duration::from_secs(5))
+        .acquire_timeout(Duration::from_secs(10))
+        .sqlx_logging(false);
+    let pool = sea_orm::Database::connect(options)
+        .await
+        .map_err(|e| ConfigError::new("CX_DATABASE_URL", e.to_string()))?;
+    Ok(pool)
+}
+
+/// Creates the service's schema (PostgreSQL) and runs its migrations.
+pub async fn migrate<M: MigratorTrait>(
+    db: &DatabaseConnection,
+    service: &str,
+) -> Result<(), DbErr> {
+    if db.get_database_backend() == DbBackend::Postgres {
+        db.execute_raw(Statement::from_string(
+            DbBackend::Postgres,
+            format!("CREATE SCHEMA IF NOT EXISTS \"{service}\""),
+        ))
+        .await?;
+    }
+    M::up(db, None).await
+}
+
+/// Whether `err` is a unique-key violation (a concurrent insert won).
+pub fn is_unique_violation(err: &DbErr) -> bool {
+    matches!(err.sql_err(), Some(SqlErr::UniqueConstraintViolation(_)))
+}
+
+/// Whether `err` means the database could not be reached (retriable), as
+/// opposed to a statement it refused.
+pub fn is_connection_error(err: &DbErr) -> bool {
+    matches!(err, DbErr::Conn(_) | DbErr::ConnectionAcquire(_))
+        || err.to_string().contains("Connection refused")
+        || err.to_string().contains("PoolTimedOut")
+}
+
+/// An instant as every backend stores it: PostgreSQL keeps microseconds, so
+/// every stored time is cut to microseconds and reads back equal everywhere.
+pub fn stored_instant(at: chrono::DateTime<chrono::Utc>) -> chrono::DateTime<chrono::Utc> {
+    use chrono::Timelike;
+    let micros = at.nanosecond() / 1_000 * 1_000;
+    at.with_nanosecond(micros).unwrap_or(at)
+}
+
+/// Now, as the store will keep it.
+pub fn now() -> chrono::DateTime<chrono::Utc> {
+    stored_instant(chrono::Utc::now())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn instants_are_cut_to_microseconds() {
+        let at = chrono::DateTime::from_timestamp(1_700_000_000, 123_456_789).unwrap();
+        assert_eq!(
+            stored_instant(at),
+            chrono::DateTime::from_timestamp(1_700_000_000, 123_456_000).unwrap()
+        );
+    }
+}

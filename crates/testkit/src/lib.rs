@@ -1,0 +1,259 @@
+//! Test support shared by the services' tests: a fresh PostgreSQL database per
+//! test (dropped afterwards), the Redis URL, servers on loopback ports, and
+//! tokens. PostgreSQL and Redis are found through `CX_TEST_DATABASE_URL` and
+//! `CX_TEST_REDIS_URL` (defaults: the local servers `scripts/test.sh` ensures).
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use cx_runtime::auth::{Keys, Role};
+use cx_runtime::config::{AuthArgs, CacheArgs, ServerArgs, StoreArgs};
+use cx_runtime::context::ServiceContext;
+use cx_runtime::server::ServiceModule;
+use sea_orm::{ConnectionTrait, Database, DbBackend, Statement};
+use tonic::transport::Channel;
+
+/// The HS256 secret every test server and token uses.
+pub const SECRET: &str = "cx-test-secret-0123456789abcdef-0123456789";
+
+pub fn admin_url() -> String {
+    std::env::var("CX_TEST_DATABASE_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
+}
+
+pub fn redis_url() -> String {
+    std::env::var("CX_TEST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into())
+}
+
+/// A PostgreSQL database made for one test and dropped when it ends.
+#[derive(Debug)]
+pub struct TestDb {
+    pub url: String,
+    name: String,
+}
+
+impl TestDb {
+    pub async fn create() -> anyhow::Result<Self> {
+        let admin = admin_url();
+        let name = format!("cx_test_{}", uuid::Uuid::new_v4().simple());
+        let conn = Database::connect(&admin).await?;
+        conn.execute_raw(Statement::from_string(
+            DbBackend::Postgres,
+            format!("CREATE DATABASE {name}"),
+        ))
+        .await?;
+        conn.close().await?;
+        let base = admin
+            .rsplit_once('/')
+            .map(|(base, _)| base)
+            .unwrap_or(&admin);
+        Ok(Self {
+            url: format!("{base}/{name}"),
+            name,
+        })
+    }
+
+    /// The name, for tests that must point a server at it before it exists.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+}
+
+impl Drop for TestDb {
+    fn drop(&mut self) {
+        let name = self.name.clone();
+        // Drop runs inside the test's runtime: use a thread with its own.
+        let dropped = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            runtime.block_on(async {
+                let conn = Database::connect(&admin_url()).await?;
+                conn.execute_raw(Statement::from_string(
+                    DbBackend::Postgres,
+                    format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"),
+                ))
+                .await?;
+                conn.close().await
+            })
+        })
+        .join();
+        if let Ok(Err(err)) = dropped {
+            eprintln!("could not drop test database: {err}");
+        }
+    }
+}
+
+/// A fresh, empty data directory.
+pub fn temp_dir() -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("cx-test-{}", uuid::Uuid::new_v4().simple()));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+pub fn store_args(database_url: Option<String>, data_dir: PathBuf) -> StoreArgs {
+    StoreArgs {
+        data_dir,
+        database_url,
+        db_max_connections: 8,
+    }
+}
+
+/// A service context with the test secret and, optionally, Redis.
+pub fn context(store: StoreArgs, redis_url: Option<String>) -> ServiceContext {
+    let cache = CacheArgs {
+        redis_url,
+        cache_ttl: Duration::from_secs(300),
+    };
+    let auth = AuthArgs {
+        jwt_secret: Some(SECRET.into()),
+        jwt_public_key_file: None,
+    };
+    ServiceContext::from_args(&store, &cache, &auth).unwrap()
+}
+
+pub fn server_args() -> ServerArgs {
+    ServerArgs {
+        listen: "127.0.0.1:0".parse().unwrap(),
+        request_timeout: Duration::from_secs(20),
+        max_concurrent_requests: 1024,
+        shutdown_grace: Duration::from_secs(10),
+    }
+}
+
+/// A token of `tenant` with `role`, valid for an hour.
+pub fn token(tenant: &str, role: Role) -> String {
+    Keys::hs256(SECRET.as_bytes())
+        .signer
+        .unwrap()
+        .sign(tenant, &[role], "test", Duration::from_secs(3600))
+        .unwrap()
+}
+
+/// Wraps `message` in a request carrying `token`.
+pub fn authed<T>(message: T, token: &str) -> tonic::Request<T> {
+    let mut request = tonic::Request::new(message);
+    request
+        .metadata_mut()
+        .insert("authorization", format!("Bearer {token}").parse().unwrap());
+    request
+}
+
+/// A server running in this process on a loopback port.
+#[derive(Debug)]
+pub struct RunningServer {
+    pub addr: SocketAddr,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    handle: tokio::task::JoinHandle<anyhow::Result<()>>,
+}
+
+impl RunningServer {
+    /// Starts serving `modules`; returns once the port is bound (not yet SERVING).
+    pub async fn start(modules: Vec<Arc<dyn ServiceModule>>, args: ServerArgs) -> Self {
+        let listener = tokio::net::TcpListener::bind(args.listen).await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let handle = tokio::spawn(async move {
+            cx_runtime::server::serve(modules, &args, listener, async {
+                let _ = stopped.await;
+            })
+            .await
+        });
+        Self {
+            addr,
+            stop: Some(stop),
+            handle,
+        }
+    }
+
+    pub async fn channel(&self) -> Channel {
+        Channel::from_shared(format!("http://{}", self.addr))
+            .unwrap()
+            .connect()
+            .await
+            .unwrap()
+    }
+
+    /// The status the health service reports for `service` ("" = server).
+    pub async fn health(&self, service: &str) -> Option<i32> {
+        let mut client = tonic_health::pb::health_client::HealthClient::new(self.channel().await);
+        let request = tonic_health::pb::HealthCheckRequest {
+            service: service.into(),
+        };
+        client
+            .check(request)
+            .await
+            .ok()
+            .map(|r| r.into_inner().status)
+    }
+
+    /// Waits (bounded) until the whole server reports SERVING.
+    pub async fn wait_serving(&self) {
+        let serving = tonic_health::pb::health_check_response::ServingStatus::Serving as i32;
+        for _ in 0..300 {
+            if self.health("").await == Some(serving) {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("server on {} did not become SERVING within 15 s", self.addr);
+    }
+
+    /// Begins a graceful stop and waits for it to finish.
+    pub async fn stop(mut self) -> anyhow::Result<()> {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        self.handle.await?
+    }
+
+    /// Begins a graceful stop and returns the task to await.
+    pub fn begin_stop(mut self) -> tokio::task::JoinHandle<anyhow::Result<()>> {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        self.handle
+    }
+}
+
+/// Deletes every Redis key of `tenant` (tests use unique tenants).
+pub async fn clear_redis(tenant: &str) {
+    let Ok(client) = redis::Client::open(redis_url()) else {
+        return;
+    };
+    let Ok(mut conn) = client.get_multiplexed_async_connection().await else {
+        return;
+    };
+    let keys: Vec<String> = redis::cmd("KEYS")
+        .arg(format!("cx:{{{tenant}}}:*"))
+        .query_async(&mut conn)
+        .await
+        .unwrap_or_default();
+    if !keys.is_empty() {
+        let _: Result<(), _> = redis::cmd("DEL").arg(keys).query_async(&mut conn).await;
+    }
+}
+
+/// Keys of `tenant` currently in Redis.
+pub async fn redis_keys(tenant: &str) -> Vec<String> {
+    let client = redis::Client::open(redis_url()).unwrap();
+    let mut conn = client.get_multiplexed_async_connection().await.unwrap();
+    redis::cmd("KEYS")
+        .arg(format!("cx:{{{tenant}}}:*"))
+        .query_async(&mut conn)
+        .await
+        .unwrap()
+}
+
+/// A tenant id no other test uses.
+pub fn unique_tenant(prefix: &str) -> String {
+    format!(
+        "{prefix}-{}",
+        &uuid::Uuid::new_v4().simple().to_string()[..12]
+    )
+}

@@ -1,0 +1,94 @@
+//! Conversions every service needs on the shared messages.
+
+use chrono::{DateTime, Utc};
+use prost_types::Timestamp;
+
+use crate::common::v1::Channel;
+
+/// A chrono instant as a protobuf timestamp.
+pub fn timestamp(at: DateTime<Utc>) -> Timestamp {
+    Timestamp {
+        seconds: at.timestamp(),
+        nanos: at.timestamp_subsec_nanos() as i32,
+    }
+}
+
+/// A protobuf timestamp as a chrono instant; `None` when out of range.
+pub fn from_timestamp(ts: &Timestamp) -> Option<DateTime<Utc>> {
+    let nanos = u32::try_from(ts.nanos).ok()?;
+    DateTime::from_timestamp(ts.seconds, nanos)
+}
+
+impl Channel {
+    /// Stable lower-case name, as stored and as used in the rule language:
+    /// `web`, `mobile_app`, … (`None` for UNSPECIFIED).
+    pub fn key(self) -> Option<&'static str> {
+        Some(match self {
+            Self::Unspecified => return None,
+            Self::Web => "web",
+            Self::MobileApp => "mobile_app",
+            Self::Email => "email",
+            Self::Sms => "sms",
+            Self::Chat => "chat",
+            Self::Chatbot => "chatbot",
+            Self::Social => "social",
+            Self::Kiosk => "kiosk",
+            Self::Store => "store",
+            Self::Phone => "phone",
+            Self::Mail => "mail",
+            Self::FieldAgent => "field_agent",
+        })
+    }
+
+    pub fn from_key(key: &str) -> Option<Self> {
+        Self::from_str_name(&format!("CHANNEL_{}", key.to_ascii_uppercase()))
+            .filter(|c| *c != Self::Unspecified)
+    }
+
+    /// Digital channels (DESIGN §3); the others are physical or human.
+    pub fn is_digital(self) -> bool {
+        matches!(
+            self,
+            Self::Web
+                | Self::MobileApp
+                | Self::Email
+                | Self::Sms
+                | Self::Chat
+                | Self::Chatbot
+                | Self::Social
+                | Self::Kiosk
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn channel_keys_round_trip_and_classify() {
+        for value in 1..=12 {
+            let channel = Channel::try_from(value).unwrap();
+            assert_eq!(Channel::from_key(channel.key().unwrap()), Some(channel));
+        }
+        assert_eq!(Channel::from_key("mobile_app"), Some(Channel::MobileApp));
+        assert_eq!(Channel::from_key("unspecified"), None);
+        let digital = (1..=12)
+            .filter(|v| Channel::try_from(*v).unwrap().is_digital())
+            .count();
+        assert_eq!(digital, 8);
+    }
+
+    #[test]
+    fn timestamps_round_trip() {
+        let at = DateTime::from_timestamp(1_700_000_000, 123_000_000).unwrap();
+        assert_eq!(from_timestamp(&timestamp(at)), Some(at));
+        assert_eq!(
+            from_timestamp(&Timestamp {
+                seconds: 0,
+                nanos: -1
+            }),
+            None
+        );
+    }
+}

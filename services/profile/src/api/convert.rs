@@ -1,0 +1,305 @@
+//! Requests into domain values (collecting every field violation), and
+//! domain values into responses. Messages are destructured field by field so
+//! that a new proto field breaks the build here instead of being dropped.
+
+use cx_proto::common::v1::{
+    self as common, AttributeValue as PbValue, attribute_value::Kind as PbKind,
+};
+use cx_proto::profile::v1 as pb;
+use cx_proto::{from_timestamp, timestamp};
+use cx_runtime::error::FieldViolation;
+use uuid::Uuid;
+
+use crate::domain::attributes::{self, AttributeValue, Attributes, MAX_ATTRIBUTES};
+use crate::domain::consent::{Purpose, StandardPurpose, check_custom_name};
+use crate::domain::identity::{Identity, IdentityKind};
+use crate::store::{ConsentRecord, ProfileRecord, PurposeRecord};
+
+pub fn parse_id(raw: &str, field: &str) -> Result<Uuid, FieldViolation> {
+    if raw.is_empty() {
+        return Err(FieldViolation::new(field, "is required"));
+    }
+    Uuid::parse_str(raw).map_err(|_| FieldViolation::new(field, "must be a profile id (a UUID)"))
+}
+
+fn kind_of(raw: i32) -> Option<IdentityKind> {
+    Some(match pb::IdentityKind::try_from(raw).ok()? {
+        pb::IdentityKind::Unspecified => return None,
+        pb::IdentityKind::Email => IdentityKind::Email,
+        pb::IdentityKind::Phone => IdentityKind::Phone,
+        pb::IdentityKind::LoyaltyCard => IdentityKind::LoyaltyCard,
+        pb::IdentityKind::WebCookie => IdentityKind::WebCookie,
+        pb::IdentityKind::AppInstall => IdentityKind::AppInstall,
+        pb::IdentityKind::CrmId => IdentityKind::CrmId,
+    })
+}
+
+fn kind_to_proto(kind: IdentityKind) -> pb::IdentityKind {
+    match kind {
+        IdentityKind::Email => pb::IdentityKind::Email,
+        IdentityKind::Phone => pb::IdentityKind::Phone,
+        IdentityKind::LoyaltyCard => pb::IdentityKind::LoyaltyCard,
+        IdentityKind::WebCookie => pb::IdentityKind::WebCookie,
+        IdentityKind::AppInstall => pb::IdentityKind::AppInstall,
+        IdentityKind::CrmId => pb::IdentityKind::CrmId,
+    }
+}
+
+pub fn parse_identity(
+    identity: Option<pb::Identity>,
+    field: &str,
+) -> Result<Identity, FieldViolation> {
+    let Some(pb::Identity { kind, value }) = identity else {
+        return Err(FieldViolation::new(field, "is required"));
+    };
+    let kind = kind_of(kind).ok_or_else(|| {
+        FieldViolation::new(
+            format!("{field}.kind"),
+            "must be one of EMAIL, PHONE, LOYALTY_CARD, WEB_COOKIE, APP_INSTALL, CRM_ID",
+        )
+    })?;
+    Identity::normalize(kind, &value)
+        .map_err(|why| FieldViolation::new(format!("{field}.value"), why))
+}
+
+pub fn identity_to_proto(identity: &Identity) -> pb::Identity {
+    pb::Identity {
+        kind: kind_to_proto(identity.kind) as i32,
+        value: identity.value.clone(),
+    }
+}
+
+fn standard_of(raw: i32) -> Option<StandardPurpose> {
+    Some(match pb::ConsentPurpose::try_from(raw).ok()? {
+        pb::ConsentPurpose::Unspecified => return None,
+        pb::ConsentPurpose::Email => StandardPurpose::Email,
+        pb::ConsentPurpose::Sms => StandardPurpose::Sms,
+        pb::ConsentPurpose::Push => StandardPurpose::Push,
+        pb::ConsentPurpose::Phone => StandardPurpose::Phone,
+        pb::ConsentPurpose::Post => StandardPurpose::Post,
+        pb::ConsentPurpose::Survey => StandardPurpose::Survey,
+        pb::ConsentPurpose::Profiling => StandardPurpose::Profiling,
+        pb::ConsentPurpose::Personalization => StandardPurpose::Personalization,
+    })
+}
+
+fn standard_to_proto(purpose: StandardPurpose) -> pb::ConsentPurpose {
+    match purpose {
+        StandardPurpose::Email => pb::ConsentPurpose::Email,
+        StandardPurpose::Sms => pb::ConsentPurpose::Sms,
+        StandardPurpose::Push => pb::ConsentPurpose::Push,
+        StandardPurpose::Phone => pb::ConsentPurpose::Phone,
+        StandardPurpose::Post => pb::ConsentPurpose::Post,
+        StandardPurpose::Survey => pb::ConsentPurpose::Survey,
+        StandardPurpose::Profiling => pb::ConsentPurpose::Profiling,
+        StandardPurpose::Personalization => pb::ConsentPurpose::Personalization,
+    }
+}
+
+/// A purpose as named in a request; a custom one is checked against the
+/// tenant's definitions by the store.
+pub fn parse_purpose(purpose: Option<pb::Purpose>, field: &str) -> Result<Purpose, FieldViolation> {
+    match purpose.and_then(|p| p.kind) {
+        None => Err(FieldViolation::new(
+            field,
+            "is required: a standard purpose or a custom one",
+        )),
+        Some(pb::purpose::Kind::Standard(raw)) => {
+            standard_of(raw).map(Purpose::Standard).ok_or_else(|| {
+                FieldViolation::new(
+                    format!("{field}.standard"),
+                    "is not a known consent purpose",
+                )
+            })
+        }
+        Some(pb::purpose::Kind::Custom(name)) => check_custom_name(&name)
+            .map(|()| Purpose::Custom(name))
+            .map_err(|why| FieldViolation::new(format!("{field}.custom"), why)),
+    }
+}
+
+pub fn purpose_to_proto(purpose: &Purpose) -> pb::Purpose {
+    let kind = match purpose {
+        Purpose::Standard(p) => pb::purpose::Kind::Standard(standard_to_proto(*p) as i32),
+        Purpose::Custom(name) => pb::purpose::Kind::Custom(name.clone()),
+    };
+    pb::Purpose { kind: Some(kind) }
+}
+
+/// Channel key (`web`, …) or "" when unspecified.
+pub fn parse_channel(raw: i32, field: &str) -> Result<String, FieldViolation> {
+    let channel = common::Channel::try_from(raw)
+        .map_err(|_| FieldViolation::new(field, "is not a known channel"))?;
+    Ok(channel.key().unwrap_or_default().to_owned())
+}
+
+fn value_of(value: PbValue) -> Option<AttributeValue> {
+    Some(match value.kind? {
+        PbKind::StringValue(s) => AttributeValue::String(s),
+        PbKind::IntValue(i) => AttributeValue::Int(i),
+        PbKind::DoubleValue(d) => AttributeValue::Double(d),
+        PbKind::BoolValue(b) => AttributeValue::Bool(b),
+        PbKind::TimestampValue(ts) => AttributeValue::Timestamp(from_timestamp(&ts)?),
+    })
+}
+
+fn value_to_proto(value: &AttributeValue) -> PbValue {
+    let kind = match value {
+        AttributeValue::String(s) => PbKind::StringValue(s.clone()),
+        AttributeValue::Int(i) => PbKind::IntValue(*i),
+        AttributeValue::Double(d) => PbKind::DoubleValue(*d),
+        AttributeValue::Bool(b) => PbKind::BoolValue(*b),
+        AttributeValue::Timestamp(t) => PbKind::TimestampValue(timestamp(*t)),
+    };
+    PbValue { kind: Some(kind) }
+}
+
+/// Attributes of a request, every bad entry reported.
+pub fn parse_attributes(
+    map: std::collections::HashMap<String, PbValue>,
+    field: &str,
+    out: &mut Vec<FieldViolation>,
+) -> Attributes {
+    if map.len() > MAX_ATTRIBUTES {
+        out.push(FieldViolation::new(
+            field,
+            format!(
+                "has {} entries; at most {MAX_ATTRIBUTES} are allowed",
+                map.len()
+            ),
+        ));
+        return Attributes::new();
+    }
+    let mut attributes = Attributes::new();
+    for (key, value) in map {
+        let entry = format!("{field}[\"{key}\"]");
+        if let Err(why) = attributes::check_key(&key) {
+            out.push(FieldViolation::new(entry, why));
+            continue;
+        }
+        match value_of(value) {
+            None => out.push(FieldViolation::new(
+                entry,
+                "needs a value (string, int, double, bool or timestamp)",
+            )),
+            Some(value) => match attributes::check_value(&value) {
+                Ok(()) => {
+                    attributes.insert(key, value);
+                }
+                Err(why) => out.push(FieldViolation::new(entry, why)),
+            },
+        }
+    }
+    attributes
+}
+
+pub fn profile_to_proto(record: &ProfileRecord) -> pb::Profile {
+    pb::Profile {
+        id: record.id.to_string(),
+        identities: record.identities.iter().map(identity_to_proto).collect(),
+        persona: record.persona.clone(),
+        attributes: record
+            .attributes
+            .iter()
+            .map(|(k, v)| (k.clone(), value_to_proto(v)))
+            .collect(),
+        create_time: Some(timestamp(record.created_at)),
+        update_time: Some(timestamp(record.updated_at)),
+        version: record.version,
+    }
+}
+
+pub fn consent_to_proto(record: &ConsentRecord) -> pb::ConsentEvent {
+    pb::ConsentEvent {
+        id: record.id.to_string(),
+        purpose: Some(purpose_to_proto(&record.purpose)),
+        granted: record.granted,
+        source_channel: common::Channel::from_key(&record.source_channel)
+            .unwrap_or(common::Channel::Unspecified) as i32,
+        actor: record.actor.clone(),
+        occur_time: Some(timestamp(record.occurred_at)),
+        record_time: Some(timestamp(record.recorded_at)),
+    }
+}
+
+pub fn state_to_proto(purpose: &Purpose, decided_by: Option<&ConsentRecord>) -> pb::ConsentState {
+    pb::ConsentState {
+        purpose: Some(purpose_to_proto(purpose)),
+        granted: decided_by.is_some_and(|d| d.granted),
+        decided_by: decided_by.map(consent_to_proto),
+    }
+}
+
+pub fn purpose_definition_to_proto(record: &PurposeRecord) -> pb::ConsentPurposeDefinition {
+    pb::ConsentPurposeDefinition {
+        name: record.name.clone(),
+        description: record.description.clone(),
+        create_time: Some(timestamp(record.created_at)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn identity_violations_name_the_nested_field() {
+        let missing = parse_identity(None, "identity").unwrap_err();
+        assert_eq!(missing, FieldViolation::new("identity", "is required"));
+        let bad_kind = parse_identity(
+            Some(pb::Identity {
+                kind: 0,
+                value: "x".into(),
+            }),
+            "identities[2]",
+        )
+        .unwrap_err();
+        assert_eq!(bad_kind.field, "identities[2].kind");
+        let bad_email = parse_identity(
+            Some(pb::Identity {
+                kind: pb::IdentityKind::Email as i32,
+                value: "nope".into(),
+            }),
+            "identity",
+        )
+        .unwrap_err();
+        assert_eq!(
+            bad_email,
+            FieldViolation::new("identity.value", "an email address needs an '@'")
+        );
+    }
+
+    #[test]
+    fn attribute_maps_report_each_bad_entry() {
+        let map = std::collections::HashMap::from([
+            (
+                "ok".to_owned(),
+                PbValue {
+                    kind: Some(PbKind::IntValue(3)),
+                },
+            ),
+            (
+                "9bad".to_owned(),
+                PbValue {
+                    kind: Some(PbKind::IntValue(3)),
+                },
+            ),
+            ("empty".to_owned(), PbValue { kind: None }),
+        ]);
+        let mut violations = Vec::new();
+        let attrs = parse_attributes(map, "profile.attributes", &mut violations);
+        assert_eq!(
+            attrs,
+            Attributes::from([("ok".to_owned(), AttributeValue::Int(3))])
+        );
+        let mut fields: Vec<String> = violations.into_iter().map(|v| v.field).collect();
+        fields.sort();
+        assert_eq!(
+            fields,
+            vec![
+                "profile.attributes[\"9bad\"]",
+                "profile.attributes[\"empty\"]"
+            ]
+        );
+    }
+}

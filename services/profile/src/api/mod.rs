@@ -1,0 +1,474 @@
+//! `cx.profile.v1.ProfileService`: validates, authorises, calls the store,
+//! keeps the cache in step with every write.
+
+pub mod convert;
+
+use chrono::Utc;
+use cx_proto::from_timestamp;
+use cx_proto::profile::v1 as pb;
+use cx_proto::profile::v1::profile_service_server::ProfileService;
+use cx_runtime::TenantId;
+use cx_runtime::auth::{Role, caller};
+use cx_runtime::cache::{Cache, CacheKey};
+use cx_runtime::error::{FieldViolation, Violations};
+use cx_runtime::page::{decode_token, encode_token, page_size};
+use prost::Message;
+use tonic::{Request, Response, Status};
+use uuid::Uuid;
+
+use crate::domain::attributes::{MAX_ATTRIBUTES, MAX_PERSONA_LEN, MaskPath};
+use crate::domain::consent::{self, check_custom_name};
+use crate::error::ProfileError;
+use crate::store::{NewConsent, ProfileStore, ProfileUpdate};
+use convert::*;
+
+/// Largest batch of BatchResolveProfiles.
+pub const MAX_BATCH: usize = 1000;
+/// How far in the future a consent decision may be dated (clock skew).
+const FUTURE_TOLERANCE: chrono::Duration = chrono::Duration::minutes(5);
+
+#[derive(Clone, Debug)]
+pub struct ProfileApi {
+    store: ProfileStore,
+    cache: Cache,
+}
+
+type Reply<T> = Result<Response<T>, Status>;
+
+fn reject(violation: FieldViolation) -> Status {
+    ProfileError::InvalidArgument(vec![violation]).into()
+}
+
+fn tenant<T>(request: &Request<T>, role: Role) -> Result<TenantId, Status> {
+    caller(request)?.require(role).cloned()
+}
+
+fn page_token_uuid(token: &str, field: &str) -> Result<Option<Uuid>, FieldViolation> {
+    decode_token(token, field)?
+        .map(|raw| {
+            Uuid::parse_str(&raw)
+                .map_err(|_| FieldViolation::new(field, "is not a token this server issued"))
+        })
+        .transpose()
+}
+
+impl ProfileApi {
+    pub fn new(store: ProfileStore, cache: Cache) -> Self {
+        Self { store, cache }
+    }
+
+    fn key(t: &TenantId, id: Uuid) -> CacheKey {
+        CacheKey::new(t, "profile", &id.to_string())
+    }
+
+    /// A profile read through the cache (cache-aside).
+    async fn cached_profile(&self, t: &TenantId, id: Uuid) -> Result<pb::Profile, Status> {
+        let key = Self::key(t, id);
+        let bytes = self
+            .cache
+            .get_or_load(&key, || async {
+                match self.store.get(t, id).await {
+                    Ok(record) => Ok(Some(profile_to_proto(&record).encode_to_vec())),
+                    Err(ProfileError::NotFound(_)) => Ok(None),
+                    Err(err) => Err(err),
+                }
+            })
+            .await?;
+        let bytes = bytes.ok_or_else(|| ProfileError::NotFound(format!("profile {id}")))?;
+        match pb::Profile::decode(bytes.as_slice()) {
+            Ok(profile) => Ok(profile),
+            Err(err) => {
+                tracing::warn!(error = %err, "undecodable cache entry, reading the database");
+                self.cache.invalidate(&key).await;
+                Ok(profile_to_proto(&self.store.get(t, id).await?))
+            }
+        }
+    }
+}
+
+#[tonic::async_trait]
+impl ProfileService for ProfileApi {
+    async fn resolve_profile(
+        &self,
+        request: Request<pb::ResolveProfileRequest>,
+    ) -> Reply<pb::ResolveProfileResponse> {
+        let create = request.get_ref().create_if_missing;
+        let t = tenant(&request, if create { Role::Writer } else { Role::Reader })?;
+        let pb::ResolveProfileRequest {
+            identity,
+            create_if_missing,
+        } = request.into_inner();
+        let identity = parse_identity(identity, "identity").map_err(reject)?;
+        match self.store.resolve(&t, &identity, create_if_missing).await? {
+            Some((record, created)) => Ok(Response::new(pb::ResolveProfileResponse {
+                profile: Some(profile_to_proto(&record)),
+                created,
+            })),
+            None => Err(Status::not_found(format!(
+                "no profile has this {} identity",
+                identity.kind.as_str()
+            ))),
+        }
+    }
+
+    async fn batch_resolve_profiles(
+        &self,
+        request: Request<pb::BatchResolveProfilesRequest>,
+    ) -> Reply<pb::BatchResolveProfilesResponse> {
+        let create = request.get_ref().create_if_missing;
+        let t = tenant(&request, if create { Role::Writer } else { Role::Reader })?;
+        let pb::BatchResolveProfilesRequest {
+            identities,
+            create_if_missing,
+        } = request.into_inner();
+        if identities.is_empty() {
+            return Err(reject(FieldViolation::new(
+                "identities",
+                "must name at least one identity",
+            )));
+        }
+        if identities.len() > MAX_BATCH {
+            return Err(reject(FieldViolation::new(
+                "identities",
+                format!(
+                    "has {} items; at most {MAX_BATCH} per call",
+                    identities.len()
+                ),
+            )));
+        }
+        let mut violations = Violations::new();
+        let parsed: Vec<_> = identities
+            .into_iter()
+            .enumerate()
+            .filter_map(|(i, identity)| {
+                violations.check(parse_identity(Some(identity), &format!("identities[{i}]")))
+            })
+            .collect();
+        violations.finish().map_err(ProfileError::from)?;
+        let resolved = self
+            .store
+            .batch_resolve(&t, &parsed, create_if_missing)
+            .await?;
+        let resolutions = resolved
+            .into_iter()
+            .map(|r| match r {
+                Some((id, created)) => pb::Resolution {
+                    profile_id: id.to_string(),
+                    created,
+                },
+                None => pb::Resolution {
+                    profile_id: String::new(),
+                    created: false,
+                },
+            })
+            .collect();
+        Ok(Response::new(pb::BatchResolveProfilesResponse {
+            resolutions,
+        }))
+    }
+
+    async fn get_profile(
+        &self,
+        request: Request<pb::GetProfileRequest>,
+    ) -> Reply<pb::GetProfileResponse> {
+        let t = tenant(&request, Role::Reader)?;
+        let pb::GetProfileRequest { id } = request.into_inner();
+        let id = parse_id(&id, "id").map_err(reject)?;
+        let profile = self.cached_profile(&t, id).await?;
+        Ok(Response::new(pb::GetProfileResponse {
+            profile: Some(profile),
+        }))
+    }
+
+    async fn list_profiles(
+        &self,
+        request: Request<pb::ListProfilesRequest>,
+    ) -> Reply<pb::ListProfilesResponse> {
+        let t = tenant(&request, Role::Reader)?;
+        let pb::ListProfilesRequest {
+            page_size: size,
+            page_token,
+        } = request.into_inner();
+        let mut violations = Violations::new();
+        let size = violations.check(page_size(size, "page_size"));
+        let after = violations.check(page_token_uuid(&page_token, "page_token"));
+        violations.finish().map_err(ProfileError::from)?;
+        let (size, after) = (size.unwrap_or_default(), after.flatten());
+        let (records, more) = self.store.list(&t, after, size).await?;
+        let next_page_token = match (more, records.last()) {
+            (true, Some(last)) => encode_token(&last.id.to_string()),
+            _ => String::new(),
+        };
+        Ok(Response::new(pb::ListProfilesResponse {
+            profiles: records.iter().map(profile_to_proto).collect(),
+            next_page_token,
+        }))
+    }
+
+    async fn update_profile(
+        &self,
+        request: Request<pb::UpdateProfileRequest>,
+    ) -> Reply<pb::UpdateProfileResponse> {
+        let t = tenant(&request, Role::Writer)?;
+        let pb::UpdateProfileRequest {
+            profile,
+            update_mask,
+        } = request.into_inner();
+        let mut violations = Vec::new();
+        let Some(pb::Profile {
+            id,
+            identities: _,
+            persona,
+            attributes,
+            create_time: _,
+            update_time: _,
+            version: _,
+        }) = profile
+        else {
+            return Err(reject(FieldViolation::new("profile", "is required")));
+        };
+        let id = parse_id(&id, "profile.id")
+            .map_err(|v| violations.push(v))
+            .ok();
+        let mut paths = Vec::new();
+        match update_mask {
+            Some(mask) if !mask.paths.is_empty() => {
+                for (i, path) in mask.paths.iter().enumerate() {
+                    match MaskPath::parse(path) {
+                        Ok(parsed) => paths.extend(parsed),
+                        Err(why) => violations
+                            .push(FieldViolation::new(format!("update_mask.paths[{i}]"), why)),
+                    }
+                }
+            }
+            _ => violations.push(FieldViolation::new(
+                "update_mask",
+                "must name the fields to update",
+            )),
+        }
+        if persona.chars().count() > MAX_PERSONA_LEN {
+            violations.push(FieldViolation::new(
+                "profile.persona",
+                format!("has at most {MAX_PERSONA_LEN} characters"),
+            ));
+        }
+        let attributes = parse_attributes(attributes, "profile.attributes", &mut violations);
+        let (false, Some(id)) = (!violations.is_empty(), id) else {
+            return Err(ProfileError::InvalidArgument(violations).into());
+        };
+        let update = ProfileUpdate {
+            paths,
+            persona,
+            attributes,
+        };
+        let record = self.store.update(&t, id, &update, MAX_ATTRIBUTES).await?;
+        self.cache.invalidate(&Self::key(&t, id)).await;
+        Ok(Response::new(pb::UpdateProfileResponse {
+            profile: Some(profile_to_proto(&record)),
+        }))
+    }
+
+    async fn add_identity(
+        &self,
+        request: Request<pb::AddIdentityRequest>,
+    ) -> Reply<pb::AddIdentityResponse> {
+        let t = tenant(&request, Role::Writer)?;
+        let pb::AddIdentityRequest {
+            profile_id,
+            identity,
+        } = request.into_inner();
+        let mut violations = Violations::new();
+        let id = violations.check(parse_id(&profile_id, "profile_id"));
+        let identity = violations.check(parse_identity(identity, "identity"));
+        violations.finish().map_err(ProfileError::from)?;
+        let (Some(id), Some(identity)) = (id, identity) else {
+            return Err(Status::internal("validation"));
+        };
+        let result = self.store.add_identity(&t, id, &identity).await;
+        self.cache.invalidate(&Self::key(&t, id)).await;
+        Ok(Response::new(pb::AddIdentityResponse {
+            profile: Some(profile_to_proto(&result?)),
+        }))
+    }
+
+    async fn remove_identity(
+        &self,
+        request: Request<pb::RemoveIdentityRequest>,
+    ) -> Reply<pb::RemoveIdentityResponse> {
+        let t = tenant(&request, Role::Writer)?;
+        let pb::RemoveIdentityRequest {
+            profile_id,
+            identity,
+        } = request.into_inner();
+        let mut violations = Violations::new();
+        let id = violations.check(parse_id(&profile_id, "profile_id"));
+        let identity = violations.check(parse_identity(identity, "identity"));
+        violations.finish().map_err(ProfileError::from)?;
+        let (Some(id), Some(identity)) = (id, identity) else {
+            return Err(Status::internal("validation"));
+        };
+        let result = self.store.remove_identity(&t, id, &identity).await;
+        self.cache.invalidate(&Self::key(&t, id)).await;
+        Ok(Response::new(pb::RemoveIdentityResponse {
+            profile: Some(profile_to_proto(&result?)),
+        }))
+    }
+
+    async fn set_consent(
+        &self,
+        request: Request<pb::SetConsentRequest>,
+    ) -> Reply<pb::SetConsentResponse> {
+        let t = tenant(&request, Role::Writer)?;
+        let pb::SetConsentRequest {
+            profile_id,
+            purpose,
+            granted,
+            source_channel,
+            actor,
+            occur_time,
+            request_id,
+        } = request.into_inner();
+        let mut violations = Violations::new();
+        let id = violations.check(parse_id(&profile_id, "profile_id"));
+        let purpose = violations.check(parse_purpose(purpose, "purpose"));
+        let source_channel = violations.check(parse_channel(source_channel, "source_channel"));
+        if actor.chars().count() > 256 {
+            violations.add("actor", "has at most 256 characters");
+        }
+        if request_id.len() > 128 {
+            violations.add("request_id", "has at most 128 characters");
+        }
+        let now = Utc::now();
+        let occurred_at = match occur_time {
+            None => Some(now),
+            Some(ts) => match from_timestamp(&ts) {
+                Some(at) if at > now + FUTURE_TOLERANCE => {
+                    violations.add("occur_time", "is in the future");
+                    None
+                }
+                Some(at) => Some(at),
+                None => {
+                    violations.add("occur_time", "is not a valid timestamp");
+                    None
+                }
+            },
+        };
+        violations.finish().map_err(ProfileError::from)?;
+        let (Some(id), Some(purpose), Some(source_channel), Some(occurred_at)) =
+            (id, purpose, source_channel, occurred_at)
+        else {
+            return Err(Status::internal("validation"));
+        };
+        self.store
+            .check_purpose(&t, &purpose, "purpose.custom")
+            .await?;
+        let new = NewConsent {
+            purpose: purpose.clone(),
+            granted,
+            source_channel,
+            actor,
+            occurred_at,
+            request_id: Some(request_id).filter(|r| !r.is_empty()),
+        };
+        let (event, history) = self.store.set_consent(&t, id, new).await?;
+        let state = state_to_proto(&purpose, consent::current(&history));
+        Ok(Response::new(pb::SetConsentResponse {
+            event: Some(consent_to_proto(&event)),
+            state: Some(state),
+        }))
+    }
+
+    async fn check_consent(
+        &self,
+        request: Request<pb::CheckConsentRequest>,
+    ) -> Reply<pb::CheckConsentResponse> {
+        let t = tenant(&request, Role::Reader)?;
+        let pb::CheckConsentRequest {
+            profile_id,
+            purpose,
+        } = request.into_inner();
+        let mut violations = Violations::new();
+        let id = violations.check(parse_id(&profile_id, "profile_id"));
+        let purpose = violations.check(parse_purpose(purpose, "purpose"));
+        violations.finish().map_err(ProfileError::from)?;
+        let (Some(id), Some(purpose)) = (id, purpose) else {
+            return Err(Status::internal("validation"));
+        };
+        self.store
+            .check_purpose(&t, &purpose, "purpose.custom")
+            .await?;
+        let decided_by = self.store.consent(&t, id, &purpose).await?;
+        Ok(Response::new(pb::CheckConsentResponse {
+            state: Some(state_to_proto(&purpose, decided_by.as_ref())),
+        }))
+    }
+
+    async fn list_consent_history(
+        &self,
+        request: Request<pb::ListConsentHistoryRequest>,
+    ) -> Reply<pb::ListConsentHistoryResponse> {
+        let t = tenant(&request, Role::Reader)?;
+        let pb::ListConsentHistoryRequest {
+            profile_id,
+            page_size: size,
+            page_token,
+        } = request.into_inner();
+        let mut violations = Violations::new();
+        let id = violations.check(parse_id(&profile_id, "profile_id"));
+        let size = violations.check(page_size(size, "page_size"));
+        let before = violations.check(page_token_uuid(&page_token, "page_token"));
+        violations.finish().map_err(ProfileError::from)?;
+        let (Some(id), Some(size), Some(before)) = (id, size, before) else {
+            return Err(Status::internal("validation"));
+        };
+        let (events, more) = self.store.consent_history(&t, id, before, size).await?;
+        let next_page_token = match (more, events.last()) {
+            (true, Some(last)) => encode_token(&last.id.to_string()),
+            _ => String::new(),
+        };
+        Ok(Response::new(pb::ListConsentHistoryResponse {
+            events: events.iter().map(consent_to_proto).collect(),
+            next_page_token,
+        }))
+    }
+
+    async fn create_consent_purpose(
+        &self,
+        request: Request<pb::CreateConsentPurposeRequest>,
+    ) -> Reply<pb::CreateConsentPurposeResponse> {
+        let t = tenant(&request, Role::Admin)?;
+        let pb::CreateConsentPurposeRequest { purpose } = request.into_inner();
+        let Some(pb::ConsentPurposeDefinition {
+            name,
+            description,
+            create_time: _,
+        }) = purpose
+        else {
+            return Err(reject(FieldViolation::new("purpose", "is required")));
+        };
+        let mut violations = Violations::new();
+        if let Err(why) = check_custom_name(&name) {
+            violations.add("purpose.name", why);
+        }
+        if description.len() > 1024 {
+            violations.add("purpose.description", "has at most 1024 bytes");
+        }
+        violations.finish().map_err(ProfileError::from)?;
+        let record = self.store.create_purpose(&t, &name, &description).await?;
+        Ok(Response::new(pb::CreateConsentPurposeResponse {
+            purpose: Some(purpose_definition_to_proto(&record)),
+        }))
+    }
+
+    async fn list_consent_purposes(
+        &self,
+        request: Request<pb::ListConsentPurposesRequest>,
+    ) -> Reply<pb::ListConsentPurposesResponse> {
+        let t = tenant(&request, Role::Reader)?;
+        let pb::ListConsentPurposesRequest {} = request.into_inner();
+        let purposes = self.store.purposes(&t).await?;
+        Ok(Response::new(pb::ListConsentPurposesResponse {
+            purposes: purposes.iter().map(purpose_definition_to_proto).collect(),
+        }))
+    }
+}

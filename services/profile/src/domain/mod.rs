@@ -1,0 +1,6 @@
+//! Pure profile logic: identity normalisation, attributes, consent state.
+//! No I/O here, so every rule is unit-tested with exact values.
+
+pub mod attributes;
+pub mod consent;
+pub mod identity;
