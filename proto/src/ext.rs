@@ -7,10 +7,7 @@ use crate::common::v1::Channel;
 
 /// A chrono instant as a protobuf timestamp.
 pub fn timestamp(at: DateTime<Utc>) -> Timestamp {
-    Timestamp {
-        seconds: at.timestamp(),
-        nanos: at.timestamp_subsec_nanos() as i32,
-    }
+    Timestamp { seconds: at.timestamp(), nanos: at.timestamp_subsec_nanos() as i32 }
 }
 
 /// A protobuf timestamp as a chrono instant; `None` when out of range.
@@ -41,8 +38,7 @@ impl Channel {
     }
 
     pub fn from_key(key: &str) -> Option<Self> {
-        Self::from_str_name(&format!("CHANNEL_{}", key.to_ascii_uppercase()))
-            .filter(|c| *c != Self::Unspecified)
+        Self::from_str_name(&format!("CHANNEL_{}", key.to_ascii_uppercase())).filter(|c| *c != Self::Unspecified)
     }
 
     /// Digital channels (DESIGN §3); the others are physical or human.
@@ -73,9 +69,7 @@ mod tests {
         }
         assert_eq!(Channel::from_key("mobile_app"), Some(Channel::MobileApp));
         assert_eq!(Channel::from_key("unspecified"), None);
-        let digital = (1..=12)
-            .filter(|v| Channel::try_from(*v).unwrap().is_digital())
-            .count();
+        let digital = (1..=12).filter(|v| Channel::try_from(*v).unwrap().is_digital()).count();
         assert_eq!(digital, 8);
     }
 
@@ -83,12 +77,6 @@ mod tests {
     fn timestamps_round_trip() {
         let at = DateTime::from_timestamp(1_700_000_000, 123_000_000).unwrap();
         assert_eq!(from_timestamp(&timestamp(at)), Some(at));
-        assert_eq!(
-            from_timestamp(&Timestamp {
-                seconds: 0,
-                nanos: -1
-            }),
-            None
-        );
+        assert_eq!(from_timestamp(&Timestamp { seconds: 0, nanos: -1 }), None);
     }
 }

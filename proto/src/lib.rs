@@ -19,8 +19,7 @@ pub mod profile {
 
 /// Encoded `FileDescriptorSet` of every CX proto (with their imports), for
 /// `tonic-reflection`.
-pub const FILE_DESCRIPTOR_SET: &[u8] =
-    include_bytes!(concat!(env!("OUT_DIR"), "/cx_descriptor.bin"));
+pub const FILE_DESCRIPTOR_SET: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/cx_descriptor.bin"));
 
 mod ext;
 pub use ext::{from_timestamp, timestamp};

@@ -10,20 +10,14 @@ use cx_runtime::server::ServiceModule;
 pub const NAMES: &[&str] = &[cx_profile::NAME];
 
 /// Builds the modules that `which` names (`all` or one service).
-pub async fn build(
-    which: &str,
-    ctx: &ServiceContext,
-) -> Result<Vec<Arc<dyn ServiceModule>>, ConfigError> {
+pub async fn build(which: &str, ctx: &ServiceContext) -> Result<Vec<Arc<dyn ServiceModule>>, ConfigError> {
     let wanted: Vec<&str> = match which {
         "all" => NAMES.to_vec(),
         name if NAMES.contains(&name) => vec![name],
         other => {
             return Err(ConfigError::new(
                 "SERVICE",
-                format!(
-                    "unknown service '{other}' (expected all or one of: {})",
-                    NAMES.join(", ")
-                ),
+                format!("unknown service '{other}' (expected all or one of: {})", NAMES.join(", ")),
             ));
         }
     };
@@ -32,10 +26,7 @@ pub async fn build(
         let module = match name {
             cx_profile::NAME => cx_profile::ProfileModule::arc(ctx).await?,
             other => {
-                return Err(ConfigError::new(
-                    "SERVICE",
-                    format!("service '{other}' is listed but not built"),
-                ));
+                return Err(ConfigError::new("SERVICE", format!("service '{other}' is listed but not built")));
             }
         };
         modules.push(module);

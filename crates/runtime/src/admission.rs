@@ -37,21 +37,14 @@ pub struct AdmissionLayer {
 
 impl AdmissionLayer {
     pub fn new(readiness: Readiness, max_concurrent: usize) -> Self {
-        Self {
-            readiness,
-            permits: Arc::new(Semaphore::new(max_concurrent)),
-            limit: max_concurrent,
-        }
+        Self { readiness, permits: Arc::new(Semaphore::new(max_concurrent)), limit: max_concurrent }
     }
 }
 
 impl<S> Layer<S> for AdmissionLayer {
     type Service = Admission<S>;
     fn layer(&self, inner: S) -> Self::Service {
-        Admission {
-            inner,
-            layer: self.clone(),
-        }
+        Admission { inner, layer: self.clone() }
     }
 }
 

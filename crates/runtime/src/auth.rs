@@ -72,10 +72,7 @@ impl Caller {
     pub fn require(&self, needed: Role) -> Result<&TenantId, Status> {
         match self.role {
             Some(role) if role >= needed => Ok(&self.tenant),
-            _ => Err(Status::permission_denied(format!(
-                "this call needs the {} role",
-                needed.as_str()
-            ))),
+            _ => Err(Status::permission_denied(format!("this call needs the {} role", needed.as_str()))),
         }
     }
 }
@@ -83,10 +80,7 @@ impl Caller {
 /// The verified caller of a request; `UNAUTHENTICATED` if the interceptor did
 /// not run or found no valid token.
 pub fn caller<T>(request: &Request<T>) -> Result<&Caller, Status> {
-    request
-        .extensions()
-        .get::<Caller>()
-        .ok_or_else(|| Status::unauthenticated("missing bearer token"))
+    request.extensions().get::<Caller>().ok_or_else(|| Status::unauthenticated("missing bearer token"))
 }
 
 /// Checks tokens.
@@ -98,9 +92,7 @@ pub struct Verifier {
 
 impl std::fmt::Debug for Verifier {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Verifier")
-            .field("algorithms", &self.validation.algorithms)
-            .finish()
+        f.debug_struct("Verifier").field("algorithms", &self.validation.algorithms).finish()
     }
 }
 
@@ -114,27 +106,21 @@ impl Verifier {
     }
 
     pub fn verify(&self, token: &str) -> Result<Caller, Status> {
-        let data =
-            jsonwebtoken::decode::<Claims>(token, &self.key, &self.validation).map_err(|err| {
-                use jsonwebtoken::errors::ErrorKind;
-                let why = match err.kind() {
-                    ErrorKind::ExpiredSignature => "token expired",
-                    ErrorKind::InvalidSignature => "token signature is invalid",
-                    ErrorKind::InvalidAlgorithm => "token algorithm is not accepted",
-                    _ => "token is malformed",
-                };
-                Status::unauthenticated(why)
-            })?;
+        let data = jsonwebtoken::decode::<Claims>(token, &self.key, &self.validation).map_err(|err| {
+            use jsonwebtoken::errors::ErrorKind;
+            let why = match err.kind() {
+                ErrorKind::ExpiredSignature => "token expired",
+                ErrorKind::InvalidSignature => "token signature is invalid",
+                ErrorKind::InvalidAlgorithm => "token algorithm is not accepted",
+                _ => "token is malformed",
+            };
+            Status::unauthenticated(why)
+        })?;
         let claims = data.claims;
         let tenant = TenantId::parse(&claims.tenant)
             .map_err(|why| Status::unauthenticated(format!("token tenant is invalid: {why}")))?;
         let role = claims.roles.iter().filter_map(|r| Role::parse(r)).max();
-        Ok(Caller {
-            tenant,
-            subject: claims.sub,
-            role,
-            token: Arc::from(token),
-        })
+        Ok(Caller { tenant, subject: claims.sub, role, token: Arc::from(token) })
     }
 }
 
@@ -153,9 +139,7 @@ impl std::fmt::Debug for Signer {
 
 impl Signer {
     pub fn hs256(secret: &[u8]) -> Self {
-        Self {
-            key: EncodingKey::from_secret(secret),
-        }
+        Self { key: EncodingKey::from_secret(secret) }
     }
 
     pub fn sign(
@@ -181,10 +165,7 @@ impl Signer {
 }
 
 pub fn unix_now() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or_default()
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or_default()
 }
 
 /// The verifier and, when the key is a shared secret, the signer.
@@ -211,40 +192,27 @@ impl Keys {
     /// same machine signs tokens the server accepts.
     pub fn load(args: &AuthArgs, data_dir: &Path) -> Result<Self, ConfigError> {
         match (&args.jwt_secret, &args.jwt_public_key_file) {
-            (Some(_), Some(_)) => Err(ConfigError::new(
-                "CX_JWT_SECRET",
-                "set either CX_JWT_SECRET or CX_JWT_PUBLIC_KEY_FILE, not both",
-            )),
+            (Some(_), Some(_)) => {
+                Err(ConfigError::new("CX_JWT_SECRET", "set either CX_JWT_SECRET or CX_JWT_PUBLIC_KEY_FILE, not both"))
+            }
             (Some(secret), None) => {
                 if secret.len() < MIN_SECRET_LEN {
-                    return Err(ConfigError::new(
-                        "CX_JWT_SECRET",
-                        format!("must be at least {MIN_SECRET_LEN} bytes"),
-                    ));
+                    return Err(ConfigError::new("CX_JWT_SECRET", format!("must be at least {MIN_SECRET_LEN} bytes")));
                 }
                 Ok(Self::hs256(secret.as_bytes()))
             }
             (None, Some(path)) => {
                 let pem = std::fs::read(path).map_err(|e| {
-                    ConfigError::new(
-                        "CX_JWT_PUBLIC_KEY_FILE",
-                        format!("cannot read {}: {e}", path.display()),
-                    )
+                    ConfigError::new("CX_JWT_PUBLIC_KEY_FILE", format!("cannot read {}: {e}", path.display()))
                 })?;
                 let verifier = if let Ok(key) = DecodingKey::from_rsa_pem(&pem) {
                     Verifier::new(key, Algorithm::RS256)
                 } else if let Ok(key) = DecodingKey::from_ed_pem(&pem) {
                     Verifier::new(key, Algorithm::EdDSA)
                 } else {
-                    return Err(ConfigError::new(
-                        "CX_JWT_PUBLIC_KEY_FILE",
-                        "not an RSA or Ed25519 public key in PEM",
-                    ));
+                    return Err(ConfigError::new("CX_JWT_PUBLIC_KEY_FILE", "not an RSA or Ed25519 public key in PEM"));
                 };
-                Ok(Self {
-                    verifier,
-                    signer: None,
-                })
+                Ok(Self { verifier, signer: None })
             }
             (None, None) => {
                 let secret = embedded_secret(data_dir)?;
@@ -267,18 +235,11 @@ fn embedded_secret(data_dir: &Path) -> Result<String, ConfigError> {
         }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
         Err(e) => {
-            return Err(ConfigError::new(
-                setting,
-                format!("cannot read {}: {e}", path.display()),
-            ));
+            return Err(ConfigError::new(setting, format!("cannot read {}: {e}", path.display())));
         }
     }
-    std::fs::create_dir_all(data_dir).map_err(|e| {
-        ConfigError::new(
-            setting,
-            format!("cannot create {}: {e}", data_dir.display()),
-        )
-    })?;
+    std::fs::create_dir_all(data_dir)
+        .map_err(|e| ConfigError::new(setting, format!("cannot create {}: {e}", data_dir.display())))?;
     let secret = hex::encode(rand::random::<[u8; 32]>());
     write_private(&path, &secret)
         .map_err(|e| ConfigError::new(setting, format!("cannot write {}: {e}", path.display())))?;
@@ -311,21 +272,15 @@ pub struct AuthInterceptor {
 
 impl AuthInterceptor {
     pub fn new(verifier: Verifier) -> Self {
-        Self {
-            verifier: Arc::new(verifier),
-        }
+        Self { verifier: Arc::new(verifier) }
     }
 }
 
 impl tonic::service::Interceptor for AuthInterceptor {
     fn call(&mut self, mut request: Request<()>) -> Result<Request<()>, Status> {
-        let header = request
-            .metadata()
-            .get("authorization")
-            .ok_or_else(|| Status::unauthenticated("missing bearer token"))?;
-        let value = header
-            .to_str()
-            .map_err(|_| Status::unauthenticated("authorization header is not text"))?;
+        let header =
+            request.metadata().get("authorization").ok_or_else(|| Status::unauthenticated("missing bearer token"))?;
+        let value = header.to_str().map_err(|_| Status::unauthenticated("authorization header is not text"))?;
         let token = value
             .strip_prefix("Bearer ")
             .or_else(|| value.strip_prefix("bearer "))
@@ -350,21 +305,13 @@ mod tests {
             .signer
             .as_ref()
             .unwrap()
-            .sign(
-                "acme",
-                &[Role::Reader, Role::Writer],
-                "app",
-                Duration::from_secs(60),
-            )
+            .sign("acme", &[Role::Reader, Role::Writer], "app", Duration::from_secs(60))
             .unwrap();
         let caller = keys.verifier.verify(&token).unwrap();
         assert_eq!(caller.tenant.as_str(), "acme");
         assert_eq!(caller.role, Some(Role::Writer));
         assert!(caller.require(Role::Writer).is_ok());
-        assert_eq!(
-            caller.require(Role::Admin).unwrap_err().code(),
-            tonic::Code::PermissionDenied
-        );
+        assert_eq!(caller.require(Role::Admin).unwrap_err().code(), tonic::Code::PermissionDenied);
     }
 
     #[test]
@@ -381,43 +328,27 @@ mod tests {
             })
             .unwrap();
         let status = keys.verifier.verify(&expired).unwrap_err();
-        assert_eq!(
-            (status.code(), status.message()),
-            (tonic::Code::Unauthenticated, "token expired")
-        );
+        assert_eq!((status.code(), status.message()), (tonic::Code::Unauthenticated, "token expired"));
 
         let forged = Signer::hs256(b"another-secret-another-secret-xx")
             .sign("acme", &[Role::Admin], "x", Duration::from_secs(60))
             .unwrap();
         let status = keys.verifier.verify(&forged).unwrap_err();
-        assert_eq!(
-            (status.code(), status.message()),
-            (tonic::Code::Unauthenticated, "token signature is invalid")
-        );
+        assert_eq!((status.code(), status.message()), (tonic::Code::Unauthenticated, "token signature is invalid"));
     }
 
     #[test]
     fn embedded_secret_is_created_once_and_reused() {
         let dir = std::env::temp_dir().join(format!("cx-auth-{}", uuid::Uuid::new_v4()));
-        let args = AuthArgs {
-            jwt_secret: None,
-            jwt_public_key_file: None,
-        };
+        let args = AuthArgs { jwt_secret: None, jwt_public_key_file: None };
         let first = Keys::load(&args, &dir).unwrap();
-        let token = first
-            .signer
-            .unwrap()
-            .sign("t", &[Role::Reader], "s", Duration::from_secs(60))
-            .unwrap();
+        let token = first.signer.unwrap().sign("t", &[Role::Reader], "s", Duration::from_secs(60)).unwrap();
         let second = Keys::load(&args, &dir).unwrap();
         assert!(second.verifier.verify(&token).is_ok());
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt;
-            let mode = std::fs::metadata(dir.join(SECRET_FILE))
-                .unwrap()
-                .permissions()
-                .mode();
+            let mode = std::fs::metadata(dir.join(SECRET_FILE)).unwrap().permissions().mode();
             assert_eq!(mode & 0o777, 0o600);
         }
         std::fs::remove_dir_all(dir).unwrap();
@@ -426,23 +357,9 @@ mod tests {
     #[test]
     fn short_secret_and_both_keys_are_refused_by_name() {
         let dir = std::env::temp_dir();
-        let short = AuthArgs {
-            jwt_secret: Some("short".into()),
-            jwt_public_key_file: None,
-        };
-        assert_eq!(
-            Keys::load(&short, &dir).unwrap_err().to_string(),
-            "CX_JWT_SECRET: must be at least 32 bytes"
-        );
-        let both = AuthArgs {
-            jwt_secret: Some("x".repeat(40)),
-            jwt_public_key_file: Some("/k.pem".into()),
-        };
-        assert!(
-            Keys::load(&both, &dir)
-                .unwrap_err()
-                .to_string()
-                .starts_with("CX_JWT_SECRET: set either")
-        );
+        let short = AuthArgs { jwt_secret: Some("short".into()), jwt_public_key_file: None };
+        assert_eq!(Keys::load(&short, &dir).unwrap_err().to_string(), "CX_JWT_SECRET: must be at least 32 bytes");
+        let both = AuthArgs { jwt_secret: Some("x".repeat(40)), jwt_public_key_file: Some("/k.pem".into()) };
+        assert!(Keys::load(&both, &dir).unwrap_err().to_string().starts_with("CX_JWT_SECRET: set either"));
     }
 }

@@ -102,10 +102,7 @@ pub struct ConfigError {
 
 impl ConfigError {
     pub fn new(setting: &'static str, problem: impl Into<String>) -> Self {
-        Self {
-            setting,
-            problem: problem.into(),
-        }
+        Self { setting, problem: problem.into() }
     }
 }
 
@@ -122,39 +119,20 @@ impl StoreArgs {
     /// The database of `service`, validated.
     pub fn database_for(&self, service: &str) -> Result<DatabaseTarget, ConfigError> {
         if self.db_max_connections == 0 {
-            return Err(ConfigError::new(
-                "CX_DB_MAX_CONNECTIONS",
-                "must be at least 1",
-            ));
+            return Err(ConfigError::new("CX_DB_MAX_CONNECTIONS", "must be at least 1"));
         }
-        let Some(url) = self
-            .database_url
-            .as_deref()
-            .filter(|u| !u.trim().is_empty())
-        else {
-            return Ok(DatabaseTarget::Sqlite {
-                path: self.data_dir.join(format!("{service}.db")),
-            });
+        let Some(url) = self.database_url.as_deref().filter(|u| !u.trim().is_empty()) else {
+            return Ok(DatabaseTarget::Sqlite { path: self.data_dir.join(format!("{service}.db")) });
         };
         if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-            return Ok(DatabaseTarget::Postgres {
-                url: url.to_owned(),
-            });
+            return Ok(DatabaseTarget::Postgres { url: url.to_owned() });
         }
-        if let Some(rest) = url
-            .strip_prefix("sqlite://")
-            .or_else(|| url.strip_prefix("sqlite:"))
-        {
+        if let Some(rest) = url.strip_prefix("sqlite://").or_else(|| url.strip_prefix("sqlite:")) {
             let file = rest.split('?').next().unwrap_or_default();
             if file.is_empty() {
-                return Err(ConfigError::new(
-                    "CX_DATABASE_URL",
-                    "a sqlite:// URL needs a file path",
-                ));
+                return Err(ConfigError::new("CX_DATABASE_URL", "a sqlite:// URL needs a file path"));
             }
-            return Ok(DatabaseTarget::Sqlite {
-                path: sqlite_path_for(file, service),
-            });
+            return Ok(DatabaseTarget::Sqlite { path: sqlite_path_for(file, service) });
         }
         let scheme = url.split(':').next().unwrap_or_default();
         Err(ConfigError::new(
@@ -169,10 +147,7 @@ fn sqlite_path_for(file: &str, service: &str) -> PathBuf {
         return PathBuf::from(file.replace("{service}", service));
     }
     let path = PathBuf::from(file);
-    let stem = path
-        .file_stem()
-        .map(|s| s.to_string_lossy().into_owned())
-        .unwrap_or_default();
+    let stem = path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
     let name = match path.extension() {
         Some(ext) => format!("{stem}-{service}.{}", ext.to_string_lossy()),
         None => format!("{stem}-{service}"),
@@ -185,10 +160,7 @@ impl CacheArgs {
         if let Some(url) = self.redis_url.as_deref().filter(|u| !u.is_empty())
             && !(url.starts_with("redis://") || url.starts_with("rediss://"))
         {
-            return Err(ConfigError::new(
-                "CX_REDIS_URL",
-                "expected a redis:// or rediss:// URL",
-            ));
+            return Err(ConfigError::new("CX_REDIS_URL", "expected a redis:// or rediss:// URL"));
         }
         if self.cache_ttl.is_zero() {
             return Err(ConfigError::new("CX_CACHE_TTL", "must be longer than zero"));
@@ -200,16 +172,10 @@ impl CacheArgs {
 impl ServerArgs {
     pub fn validate(&self) -> Result<(), ConfigError> {
         if self.max_concurrent_requests == 0 {
-            return Err(ConfigError::new(
-                "CX_MAX_CONCURRENT_REQUESTS",
-                "must be at least 1",
-            ));
+            return Err(ConfigError::new("CX_MAX_CONCURRENT_REQUESTS", "must be at least 1"));
         }
         if self.request_timeout.is_zero() {
-            return Err(ConfigError::new(
-                "CX_REQUEST_TIMEOUT",
-                "must be longer than zero",
-            ));
+            return Err(ConfigError::new("CX_REQUEST_TIMEOUT", "must be longer than zero"));
         }
         Ok(())
     }
@@ -231,59 +197,33 @@ mod tests {
     fn embedded_default_is_one_sqlite_file_per_service_in_the_data_dir() {
         assert_eq!(
             store(None).database_for("profile").unwrap(),
-            DatabaseTarget::Sqlite {
-                path: PathBuf::from("/var/lib/cx/profile.db")
-            }
+            DatabaseTarget::Sqlite { path: PathBuf::from("/var/lib/cx/profile.db") }
         );
     }
 
     #[test]
     fn sqlite_url_gets_the_service_name() {
         assert_eq!(
-            store(Some("sqlite:///tmp/cx.db?mode=rwc"))
-                .database_for("journey")
-                .unwrap(),
-            DatabaseTarget::Sqlite {
-                path: PathBuf::from("/tmp/cx-journey.db")
-            }
+            store(Some("sqlite:///tmp/cx.db?mode=rwc")).database_for("journey").unwrap(),
+            DatabaseTarget::Sqlite { path: PathBuf::from("/tmp/cx-journey.db") }
         );
         assert_eq!(
-            store(Some("sqlite://db/{service}.sqlite"))
-                .database_for("profile")
-                .unwrap(),
-            DatabaseTarget::Sqlite {
-                path: PathBuf::from("db/profile.sqlite")
-            }
+            store(Some("sqlite://db/{service}.sqlite")).database_for("profile").unwrap(),
+            DatabaseTarget::Sqlite { path: PathBuf::from("db/profile.sqlite") }
         );
     }
 
     #[test]
     fn postgres_url_is_kept_and_other_schemes_are_named_in_the_error() {
         let url = "postgres://cx@db:5432/cx";
-        assert_eq!(
-            store(Some(url)).database_for("profile").unwrap(),
-            DatabaseTarget::Postgres {
-                url: url.to_owned()
-            }
-        );
-        let err = store(Some("mysql://x"))
-            .database_for("profile")
-            .unwrap_err();
-        assert_eq!(
-            err.to_string(),
-            "CX_DATABASE_URL: unsupported scheme 'mysql' (expected postgres:// or sqlite://)"
-        );
+        assert_eq!(store(Some(url)).database_for("profile").unwrap(), DatabaseTarget::Postgres { url: url.to_owned() });
+        let err = store(Some("mysql://x")).database_for("profile").unwrap_err();
+        assert_eq!(err.to_string(), "CX_DATABASE_URL: unsupported scheme 'mysql' (expected postgres:// or sqlite://)");
     }
 
     #[test]
     fn redis_url_must_be_redis() {
-        let args = CacheArgs {
-            redis_url: Some("http://x".into()),
-            cache_ttl: Duration::from_secs(1),
-        };
-        assert_eq!(
-            args.validate().unwrap_err().to_string(),
-            "CX_REDIS_URL: expected a redis:// or rediss:// URL"
-        );
+        let args = CacheArgs { redis_url: Some("http://x".into()), cache_ttl: Duration::from_secs(1) };
+        assert_eq!(args.validate().unwrap_err().to_string(), "CX_REDIS_URL: expected a redis:// or rediss:// URL");
     }
 }

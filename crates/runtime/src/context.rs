@@ -19,26 +19,17 @@ pub struct ServiceContext {
 impl ServiceContext {
     /// Validates the settings and builds the shared pieces. Connections are
     /// made lazily: nothing here waits on the network.
-    pub fn from_args(
-        store: &StoreArgs,
-        cache: &CacheArgs,
-        auth: &AuthArgs,
-    ) -> Result<Self, ConfigError> {
+    pub fn from_args(store: &StoreArgs, cache: &CacheArgs, auth: &AuthArgs) -> Result<Self, ConfigError> {
         cache.validate()?;
         let keys = Keys::load(auth, &store.data_dir)?;
         let cache = match cache.redis_url.as_deref().filter(|u| !u.is_empty()) {
             Some(url) => {
-                let redis = RedisCache::connect_lazy(url)
-                    .map_err(|e| ConfigError::new("CX_REDIS_URL", e.to_string()))?;
+                let redis =
+                    RedisCache::connect_lazy(url).map_err(|e| ConfigError::new("CX_REDIS_URL", e.to_string()))?;
                 Cache::new(Arc::new(redis), cache.cache_ttl)
             }
             None => Cache::in_memory(cache.cache_ttl),
         };
-        Ok(Self {
-            store: store.clone(),
-            cache,
-            auth: AuthInterceptor::new(keys.verifier.clone()),
-            keys,
-        })
+        Ok(Self { store: store.clone(), cache, auth: AuthInterceptor::new(keys.verifier.clone()), keys })
     }
 }

@@ -18,10 +18,7 @@ pub struct FieldViolation {
 
 impl FieldViolation {
     pub fn new(field: impl Into<String>, description: impl Into<String>) -> Self {
-        Self {
-            field: field.into(),
-            description: description.into(),
-        }
+        Self { field: field.into(), description: description.into() }
     }
 }
 
@@ -56,11 +53,7 @@ impl Violations {
 
     /// `Ok(())` when nothing was recorded, otherwise the violations.
     pub fn finish(self) -> Result<(), Vec<FieldViolation>> {
-        if self.0.is_empty() {
-            Ok(())
-        } else {
-            Err(self.0)
-        }
+        if self.0.is_empty() { Ok(()) } else { Err(self.0) }
     }
 }
 
@@ -72,12 +65,7 @@ pub fn invalid_argument(violations: &[FieldViolation]) -> Status {
     }
     let message = match violations {
         [one] => format!("invalid {}: {}", one.field, one.description),
-        many => format!(
-            "{} invalid fields, first {}: {}",
-            many.len(),
-            many[0].field,
-            many[0].description
-        ),
+        many => format!("{} invalid fields, first {}: {}", many.len(), many[0].field, many[0].description),
     };
     Status::with_error_details(Code::InvalidArgument, message, details)
 }
@@ -87,11 +75,7 @@ pub fn field_violations(status: &Status) -> Vec<FieldViolation> {
     status
         .get_details_bad_request()
         .map(|bad_request| {
-            bad_request
-                .field_violations
-                .into_iter()
-                .map(|v| FieldViolation::new(v.field, v.description))
-                .collect()
+            bad_request.field_violations.into_iter().map(|v| FieldViolation::new(v.field, v.description)).collect()
         })
         .unwrap_or_default()
 }
@@ -112,15 +96,10 @@ mod tests {
         let mut v = Violations::new();
         v.add("identity.value", "must not be empty");
         v.add("page_size", "must not be negative");
-        let Err(list) = v.finish() else {
-            panic!("violations were recorded")
-        };
+        let Err(list) = v.finish() else { panic!("violations were recorded") };
         let status = invalid_argument(&list);
         assert_eq!(status.code(), Code::InvalidArgument);
-        assert_eq!(
-            status.message(),
-            "2 invalid fields, first identity.value: must not be empty"
-        );
+        assert_eq!(status.message(), "2 invalid fields, first identity.value: must not be empty");
         assert_eq!(
             field_violations(&status),
             vec![

@@ -45,19 +45,13 @@ mod tests {
         assert_eq!(page_size(0, "page_size"), Ok(50));
         assert_eq!(page_size(7, "page_size"), Ok(7));
         assert_eq!(page_size(5000, "page_size"), Ok(1000));
-        assert_eq!(
-            page_size(-1, "page_size"),
-            Err(FieldViolation::new("page_size", "must not be negative"))
-        );
+        assert_eq!(page_size(-1, "page_size"), Err(FieldViolation::new("page_size", "must not be negative")));
     }
 
     #[test]
     fn tokens_round_trip_and_garbage_is_refused() {
         let token = encode_token("0190c1d2-0000-7000-8000-000000000000");
-        assert_eq!(
-            decode_token(&token, "t").unwrap().as_deref(),
-            Some("0190c1d2-0000-7000-8000-000000000000")
-        );
+        assert_eq!(decode_token(&token, "t").unwrap().as_deref(), Some("0190c1d2-0000-7000-8000-000000000000"));
         assert_eq!(decode_token("", "t"), Ok(None));
         assert!(decode_token("!!!", "t").is_err());
     }

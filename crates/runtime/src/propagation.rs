@@ -35,10 +35,7 @@ pub struct HeaderInjector<'a>(pub &'a mut HeaderMap);
 
 impl Injector for HeaderInjector<'_> {
     fn set(&mut self, key: &str, value: String) {
-        if let (Ok(name), Ok(value)) = (
-            HeaderName::from_bytes(key.as_bytes()),
-            HeaderValue::from_str(&value),
-        ) {
+        if let (Ok(name), Ok(value)) = (HeaderName::from_bytes(key.as_bytes()), HeaderValue::from_str(&value)) {
             self.0.insert(name, value);
         }
     }
@@ -52,9 +49,7 @@ pub fn extract(headers: &HeaderMap) -> Context {
 /// Writes the context of `span` into `headers`.
 pub fn inject(span: &tracing::Span, headers: &mut HeaderMap) {
     let cx = span.context();
-    opentelemetry::global::get_text_map_propagator(|p| {
-        p.inject_context(&cx, &mut HeaderInjector(headers))
-    });
+    opentelemetry::global::get_text_map_propagator(|p| p.inject_context(&cx, &mut HeaderInjector(headers)));
 }
 
 /// The trace context of `span` as a map (`traceparent`, `tracestate`), for
@@ -207,10 +202,7 @@ where
             async move {
                 let result = future.await;
                 if let Ok(response) = &result {
-                    record.record(
-                        "rpc.grpc.status_code",
-                        grpc_status(response.headers()).unwrap_or(0),
-                    );
+                    record.record("rpc.grpc.status_code", grpc_status(response.headers()).unwrap_or(0));
                 }
                 result
             }
@@ -222,9 +214,7 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
-    use opentelemetry::trace::{
-        SpanContext, SpanId, TraceContextExt, TraceFlags, TraceId, TraceState,
-    };
+    use opentelemetry::trace::{SpanContext, SpanId, TraceContextExt, TraceFlags, TraceId, TraceState};
     use opentelemetry_sdk::propagation::TraceContextPropagator;
 
     #[test]
@@ -240,20 +230,12 @@ mod tests {
             TraceState::default(),
         ));
         let mut headers = HeaderMap::new();
-        opentelemetry::global::get_text_map_propagator(|p| {
-            p.inject_context(&sent, &mut HeaderInjector(&mut headers))
-        });
-        assert_eq!(
-            headers.get("traceparent").unwrap(),
-            "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
-        );
+        opentelemetry::global::get_text_map_propagator(|p| p.inject_context(&sent, &mut HeaderInjector(&mut headers)));
+        assert_eq!(headers.get("traceparent").unwrap(), "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01");
         let received = extract(&headers);
         let span = received.span();
         let got = span.span_context();
-        assert_eq!(
-            (got.trace_id(), got.span_id(), got.is_sampled()),
-            (trace_id, span_id, true)
-        );
+        assert_eq!((got.trace_id(), got.span_id(), got.is_sampled()), (trace_id, span_id, true));
     }
 
     #[test]

@@ -74,13 +74,9 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send,
 ) -> anyhow::Result<()> {
     let (reporter, health) = tonic_health::server::health_reporter();
-    reporter
-        .set_service_status("", ServingStatus::NotServing)
-        .await;
+    reporter.set_service_status("", ServingStatus::NotServing).await;
     for module in &modules {
-        reporter
-            .set_service_status(module.grpc_name(), ServingStatus::NotServing)
-            .await;
+        reporter.set_service_status(module.grpc_name(), ServingStatus::NotServing).await;
     }
 
     let mut reflection = tonic_reflection::server::Builder::configure()
@@ -107,20 +103,13 @@ pub async fn serve(
     let readiness = Readiness::default();
     let middleware = ServiceBuilder::new()
         .layer(GrpcTraceLayer)
-        .layer(AdmissionLayer::new(
-            readiness.clone(),
-            args.max_concurrent_requests,
-        ));
+        .layer(AdmissionLayer::new(readiness.clone(), args.max_concurrent_requests));
 
     let address = listener.local_addr()?;
     let names: Vec<&str> = modules.iter().map(|m| m.name()).collect();
     tracing::info!(%address, services = ?names, "listening");
 
-    let startup = tokio::spawn(become_ready(
-        modules.clone(),
-        reporter.clone(),
-        readiness.clone(),
-    ));
+    let startup = tokio::spawn(become_ready(modules.clone(), reporter.clone(), readiness.clone()));
 
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
     let server = Server::builder()
@@ -129,12 +118,9 @@ pub async fn serve(
         .http2_keepalive_timeout(Some(Duration::from_secs(10)))
         .layer(middleware)
         .add_routes(routes.routes())
-        .serve_with_incoming_shutdown(
-            tokio_stream::wrappers::TcpListenerStream::new(listener),
-            async {
-                let _ = stop_rx.await;
-            },
-        );
+        .serve_with_incoming_shutdown(tokio_stream::wrappers::TcpListenerStream::new(listener), async {
+            let _ = stop_rx.await;
+        });
     let mut server = tokio::spawn(server);
 
     tokio::select! {
@@ -148,13 +134,9 @@ pub async fn serve(
     // Tell load balancers first, then stop accepting and drain.
     startup.abort();
     readiness.set(false);
-    reporter
-        .set_service_status("", ServingStatus::NotServing)
-        .await;
+    reporter.set_service_status("", ServingStatus::NotServing).await;
     for module in &modules {
-        reporter
-            .set_service_status(module.grpc_name(), ServingStatus::NotServing)
-            .await;
+        reporter.set_service_status(module.grpc_name(), ServingStatus::NotServing).await;
     }
     let _ = stop_tx.send(());
     match tokio::time::timeout(args.shutdown_grace, &mut server).await {
@@ -172,11 +154,7 @@ pub async fn serve(
 
 /// Migrates every module, retrying with backoff while the database is not
 /// there yet, then reports SERVING.
-async fn become_ready(
-    modules: Vec<Arc<dyn ServiceModule>>,
-    reporter: HealthReporter,
-    readiness: Readiness,
-) {
+async fn become_ready(modules: Vec<Arc<dyn ServiceModule>>, reporter: HealthReporter, readiness: Readiness) {
     for module in &modules {
         let mut delay = Duration::from_millis(100);
         loop {
@@ -193,13 +171,9 @@ async fn become_ready(
                 }
             }
         }
-        reporter
-            .set_service_status(module.grpc_name(), ServingStatus::Serving)
-            .await;
+        reporter.set_service_status(module.grpc_name(), ServingStatus::Serving).await;
         tracing::info!(service = module.name(), "serving");
     }
     readiness.set(true);
-    reporter
-        .set_service_status("", ServingStatus::Serving)
-        .await;
+    reporter.set_service_status("", ServingStatus::Serving).await;
 }

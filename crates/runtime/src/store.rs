@@ -10,8 +10,8 @@ use std::time::Duration;
 
 use sea_orm::sea_query::{Expr, ExprTrait};
 use sea_orm::{
-    ColumnTrait, ConnectOptions, ConnectionTrait, DatabaseConnection, DbBackend, DbErr, DeleteMany,
-    EntityTrait, QueryFilter, Select, SqlErr, Statement, UpdateMany,
+    ColumnTrait, ConnectOptions, ConnectionTrait, DatabaseConnection, DbBackend, DbErr, DeleteMany, EntityTrait,
+    QueryFilter, Select, SqlErr, Statement, UpdateMany,
 };
 use sea_orm_migration::MigratorTrait;
 
@@ -48,10 +48,7 @@ pub fn increment<C: ColumnTrait>(column: C) -> Expr {
 
 /// Opens the pool of `service` without connecting yet: the server starts
 /// answering health checks (NOT_SERVING) while the database comes up.
-pub async fn open(
-    args: &StoreArgs,
-    service: &'static str,
-) -> Result<DatabaseConnection, ConfigError> {
+pub async fn open(args: &StoreArgs, service: &'static str) -> Result<DatabaseConnection, ConfigError> {
     let target = args.database_for(service)?;
     let mut options = match &target {
         DatabaseTarget::Postgres { url } => {
@@ -64,12 +61,8 @@ pub async fn open(
         }
         DatabaseTarget::Sqlite { path } => {
             if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-                std::fs::create_dir_all(dir).map_err(|e| {
-                    ConfigError::new(
-                        "CX_DATA_DIR",
-                        format!("cannot create {}: {e}", dir.display()),
-                    )
-                })?;
+                std::fs::create_dir_all(dir)
+                    .map_err(|e| ConfigError::new("CX_DATA_DIR", format!("cannot create {}: {e}", dir.display())))?;
             }
             let mut options = ConnectOptions::new(format!("sqlite://{}?mode=rwc", path.display()));
             // One connection: SQLite has one writer anyway, and a single
@@ -88,17 +81,13 @@ pub async fn open(
         .connect_timeout(Duration::from_secs(5))
         .acquire_timeout(Duration::from_secs(10))
         .sqlx_logging(false);
-    let pool = sea_orm::Database::connect(options)
-        .await
-        .map_err(|e| ConfigError::new("CX_DATABASE_URL", e.to_string()))?;
+    let pool =
+        sea_orm::Database::connect(options).await.map_err(|e| ConfigError::new("CX_DATABASE_URL", e.to_string()))?;
     Ok(pool)
 }
 
 /// Creates the service's schema (PostgreSQL) and runs its migrations.
-pub async fn migrate<M: MigratorTrait>(
-    db: &DatabaseConnection,
-    service: &str,
-) -> Result<(), DbErr> {
+pub async fn migrate<M: MigratorTrait>(db: &DatabaseConnection, service: &str) -> Result<(), DbErr> {
     if db.get_database_backend() == DbBackend::Postgres {
         db.execute_raw(Statement::from_string(
             DbBackend::Postgres,
@@ -142,9 +131,6 @@ mod tests {
     #[test]
     fn instants_are_cut_to_microseconds() {
         let at = chrono::DateTime::from_timestamp(1_700_000_000, 123_456_789).unwrap();
-        assert_eq!(
-            stored_instant(at),
-            chrono::DateTime::from_timestamp(1_700_000_000, 123_456_000).unwrap()
-        );
+        assert_eq!(stored_instant(at), chrono::DateTime::from_timestamp(1_700_000_000, 123_456_000).unwrap());
     }
 }

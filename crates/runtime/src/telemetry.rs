@@ -46,15 +46,10 @@ pub fn tracer_provider(service_name: &str) -> anyhow::Result<SdkTracerProvider> 
     if std::env::var("OTEL_SERVICE_NAME").is_err() {
         resource = resource.with_service_name(service_name.to_owned());
     }
-    resource = resource.with_attribute(opentelemetry::KeyValue::new(
-        "service.version",
-        env!("CARGO_PKG_VERSION"),
-    ));
+    resource = resource.with_attribute(opentelemetry::KeyValue::new("service.version", env!("CARGO_PKG_VERSION")));
     let mut builder = SdkTracerProvider::builder().with_resource(resource.build());
     if otlp_configured() {
-        let exporter = opentelemetry_otlp::SpanExporter::builder()
-            .with_tonic()
-            .build()?;
+        let exporter = opentelemetry_otlp::SpanExporter::builder().with_tonic().build()?;
         builder = builder.with_batch_exporter(exporter);
     }
     Ok(builder.build())
@@ -76,16 +71,11 @@ impl Telemetry {
         let filter = EnvFilter::try_new(&args.log).map_err(|e| anyhow::anyhow!("CX_LOG: {e}"))?;
         let otel = tracing_opentelemetry::layer().with_tracer(provider.tracer("cx"));
         let logs = match args.log_format {
-            LogFormat::Json => tracing_subscriber::fmt::layer()
-                .event_format(JsonWithTrace)
-                .boxed(),
+            LogFormat::Json => tracing_subscriber::fmt::layer().event_format(JsonWithTrace).boxed(),
             LogFormat::Text => tracing_subscriber::fmt::layer().with_target(true).boxed(),
         };
         // Ignored when a subscriber is already set (several servers in one test).
-        let _ = tracing_subscriber::registry()
-            .with(otel)
-            .with(logs.with_filter(filter))
-            .try_init();
+        let _ = tracing_subscriber::registry().with(otel).with(logs.with_filter(filter)).try_init();
         Ok(Self { provider })
     }
 
@@ -97,10 +87,7 @@ impl Telemetry {
     /// thread while the runtime (which carries the exporter's channel) lives.
     pub async fn shutdown(self) {
         let provider = self.provider;
-        let flushed = tokio::task::spawn_blocking(move || {
-            provider.shutdown_with_timeout(Duration::from_secs(5))
-        })
-        .await;
+        let flushed = tokio::task::spawn_blocking(move || provider.shutdown_with_timeout(Duration::from_secs(5))).await;
         if let Ok(Err(err)) = flushed {
             eprintln!("telemetry shutdown: {err}");
         }
@@ -116,22 +103,14 @@ where
     S: Subscriber + for<'a> LookupSpan<'a>,
     N: for<'a> FormatFields<'a> + 'static,
 {
-    fn format_event(
-        &self,
-        ctx: &FmtContext<'_, S, N>,
-        mut writer: Writer<'_>,
-        event: &Event<'_>,
-    ) -> fmt::Result {
+    fn format_event(&self, ctx: &FmtContext<'_, S, N>, mut writer: Writer<'_>, event: &Event<'_>) -> fmt::Result {
         let meta = event.metadata();
         let mut object = Map::new();
         object.insert(
             "timestamp".into(),
             Value::String(chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Micros, true)),
         );
-        object.insert(
-            "level".into(),
-            Value::String(meta.level().to_string().to_lowercase()),
-        );
+        object.insert("level".into(), Value::String(meta.level().to_string().to_lowercase()));
         object.insert("target".into(), Value::String(meta.target().to_owned()));
         let mut fields = FieldsToJson(Map::new());
         event.record(&mut fields);
@@ -149,14 +128,8 @@ where
             if let Some(cx) = otel {
                 let span_context = cx.span().span_context().clone();
                 if span_context.is_valid() {
-                    object.insert(
-                        "trace_id".into(),
-                        Value::String(span_context.trace_id().to_string()),
-                    );
-                    object.insert(
-                        "span_id".into(),
-                        Value::String(span_context.span_id().to_string()),
-                    );
+                    object.insert("trace_id".into(), Value::String(span_context.trace_id().to_string()));
+                    object.insert("span_id".into(), Value::String(span_context.span_id().to_string()));
                 }
             }
         }
@@ -169,8 +142,7 @@ struct FieldsToJson(Map<String, Value>);
 
 impl Visit for FieldsToJson {
     fn record_str(&mut self, field: &Field, value: &str) {
-        self.0
-            .insert(field.name().to_owned(), Value::String(value.to_owned()));
+        self.0.insert(field.name().to_owned(), Value::String(value.to_owned()));
     }
     fn record_i64(&mut self, field: &Field, value: i64) {
         self.0.insert(field.name().to_owned(), Value::from(value));
@@ -185,7 +157,6 @@ impl Visit for FieldsToJson {
         self.0.insert(field.name().to_owned(), Value::Bool(value));
     }
     fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
-        self.0
-            .insert(field.name().to_owned(), Value::String(format!("{value:?}")));
+        self.0.insert(field.name().to_owned(), Value::String(format!("{value:?}")));
     }
 }

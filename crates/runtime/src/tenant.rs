@@ -14,10 +14,7 @@ impl TenantId {
         if raw.is_empty() || raw.len() > 64 {
             return Err("a tenant id has 1 to 64 characters".into());
         }
-        if !raw
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.'))
-        {
+        if !raw.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.')) {
             return Err("a tenant id uses only letters, digits, '_', '-' and '.'".into());
         }
         Ok(Self(raw.to_owned()))

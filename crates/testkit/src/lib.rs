@@ -21,8 +21,7 @@ use tonic::transport::Channel;
 pub const SECRET: &str = "cx-test-secret-0123456789abcdef-0123456789";
 
 pub fn admin_url() -> String {
-    std::env::var("CX_TEST_DATABASE_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
+    std::env::var("CX_TEST_DATABASE_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
 }
 
 pub fn redis_url() -> String {
@@ -38,23 +37,25 @@ pub struct TestDb {
 
 impl TestDb {
     pub async fn create() -> anyhow::Result<Self> {
+        let db = Self::reserve();
+        db.create_now().await?;
+        Ok(db)
+    }
+
+    /// A name and URL for a database that does not exist yet (a server
+    /// pointed at it waits, NOT_SERVING, until [`TestDb::create_now`]).
+    pub fn reserve() -> Self {
         let admin = admin_url();
         let name = format!("cx_test_{}", uuid::Uuid::new_v4().simple());
-        let conn = Database::connect(&admin).await?;
-        conn.execute_raw(Statement::from_string(
-            DbBackend::Postgres,
-            format!("CREATE DATABASE {name}"),
-        ))
-        .await?;
+        let base = admin.rsplit_once('/').map(|(base, _)| base).unwrap_or(&admin);
+        Self { url: format!("{base}/{name}"), name }
+    }
+
+    pub async fn create_now(&self) -> anyhow::Result<()> {
+        let conn = Database::connect(&admin_url()).await?;
+        conn.execute_raw(Statement::from_string(DbBackend::Postgres, format!("CREATE DATABASE {}", self.name))).await?;
         conn.close().await?;
-        let base = admin
-            .rsplit_once('/')
-            .map(|(base, _)| base)
-            .unwrap_or(&admin);
-        Ok(Self {
-            url: format!("{base}/{name}"),
-            name,
-        })
+        Ok(())
     }
 
     /// The name, for tests that must point a server at it before it exists.
@@ -68,10 +69,7 @@ impl Drop for TestDb {
         let name = self.name.clone();
         // Drop runs inside the test's runtime: use a thread with its own.
         let dropped = std::thread::spawn(move || {
-            let runtime = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .unwrap();
+            let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
             runtime.block_on(async {
                 let conn = Database::connect(&admin_url()).await?;
                 conn.execute_raw(Statement::from_string(
@@ -97,23 +95,13 @@ pub fn temp_dir() -> PathBuf {
 }
 
 pub fn store_args(database_url: Option<String>, data_dir: PathBuf) -> StoreArgs {
-    StoreArgs {
-        data_dir,
-        database_url,
-        db_max_connections: 8,
-    }
+    StoreArgs { data_dir, database_url, db_max_connections: 8 }
 }
 
 /// A service context with the test secret and, optionally, Redis.
 pub fn context(store: StoreArgs, redis_url: Option<String>) -> ServiceContext {
-    let cache = CacheArgs {
-        redis_url,
-        cache_ttl: Duration::from_secs(300),
-    };
-    let auth = AuthArgs {
-        jwt_secret: Some(SECRET.into()),
-        jwt_public_key_file: None,
-    };
+    let cache = CacheArgs { redis_url, cache_ttl: Duration::from_secs(300) };
+    let auth = AuthArgs { jwt_secret: Some(SECRET.into()), jwt_public_key_file: None };
     ServiceContext::from_args(&store, &cache, &auth).unwrap()
 }
 
@@ -128,19 +116,13 @@ pub fn server_args() -> ServerArgs {
 
 /// A token of `tenant` with `role`, valid for an hour.
 pub fn token(tenant: &str, role: Role) -> String {
-    Keys::hs256(SECRET.as_bytes())
-        .signer
-        .unwrap()
-        .sign(tenant, &[role], "test", Duration::from_secs(3600))
-        .unwrap()
+    Keys::hs256(SECRET.as_bytes()).signer.unwrap().sign(tenant, &[role], "test", Duration::from_secs(3600)).unwrap()
 }
 
 /// Wraps `message` in a request carrying `token`.
 pub fn authed<T>(message: T, token: &str) -> tonic::Request<T> {
     let mut request = tonic::Request::new(message);
-    request
-        .metadata_mut()
-        .insert("authorization", format!("Bearer {token}").parse().unwrap());
+    request.metadata_mut().insert("authorization", format!("Bearer {token}").parse().unwrap());
     request
 }
 
@@ -164,32 +146,18 @@ impl RunningServer {
             })
             .await
         });
-        Self {
-            addr,
-            stop: Some(stop),
-            handle,
-        }
+        Self { addr, stop: Some(stop), handle }
     }
 
     pub async fn channel(&self) -> Channel {
-        Channel::from_shared(format!("http://{}", self.addr))
-            .unwrap()
-            .connect()
-            .await
-            .unwrap()
+        Channel::from_shared(format!("http://{}", self.addr)).unwrap().connect().await.unwrap()
     }
 
     /// The status the health service reports for `service` ("" = server).
     pub async fn health(&self, service: &str) -> Option<i32> {
         let mut client = tonic_health::pb::health_client::HealthClient::new(self.channel().await);
-        let request = tonic_health::pb::HealthCheckRequest {
-            service: service.into(),
-        };
-        client
-            .check(request)
-            .await
-            .ok()
-            .map(|r| r.into_inner().status)
+        let request = tonic_health::pb::HealthCheckRequest { service: service.into() };
+        client.check(request).await.ok().map(|r| r.into_inner().status)
     }
 
     /// Waits (bounded) until the whole server reports SERVING.
@@ -229,11 +197,8 @@ pub async fn clear_redis(tenant: &str) {
     let Ok(mut conn) = client.get_multiplexed_async_connection().await else {
         return;
     };
-    let keys: Vec<String> = redis::cmd("KEYS")
-        .arg(format!("cx:{{{tenant}}}:*"))
-        .query_async(&mut conn)
-        .await
-        .unwrap_or_default();
+    let keys: Vec<String> =
+        redis::cmd("KEYS").arg(format!("cx:{{{tenant}}}:*")).query_async(&mut conn).await.unwrap_or_default();
     if !keys.is_empty() {
         let _: Result<(), _> = redis::cmd("DEL").arg(keys).query_async(&mut conn).await;
     }
@@ -243,17 +208,10 @@ pub async fn clear_redis(tenant: &str) {
 pub async fn redis_keys(tenant: &str) -> Vec<String> {
     let client = redis::Client::open(redis_url()).unwrap();
     let mut conn = client.get_multiplexed_async_connection().await.unwrap();
-    redis::cmd("KEYS")
-        .arg(format!("cx:{{{tenant}}}:*"))
-        .query_async(&mut conn)
-        .await
-        .unwrap()
+    redis::cmd("KEYS").arg(format!("cx:{{{tenant}}}:*")).query_async(&mut conn).await.unwrap()
 }
 
 /// A tenant id no other test uses.
 pub fn unique_tenant(prefix: &str) -> String {
-    format!(
-        "{prefix}-{}",
-        &uuid::Uuid::new_v4().simple().to_string()[..12]
-    )
+    format!("{prefix}-{}", &uuid::Uuid::new_v4().simple().to_string()[..12])
 }

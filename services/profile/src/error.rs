@@ -40,17 +40,13 @@ impl From<ProfileError> for Status {
         match err {
             ProfileError::InvalidArgument(violations) => invalid_argument(&violations),
             ProfileError::NotFound(what) => Status::not_found(format!("{what} not found")),
-            ProfileError::AlreadyExists(what) => {
-                Status::already_exists(format!("{what} already exists"))
-            }
+            ProfileError::AlreadyExists(what) => Status::already_exists(format!("{what} already exists")),
             ProfileError::Aborted(why) => Status::aborted(why),
             ProfileError::Corrupt(what) => {
                 tracing::error!(what, "corrupt profile data");
                 Status::internal("stored data could not be read")
             }
-            ProfileError::Database(err) if is_connection_error(&err) => {
-                unavailable("the profile database", &err)
-            }
+            ProfileError::Database(err) if is_connection_error(&err) => unavailable("the profile database", &err),
             ProfileError::Database(err) => {
                 tracing::error!(error = %err, "database error");
                 Status::internal("database error")

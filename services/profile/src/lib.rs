@@ -42,11 +42,7 @@ impl ProfileModule {
     pub async fn new(ctx: &ServiceContext) -> Result<Self, ConfigError> {
         let db = cx_runtime::store::open(&ctx.store, NAME).await?;
         let api = ProfileApi::new(ProfileStore::new(db.clone()), ctx.cache.clone());
-        Ok(Self {
-            db,
-            api,
-            auth: ctx.auth.clone(),
-        })
+        Ok(Self { db, api, auth: ctx.auth.clone() })
     }
 
     pub async fn arc(ctx: &ServiceContext) -> Result<Arc<dyn ServiceModule>, ConfigError> {
@@ -73,9 +69,6 @@ impl ServiceModule for ProfileModule {
     }
 
     fn mount(&self, routes: &mut RoutesBuilder) {
-        routes.add_service(InterceptedService::new(
-            ProfileServiceServer::new(self.api.clone()),
-            self.auth.clone(),
-        ));
+        routes.add_service(InterceptedService::new(ProfileServiceServer::new(self.api.clone()), self.auth.clone()));
     }
 }

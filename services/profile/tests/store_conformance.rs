@@ -27,16 +27,10 @@ impl Drop for Guard {
     }
 }
 
-async fn store_on(
-    database_url: Option<String>,
-    guard: Guard,
-    dir: std::path::PathBuf,
-) -> (ProfileStore, Guard) {
+async fn store_on(database_url: Option<String>, guard: Guard, dir: std::path::PathBuf) -> (ProfileStore, Guard) {
     let args = cx_testkit::store_args(database_url, dir);
     let db = cx_runtime::store::open(&args, "profile").await.unwrap();
-    cx_runtime::store::migrate::<Migrator>(&db, "profile")
-        .await
-        .unwrap();
+    cx_runtime::store::migrate::<Migrator>(&db, "profile").await.unwrap();
     (ProfileStore::new(db), guard)
 }
 
@@ -107,11 +101,7 @@ async fn resolve_creates_once_then_finds(store: &ProfileStore) {
 
 async fn batch_resolve_creates_missing_and_reports_known(store: &ProfileStore) {
     let t = tenant("acme");
-    let (known, _) = store
-        .resolve(&t, &email("known@example.com"), true)
-        .await
-        .unwrap()
-        .unwrap();
+    let (known, _) = store.resolve(&t, &email("known@example.com"), true).await.unwrap().unwrap();
     let a = email("a@example.com");
     let b = Identity::normalize(IdentityKind::Phone, "+33612345678").unwrap();
     let batch = vec![a.clone(), email("known@example.com"), b.clone(), a.clone()];
@@ -125,91 +115,39 @@ async fn batch_resolve_creates_missing_and_reports_known(store: &ProfileStore) {
     assert!(a_created && b_created);
     assert_ne!(a_id, b_id);
     assert_eq!(resolved[1], Some((known.id, false)));
-    assert_eq!(
-        resolved[3],
-        Some((a_id, true)),
-        "a duplicate resolves to the same new profile"
-    );
+    assert_eq!(resolved[3], Some((a_id, true)), "a duplicate resolves to the same new profile");
 
     // Known, known, known: nothing new this time; 3 profiles in all.
     let again = store.batch_resolve(&t, &batch, true).await.unwrap();
-    assert_eq!(
-        again,
-        vec![
-            Some((a_id, false)),
-            Some((known.id, false)),
-            Some((b_id, false)),
-            Some((a_id, false))
-        ]
-    );
+    assert_eq!(again, vec![Some((a_id, false)), Some((known.id, false)), Some((b_id, false)), Some((a_id, false))]);
     let (all, _) = store.list(&t, None, 10).await.unwrap();
     assert_eq!(all.len(), 3);
 }
 
 async fn an_identity_belongs_to_one_profile(store: &ProfileStore) {
     let t = tenant("acme");
-    let (p1, _) = store
-        .resolve(&t, &email("one@example.com"), true)
-        .await
-        .unwrap()
-        .unwrap();
-    let (p2, _) = store
-        .resolve(&t, &email("two@example.com"), true)
-        .await
-        .unwrap()
-        .unwrap();
+    let (p1, _) = store.resolve(&t, &email("one@example.com"), true).await.unwrap().unwrap();
+    let (p2, _) = store.resolve(&t, &email("two@example.com"), true).await.unwrap().unwrap();
     let card = Identity::normalize(IdentityKind::LoyaltyCard, "CARD-1").unwrap();
 
     let with_card = store.add_identity(&t, p1.id, &card).await.unwrap();
-    assert_eq!(
-        with_card.identities,
-        vec![email("one@example.com"), card.clone()]
-    );
+    assert_eq!(with_card.identities, vec![email("one@example.com"), card.clone()]);
     assert_eq!(with_card.version, 2);
     // Adding it again to its owner is a no-op; to another profile, a conflict.
-    assert_eq!(
-        store
-            .add_identity(&t, p1.id, &card)
-            .await
-            .unwrap()
-            .identities
-            .len(),
-        2
-    );
-    assert!(matches!(
-        store.add_identity(&t, p2.id, &card).await,
-        Err(ProfileError::AlreadyExists(_))
-    ));
+    assert_eq!(store.add_identity(&t, p1.id, &card).await.unwrap().identities.len(), 2);
+    assert!(matches!(store.add_identity(&t, p2.id, &card).await, Err(ProfileError::AlreadyExists(_))));
 
     let without = store.remove_identity(&t, p1.id, &card).await.unwrap();
     assert_eq!(without.identities, vec![email("one@example.com")]);
-    assert!(matches!(
-        store.remove_identity(&t, p1.id, &card).await,
-        Err(ProfileError::NotFound(_))
-    ));
-    assert_eq!(
-        store
-            .add_identity(&t, p2.id, &card)
-            .await
-            .unwrap()
-            .identities
-            .len(),
-        2
-    );
+    assert!(matches!(store.remove_identity(&t, p1.id, &card).await, Err(ProfileError::NotFound(_))));
+    assert_eq!(store.add_identity(&t, p2.id, &card).await.unwrap().identities.len(), 2);
     let missing = uuid::Uuid::now_v7();
-    assert!(matches!(
-        store.add_identity(&t, missing, &card).await,
-        Err(ProfileError::NotFound(_))
-    ));
+    assert!(matches!(store.add_identity(&t, missing, &card).await, Err(ProfileError::NotFound(_))));
 }
 
 async fn update_applies_the_mask_and_bumps_the_version(store: &ProfileStore) {
     let t = tenant("acme");
-    let (p, _) = store
-        .resolve(&t, &email("u@example.com"), true)
-        .await
-        .unwrap()
-        .unwrap();
+    let (p, _) = store.resolve(&t, &email("u@example.com"), true).await.unwrap().unwrap();
     let update = ProfileUpdate {
         paths: vec![MaskPath::Persona, MaskPath::Attributes],
         persona: "young family".into(),
@@ -219,10 +157,7 @@ async fn update_applies_the_mask_and_bumps_the_version(store: &ProfileStore) {
         ]),
     };
     let updated = store.update(&t, p.id, &update, 100).await.unwrap();
-    assert_eq!(
-        (updated.persona.as_str(), updated.version),
-        ("young family", 2)
-    );
+    assert_eq!((updated.persona.as_str(), updated.version), ("young family", 2));
     assert_eq!(updated.attributes, update.attributes);
 
     // Only `kids` changes; persona stays because it is not in the mask.
@@ -232,18 +167,9 @@ async fn update_applies_the_mask_and_bumps_the_version(store: &ProfileStore) {
         attributes: Attributes::from([("kids".to_owned(), AttributeValue::Int(3))]),
     };
     let updated = store.update(&t, p.id, &partial, 100).await.unwrap();
-    assert_eq!(
-        (updated.persona.as_str(), updated.version),
-        ("young family", 3)
-    );
-    assert_eq!(
-        updated.attributes.get("kids"),
-        Some(&AttributeValue::Int(3))
-    );
-    assert_eq!(
-        updated.attributes.get("tier"),
-        Some(&AttributeValue::String("gold".into()))
-    );
+    assert_eq!((updated.persona.as_str(), updated.version), ("young family", 3));
+    assert_eq!(updated.attributes.get("kids"), Some(&AttributeValue::Int(3)));
+    assert_eq!(updated.attributes.get("tier"), Some(&AttributeValue::String("gold".into())));
 
     // A cap of 2 refuses a third key, and nothing is written.
     let third = ProfileUpdate {
@@ -251,10 +177,7 @@ async fn update_applies_the_mask_and_bumps_the_version(store: &ProfileStore) {
         persona: String::new(),
         attributes: Attributes::from([("pets".to_owned(), AttributeValue::Bool(true))]),
     };
-    assert!(matches!(
-        store.update(&t, p.id, &third, 2).await,
-        Err(ProfileError::InvalidArgument(_))
-    ));
+    assert!(matches!(store.update(&t, p.id, &third, 2).await, Err(ProfileError::InvalidArgument(_))));
     assert_eq!(store.get(&t, p.id).await.unwrap().version, 3);
 }
 
@@ -262,11 +185,7 @@ async fn list_pages_in_creation_order(store: &ProfileStore) {
     let t = tenant("acme");
     let mut ids = Vec::new();
     for i in 0..5 {
-        let (p, _) = store
-            .resolve(&t, &email(&format!("p{i}@example.com")), true)
-            .await
-            .unwrap()
-            .unwrap();
+        let (p, _) = store.resolve(&t, &email(&format!("p{i}@example.com")), true).await.unwrap().unwrap();
         ids.push(p.id);
     }
     let (first, more) = store.list(&t, None, 2).await.unwrap();
@@ -275,23 +194,14 @@ async fn list_pages_in_creation_order(store: &ProfileStore) {
     assert!(more);
     let (third, more) = store.list(&t, Some(second[1].id), 2).await.unwrap();
     assert!(!more);
-    let listed: Vec<_> = first
-        .iter()
-        .chain(&second)
-        .chain(&third)
-        .map(|p| p.id)
-        .collect();
+    let listed: Vec<_> = first.iter().chain(&second).chain(&third).map(|p| p.id).collect();
     assert_eq!(listed, ids);
     assert_eq!(third[0].identities, vec![email("p4@example.com")]);
 }
 
 async fn consent_state_follows_the_latest_decision(store: &ProfileStore) {
     let t = tenant("acme");
-    let (p, _) = store
-        .resolve(&t, &email("c@example.com"), true)
-        .await
-        .unwrap()
-        .unwrap();
+    let (p, _) = store.resolve(&t, &email("c@example.com"), true).await.unwrap().unwrap();
     let purpose = Purpose::Standard(StandardPurpose::Email);
     let now = Utc::now();
     let decision = |granted: bool, minutes_ago: i64, request_id: &str| NewConsent {
@@ -302,47 +212,26 @@ async fn consent_state_follows_the_latest_decision(store: &ProfileStore) {
         occurred_at: now - Duration::minutes(minutes_ago),
         request_id: Some(request_id.to_owned()),
     };
-    assert!(
-        store.consent(&t, p.id, &purpose).await.unwrap().is_none(),
-        "no decision: no consent"
-    );
+    assert!(store.consent(&t, p.id, &purpose).await.unwrap().is_none(), "no decision: no consent");
 
-    store
-        .set_consent(&t, p.id, decision(true, 30, "r1"))
-        .await
-        .unwrap();
-    store
-        .set_consent(&t, p.id, decision(false, 10, "r2"))
-        .await
-        .unwrap();
+    store.set_consent(&t, p.id, decision(true, 30, "r1")).await.unwrap();
+    store.set_consent(&t, p.id, decision(false, 10, "r2")).await.unwrap();
     // A paper form signed 20 minutes ago is keyed in last: the withdrawal
     // 10 minutes ago stays in force.
-    let (late, _) = store
-        .set_consent(&t, p.id, decision(true, 20, "r3"))
-        .await
-        .unwrap();
+    let (late, _) = store.set_consent(&t, p.id, decision(true, 20, "r3")).await.unwrap();
     let current = store.consent(&t, p.id, &purpose).await.unwrap().unwrap();
     assert!(!current.granted);
-    assert_eq!(
-        current.occurred_at,
-        cx_runtime::store::stored_instant(now - Duration::minutes(10))
-    );
+    assert_eq!(current.occurred_at, cx_runtime::store::stored_instant(now - Duration::minutes(10)));
 
     // A retry of r3 records nothing new and returns the first record.
-    let (retried, history) = store
-        .set_consent(&t, p.id, decision(true, 20, "r3"))
-        .await
-        .unwrap();
+    let (retried, history) = store.set_consent(&t, p.id, decision(true, 20, "r3")).await.unwrap();
     assert_eq!(retried.id, late.id);
     assert_eq!(history.len(), 3);
 
     let (page, more) = store.consent_history(&t, p.id, None, 2).await.unwrap();
     assert!(more);
     assert_eq!(page[0].id, late.id, "newest recorded first");
-    let (rest, more) = store
-        .consent_history(&t, p.id, Some(page[1].id), 2)
-        .await
-        .unwrap();
+    let (rest, more) = store.consent_history(&t, p.id, Some(page[1].id), 2).await.unwrap();
     assert_eq!((rest.len(), more), (1, false));
     assert!(rest[0].granted, "the oldest record is the first grant");
     // Other purposes are untouched.
@@ -353,45 +242,22 @@ async fn consent_state_follows_the_latest_decision(store: &ProfileStore) {
 async fn custom_purposes_must_be_defined(store: &ProfileStore) {
     let t = tenant("acme");
     let club = Purpose::Custom("wine_club".into());
-    assert!(matches!(
-        store.check_purpose(&t, &club, "purpose.custom").await,
-        Err(ProfileError::InvalidArgument(_))
-    ));
-    store
-        .create_purpose(&t, "wine_club", "Monthly wine club offers")
-        .await
-        .unwrap();
-    assert!(matches!(
-        store.create_purpose(&t, "wine_club", "again").await,
-        Err(ProfileError::AlreadyExists(_))
-    ));
-    store
-        .check_purpose(&t, &club, "purpose.custom")
-        .await
-        .unwrap();
+    assert!(matches!(store.check_purpose(&t, &club, "purpose.custom").await, Err(ProfileError::InvalidArgument(_))));
+    store.create_purpose(&t, "wine_club", "Monthly wine club offers").await.unwrap();
+    assert!(matches!(store.create_purpose(&t, "wine_club", "again").await, Err(ProfileError::AlreadyExists(_))));
+    store.check_purpose(&t, &club, "purpose.custom").await.unwrap();
     let listed = store.purposes(&t).await.unwrap();
     assert_eq!(listed.len(), 1);
-    assert_eq!(
-        (listed[0].name.as_str(), listed[0].description.as_str()),
-        ("wine_club", "Monthly wine club offers")
-    );
+    assert_eq!((listed[0].name.as_str(), listed[0].description.as_str()), ("wine_club", "Monthly wine club offers"));
     // Another tenant has not defined it.
-    assert!(
-        store
-            .check_purpose(&tenant("other"), &club, "purpose.custom")
-            .await
-            .is_err()
-    );
+    assert!(store.check_purpose(&tenant("other"), &club, "purpose.custom").await.is_err());
 }
 
 async fn tenants_never_see_each_other(store: &ProfileStore) {
     let (a, b) = (tenant("tenant-a"), tenant("tenant-b"));
     let shared = email("same@example.com");
     let (pa, _) = store.resolve(&a, &shared, true).await.unwrap().unwrap();
-    assert!(matches!(
-        store.get(&b, pa.id).await,
-        Err(ProfileError::NotFound(_))
-    ));
+    assert!(matches!(store.get(&b, pa.id).await, Err(ProfileError::NotFound(_))));
     assert!(store.resolve(&b, &shared, false).await.unwrap().is_none());
     assert!(store.list(&b, None, 10).await.unwrap().0.is_empty());
     // The same identity may exist once per tenant.
@@ -406,9 +272,7 @@ async fn concurrent_resolves_create_exactly_one_profile(store: &ProfileStore) {
     let mut tasks = Vec::new();
     for _ in 0..50 {
         let (store, t, racer) = (store.clone(), t.clone(), racer.clone());
-        tasks.push(tokio::spawn(async move {
-            store.resolve(&t, &racer, true).await.unwrap().unwrap()
-        }));
+        tasks.push(tokio::spawn(async move { store.resolve(&t, &racer, true).await.unwrap().unwrap() }));
     }
     let mut ids = std::collections::HashSet::new();
     let mut created = 0;
@@ -418,9 +282,5 @@ async fn concurrent_resolves_create_exactly_one_profile(store: &ProfileStore) {
         created += usize::from(was_created);
     }
     assert_eq!((ids.len(), created), (1, 1));
-    assert_eq!(
-        store.list(&t, None, 100).await.unwrap().0.len(),
-        1,
-        "no orphan profile was left behind"
-    );
+    assert_eq!(store.list(&t, None, 100).await.unwrap().0.len(), 1, "no orphan profile was left behind");
 }

@@ -38,17 +38,10 @@ pub async fn run(args: HealthArgs) -> anyhow::Result<ExitCode> {
         .await
         .with_context(|| format!("cannot reach {addr}"))?;
     let response = HealthClient::new(channel)
-        .check(HealthCheckRequest {
-            service: args.service.clone(),
-        })
+        .check(HealthCheckRequest { service: args.service.clone() })
         .await
         .with_context(|| format!("health check of '{}' failed", args.service))?;
-    let status =
-        ServingStatus::try_from(response.into_inner().status).unwrap_or(ServingStatus::Unknown);
+    let status = ServingStatus::try_from(response.into_inner().status).unwrap_or(ServingStatus::Unknown);
     println!("{}", status.as_str_name());
-    Ok(if status == ServingStatus::Serving {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::FAILURE
-    })
+    Ok(if status == ServingStatus::Serving { ExitCode::SUCCESS } else { ExitCode::FAILURE })
 }

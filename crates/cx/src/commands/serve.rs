@@ -23,11 +23,7 @@ pub struct ServeArgs {
 }
 
 pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
-    let service_name = if args.service == "all" {
-        "cx-suite".to_owned()
-    } else {
-        format!("cx-{}", args.service)
-    };
+    let service_name = if args.service == "all" { "cx-suite".to_owned() } else { format!("cx-{}", args.service) };
     let telemetry = Telemetry::init(&service_name, &args.telemetry)?;
     args.server.validate()?;
     let ctx = ServiceContext::from_args(&args.store, &args.cache, &args.auth)?;
@@ -35,13 +31,8 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
     let listener = tokio::net::TcpListener::bind(args.server.listen)
         .await
         .with_context(|| format!("CX_LISTEN: cannot listen on {}", args.server.listen))?;
-    let served = cx_runtime::server::serve(
-        modules,
-        &args.server,
-        listener,
-        cx_runtime::server::termination_signal(),
-    )
-    .await;
+    let served =
+        cx_runtime::server::serve(modules, &args.server, listener, cx_runtime::server::termination_signal()).await;
     telemetry.shutdown().await;
     served?;
     Ok(ExitCode::SUCCESS)

@@ -32,9 +32,7 @@ pub fn run(args: TokenArgs) -> anyhow::Result<ExitCode> {
         .roles
         .iter()
         .map(|r| {
-            Role::parse(r.trim()).ok_or_else(|| {
-                anyhow::anyhow!("--roles: unknown role '{r}' (reader, writer, admin)")
-            })
+            Role::parse(r.trim()).ok_or_else(|| anyhow::anyhow!("--roles: unknown role '{r}' (reader, writer, admin)"))
         })
         .collect::<anyhow::Result<Vec<_>>>()?;
     let keys = Keys::load(&args.auth, &args.data_dir)?;

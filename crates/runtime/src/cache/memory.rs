@@ -25,10 +25,7 @@ pub struct MemoryCache {
 
 impl MemoryCache {
     pub fn new(capacity: usize) -> Self {
-        Self {
-            state: Mutex::default(),
-            capacity,
-        }
+        Self { state: Mutex::default(), capacity }
     }
 
     fn state(&self) -> std::sync::MutexGuard<'_, State> {
@@ -48,11 +45,7 @@ impl CacheBackend for MemoryCache {
         let now = Instant::now();
         let mut state = self.state();
         let lease_key = key.lease();
-        if state
-            .leases
-            .get(&lease_key)
-            .is_some_and(|(_, expires)| *expires > now)
-        {
+        if state.leases.get(&lease_key).is_some_and(|(_, expires)| *expires > now) {
             return None;
         }
         let token = uuid::Uuid::new_v4().to_string();
@@ -64,11 +57,7 @@ impl CacheBackend for MemoryCache {
         let now = Instant::now();
         let mut state = self.state();
         let lease_key = key.lease();
-        if state
-            .leases
-            .get(&lease_key)
-            .is_none_or(|(token, _)| *token != lease.0)
-        {
+        if state.leases.get(&lease_key).is_none_or(|(token, _)| *token != lease.0) {
             return;
         }
         state.leases.remove(&lease_key);
@@ -79,9 +68,15 @@ impl CacheBackend for MemoryCache {
                 return;
             }
         }
-        state
-            .entries
-            .insert(key.as_str().to_owned(), (value.to_vec(), now + ttl));
+        state.entries.insert(key.as_str().to_owned(), (value.to_vec(), now + ttl));
+    }
+
+    async fn release(&self, key: &CacheKey, lease: &Lease) {
+        let mut state = self.state();
+        let lease_key = key.lease();
+        if state.leases.get(&lease_key).is_some_and(|(token, _)| *token == lease.0) {
+            state.leases.remove(&lease_key);
+        }
     }
 
     async fn invalidate(&self, key: &CacheKey) {
@@ -91,10 +86,7 @@ impl CacheBackend for MemoryCache {
     }
 
     async fn invalidate_prefix(&self, tenant: &TenantId, prefix: &str) {
-        let start = CacheKey::new(tenant, prefix, "")
-            .as_str()
-            .trim_end_matches(':')
-            .to_owned();
+        let start = CacheKey::new(tenant, prefix, "").as_str().trim_end_matches(':').to_owned();
         let mut state = self.state();
         state.entries.retain(|k, _| !k.starts_with(&start));
         state.leases.retain(|k, _| !k.starts_with(&start));

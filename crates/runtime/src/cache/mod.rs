@@ -54,6 +54,8 @@ pub trait CacheBackend: Send + Sync + std::fmt::Debug + 'static {
     async fn lease(&self, key: &CacheKey, ttl: Duration) -> Option<Lease>;
     /// Stores `value` if `lease` is still the key's lease, then drops it.
     async fn fill(&self, key: &CacheKey, lease: &Lease, value: &[u8], ttl: Duration);
+    /// Drops `lease` without filling (nothing found, or the load failed).
+    async fn release(&self, key: &CacheKey, lease: &Lease);
     /// Removes the entry and any fill lease.
     async fn invalidate(&self, key: &CacheKey);
     /// Removes every key of a tenant that starts with `prefix` (erasure).
@@ -73,11 +75,7 @@ pub struct Cache {
 
 impl Cache {
     pub fn new(backend: Arc<dyn CacheBackend>, ttl: Duration) -> Self {
-        Self {
-            backend,
-            ttl,
-            flights: Arc::default(),
-        }
+        Self { backend, ttl, flights: Arc::default() }
     }
 
     /// An in-process cache (embedded mode, tests).
@@ -92,11 +90,7 @@ impl Cache {
     /// The cached bytes of `key`, or those `load` reads from the database
     /// (which then fill the cache). `load` returning `None` (not found) is not
     /// cached.
-    pub async fn get_or_load<E, F, Fut>(
-        &self,
-        key: &CacheKey,
-        load: F,
-    ) -> Result<Option<Vec<u8>>, E>
+    pub async fn get_or_load<E, F, Fut>(&self, key: &CacheKey, load: F) -> Result<Option<Vec<u8>>, E>
     where
         F: FnOnce() -> Fut,
         Fut: Future<Output = Result<Option<Vec<u8>>, E>>,
@@ -113,8 +107,10 @@ impl Cache {
         }
         let lease = self.backend.lease(key, LEASE_TTL).await;
         let loaded = load().await;
-        if let (Ok(Some(value)), Some(lease)) = (&loaded, &lease) {
-            self.backend.fill(key, lease, value, self.ttl).await;
+        match (&loaded, &lease) {
+            (Ok(Some(value)), Some(lease)) => self.backend.fill(key, lease, value, self.ttl).await,
+            (_, Some(lease)) => self.backend.release(key, lease).await,
+            (_, None) => {}
         }
         self.land(key);
         loaded
@@ -163,10 +159,7 @@ mod tests {
 
     #[test]
     fn keys_carry_the_tenant_as_a_hash_tag() {
-        assert_eq!(
-            CacheKey::new(&tenant(), "profile", "42").as_str(),
-            "cx:{acme}:profile:42"
-        );
+        assert_eq!(CacheKey::new(&tenant(), "profile", "42").as_str(), "cx:{acme}:profile:42");
     }
 
     #[tokio::test]
@@ -205,16 +198,18 @@ mod tests {
             })
             .await;
         assert_eq!(loaded, Ok(Some(b"old".to_vec())));
-        assert_eq!(
-            cache.backend().get(&key).await,
-            None,
-            "the racing fill must be refused"
-        );
+        assert_eq!(cache.backend().get(&key).await, None, "the racing fill must be refused");
         // The next read fills normally.
-        let next = cache
-            .get_or_load::<(), _, _>(&key, || async { Ok(Some(b"new".to_vec())) })
-            .await;
+        let next = cache.get_or_load::<(), _, _>(&key, || async { Ok(Some(b"new".to_vec())) }).await;
         assert_eq!(next, Ok(Some(b"new".to_vec())));
         assert_eq!(cache.backend().get(&key).await, Some(b"new".to_vec()));
+    }
+
+    #[tokio::test]
+    async fn a_miss_releases_its_lease() {
+        let cache = Cache::in_memory(Duration::from_secs(60));
+        let key = CacheKey::new(&tenant(), "profile", "3");
+        assert_eq!(cache.get_or_load::<(), _, _>(&key, || async { Ok(None) }).await, Ok(None));
+        assert!(cache.backend().lease(&key, LEASE_TTL).await.is_some(), "the lease is free again");
     }
 }

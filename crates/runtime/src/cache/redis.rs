@@ -35,9 +35,18 @@ end
 return 0
 ";
 
+/// Drops the lease only if it is still the caller's.
+const RELEASE_SCRIPT: &str = r"
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  return redis.call('DEL', KEYS[1])
+end
+return 0
+";
+
 pub struct RedisCache {
     manager: ConnectionManager,
     fill: redis::Script,
+    release: redis::Script,
     open_until: Mutex<Option<Instant>>,
     pending: Mutex<HashSet<String>>,
 }
@@ -62,6 +71,7 @@ impl RedisCache {
         Ok(Self {
             manager,
             fill: redis::Script::new(FILL_SCRIPT),
+            release: redis::Script::new(RELEASE_SCRIPT),
             open_until: Mutex::new(None),
             pending: Mutex::default(),
         })
@@ -104,10 +114,7 @@ impl RedisCache {
         if !owed.is_empty() {
             let mut conn = self.manager.clone();
             match tokio::time::timeout(OP_TIMEOUT, conn.del::<_, ()>(&owed)).await {
-                Ok(Ok(())) => tracing::info!(
-                    keys = owed.len(),
-                    "replayed cache invalidations after a redis outage"
-                ),
+                Ok(Ok(())) => tracing::info!(keys = owed.len(), "replayed cache invalidations after a redis outage"),
                 Ok(Err(err)) => return self.fail(owed, &err),
                 Err(elapsed) => return self.fail(owed, &elapsed),
             }
@@ -129,9 +136,7 @@ impl RedisCache {
 #[async_trait]
 impl CacheBackend for RedisCache {
     async fn get(&self, key: &CacheKey) -> Option<Vec<u8>> {
-        self.run(|mut conn| async move { conn.get::<_, Option<Vec<u8>>>(key.as_str()).await })
-            .await
-            .flatten()
+        self.run(|mut conn| async move { conn.get::<_, Option<Vec<u8>>>(key.as_str()).await }).await.flatten()
     }
 
     async fn lease(&self, key: &CacheKey, ttl: Duration) -> Option<Lease> {
@@ -167,6 +172,13 @@ impl CacheBackend for RedisCache {
             .await;
     }
 
+    async fn release(&self, key: &CacheKey, lease: &Lease) {
+        let lease_key = key.lease();
+        let _: Option<i64> = self
+            .run(|mut conn| async move { self.release.key(&lease_key).arg(&lease.0).invoke_async(&mut conn).await })
+            .await;
+    }
+
     async fn invalidate(&self, key: &CacheKey) {
         let keys = vec![key.as_str().to_owned(), key.lease()];
         let done = self
@@ -181,12 +193,7 @@ impl CacheBackend for RedisCache {
     }
 
     async fn invalidate_prefix(&self, tenant: &TenantId, prefix: &str) {
-        let pattern = format!(
-            "{}*",
-            CacheKey::new(tenant, prefix, "")
-                .as_str()
-                .trim_end_matches(':')
-        );
+        let pattern = format!("{}*", CacheKey::new(tenant, prefix, "").as_str().trim_end_matches(':'));
         let _: Option<()> = self
             .run(|mut conn| async move {
                 let mut cursor: u64 = 0;

@@ -2,9 +2,7 @@
 //! domain values into responses. Messages are destructured field by field so
 //! that a new proto field breaks the build here instead of being dropped.
 
-use cx_proto::common::v1::{
-    self as common, AttributeValue as PbValue, attribute_value::Kind as PbKind,
-};
+use cx_proto::common::v1::{self as common, AttributeValue as PbValue, attribute_value::Kind as PbKind};
 use cx_proto::profile::v1 as pb;
 use cx_proto::{from_timestamp, timestamp};
 use cx_runtime::error::FieldViolation;
@@ -45,10 +43,7 @@ fn kind_to_proto(kind: IdentityKind) -> pb::IdentityKind {
     }
 }
 
-pub fn parse_identity(
-    identity: Option<pb::Identity>,
-    field: &str,
-) -> Result<Identity, FieldViolation> {
+pub fn parse_identity(identity: Option<pb::Identity>, field: &str) -> Result<Identity, FieldViolation> {
     let Some(pb::Identity { kind, value }) = identity else {
         return Err(FieldViolation::new(field, "is required"));
     };
@@ -58,15 +53,11 @@ pub fn parse_identity(
             "must be one of EMAIL, PHONE, LOYALTY_CARD, WEB_COOKIE, APP_INSTALL, CRM_ID",
         )
     })?;
-    Identity::normalize(kind, &value)
-        .map_err(|why| FieldViolation::new(format!("{field}.value"), why))
+    Identity::normalize(kind, &value).map_err(|why| FieldViolation::new(format!("{field}.value"), why))
 }
 
 pub fn identity_to_proto(identity: &Identity) -> pb::Identity {
-    pb::Identity {
-        kind: kind_to_proto(identity.kind) as i32,
-        value: identity.value.clone(),
-    }
+    pb::Identity { kind: kind_to_proto(identity.kind) as i32, value: identity.value.clone() }
 }
 
 fn standard_of(raw: i32) -> Option<StandardPurpose> {
@@ -100,18 +91,10 @@ fn standard_to_proto(purpose: StandardPurpose) -> pb::ConsentPurpose {
 /// tenant's definitions by the store.
 pub fn parse_purpose(purpose: Option<pb::Purpose>, field: &str) -> Result<Purpose, FieldViolation> {
     match purpose.and_then(|p| p.kind) {
-        None => Err(FieldViolation::new(
-            field,
-            "is required: a standard purpose or a custom one",
-        )),
-        Some(pb::purpose::Kind::Standard(raw)) => {
-            standard_of(raw).map(Purpose::Standard).ok_or_else(|| {
-                FieldViolation::new(
-                    format!("{field}.standard"),
-                    "is not a known consent purpose",
-                )
-            })
-        }
+        None => Err(FieldViolation::new(field, "is required: a standard purpose or a custom one")),
+        Some(pb::purpose::Kind::Standard(raw)) => standard_of(raw)
+            .map(Purpose::Standard)
+            .ok_or_else(|| FieldViolation::new(format!("{field}.standard"), "is not a known consent purpose")),
         Some(pb::purpose::Kind::Custom(name)) => check_custom_name(&name)
             .map(|()| Purpose::Custom(name))
             .map_err(|why| FieldViolation::new(format!("{field}.custom"), why)),
@@ -128,8 +111,7 @@ pub fn purpose_to_proto(purpose: &Purpose) -> pb::Purpose {
 
 /// Channel key (`web`, …) or "" when unspecified.
 pub fn parse_channel(raw: i32, field: &str) -> Result<String, FieldViolation> {
-    let channel = common::Channel::try_from(raw)
-        .map_err(|_| FieldViolation::new(field, "is not a known channel"))?;
+    let channel = common::Channel::try_from(raw).map_err(|_| FieldViolation::new(field, "is not a known channel"))?;
     Ok(channel.key().unwrap_or_default().to_owned())
 }
 
@@ -163,10 +145,7 @@ pub fn parse_attributes(
     if map.len() > MAX_ATTRIBUTES {
         out.push(FieldViolation::new(
             field,
-            format!(
-                "has {} entries; at most {MAX_ATTRIBUTES} are allowed",
-                map.len()
-            ),
+            format!("has {} entries; at most {MAX_ATTRIBUTES} are allowed", map.len()),
         ));
         return Attributes::new();
     }
@@ -178,10 +157,7 @@ pub fn parse_attributes(
             continue;
         }
         match value_of(value) {
-            None => out.push(FieldViolation::new(
-                entry,
-                "needs a value (string, int, double, bool or timestamp)",
-            )),
+            None => out.push(FieldViolation::new(entry, "needs a value (string, int, double, bool or timestamp)")),
             Some(value) => match attributes::check_value(&value) {
                 Ok(()) => {
                     attributes.insert(key, value);
@@ -198,11 +174,7 @@ pub fn profile_to_proto(record: &ProfileRecord) -> pb::Profile {
         id: record.id.to_string(),
         identities: record.identities.iter().map(identity_to_proto).collect(),
         persona: record.persona.clone(),
-        attributes: record
-            .attributes
-            .iter()
-            .map(|(k, v)| (k.clone(), value_to_proto(v)))
-            .collect(),
+        attributes: record.attributes.iter().map(|(k, v)| (k.clone(), value_to_proto(v))).collect(),
         create_time: Some(timestamp(record.created_at)),
         update_time: Some(timestamp(record.updated_at)),
         version: record.version,
@@ -214,8 +186,8 @@ pub fn consent_to_proto(record: &ConsentRecord) -> pb::ConsentEvent {
         id: record.id.to_string(),
         purpose: Some(purpose_to_proto(&record.purpose)),
         granted: record.granted,
-        source_channel: common::Channel::from_key(&record.source_channel)
-            .unwrap_or(common::Channel::Unspecified) as i32,
+        source_channel: common::Channel::from_key(&record.source_channel).unwrap_or(common::Channel::Unspecified)
+            as i32,
         actor: record.actor.clone(),
         occur_time: Some(timestamp(record.occurred_at)),
         record_time: Some(timestamp(record.recorded_at)),
@@ -246,60 +218,28 @@ mod tests {
     fn identity_violations_name_the_nested_field() {
         let missing = parse_identity(None, "identity").unwrap_err();
         assert_eq!(missing, FieldViolation::new("identity", "is required"));
-        let bad_kind = parse_identity(
-            Some(pb::Identity {
-                kind: 0,
-                value: "x".into(),
-            }),
-            "identities[2]",
-        )
-        .unwrap_err();
+        let bad_kind = parse_identity(Some(pb::Identity { kind: 0, value: "x".into() }), "identities[2]").unwrap_err();
         assert_eq!(bad_kind.field, "identities[2].kind");
         let bad_email = parse_identity(
-            Some(pb::Identity {
-                kind: pb::IdentityKind::Email as i32,
-                value: "nope".into(),
-            }),
+            Some(pb::Identity { kind: pb::IdentityKind::Email as i32, value: "nope".into() }),
             "identity",
         )
         .unwrap_err();
-        assert_eq!(
-            bad_email,
-            FieldViolation::new("identity.value", "an email address needs an '@'")
-        );
+        assert_eq!(bad_email, FieldViolation::new("identity.value", "an email address needs an '@'"));
     }
 
     #[test]
     fn attribute_maps_report_each_bad_entry() {
         let map = std::collections::HashMap::from([
-            (
-                "ok".to_owned(),
-                PbValue {
-                    kind: Some(PbKind::IntValue(3)),
-                },
-            ),
-            (
-                "9bad".to_owned(),
-                PbValue {
-                    kind: Some(PbKind::IntValue(3)),
-                },
-            ),
+            ("ok".to_owned(), PbValue { kind: Some(PbKind::IntValue(3)) }),
+            ("9bad".to_owned(), PbValue { kind: Some(PbKind::IntValue(3)) }),
             ("empty".to_owned(), PbValue { kind: None }),
         ]);
         let mut violations = Vec::new();
         let attrs = parse_attributes(map, "profile.attributes", &mut violations);
-        assert_eq!(
-            attrs,
-            Attributes::from([("ok".to_owned(), AttributeValue::Int(3))])
-        );
+        assert_eq!(attrs, Attributes::from([("ok".to_owned(), AttributeValue::Int(3))]));
         let mut fields: Vec<String> = violations.into_iter().map(|v| v.field).collect();
         fields.sort();
-        assert_eq!(
-            fields,
-            vec![
-                "profile.attributes[\"9bad\"]",
-                "profile.attributes[\"empty\"]"
-            ]
-        );
+        assert_eq!(fields, vec!["profile.attributes[\"9bad\"]", "profile.attributes[\"empty\"]"]);
     }
 }

@@ -45,10 +45,7 @@ fn tenant<T>(request: &Request<T>, role: Role) -> Result<TenantId, Status> {
 
 fn page_token_uuid(token: &str, field: &str) -> Result<Option<Uuid>, FieldViolation> {
     decode_token(token, field)?
-        .map(|raw| {
-            Uuid::parse_str(&raw)
-                .map_err(|_| FieldViolation::new(field, "is not a token this server issued"))
-        })
+        .map(|raw| Uuid::parse_str(&raw).map_err(|_| FieldViolation::new(field, "is not a token this server issued")))
         .transpose()
 }
 
@@ -88,26 +85,16 @@ impl ProfileApi {
 
 #[tonic::async_trait]
 impl ProfileService for ProfileApi {
-    async fn resolve_profile(
-        &self,
-        request: Request<pb::ResolveProfileRequest>,
-    ) -> Reply<pb::ResolveProfileResponse> {
+    async fn resolve_profile(&self, request: Request<pb::ResolveProfileRequest>) -> Reply<pb::ResolveProfileResponse> {
         let create = request.get_ref().create_if_missing;
         let t = tenant(&request, if create { Role::Writer } else { Role::Reader })?;
-        let pb::ResolveProfileRequest {
-            identity,
-            create_if_missing,
-        } = request.into_inner();
+        let pb::ResolveProfileRequest { identity, create_if_missing } = request.into_inner();
         let identity = parse_identity(identity, "identity").map_err(reject)?;
         match self.store.resolve(&t, &identity, create_if_missing).await? {
-            Some((record, created)) => Ok(Response::new(pb::ResolveProfileResponse {
-                profile: Some(profile_to_proto(&record)),
-                created,
-            })),
-            None => Err(Status::not_found(format!(
-                "no profile has this {} identity",
-                identity.kind.as_str()
-            ))),
+            Some((record, created)) => {
+                Ok(Response::new(pb::ResolveProfileResponse { profile: Some(profile_to_proto(&record)), created }))
+            }
+            None => Err(Status::not_found(format!("no profile has this {} identity", identity.kind.as_str()))),
         }
     }
 
@@ -117,78 +104,45 @@ impl ProfileService for ProfileApi {
     ) -> Reply<pb::BatchResolveProfilesResponse> {
         let create = request.get_ref().create_if_missing;
         let t = tenant(&request, if create { Role::Writer } else { Role::Reader })?;
-        let pb::BatchResolveProfilesRequest {
-            identities,
-            create_if_missing,
-        } = request.into_inner();
+        let pb::BatchResolveProfilesRequest { identities, create_if_missing } = request.into_inner();
         if identities.is_empty() {
-            return Err(reject(FieldViolation::new(
-                "identities",
-                "must name at least one identity",
-            )));
+            return Err(reject(FieldViolation::new("identities", "must name at least one identity")));
         }
         if identities.len() > MAX_BATCH {
             return Err(reject(FieldViolation::new(
                 "identities",
-                format!(
-                    "has {} items; at most {MAX_BATCH} per call",
-                    identities.len()
-                ),
+                format!("has {} items; at most {MAX_BATCH} per call", identities.len()),
             )));
         }
         let mut violations = Violations::new();
         let parsed: Vec<_> = identities
             .into_iter()
             .enumerate()
-            .filter_map(|(i, identity)| {
-                violations.check(parse_identity(Some(identity), &format!("identities[{i}]")))
-            })
+            .filter_map(|(i, identity)| violations.check(parse_identity(Some(identity), &format!("identities[{i}]"))))
             .collect();
         violations.finish().map_err(ProfileError::from)?;
-        let resolved = self
-            .store
-            .batch_resolve(&t, &parsed, create_if_missing)
-            .await?;
+        let resolved = self.store.batch_resolve(&t, &parsed, create_if_missing).await?;
         let resolutions = resolved
             .into_iter()
             .map(|r| match r {
-                Some((id, created)) => pb::Resolution {
-                    profile_id: id.to_string(),
-                    created,
-                },
-                None => pb::Resolution {
-                    profile_id: String::new(),
-                    created: false,
-                },
+                Some((id, created)) => pb::Resolution { profile_id: id.to_string(), created },
+                None => pb::Resolution { profile_id: String::new(), created: false },
             })
             .collect();
-        Ok(Response::new(pb::BatchResolveProfilesResponse {
-            resolutions,
-        }))
+        Ok(Response::new(pb::BatchResolveProfilesResponse { resolutions }))
     }
 
-    async fn get_profile(
-        &self,
-        request: Request<pb::GetProfileRequest>,
-    ) -> Reply<pb::GetProfileResponse> {
+    async fn get_profile(&self, request: Request<pb::GetProfileRequest>) -> Reply<pb::GetProfileResponse> {
         let t = tenant(&request, Role::Reader)?;
         let pb::GetProfileRequest { id } = request.into_inner();
         let id = parse_id(&id, "id").map_err(reject)?;
         let profile = self.cached_profile(&t, id).await?;
-        Ok(Response::new(pb::GetProfileResponse {
-            profile: Some(profile),
-        }))
+        Ok(Response::new(pb::GetProfileResponse { profile: Some(profile) }))
     }
 
-    async fn list_profiles(
-        &self,
-        request: Request<pb::ListProfilesRequest>,
-    ) -> Reply<pb::ListProfilesResponse> {
+    async fn list_profiles(&self, request: Request<pb::ListProfilesRequest>) -> Reply<pb::ListProfilesResponse> {
         let t = tenant(&request, Role::Reader)?;
-        let pb::ListProfilesRequest {
-            page_size: size,
-            page_token,
-        } = request.into_inner();
+        let pb::ListProfilesRequest { page_size: size, page_token } = request.into_inner();
         let mut violations = Violations::new();
         let size = violations.check(page_size(size, "page_size"));
         let after = violations.check(page_token_uuid(&page_token, "page_token"));
@@ -205,78 +159,45 @@ impl ProfileService for ProfileApi {
         }))
     }
 
-    async fn update_profile(
-        &self,
-        request: Request<pb::UpdateProfileRequest>,
-    ) -> Reply<pb::UpdateProfileResponse> {
+    async fn update_profile(&self, request: Request<pb::UpdateProfileRequest>) -> Reply<pb::UpdateProfileResponse> {
         let t = tenant(&request, Role::Writer)?;
-        let pb::UpdateProfileRequest {
-            profile,
-            update_mask,
-        } = request.into_inner();
+        let pb::UpdateProfileRequest { profile, update_mask } = request.into_inner();
         let mut violations = Vec::new();
-        let Some(pb::Profile {
-            id,
-            identities: _,
-            persona,
-            attributes,
-            create_time: _,
-            update_time: _,
-            version: _,
-        }) = profile
+        let Some(pb::Profile { id, identities: _, persona, attributes, create_time: _, update_time: _, version: _ }) =
+            profile
         else {
             return Err(reject(FieldViolation::new("profile", "is required")));
         };
-        let id = parse_id(&id, "profile.id")
-            .map_err(|v| violations.push(v))
-            .ok();
+        let id = parse_id(&id, "profile.id").map_err(|v| violations.push(v)).ok();
         let mut paths = Vec::new();
         match update_mask {
             Some(mask) if !mask.paths.is_empty() => {
                 for (i, path) in mask.paths.iter().enumerate() {
                     match MaskPath::parse(path) {
                         Ok(parsed) => paths.extend(parsed),
-                        Err(why) => violations
-                            .push(FieldViolation::new(format!("update_mask.paths[{i}]"), why)),
+                        Err(why) => violations.push(FieldViolation::new(format!("update_mask.paths[{i}]"), why)),
                     }
                 }
             }
-            _ => violations.push(FieldViolation::new(
-                "update_mask",
-                "must name the fields to update",
-            )),
+            _ => violations.push(FieldViolation::new("update_mask", "must name the fields to update")),
         }
         if persona.chars().count() > MAX_PERSONA_LEN {
-            violations.push(FieldViolation::new(
-                "profile.persona",
-                format!("has at most {MAX_PERSONA_LEN} characters"),
-            ));
+            violations
+                .push(FieldViolation::new("profile.persona", format!("has at most {MAX_PERSONA_LEN} characters")));
         }
         let attributes = parse_attributes(attributes, "profile.attributes", &mut violations);
         let (false, Some(id)) = (!violations.is_empty(), id) else {
             return Err(ProfileError::InvalidArgument(violations).into());
         };
-        let update = ProfileUpdate {
-            paths,
-            persona,
-            attributes,
-        };
+        let update = ProfileUpdate { paths, persona, attributes };
         let record = self.store.update(&t, id, &update, MAX_ATTRIBUTES).await?;
         self.cache.invalidate(&Self::key(&t, id)).await;
-        Ok(Response::new(pb::UpdateProfileResponse {
-            profile: Some(profile_to_proto(&record)),
-        }))
+        Ok(Response::new(pb::UpdateProfileResponse { profile: Some(profile_to_proto(&record)) }))
     }
 
-    async fn add_identity(
-        &self,
-        request: Request<pb::AddIdentityRequest>,
-    ) -> Reply<pb::AddIdentityResponse> {
+    async fn add_identity(&self, request: Request<pb::AddIdentityRequest>) -> Reply<pb::AddIdentityResponse> {
         let t = tenant(&request, Role::Writer)?;
-        let pb::AddIdentityRequest {
-            profile_id,
-            identity,
-        } = request.into_inner();
+        let pb::AddIdentityRequest { profile_id, identity } = request.into_inner();
         let mut violations = Violations::new();
         let id = violations.check(parse_id(&profile_id, "profile_id"));
         let identity = violations.check(parse_identity(identity, "identity"));
@@ -286,20 +207,12 @@ impl ProfileService for ProfileApi {
         };
         let result = self.store.add_identity(&t, id, &identity).await;
         self.cache.invalidate(&Self::key(&t, id)).await;
-        Ok(Response::new(pb::AddIdentityResponse {
-            profile: Some(profile_to_proto(&result?)),
-        }))
+        Ok(Response::new(pb::AddIdentityResponse { profile: Some(profile_to_proto(&result?)) }))
     }
 
-    async fn remove_identity(
-        &self,
-        request: Request<pb::RemoveIdentityRequest>,
-    ) -> Reply<pb::RemoveIdentityResponse> {
+    async fn remove_identity(&self, request: Request<pb::RemoveIdentityRequest>) -> Reply<pb::RemoveIdentityResponse> {
         let t = tenant(&request, Role::Writer)?;
-        let pb::RemoveIdentityRequest {
-            profile_id,
-            identity,
-        } = request.into_inner();
+        let pb::RemoveIdentityRequest { profile_id, identity } = request.into_inner();
         let mut violations = Violations::new();
         let id = violations.check(parse_id(&profile_id, "profile_id"));
         let identity = violations.check(parse_identity(identity, "identity"));
@@ -309,25 +222,13 @@ impl ProfileService for ProfileApi {
         };
         let result = self.store.remove_identity(&t, id, &identity).await;
         self.cache.invalidate(&Self::key(&t, id)).await;
-        Ok(Response::new(pb::RemoveIdentityResponse {
-            profile: Some(profile_to_proto(&result?)),
-        }))
+        Ok(Response::new(pb::RemoveIdentityResponse { profile: Some(profile_to_proto(&result?)) }))
     }
 
-    async fn set_consent(
-        &self,
-        request: Request<pb::SetConsentRequest>,
-    ) -> Reply<pb::SetConsentResponse> {
+    async fn set_consent(&self, request: Request<pb::SetConsentRequest>) -> Reply<pb::SetConsentResponse> {
         let t = tenant(&request, Role::Writer)?;
-        let pb::SetConsentRequest {
-            profile_id,
-            purpose,
-            granted,
-            source_channel,
-            actor,
-            occur_time,
-            request_id,
-        } = request.into_inner();
+        let pb::SetConsentRequest { profile_id, purpose, granted, source_channel, actor, occur_time, request_id } =
+            request.into_inner();
         let mut violations = Violations::new();
         let id = violations.check(parse_id(&profile_id, "profile_id"));
         let purpose = violations.check(parse_purpose(purpose, "purpose"));
@@ -359,9 +260,7 @@ impl ProfileService for ProfileApi {
         else {
             return Err(Status::internal("validation"));
         };
-        self.store
-            .check_purpose(&t, &purpose, "purpose.custom")
-            .await?;
+        self.store.check_purpose(&t, &purpose, "purpose.custom").await?;
         let new = NewConsent {
             purpose: purpose.clone(),
             granted,
@@ -372,21 +271,12 @@ impl ProfileService for ProfileApi {
         };
         let (event, history) = self.store.set_consent(&t, id, new).await?;
         let state = state_to_proto(&purpose, consent::current(&history));
-        Ok(Response::new(pb::SetConsentResponse {
-            event: Some(consent_to_proto(&event)),
-            state: Some(state),
-        }))
+        Ok(Response::new(pb::SetConsentResponse { event: Some(consent_to_proto(&event)), state: Some(state) }))
     }
 
-    async fn check_consent(
-        &self,
-        request: Request<pb::CheckConsentRequest>,
-    ) -> Reply<pb::CheckConsentResponse> {
+    async fn check_consent(&self, request: Request<pb::CheckConsentRequest>) -> Reply<pb::CheckConsentResponse> {
         let t = tenant(&request, Role::Reader)?;
-        let pb::CheckConsentRequest {
-            profile_id,
-            purpose,
-        } = request.into_inner();
+        let pb::CheckConsentRequest { profile_id, purpose } = request.into_inner();
         let mut violations = Violations::new();
         let id = violations.check(parse_id(&profile_id, "profile_id"));
         let purpose = violations.check(parse_purpose(purpose, "purpose"));
@@ -394,13 +284,9 @@ impl ProfileService for ProfileApi {
         let (Some(id), Some(purpose)) = (id, purpose) else {
             return Err(Status::internal("validation"));
         };
-        self.store
-            .check_purpose(&t, &purpose, "purpose.custom")
-            .await?;
+        self.store.check_purpose(&t, &purpose, "purpose.custom").await?;
         let decided_by = self.store.consent(&t, id, &purpose).await?;
-        Ok(Response::new(pb::CheckConsentResponse {
-            state: Some(state_to_proto(&purpose, decided_by.as_ref())),
-        }))
+        Ok(Response::new(pb::CheckConsentResponse { state: Some(state_to_proto(&purpose, decided_by.as_ref())) }))
     }
 
     async fn list_consent_history(
@@ -408,11 +294,7 @@ impl ProfileService for ProfileApi {
         request: Request<pb::ListConsentHistoryRequest>,
     ) -> Reply<pb::ListConsentHistoryResponse> {
         let t = tenant(&request, Role::Reader)?;
-        let pb::ListConsentHistoryRequest {
-            profile_id,
-            page_size: size,
-            page_token,
-        } = request.into_inner();
+        let pb::ListConsentHistoryRequest { profile_id, page_size: size, page_token } = request.into_inner();
         let mut violations = Violations::new();
         let id = violations.check(parse_id(&profile_id, "profile_id"));
         let size = violations.check(page_size(size, "page_size"));
@@ -438,12 +320,7 @@ impl ProfileService for ProfileApi {
     ) -> Reply<pb::CreateConsentPurposeResponse> {
         let t = tenant(&request, Role::Admin)?;
         let pb::CreateConsentPurposeRequest { purpose } = request.into_inner();
-        let Some(pb::ConsentPurposeDefinition {
-            name,
-            description,
-            create_time: _,
-        }) = purpose
-        else {
+        let Some(pb::ConsentPurposeDefinition { name, description, create_time: _ }) = purpose else {
             return Err(reject(FieldViolation::new("purpose", "is required")));
         };
         let mut violations = Violations::new();
@@ -455,9 +332,7 @@ impl ProfileService for ProfileApi {
         }
         violations.finish().map_err(ProfileError::from)?;
         let record = self.store.create_purpose(&t, &name, &description).await?;
-        Ok(Response::new(pb::CreateConsentPurposeResponse {
-            purpose: Some(purpose_definition_to_proto(&record)),
-        }))
+        Ok(Response::new(pb::CreateConsentPurposeResponse { purpose: Some(purpose_definition_to_proto(&record)) }))
     }
 
     async fn list_consent_purposes(

@@ -65,9 +65,7 @@ impl MaskPath {
                     check_key(key)?;
                     Ok(vec![Self::Attribute(key.to_owned())])
                 }
-                None => Err(format!(
-                    "'{other}' is not an updatable field (persona, attributes, attributes.<key>)"
-                )),
+                None => Err(format!("'{other}' is not an updatable field (persona, attributes, attributes.<key>)")),
             },
         }
     }
@@ -109,20 +107,11 @@ mod tests {
     #[test]
     fn mask_paths_parse_or_name_the_problem() {
         assert_eq!(MaskPath::parse("persona"), Ok(vec![MaskPath::Persona]));
-        assert_eq!(
-            MaskPath::parse("attributes.tier"),
-            Ok(vec![MaskPath::Attribute("tier".into())])
-        );
-        assert_eq!(
-            MaskPath::parse("*"),
-            Ok(vec![MaskPath::Persona, MaskPath::Attributes])
-        );
+        assert_eq!(MaskPath::parse("attributes.tier"), Ok(vec![MaskPath::Attribute("tier".into())]));
+        assert_eq!(MaskPath::parse("*"), Ok(vec![MaskPath::Persona, MaskPath::Attributes]));
         assert_eq!(
             MaskPath::parse("identities"),
-            Err(
-                "'identities' is not an updatable field (persona, attributes, attributes.<key>)"
-                    .into()
-            )
+            Err("'identities' is not an updatable field (persona, attributes, attributes.<key>)".into())
         );
     }
 
@@ -132,17 +121,9 @@ mod tests {
             ("tier".to_owned(), AttributeValue::String("gold".into())),
             ("age".to_owned(), AttributeValue::Int(41)),
         ]);
-        let incoming =
-            Attributes::from([("tier".to_owned(), AttributeValue::String("silver".into()))]);
+        let incoming = Attributes::from([("tier".to_owned(), AttributeValue::String("silver".into()))]);
         // tier is set from the request; age, absent from it, is removed.
-        apply_mask(
-            &mut attrs,
-            &incoming,
-            &[
-                MaskPath::Attribute("tier".into()),
-                MaskPath::Attribute("age".into()),
-            ],
-        );
+        apply_mask(&mut attrs, &incoming, &[MaskPath::Attribute("tier".into()), MaskPath::Attribute("age".into())]);
         assert_eq!(attrs, incoming);
         let replacement = Attributes::from([("vip".to_owned(), AttributeValue::Bool(true))]);
         apply_mask(&mut attrs, &replacement, &[MaskPath::Attributes]);

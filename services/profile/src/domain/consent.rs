@@ -67,10 +67,7 @@ impl Purpose {
     pub fn from_key(key: &str) -> Option<Self> {
         match key.strip_prefix(CUSTOM_PREFIX) {
             Some(name) => Some(Self::Custom(name.to_owned())),
-            None => StandardPurpose::ALL
-                .into_iter()
-                .find(|p| p.as_str() == key)
-                .map(Self::Standard),
+            None => StandardPurpose::ALL.into_iter().find(|p| p.as_str() == key).map(Self::Standard),
         }
     }
 }
@@ -83,10 +80,7 @@ pub fn check_custom_name(name: &str) -> Result<(), String> {
         && chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
         && name.len() <= 63;
     if !ok {
-        return Err(
-            "a purpose name is lower snake case: a letter, then letters, digits or '_', at most 63"
-                .into(),
-        );
+        return Err("a purpose name is lower snake case: a letter, then letters, digits or '_', at most 63".into());
     }
     if StandardPurpose::ALL.iter().any(|p| p.as_str() == name) {
         return Err(format!("'{name}' is a standard purpose"));
@@ -103,9 +97,7 @@ pub trait Decision {
 
 /// The decision in force among one purpose's history, if any.
 pub fn current<D: Decision>(history: &[D]) -> Option<&D> {
-    history
-        .iter()
-        .max_by_key(|d| (d.occurred_at(), d.recorded_at()))
+    history.iter().max_by_key(|d| (d.occurred_at(), d.recorded_at()))
 }
 
 /// Whether consent is given, from one purpose's history.
@@ -155,20 +147,14 @@ mod tests {
     #[test]
     fn purpose_keys_round_trip_and_custom_names_are_checked() {
         for p in StandardPurpose::ALL {
-            assert_eq!(
-                Purpose::from_key(&Purpose::Standard(p).key()),
-                Some(Purpose::Standard(p))
-            );
+            assert_eq!(Purpose::from_key(&Purpose::Standard(p).key()), Some(Purpose::Standard(p)));
         }
         let custom = Purpose::Custom("loyalty_programme".into());
         assert_eq!(custom.key(), "custom:loyalty_programme");
         assert_eq!(Purpose::from_key("custom:loyalty_programme"), Some(custom));
         assert_eq!(Purpose::from_key("fax"), None);
         assert!(check_custom_name("loyalty_programme").is_ok());
-        assert_eq!(
-            check_custom_name("email"),
-            Err("'email' is a standard purpose".into())
-        );
+        assert_eq!(check_custom_name("email"), Err("'email' is a standard purpose".into()));
         assert!(check_custom_name("Loyalty").is_err());
         assert!(check_custom_name("").is_err());
     }

@@ -14,14 +14,8 @@ pub enum IdentityKind {
 }
 
 impl IdentityKind {
-    pub const ALL: [Self; 6] = [
-        Self::Email,
-        Self::Phone,
-        Self::LoyaltyCard,
-        Self::WebCookie,
-        Self::AppInstall,
-        Self::CrmId,
-    ];
+    pub const ALL: [Self; 6] =
+        [Self::Email, Self::Phone, Self::LoyaltyCard, Self::WebCookie, Self::AppInstall, Self::CrmId];
 
     /// Stored name.
     pub fn as_str(self) -> &'static str {
@@ -55,10 +49,9 @@ impl Identity {
         let value = match kind {
             IdentityKind::Email => normalize_email(raw)?,
             IdentityKind::Phone => normalize_phone(raw)?,
-            IdentityKind::LoyaltyCard
-            | IdentityKind::WebCookie
-            | IdentityKind::AppInstall
-            | IdentityKind::CrmId => normalize_opaque(raw)?,
+            IdentityKind::LoyaltyCard | IdentityKind::WebCookie | IdentityKind::AppInstall | IdentityKind::CrmId => {
+                normalize_opaque(raw)?
+            }
         };
         Ok(Self { kind, value })
     }
@@ -82,10 +75,7 @@ fn normalize_email(raw: &str) -> Result<String, String> {
     }
     let labels: Vec<&str> = domain.split('.').collect();
     let label_ok = |l: &&str| {
-        !l.is_empty()
-            && !l.starts_with('-')
-            && !l.ends_with('-')
-            && l.chars().all(|c| c.is_alphanumeric() || c == '-')
+        !l.is_empty() && !l.starts_with('-') && !l.ends_with('-') && l.chars().all(|c| c.is_alphanumeric() || c == '-')
     };
     if labels.len() < 2 || !labels.iter().all(label_ok) {
         return Err("the domain after '@' is not valid".into());
@@ -96,10 +86,7 @@ fn normalize_email(raw: &str) -> Result<String, String> {
 /// E.164: `+`, country code and number, 8 to 15 digits in all. Spaces, dots,
 /// dashes and parentheses are dropped; a leading `00` means `+`.
 fn normalize_phone(raw: &str) -> Result<String, String> {
-    let compact: String = raw
-        .chars()
-        .filter(|c| !matches!(c, ' ' | '.' | '-' | '(' | ')' | '\u{a0}'))
-        .collect();
+    let compact: String = raw.chars().filter(|c| !matches!(c, ' ' | '.' | '-' | '(' | ')' | '\u{a0}')).collect();
     if compact.is_empty() {
         return Err("must not be empty".into());
     }
@@ -147,58 +134,25 @@ mod tests {
 
     #[test]
     fn emails_are_trimmed_and_lower_cased() {
-        assert_eq!(
-            norm(IdentityKind::Email, "  Jane.Doe+news@Example.COM "),
-            Ok("jane.doe+news@example.com".into())
-        );
-        assert_eq!(
-            norm(IdentityKind::Email, "élodie@exemple.fr"),
-            Ok("élodie@exemple.fr".into())
-        );
+        assert_eq!(norm(IdentityKind::Email, "  Jane.Doe+news@Example.COM "), Ok("jane.doe+news@example.com".into()));
+        assert_eq!(norm(IdentityKind::Email, "élodie@exemple.fr"), Ok("élodie@exemple.fr".into()));
     }
 
     #[test]
     fn malformed_emails_are_refused_with_a_reason() {
-        assert_eq!(
-            norm(IdentityKind::Email, "   "),
-            Err("must not be empty".into())
-        );
-        assert_eq!(
-            norm(IdentityKind::Email, "jane.example.com"),
-            Err("an email address needs an '@'".into())
-        );
-        assert_eq!(
-            norm(IdentityKind::Email, "jane@localhost"),
-            Err("the domain after '@' is not valid".into())
-        );
-        assert_eq!(
-            norm(IdentityKind::Email, "jane@-x.com"),
-            Err("the domain after '@' is not valid".into())
-        );
-        assert_eq!(
-            norm(IdentityKind::Email, "ja ne@x.com"),
-            Err("the part before '@' is not valid".into())
-        );
-        assert_eq!(
-            norm(IdentityKind::Email, "@x.com"),
-            Err("the part before '@' is not valid".into())
-        );
+        assert_eq!(norm(IdentityKind::Email, "   "), Err("must not be empty".into()));
+        assert_eq!(norm(IdentityKind::Email, "jane.example.com"), Err("an email address needs an '@'".into()));
+        assert_eq!(norm(IdentityKind::Email, "jane@localhost"), Err("the domain after '@' is not valid".into()));
+        assert_eq!(norm(IdentityKind::Email, "jane@-x.com"), Err("the domain after '@' is not valid".into()));
+        assert_eq!(norm(IdentityKind::Email, "ja ne@x.com"), Err("the part before '@' is not valid".into()));
+        assert_eq!(norm(IdentityKind::Email, "@x.com"), Err("the part before '@' is not valid".into()));
     }
 
     #[test]
     fn phones_become_e164() {
-        assert_eq!(
-            norm(IdentityKind::Phone, "+33 6 12 34 56 78"),
-            Ok("+33612345678".into())
-        );
-        assert_eq!(
-            norm(IdentityKind::Phone, "0049 (30) 1234-5678"),
-            Ok("+493012345678".into())
-        );
-        assert_eq!(
-            norm(IdentityKind::Phone, "+1.415.555.0100"),
-            Ok("+14155550100".into())
-        );
+        assert_eq!(norm(IdentityKind::Phone, "+33 6 12 34 56 78"), Ok("+33612345678".into()));
+        assert_eq!(norm(IdentityKind::Phone, "0049 (30) 1234-5678"), Ok("+493012345678".into()));
+        assert_eq!(norm(IdentityKind::Phone, "+1.415.555.0100"), Ok("+14155550100".into()));
     }
 
     #[test]
@@ -207,42 +161,18 @@ mod tests {
             norm(IdentityKind::Phone, "06 12 34 56 78"),
             Err("must be in international (E.164) format: '+', country code, number".into())
         );
-        assert_eq!(
-            norm(IdentityKind::Phone, "+33 6 12 AB"),
-            Err("may contain only digits after '+'".into())
-        );
-        assert_eq!(
-            norm(IdentityKind::Phone, "+0612345678"),
-            Err("a country code does not start with 0".into())
-        );
-        assert_eq!(
-            norm(IdentityKind::Phone, "+3361"),
-            Err("an E.164 number has 8 to 15 digits".into())
-        );
-        assert_eq!(
-            norm(IdentityKind::Phone, "+1234567890123456"),
-            Err("an E.164 number has 8 to 15 digits".into())
-        );
+        assert_eq!(norm(IdentityKind::Phone, "+33 6 12 AB"), Err("may contain only digits after '+'".into()));
+        assert_eq!(norm(IdentityKind::Phone, "+0612345678"), Err("a country code does not start with 0".into()));
+        assert_eq!(norm(IdentityKind::Phone, "+3361"), Err("an E.164 number has 8 to 15 digits".into()));
+        assert_eq!(norm(IdentityKind::Phone, "+1234567890123456"), Err("an E.164 number has 8 to 15 digits".into()));
     }
 
     #[test]
     fn opaque_ids_keep_their_case() {
-        assert_eq!(
-            norm(IdentityKind::CrmId, " CRM-00042 "),
-            Ok("CRM-00042".into())
-        );
-        assert_eq!(
-            norm(IdentityKind::WebCookie, ""),
-            Err("must not be empty".into())
-        );
-        assert_eq!(
-            norm(IdentityKind::LoyaltyCard, "a\u{7}b"),
-            Err("must not contain control characters".into())
-        );
-        assert_eq!(
-            norm(IdentityKind::AppInstall, &"x".repeat(257)),
-            Err("has at most 256 characters".into())
-        );
+        assert_eq!(norm(IdentityKind::CrmId, " CRM-00042 "), Ok("CRM-00042".into()));
+        assert_eq!(norm(IdentityKind::WebCookie, ""), Err("must not be empty".into()));
+        assert_eq!(norm(IdentityKind::LoyaltyCard, "a\u{7}b"), Err("must not contain control characters".into()));
+        assert_eq!(norm(IdentityKind::AppInstall, &"x".repeat(257)), Err("has at most 256 characters".into()));
     }
 
     #[test]

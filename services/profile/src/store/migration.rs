@@ -38,11 +38,7 @@ impl MigrationTrait for M0001Initial {
                 .col(col("version").big_integer())
                 .col(col("created_at").timestamp_with_time_zone())
                 .col(col("updated_at").timestamp_with_time_zone())
-                .primary_key(
-                    Index::create()
-                        .col(Alias::new("tenant_id"))
-                        .col(Alias::new("id")),
-                )
+                .primary_key(Index::create().col(Alias::new("tenant_id")).col(Alias::new("id")))
                 .to_owned(),
         )
         .await?;
@@ -56,10 +52,7 @@ impl MigrationTrait for M0001Initial {
                 .col(col("customer_id").uuid())
                 .col(col("created_at").timestamp_with_time_zone())
                 .primary_key(
-                    Index::create()
-                        .col(Alias::new("tenant_id"))
-                        .col(Alias::new("kind"))
-                        .col(Alias::new("value")),
+                    Index::create().col(Alias::new("tenant_id")).col(Alias::new("kind")).col(Alias::new("value")),
                 )
                 .to_owned(),
         )
@@ -87,16 +80,8 @@ impl MigrationTrait for M0001Initial {
                 .col(col("actor").string_len(256))
                 .col(col("occurred_at").timestamp_with_time_zone())
                 .col(col("recorded_at").timestamp_with_time_zone())
-                .col(
-                    ColumnDef::new(Alias::new("request_id"))
-                        .string_len(128)
-                        .null(),
-                )
-                .primary_key(
-                    Index::create()
-                        .col(Alias::new("tenant_id"))
-                        .col(Alias::new("id")),
-                )
+                .col(ColumnDef::new(Alias::new("request_id")).string_len(128).null())
+                .primary_key(Index::create().col(Alias::new("tenant_id")).col(Alias::new("id")))
                 .to_owned(),
         )
         .await?;
@@ -130,11 +115,7 @@ impl MigrationTrait for M0001Initial {
                 .col(col("name").string_len(63))
                 .col(col("description").string_len(1024))
                 .col(col("created_at").timestamp_with_time_zone())
-                .primary_key(
-                    Index::create()
-                        .col(Alias::new("tenant_id"))
-                        .col(Alias::new("name")),
-                )
+                .primary_key(Index::create().col(Alias::new("tenant_id")).col(Alias::new("name")))
                 .to_owned(),
         )
         .await

@@ -12,8 +12,8 @@ use cx_runtime::TenantId;
 use cx_runtime::store::{increment, is_unique_violation, scoped, scoped_delete, scoped_update};
 use sea_orm::sea_query::OnConflict;
 use sea_orm::{
-    ActiveValue::Set, ColumnTrait, Condition, DatabaseConnection, DatabaseTransaction, EntityTrait,
-    QueryFilter, QueryOrder, QuerySelect, TransactionTrait, TryInsertResult,
+    ActiveValue::Set, ColumnTrait, Condition, DatabaseConnection, DatabaseTransaction, EntityTrait, QueryFilter,
+    QueryOrder, QuerySelect, TransactionTrait, TryInsertResult,
 };
 use uuid::Uuid;
 
@@ -95,10 +95,7 @@ pub struct ProfileStore {
 }
 
 fn identity_of(row: &identity::Model) -> Option<Identity> {
-    Some(Identity {
-        kind: IdentityKind::parse(&row.kind)?,
-        value: row.value.clone(),
-    })
+    Some(Identity { kind: IdentityKind::parse(&row.kind)?, value: row.value.clone() })
 }
 
 fn consent_of(row: consent_event::Model) -> Option<ConsentRecord> {
@@ -133,15 +130,11 @@ fn identity_match(identities: &[Identity]) -> Condition {
     for id in identities {
         by_kind.entry(id.kind).or_default().push(&id.value);
     }
-    by_kind
-        .into_iter()
-        .fold(Condition::any(), |any, (kind, values)| {
-            any.add(
-                Condition::all()
-                    .add(identity::Column::Kind.eq(kind.as_str()))
-                    .add(identity::Column::Value.is_in(values)),
-            )
-        })
+    by_kind.into_iter().fold(Condition::any(), |any, (kind, values)| {
+        any.add(
+            Condition::all().add(identity::Column::Kind.eq(kind.as_str())).add(identity::Column::Value.is_in(values)),
+        )
+    })
 }
 
 fn new_customer(t: &TenantId, id: Uuid, now: DateTime<Utc>) -> customer::ActiveModel {
@@ -156,12 +149,7 @@ fn new_customer(t: &TenantId, id: Uuid, now: DateTime<Utc>) -> customer::ActiveM
     }
 }
 
-fn new_identity(
-    t: &TenantId,
-    identity: &Identity,
-    customer_id: Uuid,
-    now: DateTime<Utc>,
-) -> identity::ActiveModel {
+fn new_identity(t: &TenantId, identity: &Identity, customer_id: Uuid, now: DateTime<Utc>) -> identity::ActiveModel {
     identity::ActiveModel {
         tenant_id: Set(t.to_string()),
         kind: Set(identity.kind.as_str().to_owned()),
@@ -200,10 +188,8 @@ impl ProfileStore {
             .one(&self.db)
             .await?
             .ok_or_else(|| ProfileError::NotFound(format!("profile {id}")))?;
-        let identities = scoped::<identity::Entity>(t)
-            .filter(identity::Column::CustomerId.eq(id))
-            .all(&self.db)
-            .await?;
+        let identities =
+            scoped::<identity::Entity>(t).filter(identity::Column::CustomerId.eq(id)).all(&self.db).await?;
         record_of(row, identities.iter().filter_map(identity_of).collect())
     }
 
@@ -226,9 +212,7 @@ impl ProfileStore {
             let id = Uuid::now_v7();
             let now = cx_runtime::store::now();
             let txn = self.db.begin().await?;
-            customer::Entity::insert(new_customer(t, id, now))
-                .exec_without_returning(&txn)
-                .await?;
+            customer::Entity::insert(new_customer(t, id, now)).exec_without_returning(&txn).await?;
             let won = identity::Entity::insert(new_identity(t, identity, id, now))
                 .on_conflict_do_nothing()
                 .exec_without_returning(&txn)
@@ -243,9 +227,7 @@ impl ProfileStore {
                 Err(err) => return Err(err.into()),
             }
         }
-        Err(ProfileError::Aborted(
-            "the identity kept changing owner, retry".into(),
-        ))
+        Err(ProfileError::Aborted("the identity kept changing owner, retry".into()))
     }
 
     /// Resolves many identities at once: one read for the known ones, one
@@ -260,19 +242,14 @@ impl ProfileStore {
         let mut owners = self.owners(&self.db, t, identities).await?;
         let mut created: HashMap<Identity, Uuid> = HashMap::new();
         let missing: Vec<Identity> = {
-            let mut m: Vec<Identity> = identities
-                .iter()
-                .filter(|i| !owners.contains_key(*i))
-                .cloned()
-                .collect();
+            let mut m: Vec<Identity> = identities.iter().filter(|i| !owners.contains_key(*i)).cloned().collect();
             m.sort();
             m.dedup();
             m
         };
         if create && !missing.is_empty() {
             let now = cx_runtime::store::now();
-            let fresh: Vec<(Identity, Uuid)> =
-                missing.into_iter().map(|i| (i, Uuid::now_v7())).collect();
+            let fresh: Vec<(Identity, Uuid)> = missing.into_iter().map(|i| (i, Uuid::now_v7())).collect();
             let txn = self.db.begin().await?;
             customer::Entity::insert_many(fresh.iter().map(|(_, id)| new_customer(t, *id, now)))
                 .exec_without_returning(&txn)
@@ -285,16 +262,10 @@ impl ProfileStore {
             // the customers we made for them are dropped in the same transaction.
             let fresh_identities: Vec<Identity> = fresh.iter().map(|(i, _)| i.clone()).collect();
             let winners = self.owners(&txn, t, &fresh_identities).await?;
-            let orphans: Vec<Uuid> = fresh
-                .iter()
-                .filter(|(i, id)| winners.get(i) != Some(id))
-                .map(|(_, id)| *id)
-                .collect();
+            let orphans: Vec<Uuid> =
+                fresh.iter().filter(|(i, id)| winners.get(i) != Some(id)).map(|(_, id)| *id).collect();
             if !orphans.is_empty() {
-                scoped_delete::<customer::Entity>(t)
-                    .filter(customer::Column::Id.is_in(orphans))
-                    .exec(&txn)
-                    .await?;
+                scoped_delete::<customer::Entity>(t).filter(customer::Column::Id.is_in(orphans)).exec(&txn).await?;
             }
             txn.commit().await?;
             for (identity, id) in fresh {
@@ -304,14 +275,7 @@ impl ProfileStore {
             }
             owners.extend(winners);
         }
-        Ok(identities
-            .iter()
-            .map(|i| {
-                owners
-                    .get(i)
-                    .map(|owner| (*owner, created.get(i) == Some(owner)))
-            })
-            .collect())
+        Ok(identities.iter().map(|i| owners.get(i).map(|owner| (*owner, created.get(i) == Some(owner)))).collect())
     }
 
     async fn owners<C: sea_orm::ConnectionTrait>(
@@ -323,26 +287,13 @@ impl ProfileStore {
         if identities.is_empty() {
             return Ok(HashMap::new());
         }
-        let rows = scoped::<identity::Entity>(t)
-            .filter(identity_match(identities))
-            .all(conn)
-            .await?;
-        Ok(rows
-            .iter()
-            .filter_map(|r| Some((identity_of(r)?, r.customer_id)))
-            .collect())
+        let rows = scoped::<identity::Entity>(t).filter(identity_match(identities)).all(conn).await?;
+        Ok(rows.iter().filter_map(|r| Some((identity_of(r)?, r.customer_id))).collect())
     }
 
     /// One page of profiles in id (creation) order, after `after`.
-    pub async fn list(
-        &self,
-        t: &TenantId,
-        after: Option<Uuid>,
-        limit: u64,
-    ) -> Result<(Vec<ProfileRecord>, bool)> {
-        let mut query = scoped::<customer::Entity>(t)
-            .order_by_asc(customer::Column::Id)
-            .limit(limit + 1);
+    pub async fn list(&self, t: &TenantId, after: Option<Uuid>, limit: u64) -> Result<(Vec<ProfileRecord>, bool)> {
+        let mut query = scoped::<customer::Entity>(t).order_by_asc(customer::Column::Id).limit(limit + 1);
         if let Some(after) = after {
             query = query.filter(customer::Column::Id.gt(after));
         }
@@ -352,16 +303,11 @@ impl ProfileStore {
         let ids: Vec<Uuid> = rows.iter().map(|r| r.id).collect();
         let mut identities: HashMap<Uuid, Vec<Identity>> = HashMap::new();
         if !ids.is_empty() {
-            for row in scoped::<identity::Entity>(t)
-                .filter(identity::Column::CustomerId.is_in(ids))
-                .all(&self.db)
-                .await?
+            for row in
+                scoped::<identity::Entity>(t).filter(identity::Column::CustomerId.is_in(ids)).all(&self.db).await?
             {
                 if let Some(identity) = identity_of(&row) {
-                    identities
-                        .entry(row.customer_id)
-                        .or_default()
-                        .push(identity);
+                    identities.entry(row.customer_id).or_default().push(identity);
                 }
             }
         }
@@ -401,15 +347,11 @@ impl ProfileStore {
             } else {
                 current.persona.clone()
             };
-            let json = serde_json::to_value(&attributes)
-                .map_err(|e| ProfileError::Corrupt(e.to_string()))?;
+            let json = serde_json::to_value(&attributes).map_err(|e| ProfileError::Corrupt(e.to_string()))?;
             let result = scoped_update::<customer::Entity>(t)
                 .col_expr(customer::Column::Persona, persona.into())
                 .col_expr(customer::Column::Attributes, json.into())
-                .col_expr(
-                    customer::Column::Version,
-                    increment(customer::Column::Version),
-                )
+                .col_expr(customer::Column::Version, increment(customer::Column::Version))
                 .col_expr(customer::Column::UpdatedAt, cx_runtime::store::now().into())
                 .filter(customer::Column::Id.eq(id))
                 .filter(customer::Column::Version.eq(current.version))
@@ -419,18 +361,13 @@ impl ProfileStore {
                 return self.get(t, id).await;
             }
         }
-        Err(ProfileError::Aborted(format!(
-            "profile {id} is being changed concurrently, retry"
-        )))
+        Err(ProfileError::Aborted(format!("profile {id} is being changed concurrently, retry")))
     }
 
     /// Records a change to a profile's identities (bumps version and time).
     async fn touch(&self, txn: &DatabaseTransaction, t: &TenantId, id: Uuid) -> Result<()> {
         let result = scoped_update::<customer::Entity>(t)
-            .col_expr(
-                customer::Column::Version,
-                increment(customer::Column::Version),
-            )
+            .col_expr(customer::Column::Version, increment(customer::Column::Version))
             .col_expr(customer::Column::UpdatedAt, cx_runtime::store::now().into())
             .filter(customer::Column::Id.eq(id))
             .exec(txn)
@@ -441,19 +378,13 @@ impl ProfileStore {
         Ok(())
     }
 
-    pub async fn add_identity(
-        &self,
-        t: &TenantId,
-        id: Uuid,
-        identity: &Identity,
-    ) -> Result<ProfileRecord> {
+    pub async fn add_identity(&self, t: &TenantId, id: Uuid, identity: &Identity) -> Result<ProfileRecord> {
         let txn = self.db.begin().await?;
         self.touch(&txn, t, id).await?;
-        let result =
-            identity::Entity::insert(new_identity(t, identity, id, cx_runtime::store::now()))
-                .on_conflict_do_nothing()
-                .exec_without_returning(&txn)
-                .await?;
+        let result = identity::Entity::insert(new_identity(t, identity, id, cx_runtime::store::now()))
+            .on_conflict_do_nothing()
+            .exec_without_returning(&txn)
+            .await?;
         if inserted(&result) {
             txn.commit().await?;
             return self.get(t, id).await;
@@ -468,12 +399,7 @@ impl ProfileStore {
         }
     }
 
-    pub async fn remove_identity(
-        &self,
-        t: &TenantId,
-        id: Uuid,
-        identity: &Identity,
-    ) -> Result<ProfileRecord> {
+    pub async fn remove_identity(&self, t: &TenantId, id: Uuid, identity: &Identity) -> Result<ProfileRecord> {
         let txn = self.db.begin().await?;
         self.touch(&txn, t, id).await?;
         let removed = scoped_delete::<identity::Entity>(t)
@@ -484,10 +410,7 @@ impl ProfileStore {
             .await?;
         if removed.rows_affected == 0 {
             txn.rollback().await?;
-            return Err(ProfileError::NotFound(format!(
-                "this {} identity on profile {id}",
-                identity.kind.as_str()
-            )));
+            return Err(ProfileError::NotFound(format!("this {} identity on profile {id}", identity.kind.as_str())));
         }
         txn.commit().await?;
         self.get(t, id).await
@@ -501,9 +424,7 @@ impl ProfileStore {
             .into_tuple::<Uuid>()
             .one(&self.db)
             .await?;
-        found
-            .map(|_| ())
-            .ok_or_else(|| ProfileError::NotFound(format!("profile {id}")))
+        found.map(|_| ()).ok_or_else(|| ProfileError::NotFound(format!("profile {id}")))
     }
 
     /// Fails unless `purpose` is standard or defined by the tenant.
@@ -511,16 +432,11 @@ impl ProfileStore {
         let Purpose::Custom(name) = purpose else {
             return Ok(());
         };
-        let known = scoped::<consent_purpose::Entity>(t)
-            .filter(consent_purpose::Column::Name.eq(name))
-            .one(&self.db)
-            .await?;
+        let known =
+            scoped::<consent_purpose::Entity>(t).filter(consent_purpose::Column::Name.eq(name)).one(&self.db).await?;
         match known {
             Some(_) => Ok(()),
-            None => Err(ProfileError::invalid(
-                field,
-                format!("'{name}' is not a consent purpose of this tenant"),
-            )),
+            None => Err(ProfileError::invalid(field, format!("'{name}' is not a consent purpose of this tenant"))),
         }
     }
 
@@ -548,12 +464,9 @@ impl ProfileStore {
         };
         consent_event::Entity::insert(row)
             .on_conflict(
-                OnConflict::columns([
-                    consent_event::Column::TenantId,
-                    consent_event::Column::RequestId,
-                ])
-                .do_nothing()
-                .to_owned(),
+                OnConflict::columns([consent_event::Column::TenantId, consent_event::Column::RequestId])
+                    .do_nothing()
+                    .to_owned(),
             )
             .try_insert()
             .exec_without_returning(&self.db)
@@ -568,23 +481,15 @@ impl ProfileStore {
                 .and_then(consent_of),
             None => history.iter().find(|e| e.id == event_id).cloned(),
         };
-        let recorded = recorded
-            .ok_or_else(|| ProfileError::Corrupt(format!("consent event {event_id} vanished")))?;
+        let recorded = recorded.ok_or_else(|| ProfileError::Corrupt(format!("consent event {event_id} vanished")))?;
         if recorded.purpose != new.purpose {
-            return Err(ProfileError::AlreadyExists(
-                "request_id was already used for another decision".into(),
-            ));
+            return Err(ProfileError::AlreadyExists("request_id was already used for another decision".into()));
         }
         Ok((recorded, history))
     }
 
     /// Every decision of one purpose.
-    pub async fn consent_history_for(
-        &self,
-        t: &TenantId,
-        id: Uuid,
-        purpose: &Purpose,
-    ) -> Result<Vec<ConsentRecord>> {
+    pub async fn consent_history_for(&self, t: &TenantId, id: Uuid, purpose: &Purpose) -> Result<Vec<ConsentRecord>> {
         let rows = scoped::<consent_event::Entity>(t)
             .filter(consent_event::Column::CustomerId.eq(id))
             .filter(consent_event::Column::Purpose.eq(purpose.key()))
@@ -594,12 +499,7 @@ impl ProfileStore {
     }
 
     /// The decision in force for a purpose, if any.
-    pub async fn consent(
-        &self,
-        t: &TenantId,
-        id: Uuid,
-        purpose: &Purpose,
-    ) -> Result<Option<ConsentRecord>> {
+    pub async fn consent(&self, t: &TenantId, id: Uuid, purpose: &Purpose) -> Result<Option<ConsentRecord>> {
         self.exists(t, id).await?;
         let history = self.consent_history_for(t, id, purpose).await?;
         Ok(consent::current(&history).cloned())
@@ -627,12 +527,7 @@ impl ProfileStore {
         Ok((rows.into_iter().filter_map(consent_of).collect(), more))
     }
 
-    pub async fn create_purpose(
-        &self,
-        t: &TenantId,
-        name: &str,
-        description: &str,
-    ) -> Result<PurposeRecord> {
+    pub async fn create_purpose(&self, t: &TenantId, name: &str, description: &str) -> Result<PurposeRecord> {
         let now = cx_runtime::store::now();
         let row = consent_purpose::ActiveModel {
             tenant_id: Set(t.to_string()),
@@ -640,34 +535,20 @@ impl ProfileStore {
             description: Set(description.to_owned()),
             created_at: Set(now),
         };
-        let result = consent_purpose::Entity::insert(row)
-            .on_conflict_do_nothing()
-            .exec_without_returning(&self.db)
-            .await?;
+        let result =
+            consent_purpose::Entity::insert(row).on_conflict_do_nothing().exec_without_returning(&self.db).await?;
         if !inserted(&result) {
-            return Err(ProfileError::AlreadyExists(format!(
-                "consent purpose '{name}'"
-            )));
+            return Err(ProfileError::AlreadyExists(format!("consent purpose '{name}'")));
         }
-        Ok(PurposeRecord {
-            name: name.to_owned(),
-            description: description.to_owned(),
-            created_at: now,
-        })
+        Ok(PurposeRecord { name: name.to_owned(), description: description.to_owned(), created_at: now })
     }
 
     pub async fn purposes(&self, t: &TenantId) -> Result<Vec<PurposeRecord>> {
-        let rows = scoped::<consent_purpose::Entity>(t)
-            .order_by_asc(consent_purpose::Column::Name)
-            .all(&self.db)
-            .await?;
+        let rows =
+            scoped::<consent_purpose::Entity>(t).order_by_asc(consent_purpose::Column::Name).all(&self.db).await?;
         Ok(rows
             .into_iter()
-            .map(|r| PurposeRecord {
-                name: r.name,
-                description: r.description,
-                created_at: r.created_at,
-            })
+            .map(|r| PurposeRecord { name: r.name, description: r.description, created_at: r.created_at })
             .collect())
     }
 }

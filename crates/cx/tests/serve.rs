@@ -1,0 +1,105 @@
+//! The `cx` binary as operators run it: a separate process, real signals.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use cx_proto::profile::v1::{self as pb, profile_service_client::ProfileServiceClient};
+use cx_runtime::auth::Role;
+use cx_testkit::{TestDb, authed, unique_tenant};
+use sea_orm::{ConnectionTrait, Database, DbBackend, Statement, TransactionTrait};
+
+struct Cx {
+    child: Child,
+    addr: String,
+}
+
+impl Cx {
+    fn serve(service: &str, database_url: &str) -> Self {
+        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let child = Command::new(env!("CARGO_BIN_EXE_cx"))
+            .args(["serve", service])
+            .env("CX_LISTEN", format!("127.0.0.1:{port}"))
+            .env("CX_DATABASE_URL", database_url)
+            .env("CX_JWT_SECRET", cx_testkit::SECRET)
+            .env("CX_DATA_DIR", cx_testkit::temp_dir())
+            .env_remove("CX_REDIS_URL")
+            .stdout(Stdio::null())
+            .spawn()
+            .unwrap();
+        Self { child, addr: format!("http://127.0.0.1:{port}") }
+    }
+
+    async fn wait_serving(&self) {
+        for _ in 0..200 {
+            let status =
+                Command::new(env!("CARGO_BIN_EXE_cx")).args(["health", "--addr", &self.addr]).output().unwrap();
+            if status.status.success() {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("cx did not become SERVING");
+    }
+
+    fn signal(&self, name: &str) {
+        let sent = Command::new("kill").args([&format!("-{name}"), &self.child.id().to_string()]).status().unwrap();
+        assert!(sent.success());
+    }
+}
+
+impl Drop for Cx {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[tokio::test]
+async fn sigterm_lets_in_flight_calls_finish_then_exits_zero() {
+    let db = TestDb::create().await.unwrap();
+    let mut cx = Cx::serve("profile", &db.url);
+    cx.wait_serving().await;
+    let mut client = ProfileServiceClient::connect(cx.addr.clone()).await.unwrap();
+    let writer = cx_testkit::token(&unique_tenant("sigterm"), Role::Writer);
+    let request = pb::ResolveProfileRequest {
+        identity: Some(pb::Identity { kind: pb::IdentityKind::Email as i32, value: "term@example.com".into() }),
+        create_if_missing: true,
+    };
+    let profile = client.resolve_profile(authed(request, &writer)).await.unwrap().into_inner().profile.unwrap();
+
+    // A row lock held by the test keeps one update in flight.
+    let conn = Database::connect(&db.url).await.unwrap();
+    let lock = conn.begin().await.unwrap();
+    let sql = format!("SELECT 1 FROM profile.customers WHERE id = '{}' FOR UPDATE", profile.id);
+    lock.execute_raw(Statement::from_string(DbBackend::Postgres, sql)).await.unwrap();
+    let in_flight = {
+        let (mut client, writer, id) = (client.clone(), writer.clone(), profile.id.clone());
+        tokio::spawn(async move {
+            let update = pb::UpdateProfileRequest {
+                profile: Some(pb::Profile { id, persona: "finished".into(), ..Default::default() }),
+                update_mask: Some(prost_types::FieldMask { paths: vec!["persona".into()] }),
+            };
+            client.update_profile(authed(update, &writer)).await
+        })
+    };
+    tokio::time::sleep(Duration::from_millis(300)).await;
+
+    cx.signal("TERM");
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(cx.child.try_wait().unwrap().is_none(), "cx waits for the in-flight call");
+    lock.commit().await.unwrap();
+
+    let updated = in_flight.await.unwrap().unwrap().into_inner().profile.unwrap();
+    assert_eq!(updated.persona, "finished");
+    let mut exit = None;
+    for _ in 0..100 {
+        exit = cx.child.try_wait().unwrap();
+        if exit.is_some() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(exit.map(|s| s.code()), Some(Some(0)), "cx exits cleanly after draining");
+}
