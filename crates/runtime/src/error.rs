@@ -57,6 +57,47 @@ impl Violations {
     }
 }
 
+/// A check's failure: one violation, or several already collected.
+pub trait IntoViolations {
+    fn into_violations(self) -> Vec<FieldViolation>;
+}
+
+impl IntoViolations for FieldViolation {
+    fn into_violations(self) -> Vec<FieldViolation> {
+        vec![self]
+    }
+}
+
+impl IntoViolations for Vec<FieldViolation> {
+    fn into_violations(self) -> Vec<FieldViolation> {
+        self
+    }
+}
+
+/// Both checks' values, or every violation either found. Nest it for more.
+pub fn all2<A, B, EA: IntoViolations, EB: IntoViolations>(
+    a: Result<A, EA>,
+    b: Result<B, EB>,
+) -> Result<(A, B), Vec<FieldViolation>> {
+    match (a, b) {
+        (Ok(a), Ok(b)) => Ok((a, b)),
+        (a, b) => {
+            let mut found = a.err().map(IntoViolations::into_violations).unwrap_or_default();
+            found.extend(b.err().map(IntoViolations::into_violations).unwrap_or_default());
+            Err(found)
+        }
+    }
+}
+
+/// The three checks' values, or every violation they found.
+pub fn all3<A, B, C, EA: IntoViolations, EB: IntoViolations, EC: IntoViolations>(
+    a: Result<A, EA>,
+    b: Result<B, EB>,
+    c: Result<C, EC>,
+) -> Result<(A, B, C), Vec<FieldViolation>> {
+    all2(all2(a, b), c).map(|((a, b), c)| (a, b, c))
+}
+
 /// `INVALID_ARGUMENT` carrying a `google.rpc.BadRequest` with every violation.
 pub fn invalid_argument(violations: &[FieldViolation]) -> Status {
     let mut details = ErrorDetails::new();
@@ -107,6 +148,15 @@ mod tests {
                 FieldViolation::new("page_size", "must not be negative"),
             ]
         );
+    }
+
+    #[test]
+    fn combined_checks_report_every_violation() {
+        let bad = |f: &str| Err::<u8, _>(FieldViolation::new(f, "bad"));
+        assert_eq!(all2(Ok::<_, FieldViolation>(1), Ok::<_, FieldViolation>(2)), Ok((1, 2)));
+        let fields: Vec<String> =
+            all3(bad("a"), Ok::<u8, FieldViolation>(1), bad("c")).unwrap_err().into_iter().map(|v| v.field).collect();
+        assert_eq!(fields, ["a", "c"]);
     }
 
     #[test]

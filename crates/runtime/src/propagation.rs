@@ -79,45 +79,24 @@ fn grpc_status(headers: &HeaderMap) -> Option<i64> {
 
 type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send>>;
 
-/// Server-side tracing: one span per call, child of the caller's trace.
+/// What differs between the two ends of a call: how its span is made.
+pub trait Side: Clone + Send + Sync + 'static {
+    /// The span of a call to `service`/`method`, after reading or writing
+    /// `headers`; `None` leaves the call untraced.
+    fn open(&self, service: &str, method: &str, headers: &mut HeaderMap) -> Option<tracing::Span>;
+    /// Records the gRPC status the response carries.
+    fn close(&self, span: &tracing::Span, code: i64);
+}
+
+/// Server end: a span per call, child of the trace the caller sent.
 #[derive(Clone, Copy, Debug, Default)]
-pub struct GrpcTraceLayer;
+pub struct ServerSide;
 
-impl<S> Layer<S> for GrpcTraceLayer {
-    type Service = GrpcTrace<S>;
-    fn layer(&self, inner: S) -> Self::Service {
-        GrpcTrace { inner }
-    }
-}
-
-#[derive(Clone, Debug)]
-pub struct GrpcTrace<S> {
-    inner: S,
-}
-
-impl<S, B, R> Service<Request<B>> for GrpcTrace<S>
-where
-    S: Service<Request<B>, Response = Response<R>> + Clone + Send + 'static,
-    S::Future: Send + 'static,
-    S::Error: Send,
-    B: Send + 'static,
-{
-    type Response = S::Response;
-    type Error = S::Error;
-    type Future = BoxFuture<Result<S::Response, S::Error>>;
-
-    fn poll_ready(&mut self, cx: &mut TaskContext<'_>) -> Poll<Result<(), Self::Error>> {
-        self.inner.poll_ready(cx)
-    }
-
-    fn call(&mut self, request: Request<B>) -> Self::Future {
-        // Take the service that was driven to readiness; leave a fresh clone.
-        let clone = self.inner.clone();
-        let mut inner = std::mem::replace(&mut self.inner, clone);
-        let (service, method) = split_path(request.uri().path());
+impl Side for ServerSide {
+    fn open(&self, service: &str, method: &str, headers: &mut HeaderMap) -> Option<tracing::Span> {
         // Probes call health every few seconds: tracing them would bury real traffic.
         if service == "grpc.health.v1.Health" {
-            return Box::pin(inner.call(request));
+            return None;
         }
         let span = tracing::info_span!(
             "grpc.server",
@@ -130,48 +109,69 @@ where
             rpc.grpc.status_code = tracing::field::Empty,
             enduser.id = tracing::field::Empty,
         );
-        let _ = span.set_parent(extract(request.headers()));
-        let future = inner.call(request);
-        let record = span.clone();
-        Box::pin(
-            async move {
-                let result = future.await;
-                if let Ok(response) = &result {
-                    // Errors of unary calls come as trailers-only responses, so
-                    // the status is in the headers; no status there means OK.
-                    let code = grpc_status(response.headers()).unwrap_or(0);
-                    record.record("rpc.grpc.status_code", code);
-                    if is_server_error(code) {
-                        record.record("otel.status_code", "ERROR");
-                    }
-                }
-                result
-            }
-            .instrument(span),
-        )
+        let _ = span.set_parent(extract(headers));
+        Some(span)
+    }
+
+    fn close(&self, span: &tracing::Span, code: i64) {
+        span.record("rpc.grpc.status_code", code);
+        if is_server_error(code) {
+            span.record("otel.status_code", "ERROR");
+        }
     }
 }
 
-/// Client-side tracing: a client span per outgoing call, sent as `traceparent`.
+/// Client end: a client span per call, sent along as `traceparent`.
 #[derive(Clone, Copy, Debug, Default)]
-pub struct ClientTraceLayer;
+pub struct ClientSide;
 
-impl<S> Layer<S> for ClientTraceLayer {
-    type Service = ClientTrace<S>;
+impl Side for ClientSide {
+    fn open(&self, service: &str, method: &str, headers: &mut HeaderMap) -> Option<tracing::Span> {
+        let span = tracing::info_span!(
+            "grpc.client",
+            otel.name = %format!("{service}/{method}"),
+            otel.kind = "client",
+            rpc.system = "grpc",
+            rpc.service = %service,
+            rpc.method = %method,
+            rpc.grpc.status_code = tracing::field::Empty,
+        );
+        inject(&span, headers);
+        Some(span)
+    }
+
+    fn close(&self, span: &tracing::Span, code: i64) {
+        span.record("rpc.grpc.status_code", code);
+    }
+}
+
+/// Tower layer tracing every call on one side.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct TraceLayer<D>(pub D);
+
+/// Traces a server's calls.
+pub type GrpcTraceLayer = TraceLayer<ServerSide>;
+/// Traces a client channel's calls.
+pub type ClientTraceLayer = TraceLayer<ClientSide>;
+
+impl<S, D: Clone> Layer<S> for TraceLayer<D> {
+    type Service = Traced<S, D>;
     fn layer(&self, inner: S) -> Self::Service {
-        ClientTrace { inner }
+        Traced { inner, side: self.0.clone() }
     }
 }
 
 #[derive(Clone, Debug)]
-pub struct ClientTrace<S> {
+pub struct Traced<S, D> {
     inner: S,
+    side: D,
 }
 
-impl<S, B, R> Service<Request<B>> for ClientTrace<S>
+impl<S, D, B, R> Service<Request<B>> for Traced<S, D>
 where
     S: Service<Request<B>, Response = Response<R>> + Clone + Send + 'static,
     S::Future: Send + 'static,
+    D: Side,
     B: Send + 'static,
 {
     type Response = S::Response;
@@ -183,26 +183,23 @@ where
     }
 
     fn call(&mut self, mut request: Request<B>) -> Self::Future {
+        // Take the service that was driven to readiness; leave a fresh clone.
         let clone = self.inner.clone();
         let mut inner = std::mem::replace(&mut self.inner, clone);
-        let (service, method) = split_path(request.uri().path());
-        let span = tracing::info_span!(
-            "grpc.client",
-            otel.name = %format!("{service}/{method}"),
-            otel.kind = "client",
-            rpc.system = "grpc",
-            rpc.service = %service,
-            rpc.method = %method,
-            rpc.grpc.status_code = tracing::field::Empty,
-        );
-        inject(&span, request.headers_mut());
+        let path = request.uri().path().to_owned();
+        let (service, method) = split_path(&path);
+        let Some(span) = self.side.open(service, method, request.headers_mut()) else {
+            return Box::pin(inner.call(request));
+        };
         let future = inner.call(request);
-        let record = span.clone();
+        let (side, record) = (self.side.clone(), span.clone());
         Box::pin(
             async move {
                 let result = future.await;
                 if let Ok(response) = &result {
-                    record.record("rpc.grpc.status_code", grpc_status(response.headers()).unwrap_or(0));
+                    // Errors of unary calls come as trailers-only responses, so
+                    // the status is in the headers; no status there means OK.
+                    side.close(&record, grpc_status(response.headers()).unwrap_or(0));
                 }
                 result
             }

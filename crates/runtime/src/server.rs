@@ -102,7 +102,7 @@ pub async fn serve(
 
     let readiness = Readiness::default();
     let middleware = ServiceBuilder::new()
-        .layer(GrpcTraceLayer)
+        .layer(GrpcTraceLayer::default())
         .layer(AdmissionLayer::new(readiness.clone(), args.max_concurrent_requests));
 
     let address = listener.local_addr()?;

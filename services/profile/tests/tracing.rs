@@ -32,7 +32,7 @@ async fn a_call_is_one_trace_from_client_span_to_server_span() {
             .await;
     server.wait_serving().await;
 
-    let channel = tower::ServiceBuilder::new().layer(ClientTraceLayer).service(server.channel().await);
+    let channel = tower::ServiceBuilder::new().layer(ClientTraceLayer::default()).service(server.channel().await);
     let mut client = ProfileServiceClient::new(channel);
     let writer = token(&unique_tenant("trace"), Role::Writer);
     let request = pb::ResolveProfileRequest {

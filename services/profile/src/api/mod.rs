@@ -10,7 +10,7 @@ use cx_proto::profile::v1::profile_service_server::ProfileService;
 use cx_runtime::TenantId;
 use cx_runtime::auth::{Role, caller};
 use cx_runtime::cache::{Cache, CacheKey};
-use cx_runtime::error::{FieldViolation, Violations};
+use cx_runtime::error::{FieldViolation, Violations, all2, all3};
 use cx_runtime::page::{decode_token, encode_token, page_size};
 use prost::Message;
 use tonic::{Request, Response, Status};
@@ -18,6 +18,7 @@ use uuid::Uuid;
 
 use crate::domain::attributes::{MAX_ATTRIBUTES, MAX_PERSONA_LEN, MaskPath};
 use crate::domain::consent::{self, check_custom_name};
+use crate::domain::identity::Identity;
 use crate::error::ProfileError;
 use crate::store::{NewConsent, ProfileStore, ProfileUpdate};
 use convert::*;
@@ -47,6 +48,22 @@ fn page_token_uuid(token: &str, field: &str) -> Result<Option<Uuid>, FieldViolat
     decode_token(token, field)?
         .map(|raw| Uuid::parse_str(&raw).map_err(|_| FieldViolation::new(field, "is not a token this server issued")))
         .transpose()
+}
+
+/// The profile and identity an identity call names.
+fn profile_identity(profile_id: &str, identity: Option<pb::Identity>) -> Result<(Uuid, Identity), Status> {
+    Ok(all2(parse_id(profile_id, "profile_id"), parse_identity(identity, "identity")).map_err(ProfileError::from)?)
+}
+
+/// When a consent decision was made: now by default, never far in the future.
+fn occurred_at(occur_time: Option<prost_types::Timestamp>) -> Result<chrono::DateTime<Utc>, FieldViolation> {
+    let now = Utc::now();
+    let Some(ts) = occur_time else { return Ok(now) };
+    match from_timestamp(&ts) {
+        Some(at) if at > now + FUTURE_TOLERANCE => Err(FieldViolation::new("occur_time", "is in the future")),
+        Some(at) => Ok(at),
+        None => Err(FieldViolation::new("occur_time", "is not a valid timestamp")),
+    }
 }
 
 impl ProfileApi {
@@ -143,11 +160,8 @@ impl ProfileService for ProfileApi {
     async fn list_profiles(&self, request: Request<pb::ListProfilesRequest>) -> Reply<pb::ListProfilesResponse> {
         let t = tenant(&request, Role::Reader)?;
         let pb::ListProfilesRequest { page_size: size, page_token } = request.into_inner();
-        let mut violations = Violations::new();
-        let size = violations.check(page_size(size, "page_size"));
-        let after = violations.check(page_token_uuid(&page_token, "page_token"));
-        violations.finish().map_err(ProfileError::from)?;
-        let (size, after) = (size.unwrap_or_default(), after.flatten());
+        let (size, after) = all2(page_size(size, "page_size"), page_token_uuid(&page_token, "page_token"))
+            .map_err(ProfileError::from)?;
         let (records, more) = self.store.list(&t, after, size).await?;
         let next_page_token = match (more, records.last()) {
             (true, Some(last)) => encode_token(&last.id.to_string()),
@@ -198,13 +212,7 @@ impl ProfileService for ProfileApi {
     async fn add_identity(&self, request: Request<pb::AddIdentityRequest>) -> Reply<pb::AddIdentityResponse> {
         let t = tenant(&request, Role::Writer)?;
         let pb::AddIdentityRequest { profile_id, identity } = request.into_inner();
-        let mut violations = Violations::new();
-        let id = violations.check(parse_id(&profile_id, "profile_id"));
-        let identity = violations.check(parse_identity(identity, "identity"));
-        violations.finish().map_err(ProfileError::from)?;
-        let (Some(id), Some(identity)) = (id, identity) else {
-            return Err(Status::internal("validation"));
-        };
+        let (id, identity) = profile_identity(&profile_id, identity)?;
         let result = self.store.add_identity(&t, id, &identity).await;
         self.cache.invalidate(&Self::key(&t, id)).await;
         Ok(Response::new(pb::AddIdentityResponse { profile: Some(profile_to_proto(&result?)) }))
@@ -213,13 +221,7 @@ impl ProfileService for ProfileApi {
     async fn remove_identity(&self, request: Request<pb::RemoveIdentityRequest>) -> Reply<pb::RemoveIdentityResponse> {
         let t = tenant(&request, Role::Writer)?;
         let pb::RemoveIdentityRequest { profile_id, identity } = request.into_inner();
-        let mut violations = Violations::new();
-        let id = violations.check(parse_id(&profile_id, "profile_id"));
-        let identity = violations.check(parse_identity(identity, "identity"));
-        violations.finish().map_err(ProfileError::from)?;
-        let (Some(id), Some(identity)) = (id, identity) else {
-            return Err(Status::internal("validation"));
-        };
+        let (id, identity) = profile_identity(&profile_id, identity)?;
         let result = self.store.remove_identity(&t, id, &identity).await;
         self.cache.invalidate(&Self::key(&t, id)).await;
         Ok(Response::new(pb::RemoveIdentityResponse { profile: Some(profile_to_proto(&result?)) }))
@@ -230,35 +232,22 @@ impl ProfileService for ProfileApi {
         let pb::SetConsentRequest { profile_id, purpose, granted, source_channel, actor, occur_time, request_id } =
             request.into_inner();
         let mut violations = Violations::new();
-        let id = violations.check(parse_id(&profile_id, "profile_id"));
-        let purpose = violations.check(parse_purpose(purpose, "purpose"));
-        let source_channel = violations.check(parse_channel(source_channel, "source_channel"));
         if actor.chars().count() > 256 {
             violations.add("actor", "has at most 256 characters");
         }
         if request_id.len() > 128 {
             violations.add("request_id", "has at most 128 characters");
         }
-        let now = Utc::now();
-        let occurred_at = match occur_time {
-            None => Some(now),
-            Some(ts) => match from_timestamp(&ts) {
-                Some(at) if at > now + FUTURE_TOLERANCE => {
-                    violations.add("occur_time", "is in the future");
-                    None
-                }
-                Some(at) => Some(at),
-                None => {
-                    violations.add("occur_time", "is not a valid timestamp");
-                    None
-                }
-            },
-        };
-        violations.finish().map_err(ProfileError::from)?;
-        let (Some(id), Some(purpose), Some(source_channel), Some(occurred_at)) =
-            (id, purpose, source_channel, occurred_at)
-        else {
-            return Err(Status::internal("validation"));
+        let checked = all2(
+            all2(parse_id(&profile_id, "profile_id"), parse_purpose(purpose, "purpose")),
+            all2(parse_channel(source_channel, "source_channel"), occurred_at(occur_time)),
+        );
+        let ((id, purpose), (source_channel, occurred_at)) = match (checked, violations.finish()) {
+            (Ok(values), Ok(())) => values,
+            (checked, rest) => {
+                let found = checked.err().unwrap_or_default().into_iter().chain(rest.err().unwrap_or_default());
+                return Err(ProfileError::InvalidArgument(found.collect()).into());
+            }
         };
         self.store.check_purpose(&t, &purpose, "purpose.custom").await?;
         let new = NewConsent {
@@ -277,13 +266,8 @@ impl ProfileService for ProfileApi {
     async fn check_consent(&self, request: Request<pb::CheckConsentRequest>) -> Reply<pb::CheckConsentResponse> {
         let t = tenant(&request, Role::Reader)?;
         let pb::CheckConsentRequest { profile_id, purpose } = request.into_inner();
-        let mut violations = Violations::new();
-        let id = violations.check(parse_id(&profile_id, "profile_id"));
-        let purpose = violations.check(parse_purpose(purpose, "purpose"));
-        violations.finish().map_err(ProfileError::from)?;
-        let (Some(id), Some(purpose)) = (id, purpose) else {
-            return Err(Status::internal("validation"));
-        };
+        let (id, purpose) =
+            all2(parse_id(&profile_id, "profile_id"), parse_purpose(purpose, "purpose")).map_err(ProfileError::from)?;
         self.store.check_purpose(&t, &purpose, "purpose.custom").await?;
         let decided_by = self.store.consent(&t, id, &purpose).await?;
         Ok(Response::new(pb::CheckConsentResponse { state: Some(state_to_proto(&purpose, decided_by.as_ref())) }))
@@ -295,14 +279,12 @@ impl ProfileService for ProfileApi {
     ) -> Reply<pb::ListConsentHistoryResponse> {
         let t = tenant(&request, Role::Reader)?;
         let pb::ListConsentHistoryRequest { profile_id, page_size: size, page_token } = request.into_inner();
-        let mut violations = Violations::new();
-        let id = violations.check(parse_id(&profile_id, "profile_id"));
-        let size = violations.check(page_size(size, "page_size"));
-        let before = violations.check(page_token_uuid(&page_token, "page_token"));
-        violations.finish().map_err(ProfileError::from)?;
-        let (Some(id), Some(size), Some(before)) = (id, size, before) else {
-            return Err(Status::internal("validation"));
-        };
+        let (id, size, before) = all3(
+            parse_id(&profile_id, "profile_id"),
+            page_size(size, "page_size"),
+            page_token_uuid(&page_token, "page_token"),
+        )
+        .map_err(ProfileError::from)?;
         let (events, more) = self.store.consent_history(&t, id, before, size).await?;
         let next_page_token = match (more, events.last()) {
             (true, Some(last)) => encode_token(&last.id.to_string()),
