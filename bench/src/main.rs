@@ -1,1 +1,210 @@
-fn main() {}
+//! `cx-load`: a closed-loop gRPC load generator for loopback benchmarks.
+//!
+//! N connections, C calls in flight spread over them, each worker calling
+//! again as soon as its call returns, for a fixed duration after a warm-up.
+//! Latencies go into an HDR histogram; failed calls are counted apart.
+//! Every loop is bounded by the deadline and stops by itself.
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use clap::{Parser, ValueEnum};
+use cx_proto::profile::v1::{self as pb, profile_service_client::ProfileServiceClient};
+use hdrhistogram::Histogram;
+use tonic::metadata::MetadataValue;
+use tonic::transport::{Channel, Endpoint};
+use tonic_health::pb::HealthCheckRequest;
+use tonic_health::pb::health_client::HealthClient;
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+enum Call {
+    /// grpc.health.v1.Health/Check: the bare tonic baseline in the same server stack.
+    Health,
+    /// cx.profile.v1.ProfileService/GetProfile: a cache hit after the first call.
+    GetProfile,
+}
+
+#[derive(Debug, Parser)]
+#[command(about = "closed-loop gRPC load generator (loopback targets only)")]
+struct Args {
+    /// Target, e.g. http://127.0.0.1:50051 (loopback only).
+    #[arg(long)]
+    target: String,
+    #[arg(long, value_enum)]
+    call: Call,
+    /// Separate HTTP/2 connections.
+    #[arg(long, default_value_t = 4)]
+    connections: usize,
+    /// Calls in flight in total, spread over the connections.
+    #[arg(long, default_value_t = 64)]
+    concurrency: usize,
+    #[arg(long, default_value = "10s", value_parser = humantime::parse_duration)]
+    duration: Duration,
+    #[arg(long, default_value = "2s", value_parser = humantime::parse_duration)]
+    warmup: Duration,
+    /// Bearer token (GetProfile).
+    #[arg(long, env = "CX_TOKEN", default_value = "")]
+    token: String,
+    /// Profile to read; by default one is resolved (created) first.
+    #[arg(long)]
+    profile_id: Option<String>,
+    /// Health service name to check.
+    #[arg(long, default_value = "")]
+    service: String,
+    /// Print one JSON object instead of the one-line summary.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Debug)]
+struct Outcome {
+    latencies: Histogram<u64>,
+    errors: BTreeMap<String, u64>,
+}
+
+fn check_loopback(target: &str) -> anyhow::Result<()> {
+    let host = target.split("://").nth(1).unwrap_or(target).split('/').next().unwrap_or_default();
+    let host = host.rsplit_once(':').map(|(h, _)| h).unwrap_or(host);
+    if !matches!(host, "127.0.0.1" | "localhost" | "[::1]" | "::1") {
+        bail!("--target must be a loopback address, not {host}");
+    }
+    Ok(())
+}
+
+fn authed<T>(message: T, token: &MetadataValue<tonic::metadata::Ascii>) -> tonic::Request<T> {
+    let mut request = tonic::Request::new(message);
+    request.metadata_mut().insert("authorization", token.clone());
+    request
+}
+
+async fn one_call(
+    call: Call,
+    channel: &Channel,
+    token: &MetadataValue<tonic::metadata::Ascii>,
+    id: &str,
+    service: &str,
+) -> Result<(), tonic::Status> {
+    match call {
+        Call::Health => {
+            HealthClient::new(channel.clone()).check(HealthCheckRequest { service: service.to_owned() }).await?;
+        }
+        Call::GetProfile => {
+            let request = authed(pb::GetProfileRequest { id: id.to_owned() }, token);
+            ProfileServiceClient::new(channel.clone()).get_profile(request).await?;
+        }
+    }
+    Ok(())
+}
+
+async fn worker(
+    args_call: Call,
+    channel: Channel,
+    token: MetadataValue<tonic::metadata::Ascii>,
+    id: String,
+    service: String,
+    measure_from: Instant,
+    deadline: Instant,
+) -> anyhow::Result<Outcome> {
+    let mut outcome = Outcome { latencies: Histogram::new_with_bounds(1, 60_000_000, 3)?, errors: BTreeMap::new() };
+    while Instant::now() < deadline {
+        let started = Instant::now();
+        let result = one_call(args_call, &channel, &token, &id, &service).await;
+        if started < measure_from {
+            continue;
+        }
+        match result {
+            Ok(()) => outcome.latencies.record(started.elapsed().as_micros().max(1) as u64)?,
+            Err(status) => *outcome.errors.entry(format!("{:?}", status.code())).or_default() += 1,
+        }
+    }
+    Ok(outcome)
+}
+
+async fn resolve_profile(channel: &Channel, token: &MetadataValue<tonic::metadata::Ascii>) -> anyhow::Result<String> {
+    let request = pb::ResolveProfileRequest {
+        identity: Some(pb::Identity { kind: pb::IdentityKind::Email as i32, value: "bench@example.com".into() }),
+        create_if_missing: true,
+    };
+    let response = ProfileServiceClient::new(channel.clone()).resolve_profile(authed(request, token)).await?;
+    Ok(response.into_inner().profile.context("no profile in the response")?.id)
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    check_loopback(&args.target)?;
+    if args.connections == 0 || args.concurrency < args.connections {
+        bail!("--concurrency must be at least --connections, and both at least 1");
+    }
+    let token: MetadataValue<_> = format!("Bearer {}", args.token).parse().context("--token")?;
+    let mut channels = Vec::with_capacity(args.connections);
+    for _ in 0..args.connections {
+        // One Endpoint per connection: tonic multiplexes calls of a channel on one HTTP/2 connection.
+        channels.push(Endpoint::from_shared(args.target.clone())?.connect().await?);
+    }
+    let id = match (args.call, &args.profile_id) {
+        (Call::GetProfile, None) => resolve_profile(&channels[0], &token).await?,
+        (_, id) => id.clone().unwrap_or_default(),
+    };
+
+    let start = Instant::now();
+    let (measure_from, deadline) = (start + args.warmup, start + args.warmup + args.duration);
+    let mut workers = Vec::with_capacity(args.concurrency);
+    for i in 0..args.concurrency {
+        let channel = channels[i % channels.len()].clone();
+        workers.push(tokio::spawn(worker(
+            args.call,
+            channel,
+            token.clone(),
+            id.clone(),
+            args.service.clone(),
+            measure_from,
+            deadline,
+        )));
+    }
+    let mut total = Outcome { latencies: Histogram::new_with_bounds(1, 60_000_000, 3)?, errors: BTreeMap::new() };
+    for w in workers {
+        let outcome = w.await??;
+        total.latencies.add(&outcome.latencies)?;
+        for (code, n) in outcome.errors {
+            *total.errors.entry(code).or_default() += n;
+        }
+    }
+
+    let h = &total.latencies;
+    let ms = |q: f64| h.value_at_quantile(q) as f64 / 1000.0;
+    let seconds = args.duration.as_secs_f64();
+    let throughput = h.len() as f64 / seconds;
+    let errors: u64 = total.errors.values().sum();
+    if !args.json {
+        println!(
+            "{:?}: {} connections, {} in flight, {:.0} calls/s over {:.0} s; latency ms p50 {:.3} p90 {:.3} p99 {:.3} p99.9 {:.3} max {:.3}; errors {}",
+            args.call,
+            args.connections,
+            args.concurrency,
+            throughput,
+            seconds,
+            ms(0.5),
+            ms(0.9),
+            ms(0.99),
+            ms(0.999),
+            h.max() as f64 / 1000.0,
+            errors
+        );
+        return Ok(());
+    }
+    let json = serde_json::json!({
+        "call": format!("{:?}", args.call),
+        "connections": args.connections,
+        "concurrency": args.concurrency,
+        "seconds": seconds,
+        "calls": h.len(),
+        "calls_per_second": throughput.round(),
+        "p50_ms": ms(0.5), "p90_ms": ms(0.9), "p99_ms": ms(0.99), "p999_ms": ms(0.999),
+        "max_ms": h.max() as f64 / 1000.0,
+        "errors": total.errors,
+    });
+    println!("{json}");
+    Ok(())
+}

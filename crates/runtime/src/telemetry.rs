@@ -75,6 +75,9 @@ impl Telemetry {
             LogFormat::Text => tracing_subscriber::fmt::layer().with_target(true).boxed(),
         };
         // Ignored when a subscriber is already set (several servers in one test).
+        // Spans below INFO (h2, hyper, tower internals) never become
+        // OpenTelemetry spans: building them costs more than serving a call.
+        let otel = otel.with_filter(tracing_subscriber::filter::LevelFilter::INFO);
         let _ = tracing_subscriber::registry().with(otel).with(logs.with_filter(filter)).try_init();
         Ok(Self { provider })
     }
