@@ -87,11 +87,10 @@ impl Drop for TestDb {
     }
 }
 
-/// A fresh, empty data directory.
+/// A fresh data directory path, not created: only what writes there (SQLite,
+/// a generated secret) creates it, and whoever asks for one removes it.
 pub fn temp_dir() -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("cx-test-{}", uuid::Uuid::new_v4().simple()));
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
+    std::env::temp_dir().join(format!("cx-test-{}", uuid::Uuid::new_v4().simple()))
 }
 
 pub fn store_args(database_url: Option<String>, data_dir: PathBuf) -> StoreArgs {

@@ -1,0 +1,73 @@
+#!/usr/bin/env bash
+# Starts the suite exactly as README.md tells a newcomer (`cargo run -p cx --
+# serve all`, embedded default) and checks it from the outside with grpcurl:
+# health, reflection, an authenticated call, a refused one, and a clean exit
+# on SIGTERM. Needs grpcurl on PATH (scripts/test.sh provides it).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+work=$(mktemp -d)
+port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+addr=127.0.0.1:$port
+passed=0
+server=""
+cleanup() {
+  [ -n "$server" ] && kill -9 "$server" 2>/dev/null || true
+  rm -rf "$work"
+}
+trap cleanup EXIT
+fail() {
+  echo "smoke: FAILED: $1" >&2
+  tail -n 20 "$work/server.log" >&2 || true
+  echo "smoke: $passed passed, 1 failed"
+  exit 1
+}
+pass() { passed=$((passed + 1)); echo "ok - $1"; }
+
+cargo build -q -p cx
+# The README command, run from a fresh directory so ./data is new.
+(cd "$work" && CX_LISTEN=$addr exec cargo run -q --manifest-path "$OLDPWD/Cargo.toml" -p cx -- serve all) \
+  > "$work/server.log" 2>&1 &
+server=$!
+
+for _ in $(seq 1 120); do
+  grpcurl -plaintext "$addr" grpc.health.v1.Health/Check 2>/dev/null | grep -q '"SERVING"' && break
+  sleep 0.25
+done
+grpcurl -plaintext "$addr" grpc.health.v1.Health/Check | grep -q '"SERVING"' || fail "health is not SERVING"
+pass "health check answers SERVING"
+
+services=$(grpcurl -plaintext "$addr" list)
+grep -qx 'cx.profile.v1.ProfileService' <<<"$services" || fail "reflection does not list the profile service"
+grep -qx 'grpc.health.v1.Health' <<<"$services" || fail "reflection does not list health"
+pass "grpcurl list shows the services"
+
+grpcurl -plaintext "$addr" describe cx.profile.v1.ProfileService.ResolveProfile | grep -q 'ResolveProfileRequest' \
+  || fail "describe does not show ResolveProfile"
+pass "grpcurl describe reads the service through reflection"
+
+token=$(cd "$work" && cargo run -q --manifest-path "$OLDPWD/Cargo.toml" -p cx -- token --tenant smoke --roles writer)
+request='{"identity": {"kind": "IDENTITY_KIND_EMAIL", "value": " Smoke@Example.com "}, "create_if_missing": true}'
+grpcurl -plaintext -H "authorization: Bearer $token" -d "$request" "$addr" cx.profile.v1.ProfileService/ResolveProfile \
+  | grep -q '"value": "smoke@example.com"' || fail "ResolveProfile with a token"
+pass "ResolveProfile with a cx token creates a normalised profile"
+
+if out=$(grpcurl -plaintext -d "$request" "$addr" cx.profile.v1.ProfileService/ResolveProfile 2>&1); then
+  fail "a call without a token was accepted"
+fi
+grep -q 'Unauthenticated' <<<"$out" || fail "a call without a token is not UNAUTHENTICATED: $out"
+pass "a call without a token is UNAUTHENTICATED"
+
+CX_LISTEN=$addr target/debug/cx health >/dev/null || fail "cx health does not exit 0"
+pass "cx health exits 0"
+
+kill -TERM "$server"
+for _ in $(seq 1 100); do kill -0 "$server" 2>/dev/null || break; sleep 0.25; done
+kill -0 "$server" 2>/dev/null && fail "still running 25 s after SIGTERM"
+status=0
+wait "$server" || status=$?
+server=""
+[ "$status" -eq 0 ] || fail "exit status $status after SIGTERM"
+pass "SIGTERM stops it cleanly"
+
+echo "smoke: $passed passed, 0 failed"
