@@ -61,7 +61,10 @@ impl RedisCache {
     /// Prepares the connection without making it: a Redis that is down at
     /// start does not stop the service.
     pub fn connect_lazy(url: &str) -> redis::RedisResult<Self> {
-        let client = redis::Client::open(url)?;
+        // Cache commands are tiny: without TCP_NODELAY they wait on delayed ACKs.
+        let info = redis::IntoConnectionInfo::into_connection_info(url)?
+            .set_tcp_settings(redis::io::tcp::TcpSettings::default().set_nodelay(true));
+        let client = redis::Client::open(info)?;
         let config = ConnectionManagerConfig::new()
             .set_connection_timeout(Some(OP_TIMEOUT))
             .set_response_timeout(Some(OP_TIMEOUT))
