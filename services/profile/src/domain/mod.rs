@@ -4,3 +4,5 @@
 pub mod attributes;
 pub mod consent;
 pub mod identity;
+pub mod intensity;
+pub mod lifecycle;
