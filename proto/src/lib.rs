@@ -23,3 +23,9 @@ pub const FILE_DESCRIPTOR_SET: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "
 
 mod ext;
 pub use ext::{from_timestamp, timestamp};
+
+pub mod outbox {
+    pub mod v1 {
+        tonic::include_proto!("cx.outbox.v1");
+    }
+}

@@ -11,6 +11,7 @@ pub mod cache;
 pub mod config;
 pub mod context;
 pub mod error;
+pub mod outbox;
 pub mod page;
 pub mod propagation;
 pub mod server;

@@ -61,6 +61,11 @@ pub fn to_map(span: &tracing::Span) -> HashMap<String, String> {
     map
 }
 
+/// The trace context stored by [`to_map`].
+pub fn from_map(map: &HashMap<String, String>) -> Context {
+    opentelemetry::global::get_text_map_propagator(|p| p.extract(map))
+}
+
 /// `/cx.profile.v1.ProfileService/GetProfile` → (`cx.profile.v1.ProfileService`, `GetProfile`).
 fn split_path(path: &str) -> (&str, &str) {
     let trimmed = path.trim_start_matches('/');

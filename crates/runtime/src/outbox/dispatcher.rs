@@ -1,0 +1,341 @@
+//! Delivers outbox rows over gRPC: claim due rows, send them, record the
+//! outcome. Retries back off exponentially with jitter; after the last
+//! attempt a row is dead-lettered (kept and logged, never dropped).
+//!
+//! Claims are leases: a claimed row carries `claimed_until`, and no other
+//! dispatcher takes it before then. On PostgreSQL the claim skips rows
+//! another dispatcher is claiming at that moment (`FOR UPDATE SKIP LOCKED`),
+//! so several replicas share the work without delivering one message twice
+//! at once. SQLite (embedded mode) runs one dispatcher.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use cx_proto::outbox::v1::DeliverRequest;
+use cx_proto::outbox::v1::inbox_service_client::InboxServiceClient;
+use futures::future::join_all;
+use sea_orm::sea_query::Expr;
+use sea_orm::{ColumnTrait, ConnectionTrait, DatabaseConnection, DbBackend, DbErr, QueryFilter, Statement};
+use tonic::transport::Channel;
+use tracing::Instrument;
+use tracing_opentelemetry::OpenTelemetrySpanExt;
+use uuid::Uuid;
+
+use super::entity::message;
+use super::{DEAD, DELIVERED, PENDING};
+use crate::TenantId;
+use crate::auth::{Role, Signer};
+use crate::propagation::{ClientSide, ClientTraceLayer, Traced};
+use crate::store::{now, scoped, scoped_delete, scoped_update};
+
+/// Exponential backoff with jitter, and when to give up.
+#[derive(Clone, Copy, Debug)]
+pub struct RetryPolicy {
+    /// Attempts before a message is dead-lettered.
+    pub max_attempts: i32,
+    /// Delay after the first failure (before jitter).
+    pub base: Duration,
+    /// Longest delay.
+    pub cap: Duration,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        Self { max_attempts: 12, base: Duration::from_millis(500), cap: Duration::from_secs(300) }
+    }
+}
+
+impl RetryPolicy {
+    /// Delay after failed attempt `attempt` (1-based): half of
+    /// `min(cap, base·2^(attempt-1))` fixed, the other half random, so
+    /// retries of many messages spread out instead of arriving together.
+    pub fn delay(&self, attempt: i32) -> Duration {
+        let exponent = u32::try_from(attempt.saturating_sub(1)).unwrap_or(0).min(30);
+        let full = self.base.saturating_mul(1 << exponent).min(self.cap);
+        full / 2 + full.mul_f64(rand::random::<f64>() / 2.0)
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct DispatcherConfig {
+    /// This service's name, sent as the message source.
+    pub source: &'static str,
+    /// Rows claimed per round.
+    pub batch: u64,
+    /// How long a claim lasts: longer than any delivery takes.
+    pub lease: Duration,
+    /// Pause when nothing is due.
+    pub poll: Duration,
+    pub retry: RetryPolicy,
+    /// Delivered rows are kept this long, then pruned.
+    pub keep_delivered: Duration,
+}
+
+impl DispatcherConfig {
+    pub fn new(source: &'static str) -> Self {
+        Self {
+            source,
+            batch: 100,
+            lease: Duration::from_secs(30),
+            poll: Duration::from_millis(200),
+            retry: RetryPolicy::default(),
+            keep_delivered: Duration::from_secs(24 * 3600),
+        }
+    }
+}
+
+/// A row this dispatcher holds the lease of.
+#[derive(Clone, Debug)]
+pub struct Claimed {
+    pub tenant_id: String,
+    pub id: Uuid,
+    pub destination: String,
+    pub kind: String,
+    pub payload: Vec<u8>,
+    pub traceparent: String,
+    pub tracestate: String,
+    /// This attempt's number, from 1.
+    pub attempt: i32,
+    pub created_at: DateTime<Utc>,
+}
+
+type InboxClient = InboxServiceClient<Traced<Channel, ClientSide>>;
+
+#[derive(Clone, Debug)]
+pub struct Dispatcher {
+    db: DatabaseConnection,
+    config: DispatcherConfig,
+    destinations: HashMap<String, InboxClient>,
+    signer: Option<Signer>,
+}
+
+const CLAIM_POSTGRES: &str = "UPDATE outbox SET claimed_until = $1, attempts = attempts + 1 \
+     WHERE (tenant_id, id) IN (SELECT tenant_id, id FROM outbox \
+       WHERE status = 'pending' AND next_attempt_at <= $2 AND (claimed_until IS NULL OR claimed_until < $2) \
+       ORDER BY next_attempt_at LIMIT $3 FOR UPDATE SKIP LOCKED) \
+     RETURNING tenant_id, id, destination, kind, payload, traceparent, tracestate, attempts, created_at";
+
+const CLAIM_SQLITE: &str = "UPDATE outbox SET claimed_until = ?, attempts = attempts + 1 \
+     WHERE (tenant_id, id) IN (SELECT tenant_id, id FROM outbox \
+       WHERE status = 'pending' AND next_attempt_at <= ? AND (claimed_until IS NULL OR claimed_until < ?) \
+       ORDER BY next_attempt_at LIMIT ?) \
+     RETURNING tenant_id, id, destination, kind, payload, traceparent, tracestate, attempts, created_at";
+
+impl Dispatcher {
+    /// `destinations` maps a service name to the channel of its server.
+    pub fn new(
+        db: DatabaseConnection,
+        config: DispatcherConfig,
+        destinations: HashMap<String, Channel>,
+        signer: Option<Signer>,
+    ) -> Self {
+        let destinations = destinations
+            .into_iter()
+            .map(|(name, channel)| {
+                let traced = tower::Layer::layer(&ClientTraceLayer::default(), channel);
+                (name, InboxServiceClient::new(traced))
+            })
+            .collect();
+        Self { db, config, destinations, signer }
+    }
+
+    /// Takes the lease of up to `batch` due rows.
+    pub async fn claim(&self) -> Result<Vec<Claimed>, DbErr> {
+        let now = now();
+        let until = now + self.config.lease;
+        let limit = i64::try_from(self.config.batch).unwrap_or(i64::MAX);
+        let backend = self.db.get_database_backend();
+        let statement = match backend {
+            DbBackend::Postgres => {
+                Statement::from_sql_and_values(backend, CLAIM_POSTGRES, [until.into(), now.into(), limit.into()])
+            }
+            _ => Statement::from_sql_and_values(
+                backend,
+                CLAIM_SQLITE,
+                [until.into(), now.into(), now.into(), limit.into()],
+            ),
+        };
+        let rows = self.db.query_all_raw(statement).await?;
+        rows.iter()
+            .map(|row| {
+                Ok(Claimed {
+                    tenant_id: row.try_get("", "tenant_id")?,
+                    id: row.try_get("", "id")?,
+                    destination: row.try_get("", "destination")?,
+                    kind: row.try_get("", "kind")?,
+                    payload: row.try_get("", "payload")?,
+                    traceparent: row.try_get("", "traceparent")?,
+                    tracestate: row.try_get("", "tracestate")?,
+                    attempt: row.try_get("", "attempts")?,
+                    created_at: row.try_get("", "created_at")?,
+                })
+            })
+            .collect()
+    }
+
+    /// Sends one claimed message; `Ok(duplicate)` when the receiver took it.
+    pub async fn send(&self, message: &Claimed) -> Result<bool, tonic::Status> {
+        let trace = HashMap::from([
+            ("traceparent".to_owned(), message.traceparent.clone()),
+            ("tracestate".to_owned(), message.tracestate.clone()),
+        ]);
+        let span = tracing::info_span!(
+            "outbox.deliver",
+            otel.name = %format!("outbox deliver {}", message.kind),
+            otel.kind = "producer",
+            messaging.system = "cx-outbox",
+            messaging.operation = "deliver",
+            messaging.destination.name = %message.destination,
+            messaging.message.id = %message.id,
+            cx.outbox.attempt = message.attempt,
+        );
+        let _ = span.set_parent(crate::propagation::from_map(&trace));
+        self.send_now(message).instrument(span).await
+    }
+
+    async fn send_now(&self, message: &Claimed) -> Result<bool, tonic::Status> {
+        let Some(client) = self.destinations.get(&message.destination) else {
+            return Err(tonic::Status::unavailable(format!("no endpoint for service '{}'", message.destination)));
+        };
+        let mut request = tonic::Request::new(DeliverRequest {
+            message_id: message.id.to_string(),
+            kind: message.kind.clone(),
+            payload: message.payload.clone(),
+            source: self.config.source.to_owned(),
+            create_time: Some(cx_proto::timestamp(message.created_at)),
+        });
+        if let Some(signer) = &self.signer {
+            let token = signer
+                .sign(
+                    &message.tenant_id,
+                    &[Role::Writer],
+                    &format!("cx-{}", self.config.source),
+                    Duration::from_secs(300),
+                )
+                .map_err(|e| tonic::Status::internal(format!("cannot sign a service token: {e}")))?;
+            let value = format!("Bearer {token}").parse().map_err(|_| tonic::Status::internal("token is not ASCII"))?;
+            request.metadata_mut().insert("authorization", value);
+        }
+        if let Ok(id) = message.id.to_string().parse() {
+            request.metadata_mut().insert("cx-message-id", id);
+        }
+        let response = client.clone().deliver(request).await?;
+        Ok(response.into_inner().duplicate)
+    }
+
+    /// Records the outcome of one attempt.
+    pub async fn settle(&self, message: &Claimed, outcome: &Result<bool, tonic::Status>) -> Result<(), DbErr> {
+        let Ok(tenant) = TenantId::parse(&message.tenant_id) else { return Ok(()) };
+        let update = scoped_update::<message::Entity>(&tenant)
+            .filter(message::Column::Id.eq(message.id))
+            .col_expr(message::Column::ClaimedUntil, Expr::value(Option::<DateTime<Utc>>::None));
+        let update = match outcome {
+            Ok(_) => update
+                .col_expr(message::Column::Status, Expr::value(DELIVERED))
+                .col_expr(message::Column::DeliveredAt, Expr::value(Some(now()))),
+            Err(status) if message.attempt >= self.config.retry.max_attempts => {
+                tracing::error!(
+                    message_id = %message.id, kind = message.kind, destination = message.destination,
+                    attempts = message.attempt, error = %status, "outbox message dead-lettered"
+                );
+                update
+                    .col_expr(message::Column::Status, Expr::value(DEAD))
+                    .col_expr(message::Column::LastError, Expr::value(status.to_string()))
+            }
+            Err(status) => {
+                let retry_at = now() + self.config.retry.delay(message.attempt);
+                tracing::warn!(
+                    message_id = %message.id, destination = message.destination, attempt = message.attempt,
+                    error = %status, "outbox delivery failed, will retry"
+                );
+                update
+                    .col_expr(message::Column::NextAttemptAt, Expr::value(retry_at))
+                    .col_expr(message::Column::LastError, Expr::value(status.to_string()))
+            }
+        };
+        update.exec(&self.db).await.map(|_| ())
+    }
+
+    /// One round: claim, send everything claimed at once, record outcomes.
+    /// Returns how many messages it tried.
+    pub async fn tick(&self) -> Result<usize, DbErr> {
+        let claimed = self.claim().await?;
+        let outcomes = join_all(claimed.iter().map(|m| self.send(m))).await;
+        for (message, outcome) in claimed.iter().zip(&outcomes) {
+            self.settle(message, outcome).await?;
+        }
+        Ok(claimed.len())
+    }
+
+    /// Delivers until `stop` turns true.
+    pub async fn run(self, mut stop: tokio::sync::watch::Receiver<bool>) {
+        let mut last_prune = tokio::time::Instant::now();
+        while !*stop.borrow() {
+            let tried = match self.tick().await {
+                Ok(n) => n,
+                Err(err) => {
+                    tracing::warn!(error = %err, "outbox dispatcher cannot reach its database");
+                    0
+                }
+            };
+            if last_prune.elapsed() > Duration::from_secs(60) {
+                last_prune = tokio::time::Instant::now();
+                if let Err(err) = self.prune().await {
+                    tracing::warn!(error = %err, "cannot prune delivered outbox rows");
+                }
+            }
+            if tried == 0 {
+                tokio::select! {
+                    _ = tokio::time::sleep(self.config.poll) => {}
+                    _ = stop.changed() => {}
+                }
+            }
+        }
+    }
+
+    /// Deletes delivered rows older than `keep_delivered`.
+    pub async fn prune(&self) -> Result<u64, DbErr> {
+        let before = now() - self.config.keep_delivered;
+        let sql = match self.db.get_database_backend() {
+            DbBackend::Postgres => "DELETE FROM outbox WHERE status = $1 AND delivered_at < $2",
+            _ => "DELETE FROM outbox WHERE status = ? AND delivered_at < ?",
+        };
+        let statement =
+            Statement::from_sql_and_values(self.db.get_database_backend(), sql, [DELIVERED.into(), before.into()]);
+        Ok(self.db.execute_raw(statement).await?.rows_affected())
+    }
+}
+
+/// Messages of a tenant in a given status (dead letters, for operators).
+pub async fn messages<C: ConnectionTrait>(
+    conn: &C,
+    tenant: &TenantId,
+    status: &str,
+) -> Result<Vec<message::Model>, DbErr> {
+    scoped::<message::Entity>(tenant).filter(message::Column::Status.eq(status)).all(conn).await
+}
+
+/// Deletes a tenant's pending messages (used by erasure for its own rows).
+pub async fn forget_pending<C: ConnectionTrait>(conn: &C, tenant: &TenantId) -> Result<u64, DbErr> {
+    let done = scoped_delete::<message::Entity>(tenant).filter(message::Column::Status.eq(PENDING)).exec(conn).await?;
+    Ok(done.rows_affected)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_within_jitter_and_caps() {
+        let policy = RetryPolicy { max_attempts: 5, base: Duration::from_millis(100), cap: Duration::from_secs(1) };
+        for _ in 0..100 {
+            let first = policy.delay(1);
+            assert!(first >= Duration::from_millis(50) && first <= Duration::from_millis(100), "{first:?}");
+            let third = policy.delay(3);
+            assert!(third >= Duration::from_millis(200) && third <= Duration::from_millis(400), "{third:?}");
+            let late = policy.delay(20);
+            assert!(late >= Duration::from_millis(500) && late <= Duration::from_secs(1), "{late:?}");
+        }
+    }
+}

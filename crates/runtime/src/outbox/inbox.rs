@@ -1,0 +1,89 @@
+//! The receiving end: `cx.outbox.v1.InboxService`, which every service
+//! mounts. Each message id is applied once per tenant: the idempotency record
+//! and the handler's effects commit in one transaction, so a redelivery
+//! after a lost acknowledgement is answered `duplicate` and changes nothing.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use cx_proto::outbox::v1::inbox_service_server::InboxService;
+use cx_proto::outbox::v1::{DeliverRequest, DeliverResponse};
+use sea_orm::{
+    ActiveValue::Set, DatabaseConnection, DatabaseTransaction, EntityTrait, TransactionTrait, TryInsertResult,
+};
+use tonic::{Request, Response, Status};
+
+use super::entity::received;
+use crate::TenantId;
+use crate::auth::{Role, caller};
+
+/// What a service does with the messages it receives.
+#[async_trait]
+pub trait InboxHandler: Send + Sync + 'static {
+    /// Applies one message inside `txn`. An error rolls everything back and
+    /// the sender retries (UNAVAILABLE and the like) or dead-letters it.
+    async fn handle(
+        &self,
+        txn: &DatabaseTransaction,
+        tenant: &TenantId,
+        kind: &str,
+        payload: &[u8],
+    ) -> Result<(), Status>;
+}
+
+#[derive(Clone)]
+pub struct Inbox {
+    db: DatabaseConnection,
+    handler: Arc<dyn InboxHandler>,
+}
+
+impl std::fmt::Debug for Inbox {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Inbox")
+    }
+}
+
+impl Inbox {
+    pub fn new(db: DatabaseConnection, handler: Arc<dyn InboxHandler>) -> Self {
+        Self { db, handler }
+    }
+}
+
+fn database(err: sea_orm::DbErr) -> Status {
+    crate::error::unavailable("the inbox database", &err)
+}
+
+#[async_trait]
+impl InboxService for Inbox {
+    async fn deliver(&self, request: Request<DeliverRequest>) -> Result<Response<DeliverResponse>, Status> {
+        let tenant = caller(&request)?.require(Role::Writer)?.clone();
+        let DeliverRequest { message_id, kind, payload, source, create_time: _ } = request.into_inner();
+        if message_id.is_empty() || message_id.len() > 64 {
+            return Err(crate::error::invalid_argument(&[crate::error::FieldViolation::new(
+                "message_id",
+                "has 1 to 64 characters",
+            )]));
+        }
+        let txn = self.db.begin().await.map_err(database)?;
+        let record = received::ActiveModel {
+            tenant_id: Set(tenant.to_string()),
+            message_id: Set(message_id.clone()),
+            source: Set(source),
+            kind: Set(kind.clone()),
+            received_at: Set(crate::store::now()),
+        };
+        let inserted = received::Entity::insert(record)
+            .on_conflict_do_nothing()
+            .exec_without_returning(&txn)
+            .await
+            .map_err(database)?;
+        if !matches!(inserted, TryInsertResult::Inserted(n) if n > 0) {
+            txn.rollback().await.map_err(database)?;
+            tracing::info!(message_id, kind, "duplicate delivery ignored");
+            return Ok(Response::new(DeliverResponse { duplicate: true }));
+        }
+        self.handler.handle(&txn, &tenant, &kind, &payload).await?;
+        txn.commit().await.map_err(database)?;
+        Ok(Response::new(DeliverResponse { duplicate: false }))
+    }
+}

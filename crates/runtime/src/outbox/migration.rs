@@ -1,0 +1,72 @@
+//! The outbox and inbox tables, one migration that every service's migrator
+//! lists (under its own name, so each schema records it).
+
+use sea_orm_migration::prelude::*;
+
+pub struct OutboxTables;
+
+impl MigrationName for OutboxTables {
+    fn name(&self) -> &str {
+        "cx_outbox_v1"
+    }
+}
+
+fn col(name: &'static str) -> ColumnDef {
+    let mut def = ColumnDef::new(Alias::new(name));
+    def.not_null();
+    def
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for OutboxTables {
+    async fn up(&self, m: &SchemaManager) -> Result<(), DbErr> {
+        m.create_table(
+            Table::create()
+                .table(Alias::new("outbox"))
+                .if_not_exists()
+                .col(col("tenant_id").string_len(64))
+                .col(col("id").uuid())
+                .col(col("destination").string_len(32))
+                .col(col("kind").string_len(64))
+                .col(col("payload").blob())
+                .col(col("traceparent").string_len(64))
+                .col(col("tracestate").string_len(512))
+                .col(col("status").string_len(16))
+                .col(col("attempts").integer())
+                .col(col("next_attempt_at").timestamp_with_time_zone())
+                .col(ColumnDef::new(Alias::new("claimed_until")).timestamp_with_time_zone().null())
+                .col(col("last_error").text())
+                .col(col("created_at").timestamp_with_time_zone())
+                .col(ColumnDef::new(Alias::new("delivered_at")).timestamp_with_time_zone().null())
+                .primary_key(Index::create().col(Alias::new("tenant_id")).col(Alias::new("id")))
+                .to_owned(),
+        )
+        .await?;
+        // The dispatcher looks for due pending rows across tenants; delivered
+        // rows are pruned, so the table stays small.
+        m.create_index(
+            Index::create()
+                .name("outbox_due")
+                .table(Alias::new("outbox"))
+                .if_not_exists()
+                .col(Alias::new("tenant_id"))
+                .col(Alias::new("status"))
+                .col(Alias::new("next_attempt_at"))
+                .to_owned(),
+        )
+        .await?;
+        m.create_table(
+            Table::create()
+                .table(Alias::new("inbox"))
+                .if_not_exists()
+                .col(col("tenant_id").string_len(64))
+                .col(col("message_id").string_len(64))
+                .col(col("source").string_len(32))
+                .col(col("kind").string_len(64))
+                .col(col("received_at").timestamp_with_time_zone())
+                .primary_key(Index::create().col(Alias::new("tenant_id")).col(Alias::new("message_id")))
+                .to_owned(),
+        )
+        .await
+    }
+}

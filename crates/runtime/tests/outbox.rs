@@ -1,0 +1,283 @@
+//! The transactional outbox end to end: rows written by a "sender" schema,
+//! delivered by real dispatchers over gRPC to a real inbox server on
+//! loopback, with PostgreSQL behind both.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use cx_proto::outbox::v1::inbox_service_server::{InboxService, InboxServiceServer};
+use cx_proto::outbox::v1::{DeliverRequest, DeliverResponse};
+use cx_runtime::TenantId;
+use cx_runtime::auth::{AuthInterceptor, Keys};
+use cx_runtime::outbox::dispatcher::{Dispatcher, DispatcherConfig, RetryPolicy, messages};
+use cx_runtime::outbox::inbox::{Inbox, InboxHandler};
+use cx_runtime::outbox::migration::OutboxTables;
+use cx_runtime::outbox::{DELIVERED, PENDING, enqueue};
+use cx_runtime::server::ServiceModule;
+use cx_testkit::{RunningServer, TestDb};
+use sea_orm::{DatabaseConnection, DatabaseTransaction, DbErr};
+use sea_orm_migration::{MigrationTrait, MigratorTrait};
+use tonic::service::RoutesBuilder;
+use tonic::service::interceptor::InterceptedService;
+use tonic::{Request, Response, Status};
+
+struct Migrator;
+impl MigratorTrait for Migrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![Box::new(OutboxTables)]
+    }
+}
+
+/// Applies messages by remembering their payloads; can be told to fail first.
+#[derive(Default)]
+struct Recorder {
+    fail_first: AtomicUsize,
+    calls: AtomicUsize,
+    applied: Mutex<Vec<String>>,
+    work: Duration,
+}
+
+#[async_trait]
+impl InboxHandler for Recorder {
+    async fn handle(&self, _: &DatabaseTransaction, _: &TenantId, _: &str, payload: &[u8]) -> Result<(), Status> {
+        self.calls.fetch_add(1, Ordering::SeqCst);
+        if self.fail_first.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1)).is_ok() {
+            return Err(Status::unavailable("receiver is busy"));
+        }
+        tokio::time::sleep(self.work).await;
+        self.applied.lock().unwrap().push(String::from_utf8_lossy(payload).into_owned());
+        Ok(())
+    }
+}
+
+/// The real inbox, watched at the door: how often each message arrives and
+/// whether two deliveries of one message ever overlap.
+#[derive(Clone)]
+struct Watched {
+    inbox: Inbox,
+    arrivals: Arc<Mutex<HashMap<String, usize>>>,
+    in_flight: Arc<Mutex<HashSet<String>>>,
+    overlaps: Arc<AtomicUsize>,
+}
+
+#[async_trait]
+impl InboxService for Watched {
+    async fn deliver(&self, request: Request<DeliverRequest>) -> Result<Response<DeliverResponse>, Status> {
+        let id = request.get_ref().message_id.clone();
+        *self.arrivals.lock().unwrap().entry(id.clone()).or_default() += 1;
+        if !self.in_flight.lock().unwrap().insert(id.clone()) {
+            self.overlaps.fetch_add(1, Ordering::SeqCst);
+        }
+        let result = self.inbox.deliver(request).await;
+        self.in_flight.lock().unwrap().remove(&id);
+        result
+    }
+}
+
+struct Receiver {
+    db: DatabaseConnection,
+    watched: Watched,
+    auth: AuthInterceptor,
+}
+
+#[async_trait]
+impl ServiceModule for Receiver {
+    fn name(&self) -> &'static str {
+        "receiver"
+    }
+    fn grpc_name(&self) -> &'static str {
+        "cx.outbox.v1.InboxService"
+    }
+    async fn migrate(&self) -> Result<(), DbErr> {
+        cx_runtime::store::migrate::<Migrator>(&self.db, "receiver").await
+    }
+    async fn ping(&self) -> Result<(), DbErr> {
+        self.db.ping().await
+    }
+    fn mount(&self, routes: &mut RoutesBuilder) {
+        routes.add_service(InterceptedService::new(InboxServiceServer::new(self.watched.clone()), self.auth.clone()));
+    }
+}
+
+struct World {
+    _db: TestDb,
+    sender: DatabaseConnection,
+    recorder: Arc<Recorder>,
+    watched: Watched,
+    server: RunningServer,
+    tenant: TenantId,
+}
+
+async fn world(recorder: Recorder) -> World {
+    let db = TestDb::create().await.unwrap();
+    let args = cx_testkit::store_args(Some(db.url.clone()), cx_testkit::temp_dir());
+    let sender = cx_runtime::store::open(&args, "sender").await.unwrap();
+    cx_runtime::store::migrate::<Migrator>(&sender, "sender").await.unwrap();
+    let receiver_db = cx_runtime::store::open(&args, "receiver").await.unwrap();
+    let recorder = Arc::new(recorder);
+    let watched = Watched {
+        inbox: Inbox::new(receiver_db.clone(), recorder.clone()),
+        arrivals: Arc::default(),
+        in_flight: Arc::default(),
+        overlaps: Arc::default(),
+    };
+    let keys = Keys::hs256(cx_testkit::SECRET.as_bytes());
+    let module = Receiver { db: receiver_db, watched: watched.clone(), auth: AuthInterceptor::new(keys.verifier) };
+    let server = RunningServer::start(vec![Arc::new(module)], cx_testkit::server_args()).await;
+    server.wait_serving().await;
+    World { _db: db, sender, recorder, watched, server, tenant: TenantId::parse("acme").unwrap() }
+}
+
+impl World {
+    async fn dispatcher(&self, lease: Duration) -> Dispatcher {
+        let mut config = DispatcherConfig::new("sender");
+        config.lease = lease;
+        config.batch = 20;
+        config.poll = Duration::from_millis(20);
+        config.retry =
+            RetryPolicy { max_attempts: 5, base: Duration::from_millis(20), cap: Duration::from_millis(100) };
+        let destinations = HashMap::from([("receiver".to_owned(), self.server.channel().await)]);
+        Dispatcher::new(self.sender.clone(), config, destinations, Keys::hs256(cx_testkit::SECRET.as_bytes()).signer)
+    }
+
+    async fn status_counts(&self) -> (usize, usize) {
+        let pending = messages(&self.sender, &self.tenant, PENDING).await.unwrap().len();
+        let delivered = messages(&self.sender, &self.tenant, DELIVERED).await.unwrap().len();
+        (pending, delivered)
+    }
+}
+
+#[tokio::test]
+async fn a_delivery_that_fails_three_times_then_succeeds_is_applied_once() {
+    let world = world(Recorder { fail_first: AtomicUsize::new(3), ..Default::default() }).await;
+    enqueue(&world.sender, &world.tenant, "receiver", "test.echo", b"hello".to_vec()).await.unwrap();
+    let dispatcher = world.dispatcher(Duration::from_secs(30)).await;
+    for _ in 0..200 {
+        dispatcher.tick().await.unwrap();
+        if world.status_counts().await == (0, 1) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(world.status_counts().await, (0, 1));
+    assert_eq!(*world.recorder.applied.lock().unwrap(), vec!["hello"]);
+    assert_eq!(world.recorder.calls.load(Ordering::SeqCst), 4, "three failures, one success");
+    let delivered = messages(&world.sender, &world.tenant, DELIVERED).await.unwrap();
+    assert_eq!((delivered[0].attempts, delivered[0].last_error.contains("receiver is busy")), (4, true));
+}
+
+#[tokio::test]
+async fn a_dispatcher_killed_between_send_and_acknowledge_causes_a_redelivery_that_is_ignored() {
+    let world = world(Recorder::default()).await;
+    enqueue(&world.sender, &world.tenant, "receiver", "test.echo", b"once".to_vec()).await.unwrap();
+    let first = world.dispatcher(Duration::from_millis(200)).await;
+    let claimed = first.claim().await.unwrap();
+    assert_eq!(claimed.len(), 1);
+    assert!(!first.send(&claimed[0]).await.unwrap(), "applied, not a duplicate");
+    drop(first); // dies before recording the outcome
+
+    // Its lease runs out; another dispatcher delivers again.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let second = world.dispatcher(Duration::from_secs(30)).await;
+    let again = second.claim().await.unwrap();
+    assert_eq!(again.len(), 1);
+    assert!(second.send(&again[0]).await.unwrap(), "the receiver recognises the message");
+    second.settle(&again[0], &Ok(true)).await.unwrap();
+
+    assert_eq!(*world.recorder.applied.lock().unwrap(), vec!["once"]);
+    assert_eq!(world.watched.arrivals.lock().unwrap().values().copied().collect::<Vec<_>>(), vec![2]);
+    assert_eq!(world.status_counts().await, (0, 1));
+}
+
+#[tokio::test]
+async fn two_dispatchers_on_one_postgres_never_deliver_a_message_concurrently() {
+    let world = world(Recorder { work: Duration::from_millis(2), ..Default::default() }).await;
+    for i in 0..300 {
+        enqueue(&world.sender, &world.tenant, "receiver", "test.echo", format!("m{i}").into_bytes()).await.unwrap();
+    }
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let one = tokio::spawn(world.dispatcher(Duration::from_secs(30)).await.run(stopped.clone()));
+    let two = tokio::spawn(world.dispatcher(Duration::from_secs(30)).await.run(stopped));
+    for _ in 0..600 {
+        if world.status_counts().await == (0, 300) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    stop.send(true).unwrap();
+    one.await.unwrap();
+    two.await.unwrap();
+
+    assert_eq!(world.status_counts().await, (0, 300));
+    assert_eq!(world.watched.overlaps.load(Ordering::SeqCst), 0, "no message was delivered by both at once");
+    let arrivals = world.watched.arrivals.lock().unwrap();
+    assert_eq!(arrivals.len(), 300);
+    assert!(arrivals.values().all(|n| *n == 1), "each message arrived exactly once");
+    let mut applied = world.recorder.applied.lock().unwrap().clone();
+    applied.sort();
+    applied.dedup();
+    assert_eq!(applied.len(), 300);
+}
+
+#[tokio::test]
+async fn a_message_out_of_attempts_is_dead_lettered_not_dropped() {
+    let world = world(Recorder { fail_first: AtomicUsize::new(usize::MAX), ..Default::default() }).await;
+    enqueue(&world.sender, &world.tenant, "receiver", "test.echo", b"doomed".to_vec()).await.unwrap();
+    let dispatcher = world.dispatcher(Duration::from_secs(30)).await;
+    for _ in 0..200 {
+        dispatcher.tick().await.unwrap();
+        if world.status_counts().await.0 == 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let dead = messages(&world.sender, &world.tenant, cx_runtime::outbox::DEAD).await.unwrap();
+    assert_eq!(dead.len(), 1);
+    assert_eq!((dead[0].attempts, dead[0].payload.as_slice()), (5, b"doomed".as_slice()));
+    assert!(world.recorder.applied.lock().unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn the_delivery_joins_the_trace_of_the_request_that_wrote_it() {
+    use cx_runtime::config::{LogFormat, TelemetryArgs};
+    use opentelemetry::trace::SpanKind;
+    use opentelemetry_sdk::trace::{InMemorySpanExporter, SdkTracerProvider};
+    use tracing::Instrument;
+
+    let exporter = InMemorySpanExporter::default();
+    let provider = SdkTracerProvider::builder().with_simple_exporter(exporter.clone()).build();
+    let args = TelemetryArgs { log_format: LogFormat::Json, log: "info".into() };
+    let telemetry = cx_runtime::telemetry::Telemetry::install(provider, &args).unwrap();
+
+    let world = world(Recorder::default()).await;
+    async { enqueue(&world.sender, &world.tenant, "receiver", "test.echo", b"traced".to_vec()).await.unwrap() }
+        .instrument(tracing::info_span!("merge request"))
+        .await;
+    // The dispatcher runs later, outside any request.
+    world.dispatcher(Duration::from_secs(30)).await.tick().await.unwrap();
+    world.server.stop().await.unwrap();
+    telemetry.provider().force_flush().unwrap();
+
+    let spans = exporter.get_finished_spans().unwrap();
+    let find = |name: &str, kind: SpanKind| {
+        spans.iter().find(|s| s.name == name && s.span_kind == kind).unwrap_or_else(|| {
+            panic!("no {kind:?} span {name} in {:?}", spans.iter().map(|s| (&s.name, &s.span_kind)).collect::<Vec<_>>())
+        })
+    };
+    let request = find("merge request", SpanKind::Internal);
+    let deliver = find("outbox deliver test.echo", SpanKind::Producer);
+    let client = find("cx.outbox.v1.InboxService/Deliver", SpanKind::Client);
+    let server = find("cx.outbox.v1.InboxService/Deliver", SpanKind::Server);
+    let trace = request.span_context.trace_id();
+    for span in [deliver, client, server] {
+        assert_eq!(span.span_context.trace_id(), trace, "{} is in the request's trace", span.name);
+    }
+    assert_eq!(deliver.parent_span_id, request.span_context.span_id());
+    assert_eq!(client.parent_span_id, deliver.span_context.span_id());
+    assert_eq!(server.parent_span_id, client.span_context.span_id());
+}
