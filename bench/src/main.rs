@@ -90,7 +90,7 @@ async fn one_call(
             HealthClient::new(channel.clone()).check(HealthCheckRequest { service: service.to_owned() }).await?;
         }
         Call::GetProfile => {
-            let request = authed(pb::GetProfileRequest { id: id.to_owned() }, token);
+            let request = authed(pb::GetProfileRequest { id: id.to_owned(), as_of: None }, token);
             ProfileServiceClient::new(channel.clone()).get_profile(request).await?;
         }
     }

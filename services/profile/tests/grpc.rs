@@ -67,7 +67,8 @@ async fn exercise_every_rpc(client: &mut Client, tenant: &str) {
     assert_eq!(jane.identities, vec![email("jane.doe@example.com").unwrap()]);
     assert_eq!(jane.version, 1);
 
-    let got = client.get_profile(authed(pb::GetProfileRequest { id: jane.id.clone() }, &writer)).await.unwrap();
+    let got =
+        client.get_profile(authed(pb::GetProfileRequest { id: jane.id.clone(), as_of: None }, &writer)).await.unwrap();
     assert_eq!(got.into_inner().profile.unwrap(), jane);
 
     let batch = pb::BatchResolveProfilesRequest {
@@ -82,12 +83,15 @@ async fn exercise_every_rpc(client: &mut Client, tenant: &str) {
     assert!(resolutions[1].created);
 
     let listed = client
-        .list_profiles(authed(pb::ListProfilesRequest { page_size: 1, page_token: String::new() }, &writer))
+        .list_profiles(authed(
+            pb::ListProfilesRequest { page_size: 1, page_token: String::new(), ..Default::default() },
+            &writer,
+        ))
         .await;
     let listed = listed.unwrap().into_inner();
     assert_eq!(listed.profiles.len(), 1);
     assert_eq!(listed.profiles[0].id, jane.id);
-    let rest = pb::ListProfilesRequest { page_size: 10, page_token: listed.next_page_token };
+    let rest = pb::ListProfilesRequest { page_size: 10, page_token: listed.next_page_token, ..Default::default() };
     let rest = client.list_profiles(authed(rest, &writer)).await.unwrap().into_inner();
     assert_eq!((rest.profiles.len(), rest.next_page_token.as_str()), (1, ""));
     assert_eq!(rest.profiles[0].id, resolutions[1].profile_id);
@@ -253,9 +257,9 @@ async fn bad_input_is_invalid_argument_with_field_violations_and_writes_nothing(
     let too_many = client.update_profile(authed(update(vec!["attributes"], oversized), &writer)).await;
     assert_eq!(fields(&too_many.unwrap_err()), ["profile.attributes"]);
 
-    let negative = pb::ListProfilesRequest { page_size: -1, page_token: String::new() };
+    let negative = pb::ListProfilesRequest { page_size: -1, page_token: String::new(), ..Default::default() };
     assert_eq!(fields(&client.list_profiles(authed(negative, &writer)).await.unwrap_err()), ["page_size"]);
-    let forged_page = pb::ListProfilesRequest { page_size: 1, page_token: "not a token".into() };
+    let forged_page = pb::ListProfilesRequest { page_size: 1, page_token: "not a token".into(), ..Default::default() };
     assert_eq!(fields(&client.list_profiles(authed(forged_page, &writer)).await.unwrap_err()), ["page_token"]);
     let bad_name = pb::CreateConsentPurposeRequest {
         purpose: Some(pb::ConsentPurposeDefinition {
@@ -281,7 +285,7 @@ async fn missing_forged_expired_and_underprivileged_tokens_are_refused() {
     let db = TestDb::create().await.unwrap();
     let (server, mut client) = serving(&db, None).await;
     let tenant = unique_tenant("auth");
-    let get = || pb::GetProfileRequest { id: uuid::Uuid::now_v7().to_string() };
+    let get = || pb::GetProfileRequest { id: uuid::Uuid::now_v7().to_string(), as_of: None };
 
     let status = client.get_profile(get()).await.unwrap_err();
     assert_eq!((status.code(), status.message()), (Code::Unauthenticated, "missing bearer token"));
@@ -332,7 +336,7 @@ async fn another_tenants_profile_is_not_found_even_through_the_cache() {
     let (a, b) = (unique_tenant("tenant-a"), unique_tenant("tenant-b"));
     let (server, mut client) = serving(&db, Some(cx_testkit::redis_url())).await;
     let profile = resolve(&mut client, &token(&a, Role::Writer), "shared@example.com").await;
-    let get = || pb::GetProfileRequest { id: profile.id.clone() };
+    let get = || pb::GetProfileRequest { id: profile.id.clone(), as_of: None };
     // Tenant A reads it twice: the second read is served from Redis.
     client.get_profile(authed(get(), &token(&a, Role::Reader))).await.unwrap();
     client.get_profile(authed(get(), &token(&a, Role::Reader))).await.unwrap();
@@ -379,7 +383,7 @@ async fn a_second_server_on_the_same_redis_never_serves_a_stale_profile() {
     let (first, mut one) = serving(&db, Some(cx_testkit::redis_url())).await;
     let (second, mut two) = serving(&db, Some(cx_testkit::redis_url())).await;
     let profile = resolve(&mut one, &writer, "cached@example.com").await;
-    let get = || authed(pb::GetProfileRequest { id: profile.id.clone() }, &writer);
+    let get = || authed(pb::GetProfileRequest { id: profile.id.clone(), as_of: None }, &writer);
 
     // The second server reads it: now it is in Redis.
     assert_eq!(two.get_profile(get()).await.unwrap().into_inner().profile.unwrap().persona, "");
@@ -415,7 +419,7 @@ async fn health_goes_from_not_serving_to_serving_when_the_database_comes() {
     // Calls are refused as retriable while the service is not ready.
     let mut client = ProfileServiceClient::new(server.channel().await);
     let tenant = unique_tenant("health");
-    let request = pb::GetProfileRequest { id: uuid::Uuid::now_v7().to_string() };
+    let request = pb::GetProfileRequest { id: uuid::Uuid::now_v7().to_string(), as_of: None };
     let status = client.get_profile(authed(request, &token(&tenant, Role::Reader))).await.unwrap_err();
     assert_eq!(status.code(), Code::Unavailable);
 
@@ -485,12 +489,15 @@ async fn calls_beyond_the_concurrency_limit_are_shed_with_resource_exhausted() {
     let lock = lock_profile(&db, &profile.id).await;
     let in_flight = slow_update(&client, &writer, &profile.id);
     tokio::time::sleep(Duration::from_millis(300)).await;
-    let shed = client.get_profile(authed(pb::GetProfileRequest { id: profile.id.clone() }, &writer)).await.unwrap_err();
+    let shed = client
+        .get_profile(authed(pb::GetProfileRequest { id: profile.id.clone(), as_of: None }, &writer))
+        .await
+        .unwrap_err();
     assert_eq!(shed.code(), Code::ResourceExhausted);
     // Health is never shed, so probes keep telling the truth.
     assert!(server.health("").await.is_some());
     lock.commit().await.unwrap();
     in_flight.await.unwrap().unwrap();
-    client.get_profile(authed(pb::GetProfileRequest { id: profile.id.clone() }, &writer)).await.unwrap();
+    client.get_profile(authed(pb::GetProfileRequest { id: profile.id.clone(), as_of: None }, &writer)).await.unwrap();
     server.stop().await.unwrap();
 }

@@ -84,6 +84,7 @@ suite!(
     custom_purposes_must_be_defined,
     tenants_never_see_each_other,
     concurrent_resolves_create_exactly_one_profile,
+    activity_accumulates_per_day_and_batches_apply_once,
 );
 
 async fn resolve_creates_once_then_finds(store: &ProfileStore) {
@@ -283,4 +284,53 @@ async fn concurrent_resolves_create_exactly_one_profile(store: &ProfileStore) {
     }
     assert_eq!((ids.len(), created), (1, 1));
     assert_eq!(store.list(&t, None, 100).await.unwrap().0.len(), 1, "no orphan profile was left behind");
+}
+
+async fn activity_accumulates_per_day_and_batches_apply_once(store: &ProfileStore) {
+    use cx_profile::domain::intensity::{Category, IntensityModel};
+    use cx_profile::domain::lifecycle::Lifecycle;
+    use cx_profile::store::activity::Activity;
+
+    let t = tenant("acme");
+    let (p, _) = store.resolve(&t, &email("act@example.com"), true).await.unwrap().unwrap();
+    let yesterday = Utc::now() - Duration::days(1);
+    let web = |n: i64| Activity {
+        customer: p.id,
+        at: yesterday,
+        channel: "web".into(),
+        digital: true,
+        initiator: "pull",
+        kind: "informative",
+        touchpoints: n,
+        purchases: 0,
+        currency: String::new(),
+        amount_micros: 0,
+        device: Some("d1".into()),
+    };
+    let store_purchase = Activity {
+        channel: "store".into(),
+        digital: false,
+        kind: "transactional",
+        touchpoints: 2,
+        purchases: 1,
+        currency: "EUR".into(),
+        amount_micros: 12_500_000,
+        device: None,
+        ..web(0)
+    };
+    let model = IntensityModel::default();
+    assert!(store.record_activity(&t, "b1", &[web(3)], &model).await.unwrap().is_some());
+    assert!(store.record_activity(&t, "b1", &[web(3)], &model).await.unwrap().is_none(), "a replay is a duplicate");
+    assert!(store.record_activity(&t, "b2", &[web(2), store_purchase], &model).await.unwrap().is_some());
+
+    // Same day, channel and initiator add up: 7 touchpoints, 5 digital and
+    // pull, 1 digital channel, 1 device:
+    // 0.50·(5/7) + 0.20·(1/8) + 0.15·(1/4) + 0.15·1 = 0.35714 + 0.025 + 0.0375 + 0.15 = 0.56964 → 57.
+    let profile = store.get(&t, p.id).await.unwrap();
+    let dii = profile.intensity.unwrap();
+    assert_eq!((dii.index, dii.category), (57, Category::Connected));
+    assert_eq!(profile.lifecycle, Lifecycle::Active);
+    assert_eq!(profile.last_touch_at, Some(cx_runtime::store::stored_instant(yesterday)));
+    let derived = store.derived_as_of(&t, p.id, Utc::now().date_naive(), &model).await.unwrap();
+    assert_eq!((derived.lifecycle, derived.intensity.map(|i| i.index)), (Lifecycle::Active, Some(57)));
 }

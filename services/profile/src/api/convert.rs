@@ -11,6 +11,8 @@ use uuid::Uuid;
 use crate::domain::attributes::{self, AttributeValue, Attributes, MAX_ATTRIBUTES};
 use crate::domain::consent::{Purpose, StandardPurpose, check_custom_name};
 use crate::domain::identity::{Identity, IdentityKind};
+use crate::domain::intensity::{Category, Intensity};
+use crate::domain::lifecycle::Lifecycle;
 use crate::store::{ConsentRecord, ProfileRecord, PurposeRecord};
 
 pub fn parse_id(raw: &str, field: &str) -> Result<Uuid, FieldViolation> {
@@ -169,8 +171,68 @@ pub fn parse_attributes(
     attributes
 }
 
+pub fn lifecycle_to_proto(lifecycle: Lifecycle) -> pb::Lifecycle {
+    match lifecycle {
+        Lifecycle::Prospect => pb::Lifecycle::Prospect,
+        Lifecycle::Active => pb::Lifecycle::Active,
+        Lifecycle::AtRisk => pb::Lifecycle::AtRisk,
+        Lifecycle::Lost => pb::Lifecycle::Lost,
+        Lifecycle::Reactivated => pb::Lifecycle::Reactivated,
+    }
+}
+
+/// A lifecycle filter: `None` for UNSPECIFIED (no filter).
+pub fn parse_lifecycle(raw: i32, field: &str) -> Result<Option<Lifecycle>, FieldViolation> {
+    let all = Lifecycle::ALL.into_iter().map(|l| (lifecycle_to_proto(l) as i32, l));
+    match raw {
+        0 => Ok(None),
+        raw => all
+            .into_iter()
+            .find(|(v, _)| *v == raw)
+            .map(|(_, l)| Some(l))
+            .ok_or_else(|| FieldViolation::new(field, "is not a lifecycle state")),
+    }
+}
+
+pub fn category_to_proto(category: Category) -> pb::DigitalCategory {
+    match category {
+        Category::Traditional => pb::DigitalCategory::Traditional,
+        Category::Hybrid => pb::DigitalCategory::Hybrid,
+        Category::Connected => pb::DigitalCategory::Connected,
+        Category::DigitalNative => pb::DigitalCategory::DigitalNative,
+    }
+}
+
+/// A category filter: `None` for UNSPECIFIED (no filter).
+pub fn parse_category(raw: i32, field: &str) -> Result<Option<Category>, FieldViolation> {
+    let all = Category::ALL.into_iter().map(|c| (category_to_proto(c) as i32, c));
+    match raw {
+        0 => Ok(None),
+        raw => all
+            .into_iter()
+            .find(|(v, _)| *v == raw)
+            .map(|(_, c)| Some(c))
+            .ok_or_else(|| FieldViolation::new(field, "is not a digital category")),
+    }
+}
+
+pub fn intensity_to_proto(i: &Intensity) -> pb::DigitalIntensity {
+    pb::DigitalIntensity {
+        index: i32::from(i.index),
+        category: category_to_proto(i.category) as i32,
+        digital_share: i.digital_share,
+        digital_breadth: i.digital_breadth,
+        device_factor: i.device_factor,
+        self_service_share: i.self_service_share,
+    }
+}
+
 pub fn profile_to_proto(record: &ProfileRecord) -> pb::Profile {
     pb::Profile {
+        lifecycle: lifecycle_to_proto(record.lifecycle) as i32,
+        lifecycle_change_time: record.lifecycle_since.map(timestamp),
+        digital_intensity: record.intensity.as_ref().map(intensity_to_proto),
+        last_touch_time: record.last_touch_at.map(timestamp),
         id: record.id.to_string(),
         identities: record.identities.iter().map(identity_to_proto).collect(),
         persona: record.persona.clone(),

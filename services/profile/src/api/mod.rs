@@ -1,6 +1,7 @@
 //! `cx.profile.v1.ProfileService`: validates, authorises, calls the store,
 //! keeps the cache in step with every write.
 
+pub mod activity;
 pub mod convert;
 
 use chrono::Utc;
@@ -19,8 +20,9 @@ use uuid::Uuid;
 use crate::domain::attributes::{MAX_ATTRIBUTES, MAX_PERSONA_LEN, MaskPath};
 use crate::domain::consent::{self, check_custom_name};
 use crate::domain::identity::Identity;
+use crate::domain::intensity::IntensityModel;
 use crate::error::ProfileError;
-use crate::store::{NewConsent, ProfileStore, ProfileUpdate};
+use crate::store::{ListFilter, NewConsent, ProfileStore, ProfileUpdate};
 use convert::*;
 
 /// Largest batch of BatchResolveProfiles.
@@ -55,15 +57,18 @@ fn profile_identity(profile_id: &str, identity: Option<pb::Identity>) -> Result<
     Ok(all2(parse_id(profile_id, "profile_id"), parse_identity(identity, "identity")).map_err(ProfileError::from)?)
 }
 
+/// A client-given instant: valid, and not ahead of now by more than clock skew.
+pub(crate) fn not_future(ts: &prost_types::Timestamp, field: &str) -> Result<chrono::DateTime<Utc>, FieldViolation> {
+    match from_timestamp(ts) {
+        Some(at) if at > Utc::now() + FUTURE_TOLERANCE => Err(FieldViolation::new(field, "is in the future")),
+        Some(at) => Ok(at),
+        None => Err(FieldViolation::new(field, "is not a valid timestamp")),
+    }
+}
+
 /// When a consent decision was made: now by default, never far in the future.
 fn occurred_at(occur_time: Option<prost_types::Timestamp>) -> Result<chrono::DateTime<Utc>, FieldViolation> {
-    let now = Utc::now();
-    let Some(ts) = occur_time else { return Ok(now) };
-    match from_timestamp(&ts) {
-        Some(at) if at > now + FUTURE_TOLERANCE => Err(FieldViolation::new("occur_time", "is in the future")),
-        Some(at) => Ok(at),
-        None => Err(FieldViolation::new("occur_time", "is not a valid timestamp")),
-    }
+    occur_time.map_or_else(|| Ok(Utc::now()), |ts| not_future(&ts, "occur_time"))
 }
 
 impl ProfileApi {
@@ -151,18 +156,30 @@ impl ProfileService for ProfileApi {
 
     async fn get_profile(&self, request: Request<pb::GetProfileRequest>) -> Reply<pb::GetProfileResponse> {
         let t = tenant(&request, Role::Reader)?;
-        let pb::GetProfileRequest { id } = request.into_inner();
-        let id = parse_id(&id, "id").map_err(reject)?;
-        let profile = self.cached_profile(&t, id).await?;
+        let pb::GetProfileRequest { id, as_of } = request.into_inner();
+        let (id, as_of) = all2(parse_id(&id, "id"), as_of.map(|ts| not_future(&ts, "as_of")).transpose())
+            .map_err(ProfileError::from)?;
+        let mut profile = self.cached_profile(&t, id).await?;
+        if let Some(as_of) = as_of {
+            // History is evaluated from the aggregates, past the cache.
+            let derived = self.store.derived_as_of(&t, id, as_of.date_naive(), &IntensityModel::default()).await?;
+            profile.lifecycle = lifecycle_to_proto(derived.lifecycle) as i32;
+            profile.lifecycle_change_time = None;
+            profile.digital_intensity = derived.intensity.as_ref().map(intensity_to_proto);
+        }
         Ok(Response::new(pb::GetProfileResponse { profile: Some(profile) }))
     }
 
     async fn list_profiles(&self, request: Request<pb::ListProfilesRequest>) -> Reply<pb::ListProfilesResponse> {
         let t = tenant(&request, Role::Reader)?;
-        let pb::ListProfilesRequest { page_size: size, page_token } = request.into_inner();
-        let (size, after) = all2(page_size(size, "page_size"), page_token_uuid(&page_token, "page_token"))
-            .map_err(ProfileError::from)?;
-        let (records, more) = self.store.list(&t, after, size).await?;
+        let pb::ListProfilesRequest { page_size: size, page_token, lifecycle, digital_category } = request.into_inner();
+        let ((size, after), (lifecycle, category)) = all2(
+            all2(page_size(size, "page_size"), page_token_uuid(&page_token, "page_token")),
+            all2(parse_lifecycle(lifecycle, "lifecycle"), parse_category(digital_category, "digital_category")),
+        )
+        .map_err(ProfileError::from)?;
+        let filter = ListFilter { lifecycle, category };
+        let (records, more) = self.store.list_filtered(&t, after, size, &filter).await?;
         let next_page_token = match (more, records.last()) {
             (true, Some(last)) => encode_token(&last.id.to_string()),
             _ => String::new(),
@@ -177,8 +194,19 @@ impl ProfileService for ProfileApi {
         let t = tenant(&request, Role::Writer)?;
         let pb::UpdateProfileRequest { profile, update_mask } = request.into_inner();
         let mut violations = Vec::new();
-        let Some(pb::Profile { id, identities: _, persona, attributes, create_time: _, update_time: _, version: _ }) =
-            profile
+        let Some(pb::Profile {
+            id,
+            identities: _,
+            persona,
+            attributes,
+            create_time: _,
+            update_time: _,
+            version: _,
+            lifecycle: _,
+            lifecycle_change_time: _,
+            digital_intensity: _,
+            last_touch_time: _,
+        }) = profile
         else {
             return Err(reject(FieldViolation::new("profile", "is required")));
         };
@@ -327,5 +355,20 @@ impl ProfileService for ProfileApi {
         Ok(Response::new(pb::ListConsentPurposesResponse {
             purposes: purposes.iter().map(purpose_definition_to_proto).collect(),
         }))
+    }
+
+    async fn record_activity(&self, request: Request<pb::RecordActivityRequest>) -> Reply<pb::RecordActivityResponse> {
+        let t = tenant(&request, Role::Writer)?;
+        let pb::RecordActivityRequest { batch_id, records } = request.into_inner();
+        let records = activity::parse_batch(&batch_id, records).map_err(ProfileError::from)?;
+        let Some(customers) = self.store.record_activity(&t, &batch_id, &records, &IntensityModel::default()).await?
+        else {
+            return Ok(Response::new(pb::RecordActivityResponse { duplicate: true, profiles_updated: 0 }));
+        };
+        for id in &customers {
+            self.cache.invalidate(&Self::key(&t, *id)).await;
+        }
+        let profiles_updated = i32::try_from(customers.len()).unwrap_or(i32::MAX);
+        Ok(Response::new(pb::RecordActivityResponse { duplicate: false, profiles_updated }))
     }
 }

@@ -30,6 +30,16 @@ pub mod customer {
         pub version: i64,
         pub created_at: DateTimeUtc,
         pub updated_at: DateTimeUtc,
+        pub last_touch_at: Option<DateTimeUtc>,
+        /// `domain::lifecycle::Lifecycle::as_str`.
+        pub lifecycle: String,
+        pub lifecycle_since: Option<DateTimeUtc>,
+        /// The day time alone changes the lifecycle next (for the sweep).
+        pub lifecycle_next_change: Option<Date>,
+        pub dii: Option<i32>,
+        pub dii_category: Option<String>,
+        /// The four components, `[share, breadth, devices, self_service]`.
+        pub dii_components: Option<Json>,
     }
 
     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
@@ -112,7 +122,79 @@ pub mod consent_purpose {
     impl ActiveModelBehavior for ActiveModel {}
 }
 
+macro_rules! table {
+    ($module:ident, $name:literal, { $($(#[$meta:meta])* $field:ident: $ty:ty),* $(,)? }) => {
+        pub mod $module {
+            use sea_orm::entity::prelude::*;
+
+            #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+            #[sea_orm(table_name = $name)]
+            pub struct Model {
+                $($(#[$meta])* pub $field: $ty,)*
+            }
+
+            #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+            pub enum Relation {}
+
+            impl ActiveModelBehavior for ActiveModel {}
+        }
+    };
+}
+
+// Touchpoints per customer, UTC day, channel, initiator and kind.
+table!(activity_day, "activity_days", {
+    #[sea_orm(primary_key, auto_increment = false)] tenant_id: String,
+    #[sea_orm(primary_key, auto_increment = false)] customer_id: Uuid,
+    #[sea_orm(primary_key, auto_increment = false)] day: Date,
+    #[sea_orm(primary_key, auto_increment = false)] channel: String,
+    #[sea_orm(primary_key, auto_increment = false)] initiator: String,
+    #[sea_orm(primary_key, auto_increment = false)] kind: String,
+    touchpoints: i64,
+});
+
+// Purchases per customer, UTC day and currency.
+table!(purchase_day, "purchase_days", {
+    #[sea_orm(primary_key, auto_increment = false)] tenant_id: String,
+    #[sea_orm(primary_key, auto_increment = false)] customer_id: Uuid,
+    #[sea_orm(primary_key, auto_increment = false)] day: Date,
+    #[sea_orm(primary_key, auto_increment = false)] currency: String,
+    purchases: i64,
+    amount_micros: i64,
+});
+
+// Devices a customer used, with the first and last day seen.
+table!(device, "devices", {
+    #[sea_orm(primary_key, auto_increment = false)] tenant_id: String,
+    #[sea_orm(primary_key, auto_increment = false)] customer_id: Uuid,
+    #[sea_orm(primary_key, auto_increment = false)] device_id: String,
+    first_seen: Date,
+    last_seen: Date,
+});
+
+// Activity batches applied, for idempotency.
+table!(activity_batch, "activity_batches", {
+    #[sea_orm(primary_key, auto_increment = false)] tenant_id: String,
+    #[sea_orm(primary_key, auto_increment = false)] batch_id: String,
+    records: i32,
+    received_at: DateTimeUtc,
+});
+
+// Lifecycle changes, so "who became lost this week" can be listed.
+table!(lifecycle_transition, "lifecycle_transitions", {
+    #[sea_orm(primary_key, auto_increment = false)] tenant_id: String,
+    #[sea_orm(primary_key, auto_increment = false)] id: Uuid,
+    customer_id: Uuid,
+    from_state: String,
+    to_state: String,
+    at: DateTimeUtc,
+});
+
 tenant_scoped!(customer);
+tenant_scoped!(activity_day);
+tenant_scoped!(purchase_day);
+tenant_scoped!(device);
+tenant_scoped!(activity_batch);
+tenant_scoped!(lifecycle_transition);
 tenant_scoped!(identity);
 tenant_scoped!(consent_event);
 tenant_scoped!(consent_purpose);

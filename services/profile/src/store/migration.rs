@@ -6,7 +6,7 @@ pub struct Migrator;
 
 impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-        vec![Box::new(M0001Initial), Box::new(cx_runtime::outbox::migration::OutboxTables)]
+        vec![Box::new(M0001Initial), Box::new(cx_runtime::outbox::migration::OutboxTables), Box::new(M0002Activity)]
     }
 }
 
@@ -116,6 +116,146 @@ impl MigrationTrait for M0001Initial {
                 .col(col("description").string_len(1024))
                 .col(col("created_at").timestamp_with_time_zone())
                 .primary_key(Index::create().col(Alias::new("tenant_id")).col(Alias::new("name")))
+                .to_owned(),
+        )
+        .await
+    }
+}
+
+/// Activity kept as compact daily aggregates (exactly what lifecycle and
+/// digital intensity need), and the derived state on each customer.
+struct M0002Activity;
+
+impl MigrationName for M0002Activity {
+    fn name(&self) -> &str {
+        "m0002_activity"
+    }
+}
+
+fn add_to_customers(column: ColumnDef) -> TableAlterStatement {
+    Table::alter().table(Alias::new("customers")).add_column(column).to_owned()
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for M0002Activity {
+    async fn up(&self, m: &SchemaManager) -> Result<(), DbErr> {
+        // SQLite alters one column per statement.
+        for column in [
+            ColumnDef::new(Alias::new("last_touch_at")).timestamp_with_time_zone().null().to_owned(),
+            col("lifecycle").string_len(16).default("prospect").to_owned(),
+            ColumnDef::new(Alias::new("lifecycle_since")).timestamp_with_time_zone().null().to_owned(),
+            ColumnDef::new(Alias::new("lifecycle_next_change")).date().null().to_owned(),
+            ColumnDef::new(Alias::new("dii")).integer().null().to_owned(),
+            ColumnDef::new(Alias::new("dii_category")).string_len(16).null().to_owned(),
+            ColumnDef::new(Alias::new("dii_components")).json_binary().null().to_owned(),
+        ] {
+            m.alter_table(add_to_customers(column)).await?;
+        }
+        m.create_table(
+            Table::create()
+                .table(Alias::new("activity_days"))
+                .if_not_exists()
+                .col(col("tenant_id").string_len(64))
+                .col(col("customer_id").uuid())
+                .col(col("day").date())
+                .col(col("channel").string_len(16))
+                .col(col("initiator").string_len(8))
+                .col(col("kind").string_len(16))
+                .col(col("touchpoints").big_integer())
+                .primary_key(
+                    Index::create()
+                        .col(Alias::new("tenant_id"))
+                        .col(Alias::new("customer_id"))
+                        .col(Alias::new("day"))
+                        .col(Alias::new("channel"))
+                        .col(Alias::new("initiator"))
+                        .col(Alias::new("kind")),
+                )
+                .to_owned(),
+        )
+        .await?;
+        m.create_table(
+            Table::create()
+                .table(Alias::new("purchase_days"))
+                .if_not_exists()
+                .col(col("tenant_id").string_len(64))
+                .col(col("customer_id").uuid())
+                .col(col("day").date())
+                .col(col("currency").string_len(3))
+                .col(col("purchases").big_integer())
+                .col(col("amount_micros").big_integer())
+                .primary_key(
+                    Index::create()
+                        .col(Alias::new("tenant_id"))
+                        .col(Alias::new("customer_id"))
+                        .col(Alias::new("day"))
+                        .col(Alias::new("currency")),
+                )
+                .to_owned(),
+        )
+        .await?;
+        m.create_table(
+            Table::create()
+                .table(Alias::new("devices"))
+                .if_not_exists()
+                .col(col("tenant_id").string_len(64))
+                .col(col("customer_id").uuid())
+                .col(col("device_id").string_len(128))
+                .col(col("first_seen").date())
+                .col(col("last_seen").date())
+                .primary_key(
+                    Index::create()
+                        .col(Alias::new("tenant_id"))
+                        .col(Alias::new("customer_id"))
+                        .col(Alias::new("device_id")),
+                )
+                .to_owned(),
+        )
+        .await?;
+        m.create_table(
+            Table::create()
+                .table(Alias::new("activity_batches"))
+                .if_not_exists()
+                .col(col("tenant_id").string_len(64))
+                .col(col("batch_id").string_len(128))
+                .col(col("records").integer())
+                .col(col("received_at").timestamp_with_time_zone())
+                .primary_key(Index::create().col(Alias::new("tenant_id")).col(Alias::new("batch_id")))
+                .to_owned(),
+        )
+        .await?;
+        m.create_table(
+            Table::create()
+                .table(Alias::new("lifecycle_transitions"))
+                .if_not_exists()
+                .col(col("tenant_id").string_len(64))
+                .col(col("id").uuid())
+                .col(col("customer_id").uuid())
+                .col(col("from_state").string_len(16))
+                .col(col("to_state").string_len(16))
+                .col(col("at").timestamp_with_time_zone())
+                .primary_key(Index::create().col(Alias::new("tenant_id")).col(Alias::new("id")))
+                .to_owned(),
+        )
+        .await?;
+        m.create_index(
+            Index::create()
+                .name("lifecycle_transitions_by_state")
+                .table(Alias::new("lifecycle_transitions"))
+                .if_not_exists()
+                .col(Alias::new("tenant_id"))
+                .col(Alias::new("to_state"))
+                .col(Alias::new("at"))
+                .to_owned(),
+        )
+        .await?;
+        m.create_index(
+            Index::create()
+                .name("customers_by_lifecycle")
+                .table(Alias::new("customers"))
+                .if_not_exists()
+                .col(Alias::new("tenant_id"))
+                .col(Alias::new("lifecycle"))
                 .to_owned(),
         )
         .await

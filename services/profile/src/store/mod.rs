@@ -1,6 +1,7 @@
 //! Profile persistence: every query takes the tenant and goes through the
 //! runtime's scoped helpers.
 
+pub mod activity;
 pub mod entity;
 pub mod migration;
 
@@ -20,6 +21,8 @@ use uuid::Uuid;
 use crate::domain::attributes::{Attributes, MaskPath, apply_mask};
 use crate::domain::consent::{self, Decision, Purpose};
 use crate::domain::identity::{Identity, IdentityKind};
+use crate::domain::intensity::{Category, Intensity};
+use crate::domain::lifecycle::Lifecycle;
 use crate::error::ProfileError;
 use entity::{consent_event, consent_purpose, customer, identity};
 
@@ -36,6 +39,10 @@ pub struct ProfileRecord {
     pub updated_at: DateTime<Utc>,
     /// Sorted by kind, then value.
     pub identities: Vec<Identity>,
+    pub lifecycle: Lifecycle,
+    pub lifecycle_since: Option<DateTime<Utc>>,
+    pub intensity: Option<Intensity>,
+    pub last_touch_at: Option<DateTime<Utc>>,
 }
 
 /// A recorded consent decision.
@@ -81,6 +88,13 @@ pub struct PurposeRecord {
     pub created_at: DateTime<Utc>,
 }
 
+/// What ListProfiles may filter on.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct ListFilter {
+    pub lifecycle: Option<Lifecycle>,
+    pub category: Option<Category>,
+}
+
 /// The changes an update asks for.
 #[derive(Clone, Debug)]
 pub struct ProfileUpdate {
@@ -114,6 +128,9 @@ fn record_of(row: customer::Model, mut identities: Vec<Identity>) -> Result<Prof
     identities.sort();
     let attributes: Attributes = serde_json::from_value(row.attributes)
         .map_err(|e| ProfileError::Corrupt(format!("attributes of profile {}: {e}", row.id)))?;
+    let lifecycle = Lifecycle::parse(&row.lifecycle)
+        .ok_or_else(|| ProfileError::Corrupt(format!("lifecycle '{}' of profile {}", row.lifecycle, row.id)))?;
+    let intensity = stored_intensity(row.dii, row.dii_category.as_deref(), row.dii_components.as_ref());
     Ok(ProfileRecord {
         id: row.id,
         persona: row.persona,
@@ -122,6 +139,26 @@ fn record_of(row: customer::Model, mut identities: Vec<Identity>) -> Result<Prof
         created_at: row.created_at,
         updated_at: row.updated_at,
         identities,
+        lifecycle,
+        lifecycle_since: row.lifecycle_since,
+        intensity,
+        last_touch_at: row.last_touch_at,
+    })
+}
+
+fn stored_intensity(
+    index: Option<i32>,
+    category: Option<&str>,
+    components: Option<&serde_json::Value>,
+) -> Option<Intensity> {
+    let [share, breadth, devices, self_service] = serde_json::from_value::<[f64; 4]>(components?.clone()).ok()?;
+    Some(Intensity {
+        index: u8::try_from(index?).ok()?,
+        category: Category::parse(category?)?,
+        digital_share: share,
+        digital_breadth: breadth,
+        device_factor: devices,
+        self_service_share: self_service,
     })
 }
 
@@ -146,6 +183,13 @@ fn new_customer(t: &TenantId, id: Uuid, now: DateTime<Utc>) -> customer::ActiveM
         version: Set(1),
         created_at: Set(now),
         updated_at: Set(now),
+        last_touch_at: Set(None),
+        lifecycle: Set(Lifecycle::Prospect.as_str().to_owned()),
+        lifecycle_since: Set(None),
+        lifecycle_next_change: Set(None),
+        dii: Set(None),
+        dii_category: Set(None),
+        dii_components: Set(None),
     }
 }
 
@@ -293,7 +337,24 @@ impl ProfileStore {
 
     /// One page of profiles in id (creation) order, after `after`.
     pub async fn list(&self, t: &TenantId, after: Option<Uuid>, limit: u64) -> Result<(Vec<ProfileRecord>, bool)> {
+        self.list_filtered(t, after, limit, &ListFilter::default()).await
+    }
+
+    /// One page of the profiles matching `filter`.
+    pub async fn list_filtered(
+        &self,
+        t: &TenantId,
+        after: Option<Uuid>,
+        limit: u64,
+        filter: &ListFilter,
+    ) -> Result<(Vec<ProfileRecord>, bool)> {
         let mut query = scoped::<customer::Entity>(t).order_by_asc(customer::Column::Id).limit(limit + 1);
+        if let Some(lifecycle) = filter.lifecycle {
+            query = query.filter(customer::Column::Lifecycle.eq(lifecycle.as_str()));
+        }
+        if let Some(category) = filter.category {
+            query = query.filter(customer::Column::DiiCategory.eq(category.as_str()));
+        }
         if let Some(after) = after {
             query = query.filter(customer::Column::Id.gt(after));
         }

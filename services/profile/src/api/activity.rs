@@ -1,0 +1,134 @@
+//! Validation of RecordActivity batches: every bad record is reported with
+//! its index, and nothing is applied unless all are valid.
+
+use cx_proto::common::v1::{Initiator, InteractionKind, Money};
+use cx_proto::profile::v1 as pb;
+use cx_runtime::error::FieldViolation;
+
+use super::convert::{parse_channel, parse_id};
+use crate::store::activity::Activity;
+
+/// Largest batch; the journey service sends up to this many per call.
+pub const MAX_RECORDS: usize = 10_000;
+
+fn micros(money: &Money) -> Option<i64> {
+    let units = money.units.checked_mul(1_000_000)?;
+    units.checked_add(i64::from(money.nanos / 1_000))
+}
+
+fn keep<T>(out: &mut Vec<FieldViolation>, result: Result<T, FieldViolation>) -> Option<T> {
+    result.map_err(|v| out.push(v)).ok()
+}
+
+fn record(i: usize, r: pb::ActivityRecord, out: &mut Vec<FieldViolation>) -> Option<Activity> {
+    let pb::ActivityRecord {
+        profile_id,
+        occur_time,
+        channel,
+        initiator,
+        kind,
+        touchpoints,
+        purchases,
+        purchase_amount,
+        device_id,
+    } = r;
+    let field = |name: &str| format!("records[{i}].{name}");
+    let customer = keep(out, parse_id(&profile_id, &field("profile_id")));
+    let at = keep(
+        out,
+        match occur_time {
+            None => Err(FieldViolation::new(field("occur_time"), "is required")),
+            Some(ts) => super::not_future(&ts, &field("occur_time")),
+        },
+    );
+    let channel = keep(
+        out,
+        parse_channel(channel, &field("channel")).and_then(|key| {
+            if key.is_empty() { Err(FieldViolation::new(field("channel"), "is required")) } else { Ok(key) }
+        }),
+    );
+    let initiator = keep(
+        out,
+        match Initiator::try_from(initiator) {
+            Ok(Initiator::Push) => Ok("push"),
+            Ok(Initiator::Pull) => Ok("pull"),
+            _ => Err(FieldViolation::new(field("initiator"), "must be PUSH or PULL")),
+        },
+    );
+    let kind = keep(
+        out,
+        match InteractionKind::try_from(kind) {
+            Ok(InteractionKind::Informative) => Ok("informative"),
+            Ok(InteractionKind::Transactional) => Ok("transactional"),
+            _ => Err(FieldViolation::new(field("kind"), "must be INFORMATIVE or TRANSACTIONAL")),
+        },
+    );
+    let counts = keep(
+        out,
+        if touchpoints < 1 {
+            Err(FieldViolation::new(field("touchpoints"), "must be at least 1"))
+        } else if purchases < 0 || purchases > touchpoints {
+            Err(FieldViolation::new(field("purchases"), "must be between 0 and touchpoints"))
+        } else if purchases > 0 && kind == Some("informative") {
+            Err(FieldViolation::new(field("purchases"), "only transactional records carry purchases"))
+        } else {
+            Ok((touchpoints, purchases))
+        },
+    );
+    let amount = keep(
+        out,
+        match &purchase_amount {
+            None => Ok((String::new(), 0)),
+            Some(money) if money.units < 0 || money.nanos < 0 => {
+                Err(FieldViolation::new(field("purchase_amount"), "must not be negative"))
+            }
+            Some(money)
+                if money.currency_code.len() != 3 || !money.currency_code.chars().all(|c| c.is_ascii_uppercase()) =>
+            {
+                Err(FieldViolation::new(field("purchase_amount.currency_code"), "must be an ISO 4217 code such as EUR"))
+            }
+            Some(money) => micros(money)
+                .map(|m| (money.currency_code.clone(), m))
+                .ok_or_else(|| FieldViolation::new(field("purchase_amount"), "is too large")),
+        },
+    );
+    if device_id.len() > 128 {
+        out.push(FieldViolation::new(field("device_id"), "has at most 128 characters"));
+        return None;
+    }
+    let (customer, at, channel, initiator, kind, (touchpoints, purchases), (currency, amount_micros)) =
+        (customer?, at?, channel?, initiator?, kind?, counts?, amount?);
+    Some(Activity {
+        customer,
+        at,
+        digital: cx_proto::common::v1::Channel::from_key(&channel).is_some_and(|c| c.is_digital()),
+        channel,
+        initiator,
+        kind,
+        touchpoints,
+        purchases,
+        currency,
+        amount_micros,
+        device: Some(device_id).filter(|d| !d.trim().is_empty()),
+    })
+}
+
+/// The batch's records, or every violation found in it.
+pub fn parse_batch(batch_id: &str, records: Vec<pb::ActivityRecord>) -> Result<Vec<Activity>, Vec<FieldViolation>> {
+    let mut out = Vec::new();
+    if batch_id.is_empty() || batch_id.len() > 128 {
+        out.push(FieldViolation::new("batch_id", "has 1 to 128 characters"));
+    }
+    if records.is_empty() {
+        out.push(FieldViolation::new("records", "must hold at least one record"));
+    }
+    if records.len() > MAX_RECORDS {
+        out.push(FieldViolation::new(
+            "records",
+            format!("has {} records; at most {MAX_RECORDS} per call", records.len()),
+        ));
+        return Err(out);
+    }
+    let parsed: Vec<Activity> = records.into_iter().enumerate().filter_map(|(i, r)| record(i, r, &mut out)).collect();
+    if out.is_empty() { Ok(parsed) } else { Err(out) }
+}

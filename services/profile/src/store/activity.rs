@@ -1,0 +1,354 @@
+//! Activity: daily aggregates in, lifecycle and digital intensity out.
+//!
+//! A batch is applied in one transaction: idempotency record, set-based
+//! upserts of the daily aggregates, then the derived state of every customer
+//! it touched, recomputed from the aggregates (so late or out-of-order
+//! activity lands exactly where it belongs).
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+
+use chrono::{DateTime, Days, NaiveDate, Utc};
+use cx_runtime::TenantId;
+use cx_runtime::store::{increment, scoped, scoped_update};
+use sea_orm::sea_query::{Expr, OnConflict};
+use sea_orm::{
+    ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseTransaction, EntityTrait, QueryFilter, QuerySelect,
+    TransactionTrait, TryInsertResult,
+};
+use uuid::Uuid;
+
+use super::ProfileStore;
+use super::entity::{activity_batch, activity_day, customer, device, lifecycle_transition, purchase_day};
+use crate::domain::intensity::{self, ChannelMix, Intensity, IntensityModel, WINDOW_DAYS};
+use crate::domain::lifecycle::{Lifecycle, lifecycle_as_of, next_change};
+use crate::error::ProfileError;
+
+type Result<T> = std::result::Result<T, ProfileError>;
+
+/// One validated activity record.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Activity {
+    pub customer: Uuid,
+    pub at: DateTime<Utc>,
+    /// Channel key (`web`, `store`, …).
+    pub channel: String,
+    pub digital: bool,
+    /// `push` or `pull`.
+    pub initiator: &'static str,
+    /// `informative` or `transactional`.
+    pub kind: &'static str,
+    pub touchpoints: i64,
+    pub purchases: i64,
+    pub currency: String,
+    pub amount_micros: i64,
+    pub device: Option<String>,
+}
+
+/// Digital channel keys (DESIGN §3).
+fn is_digital(channel: &str) -> bool {
+    cx_proto::common::v1::Channel::from_key(channel).is_some_and(|c| c.is_digital())
+}
+
+fn window_start(day: NaiveDate) -> NaiveDate {
+    day.checked_sub_days(Days::new(WINDOW_DAYS as u64)).unwrap_or(NaiveDate::MIN)
+}
+
+/// The state derived from a customer's activity as of one day.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Derived {
+    pub lifecycle: Lifecycle,
+    pub next_change: Option<NaiveDate>,
+    pub intensity: Option<Intensity>,
+}
+
+impl ProfileStore {
+    /// Applies a batch; `None` when `batch_id` was applied before.
+    pub async fn record_activity(
+        &self,
+        t: &TenantId,
+        batch_id: &str,
+        records: &[Activity],
+        model: &IntensityModel,
+    ) -> Result<Option<Vec<Uuid>>> {
+        let txn = self.db().begin().await?;
+        let batch = activity_batch::ActiveModel {
+            tenant_id: Set(t.to_string()),
+            batch_id: Set(batch_id.to_owned()),
+            records: Set(i32::try_from(records.len()).unwrap_or(i32::MAX)),
+            received_at: Set(cx_runtime::store::now()),
+        };
+        let fresh = activity_batch::Entity::insert(batch).on_conflict_do_nothing().exec_without_returning(&txn).await?;
+        if !matches!(fresh, TryInsertResult::Inserted(n) if n > 0) {
+            txn.rollback().await?;
+            return Ok(None);
+        }
+        let customers: Vec<Uuid> = records.iter().map(|r| r.customer).collect::<HashSet<_>>().into_iter().collect();
+        let known: HashSet<Uuid> = scoped::<customer::Entity>(t)
+            .filter(customer::Column::Id.is_in(customers.clone()))
+            .select_only()
+            .column(customer::Column::Id)
+            .into_tuple::<Uuid>()
+            .all(&txn)
+            .await?
+            .into_iter()
+            .collect();
+        let unknown: Vec<_> = records
+            .iter()
+            .enumerate()
+            .filter(|(_, r)| !known.contains(&r.customer))
+            .map(|(i, _)| cx_runtime::error::FieldViolation::new(format!("records[{i}].profile_id"), "no such profile"))
+            .collect();
+        if !unknown.is_empty() {
+            txn.rollback().await?;
+            return Err(ProfileError::InvalidArgument(unknown));
+        }
+        upsert_aggregates(&txn, t, records).await?;
+        let today = Utc::now().date_naive();
+        let mut last_touch: HashMap<Uuid, DateTime<Utc>> = HashMap::new();
+        for r in records {
+            let at = cx_runtime::store::stored_instant(r.at);
+            last_touch.entry(r.customer).and_modify(|t| *t = (*t).max(at)).or_insert(at);
+        }
+        refresh(&txn, t, &customers, today, model, &last_touch).await?;
+        txn.commit().await?;
+        Ok(Some(customers))
+    }
+
+    /// Lifecycle and intensity of one customer as of `day` (from the
+    /// aggregates, not the stored state).
+    pub async fn derived_as_of(
+        &self,
+        t: &TenantId,
+        id: Uuid,
+        day: NaiveDate,
+        model: &IntensityModel,
+    ) -> Result<Derived> {
+        let mut derived = derive(self.db(), t, &[id], day, model).await?;
+        Ok(derived.remove(&id).unwrap_or(Derived {
+            lifecycle: Lifecycle::Prospect,
+            next_change: None,
+            intensity: None,
+        }))
+    }
+}
+
+async fn upsert_aggregates(txn: &DatabaseTransaction, t: &TenantId, records: &[Activity]) -> Result<()> {
+    // One row per key in each statement: PostgreSQL refuses to update a row
+    // twice in one INSERT … ON CONFLICT.
+    let mut days: BTreeMap<(Uuid, NaiveDate, &str, &str, &str), i64> = BTreeMap::new();
+    let mut purchases: BTreeMap<(Uuid, NaiveDate, &str), (i64, i64)> = BTreeMap::new();
+    let mut devices: BTreeMap<(Uuid, &str), (NaiveDate, NaiveDate)> = BTreeMap::new();
+    for r in records {
+        let day = r.at.date_naive();
+        *days.entry((r.customer, day, r.channel.as_str(), r.initiator, r.kind)).or_default() += r.touchpoints;
+        if r.purchases > 0 {
+            let entry = purchases.entry((r.customer, day, r.currency.as_str())).or_default();
+            entry.0 += r.purchases;
+            entry.1 += r.amount_micros;
+        }
+        if let Some(device) = r.device.as_deref() {
+            let seen = devices.entry((r.customer, device)).or_insert((day, day));
+            *seen = (seen.0.min(day), seen.1.max(day));
+        }
+    }
+    let tenant = t.to_string();
+    for chunk in days.into_iter().collect::<Vec<_>>().chunks(1000) {
+        let rows = chunk.iter().map(|((customer, day, channel, initiator, kind), n)| activity_day::ActiveModel {
+            tenant_id: Set(tenant.clone()),
+            customer_id: Set(*customer),
+            day: Set(*day),
+            channel: Set((*channel).to_owned()),
+            initiator: Set((*initiator).to_owned()),
+            kind: Set((*kind).to_owned()),
+            touchpoints: Set(*n),
+        });
+        use activity_day::Column as C;
+        let conflict = OnConflict::columns([C::TenantId, C::CustomerId, C::Day, C::Channel, C::Initiator, C::Kind])
+            .value(C::Touchpoints, Expr::cust("activity_days.touchpoints + excluded.touchpoints"))
+            .to_owned();
+        activity_day::Entity::insert_many(rows).on_conflict(conflict).exec_without_returning(txn).await?;
+    }
+    for chunk in purchases.into_iter().collect::<Vec<_>>().chunks(1000) {
+        let rows = chunk.iter().map(|((customer, day, currency), (n, micros))| purchase_day::ActiveModel {
+            tenant_id: Set(tenant.clone()),
+            customer_id: Set(*customer),
+            day: Set(*day),
+            currency: Set((*currency).to_owned()),
+            purchases: Set(*n),
+            amount_micros: Set(*micros),
+        });
+        use purchase_day::Column as C;
+        let conflict = OnConflict::columns([C::TenantId, C::CustomerId, C::Day, C::Currency])
+            .value(C::Purchases, Expr::cust("purchase_days.purchases + excluded.purchases"))
+            .value(C::AmountMicros, Expr::cust("purchase_days.amount_micros + excluded.amount_micros"))
+            .to_owned();
+        purchase_day::Entity::insert_many(rows).on_conflict(conflict).exec_without_returning(txn).await?;
+    }
+    for chunk in devices.into_iter().collect::<Vec<_>>().chunks(1000) {
+        let rows = chunk.iter().map(|((customer, id), (first, last))| device::ActiveModel {
+            tenant_id: Set(tenant.clone()),
+            customer_id: Set(*customer),
+            device_id: Set((*id).to_owned()),
+            first_seen: Set(*first),
+            last_seen: Set(*last),
+        });
+        use device::Column as C;
+        let conflict = OnConflict::columns([C::TenantId, C::CustomerId, C::DeviceId])
+            .value(
+                C::FirstSeen,
+                Expr::cust("CASE WHEN excluded.first_seen < devices.first_seen THEN excluded.first_seen ELSE devices.first_seen END"),
+            )
+            .value(
+                C::LastSeen,
+                Expr::cust("CASE WHEN excluded.last_seen > devices.last_seen THEN excluded.last_seen ELSE devices.last_seen END"),
+            )
+            .to_owned();
+        device::Entity::insert_many(rows).on_conflict(conflict).exec_without_returning(txn).await?;
+    }
+    Ok(())
+}
+
+/// Lifecycle and intensity of `customers` as of `day`, from the aggregates.
+pub async fn derive<C: ConnectionTrait>(
+    conn: &C,
+    t: &TenantId,
+    customers: &[Uuid],
+    day: NaiveDate,
+    model: &IntensityModel,
+) -> Result<HashMap<Uuid, Derived>> {
+    let mut purchase_days: HashMap<Uuid, Vec<NaiveDate>> = HashMap::new();
+    let rows = scoped::<purchase_day::Entity>(t)
+        .filter(purchase_day::Column::CustomerId.is_in(customers.to_vec()))
+        .filter(purchase_day::Column::Day.lte(day))
+        .select_only()
+        .column(purchase_day::Column::CustomerId)
+        .column(purchase_day::Column::Day)
+        .into_tuple::<(Uuid, NaiveDate)>()
+        .all(conn)
+        .await?;
+    for (customer, purchased) in rows {
+        purchase_days.entry(customer).or_default().push(purchased);
+    }
+    let since = window_start(day);
+    let mut mixes: HashMap<Uuid, (ChannelMix, HashSet<String>)> = HashMap::new();
+    let rows = scoped::<activity_day::Entity>(t)
+        .filter(activity_day::Column::CustomerId.is_in(customers.to_vec()))
+        .filter(activity_day::Column::Day.gt(since))
+        .filter(activity_day::Column::Day.lte(day))
+        .select_only()
+        .column(activity_day::Column::CustomerId)
+        .column(activity_day::Column::Channel)
+        .column(activity_day::Column::Initiator)
+        .column(activity_day::Column::Touchpoints)
+        .into_tuple::<(Uuid, String, String, i64)>()
+        .all(conn)
+        .await?;
+    for (customer, channel, initiator, n) in rows {
+        let (mix, channels) = mixes.entry(customer).or_default();
+        let n = u64::try_from(n).unwrap_or(0);
+        mix.touchpoints += n;
+        if is_digital(&channel) {
+            mix.digital += n;
+            if initiator == "pull" {
+                mix.digital_pull += n;
+            }
+            channels.insert(channel);
+        }
+    }
+    let rows = scoped::<device::Entity>(t)
+        .filter(device::Column::CustomerId.is_in(customers.to_vec()))
+        .filter(device::Column::LastSeen.gt(since))
+        .filter(device::Column::FirstSeen.lte(day))
+        .select_only()
+        .column(device::Column::CustomerId)
+        .into_tuple::<Uuid>()
+        .all(conn)
+        .await?;
+    for customer in rows {
+        mixes.entry(customer).or_default().0.devices += 1;
+    }
+    Ok(customers
+        .iter()
+        .map(|id| {
+            let mut days = purchase_days.remove(id).unwrap_or_default();
+            days.sort();
+            let mix = mixes.remove(id).map(|(mut mix, channels)| {
+                mix.distinct_digital_channels = u32::try_from(channels.len()).unwrap_or(u32::MAX);
+                mix
+            });
+            let derived = Derived {
+                lifecycle: lifecycle_as_of(&days, day),
+                next_change: next_change(&days, day),
+                intensity: mix.and_then(|mix| intensity::intensity(&mix, model)),
+            };
+            (*id, derived)
+        })
+        .collect())
+}
+
+/// Stores the derived state of `customers` as of `day`, recording lifecycle
+/// transitions; `last_touch` moves each customer's last touch forward.
+pub async fn refresh(
+    txn: &DatabaseTransaction,
+    t: &TenantId,
+    customers: &[Uuid],
+    day: NaiveDate,
+    model: &IntensityModel,
+    last_touch: &HashMap<Uuid, DateTime<Utc>>,
+) -> Result<()> {
+    let derived = derive(txn, t, customers, day, model).await?;
+    let current: HashMap<Uuid, (String, Option<DateTime<Utc>>)> = scoped::<customer::Entity>(t)
+        .filter(customer::Column::Id.is_in(customers.to_vec()))
+        .select_only()
+        .column(customer::Column::Id)
+        .column(customer::Column::Lifecycle)
+        .column(customer::Column::LastTouchAt)
+        .into_tuple::<(Uuid, String, Option<DateTime<Utc>>)>()
+        .all(txn)
+        .await?
+        .into_iter()
+        .map(|(id, lifecycle, touched)| (id, (lifecycle, touched)))
+        .collect();
+    let now = cx_runtime::store::now();
+    let mut transitions = Vec::new();
+    for (id, state) in derived {
+        let Some((previous, touched)) = current.get(&id) else { continue };
+        let mut update = scoped_update::<customer::Entity>(t)
+            .filter(customer::Column::Id.eq(id))
+            .col_expr(customer::Column::LifecycleNextChange, Expr::value(state.next_change))
+            .col_expr(customer::Column::Dii, Expr::value(state.intensity.map(|i| i32::from(i.index))))
+            .col_expr(
+                customer::Column::DiiCategory,
+                Expr::value(state.intensity.map(|i| i.category.as_str().to_owned())),
+            )
+            .col_expr(
+                customer::Column::DiiComponents,
+                Expr::value(state.intensity.map(|i| {
+                    serde_json::json!([i.digital_share, i.digital_breadth, i.device_factor, i.self_service_share])
+                })),
+            )
+            .col_expr(customer::Column::Version, increment(customer::Column::Version))
+            .col_expr(customer::Column::UpdatedAt, Expr::value(now));
+        if let Some(new_touch) = last_touch.get(&id).filter(|at| touched.is_none_or(|old| old < **at)) {
+            update = update.col_expr(customer::Column::LastTouchAt, Expr::value(Some(*new_touch)));
+        }
+        if previous != state.lifecycle.as_str() {
+            update = update
+                .col_expr(customer::Column::Lifecycle, Expr::value(state.lifecycle.as_str()))
+                .col_expr(customer::Column::LifecycleSince, Expr::value(Some(now)));
+            transitions.push(lifecycle_transition::ActiveModel {
+                tenant_id: Set(t.to_string()),
+                id: Set(Uuid::now_v7()),
+                customer_id: Set(id),
+                from_state: Set(previous.clone()),
+                to_state: Set(state.lifecycle.as_str().to_owned()),
+                at: Set(now),
+            });
+        }
+        update.exec(txn).await?;
+    }
+    if !transitions.is_empty() {
+        lifecycle_transition::Entity::insert_many(transitions).exec_without_returning(txn).await?;
+    }
+    Ok(())
+}
