@@ -51,6 +51,21 @@ pub struct AuthArgs {
     pub jwt_public_key_file: Option<PathBuf>,
 }
 
+/// Scheduled background work.
+#[derive(clap::Args, Clone, Debug)]
+pub struct JobArgs {
+    /// How often the lifecycle sweep runs (customers whose lifecycle or digital
+    /// intensity changes by the passing of time alone).
+    #[arg(long, env = "CX_SWEEP_INTERVAL", default_value = "1h", value_parser = humantime::parse_duration)]
+    pub sweep_interval: Duration,
+}
+
+impl Default for JobArgs {
+    fn default() -> Self {
+        Self { sweep_interval: Duration::from_secs(3600) }
+    }
+}
+
 /// The gRPC server.
 #[derive(clap::Args, Clone, Debug)]
 pub struct ServerArgs {

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use crate::auth::{AuthInterceptor, Keys};
 use crate::cache::Cache;
 use crate::cache::redis::RedisCache;
-use crate::config::{AuthArgs, CacheArgs, ConfigError, StoreArgs};
+use crate::config::{AuthArgs, CacheArgs, ConfigError, JobArgs, StoreArgs};
 
 #[derive(Clone, Debug)]
 pub struct ServiceContext {
@@ -14,9 +14,19 @@ pub struct ServiceContext {
     pub cache: Cache,
     pub auth: AuthInterceptor,
     pub keys: Keys,
+    pub jobs: JobArgs,
 }
 
 impl ServiceContext {
+    /// Sets the schedule of background work.
+    pub fn with_jobs(mut self, jobs: JobArgs) -> Result<Self, ConfigError> {
+        if jobs.sweep_interval.is_zero() {
+            return Err(ConfigError::new("CX_SWEEP_INTERVAL", "must be longer than zero"));
+        }
+        self.jobs = jobs;
+        Ok(self)
+    }
+
     /// Validates the settings and builds the shared pieces. Connections are
     /// made lazily: nothing here waits on the network.
     pub fn from_args(store: &StoreArgs, cache: &CacheArgs, auth: &AuthArgs) -> Result<Self, ConfigError> {
@@ -30,6 +40,12 @@ impl ServiceContext {
             }
             None => Cache::in_memory(cache.cache_ttl),
         };
-        Ok(Self { store: store.clone(), cache, auth: AuthInterceptor::new(keys.verifier.clone()), keys })
+        Ok(Self {
+            store: store.clone(),
+            cache,
+            auth: AuthInterceptor::new(keys.verifier.clone()),
+            keys,
+            jobs: JobArgs::default(),
+        })
     }
 }

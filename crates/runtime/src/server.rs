@@ -11,6 +11,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
+use futures::future::BoxFuture;
 use sea_orm::DbErr;
 use tokio::net::TcpListener;
 use tonic::service::RoutesBuilder;
@@ -37,6 +38,11 @@ pub trait ServiceModule: Send + Sync + 'static {
     async fn ping(&self) -> Result<(), DbErr>;
     /// Mounts the service (with its authentication) on the routes.
     fn mount(&self, routes: &mut RoutesBuilder);
+    /// Work done in the background once the service is ready (sweeps,
+    /// outbox delivery). Each future returns soon after `stop` turns true.
+    fn background(&self, _stop: tokio::sync::watch::Receiver<bool>) -> Vec<BoxFuture<'static, ()>> {
+        Vec::new()
+    }
 }
 
 /// Waits for SIGTERM or SIGINT.
@@ -110,7 +116,20 @@ pub async fn serve(
     let names: Vec<&str> = modules.iter().map(|m| m.name()).collect();
     tracing::info!(%address, services = ?names, "listening");
 
-    let startup = tokio::spawn(become_ready(modules.clone(), reporter.clone(), readiness.clone()));
+    let (stop_background, background_stopped) = tokio::sync::watch::channel(false);
+    let startup = {
+        let (modules, reporter, readiness) = (modules.clone(), reporter.clone(), readiness.clone());
+        tokio::spawn(async move {
+            let mut stopping = background_stopped.clone();
+            tokio::select! {
+                () = become_ready(&modules, reporter, readiness) => {}
+                // Stopped before the database came: nothing to finish.
+                _ = stopping.wait_for(|stop| *stop) => return,
+            }
+            let work: Vec<_> = modules.iter().flat_map(|m| m.background(background_stopped.clone())).collect();
+            futures::future::join_all(work).await;
+        })
+    };
 
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
     let server = Server::builder()
@@ -133,15 +152,22 @@ pub async fn serve(
         }
     }
 
-    // Tell load balancers first, then stop accepting and drain.
-    startup.abort();
+    // Tell load balancers first, then stop accepting and drain; background
+    // work finishes its round meanwhile.
+    let _ = stop_background.send(true);
     readiness.set(false);
     reporter.set_service_status("", ServingStatus::NotServing).await;
     for module in &modules {
         reporter.set_service_status(module.grpc_name(), ServingStatus::NotServing).await;
     }
     let _ = stop_tx.send(());
-    match tokio::time::timeout(args.shutdown_grace, &mut server).await {
+    let drained = tokio::time::timeout(args.shutdown_grace, async {
+        let served = (&mut server).await;
+        let _ = startup.await;
+        served
+    })
+    .await;
+    match drained {
         Ok(finished) => {
             finished??;
             tracing::info!("drained in-flight calls, stopped");
@@ -156,8 +182,8 @@ pub async fn serve(
 
 /// Migrates every module, retrying with backoff while the database is not
 /// there yet, then reports SERVING.
-async fn become_ready(modules: Vec<Arc<dyn ServiceModule>>, reporter: HealthReporter, readiness: Readiness) {
-    for module in &modules {
+async fn become_ready(modules: &[Arc<dyn ServiceModule>], reporter: HealthReporter, readiness: Readiness) {
+    for module in modules {
         let mut delay = Duration::from_millis(100);
         loop {
             let attempt = async {

@@ -18,6 +18,7 @@ use cx_proto::profile::v1::profile_service_server::ProfileServiceServer;
 use cx_runtime::config::ConfigError;
 use cx_runtime::context::ServiceContext;
 use cx_runtime::server::ServiceModule;
+use futures::future::BoxFuture;
 use sea_orm::{DatabaseConnection, DbErr};
 use tonic::service::RoutesBuilder;
 use tonic::service::interceptor::InterceptedService;
@@ -35,14 +36,25 @@ pub struct ProfileModule {
     db: DatabaseConnection,
     api: ProfileApi,
     auth: cx_runtime::auth::AuthInterceptor,
+    store: ProfileStore,
+    cache: cx_runtime::cache::Cache,
+    sweep_interval: std::time::Duration,
 }
 
 impl ProfileModule {
     /// Builds the service over its own database (opened lazily).
     pub async fn new(ctx: &ServiceContext) -> Result<Self, ConfigError> {
         let db = cx_runtime::store::open(&ctx.store, NAME).await?;
-        let api = ProfileApi::new(ProfileStore::new(db.clone()), ctx.cache.clone());
-        Ok(Self { db, api, auth: ctx.auth.clone() })
+        let store = ProfileStore::new(db.clone());
+        let api = ProfileApi::new(store.clone(), ctx.cache.clone());
+        Ok(Self {
+            db,
+            api,
+            auth: ctx.auth.clone(),
+            store,
+            cache: ctx.cache.clone(),
+            sweep_interval: ctx.jobs.sweep_interval,
+        })
     }
 
     pub async fn arc(ctx: &ServiceContext) -> Result<Arc<dyn ServiceModule>, ConfigError> {
@@ -70,5 +82,35 @@ impl ServiceModule for ProfileModule {
 
     fn mount(&self, routes: &mut RoutesBuilder) {
         routes.add_service(InterceptedService::new(ProfileServiceServer::new(self.api.clone()), self.auth.clone()));
+    }
+
+    fn background(&self, stop: tokio::sync::watch::Receiver<bool>) -> Vec<BoxFuture<'static, ()>> {
+        vec![Box::pin(sweep_loop(self.store.clone(), self.cache.clone(), self.sweep_interval, stop))]
+    }
+}
+
+/// Runs the lifecycle sweep at start and then every `interval` until `stop`.
+async fn sweep_loop(
+    store: ProfileStore,
+    cache: cx_runtime::cache::Cache,
+    interval: std::time::Duration,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) {
+    let model = domain::intensity::IntensityModel::default();
+    while !*stop.borrow() {
+        match store.sweep(chrono::Utc::now().date_naive(), &model).await {
+            Ok(swept) => {
+                for (tenant, ids) in swept {
+                    for id in ids {
+                        cache.invalidate(&api::ProfileApi::cache_key(&tenant, id)).await;
+                    }
+                }
+            }
+            Err(err) => tracing::warn!(error = %err, "lifecycle sweep failed, will retry"),
+        }
+        tokio::select! {
+            () = tokio::time::sleep(interval) => {}
+            _ = stop.changed() => {}
+        }
     }
 }

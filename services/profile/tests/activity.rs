@@ -193,3 +193,53 @@ async fn bad_activity_is_refused_with_field_violations_and_nothing_applied() {
     assert_eq!(client.record_activity(authed(request, &reader)).await.unwrap_err().code(), Code::PermissionDenied);
     server.stop().await.unwrap();
 }
+
+#[tokio::test]
+async fn transitions_and_the_intensity_distribution_are_listed() {
+    let db = TestDb::create().await.unwrap();
+    let (server, mut client) = serving(&db).await;
+    let writer = token(&unique_tenant("dist"), Role::Writer);
+    let a = customer(&mut client, &writer, "a@example.com").await;
+    customer(&mut client, &writer, "b@example.com").await;
+    let request = pb::RecordActivityRequest { batch_id: "b".into(), records: batch_a(&a) };
+    client.record_activity(authed(request, &writer)).await.unwrap();
+
+    let request = pb::ListLifecycleTransitionsRequest { to_state: pb::Lifecycle::AtRisk as i32, ..Default::default() };
+    let listed = client.list_lifecycle_transitions(authed(request, &writer)).await.unwrap().into_inner();
+    assert_eq!(listed.transitions.len(), 1);
+    let tr = &listed.transitions[0];
+    assert_eq!(
+        (tr.profile_id.as_str(), tr.from_state, tr.to_state),
+        (a.as_str(), pb::Lifecycle::Prospect as i32, pb::Lifecycle::AtRisk as i32)
+    );
+    // A range that ends before the change finds nothing.
+    let earlier = cx_proto::common::v1::TimeRange {
+        start_time: None,
+        end_time: Some(cx_proto::timestamp(Utc::now() - Duration::hours(1))),
+    };
+    let request = pb::ListLifecycleTransitionsRequest { time_range: Some(earlier), ..Default::default() };
+    assert!(
+        client.list_lifecycle_transitions(authed(request, &writer)).await.unwrap().into_inner().transitions.is_empty()
+    );
+    let bad = pb::ListLifecycleTransitionsRequest { to_state: 42, page_size: -3, ..Default::default() };
+    let status = client.list_lifecycle_transitions(authed(bad, &writer)).await.unwrap_err();
+    let mut fields: Vec<_> = field_violations(&status).into_iter().map(|v| v.field).collect();
+    fields.sort();
+    assert_eq!(fields, ["page_size", "to_state"]);
+
+    // A has index 60 (connected), B none.
+    let request = pb::GetDigitalIntensityDistributionRequest {};
+    let distribution = client.get_digital_intensity_distribution(authed(request, &writer)).await.unwrap().into_inner();
+    let counts: Vec<_> = distribution.categories.iter().map(|c| (c.category, c.profiles, c.mean_index)).collect();
+    assert_eq!(
+        counts,
+        [
+            (pb::DigitalCategory::Traditional as i32, 0, 0.0),
+            (pb::DigitalCategory::Hybrid as i32, 0, 0.0),
+            (pb::DigitalCategory::Connected as i32, 1, 60.0),
+            (pb::DigitalCategory::DigitalNative as i32, 0, 0.0),
+        ]
+    );
+    assert_eq!((distribution.without_index, distribution.mean_index), (1, 60.0));
+    server.stop().await.unwrap();
+}

@@ -85,6 +85,7 @@ suite!(
     tenants_never_see_each_other,
     concurrent_resolves_create_exactly_one_profile,
     activity_accumulates_per_day_and_batches_apply_once,
+    the_sweep_moves_customers_as_days_pass,
 );
 
 async fn resolve_creates_once_then_finds(store: &ProfileStore) {
@@ -333,4 +334,72 @@ async fn activity_accumulates_per_day_and_batches_apply_once(store: &ProfileStor
     assert_eq!(profile.last_touch_at, Some(cx_runtime::store::stored_instant(yesterday)));
     let derived = store.derived_as_of(&t, p.id, Utc::now().date_naive(), &model).await.unwrap();
     assert_eq!((derived.lifecycle, derived.intensity.map(|i| i.index)), (Lifecycle::Active, Some(57)));
+}
+
+async fn the_sweep_moves_customers_as_days_pass(store: &ProfileStore) {
+    use chrono::Days;
+    use cx_profile::domain::intensity::{Category, IntensityModel};
+    use cx_profile::domain::lifecycle::Lifecycle;
+    use cx_profile::store::activity::Activity;
+
+    let t = tenant("acme");
+    let model = IntensityModel::default();
+    let (buyer, _) = store.resolve(&t, &email("buyer@example.com"), true).await.unwrap().unwrap();
+    let (browser, _) = store.resolve(&t, &email("browser@example.com"), true).await.unwrap().unwrap();
+    store.resolve(&t, &email("silent@example.com"), true).await.unwrap();
+    let visit = |customer, days_ago: i64, channel: &str, kind: &'static str, purchases: i64| Activity {
+        customer,
+        at: Utc::now() - Duration::days(days_ago),
+        channel: channel.into(),
+        digital: channel == "web",
+        initiator: "pull",
+        kind,
+        touchpoints: if purchases > 0 { 1 } else { 4 },
+        purchases,
+        currency: "EUR".into(),
+        amount_micros: 10_000_000 * purchases,
+        device: None,
+    };
+    // The buyer bought in a store 80 days ago; the browser visited the web
+    // site 4 times 170 days ago.
+    let batch = [visit(buyer.id, 80, "store", "transactional", 1), visit(browser.id, 170, "web", "informative", 0)];
+    store.record_activity(&t, "b1", &batch, &model).await.unwrap();
+    let browser_dii = store.get(&t, browser.id).await.unwrap().intensity.unwrap();
+    // 4 touchpoints, all digital and pull, 1 channel, no device:
+    // 0.50·1 + 0.20·(1/8) + 0 + 0.15·1 = 0.675 → 67.5 → 68.
+    assert_eq!((browser_dii.index, browser_dii.category), (68, Category::Connected));
+
+    let today = Utc::now().date_naive();
+    let in_days = |n: u64| today.checked_add_days(Days::new(n)).unwrap();
+    assert!(store.sweep(in_days(9), &model).await.unwrap().is_empty(), "nothing changes before day 10");
+
+    // Day 10: the purchase is 90 days old (at risk), the visit 180 days old
+    // (out of the window: no index any more).
+    let swept = store.sweep(in_days(10), &model).await.unwrap();
+    assert_eq!(swept.len(), 1);
+    let mut changed = swept[0].1.clone();
+    changed.sort();
+    let mut expected = vec![buyer.id, browser.id];
+    expected.sort();
+    assert_eq!(changed, expected);
+    assert_eq!(store.get(&t, buyer.id).await.unwrap().lifecycle, Lifecycle::AtRisk);
+    assert_eq!(store.get(&t, browser.id).await.unwrap().intensity, None);
+    assert!(store.sweep(in_days(10), &model).await.unwrap().is_empty(), "a second sweep finds nothing to do");
+
+    let (into_risk, _) = store.transitions(&t, Some(Lifecycle::AtRisk), None, None, None, 10).await.unwrap();
+    assert_eq!(into_risk.len(), 1);
+    assert_eq!((into_risk[0].customer, into_risk[0].from), (buyer.id, Lifecycle::Active));
+    let (all, _) = store.transitions(&t, None, None, None, None, 10).await.unwrap();
+    let steps: Vec<_> = all.iter().map(|tr| (tr.from, tr.to)).collect();
+    assert_eq!(steps, [(Lifecycle::Active, Lifecycle::AtRisk), (Lifecycle::Prospect, Lifecycle::Active)]);
+
+    // The buyer's store visit stays in the window (DII 0, traditional); the
+    // two others have no index.
+    let distribution = store.intensity_distribution(&t).await.unwrap();
+    let summary: Vec<_> = distribution.iter().map(|c| (c.category, c.profiles, c.mean_index)).collect();
+    assert_eq!(summary, [(None, 2, None), (Some(Category::Traditional), 1, Some(0.0))]);
+
+    // Day 300: the purchase is 380 days old, the buyer is lost.
+    store.sweep(in_days(300), &model).await.unwrap();
+    assert_eq!(store.get(&t, buyer.id).await.unwrap().lifecycle, Lifecycle::Lost);
 }

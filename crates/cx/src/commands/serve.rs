@@ -1,7 +1,7 @@
 use std::process::ExitCode;
 
 use anyhow::Context as _;
-use cx_runtime::config::{AuthArgs, CacheArgs, ServerArgs, StoreArgs, TelemetryArgs};
+use cx_runtime::config::{AuthArgs, CacheArgs, JobArgs, ServerArgs, StoreArgs, TelemetryArgs};
 use cx_runtime::context::ServiceContext;
 use cx_runtime::telemetry::Telemetry;
 
@@ -19,6 +19,8 @@ pub struct ServeArgs {
     #[command(flatten)]
     auth: AuthArgs,
     #[command(flatten)]
+    jobs: JobArgs,
+    #[command(flatten)]
     telemetry: TelemetryArgs,
 }
 
@@ -26,7 +28,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
     let service_name = if args.service == "all" { "cx-suite".to_owned() } else { format!("cx-{}", args.service) };
     let telemetry = Telemetry::init(&service_name, &args.telemetry)?;
     args.server.validate()?;
-    let ctx = ServiceContext::from_args(&args.store, &args.cache, &args.auth)?;
+    let ctx = ServiceContext::from_args(&args.store, &args.cache, &args.auth)?.with_jobs(args.jobs.clone())?;
     let modules = crate::services::build(&args.service, &ctx).await?;
     let listener = tokio::net::TcpListener::bind(args.server.listen)
         .await

@@ -6,7 +6,9 @@ use cx_proto::profile::v1 as pb;
 use cx_runtime::error::FieldViolation;
 
 use super::convert::{parse_channel, parse_id};
+use crate::domain::intensity::Category;
 use crate::store::activity::Activity;
+use crate::store::sweep::CategoryCount;
 
 /// Largest batch; the journey service sends up to this many per call.
 pub const MAX_RECORDS: usize = 10_000;
@@ -131,4 +133,27 @@ pub fn parse_batch(batch_id: &str, records: Vec<pb::ActivityRecord>) -> Result<V
     }
     let parsed: Vec<Activity> = records.into_iter().enumerate().filter_map(|(i, r)| record(i, r, &mut out)).collect();
     if out.is_empty() { Ok(parsed) } else { Err(out) }
+}
+
+/// Every category (empty ones included) with the overall mean.
+pub fn distribution_to_proto(counts: &[CategoryCount]) -> pb::GetDigitalIntensityDistributionResponse {
+    let of = |category: Option<Category>| counts.iter().find(|c| c.category == category);
+    let categories = Category::ALL
+        .into_iter()
+        .map(|category| {
+            let count = of(Some(category));
+            pb::CategoryCount {
+                category: super::convert::category_to_proto(category) as i32,
+                profiles: count.map_or(0, |c| c.profiles),
+                mean_index: count.and_then(|c| c.mean_index).unwrap_or(0.0),
+            }
+        })
+        .collect::<Vec<_>>();
+    let indexed: i64 = categories.iter().map(|c| c.profiles).sum();
+    let weighted: f64 = categories.iter().map(|c| c.mean_index * c.profiles as f64).sum();
+    pb::GetDigitalIntensityDistributionResponse {
+        categories,
+        without_index: of(None).map_or(0, |c| c.profiles),
+        mean_index: if indexed == 0 { 0.0 } else { weighted / indexed as f64 },
+    }
 }

@@ -76,13 +76,14 @@ impl ProfileApi {
         Self { store, cache }
     }
 
-    fn key(t: &TenantId, id: Uuid) -> CacheKey {
+    /// The cache entry of a profile.
+    pub fn cache_key(t: &TenantId, id: Uuid) -> CacheKey {
         CacheKey::new(t, "profile", &id.to_string())
     }
 
     /// A profile read through the cache (cache-aside).
     async fn cached_profile(&self, t: &TenantId, id: Uuid) -> Result<pb::Profile, Status> {
-        let key = Self::key(t, id);
+        let key = Self::cache_key(t, id);
         let bytes = self
             .cache
             .get_or_load(&key, || async {
@@ -233,7 +234,7 @@ impl ProfileService for ProfileApi {
         };
         let update = ProfileUpdate { paths, persona, attributes };
         let record = self.store.update(&t, id, &update, MAX_ATTRIBUTES).await?;
-        self.cache.invalidate(&Self::key(&t, id)).await;
+        self.cache.invalidate(&Self::cache_key(&t, id)).await;
         Ok(Response::new(pb::UpdateProfileResponse { profile: Some(profile_to_proto(&record)) }))
     }
 
@@ -242,7 +243,7 @@ impl ProfileService for ProfileApi {
         let pb::AddIdentityRequest { profile_id, identity } = request.into_inner();
         let (id, identity) = profile_identity(&profile_id, identity)?;
         let result = self.store.add_identity(&t, id, &identity).await;
-        self.cache.invalidate(&Self::key(&t, id)).await;
+        self.cache.invalidate(&Self::cache_key(&t, id)).await;
         Ok(Response::new(pb::AddIdentityResponse { profile: Some(profile_to_proto(&result?)) }))
     }
 
@@ -251,7 +252,7 @@ impl ProfileService for ProfileApi {
         let pb::RemoveIdentityRequest { profile_id, identity } = request.into_inner();
         let (id, identity) = profile_identity(&profile_id, identity)?;
         let result = self.store.remove_identity(&t, id, &identity).await;
-        self.cache.invalidate(&Self::key(&t, id)).await;
+        self.cache.invalidate(&Self::cache_key(&t, id)).await;
         Ok(Response::new(pb::RemoveIdentityResponse { profile: Some(profile_to_proto(&result?)) }))
     }
 
@@ -366,9 +367,56 @@ impl ProfileService for ProfileApi {
             return Ok(Response::new(pb::RecordActivityResponse { duplicate: true, profiles_updated: 0 }));
         };
         for id in &customers {
-            self.cache.invalidate(&Self::key(&t, *id)).await;
+            self.cache.invalidate(&Self::cache_key(&t, *id)).await;
         }
         let profiles_updated = i32::try_from(customers.len()).unwrap_or(i32::MAX);
         Ok(Response::new(pb::RecordActivityResponse { duplicate: false, profiles_updated }))
+    }
+
+    async fn list_lifecycle_transitions(
+        &self,
+        request: Request<pb::ListLifecycleTransitionsRequest>,
+    ) -> Reply<pb::ListLifecycleTransitionsResponse> {
+        let t = tenant(&request, Role::Reader)?;
+        let pb::ListLifecycleTransitionsRequest { to_state, time_range, page_size: size, page_token } =
+            request.into_inner();
+        let cx_proto::common::v1::TimeRange { start_time, end_time } = time_range.unwrap_or_default();
+        let instant = |ts: Option<prost_types::Timestamp>, field: &str| {
+            ts.map(|ts| from_timestamp(&ts).ok_or_else(|| FieldViolation::new(field, "is not a valid timestamp")))
+                .transpose()
+        };
+        let ((to, (since, until)), (size, before)) = all2(
+            all2(
+                parse_lifecycle(to_state, "to_state"),
+                all2(instant(start_time, "time_range.start_time"), instant(end_time, "time_range.end_time")),
+            ),
+            all2(page_size(size, "page_size"), page_token_uuid(&page_token, "page_token")),
+        )
+        .map_err(ProfileError::from)?;
+        let (transitions, more) = self.store.transitions(&t, to, since, until, before, size).await?;
+        let next_page_token = match (more, transitions.last()) {
+            (true, Some(last)) => encode_token(&last.id.to_string()),
+            _ => String::new(),
+        };
+        let transitions = transitions
+            .iter()
+            .map(|tr| pb::LifecycleTransition {
+                profile_id: tr.customer.to_string(),
+                from_state: lifecycle_to_proto(tr.from) as i32,
+                to_state: lifecycle_to_proto(tr.to) as i32,
+                change_time: Some(cx_proto::timestamp(tr.at)),
+            })
+            .collect();
+        Ok(Response::new(pb::ListLifecycleTransitionsResponse { transitions, next_page_token }))
+    }
+
+    async fn get_digital_intensity_distribution(
+        &self,
+        request: Request<pb::GetDigitalIntensityDistributionRequest>,
+    ) -> Reply<pb::GetDigitalIntensityDistributionResponse> {
+        let t = tenant(&request, Role::Reader)?;
+        let pb::GetDigitalIntensityDistributionRequest {} = request.into_inner();
+        let counts = self.store.intensity_distribution(&t).await?;
+        Ok(Response::new(activity::distribution_to_proto(&counts)))
     }
 }

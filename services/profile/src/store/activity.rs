@@ -59,6 +59,8 @@ pub struct Derived {
     pub lifecycle: Lifecycle,
     pub next_change: Option<NaiveDate>,
     pub intensity: Option<Intensity>,
+    /// The day the oldest activity or device in the window leaves it.
+    pub intensity_next_change: Option<NaiveDate>,
 }
 
 impl ProfileStore {
@@ -124,11 +126,8 @@ impl ProfileStore {
         model: &IntensityModel,
     ) -> Result<Derived> {
         let mut derived = derive(self.db(), t, &[id], day, model).await?;
-        Ok(derived.remove(&id).unwrap_or(Derived {
-            lifecycle: Lifecycle::Prospect,
-            next_change: None,
-            intensity: None,
-        }))
+        // `derive` answers for every id it is asked about.
+        derived.remove(&id).ok_or_else(|| ProfileError::NotFound(format!("profile {id}")))
     }
 }
 
@@ -231,19 +230,25 @@ pub async fn derive<C: ConnectionTrait>(
     }
     let since = window_start(day);
     let mut mixes: HashMap<Uuid, (ChannelMix, HashSet<String>)> = HashMap::new();
+    let mut oldest: HashMap<Uuid, NaiveDate> = HashMap::new();
+    let mut note_oldest = |customer: Uuid, seen: NaiveDate| {
+        oldest.entry(customer).and_modify(|d| *d = (*d).min(seen)).or_insert(seen);
+    };
     let rows = scoped::<activity_day::Entity>(t)
         .filter(activity_day::Column::CustomerId.is_in(customers.to_vec()))
         .filter(activity_day::Column::Day.gt(since))
         .filter(activity_day::Column::Day.lte(day))
         .select_only()
         .column(activity_day::Column::CustomerId)
+        .column(activity_day::Column::Day)
         .column(activity_day::Column::Channel)
         .column(activity_day::Column::Initiator)
         .column(activity_day::Column::Touchpoints)
-        .into_tuple::<(Uuid, String, String, i64)>()
+        .into_tuple::<(Uuid, NaiveDate, String, String, i64)>()
         .all(conn)
         .await?;
-    for (customer, channel, initiator, n) in rows {
+    for (customer, seen, channel, initiator, n) in rows {
+        note_oldest(customer, seen);
         let (mix, channels) = mixes.entry(customer).or_default();
         let n = u64::try_from(n).unwrap_or(0);
         mix.touchpoints += n;
@@ -261,10 +266,12 @@ pub async fn derive<C: ConnectionTrait>(
         .filter(device::Column::FirstSeen.lte(day))
         .select_only()
         .column(device::Column::CustomerId)
-        .into_tuple::<Uuid>()
+        .column(device::Column::LastSeen)
+        .into_tuple::<(Uuid, NaiveDate)>()
         .all(conn)
         .await?;
-    for customer in rows {
+    for (customer, last_seen) in rows {
+        note_oldest(customer, last_seen.min(day));
         mixes.entry(customer).or_default().0.devices += 1;
     }
     Ok(customers
@@ -280,6 +287,7 @@ pub async fn derive<C: ConnectionTrait>(
                 lifecycle: lifecycle_as_of(&days, day),
                 next_change: next_change(&days, day),
                 intensity: mix.and_then(|mix| intensity::intensity(&mix, model)),
+                intensity_next_change: oldest.get(id).map(|d| *d + Days::new(WINDOW_DAYS as u64)),
             };
             (*id, derived)
         })
@@ -316,6 +324,7 @@ pub async fn refresh(
         let mut update = scoped_update::<customer::Entity>(t)
             .filter(customer::Column::Id.eq(id))
             .col_expr(customer::Column::LifecycleNextChange, Expr::value(state.next_change))
+            .col_expr(customer::Column::DiiNextChange, Expr::value(state.intensity_next_change))
             .col_expr(customer::Column::Dii, Expr::value(state.intensity.map(|i| i32::from(i.index))))
             .col_expr(
                 customer::Column::DiiCategory,

@@ -36,6 +36,8 @@ pub mod customer {
         pub lifecycle_since: Option<DateTimeUtc>,
         /// The day time alone changes the lifecycle next (for the sweep).
         pub lifecycle_next_change: Option<Date>,
+        /// The day the oldest activity leaves the 180-day window (for the sweep).
+        pub dii_next_change: Option<Date>,
         pub dii: Option<i32>,
         pub dii_category: Option<String>,
         /// The four components, `[share, breadth, devices, self_service]`.

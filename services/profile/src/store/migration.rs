@@ -145,6 +145,7 @@ impl MigrationTrait for M0002Activity {
             col("lifecycle").string_len(16).default("prospect").to_owned(),
             ColumnDef::new(Alias::new("lifecycle_since")).timestamp_with_time_zone().null().to_owned(),
             ColumnDef::new(Alias::new("lifecycle_next_change")).date().null().to_owned(),
+            ColumnDef::new(Alias::new("dii_next_change")).date().null().to_owned(),
             ColumnDef::new(Alias::new("dii")).integer().null().to_owned(),
             ColumnDef::new(Alias::new("dii_category")).string_len(16).null().to_owned(),
             ColumnDef::new(Alias::new("dii_components")).json_binary().null().to_owned(),
@@ -249,6 +250,20 @@ impl MigrationTrait for M0002Activity {
                 .to_owned(),
         )
         .await?;
+        for (name, column) in
+            [("customers_lifecycle_due", "lifecycle_next_change"), ("customers_dii_due", "dii_next_change")]
+        {
+            m.create_index(
+                Index::create()
+                    .name(name)
+                    .table(Alias::new("customers"))
+                    .if_not_exists()
+                    .col(Alias::new("tenant_id"))
+                    .col(Alias::new(column))
+                    .to_owned(),
+            )
+            .await?;
+        }
         m.create_index(
             Index::create()
                 .name("customers_by_lifecycle")

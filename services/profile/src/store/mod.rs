@@ -4,6 +4,7 @@
 pub mod activity;
 pub mod entity;
 pub mod migration;
+pub mod sweep;
 
 use std::collections::{BTreeMap, HashMap};
 
@@ -187,6 +188,7 @@ fn new_customer(t: &TenantId, id: Uuid, now: DateTime<Utc>) -> customer::ActiveM
         lifecycle: Set(Lifecycle::Prospect.as_str().to_owned()),
         lifecycle_since: Set(None),
         lifecycle_next_change: Set(None),
+        dii_next_change: Set(None),
         dii: Set(None),
         dii_category: Set(None),
         dii_components: Set(None),
