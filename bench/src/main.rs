@@ -23,6 +23,8 @@ enum Call {
     Health,
     /// cx.profile.v1.ProfileService/GetProfile: a cache hit after the first call.
     GetProfile,
+    /// cx.profile.v1.ProfileService/RecordActivity: batches of one-touchpoint records.
+    RecordActivity,
 }
 
 #[derive(Debug, Parser)]
@@ -52,6 +54,12 @@ struct Args {
     /// Health service name to check.
     #[arg(long, default_value = "")]
     service: String,
+    /// Records per RecordActivity batch.
+    #[arg(long, default_value_t = 1000)]
+    batch: usize,
+    /// Customers the activity is spread over (created first).
+    #[arg(long, default_value_t = 10_000)]
+    customers: usize,
     /// Print one JSON object instead of the one-line summary.
     #[arg(long)]
     json: bool,
@@ -78,14 +86,69 @@ fn authed<T>(message: T, token: &MetadataValue<tonic::metadata::Ascii>) -> tonic
     request
 }
 
+/// What RecordActivity batches are made of.
+#[derive(Clone, Debug, Default)]
+struct ActivityLoad {
+    customers: std::sync::Arc<Vec<String>>,
+    batch: usize,
+}
+
+static NEXT_BATCH: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+fn activity_batch(load: &ActivityLoad) -> pb::RecordActivityRequest {
+    use cx_proto::common::v1::{Channel as Ch, Initiator, InteractionKind};
+    let n = NEXT_BATCH.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let channels = [Ch::Web, Ch::MobileApp, Ch::Email, Ch::Store];
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default().as_secs() as i64;
+    let records = (0..load.batch)
+        .map(|i| {
+            let k = (n as usize).wrapping_mul(7919).wrapping_add(i.wrapping_mul(104_729));
+            pb::ActivityRecord {
+                profile_id: load.customers[k % load.customers.len()].clone(),
+                occur_time: Some(prost_types::Timestamp { seconds: now - 86_400 * (k % 30) as i64, nanos: 0 }),
+                channel: channels[k % channels.len()] as i32,
+                initiator: if k % 3 == 0 { Initiator::Push } else { Initiator::Pull } as i32,
+                kind: InteractionKind::Informative as i32,
+                touchpoints: 1,
+                device_id: format!("device-{}", k % 3),
+                ..Default::default()
+            }
+        })
+        .collect();
+    pb::RecordActivityRequest { batch_id: format!("bench-{}-{n}", std::process::id()), records }
+}
+
+async fn create_customers(
+    channel: &Channel,
+    token: &MetadataValue<tonic::metadata::Ascii>,
+    n: usize,
+) -> anyhow::Result<Vec<String>> {
+    let mut ids = Vec::with_capacity(n);
+    for chunk in (0..n).collect::<Vec<_>>().chunks(1000) {
+        let identities = chunk
+            .iter()
+            .map(|i| pb::Identity { kind: pb::IdentityKind::Email as i32, value: format!("bench-{i}@example.com") })
+            .collect();
+        let request = authed(pb::BatchResolveProfilesRequest { identities, create_if_missing: true }, token);
+        let response = ProfileServiceClient::new(channel.clone()).batch_resolve_profiles(request).await?;
+        ids.extend(response.into_inner().resolutions.into_iter().map(|r| r.profile_id));
+    }
+    Ok(ids)
+}
+
 async fn one_call(
     call: Call,
     channel: &Channel,
     token: &MetadataValue<tonic::metadata::Ascii>,
     id: &str,
     service: &str,
+    load: &ActivityLoad,
 ) -> Result<(), tonic::Status> {
     match call {
+        Call::RecordActivity => {
+            let request = authed(activity_batch(load), token);
+            ProfileServiceClient::new(channel.clone()).record_activity(request).await?;
+        }
         Call::Health => {
             HealthClient::new(channel.clone()).check(HealthCheckRequest { service: service.to_owned() }).await?;
         }
@@ -97,19 +160,21 @@ async fn one_call(
     Ok(())
 }
 
+#[allow(clippy::too_many_arguments)]
 async fn worker(
     args_call: Call,
     channel: Channel,
     token: MetadataValue<tonic::metadata::Ascii>,
     id: String,
     service: String,
+    load: ActivityLoad,
     measure_from: Instant,
     deadline: Instant,
 ) -> anyhow::Result<Outcome> {
     let mut outcome = Outcome { latencies: Histogram::new_with_bounds(1, 60_000_000, 3)?, errors: BTreeMap::new() };
     while Instant::now() < deadline {
         let started = Instant::now();
-        let result = one_call(args_call, &channel, &token, &id, &service).await;
+        let result = one_call(args_call, &channel, &token, &id, &service, &load).await;
         if started < measure_from {
             continue;
         }
@@ -148,6 +213,13 @@ async fn main() -> anyhow::Result<()> {
         (_, id) => id.clone().unwrap_or_default(),
     };
 
+    let load = match args.call {
+        Call::RecordActivity => ActivityLoad {
+            customers: std::sync::Arc::new(create_customers(&channels[0], &token, args.customers).await?),
+            batch: args.batch,
+        },
+        _ => ActivityLoad::default(),
+    };
     let start = Instant::now();
     let (measure_from, deadline) = (start + args.warmup, start + args.warmup + args.duration);
     let mut workers = Vec::with_capacity(args.concurrency);
@@ -159,6 +231,7 @@ async fn main() -> anyhow::Result<()> {
             token.clone(),
             id.clone(),
             args.service.clone(),
+            load.clone(),
             measure_from,
             deadline,
         )));
@@ -177,6 +250,9 @@ async fn main() -> anyhow::Result<()> {
     let seconds = args.duration.as_secs_f64();
     let throughput = h.len() as f64 / seconds;
     let errors: u64 = total.errors.values().sum();
+    if matches!(args.call, Call::RecordActivity) {
+        println!("touchpoints/s: {:.0} ({} per batch)", throughput * args.batch as f64, args.batch);
+    }
     if !args.json {
         println!(
             "{:?}: {} connections, {} in flight, {:.0} calls/s over {:.0} s; latency ms p50 {:.3} p90 {:.3} p99 {:.3} p99.9 {:.3} max {:.3}; errors {}",

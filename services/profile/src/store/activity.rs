@@ -9,11 +9,11 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 
 use chrono::{DateTime, Days, NaiveDate, Utc};
 use cx_runtime::TenantId;
-use cx_runtime::store::{increment, scoped, scoped_update};
+use cx_runtime::store::{increment, one_of, scoped, scoped_update};
 use sea_orm::sea_query::{Expr, OnConflict};
 use sea_orm::{
-    ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseTransaction, EntityTrait, QueryFilter, QuerySelect,
-    TransactionTrait, TryInsertResult,
+    ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseTransaction, DbBackend, EntityTrait, QueryFilter,
+    QueryOrder, QuerySelect, Statement, TransactionTrait, TryInsertResult,
 };
 use uuid::Uuid;
 
@@ -44,9 +44,15 @@ pub struct Activity {
     pub device: Option<String>,
 }
 
-/// Digital channel keys (DESIGN §3).
-fn is_digital(channel: &str) -> bool {
-    cx_proto::common::v1::Channel::from_key(channel).is_some_and(|c| c.is_digital())
+/// The digital channel keys as an SQL list: `'web', 'mobile_app', …`.
+fn digital_channel_list() -> String {
+    (1..=12)
+        .filter_map(|v| cx_proto::common::v1::Channel::try_from(v).ok())
+        .filter(|c| c.is_digital())
+        .filter_map(|c| c.key())
+        .map(|key| format!("'{key}'"))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 fn window_start(day: NaiveDate) -> NaiveDate {
@@ -86,7 +92,7 @@ impl ProfileStore {
         }
         let customers: Vec<Uuid> = records.iter().map(|r| r.customer).collect::<HashSet<_>>().into_iter().collect();
         let known: HashSet<Uuid> = scoped::<customer::Entity>(t)
-            .filter(customer::Column::Id.is_in(customers.clone()))
+            .filter(one_of(txn.get_database_backend(), customer::Column::Id, &customers))
             .select_only()
             .column(customer::Column::Id)
             .into_tuple::<Uuid>()
@@ -217,7 +223,7 @@ pub async fn derive<C: ConnectionTrait>(
 ) -> Result<HashMap<Uuid, Derived>> {
     let mut purchase_days: HashMap<Uuid, Vec<NaiveDate>> = HashMap::new();
     let rows = scoped::<purchase_day::Entity>(t)
-        .filter(purchase_day::Column::CustomerId.is_in(customers.to_vec()))
+        .filter(one_of(conn.get_database_backend(), purchase_day::Column::CustomerId, customers))
         .filter(purchase_day::Column::Day.lte(day))
         .select_only()
         .column(purchase_day::Column::CustomerId)
@@ -229,39 +235,49 @@ pub async fn derive<C: ConnectionTrait>(
         purchase_days.entry(customer).or_default().push(purchased);
     }
     let since = window_start(day);
-    let mut mixes: HashMap<Uuid, (ChannelMix, HashSet<String>)> = HashMap::new();
+    // One row per customer: the window's channel mix, summed by the database.
+    let digital = digital_channel_list();
+    let mut mixes: HashMap<Uuid, ChannelMix> = HashMap::new();
     let mut oldest: HashMap<Uuid, NaiveDate> = HashMap::new();
-    let mut note_oldest = |customer: Uuid, seen: NaiveDate| {
-        oldest.entry(customer).and_modify(|d| *d = (*d).min(seen)).or_insert(seen);
-    };
     let rows = scoped::<activity_day::Entity>(t)
-        .filter(activity_day::Column::CustomerId.is_in(customers.to_vec()))
+        .filter(one_of(conn.get_database_backend(), activity_day::Column::CustomerId, customers))
         .filter(activity_day::Column::Day.gt(since))
         .filter(activity_day::Column::Day.lte(day))
         .select_only()
         .column(activity_day::Column::CustomerId)
-        .column(activity_day::Column::Day)
-        .column(activity_day::Column::Channel)
-        .column(activity_day::Column::Initiator)
-        .column(activity_day::Column::Touchpoints)
-        .into_tuple::<(Uuid, NaiveDate, String, String, i64)>()
+        .column_as(Expr::cust("CAST(SUM(touchpoints) AS BIGINT)"), "touchpoints")
+        .column_as(Expr::cust(format!("CAST(SUM(CASE WHEN channel IN ({digital}) THEN touchpoints ELSE 0 END) AS BIGINT)")), "digital")
+        .column_as(
+            Expr::cust(format!(
+                "CAST(SUM(CASE WHEN channel IN ({digital}) AND initiator = 'pull' THEN touchpoints ELSE 0 END) AS BIGINT)"
+            )),
+            "digital_pull",
+        )
+        .column_as(Expr::cust(format!("COUNT(DISTINCT CASE WHEN channel IN ({digital}) THEN channel END)")), "channels")
+        .column_as(Expr::cust("MIN(day)"), "oldest")
+        .group_by(activity_day::Column::CustomerId)
+        .into_tuple::<(Uuid, i64, i64, i64, i64, NaiveDate)>()
         .all(conn)
         .await?;
-    for (customer, seen, channel, initiator, n) in rows {
-        note_oldest(customer, seen);
-        let (mix, channels) = mixes.entry(customer).or_default();
-        let n = u64::try_from(n).unwrap_or(0);
-        mix.touchpoints += n;
-        if is_digital(&channel) {
-            mix.digital += n;
-            if initiator == "pull" {
-                mix.digital_pull += n;
-            }
-            channels.insert(channel);
-        }
+    let count = |n: i64| u64::try_from(n).unwrap_or(0);
+    for (customer, touchpoints, digital, digital_pull, channels, first) in rows {
+        oldest.insert(customer, first);
+        mixes.insert(
+            customer,
+            ChannelMix {
+                touchpoints: count(touchpoints),
+                digital: count(digital),
+                digital_pull: count(digital_pull),
+                distinct_digital_channels: u32::try_from(channels).unwrap_or(0),
+                devices: 0,
+            },
+        );
     }
+    let mut note_oldest = |customer: Uuid, seen: NaiveDate| {
+        oldest.entry(customer).and_modify(|d| *d = (*d).min(seen)).or_insert(seen);
+    };
     let rows = scoped::<device::Entity>(t)
-        .filter(device::Column::CustomerId.is_in(customers.to_vec()))
+        .filter(one_of(conn.get_database_backend(), device::Column::CustomerId, customers))
         .filter(device::Column::LastSeen.gt(since))
         .filter(device::Column::FirstSeen.lte(day))
         .select_only()
@@ -272,17 +288,14 @@ pub async fn derive<C: ConnectionTrait>(
         .await?;
     for (customer, last_seen) in rows {
         note_oldest(customer, last_seen.min(day));
-        mixes.entry(customer).or_default().0.devices += 1;
+        mixes.entry(customer).or_default().devices += 1;
     }
     Ok(customers
         .iter()
         .map(|id| {
             let mut days = purchase_days.remove(id).unwrap_or_default();
             days.sort();
-            let mix = mixes.remove(id).map(|(mut mix, channels)| {
-                mix.distinct_digital_channels = u32::try_from(channels.len()).unwrap_or(u32::MAX);
-                mix
-            });
+            let mix = mixes.remove(id).filter(|mix| mix.touchpoints > 0);
             let derived = Derived {
                 lifecycle: lifecycle_as_of(&days, day),
                 next_change: next_change(&days, day),
@@ -304,47 +317,34 @@ pub async fn refresh(
     model: &IntensityModel,
     last_touch: &HashMap<Uuid, DateTime<Utc>>,
 ) -> Result<()> {
-    let derived = derive(txn, t, customers, day, model).await?;
-    let current: HashMap<Uuid, (String, Option<DateTime<Utc>>)> = scoped::<customer::Entity>(t)
-        .filter(customer::Column::Id.is_in(customers.to_vec()))
+    let backend = txn.get_database_backend();
+    let mut query = scoped::<customer::Entity>(t)
+        .filter(one_of(backend, customer::Column::Id, customers))
+        .order_by_asc(customer::Column::Id)
         .select_only()
         .column(customer::Column::Id)
         .column(customer::Column::Lifecycle)
-        .column(customer::Column::LastTouchAt)
+        .column(customer::Column::LastTouchAt);
+    if backend == DbBackend::Postgres {
+        // Lock first, in id order: a concurrent batch for the same customers
+        // waits (no deadlock) and cannot commit between our read and write.
+        query = query.lock_exclusive();
+    }
+    let current: HashMap<Uuid, (String, Option<DateTime<Utc>>)> = query
         .into_tuple::<(Uuid, String, Option<DateTime<Utc>>)>()
         .all(txn)
         .await?
         .into_iter()
         .map(|(id, lifecycle, touched)| (id, (lifecycle, touched)))
         .collect();
+    let derived = derive(txn, t, customers, day, model).await?;
     let now = cx_runtime::store::now();
     let mut transitions = Vec::new();
+    let mut changes = Vec::with_capacity(derived.len());
     for (id, state) in derived {
         let Some((previous, touched)) = current.get(&id) else { continue };
-        let mut update = scoped_update::<customer::Entity>(t)
-            .filter(customer::Column::Id.eq(id))
-            .col_expr(customer::Column::LifecycleNextChange, Expr::value(state.next_change))
-            .col_expr(customer::Column::DiiNextChange, Expr::value(state.intensity_next_change))
-            .col_expr(customer::Column::Dii, Expr::value(state.intensity.map(|i| i32::from(i.index))))
-            .col_expr(
-                customer::Column::DiiCategory,
-                Expr::value(state.intensity.map(|i| i.category.as_str().to_owned())),
-            )
-            .col_expr(
-                customer::Column::DiiComponents,
-                Expr::value(state.intensity.map(|i| {
-                    serde_json::json!([i.digital_share, i.digital_breadth, i.device_factor, i.self_service_share])
-                })),
-            )
-            .col_expr(customer::Column::Version, increment(customer::Column::Version))
-            .col_expr(customer::Column::UpdatedAt, Expr::value(now));
-        if let Some(new_touch) = last_touch.get(&id).filter(|at| touched.is_none_or(|old| old < **at)) {
-            update = update.col_expr(customer::Column::LastTouchAt, Expr::value(Some(*new_touch)));
-        }
-        if previous != state.lifecycle.as_str() {
-            update = update
-                .col_expr(customer::Column::Lifecycle, Expr::value(state.lifecycle.as_str()))
-                .col_expr(customer::Column::LifecycleSince, Expr::value(Some(now)));
+        let lifecycle_changed = previous != state.lifecycle.as_str();
+        if lifecycle_changed {
             transitions.push(lifecycle_transition::ActiveModel {
                 tenant_id: Set(t.to_string()),
                 id: Set(Uuid::now_v7()),
@@ -354,10 +354,110 @@ pub async fn refresh(
                 at: Set(now),
             });
         }
-        update.exec(txn).await?;
+        let last_touch = last_touch.get(&id).copied().filter(|at| touched.is_none_or(|old| old < *at));
+        changes.push(Change { id, state, lifecycle_changed, last_touch });
+    }
+    if txn.get_database_backend() == DbBackend::Postgres {
+        bulk_update(txn, t, &changes, now).await?;
+    } else {
+        for change in &changes {
+            update_one(txn, t, change, now).await?;
+        }
     }
     if !transitions.is_empty() {
         lifecycle_transition::Entity::insert_many(transitions).exec_without_returning(txn).await?;
+    }
+    Ok(())
+}
+
+/// What a refresh writes to one customer.
+struct Change {
+    id: Uuid,
+    state: Derived,
+    lifecycle_changed: bool,
+    /// A later last touch than the stored one, if any.
+    last_touch: Option<DateTime<Utc>>,
+}
+
+fn components(i: &Intensity) -> serde_json::Value {
+    serde_json::json!([i.digital_share, i.digital_breadth, i.device_factor, i.self_service_share])
+}
+
+/// One UPDATE per customer (SQLite, the embedded mode).
+async fn update_one(txn: &DatabaseTransaction, t: &TenantId, change: &Change, now: DateTime<Utc>) -> Result<()> {
+    let state = &change.state;
+    let mut update = scoped_update::<customer::Entity>(t)
+        .filter(customer::Column::Id.eq(change.id))
+        .col_expr(customer::Column::LifecycleNextChange, Expr::value(state.next_change))
+        .col_expr(customer::Column::DiiNextChange, Expr::value(state.intensity_next_change))
+        .col_expr(customer::Column::Dii, Expr::value(state.intensity.map(|i| i32::from(i.index))))
+        .col_expr(customer::Column::DiiCategory, Expr::value(state.intensity.map(|i| i.category.as_str().to_owned())))
+        .col_expr(customer::Column::DiiComponents, Expr::value(state.intensity.as_ref().map(components)))
+        .col_expr(customer::Column::Version, increment(customer::Column::Version))
+        .col_expr(customer::Column::UpdatedAt, Expr::value(now));
+    if let Some(at) = change.last_touch {
+        update = update.col_expr(customer::Column::LastTouchAt, Expr::value(Some(at)));
+    }
+    if change.lifecycle_changed {
+        update = update
+            .col_expr(customer::Column::Lifecycle, Expr::value(state.lifecycle.as_str()))
+            .col_expr(customer::Column::LifecycleSince, Expr::value(Some(now)));
+    }
+    update.exec(txn).await?;
+    Ok(())
+}
+
+/// Columns of the VALUES list, with the casts PostgreSQL needs for NULLs.
+const BULK_COLUMNS: [(&str, &str); 8] = [
+    ("id", "uuid"),
+    ("lifecycle", "text"),
+    ("lifecycle_changed", "boolean"),
+    ("next_change", "date"),
+    ("dii_next_change", "date"),
+    ("dii", "integer"),
+    ("dii_category", "text"),
+    ("dii_components", "jsonb"),
+];
+
+/// All customers in one `UPDATE … FROM (VALUES …)` (PostgreSQL).
+async fn bulk_update(txn: &DatabaseTransaction, t: &TenantId, changes: &[Change], now: DateTime<Utc>) -> Result<()> {
+    // 9 parameters a row (the last touch too); PostgreSQL takes 65,535 a statement.
+    for chunk in changes.chunks(5000) {
+        let mut values: Vec<sea_orm::Value> = vec![t.to_string().into(), now.into()];
+        let mut rows = Vec::with_capacity(chunk.len());
+        for change in chunk {
+            let state = &change.state;
+            let first = values.len() + 1;
+            let row: Vec<sea_orm::Value> = vec![
+                change.id.into(),
+                state.lifecycle.as_str().into(),
+                change.lifecycle_changed.into(),
+                state.next_change.into(),
+                state.intensity_next_change.into(),
+                state.intensity.map(|i| i32::from(i.index)).into(),
+                state.intensity.map(|i| i.category.as_str().to_owned()).into(),
+                state.intensity.as_ref().map(components).into(),
+                change.last_touch.into(),
+            ];
+            let casts = BULK_COLUMNS.iter().map(|(_, ty)| *ty).chain(["timestamptz"]);
+            let placeholders: Vec<String> = casts.enumerate().map(|(k, ty)| format!("${}::{ty}", first + k)).collect();
+            rows.push(format!("({})", placeholders.join(", ")));
+            values.extend(row);
+        }
+        let names: Vec<&str> = BULK_COLUMNS.iter().map(|(name, _)| *name).chain(["last_touch"]).collect();
+        let sql = format!(
+            "UPDATE customers AS c SET \
+               lifecycle = v.lifecycle, \
+               lifecycle_since = CASE WHEN v.lifecycle_changed THEN $2 ELSE c.lifecycle_since END, \
+               lifecycle_next_change = v.next_change, dii_next_change = v.dii_next_change, \
+               dii = v.dii, dii_category = v.dii_category, dii_components = v.dii_components, \
+               last_touch_at = COALESCE(v.last_touch, c.last_touch_at), \
+               version = c.version + 1, updated_at = $2 \
+             FROM (VALUES {}) AS v({}) WHERE c.tenant_id = $1 AND c.id = v.id",
+            rows.join(", "),
+            names.join(", ")
+        );
+        txn.execute_raw(Statement::from_sql_and_values(DbBackend::Postgres, sql, values)).await?;
     }
     Ok(())
 }
