@@ -57,6 +57,14 @@ pub fn one_of<C: ColumnTrait>(backend: DbBackend, column: C, ids: &[uuid::Uuid])
     }
 }
 
+/// A NOT NULL column for a migration, the default of every CX table;
+/// nullable columns are written out in full so they stand out.
+pub fn column(name: &'static str) -> sea_orm_migration::prelude::ColumnDef {
+    let mut def = sea_orm_migration::prelude::ColumnDef::new(sea_orm::sea_query::Alias::new(name));
+    def.not_null();
+    def
+}
+
 /// Opens the pool of `service` without connecting yet: the server starts
 /// answering health checks (NOT_SERVING) while the database comes up.
 pub async fn open(args: &StoreArgs, service: &'static str) -> Result<DatabaseConnection, ConfigError> {

@@ -3,18 +3,14 @@
 
 use sea_orm_migration::prelude::*;
 
+use crate::store::column as col;
+
 pub struct OutboxTables;
 
 impl MigrationName for OutboxTables {
     fn name(&self) -> &str {
         "cx_outbox_v1"
     }
-}
-
-fn col(name: &'static str) -> ColumnDef {
-    let mut def = ColumnDef::new(Alias::new(name));
-    def.not_null();
-    def
 }
 
 #[async_trait::async_trait]

@@ -2,6 +2,8 @@
 
 use sea_orm_migration::prelude::*;
 
+use cx_runtime::store::column as col;
+
 pub struct Migrator;
 
 impl MigratorTrait for Migrator {
@@ -16,12 +18,6 @@ impl MigrationName for M0001Initial {
     fn name(&self) -> &str {
         "m0001_initial"
     }
-}
-
-fn col(name: &'static str) -> ColumnDef {
-    let mut def = ColumnDef::new(Alias::new(name));
-    def.not_null();
-    def
 }
 
 #[async_trait::async_trait]
