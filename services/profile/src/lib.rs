@@ -96,9 +96,8 @@ async fn sweep_loop(
     interval: std::time::Duration,
     mut stop: tokio::sync::watch::Receiver<bool>,
 ) {
-    let model = domain::intensity::IntensityModel::default();
     while !*stop.borrow() {
-        match store.sweep(chrono::Utc::now().date_naive(), &model).await {
+        match store.sweep(chrono::Utc::now().date_naive()).await {
             Ok(swept) => {
                 for (tenant, ids) in swept {
                     for id in ids {

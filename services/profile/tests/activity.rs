@@ -243,3 +243,56 @@ async fn transitions_and_the_intensity_distribution_are_listed() {
     assert_eq!((distribution.without_index, distribution.mean_index), (1, 60.0));
     server.stop().await.unwrap();
 }
+
+#[tokio::test]
+async fn a_tenants_own_intensity_model_is_validated_and_used() {
+    let db = TestDb::create().await.unwrap();
+    let (server, mut client) = serving(&db).await;
+    let tenant = unique_tenant("model");
+    let (writer, admin) = (token(&tenant, Role::Writer), token(&tenant, Role::Admin));
+    let current = client.get_tenant_settings(authed(pb::GetTenantSettingsRequest {}, &writer)).await.unwrap();
+    let defaults = current.into_inner().settings.unwrap().intensity_model.unwrap();
+    assert_eq!(
+        (
+            defaults.digital_share_weight,
+            defaults.digital_breadth_weight,
+            defaults.hybrid_from,
+            defaults.digital_native_from
+        ),
+        (0.5, 0.2, 25, 75)
+    );
+
+    let update = |model: pb::IntensityModel, paths: Vec<&str>| pb::UpdateTenantSettingsRequest {
+        settings: Some(pb::TenantSettings { intensity_model: Some(model) }),
+        update_mask: Some(prost_types::FieldMask { paths: paths.into_iter().map(str::to_owned).collect() }),
+    };
+    let even = pb::IntensityModel {
+        digital_share_weight: 0.25,
+        digital_breadth_weight: 0.25,
+        device_factor_weight: 0.25,
+        self_service_share_weight: 0.25,
+        hybrid_from: 40,
+        connected_from: 60,
+        digital_native_from: 90,
+    };
+    let status =
+        client.update_tenant_settings(authed(update(even, vec!["intensity_model"]), &writer)).await.unwrap_err();
+    assert_eq!(status.code(), Code::PermissionDenied);
+    let heavy = pb::IntensityModel { digital_share_weight: 0.35, ..even };
+    let status =
+        client.update_tenant_settings(authed(update(heavy, vec!["intensity_model"]), &admin)).await.unwrap_err();
+    assert_eq!(field_violations(&status)[0].field, "settings.intensity_model");
+    assert_eq!(field_violations(&status)[0].description, "weights must add up to 1");
+    let status = client.update_tenant_settings(authed(update(even, vec!["colour"]), &admin)).await.unwrap_err();
+    assert_eq!(field_violations(&status)[0].field, "update_mask.paths[0]");
+    client.update_tenant_settings(authed(update(even, vec!["intensity_model"]), &admin)).await.unwrap();
+
+    // Customer A's components (0.8, 0.25, 0.25, 0.75) with even weights:
+    // 0.25 × (0.8 + 0.25 + 0.25 + 0.75) = 0.25 × 2.05 = 0.5125 → 51, hybrid under cuts 40/60/90.
+    let a = customer(&mut client, &writer, "a@example.com").await;
+    let request = pb::RecordActivityRequest { batch_id: "b".into(), records: batch_a(&a) };
+    client.record_activity(authed(request, &writer)).await.unwrap();
+    let dii = get(&mut client, &writer, &a, None).await.digital_intensity.unwrap();
+    assert_eq!((dii.index, dii.category), (51, pb::DigitalCategory::Hybrid as i32));
+    server.stop().await.unwrap();
+}

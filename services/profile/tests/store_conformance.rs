@@ -86,6 +86,7 @@ suite!(
     concurrent_resolves_create_exactly_one_profile,
     activity_accumulates_per_day_and_batches_apply_once,
     the_sweep_moves_customers_as_days_pass,
+    a_changed_intensity_model_reaches_stored_indexes_at_the_sweep,
 );
 
 async fn resolve_creates_once_then_finds(store: &ProfileStore) {
@@ -371,11 +372,11 @@ async fn the_sweep_moves_customers_as_days_pass(store: &ProfileStore) {
 
     let today = Utc::now().date_naive();
     let in_days = |n: u64| today.checked_add_days(Days::new(n)).unwrap();
-    assert!(store.sweep(in_days(9), &model).await.unwrap().is_empty(), "nothing changes before day 10");
+    assert!(store.sweep(in_days(9)).await.unwrap().is_empty(), "nothing changes before day 10");
 
     // Day 10: the purchase is 90 days old (at risk), the visit 180 days old
     // (out of the window: no index any more).
-    let swept = store.sweep(in_days(10), &model).await.unwrap();
+    let swept = store.sweep(in_days(10)).await.unwrap();
     assert_eq!(swept.len(), 1);
     let mut changed = swept[0].1.clone();
     changed.sort();
@@ -384,7 +385,7 @@ async fn the_sweep_moves_customers_as_days_pass(store: &ProfileStore) {
     assert_eq!(changed, expected);
     assert_eq!(store.get(&t, buyer.id).await.unwrap().lifecycle, Lifecycle::AtRisk);
     assert_eq!(store.get(&t, browser.id).await.unwrap().intensity, None);
-    assert!(store.sweep(in_days(10), &model).await.unwrap().is_empty(), "a second sweep finds nothing to do");
+    assert!(store.sweep(in_days(10)).await.unwrap().is_empty(), "a second sweep finds nothing to do");
 
     let (into_risk, _) = store.transitions(&t, Some(Lifecycle::AtRisk), None, None, None, 10).await.unwrap();
     assert_eq!(into_risk.len(), 1);
@@ -400,6 +401,51 @@ async fn the_sweep_moves_customers_as_days_pass(store: &ProfileStore) {
     assert_eq!(summary, [(None, 2, None), (Some(Category::Traditional), 1, Some(0.0))]);
 
     // Day 300: the purchase is 380 days old, the buyer is lost.
-    store.sweep(in_days(300), &model).await.unwrap();
+    store.sweep(in_days(300)).await.unwrap();
     assert_eq!(store.get(&t, buyer.id).await.unwrap().lifecycle, Lifecycle::Lost);
+}
+
+async fn a_changed_intensity_model_reaches_stored_indexes_at_the_sweep(store: &ProfileStore) {
+    use cx_profile::domain::intensity::{Category, IntensityModel};
+    use cx_profile::store::activity::Activity;
+
+    let t = tenant("acme");
+    let (p, _) = store.resolve(&t, &email("m@example.com"), true).await.unwrap().unwrap();
+    let web = Activity {
+        customer: p.id,
+        at: Utc::now() - Duration::days(2),
+        channel: "web".into(),
+        digital: true,
+        initiator: "push",
+        kind: "informative",
+        touchpoints: 2,
+        purchases: 0,
+        currency: String::new(),
+        amount_micros: 0,
+        device: None,
+    };
+    let model = store.intensity_model(&t).await.unwrap();
+    assert_eq!(model, IntensityModel::default());
+    store.record_activity(&t, "b", &[web], &model).await.unwrap();
+    // All digital, push only, 1 channel, no device: 0.50·1 + 0.20·(1/8) = 0.525 → 53, connected.
+    assert_eq!(
+        store.get(&t, p.id).await.unwrap().intensity.map(|i| (i.index, i.category)),
+        Some((53, Category::Connected))
+    );
+
+    // Only the digital share counts now: 1.0 → 100.
+    let share_only = IntensityModel {
+        digital_share: 1.0,
+        digital_breadth: 0.0,
+        device_factor: 0.0,
+        self_service_share: 0.0,
+        cuts: [25, 50, 75],
+    };
+    let today = Utc::now().date_naive();
+    store.set_intensity_model(&t, &share_only, today).await.unwrap();
+    assert_eq!(store.intensity_model(&t).await.unwrap(), share_only);
+    assert_eq!(store.get(&t, p.id).await.unwrap().intensity.map(|i| i.index), Some(53), "stored until the sweep");
+    store.sweep(today).await.unwrap();
+    let after = store.get(&t, p.id).await.unwrap().intensity.unwrap();
+    assert_eq!((after.index, after.category), (100, Category::DigitalNative));
 }

@@ -3,6 +3,7 @@
 
 pub mod activity;
 pub mod convert;
+pub mod settings;
 
 use chrono::Utc;
 use cx_proto::from_timestamp;
@@ -20,7 +21,6 @@ use uuid::Uuid;
 use crate::domain::attributes::{MAX_ATTRIBUTES, MAX_PERSONA_LEN, MaskPath};
 use crate::domain::consent::{self, check_custom_name};
 use crate::domain::identity::Identity;
-use crate::domain::intensity::IntensityModel;
 use crate::error::ProfileError;
 use crate::store::{ListFilter, NewConsent, ProfileStore, ProfileUpdate};
 use convert::*;
@@ -163,7 +163,8 @@ impl ProfileService for ProfileApi {
         let mut profile = self.cached_profile(&t, id).await?;
         if let Some(as_of) = as_of {
             // History is evaluated from the aggregates, past the cache.
-            let derived = self.store.derived_as_of(&t, id, as_of.date_naive(), &IntensityModel::default()).await?;
+            let model = self.store.intensity_model(&t).await?;
+            let derived = self.store.derived_as_of(&t, id, as_of.date_naive(), &model).await?;
             profile.lifecycle = lifecycle_to_proto(derived.lifecycle) as i32;
             profile.lifecycle_change_time = None;
             profile.digital_intensity = derived.intensity.as_ref().map(intensity_to_proto);
@@ -362,8 +363,8 @@ impl ProfileService for ProfileApi {
         let t = tenant(&request, Role::Writer)?;
         let pb::RecordActivityRequest { batch_id, records } = request.into_inner();
         let records = activity::parse_batch(&batch_id, records).map_err(ProfileError::from)?;
-        let Some(customers) = self.store.record_activity(&t, &batch_id, &records, &IntensityModel::default()).await?
-        else {
+        let model = self.store.intensity_model(&t).await?;
+        let Some(customers) = self.store.record_activity(&t, &batch_id, &records, &model).await? else {
             return Ok(Response::new(pb::RecordActivityResponse { duplicate: true, profiles_updated: 0 }));
         };
         for id in &customers {
@@ -418,5 +419,40 @@ impl ProfileService for ProfileApi {
         let pb::GetDigitalIntensityDistributionRequest {} = request.into_inner();
         let counts = self.store.intensity_distribution(&t).await?;
         Ok(Response::new(activity::distribution_to_proto(&counts)))
+    }
+
+    async fn get_tenant_settings(
+        &self,
+        request: Request<pb::GetTenantSettingsRequest>,
+    ) -> Reply<pb::GetTenantSettingsResponse> {
+        let t = tenant(&request, Role::Reader)?;
+        let pb::GetTenantSettingsRequest {} = request.into_inner();
+        let model = self.store.intensity_model(&t).await?;
+        Ok(Response::new(pb::GetTenantSettingsResponse { settings: Some(settings::settings_to_proto(&model)) }))
+    }
+
+    async fn update_tenant_settings(
+        &self,
+        request: Request<pb::UpdateTenantSettingsRequest>,
+    ) -> Reply<pb::UpdateTenantSettingsResponse> {
+        let t = tenant(&request, Role::Admin)?;
+        let pb::UpdateTenantSettingsRequest { settings: new, update_mask } = request.into_inner();
+        let paths = update_mask.map(|m| m.paths).unwrap_or_default();
+        let mut violations = Violations::new();
+        if paths.is_empty() {
+            violations.add("update_mask", "must name the settings to update (intensity_model)");
+        }
+        for (i, path) in paths.iter().enumerate() {
+            if path != "intensity_model" {
+                violations
+                    .add(format!("update_mask.paths[{i}]"), format!("'{path}' is not a setting (intensity_model)"));
+            }
+        }
+        let model =
+            violations.check(settings::parse_model(new.and_then(|s| s.intensity_model), "settings.intensity_model"));
+        violations.finish().map_err(ProfileError::from)?;
+        let Some(model) = model else { return Err(Status::internal("validated model missing")) };
+        self.store.set_intensity_model(&t, &model, Utc::now().date_naive()).await?;
+        Ok(Response::new(pb::UpdateTenantSettingsResponse { settings: Some(settings::settings_to_proto(&model)) }))
     }
 }

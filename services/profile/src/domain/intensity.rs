@@ -49,7 +49,7 @@ pub struct ChannelMix {
 }
 
 /// A tenant's weights and category cuts.
-#[derive(Clone, Copy, Debug, PartialEq)]
+#[derive(Clone, Copy, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct IntensityModel {
     pub digital_share: f64,
     pub digital_breadth: f64,

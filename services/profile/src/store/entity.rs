@@ -191,7 +191,15 @@ table!(lifecycle_transition, "lifecycle_transitions", {
     at: DateTimeUtc,
 });
 
+// A tenant's settings (the digital intensity model, as JSON).
+table!(tenant_setting, "tenant_settings", {
+    #[sea_orm(primary_key, auto_increment = false)] tenant_id: String,
+    intensity_model: Json,
+    updated_at: DateTimeUtc,
+});
+
 tenant_scoped!(customer);
+tenant_scoped!(tenant_setting);
 tenant_scoped!(activity_day);
 tenant_scoped!(purchase_day);
 tenant_scoped!(device);

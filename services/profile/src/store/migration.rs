@@ -223,6 +223,17 @@ impl MigrationTrait for M0002Activity {
         .await?;
         m.create_table(
             Table::create()
+                .table(Alias::new("tenant_settings"))
+                .if_not_exists()
+                .col(col("tenant_id").string_len(64))
+                .col(col("intensity_model").json_binary())
+                .col(col("updated_at").timestamp_with_time_zone())
+                .primary_key(Index::create().col(Alias::new("tenant_id")))
+                .to_owned(),
+        )
+        .await?;
+        m.create_table(
+            Table::create()
                 .table(Alias::new("lifecycle_transitions"))
                 .if_not_exists()
                 .col(col("tenant_id").string_len(64))

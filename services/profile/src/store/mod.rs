@@ -4,6 +4,7 @@
 pub mod activity;
 pub mod entity;
 pub mod migration;
+pub mod settings;
 pub mod sweep;
 
 use std::collections::{BTreeMap, HashMap};

@@ -14,7 +14,7 @@ use uuid::Uuid;
 use super::ProfileStore;
 use super::activity::refresh;
 use super::entity::{customer, lifecycle_transition};
-use crate::domain::intensity::{Category, IntensityModel};
+use crate::domain::intensity::Category;
 use crate::domain::lifecycle::Lifecycle;
 use crate::error::ProfileError;
 
@@ -46,7 +46,7 @@ impl ProfileStore {
     /// by `today` through time alone (active → at_risk → lost, reactivated →
     /// active, activity leaving the 180-day window). Returns who changed, per
     /// tenant, so their cache entries can be dropped.
-    pub async fn sweep(&self, today: NaiveDate, model: &IntensityModel) -> Result<Vec<(TenantId, Vec<Uuid>)>> {
+    pub async fn sweep(&self, today: NaiveDate) -> Result<Vec<(TenantId, Vec<Uuid>)>> {
         let backend = self.db().get_database_backend();
         // The one query across tenants: which tenants have customers at all.
         let tenants = self
@@ -57,6 +57,7 @@ impl ProfileStore {
         for row in tenants {
             let raw: String = row.try_get("", "tenant_id")?;
             let Ok(t) = TenantId::parse(&raw) else { continue };
+            let model = self.intensity_model(&t).await?;
             let mut changed = Vec::new();
             // Each refresh moves the customer's next change past today, so
             // every round finds fewer; the bound only guards against a bug.
@@ -77,7 +78,7 @@ impl ProfileStore {
                     break;
                 }
                 let txn = self.db().begin().await?;
-                refresh(&txn, &t, &due, today, model, &Default::default()).await?;
+                refresh(&txn, &t, &due, today, &model, &Default::default()).await?;
                 txn.commit().await?;
                 changed.extend(due);
             }
