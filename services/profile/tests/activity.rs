@@ -296,3 +296,60 @@ async fn a_tenants_own_intensity_model_is_validated_and_used() {
     assert_eq!((dii.index, dii.category), (51, pb::DigitalCategory::Hybrid as i32));
     server.stop().await.unwrap();
 }
+
+#[tokio::test]
+async fn merge_profiles_reports_conflicts_and_the_merged_id_resolves_to_the_survivor() {
+    use cx_proto::common::v1::{AttributeValue, attribute_value::Kind};
+    let db = TestDb::create().await.unwrap();
+    let (server, mut client) = serving(&db).await;
+    let writer = token(&unique_tenant("merge"), Role::Writer);
+    let kept = customer(&mut client, &writer, "kept@example.com").await;
+    let gone = customer(&mut client, &writer, "gone@example.com").await;
+    let tier = |v: &str| AttributeValue { kind: Some(Kind::StringValue(v.into())) };
+    for (id, value) in [(&kept, "gold"), (&gone, "silver")] {
+        let update = pb::UpdateProfileRequest {
+            profile: Some(pb::Profile {
+                id: id.clone(),
+                attributes: [("tier".to_owned(), tier(value))].into(),
+                ..Default::default()
+            }),
+            update_mask: Some(prost_types::FieldMask { paths: vec!["attributes".into()] }),
+        };
+        client.update_profile(authed(update, &writer)).await.unwrap();
+    }
+    // Warm the cache with the profile about to disappear.
+    get(&mut client, &writer, &gone, None).await;
+
+    let request =
+        pb::MergeProfilesRequest { survivor_id: kept.clone(), merged_id: gone.clone(), prefer_merged_attributes: true };
+    let merged = client.merge_profiles(authed(request, &writer)).await.unwrap().into_inner();
+    assert_eq!(merged.conflicts.len(), 1);
+    let conflict = &merged.conflicts[0];
+    assert_eq!((conflict.key.as_str(), conflict.kept_merged), ("tier", true));
+    assert_eq!(
+        (conflict.survivor_value.clone(), conflict.merged_value.clone()),
+        (Some(tier("gold")), Some(tier("silver")))
+    );
+    let profile = merged.profile.unwrap();
+    assert_eq!(profile.attributes.get("tier"), Some(&tier("silver")));
+    assert_eq!(profile.identities.len(), 2);
+
+    // The merged id now answers with the survivor, not from a stale cache entry.
+    let via_old_id = get(&mut client, &writer, &gone, None).await;
+    assert_eq!((via_old_id.id.as_str(), via_old_id.identities.len()), (kept.as_str(), 2));
+
+    let same = pb::MergeProfilesRequest {
+        survivor_id: kept.clone(),
+        merged_id: kept.clone(),
+        prefer_merged_attributes: false,
+    };
+    let status = client.merge_profiles(authed(same, &writer)).await.unwrap_err();
+    assert_eq!((status.code(), field_violations(&status)[0].field.as_str()), (Code::InvalidArgument, "merged_id"));
+    let again = pb::MergeProfilesRequest {
+        survivor_id: kept.clone(),
+        merged_id: gone.clone(),
+        prefer_merged_attributes: false,
+    };
+    assert_eq!(client.merge_profiles(authed(again, &writer)).await.unwrap_err().code(), Code::NotFound);
+    server.stop().await.unwrap();
+}

@@ -87,6 +87,7 @@ suite!(
     activity_accumulates_per_day_and_batches_apply_once,
     the_sweep_moves_customers_as_days_pass,
     a_changed_intensity_model_reaches_stored_indexes_at_the_sweep,
+    a_merge_unites_identities_consents_activity_and_keeps_resolving,
 );
 
 async fn resolve_creates_once_then_finds(store: &ProfileStore) {
@@ -448,4 +449,89 @@ async fn a_changed_intensity_model_reaches_stored_indexes_at_the_sweep(store: &P
     store.sweep(today).await.unwrap();
     let after = store.get(&t, p.id).await.unwrap().intensity.unwrap();
     assert_eq!((after.index, after.category), (100, Category::DigitalNative));
+}
+
+async fn a_merge_unites_identities_consents_activity_and_keeps_resolving(store: &ProfileStore) {
+    use cx_profile::domain::intensity::IntensityModel;
+    use cx_profile::domain::merge::Prefer;
+    use cx_profile::store::activity::Activity;
+
+    let t = tenant("acme");
+    let (kept, _) = store.resolve(&t, &email("kept@example.com"), true).await.unwrap().unwrap();
+    let phone = Identity::normalize(IdentityKind::Phone, "+33612345678").unwrap();
+    let (gone, _) = store.resolve(&t, &phone, true).await.unwrap().unwrap();
+    let set = |paths: Vec<MaskPath>, persona: &str, attributes: Attributes| ProfileUpdate {
+        paths,
+        persona: persona.into(),
+        attributes,
+    };
+    store
+        .update(
+            &t,
+            kept.id,
+            &set(
+                vec![MaskPath::Attributes],
+                "",
+                Attributes::from([("tier".to_owned(), AttributeValue::String("gold".into()))]),
+            ),
+            100,
+        )
+        .await
+        .unwrap();
+    let theirs = Attributes::from([
+        ("tier".to_owned(), AttributeValue::String("silver".into())),
+        ("city".to_owned(), AttributeValue::String("Lyon".into())),
+    ]);
+    store
+        .update(&t, gone.id, &set(vec![MaskPath::Persona, MaskPath::Attributes], "bargain hunter", theirs), 100)
+        .await
+        .unwrap();
+    // Consent: granted on the kept profile 20 minutes ago, withdrawn on the other 10 minutes ago.
+    let decision = |granted: bool, minutes: i64| NewConsent {
+        purpose: Purpose::Standard(StandardPurpose::Email),
+        granted,
+        source_channel: String::new(),
+        actor: "customer".into(),
+        occurred_at: Utc::now() - Duration::minutes(minutes),
+        request_id: None,
+    };
+    store.set_consent(&t, kept.id, decision(true, 20)).await.unwrap();
+    store.set_consent(&t, gone.id, decision(false, 10)).await.unwrap();
+    // Activity: 3 web touchpoints each, same day, channel and initiator, one shared device.
+    let web = |customer| Activity {
+        customer,
+        at: Utc::now() - Duration::days(1),
+        channel: "web".into(),
+        digital: true,
+        initiator: "pull",
+        kind: "informative",
+        touchpoints: 3,
+        purchases: 0,
+        currency: String::new(),
+        amount_micros: 0,
+        device: Some("d1".into()),
+    };
+    let model = IntensityModel::default();
+    store.record_activity(&t, "k", &[web(kept.id)], &model).await.unwrap();
+    store.record_activity(&t, "g", &[web(gone.id)], &model).await.unwrap();
+
+    let outcome = store.merge(&t, kept.id, gone.id, Prefer::Survivor).await.unwrap();
+    let merged = outcome.profile;
+    assert_eq!(merged.identities, vec![email("kept@example.com"), phone.clone()]);
+    assert_eq!(merged.attributes.get("tier"), Some(&AttributeValue::String("gold".into())));
+    assert_eq!(merged.attributes.get("city"), Some(&AttributeValue::String("Lyon".into())));
+    assert_eq!(merged.persona, "bargain hunter", "the survivor had none");
+    assert_eq!(outcome.conflicts.iter().map(|c| c.key.as_str()).collect::<Vec<_>>(), ["tier"]);
+    // The most recent decision across both wins; both decisions are kept.
+    let email_purpose = Purpose::Standard(StandardPurpose::Email);
+    assert!(!store.consent(&t, kept.id, &email_purpose).await.unwrap().unwrap().granted);
+    assert_eq!(store.consent_history(&t, kept.id, None, 10).await.unwrap().0.len(), 2);
+    // 6 web touchpoints now, one device: 0.50 + 0.20·(1/8) + 0.15·(1/4) + 0.15 = 0.7125 → 71.
+    assert_eq!(merged.intensity.map(|i| i.index), Some(71));
+    // The merged id is gone but resolves; its phone resolves to the survivor.
+    assert!(matches!(store.get(&t, gone.id).await, Err(ProfileError::NotFound(_))));
+    assert_eq!(store.survivor_of(&t, gone.id).await.unwrap(), Some(kept.id));
+    assert_eq!(store.resolve(&t, &phone, false).await.unwrap().unwrap().0.id, kept.id);
+    assert!(matches!(store.merge(&t, kept.id, kept.id, Prefer::Survivor).await, Err(ProfileError::InvalidArgument(_))));
+    assert!(matches!(store.merge(&t, kept.id, gone.id, Prefer::Survivor).await, Err(ProfileError::NotFound(_))));
 }

@@ -127,7 +127,7 @@ fn value_of(value: PbValue) -> Option<AttributeValue> {
     })
 }
 
-fn value_to_proto(value: &AttributeValue) -> PbValue {
+pub fn value_to_proto(value: &AttributeValue) -> PbValue {
     let kind = match value {
         AttributeValue::String(s) => PbKind::StringValue(s.clone()),
         AttributeValue::Int(i) => PbKind::IntValue(*i),

@@ -21,6 +21,7 @@ use uuid::Uuid;
 use crate::domain::attributes::{MAX_ATTRIBUTES, MAX_PERSONA_LEN, MaskPath};
 use crate::domain::consent::{self, check_custom_name};
 use crate::domain::identity::Identity;
+use crate::domain::merge::Prefer;
 use crate::error::ProfileError;
 use crate::store::{ListFilter, NewConsent, ProfileStore, ProfileUpdate};
 use convert::*;
@@ -160,7 +161,15 @@ impl ProfileService for ProfileApi {
         let pb::GetProfileRequest { id, as_of } = request.into_inner();
         let (id, as_of) = all2(parse_id(&id, "id"), as_of.map(|ts| not_future(&ts, "as_of")).transpose())
             .map_err(ProfileError::from)?;
-        let mut profile = self.cached_profile(&t, id).await?;
+        let mut profile = match self.cached_profile(&t, id).await {
+            // A merged id resolves to the profile it was folded into.
+            Err(status) if status.code() == tonic::Code::NotFound => match self.store.survivor_of(&t, id).await? {
+                Some(survivor) => self.cached_profile(&t, survivor).await?,
+                None => return Err(status),
+            },
+            other => other?,
+        };
+        let id = Uuid::parse_str(&profile.id).unwrap_or(id);
         if let Some(as_of) = as_of {
             // History is evaluated from the aggregates, past the cache.
             let model = self.store.intensity_model(&t).await?;
@@ -454,5 +463,27 @@ impl ProfileService for ProfileApi {
         let Some(model) = model else { return Err(Status::internal("validated model missing")) };
         self.store.set_intensity_model(&t, &model, Utc::now().date_naive()).await?;
         Ok(Response::new(pb::UpdateTenantSettingsResponse { settings: Some(settings::settings_to_proto(&model)) }))
+    }
+
+    async fn merge_profiles(&self, request: Request<pb::MergeProfilesRequest>) -> Reply<pb::MergeProfilesResponse> {
+        let t = tenant(&request, Role::Writer)?;
+        let pb::MergeProfilesRequest { survivor_id, merged_id, prefer_merged_attributes } = request.into_inner();
+        let (survivor, merged) = all2(parse_id(&survivor_id, "survivor_id"), parse_id(&merged_id, "merged_id"))
+            .map_err(ProfileError::from)?;
+        let prefer = if prefer_merged_attributes { Prefer::Merged } else { Prefer::Survivor };
+        let outcome = self.store.merge(&t, survivor, merged, prefer).await?;
+        self.cache.invalidate(&Self::cache_key(&t, survivor)).await;
+        self.cache.invalidate(&Self::cache_key(&t, merged)).await;
+        let conflicts = outcome
+            .conflicts
+            .iter()
+            .map(|c| pb::AttributeConflict {
+                key: c.key.clone(),
+                survivor_value: Some(value_to_proto(&c.survivor)),
+                merged_value: Some(value_to_proto(&c.merged)),
+                kept_merged: c.kept == Prefer::Merged,
+            })
+            .collect();
+        Ok(Response::new(pb::MergeProfilesResponse { profile: Some(profile_to_proto(&outcome.profile)), conflicts }))
     }
 }

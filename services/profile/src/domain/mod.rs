@@ -6,3 +6,4 @@ pub mod consent;
 pub mod identity;
 pub mod intensity;
 pub mod lifecycle;
+pub mod merge;

@@ -198,7 +198,17 @@ table!(tenant_setting, "tenant_settings", {
     updated_at: DateTimeUtc,
 });
 
+// A profile folded into another one.
+table!(merge, "merges", {
+    #[sea_orm(primary_key, auto_increment = false)] tenant_id: String,
+    #[sea_orm(primary_key, auto_increment = false)] merged_id: Uuid,
+    survivor_id: Uuid,
+    conflicts: Json,
+    merged_at: DateTimeUtc,
+});
+
 tenant_scoped!(customer);
+tenant_scoped!(merge);
 tenant_scoped!(tenant_setting);
 tenant_scoped!(activity_day);
 tenant_scoped!(purchase_day);

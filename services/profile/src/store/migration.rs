@@ -8,7 +8,12 @@ pub struct Migrator;
 
 impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-        vec![Box::new(M0001Initial), Box::new(cx_runtime::outbox::migration::OutboxTables), Box::new(M0002Activity)]
+        vec![
+            Box::new(M0001Initial),
+            Box::new(cx_runtime::outbox::migration::OutboxTables),
+            Box::new(M0002Activity),
+            Box::new(M0003Merges),
+        ]
     }
 }
 
@@ -278,6 +283,35 @@ impl MigrationTrait for M0002Activity {
                 .if_not_exists()
                 .col(Alias::new("tenant_id"))
                 .col(Alias::new("lifecycle"))
+                .to_owned(),
+        )
+        .await
+    }
+}
+
+/// Merges: which profile was folded into which, so the merged id keeps
+/// resolving to the survivor.
+struct M0003Merges;
+
+impl MigrationName for M0003Merges {
+    fn name(&self) -> &str {
+        "m0003_merges"
+    }
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for M0003Merges {
+    async fn up(&self, m: &SchemaManager) -> Result<(), DbErr> {
+        m.create_table(
+            Table::create()
+                .table(Alias::new("merges"))
+                .if_not_exists()
+                .col(col("tenant_id").string_len(64))
+                .col(col("merged_id").uuid())
+                .col(col("survivor_id").uuid())
+                .col(col("conflicts").json_binary())
+                .col(col("merged_at").timestamp_with_time_zone())
+                .primary_key(Index::create().col(Alias::new("tenant_id")).col(Alias::new("merged_id")))
                 .to_owned(),
         )
         .await

@@ -3,6 +3,7 @@
 
 pub mod activity;
 pub mod entity;
+pub mod merge;
 pub mod migration;
 pub mod settings;
 pub mod sweep;
