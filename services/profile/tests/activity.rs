@@ -353,3 +353,55 @@ async fn merge_profiles_reports_conflicts_and_the_merged_id_resolves_to_the_surv
     assert_eq!(client.merge_profiles(authed(again, &writer)).await.unwrap_err().code(), Code::NotFound);
     server.stop().await.unwrap();
 }
+
+#[tokio::test]
+async fn export_customer_data_streams_every_record_of_the_customer() {
+    use cx_proto::profile::v1::export_customer_data_response::Record;
+    let db = TestDb::create().await.unwrap();
+    let (server, mut client) = serving(&db).await;
+    let tenant = unique_tenant("export");
+    let (writer, admin) = (token(&tenant, Role::Writer), token(&tenant, Role::Admin));
+    let a = customer(&mut client, &writer, "a@example.com").await;
+    let request = pb::RecordActivityRequest { batch_id: "b".into(), records: batch_a(&a) };
+    client.record_activity(authed(request, &writer)).await.unwrap();
+    let consent = pb::SetConsentRequest {
+        profile_id: a.clone(),
+        purpose: Some(pb::Purpose { kind: Some(pb::purpose::Kind::Standard(pb::ConsentPurpose::Survey as i32)) }),
+        granted: true,
+        ..Default::default()
+    };
+    client.set_consent(authed(consent, &writer)).await.unwrap();
+
+    let request = pb::ExportCustomerDataRequest { profile_id: a.clone() };
+    let mut stream = client.export_customer_data(authed(request, &admin)).await.unwrap().into_inner();
+    let mut kinds = Vec::new();
+    while let Some(message) = stream.message().await.unwrap() {
+        assert_eq!(message.source_service, "profile");
+        kinds.push(match message.record.unwrap() {
+            Record::Profile(p) => {
+                assert_eq!(p.id, a);
+                "profile"
+            }
+            Record::Consent(_) => "consent",
+            Record::Activity(_) => "activity",
+            Record::Purchase(p) => {
+                assert_eq!(p.amount.unwrap().units, 50);
+                "purchase"
+            }
+            Record::Device(d) => {
+                assert_eq!(d.device_id, "d1");
+                "device"
+            }
+            Record::Transition(_) => "transition",
+            Record::MergedProfileId(_) => "merged",
+        });
+    }
+    // Web, email and store days; one purchase day; one device; prospect → at_risk.
+    assert_eq!(kinds, ["profile", "consent", "activity", "activity", "activity", "purchase", "device", "transition"]);
+
+    let request = pb::ExportCustomerDataRequest { profile_id: a.clone() };
+    assert_eq!(client.export_customer_data(authed(request, &writer)).await.unwrap_err().code(), Code::PermissionDenied);
+    let request = pb::ExportCustomerDataRequest { profile_id: uuid::Uuid::now_v7().to_string() };
+    assert_eq!(client.export_customer_data(authed(request, &admin)).await.unwrap_err().code(), Code::NotFound);
+    server.stop().await.unwrap();
+}

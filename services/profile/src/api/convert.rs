@@ -272,6 +272,15 @@ pub fn purpose_definition_to_proto(record: &PurposeRecord) -> pb::ConsentPurpose
     }
 }
 
+pub fn transition_to_proto(tr: &crate::store::sweep::Transition) -> pb::LifecycleTransition {
+    pb::LifecycleTransition {
+        profile_id: tr.customer.to_string(),
+        from_state: lifecycle_to_proto(tr.from) as i32,
+        to_state: lifecycle_to_proto(tr.to) as i32,
+        change_time: Some(timestamp(tr.at)),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -3,6 +3,7 @@
 
 pub mod activity;
 pub mod convert;
+pub mod export;
 pub mod settings;
 
 use chrono::Utc;
@@ -408,15 +409,7 @@ impl ProfileService for ProfileApi {
             (true, Some(last)) => encode_token(&last.id.to_string()),
             _ => String::new(),
         };
-        let transitions = transitions
-            .iter()
-            .map(|tr| pb::LifecycleTransition {
-                profile_id: tr.customer.to_string(),
-                from_state: lifecycle_to_proto(tr.from) as i32,
-                to_state: lifecycle_to_proto(tr.to) as i32,
-                change_time: Some(cx_proto::timestamp(tr.at)),
-            })
-            .collect();
+        let transitions = transitions.iter().map(transition_to_proto).collect();
         Ok(Response::new(pb::ListLifecycleTransitionsResponse { transitions, next_page_token }))
     }
 
@@ -485,5 +478,21 @@ impl ProfileService for ProfileApi {
             })
             .collect();
         Ok(Response::new(pb::MergeProfilesResponse { profile: Some(profile_to_proto(&outcome.profile)), conflicts }))
+    }
+
+    type ExportCustomerDataStream =
+        std::pin::Pin<Box<dyn futures::Stream<Item = Result<pb::ExportCustomerDataResponse, Status>> + Send>>;
+
+    async fn export_customer_data(
+        &self,
+        request: Request<pb::ExportCustomerDataRequest>,
+    ) -> Reply<Self::ExportCustomerDataStream> {
+        let t = tenant(&request, Role::Admin)?;
+        let pb::ExportCustomerDataRequest { profile_id } = request.into_inner();
+        let id = parse_id(&profile_id, "profile_id").map_err(reject)?;
+        let data = self.store.export(&t, id).await?;
+        tracing::info!(records = data.consents.len() + data.activity.len(), "customer data exported");
+        let records = export::records(&data).into_iter().map(Ok);
+        Ok(Response::new(Box::pin(futures::stream::iter(records))))
     }
 }

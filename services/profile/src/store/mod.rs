@@ -3,6 +3,7 @@
 
 pub mod activity;
 pub mod entity;
+pub mod export;
 pub mod merge;
 pub mod migration;
 pub mod settings;
@@ -115,7 +116,7 @@ fn identity_of(row: &identity::Model) -> Option<Identity> {
     Some(Identity { kind: IdentityKind::parse(&row.kind)?, value: row.value.clone() })
 }
 
-fn consent_of(row: consent_event::Model) -> Option<ConsentRecord> {
+pub(crate) fn consent_of(row: consent_event::Model) -> Option<ConsentRecord> {
     Some(ConsentRecord {
         id: row.id,
         purpose: Purpose::from_key(&row.purpose)?,

@@ -33,6 +33,17 @@ pub struct Transition {
     pub at: DateTime<Utc>,
 }
 
+/// A stored transition, unless its states are unknown to this version.
+pub(crate) fn transition_of(r: lifecycle_transition::Model) -> Option<Transition> {
+    Some(Transition {
+        id: r.id,
+        customer: r.customer_id,
+        from: Lifecycle::parse(&r.from_state)?,
+        to: Lifecycle::parse(&r.to_state)?,
+        at: r.at,
+    })
+}
+
 /// Profiles per category (`None`: no touchpoint in the window) and their mean index.
 #[derive(Clone, Debug, PartialEq)]
 pub struct CategoryCount {
@@ -117,18 +128,7 @@ impl ProfileStore {
         let mut rows = query.all(self.db()).await?;
         let more = rows.len() as u64 > limit;
         rows.truncate(usize::try_from(limit).unwrap_or(usize::MAX));
-        let transitions = rows
-            .into_iter()
-            .filter_map(|r| {
-                Some(Transition {
-                    id: r.id,
-                    customer: r.customer_id,
-                    from: Lifecycle::parse(&r.from_state)?,
-                    to: Lifecycle::parse(&r.to_state)?,
-                    at: r.at,
-                })
-            })
-            .collect();
+        let transitions = rows.into_iter().filter_map(transition_of).collect();
         Ok((transitions, more))
     }
 
