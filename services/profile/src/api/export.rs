@@ -66,6 +66,35 @@ pub fn records(data: &CustomerData) -> Vec<pb::ExportCustomerDataResponse> {
         .collect()
 }
 
+fn erasure_state(state: &str) -> i32 {
+    match state {
+        crate::store::erase::COMPLETED => pb::ErasureState::Completed as i32,
+        crate::store::erase::PENDING => pb::ErasureState::Pending as i32,
+        _ => pb::ErasureState::Unspecified as i32,
+    }
+}
+
+/// An erasure job (the receipt once completed): counts and times only.
+pub fn erasure_to_proto(job: &crate::store::erase::ErasureRecord) -> pb::Erasure {
+    use cx_proto::timestamp;
+    pb::Erasure {
+        id: job.id.to_string(),
+        state: erasure_state(&job.state),
+        create_time: Some(timestamp(job.created_at)),
+        complete_time: job.completed_at.map(timestamp),
+        steps: job
+            .steps
+            .iter()
+            .map(|step| pb::ErasureStep {
+                service: step.service.clone(),
+                state: erasure_state(&step.state),
+                erased_counts: step.counts.clone().into_iter().collect(),
+                complete_time: step.completed_at.map(timestamp),
+            })
+            .collect(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

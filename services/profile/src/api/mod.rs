@@ -495,4 +495,23 @@ impl ProfileService for ProfileApi {
         let records = export::records(&data).into_iter().map(Ok);
         Ok(Response::new(Box::pin(futures::stream::iter(records))))
     }
+
+    async fn erase_customer(&self, request: Request<pb::EraseCustomerRequest>) -> Reply<pb::EraseCustomerResponse> {
+        let t = tenant(&request, Role::Admin)?;
+        let pb::EraseCustomerRequest { profile_id } = request.into_inner();
+        let id = parse_id(&profile_id, "profile_id").map_err(reject)?;
+        let (job, merged_ids) = self.store.erase(&t, id).await?;
+        for erased in std::iter::once(id).chain(merged_ids) {
+            self.cache.invalidate(&Self::cache_key(&t, erased)).await;
+        }
+        Ok(Response::new(pb::EraseCustomerResponse { erasure: Some(export::erasure_to_proto(&job)) }))
+    }
+
+    async fn get_erasure(&self, request: Request<pb::GetErasureRequest>) -> Reply<pb::GetErasureResponse> {
+        let t = tenant(&request, Role::Admin)?;
+        let pb::GetErasureRequest { id } = request.into_inner();
+        let id = parse_id(&id, "id").map_err(reject)?;
+        let job = self.store.erasure(&t, id).await?;
+        Ok(Response::new(pb::GetErasureResponse { erasure: Some(export::erasure_to_proto(&job)) }))
+    }
 }

@@ -207,7 +207,29 @@ table!(merge, "merges", {
     merged_at: DateTimeUtc,
 });
 
+// An erasure job; `profile_id` is cleared once every step is done.
+table!(erasure, "erasures", {
+    #[sea_orm(primary_key, auto_increment = false)] tenant_id: String,
+    #[sea_orm(primary_key, auto_increment = false)] id: Uuid,
+    profile_id: Option<Uuid>,
+    state: String,
+    created_at: DateTimeUtc,
+    completed_at: Option<DateTimeUtc>,
+});
+
+// One service's part of an erasure, with what it erased.
+table!(erasure_step, "erasure_steps", {
+    #[sea_orm(primary_key, auto_increment = false)] tenant_id: String,
+    #[sea_orm(primary_key, auto_increment = false)] erasure_id: Uuid,
+    #[sea_orm(primary_key, auto_increment = false)] service: String,
+    state: String,
+    counts: Json,
+    completed_at: Option<DateTimeUtc>,
+});
+
 tenant_scoped!(customer);
+tenant_scoped!(erasure);
+tenant_scoped!(erasure_step);
 tenant_scoped!(merge);
 tenant_scoped!(tenant_setting);
 tenant_scoped!(activity_day);

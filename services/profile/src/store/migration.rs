@@ -13,6 +13,7 @@ impl MigratorTrait for Migrator {
             Box::new(cx_runtime::outbox::migration::OutboxTables),
             Box::new(M0002Activity),
             Box::new(M0003Merges),
+            Box::new(M0004Erasures),
         ]
     }
 }
@@ -312,6 +313,55 @@ impl MigrationTrait for M0003Merges {
                 .col(col("conflicts").json_binary())
                 .col(col("merged_at").timestamp_with_time_zone())
                 .primary_key(Index::create().col(Alias::new("tenant_id")).col(Alias::new("merged_id")))
+                .to_owned(),
+        )
+        .await
+    }
+}
+
+/// Erasure jobs and their per-service steps. Once a job completes it keeps
+/// counts and times only: the customer's id is cleared.
+struct M0004Erasures;
+
+impl MigrationName for M0004Erasures {
+    fn name(&self) -> &str {
+        "m0004_erasures"
+    }
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for M0004Erasures {
+    async fn up(&self, m: &SchemaManager) -> Result<(), DbErr> {
+        m.create_table(
+            Table::create()
+                .table(Alias::new("erasures"))
+                .if_not_exists()
+                .col(col("tenant_id").string_len(64))
+                .col(col("id").uuid())
+                .col(ColumnDef::new(Alias::new("profile_id")).uuid().null())
+                .col(col("state").string_len(16))
+                .col(col("created_at").timestamp_with_time_zone())
+                .col(ColumnDef::new(Alias::new("completed_at")).timestamp_with_time_zone().null())
+                .primary_key(Index::create().col(Alias::new("tenant_id")).col(Alias::new("id")))
+                .to_owned(),
+        )
+        .await?;
+        m.create_table(
+            Table::create()
+                .table(Alias::new("erasure_steps"))
+                .if_not_exists()
+                .col(col("tenant_id").string_len(64))
+                .col(col("erasure_id").uuid())
+                .col(col("service").string_len(32))
+                .col(col("state").string_len(16))
+                .col(col("counts").json_binary())
+                .col(ColumnDef::new(Alias::new("completed_at")).timestamp_with_time_zone().null())
+                .primary_key(
+                    Index::create()
+                        .col(Alias::new("tenant_id"))
+                        .col(Alias::new("erasure_id"))
+                        .col(Alias::new("service")),
+                )
                 .to_owned(),
         )
         .await

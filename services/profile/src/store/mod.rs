@@ -3,6 +3,7 @@
 
 pub mod activity;
 pub mod entity;
+pub mod erase;
 pub mod export;
 pub mod merge;
 pub mod migration;
