@@ -7,6 +7,7 @@
 //! were written in, so a log line leads straight to its trace.
 
 use std::fmt;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use opentelemetry::trace::{TraceContextExt, TracerProvider as _};
@@ -14,8 +15,9 @@ use opentelemetry_sdk::Resource;
 use opentelemetry_sdk::propagation::TraceContextPropagator;
 use opentelemetry_sdk::trace::SdkTracerProvider;
 use serde_json::{Map, Value};
+use tracing::dispatcher::WeakDispatch;
 use tracing::field::{Field, Visit};
-use tracing::{Event, Subscriber};
+use tracing::{Dispatch, Event, Subscriber};
 use tracing_subscriber::fmt::format::Writer;
 use tracing_subscriber::fmt::{FmtContext, FormatEvent, FormatFields};
 use tracing_subscriber::layer::SubscriberExt;
@@ -70,15 +72,22 @@ impl Telemetry {
         opentelemetry::global::set_tracer_provider(provider.clone());
         let filter = EnvFilter::try_new(&args.log).map_err(|e| anyhow::anyhow!("CX_LOG: {e}"))?;
         let otel = tracing_opentelemetry::layer().with_tracer(provider.tracer("cx"));
+        let dispatch = DispatchSlot::default();
         let logs = match args.log_format {
-            LogFormat::Json => tracing_subscriber::fmt::layer().event_format(JsonWithTrace).boxed(),
+            LogFormat::Json => {
+                tracing_subscriber::fmt::layer().event_format(JsonWithTrace { dispatch: dispatch.clone() }).boxed()
+            }
             LogFormat::Text => tracing_subscriber::fmt::layer().with_target(true).boxed(),
         };
         // Ignored when a subscriber is already set (several servers in one test).
         // Spans below INFO (h2, hyper, tower internals) never become
         // OpenTelemetry spans: building them costs more than serving a call.
         let otel = otel.with_filter(tracing_subscriber::filter::LevelFilter::INFO);
-        let _ = tracing_subscriber::registry().with(otel).with(logs.with_filter(filter)).try_init();
+        let _ = tracing_subscriber::registry()
+            .with(CaptureDispatch(dispatch))
+            .with(otel)
+            .with(logs.with_filter(filter))
+            .try_init();
         Ok(Self { provider })
     }
 
@@ -97,9 +106,26 @@ impl Telemetry {
     }
 }
 
+/// The subscriber's own dispatch, kept when it registers: while an event is
+/// being formatted, `tracing::dispatcher::get_default` answers the no-op
+/// dispatcher (a guard against re-entrance), so the formatter cannot find
+/// the OpenTelemetry layer through it.
+#[derive(Clone, Debug, Default)]
+struct DispatchSlot(Arc<OnceLock<WeakDispatch>>);
+
+struct CaptureDispatch(DispatchSlot);
+
+impl<S: Subscriber> Layer<S> for CaptureDispatch {
+    fn on_register_dispatch(&self, dispatch: &Dispatch) {
+        let _ = self.0.0.set(dispatch.downgrade());
+    }
+}
+
 /// One JSON object per log line: time, level, target, message, the event's
 /// fields, the current span's name, and its OpenTelemetry trace and span ids.
-struct JsonWithTrace;
+struct JsonWithTrace {
+    dispatch: DispatchSlot,
+}
 
 impl<S, N> FormatEvent<S, N> for JsonWithTrace
 where
@@ -125,9 +151,8 @@ where
         }
         if let Some(span) = ctx.lookup_current() {
             object.insert("span".into(), Value::String(span.name().to_owned()));
-            let otel = tracing::dispatcher::get_default(|dispatch| {
-                tracing_opentelemetry::get_otel_context(&span.id(), dispatch)
-            });
+            let dispatch = self.dispatch.0.get().and_then(WeakDispatch::upgrade);
+            let otel = dispatch.and_then(|dispatch| tracing_opentelemetry::get_otel_context(&span.id(), &dispatch));
             if let Some(cx) = otel {
                 let span_context = cx.span().span_context().clone();
                 if span_context.is_valid() {
@@ -161,5 +186,62 @@ impl Visit for FieldsToJson {
     }
     fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
         self.0.insert(field.name().to_owned(), Value::String(format!("{value:?}")));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::Write;
+    use std::sync::Mutex;
+
+    use opentelemetry::trace::TracerProvider as _;
+    use tracing_subscriber::layer::SubscriberExt;
+
+    use super::*;
+
+    #[derive(Clone, Default)]
+    struct Captured(Arc<Mutex<Vec<u8>>>);
+
+    impl Write for Captured {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn a_log_line_is_json_with_the_trace_and_span_of_its_span() {
+        let provider = SdkTracerProvider::builder().build();
+        let captured = Captured::default();
+        let writer = captured.clone();
+        let dispatch = DispatchSlot::default();
+        let subscriber = tracing_subscriber::registry()
+            .with(CaptureDispatch(dispatch.clone()))
+            .with(tracing_opentelemetry::layer().with_tracer(provider.tracer("test")))
+            .with(
+                tracing_subscriber::fmt::layer()
+                    .event_format(JsonWithTrace { dispatch })
+                    .with_writer(move || writer.clone()),
+            );
+        let (trace_id, span_id) = tracing::subscriber::with_default(subscriber, || {
+            let span = tracing::info_span!("checkout");
+            let _entered = span.enter();
+            tracing::info!(order = 42, "order placed");
+            let cx = tracing_opentelemetry::OpenTelemetrySpanExt::context(&span);
+            let context = cx.span().span_context().clone();
+            (context.trace_id().to_string(), context.span_id().to_string())
+        });
+        let line = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+        let json: Value = serde_json::from_str(line.trim()).unwrap();
+        assert_eq!(json["message"], "order placed");
+        assert_eq!(json["level"], "info");
+        assert_eq!(json["span"], "checkout");
+        assert_eq!(json["fields"]["order"], 42);
+        assert_eq!(json["trace_id"], Value::String(trace_id.clone()));
+        assert_eq!(json["span_id"], Value::String(span_id));
+        assert_eq!(trace_id.len(), 32, "a W3C trace id: 16 bytes in hex");
     }
 }
