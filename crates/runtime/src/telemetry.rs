@@ -71,7 +71,12 @@ impl Telemetry {
         opentelemetry::global::set_text_map_propagator(TraceContextPropagator::new());
         opentelemetry::global::set_tracer_provider(provider.clone());
         let filter = EnvFilter::try_new(&args.log).map_err(|e| anyhow::anyhow!("CX_LOG: {e}"))?;
-        let otel = tracing_opentelemetry::layer().with_tracer(provider.tracer("cx"));
+        // Busy/idle time per span would be measured on every poll of every
+        // future: costly on hot paths and not needed for traces.
+        let otel = tracing_opentelemetry::layer()
+            .with_tracer(provider.tracer("cx"))
+            .with_tracked_inactivity(false)
+            .with_threads(false);
         let dispatch = DispatchSlot::default();
         let logs = match args.log_format {
             LogFormat::Json => {
