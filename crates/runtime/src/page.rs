@@ -36,6 +36,23 @@ pub fn decode_token(token: &str, field: &str) -> Result<Option<String>, FieldVio
         .ok_or_else(|| FieldViolation::new(field, "is not a token this server issued"))
 }
 
+/// Trims rows fetched with `limit + 1` back to `limit`; true when there was
+/// more, i.e. another page follows.
+pub fn trim_page<T>(rows: &mut Vec<T>, limit: u64) -> bool {
+    let limit = usize::try_from(limit).unwrap_or(usize::MAX);
+    let more = rows.len() > limit;
+    rows.truncate(limit);
+    more
+}
+
+/// The token of the page after `last` when there is one, else "" (AIP-158).
+pub fn next_page_token(more: bool, last: Option<impl ToString>) -> String {
+    match (more, last) {
+        (true, Some(last)) => encode_token(&last.to_string()),
+        _ => String::new(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -46,6 +63,17 @@ mod tests {
         assert_eq!(page_size(7, "page_size"), Ok(7));
         assert_eq!(page_size(5000, "page_size"), Ok(1000));
         assert_eq!(page_size(-1, "page_size"), Err(FieldViolation::new("page_size", "must not be negative")));
+    }
+
+    #[test]
+    fn a_page_is_trimmed_and_says_whether_more_follow() {
+        let mut rows = vec![1, 2, 3];
+        assert!(trim_page(&mut rows, 2));
+        assert_eq!(rows, [1, 2]);
+        assert!(!trim_page(&mut rows, 2));
+        assert_eq!(next_page_token(true, Some("b")), encode_token("b"));
+        assert_eq!(next_page_token(false, Some("b")), "");
+        assert_eq!(next_page_token(true, None::<&str>), "");
     }
 
     #[test]

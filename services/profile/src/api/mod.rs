@@ -14,7 +14,7 @@ use cx_runtime::TenantId;
 use cx_runtime::auth::{Role, caller};
 use cx_runtime::cache::{Cache, CacheKey};
 use cx_runtime::error::{FieldViolation, Violations, all2, all3};
-use cx_runtime::page::{decode_token, encode_token, page_size};
+use cx_runtime::page::{decode_token, next_page_token, page_size};
 use prost::Message;
 use tonic::{Request, Response, Status};
 use uuid::Uuid;
@@ -192,10 +192,7 @@ impl ProfileService for ProfileApi {
         .map_err(ProfileError::from)?;
         let filter = ListFilter { lifecycle, category };
         let (records, more) = self.store.list_filtered(&t, after, size, &filter).await?;
-        let next_page_token = match (more, records.last()) {
-            (true, Some(last)) => encode_token(&last.id.to_string()),
-            _ => String::new(),
-        };
+        let next_page_token = next_page_token(more, records.last().map(|last| last.id));
         Ok(Response::new(pb::ListProfilesResponse {
             profiles: records.iter().map(profile_to_proto).collect(),
             next_page_token,
@@ -326,10 +323,7 @@ impl ProfileService for ProfileApi {
         )
         .map_err(ProfileError::from)?;
         let (events, more) = self.store.consent_history(&t, id, before, size).await?;
-        let next_page_token = match (more, events.last()) {
-            (true, Some(last)) => encode_token(&last.id.to_string()),
-            _ => String::new(),
-        };
+        let next_page_token = next_page_token(more, events.last().map(|last| last.id));
         Ok(Response::new(pb::ListConsentHistoryResponse {
             events: events.iter().map(consent_to_proto).collect(),
             next_page_token,
@@ -405,10 +399,7 @@ impl ProfileService for ProfileApi {
         )
         .map_err(ProfileError::from)?;
         let (transitions, more) = self.store.transitions(&t, to, since, until, before, size).await?;
-        let next_page_token = match (more, transitions.last()) {
-            (true, Some(last)) => encode_token(&last.id.to_string()),
-            _ => String::new(),
-        };
+        let next_page_token = next_page_token(more, transitions.last().map(|last| last.id));
         let transitions = transitions.iter().map(transition_to_proto).collect();
         Ok(Response::new(pb::ListLifecycleTransitionsResponse { transitions, next_page_token }))
     }
@@ -440,20 +431,18 @@ impl ProfileService for ProfileApi {
         let t = tenant(&request, Role::Admin)?;
         let pb::UpdateTenantSettingsRequest { settings: new, update_mask } = request.into_inner();
         let paths = update_mask.map(|m| m.paths).unwrap_or_default();
-        let mut violations = Violations::new();
+        let mut mask = Violations::new();
         if paths.is_empty() {
-            violations.add("update_mask", "must name the settings to update (intensity_model)");
+            mask.add("update_mask", "must name the settings to update (intensity_model)");
         }
         for (i, path) in paths.iter().enumerate() {
             if path != "intensity_model" {
-                violations
-                    .add(format!("update_mask.paths[{i}]"), format!("'{path}' is not a setting (intensity_model)"));
+                mask.add(format!("update_mask.paths[{i}]"), format!("'{path}' is not a setting (intensity_model)"));
             }
         }
-        let model =
-            violations.check(settings::parse_model(new.and_then(|s| s.intensity_model), "settings.intensity_model"));
-        violations.finish().map_err(ProfileError::from)?;
-        let Some(model) = model else { return Err(Status::internal("validated model missing")) };
+        let model = new.and_then(|s| s.intensity_model);
+        let ((), model) = all2(mask.finish(), settings::parse_model(model, "settings.intensity_model"))
+            .map_err(ProfileError::from)?;
         self.store.set_intensity_model(&t, &model, Utc::now().date_naive()).await?;
         Ok(Response::new(pb::UpdateTenantSettingsResponse { settings: Some(settings::settings_to_proto(&model)) }))
     }

@@ -365,8 +365,7 @@ impl ProfileStore {
             query = query.filter(customer::Column::Id.gt(after));
         }
         let mut rows = query.all(&self.db).await?;
-        let more = rows.len() as u64 > limit;
-        rows.truncate(limit as usize);
+        let more = cx_runtime::page::trim_page(&mut rows, limit);
         let ids: Vec<Uuid> = rows.iter().map(|r| r.id).collect();
         let mut identities: HashMap<Uuid, Vec<Identity>> = HashMap::new();
         if !ids.is_empty() {
@@ -589,8 +588,7 @@ impl ProfileStore {
             query = query.filter(consent_event::Column::Id.lt(before));
         }
         let mut rows = query.all(&self.db).await?;
-        let more = rows.len() as u64 > limit;
-        rows.truncate(limit as usize);
+        let more = cx_runtime::page::trim_page(&mut rows, limit);
         Ok((rows.into_iter().filter_map(consent_of).collect(), more))
     }
 

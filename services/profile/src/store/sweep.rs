@@ -126,8 +126,7 @@ impl ProfileStore {
             query = query.filter(lifecycle_transition::Column::Id.lt(before));
         }
         let mut rows = query.all(self.db()).await?;
-        let more = rows.len() as u64 > limit;
-        rows.truncate(usize::try_from(limit).unwrap_or(usize::MAX));
+        let more = cx_runtime::page::trim_page(&mut rows, limit);
         let transitions = rows.into_iter().filter_map(transition_of).collect();
         Ok((transitions, more))
     }
