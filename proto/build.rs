@@ -22,7 +22,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let out_dir = PathBuf::from(std::env::var("OUT_DIR")?);
     std::fs::write(out_dir.join("cx_descriptor.bin"), fds.encode_to_vec())?;
 
-    tonic_prost_build::configure().build_server(true).build_client(true).compile_fds(fds)?;
+    // Type names: outbox messages are known by their full protobuf name.
+    let mut config = tonic_prost_build::Config::new();
+    config.enable_type_names();
+    tonic_prost_build::configure().build_server(true).build_client(true).compile_fds_with_config(fds, config)?;
     Ok(())
 }
 

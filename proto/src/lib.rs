@@ -29,3 +29,9 @@ pub mod outbox {
         tonic::include_proto!("cx.outbox.v1");
     }
 }
+
+pub mod journey {
+    pub mod v1 {
+        tonic::include_proto!("cx.journey.v1");
+    }
+}

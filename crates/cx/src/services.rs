@@ -9,18 +9,22 @@ use cx_runtime::server::ServiceModule;
 /// Names accepted by `cx serve` and `cx migrate`, besides `all`.
 pub const NAMES: &[&str] = &[cx_profile::NAME];
 
+/// The services `which` names (`all` or one service).
+pub fn selected(which: &str) -> Result<Vec<&'static str>, ConfigError> {
+    match which {
+        "all" => Ok(NAMES.to_vec()),
+        name => NAMES.iter().find(|n| **n == name).map(|n| vec![*n]).ok_or_else(|| {
+            ConfigError::new(
+                "SERVICE",
+                format!("unknown service '{name}' (expected all or one of: {})", NAMES.join(", ")),
+            )
+        }),
+    }
+}
+
 /// Builds the modules that `which` names (`all` or one service).
 pub async fn build(which: &str, ctx: &ServiceContext) -> Result<Vec<Arc<dyn ServiceModule>>, ConfigError> {
-    let wanted: Vec<&str> = match which {
-        "all" => NAMES.to_vec(),
-        name if NAMES.contains(&name) => vec![name],
-        other => {
-            return Err(ConfigError::new(
-                "SERVICE",
-                format!("unknown service '{other}' (expected all or one of: {})", NAMES.join(", ")),
-            ));
-        }
-    };
+    let wanted = selected(which)?;
     let mut modules = Vec::with_capacity(wanted.len());
     for name in wanted {
         let module = match name {

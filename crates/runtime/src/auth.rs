@@ -162,6 +162,21 @@ impl Signer {
     pub fn sign_claims(&self, claims: &Claims) -> Result<String, jsonwebtoken::errors::Error> {
         jsonwebtoken::encode(&Header::new(Algorithm::HS256), claims, &self.key)
     }
+
+    /// `authorization` metadata for a call that service `source` makes on
+    /// behalf of `tenant` (outbox deliveries, calls between services). Short
+    /// lived: one is made per call or per delivery.
+    pub fn bearer(
+        &self,
+        tenant: &str,
+        role: Role,
+        source: &str,
+    ) -> Result<tonic::metadata::MetadataValue<tonic::metadata::Ascii>, Status> {
+        let token = self
+            .sign(tenant, &[role], &format!("cx-{source}"), Duration::from_secs(300))
+            .map_err(|e| Status::internal(format!("cannot sign a service token: {e}")))?;
+        format!("Bearer {token}").parse().map_err(|_| Status::internal("service token is not ASCII"))
+    }
 }
 
 pub fn unix_now() -> u64 {

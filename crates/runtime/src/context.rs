@@ -7,6 +7,7 @@ use crate::auth::{AuthInterceptor, Keys};
 use crate::cache::Cache;
 use crate::cache::redis::RedisCache;
 use crate::config::{AuthArgs, CacheArgs, ConfigError, JobArgs, StoreArgs};
+use crate::peers::Peers;
 
 #[derive(Clone, Debug)]
 pub struct ServiceContext {
@@ -15,6 +16,8 @@ pub struct ServiceContext {
     pub auth: AuthInterceptor,
     pub keys: Keys,
     pub jobs: JobArgs,
+    /// The other services this one calls.
+    pub peers: Peers,
 }
 
 impl ServiceContext {
@@ -25,6 +28,11 @@ impl ServiceContext {
         }
         self.jobs = jobs;
         Ok(self)
+    }
+
+    pub fn with_peers(mut self, peers: Peers) -> Self {
+        self.peers = peers;
+        self
     }
 
     /// Validates the settings and builds the shared pieces. Connections are
@@ -46,6 +54,7 @@ impl ServiceContext {
             auth: AuthInterceptor::new(keys.verifier.clone()),
             keys,
             jobs: JobArgs::default(),
+            peers: Peers::default(),
         })
     }
 }

@@ -1,9 +1,9 @@
 //! Shared pieces of gRPC error reporting.
 //!
-//! Each service owns its error enum and maps it to [`tonic::Status`] with an
-//! exhaustive `match`; this module gives them the common building blocks:
-//! field violations collected during validation and turned into
-//! `INVALID_ARGUMENT` with a `google.rpc.BadRequest` detail.
+//! Field violations are collected during validation and turned into
+//! `INVALID_ARGUMENT` with a `google.rpc.BadRequest` detail. [`ServiceError`]
+//! is what a service's store and handlers return, mapped to gRPC codes in
+//! one place (DESIGN §5).
 
 use tonic::{Code, Status};
 use tonic_types::{ErrorDetails, StatusExt};
@@ -162,5 +162,60 @@ mod tests {
     #[test]
     fn no_violation_finishes_ok() {
         assert!(Violations::new().finish().is_ok());
+    }
+}
+
+/// The errors of a service's store and handlers.
+#[derive(Debug, thiserror::Error)]
+pub enum ServiceError {
+    #[error("invalid request")]
+    InvalidArgument(Vec<FieldViolation>),
+    #[error("{0} not found")]
+    NotFound(String),
+    #[error("{0} already exists")]
+    AlreadyExists(String),
+    /// A concurrent change won; the client may retry.
+    #[error("{0}")]
+    Aborted(String),
+    /// Stored data that does not decode: a bug or a manual edit.
+    #[error("corrupt data: {0}")]
+    Corrupt(String),
+    #[error("database: {0}")]
+    Database(#[from] sea_orm::DbErr),
+    /// Another service's answer, passed on as it came.
+    #[error("{0}")]
+    Peer(#[from] Status),
+}
+
+impl ServiceError {
+    pub fn invalid(field: impl Into<String>, description: impl Into<String>) -> Self {
+        Self::InvalidArgument(vec![FieldViolation::new(field, description)])
+    }
+}
+
+impl From<Vec<FieldViolation>> for ServiceError {
+    fn from(violations: Vec<FieldViolation>) -> Self {
+        Self::InvalidArgument(violations)
+    }
+}
+
+impl From<ServiceError> for Status {
+    fn from(err: ServiceError) -> Self {
+        match err {
+            ServiceError::InvalidArgument(violations) => invalid_argument(&violations),
+            ServiceError::NotFound(what) => Status::not_found(format!("{what} not found")),
+            ServiceError::AlreadyExists(what) => Status::already_exists(format!("{what} already exists")),
+            ServiceError::Aborted(why) => Status::aborted(why),
+            ServiceError::Corrupt(what) => {
+                tracing::error!(what, "corrupt stored data");
+                Status::internal("stored data could not be read")
+            }
+            ServiceError::Database(err) if crate::store::is_connection_error(&err) => unavailable("the database", &err),
+            ServiceError::Database(err) => {
+                tracing::error!(error = %err, "database error");
+                Status::internal("database error")
+            }
+            ServiceError::Peer(status) => status,
+        }
     }
 }

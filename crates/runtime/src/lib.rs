@@ -6,13 +6,16 @@
 //! ([`telemetry`], [`propagation`]) and one server bootstrap ([`server`]).
 
 pub mod admission;
+pub mod attributes;
 pub mod auth;
 pub mod cache;
 pub mod config;
 pub mod context;
 pub mod error;
+pub mod input;
 pub mod outbox;
 pub mod page;
+pub mod peers;
 pub mod propagation;
 pub mod server;
 pub mod store;

@@ -38,6 +38,11 @@ pub trait ServiceModule: Send + Sync + 'static {
     async fn ping(&self) -> Result<(), DbErr>;
     /// Mounts the service (with its authentication) on the routes.
     fn mount(&self, routes: &mut RoutesBuilder);
+    /// The service's receiving end of the outbox, if other services send
+    /// it messages, with the authentication its callers pass.
+    fn inbox(&self) -> Option<(crate::outbox::inbox::Inbox, crate::auth::AuthInterceptor)> {
+        None
+    }
     /// Work done in the background once the service is ready (sweeps,
     /// outbox delivery). Each future returns soon after `stop` turns true.
     fn background(&self, _stop: tokio::sync::watch::Receiver<bool>) -> Vec<BoxFuture<'static, ()>> {
@@ -98,13 +103,27 @@ pub async fn serve(
         reflection = reflection.with_service_name(module.grpc_name());
         reflection_alpha = reflection_alpha.with_service_name(module.grpc_name());
     }
+    if modules.iter().any(|m| m.inbox().is_some()) {
+        reflection = reflection.with_service_name("cx.outbox.v1.InboxService");
+        reflection_alpha = reflection_alpha.with_service_name("cx.outbox.v1.InboxService");
+    }
 
     let mut routes = RoutesBuilder::default();
     routes.add_service(health);
     routes.add_service(reflection.build_v1()?);
     routes.add_service(reflection_alpha.build_v1alpha()?);
+    let mut inboxes = crate::outbox::inbox::InboxRouter::default();
+    let mut inbox_auth = None;
     for module in &modules {
         module.mount(&mut routes);
+        if let Some((inbox, auth)) = module.inbox() {
+            inboxes.add(module.name(), inbox);
+            inbox_auth = Some(auth);
+        }
+    }
+    if let Some(auth) = inbox_auth {
+        let inbox = cx_proto::outbox::v1::inbox_service_server::InboxServiceServer::new(inboxes);
+        routes.add_service(tonic::service::interceptor::InterceptedService::new(inbox, auth));
     }
 
     let readiness = Readiness::default();

@@ -153,3 +153,38 @@ mod tests {
         assert_eq!(stored_instant(at), chrono::DateTime::from_timestamp(1_700_000_000, 123_456_000).unwrap());
     }
 }
+
+/// Declares that a sea-orm entity is scoped by its `tenant_id` column, so
+/// [`scoped`] and friends accept it.
+#[macro_export]
+macro_rules! tenant_scoped {
+    ($module:ident) => {
+        impl $crate::store::TenantScoped for $module::Entity {
+            fn tenant_column() -> Self::Column {
+                $module::Column::TenantId
+            }
+        }
+    };
+}
+
+/// A plain sea-orm entity in one line per column (no relations: services
+/// join in SQL where they need to).
+#[macro_export]
+macro_rules! table {
+    ($module:ident, $name:literal, { $($(#[$meta:meta])* $field:ident: $ty:ty),* $(,)? }) => {
+        pub mod $module {
+            use sea_orm::entity::prelude::*;
+
+            #[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
+            #[sea_orm(table_name = $name)]
+            pub struct Model {
+                $($(#[$meta])* pub $field: $ty,)*
+            }
+
+            #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+            pub enum Relation {}
+
+            impl ActiveModelBehavior for ActiveModel {}
+        }
+    };
+}

@@ -15,7 +15,7 @@ use cx_proto::outbox::v1::{DeliverRequest, DeliverResponse};
 use cx_runtime::TenantId;
 use cx_runtime::auth::{AuthInterceptor, Keys};
 use cx_runtime::outbox::dispatcher::{Dispatcher, DispatcherConfig, RetryPolicy, messages};
-use cx_runtime::outbox::inbox::{Inbox, InboxHandler};
+use cx_runtime::outbox::inbox::{AfterCommit, Inbox, InboxHandler};
 use cx_runtime::outbox::migration::OutboxTables;
 use cx_runtime::outbox::{DELIVERED, PENDING, enqueue};
 use cx_runtime::server::ServiceModule;
@@ -44,14 +44,20 @@ struct Recorder {
 
 #[async_trait]
 impl InboxHandler for Recorder {
-    async fn handle(&self, _: &DatabaseTransaction, _: &TenantId, _: &str, payload: &[u8]) -> Result<(), Status> {
+    async fn handle(
+        &self,
+        _: &DatabaseTransaction,
+        _: &TenantId,
+        _: &str,
+        payload: &[u8],
+    ) -> Result<AfterCommit, Status> {
         self.calls.fetch_add(1, Ordering::SeqCst);
         if self.fail_first.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1)).is_ok() {
             return Err(Status::unavailable("receiver is busy"));
         }
         tokio::time::sleep(self.work).await;
         self.applied.lock().unwrap().push(String::from_utf8_lossy(payload).into_owned());
-        Ok(())
+        Ok(None)
     }
 }
 

@@ -9,6 +9,7 @@
 pub mod api;
 pub mod domain;
 pub mod error;
+pub mod inbox;
 pub mod store;
 
 use std::sync::Arc;
@@ -17,6 +18,8 @@ use async_trait::async_trait;
 use cx_proto::profile::v1::profile_service_server::ProfileServiceServer;
 use cx_runtime::config::ConfigError;
 use cx_runtime::context::ServiceContext;
+use cx_runtime::outbox::dispatcher::{Dispatcher, DispatcherConfig};
+use cx_runtime::outbox::inbox::Inbox;
 use cx_runtime::server::ServiceModule;
 use futures::future::BoxFuture;
 use sea_orm::{DatabaseConnection, DbErr};
@@ -39,13 +42,19 @@ pub struct ProfileModule {
     store: ProfileStore,
     cache: cx_runtime::cache::Cache,
     sweep_interval: std::time::Duration,
+    dispatcher: cx_runtime::outbox::dispatcher::Dispatcher,
 }
 
 impl ProfileModule {
     /// Builds the service over its own database (opened lazily).
     pub async fn new(ctx: &ServiceContext) -> Result<Self, ConfigError> {
         let db = cx_runtime::store::open(&ctx.store, NAME).await?;
-        let store = ProfileStore::new(db.clone());
+        let fanout: Vec<&'static str> =
+            store::events::CUSTOMER_DATA_HOLDERS.iter().copied().filter(|s| ctx.peers.contains(s)).collect();
+        let destinations = fanout.iter().filter_map(|s| Some((s.to_string(), ctx.peers.channel(s)?))).collect();
+        let dispatcher =
+            Dispatcher::new(db.clone(), DispatcherConfig::new(NAME), destinations, ctx.keys.signer.clone());
+        let store = ProfileStore::new(db.clone()).with_fanout(fanout);
         let api = ProfileApi::new(store.clone(), ctx.cache.clone());
         Ok(Self {
             db,
@@ -54,6 +63,7 @@ impl ProfileModule {
             store,
             cache: ctx.cache.clone(),
             sweep_interval: ctx.jobs.sweep_interval,
+            dispatcher,
         })
     }
 
@@ -84,8 +94,16 @@ impl ServiceModule for ProfileModule {
         routes.add_service(InterceptedService::new(ProfileServiceServer::new(self.api.clone()), self.auth.clone()));
     }
 
+    fn inbox(&self) -> Option<(Inbox, cx_runtime::auth::AuthInterceptor)> {
+        let handler = Arc::new(inbox::ProfileInbox::new(self.cache.clone()));
+        Some((Inbox::new(self.db.clone(), handler), self.auth.clone()))
+    }
+
     fn background(&self, stop: tokio::sync::watch::Receiver<bool>) -> Vec<BoxFuture<'static, ()>> {
-        vec![Box::pin(sweep_loop(self.store.clone(), self.cache.clone(), self.sweep_interval, stop))]
+        vec![
+            Box::pin(sweep_loop(self.store.clone(), self.cache.clone(), self.sweep_interval, stop.clone())),
+            Box::pin(self.dispatcher.clone().run(stop)),
+        ]
     }
 }
 

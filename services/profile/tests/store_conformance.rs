@@ -322,9 +322,9 @@ async fn activity_accumulates_per_day_and_batches_apply_once(store: &ProfileStor
         ..web(0)
     };
     let model = IntensityModel::default();
-    assert!(store.record_activity(&t, "b1", &[web(3)], &model).await.unwrap().is_some());
-    assert!(store.record_activity(&t, "b1", &[web(3)], &model).await.unwrap().is_none(), "a replay is a duplicate");
-    assert!(store.record_activity(&t, "b2", &[web(2), store_purchase], &model).await.unwrap().is_some());
+    assert!(store.record_activity(&t, "b1", vec![web(3)], &model).await.unwrap().is_some());
+    assert!(store.record_activity(&t, "b1", vec![web(3)], &model).await.unwrap().is_none(), "a replay is a duplicate");
+    assert!(store.record_activity(&t, "b2", vec![web(2), store_purchase], &model).await.unwrap().is_some());
 
     // Same day, channel and initiator add up: 7 touchpoints, 5 digital and
     // pull, 1 digital channel, 1 device:
@@ -365,7 +365,7 @@ async fn the_sweep_moves_customers_as_days_pass(store: &ProfileStore) {
     // The buyer bought in a store 80 days ago; the browser visited the web
     // site 4 times 170 days ago.
     let batch = [visit(buyer.id, 80, "store", "transactional", 1), visit(browser.id, 170, "web", "informative", 0)];
-    store.record_activity(&t, "b1", &batch, &model).await.unwrap();
+    store.record_activity(&t, "b1", batch.to_vec(), &model).await.unwrap();
     let browser_dii = store.get(&t, browser.id).await.unwrap().intensity.unwrap();
     // 4 touchpoints, all digital and pull, 1 channel, no device:
     // 0.50·1 + 0.20·(1/8) + 0 + 0.15·1 = 0.675 → 67.5 → 68.
@@ -427,7 +427,7 @@ async fn a_changed_intensity_model_reaches_stored_indexes_at_the_sweep(store: &P
     };
     let model = store.intensity_model(&t).await.unwrap();
     assert_eq!(model, IntensityModel::default());
-    store.record_activity(&t, "b", &[web], &model).await.unwrap();
+    store.record_activity(&t, "b", vec![web], &model).await.unwrap();
     // All digital, push only, 1 channel, no device: 0.50·1 + 0.20·(1/8) = 0.525 → 53, connected.
     assert_eq!(
         store.get(&t, p.id).await.unwrap().intensity.map(|i| (i.index, i.category)),
@@ -512,8 +512,8 @@ async fn a_merge_unites_identities_consents_activity_and_keeps_resolving(store: 
         device: Some("d1".into()),
     };
     let model = IntensityModel::default();
-    store.record_activity(&t, "k", &[web(kept.id)], &model).await.unwrap();
-    store.record_activity(&t, "g", &[web(gone.id)], &model).await.unwrap();
+    store.record_activity(&t, "k", vec![web(kept.id)], &model).await.unwrap();
+    store.record_activity(&t, "g", vec![web(gone.id)], &model).await.unwrap();
 
     let outcome = store.merge(&t, kept.id, gone.id, Prefer::Survivor).await.unwrap();
     let merged = outcome.profile;

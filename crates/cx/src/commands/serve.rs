@@ -3,6 +3,7 @@ use std::process::ExitCode;
 use anyhow::Context as _;
 use cx_runtime::config::{AuthArgs, CacheArgs, JobArgs, ServerArgs, StoreArgs, TelemetryArgs};
 use cx_runtime::context::ServiceContext;
+use cx_runtime::peers::{PeerArgs, Peers};
 use cx_runtime::telemetry::Telemetry;
 
 #[derive(Debug, clap::Args)]
@@ -21,6 +22,8 @@ pub struct ServeArgs {
     #[command(flatten)]
     jobs: JobArgs,
     #[command(flatten)]
+    peers: PeerArgs,
+    #[command(flatten)]
     telemetry: TelemetryArgs,
 }
 
@@ -28,11 +31,16 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
     let service_name = if args.service == "all" { "cx-suite".to_owned() } else { format!("cx-{}", args.service) };
     let telemetry = Telemetry::init(&service_name, &args.telemetry)?;
     args.server.validate()?;
-    let ctx = ServiceContext::from_args(&args.store, &args.cache, &args.auth)?.with_jobs(args.jobs.clone())?;
-    let modules = crate::services::build(&args.service, &ctx).await?;
+    let local = crate::services::selected(&args.service)?;
+    // Bound first: services running here call each other on this port.
     let listener = tokio::net::TcpListener::bind(args.server.listen)
         .await
         .with_context(|| format!("CX_LISTEN: cannot listen on {}", args.server.listen))?;
+    let peers = Peers::resolve(&args.peers, Some((listener.local_addr()?, &local)))?;
+    let ctx = ServiceContext::from_args(&args.store, &args.cache, &args.auth)?
+        .with_jobs(args.jobs.clone())?
+        .with_peers(peers);
+    let modules = crate::services::build(&args.service, &ctx).await?;
     let served =
         cx_runtime::server::serve(modules, &args.server, listener, cx_runtime::server::termination_signal()).await;
     telemetry.shutdown().await;

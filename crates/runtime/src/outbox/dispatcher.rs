@@ -204,17 +204,10 @@ impl Dispatcher {
             payload: message.payload.clone(),
             source: self.config.source.to_owned(),
             create_time: Some(cx_proto::timestamp(message.created_at)),
+            destination: message.destination.clone(),
         });
         if let Some(signer) = &self.signer {
-            let token = signer
-                .sign(
-                    &message.tenant_id,
-                    &[Role::Writer],
-                    &format!("cx-{}", self.config.source),
-                    Duration::from_secs(300),
-                )
-                .map_err(|e| tonic::Status::internal(format!("cannot sign a service token: {e}")))?;
-            let value = format!("Bearer {token}").parse().map_err(|_| tonic::Status::internal("token is not ASCII"))?;
+            let value = signer.bearer(&message.tenant_id, Role::Writer, self.config.source)?;
             request.metadata_mut().insert("authorization", value);
         }
         if let Ok(id) = message.id.to_string().parse() {

@@ -3,6 +3,7 @@
 //! and the handler's effects commit in one transaction, so a redelivery
 //! after a lost acknowledgement is answered `duplicate` and changes nothing.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use async_trait::async_trait;
@@ -17,6 +18,10 @@ use super::entity::received;
 use crate::TenantId;
 use crate::auth::{Role, caller};
 
+/// Work to run once a message's effects are committed (cache
+/// invalidations: before the commit a reader could cache the old state).
+pub type AfterCommit = Option<futures::future::BoxFuture<'static, ()>>;
+
 /// What a service does with the messages it receives.
 #[async_trait]
 pub trait InboxHandler: Send + Sync + 'static {
@@ -28,7 +33,7 @@ pub trait InboxHandler: Send + Sync + 'static {
         tenant: &TenantId,
         kind: &str,
         payload: &[u8],
-    ) -> Result<(), Status>;
+    ) -> Result<AfterCommit, Status>;
 }
 
 #[derive(Clone)]
@@ -57,7 +62,7 @@ fn database(err: sea_orm::DbErr) -> Status {
 impl InboxService for Inbox {
     async fn deliver(&self, request: Request<DeliverRequest>) -> Result<Response<DeliverResponse>, Status> {
         let tenant = caller(&request)?.require(Role::Writer)?.clone();
-        let DeliverRequest { message_id, kind, payload, source, create_time: _ } = request.into_inner();
+        let DeliverRequest { message_id, kind, payload, source, create_time: _, destination: _ } = request.into_inner();
         if message_id.is_empty() || message_id.len() > 64 {
             return Err(crate::error::invalid_argument(&[crate::error::FieldViolation::new(
                 "message_id",
@@ -82,8 +87,46 @@ impl InboxService for Inbox {
             tracing::info!(message_id, kind, "duplicate delivery ignored");
             return Ok(Response::new(DeliverResponse { duplicate: true }));
         }
-        self.handler.handle(&txn, &tenant, &kind, &payload).await?;
+        let after = self.handler.handle(&txn, &tenant, &kind, &payload).await?;
         txn.commit().await.map_err(database)?;
+        if let Some(after) = after {
+            after.await;
+        }
         Ok(Response::new(DeliverResponse { duplicate: false }))
     }
+}
+
+/// The inbox of a server running several services: hands each message to
+/// the inbox of its destination service.
+#[derive(Clone, Debug, Default)]
+pub struct InboxRouter {
+    inboxes: BTreeMap<&'static str, Inbox>,
+}
+
+impl InboxRouter {
+    pub fn add(&mut self, service: &'static str, inbox: Inbox) {
+        self.inboxes.insert(service, inbox);
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.inboxes.is_empty()
+    }
+}
+
+#[async_trait]
+impl InboxService for InboxRouter {
+    async fn deliver(&self, request: Request<DeliverRequest>) -> Result<Response<DeliverResponse>, Status> {
+        let destination = request.get_ref().destination.as_str();
+        let inbox = match (self.inboxes.get(destination), self.inboxes.len()) {
+            (Some(inbox), _) => inbox,
+            // A sender that does not name the service, with only one here.
+            (None, 1) if destination.is_empty() => self.inboxes.values().next().ok_or_else(no_inbox)?,
+            _ => return Err(Status::unimplemented(format!("service '{destination}' does not run on this server"))),
+        };
+        inbox.deliver(request).await
+    }
+}
+
+fn no_inbox() -> Status {
+    Status::unimplemented("no inbox on this server")
 }

@@ -2,24 +2,21 @@
 //! domain values into responses. Messages are destructured field by field so
 //! that a new proto field breaks the build here instead of being dropped.
 
-use cx_proto::common::v1::{self as common, AttributeValue as PbValue, attribute_value::Kind as PbKind};
+use cx_proto::common::v1 as common;
 use cx_proto::profile::v1 as pb;
-use cx_proto::{from_timestamp, timestamp};
+use cx_proto::timestamp;
 use cx_runtime::error::FieldViolation;
 use uuid::Uuid;
 
-use crate::domain::attributes::{self, AttributeValue, Attributes, MAX_ATTRIBUTES};
 use crate::domain::consent::{Purpose, StandardPurpose, check_custom_name};
 use crate::domain::identity::{Identity, IdentityKind};
 use crate::domain::intensity::{Category, Intensity};
 use crate::domain::lifecycle::Lifecycle;
 use crate::store::{ConsentRecord, ProfileRecord, PurposeRecord};
+pub use cx_runtime::attributes::{parse_attributes, value_to_proto};
 
 pub fn parse_id(raw: &str, field: &str) -> Result<Uuid, FieldViolation> {
-    if raw.is_empty() {
-        return Err(FieldViolation::new(field, "is required"));
-    }
-    Uuid::parse_str(raw).map_err(|_| FieldViolation::new(field, "must be a profile id (a UUID)"))
+    cx_runtime::input::parse_uuid(raw, field, "a profile id")
 }
 
 fn kind_of(raw: i32) -> Option<IdentityKind> {
@@ -115,60 +112,6 @@ pub fn purpose_to_proto(purpose: &Purpose) -> pb::Purpose {
 pub fn parse_channel(raw: i32, field: &str) -> Result<String, FieldViolation> {
     let channel = common::Channel::try_from(raw).map_err(|_| FieldViolation::new(field, "is not a known channel"))?;
     Ok(channel.key().unwrap_or_default().to_owned())
-}
-
-fn value_of(value: PbValue) -> Option<AttributeValue> {
-    Some(match value.kind? {
-        PbKind::StringValue(s) => AttributeValue::String(s),
-        PbKind::IntValue(i) => AttributeValue::Int(i),
-        PbKind::DoubleValue(d) => AttributeValue::Double(d),
-        PbKind::BoolValue(b) => AttributeValue::Bool(b),
-        PbKind::TimestampValue(ts) => AttributeValue::Timestamp(from_timestamp(&ts)?),
-    })
-}
-
-pub fn value_to_proto(value: &AttributeValue) -> PbValue {
-    let kind = match value {
-        AttributeValue::String(s) => PbKind::StringValue(s.clone()),
-        AttributeValue::Int(i) => PbKind::IntValue(*i),
-        AttributeValue::Double(d) => PbKind::DoubleValue(*d),
-        AttributeValue::Bool(b) => PbKind::BoolValue(*b),
-        AttributeValue::Timestamp(t) => PbKind::TimestampValue(timestamp(*t)),
-    };
-    PbValue { kind: Some(kind) }
-}
-
-/// Attributes of a request, every bad entry reported.
-pub fn parse_attributes(
-    map: std::collections::HashMap<String, PbValue>,
-    field: &str,
-    out: &mut Vec<FieldViolation>,
-) -> Attributes {
-    if map.len() > MAX_ATTRIBUTES {
-        out.push(FieldViolation::new(
-            field,
-            format!("has {} entries; at most {MAX_ATTRIBUTES} are allowed", map.len()),
-        ));
-        return Attributes::new();
-    }
-    let mut attributes = Attributes::new();
-    for (key, value) in map {
-        let entry = format!("{field}[\"{key}\"]");
-        if let Err(why) = attributes::check_key(&key) {
-            out.push(FieldViolation::new(entry, why));
-            continue;
-        }
-        match value_of(value) {
-            None => out.push(FieldViolation::new(entry, "needs a value (string, int, double, bool or timestamp)")),
-            Some(value) => match attributes::check_value(&value) {
-                Ok(()) => {
-                    attributes.insert(key, value);
-                }
-                Err(why) => out.push(FieldViolation::new(entry, why)),
-            },
-        }
-    }
-    attributes
 }
 
 pub fn lifecycle_to_proto(lifecycle: Lifecycle) -> pb::Lifecycle {
@@ -297,20 +240,5 @@ mod tests {
         )
         .unwrap_err();
         assert_eq!(bad_email, FieldViolation::new("identity.value", "an email address needs an '@'"));
-    }
-
-    #[test]
-    fn attribute_maps_report_each_bad_entry() {
-        let map = std::collections::HashMap::from([
-            ("ok".to_owned(), PbValue { kind: Some(PbKind::IntValue(3)) }),
-            ("9bad".to_owned(), PbValue { kind: Some(PbKind::IntValue(3)) }),
-            ("empty".to_owned(), PbValue { kind: None }),
-        ]);
-        let mut violations = Vec::new();
-        let attrs = parse_attributes(map, "profile.attributes", &mut violations);
-        assert_eq!(attrs, Attributes::from([("ok".to_owned(), AttributeValue::Int(3))]));
-        let mut fields: Vec<String> = violations.into_iter().map(|v| v.field).collect();
-        fields.sort();
-        assert_eq!(fields, vec!["profile.attributes[\"9bad\"]", "profile.attributes[\"empty\"]"]);
     }
 }

@@ -30,7 +30,6 @@ use convert::*;
 /// Largest batch of BatchResolveProfiles.
 pub const MAX_BATCH: usize = 1000;
 /// How far in the future a consent decision may be dated (clock skew).
-const FUTURE_TOLERANCE: chrono::Duration = chrono::Duration::minutes(5);
 
 #[derive(Clone, Debug)]
 pub struct ProfileApi {
@@ -59,14 +58,7 @@ fn profile_identity(profile_id: &str, identity: Option<pb::Identity>) -> Result<
     Ok(all2(parse_id(profile_id, "profile_id"), parse_identity(identity, "identity")).map_err(ProfileError::from)?)
 }
 
-/// A client-given instant: valid, and not ahead of now by more than clock skew.
-pub(crate) fn not_future(ts: &prost_types::Timestamp, field: &str) -> Result<chrono::DateTime<Utc>, FieldViolation> {
-    match from_timestamp(ts) {
-        Some(at) if at > Utc::now() + FUTURE_TOLERANCE => Err(FieldViolation::new(field, "is in the future")),
-        Some(at) => Ok(at),
-        None => Err(FieldViolation::new(field, "is not a valid timestamp")),
-    }
-}
+pub(crate) use cx_runtime::input::not_future;
 
 /// When a consent decision was made: now by default, never far in the future.
 fn occurred_at(occur_time: Option<prost_types::Timestamp>) -> Result<chrono::DateTime<Utc>, FieldViolation> {
@@ -368,7 +360,7 @@ impl ProfileService for ProfileApi {
         let pb::RecordActivityRequest { batch_id, records } = request.into_inner();
         let records = activity::parse_batch(&batch_id, records).map_err(ProfileError::from)?;
         let model = self.store.intensity_model(&t).await?;
-        let Some(customers) = self.store.record_activity(&t, &batch_id, &records, &model).await? else {
+        let Some(customers) = self.store.record_activity(&t, &batch_id, records, &model).await? else {
             return Ok(Response::new(pb::RecordActivityResponse { duplicate: true, profiles_updated: 0 }));
         };
         for id in &customers {

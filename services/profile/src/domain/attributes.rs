@@ -1,47 +1,9 @@
-//! Typed profile attributes and the update-mask rules that change them.
+//! Profile attributes: the typed values of the runtime, and the update-mask
+//! rules that change them.
 
-use std::collections::BTreeMap;
+pub use cx_runtime::attributes::{AttributeValue, Attributes, MAX_ATTRIBUTES, MAX_STRING_LEN, check_key, check_value};
 
-use chrono::{DateTime, Utc};
-use serde::{Deserialize, Serialize};
-
-pub const MAX_ATTRIBUTES: usize = 100;
-pub const MAX_STRING_LEN: usize = 1024;
 pub const MAX_PERSONA_LEN: usize = 128;
-
-/// One attribute value; the type survives storage and every API.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum AttributeValue {
-    String(String),
-    Int(i64),
-    Double(f64),
-    Bool(bool),
-    Timestamp(DateTime<Utc>),
-}
-
-pub type Attributes = BTreeMap<String, AttributeValue>;
-
-/// Keys: a letter, then up to 63 letters, digits, `_`, `-` or `.`.
-pub fn check_key(key: &str) -> Result<(), String> {
-    let mut chars = key.chars();
-    let first_ok = chars.next().is_some_and(|c| c.is_ascii_alphabetic());
-    let rest_ok = chars.all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'));
-    if !first_ok || !rest_ok || key.len() > 64 {
-        return Err("a key is a letter then up to 63 letters, digits, '_', '-' or '.'".into());
-    }
-    Ok(())
-}
-
-pub fn check_value(value: &AttributeValue) -> Result<(), String> {
-    match value {
-        AttributeValue::String(s) if s.len() > MAX_STRING_LEN => {
-            Err(format!("a text value has at most {MAX_STRING_LEN} bytes"))
-        }
-        AttributeValue::Double(d) if !d.is_finite() => Err("a number must be finite".into()),
-        _ => Ok(()),
-    }
-}
 
 /// What an update mask asks for, validated against the profile's fields.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -92,17 +54,6 @@ pub fn apply_mask(attributes: &mut Attributes, incoming: &Attributes, paths: &[M
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn keys_and_values_are_checked() {
-        assert!(check_key("loyalty.tier").is_ok());
-        assert!(check_key("1st").is_err());
-        assert!(check_key("a b").is_err());
-        assert!(check_key(&format!("a{}", "b".repeat(64))).is_err());
-        assert!(check_value(&AttributeValue::Double(f64::NAN)).is_err());
-        assert!(check_value(&AttributeValue::String("x".repeat(1025))).is_err());
-        assert!(check_value(&AttributeValue::String("x".repeat(1024))).is_ok());
-    }
 
     #[test]
     fn mask_paths_parse_or_name_the_problem() {

@@ -69,59 +69,32 @@ pub struct Derived {
     pub intensity_next_change: Option<NaiveDate>,
 }
 
+/// What to do with records of profiles that do not exist.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum UnknownProfiles {
+    /// Refuse the batch (a client's RecordActivity): a field violation each.
+    Reject,
+    /// Follow merges to the survivor and drop the rest (activity another
+    /// service recorded before the customer was merged or erased).
+    Redirect,
+}
+
 impl ProfileStore {
     /// Applies a batch; `None` when `batch_id` was applied before.
     pub async fn record_activity(
         &self,
         t: &TenantId,
         batch_id: &str,
-        records: &[Activity],
+        records: Vec<Activity>,
         model: &IntensityModel,
     ) -> Result<Option<Vec<Uuid>>> {
         let txn = self.db().begin().await?;
-        let batch = activity_batch::ActiveModel {
-            tenant_id: Set(t.to_string()),
-            batch_id: Set(batch_id.to_owned()),
-            records: Set(i32::try_from(records.len()).unwrap_or(i32::MAX)),
-            received_at: Set(cx_runtime::store::now()),
-        };
-        let fresh = activity_batch::Entity::insert(batch).on_conflict_do_nothing().exec_without_returning(&txn).await?;
-        if !matches!(fresh, TryInsertResult::Inserted(n) if n > 0) {
-            txn.rollback().await?;
-            return Ok(None);
+        let applied = apply_activity(&txn, t, batch_id, records, model, UnknownProfiles::Reject).await?;
+        if applied.is_some() {
+            txn.commit().await?;
         }
-        let customers: Vec<Uuid> = records.iter().map(|r| r.customer).collect::<HashSet<_>>().into_iter().collect();
-        let known: HashSet<Uuid> = scoped::<customer::Entity>(t)
-            .filter(one_of(txn.get_database_backend(), customer::Column::Id, &customers))
-            .select_only()
-            .column(customer::Column::Id)
-            .into_tuple::<Uuid>()
-            .all(&txn)
-            .await?
-            .into_iter()
-            .collect();
-        let unknown: Vec<_> = records
-            .iter()
-            .enumerate()
-            .filter(|(_, r)| !known.contains(&r.customer))
-            .map(|(i, _)| cx_runtime::error::FieldViolation::new(format!("records[{i}].profile_id"), "no such profile"))
-            .collect();
-        if !unknown.is_empty() {
-            txn.rollback().await?;
-            return Err(ProfileError::InvalidArgument(unknown));
-        }
-        upsert_aggregates(&txn, t, records).await?;
-        let today = Utc::now().date_naive();
-        let mut last_touch: HashMap<Uuid, DateTime<Utc>> = HashMap::new();
-        for r in records {
-            let at = cx_runtime::store::stored_instant(r.at);
-            last_touch.entry(r.customer).and_modify(|t| *t = (*t).max(at)).or_insert(at);
-        }
-        refresh(&txn, t, &customers, today, model, &last_touch).await?;
-        txn.commit().await?;
-        Ok(Some(customers))
+        Ok(applied)
     }
-
     /// Lifecycle and intensity of one customer as of `day` (from the
     /// aggregates, not the stored state).
     pub async fn derived_as_of(
@@ -135,6 +108,100 @@ impl ProfileStore {
         // `derive` answers for every id it is asked about.
         derived.remove(&id).ok_or_else(|| ProfileError::NotFound(format!("profile {id}")))
     }
+}
+
+/// Applies a batch on `txn` (a client call's or an inbox delivery's);
+/// `None` when `batch_id` was applied before. Nothing is written on error.
+pub async fn apply_activity(
+    txn: &DatabaseTransaction,
+    t: &TenantId,
+    batch_id: &str,
+    records: Vec<Activity>,
+    model: &IntensityModel,
+    unknown_profiles: UnknownProfiles,
+) -> Result<Option<Vec<Uuid>>> {
+    let batch = activity_batch::ActiveModel {
+        tenant_id: Set(t.to_string()),
+        batch_id: Set(batch_id.to_owned()),
+        records: Set(i32::try_from(records.len()).unwrap_or(i32::MAX)),
+        received_at: Set(cx_runtime::store::now()),
+    };
+    let fresh = activity_batch::Entity::insert(batch).on_conflict_do_nothing().exec_without_returning(txn).await?;
+    if !matches!(fresh, TryInsertResult::Inserted(n) if n > 0) {
+        return Ok(None);
+    }
+    let customers: Vec<Uuid> = records.iter().map(|r| r.customer).collect::<HashSet<_>>().into_iter().collect();
+    let known: HashSet<Uuid> = scoped::<customer::Entity>(t)
+        .filter(one_of(txn.get_database_backend(), customer::Column::Id, &customers))
+        .select_only()
+        .column(customer::Column::Id)
+        .into_tuple::<Uuid>()
+        .all(txn)
+        .await?
+        .into_iter()
+        .collect();
+    let records = match unknown_profiles {
+        UnknownProfiles::Reject => records,
+        UnknownProfiles::Redirect => redirect(txn, t, records, &known).await?,
+    };
+    let customers: Vec<Uuid> = records.iter().map(|r| r.customer).collect::<HashSet<_>>().into_iter().collect();
+    let unknown: Vec<_> = records
+        .iter()
+        .enumerate()
+        .filter(|(_, r)| unknown_profiles == UnknownProfiles::Reject && !known.contains(&r.customer))
+        .map(|(i, _)| cx_runtime::error::FieldViolation::new(format!("records[{i}].profile_id"), "no such profile"))
+        .collect();
+    if !unknown.is_empty() {
+        return Err(ProfileError::InvalidArgument(unknown));
+    }
+    upsert_aggregates(txn, t, &records).await?;
+    let today = Utc::now().date_naive();
+    let mut last_touch: HashMap<Uuid, DateTime<Utc>> = HashMap::new();
+    for r in &records {
+        let at = cx_runtime::store::stored_instant(r.at);
+        last_touch.entry(r.customer).and_modify(|t| *t = (*t).max(at)).or_insert(at);
+    }
+    refresh(txn, t, &customers, today, model, &last_touch).await?;
+    Ok(Some(customers))
+}
+
+/// Moves records of merged profiles to their survivors and drops records of
+/// profiles that are gone (erased).
+async fn redirect(
+    txn: &DatabaseTransaction,
+    t: &TenantId,
+    records: Vec<Activity>,
+    known: &HashSet<Uuid>,
+) -> Result<Vec<Activity>> {
+    let mut moved: HashMap<Uuid, Option<Uuid>> = HashMap::new();
+    for r in &records {
+        if !known.contains(&r.customer) && !moved.contains_key(&r.customer) {
+            let survivor = match super::merge::survivor_on(txn, t, r.customer).await? {
+                Some(id)
+                    if scoped::<customer::Entity>(t).filter(customer::Column::Id.eq(id)).one(txn).await?.is_some() =>
+                {
+                    Some(id)
+                }
+                _ => None,
+            };
+            moved.insert(r.customer, survivor);
+        }
+    }
+    let dropped = moved.values().filter(|s| s.is_none()).count();
+    if dropped > 0 {
+        tracing::info!(profiles = dropped, "activity of erased profiles dropped");
+    }
+    Ok(records
+        .into_iter()
+        .filter_map(|mut r| match moved.get(&r.customer) {
+            None => Some(r),
+            Some(Some(survivor)) => {
+                r.customer = *survivor;
+                Some(r)
+            }
+            Some(None) => None,
+        })
+        .collect())
 }
 
 async fn upsert_aggregates(txn: &DatabaseTransaction, t: &TenantId, records: &[Activity]) -> Result<()> {

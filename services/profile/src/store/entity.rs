@@ -1,17 +1,7 @@
 //! Tables of the profile schema. Every primary key starts with `tenant_id`
 //! (DESIGN §6: ready to distribute by tenant).
 
-use cx_runtime::store::TenantScoped;
-
-macro_rules! tenant_scoped {
-    ($module:ident) => {
-        impl TenantScoped for $module::Entity {
-            fn tenant_column() -> Self::Column {
-                $module::Column::TenantId
-            }
-        }
-    };
-}
+use cx_runtime::{table, tenant_scoped};
 
 /// A customer profile.
 pub mod customer {
@@ -124,25 +114,6 @@ pub mod consent_purpose {
     impl ActiveModelBehavior for ActiveModel {}
 }
 
-macro_rules! table {
-    ($module:ident, $name:literal, { $($(#[$meta:meta])* $field:ident: $ty:ty),* $(,)? }) => {
-        pub mod $module {
-            use sea_orm::entity::prelude::*;
-
-            #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
-            #[sea_orm(table_name = $name)]
-            pub struct Model {
-                $($(#[$meta])* pub $field: $ty,)*
-            }
-
-            #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
-            pub enum Relation {}
-
-            impl ActiveModelBehavior for ActiveModel {}
-        }
-    };
-}
-
 // Touchpoints per customer, UTC day, channel, initiator and kind.
 table!(activity_day, "activity_days", {
     #[sea_orm(primary_key, auto_increment = false)] tenant_id: String,
@@ -225,6 +196,7 @@ table!(erasure_step, "erasure_steps", {
     state: String,
     counts: Json,
     completed_at: Option<DateTimeUtc>,
+    message_id: Option<Uuid>,
 });
 
 tenant_scoped!(customer);

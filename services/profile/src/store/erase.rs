@@ -1,14 +1,19 @@
 //! Erasure (GDPR): the profile's part is done in one transaction, recorded
-//! as the "profile" step of an erasure job. Other services add their steps
-//! as they join (their erasure is delivered through the outbox).
+//! as the "profile" step of an erasure job; the other services that hold
+//! customer data get the request through the outbox and confirm it back,
+//! each completing its own step. A service that is down is erased when it
+//! comes back: its request waits in the outbox.
 
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
 use cx_runtime::TenantId;
-use cx_runtime::store::{scoped, scoped_delete};
-use sea_orm::sea_query::Condition;
-use sea_orm::{ActiveValue::Set, ColumnTrait, DatabaseTransaction, EntityTrait, QueryFilter, TransactionTrait};
+use cx_runtime::outbox::entity::message as outbox;
+use cx_runtime::store::{one_of, scoped, scoped_delete, scoped_update};
+use sea_orm::sea_query::{Condition, Expr};
+use sea_orm::{
+    ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseTransaction, EntityTrait, QueryFilter, TransactionTrait,
+};
 use uuid::Uuid;
 
 use super::ProfileStore;
@@ -74,11 +79,37 @@ async fn erase_profile_rows(txn: &DatabaseTransaction, t: &TenantId, id: Uuid) -
     Ok(counts)
 }
 
+/// Opens (or, with `done`, records as completed) one service's step.
+async fn insert_step(
+    txn: &DatabaseTransaction,
+    t: &TenantId,
+    job: Uuid,
+    service: &str,
+    done: Option<(&BTreeMap<String, i64>, DateTime<Utc>)>,
+    message: Option<Uuid>,
+) -> Result<()> {
+    let counts = done.map(|(counts, _)| counts.clone()).unwrap_or_default();
+    let json = serde_json::to_value(&counts).map_err(|e| ProfileError::Corrupt(e.to_string()))?;
+    erasure_step::Entity::insert(erasure_step::ActiveModel {
+        tenant_id: Set(t.to_string()),
+        erasure_id: Set(job),
+        service: Set(service.to_owned()),
+        state: Set(if done.is_some() { COMPLETED } else { PENDING }.into()),
+        counts: Set(json),
+        completed_at: Set(done.map(|(_, at)| at)),
+        message_id: Set(message),
+    })
+    .exec_without_returning(txn)
+    .await?;
+    Ok(())
+}
+
 impl ProfileStore {
-    /// Erases the customer's profile data and opens the erasure job. With
-    /// no other service to wait for, the job completes at once and forgets
-    /// the customer's id. Returns the job and the ids merged into the
-    /// profile (their cache entries go too).
+    /// Erases the customer's profile data and opens the erasure job, in one
+    /// transaction: the profile step is done at once, and every fan-out
+    /// service gets its request through the outbox and a pending step that
+    /// its confirmation completes. Returns the job and the ids merged into
+    /// the profile (their cache entries go too).
     pub async fn erase(&self, t: &TenantId, id: Uuid) -> Result<(ErasureRecord, Vec<Uuid>)> {
         let txn = self.db().begin().await?;
         let exists = scoped::<customer::Entity>(t).filter(customer::Column::Id.eq(id)).one(&txn).await?;
@@ -95,31 +126,73 @@ impl ProfileStore {
         let counts = erase_profile_rows(&txn, t, id).await?;
         let now = cx_runtime::store::now();
         let job = Uuid::now_v7();
+        let done = self.fanout().is_empty();
         erasure::Entity::insert(erasure::ActiveModel {
             tenant_id: Set(t.to_string()),
             id: Set(job),
-            // Every step is done: nothing left to find the customer with.
+            // The job never names the customer: the requests in the outbox
+            // carry the id until every service has confirmed.
             profile_id: Set(None),
-            state: Set(COMPLETED.into()),
+            state: Set(if done { COMPLETED } else { PENDING }.into()),
             created_at: Set(now),
-            completed_at: Set(Some(now)),
+            completed_at: Set(done.then_some(now)),
         })
         .exec_without_returning(&txn)
         .await?;
-        let json = serde_json::to_value(&counts).map_err(|e| ProfileError::Corrupt(e.to_string()))?;
-        erasure_step::Entity::insert(erasure_step::ActiveModel {
-            tenant_id: Set(t.to_string()),
-            erasure_id: Set(job),
-            service: Set(crate::NAME.into()),
-            state: Set(COMPLETED.into()),
-            counts: Set(json),
-            completed_at: Set(Some(now)),
-        })
-        .exec_without_returning(&txn)
-        .await?;
+        insert_step(&txn, t, job, crate::NAME, Some((&counts, now)), None).await?;
+        for service in self.fanout() {
+            let message = super::events::erasure_requested(&txn, t, service, job, id, &merged_ids).await?;
+            insert_step(&txn, t, job, service, None, Some(message)).await?;
+        }
         txn.commit().await?;
-        tracing::info!(erasure = %job, "customer erased from the profile service");
+        tracing::info!(erasure = %job, services = ?self.fanout(), "customer erased from the profile service");
         Ok((self.erasure(t, job).await?, merged_ids))
+    }
+
+    /// Completes `service`'s step of erasure `job` on `txn` (the inbox's
+    /// transaction). When it was the last, the job completes and the
+    /// delivered requests, which carried the customer's id, are deleted.
+    /// A confirmation for an unknown job or step is ignored (logged).
+    pub async fn confirm_erasure(
+        txn: &DatabaseTransaction,
+        t: &TenantId,
+        job: Uuid,
+        service: &str,
+        counts: &BTreeMap<String, i64>,
+        at: DateTime<Utc>,
+    ) -> Result<()> {
+        let json = serde_json::to_value(counts).map_err(|e| ProfileError::Corrupt(e.to_string()))?;
+        let updated = scoped_update::<erasure_step::Entity>(t)
+            .filter(erasure_step::Column::ErasureId.eq(job))
+            .filter(erasure_step::Column::Service.eq(service))
+            .filter(erasure_step::Column::State.eq(PENDING))
+            .col_expr(erasure_step::Column::State, Expr::value(COMPLETED))
+            .col_expr(erasure_step::Column::Counts, Expr::value(json))
+            .col_expr(erasure_step::Column::CompletedAt, Expr::value(Some(at)))
+            .exec(txn)
+            .await?;
+        if updated.rows_affected == 0 {
+            tracing::warn!(erasure = %job, service, "erasure confirmation matches no pending step");
+            return Ok(());
+        }
+        let steps = scoped::<erasure_step::Entity>(t).filter(erasure_step::Column::ErasureId.eq(job)).all(txn).await?;
+        if steps.iter().any(|s| s.state != COMPLETED) {
+            return Ok(());
+        }
+        let messages: Vec<Uuid> = steps.iter().filter_map(|s| s.message_id).collect();
+        scoped_delete::<outbox::Entity>(t)
+            .filter(one_of(txn.get_database_backend(), outbox::Column::Id, &messages))
+            .exec(txn)
+            .await?;
+        let completed_at = steps.iter().filter_map(|s| s.completed_at).max().unwrap_or(at);
+        scoped_update::<erasure::Entity>(t)
+            .filter(erasure::Column::Id.eq(job))
+            .col_expr(erasure::Column::State, Expr::value(COMPLETED))
+            .col_expr(erasure::Column::CompletedAt, Expr::value(Some(completed_at)))
+            .exec(txn)
+            .await?;
+        tracing::info!(erasure = %job, "erasure completed in every service");
+        Ok(())
     }
 
     pub async fn erasure(&self, t: &TenantId, job: Uuid) -> Result<ErasureRecord> {

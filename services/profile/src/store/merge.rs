@@ -118,31 +118,37 @@ impl ProfileStore {
         merge::Entity::insert(record).exec_without_returning(&txn).await?;
         let touched: HashMap<Uuid, _> = gone.last_touch_at.map(|at| (survivor, at)).into_iter().collect();
         refresh(&txn, t, &[survivor], Utc::now().date_naive(), &model, &touched).await?;
+        super::events::profile_merged(&txn, t, self.fanout(), survivor, merged).await?;
         txn.commit().await?;
         Ok(MergeOutcome { profile: self.get(t, survivor).await?, conflicts })
     }
 
     /// The profile a merged id now lives in (following merges of merges).
     pub async fn survivor_of(&self, t: &TenantId, id: Uuid) -> Result<Option<Uuid>> {
-        let mut current = id;
-        let mut found = None;
-        // A chain is as long as the merges done one after another; bounded anyway.
-        for _ in 0..32 {
-            let next = scoped::<merge::Entity>(t)
-                .filter(merge::Column::MergedId.eq(current))
-                .select_only()
-                .column(merge::Column::SurvivorId)
-                .into_tuple::<Uuid>()
-                .one(self.db())
-                .await?;
-            match next {
-                Some(survivor) => {
-                    found = Some(survivor);
-                    current = survivor;
-                }
-                None => break,
-            }
-        }
-        Ok(found)
+        survivor_on(self.db(), t, id).await
     }
+}
+
+/// [`ProfileStore::survivor_of`] on any connection or transaction.
+pub async fn survivor_on<C: ConnectionTrait>(conn: &C, t: &TenantId, id: Uuid) -> Result<Option<Uuid>> {
+    let mut current = id;
+    let mut found = None;
+    // A chain is as long as the merges done one after another; bounded anyway.
+    for _ in 0..32 {
+        let next = scoped::<merge::Entity>(t)
+            .filter(merge::Column::MergedId.eq(current))
+            .select_only()
+            .column(merge::Column::SurvivorId)
+            .into_tuple::<Uuid>()
+            .one(conn)
+            .await?;
+        match next {
+            Some(survivor) => {
+                found = Some(survivor);
+                current = survivor;
+            }
+            None => break,
+        }
+    }
+    Ok(found)
 }

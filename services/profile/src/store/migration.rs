@@ -14,6 +14,7 @@ impl MigratorTrait for Migrator {
             Box::new(M0002Activity),
             Box::new(M0003Merges),
             Box::new(M0004Erasures),
+            Box::new(M0005ErasureFanOut),
         ]
     }
 }
@@ -362,6 +363,29 @@ impl MigrationTrait for M0004Erasures {
                         .col(Alias::new("erasure_id"))
                         .col(Alias::new("service")),
                 )
+                .to_owned(),
+        )
+        .await
+    }
+}
+
+/// Each erasure step of another service remembers the outbox message that
+/// carries the request, so the finished job can forget it.
+struct M0005ErasureFanOut;
+
+impl MigrationName for M0005ErasureFanOut {
+    fn name(&self) -> &str {
+        "m0005_erasure_fan_out"
+    }
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for M0005ErasureFanOut {
+    async fn up(&self, m: &SchemaManager) -> Result<(), DbErr> {
+        m.alter_table(
+            Table::alter()
+                .table(Alias::new("erasure_steps"))
+                .add_column(ColumnDef::new(Alias::new("message_id")).uuid().null())
                 .to_owned(),
         )
         .await

@@ -4,6 +4,7 @@
 pub mod activity;
 pub mod entity;
 pub mod erase;
+pub mod events;
 pub mod export;
 pub mod merge;
 pub mod migration;
@@ -111,6 +112,8 @@ pub struct ProfileUpdate {
 #[derive(Clone, Debug)]
 pub struct ProfileStore {
     db: DatabaseConnection,
+    /// Services told of merges and erasures (DESIGN §2), as configured.
+    fanout: std::sync::Arc<[&'static str]>,
 }
 
 fn identity_of(row: &identity::Model) -> Option<Identity> {
@@ -215,7 +218,17 @@ fn inserted(result: &TryInsertResult<u64>) -> bool {
 
 impl ProfileStore {
     pub fn new(db: DatabaseConnection) -> Self {
-        Self { db }
+        Self { db, fanout: std::sync::Arc::from([]) }
+    }
+
+    /// Tells `services` of every merge and erasure through the outbox.
+    pub fn with_fanout(mut self, services: Vec<&'static str>) -> Self {
+        self.fanout = services.into();
+        self
+    }
+
+    pub fn fanout(&self) -> &[&'static str] {
+        &self.fanout
     }
 
     pub fn db(&self) -> &DatabaseConnection {

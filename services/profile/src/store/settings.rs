@@ -4,7 +4,7 @@ use chrono::NaiveDate;
 use cx_runtime::TenantId;
 use cx_runtime::store::scoped;
 use sea_orm::sea_query::{Expr, OnConflict};
-use sea_orm::{ActiveValue::Set, EntityTrait, QueryFilter, TransactionTrait};
+use sea_orm::{ActiveValue::Set, ConnectionTrait, EntityTrait, QueryFilter, TransactionTrait};
 
 use super::ProfileStore;
 use super::entity::{customer, tenant_setting};
@@ -16,12 +16,7 @@ type Result<T> = std::result::Result<T, ProfileError>;
 impl ProfileStore {
     /// The tenant's model, or the defaults of DESIGN §3.
     pub async fn intensity_model(&self, t: &TenantId) -> Result<IntensityModel> {
-        let row = scoped::<tenant_setting::Entity>(t).one(self.db()).await?;
-        match row {
-            None => Ok(IntensityModel::default()),
-            Some(row) => serde_json::from_value(row.intensity_model)
-                .map_err(|e| ProfileError::Corrupt(format!("intensity model of tenant {t}: {e}"))),
-        }
+        intensity_model_on(self.db(), t).await
     }
 
     /// Stores a (validated) model and marks every customer of the tenant for
@@ -45,5 +40,15 @@ impl ProfileStore {
             .await?;
         txn.commit().await?;
         Ok(())
+    }
+}
+
+/// The tenant's model read on any connection or transaction.
+pub async fn intensity_model_on<C: ConnectionTrait>(conn: &C, t: &TenantId) -> Result<IntensityModel> {
+    let row = scoped::<tenant_setting::Entity>(t).one(conn).await?;
+    match row {
+        None => Ok(IntensityModel::default()),
+        Some(row) => serde_json::from_value(row.intensity_model)
+            .map_err(|e| ProfileError::Corrupt(format!("intensity model of tenant {t}: {e}"))),
     }
 }

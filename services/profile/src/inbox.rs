@@ -1,0 +1,71 @@
+//! What other services send the profile service through their outboxes:
+//! activity recorded by the journey service, and confirmations of erasure.
+
+use std::collections::BTreeMap;
+
+use async_trait::async_trait;
+use cx_proto::profile::v1 as pb;
+use cx_runtime::TenantId;
+use cx_runtime::cache::Cache;
+use cx_runtime::outbox::inbox::{AfterCommit, InboxHandler};
+use prost::Message;
+use sea_orm::DatabaseTransaction;
+use tonic::Status;
+use uuid::Uuid;
+
+use crate::api::ProfileApi;
+use crate::error::ProfileError;
+use crate::store::ProfileStore;
+use crate::store::activity::{UnknownProfiles, apply_activity};
+use crate::store::events::kind;
+use crate::store::settings::intensity_model_on;
+
+#[derive(Debug)]
+pub struct ProfileInbox {
+    cache: Cache,
+}
+
+impl ProfileInbox {
+    pub fn new(cache: Cache) -> Self {
+        Self { cache }
+    }
+}
+
+fn decode<M: Message + Default>(payload: &[u8]) -> Result<M, Status> {
+    M::decode(payload).map_err(|e| Status::invalid_argument(format!("payload does not decode: {e}")))
+}
+
+#[async_trait]
+impl InboxHandler for ProfileInbox {
+    async fn handle(
+        &self,
+        txn: &DatabaseTransaction,
+        t: &TenantId,
+        message_kind: &str,
+        payload: &[u8],
+    ) -> Result<AfterCommit, Status> {
+        if message_kind == kind::<pb::RecordActivityRequest>() {
+            let pb::RecordActivityRequest { batch_id, records } = decode(payload)?;
+            let records = crate::api::activity::parse_batch(&batch_id, records).map_err(ProfileError::from)?;
+            let model = intensity_model_on(txn, t).await?;
+            // Activity may name a customer merged or erased since it was sent.
+            let changed = apply_activity(txn, t, &batch_id, records, &model, UnknownProfiles::Redirect).await?;
+            let keys: Vec<_> = changed.unwrap_or_default().into_iter().map(|id| ProfileApi::cache_key(t, id)).collect();
+            let cache = self.cache.clone();
+            return Ok(Some(Box::pin(async move {
+                for key in keys {
+                    cache.invalidate(&key).await;
+                }
+            })));
+        }
+        if message_kind == kind::<pb::ErasureConfirmed>() {
+            let pb::ErasureConfirmed { erasure_id, service, counts, complete_time } = decode(payload)?;
+            let job = Uuid::parse_str(&erasure_id).map_err(|_| Status::invalid_argument("erasure_id is not a UUID"))?;
+            let at = complete_time.as_ref().and_then(cx_proto::from_timestamp).unwrap_or_else(chrono::Utc::now);
+            let counts: BTreeMap<String, i64> = counts.into_iter().collect();
+            ProfileStore::confirm_erasure(txn, t, job, &service, &counts, at).await?;
+            return Ok(None);
+        }
+        Err(Status::invalid_argument(format!("the profile service does not take '{message_kind}' messages")))
+    }
+}
