@@ -7,7 +7,7 @@ use cx_runtime::context::ServiceContext;
 use cx_runtime::server::ServiceModule;
 
 /// Names accepted by `cx serve` and `cx migrate`, besides `all`.
-pub const NAMES: &[&str] = &[cx_profile::NAME];
+pub const NAMES: &[&str] = &[cx_profile::NAME, cx_journey::NAME];
 
 /// The services `which` names (`all` or one service).
 pub fn selected(which: &str) -> Result<Vec<&'static str>, ConfigError> {
@@ -29,6 +29,7 @@ pub async fn build(which: &str, ctx: &ServiceContext) -> Result<Vec<Arc<dyn Serv
     for name in wanted {
         let module = match name {
             cx_profile::NAME => cx_profile::ProfileModule::arc(ctx).await?,
+            cx_journey::NAME => cx_journey::JourneyModule::arc(ctx).await?,
             other => {
                 return Err(ConfigError::new("SERVICE", format!("service '{other}' is listed but not built")));
             }

@@ -83,6 +83,11 @@ pub fn caller<T>(request: &Request<T>) -> Result<&Caller, Status> {
     request.extensions().get::<Caller>().ok_or_else(|| Status::unauthenticated("missing bearer token"))
 }
 
+/// The tenant of a caller holding at least `role`.
+pub fn tenant<T>(request: &Request<T>, role: Role) -> Result<TenantId, Status> {
+    caller(request)?.require(role).cloned()
+}
+
 /// Checks tokens.
 #[derive(Clone)]
 pub struct Verifier {

@@ -36,6 +36,15 @@ pub fn decode_token(token: &str, field: &str) -> Result<Option<String>, FieldVio
         .ok_or_else(|| FieldViolation::new(field, "is not a token this server issued"))
 }
 
+/// A token whose position is a UUID (rows listed in id order).
+pub fn decode_uuid_token(token: &str, field: &str) -> Result<Option<uuid::Uuid>, FieldViolation> {
+    decode_token(token, field)?
+        .map(|raw| {
+            uuid::Uuid::parse_str(&raw).map_err(|_| FieldViolation::new(field, "is not a token this server issued"))
+        })
+        .transpose()
+}
+
 /// Trims rows fetched with `limit + 1` back to `limit`; true when there was
 /// more, i.e. another page follows.
 pub fn trim_page<T>(rows: &mut Vec<T>, limit: u64) -> bool {

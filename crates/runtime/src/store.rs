@@ -143,17 +143,6 @@ pub fn now() -> chrono::DateTime<chrono::Utc> {
     stored_instant(chrono::Utc::now())
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn instants_are_cut_to_microseconds() {
-        let at = chrono::DateTime::from_timestamp(1_700_000_000, 123_456_789).unwrap();
-        assert_eq!(stored_instant(at), chrono::DateTime::from_timestamp(1_700_000_000, 123_456_000).unwrap());
-    }
-}
-
 /// Declares that a sea-orm entity is scoped by its `tenant_id` column, so
 /// [`scoped`] and friends accept it.
 #[macro_export]
@@ -187,4 +176,15 @@ macro_rules! table {
             impl ActiveModelBehavior for ActiveModel {}
         }
     };
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn instants_are_cut_to_microseconds() {
+        let at = chrono::DateTime::from_timestamp(1_700_000_000, 123_456_789).unwrap();
+        assert_eq!(stored_instant(at), chrono::DateTime::from_timestamp(1_700_000_000, 123_456_000).unwrap());
+    }
 }

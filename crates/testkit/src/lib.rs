@@ -137,6 +137,17 @@ impl RunningServer {
     /// Starts serving `modules`; returns once the port is bound (not yet SERVING).
     pub async fn start(modules: Vec<Arc<dyn ServiceModule>>, args: ServerArgs) -> Self {
         let listener = tokio::net::TcpListener::bind(args.listen).await.unwrap();
+        Self::start_on(listener, modules, args)
+    }
+
+    /// A loopback listener to start a server on later: its address can be
+    /// given to other services (peers) before the server exists.
+    pub async fn bind() -> tokio::net::TcpListener {
+        tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap()
+    }
+
+    /// Starts serving `modules` on a listener bound earlier.
+    pub fn start_on(listener: tokio::net::TcpListener, modules: Vec<Arc<dyn ServiceModule>>, args: ServerArgs) -> Self {
         let addr = listener.local_addr().unwrap();
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let handle = tokio::spawn(async move {

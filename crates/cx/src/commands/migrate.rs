@@ -5,7 +5,7 @@ use cx_runtime::context::ServiceContext;
 
 #[derive(Debug, clap::Args)]
 pub struct MigrateArgs {
-    /// `all`, or one service: profile.
+    /// `all`, or one service: profile, journey.
     #[arg(default_value = "all")]
     service: String,
     #[command(flatten)]

@@ -8,7 +8,7 @@ use cx_runtime::telemetry::Telemetry;
 
 #[derive(Debug, clap::Args)]
 pub struct ServeArgs {
-    /// `all`, or one service: profile.
+    /// `all`, or one service: profile, journey.
     #[arg(default_value = "all")]
     service: String,
     #[command(flatten)]

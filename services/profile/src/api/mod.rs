@@ -11,10 +11,10 @@ use cx_proto::from_timestamp;
 use cx_proto::profile::v1 as pb;
 use cx_proto::profile::v1::profile_service_server::ProfileService;
 use cx_runtime::TenantId;
-use cx_runtime::auth::{Role, caller};
+use cx_runtime::auth::{Role, tenant};
 use cx_runtime::cache::{Cache, CacheKey};
 use cx_runtime::error::{FieldViolation, Violations, all2, all3};
-use cx_runtime::page::{decode_token, next_page_token, page_size};
+use cx_runtime::page::{decode_uuid_token, next_page_token, page_size};
 use prost::Message;
 use tonic::{Request, Response, Status};
 use uuid::Uuid;
@@ -41,16 +41,6 @@ type Reply<T> = Result<Response<T>, Status>;
 
 fn reject(violation: FieldViolation) -> Status {
     ProfileError::InvalidArgument(vec![violation]).into()
-}
-
-fn tenant<T>(request: &Request<T>, role: Role) -> Result<TenantId, Status> {
-    caller(request)?.require(role).cloned()
-}
-
-fn page_token_uuid(token: &str, field: &str) -> Result<Option<Uuid>, FieldViolation> {
-    decode_token(token, field)?
-        .map(|raw| Uuid::parse_str(&raw).map_err(|_| FieldViolation::new(field, "is not a token this server issued")))
-        .transpose()
 }
 
 /// The profile and identity an identity call names.
@@ -178,7 +168,7 @@ impl ProfileService for ProfileApi {
         let t = tenant(&request, Role::Reader)?;
         let pb::ListProfilesRequest { page_size: size, page_token, lifecycle, digital_category } = request.into_inner();
         let ((size, after), (lifecycle, category)) = all2(
-            all2(page_size(size, "page_size"), page_token_uuid(&page_token, "page_token")),
+            all2(page_size(size, "page_size"), decode_uuid_token(&page_token, "page_token")),
             all2(parse_lifecycle(lifecycle, "lifecycle"), parse_category(digital_category, "digital_category")),
         )
         .map_err(ProfileError::from)?;
@@ -311,7 +301,7 @@ impl ProfileService for ProfileApi {
         let (id, size, before) = all3(
             parse_id(&profile_id, "profile_id"),
             page_size(size, "page_size"),
-            page_token_uuid(&page_token, "page_token"),
+            decode_uuid_token(&page_token, "page_token"),
         )
         .map_err(ProfileError::from)?;
         let (events, more) = self.store.consent_history(&t, id, before, size).await?;
@@ -387,7 +377,7 @@ impl ProfileService for ProfileApi {
                 parse_lifecycle(to_state, "to_state"),
                 all2(instant(start_time, "time_range.start_time"), instant(end_time, "time_range.end_time")),
             ),
-            all2(page_size(size, "page_size"), page_token_uuid(&page_token, "page_token")),
+            all2(page_size(size, "page_size"), decode_uuid_token(&page_token, "page_token")),
         )
         .map_err(ProfileError::from)?;
         let (transitions, more) = self.store.transitions(&t, to, since, until, before, size).await?;

@@ -1,0 +1,143 @@
+//! The one ingest path behind RecordTouchpoint, IngestTouchpoints and each
+//! chunk of StreamTouchpoints: validate every touchpoint, tie it to its map
+//! version, resolve identities, store the new ones set-based.
+
+use std::collections::HashSet;
+
+use cx_proto::journey::v1 as pb;
+use cx_runtime::TenantId;
+use cx_runtime::error::{FieldViolation, invalid_argument};
+use tonic::Status;
+use uuid::Uuid;
+
+use super::{JourneyApi, parse};
+use crate::domain::touchpoint::{Customer, Touchpoint};
+use crate::store::ingest::Resolved;
+use crate::store::maps::current_steps;
+
+/// What became of a batch.
+#[derive(Debug, Default)]
+pub struct Outcome {
+    pub accepted: i32,
+    pub duplicates: i32,
+    pub errors: Vec<pb::TouchpointError>,
+    /// The profile of each touchpoint that was valid, by request index.
+    pub profiles: Vec<Option<Uuid>>,
+}
+
+fn count(n: usize) -> i32 {
+    i32::try_from(n).unwrap_or(i32::MAX)
+}
+
+impl JourneyApi {
+    /// Ingests `items`. With `all_or_nothing`, any bad touchpoint refuses the
+    /// whole batch with INVALID_ARGUMENT, its fields named under
+    /// `prefix[index]`, or under `prefix` alone when not `indexed`.
+    pub(super) async fn ingest(
+        &self,
+        t: &TenantId,
+        token: &str,
+        items: Vec<pb::Touchpoint>,
+        all_or_nothing: bool,
+        prefix: &str,
+        indexed: bool,
+    ) -> Result<Outcome, Status> {
+        let ids: Vec<String> = items.iter().map(|tp| tp.id.clone()).collect();
+        let mut parsed: Vec<Result<Touchpoint, Vec<FieldViolation>>> =
+            items.into_iter().map(parse::touchpoint).collect();
+
+        let map_ids: Vec<Uuid> = parsed
+            .iter()
+            .filter_map(|p| p.as_ref().ok()?.map.map(|m| m.0))
+            .collect::<HashSet<_>>()
+            .into_iter()
+            .collect();
+        let maps = current_steps(self.store.db(), t, &map_ids).await?;
+        for item in &mut parsed {
+            if let Ok(tp) = item
+                && let Err(violation) = parse::check_step(tp, &maps)
+            {
+                *item = Err(vec![violation]);
+            }
+        }
+
+        let identities: Vec<(i32, String)> = parsed
+            .iter()
+            .filter_map(|p| match &p.as_ref().ok()?.customer {
+                Customer::Identity(kind, value) => Some((*kind, value.clone())),
+                Customer::Profile(_) => None,
+            })
+            .collect::<HashSet<_>>()
+            .into_iter()
+            .collect();
+        let resolved = if identities.is_empty() {
+            Default::default()
+        } else {
+            self.resolver.resolve(t, token, &identities).await?
+        };
+
+        let mut errors = Vec::new();
+        let mut customers: Vec<Option<Uuid>> = Vec::with_capacity(parsed.len());
+        for (index, item) in parsed.iter_mut().enumerate() {
+            let customer = match item {
+                Ok(tp) => match &tp.customer {
+                    Customer::Profile(id) => Ok(*id),
+                    Customer::Identity(kind, value) => match resolved.get(&(*kind, value.clone())) {
+                        Some(Ok(id)) => Ok(*id),
+                        Some(Err(violation)) => Err(vec![violation.clone()]),
+                        None => Err(vec![FieldViolation::new("identity", "was not resolved")]),
+                    },
+                },
+                Err(violations) => Err(std::mem::take(violations)),
+            };
+            match customer {
+                Ok(id) => customers.push(Some(id)),
+                Err(violations) => {
+                    customers.push(None);
+                    errors.extend(violations.into_iter().map(|v| (index, v)));
+                }
+            }
+        }
+        if all_or_nothing && !errors.is_empty() {
+            let violations: Vec<FieldViolation> = errors
+                .into_iter()
+                .map(|(i, v)| {
+                    let field =
+                        if !indexed { format!("{prefix}.{}", v.field) } else { format!("{prefix}[{i}].{}", v.field) };
+                    FieldViolation::new(field, v.description)
+                })
+                .collect();
+            return Err(invalid_argument(&violations));
+        }
+
+        // The first of several touchpoints with one id is the one stored.
+        let mut seen = HashSet::new();
+        let mut in_batch_duplicates = 0;
+        let mut rows = Vec::with_capacity(parsed.len());
+        for (item, customer) in parsed.iter().zip(&customers) {
+            if let (Ok(tp), Some(customer)) = (item, customer) {
+                if seen.insert(tp.id.as_str()) {
+                    rows.push(Resolved { customer: *customer, touchpoint: tp });
+                } else {
+                    in_batch_duplicates += 1;
+                }
+            }
+        }
+        let stored = self.store.ingest(t, &rows).await?;
+        let touchpoint_errors = errors
+            .into_iter()
+            .map(|(index, v)| pb::TouchpointError {
+                index: count(index),
+                touchpoint_id: ids[index].clone(),
+                field: v.field,
+                description: v.description,
+            })
+            .collect();
+        Ok(Outcome {
+            accepted: count(stored.len()),
+            duplicates: count(rows.len() - stored.len() + in_batch_duplicates),
+            errors: touchpoint_errors,
+            profiles: customers,
+        })
+    }
+}

@@ -1,0 +1,266 @@
+//! `cx.journey.v1.JourneyService`: validation, roles, and the calls into
+//! the store and the profile service.
+
+mod convert;
+mod ingest;
+mod parse;
+
+use std::pin::Pin;
+
+use cx_proto::journey::v1 as pb;
+use cx_proto::journey::v1::journey_service_server::JourneyService;
+use cx_runtime::auth::{Role, caller, tenant};
+use cx_runtime::error::{FieldViolation, all2, all3, invalid_argument};
+use cx_runtime::input::parse_uuid;
+use cx_runtime::page::{decode_token, decode_uuid_token, encode_token, next_page_token, page_size, trim_page};
+use futures::Stream;
+use tokio_stream::StreamExt;
+use tonic::{Request, Response, Status, Streaming};
+use tracing::Instrument;
+
+pub use convert::touchpoint_to_proto;
+use convert::{map_changes, map_to_proto};
+
+use crate::domain::touchpoint::{MAX_BATCH, MAX_CHUNK};
+use crate::resolver::Resolver;
+use crate::store::JourneyStore;
+use crate::store::timeline::TimelineFilter;
+
+#[derive(Clone, Debug)]
+pub struct JourneyApi {
+    store: JourneyStore,
+    resolver: Resolver,
+}
+
+type Reply<T> = Result<Response<T>, Status>;
+
+fn reject(violation: FieldViolation) -> Status {
+    invalid_argument(&[violation])
+}
+
+impl JourneyApi {
+    pub fn new(store: JourneyStore, resolver: Resolver) -> Self {
+        Self { store, resolver }
+    }
+}
+
+const ALL_MAP_FIELDS: [&str; 4] = ["name", "customer_type", "meta_journey", "steps"];
+
+/// `(occurred_at micros, id)` of the last row of a timeline page.
+fn timeline_token(row: &pb::Touchpoint) -> String {
+    let micros = row.occur_time.as_ref().and_then(cx_proto::from_timestamp).map_or(0, |t| t.timestamp_micros());
+    encode_token(&format!("{micros}/{}", row.id))
+}
+
+fn parse_timeline_token(token: &str) -> Result<Option<(chrono::DateTime<chrono::Utc>, String)>, FieldViolation> {
+    let bad = || FieldViolation::new("page_token", "is not a token this server issued");
+    let Some(raw) = decode_token(token, "page_token")? else { return Ok(None) };
+    let (micros, id) = raw.split_once('/').ok_or_else(bad)?;
+    let at = micros.parse().ok().and_then(chrono::DateTime::from_timestamp_micros).ok_or_else(bad)?;
+    Ok(Some((at, id.to_owned())))
+}
+
+#[tonic::async_trait]
+impl JourneyService for JourneyApi {
+    async fn create_journey_map(
+        &self,
+        request: Request<pb::CreateJourneyMapRequest>,
+    ) -> Reply<pb::CreateJourneyMapResponse> {
+        let t = tenant(&request, Role::Admin)?;
+        let map = request
+            .into_inner()
+            .journey_map
+            .ok_or_else(|| reject(FieldViolation::new("journey_map", "is required")))?;
+        let changes = map_changes(map, &ALL_MAP_FIELDS).map_err(|v| invalid_argument(&v))?;
+        let created = self.store.create_map(&t, changes).await?;
+        tracing::info!(map = %created.id, "journey map created");
+        Ok(Response::new(pb::CreateJourneyMapResponse { journey_map: Some(map_to_proto(&created)) }))
+    }
+
+    async fn get_journey_map(&self, request: Request<pb::GetJourneyMapRequest>) -> Reply<pb::GetJourneyMapResponse> {
+        let t = tenant(&request, Role::Reader)?;
+        let pb::GetJourneyMapRequest { id, version } = request.into_inner();
+        let (id, version) = all2(
+            parse_uuid(&id, "id", "a journey map id"),
+            match version {
+                0 => Ok(None),
+                v if v > 0 => Ok(Some(v)),
+                _ => Err(FieldViolation::new("version", "must not be negative")),
+            },
+        )
+        .map_err(|v| invalid_argument(&v))?;
+        let map = self.store.get_map(&t, id, version).await?;
+        Ok(Response::new(pb::GetJourneyMapResponse { journey_map: Some(map_to_proto(&map)) }))
+    }
+
+    async fn list_journey_maps(
+        &self,
+        request: Request<pb::ListJourneyMapsRequest>,
+    ) -> Reply<pb::ListJourneyMapsResponse> {
+        let t = tenant(&request, Role::Reader)?;
+        let pb::ListJourneyMapsRequest { page_size: size, page_token } = request.into_inner();
+        let (size, after) = all2(page_size(size, "page_size"), decode_uuid_token(&page_token, "page_token"))
+            .map_err(|v| invalid_argument(&v))?;
+        let mut maps = self.store.list_maps(&t, after, size).await?;
+        let more = trim_page(&mut maps, size);
+        let next_page_token = next_page_token(more, maps.last().map(|m| m.id));
+        Ok(Response::new(pb::ListJourneyMapsResponse {
+            journey_maps: maps.iter().map(map_to_proto).collect(),
+            next_page_token,
+        }))
+    }
+
+    async fn update_journey_map(
+        &self,
+        request: Request<pb::UpdateJourneyMapRequest>,
+    ) -> Reply<pb::UpdateJourneyMapResponse> {
+        let t = tenant(&request, Role::Admin)?;
+        let pb::UpdateJourneyMapRequest { journey_map, update_mask } = request.into_inner();
+        let map = journey_map.ok_or_else(|| reject(FieldViolation::new("journey_map", "is required")))?;
+        let paths = update_mask.map(|m| m.paths).unwrap_or_default();
+        if paths.is_empty() {
+            return Err(reject(FieldViolation::new("update_mask", "must name at least one field")));
+        }
+        let id = parse_uuid(&map.id, "journey_map.id", "a journey map id");
+        let paths: Vec<&str> = paths.iter().map(String::as_str).collect();
+        let (id, changes) = all2(id, map_changes(map, &paths)).map_err(|v| invalid_argument(&v))?;
+        let updated = self.store.update_map(&t, id, changes).await?;
+        Ok(Response::new(pb::UpdateJourneyMapResponse { journey_map: Some(map_to_proto(&updated)) }))
+    }
+
+    async fn delete_journey_map(
+        &self,
+        request: Request<pb::DeleteJourneyMapRequest>,
+    ) -> Reply<pb::DeleteJourneyMapResponse> {
+        let t = tenant(&request, Role::Admin)?;
+        let id = parse_uuid(&request.get_ref().id, "id", "a journey map id").map_err(reject)?;
+        self.store.delete_map(&t, id).await?;
+        Ok(Response::new(pb::DeleteJourneyMapResponse {}))
+    }
+
+    async fn record_touchpoint(
+        &self,
+        request: Request<pb::RecordTouchpointRequest>,
+    ) -> Reply<pb::RecordTouchpointResponse> {
+        let t = tenant(&request, Role::Writer)?;
+        let token = caller(&request)?.token.clone();
+        let touchpoint =
+            request.into_inner().touchpoint.ok_or_else(|| reject(FieldViolation::new("touchpoint", "is required")))?;
+        let outcome = self.ingest(&t, &token, vec![touchpoint], true, "touchpoint", false).await?;
+        let profile_id = outcome.profiles.first().copied().flatten().map(|id| id.to_string()).unwrap_or_default();
+        Ok(Response::new(pb::RecordTouchpointResponse { profile_id, duplicate: outcome.accepted == 0 }))
+    }
+
+    async fn ingest_touchpoints(
+        &self,
+        request: Request<pb::IngestTouchpointsRequest>,
+    ) -> Reply<pb::IngestTouchpointsResponse> {
+        let t = tenant(&request, Role::Writer)?;
+        let token = caller(&request)?.token.clone();
+        let pb::IngestTouchpointsRequest { touchpoints, all_or_nothing } = request.into_inner();
+        if touchpoints.is_empty() || touchpoints.len() > MAX_BATCH {
+            return Err(reject(FieldViolation::new(
+                "touchpoints",
+                format!("has {} items; 1 to {MAX_BATCH} per call", touchpoints.len()),
+            )));
+        }
+        let outcome = self.ingest(&t, &token, touchpoints, all_or_nothing, "touchpoints", true).await?;
+        tracing::info!(
+            accepted = outcome.accepted,
+            duplicates = outcome.duplicates,
+            refused = outcome.errors.len(),
+            "touchpoints ingested"
+        );
+        Ok(Response::new(pb::IngestTouchpointsResponse {
+            accepted: outcome.accepted,
+            duplicates: outcome.duplicates,
+            errors: outcome.errors,
+        }))
+    }
+
+    type StreamTouchpointsStream = Pin<Box<dyn Stream<Item = Result<pb::StreamTouchpointsResponse, Status>> + Send>>;
+
+    async fn stream_touchpoints(
+        &self,
+        request: Request<Streaming<pb::StreamTouchpointsRequest>>,
+    ) -> Reply<Self::StreamTouchpointsStream> {
+        let t = tenant(&request, Role::Writer)?;
+        let token = caller(&request)?.token.clone();
+        let mut chunks = request.into_inner();
+        let api = self.clone();
+        // Chunks are acknowledged one by one, in order, as they are stored;
+        // the channel holds a few so reading and storing overlap.
+        let (tx, rx) = tokio::sync::mpsc::channel(4);
+        let work = async move {
+            let mut chunk = 0_i64;
+            while let Some(message) = chunks.next().await {
+                let reply = match message {
+                    Err(status) => Err(status),
+                    Ok(pb::StreamTouchpointsRequest { touchpoints })
+                        if touchpoints.is_empty() || touchpoints.len() > MAX_CHUNK =>
+                    {
+                        Err(reject(FieldViolation::new(
+                            "touchpoints",
+                            format!("chunk {chunk} has {} items; 1 to {MAX_CHUNK} per chunk", touchpoints.len()),
+                        )))
+                    }
+                    Ok(pb::StreamTouchpointsRequest { touchpoints }) => api
+                        .ingest(&t, &token, touchpoints, false, "touchpoints", true)
+                        .await
+                        .map(|o| pb::StreamTouchpointsResponse {
+                            chunk,
+                            accepted: o.accepted,
+                            duplicates: o.duplicates,
+                            errors: o.errors,
+                        }),
+                };
+                let failed = reply.is_err();
+                if tx.send(reply).await.is_err() || failed {
+                    break;
+                }
+                chunk += 1;
+            }
+        };
+        tokio::spawn(work.instrument(tracing::Span::current()));
+        Ok(Response::new(Box::pin(tokio_stream::wrappers::ReceiverStream::new(rx))))
+    }
+
+    async fn list_timeline(&self, request: Request<pb::ListTimelineRequest>) -> Reply<pb::ListTimelineResponse> {
+        let t = tenant(&request, Role::Reader)?;
+        let pb::ListTimelineRequest { profile_id, channels, phase, time_range, page_size: size, page_token } =
+            request.into_inner();
+        let channels: Result<Vec<i16>, FieldViolation> = channels
+            .iter()
+            .enumerate()
+            .map(|(i, c)| match cx_proto::common::v1::Channel::try_from(*c) {
+                Ok(channel) if channel != cx_proto::common::v1::Channel::Unspecified => Ok(channel as i16),
+                _ => Err(FieldViolation::new(format!("channels[{i}]"), "is not a known channel")),
+            })
+            .collect();
+        let phase = match pb::Phase::try_from(phase) {
+            Ok(pb::Phase::Unspecified) => Ok(None),
+            Ok(p) => Ok(i16::try_from(p as i32).ok()),
+            Err(_) => Err(FieldViolation::new("phase", "must be BEFORE, DURING or AFTER")),
+        };
+        let range = time_range.unwrap_or_default();
+        let instant = |ts: Option<prost_types::Timestamp>, field: &'static str| {
+            ts.map(|ts| {
+                cx_proto::from_timestamp(&ts).ok_or_else(|| FieldViolation::new(field, "is not a valid timestamp"))
+            })
+            .transpose()
+        };
+        let ((customer, channels, phase), (since, until), (size, after)) = all3(
+            all3(parse_uuid(&profile_id, "profile_id", "a profile id"), channels, phase),
+            all2(instant(range.start_time, "time_range.start_time"), instant(range.end_time, "time_range.end_time")),
+            all2(page_size(size, "page_size"), parse_timeline_token(&page_token)),
+        )
+        .map_err(|v| invalid_argument(&v))?;
+        let filter = TimelineFilter { channels, phase, since, until };
+        let mut rows = self.store.timeline(&t, customer, &filter, after, size).await?;
+        let more = trim_page(&mut rows, size);
+        let touchpoints: Vec<pb::Touchpoint> = rows.into_iter().map(touchpoint_to_proto).collect();
+        let next_page_token =
+            if more { touchpoints.last().map(timeline_token).unwrap_or_default() } else { String::new() };
+        Ok(Response::new(pb::ListTimelineResponse { touchpoints, next_page_token }))
+    }
+}

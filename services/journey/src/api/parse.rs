@@ -1,0 +1,188 @@
+//! Touchpoints of a request into validated domain values, every problem of
+//! each one named by its field.
+
+use std::collections::HashMap;
+
+use cx_proto::common::v1::{Channel, Initiator, InteractionKind, Money};
+use cx_proto::journey::v1 as pb;
+use cx_proto::journey::v1::touchpoint::Customer as PbCustomer;
+use cx_runtime::error::FieldViolation;
+use cx_runtime::input::{not_future, parse_uuid};
+use uuid::Uuid;
+
+use crate::domain::map::Step;
+use crate::domain::touchpoint::{Customer, MAX_ID_LEN, Touchpoint};
+
+fn money_micros(money: &Money) -> Option<i64> {
+    money.units.checked_mul(1_000_000)?.checked_add(i64::from(money.nanos / 1_000))
+}
+
+fn optional_text(raw: String, field: &str, max: usize, out: &mut Vec<FieldViolation>) -> Option<String> {
+    if raw.len() > max {
+        out.push(FieldViolation::new(field, format!("has at most {max} bytes")));
+    }
+    Some(raw).filter(|s| !s.trim().is_empty())
+}
+
+/// One touchpoint, checked on its own (map steps are checked after, with
+/// [`check_step`], once the batch's maps are loaded).
+pub fn touchpoint(tp: pb::Touchpoint) -> Result<Touchpoint, Vec<FieldViolation>> {
+    let pb::Touchpoint {
+        id,
+        customer,
+        channel,
+        occur_time,
+        kind,
+        initiator,
+        phase,
+        map_id,
+        step_key,
+        instance_id,
+        experience_score,
+        purchase_amount,
+        device_id,
+        attributes,
+        map_version: _,
+        resolved_profile_id: _,
+    } = tp;
+    let mut out = Vec::new();
+    if id.is_empty() || id.len() > MAX_ID_LEN {
+        out.push(FieldViolation::new("id", format!("has 1 to {MAX_ID_LEN} characters")));
+    }
+    let customer = match customer {
+        None => {
+            out.push(FieldViolation::new("customer", "needs a profile_id or an identity"));
+            None
+        }
+        Some(PbCustomer::ProfileId(raw)) => {
+            parse_uuid(&raw, "profile_id", "a profile id").map_err(|v| out.push(v)).ok().map(Customer::Profile)
+        }
+        Some(PbCustomer::Identity(identity)) if identity.kind == 0 || identity.value.trim().is_empty() => {
+            out.push(FieldViolation::new("identity", "needs a kind and a value"));
+            None
+        }
+        Some(PbCustomer::Identity(identity)) => Some(Customer::Identity(identity.kind, identity.value)),
+    };
+    let channel = match Channel::try_from(channel) {
+        Ok(Channel::Unspecified) => {
+            out.push(FieldViolation::new("channel", "is required"));
+            None
+        }
+        Ok(channel) => Some(channel),
+        Err(_) => {
+            out.push(FieldViolation::new("channel", format!("{channel} is not a known channel")));
+            None
+        }
+    };
+    let occurred_at = match occur_time {
+        None => {
+            out.push(FieldViolation::new("occur_time", "is required"));
+            None
+        }
+        Some(ts) => not_future(&ts, "occur_time").map_err(|v| out.push(v)).ok(),
+    };
+    let kind = match InteractionKind::try_from(kind) {
+        Ok(k @ (InteractionKind::Informative | InteractionKind::Transactional)) => Some(k as i16),
+        _ => {
+            out.push(FieldViolation::new("kind", "must be INFORMATIVE or TRANSACTIONAL"));
+            None
+        }
+    };
+    let initiator = match Initiator::try_from(initiator) {
+        Ok(i @ (Initiator::Push | Initiator::Pull)) => Some(i as i16),
+        _ => {
+            out.push(FieldViolation::new("initiator", "must be PUSH or PULL"));
+            None
+        }
+    };
+    let phase = match pb::Phase::try_from(phase) {
+        Ok(p) => i16::try_from(p as i32).unwrap_or(0),
+        Err(_) => {
+            out.push(FieldViolation::new("phase", "must be BEFORE, DURING or AFTER"));
+            0
+        }
+    };
+    let map = match map_id.as_str() {
+        "" => None,
+        raw => parse_uuid(raw, "map_id", "a journey map id").map_err(|v| out.push(v)).ok(),
+    };
+    let step_key = optional_text(step_key, "step_key", 64, &mut out);
+    if step_key.is_some() && map_id.is_empty() {
+        out.push(FieldViolation::new("step_key", "needs a map_id"));
+    }
+    let instance_id = optional_text(instance_id, "instance_id", MAX_ID_LEN, &mut out);
+    let score = match experience_score {
+        None => None,
+        Some(s @ 0..=10) => i16::try_from(s).ok(),
+        Some(s) => {
+            out.push(FieldViolation::new("experience_score", format!("{s} is not between 0 and 10")));
+            None
+        }
+    };
+    let purchase = match purchase_amount {
+        None => None,
+        Some(money) if money.units < 0 || money.nanos < 0 => {
+            out.push(FieldViolation::new("purchase_amount", "must not be negative"));
+            None
+        }
+        Some(money)
+            if money.currency_code.len() != 3 || !money.currency_code.chars().all(|c| c.is_ascii_uppercase()) =>
+        {
+            out.push(FieldViolation::new("purchase_amount.currency_code", "must be an ISO 4217 code such as EUR"));
+            None
+        }
+        Some(money) => match money_micros(&money) {
+            Some(micros) => Some((money.currency_code, micros)),
+            None => {
+                out.push(FieldViolation::new("purchase_amount", "is too large"));
+                None
+            }
+        },
+    };
+    if purchase.is_some() && kind == Some(InteractionKind::Informative as i16) {
+        out.push(FieldViolation::new("purchase_amount", "only a TRANSACTIONAL touchpoint carries a purchase"));
+    }
+    let device_id = optional_text(device_id, "device_id", MAX_ID_LEN, &mut out);
+    let attributes = cx_runtime::attributes::parse_attributes(attributes, "attributes", &mut out);
+    match (customer, channel, occurred_at, kind, initiator) {
+        (Some(customer), Some(channel), Some(occurred_at), Some(kind), Some(initiator)) if out.is_empty() => {
+            Ok(Touchpoint {
+                id,
+                customer,
+                channel: channel as i16,
+                digital: channel.is_digital(),
+                occurred_at,
+                kind,
+                initiator,
+                phase,
+                // The version is known once the map is loaded.
+                map: map.map(|m| (m, 0)),
+                step_key,
+                instance_id,
+                score,
+                purchase,
+                device_id,
+                attributes,
+            })
+        }
+        _ => Err(out),
+    }
+}
+
+/// Ties a touchpoint to the current version of its map: the map exists,
+/// the step is one of it, and an unspecified phase is the step's.
+pub fn check_step(tp: &mut Touchpoint, maps: &HashMap<Uuid, (i32, Vec<Step>)>) -> Result<(), FieldViolation> {
+    let Some((map_id, _)) = tp.map else { return Ok(()) };
+    let (version, steps) = maps.get(&map_id).ok_or_else(|| FieldViolation::new("map_id", "no such journey map"))?;
+    tp.map = Some((map_id, *version));
+    if let Some(key) = &tp.step_key {
+        let step = steps
+            .iter()
+            .find(|s| &s.key == key)
+            .ok_or_else(|| FieldViolation::new("step_key", format!("'{key}' is not a step of map {map_id}")))?;
+        if tp.phase == 0 {
+            tp.phase = step.phase.code();
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,4 @@
+//! Pure rules of the journey service: maps and their steps, touchpoints.
+
+pub mod map;
+pub mod touchpoint;

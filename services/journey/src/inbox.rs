@@ -1,0 +1,87 @@
+//! What the profile service tells the journey service through its outbox:
+//! a merge moves the merged customer's touchpoints to the survivor; an
+//! erasure deletes the customer's touchpoints and confirms back (through
+//! this service's own outbox, in the same transaction).
+
+use async_trait::async_trait;
+use cx_proto::profile::v1 as pb;
+use cx_runtime::TenantId;
+use cx_runtime::outbox::inbox::{AfterCommit, InboxHandler};
+use prost::{Message, Name};
+use sea_orm::DatabaseTransaction;
+use tonic::Status;
+use uuid::Uuid;
+
+use crate::resolver::Resolver;
+use crate::store::{JourneyError, peers};
+
+#[derive(Debug)]
+pub struct JourneyInbox {
+    resolver: Resolver,
+}
+
+impl JourneyInbox {
+    pub fn new(resolver: Resolver) -> Self {
+        Self { resolver }
+    }
+
+    /// After the commit, the resolution memory forgets `ids`.
+    fn forget_after(&self, t: &TenantId, ids: Vec<Uuid>) -> AfterCommit {
+        let (resolver, t) = (self.resolver.clone(), t.clone());
+        Some(Box::pin(async move { resolver.forget(&t, &ids) }))
+    }
+}
+
+fn decode<M: Message + Default>(payload: &[u8]) -> Result<M, Status> {
+    M::decode(payload).map_err(|e| Status::invalid_argument(format!("payload does not decode: {e}")))
+}
+
+fn uuid(raw: &str, field: &str) -> Result<Uuid, Status> {
+    Uuid::parse_str(raw).map_err(|_| Status::invalid_argument(format!("{field} is not a UUID")))
+}
+
+#[async_trait]
+impl InboxHandler for JourneyInbox {
+    async fn handle(
+        &self,
+        txn: &DatabaseTransaction,
+        t: &TenantId,
+        kind: &str,
+        payload: &[u8],
+    ) -> Result<AfterCommit, Status> {
+        if kind == pb::ProfileMerged::full_name() {
+            let pb::ProfileMerged { survivor_profile_id, merged_profile_id, merge_time: _ } = decode(payload)?;
+            let survivor = uuid(&survivor_profile_id, "survivor_profile_id")?;
+            let merged = uuid(&merged_profile_id, "merged_profile_id")?;
+            let moved = peers::merge(txn, t, survivor, merged).await.map_err(Status::from)?;
+            tracing::info!(touchpoints = moved, "merged customer's touchpoints moved to the survivor");
+            return Ok(self.forget_after(t, vec![merged]));
+        }
+        if kind == pb::ErasureRequested::full_name() {
+            let pb::ErasureRequested { erasure_id, profile_id, merged_profile_ids } = decode(payload)?;
+            let mut customers = vec![uuid(&profile_id, "profile_id")?];
+            for merged in &merged_profile_ids {
+                customers.push(uuid(merged, "merged_profile_ids")?);
+            }
+            let counts = peers::erase(txn, t, &customers).await.map_err(Status::from)?;
+            let confirmation = pb::ErasureConfirmed {
+                erasure_id,
+                service: crate::NAME.to_owned(),
+                counts: counts.into_iter().collect(),
+                complete_time: Some(cx_proto::timestamp(chrono::Utc::now())),
+            };
+            cx_runtime::outbox::enqueue(
+                txn,
+                t,
+                "profile",
+                &pb::ErasureConfirmed::full_name(),
+                confirmation.encode_to_vec(),
+            )
+            .await
+            .map_err(|e| Status::from(JourneyError::from(e)))?;
+            tracing::info!("customer erased from the journey service");
+            return Ok(self.forget_after(t, customers));
+        }
+        Err(Status::invalid_argument(format!("the journey service does not take '{kind}' messages")))
+    }
+}

@@ -1,0 +1,101 @@
+//! The journey service (`cx.journey.v1.JourneyService`): journey maps,
+//! high-volume touchpoint ingest and customer timelines (DESIGN §1–3).
+//!
+//! - [`domain`]: pure rules (maps, steps, touchpoints);
+//! - [`store`]: sea-orm entities, migrations, set-based ingest, timelines;
+//! - [`api`]: the gRPC service; [`resolver`]: identities through the
+//!   profile service; [`inbox`]: merges and erasures from the profile service.
+
+pub mod api;
+pub mod domain;
+pub mod inbox;
+pub mod resolver;
+pub mod store;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use cx_proto::journey::v1::journey_service_server::JourneyServiceServer;
+use cx_runtime::auth::AuthInterceptor;
+use cx_runtime::config::ConfigError;
+use cx_runtime::context::ServiceContext;
+use cx_runtime::outbox::dispatcher::{Dispatcher, DispatcherConfig};
+use cx_runtime::outbox::inbox::Inbox;
+use cx_runtime::server::ServiceModule;
+use futures::future::BoxFuture;
+use sea_orm::{DatabaseConnection, DbErr};
+use tonic::service::RoutesBuilder;
+use tonic::service::interceptor::InterceptedService;
+
+use crate::api::JourneyApi;
+use crate::resolver::Resolver;
+use crate::store::JourneyStore;
+use crate::store::migration::Migrator;
+
+pub const NAME: &str = "journey";
+pub const GRPC_NAME: &str = "cx.journey.v1.JourneyService";
+
+/// How long a resolved identity is remembered by one replica.
+const RESOLUTION_TTL: Duration = Duration::from_secs(600);
+/// A batch of 100,000 touchpoints is about 15 MB on the wire.
+const MAX_MESSAGE_BYTES: usize = 64 * 1024 * 1024;
+
+#[derive(Debug)]
+pub struct JourneyModule {
+    db: DatabaseConnection,
+    api: JourneyApi,
+    auth: AuthInterceptor,
+    resolver: Resolver,
+    dispatcher: Dispatcher,
+}
+
+impl JourneyModule {
+    /// Builds the service over its own database (opened lazily).
+    pub async fn new(ctx: &ServiceContext) -> Result<Self, ConfigError> {
+        let db = cx_runtime::store::open(&ctx.store, NAME).await?;
+        let resolver = Resolver::new(ctx.peers.traced("profile"), RESOLUTION_TTL);
+        let destinations = ctx.peers.channel("profile").map(|c| ("profile".to_owned(), c)).into_iter().collect();
+        let dispatcher =
+            Dispatcher::new(db.clone(), DispatcherConfig::new(NAME), destinations, ctx.keys.signer.clone());
+        let api = JourneyApi::new(JourneyStore::new(db.clone()), resolver.clone());
+        Ok(Self { db, api, auth: ctx.auth.clone(), resolver, dispatcher })
+    }
+
+    pub async fn arc(ctx: &ServiceContext) -> Result<Arc<dyn ServiceModule>, ConfigError> {
+        Ok(Arc::new(Self::new(ctx).await?))
+    }
+}
+
+#[async_trait]
+impl ServiceModule for JourneyModule {
+    fn name(&self) -> &'static str {
+        NAME
+    }
+
+    fn grpc_name(&self) -> &'static str {
+        GRPC_NAME
+    }
+
+    async fn migrate(&self) -> Result<(), DbErr> {
+        cx_runtime::store::migrate::<Migrator>(&self.db, NAME).await
+    }
+
+    async fn ping(&self) -> Result<(), DbErr> {
+        self.db.ping().await
+    }
+
+    fn mount(&self, routes: &mut RoutesBuilder) {
+        let server = JourneyServiceServer::new(self.api.clone()).max_decoding_message_size(MAX_MESSAGE_BYTES);
+        routes.add_service(InterceptedService::new(server, self.auth.clone()));
+    }
+
+    fn inbox(&self) -> Option<(Inbox, AuthInterceptor)> {
+        let handler = Arc::new(inbox::JourneyInbox::new(self.resolver.clone()));
+        Some((Inbox::new(self.db.clone(), handler), self.auth.clone()))
+    }
+
+    fn background(&self, stop: tokio::sync::watch::Receiver<bool>) -> Vec<BoxFuture<'static, ()>> {
+        vec![Box::pin(self.dispatcher.clone().run(stop))]
+    }
+}

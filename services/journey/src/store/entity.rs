@@ -1,0 +1,61 @@
+//! Tables of the journey schema. Every primary key starts with `tenant_id`
+//! (DESIGN §6).
+
+use cx_runtime::{table, tenant_scoped};
+
+// A journey map; its steps live in its versions.
+table!(journey_map, "journey_maps", {
+    #[sea_orm(primary_key, auto_increment = false)] tenant_id: String,
+    #[sea_orm(primary_key, auto_increment = false)] id: Uuid,
+    name: String,
+    customer_type: String,
+    meta_journey: String,
+    version: i32,
+    created_at: DateTimeUtc,
+    updated_at: DateTimeUtc,
+});
+
+// The steps of one version of a map (`Vec<domain::map::Step>` as JSON).
+table!(map_version, "journey_map_versions", {
+    #[sea_orm(primary_key, auto_increment = false)] tenant_id: String,
+    #[sea_orm(primary_key, auto_increment = false)] map_id: Uuid,
+    #[sea_orm(primary_key, auto_increment = false)] version: i32,
+    steps: Json,
+    created_at: DateTimeUtc,
+});
+
+// One touchpoint. Enumerations are stored as their proto values (small).
+table!(touchpoint, "touchpoints", {
+    #[sea_orm(primary_key, auto_increment = false)] tenant_id: String,
+    #[sea_orm(primary_key, auto_increment = false)] id: String,
+    customer_id: Uuid,
+    channel: i16,
+    occurred_at: DateTimeUtc,
+    kind: i16,
+    initiator: i16,
+    phase: i16,
+    map_id: Option<Uuid>,
+    map_version: Option<i32>,
+    step_key: Option<String>,
+    instance_id: Option<String>,
+    score: Option<i16>,
+    currency: Option<String>,
+    amount_micros: Option<i64>,
+    device_id: Option<String>,
+    attributes: Option<Json>,
+    recorded_at: DateTimeUtc,
+});
+
+// Merges the profile service told us of: touchpoints that arrive later for
+// the merged id are recorded for the survivor.
+table!(profile_merge, "profile_merges", {
+    #[sea_orm(primary_key, auto_increment = false)] tenant_id: String,
+    #[sea_orm(primary_key, auto_increment = false)] merged_id: Uuid,
+    survivor_id: Uuid,
+    merged_at: DateTimeUtc,
+});
+
+tenant_scoped!(journey_map);
+tenant_scoped!(map_version);
+tenant_scoped!(touchpoint);
+tenant_scoped!(profile_merge);

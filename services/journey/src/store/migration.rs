@@ -1,0 +1,116 @@
+//! Migrations of the journey schema, applied at start and by `cx migrate`.
+
+use cx_runtime::store::column as col;
+use sea_orm_migration::prelude::*;
+
+pub struct Migrator;
+
+impl MigratorTrait for Migrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![Box::new(M0001Initial), Box::new(cx_runtime::outbox::migration::OutboxTables)]
+    }
+}
+
+struct M0001Initial;
+
+impl MigrationName for M0001Initial {
+    fn name(&self) -> &str {
+        "m0001_initial"
+    }
+}
+
+fn pk(columns: &[&'static str]) -> IndexCreateStatement {
+    let mut index = Index::create();
+    for c in columns {
+        index.col(Alias::new(*c));
+    }
+    index
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for M0001Initial {
+    async fn up(&self, m: &SchemaManager) -> Result<(), DbErr> {
+        m.create_table(
+            Table::create()
+                .table(Alias::new("journey_maps"))
+                .if_not_exists()
+                .col(col("tenant_id").string_len(64))
+                .col(col("id").uuid())
+                .col(col("name").string_len(200))
+                .col(col("customer_type").string_len(200))
+                .col(col("meta_journey").string_len(16))
+                .col(col("version").integer())
+                .col(col("created_at").timestamp_with_time_zone())
+                .col(col("updated_at").timestamp_with_time_zone())
+                .primary_key(&mut pk(&["tenant_id", "id"]))
+                .to_owned(),
+        )
+        .await?;
+        m.create_table(
+            Table::create()
+                .table(Alias::new("journey_map_versions"))
+                .if_not_exists()
+                .col(col("tenant_id").string_len(64))
+                .col(col("map_id").uuid())
+                .col(col("version").integer())
+                .col(col("steps").json_binary())
+                .col(col("created_at").timestamp_with_time_zone())
+                .primary_key(&mut pk(&["tenant_id", "map_id", "version"]))
+                .to_owned(),
+        )
+        .await?;
+        // The ingest table: its key is the client's id (idempotency) and it
+        // has one index, for timelines; every index costs about as much as
+        // the table at ingest (DESIGN §10).
+        m.create_table(
+            Table::create()
+                .table(Alias::new("touchpoints"))
+                .if_not_exists()
+                .col(col("tenant_id").string_len(64))
+                .col(col("id").string_len(128))
+                .col(col("customer_id").uuid())
+                .col(col("channel").small_integer())
+                .col(col("occurred_at").timestamp_with_time_zone())
+                .col(col("kind").small_integer())
+                .col(col("initiator").small_integer())
+                .col(col("phase").small_integer())
+                .col(ColumnDef::new(Alias::new("map_id")).uuid().null())
+                .col(ColumnDef::new(Alias::new("map_version")).integer().null())
+                .col(ColumnDef::new(Alias::new("step_key")).string_len(64).null())
+                .col(ColumnDef::new(Alias::new("instance_id")).string_len(128).null())
+                .col(ColumnDef::new(Alias::new("score")).small_integer().null())
+                .col(ColumnDef::new(Alias::new("currency")).string_len(3).null())
+                .col(ColumnDef::new(Alias::new("amount_micros")).big_integer().null())
+                .col(ColumnDef::new(Alias::new("device_id")).string_len(128).null())
+                .col(ColumnDef::new(Alias::new("attributes")).json_binary().null())
+                .col(col("recorded_at").timestamp_with_time_zone())
+                .primary_key(&mut pk(&["tenant_id", "id"]))
+                .to_owned(),
+        )
+        .await?;
+        m.create_index(
+            Index::create()
+                .name("touchpoints_by_customer")
+                .table(Alias::new("touchpoints"))
+                .if_not_exists()
+                .col(Alias::new("tenant_id"))
+                .col(Alias::new("customer_id"))
+                .col(Alias::new("occurred_at"))
+                .to_owned(),
+        )
+        .await?;
+        m.create_table(
+            Table::create()
+                .table(Alias::new("profile_merges"))
+                .if_not_exists()
+                .col(col("tenant_id").string_len(64))
+                .col(col("merged_id").uuid())
+                .col(col("survivor_id").uuid())
+                .col(col("merged_at").timestamp_with_time_zone())
+                .primary_key(&mut pk(&["tenant_id", "merged_id"]))
+                .to_owned(),
+        )
+        .await?;
+        Ok(())
+    }
+}

@@ -1,0 +1,61 @@
+//! A customer's touchpoints across every channel, newest first.
+
+use chrono::{DateTime, Utc};
+use cx_runtime::TenantId;
+use cx_runtime::store::scoped;
+use sea_orm::sea_query::Condition;
+use sea_orm::{ColumnTrait, QueryFilter, QueryOrder, QuerySelect};
+use uuid::Uuid;
+
+use super::entity::touchpoint;
+use super::{JourneyStore, Result};
+
+#[derive(Clone, Debug, Default)]
+pub struct TimelineFilter {
+    /// Channel proto values; all when empty.
+    pub channels: Vec<i16>,
+    pub phase: Option<i16>,
+    pub since: Option<DateTime<Utc>>,
+    pub until: Option<DateTime<Utc>>,
+}
+
+/// Where a page starts: after this (occurred_at, id) in newest-first order.
+pub type Position = (DateTime<Utc>, String);
+
+impl JourneyStore {
+    /// One page of `customer`'s timeline; one more row than `limit` when
+    /// another page follows.
+    pub async fn timeline(
+        &self,
+        t: &TenantId,
+        customer: Uuid,
+        filter: &TimelineFilter,
+        after: Option<Position>,
+        limit: u64,
+    ) -> Result<Vec<touchpoint::Model>> {
+        let mut query = scoped::<touchpoint::Entity>(t)
+            .filter(touchpoint::Column::CustomerId.eq(customer))
+            .order_by_desc(touchpoint::Column::OccurredAt)
+            .order_by_desc(touchpoint::Column::Id)
+            .limit(limit + 1);
+        if !filter.channels.is_empty() {
+            query = query.filter(touchpoint::Column::Channel.is_in(filter.channels.clone()));
+        }
+        if let Some(phase) = filter.phase {
+            query = query.filter(touchpoint::Column::Phase.eq(phase));
+        }
+        if let Some(since) = filter.since {
+            query = query.filter(touchpoint::Column::OccurredAt.gte(since));
+        }
+        if let Some(until) = filter.until {
+            query = query.filter(touchpoint::Column::OccurredAt.lt(until));
+        }
+        if let Some((at, id)) = after {
+            query =
+                query.filter(Condition::any().add(touchpoint::Column::OccurredAt.lt(at)).add(
+                    Condition::all().add(touchpoint::Column::OccurredAt.eq(at)).add(touchpoint::Column::Id.lt(id)),
+                ));
+        }
+        Ok(query.all(self.db()).await?)
+    }
+}
