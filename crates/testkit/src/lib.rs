@@ -87,6 +87,59 @@ impl Drop for TestDb {
     }
 }
 
+/// Rows of `schema` that mention any of `needles`: in their text form, and
+/// inside binary columns (an id inside an encoded protobuf payload).
+pub async fn rows_mentioning(db: &TestDb, schema: &str, needles: &[&str]) -> Vec<String> {
+    let conn = Database::connect(&db.url).await.unwrap();
+    let query = |sql: String| Statement::from_string(DbBackend::Postgres, sql);
+    let tables = conn
+        .query_all_raw(query(format!(
+            "SELECT table_name::text AS name FROM information_schema.tables WHERE table_schema = '{schema}'"
+        )))
+        .await
+        .unwrap();
+    let mut found = Vec::new();
+    for table in tables {
+        let name: String = table.try_get("", "name").unwrap();
+        let binary = conn
+            .query_all_raw(query(format!(
+                "SELECT column_name::text AS name FROM information_schema.columns \
+                 WHERE table_schema = '{schema}' AND table_name = '{name}' AND data_type = 'bytea'"
+            )))
+            .await
+            .unwrap();
+        for needle in needles {
+            let mut condition = format!("r::text ILIKE '%{needle}%'");
+            for column in &binary {
+                let column: String = column.try_get("", "name").unwrap();
+                condition.push_str(&format!(" OR position(convert_to('{needle}', 'UTF8') in r.\"{column}\") > 0"));
+            }
+            let sql = format!("SELECT count(*) AS n FROM {schema}.\"{name}\" AS r WHERE {condition}");
+            let row = conn.query_one_raw(query(sql)).await.unwrap().unwrap();
+            let n: i64 = row.try_get("", "n").unwrap();
+            if n > 0 {
+                found.push(format!("{name}: {n} rows mention {needle}"));
+            }
+        }
+    }
+    found
+}
+
+/// Redis keys of `tenant` whose name or value mentions `needle`.
+pub async fn redis_mentioning(tenant: &str, needle: &str) -> Vec<String> {
+    let client = redis::Client::open(redis_url()).unwrap();
+    let mut conn = client.get_multiplexed_async_connection().await.unwrap();
+    let mut found = Vec::new();
+    for key in redis_keys(tenant).await {
+        let value: Option<Vec<u8>> = redis::cmd("GET").arg(&key).query_async(&mut conn).await.unwrap_or(None);
+        let in_value = value.is_some_and(|v| v.windows(needle.len()).any(|w| w == needle.as_bytes()));
+        if key.contains(needle) || in_value {
+            found.push(key);
+        }
+    }
+    found
+}
+
 /// A fresh data directory path, not created: only what writes there (SQLite,
 /// a generated secret) creates it, and whoever asks for one removes it.
 pub fn temp_dir() -> PathBuf {

@@ -15,31 +15,6 @@ fn email(value: &str) -> Option<pb::Identity> {
     Some(pb::Identity { kind: pb::IdentityKind::Email as i32, value: value.into() })
 }
 
-/// Rows of the profile schema whose text mentions any of `needles`.
-async fn rows_mentioning(db: &TestDb, needles: &[&str]) -> Vec<String> {
-    let conn = Database::connect(&db.url).await.unwrap();
-    let tables = conn
-        .query_all_raw(Statement::from_string(
-            DbBackend::Postgres,
-            "SELECT table_name::text AS name FROM information_schema.tables WHERE table_schema = 'profile'",
-        ))
-        .await
-        .unwrap();
-    let mut found = Vec::new();
-    for table in tables {
-        let name: String = table.try_get("", "name").unwrap();
-        for needle in needles {
-            let sql = format!("SELECT count(*) AS n FROM profile.\"{name}\" AS r WHERE r::text ILIKE '%{needle}%'");
-            let row = conn.query_one_raw(Statement::from_string(DbBackend::Postgres, sql)).await.unwrap().unwrap();
-            let n: i64 = row.try_get("", "n").unwrap();
-            if n > 0 {
-                found.push(format!("{name}: {n} rows mention {needle}"));
-            }
-        }
-    }
-    found
-}
-
 #[tokio::test]
 async fn after_the_receipt_nothing_in_the_schema_or_the_cache_mentions_the_customer() {
     let db = TestDb::create().await.unwrap();
@@ -140,7 +115,7 @@ async fn after_the_receipt_nothing_in_the_schema_or_the_cache_mentions_the_custo
     // Nothing in any table of the profile schema mentions her.
     let needles =
         [erin.as_str(), old.as_str(), "erin.erased", "erin.old", "33699887766", "Erinette", "Erinesque", "erins-phone"];
-    assert_eq!(rows_mentioning(&db, &needles).await, Vec::<String>::new());
+    assert_eq!(cx_testkit::rows_mentioning(&db, "profile", &needles).await, Vec::<String>::new());
     // Nor any cache key or value.
     let redis = redis::Client::open(cx_testkit::redis_url()).unwrap();
     let mut conn = redis.get_multiplexed_async_connection().await.unwrap();

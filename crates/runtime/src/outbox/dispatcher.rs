@@ -23,11 +23,11 @@ use tracing_opentelemetry::OpenTelemetrySpanExt;
 use uuid::Uuid;
 
 use super::entity::message;
-use super::{DEAD, DELIVERED, PENDING};
+use super::{DEAD, DELIVERED};
 use crate::TenantId;
 use crate::auth::{Role, Signer};
 use crate::propagation::{ClientSide, ClientTraceLayer, Traced};
-use crate::store::{now, scoped, scoped_delete, scoped_update};
+use crate::store::{now, scoped, scoped_update};
 
 /// Exponential backoff with jitter, and when to give up.
 #[derive(Clone, Copy, Debug)]
@@ -309,10 +309,17 @@ pub async fn messages<C: ConnectionTrait>(
     scoped::<message::Entity>(tenant).filter(message::Column::Status.eq(status)).all(conn).await
 }
 
-/// Deletes a tenant's pending messages (used by erasure for its own rows).
-pub async fn forget_pending<C: ConnectionTrait>(conn: &C, tenant: &TenantId) -> Result<u64, DbErr> {
-    let done = scoped_delete::<message::Entity>(tenant).filter(message::Column::Status.eq(PENDING)).exec(conn).await?;
-    Ok(done.rows_affected)
+/// Deletes a tenant's messages whose payload mentions `needle` (an erased
+/// customer's id), whatever their state: erasure leaves no copy of the id
+/// in the outbox, not even in delivered rows kept for a while.
+pub async fn forget_mentions<C: ConnectionTrait>(conn: &C, tenant: &TenantId, needle: &str) -> Result<u64, DbErr> {
+    let backend = conn.get_database_backend();
+    let sql = match backend {
+        DbBackend::Postgres => "DELETE FROM outbox WHERE tenant_id = $1 AND position($2::bytea in payload) > 0",
+        _ => "DELETE FROM outbox WHERE tenant_id = ? AND instr(payload, ?) > 0",
+    };
+    let values = [tenant.as_str().into(), needle.as_bytes().to_vec().into()];
+    Ok(conn.execute_raw(Statement::from_sql_and_values(backend, sql, values)).await?.rows_affected())
 }
 
 #[cfg(test)]

@@ -124,6 +124,9 @@ impl ProfileStore {
             .map(|m| m.merged_id)
             .collect();
         let counts = erase_profile_rows(&txn, t, id).await?;
+        for erased in std::iter::once(id).chain(merged_ids.iter().copied()) {
+            cx_runtime::outbox::dispatcher::forget_mentions(&txn, t, &erased.to_string()).await?;
+        }
         let now = cx_runtime::store::now();
         let job = Uuid::now_v7();
         let done = self.fanout().is_empty();
