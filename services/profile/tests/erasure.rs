@@ -8,7 +8,6 @@ use cx_proto::common::v1::{AttributeValue, Channel, Initiator, InteractionKind, 
 use cx_proto::profile::v1::{self as pb, profile_service_client::ProfileServiceClient};
 use cx_runtime::auth::Role;
 use cx_testkit::{RunningServer, TestDb, authed, token, unique_tenant};
-use sea_orm::{ConnectionTrait, Database, DbBackend, Statement};
 use tonic::Code;
 
 fn email(value: &str) -> Option<pb::Identity> {
