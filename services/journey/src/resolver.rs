@@ -52,12 +52,15 @@ impl Resolver {
 
     /// Resolves `identities` (kind, value as sent) on behalf of the caller
     /// whose `token` is forwarded. A bad identity gets its own violation
-    /// (field `value` or `kind`); the others still resolve.
+    /// (field `value` or `kind`); unless `strict`, the others still resolve.
+    /// Strict, one bad identity leaves all the others of its call out of the
+    /// answer: no profile is created for a batch that will be refused.
     pub async fn resolve(
         &self,
         t: &TenantId,
         token: &str,
         identities: &[(i32, String)],
+        strict: bool,
     ) -> Result<HashMap<(i32, String), Resolution>, Status> {
         let mut out = HashMap::with_capacity(identities.len());
         let mut missing = Vec::new();
@@ -72,7 +75,7 @@ impl Resolver {
         missing.sort();
         missing.dedup();
         for chunk in missing.chunks(PER_CALL) {
-            for (identity, resolution) in self.call(t, token, chunk).await? {
+            for (identity, resolution) in self.call(t, token, chunk, if strict { 1 } else { 2 }).await? {
                 if let Ok(id) = resolution {
                     self.known.insert((t.clone(), identity.0, identity.1.clone()), id);
                 }
@@ -82,17 +85,18 @@ impl Resolver {
         Ok(out)
     }
 
-    /// One BatchResolveProfiles call. Identities the profile service refuses
-    /// are taken out and the rest asked again (once).
+    /// BatchResolveProfiles, up to `attempts` times: identities the profile
+    /// service refuses are taken out and the rest asked again.
     async fn call(
         &self,
         t: &TenantId,
         token: &str,
         chunk: &[(i32, String)],
+        attempts: usize,
     ) -> Result<Vec<((i32, String), Resolution)>, Status> {
         let mut out = Vec::with_capacity(chunk.len());
         let mut asked: Vec<(i32, String)> = chunk.to_vec();
-        for _ in 0..2 {
+        for _ in 0..attempts {
             match self.batch_resolve(token, &asked).await {
                 Ok(ids) => {
                     out.extend(asked.into_iter().zip(ids.into_iter().map(Ok)));
@@ -111,14 +115,15 @@ impl Resolver {
                         }
                     }
                     asked = kept;
-                    if asked.is_empty() {
+                    // Strict: the others stay unresolved (and uncreated).
+                    if asked.is_empty() || attempts == 1 {
                         return Ok(out);
                     }
                 }
                 Err(status) => return Err(status),
             }
         }
-        tracing::warn!(tenant = %t, "identity resolution refused twice");
+        tracing::warn!(tenant = %t, attempts, "identity resolution refused every time");
         Err(Status::unavailable("the profile service refused identity resolution"))
     }
 

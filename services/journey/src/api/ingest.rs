@@ -70,10 +70,13 @@ impl JourneyApi {
             .collect::<HashSet<_>>()
             .into_iter()
             .collect();
-        let resolved = if identities.is_empty() {
+        // All or nothing with a bad touchpoint already: resolve nothing, so
+        // no profile is created for a batch that will be refused.
+        let refused = all_or_nothing && parsed.iter().any(Result::is_err);
+        let resolved = if identities.is_empty() || refused {
             Default::default()
         } else {
-            self.resolver.resolve(t, token, &identities).await?
+            self.resolver.resolve(t, token, &identities, all_or_nothing).await?
         };
 
         let mut errors = Vec::new();
@@ -85,7 +88,8 @@ impl JourneyApi {
                     Customer::Identity(kind, value) => match resolved.get(&(*kind, value.clone())) {
                         Some(Ok(id)) => Ok(*id),
                         Some(Err(violation)) => Err(vec![violation.clone()]),
-                        None => Err(vec![FieldViolation::new("identity", "was not resolved")]),
+                        // Only when the batch is refused anyway.
+                        None => Ok(Uuid::nil()),
                     },
                 },
                 Err(violations) => Err(std::mem::take(violations)),
