@@ -39,6 +39,7 @@ pass "health check answers SERVING"
 
 services=$(grpcurl -plaintext "$addr" list)
 grep -qx 'cx.profile.v1.ProfileService' <<<"$services" || fail "reflection does not list the profile service"
+grep -qx 'cx.journey.v1.JourneyService' <<<"$services" || fail "reflection does not list the journey service"
 grep -qx 'grpc.health.v1.Health' <<<"$services" || fail "reflection does not list health"
 pass "grpcurl list shows the services"
 
@@ -48,9 +49,31 @@ pass "grpcurl describe reads the service through reflection"
 
 token=$(cd "$work" && cargo run -q --manifest-path "$OLDPWD/Cargo.toml" -p cx -- token --tenant smoke --roles writer)
 request='{"identity": {"kind": "IDENTITY_KIND_EMAIL", "value": " Smoke@Example.com "}, "create_if_missing": true}'
-grpcurl -plaintext -H "authorization: Bearer $token" -d "$request" "$addr" cx.profile.v1.ProfileService/ResolveProfile \
-  | grep -q '"value": "smoke@example.com"' || fail "ResolveProfile with a token"
+resolved=$(grpcurl -plaintext -H "authorization: Bearer $token" -d "$request" "$addr" \
+  cx.profile.v1.ProfileService/ResolveProfile) || fail "ResolveProfile with a token"
+grep -q '"value": "smoke@example.com"' <<<"$resolved" || fail "ResolveProfile did not normalise the email"
 pass "ResolveProfile with a cx token creates a normalised profile"
+profile_id=$(python3 -c 'import json,sys; print(json.load(sys.stdin)["profile"]["id"])' <<<"$resolved")
+
+# The journey service, its call to profile and the outbox, all in one process.
+when=$(date -u -d '-1 hour' +%Y-%m-%dT%H:%M:%SZ)
+touchpoints='{"touchpoints": [{"id": "smoke-1", "identity": {"kind": "IDENTITY_KIND_EMAIL", "value": "smoke@example.com"},
+  "channel": "CHANNEL_WEB", "occur_time": "'$when'", "kind": "INTERACTION_KIND_INFORMATIVE",
+  "initiator": "INITIATOR_PULL"}]}'
+grpcurl -plaintext -H "authorization: Bearer $token" -d "$touchpoints" "$addr" \
+  cx.journey.v1.JourneyService/IngestTouchpoints | grep -q '"accepted": 1' || fail "IngestTouchpoints"
+grpcurl -plaintext -H "authorization: Bearer $token" -d '{"profile_id": "'$profile_id'"}' "$addr" \
+  cx.journey.v1.JourneyService/ListTimeline | grep -q '"id": "smoke-1"' || fail "the touchpoint is not on the timeline"
+pass "IngestTouchpoints resolves the email to the profile and ListTimeline shows it"
+
+touched=""
+for _ in $(seq 1 40); do
+  if grpcurl -plaintext -H "authorization: Bearer $token" -d '{"id": "'$profile_id'"}' "$addr" \
+    cx.profile.v1.ProfileService/GetProfile | grep -q '"lastTouchTime": "'$when'"'; then touched=yes; break; fi
+  sleep 0.25
+done
+[ -n "$touched" ] || fail "the profile never showed the touchpoint (outbox delivery)"
+pass "the outbox brings the touchpoint to the profile's last touch"
 
 if out=$(grpcurl -plaintext -d "$request" "$addr" cx.profile.v1.ProfileService/ResolveProfile 2>&1); then
   fail "a call without a token was accepted"
