@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 use clap::{Parser, ValueEnum};
+use cx_proto::journey::v1::journey_service_client::JourneyServiceClient;
 use cx_proto::profile::v1::{self as pb, profile_service_client::ProfileServiceClient};
 use hdrhistogram::Histogram;
 use tonic::metadata::MetadataValue;
@@ -25,6 +26,11 @@ enum Call {
     GetProfile,
     /// cx.profile.v1.ProfileService/RecordActivity: batches of one-touchpoint records.
     RecordActivity,
+    /// cx.journey.v1.JourneyService/IngestTouchpoints: batches of new touchpoints
+    /// of known profiles (identities already resolved).
+    IngestTouchpoints,
+    /// cx.journey.v1.JourneyService/RecordTouchpoint: one new touchpoint a call.
+    RecordTouchpoint,
 }
 
 #[derive(Debug, Parser)]
@@ -54,9 +60,12 @@ struct Args {
     /// Health service name to check.
     #[arg(long, default_value = "")]
     service: String,
-    /// Records per RecordActivity batch.
+    /// Records per RecordActivity batch, touchpoints per IngestTouchpoints batch.
     #[arg(long, default_value_t = 1000)]
     batch: usize,
+    /// Profile service to create the customers in (journey calls), if not --target.
+    #[arg(long)]
+    profile_target: Option<String>,
     /// Customers the activity is spread over (created first).
     #[arg(long, default_value_t = 10_000)]
     customers: usize,
@@ -94,6 +103,31 @@ struct ActivityLoad {
 }
 
 static NEXT_BATCH: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+/// `n` touchpoints never sent before, spread over the customers and channels.
+fn touchpoints(load: &ActivityLoad, n: usize) -> Vec<cx_proto::journey::v1::Touchpoint> {
+    use cx_proto::common::v1::{Channel as Ch, Initiator, InteractionKind};
+    use cx_proto::journey::v1::touchpoint::Customer;
+    let batch = NEXT_BATCH.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let channels = [Ch::Web, Ch::MobileApp, Ch::Email, Ch::Store, Ch::Phone, Ch::Chat];
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default().as_secs() as i64;
+    (0..n)
+        .map(|i| {
+            let k = (batch as usize).wrapping_mul(7919).wrapping_add(i.wrapping_mul(104_729));
+            cx_proto::journey::v1::Touchpoint {
+                id: format!("bench-{}-{batch}-{i}", std::process::id()),
+                customer: Some(Customer::ProfileId(load.customers[k % load.customers.len()].clone())),
+                channel: channels[k % channels.len()] as i32,
+                occur_time: Some(prost_types::Timestamp { seconds: now - (k % 86_400) as i64, nanos: 0 }),
+                kind: InteractionKind::Informative as i32,
+                initiator: if k % 3 == 0 { Initiator::Push } else { Initiator::Pull } as i32,
+                instance_id: format!("instance-{}", k % 50_000),
+                experience_score: Some((k % 11) as i32),
+                ..Default::default()
+            }
+        })
+        .collect()
+}
 
 fn activity_batch(load: &ActivityLoad) -> pb::RecordActivityRequest {
     use cx_proto::common::v1::{Channel as Ch, Initiator, InteractionKind};
@@ -148,6 +182,22 @@ async fn one_call(
         Call::RecordActivity => {
             let request = authed(activity_batch(load), token);
             ProfileServiceClient::new(channel.clone()).record_activity(request).await?;
+        }
+        Call::IngestTouchpoints => {
+            let request = cx_proto::journey::v1::IngestTouchpointsRequest {
+                touchpoints: touchpoints(load, load.batch),
+                all_or_nothing: false,
+            };
+            let reply = JourneyServiceClient::new(channel.clone()).ingest_touchpoints(authed(request, token)).await?;
+            let reply = reply.into_inner();
+            if reply.accepted as usize != load.batch {
+                return Err(tonic::Status::internal(format!("accepted {} of {}", reply.accepted, load.batch)));
+            }
+        }
+        Call::RecordTouchpoint => {
+            let touchpoint = touchpoints(load, 1).pop();
+            let request = cx_proto::journey::v1::RecordTouchpointRequest { touchpoint };
+            JourneyServiceClient::new(channel.clone()).record_touchpoint(authed(request, token)).await?;
         }
         Call::Health => {
             HealthClient::new(channel.clone()).check(HealthCheckRequest { service: service.to_owned() }).await?;
@@ -214,10 +264,19 @@ async fn main() -> anyhow::Result<()> {
     };
 
     let load = match args.call {
-        Call::RecordActivity => ActivityLoad {
-            customers: std::sync::Arc::new(create_customers(&channels[0], &token, args.customers).await?),
-            batch: args.batch,
-        },
+        Call::RecordActivity | Call::IngestTouchpoints | Call::RecordTouchpoint => {
+            let profile = match &args.profile_target {
+                Some(target) => {
+                    check_loopback(target)?;
+                    Endpoint::from_shared(target.clone())?.connect().await?
+                }
+                None => channels[0].clone(),
+            };
+            ActivityLoad {
+                customers: std::sync::Arc::new(create_customers(&profile, &token, args.customers).await?),
+                batch: args.batch,
+            }
+        }
         _ => ActivityLoad::default(),
     };
     let start = Instant::now();
@@ -250,7 +309,7 @@ async fn main() -> anyhow::Result<()> {
     let seconds = args.duration.as_secs_f64();
     let throughput = h.len() as f64 / seconds;
     let errors: u64 = total.errors.values().sum();
-    if matches!(args.call, Call::RecordActivity) {
+    if matches!(args.call, Call::RecordActivity | Call::IngestTouchpoints) {
         println!("touchpoints/s: {:.0} ({} per batch)", throughput * args.batch as f64, args.batch);
     }
     if !args.json {

@@ -1,0 +1,77 @@
+#!/usr/bin/env bash
+# Benchmarks of the journey service's ingest, recorded in docs/BENCHMARKS.md.
+# Never run as a test. Needs PostgreSQL (CX_BENCH_DATABASE_URL, default the
+# local server) and psql.
+#
+#   bench/journey.sh
+#
+# 1. IngestTouchpoints, batches of 1,000 new touchpoints of known profiles,
+#    2 connections × 2 in flight; journey runs alone (`cx serve journey`) so
+#    the profile service's share of the machine is not counted: the activity
+#    messages are written to the outbox in the same transactions, and
+#    delivered later.
+# 2. The same rows loaded with PostgreSQL COPY into a copy of the table (same
+#    key and index): ingest as a share of COPY.
+# 3. RecordTouchpoint, one touchpoint a call, 4 connections × 16 in flight.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+DURATION=${DURATION:-20s}
+ADMIN_URL=${CX_BENCH_DATABASE_URL:-postgres://postgres@127.0.0.1:5432/postgres}
+cargo build --release -q -p cx -p cx-bench
+CX=target/release/cx
+LOAD=target/release/cx-load
+
+db="cx_bench_$(date +%s)"
+base=${ADMIN_URL%/*}
+psql -q "$ADMIN_URL" -c "CREATE DATABASE $db"
+data=$(mktemp -d)
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
+profile_addr="127.0.0.1:$(free_port)"
+journey_addr="127.0.0.1:$(free_port)"
+export CX_DATA_DIR="$data" CX_DATABASE_URL="$base/$db" CX_LOG=warn CX_JWT_SECRET=bench-secret-0123456789abcdef-0123456789
+pids=()
+cleanup() {
+  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+  psql -q "$ADMIN_URL" -c "DROP DATABASE IF EXISTS $db WITH (FORCE)" || true
+  rm -rf "$data"
+}
+trap cleanup EXIT
+wait_serving() {
+  for _ in $(seq 1 500); do "$CX" health --addr "http://$1" >/dev/null 2>&1 && return 0; sleep 0.02; done
+  echo "no SERVING on $1" >&2; return 1
+}
+
+echo "machine: $(nproc) cores, $(lscpu | sed -n 's/^Model name: *//p'); $(psql -tA "$ADMIN_URL" -c 'SHOW server_version')"
+# Profile runs only to create the customers, then stops.
+CX_LISTEN=$profile_addr "$CX" serve profile > "$data/profile.log" 2>&1 &
+profile=$!
+pids+=("$profile")
+wait_serving "$profile_addr"
+token=$("$CX" token --tenant bench --roles writer)
+# Journey alone: it is told of a profile service that does not answer, so the
+# activity it writes to its outbox waits there instead of loading the machine.
+CX_LISTEN=$journey_addr CX_PROFILE_ENDPOINT="http://127.0.0.1:$(free_port)" "$CX" serve journey \
+  > "$data/journey.log" 2>&1 &
+pids+=("$!")
+wait_serving "$journey_addr"
+
+"$LOAD" --target "http://$journey_addr" --profile-target "http://$profile_addr" --call ingest-touchpoints \
+  --token "$token" --batch 1000 --customers 10000 --connections 2 --concurrency 2 --duration "$DURATION" --warmup 3s
+rows=$(psql -tA "$base/$db" -c "SELECT count(*) FROM journey.touchpoints")
+echo "touchpoints stored: $rows"
+
+psql -q "$base/$db" <<SQL
+CREATE TABLE journey.touchpoints_copy (LIKE journey.touchpoints INCLUDING ALL);
+\copy journey.touchpoints TO '$data/touchpoints.copy'
+SQL
+start=$(date +%s%N)
+psql -q "$base/$db" -c "\\copy journey.touchpoints_copy FROM '$data/touchpoints.copy'"
+end=$(date +%s%N)
+ms=$(( (end - start) / 1000000 ))
+echo "COPY of the same $rows rows into a table with the same key and index: $ms ms ($(( rows * 1000 / (ms > 0 ? ms : 1) )) rows/s)"
+
+"$LOAD" --target "http://$journey_addr" --profile-target "http://$profile_addr" --call record-touchpoint \
+  --token "$token" --customers 1000 --connections 4 --concurrency 16 --duration 10s --warmup 2s
+echo "outbox rows waiting for profile: $(psql -tA "$base/$db" -c "SELECT count(*) FROM journey.outbox")"
