@@ -6,29 +6,39 @@
 use async_trait::async_trait;
 use cx_proto::profile::v1 as pb;
 use cx_runtime::TenantId;
+use cx_runtime::cache::Cache;
 use cx_runtime::outbox::inbox::{AfterCommit, InboxHandler};
 use prost::{Message, Name};
 use sea_orm::DatabaseTransaction;
 use tonic::Status;
 use uuid::Uuid;
 
+use crate::api::analysis::{answers_prefix, generation_key};
 use crate::resolver::Resolver;
 use crate::store::{JourneyError, peers};
 
 #[derive(Debug)]
 pub struct JourneyInbox {
     resolver: Resolver,
+    cache: Cache,
 }
 
 impl JourneyInbox {
-    pub fn new(resolver: Resolver) -> Self {
-        Self { resolver }
+    pub fn new(resolver: Resolver, cache: Cache) -> Self {
+        Self { resolver, cache }
     }
 
-    /// After the commit, the resolution memory forgets `ids`.
-    fn forget_after(&self, t: &TenantId, ids: Vec<Uuid>) -> AfterCommit {
-        let (resolver, t) = (self.resolver.clone(), t.clone());
-        Some(Box::pin(async move { resolver.forget(&t, &ids) }))
+    /// After the commit, the resolution memory forgets `ids` and the cached
+    /// analyses of `maps` go (they may name the customers).
+    fn forget_after(&self, t: &TenantId, ids: Vec<Uuid>, maps: Vec<Uuid>) -> AfterCommit {
+        let (resolver, cache, t) = (self.resolver.clone(), self.cache.clone(), t.clone());
+        Some(Box::pin(async move {
+            resolver.forget(&t, &ids);
+            for map in maps {
+                cache.invalidate(&generation_key(&t, map)).await;
+                cache.backend().invalidate_prefix(&t, &answers_prefix(map)).await;
+            }
+        }))
     }
 }
 
@@ -53,9 +63,10 @@ impl InboxHandler for JourneyInbox {
             let pb::ProfileMerged { survivor_profile_id, merged_profile_id, merge_time: _ } = decode(payload)?;
             let survivor = uuid(&survivor_profile_id, "survivor_profile_id")?;
             let merged = uuid(&merged_profile_id, "merged_profile_id")?;
+            let maps = peers::maps_of(txn, t, &[merged]).await.map_err(Status::from)?;
             let moved = peers::merge(txn, t, survivor, merged).await.map_err(Status::from)?;
             tracing::info!(touchpoints = moved, "merged customer's touchpoints moved to the survivor");
-            return Ok(self.forget_after(t, vec![merged]));
+            return Ok(self.forget_after(t, vec![merged], maps));
         }
         if kind == pb::ErasureRequested::full_name() {
             let pb::ErasureRequested { erasure_id, profile_id, merged_profile_ids } = decode(payload)?;
@@ -63,6 +74,7 @@ impl InboxHandler for JourneyInbox {
             for merged in &merged_profile_ids {
                 customers.push(uuid(merged, "merged_profile_ids")?);
             }
+            let maps = peers::maps_of(txn, t, &customers).await.map_err(Status::from)?;
             let counts = peers::erase(txn, t, &customers).await.map_err(Status::from)?;
             let confirmation = pb::ErasureConfirmed {
                 erasure_id,
@@ -80,7 +92,7 @@ impl InboxHandler for JourneyInbox {
             .await
             .map_err(|e| Status::from(JourneyError::from(e)))?;
             tracing::info!("customer erased from the journey service");
-            return Ok(self.forget_after(t, customers));
+            return Ok(self.forget_after(t, customers, maps));
         }
         Err(Status::invalid_argument(format!("the journey service does not take '{kind}' messages")))
     }

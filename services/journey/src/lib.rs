@@ -47,6 +47,7 @@ pub struct JourneyModule {
     api: JourneyApi,
     auth: AuthInterceptor,
     resolver: Resolver,
+    cache: cx_runtime::cache::Cache,
     dispatcher: Dispatcher,
 }
 
@@ -58,8 +59,8 @@ impl JourneyModule {
         let destinations = ctx.peers.channel("profile").map(|c| ("profile".to_owned(), c)).into_iter().collect();
         let dispatcher =
             Dispatcher::new(db.clone(), DispatcherConfig::new(NAME), destinations, ctx.keys.signer.clone());
-        let api = JourneyApi::new(JourneyStore::new(db.clone()), resolver.clone());
-        Ok(Self { db, api, auth: ctx.auth.clone(), resolver, dispatcher })
+        let api = JourneyApi::new(JourneyStore::new(db.clone()), resolver.clone(), ctx.cache.clone());
+        Ok(Self { db, api, auth: ctx.auth.clone(), resolver, cache: ctx.cache.clone(), dispatcher })
     }
 
     pub async fn arc(ctx: &ServiceContext) -> Result<Arc<dyn ServiceModule>, ConfigError> {
@@ -91,7 +92,7 @@ impl ServiceModule for JourneyModule {
     }
 
     fn inbox(&self) -> Option<(Inbox, AuthInterceptor)> {
-        let handler = Arc::new(inbox::JourneyInbox::new(self.resolver.clone()));
+        let handler = Arc::new(inbox::JourneyInbox::new(self.resolver.clone(), self.cache.clone()));
         Some((Inbox::new(self.db.clone(), handler), self.auth.clone()))
     }
 

@@ -128,6 +128,15 @@ impl JourneyApi {
             }
         }
         let stored = self.store.ingest(t, &rows).await?;
+        // New touchpoints of a map start a new generation of its analyses.
+        let touched: HashSet<Uuid> = rows
+            .iter()
+            .filter(|r| stored.contains(&r.touchpoint.id))
+            .filter_map(|r| r.touchpoint.map.map(|m| m.0))
+            .collect();
+        for map in touched {
+            self.cache.invalidate(&super::analysis::generation_key(t, map)).await;
+        }
         let touchpoint_errors = errors
             .into_iter()
             .map(|(index, v)| pb::TouchpointError {

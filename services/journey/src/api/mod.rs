@@ -1,6 +1,7 @@
 //! `cx.journey.v1.JourneyService`: validation, roles, and the calls into
 //! the store and the profile service.
 
+pub mod analysis;
 mod convert;
 mod ingest;
 mod parse;
@@ -10,6 +11,7 @@ use std::pin::Pin;
 use cx_proto::journey::v1 as pb;
 use cx_proto::journey::v1::journey_service_server::JourneyService;
 use cx_runtime::auth::{Role, caller, tenant};
+use cx_runtime::cache::Cache;
 use cx_runtime::error::{FieldViolation, all2, all3, invalid_argument};
 use cx_runtime::input::parse_uuid;
 use cx_runtime::page::{decode_token, decode_uuid_token, encode_token, next_page_token, page_size, trim_page};
@@ -30,6 +32,7 @@ use crate::store::timeline::TimelineFilter;
 pub struct JourneyApi {
     store: JourneyStore,
     resolver: Resolver,
+    cache: Cache,
 }
 
 type Reply<T> = Result<Response<T>, Status>;
@@ -39,9 +42,14 @@ fn reject(violation: FieldViolation) -> Status {
 }
 
 impl JourneyApi {
-    pub fn new(store: JourneyStore, resolver: Resolver) -> Self {
-        Self { store, resolver }
+    pub fn new(store: JourneyStore, resolver: Resolver, cache: Cache) -> Self {
+        Self { store, resolver, cache }
     }
+}
+
+/// The end of an open time range (PostgreSQL's range ends far later).
+fn far_future() -> chrono::DateTime<chrono::Utc> {
+    chrono::DateTime::from_timestamp(253_402_300_799, 0).unwrap_or(chrono::DateTime::UNIX_EPOCH)
 }
 
 const ALL_MAP_FIELDS: [&str; 4] = ["name", "customer_type", "meta_journey", "steps"];
@@ -223,6 +231,53 @@ impl JourneyService for JourneyApi {
         };
         tokio::spawn(work.instrument(tracing::Span::current()));
         Ok(Response::new(Box::pin(tokio_stream::wrappers::ReceiverStream::new(rx))))
+    }
+
+    async fn analyze_journey(&self, request: Request<pb::AnalyzeJourneyRequest>) -> Reply<pb::AnalyzeJourneyResponse> {
+        let t = tenant(&request, Role::Reader)?;
+        let pb::AnalyzeJourneyRequest { map_id, time_range, instance_limit } = request.into_inner();
+        let range = time_range.unwrap_or_default();
+        let instant =
+            |ts: Option<prost_types::Timestamp>, field: &'static str, default: chrono::DateTime<chrono::Utc>| {
+                ts.map_or(Ok(default), |ts| {
+                    cx_proto::from_timestamp(&ts).ok_or_else(|| FieldViolation::new(field, "is not a valid timestamp"))
+                })
+            };
+        let listed = match instance_limit {
+            0 => Ok(analysis::DEFAULT_LISTED),
+            n if n < 0 => Err(FieldViolation::new("instance_limit", "must not be negative")),
+            n => Ok(u64::try_from(n).unwrap_or(analysis::MAX_LISTED).min(analysis::MAX_LISTED)),
+        };
+        let (map, (since, until), listed) = all3(
+            parse_uuid(&map_id, "map_id", "a journey map id"),
+            all2(
+                instant(range.start_time, "time_range.start_time", chrono::DateTime::UNIX_EPOCH),
+                instant(range.end_time, "time_range.end_time", far_future()),
+            ),
+            listed,
+        )
+        .map_err(|v| invalid_argument(&v))?;
+        if since >= until {
+            return Err(reject(FieldViolation::new("time_range", "start_time must be before end_time")));
+        }
+        let map = self.store.get_map(&t, map, None).await?;
+        Ok(Response::new(self.analysis(&t, &map, since, until, listed).await?))
+    }
+
+    async fn get_journey_instance(
+        &self,
+        request: Request<pb::GetJourneyInstanceRequest>,
+    ) -> Reply<pb::GetJourneyInstanceResponse> {
+        let t = tenant(&request, Role::Reader)?;
+        let pb::GetJourneyInstanceRequest { map_id, instance_id } = request.into_inner();
+        let instance = if instance_id.is_empty() || instance_id.len() > 128 {
+            Err(FieldViolation::new("instance_id", "has 1 to 128 characters"))
+        } else {
+            Ok(instance_id)
+        };
+        let (map, instance) =
+            all2(parse_uuid(&map_id, "map_id", "a journey map id"), instance).map_err(|v| invalid_argument(&v))?;
+        Ok(Response::new(self.instance(&t, map, &instance).await?))
     }
 
     async fn list_timeline(&self, request: Request<pb::ListTimelineRequest>) -> Reply<pb::ListTimelineResponse> {

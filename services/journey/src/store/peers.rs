@@ -5,7 +5,9 @@ use std::collections::BTreeMap;
 use cx_runtime::TenantId;
 use cx_runtime::store::{one_of, scoped_delete, scoped_update};
 use sea_orm::sea_query::{Expr, OnConflict};
-use sea_orm::{ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseTransaction, EntityTrait, QueryFilter};
+use sea_orm::{
+    ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseTransaction, EntityTrait, QueryFilter, QuerySelect,
+};
 use uuid::Uuid;
 
 use super::Result;
@@ -61,4 +63,18 @@ pub async fn erase(txn: &DatabaseTransaction, t: &TenantId, customers: &[Uuid]) 
         ("touchpoints".to_owned(), count(touchpoints.rows_affected)),
         ("merges".to_owned(), count(merges.rows_affected)),
     ]))
+}
+
+/// The maps the customers' touchpoints belong to.
+pub async fn maps_of(txn: &DatabaseTransaction, t: &TenantId, customers: &[Uuid]) -> Result<Vec<Uuid>> {
+    let maps: Vec<Option<Uuid>> = cx_runtime::store::scoped::<touchpoint::Entity>(t)
+        .filter(one_of(txn.get_database_backend(), touchpoint::Column::CustomerId, customers))
+        .filter(touchpoint::Column::MapId.is_not_null())
+        .select_only()
+        .column(touchpoint::Column::MapId)
+        .distinct()
+        .into_tuple()
+        .all(txn)
+        .await?;
+    Ok(maps.into_iter().flatten().collect())
 }

@@ -59,3 +59,16 @@ impl JourneyStore {
         Ok(query.all(self.db()).await?)
     }
 }
+
+impl JourneyStore {
+    /// One journey instance's touchpoints in time order.
+    pub async fn instance(&self, t: &TenantId, map: Uuid, instance: &str) -> Result<Vec<touchpoint::Model>> {
+        Ok(scoped::<touchpoint::Entity>(t)
+            .filter(touchpoint::Column::MapId.eq(map))
+            .filter(touchpoint::Column::InstanceId.eq(instance))
+            .order_by_asc(touchpoint::Column::OccurredAt)
+            .order_by_asc(touchpoint::Column::Id)
+            .all(self.db())
+            .await?)
+    }
+}

@@ -1,0 +1,196 @@
+//! AnalyzeJourney and GetJourneyInstance: counts from the store, rules from
+//! the domain, answers cached per map until the map's next ingest.
+//!
+//! Each map has a generation key in the cache whose value is the instant it
+//! was (re)made; answers are cached under that generation. Ingest drops the
+//! generation key of every map it touched (one key per map and batch), so
+//! the next reader starts a new generation and old answers are never read
+//! again (they expire). Erasure drops the map's answers themselves, since
+//! they may name the customer.
+
+use chrono::{DateTime, Utc};
+use cx_proto::journey::v1 as pb;
+use cx_runtime::TenantId;
+use cx_runtime::cache::CacheKey;
+use prost::Message;
+use tonic::Status;
+use uuid::Uuid;
+
+use super::JourneyApi;
+use crate::domain::analysis::{conversion, funnel, improvement_plan, peak_end, share, step_analysis};
+use crate::store::analytics::InstanceScores;
+use crate::store::maps::MapRecord;
+
+pub const DEFAULT_LISTED: u64 = 20;
+pub const MAX_LISTED: u64 = 1_000;
+
+/// The prefix of every cached answer of `map`.
+pub fn answers_prefix(map: Uuid) -> String {
+    format!("analysis:{map}:")
+}
+
+/// The generation key of `map`.
+pub fn generation_key(t: &TenantId, map: Uuid) -> CacheKey {
+    CacheKey::new(t, "analysis-generation", &map.to_string())
+}
+
+fn peak_end_to_proto(i: &InstanceScores) -> pb::InstancePeakEnd {
+    pb::InstancePeakEnd {
+        instance_id: i.instance_id.clone(),
+        profile_id: i.customer.to_string(),
+        scored: i.scored,
+        mean_score: i.mean,
+        peak_score: i32::try_from(i.peak).unwrap_or_default(),
+        end_score: i32::try_from(i.end).unwrap_or_default(),
+        remembered_score: i.remembered,
+    }
+}
+
+impl JourneyApi {
+    /// The analysis of `map` over `[since, until)`, through the cache.
+    pub(super) async fn analysis(
+        &self,
+        t: &TenantId,
+        map: &MapRecord,
+        since: DateTime<Utc>,
+        until: DateTime<Utc>,
+        listed: u64,
+    ) -> Result<pb::AnalyzeJourneyResponse, Status> {
+        let generation = self
+            .cache
+            .get_or_load(&generation_key(t, map.id), || async {
+                Ok::<_, Status>(Some(Utc::now().timestamp_micros().to_string().into_bytes()))
+            })
+            .await?
+            .map(|g| String::from_utf8_lossy(&g).into_owned())
+            .unwrap_or_default();
+        let id = format!(
+            "{}{generation}:v{}:{}:{}:{listed}",
+            answers_prefix(map.id),
+            map.version,
+            since.timestamp_micros(),
+            until.timestamp_micros()
+        );
+        let key = CacheKey::new(t, "analysis", id.strip_prefix("analysis:").unwrap_or(&id));
+        let bytes = self
+            .cache
+            .get_or_load(&key, || async {
+                let answer = self.compute(t, map, since, until, listed).await?;
+                Ok::<_, Status>(Some(answer.encode_to_vec()))
+            })
+            .await?
+            .unwrap_or_default();
+        pb::AnalyzeJourneyResponse::decode(bytes.as_slice())
+            .map_err(|e| Status::internal(format!("cached analysis does not decode: {e}")))
+    }
+
+    async fn compute(
+        &self,
+        t: &TenantId,
+        map: &MapRecord,
+        since: DateTime<Utc>,
+        until: DateTime<Utc>,
+        listed: u64,
+    ) -> Result<pb::AnalyzeJourneyResponse, Status> {
+        let counts = self.store.analyze(t, map.id, since, until, listed).await?;
+        let steps: Vec<_> = map
+            .steps
+            .iter()
+            .map(|step| {
+                let found = counts.steps.iter().find(|(key, _)| key == &step.key).map(|(_, c)| c.clone());
+                step_analysis(step, found.unwrap_or_default())
+            })
+            .collect();
+        let (conversions, conversion_rate) = conversion(&steps, counts.instances);
+        Ok(pb::AnalyzeJourneyResponse {
+            map_version: map.version,
+            touchpoints: counts.touchpoints,
+            instances: counts.instances,
+            improvement_plan: improvement_plan(&steps),
+            funnel: funnel(&steps, counts.instances)
+                .into_iter()
+                .map(|f| pb::FunnelStep {
+                    step_key: f.key,
+                    instances: f.instances,
+                    rate_from_previous: f.rate_from_previous,
+                    drop_off: f.drop_off,
+                })
+                .collect(),
+            steps: steps
+                .into_iter()
+                .map(|s| pb::StepStats {
+                    step_key: s.step.key,
+                    name: s.step.name,
+                    moment_of_truth: s.step.moment_of_truth,
+                    importance: s.step.importance,
+                    target_score: s.step.target_score,
+                    touchpoints: s.counts.touchpoints,
+                    instances: s.counts.instances,
+                    scored: s.counts.scored,
+                    mean_score: s.mean,
+                    disappointing: s.counts.disappointing,
+                    neutral: s.counts.neutral,
+                    delight: s.counts.delight,
+                    disappointing_share: s.shares[0],
+                    neutral_share: s.shares[1],
+                    delight_share: s.shares[2],
+                    gap: s.gap,
+                    priority: s.priority,
+                })
+                .collect(),
+            conversions,
+            conversion_rate,
+            multi_touch_instances: counts.multi_touch,
+            cross_channel_instances: counts.cross_channel,
+            continuity: share(counts.cross_channel, counts.multi_touch),
+            channel_switches: counts
+                .switches
+                .iter()
+                .map(|(from, to, count)| pb::ChannelSwitch {
+                    from_channel: i32::from(*from),
+                    to_channel: i32::from(*to),
+                    count: *count,
+                })
+                .collect(),
+            scored_instances: counts.scored_instances,
+            mean_remembered_score: mean(counts.remembered_sum, counts.scored_instances),
+            mean_plain_score: mean(counts.mean_sum, counts.scored_instances),
+            peak_end_divergence_share: share(counts.diverging, counts.scored_instances),
+            instances_by_gap: counts.listed.iter().map(peak_end_to_proto).collect(),
+        })
+    }
+
+    /// One instance's touchpoints in time order and its peak-end figures.
+    pub(super) async fn instance(
+        &self,
+        t: &TenantId,
+        map: Uuid,
+        instance: &str,
+    ) -> Result<pb::GetJourneyInstanceResponse, Status> {
+        let rows = self.store.instance(t, map, instance).await?;
+        if rows.is_empty() {
+            return Err(Status::not_found(format!("journey instance '{instance}' of map {map} not found")));
+        }
+        let scores: Vec<i64> = rows.iter().filter_map(|r| r.score.map(i64::from)).collect();
+        let customer = rows.last().map(|r| r.customer_id).unwrap_or_default();
+        let peak_end = peak_end(&scores).map(|(peak, end, remembered)| {
+            peak_end_to_proto(&InstanceScores {
+                instance_id: instance.to_owned(),
+                customer,
+                scored: i64::try_from(scores.len()).unwrap_or(i64::MAX),
+                peak,
+                end,
+                remembered,
+                mean: scores.iter().sum::<i64>() as f64 / scores.len() as f64,
+            })
+        });
+        Ok(pb::GetJourneyInstanceResponse {
+            touchpoints: rows.into_iter().map(super::touchpoint_to_proto).collect(),
+            peak_end,
+        })
+    }
+}
+
+fn mean(sum: f64, n: i64) -> f64 {
+    if n == 0 { 0.0 } else { sum / n as f64 }
+}
