@@ -31,6 +31,9 @@ enum Call {
     IngestTouchpoints,
     /// cx.journey.v1.JourneyService/RecordTouchpoint: one new touchpoint a call.
     RecordTouchpoint,
+    /// cx.journey.v1.JourneyService/AnalyzeJourney of --map-id; the first
+    /// call (cold) is timed apart.
+    AnalyzeJourney,
 }
 
 #[derive(Debug, Parser)]
@@ -57,6 +60,9 @@ struct Args {
     /// Profile to read; by default one is resolved (created) first.
     #[arg(long)]
     profile_id: Option<String>,
+    /// Journey map to analyse.
+    #[arg(long, default_value = "")]
+    map_id: String,
     /// Health service name to check.
     #[arg(long, default_value = "")]
     service: String,
@@ -199,6 +205,11 @@ async fn one_call(
             let request = cx_proto::journey::v1::RecordTouchpointRequest { touchpoint };
             JourneyServiceClient::new(channel.clone()).record_touchpoint(authed(request, token)).await?;
         }
+        Call::AnalyzeJourney => {
+            let request =
+                cx_proto::journey::v1::AnalyzeJourneyRequest { map_id: id.to_owned(), time_range: None, instance_limit: 0 };
+            JourneyServiceClient::new(channel.clone()).analyze_journey(authed(request, token)).await?;
+        }
         Call::Health => {
             HealthClient::new(channel.clone()).check(HealthCheckRequest { service: service.to_owned() }).await?;
         }
@@ -260,8 +271,14 @@ async fn main() -> anyhow::Result<()> {
     }
     let id = match (args.call, &args.profile_id) {
         (Call::GetProfile, None) => resolve_profile(&channels[0], &token).await?,
+        (Call::AnalyzeJourney, _) => args.map_id.clone(),
         (_, id) => id.clone().unwrap_or_default(),
     };
+    if matches!(args.call, Call::AnalyzeJourney) {
+        let started = Instant::now();
+        one_call(args.call, &channels[0], &token, &id, &args.service, &ActivityLoad::default()).await?;
+        println!("first (cold) call: {:.0} ms", started.elapsed().as_secs_f64() * 1000.0);
+    }
 
     let load = match args.call {
         Call::RecordActivity | Call::IngestTouchpoints | Call::RecordTouchpoint => {

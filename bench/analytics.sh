@@ -1,0 +1,65 @@
+#!/usr/bin/env bash
+# AnalyzeJourney over 10,000,000 touchpoints (2,000,000 instances of 5 steps
+# on 4 channels, two thirds scored), recorded in docs/BENCHMARKS.md. Never
+# run as a test. Needs PostgreSQL (CX_BENCH_DATABASE_URL) and psql.
+#
+#   bench/analytics.sh
+#
+# Rows are generated inside PostgreSQL (INSERT … SELECT generate_series), then
+# the journey service answers: the first call is cold (nothing cached), the
+# load that follows reads the cached answer.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+ROWS=${ROWS:-12000000}  # 84 % kept: about 10.1 million touchpoints
+ADMIN_URL=${CX_BENCH_DATABASE_URL:-postgres://postgres@127.0.0.1:5432/postgres}
+cargo build --release -q -p cx -p cx-bench
+CX=target/release/cx
+LOAD=target/release/cx-load
+
+db="cx_bench_analytics_$(date +%s)"
+base=${ADMIN_URL%/*}
+psql -q "$ADMIN_URL" -c "CREATE DATABASE $db"
+data=$(mktemp -d)
+addr="127.0.0.1:$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
+export CX_DATA_DIR="$data" CX_DATABASE_URL="$base/$db" CX_LOG=warn CX_LISTEN="$addr" \
+  CX_JWT_SECRET=bench-secret-0123456789abcdef-0123456789
+server=""
+cleanup() {
+  [ -n "$server" ] && kill "$server" 2>/dev/null
+  wait 2>/dev/null || true
+  psql -q "$ADMIN_URL" -c "DROP DATABASE IF EXISTS $db WITH (FORCE)" || true
+  rm -rf "$data"
+}
+trap cleanup EXIT
+
+echo "machine: $(nproc) cores, $(lscpu | sed -n 's/^Model name: *//p'); $(psql -tA "$ADMIN_URL" -c 'SHOW server_version')"
+"$CX" migrate journey >/dev/null
+map=0195f0a0-0000-7000-8000-000000000001
+step() { echo "{\"key\": \"$1\", \"name\": \"$1\", \"phase\": \"$2\", \"expected_channels\": [], \"importance\": $3, \"target_score\": 8.0, \"moment_of_truth\": $4, \"conversion\": $5}"; }
+steps="[$(step discover before 2 false false), $(step compare before 3 false false), $(step order before 5 true true), $(step delivery during 5 true false), $(step after_sales after 4 false false)]"
+start=$(date +%s)
+psql -q "$base/$db" <<SQL
+INSERT INTO journey.journey_maps VALUES ('bench', '$map', 'Sofa', 'young family', 'chore', 1, now(), now());
+INSERT INTO journey.journey_map_versions VALUES ('bench', '$map', 1, '$steps'::jsonb, now());
+-- Instance g/5 runs through the 5 steps; a step is skipped now and then so
+-- the funnel narrows; channels switch along the way; a third is unscored.
+INSERT INTO journey.touchpoints (tenant_id, id, customer_id, channel, occurred_at, kind, initiator, phase,
+  map_id, map_version, step_key, instance_id, score, recorded_at)
+SELECT 'bench', 't' || g, md5(((g / 5) % 1000000)::text)::uuid,
+  (ARRAY[1, 2, 9, 10])[1 + ((g / 5) + (g % 5) / 2) % 4]::int2,
+  now() - interval '1 second' * (g / 5 % 15552000) + interval '1 minute' * (g % 5),
+  1, 2, 1, '$map', 1, (ARRAY['discover', 'compare', 'order', 'delivery', 'after_sales'])[1 + g % 5],
+  'i' || (g / 5), CASE WHEN g % 3 = 0 THEN NULL ELSE ((g * 7) % 11)::int2 END, now()
+FROM generate_series(0, $ROWS - 1) AS g
+WHERE (g % 5) < 2 OR (g / 5) % (g % 5 + 1) <> 0;
+VACUUM ANALYZE journey.touchpoints;
+SQL
+echo "generated $(psql -tA "$base/$db" -c 'SELECT count(*) FROM journey.touchpoints') touchpoints in $(( $(date +%s) - start )) s"
+
+"$CX" serve journey > "$data/journey.log" 2>&1 &
+server=$!
+for _ in $(seq 1 500); do "$CX" health --addr "http://$addr" >/dev/null 2>&1 && break; sleep 0.02; done
+token=$("$CX" token --tenant bench --roles reader)
+"$LOAD" --target "http://$addr" --call analyze-journey --map-id "$map" --token "$token" \
+  --connections 4 --concurrency 8 --duration 10s --warmup 1s
