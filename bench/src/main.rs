@@ -206,8 +206,11 @@ async fn one_call(
             JourneyServiceClient::new(channel.clone()).record_touchpoint(authed(request, token)).await?;
         }
         Call::AnalyzeJourney => {
-            let request =
-                cx_proto::journey::v1::AnalyzeJourneyRequest { map_id: id.to_owned(), time_range: None, instance_limit: 0 };
+            let request = cx_proto::journey::v1::AnalyzeJourneyRequest {
+                map_id: id.to_owned(),
+                time_range: None,
+                instance_limit: 0,
+            };
             JourneyServiceClient::new(channel.clone()).analyze_journey(authed(request, token)).await?;
         }
         Call::Health => {

@@ -202,3 +202,31 @@ async fn resolve(s: &common::Suite, kind: profile::IdentityKind, value: &str) ->
     };
     profiles.resolve_profile(authed(request, &s.writer)).await.unwrap().into_inner().profile.unwrap().id
 }
+
+#[tokio::test]
+async fn concurrent_unary_calls_are_stored_once_each_even_when_they_share_an_id() {
+    let s = suite().await;
+    let journey = s.journey_client().await;
+    // 200 calls at once: 180 distinct ids, and one id sent by 20 calls.
+    let calls = (0..200).map(|i| {
+        let id = if i < 20 { "shared".to_owned() } else { format!("solo-{i}") };
+        let tp = touchpoint(&id, email(&format!("u{}@example.com", i % 7)), Channel::Web, Initiator::Pull, 1);
+        let mut client = journey.clone();
+        let writer = s.writer.clone();
+        tokio::spawn(async move {
+            let request = authed(pb::RecordTouchpointRequest { touchpoint: Some(tp) }, &writer);
+            client.record_touchpoint(request).await.map(|r| (id, r.into_inner().duplicate))
+        })
+    });
+    let mut fresh = std::collections::HashMap::<String, usize>::new();
+    for call in futures::future::join_all(calls).await {
+        let (id, duplicate) = call.unwrap().unwrap();
+        if !duplicate {
+            *fresh.entry(id).or_default() += 1;
+        }
+    }
+    // Every id was new exactly once: 180 solo ids + "shared".
+    assert_eq!(fresh.len(), 181);
+    assert!(fresh.values().all(|n| *n == 1), "{fresh:?}");
+    assert_eq!(count(&s.sql("journey").await, "SELECT count(*) FROM touchpoints").await, 181);
+}

@@ -15,6 +15,27 @@ use crate::domain::touchpoint::{Customer, Touchpoint};
 use crate::store::ingest::Resolved;
 use crate::store::maps::current_steps;
 
+/// How a call's touchpoints are taken.
+#[derive(Clone, Copy, Debug)]
+pub struct Mode {
+    /// Any bad touchpoint refuses them all.
+    pub all_or_nothing: bool,
+    /// Where violations are named: `prefix[i].field`, or `prefix.field`
+    /// when not `indexed`.
+    pub prefix: &'static str,
+    pub indexed: bool,
+    /// Stored with other calls' touchpoints in one transaction (unary calls).
+    pub grouped: bool,
+}
+
+impl Mode {
+    pub const UNARY: Self = Self { all_or_nothing: true, prefix: "touchpoint", indexed: false, grouped: true };
+
+    pub fn batch(all_or_nothing: bool) -> Self {
+        Self { all_or_nothing, prefix: "touchpoints", indexed: true, grouped: false }
+    }
+}
+
 /// What became of a batch.
 #[derive(Debug, Default)]
 pub struct Outcome {
@@ -30,18 +51,16 @@ fn count(n: usize) -> i32 {
 }
 
 impl JourneyApi {
-    /// Ingests `items`. With `all_or_nothing`, any bad touchpoint refuses the
-    /// whole batch with INVALID_ARGUMENT, its fields named under
-    /// `prefix[index]`, or under `prefix` alone when not `indexed`.
+    /// Ingests `items` as `mode` says; with `all_or_nothing`, a bad
+    /// touchpoint refuses them all with INVALID_ARGUMENT.
     pub(super) async fn ingest(
         &self,
         t: &TenantId,
         token: &str,
         items: Vec<pb::Touchpoint>,
-        all_or_nothing: bool,
-        prefix: &str,
-        indexed: bool,
+        mode: Mode,
     ) -> Result<Outcome, Status> {
+        let Mode { all_or_nothing, prefix, indexed, grouped } = mode;
         let ids: Vec<String> = items.iter().map(|tp| tp.id.clone()).collect();
         let mut parsed: Vec<Result<Touchpoint, Vec<FieldViolation>>> =
             items.into_iter().map(parse::touchpoint).collect();
@@ -127,7 +146,12 @@ impl JourneyApi {
                 }
             }
         }
-        let stored = self.store.ingest(t, &rows).await?;
+        let stored = if grouped {
+            let owned = rows.iter().map(|r| (r.customer, r.touchpoint.clone())).collect();
+            self.writer.store(t, owned).await?
+        } else {
+            self.store.ingest(t, &rows).await?
+        };
         // New touchpoints of a map start a new generation of its analyses.
         let touched: HashSet<Uuid> = rows
             .iter()

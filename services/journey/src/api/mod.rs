@@ -26,11 +26,16 @@ use convert::{map_changes, map_to_proto};
 use crate::domain::touchpoint::{MAX_BATCH, MAX_CHUNK};
 use crate::resolver::Resolver;
 use crate::store::JourneyStore;
+use crate::store::group::GroupWriter;
+
+/// Transactions of grouped unary calls at once.
+const GROUP_WRITERS: usize = 4;
 use crate::store::timeline::TimelineFilter;
 
 #[derive(Clone, Debug)]
 pub struct JourneyApi {
     store: JourneyStore,
+    writer: GroupWriter,
     resolver: Resolver,
     cache: Cache,
 }
@@ -42,8 +47,10 @@ fn reject(violation: FieldViolation) -> Status {
 }
 
 impl JourneyApi {
+    /// Starts the group writer of unary calls: must run inside the runtime.
     pub fn new(store: JourneyStore, resolver: Resolver, cache: Cache) -> Self {
-        Self { store, resolver, cache }
+        let writer = GroupWriter::start(store.clone(), GROUP_WRITERS);
+        Self { store, writer, resolver, cache }
     }
 }
 
@@ -154,7 +161,7 @@ impl JourneyService for JourneyApi {
         let token = caller(&request)?.token.clone();
         let touchpoint =
             request.into_inner().touchpoint.ok_or_else(|| reject(FieldViolation::new("touchpoint", "is required")))?;
-        let outcome = self.ingest(&t, &token, vec![touchpoint], true, "touchpoint", false).await?;
+        let outcome = self.ingest(&t, &token, vec![touchpoint], ingest::Mode::UNARY).await?;
         let profile_id = outcome.profiles.first().copied().flatten().map(|id| id.to_string()).unwrap_or_default();
         Ok(Response::new(pb::RecordTouchpointResponse { profile_id, duplicate: outcome.accepted == 0 }))
     }
@@ -172,7 +179,7 @@ impl JourneyService for JourneyApi {
                 format!("has {} items; 1 to {MAX_BATCH} per call", touchpoints.len()),
             )));
         }
-        let outcome = self.ingest(&t, &token, touchpoints, all_or_nothing, "touchpoints", true).await?;
+        let outcome = self.ingest(&t, &token, touchpoints, ingest::Mode::batch(all_or_nothing)).await?;
         tracing::info!(
             accepted = outcome.accepted,
             duplicates = outcome.duplicates,
@@ -213,7 +220,7 @@ impl JourneyService for JourneyApi {
                         )))
                     }
                     Ok(pb::StreamTouchpointsRequest { touchpoints }) => api
-                        .ingest(&t, &token, touchpoints, false, "touchpoints", true)
+                        .ingest(&t, &token, touchpoints, ingest::Mode::batch(false))
                         .await
                         .map(|o| pb::StreamTouchpointsResponse {
                             chunk,

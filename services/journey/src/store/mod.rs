@@ -3,6 +3,7 @@
 
 pub mod analytics;
 pub mod entity;
+pub mod group;
 pub mod ingest;
 pub mod maps;
 pub mod migration;
