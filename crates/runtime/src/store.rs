@@ -57,6 +57,16 @@ pub fn one_of<C: ColumnTrait>(backend: DbBackend, column: C, ids: &[uuid::Uuid])
     }
 }
 
+/// A PostgreSQL array parameter of `ty` (for `UNNEST($n::type[])`: one
+/// parameter per column however many rows). Elements must not be NULL: the
+/// driver binds arrays of plain values; write sentinels and `NULLIF` instead.
+pub fn pg_array<T: Into<sea_orm::Value>>(
+    ty: sea_orm::sea_query::ArrayType,
+    items: impl IntoIterator<Item = T>,
+) -> sea_orm::Value {
+    sea_orm::Value::Array(ty, Some(Box::new(items.into_iter().map(Into::into).collect())))
+}
+
 /// A NOT NULL column for a migration, the default of every CX table;
 /// nullable columns are written out in full so they stand out.
 pub fn column(name: &'static str) -> sea_orm_migration::prelude::ColumnDef {

@@ -14,7 +14,7 @@ use chrono::{DateTime, Utc};
 use cx_proto::common::v1 as common;
 use cx_proto::profile::v1 as profile;
 use cx_runtime::TenantId;
-use cx_runtime::store::{one_of, scoped};
+use cx_runtime::store::{one_of, pg_array, scoped};
 use prost::{Message, Name};
 use sea_orm::sea_query::ArrayType;
 use sea_orm::{
@@ -52,10 +52,6 @@ const INSERT_POSTGRES: &str = "INSERT INTO touchpoints (tenant_id, id, customer_
 pub struct Resolved<'a> {
     pub customer: Uuid,
     pub touchpoint: &'a Touchpoint,
-}
-
-fn array(ty: ArrayType, values: Vec<Value>) -> Value {
-    Value::Array(ty, Some(Box::new(values)))
 }
 
 fn attributes_json(tp: &Touchpoint) -> Option<serde_json::Value> {
@@ -171,7 +167,7 @@ async fn insert_postgres(
         ArrayType::String,
     ];
     let mut values: Vec<Value> = vec![t.to_string().into(), cx_runtime::store::now().into()];
-    values.extend(types.into_iter().zip(cols).map(|(ty, col)| array(ty, col)));
+    values.extend(types.into_iter().zip(cols).map(|(ty, col)| pg_array(ty, col)));
     let statement = Statement::from_sql_and_values(DbBackend::Postgres, INSERT_POSTGRES, values);
     let returned = txn.query_all_raw(statement).await?;
     returned.iter().map(|row| Ok(row.try_get::<String>("", "id")?)).collect()

@@ -9,7 +9,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 
 use chrono::{DateTime, Days, NaiveDate, Utc};
 use cx_runtime::TenantId;
-use cx_runtime::store::{increment, one_of, scoped, scoped_update};
+use cx_runtime::store::{increment, one_of, pg_array, scoped, scoped_update};
 use sea_orm::sea_query::{Expr, OnConflict};
 use sea_orm::{
     ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseTransaction, DbBackend, EntityTrait, QueryFilter,
@@ -207,7 +207,7 @@ async fn redirect(
 async fn upsert_aggregates(txn: &DatabaseTransaction, t: &TenantId, records: &[Activity]) -> Result<()> {
     // One row per key in each statement: PostgreSQL refuses to update a row
     // twice in one INSERT … ON CONFLICT.
-    let mut days: BTreeMap<(Uuid, NaiveDate, &str, &str, &str), i64> = BTreeMap::new();
+    let mut days: BTreeMap<DayKey<'_>, i64> = BTreeMap::new();
     let mut purchases: BTreeMap<(Uuid, NaiveDate, &str), (i64, i64)> = BTreeMap::new();
     let mut devices: BTreeMap<(Uuid, &str), (NaiveDate, NaiveDate)> = BTreeMap::new();
     for r in records {
@@ -222,6 +222,9 @@ async fn upsert_aggregates(txn: &DatabaseTransaction, t: &TenantId, records: &[A
             let seen = devices.entry((r.customer, device)).or_insert((day, day));
             *seen = (seen.0.min(day), seen.1.max(day));
         }
+    }
+    if txn.get_database_backend() == DbBackend::Postgres {
+        return upsert_postgres(txn, t, days, purchases, devices).await;
     }
     let tenant = t.to_string();
     for chunk in days.into_iter().collect::<Vec<_>>().chunks(1000) {
@@ -276,6 +279,87 @@ async fn upsert_aggregates(txn: &DatabaseTransaction, t: &TenantId, records: &[A
             )
             .to_owned();
         device::Entity::insert_many(rows).on_conflict(conflict).exec_without_returning(txn).await?;
+    }
+    Ok(())
+}
+
+type DayKey<'a> = (Uuid, NaiveDate, &'a str, &'a str, &'a str);
+
+const UPSERT_DAYS: &str = "INSERT INTO activity_days (tenant_id, customer_id, day, channel, initiator, kind, touchpoints) \
+     SELECT $1, * FROM UNNEST($2::uuid[], $3::date[], $4::text[], $5::text[], $6::text[], $7::int8[]) \
+     ON CONFLICT (tenant_id, customer_id, day, channel, initiator, kind) \
+     DO UPDATE SET touchpoints = activity_days.touchpoints + excluded.touchpoints";
+
+const UPSERT_PURCHASES: &str = "INSERT INTO purchase_days (tenant_id, customer_id, day, currency, purchases, amount_micros) \
+     SELECT $1, * FROM UNNEST($2::uuid[], $3::date[], $4::text[], $5::int8[], $6::int8[]) \
+     ON CONFLICT (tenant_id, customer_id, day, currency) DO UPDATE SET \
+     purchases = purchase_days.purchases + excluded.purchases, \
+     amount_micros = purchase_days.amount_micros + excluded.amount_micros";
+
+const UPSERT_DEVICES: &str = "INSERT INTO devices (tenant_id, customer_id, device_id, first_seen, last_seen) \
+     SELECT $1, * FROM UNNEST($2::uuid[], $3::text[], $4::date[], $5::date[]) \
+     ON CONFLICT (tenant_id, customer_id, device_id) DO UPDATE SET \
+     first_seen = LEAST(devices.first_seen, excluded.first_seen), \
+     last_seen = GREATEST(devices.last_seen, excluded.last_seen)";
+
+/// The upserts on PostgreSQL: one statement per table, one array parameter
+/// per column, whatever the batch size.
+async fn upsert_postgres(
+    txn: &DatabaseTransaction,
+    t: &TenantId,
+    days: BTreeMap<DayKey<'_>, i64>,
+    purchases: BTreeMap<(Uuid, NaiveDate, &str), (i64, i64)>,
+    devices: BTreeMap<(Uuid, &str), (NaiveDate, NaiveDate)>,
+) -> Result<()> {
+    use sea_orm::sea_query::ArrayType as A;
+    let run = |sql: &'static str, values: Vec<sea_orm::Value>| {
+        txn.execute_raw(Statement::from_sql_and_values(DbBackend::Postgres, sql, values))
+    };
+    let tenant: sea_orm::Value = t.as_str().into();
+    if !days.is_empty() {
+        let keys: Vec<_> = days.keys().collect();
+        run(
+            UPSERT_DAYS,
+            vec![
+                tenant.clone(),
+                pg_array(A::Uuid, keys.iter().map(|k| k.0)),
+                pg_array(A::ChronoDate, keys.iter().map(|k| k.1)),
+                pg_array(A::String, keys.iter().map(|k| k.2.to_owned())),
+                pg_array(A::String, keys.iter().map(|k| k.3.to_owned())),
+                pg_array(A::String, keys.iter().map(|k| k.4.to_owned())),
+                pg_array(A::BigInt, days.values().copied()),
+            ],
+        )
+        .await?;
+    }
+    if !purchases.is_empty() {
+        let keys: Vec<_> = purchases.keys().collect();
+        run(
+            UPSERT_PURCHASES,
+            vec![
+                tenant.clone(),
+                pg_array(A::Uuid, keys.iter().map(|k| k.0)),
+                pg_array(A::ChronoDate, keys.iter().map(|k| k.1)),
+                pg_array(A::String, keys.iter().map(|k| k.2.to_owned())),
+                pg_array(A::BigInt, purchases.values().map(|v| v.0)),
+                pg_array(A::BigInt, purchases.values().map(|v| v.1)),
+            ],
+        )
+        .await?;
+    }
+    if !devices.is_empty() {
+        let keys: Vec<_> = devices.keys().collect();
+        run(
+            UPSERT_DEVICES,
+            vec![
+                tenant,
+                pg_array(A::Uuid, keys.iter().map(|k| k.0)),
+                pg_array(A::String, keys.iter().map(|k| k.1.to_owned())),
+                pg_array(A::ChronoDate, devices.values().map(|v| v.0)),
+                pg_array(A::ChronoDate, devices.values().map(|v| v.1)),
+            ],
+        )
+        .await?;
     }
     Ok(())
 }
