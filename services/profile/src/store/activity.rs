@@ -131,18 +131,19 @@ pub async fn apply_activity(
         return Ok(None);
     }
     let customers: Vec<Uuid> = records.iter().map(|r| r.customer).collect::<HashSet<_>>().into_iter().collect();
-    let known: HashSet<Uuid> = scoped::<customer::Entity>(t)
-        .filter(one_of(txn.get_database_backend(), customer::Column::Id, &customers))
-        .select_only()
-        .column(customer::Column::Id)
-        .into_tuple::<Uuid>()
-        .all(txn)
-        .await?
-        .into_iter()
-        .collect();
+    // One read of the customers: it tells which exist and locks them.
+    let mut current = lock_customers(txn, t, &customers).await?;
+    let known: HashSet<Uuid> = current.keys().copied().collect();
     let records = match unknown_profiles {
         UnknownProfiles::Reject => records,
-        UnknownProfiles::Redirect => redirect(txn, t, records, &known).await?,
+        UnknownProfiles::Redirect => {
+            let records = redirect(txn, t, records, &known).await?;
+            let survivors: Vec<Uuid> = records.iter().map(|r| r.customer).filter(|c| !known.contains(c)).collect();
+            if !survivors.is_empty() {
+                current.extend(lock_customers(txn, t, &survivors).await?);
+            }
+            records
+        }
     };
     let customers: Vec<Uuid> = records.iter().map(|r| r.customer).collect::<HashSet<_>>().into_iter().collect();
     let unknown: Vec<_> = records
@@ -161,7 +162,8 @@ pub async fn apply_activity(
         let at = cx_runtime::store::stored_instant(r.at);
         last_touch.entry(r.customer).and_modify(|t| *t = (*t).max(at)).or_insert(at);
     }
-    refresh(txn, t, &customers, today, model, &last_touch).await?;
+    current.retain(|id, _| last_touch.contains_key(id));
+    refresh_locked(txn, t, &current, today, model, &last_touch).await?;
     Ok(Some(customers))
 }
 
@@ -300,7 +302,8 @@ const UPSERT_DEVICES: &str = "INSERT INTO devices (tenant_id, customer_id, devic
      SELECT $1, * FROM UNNEST($2::uuid[], $3::text[], $4::date[], $5::date[]) \
      ON CONFLICT (tenant_id, customer_id, device_id) DO UPDATE SET \
      first_seen = LEAST(devices.first_seen, excluded.first_seen), \
-     last_seen = GREATEST(devices.last_seen, excluded.last_seen)";
+     last_seen = GREATEST(devices.last_seen, excluded.last_seen) \
+     WHERE excluded.first_seen < devices.first_seen OR excluded.last_seen > devices.last_seen";
 
 /// The upserts on PostgreSQL: one statement per table, one array parameter
 /// per column, whatever the batch size.
@@ -468,6 +471,17 @@ pub async fn refresh(
     model: &IntensityModel,
     last_touch: &HashMap<Uuid, DateTime<Utc>>,
 ) -> Result<()> {
+    let current = lock_customers(txn, t, customers).await?;
+    refresh_locked(txn, t, &current, day, model, last_touch).await
+}
+
+/// The stored lifecycle and last touch of each of `customers` that exists.
+type Current = HashMap<Uuid, (String, Option<DateTime<Utc>>)>;
+
+/// Reads `customers`, locking them on PostgreSQL: in id order, so a
+/// concurrent batch for the same customers waits (no deadlock) and cannot
+/// commit between our read and write.
+async fn lock_customers(txn: &DatabaseTransaction, t: &TenantId, customers: &[Uuid]) -> Result<Current> {
     let backend = txn.get_database_backend();
     let mut query = scoped::<customer::Entity>(t)
         .filter(one_of(backend, customer::Column::Id, customers))
@@ -477,17 +491,28 @@ pub async fn refresh(
         .column(customer::Column::Lifecycle)
         .column(customer::Column::LastTouchAt);
     if backend == DbBackend::Postgres {
-        // Lock first, in id order: a concurrent batch for the same customers
-        // waits (no deadlock) and cannot commit between our read and write.
         query = query.lock_exclusive();
     }
-    let current: HashMap<Uuid, (String, Option<DateTime<Utc>>)> = query
+    Ok(query
         .into_tuple::<(Uuid, String, Option<DateTime<Utc>>)>()
         .all(txn)
         .await?
         .into_iter()
         .map(|(id, lifecycle, touched)| (id, (lifecycle, touched)))
-        .collect();
+        .collect())
+}
+
+/// [`refresh`] of customers already read and locked.
+async fn refresh_locked(
+    txn: &DatabaseTransaction,
+    t: &TenantId,
+    current: &Current,
+    day: NaiveDate,
+    model: &IntensityModel,
+    last_touch: &HashMap<Uuid, DateTime<Utc>>,
+) -> Result<()> {
+    let customers: Vec<Uuid> = current.keys().copied().collect();
+    let customers = customers.as_slice();
     let derived = derive(txn, t, customers, day, model).await?;
     let now = cx_runtime::store::now();
     let mut transitions = Vec::new();
@@ -558,57 +583,43 @@ async fn update_one(txn: &DatabaseTransaction, t: &TenantId, change: &Change, no
     Ok(())
 }
 
-/// Columns of the VALUES list, with the casts PostgreSQL needs for NULLs.
-const BULK_COLUMNS: [(&str, &str); 8] = [
-    ("id", "uuid"),
-    ("lifecycle", "text"),
-    ("lifecycle_changed", "boolean"),
-    ("next_change", "date"),
-    ("dii_next_change", "date"),
-    ("dii", "integer"),
-    ("dii_category", "text"),
-    ("dii_components", "jsonb"),
-];
+/// All customers in one `UPDATE … FROM UNNEST(arrays)` (PostgreSQL): one
+/// parameter per column. Nullable columns travel as sentinels (the first
+/// day of year 1, -1, '', the epoch) that `NULLIF` turns back into NULL.
+const BULK_UPDATE: &str = "UPDATE customers AS c SET \
+       lifecycle = v.lifecycle, \
+       lifecycle_since = CASE WHEN v.changed THEN $2 ELSE c.lifecycle_since END, \
+       lifecycle_next_change = NULLIF(v.next_change, DATE '0001-01-01'), \
+       dii_next_change = NULLIF(v.dii_next_change, DATE '0001-01-01'), \
+       dii = NULLIF(v.dii, -1), dii_category = NULLIF(v.category, ''), \
+       dii_components = NULLIF(v.components, '')::jsonb, \
+       last_touch_at = COALESCE(NULLIF(v.last_touch, TIMESTAMPTZ 'epoch'), c.last_touch_at), \
+       version = c.version + 1, updated_at = $2 \
+     FROM UNNEST($3::uuid[], $4::text[], $5::bool[], $6::date[], $7::date[], $8::int4[], $9::text[], \
+       $10::text[], $11::timestamptz[]) \
+       AS v(id, lifecycle, changed, next_change, dii_next_change, dii, category, components, last_touch) \
+     WHERE c.tenant_id = $1 AND c.id = v.id";
 
-/// All customers in one `UPDATE … FROM (VALUES …)` (PostgreSQL).
 async fn bulk_update(txn: &DatabaseTransaction, t: &TenantId, changes: &[Change], now: DateTime<Utc>) -> Result<()> {
-    // 9 parameters a row (the last touch too); PostgreSQL takes 65,535 a statement.
-    for chunk in changes.chunks(5000) {
-        let mut values: Vec<sea_orm::Value> = vec![t.to_string().into(), now.into()];
-        let mut rows = Vec::with_capacity(chunk.len());
-        for change in chunk {
-            let state = &change.state;
-            let first = values.len() + 1;
-            let row: Vec<sea_orm::Value> = vec![
-                change.id.into(),
-                state.lifecycle.as_str().into(),
-                change.lifecycle_changed.into(),
-                state.next_change.into(),
-                state.intensity_next_change.into(),
-                state.intensity.map(|i| i32::from(i.index)).into(),
-                state.intensity.map(|i| i.category.as_str().to_owned()).into(),
-                state.intensity.as_ref().map(components).into(),
-                change.last_touch.into(),
-            ];
-            let casts = BULK_COLUMNS.iter().map(|(_, ty)| *ty).chain(["timestamptz"]);
-            let placeholders: Vec<String> = casts.enumerate().map(|(k, ty)| format!("${}::{ty}", first + k)).collect();
-            rows.push(format!("({})", placeholders.join(", ")));
-            values.extend(row);
-        }
-        let names: Vec<&str> = BULK_COLUMNS.iter().map(|(name, _)| *name).chain(["last_touch"]).collect();
-        let sql = format!(
-            "UPDATE customers AS c SET \
-               lifecycle = v.lifecycle, \
-               lifecycle_since = CASE WHEN v.lifecycle_changed THEN $2 ELSE c.lifecycle_since END, \
-               lifecycle_next_change = v.next_change, dii_next_change = v.dii_next_change, \
-               dii = v.dii, dii_category = v.dii_category, dii_components = v.dii_components, \
-               last_touch_at = COALESCE(v.last_touch, c.last_touch_at), \
-               version = c.version + 1, updated_at = $2 \
-             FROM (VALUES {}) AS v({}) WHERE c.tenant_id = $1 AND c.id = v.id",
-            rows.join(", "),
-            names.join(", ")
-        );
-        txn.execute_raw(Statement::from_sql_and_values(DbBackend::Postgres, sql, values)).await?;
-    }
+    use sea_orm::sea_query::ArrayType as A;
+    let no_day = NaiveDate::from_ymd_opt(1, 1, 1).unwrap_or(NaiveDate::MIN);
+    let states = changes.iter().map(|c| &c.state);
+    let values = vec![
+        t.as_str().into(),
+        now.into(),
+        pg_array(A::Uuid, changes.iter().map(|c| c.id)),
+        pg_array(A::String, states.clone().map(|s| s.lifecycle.as_str().to_owned())),
+        pg_array(A::Bool, changes.iter().map(|c| c.lifecycle_changed)),
+        pg_array(A::ChronoDate, states.clone().map(|s| s.next_change.unwrap_or(no_day))),
+        pg_array(A::ChronoDate, states.clone().map(|s| s.intensity_next_change.unwrap_or(no_day))),
+        pg_array(A::Int, states.clone().map(|s| s.intensity.map_or(-1, |i| i32::from(i.index)))),
+        pg_array(A::String, states.clone().map(|s| s.intensity.map(|i| i.category.as_str()).unwrap_or("").to_owned())),
+        pg_array(
+            A::String,
+            states.map(|s| s.intensity.as_ref().map(|i| components(i).to_string()).unwrap_or_default()),
+        ),
+        pg_array(A::ChronoDateTimeUtc, changes.iter().map(|c| c.last_touch.unwrap_or(DateTime::UNIX_EPOCH))),
+    ];
+    txn.execute_raw(Statement::from_sql_and_values(DbBackend::Postgres, BULK_UPDATE, values)).await?;
     Ok(())
 }
