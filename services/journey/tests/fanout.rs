@@ -78,6 +78,15 @@ async fn merge_reaches_the_journey_service_and_erasure_waits_for_it_then_leaves_
     }
     assert_eq!(moved, ["y1", "x2", "x1"], "newest first, Y's touchpoint now on X's timeline");
     assert!(timeline_ids(&s, &y_id).await.is_empty());
+    // A touchpoint sent later for the merged id is recorded for the survivor.
+    let late =
+        vec![touchpoint("y2", pb::touchpoint::Customer::ProfileId(y_id.clone()), Channel::Web, Initiator::Pull, 0)];
+    journey
+        .ingest_touchpoints(authed(pb::IngestTouchpointsRequest { touchpoints: late, all_or_nothing: true }, &s.writer))
+        .await
+        .unwrap();
+    assert_eq!(timeline_ids(&s, &x_id).await, ["y2", "y1", "x2", "x1"]);
+    assert!(timeline_ids(&s, &y_id).await.is_empty());
 
     // The journey service goes down; the erasure starts without it.
     let journey_addr = s.journey.addr;
@@ -105,8 +114,8 @@ async fn merge_reaches_the_journey_service_and_erasure_waits_for_it_then_leaves_
     }
     assert_eq!(receipt.state, completed, "steps: {:?}", receipt.steps);
     let journey_step = receipt.steps.iter().find(|s| s.service == "journey").unwrap();
-    // x1, x2 and y1 (moved by the merge); the merge Y → X itself.
-    assert_eq!(journey_step.erased_counts.get("touchpoints"), Some(&3));
+    // x1, x2, y1 (moved by the merge) and y2 (sent for Y after it); the merge Y → X itself.
+    assert_eq!(journey_step.erased_counts.get("touchpoints"), Some(&4));
     assert_eq!(journey_step.erased_counts.get("merges"), Some(&1));
 
     let needles = [x_id.as_str(), y_id.as_str(), "xavier@example.com", "yann@example.com"];

@@ -29,7 +29,7 @@ use crate::store::JourneyStore;
 use crate::store::group::GroupWriter;
 
 /// Transactions of grouped unary calls at once.
-const GROUP_WRITERS: usize = 4;
+const GROUP_WRITERS: usize = 8;
 use crate::store::timeline::TimelineFilter;
 
 #[derive(Clone, Debug)]

@@ -36,7 +36,7 @@ const COLUMNS: &str = "tenant_id, id, customer_id, channel, occurred_at, kind, i
 const INSERT_POSTGRES: &str = "INSERT INTO touchpoints (tenant_id, id, customer_id, channel, occurred_at, kind, \
      initiator, phase, map_id, map_version, step_key, instance_id, score, currency, amount_micros, device_id, \
      attributes, recorded_at) \
-     SELECT $1, u.id, u.customer_id, u.channel, u.occurred_at, u.kind, u.initiator, u.phase, \
+     SELECT $1, u.id, COALESCE(m.survivor_id, u.customer_id), u.channel, u.occurred_at, u.kind, u.initiator, u.phase, \
        NULLIF(u.map_id, '00000000-0000-0000-0000-000000000000'::uuid), NULLIF(u.map_version, 0), \
        NULLIF(u.step_key, ''), NULLIF(u.instance_id, ''), NULLIF(u.score, -1), NULLIF(u.currency, ''), \
        CASE WHEN u.currency = '' THEN NULL ELSE u.amount_micros END, NULLIF(u.device_id, ''), \
@@ -45,7 +45,8 @@ const INSERT_POSTGRES: &str = "INSERT INTO touchpoints (tenant_id, id, customer_
        $10::uuid[], $11::int4[], $12::text[], $13::text[], $14::int2[], $15::text[], $16::int8[], $17::text[], \
        $18::text[]) AS u(id, customer_id, channel, occurred_at, kind, initiator, phase, map_id, map_version, \
        step_key, instance_id, score, currency, amount_micros, device_id, attributes) \
-     ON CONFLICT (tenant_id, id) DO NOTHING RETURNING id";
+     LEFT JOIN profile_merges AS m ON m.tenant_id = $1 AND m.merged_id = u.customer_id \
+     ON CONFLICT (tenant_id, id) DO NOTHING RETURNING id, customer_id";
 
 /// A touchpoint with the profile it is recorded for.
 #[derive(Clone, Debug)]
@@ -67,19 +68,20 @@ impl JourneyStore {
             return Ok(HashSet::new());
         }
         let txn = self.db().begin().await?;
-        let survivors = survivors(&txn, t, rows).await?;
-        let owners: Vec<Uuid> =
-            rows.iter().map(|r| survivors.get(&r.customer).copied().unwrap_or(r.customer)).collect();
-        let stored = match txn.get_database_backend() {
-            DbBackend::Postgres => insert_postgres(&txn, t, rows, &owners).await?,
-            _ => insert_sqlite(&txn, t, rows, &owners).await?,
+        // Ids stored now, with the profile each was stored for (the
+        // survivor when the customer was merged away).
+        let stored: HashMap<String, Uuid> = match txn.get_database_backend() {
+            // The merge lookup is a join inside the insert: one round trip.
+            DbBackend::Postgres => insert_postgres(&txn, t, rows).await?,
+            _ => {
+                let survivors = survivors(&txn, t, rows).await?;
+                let owners: Vec<Uuid> =
+                    rows.iter().map(|r| survivors.get(&r.customer).copied().unwrap_or(r.customer)).collect();
+                insert_sqlite(&txn, t, rows, &owners).await?
+            }
         };
-        let accepted: Vec<(Uuid, &Touchpoint)> = rows
-            .iter()
-            .zip(&owners)
-            .filter(|(r, _)| stored.contains(&r.touchpoint.id))
-            .map(|(r, owner)| (*owner, r.touchpoint))
-            .collect();
+        let accepted: Vec<(Uuid, &Touchpoint)> =
+            rows.iter().filter_map(|r| stored.get(&r.touchpoint.id).map(|owner| (*owner, r.touchpoint))).collect();
         for records in activity(&accepted).chunks(ACTIVITY_RECORDS_PER_MESSAGE) {
             let batch_id = Uuid::now_v7().to_string();
             let message = profile::RecordActivityRequest { batch_id, records: records.to_vec() };
@@ -93,7 +95,7 @@ impl JourneyStore {
             .await?;
         }
         txn.commit().await?;
-        Ok(stored)
+        Ok(stored.into_keys().collect())
     }
 }
 
@@ -115,20 +117,19 @@ async fn insert_postgres(
     txn: &DatabaseTransaction,
     t: &TenantId,
     rows: &[Resolved<'_>],
-    owners: &[Uuid],
-) -> Result<HashSet<String>> {
+) -> Result<HashMap<String, Uuid>> {
     let n = rows.len();
     let mut cols: [Vec<Value>; 16] = Default::default();
     for col in &mut cols {
         col.reserve(n);
     }
-    for (r, owner) in rows.iter().zip(owners) {
+    for r in rows {
         let tp = r.touchpoint;
         let (map_id, map_version) = tp.map.unwrap_or((Uuid::nil(), 0));
         let (currency, micros) = tp.purchase.clone().unwrap_or_default();
         let values: [Value; 16] = [
             tp.id.clone().into(),
-            (*owner).into(),
+            r.customer.into(),
             tp.channel.into(),
             tp.occurred_at.into(),
             tp.kind.into(),
@@ -170,7 +171,7 @@ async fn insert_postgres(
     values.extend(types.into_iter().zip(cols).map(|(ty, col)| pg_array(ty, col)));
     let statement = Statement::from_sql_and_values(DbBackend::Postgres, INSERT_POSTGRES, values);
     let returned = txn.query_all_raw(statement).await?;
-    returned.iter().map(|row| Ok(row.try_get::<String>("", "id")?)).collect()
+    returned.iter().map(|row| Ok((row.try_get::<String>("", "id")?, row.try_get::<Uuid>("", "customer_id")?))).collect()
 }
 
 async fn insert_sqlite(
@@ -178,13 +179,13 @@ async fn insert_sqlite(
     t: &TenantId,
     rows: &[Resolved<'_>],
     owners: &[Uuid],
-) -> Result<HashSet<String>> {
+) -> Result<HashMap<String, Uuid>> {
     let now = cx_runtime::store::now();
-    let mut stored = HashSet::with_capacity(rows.len());
+    let mut stored = HashMap::with_capacity(rows.len());
     for (chunk, owners) in rows.chunks(SQLITE_ROWS_PER_STATEMENT).zip(owners.chunks(SQLITE_ROWS_PER_STATEMENT)) {
         let placeholders = vec![format!("({})", vec!["?"; 18].join(", ")); chunk.len()].join(", ");
         let sql = format!(
-            "INSERT INTO touchpoints ({COLUMNS}) VALUES {placeholders} ON CONFLICT (tenant_id, id) DO NOTHING RETURNING id"
+            "INSERT INTO touchpoints ({COLUMNS}) VALUES {placeholders} ON CONFLICT (tenant_id, id) DO NOTHING RETURNING id, customer_id"
         );
         let mut values: Vec<Value> = Vec::with_capacity(chunk.len() * 18);
         for (r, owner) in chunk.iter().zip(owners) {
@@ -212,7 +213,7 @@ async fn insert_sqlite(
         }
         let returned = txn.query_all_raw(Statement::from_sql_and_values(DbBackend::Sqlite, sql, values)).await?;
         for row in returned {
-            stored.insert(row.try_get::<String>("", "id")?);
+            stored.insert(row.try_get::<String>("", "id")?, row.try_get::<Uuid>("", "customer_id")?);
         }
     }
     Ok(stored)
