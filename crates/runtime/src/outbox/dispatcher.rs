@@ -250,13 +250,28 @@ impl Dispatcher {
         update.exec(&self.db).await.map(|_| ())
     }
 
-    /// One round: claim, send everything claimed at once, record outcomes.
-    /// Returns how many messages it tried.
+    /// One round: claim, send everything claimed at once, record outcomes:
+    /// the delivered ones in one statement per tenant, each failure on its
+    /// own (it has its own next attempt). Returns how many messages it tried.
     pub async fn tick(&self) -> Result<usize, DbErr> {
         let claimed = self.claim().await?;
         let outcomes = join_all(claimed.iter().map(|m| self.send(m))).await;
+        let mut delivered: HashMap<&str, Vec<Uuid>> = HashMap::new();
         for (message, outcome) in claimed.iter().zip(&outcomes) {
-            self.settle(message, outcome).await?;
+            match outcome {
+                Ok(_) => delivered.entry(message.tenant_id.as_str()).or_default().push(message.id),
+                Err(_) => self.settle(message, outcome).await?,
+            }
+        }
+        for (tenant, ids) in delivered {
+            let Ok(tenant) = TenantId::parse(tenant) else { continue };
+            scoped_update::<message::Entity>(&tenant)
+                .filter(crate::store::one_of(self.db.get_database_backend(), message::Column::Id, &ids))
+                .col_expr(message::Column::ClaimedUntil, Expr::value(Option::<DateTime<Utc>>::None))
+                .col_expr(message::Column::Status, Expr::value(DELIVERED))
+                .col_expr(message::Column::DeliveredAt, Expr::value(Some(now())))
+                .exec(&self.db)
+                .await?;
         }
         Ok(claimed.len())
     }
