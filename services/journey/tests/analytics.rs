@@ -76,8 +76,16 @@ fn close(got: f64, want: f64, what: &str) {
 }
 
 #[tokio::test]
-async fn the_fixture_gives_the_hand_worked_numbers() {
-    let s = common::suite().await;
+async fn the_fixture_gives_the_hand_worked_numbers_on_postgres() {
+    the_fixture_gives_the_hand_worked_numbers(common::suite_on(common::Backend::Postgres).await).await;
+}
+
+#[tokio::test]
+async fn the_fixture_gives_the_hand_worked_numbers_on_sqlite() {
+    the_fixture_gives_the_hand_worked_numbers(common::suite_on(common::Backend::Sqlite).await).await;
+}
+
+async fn the_fixture_gives_the_hand_worked_numbers(s: common::Suite) {
     let mut journey = s.journey_client().await;
     let map = pb::JourneyMap {
         name: "Sofa".into(),

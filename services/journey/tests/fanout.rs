@@ -103,7 +103,7 @@ async fn merge_reaches_the_journey_service_and_erasure_waits_for_it_then_leaves_
     // It comes back on the same address and the job completes.
     let listener = tokio::net::TcpListener::bind(journey_addr).await.unwrap();
     let peers = common::peers_of(&s.profile, journey_addr);
-    s.journey = common::start_journey(&s.db, &peers, listener).await;
+    s.journey = common::start_journey(&s.store, &peers, listener).await;
     let mut receipt = erasure(&s, &job.id).await;
     for _ in 0..200 {
         if receipt.state == completed {

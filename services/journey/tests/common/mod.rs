@@ -11,12 +11,15 @@ use cx_proto::journey::v1::journey_service_client::JourneyServiceClient;
 use cx_proto::profile::v1 as profile;
 use cx_proto::profile::v1::profile_service_client::ProfileServiceClient;
 use cx_runtime::auth::Role;
+use cx_runtime::config::StoreArgs;
 use cx_runtime::peers::{PeerArgs, Peers};
 use cx_testkit::{RunningServer, TestDb};
 use tonic::transport::Channel as GrpcChannel;
 
 pub struct Suite {
     pub db: TestDb,
+    /// Where both services keep their data (PostgreSQL, or SQLite files).
+    pub store: StoreArgs,
     pub profile: RunningServer,
     pub journey: RunningServer,
     pub tenant: String,
@@ -24,38 +27,47 @@ pub struct Suite {
     pub admin: String,
 }
 
-/// Starts profile and journey. `journey_up: false` binds journey's port
-/// (so profile knows where it will be) without serving it yet.
-pub async fn suite() -> Suite {
-    let (suite, _) = suite_with(true).await;
-    suite
+/// The store both services run on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Backend {
+    /// PostgreSQL and Redis, as in production.
+    Postgres,
+    /// SQLite files and the in-process cache: the embedded default of `cx serve all`.
+    Sqlite,
 }
 
-pub async fn suite_with(journey_up: bool) -> (Suite, Option<tokio::net::TcpListener>) {
+/// Starts profile and journey on PostgreSQL and Redis.
+pub async fn suite() -> Suite {
+    suite_on(Backend::Postgres).await
+}
+
+pub async fn suite_on(backend: Backend) -> Suite {
     let db = TestDb::create().await.unwrap();
+    let store = match backend {
+        Backend::Postgres => cx_testkit::store_args(Some(db.url.clone()), cx_testkit::temp_dir()),
+        Backend::Sqlite => cx_testkit::store_args(None, cx_testkit::temp_dir()),
+    };
     let profile_listener = RunningServer::bind().await;
     let journey_listener = RunningServer::bind().await;
     let peers = PeerArgs {
         profile_endpoint: Some(format!("http://{}", profile_listener.local_addr().unwrap())),
         journey_endpoint: Some(format!("http://{}", journey_listener.local_addr().unwrap())),
     };
-    let ctx = context(&db, &peers);
+    let ctx = context(&store, &peers);
     let profile_module = cx_profile::ProfileModule::arc(&ctx).await.unwrap();
     let profile = RunningServer::start_on(profile_listener, vec![profile_module], cx_testkit::server_args());
     profile.wait_serving().await;
-    let (journey, parked) = if journey_up {
-        (start_journey(&db, &peers, journey_listener).await, None)
-    } else {
-        // A placeholder that is never SERVING: the real journey starts later on the parked port.
-        (
-            RunningServer::start_on(RunningServer::bind().await, vec![], cx_testkit::server_args()),
-            Some(journey_listener),
-        )
-    };
+    let journey = start_journey(&store, &peers, journey_listener).await;
     let tenant = cx_testkit::unique_tenant("journey");
     let writer = cx_testkit::token(&tenant, Role::Writer);
     let admin = cx_testkit::token(&tenant, Role::Admin);
-    (Suite { db, profile, journey, tenant, writer, admin }, parked)
+    Suite { db, store, profile, journey, tenant, writer, admin }
+}
+
+impl Drop for Suite {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.store.data_dir);
+    }
 }
 
 pub fn peers_of(profile: &RunningServer, journey_addr: std::net::SocketAddr) -> PeerArgs {
@@ -65,14 +77,15 @@ pub fn peers_of(profile: &RunningServer, journey_addr: std::net::SocketAddr) -> 
     }
 }
 
-fn context(db: &TestDb, peers: &PeerArgs) -> cx_runtime::context::ServiceContext {
-    let store = cx_testkit::store_args(Some(db.url.clone()), cx_testkit::temp_dir());
-    cx_testkit::context(store, Some(cx_testkit::redis_url())).with_peers(Peers::resolve(peers, None).unwrap())
+fn context(store: &StoreArgs, peers: &PeerArgs) -> cx_runtime::context::ServiceContext {
+    // Redis with PostgreSQL; the in-process cache with SQLite, as `cx serve all` by default.
+    let redis = store.database_url.as_ref().map(|_| cx_testkit::redis_url());
+    cx_testkit::context(store.clone(), redis).with_peers(Peers::resolve(peers, None).unwrap())
 }
 
 /// Starts the journey service on `listener`.
-pub async fn start_journey(db: &TestDb, peers: &PeerArgs, listener: tokio::net::TcpListener) -> RunningServer {
-    let ctx = context(db, peers);
+pub async fn start_journey(store: &StoreArgs, peers: &PeerArgs, listener: tokio::net::TcpListener) -> RunningServer {
+    let ctx = context(store, peers);
     let module = cx_journey::JourneyModule::arc(&ctx).await.unwrap();
     let server = RunningServer::start_on(listener, vec![module], cx_testkit::server_args());
     server.wait_serving().await;
