@@ -3,7 +3,7 @@
 use chrono::{DateTime, Utc};
 use prost_types::Timestamp;
 
-use crate::common::v1::Channel;
+use crate::common::v1::{Channel, Money};
 
 /// A chrono instant as a protobuf timestamp.
 pub fn timestamp(at: DateTime<Utc>) -> Timestamp {
@@ -14,6 +14,22 @@ pub fn timestamp(at: DateTime<Utc>) -> Timestamp {
 pub fn from_timestamp(ts: &Timestamp) -> Option<DateTime<Utc>> {
     let nanos = u32::try_from(ts.nanos).ok()?;
     DateTime::from_timestamp(ts.seconds, nanos)
+}
+
+/// An amount kept in micro-units (millionths) as a `Money`.
+pub fn money(currency: &str, micros: i64) -> Money {
+    Money {
+        currency_code: currency.to_owned(),
+        units: micros / 1_000_000,
+        nanos: i32::try_from(micros % 1_000_000 * 1_000).unwrap_or_default(),
+    }
+}
+
+impl Money {
+    /// The amount in micro-units; `None` when it does not fit.
+    pub fn micros(&self) -> Option<i64> {
+        self.units.checked_mul(1_000_000)?.checked_add(i64::from(self.nanos / 1_000))
+    }
 }
 
 impl Channel {

@@ -22,7 +22,7 @@ pub mod profile {
 pub const FILE_DESCRIPTOR_SET: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/cx_descriptor.bin"));
 
 mod ext;
-pub use ext::{from_timestamp, timestamp};
+pub use ext::{from_timestamp, money, timestamp};
 
 pub mod outbox {
     pub mod v1 {

@@ -1,6 +1,7 @@
 //! Parsing of request fields every service has: ids and client instants.
 
 use chrono::{DateTime, Duration, Utc};
+use cx_proto::common::v1::Money;
 use cx_proto::from_timestamp;
 use uuid::Uuid;
 
@@ -26,6 +27,26 @@ pub fn not_future(ts: &prost_types::Timestamp, field: &str) -> Result<DateTime<U
     }
 }
 
+/// An optional instant (a time range's bound): valid when given.
+pub fn optional_instant(
+    ts: Option<prost_types::Timestamp>,
+    field: &str,
+) -> Result<Option<DateTime<Utc>>, FieldViolation> {
+    ts.map(|ts| from_timestamp(&ts).ok_or_else(|| FieldViolation::new(field, "is not a valid timestamp"))).transpose()
+}
+
+/// An amount that is not negative, in an ISO 4217 currency: its currency
+/// and micro-units.
+pub fn parse_money(money: &Money, field: &str) -> Result<(String, i64), FieldViolation> {
+    if money.units < 0 || money.nanos < 0 {
+        return Err(FieldViolation::new(field, "must not be negative"));
+    }
+    if money.currency_code.len() != 3 || !money.currency_code.chars().all(|c| c.is_ascii_uppercase()) {
+        return Err(FieldViolation::new(format!("{field}.currency_code"), "must be an ISO 4217 code such as EUR"));
+    }
+    money.micros().map(|m| (money.currency_code.clone(), m)).ok_or_else(|| FieldViolation::new(field, "is too large"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -40,5 +61,19 @@ mod tests {
             parse_uuid("x", "id", "a map id").unwrap_err(),
             FieldViolation::new("id", "must be a map id (a UUID)")
         );
+    }
+
+    #[test]
+    fn money_is_checked_and_kept_in_micro_units() {
+        let eur = |units, nanos| Money { currency_code: "EUR".into(), units, nanos };
+        // 12.50 EUR = 12 units and 500,000,000 nanos = 12,500,000 micros.
+        assert_eq!(parse_money(&eur(12, 500_000_000), "amount"), Ok(("EUR".to_owned(), 12_500_000)));
+        assert_eq!(parse_money(&eur(-1, 0), "amount"), Err(FieldViolation::new("amount", "must not be negative")));
+        let lower = Money { currency_code: "eur".into(), units: 1, nanos: 0 };
+        assert_eq!(
+            parse_money(&lower, "amount"),
+            Err(FieldViolation::new("amount.currency_code", "must be an ISO 4217 code such as EUR"))
+        );
+        assert_eq!(parse_money(&eur(i64::MAX, 0), "amount"), Err(FieldViolation::new("amount", "is too large")));
     }
 }

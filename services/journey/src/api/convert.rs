@@ -127,11 +127,7 @@ pub fn map_to_proto(map: &MapRecord) -> pb::JourneyMap {
 pub fn touchpoint_to_proto(row: touchpoint::Model) -> pb::Touchpoint {
     let attributes: Attributes = row.attributes.and_then(|j| serde_json::from_value(j).ok()).unwrap_or_default();
     let purchase_amount = match (row.currency, row.amount_micros) {
-        (Some(currency_code), Some(micros)) => Some(cx_proto::common::v1::Money {
-            currency_code,
-            units: micros / 1_000_000,
-            nanos: i32::try_from((micros % 1_000_000) * 1_000).unwrap_or(0),
-        }),
+        (Some(currency), Some(micros)) => Some(cx_proto::money(&currency, micros)),
         _ => None,
     };
     pb::Touchpoint {

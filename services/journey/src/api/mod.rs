@@ -13,7 +13,7 @@ use cx_proto::journey::v1::journey_service_server::JourneyService;
 use cx_runtime::auth::{Role, caller, tenant};
 use cx_runtime::cache::Cache;
 use cx_runtime::error::{FieldViolation, all2, all3, invalid_argument};
-use cx_runtime::input::parse_uuid;
+use cx_runtime::input::{optional_instant, parse_uuid};
 use cx_runtime::page::{decode_token, decode_uuid_token, encode_token, next_page_token, page_size, trim_page};
 use futures::Stream;
 use tokio_stream::StreamExt;
@@ -244,12 +244,7 @@ impl JourneyService for JourneyApi {
         let t = tenant(&request, Role::Reader)?;
         let pb::AnalyzeJourneyRequest { map_id, time_range, instance_limit } = request.into_inner();
         let range = time_range.unwrap_or_default();
-        let instant =
-            |ts: Option<prost_types::Timestamp>, field: &'static str, default: chrono::DateTime<chrono::Utc>| {
-                ts.map_or(Ok(default), |ts| {
-                    cx_proto::from_timestamp(&ts).ok_or_else(|| FieldViolation::new(field, "is not a valid timestamp"))
-                })
-            };
+        let instant = |ts, field: &str, default| optional_instant(ts, field).map(|at| at.unwrap_or(default));
         let listed = match instance_limit {
             0 => Ok(analysis::DEFAULT_LISTED),
             n if n < 0 => Err(FieldViolation::new("instance_limit", "must not be negative")),
@@ -305,15 +300,12 @@ impl JourneyService for JourneyApi {
             Err(_) => Err(FieldViolation::new("phase", "must be BEFORE, DURING or AFTER")),
         };
         let range = time_range.unwrap_or_default();
-        let instant = |ts: Option<prost_types::Timestamp>, field: &'static str| {
-            ts.map(|ts| {
-                cx_proto::from_timestamp(&ts).ok_or_else(|| FieldViolation::new(field, "is not a valid timestamp"))
-            })
-            .transpose()
-        };
         let ((customer, channels, phase), (since, until), (size, after)) = all3(
             all3(parse_uuid(&profile_id, "profile_id", "a profile id"), channels, phase),
-            all2(instant(range.start_time, "time_range.start_time"), instant(range.end_time, "time_range.end_time")),
+            all2(
+                optional_instant(range.start_time, "time_range.start_time"),
+                optional_instant(range.end_time, "time_range.end_time"),
+            ),
             all2(page_size(size, "page_size"), parse_timeline_token(&page_token)),
         )
         .map_err(|v| invalid_argument(&v))?;

@@ -3,19 +3,15 @@
 
 use std::collections::HashMap;
 
-use cx_proto::common::v1::{Channel, Initiator, InteractionKind, Money};
+use cx_proto::common::v1::{Channel, Initiator, InteractionKind};
 use cx_proto::journey::v1 as pb;
 use cx_proto::journey::v1::touchpoint::Customer as PbCustomer;
 use cx_runtime::error::FieldViolation;
-use cx_runtime::input::{not_future, parse_uuid};
+use cx_runtime::input::{not_future, parse_money, parse_uuid};
 use uuid::Uuid;
 
 use crate::domain::map::Step;
 use crate::domain::touchpoint::{Customer, MAX_ID_LEN, Touchpoint};
-
-fn money_micros(money: &Money) -> Option<i64> {
-    money.units.checked_mul(1_000_000)?.checked_add(i64::from(money.nanos / 1_000))
-}
 
 fn optional_text(raw: String, field: &str, max: usize, out: &mut Vec<FieldViolation>) -> Option<String> {
     if raw.len() > max {
@@ -119,26 +115,7 @@ pub fn touchpoint(tp: pb::Touchpoint) -> Result<Touchpoint, Vec<FieldViolation>>
             None
         }
     };
-    let purchase = match purchase_amount {
-        None => None,
-        Some(money) if money.units < 0 || money.nanos < 0 => {
-            out.push(FieldViolation::new("purchase_amount", "must not be negative"));
-            None
-        }
-        Some(money)
-            if money.currency_code.len() != 3 || !money.currency_code.chars().all(|c| c.is_ascii_uppercase()) =>
-        {
-            out.push(FieldViolation::new("purchase_amount.currency_code", "must be an ISO 4217 code such as EUR"));
-            None
-        }
-        Some(money) => match money_micros(&money) {
-            Some(micros) => Some((money.currency_code, micros)),
-            None => {
-                out.push(FieldViolation::new("purchase_amount", "is too large"));
-                None
-            }
-        },
-    };
+    let purchase = purchase_amount.and_then(|m| parse_money(&m, "purchase_amount").map_err(|v| out.push(v)).ok());
     if purchase.is_some() && kind == Some(InteractionKind::Informative as i16) {
         out.push(FieldViolation::new("purchase_amount", "only a TRANSACTIONAL touchpoint carries a purchase"));
     }

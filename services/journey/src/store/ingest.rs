@@ -11,7 +11,6 @@
 use std::collections::{BTreeMap, HashMap, HashSet};
 
 use chrono::{DateTime, Utc};
-use cx_proto::common::v1 as common;
 use cx_proto::profile::v1 as profile;
 use cx_runtime::TenantId;
 use cx_runtime::store::{one_of, pg_array, scoped};
@@ -254,11 +253,7 @@ fn activity(accepted: &[(Uuid, &Touchpoint)]) -> Vec<profile::ActivityRecord> {
                 kind: i32::from(kind),
                 touchpoints: n,
                 purchases,
-                purchase_amount: (!currency.is_empty()).then(|| common::Money {
-                    currency_code: currency.to_owned(),
-                    units: micros / 1_000_000,
-                    nanos: i32::try_from((micros % 1_000_000) * 1_000).unwrap_or(0),
-                }),
+                purchase_amount: (!currency.is_empty()).then(|| cx_proto::money(currency, micros)),
                 device_id: device.to_owned(),
             }
         })

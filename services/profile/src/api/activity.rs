@@ -1,9 +1,10 @@
 //! Validation of RecordActivity batches: every bad record is reported with
 //! its index, and nothing is applied unless all are valid.
 
-use cx_proto::common::v1::{Initiator, InteractionKind, Money};
+use cx_proto::common::v1::{Initiator, InteractionKind};
 use cx_proto::profile::v1 as pb;
 use cx_runtime::error::FieldViolation;
+use cx_runtime::input::parse_money;
 
 use super::convert::{parse_channel, parse_id};
 use crate::domain::intensity::Category;
@@ -12,11 +13,6 @@ use crate::store::sweep::CategoryCount;
 
 /// Largest batch; the journey service sends up to this many per call.
 pub const MAX_RECORDS: usize = 10_000;
-
-fn micros(money: &Money) -> Option<i64> {
-    let units = money.units.checked_mul(1_000_000)?;
-    units.checked_add(i64::from(money.nanos / 1_000))
-}
 
 fn keep<T>(out: &mut Vec<FieldViolation>, result: Result<T, FieldViolation>) -> Option<T> {
     result.map_err(|v| out.push(v)).ok()
@@ -77,23 +73,8 @@ fn record(i: usize, r: pb::ActivityRecord, out: &mut Vec<FieldViolation>) -> Opt
             Ok((touchpoints, purchases))
         },
     );
-    let amount = keep(
-        out,
-        match &purchase_amount {
-            None => Ok((String::new(), 0)),
-            Some(money) if money.units < 0 || money.nanos < 0 => {
-                Err(FieldViolation::new(field("purchase_amount"), "must not be negative"))
-            }
-            Some(money)
-                if money.currency_code.len() != 3 || !money.currency_code.chars().all(|c| c.is_ascii_uppercase()) =>
-            {
-                Err(FieldViolation::new(field("purchase_amount.currency_code"), "must be an ISO 4217 code such as EUR"))
-            }
-            Some(money) => micros(money)
-                .map(|m| (money.currency_code.clone(), m))
-                .ok_or_else(|| FieldViolation::new(field("purchase_amount"), "is too large")),
-        },
-    );
+    let amount =
+        keep(out, purchase_amount.map_or(Ok((String::new(), 0)), |m| parse_money(&m, &field("purchase_amount"))));
     if device_id.len() > 128 {
         out.push(FieldViolation::new(field("device_id"), "has at most 128 characters"));
         return None;

@@ -1,20 +1,13 @@
 //! The records of a customer's data export, in a stable order: the profile,
 //! then consents, activity, purchases, devices, lifecycle changes, merges.
 
-use cx_proto::common::v1::{Channel, Initiator, InteractionKind, Money};
+use cx_proto::common::v1::{Channel, Initiator, InteractionKind};
+use cx_proto::money;
 use cx_proto::profile::v1 as pb;
 use cx_proto::profile::v1::export_customer_data_response::Record;
 
 use super::convert::{consent_to_proto, profile_to_proto, transition_to_proto};
 use crate::store::export::CustomerData;
-
-fn money(currency: &str, micros: i64) -> Money {
-    Money {
-        currency_code: currency.to_owned(),
-        units: micros / 1_000_000,
-        nanos: i32::try_from(micros % 1_000_000 * 1_000).unwrap_or_default(),
-    }
-}
 
 fn initiator(key: &str) -> i32 {
     match key {
@@ -98,6 +91,7 @@ pub fn erasure_to_proto(job: &crate::store::erase::ErasureRecord) -> pb::Erasure
 #[cfg(test)]
 mod tests {
     use super::*;
+    use cx_proto::common::v1::Money;
 
     #[test]
     fn amounts_keep_their_cents() {

@@ -7,7 +7,6 @@ pub mod export;
 pub mod settings;
 
 use chrono::Utc;
-use cx_proto::from_timestamp;
 use cx_proto::profile::v1 as pb;
 use cx_proto::profile::v1::profile_service_server::ProfileService;
 use cx_runtime::TenantId;
@@ -49,6 +48,7 @@ fn profile_identity(profile_id: &str, identity: Option<pb::Identity>) -> Result<
 }
 
 pub(crate) use cx_runtime::input::not_future;
+use cx_runtime::input::optional_instant;
 
 /// When a consent decision was made: now by default, never far in the future.
 fn occurred_at(occur_time: Option<prost_types::Timestamp>) -> Result<chrono::DateTime<Utc>, FieldViolation> {
@@ -368,14 +368,13 @@ impl ProfileService for ProfileApi {
         let pb::ListLifecycleTransitionsRequest { to_state, time_range, page_size: size, page_token } =
             request.into_inner();
         let cx_proto::common::v1::TimeRange { start_time, end_time } = time_range.unwrap_or_default();
-        let instant = |ts: Option<prost_types::Timestamp>, field: &str| {
-            ts.map(|ts| from_timestamp(&ts).ok_or_else(|| FieldViolation::new(field, "is not a valid timestamp")))
-                .transpose()
-        };
         let ((to, (since, until)), (size, before)) = all2(
             all2(
                 parse_lifecycle(to_state, "to_state"),
-                all2(instant(start_time, "time_range.start_time"), instant(end_time, "time_range.end_time")),
+                all2(
+                    optional_instant(start_time, "time_range.start_time"),
+                    optional_instant(end_time, "time_range.end_time"),
+                ),
             ),
             all2(page_size(size, "page_size"), decode_uuid_token(&page_token, "page_token")),
         )
