@@ -79,6 +79,12 @@ impl Peers {
         self.channels.get(service).map(|(_, channel)| channel.clone())
     }
 
+    /// The channels of those of `services` that are configured, by name:
+    /// where an outbox dispatcher delivers.
+    pub fn destinations(&self, services: &[&str]) -> std::collections::HashMap<String, Channel> {
+        services.iter().filter_map(|s| Some(((*s).to_owned(), self.channel(s)?))).collect()
+    }
+
     /// A channel to `service` whose calls are client spans carrying the
     /// trace context.
     pub fn traced(&self, service: &str) -> Option<PeerChannel> {

@@ -103,7 +103,16 @@ pub async fn serve(
         reflection = reflection.with_service_name(module.grpc_name());
         reflection_alpha = reflection_alpha.with_service_name(module.grpc_name());
     }
-    if modules.iter().any(|m| m.inbox().is_some()) {
+    // Each module's inbox, built once; one InboxService hands them their messages.
+    let mut inboxes = crate::outbox::inbox::InboxRouter::default();
+    let mut inbox_auth = None;
+    for module in &modules {
+        if let Some((inbox, auth)) = module.inbox() {
+            inboxes.add(module.name(), inbox);
+            inbox_auth = Some(auth);
+        }
+    }
+    if inbox_auth.is_some() {
         reflection = reflection.with_service_name("cx.outbox.v1.InboxService");
         reflection_alpha = reflection_alpha.with_service_name("cx.outbox.v1.InboxService");
     }
@@ -112,14 +121,8 @@ pub async fn serve(
     routes.add_service(health);
     routes.add_service(reflection.build_v1()?);
     routes.add_service(reflection_alpha.build_v1alpha()?);
-    let mut inboxes = crate::outbox::inbox::InboxRouter::default();
-    let mut inbox_auth = None;
     for module in &modules {
         module.mount(&mut routes);
-        if let Some((inbox, auth)) = module.inbox() {
-            inboxes.add(module.name(), inbox);
-            inbox_auth = Some(auth);
-        }
     }
     if let Some(auth) = inbox_auth {
         let inbox = cx_proto::outbox::v1::inbox_service_server::InboxServiceServer::new(inboxes);

@@ -7,7 +7,7 @@ use async_trait::async_trait;
 use cx_proto::profile::v1 as pb;
 use cx_runtime::TenantId;
 use cx_runtime::cache::Cache;
-use cx_runtime::outbox::inbox::{AfterCommit, InboxHandler};
+use cx_runtime::outbox::inbox::{AfterCommit, InboxHandler, decode};
 use prost::{Message, Name};
 use sea_orm::DatabaseTransaction;
 use tonic::Status;
@@ -40,10 +40,6 @@ impl JourneyInbox {
             }
         }))
     }
-}
-
-fn decode<M: Message + Default>(payload: &[u8]) -> Result<M, Status> {
-    M::decode(payload).map_err(|e| Status::invalid_argument(format!("payload does not decode: {e}")))
 }
 
 fn uuid(raw: &str, field: &str) -> Result<Uuid, Status> {

@@ -56,7 +56,7 @@ impl JourneyModule {
     pub async fn new(ctx: &ServiceContext) -> Result<Self, ConfigError> {
         let db = cx_runtime::store::open(&ctx.store, NAME).await?;
         let resolver = Resolver::new(ctx.peers.traced("profile"), RESOLUTION_TTL);
-        let destinations = ctx.peers.channel("profile").map(|c| ("profile".to_owned(), c)).into_iter().collect();
+        let destinations = ctx.peers.destinations(&["profile"]);
         let dispatcher =
             Dispatcher::new(db.clone(), DispatcherConfig::new(NAME), destinations, ctx.keys.signer.clone());
         let api = JourneyApi::new(JourneyStore::new(db.clone()), resolver.clone(), ctx.cache.clone());

@@ -7,8 +7,7 @@ use async_trait::async_trait;
 use cx_proto::profile::v1 as pb;
 use cx_runtime::TenantId;
 use cx_runtime::cache::Cache;
-use cx_runtime::outbox::inbox::{AfterCommit, InboxHandler};
-use prost::Message;
+use cx_runtime::outbox::inbox::{AfterCommit, InboxHandler, decode};
 use sea_orm::DatabaseTransaction;
 use tonic::Status;
 use uuid::Uuid;
@@ -29,10 +28,6 @@ impl ProfileInbox {
     pub fn new(cache: Cache) -> Self {
         Self { cache }
     }
-}
-
-fn decode<M: Message + Default>(payload: &[u8]) -> Result<M, Status> {
-    M::decode(payload).map_err(|e| Status::invalid_argument(format!("payload does not decode: {e}")))
 }
 
 #[async_trait]

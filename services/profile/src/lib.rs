@@ -51,7 +51,7 @@ impl ProfileModule {
         let db = cx_runtime::store::open(&ctx.store, NAME).await?;
         let fanout: Vec<&'static str> =
             store::events::CUSTOMER_DATA_HOLDERS.iter().copied().filter(|s| ctx.peers.contains(s)).collect();
-        let destinations = fanout.iter().filter_map(|s| Some((s.to_string(), ctx.peers.channel(s)?))).collect();
+        let destinations = ctx.peers.destinations(&fanout);
         let dispatcher =
             Dispatcher::new(db.clone(), DispatcherConfig::new(NAME), destinations, ctx.keys.signer.clone());
         let store = ProfileStore::new(db.clone()).with_fanout(fanout);

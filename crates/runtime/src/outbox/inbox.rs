@@ -22,6 +22,12 @@ use crate::auth::{Role, caller};
 /// invalidations: before the commit a reader could cache the old state).
 pub type AfterCommit = Option<futures::future::BoxFuture<'static, ()>>;
 
+/// A message's payload as the protobuf message its kind names; a payload
+/// that does not decode is refused (the sender dead-letters it in the end).
+pub fn decode<M: prost::Message + Default>(payload: &[u8]) -> Result<M, Status> {
+    M::decode(payload).map_err(|e| Status::invalid_argument(format!("payload does not decode: {e}")))
+}
+
 /// What a service does with the messages it receives.
 #[async_trait]
 pub trait InboxHandler: Send + Sync + 'static {
