@@ -217,36 +217,40 @@ impl Dispatcher {
         Ok(response.into_inner().duplicate)
     }
 
+    /// Records messages of `tenant` as delivered, in one statement.
+    async fn mark_delivered(&self, tenant: &TenantId, ids: &[Uuid]) -> Result<(), DbErr> {
+        scoped_update::<message::Entity>(tenant)
+            .filter(crate::store::one_of(self.db.get_database_backend(), message::Column::Id, ids))
+            .col_expr(message::Column::ClaimedUntil, Expr::value(Option::<DateTime<Utc>>::None))
+            .col_expr(message::Column::Status, Expr::value(DELIVERED))
+            .col_expr(message::Column::DeliveredAt, Expr::value(Some(now())))
+            .exec(&self.db)
+            .await
+            .map(|_| ())
+    }
+
     /// Records the outcome of one attempt.
     pub async fn settle(&self, message: &Claimed, outcome: &Result<bool, tonic::Status>) -> Result<(), DbErr> {
         let Ok(tenant) = TenantId::parse(&message.tenant_id) else { return Ok(()) };
+        let Err(status) = outcome else { return self.mark_delivered(&tenant, &[message.id]).await };
         let update = scoped_update::<message::Entity>(&tenant)
             .filter(message::Column::Id.eq(message.id))
             .col_expr(message::Column::ClaimedUntil, Expr::value(Option::<DateTime<Utc>>::None));
-        let update = match outcome {
-            Ok(_) => update
-                .col_expr(message::Column::Status, Expr::value(DELIVERED))
-                .col_expr(message::Column::DeliveredAt, Expr::value(Some(now()))),
-            Err(status) if message.attempt >= self.config.retry.max_attempts => {
-                tracing::error!(
-                    message_id = %message.id, kind = message.kind, destination = message.destination,
-                    attempts = message.attempt, error = %status, "outbox message dead-lettered"
-                );
-                update
-                    .col_expr(message::Column::Status, Expr::value(DEAD))
-                    .col_expr(message::Column::LastError, Expr::value(status.to_string()))
-            }
-            Err(status) => {
-                let retry_at = now() + self.config.retry.delay(message.attempt);
-                tracing::warn!(
-                    message_id = %message.id, destination = message.destination, attempt = message.attempt,
-                    error = %status, "outbox delivery failed, will retry"
-                );
-                update
-                    .col_expr(message::Column::NextAttemptAt, Expr::value(retry_at))
-                    .col_expr(message::Column::LastError, Expr::value(status.to_string()))
-            }
+        let update = if message.attempt >= self.config.retry.max_attempts {
+            tracing::error!(
+                message_id = %message.id, kind = message.kind, destination = message.destination,
+                attempts = message.attempt, error = %status, "outbox message dead-lettered"
+            );
+            update.col_expr(message::Column::Status, Expr::value(DEAD))
+        } else {
+            tracing::warn!(
+                message_id = %message.id, destination = message.destination, attempt = message.attempt,
+                error = %status, "outbox delivery failed, will retry"
+            );
+            let retry_at = now() + self.config.retry.delay(message.attempt);
+            update.col_expr(message::Column::NextAttemptAt, Expr::value(retry_at))
         };
+        let update = update.col_expr(message::Column::LastError, Expr::value(status.to_string()));
         update.exec(&self.db).await.map(|_| ())
     }
 
@@ -265,13 +269,7 @@ impl Dispatcher {
         }
         for (tenant, ids) in delivered {
             let Ok(tenant) = TenantId::parse(tenant) else { continue };
-            scoped_update::<message::Entity>(&tenant)
-                .filter(crate::store::one_of(self.db.get_database_backend(), message::Column::Id, &ids))
-                .col_expr(message::Column::ClaimedUntil, Expr::value(Option::<DateTime<Utc>>::None))
-                .col_expr(message::Column::Status, Expr::value(DELIVERED))
-                .col_expr(message::Column::DeliveredAt, Expr::value(Some(now())))
-                .exec(&self.db)
-                .await?;
+            self.mark_delivered(&tenant, &ids).await?;
         }
         Ok(claimed.len())
     }
