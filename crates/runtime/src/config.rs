@@ -20,7 +20,7 @@ pub struct StoreArgs {
     #[arg(long, env = "CX_DATABASE_URL", hide_env_values = true)]
     pub database_url: Option<String>,
 
-    /// Largest number of pooled database connections per service.
+    /// Largest number of pooled database connections per service (at least 2).
     #[arg(long, env = "CX_DB_MAX_CONNECTIONS", default_value_t = 16)]
     pub db_max_connections: u32,
 }
@@ -133,8 +133,9 @@ pub enum DatabaseTarget {
 impl StoreArgs {
     /// The database of `service`, validated.
     pub fn database_for(&self, service: &str) -> Result<DatabaseTarget, ConfigError> {
-        if self.db_max_connections == 0 {
-            return Err(ConfigError::new("CX_DB_MAX_CONNECTIONS", "must be at least 1"));
+        // Migrating on PostgreSQL holds one connection for its lock and uses another.
+        if self.db_max_connections < 2 {
+            return Err(ConfigError::new("CX_DB_MAX_CONNECTIONS", "must be at least 2"));
         }
         let Some(url) = self.database_url.as_deref().filter(|u| !u.trim().is_empty()) else {
             return Ok(DatabaseTarget::Sqlite { path: self.data_dir.join(format!("{service}.db")) });

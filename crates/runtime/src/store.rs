@@ -11,7 +11,7 @@ use std::time::Duration;
 use sea_orm::sea_query::{Expr, ExprTrait};
 use sea_orm::{
     ColumnTrait, ConnectOptions, ConnectionTrait, DatabaseConnection, DbBackend, DbErr, DeleteMany, EntityTrait,
-    QueryFilter, Select, SqlErr, Statement, UpdateMany,
+    QueryFilter, Select, SqlErr, Statement, TransactionTrait, UpdateMany,
 };
 use sea_orm_migration::MigratorTrait;
 
@@ -117,14 +117,24 @@ pub async fn open(args: &StoreArgs, service: &'static str) -> Result<DatabaseCon
 
 /// Creates the service's schema (PostgreSQL) and runs its migrations.
 pub async fn migrate<M: MigratorTrait>(db: &DatabaseConnection, service: &str) -> Result<(), DbErr> {
-    if db.get_database_backend() == DbBackend::Postgres {
-        db.execute_raw(Statement::from_string(
-            DbBackend::Postgres,
-            format!("CREATE SCHEMA IF NOT EXISTS \"{service}\""),
-        ))
-        .await?;
+    if db.get_database_backend() != DbBackend::Postgres {
+        return M::up(db, None).await;
     }
-    M::up(db, None).await
+    // Replicas that start together (Kubernetes init containers, `cx serve`)
+    // take turns: a lock held by one open transaction for the whole run, on
+    // its own pooled connection, released when it ends or the process dies.
+    let turn = db.begin().await?;
+    turn.execute_raw(Statement::from_sql_and_values(
+        DbBackend::Postgres,
+        "SELECT pg_advisory_xact_lock(hashtext($1))",
+        [format!("cx-migrate:{service}").into()],
+    ))
+    .await?;
+    db.execute_raw(Statement::from_string(DbBackend::Postgres, format!("CREATE SCHEMA IF NOT EXISTS \"{service}\"")))
+        .await?;
+    let migrated = M::up(db, None).await;
+    turn.commit().await?;
+    migrated
 }
 
 /// Whether `err` is a unique-key violation (a concurrent insert won).

@@ -535,3 +535,23 @@ async fn a_merge_unites_identities_consents_activity_and_keeps_resolving(store: 
     assert!(matches!(store.merge(&t, kept.id, kept.id, Prefer::Survivor).await, Err(ProfileError::InvalidArgument(_))));
     assert!(matches!(store.merge(&t, kept.id, gone.id, Prefer::Survivor).await, Err(ProfileError::NotFound(_))));
 }
+
+/// Replicas starting together on a fresh database (init containers of a
+/// scaled Deployment) migrate in turn: all succeed and the schema is whole.
+#[tokio::test]
+async fn replicas_migrating_together_all_succeed() {
+    let db = TestDb::create().await.unwrap();
+    let args = cx_testkit::store_args(Some(db.url.clone()), cx_testkit::temp_dir());
+    let mut replicas = Vec::new();
+    for _ in 0..4 {
+        replicas.push(cx_runtime::store::open(&args, "profile").await.unwrap());
+    }
+    let runs = replicas.iter().map(|conn| cx_runtime::store::migrate::<Migrator>(conn, "profile"));
+    for outcome in futures::future::join_all(runs).await {
+        outcome.unwrap();
+    }
+    let store = ProfileStore::new(replicas.swap_remove(0));
+    let (p, created) = store.resolve(&tenant("acme"), &email("jane@example.com"), true).await.unwrap().unwrap();
+    assert!(created);
+    assert_eq!(p.version, 1);
+}

@@ -1,0 +1,166 @@
+{{/* Names, labels and the pieces every service's resources share. */}}
+
+{{- define "cx.name" -}}
+{{- default .Chart.Name .Values.nameOverride | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+
+{{- define "cx.fullname" -}}
+{{- if .Values.fullnameOverride -}}
+{{- .Values.fullnameOverride | trunc 63 | trimSuffix "-" -}}
+{{- else -}}
+{{- $name := default .Chart.Name .Values.nameOverride -}}
+{{- if contains $name .Release.Name -}}
+{{- .Release.Name | trunc 63 | trimSuffix "-" -}}
+{{- else -}}
+{{- printf "%s-%s" .Release.Name $name | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
+
+{{/* Resource name of one component: (dict "root" $ "name" "profile"). */}}
+{{- define "cx.componentName" -}}
+{{- printf "%s-%s" (include "cx.fullname" .root) .name | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+
+{{- define "cx.selectorLabels" -}}
+app.kubernetes.io/name: {{ include "cx.name" . }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+{{- end -}}
+
+{{- define "cx.labels" -}}
+helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" }}
+{{ include "cx.selectorLabels" . }}
+app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+app.kubernetes.io/part-of: cx-suite
+{{- end -}}
+
+{{/* Selector labels of one component: (dict "root" $ "name" "profile"). */}}
+{{- define "cx.componentSelectorLabels" -}}
+{{ include "cx.selectorLabels" .root }}
+app.kubernetes.io/component: {{ .name }}
+{{- end -}}
+
+{{- define "cx.componentLabels" -}}
+{{ include "cx.labels" .root }}
+app.kubernetes.io/component: {{ .name }}
+{{- end -}}
+
+{{- define "cx.image" -}}
+{{- $image := .Values.image -}}
+{{- if $image.digest -}}
+{{- printf "%s@%s" $image.repository $image.digest -}}
+{{- else -}}
+{{- printf "%s:%s" $image.repository (default .Chart.AppVersion $image.tag) -}}
+{{- end -}}
+{{- end -}}
+
+{{- define "cx.serviceAccountName" -}}
+{{- if .Values.serviceAccount.create -}}
+{{- default (include "cx.fullname" .) .Values.serviceAccount.name -}}
+{{- else -}}
+{{- default "default" .Values.serviceAccount.name -}}
+{{- end -}}
+{{- end -}}
+
+{{- define "cx.secretName" -}}
+{{- default (include "cx.fullname" .) .Values.existingSecret -}}
+{{- end -}}
+
+{{/* Whether the in-chart PostgreSQL / Redis run (evaluation mode). */}}
+{{- define "cx.internalPostgres" -}}
+{{- if and .Values.postgresql.enabled (not .Values.externalDatabase.url) (not .Values.existingSecret) -}}true{{- end -}}
+{{- end -}}
+{{- define "cx.internalRedis" -}}
+{{- if and .Values.redis.enabled (not .Values.externalRedis.url) (not .Values.existingSecret) -}}true{{- end -}}
+{{- end -}}
+
+{{/* A value kept from the live Secret on upgrade, else given, else generated. */}}
+{{- define "cx.keptSecret" -}}
+{{- $live := lookup "v1" "Secret" .root.Release.Namespace (include "cx.fullname" .root) -}}
+{{- if .given -}}
+{{- .given -}}
+{{- else if and $live (index $live.data .key) -}}
+{{- index $live.data .key | b64dec -}}
+{{- else -}}
+{{- randAlphaNum 48 -}}
+{{- end -}}
+{{- end -}}
+
+{{/* Pod and container security: non-root, read-only, no capabilities. */}}
+{{- define "cx.podSecurityContext" -}}
+runAsNonRoot: true
+runAsUser: {{ .uid }}
+runAsGroup: {{ .uid }}
+fsGroup: {{ .uid }}
+seccompProfile:
+  type: RuntimeDefault
+{{- end -}}
+
+{{- define "cx.containerSecurityContext" -}}
+allowPrivilegeEscalation: false
+readOnlyRootFilesystem: true
+runAsNonRoot: true
+capabilities:
+  drop: [ALL]
+seccompProfile:
+  type: RuntimeDefault
+{{- end -}}
+
+{{/* Environment of a service container and its migration: settings,
+     secrets, peers and OpenTelemetry resource. (dict "root" $ "name" n "svc" s) */}}
+{{- define "cx.env" -}}
+{{- $root := .root -}}
+- name: CX_DATABASE_URL
+  valueFrom:
+    secretKeyRef:
+      name: {{ include "cx.secretName" $root }}
+      key: database-url
+- name: CX_REDIS_URL
+  valueFrom:
+    secretKeyRef:
+      name: {{ include "cx.secretName" $root }}
+      key: redis-url
+{{- if $root.Values.auth.jwtPublicKey }}
+- name: CX_JWT_PUBLIC_KEY_FILE
+  value: /etc/cx/jwt/jwt-public-key
+{{- else }}
+- name: CX_JWT_SECRET
+  valueFrom:
+    secretKeyRef:
+      name: {{ include "cx.secretName" $root }}
+      key: jwt-secret
+{{- end }}
+{{- range $peer := .svc.calls }}
+{{- $callee := index $root.Values.services $peer | default dict }}
+{{- if $callee.enabled }}
+- name: {{ printf "CX_%s_ENDPOINT" (upper $peer) }}
+  value: {{ printf "http://%s:%v" (include "cx.componentName" (dict "root" $root "name" $peer)) $root.Values.grpcPort | quote }}
+{{- end }}
+{{- end }}
+- name: OTEL_SERVICE_NAME
+  value: {{ printf "cx-%s" .name | quote }}
+- name: K8S_POD_NAME
+  valueFrom:
+    fieldRef:
+      fieldPath: metadata.name
+- name: OTEL_RESOURCE_ATTRIBUTES
+  value: {{ include "cx.resourceAttributes" . | quote }}
+{{- range $key, $value := .svc.env }}
+- name: {{ $key }}
+  value: {{ $value | quote }}
+{{- end }}
+{{- end -}}
+
+{{- define "cx.resourceAttributes" -}}
+{{- $attrs := list
+  (printf "service.namespace=%s" .root.Release.Namespace)
+  (printf "service.version=%s" .root.Chart.AppVersion)
+  (printf "k8s.namespace.name=%s" .root.Release.Namespace)
+  (printf "k8s.deployment.name=%s" (include "cx.componentName" .))
+  "k8s.pod.name=$(K8S_POD_NAME)" -}}
+{{- range $key, $value := .root.Values.telemetry.resourceAttributes -}}
+{{- $attrs = append $attrs (printf "%s=%v" $key $value) -}}
+{{- end -}}
+{{- join "," $attrs -}}
+{{- end -}}

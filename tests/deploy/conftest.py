@@ -1,0 +1,41 @@
+"""Shared helpers of the deployment tests: rendering the Helm chart."""
+
+import pathlib
+import subprocess
+
+import pytest
+import yaml
+
+ROOT = pathlib.Path(__file__).resolve().parents[2]
+CHART = ROOT / "helm" / "cx-suite"
+GOLDEN = CHART / "tests" / "golden"
+RELEASE = "cx"
+NAMESPACE = "cx-suite"
+
+
+def helm(*args: str, check: bool = True) -> subprocess.CompletedProcess:
+    return subprocess.run(["helm", *args], capture_output=True, text=True, check=check)
+
+
+def template(*args: str) -> str:
+    """The chart rendered as `helm install cx -n cx-suite` would apply it."""
+    return helm("template", RELEASE, str(CHART), "--namespace", NAMESPACE, *args).stdout
+
+
+def documents(rendered: str) -> list[dict]:
+    return [d for d in yaml.safe_load_all(rendered) if d]
+
+
+# The renders the tests check: name -> extra `helm template` arguments.
+RENDERS = {
+    "default": [],
+    "ha": ["-f", str(CHART / "values-ha.yaml")],
+    "profile-only": ["--set", "services.journey.enabled=false"],
+    "journey-only": ["--set", "services.profile.enabled=false"],
+}
+
+
+@pytest.fixture(scope="session", params=sorted(RENDERS))
+def render(request) -> tuple[str, str]:
+    """(name, manifest) of each checked render."""
+    return request.param, template(*RENDERS[request.param])

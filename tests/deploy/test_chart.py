@@ -1,0 +1,305 @@
+"""The Helm chart: lint, schema, Kubernetes 1.31 validity, golden renders and
+the properties every Deployment must keep (security context, probes,
+NetworkPolicy).
+
+Golden renders are rewritten with `CX_UPDATE_GOLDEN=1 pytest tests/deploy`;
+review the diff before committing it.
+"""
+
+import os
+import pathlib
+import re
+import shutil
+import subprocess
+import tempfile
+
+import pytest
+
+from conftest import CHART, GOLDEN, NAMESPACE, RENDERS, documents, helm, template
+
+SERVICES = {"profile": "cx.profile.v1.ProfileService", "journey": "cx.journey.v1.JourneyService"}
+UID = 65532
+GRPC_PORT = 50051
+
+
+def of_kind(docs: list[dict], kind: str) -> dict[str, dict]:
+    return {d["metadata"]["name"]: d for d in docs if d["kind"] == kind}
+
+
+def normalised(rendered: str) -> str:
+    """The render with generated secrets (random per render) replaced by a placeholder."""
+    for secret in of_kind(documents(rendered), "Secret").values():
+        for key in ("jwt-secret", "postgres-password"):
+            value = secret.get("stringData", {}).get(key)
+            if value:
+                rendered = rendered.replace(value, f"<generated {key}>")
+    return rendered
+
+
+def enabled_services(name: str) -> list[str]:
+    return {"profile-only": ["profile"], "journey-only": ["journey"]}.get(name, sorted(SERVICES))
+
+
+# --- lint and schema ---------------------------------------------------------
+
+
+@pytest.mark.parametrize("values", [[], ["-f", str(CHART / "values-ha.yaml")]], ids=["default", "ha"])
+def test_lint_is_clean(values):
+    out = helm("lint", "--strict", str(CHART), *values)
+    assert "0 chart(s) failed" in out.stdout
+
+
+@pytest.mark.parametrize(
+    "setting, misspelt",
+    [
+        ("networkPolicy.enabeld=false", "enabeld"),
+        ("services.profile.replcas=3", "replcas"),
+        ("config.logFromat=text", "logFromat"),
+        ("telemetry.otlpEndpoit=http://x:4317", "otlpEndpoit"),
+    ],
+)
+def test_a_misspelt_value_is_rejected(setting, misspelt):
+    out = helm("template", "cx", str(CHART), "--set", setting, check=False)
+    assert out.returncode != 0, "the schema must refuse unknown keys"
+    assert "values don't meet the specifications of the schema" in out.stderr
+    assert misspelt in out.stderr
+
+
+@pytest.mark.parametrize(
+    "setting, field",
+    [
+        ("podAntiAffinity=always", "podAntiAffinity"),
+        ("config.dbMaxConnections=1", "dbMaxConnections"),
+        ("services.journey.replicas=-1", "replicas"),
+        ("config.logFormat=xml", "logFormat"),
+    ],
+)
+def test_a_wrong_value_is_rejected(setting, field):
+    out = helm("template", "cx", str(CHART), "--set", setting, check=False)
+    assert out.returncode != 0
+    assert field in out.stderr
+
+
+def test_without_a_database_the_chart_says_what_to_set():
+    out = helm("template", "cx", str(CHART), "--set", "postgresql.enabled=false", check=False)
+    assert out.returncode != 0
+    assert "set externalDatabase.url (production), postgresql.enabled=true (evaluation) or existingSecret" in out.stderr
+
+
+# --- validity and golden renders ----------------------------------------------
+
+
+def test_render_is_valid_kubernetes_1_31(render, tmp_path):
+    name, rendered = render
+    manifest = tmp_path / f"{name}.yaml"
+    manifest.write_text(rendered)
+    out = subprocess.run(
+        ["kubernetes-validate", "-k", "1.31.0", "--strict", "--quiet", str(manifest)],
+        capture_output=True,
+        text=True,
+    )
+    assert out.returncode == 0, out.stdout + out.stderr
+
+
+def test_render_matches_golden(render):
+    name, rendered = render
+    golden = GOLDEN / f"{name}.yaml"
+    current = normalised(rendered)
+    if os.environ.get("CX_UPDATE_GOLDEN") == "1":
+        golden.parent.mkdir(parents=True, exist_ok=True)
+        golden.write_text(current)
+    assert golden.exists(), f"no golden render {golden}; run with CX_UPDATE_GOLDEN=1"
+    assert current == golden.read_text(), f"{name} render changed; review and run with CX_UPDATE_GOLDEN=1"
+
+
+def test_one_deployment_service_and_policy_per_enabled_service(render):
+    name, rendered = render
+    docs = documents(rendered)
+    expected = {f"cx-cx-suite-{s}" for s in enabled_services(name)}
+    evaluation = {"cx-cx-suite-redis"} if name != "ha" else set()
+    assert set(of_kind(docs, "Deployment")) == expected | evaluation
+    assert expected <= set(of_kind(docs, "Service"))
+    assert expected <= set(of_kind(docs, "NetworkPolicy"))
+    assert set(of_kind(docs, "PodDisruptionBudget")) == expected
+
+
+# --- what every Deployment keeps ----------------------------------------------
+
+
+def containers(deployment: dict) -> list[dict]:
+    spec = deployment["spec"]["template"]["spec"]
+    return spec.get("initContainers", []) + spec["containers"]
+
+
+def test_every_pod_runs_non_root_read_only_without_capabilities(render):
+    _, rendered = render
+    docs = documents(rendered)
+    workloads = {**of_kind(docs, "Deployment"), **of_kind(docs, "StatefulSet")}
+    # The evaluation PostgreSQL and Redis run as their images' own users.
+    uids = {"cx-cx-suite-postgresql": 70, "cx-cx-suite-redis": 999}
+    for name, deployment in workloads.items():
+        pod = deployment["spec"]["template"]["spec"]
+        assert pod["securityContext"]["runAsNonRoot"] is True, name
+        assert pod["securityContext"]["runAsUser"] == uids.get(name, UID), name
+        assert pod["securityContext"]["seccompProfile"] == {"type": "RuntimeDefault"}, name
+        assert pod["automountServiceAccountToken"] is False, name
+        for container in containers(deployment):
+            ctx = container["securityContext"]
+            assert ctx["readOnlyRootFilesystem"] is True, (name, container["name"])
+            assert ctx["allowPrivilegeEscalation"] is False, (name, container["name"])
+            assert ctx["capabilities"] == {"drop": ["ALL"]}, (name, container["name"])
+            assert ctx["runAsNonRoot"] is True, (name, container["name"])
+            assert ctx["seccompProfile"] == {"type": "RuntimeDefault"}, (name, container["name"])
+
+
+def test_every_service_is_probed_over_grpc_health_and_migrated_first(render):
+    name, rendered = render
+    deployments = of_kind(documents(rendered), "Deployment")
+    for service in enabled_services(name):
+        deployment = deployments[f"cx-cx-suite-{service}"]
+        (init,) = deployment["spec"]["template"]["spec"]["initContainers"]
+        assert init["args"] == ["migrate", service]
+        (main,) = deployment["spec"]["template"]["spec"]["containers"]
+        assert main["args"] == ["serve", service]
+        assert main["readinessProbe"]["grpc"] == {"port": GRPC_PORT, "service": SERVICES[service]}
+        assert main["livenessProbe"]["grpc"] == {"port": GRPC_PORT, "service": ""}
+        assert main["startupProbe"]["grpc"] == {"port": GRPC_PORT, "service": ""}
+        assert "httpGet" not in main["readinessProbe"] and "exec" not in main["livenessProbe"]
+
+
+def selects(policy: dict, deployment: dict) -> bool:
+    labels = deployment["spec"]["template"]["metadata"]["labels"]
+    wanted = policy["spec"]["podSelector"].get("matchLabels", {})
+    return all(labels.get(k) == v for k, v in wanted.items())
+
+
+def test_every_deployment_is_denied_by_default_and_allowed_what_it_needs(render):
+    name, rendered = render
+    docs = documents(rendered)
+    policies = of_kind(docs, "NetworkPolicy")
+    deny_all = policies["cx-cx-suite-deny-all"]
+    assert deny_all["spec"]["policyTypes"] == ["Ingress", "Egress"]
+    assert "ingress" not in deny_all["spec"] and "egress" not in deny_all["spec"]
+    enabled = enabled_services(name)
+    calls = {"profile": ["journey"], "journey": ["profile"]}
+    for service in enabled:
+        deployment = of_kind(docs, "Deployment")[f"cx-cx-suite-{service}"]
+        assert selects(deny_all, deployment)
+        own = policies[f"cx-cx-suite-{service}"]
+        assert selects(own, deployment)
+        assert own["spec"]["policyTypes"] == ["Ingress", "Egress"]
+        (ingress,) = own["spec"]["ingress"]
+        assert ingress["ports"] == [{"port": "grpc", "protocol": "TCP"}]
+        callers = {
+            peer["podSelector"]["matchLabels"].get("app.kubernetes.io/component")
+            for peer in ingress["from"]
+            if "app.kubernetes.io/component" in peer.get("podSelector", {}).get("matchLabels", {})
+        }
+        assert callers == {c for c in enabled if service in calls[c]}
+        assert {"podSelector": {"matchLabels": {"cx-suite/client": "true"}}} in ingress["from"]
+        egress = own["spec"]["egress"]
+        reached = {
+            peer["podSelector"]["matchLabels"].get("app.kubernetes.io/component")
+            for rule in egress
+            for peer in rule.get("to", [])
+            if "podSelector" in peer and "app.kubernetes.io/component" in peer["podSelector"].get("matchLabels", {})
+        }
+        internal = {"postgresql", "redis"} if name != "ha" else set()
+        assert reached == internal | {c for c in calls[service] if c in enabled}, service
+        dns = egress[0]
+        assert dns["ports"] == [{"port": 53, "protocol": "UDP"}, {"port": 53, "protocol": "TCP"}]
+        if name == "ha":
+            # External database and cache: their ports, anywhere (no `to`).
+            assert {"ports": [{"port": 5432, "protocol": "TCP"}, {"port": 6379, "protocol": "TCP"}]} in egress
+
+
+def test_services_find_each_other_and_name_themselves_in_traces(render):
+    name, rendered = render
+    deployments = of_kind(documents(rendered), "Deployment")
+    enabled = enabled_services(name)
+    for service in enabled:
+        (main,) = deployments[f"cx-cx-suite-{service}"]["spec"]["template"]["spec"]["containers"]
+        env = {e["name"]: e.get("value", e.get("valueFrom")) for e in main["env"]}
+        assert env["OTEL_SERVICE_NAME"] == f"cx-{service}"
+        attributes = dict(pair.split("=", 1) for pair in env["OTEL_RESOURCE_ATTRIBUTES"].split(","))
+        assert attributes["service.namespace"] == NAMESPACE
+        assert attributes["service.version"] == "0.1.0"
+        assert attributes["k8s.namespace.name"] == NAMESPACE
+        assert attributes["k8s.deployment.name"] == f"cx-cx-suite-{service}"
+        assert attributes["k8s.pod.name"] == "$(K8S_POD_NAME)"
+        assert env["K8S_POD_NAME"] == {"fieldRef": {"fieldPath": "metadata.name"}}
+        peer = {"profile": "journey", "journey": "profile"}[service]
+        endpoint = env.get(f"CX_{peer.upper()}_ENDPOINT")
+        if peer in enabled:
+            assert endpoint == f"http://cx-cx-suite-{peer}:{GRPC_PORT}"
+        else:
+            assert endpoint is None
+        secret = "cx-suite-secrets" if name == "ha" else "cx-cx-suite"
+        for var, key in (("CX_DATABASE_URL", "database-url"), ("CX_REDIS_URL", "redis-url"), ("CX_JWT_SECRET", "jwt-secret")):
+            assert env[var] == {"secretKeyRef": {"name": secret, "key": key}}
+
+
+def test_traces_go_to_the_configured_collector_and_nowhere_by_default():
+    def config(*args):
+        (cm,) = of_kind(documents(template(*args)), "ConfigMap").values()
+        return cm["data"]
+
+    assert config()["OTEL_TRACES_EXPORTER"] == "none"
+    assert "OTEL_EXPORTER_OTLP_ENDPOINT" not in config()
+    sent = config("--set", "telemetry.otlpEndpoint=http://tempo.observability:4317")
+    assert sent["OTEL_EXPORTER_OTLP_ENDPOINT"] == "http://tempo.observability:4317"
+    assert "OTEL_TRACES_EXPORTER" not in sent
+
+
+def test_ha_keeps_three_replicas_spread_and_two_through_drains():
+    docs = documents(template(*RENDERS["ha"]))
+    assert of_kind(docs, "Secret") == {}, "HA uses the existing Secret"
+    assert of_kind(docs, "StatefulSet") == {}, "HA uses external PostgreSQL and Redis"
+    for service in SERVICES:
+        name = f"cx-cx-suite-{service}"
+        assert of_kind(docs, "HorizontalPodAutoscaler")[name]["spec"]["minReplicas"] == 3
+        assert of_kind(docs, "PodDisruptionBudget")[name]["spec"]["minAvailable"] == 2
+        pod = of_kind(docs, "Deployment")[name]["spec"]["template"]["spec"]
+        (preferred,) = pod["affinity"]["podAntiAffinity"]["preferredDuringSchedulingIgnoredDuringExecution"]
+        term = preferred["podAffinityTerm"]
+        assert term["topologyKey"] == "kubernetes.io/hostname"
+        assert term["labelSelector"]["matchLabels"]["app.kubernetes.io/component"] == service
+        spread = {c["topologyKey"]: c for c in pod["topologySpreadConstraints"]}
+        assert spread["kubernetes.io/hostname"]["whenUnsatisfiable"] == "DoNotSchedule"
+        assert spread["kubernetes.io/hostname"]["labelSelector"]["matchLabels"]["app.kubernetes.io/component"] == service
+
+
+def test_generated_secrets_are_long_and_used_by_the_database_url():
+    (secret,) = of_kind(documents(template()), "Secret").values()
+    data = secret["stringData"]
+    assert re.fullmatch(r"[A-Za-z0-9]{48}", data["jwt-secret"])
+    assert re.fullmatch(r"[A-Za-z0-9]{48}", data["postgres-password"])
+    assert data["database-url"] == f"postgres://cx:{data['postgres-password']}@cx-cx-suite-postgresql:5432/cx"
+    assert data["redis-url"] == "redis://cx-cx-suite-redis:6379"
+
+
+def notes(*args: str) -> str:
+    """NOTES.txt as `helm install` prints it (that needs a cluster, so the
+    test renders it through `tpl` in a copy of the chart)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        chart = pathlib.Path(tmp) / "cx-suite"
+        shutil.copytree(CHART, chart)
+        (chart / "templates" / "NOTES.txt").rename(chart / "notes.src")
+        (chart / "templates" / "notes-under-test.yaml").write_text(
+            "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: notes}\n"
+            'data: {notes: {{ tpl (.Files.Get "notes.src") . | quote }}}\n'
+        )
+        out = helm("template", "cx", str(chart), "--namespace", NAMESPACE, *args)
+    return of_kind(documents(out.stdout), "ConfigMap")["notes"]["data"]["notes"]
+
+
+def test_notes_tell_how_to_reach_the_services_and_get_a_token():
+    text = notes()
+    for service, grpc_service in SERVICES.items():
+        assert f"{grpc_service}  at  cx-cx-suite-{service}.{NAMESPACE}.svc:{GRPC_PORT}" in text
+    assert f"kubectl -n {NAMESPACE} port-forward svc/cx-cx-suite-journey {GRPC_PORT}:{GRPC_PORT}" in text
+    assert f"kubectl -n {NAMESPACE} exec deploy/cx-cx-suite-journey -- cx token --tenant demo --roles writer" in text
+    assert "WARNING: the PostgreSQL and/or Redis of this release are single pods" in text
+    ha = notes("-f", str(CHART / "values-ha.yaml"), "--set", "telemetry.otlpEndpoint=http://tempo:4317")
+    assert "WARNING" not in ha
+    assert "exported over OTLP to http://tempo:4317" in ha
