@@ -188,8 +188,11 @@ def test_every_deployment_is_denied_by_default_and_allowed_what_it_needs(render)
         own = policies[f"cx-cx-suite-{service}"]
         assert selects(own, deployment)
         assert own["spec"]["policyTypes"] == ["Ingress", "Egress"]
-        (ingress,) = own["spec"]["ingress"]
+        ingress, scrape = own["spec"]["ingress"]
         assert ingress["ports"] == [{"port": "grpc", "protocol": "TCP"}]
+        assert scrape["ports"] == [{"port": "metrics", "protocol": "TCP"}]
+        prometheus = {"namespaceSelector": {}, "podSelector": {"matchLabels": {"app.kubernetes.io/name": "prometheus"}}}
+        assert scrape["from"] == [prometheus]
         callers = {
             peer["podSelector"]["matchLabels"].get("app.kubernetes.io/component")
             for peer in ingress["from"]
@@ -237,6 +240,39 @@ def test_services_find_each_other_and_name_themselves_in_traces(render):
         secret = "cx-suite-secrets" if name == "ha" else "cx-cx-suite"
         for var, key in (("CX_DATABASE_URL", "database-url"), ("CX_REDIS_URL", "redis-url"), ("CX_JWT_SECRET", "jwt-secret")):
             assert env[var] == {"secretKeyRef": {"name": secret, "key": key}}
+
+
+def test_without_callers_a_service_admits_nobody_rather_than_everybody():
+    # An empty `from` would admit every source: the rule must vanish instead.
+    docs = documents(
+        template("--set", "networkPolicy.clients=null", "--set", "services.journey.enabled=false", "--set", "metrics.enabled=false")
+    )
+    assert of_kind(docs, "NetworkPolicy")["cx-cx-suite-profile"]["spec"]["ingress"] == []
+
+
+def test_metrics_are_served_named_and_scraped_by_a_service_monitor_when_asked():
+    docs = documents(template("--set", "metrics.serviceMonitor.enabled=true", "--set", "metrics.serviceMonitor.labels.release=kps"))
+    (config,) = of_kind(docs, "ConfigMap").values()
+    assert config["data"]["CX_METRICS_LISTEN"] == "0.0.0.0:9464"
+    monitors = of_kind(docs, "ServiceMonitor")
+    assert set(monitors) == {f"cx-cx-suite-{s}" for s in SERVICES}
+    for service in SERVICES:
+        name = f"cx-cx-suite-{service}"
+        (main,) = of_kind(docs, "Deployment")[name]["spec"]["template"]["spec"]["containers"]
+        assert {"name": "metrics", "containerPort": 9464, "protocol": "TCP"} in main["ports"]
+        ports = {p["name"]: p for p in of_kind(docs, "Service")[name]["spec"]["ports"]}
+        assert ports["metrics"] == {"name": "metrics", "port": 9464, "targetPort": "metrics", "protocol": "TCP", "appProtocol": "http"}
+        monitor = monitors[name]
+        assert monitor["apiVersion"] == "monitoring.coreos.com/v1"
+        assert monitor["metadata"]["labels"]["release"] == "kps"
+        assert monitor["spec"]["selector"]["matchLabels"]["app.kubernetes.io/component"] == service
+        assert monitor["spec"]["namespaceSelector"] == {"matchNames": [NAMESPACE]}
+        assert monitor["spec"]["endpoints"] == [{"port": "metrics", "path": "/metrics", "interval": "30s", "scrapeTimeout": "10s"}]
+    # Off by default (it needs the Prometheus Operator's CRDs); no endpoint at all when metrics are off.
+    assert of_kind(documents(template()), "ServiceMonitor") == {}
+    off = documents(template("--set", "metrics.enabled=false", "--set", "metrics.serviceMonitor.enabled=true"))
+    assert of_kind(off, "ServiceMonitor") == {}
+    assert "CX_METRICS_LISTEN" not in next(iter(of_kind(off, "ConfigMap").values()))["data"]
 
 
 def test_traces_go_to_the_configured_collector_and_nowhere_by_default():

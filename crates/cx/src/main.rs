@@ -25,7 +25,7 @@ struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Run services: `all` in one process, or one by name (profile).
-    Serve(commands::serve::ServeArgs),
+    Serve(Box<commands::serve::ServeArgs>),
     /// Create schemas and apply pending migrations, then exit.
     Migrate(commands::migrate::MigrateArgs),
     /// Print a signed bearer token (HS256, with the configured or generated secret).
@@ -45,7 +45,7 @@ fn main() -> std::process::ExitCode {
     };
     let result = runtime.block_on(async move {
         match cli.command {
-            Command::Serve(args) => commands::serve::run(args).await,
+            Command::Serve(args) => commands::serve::run(*args).await,
             Command::Migrate(args) => commands::migrate::run(args).await,
             Command::Token(args) => commands::token::run(args),
             Command::Health(args) => commands::health::run(args).await,

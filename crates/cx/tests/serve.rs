@@ -2,64 +2,18 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use cx_proto::profile::v1::{self as pb, profile_service_client::ProfileServiceClient};
 use cx_runtime::auth::Role;
+use cx_testkit::process::{CxProcess, free_port};
 use cx_testkit::{TestDb, authed, unique_tenant};
 use sea_orm::{ConnectionTrait, Database, DbBackend, Statement, TransactionTrait};
-
-struct Cx {
-    child: Child,
-    addr: String,
-}
-
-impl Cx {
-    fn serve(service: &str, database_url: &str) -> Self {
-        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-        let child = Command::new(env!("CARGO_BIN_EXE_cx"))
-            .args(["serve", service])
-            .env("CX_LISTEN", format!("127.0.0.1:{port}"))
-            .env("CX_DATABASE_URL", database_url)
-            .env("CX_JWT_SECRET", cx_testkit::SECRET)
-            .env("CX_DATA_DIR", cx_testkit::temp_dir())
-            .env_remove("CX_REDIS_URL")
-            .stdout(Stdio::null())
-            .spawn()
-            .unwrap();
-        Self { child, addr: format!("http://127.0.0.1:{port}") }
-    }
-
-    async fn wait_serving(&self) {
-        for _ in 0..200 {
-            let status =
-                Command::new(env!("CARGO_BIN_EXE_cx")).args(["health", "--addr", &self.addr]).output().unwrap();
-            if status.status.success() {
-                return;
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        panic!("cx did not become SERVING");
-    }
-
-    fn signal(&self, name: &str) {
-        let sent = Command::new("kill").args([&format!("-{name}"), &self.child.id().to_string()]).status().unwrap();
-        assert!(sent.success());
-    }
-}
-
-impl Drop for Cx {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 #[tokio::test]
 async fn sigterm_lets_in_flight_calls_finish_then_exits_zero() {
     let db = TestDb::create().await.unwrap();
-    let mut cx = Cx::serve("profile", &db.url);
+    let mut cx = CxProcess::serve(env!("CARGO_BIN_EXE_cx"), "profile", free_port(), &[("CX_DATABASE_URL", &db.url)]);
     cx.wait_serving().await;
     let mut client = ProfileServiceClient::connect(cx.addr.clone()).await.unwrap();
     let writer = cx_testkit::token(&unique_tenant("sigterm"), Role::Writer);
@@ -88,14 +42,14 @@ async fn sigterm_lets_in_flight_calls_finish_then_exits_zero() {
 
     cx.signal("TERM");
     tokio::time::sleep(Duration::from_millis(500)).await;
-    assert!(cx.child.try_wait().unwrap().is_none(), "cx waits for the in-flight call");
+    assert!(cx.try_wait().is_none(), "cx waits for the in-flight call");
     lock.commit().await.unwrap();
 
     let updated = in_flight.await.unwrap().unwrap().into_inner().profile.unwrap();
     assert_eq!(updated.persona, "finished");
     let mut exit = None;
     for _ in 0..100 {
-        exit = cx.child.try_wait().unwrap();
+        exit = cx.try_wait();
         if exit.is_some() {
             break;
         }

@@ -86,6 +86,11 @@ pub struct ServerArgs {
     /// On SIGTERM/SIGINT, how long in-flight calls may take to finish.
     #[arg(long, env = "CX_SHUTDOWN_GRACE", default_value = "20s", value_parser = humantime::parse_duration)]
     pub shutdown_grace: Duration,
+
+    /// Address of the Prometheus metrics endpoint (`GET /metrics`, HTTP);
+    /// unset: no endpoint.
+    #[arg(long, env = "CX_METRICS_LISTEN")]
+    pub metrics_listen: Option<SocketAddr>,
 }
 
 /// Logs and traces. Standard `OTEL_*` variables are honoured as well

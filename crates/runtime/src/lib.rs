@@ -2,8 +2,8 @@
 //!
 //! Every service is built from the same pieces: settings ([`config`]), a
 //! tenant-scoped store ([`store`]), the shared cache ([`cache`]), bearer-token
-//! authentication ([`auth`]), rich gRPC errors ([`error`]), logs and traces
-//! ([`telemetry`], [`propagation`]) and one server bootstrap ([`server`]).
+//! authentication ([`auth`]), rich gRPC errors ([`error`]), logs, traces and metrics
+//! ([`telemetry`], [`propagation`], [`metrics`]) and one server bootstrap ([`server`]).
 
 pub mod admission;
 pub mod attributes;
@@ -13,6 +13,7 @@ pub mod config;
 pub mod context;
 pub mod error;
 pub mod input;
+pub mod metrics;
 pub mod outbox;
 pub mod page;
 pub mod peers;

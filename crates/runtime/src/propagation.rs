@@ -67,7 +67,7 @@ pub fn from_map(map: &HashMap<String, String>) -> Context {
 }
 
 /// `/cx.profile.v1.ProfileService/GetProfile` → (`cx.profile.v1.ProfileService`, `GetProfile`).
-fn split_path(path: &str) -> (&str, &str) {
+pub(crate) fn split_path(path: &str) -> (&str, &str) {
     let trimmed = path.trim_start_matches('/');
     trimmed.split_once('/').unwrap_or((trimmed, ""))
 }
@@ -78,11 +78,11 @@ fn is_server_error(code: i64) -> bool {
     matches!(code, 2 | 4 | 12 | 13 | 14 | 15)
 }
 
-fn grpc_status(headers: &HeaderMap) -> Option<i64> {
+pub(crate) fn grpc_status(headers: &HeaderMap) -> Option<i64> {
     headers.get("grpc-status")?.to_str().ok()?.parse().ok()
 }
 
-type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send>>;
+pub(crate) type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send>>;
 
 /// What differs between the two ends of a call: how its span is made.
 pub trait Side: Clone + Send + Sync + 'static {

@@ -10,6 +10,7 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
+use anyhow::Context as _;
 use async_trait::async_trait;
 use futures::future::BoxFuture;
 use sea_orm::DbErr;
@@ -23,6 +24,7 @@ use tower::ServiceBuilder;
 
 use crate::admission::{AdmissionLayer, Readiness};
 use crate::config::ServerArgs;
+use crate::metrics::{GrpcMetrics, MetricsLayer};
 use crate::propagation::GrpcTraceLayer;
 
 /// One CX service as a server mounts it.
@@ -130,15 +132,30 @@ pub async fn serve(
     }
 
     let readiness = Readiness::default();
+    let metrics = GrpcMetrics::default();
+    // Metrics sit outside admission control: refused calls are counted too.
     let middleware = ServiceBuilder::new()
         .layer(GrpcTraceLayer::default())
+        .layer(MetricsLayer(metrics.clone()))
         .layer(AdmissionLayer::new(readiness.clone(), args.max_concurrent_requests));
+    let metrics_listener = match args.metrics_listen {
+        Some(address) => Some(
+            TcpListener::bind(address)
+                .await
+                .with_context(|| format!("CX_METRICS_LISTEN: cannot listen on {address}"))?,
+        ),
+        None => None,
+    };
 
     let address = listener.local_addr()?;
     let names: Vec<&str> = modules.iter().map(|m| m.name()).collect();
     tracing::info!(%address, services = ?names, "listening");
 
     let (stop_background, background_stopped) = tokio::sync::watch::channel(false);
+    if let Some(listener) = metrics_listener {
+        tracing::info!(address = %listener.local_addr()?, "metrics on GET /metrics");
+        tokio::spawn(crate::metrics::serve(listener, metrics, background_stopped.clone()));
+    }
     let startup = {
         let (modules, reporter, readiness) = (modules.clone(), reporter.clone(), readiness.clone());
         tokio::spawn(async move {

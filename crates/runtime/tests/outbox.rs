@@ -250,15 +250,10 @@ async fn a_message_out_of_attempts_is_dead_lettered_not_dropped() {
 
 #[tokio::test]
 async fn the_delivery_joins_the_trace_of_the_request_that_wrote_it() {
-    use cx_runtime::config::{LogFormat, TelemetryArgs};
     use opentelemetry::trace::SpanKind;
-    use opentelemetry_sdk::trace::{InMemorySpanExporter, SdkTracerProvider};
     use tracing::Instrument;
 
-    let exporter = InMemorySpanExporter::default();
-    let provider = SdkTracerProvider::builder().with_simple_exporter(exporter.clone()).build();
-    let args = TelemetryArgs { log_format: LogFormat::Json, log: "info".into() };
-    let telemetry = cx_runtime::telemetry::Telemetry::install(provider, &args).unwrap();
+    let (telemetry, exporter) = cx_testkit::capture_spans();
 
     let world = world(Recorder::default()).await;
     async { enqueue(&world.sender, &world.tenant, "receiver", "test.echo", b"traced".to_vec()).await.unwrap() }

@@ -5,6 +5,8 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+pub mod process;
+
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -16,6 +18,17 @@ use cx_runtime::context::ServiceContext;
 use cx_runtime::server::ServiceModule;
 use sea_orm::{ConnectionTrait, Database, DbBackend, Statement};
 use tonic::transport::Channel;
+
+/// Traces this test process into memory: after
+/// `telemetry.provider().force_flush()` the exporter holds every finished span.
+pub fn capture_spans() -> (cx_runtime::telemetry::Telemetry, opentelemetry_sdk::trace::InMemorySpanExporter) {
+    use cx_runtime::config::{LogFormat, TelemetryArgs};
+    let exporter = opentelemetry_sdk::trace::InMemorySpanExporter::default();
+    let provider =
+        opentelemetry_sdk::trace::SdkTracerProvider::builder().with_simple_exporter(exporter.clone()).build();
+    let args = TelemetryArgs { log_format: LogFormat::Json, log: "info".into() };
+    (cx_runtime::telemetry::Telemetry::install(provider, &args).unwrap(), exporter)
+}
 
 /// The HS256 secret every test server and token uses.
 pub const SECRET: &str = "cx-test-secret-0123456789abcdef-0123456789";
@@ -163,6 +176,7 @@ pub fn server_args() -> ServerArgs {
         request_timeout: Duration::from_secs(20),
         max_concurrent_requests: 1024,
         shutdown_grace: Duration::from_secs(10),
+        metrics_listen: None,
     }
 }
 

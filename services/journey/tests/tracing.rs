@@ -10,20 +10,15 @@ use common::{email, touchpoint};
 use cx_proto::common::v1::{Channel, Initiator};
 use cx_proto::journey::v1 as pb;
 use cx_proto::journey::v1::journey_service_client::JourneyServiceClient;
-use cx_runtime::config::{LogFormat, TelemetryArgs};
 use cx_runtime::propagation::ClientTraceLayer;
-use cx_runtime::telemetry::Telemetry;
 use cx_testkit::authed;
 use opentelemetry::trace::{SpanId, SpanKind};
-use opentelemetry_sdk::trace::{InMemorySpanExporter, SdkTracerProvider, SpanData};
+use opentelemetry_sdk::trace::SpanData;
 use tracing::Instrument;
 
 #[tokio::test]
 async fn a_batch_ingest_is_one_trace_across_journey_profile_and_the_outbox() {
-    let exporter = InMemorySpanExporter::default();
-    let provider = SdkTracerProvider::builder().with_simple_exporter(exporter.clone()).build();
-    let telemetry =
-        Telemetry::install(provider, &TelemetryArgs { log_format: LogFormat::Json, log: "info".into() }).unwrap();
+    let (telemetry, exporter) = cx_testkit::capture_spans();
     let s = common::suite().await;
     let channel = tower::ServiceBuilder::new().layer(ClientTraceLayer::default()).service(s.journey.channel().await);
     let mut journey = JourneyServiceClient::new(channel);

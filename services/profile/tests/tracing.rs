@@ -5,13 +5,11 @@
 
 use cx_proto::profile::v1::{self as pb, profile_service_client::ProfileServiceClient};
 use cx_runtime::auth::Role;
-use cx_runtime::config::{LogFormat, TelemetryArgs};
 use cx_runtime::propagation::ClientTraceLayer;
-use cx_runtime::telemetry::Telemetry;
 use cx_testkit::{RunningServer, TestDb, authed, token, unique_tenant};
 use opentelemetry::Value;
 use opentelemetry::trace::SpanKind;
-use opentelemetry_sdk::trace::{InMemorySpanExporter, SdkTracerProvider, SpanData};
+use opentelemetry_sdk::trace::SpanData;
 use tracing::Instrument;
 
 fn attribute<'a>(span: &'a SpanData, key: &str) -> Option<&'a Value> {
@@ -20,10 +18,7 @@ fn attribute<'a>(span: &'a SpanData, key: &str) -> Option<&'a Value> {
 
 #[tokio::test]
 async fn a_call_is_one_trace_from_client_span_to_server_span() {
-    let exporter = InMemorySpanExporter::default();
-    let provider = SdkTracerProvider::builder().with_simple_exporter(exporter.clone()).build();
-    let telemetry =
-        Telemetry::install(provider, &TelemetryArgs { log_format: LogFormat::Json, log: "info".into() }).unwrap();
+    let (telemetry, exporter) = cx_testkit::capture_spans();
 
     let db = TestDb::create().await.unwrap();
     let ctx = cx_testkit::context(cx_testkit::store_args(Some(db.url.clone()), cx_testkit::temp_dir()), None);

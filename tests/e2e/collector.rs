@@ -1,0 +1,111 @@
+//! An OTLP/gRPC trace receiver inside the test: the services export to it
+//! exactly as they would to an OpenTelemetry Collector, Jaeger or Tempo.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use opentelemetry_proto::tonic::collector::trace::v1::trace_service_server::{TraceService, TraceServiceServer};
+use opentelemetry_proto::tonic::collector::trace::v1::{ExportTraceServiceRequest, ExportTraceServiceResponse};
+use opentelemetry_proto::tonic::common::v1::any_value::Value;
+pub use opentelemetry_proto::tonic::trace::v1::span::SpanKind;
+use tonic::transport::server::TcpIncoming;
+
+/// One exported span, with the `service.name` of the process that sent it.
+#[derive(Clone, Debug)]
+pub struct Exported {
+    pub service: String,
+    pub name: String,
+    pub kind: SpanKind,
+    pub trace_id: Vec<u8>,
+    pub span_id: Vec<u8>,
+    pub parent_span_id: Vec<u8>,
+}
+
+#[derive(Clone, Default)]
+struct Receiver {
+    spans: Arc<Mutex<Vec<Exported>>>,
+}
+
+#[tonic::async_trait]
+impl TraceService for Receiver {
+    async fn export(
+        &self,
+        request: tonic::Request<ExportTraceServiceRequest>,
+    ) -> Result<tonic::Response<ExportTraceServiceResponse>, tonic::Status> {
+        let mut received = Vec::new();
+        for resource_spans in request.into_inner().resource_spans {
+            let service = resource_spans
+                .resource
+                .iter()
+                .flat_map(|r| &r.attributes)
+                .find(|kv| kv.key == "service.name")
+                .and_then(|kv| kv.value.as_ref()?.value.as_ref())
+                .map(|v| match v {
+                    Value::StringValue(s) => s.clone(),
+                    other => format!("{other:?}"),
+                })
+                .unwrap_or_default();
+            for span in resource_spans.scope_spans.into_iter().flat_map(|s| s.spans) {
+                received.push(Exported {
+                    service: service.clone(),
+                    kind: span.kind(),
+                    name: span.name,
+                    trace_id: span.trace_id,
+                    span_id: span.span_id,
+                    parent_span_id: span.parent_span_id,
+                });
+            }
+        }
+        self.spans.lock().unwrap().extend(received);
+        Ok(tonic::Response::new(ExportTraceServiceResponse { partial_success: None }))
+    }
+}
+
+pub struct Collector {
+    /// What `OTEL_EXPORTER_OTLP_ENDPOINT` points at.
+    pub endpoint: String,
+    receiver: Receiver,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Collector {
+    pub async fn start() -> Self {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let endpoint = format!("http://{}", listener.local_addr().unwrap());
+        let receiver = Receiver::default();
+        let service = TraceServiceServer::new(receiver.clone());
+        let task = tokio::spawn(async move {
+            tonic::transport::Server::builder()
+                .add_service(service)
+                .serve_with_incoming(TcpIncoming::from(listener))
+                .await
+                .unwrap();
+        });
+        Self { endpoint, receiver, task }
+    }
+
+    /// Waits (at most 20 s) until `find` picks a span out of those received.
+    pub async fn wait_for(&self, what: &str, find: impl Fn(&Exported) -> bool) -> Exported {
+        for _ in 0..200 {
+            if let Some(span) = self.receiver.spans.lock().unwrap().iter().find(|s| find(s)) {
+                return span.clone();
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        let seen: Vec<_> = self
+            .receiver
+            .spans
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|s| format!("{} {:?} {}", s.service, s.kind, s.name))
+            .collect();
+        panic!("no exported span {what}; received: {seen:#?}");
+    }
+}
+
+impl Drop for Collector {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}

@@ -1,0 +1,318 @@
+//! End to end: `cx serve profile` and `cx serve journey` as separate
+//! processes on loopback ports, over real PostgreSQL and Redis, exporting
+//! their traces over OTLP to a receiver in this test — as deployed by the
+//! Helm chart or the compose stack.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod collector;
+
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use collector::{Collector, Exported, SpanKind};
+use cx_proto::common::v1::{Channel, Initiator, InteractionKind, Money};
+use cx_proto::journey::v1 as journey;
+use cx_proto::journey::v1::journey_service_client::JourneyServiceClient;
+use cx_proto::profile::v1 as profile;
+use cx_proto::profile::v1::profile_service_client::ProfileServiceClient;
+use cx_runtime::auth::Role;
+use cx_runtime::propagation::{ClientSide, ClientTraceLayer, Traced};
+use cx_testkit::process::{CxProcess, free_port};
+use cx_testkit::{TestDb, authed};
+use opentelemetry_sdk::trace::SpanData;
+use tracing::Instrument;
+
+const CX: &str = env!("CARGO_BIN_EXE_cx");
+
+/// A traced client of a service, as an application instrumented with
+/// OpenTelemetry calls it.
+async fn traced(addr: &str) -> Traced<tonic::transport::Channel, ClientSide> {
+    let channel = tonic::transport::Channel::from_shared(addr.to_owned()).unwrap().connect().await.unwrap();
+    tower::Layer::layer(&ClientTraceLayer::default(), channel)
+}
+
+fn touchpoint(
+    id: &str,
+    customer: journey::touchpoint::Customer,
+    channel: Channel,
+    initiator: Initiator,
+    at: DateTime<Utc>,
+    device: &str,
+) -> journey::Touchpoint {
+    journey::Touchpoint {
+        id: id.into(),
+        customer: Some(customer),
+        channel: channel as i32,
+        occur_time: Some(cx_proto::timestamp(at)),
+        kind: InteractionKind::Informative as i32,
+        initiator: initiator as i32,
+        device_id: device.into(),
+        ..Default::default()
+    }
+}
+
+fn purchase(mut tp: journey::Touchpoint, euros: i64) -> journey::Touchpoint {
+    tp.kind = InteractionKind::Transactional as i32;
+    tp.purchase_amount = Some(Money { currency_code: "EUR".into(), units: euros, nanos: 0 });
+    tp
+}
+
+/// Waits (at most 20 s) until the profile `id` satisfies `check`.
+async fn eventually(addr: &str, token: &str, id: &str, check: impl Fn(&profile::Profile) -> bool) -> profile::Profile {
+    let mut last = None;
+    for _ in 0..200 {
+        if let Ok(mut client) = ProfileServiceClient::connect(addr.to_owned()).await {
+            let request = authed(profile::GetProfileRequest { id: id.into(), as_of: None }, token);
+            if let Ok(found) = client.get_profile(request).await {
+                let found = found.into_inner().profile.unwrap();
+                if check(&found) {
+                    return found;
+                }
+                last = Some(found);
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("profile {id} never reached the expected state; last seen: {last:#?}");
+}
+
+fn assert_intensity(found: &profile::Profile, index: i32, parts: [f64; 4]) {
+    let di = found.digital_intensity.as_ref().expect("a digital intensity");
+    assert_eq!(di.index, index);
+    assert_eq!(di.category, profile::DigitalCategory::Connected as i32, "50 ≤ {index} < 75");
+    let got = [di.digital_share, di.digital_breadth, di.device_factor, di.self_service_share];
+    for (got, want) in got.into_iter().zip(parts) {
+        assert!((got - want).abs() < 1e-9, "{got} ≠ {want} in {di:?}");
+    }
+}
+
+fn same_second(a: Option<&prost_types::Timestamp>, b: DateTime<Utc>) {
+    assert_eq!(a.map(|t| t.seconds), Some(b.timestamp()));
+}
+
+/// `GET /metrics` over plain HTTP/1.1, as Prometheus scrapes it.
+async fn scrape(port: u16) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", port)).await.unwrap();
+    stream.write_all(b"GET /metrics HTTP/1.1\r\nHost: cx\r\nConnection: close\r\n\r\n").await.unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).await.unwrap();
+    assert!(response.starts_with("HTTP/1.1 200 OK\r\n"), "{response}");
+    response.split_once("\r\n\r\n").unwrap().1.to_owned()
+}
+
+fn bytes(span: &SpanData) -> (Vec<u8>, Vec<u8>) {
+    (span.span_context.trace_id().to_bytes().to_vec(), span.span_context.span_id().to_bytes().to_vec())
+}
+
+#[tokio::test]
+async fn one_trace_crosses_the_processes_and_a_killed_profile_service_loses_nothing() {
+    let (telemetry, exporter) = cx_testkit::capture_spans();
+    let collector = Collector::start().await;
+    let db = TestDb::create().await.unwrap();
+    let redis = cx_testkit::redis_url();
+    let (profile_port, journey_port, metrics_port) = (free_port(), free_port(), free_port());
+    assert!(profile_port != journey_port && journey_port != metrics_port && profile_port != metrics_port);
+    let metrics_listen = format!("127.0.0.1:{metrics_port}");
+    let profile_addr = format!("http://127.0.0.1:{profile_port}");
+    let journey_addr = format!("http://127.0.0.1:{journey_port}");
+    let env = [
+        ("CX_DATABASE_URL", db.url.as_str()),
+        ("CX_REDIS_URL", redis.as_str()),
+        ("CX_PROFILE_ENDPOINT", profile_addr.as_str()),
+        ("CX_JOURNEY_ENDPOINT", journey_addr.as_str()),
+        ("OTEL_EXPORTER_OTLP_ENDPOINT", collector.endpoint.as_str()),
+        // Export within 100 ms rather than 5 s.
+        ("OTEL_BSP_SCHEDULE_DELAY", "100"),
+    ];
+    let mut profile_cx = CxProcess::serve(CX, "profile", profile_port, &env);
+    let journey_env: Vec<_> = env.iter().copied().chain([("CX_METRICS_LISTEN", metrics_listen.as_str())]).collect();
+    let journey_cx = CxProcess::serve(CX, "journey", journey_port, &journey_env);
+    profile_cx.wait_serving().await;
+    journey_cx.wait_serving().await;
+    let tenant = cx_testkit::unique_tenant("e2e");
+    let writer = cx_testkit::token(&tenant, Role::Writer);
+
+    // The web shop resolves a new customer: a prospect until she buys.
+    let erin = profile::Identity { kind: profile::IdentityKind::Email as i32, value: "erin@example.com".into() };
+    let resolve = profile::ResolveProfileRequest { identity: Some(erin.clone()), create_if_missing: true };
+    let mut profiles = ProfileServiceClient::new(traced(&profile_addr).await);
+    let resolved = profiles.resolve_profile(authed(resolve, &writer)).await.unwrap().into_inner();
+    assert!(resolved.created);
+    let id = resolved.profile.unwrap().id;
+    assert_eq!(eventually(&profile_addr, &writer, &id, |_| true).await.lifecycle, profile::Lifecycle::Prospect as i32);
+
+    // Four touchpoints over four channels, by her e-mail address; one purchase.
+    let now = Utc::now();
+    let at = |minutes: i64| now - chrono::Duration::minutes(minutes);
+    let by_email = || journey::touchpoint::Customer::Identity(erin.clone());
+    let first = vec![
+        touchpoint("e2e-1", by_email(), Channel::Web, Initiator::Pull, at(300), "phone-1"),
+        purchase(touchpoint("e2e-2", by_email(), Channel::MobileApp, Initiator::Pull, at(240), "phone-1"), 40),
+        touchpoint("e2e-3", by_email(), Channel::Phone, Initiator::Push, at(180), ""),
+        touchpoint("e2e-4", by_email(), Channel::Email, Initiator::Push, at(120), ""),
+    ];
+    let mut journeys = JourneyServiceClient::new(traced(&journey_addr).await);
+    let ingest = journey::IngestTouchpointsRequest { touchpoints: first, all_or_nothing: true };
+    let accepted = journeys
+        .ingest_touchpoints(authed(ingest, &writer))
+        .instrument(tracing::info_span!("web shop checkout"))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!((accepted.accepted, accepted.duplicates, accepted.errors.len()), (4, 0, 0));
+
+    // The activity reaches the profile through journey's outbox. 4 touchpoints,
+    // 3 digital (web, app, e-mail) of 3 channels, 2 of them hers, 1 device:
+    // 0.50·3/4 + 0.20·3/8 + 0.15·1/4 + 0.15·2/3 = 0.375 + 0.075 + 0.0375 + 0.1
+    // = 0.5875 → 59, connected; she bought 4 h ago: active.
+    let found =
+        eventually(&profile_addr, &writer, &id, |p| p.digital_intensity.as_ref().is_some_and(|d| d.index > 0)).await;
+    assert_eq!(found.lifecycle, profile::Lifecycle::Active as i32);
+    assert_intensity(&found, 59, [0.75, 0.375, 0.25, 2.0 / 3.0]);
+    same_second(found.last_touch_time.as_ref(), at(120));
+
+    // One trace: the shop's span → its call → journey's handler → journey's
+    // call to profile → profile's handler, and journey's handler → the outbox
+    // delivery → its call → profile's inbox.
+    telemetry.provider().force_flush().unwrap();
+    let local = exporter.get_finished_spans().unwrap();
+    let span = |name: &str| local.iter().find(|s| s.name == name).unwrap_or_else(|| panic!("no local span {name}"));
+    let (trace, root) = bytes(span("web shop checkout"));
+    let (_, client) = bytes(span("cx.journey.v1.JourneyService/IngestTouchpoints"));
+    assert_eq!(span("cx.journey.v1.JourneyService/IngestTouchpoints").parent_span_id.to_bytes().to_vec(), root);
+    let child = |service: &'static str, kind: SpanKind, name: &'static str, parent: Vec<u8>| {
+        let trace = trace.clone();
+        move |s: &Exported| {
+            s.service == service
+                && s.kind == kind
+                && s.name == name
+                && s.trace_id == trace
+                && s.parent_span_id == parent
+        }
+    };
+    let chain = &collector;
+    let ingest = chain
+        .wait_for(
+            "journey handles the shop's call",
+            child("cx-journey", SpanKind::Server, "cx.journey.v1.JourneyService/IngestTouchpoints", client),
+        )
+        .await;
+    let resolve_call = chain
+        .wait_for(
+            "journey calls profile from its handler",
+            child(
+                "cx-journey",
+                SpanKind::Client,
+                "cx.profile.v1.ProfileService/BatchResolveProfiles",
+                ingest.span_id.clone(),
+            ),
+        )
+        .await;
+    chain
+        .wait_for(
+            "profile continues journey's call",
+            child(
+                "cx-profile",
+                SpanKind::Server,
+                "cx.profile.v1.ProfileService/BatchResolveProfiles",
+                resolve_call.span_id,
+            ),
+        )
+        .await;
+    let delivery = chain
+        .wait_for(
+            "the delivery descends from the request that wrote it",
+            child(
+                "cx-journey",
+                SpanKind::Producer,
+                "outbox deliver cx.profile.v1.RecordActivityRequest",
+                ingest.span_id,
+            ),
+        )
+        .await;
+    let deliver_call = chain
+        .wait_for(
+            "the delivery's call",
+            child("cx-journey", SpanKind::Client, "cx.outbox.v1.InboxService/Deliver", delivery.span_id),
+        )
+        .await;
+    chain
+        .wait_for(
+            "profile's inbox handles it",
+            child("cx-profile", SpanKind::Server, "cx.outbox.v1.InboxService/Deliver", deliver_call.span_id),
+        )
+        .await;
+
+    // The profile process dies without warning. The store still records her
+    // visit by profile id; the activity waits in journey's outbox.
+    profile_cx.kill();
+    let second = vec![
+        purchase(
+            touchpoint(
+                "e2e-5",
+                journey::touchpoint::Customer::ProfileId(id.clone()),
+                Channel::Store,
+                Initiator::Pull,
+                at(60),
+                "",
+            ),
+            25,
+        ),
+        touchpoint(
+            "e2e-6",
+            journey::touchpoint::Customer::ProfileId(id.clone()),
+            Channel::Chat,
+            Initiator::Pull,
+            at(30),
+            "laptop-1",
+        ),
+    ];
+    let ingest = journey::IngestTouchpointsRequest { touchpoints: second, all_or_nothing: true };
+    let accepted = journeys
+        .ingest_touchpoints(authed(ingest, &writer))
+        .instrument(tracing::info_span!("store visit"))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!((accepted.accepted, accepted.duplicates, accepted.errors.len()), (2, 0, 0));
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(ProfileServiceClient::connect(profile_addr.clone()).await.is_err(), "profile is down");
+
+    // Back on the same port, it receives what it missed, once. 6 touchpoints,
+    // 4 digital (web, app, e-mail, chat) of 4 channels, 3 of them hers, 2
+    // devices: 0.50·4/6 + 0.20·4/8 + 0.15·2/4 + 0.15·3/4
+    // = 0.3333 + 0.1 + 0.075 + 0.1125 = 0.6208 → 62, connected.
+    profile_cx.restart();
+    profile_cx.wait_serving().await;
+    let found =
+        eventually(&profile_addr, &writer, &id, |p| p.digital_intensity.as_ref().is_some_and(|d| d.index != 59)).await;
+    assert_intensity(&found, 62, [4.0 / 6.0, 0.5, 0.5, 0.75]);
+    assert_eq!(found.lifecycle, profile::Lifecycle::Active as i32);
+    same_second(found.last_touch_time.as_ref(), at(30));
+
+    // The late delivery still belongs to the store visit's trace.
+    telemetry.provider().force_flush().unwrap();
+    let local = exporter.get_finished_spans().unwrap();
+    let visit = local.iter().find(|s| s.name == "store visit").expect("the store visit span");
+    let (visit_trace, _) = bytes(visit);
+    chain
+        .wait_for("the restarted profile's inbox, in the store visit's trace", |s| {
+            s.service == "cx-profile"
+                && s.kind == SpanKind::Server
+                && s.name == "cx.outbox.v1.InboxService/Deliver"
+                && s.trace_id == visit_trace
+        })
+        .await;
+
+    // Journey's metrics count both batches; each was one call.
+    let metrics = scrape(metrics_port).await;
+    let ingests = r#"grpc_server_handled_total{grpc_service="cx.journey.v1.JourneyService",grpc_method="IngestTouchpoints",grpc_code="OK"} 2"#;
+    assert!(metrics.lines().any(|line| line == ingests), "{metrics}");
+
+    // Nothing twice either: journey holds six touchpoints, the profile no more.
+    tokio::time::sleep(Duration::from_millis(1_000)).await;
+    let settled = eventually(&profile_addr, &writer, &id, |_| true).await;
+    assert_intensity(&settled, 62, [4.0 / 6.0, 0.5, 0.5, 0.75]);
+}
