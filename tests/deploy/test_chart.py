@@ -339,3 +339,51 @@ def test_notes_tell_how_to_reach_the_services_and_get_a_token():
     ha = notes("-f", str(CHART / "values-ha.yaml"), "--set", "telemetry.otlpEndpoint=http://tempo:4317")
     assert "WARNING" not in ha
     assert "exported over OTLP to http://tempo:4317" in ha
+
+
+# --- documentation of values ----------------------------------------------------
+
+
+def undocumented_values() -> set[str]:
+    """Values (keys with a value on their line) with no comment above them or
+    above a key they belong to. Service names fold into `services.*`: the
+    first entry documents them all."""
+    missing, commented = set(), set()
+    stack: list[tuple[int, str]] = []
+    previous = ""
+    for line in (CHART / "values.yaml").read_text().splitlines():
+        match = re.match(r"^(\s*)([A-Za-z][\w-]*):(.*)$", line)
+        if match:
+            indent = len(match.group(1))
+            stack = [(i, k) for i, k in stack if i < indent] + [(indent, match.group(2))]
+            names = [k for _, k in stack]
+            if names[0] == "services" and len(names) > 1:
+                names[1] = "*"
+            path = ".".join(names)
+            if previous.lstrip().startswith("#"):
+                commented.add(path)
+            value = match.group(3).split("#")[0].strip()
+            documented = any(".".join(names[:n]) in commented for n in range(1, len(names) + 1))
+            if value and not documented:
+                missing.add(path)
+        if line.strip():
+            previous = line
+    return missing
+
+
+def test_every_value_is_documented():
+    assert undocumented_values() == set()
+
+
+def test_every_schema_property_is_described():
+    def walk(node: dict, path: str):
+        for name, child in node.get("properties", {}).items():
+            assert child.get("description"), f"{path}{name} has no description"
+            walk(child, f"{path}{name}.")
+        extra = node.get("additionalProperties")
+        if isinstance(extra, dict):
+            walk(extra, f"{path}*.")
+
+    import json
+
+    walk(json.loads((CHART / "values.schema.json").read_text()), "")
