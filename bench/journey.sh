@@ -72,6 +72,20 @@ end=$(date +%s%N)
 ms=$(( (end - start) / 1000000 ))
 echo "COPY of the same $rows rows into a table with the same key and index: $ms ms ($(( rows * 1000 / (ms > 0 ? ms : 1) )) rows/s)"
 
+# The same load with every touchpoint on a journey map's step and instance:
+# ingest then also keeps the analytics roll-ups of the instances it touches.
+map=0195f0a0-0000-7000-8000-000000000002
+step() { echo "{\"key\": \"$1\", \"name\": \"$1\", \"phase\": \"$2\", \"expected_channels\": [], \"importance\": 3, \"target_score\": 8.0, \"moment_of_truth\": false, \"conversion\": false}"; }
+steps="[$(step discover before), $(step compare before), $(step order before), $(step delivery during), $(step after_sales after)]"
+psql -q "$base/$db" <<SQL
+INSERT INTO journey.journey_maps VALUES ('bench', '$map', 'Sofa', 'young family', 'chore', 1, now(), now());
+INSERT INTO journey.journey_map_versions VALUES ('bench', '$map', 1, '$steps'::jsonb, now());
+SQL
+"$LOAD" --target "http://$journey_addr" --profile-target "http://$profile_addr" --call ingest-touchpoints \
+  --map-id "$map" --token "$token" --batch 1000 --customers 10000 --connections 2 --concurrency 2 \
+  --duration "$DURATION" --warmup 3s
+echo "instances rolled up: $(psql -tA "$base/$db" -c "SELECT count(*) FROM journey.journey_instances")"
+
 "$LOAD" --target "http://$journey_addr" --profile-target "http://$profile_addr" --call record-touchpoint \
   --token "$token" --customers 1000 --connections 4 --concurrency 16 --duration 10s --warmup 2s
 echo "outbox rows waiting for profile: $(psql -tA "$base/$db" -c "SELECT count(*) FROM journey.outbox")"

@@ -60,7 +60,9 @@ struct Args {
     /// Profile to read; by default one is resolved (created) first.
     #[arg(long)]
     profile_id: Option<String>,
-    /// Journey map to analyse.
+    /// Journey map to analyse; for touchpoint calls, the map their
+    /// touchpoints belong to (its steps: discover, compare, order, delivery,
+    /// after_sales).
     #[arg(long, default_value = "")]
     map_id: String,
     /// Health service name to check.
@@ -106,7 +108,13 @@ fn authed<T>(message: T, token: &MetadataValue<tonic::metadata::Ascii>) -> tonic
 struct ActivityLoad {
     customers: std::sync::Arc<Vec<String>>,
     batch: usize,
+    /// Journey map (steps discover, compare, order, delivery, after_sales)
+    /// the touchpoints belong to, so ingest keeps its analytics roll-ups.
+    map_id: String,
 }
+
+/// The steps a map given to touchpoint calls must have.
+const BENCH_STEPS: [&str; 5] = ["discover", "compare", "order", "delivery", "after_sales"];
 
 static NEXT_BATCH: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
 
@@ -128,6 +136,8 @@ fn touchpoints(load: &ActivityLoad, n: usize) -> Vec<cx_proto::journey::v1::Touc
                 kind: InteractionKind::Informative as i32,
                 initiator: if k % 3 == 0 { Initiator::Push } else { Initiator::Pull } as i32,
                 instance_id: format!("instance-{}", k % 50_000),
+                map_id: load.map_id.clone(),
+                step_key: if load.map_id.is_empty() { String::new() } else { BENCH_STEPS[k % 5].to_owned() },
                 experience_score: Some((k % 11) as i32),
                 ..Default::default()
             }
@@ -295,6 +305,7 @@ async fn main() -> anyhow::Result<()> {
             ActivityLoad {
                 customers: std::sync::Arc::new(create_customers(&profile, &token, args.customers).await?),
                 batch: args.batch,
+                map_id: args.map_id.clone(),
             }
         }
         _ => ActivityLoad::default(),

@@ -1,5 +1,7 @@
-//! Pure rules of the journey service: maps and their steps, touchpoints.
+//! Pure rules of the journey service: maps and their steps, touchpoints,
+//! analysis and the roll-ups it reads.
 
 pub mod analysis;
 pub mod map;
+pub mod rollup;
 pub mod touchpoint;

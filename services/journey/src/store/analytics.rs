@@ -1,63 +1,26 @@
-//! Journey analytics computed where the data is (DESIGN §3): a handful of
-//! grouped and windowed queries over the map's touchpoints in the range;
-//! only per-step, per-switch and a bounded list of per-instance rows come
-//! back.
+//! Journey analytics read from the roll-ups kept at ingest (store::rollup):
+//! the day counters of the range summed by name, and the instances farthest
+//! from their mean from an index. Thousands of rows, whatever the number of
+//! touchpoints (DESIGN §10).
+
+use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
 use cx_runtime::TenantId;
-use sea_orm::{ConnectionTrait, DbBackend, QueryResult, Statement, Value};
+use sea_orm::{ConnectionTrait, DbBackend, Statement, Value};
 use uuid::Uuid;
 
 use super::{JourneyStore, Result};
 use crate::domain::analysis::StepInput;
+use crate::domain::rollup::{self as r, days, parse_switch};
 
-/// `$1` tenant, `$2` map, `$3` since, `$4` until: the touchpoints analysed.
-const SCOPE: &str = "tenant_id = $1 AND map_id = $2 AND occurred_at >= $3 AND occurred_at < $4";
+const COUNTERS: &str = "SELECT name, label, CAST(sum(n) AS BIGINT) AS n, CAST(sum(x) AS DOUBLE PRECISION) AS x \
+     FROM journey_rollups WHERE tenant_id = $1 AND map_id = $2 AND day >= $3 AND day < $4 GROUP BY name, label";
 
-const STEPS: &str = "SELECT step_key, count(*) AS touchpoints, count(DISTINCT instance_id) AS instances, \
-     count(score) AS scored, coalesce(sum(score), 0) AS score_sum, \
-     sum(CASE WHEN score <= 4 THEN 1 ELSE 0 END) AS disappointing, \
-     sum(CASE WHEN score BETWEEN 5 AND 6 THEN 1 ELSE 0 END) AS neutral, \
-     sum(CASE WHEN score >= 7 THEN 1 ELSE 0 END) AS delight \
-     FROM touchpoints WHERE {SCOPE} AND step_key IS NOT NULL GROUP BY step_key";
-
-const TOTALS: &str = "SELECT count(*) AS touchpoints, count(DISTINCT instance_id) AS instances \
-     FROM touchpoints WHERE {SCOPE}";
-
-const CONTINUITY: &str = "SELECT coalesce(sum(CASE WHEN n >= 2 THEN 1 ELSE 0 END), 0) AS multi, \
-     coalesce(sum(CASE WHEN n >= 2 AND channels >= 2 THEN 1 ELSE 0 END), 0) AS crossed \
-     FROM (SELECT instance_id, count(*) AS n, count(DISTINCT channel) AS channels \
-       FROM touchpoints WHERE {SCOPE} AND instance_id IS NOT NULL GROUP BY instance_id) AS i";
-
-const SWITCHES: &str = "SELECT previous AS from_channel, channel AS to_channel, count(*) AS n \
-     FROM (SELECT channel, LAG(channel) OVER (PARTITION BY instance_id ORDER BY occurred_at, id) AS previous \
-       FROM touchpoints WHERE {SCOPE} AND instance_id IS NOT NULL) AS s \
-     WHERE previous IS NOT NULL AND previous <> channel \
-     GROUP BY previous, channel ORDER BY n DESC, previous, channel";
-
-/// Per instance with a score: peak (farthest from 5, the later on a tie),
-/// end (the last), count and sum of scores; `$5` limits the listed ones.
-const PEAK_END: &str = "WITH scored AS (\
-       SELECT instance_id, customer_id, score, \
-         ROW_NUMBER() OVER (PARTITION BY instance_id ORDER BY abs(score - 5) DESC, occurred_at DESC, id DESC) AS peak_rank, \
-         ROW_NUMBER() OVER (PARTITION BY instance_id ORDER BY occurred_at DESC, id DESC) AS end_rank, \
-         count(*) OVER (PARTITION BY instance_id) AS n, \
-         sum(score) OVER (PARTITION BY instance_id) AS total \
-       FROM touchpoints WHERE {SCOPE} AND instance_id IS NOT NULL AND score IS NOT NULL), \
-     per AS (\
-       SELECT e.instance_id, e.customer_id, CAST(p.score AS BIGINT) AS peak, CAST(e.score AS BIGINT) AS last, e.n, \
-         CAST(p.score + e.score AS DOUBLE PRECISION) / 2 AS remembered, \
-         CAST(e.total AS DOUBLE PRECISION) / e.n AS mean \
-       FROM scored AS e JOIN scored AS p ON p.instance_id = e.instance_id AND p.peak_rank = 1 \
-       WHERE e.end_rank = 1) \
-     SELECT CAST(0 AS BIGINT) AS listed, count(*) AS n, NULL AS instance_id, NULL AS customer_id, \
-       CAST(0 AS BIGINT) AS peak, CAST(0 AS BIGINT) AS last, \
-       coalesce(sum(remembered), 0) AS remembered, coalesce(sum(mean), 0) AS mean, \
-       coalesce(sum(CASE WHEN abs(remembered - mean) >= 2 THEN 1 ELSE 0 END), 0) AS diverging FROM per \
-     UNION ALL SELECT * FROM (\
-       SELECT CAST(1 AS BIGINT) AS listed, n, instance_id, customer_id, peak, last, remembered, mean, \
-         CAST(0 AS BIGINT) AS diverging FROM per \
-       ORDER BY abs(remembered - mean) DESC, instance_id LIMIT $5) AS listed";
+/// Scored instances started in the days, farthest from their mean first; `$5` of them.
+const LISTED: &str = "SELECT instance_id, customer_id, scored, peak, last, remembered, mean FROM journey_instances \
+     WHERE tenant_id = $1 AND map_id = $2 AND first_day >= $3 AND first_day < $4 AND scored > 0 \
+     ORDER BY gap DESC, instance_id LIMIT $5";
 
 /// One instance's peak-end figures.
 #[derive(Clone, Debug, PartialEq)]
@@ -89,17 +52,14 @@ pub struct Counts {
 }
 
 fn statement(backend: DbBackend, sql: &str, values: Vec<Value>) -> Statement {
-    let sql = sql.replace("{SCOPE}", SCOPE);
-    let sql = if backend == DbBackend::Postgres { sql } else { sql.replace('$', "?") };
+    let sql = if backend == DbBackend::Postgres { sql.to_owned() } else { sql.replace('$', "?") };
     Statement::from_sql_and_values(backend, sql, values)
 }
 
-fn int(row: &QueryResult, column: &str) -> Result<i64> {
-    Ok(row.try_get::<i64>("", column)?)
-}
-
 impl JourneyStore {
-    /// Counts what the analysis of map `map` over `[since, until)` needs.
+    /// Counts what the analysis of map `map` over the whole UTC days of
+    /// `[since, until)` needs: touchpoints by their day, instances by the day
+    /// of their first touchpoint.
     pub async fn analyze(
         &self,
         t: &TenantId,
@@ -110,56 +70,63 @@ impl JourneyStore {
     ) -> Result<Counts> {
         let db = self.db();
         let backend = db.get_database_backend();
-        let scope: Vec<Value> = vec![t.as_str().into(), map.into(), since.into(), until.into()];
-        let query = |sql: &str, extra: Option<Value>| {
-            let mut values = scope.clone();
-            values.extend(extra);
-            statement(backend, sql, values)
+        let (first, end) = days(since, until);
+        let scope: Vec<Value> = vec![t.as_str().into(), map.into(), first.into(), end.into()];
+        let mut sums: BTreeMap<(String, String), (i64, f64)> = BTreeMap::new();
+        for row in db.query_all_raw(statement(backend, COUNTERS, scope.clone())).await? {
+            let n: Option<i64> = row.try_get("", "n")?;
+            let x: Option<f64> = row.try_get("", "x")?;
+            sums.insert((row.try_get("", "name")?, row.try_get("", "label")?), (n.unwrap_or(0), x.unwrap_or(0.0)));
+        }
+        let get = |name: &str, label: &str| sums.get(&(name.to_owned(), label.to_owned())).copied().unwrap_or_default();
+        let mut counts = Counts {
+            touchpoints: get(r::TOUCHPOINTS, "").0,
+            instances: get(r::INSTANCES, "").0,
+            multi_touch: get(r::MULTI_TOUCH, "").0,
+            cross_channel: get(r::CROSS_CHANNEL, "").0,
+            scored_instances: get(r::SCORED_INSTANCES, "").0,
+            remembered_sum: get(r::REMEMBERED_SUM, "").1,
+            mean_sum: get(r::MEAN_SUM, "").1,
+            diverging: get(r::DIVERGING, "").0,
+            ..Counts::default()
         };
-        let mut counts = Counts::default();
-        if let Some(row) = db.query_one_raw(query(TOTALS, None)).await? {
-            counts.touchpoints = int(&row, "touchpoints")?;
-            counts.instances = int(&row, "instances")?;
-        }
-        for row in db.query_all_raw(query(STEPS, None)).await? {
+        let step_keys: std::collections::BTreeSet<&String> = sums
+            .iter()
+            .filter(|((name, _), (n, _))| name.starts_with("step.") && *n != 0)
+            .map(|((_, label), _)| label)
+            .collect();
+        for key in step_keys {
             let step = StepInput {
-                touchpoints: int(&row, "touchpoints")?,
-                instances: int(&row, "instances")?,
-                scored: int(&row, "scored")?,
-                score_sum: int(&row, "score_sum")?,
-                disappointing: int(&row, "disappointing")?,
-                neutral: int(&row, "neutral")?,
-                delight: int(&row, "delight")?,
+                touchpoints: get(r::STEP_TOUCHPOINTS, key).0,
+                instances: get(r::STEP_INSTANCES, key).0,
+                scored: get(r::STEP_SCORED, key).0,
+                score_sum: get(r::STEP_SCORE_SUM, key).0,
+                disappointing: get(r::STEP_DISAPPOINTING, key).0,
+                neutral: get(r::STEP_NEUTRAL, key).0,
+                delight: get(r::STEP_DELIGHT, key).0,
             };
-            counts.steps.push((row.try_get("", "step_key")?, step));
+            counts.steps.push((key.clone(), step));
         }
-        if let Some(row) = db.query_one_raw(query(CONTINUITY, None)).await? {
-            counts.multi_touch = int(&row, "multi")?;
-            counts.cross_channel = int(&row, "crossed")?;
-        }
-        for row in db.query_all_raw(query(SWITCHES, None)).await? {
-            let from: i16 = row.try_get("", "from_channel")?;
-            let to: i16 = row.try_get("", "to_channel")?;
-            counts.switches.push((from, to, int(&row, "n")?));
-        }
-        let limit = i64::try_from(listed).unwrap_or(i64::MAX);
-        for row in db.query_all_raw(query(PEAK_END, Some(limit.into()))).await? {
-            if int(&row, "listed")? == 0 {
-                counts.scored_instances = int(&row, "n")?;
-                counts.remembered_sum = row.try_get("", "remembered")?;
-                counts.mean_sum = row.try_get("", "mean")?;
-                counts.diverging = int(&row, "diverging")?;
-            } else {
-                counts.listed.push(InstanceScores {
-                    instance_id: row.try_get("", "instance_id")?,
-                    customer: row.try_get("", "customer_id")?,
-                    scored: int(&row, "n")?,
-                    peak: int(&row, "peak")?,
-                    end: int(&row, "last")?,
-                    remembered: row.try_get("", "remembered")?,
-                    mean: row.try_get("", "mean")?,
-                });
-            }
+        counts.switches = sums
+            .iter()
+            .filter(|((name, _), (n, _))| name == r::SWITCH && *n > 0)
+            .filter_map(|((_, label), (n, _))| parse_switch(label).map(|(from, to)| (from, to, *n)))
+            .collect();
+        counts.switches.sort_by(|a, b| b.2.cmp(&a.2).then((a.0, a.1).cmp(&(b.0, b.1))));
+
+        let mut values = scope;
+        values.push(i64::try_from(listed).unwrap_or(i64::MAX).into());
+        for row in db.query_all_raw(statement(backend, LISTED, values)).await? {
+            let (peak, end): (i32, i32) = (row.try_get("", "peak")?, row.try_get("", "last")?);
+            counts.listed.push(InstanceScores {
+                instance_id: row.try_get("", "instance_id")?,
+                customer: row.try_get("", "customer_id")?,
+                scored: row.try_get("", "scored")?,
+                peak: i64::from(peak),
+                end: i64::from(end),
+                remembered: row.try_get("", "remembered")?,
+                mean: row.try_get("", "mean")?,
+            });
         }
         Ok(counts)
     }

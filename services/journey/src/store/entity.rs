@@ -55,7 +55,38 @@ table!(profile_merge, "profile_merges", {
     merged_at: DateTimeUtc,
 });
 
+// One journey instance of a map, summarised from all its touchpoints
+// (domain::rollup::Summary): what the peak-end listing reads, and the lock
+// that serialises updates of the instance's roll-ups.
+table!(journey_instance, "journey_instances", {
+    #[sea_orm(primary_key, auto_increment = false)] tenant_id: String,
+    #[sea_orm(primary_key, auto_increment = false)] map_id: Uuid,
+    #[sea_orm(primary_key, auto_increment = false)] instance_id: String,
+    customer_id: Uuid,
+    first_day: i32,
+    touchpoints: i64,
+    scored: i64,
+    peak: i32,
+    last: i32,
+    remembered: f64,
+    mean: f64,
+    gap: f64,
+});
+
+// Additive counters of a map per UTC day (domain::rollup).
+table!(rollup, "journey_rollups", {
+    #[sea_orm(primary_key, auto_increment = false)] tenant_id: String,
+    #[sea_orm(primary_key, auto_increment = false)] map_id: Uuid,
+    #[sea_orm(primary_key, auto_increment = false)] day: i32,
+    #[sea_orm(primary_key, auto_increment = false)] name: String,
+    #[sea_orm(primary_key, auto_increment = false)] label: String,
+    n: i64,
+    x: f64,
+});
+
 tenant_scoped!(journey_map);
 tenant_scoped!(map_version);
 tenant_scoped!(touchpoint);
 tenant_scoped!(profile_merge);
+tenant_scoped!(journey_instance);
+tenant_scoped!(rollup);

@@ -22,7 +22,9 @@ use sea_orm::{
 use uuid::Uuid;
 
 use super::entity::profile_merge;
+use super::rollup::{self, Change, MapFact};
 use super::{JourneyStore, Result};
+use crate::domain::rollup::Fact;
 use crate::domain::touchpoint::Touchpoint;
 
 /// The profile service accepts this many activity records per message.
@@ -93,6 +95,8 @@ impl JourneyStore {
             )
             .await?;
         }
+        // Last: the day's counter rows are shared by concurrent writers.
+        rollup::apply(&txn, t, Change::Added, &facts(&accepted)).await?;
         txn.commit().await?;
         Ok(stored.into_keys().collect())
     }
@@ -216,6 +220,27 @@ async fn insert_sqlite(
         }
     }
     Ok(stored)
+}
+
+/// What the analytics roll-ups need of the stored touchpoints of maps.
+fn facts(accepted: &[(Uuid, &Touchpoint)]) -> Vec<MapFact> {
+    accepted
+        .iter()
+        .filter_map(|(owner, tp)| {
+            Some(MapFact {
+                map: tp.map?.0,
+                instance: tp.instance_id.clone(),
+                fact: Fact {
+                    id: tp.id.clone(),
+                    at: tp.occurred_at,
+                    channel: tp.channel,
+                    step: tp.step_key.clone(),
+                    score: tp.score.map(i64::from),
+                    customer: *owner,
+                },
+            })
+        })
+        .collect()
 }
 
 /// The customers' activity, one record per customer, UTC day, channel,

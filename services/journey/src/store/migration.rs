@@ -7,7 +7,7 @@ pub struct Migrator;
 
 impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-        vec![Box::new(M0001Initial), Box::new(cx_runtime::outbox::migration::OutboxTables)]
+        vec![Box::new(M0001Initial), Box::new(cx_runtime::outbox::migration::OutboxTables), Box::new(M0002Rollups)]
     }
 }
 
@@ -112,5 +112,69 @@ impl MigrationTrait for M0001Initial {
         )
         .await?;
         Ok(())
+    }
+}
+
+/// Analytics roll-ups (DESIGN §10): instances and per-day counters, filled
+/// from the touchpoints already stored.
+struct M0002Rollups;
+
+impl MigrationName for M0002Rollups {
+    fn name(&self) -> &str {
+        "m0002_rollups"
+    }
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for M0002Rollups {
+    async fn up(&self, m: &SchemaManager) -> Result<(), DbErr> {
+        m.create_table(
+            Table::create()
+                .table(Alias::new("journey_instances"))
+                .if_not_exists()
+                .col(col("tenant_id").string_len(64))
+                .col(col("map_id").uuid())
+                .col(col("instance_id").string_len(128))
+                .col(col("customer_id").uuid())
+                .col(col("first_day").integer())
+                .col(col("touchpoints").big_integer())
+                .col(col("scored").big_integer())
+                .col(col("peak").integer())
+                .col(col("last").integer())
+                .col(col("remembered").double())
+                .col(col("mean").double())
+                .col(col("gap").double())
+                .primary_key(&mut pk(&["tenant_id", "map_id", "instance_id"]))
+                .to_owned(),
+        )
+        .await?;
+        m.create_table(
+            Table::create()
+                .table(Alias::new("journey_rollups"))
+                .if_not_exists()
+                .col(col("tenant_id").string_len(64))
+                .col(col("map_id").uuid())
+                .col(col("day").integer())
+                .col(col("name").string_len(32))
+                .col(col("label").string_len(64))
+                .col(col("n").big_integer())
+                .col(col("x").double())
+                .primary_key(&mut pk(&["tenant_id", "map_id", "day", "name", "label"]))
+                .to_owned(),
+        )
+        .await?;
+        let db = m.get_connection();
+        for sql in [
+            // An instance's touchpoints, read when it changes; also GetJourneyInstance.
+            "CREATE INDEX IF NOT EXISTS touchpoints_by_instance ON touchpoints (tenant_id, map_id, instance_id) \
+             WHERE instance_id IS NOT NULL",
+            // The peak-end listing: instances farthest from their mean first.
+            // Not ending in instance_id: the planner once took it over the
+            // primary key to look instances up.
+            "CREATE INDEX IF NOT EXISTS journey_instances_by_gap ON journey_instances (tenant_id, map_id, gap DESC)",
+        ] {
+            db.execute_unprepared(sql).await?;
+        }
+        crate::store::rollup::rebuild(db).await.map_err(|e| DbErr::Custom(e.to_string()))
     }
 }

@@ -2,12 +2,14 @@
 //! merges learnt from the profile service.
 
 pub mod analytics;
+pub mod bulk;
 pub mod entity;
 pub mod group;
 pub mod ingest;
 pub mod maps;
 pub mod migration;
 pub mod peers;
+pub mod rollup;
 pub mod timeline;
 
 use sea_orm::DatabaseConnection;

@@ -27,6 +27,7 @@ pub async fn merge(txn: &DatabaseTransaction, t: &TenantId, survivor: Uuid, merg
         .col_expr(profile_merge::Column::SurvivorId, Expr::value(survivor))
         .exec(txn)
         .await?;
+    super::rollup::merge(txn, t, survivor, merged).await?;
     let row = profile_merge::ActiveModel {
         tenant_id: Set(t.to_string()),
         merged_id: Set(merged),
@@ -43,6 +44,8 @@ pub async fn merge(txn: &DatabaseTransaction, t: &TenantId, survivor: Uuid, merg
 /// Deletes everything held about `customers`; returns the counts.
 pub async fn erase(txn: &DatabaseTransaction, t: &TenantId, customers: &[Uuid]) -> Result<BTreeMap<String, i64>> {
     let backend = txn.get_database_backend();
+    let leaving = super::rollup::facts_of_customers(txn, t, customers).await?;
+    super::rollup::apply(txn, t, super::rollup::Change::Removed, &leaving).await?;
     let touchpoints = scoped_delete::<touchpoint::Entity>(t)
         .filter(one_of(backend, touchpoint::Column::CustomerId, customers))
         .exec(txn)
