@@ -443,12 +443,25 @@ async fn a_changed_intensity_model_reaches_stored_indexes_at_the_sweep(store: &P
         cuts: [25, 50, 75],
     };
     let today = Utc::now().date_naive();
-    store.set_intensity_model(&t, &share_only, today).await.unwrap();
+    let (before, _) = store.resolve(&t, &email("m@example.com"), false).await.unwrap().unwrap();
+    assert_eq!(store.recompute_cursor(&t).await.unwrap(), None, "nothing owed yet");
+    store.set_intensity_model(&t, &share_only).await.unwrap();
     assert_eq!(store.intensity_model(&t).await.unwrap(), share_only);
-    assert_eq!(store.get(&t, p.id).await.unwrap().intensity.map(|i| i.index), Some(53), "stored until the sweep");
-    store.sweep(today).await.unwrap();
+    // The call touched no customer: a walk from the start is owed to the sweep.
+    assert_eq!(store.recompute_cursor(&t).await.unwrap(), Some(uuid::Uuid::nil()));
+    let untouched = store.get(&t, p.id).await.unwrap();
+    assert_eq!(
+        (untouched.version, untouched.intensity.map(|i| i.index)),
+        (before.version, Some(53)),
+        "stored until the sweep"
+    );
+    let swept = store.sweep(today).await.unwrap();
+    assert_eq!(swept, vec![(t.clone(), vec![p.id])], "the walk reports whom it refreshed");
+    assert_eq!(store.recompute_cursor(&t).await.unwrap(), None, "the walk is done");
     let after = store.get(&t, p.id).await.unwrap().intensity.unwrap();
     assert_eq!((after.index, after.category), (100, Category::DigitalNative));
+    // Nothing owed: the next sweep leaves everyone alone.
+    assert_eq!(store.sweep(today).await.unwrap(), vec![]);
 }
 
 async fn a_merge_unites_identities_consents_activity_and_keeps_resolving(store: &ProfileStore) {

@@ -424,7 +424,7 @@ impl ProfileService for ProfileApi {
         let model = new.and_then(|s| s.intensity_model);
         let ((), model) = all2(mask.finish(), settings::parse_model(model, "settings.intensity_model"))
             .map_err(ProfileError::from)?;
-        self.store.set_intensity_model(&t, &model, Utc::now().date_naive()).await?;
+        self.store.set_intensity_model(&t, &model).await?;
         Ok(Response::new(pb::UpdateTenantSettingsResponse { settings: Some(settings::settings_to_proto(&model)) }))
     }
 

@@ -162,11 +162,14 @@ table!(lifecycle_transition, "lifecycle_transitions", {
     at: DateTimeUtc,
 });
 
-// A tenant's settings (the digital intensity model, as JSON).
+// A tenant's settings (the digital intensity model, as JSON). While the
+// sweep applies a changed model to stored indexes, `recompute_after` is the
+// last customer id done (the nil id: none yet); NULL when nothing is owed.
 table!(tenant_setting, "tenant_settings", {
     #[sea_orm(primary_key, auto_increment = false)] tenant_id: String,
     intensity_model: Json,
     updated_at: DateTimeUtc,
+    recompute_after: Option<Uuid>,
 });
 
 // A profile folded into another one.

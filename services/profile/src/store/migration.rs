@@ -15,6 +15,7 @@ impl MigratorTrait for Migrator {
             Box::new(M0003Merges),
             Box::new(M0004Erasures),
             Box::new(M0005ErasureFanOut),
+            Box::new(M0006ModelRecompute),
         ]
     }
 }
@@ -386,6 +387,29 @@ impl MigrationTrait for M0005ErasureFanOut {
             Table::alter()
                 .table(Alias::new("erasure_steps"))
                 .add_column(ColumnDef::new(Alias::new("message_id")).uuid().null())
+                .to_owned(),
+        )
+        .await
+    }
+}
+
+/// A changed intensity model is applied to stored indexes by the sweep, a
+/// chunk at a time from a cursor, instead of in the call that changed it.
+struct M0006ModelRecompute;
+
+impl MigrationName for M0006ModelRecompute {
+    fn name(&self) -> &str {
+        "m0006_model_recompute"
+    }
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for M0006ModelRecompute {
+    async fn up(&self, m: &SchemaManager) -> Result<(), DbErr> {
+        m.alter_table(
+            Table::alter()
+                .table(Alias::new("tenant_settings"))
+                .add_column(ColumnDef::new(Alias::new("recompute_after")).uuid().null())
                 .to_owned(),
         )
         .await

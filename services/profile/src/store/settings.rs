@@ -1,13 +1,13 @@
 //! Tenant settings: today the digital intensity model.
 
-use chrono::NaiveDate;
 use cx_runtime::TenantId;
-use cx_runtime::store::scoped;
+use cx_runtime::store::{scoped, scoped_update};
 use sea_orm::sea_query::{Expr, OnConflict};
-use sea_orm::{ActiveValue::Set, ConnectionTrait, EntityTrait, QueryFilter, TransactionTrait};
+use sea_orm::{ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter};
+use uuid::Uuid;
 
 use super::ProfileStore;
-use super::entity::{customer, tenant_setting};
+use super::entity::tenant_setting;
 use crate::domain::intensity::IntensityModel;
 use crate::error::ProfileError;
 
@@ -19,27 +19,48 @@ impl ProfileStore {
         intensity_model_on(self.db(), t).await
     }
 
-    /// Stores a (validated) model and marks every customer of the tenant for
-    /// the next sweep, which recomputes the stored indexes with it.
-    pub async fn set_intensity_model(&self, t: &TenantId, model: &IntensityModel, today: NaiveDate) -> Result<()> {
+    /// Stores a (validated) model. The stored indexes follow at the next
+    /// sweep, which walks the tenant's customers from the start (again, if a
+    /// walk was under way): the call stays short whatever the tenant's size.
+    pub async fn set_intensity_model(&self, t: &TenantId, model: &IntensityModel) -> Result<()> {
         let json = serde_json::to_value(model).map_err(|e| ProfileError::Corrupt(e.to_string()))?;
-        let txn = self.db().begin().await?;
         let row = tenant_setting::ActiveModel {
             tenant_id: Set(t.to_string()),
             intensity_model: Set(json),
             updated_at: Set(cx_runtime::store::now()),
+            recompute_after: Set(Some(Uuid::nil())),
         };
         let upsert = OnConflict::column(tenant_setting::Column::TenantId)
-            .update_columns([tenant_setting::Column::IntensityModel, tenant_setting::Column::UpdatedAt])
+            .update_columns([
+                tenant_setting::Column::IntensityModel,
+                tenant_setting::Column::UpdatedAt,
+                tenant_setting::Column::RecomputeAfter,
+            ])
             .to_owned();
-        tenant_setting::Entity::insert(row).on_conflict(upsert).exec_without_returning(&txn).await?;
-        cx_runtime::store::scoped_update::<customer::Entity>(t)
-            .col_expr(customer::Column::DiiNextChange, Expr::value(Some(today)))
-            .filter(sea_orm::ColumnTrait::is_not_null(&customer::Column::DiiNextChange))
-            .exec(&txn)
-            .await?;
-        txn.commit().await?;
+        tenant_setting::Entity::insert(row).on_conflict(upsert).exec_without_returning(self.db()).await?;
         Ok(())
+    }
+
+    /// Where the recompute of the tenant's indexes stands: the last customer
+    /// done (nil: none yet), or `None` when nothing is owed.
+    pub async fn recompute_cursor(&self, t: &TenantId) -> Result<Option<Uuid>> {
+        Ok(scoped::<tenant_setting::Entity>(t).one(self.db()).await?.and_then(|row| row.recompute_after))
+    }
+
+    /// Moves the cursor from `from` to `to` (`None`: done), unless the model
+    /// changed meanwhile (the cursor is then no longer `from`); says whether it moved.
+    pub(crate) async fn advance_recompute<C: ConnectionTrait>(
+        conn: &C,
+        t: &TenantId,
+        from: Uuid,
+        to: Option<Uuid>,
+    ) -> Result<bool> {
+        let moved = scoped_update::<tenant_setting::Entity>(t)
+            .filter(tenant_setting::Column::RecomputeAfter.eq(from))
+            .col_expr(tenant_setting::Column::RecomputeAfter, Expr::value(to))
+            .exec(conn)
+            .await?;
+        Ok(moved.rows_affected == 1)
     }
 }
 

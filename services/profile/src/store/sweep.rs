@@ -93,12 +93,41 @@ impl ProfileStore {
                 txn.commit().await?;
                 changed.extend(due);
             }
+            self.recompute(&t, today, &mut changed).await?;
             if !changed.is_empty() {
                 tracing::info!(tenant = %t, customers = changed.len(), "lifecycle sweep refreshed customers");
                 swept.push((t, changed));
             }
         }
         Ok(swept)
+    }
+
+    /// Applies a changed intensity model to every customer of the tenant, a
+    /// chunk per transaction from the stored cursor, so a stop resumes where
+    /// it was and a newer model starts the walk over.
+    async fn recompute(&self, t: &TenantId, today: NaiveDate, changed: &mut Vec<Uuid>) -> Result<()> {
+        // Each round moves the cursor on; the bound only guards against a bug.
+        for _ in 0..1_000_000 {
+            let Some(after) = self.recompute_cursor(t).await? else { return Ok(()) };
+            let model = self.intensity_model(t).await?;
+            let ids: Vec<Uuid> = scoped::<customer::Entity>(t)
+                .filter(customer::Column::Id.gt(after))
+                .order_by_asc(customer::Column::Id)
+                .select_only()
+                .column(customer::Column::Id)
+                .limit(SWEEP_CHUNK)
+                .into_tuple()
+                .all(self.db())
+                .await?;
+            let txn = self.db().begin().await?;
+            // The cursor moves only if the model did not change meanwhile.
+            if ProfileStore::advance_recompute(&txn, t, after, ids.last().copied()).await? && !ids.is_empty() {
+                refresh(&txn, t, &ids, today, &model, &Default::default()).await?;
+                changed.extend(&ids);
+            }
+            txn.commit().await?;
+        }
+        Ok(())
     }
 
     /// Lifecycle changes, newest first, optionally into one state and within [since, until).
