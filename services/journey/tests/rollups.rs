@@ -306,11 +306,22 @@ async fn concurrent_writers_keep_roll_ups_exact_on_postgres() {
 /// A range covers whole UTC days: touchpoints count on their day, instances
 /// on the day of their first touchpoint.
 #[tokio::test]
-async fn a_range_reads_whole_days_and_instances_by_their_start() {
+async fn a_range_reads_whole_days_and_instances_by_their_start_on_sqlite() {
     let dir = cx_testkit::temp_dir();
-    let db = cx_runtime::store::open(&cx_testkit::store_args(None, dir.clone()), "journey").await.unwrap();
+    ranges(cx_runtime::store::open(&cx_testkit::store_args(None, dir.clone()), "journey").await.unwrap()).await;
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[tokio::test]
+async fn a_range_reads_whole_days_and_instances_by_their_start_on_postgres() {
+    let test_db = TestDb::create().await.unwrap();
+    let args = cx_testkit::store_args(Some(test_db.url.clone()), cx_testkit::temp_dir());
+    ranges(cx_runtime::store::open(&args, "journey").await.unwrap()).await;
+}
+
+async fn ranges(db: DatabaseConnection) {
     cx_runtime::store::migrate::<Migrator>(&db, "journey").await.unwrap();
-    let store = JourneyStore::new(db);
+    let store = JourneyStore::new(db.clone());
     let t = TenantId::parse("ranges").unwrap();
     let map = Uuid::from_u128(0xC33);
     let at = |s: &str| s.parse::<DateTime<Utc>>().unwrap();
@@ -332,6 +343,15 @@ async fn a_range_reads_whole_days_and_instances_by_their_start() {
     assert_eq!(steps, [("discover", 1, 1, 0), ("order", 1, 0, 1)]);
     assert_eq!(counts.listed, vec![], "B has no score");
     // 1 March alone: a1, and A with both its touchpoints (8 then 4: peak 8, end 4 → 6; mean 6).
+    // The same days from a rebuild: the database's own day arithmetic
+    // (not Rust's) places the touchpoints then.
+    let ranged = counts.clone();
+    for table in ["journey_rollups", "journey_instances"] {
+        db.execute_unprepared(&format!("DELETE FROM {table}")).await.unwrap();
+    }
+    cx_journey::store::rollup::rebuild(&db).await.unwrap();
+    let rebuilt = store.analyze(&t, map, at("2026-03-02T12:00:00Z"), at("2026-03-04T00:00:00Z"), 10).await.unwrap();
+    assert_eq!(rebuilt, ranged);
     let first = store.analyze(&t, map, at("2026-03-01T00:00:00Z"), at("2026-03-01T23:00:00Z"), 10).await.unwrap();
     assert_eq!((first.touchpoints, first.instances, first.multi_touch, first.cross_channel), (1, 1, 1, 1));
     assert_eq!(first.switches, vec![(1, 9, 1)]);
@@ -339,5 +359,4 @@ async fn a_range_reads_whole_days_and_instances_by_their_start() {
         first.listed.iter().map(|i| (i.instance_id.as_str(), i.peak, i.end, i.remembered, i.mean)).collect::<Vec<_>>(),
         [("A", 8, 4, 6.0, 6.0)]
     );
-    let _ = std::fs::remove_dir_all(dir);
 }
