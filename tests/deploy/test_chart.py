@@ -336,6 +336,7 @@ def test_notes_tell_how_to_reach_the_services_and_get_a_token():
     assert f"kubectl -n {NAMESPACE} port-forward svc/cx-cx-suite-journey {GRPC_PORT}:{GRPC_PORT}" in text
     assert f"kubectl -n {NAMESPACE} exec deploy/cx-cx-suite-journey -- cx token --tenant demo --roles writer" in text
     assert "WARNING: the PostgreSQL and/or Redis of this release are single pods" in text
+    assert "Prometheus text on port 9464 (GET /metrics) of every service pod; set metrics.serviceMonitor.enabled=true" in text
     ha = notes("-f", str(CHART / "values-ha.yaml"), "--set", "telemetry.otlpEndpoint=http://tempo:4317")
     assert "WARNING" not in ha
     assert "exported over OTLP to http://tempo:4317" in ha
