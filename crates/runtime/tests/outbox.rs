@@ -282,3 +282,60 @@ async fn the_delivery_joins_the_trace_of_the_request_that_wrote_it() {
     assert_eq!(client.parent_span_id, deliver.span_context.span_id());
     assert_eq!(server.parent_span_id, client.span_context.span_id());
 }
+
+/// A receiver that is down (nothing listens) neither uses up its messages'
+/// attempts nor gets every message re-claimed each round: the dispatcher
+/// leaves it alone for a while, then tries again, and delivers everything
+/// once it is back.
+#[tokio::test]
+async fn an_unreachable_destination_is_left_alone_and_its_messages_keep_their_attempts() {
+    let world = world(Recorder::default()).await;
+    for i in 0..30 {
+        enqueue(&world.sender, &world.tenant, "receiver", "test.echo", format!("w{i}").into_bytes()).await.unwrap();
+    }
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let channel = tonic::transport::Channel::from_shared(format!("http://127.0.0.1:{port}")).unwrap().connect_lazy();
+    let mut config = DispatcherConfig::new("sender");
+    config.retry = RetryPolicy { max_attempts: 2, base: Duration::from_millis(20), cap: Duration::from_millis(100) };
+    config.outage =
+        RetryPolicy { max_attempts: i32::MAX, base: Duration::from_millis(100), cap: Duration::from_millis(400) };
+    let keys = Keys::hs256(cx_testkit::SECRET.as_bytes());
+    let dispatcher =
+        Dispatcher::new(world.sender.clone(), config, HashMap::from([("receiver".to_owned(), channel)]), keys.signer);
+
+    // Five rounds against the closed port, more than the two attempts a message has.
+    for round in 0..5 {
+        assert_eq!(dispatcher.tick().await.unwrap(), 30, "round {round} tries every message");
+        assert_eq!(dispatcher.tick().await.unwrap(), 0, "then leaves the destination alone");
+        let pending = messages(&world.sender, &world.tenant, PENDING).await.unwrap();
+        assert_eq!(pending.len(), 30, "nothing dead-lettered");
+        assert!(pending.iter().all(|m| m.attempts == 0 && m.last_error == "destination unreachable"));
+        // The outage delay doubles from 100 ms to its 400 ms cap (half of it random).
+        tokio::time::sleep(Duration::from_millis(450)).await;
+    }
+
+    // The receiver comes up on that port: each message is delivered once, in one attempt.
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await.unwrap();
+    let args = cx_testkit::store_args(Some(world._db.url.clone()), cx_testkit::temp_dir());
+    let receiver_db = cx_runtime::store::open(&args, "receiver").await.unwrap();
+    let module =
+        Receiver { db: receiver_db, watched: world.watched.clone(), auth: AuthInterceptor::new(keys.verifier) };
+    let server = RunningServer::start_on(listener, vec![Arc::new(module)], cx_testkit::server_args());
+    server.wait_serving().await;
+    for _ in 0..100 {
+        dispatcher.tick().await.unwrap();
+        if world.status_counts().await == (0, 30) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(world.status_counts().await, (0, 30));
+    let delivered = messages(&world.sender, &world.tenant, DELIVERED).await.unwrap();
+    assert!(
+        delivered.iter().all(|m| m.attempts == 1),
+        "{:?}",
+        delivered.iter().map(|m| m.attempts).collect::<Vec<_>>()
+    );
+    assert_eq!(world.recorder.applied.lock().unwrap().len(), 30);
+    server.stop().await.unwrap();
+}

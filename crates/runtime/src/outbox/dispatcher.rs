@@ -8,7 +8,8 @@
 //! so several replicas share the work without delivering one message twice
 //! at once. SQLite (embedded mode) runs one dispatcher.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -70,6 +71,9 @@ pub struct DispatcherConfig {
     pub retry: RetryPolicy,
     /// Delivered rows are kept this long, then pruned.
     pub keep_delivered: Duration,
+    /// How long a destination that cannot be reached is left alone, doubling
+    /// while it stays down (its messages keep their attempts meanwhile).
+    pub outage: RetryPolicy,
 }
 
 impl DispatcherConfig {
@@ -81,6 +85,11 @@ impl DispatcherConfig {
             poll: Duration::from_millis(200),
             retry: RetryPolicy::default(),
             keep_delivered: Duration::from_secs(24 * 3600),
+            outage: RetryPolicy {
+                max_attempts: i32::MAX,
+                base: Duration::from_millis(500),
+                cap: Duration::from_secs(30),
+            },
         }
     }
 }
@@ -108,18 +117,31 @@ pub struct Dispatcher {
     config: DispatcherConfig,
     destinations: HashMap<String, InboxClient>,
     signer: Option<Signer>,
+    outages: Arc<Mutex<Outages>>,
+}
+
+/// Destinations that could not be reached: until when they are left alone,
+/// and how many rounds in a row they were down.
+type Outages = HashMap<String, (DateTime<Utc>, i32)>;
+
+/// Whether a failed delivery never reached the receiver (refused or broken
+/// connection), as opposed to an answer of the receiver's.
+fn unreachable(status: &tonic::Status) -> bool {
+    status.code() == tonic::Code::Unavailable
+        && std::error::Error::source(status).is_some_and(|e| e.is::<tonic::transport::Error>())
 }
 
 const CLAIM_POSTGRES: &str = "UPDATE outbox SET claimed_until = $1, attempts = attempts + 1 \
      WHERE (tenant_id, id) IN (SELECT tenant_id, id FROM outbox \
        WHERE status = 'pending' AND next_attempt_at <= $2 AND (claimed_until IS NULL OR claimed_until < $2) \
+       AND NOT (destination = ANY($4)) \
        ORDER BY next_attempt_at LIMIT $3 FOR UPDATE SKIP LOCKED) \
      RETURNING tenant_id, id, destination, kind, payload, traceparent, tracestate, attempts, created_at";
 
 const CLAIM_SQLITE: &str = "UPDATE outbox SET claimed_until = ?, attempts = attempts + 1 \
      WHERE (tenant_id, id) IN (SELECT tenant_id, id FROM outbox \
        WHERE status = 'pending' AND next_attempt_at <= ? AND (claimed_until IS NULL OR claimed_until < ?) \
-       ORDER BY next_attempt_at LIMIT ?) \
+       {DOWN} ORDER BY next_attempt_at LIMIT ?) \
      RETURNING tenant_id, id, destination, kind, payload, traceparent, tracestate, attempts, created_at";
 
 impl Dispatcher {
@@ -137,7 +159,13 @@ impl Dispatcher {
                 (name, InboxServiceClient::new(traced))
             })
             .collect();
-        Self { db, config, destinations, signer }
+        Self { db, config, destinations, signer, outages: Arc::default() }
+    }
+
+    /// Destinations left alone right now.
+    fn down(&self, now: DateTime<Utc>) -> Vec<String> {
+        let outages = self.outages.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        outages.iter().filter(|(_, (until, _))| *until > now).map(|(name, _)| name.clone()).collect()
     }
 
     /// Takes the lease of up to `batch` due rows.
@@ -146,15 +174,23 @@ impl Dispatcher {
         let until = now + self.config.lease;
         let limit = i64::try_from(self.config.batch).unwrap_or(i64::MAX);
         let backend = self.db.get_database_backend();
+        let down = self.down(now);
         let statement = match backend {
             DbBackend::Postgres => {
-                Statement::from_sql_and_values(backend, CLAIM_POSTGRES, [until.into(), now.into(), limit.into()])
+                let down = crate::store::pg_array(sea_orm::sea_query::ArrayType::String, down);
+                Statement::from_sql_and_values(backend, CLAIM_POSTGRES, [until.into(), now.into(), limit.into(), down])
             }
-            _ => Statement::from_sql_and_values(
-                backend,
-                CLAIM_SQLITE,
-                [until.into(), now.into(), now.into(), limit.into()],
-            ),
+            _ => {
+                let skip = if down.is_empty() {
+                    String::new()
+                } else {
+                    format!("AND destination NOT IN ({})", vec!["?"; down.len()].join(", "))
+                };
+                let mut values: Vec<sea_orm::Value> = vec![until.into(), now.into(), now.into()];
+                values.extend(down.into_iter().map(Into::into));
+                values.push(limit.into());
+                Statement::from_sql_and_values(backend, CLAIM_SQLITE.replace("{DOWN}", &skip), values)
+            }
         };
         let rows = self.db.query_all_raw(statement).await?;
         rows.iter()
@@ -254,6 +290,51 @@ impl Dispatcher {
         update.exec(&self.db).await.map(|_| ())
     }
 
+    /// Destinations whose messages could not reach them (and none did this
+    /// round) are left alone for a while, doubling while they stay down;
+    /// their messages wait until then and keep their attempts, so an outage
+    /// of a receiver dead-letters nothing. One line is logged per destination.
+    async fn strand(&self, stranded: &[&Claimed], reached: &HashSet<&str>) -> Result<(), DbErr> {
+        use sea_orm::sea_query::ExprTrait as _;
+        let now = now();
+        let mut until: HashMap<&str, DateTime<Utc>> = HashMap::new();
+        {
+            let mut outages = self.outages.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            outages.retain(|name, _| !reached.contains(name.as_str()));
+            for message in stranded {
+                let name = message.destination.as_str();
+                if reached.contains(name) || until.contains_key(name) {
+                    continue;
+                }
+                let rounds = outages.get(name).map_or(1, |(_, rounds)| rounds.saturating_add(1));
+                let back = now + self.config.outage.delay(rounds);
+                outages.insert(name.to_owned(), (back, rounds));
+                until.insert(name, back);
+            }
+        }
+        for (name, back) in &until {
+            let waiting = stranded.iter().filter(|m| m.destination == *name).count();
+            tracing::warn!(
+                destination = name, messages = waiting, retry_at = %back,
+                "outbox destination unreachable, its messages wait"
+            );
+        }
+        for message in stranded {
+            let Ok(tenant) = TenantId::parse(&message.tenant_id) else { continue };
+            // Reached by another message this round: retry at once.
+            let retry_at = until.get(message.destination.as_str()).copied().unwrap_or(now);
+            scoped_update::<message::Entity>(&tenant)
+                .filter(message::Column::Id.eq(message.id))
+                .col_expr(message::Column::ClaimedUntil, Expr::value(Option::<DateTime<Utc>>::None))
+                .col_expr(message::Column::Attempts, Expr::col(message::Column::Attempts).sub(1))
+                .col_expr(message::Column::NextAttemptAt, Expr::value(retry_at))
+                .col_expr(message::Column::LastError, Expr::value("destination unreachable"))
+                .exec(&self.db)
+                .await?;
+        }
+        Ok(())
+    }
+
     /// One round: claim, send everything claimed at once, record outcomes:
     /// the delivered ones in one statement per tenant, each failure on its
     /// own (it has its own next attempt). Returns how many messages it tried.
@@ -261,16 +342,26 @@ impl Dispatcher {
         let claimed = self.claim().await?;
         let outcomes = join_all(claimed.iter().map(|m| self.send(m))).await;
         let mut delivered: HashMap<&str, Vec<Uuid>> = HashMap::new();
+        let mut reached: HashSet<&str> = HashSet::new();
+        let mut stranded: Vec<&Claimed> = Vec::new();
         for (message, outcome) in claimed.iter().zip(&outcomes) {
             match outcome {
-                Ok(_) => delivered.entry(message.tenant_id.as_str()).or_default().push(message.id),
-                Err(_) => self.settle(message, outcome).await?,
+                Err(status) if unreachable(status) => stranded.push(message),
+                Ok(_) => {
+                    reached.insert(&message.destination);
+                    delivered.entry(message.tenant_id.as_str()).or_default().push(message.id);
+                }
+                Err(_) => {
+                    reached.insert(&message.destination);
+                    self.settle(message, outcome).await?;
+                }
             }
         }
         for (tenant, ids) in delivered {
             let Ok(tenant) = TenantId::parse(tenant) else { continue };
             self.mark_delivered(&tenant, &ids).await?;
         }
+        self.strand(&stranded, &reached).await?;
         Ok(claimed.len())
     }
 
