@@ -319,12 +319,17 @@ impl Dispatcher {
                 "outbox destination unreachable, its messages wait"
             );
         }
+        // One statement per tenant and destination: a round strands up to a batch.
+        let mut groups: HashMap<(&str, &str), Vec<Uuid>> = HashMap::new();
         for message in stranded {
-            let Ok(tenant) = TenantId::parse(&message.tenant_id) else { continue };
+            groups.entry((message.tenant_id.as_str(), message.destination.as_str())).or_default().push(message.id);
+        }
+        for ((tenant, destination), ids) in groups {
+            let Ok(tenant) = TenantId::parse(tenant) else { continue };
             // Reached by another message this round: retry at once.
-            let retry_at = until.get(message.destination.as_str()).copied().unwrap_or(now);
+            let retry_at = until.get(destination).copied().unwrap_or(now);
             scoped_update::<message::Entity>(&tenant)
-                .filter(message::Column::Id.eq(message.id))
+                .filter(crate::store::one_of(self.db.get_database_backend(), message::Column::Id, &ids))
                 .col_expr(message::Column::ClaimedUntil, Expr::value(Option::<DateTime<Utc>>::None))
                 .col_expr(message::Column::Attempts, Expr::col(message::Column::Attempts).sub(1))
                 .col_expr(message::Column::NextAttemptAt, Expr::value(retry_at))
