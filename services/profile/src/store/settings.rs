@@ -44,7 +44,15 @@ impl ProfileStore {
     /// Where the recompute of the tenant's indexes stands: the last customer
     /// done (nil: none yet), or `None` when nothing is owed.
     pub async fn recompute_cursor(&self, t: &TenantId) -> Result<Option<Uuid>> {
-        Ok(scoped::<tenant_setting::Entity>(t).one(self.db()).await?.and_then(|row| row.recompute_after))
+        Ok(self.recompute_owed(t).await?.map(|(after, _)| after))
+    }
+
+    /// The cursor of an owed recompute with the model it applies, from one
+    /// read of the settings row.
+    pub(crate) async fn recompute_owed(&self, t: &TenantId) -> Result<Option<(Uuid, IntensityModel)>> {
+        let Some(row) = scoped::<tenant_setting::Entity>(t).one(self.db()).await? else { return Ok(None) };
+        let Some(after) = row.recompute_after else { return Ok(None) };
+        Ok(Some((after, model_of(t, row.intensity_model)?)))
     }
 
     /// Moves the cursor from `from` to `to` (`None`: done), unless the model
@@ -69,7 +77,10 @@ pub async fn intensity_model_on<C: ConnectionTrait>(conn: &C, t: &TenantId) -> R
     let row = scoped::<tenant_setting::Entity>(t).one(conn).await?;
     match row {
         None => Ok(IntensityModel::default()),
-        Some(row) => serde_json::from_value(row.intensity_model)
-            .map_err(|e| ProfileError::Corrupt(format!("intensity model of tenant {t}: {e}"))),
+        Some(row) => model_of(t, row.intensity_model),
     }
+}
+
+fn model_of(t: &TenantId, stored: serde_json::Value) -> Result<IntensityModel> {
+    serde_json::from_value(stored).map_err(|e| ProfileError::Corrupt(format!("intensity model of tenant {t}: {e}")))
 }

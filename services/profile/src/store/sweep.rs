@@ -108,8 +108,7 @@ impl ProfileStore {
     async fn recompute(&self, t: &TenantId, today: NaiveDate, changed: &mut Vec<Uuid>) -> Result<()> {
         // Each round moves the cursor on; the bound only guards against a bug.
         for _ in 0..1_000_000 {
-            let Some(after) = self.recompute_cursor(t).await? else { return Ok(()) };
-            let model = self.intensity_model(t).await?;
+            let Some((after, model)) = self.recompute_owed(t).await? else { return Ok(()) };
             let ids: Vec<Uuid> = scoped::<customer::Entity>(t)
                 .filter(customer::Column::Id.gt(after))
                 .order_by_asc(customer::Column::Id)
