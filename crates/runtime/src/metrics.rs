@@ -22,7 +22,7 @@ use prometheus_client::registry::Registry;
 use tokio::net::TcpListener;
 use tower::{Layer, Service};
 
-use crate::propagation::{BoxFuture, grpc_status, split_path};
+use crate::propagation::{BoxFuture, grpc_status, is_probe, split_path};
 
 /// Upper bounds of the duration buckets, in seconds: 1 ms to 10 s.
 const BUCKETS: [f64; 12] = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0];
@@ -138,7 +138,7 @@ where
         let clone = self.inner.clone();
         let mut inner = std::mem::replace(&mut self.inner, clone);
         let (service, method) = split_path(request.uri().path());
-        if service == "grpc.health.v1.Health" {
+        if is_probe(service) {
             return Box::pin(inner.call(request));
         }
         let (service, method) = (service.to_owned(), method.to_owned());

@@ -72,6 +72,12 @@ pub(crate) fn split_path(path: &str) -> (&str, &str) {
     trimmed.split_once('/').unwrap_or((trimmed, ""))
 }
 
+/// Whether calls to `service` are probes: they come every few seconds, so
+/// tracing or counting them would bury real traffic.
+pub(crate) fn is_probe(service: &str) -> bool {
+    service == "grpc.health.v1.Health"
+}
+
 /// gRPC status codes that mark a server span as failed (OpenTelemetry
 /// semantic conventions): the client's own mistakes do not.
 fn is_server_error(code: i64) -> bool {
@@ -99,8 +105,7 @@ pub struct ServerSide;
 
 impl Side for ServerSide {
     fn open(&self, service: &str, method: &str, headers: &mut HeaderMap) -> Option<tracing::Span> {
-        // Probes call health every few seconds: tracing them would bury real traffic.
-        if service == "grpc.health.v1.Health" {
+        if is_probe(service) {
             return None;
         }
         let span = tracing::info_span!(
