@@ -58,6 +58,19 @@ fn purchase(mut tp: journey::Touchpoint, euros: i64) -> journey::Touchpoint {
     tp
 }
 
+/// Ingests `batch` under a span named `span`, as an application would;
+/// returns (accepted, duplicates, refused).
+async fn ingest_in_span(
+    journeys: &mut JourneyServiceClient<Traced<tonic::transport::Channel, ClientSide>>,
+    batch: Vec<journey::Touchpoint>,
+    writer: &str,
+    span: tracing::Span,
+) -> (i32, i32, usize) {
+    let request = journey::IngestTouchpointsRequest { touchpoints: batch, all_or_nothing: true };
+    let reply = journeys.ingest_touchpoints(authed(request, writer)).instrument(span).await.unwrap().into_inner();
+    (reply.accepted, reply.duplicates, reply.errors.len())
+}
+
 /// Waits (at most 20 s) until the profile `id` satisfies `check`.
 async fn eventually(addr: &str, token: &str, id: &str, check: impl Fn(&profile::Profile) -> bool) -> profile::Profile {
     let mut last = None;
@@ -154,14 +167,8 @@ async fn one_trace_crosses_the_processes_and_a_killed_profile_service_loses_noth
         touchpoint("e2e-4", by_email(), Channel::Email, Initiator::Push, at(120), ""),
     ];
     let mut journeys = JourneyServiceClient::new(traced(&journey_addr).await);
-    let ingest = journey::IngestTouchpointsRequest { touchpoints: first, all_or_nothing: true };
-    let accepted = journeys
-        .ingest_touchpoints(authed(ingest, &writer))
-        .instrument(tracing::info_span!("web shop checkout"))
-        .await
-        .unwrap()
-        .into_inner();
-    assert_eq!((accepted.accepted, accepted.duplicates, accepted.errors.len()), (4, 0, 0));
+    let stored = ingest_in_span(&mut journeys, first, &writer, tracing::info_span!("web shop checkout")).await;
+    assert_eq!(stored, (4, 0, 0));
 
     // The activity reaches the profile through journey's outbox. 4 touchpoints,
     // 3 digital (web, app, e-mail) of 3 channels, 2 of them hers, 1 device:
@@ -269,14 +276,8 @@ async fn one_trace_crosses_the_processes_and_a_killed_profile_service_loses_noth
             "laptop-1",
         ),
     ];
-    let ingest = journey::IngestTouchpointsRequest { touchpoints: second, all_or_nothing: true };
-    let accepted = journeys
-        .ingest_touchpoints(authed(ingest, &writer))
-        .instrument(tracing::info_span!("store visit"))
-        .await
-        .unwrap()
-        .into_inner();
-    assert_eq!((accepted.accepted, accepted.duplicates, accepted.errors.len()), (2, 0, 0));
+    let stored = ingest_in_span(&mut journeys, second, &writer, tracing::info_span!("store visit")).await;
+    assert_eq!(stored, (2, 0, 0));
     tokio::time::sleep(Duration::from_millis(500)).await;
     assert!(ProfileServiceClient::connect(profile_addr.clone()).await.is_err(), "profile is down");
 
