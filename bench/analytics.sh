@@ -13,28 +13,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 ROWS=${ROWS:-12000000}  # 84 % kept: about 10.1 million touchpoints
-ADMIN_URL=${CX_BENCH_DATABASE_URL:-postgres://postgres@127.0.0.1:5432/postgres}
-cargo build --release -q -p cx -p cx-bench
-CX=target/release/cx
-LOAD=target/release/cx-load
-
-db="cx_bench_analytics_$(date +%s)"
-base=${ADMIN_URL%/*}
-psql -q "$ADMIN_URL" -c "CREATE DATABASE $db"
-data=$(mktemp -d)
-addr="127.0.0.1:$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
-export CX_DATA_DIR="$data" CX_DATABASE_URL="$base/$db" CX_LOG=warn CX_LISTEN="$addr" \
-  CX_JWT_SECRET=bench-secret-0123456789abcdef-0123456789
-server=""
-cleanup() {
-  [ -n "$server" ] && kill "$server" 2>/dev/null
-  wait 2>/dev/null || true
-  psql -q "$ADMIN_URL" -c "DROP DATABASE IF EXISTS $db WITH (FORCE)" || true
-  rm -rf "$data"
-}
-trap cleanup EXIT
-
-echo "machine: $(nproc) cores, $(lscpu | sed -n 's/^Model name: *//p'); $(psql -tA "$ADMIN_URL" -c 'SHOW server_version')"
+. bench/lib.sh analytics
+addr="127.0.0.1:$(free_port)"
+export CX_LISTEN="$addr"
 "$CX" migrate journey >/dev/null
 map=0195f0a0-0000-7000-8000-000000000001
 step() { echo "{\"key\": \"$1\", \"name\": \"$1\", \"phase\": \"$2\", \"expected_channels\": [], \"importance\": $3, \"target_score\": 8.0, \"moment_of_truth\": $4, \"conversion\": $5}"; }
@@ -71,8 +52,8 @@ echo "roll-ups rebuilt in $(( ($(date +%s%N) - start) / 1000000 )) ms: $(psql -t
 psql -q "$base/$db" -c "VACUUM ANALYZE journey.journey_rollups" -c "VACUUM ANALYZE journey.journey_instances"
 
 "$CX" serve journey > "$data/journey.log" 2>&1 &
-server=$!
-for _ in $(seq 1 500); do "$CX" health --addr "http://$addr" >/dev/null 2>&1 && break; sleep 0.02; done
+pids+=("$!")
+wait_serving "$addr"
 token=$("$CX" token --tenant bench --roles reader)
 "$LOAD" --target "http://$addr" --call analyze-journey --map-id "$map" --token "$token" \
   --connections 4 --concurrency 8 --duration 10s --warmup 1s

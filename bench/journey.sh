@@ -17,33 +17,10 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 DURATION=${DURATION:-20s}
-ADMIN_URL=${CX_BENCH_DATABASE_URL:-postgres://postgres@127.0.0.1:5432/postgres}
-cargo build --release -q -p cx -p cx-bench
-CX=target/release/cx
-LOAD=target/release/cx-load
-
-db="cx_bench_$(date +%s)"
-base=${ADMIN_URL%/*}
-psql -q "$ADMIN_URL" -c "CREATE DATABASE $db"
-data=$(mktemp -d)
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
+. bench/lib.sh journey
 profile_addr="127.0.0.1:$(free_port)"
 journey_addr="127.0.0.1:$(free_port)"
-export CX_DATA_DIR="$data" CX_DATABASE_URL="$base/$db" CX_LOG=warn CX_JWT_SECRET=bench-secret-0123456789abcdef-0123456789
-pids=()
-cleanup() {
-  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
-  wait 2>/dev/null || true
-  psql -q "$ADMIN_URL" -c "DROP DATABASE IF EXISTS $db WITH (FORCE)" || true
-  rm -rf "$data"
-}
-trap cleanup EXIT
-wait_serving() {
-  for _ in $(seq 1 500); do "$CX" health --addr "http://$1" >/dev/null 2>&1 && return 0; sleep 0.02; done
-  echo "no SERVING on $1" >&2; return 1
-}
 
-echo "machine: $(nproc) cores, $(lscpu | sed -n 's/^Model name: *//p'); $(psql -tA "$ADMIN_URL" -c 'SHOW server_version')"
 # Profile runs only to create the customers, then stops.
 CX_LISTEN=$profile_addr "$CX" serve profile > "$data/profile.log" 2>&1 &
 profile=$!

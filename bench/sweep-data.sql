@@ -4,10 +4,11 @@
 -- the window), as on an ordinary day.
 TRUNCATE profile.customers, profile.purchase_days, profile.activity_days, profile.lifecycle_transitions;
 INSERT INTO profile.customers (tenant_id, id, persona, attributes, version, created_at, updated_at,
-    lifecycle, lifecycle_since, lifecycle_next_change, dii_next_change, dii, dii_category, dii_components)
+    lifecycle, lifecycle_since, lifecycle_next_change, dii_next_change,
+    dii_digital_share, dii_digital_breadth, dii_device_factor, dii_self_service_share)
 SELECT 'bench', gen_random_uuid(), '', '{}', 1, now(), now(),
     'active', now(), CURRENT_DATE + (g % 100), CURRENT_DATE + ((g * 7 + 3) % 100),
-    50, 'connected', '[0.5, 0.25, 0.25, 0.5]'
+    0.5, 0.25, 0.25, 0.5
 FROM generate_series(1, 1000000) AS g;
 INSERT INTO profile.purchase_days (tenant_id, customer_id, day, currency, purchases, amount_micros)
 SELECT 'bench', id, CURRENT_DATE - 80 - (random() * 20)::int, 'EUR', 1, 25000000 FROM profile.customers;

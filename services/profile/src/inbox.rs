@@ -17,7 +17,6 @@ use crate::error::ProfileError;
 use crate::store::ProfileStore;
 use crate::store::activity::{UnknownProfiles, apply_activity};
 use crate::store::events::kind;
-use crate::store::settings::intensity_model_on;
 
 #[derive(Debug)]
 pub struct ProfileInbox {
@@ -42,9 +41,8 @@ impl InboxHandler for ProfileInbox {
         if message_kind == kind::<pb::RecordActivityRequest>() {
             let pb::RecordActivityRequest { batch_id, records } = decode(payload)?;
             let records = crate::api::activity::parse_batch(&batch_id, records).map_err(ProfileError::from)?;
-            let model = intensity_model_on(txn, t).await?;
             // Activity may name a customer merged or erased since it was sent.
-            let changed = apply_activity(txn, t, &batch_id, records, &model, UnknownProfiles::Redirect).await?;
+            let changed = apply_activity(txn, t, &batch_id, records, UnknownProfiles::Redirect).await?;
             let keys: Vec<_> = changed.unwrap_or_default().into_iter().map(|id| ProfileApi::cache_key(t, id)).collect();
             let cache = self.cache.clone();
             return Ok(Some(Box::pin(async move {

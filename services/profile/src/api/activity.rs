@@ -9,7 +9,7 @@ use cx_runtime::input::parse_money;
 use super::convert::{parse_channel, parse_id};
 use crate::domain::intensity::Category;
 use crate::store::activity::Activity;
-use crate::store::sweep::CategoryCount;
+use crate::store::intensity::CategoryCount;
 
 /// Largest batch; the journey service sends up to this many per call.
 pub const MAX_RECORDS: usize = 10_000;

@@ -10,7 +10,7 @@ use uuid::Uuid;
 
 use crate::domain::consent::{Purpose, StandardPurpose, check_custom_name};
 use crate::domain::identity::{Identity, IdentityKind};
-use crate::domain::intensity::{Category, Intensity};
+use crate::domain::intensity::{Category, Components, Intensity, IntensityModel};
 use crate::domain::lifecycle::Lifecycle;
 use crate::store::{ConsentRecord, ProfileRecord, PurposeRecord};
 pub use cx_runtime::attributes::{parse_attributes, value_to_proto};
@@ -170,11 +170,25 @@ pub fn intensity_to_proto(i: &Intensity) -> pb::DigitalIntensity {
     }
 }
 
-pub fn profile_to_proto(record: &ProfileRecord) -> pb::Profile {
+/// Sets the index and category of `profile` from its components under
+/// `model`: a cached profile may have been scored under an earlier model.
+pub fn score_profile(profile: &mut pb::Profile, model: &IntensityModel) {
+    if let Some(d) = profile.digital_intensity.as_mut() {
+        let components = Components {
+            digital_share: d.digital_share,
+            digital_breadth: d.digital_breadth,
+            device_factor: d.device_factor,
+            self_service_share: d.self_service_share,
+        };
+        *d = intensity_to_proto(&model.intensity(&components));
+    }
+}
+
+pub fn profile_to_proto(record: &ProfileRecord, model: &IntensityModel) -> pb::Profile {
     pb::Profile {
         lifecycle: lifecycle_to_proto(record.lifecycle) as i32,
         lifecycle_change_time: record.lifecycle_since.map(timestamp),
-        digital_intensity: record.intensity.as_ref().map(intensity_to_proto),
+        digital_intensity: record.intensity(model).as_ref().map(intensity_to_proto),
         last_touch_time: record.last_touch_at.map(timestamp),
         id: record.id.to_string(),
         identities: record.identities.iter().map(identity_to_proto).collect(),

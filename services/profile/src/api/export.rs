@@ -7,6 +7,7 @@ use cx_proto::profile::v1 as pb;
 use cx_proto::profile::v1::export_customer_data_response::Record;
 
 use super::convert::{consent_to_proto, profile_to_proto, transition_to_proto};
+use crate::domain::intensity::IntensityModel;
 use crate::store::export::CustomerData;
 
 fn initiator(key: &str) -> i32 {
@@ -25,8 +26,8 @@ fn kind(key: &str) -> i32 {
     }
 }
 
-pub fn records(data: &CustomerData) -> Vec<pb::ExportCustomerDataResponse> {
-    let mut records = vec![Record::Profile(profile_to_proto(&data.profile))];
+pub fn records(data: &CustomerData, model: &IntensityModel) -> Vec<pb::ExportCustomerDataResponse> {
+    let mut records = vec![Record::Profile(profile_to_proto(&data.profile, model))];
     records.extend(data.consents.iter().map(|c| Record::Consent(consent_to_proto(c))));
     records.extend(data.activity.iter().map(|a| {
         Record::Activity(pb::ActivityDay {

@@ -65,14 +65,21 @@ impl ProfileApi {
         CacheKey::new(t, "profile", &id.to_string())
     }
 
-    /// A profile read through the cache (cache-aside).
+    /// A record as the API returns it, scored under the tenant's model.
+    async fn to_proto(&self, t: &TenantId, record: &crate::store::ProfileRecord) -> Result<pb::Profile, Status> {
+        Ok(profile_to_proto(record, &self.store.intensity_model(t).await?))
+    }
+
+    /// A profile read through the cache (cache-aside), scored under the
+    /// tenant's current model whatever model the entry was cached under.
     async fn cached_profile(&self, t: &TenantId, id: Uuid) -> Result<pb::Profile, Status> {
+        let model = self.store.intensity_model(t).await?;
         let key = Self::cache_key(t, id);
         let bytes = self
             .cache
             .get_or_load(&key, || async {
                 match self.store.get(t, id).await {
-                    Ok(record) => Ok(Some(profile_to_proto(&record).encode_to_vec())),
+                    Ok(record) => Ok(Some(profile_to_proto(&record, &model).encode_to_vec())),
                     Err(ProfileError::NotFound(_)) => Ok(None),
                     Err(err) => Err(err),
                 }
@@ -80,11 +87,14 @@ impl ProfileApi {
             .await?;
         let bytes = bytes.ok_or_else(|| ProfileError::NotFound(format!("profile {id}")))?;
         match pb::Profile::decode(bytes.as_slice()) {
-            Ok(profile) => Ok(profile),
+            Ok(mut profile) => {
+                score_profile(&mut profile, &model);
+                Ok(profile)
+            }
             Err(err) => {
                 tracing::warn!(error = %err, "undecodable cache entry, reading the database");
                 self.cache.invalidate(&key).await;
-                Ok(profile_to_proto(&self.store.get(t, id).await?))
+                Ok(profile_to_proto(&self.store.get(t, id).await?, &model))
             }
         }
     }
@@ -98,9 +108,10 @@ impl ProfileService for ProfileApi {
         let pb::ResolveProfileRequest { identity, create_if_missing } = request.into_inner();
         let identity = parse_identity(identity, "identity").map_err(reject)?;
         match self.store.resolve(&t, &identity, create_if_missing).await? {
-            Some((record, created)) => {
-                Ok(Response::new(pb::ResolveProfileResponse { profile: Some(profile_to_proto(&record)), created }))
-            }
+            Some((record, created)) => Ok(Response::new(pb::ResolveProfileResponse {
+                profile: Some(self.to_proto(&t, &record).await?),
+                created,
+            })),
             None => Err(Status::not_found(format!("no profile has this {} identity", identity.kind.as_str()))),
         }
     }
@@ -156,10 +167,10 @@ impl ProfileService for ProfileApi {
         if let Some(as_of) = as_of {
             // History is evaluated from the aggregates, past the cache.
             let model = self.store.intensity_model(&t).await?;
-            let derived = self.store.derived_as_of(&t, id, as_of.date_naive(), &model).await?;
+            let derived = self.store.derived_as_of(&t, id, as_of.date_naive()).await?;
             profile.lifecycle = lifecycle_to_proto(derived.lifecycle) as i32;
             profile.lifecycle_change_time = None;
-            profile.digital_intensity = derived.intensity.as_ref().map(intensity_to_proto);
+            profile.digital_intensity = derived.intensity.map(|c| intensity_to_proto(&model.intensity(&c)));
         }
         Ok(Response::new(pb::GetProfileResponse { profile: Some(profile) }))
     }
@@ -175,8 +186,9 @@ impl ProfileService for ProfileApi {
         let filter = ListFilter { lifecycle, category };
         let (records, more) = self.store.list_filtered(&t, after, size, &filter).await?;
         let next_page_token = next_page_token(more, records.last().map(|last| last.id));
+        let model = self.store.intensity_model(&t).await?;
         Ok(Response::new(pb::ListProfilesResponse {
-            profiles: records.iter().map(profile_to_proto).collect(),
+            profiles: records.iter().map(|r| profile_to_proto(r, &model)).collect(),
             next_page_token,
         }))
     }
@@ -225,7 +237,7 @@ impl ProfileService for ProfileApi {
         let update = ProfileUpdate { paths, persona, attributes };
         let record = self.store.update(&t, id, &update, MAX_ATTRIBUTES).await?;
         self.cache.invalidate(&Self::cache_key(&t, id)).await;
-        Ok(Response::new(pb::UpdateProfileResponse { profile: Some(profile_to_proto(&record)) }))
+        Ok(Response::new(pb::UpdateProfileResponse { profile: Some(self.to_proto(&t, &record).await?) }))
     }
 
     async fn add_identity(&self, request: Request<pb::AddIdentityRequest>) -> Reply<pb::AddIdentityResponse> {
@@ -234,7 +246,7 @@ impl ProfileService for ProfileApi {
         let (id, identity) = profile_identity(&profile_id, identity)?;
         let result = self.store.add_identity(&t, id, &identity).await;
         self.cache.invalidate(&Self::cache_key(&t, id)).await;
-        Ok(Response::new(pb::AddIdentityResponse { profile: Some(profile_to_proto(&result?)) }))
+        Ok(Response::new(pb::AddIdentityResponse { profile: Some(self.to_proto(&t, &result?).await?) }))
     }
 
     async fn remove_identity(&self, request: Request<pb::RemoveIdentityRequest>) -> Reply<pb::RemoveIdentityResponse> {
@@ -243,7 +255,7 @@ impl ProfileService for ProfileApi {
         let (id, identity) = profile_identity(&profile_id, identity)?;
         let result = self.store.remove_identity(&t, id, &identity).await;
         self.cache.invalidate(&Self::cache_key(&t, id)).await;
-        Ok(Response::new(pb::RemoveIdentityResponse { profile: Some(profile_to_proto(&result?)) }))
+        Ok(Response::new(pb::RemoveIdentityResponse { profile: Some(self.to_proto(&t, &result?).await?) }))
     }
 
     async fn set_consent(&self, request: Request<pb::SetConsentRequest>) -> Reply<pb::SetConsentResponse> {
@@ -349,8 +361,7 @@ impl ProfileService for ProfileApi {
         let t = tenant(&request, Role::Writer)?;
         let pb::RecordActivityRequest { batch_id, records } = request.into_inner();
         let records = activity::parse_batch(&batch_id, records).map_err(ProfileError::from)?;
-        let model = self.store.intensity_model(&t).await?;
-        let Some(customers) = self.store.record_activity(&t, &batch_id, records, &model).await? else {
+        let Some(customers) = self.store.record_activity(&t, &batch_id, records).await? else {
             return Ok(Response::new(pb::RecordActivityResponse { duplicate: true, profiles_updated: 0 }));
         };
         for id in &customers {
@@ -447,7 +458,8 @@ impl ProfileService for ProfileApi {
                 kept_merged: c.kept == Prefer::Merged,
             })
             .collect();
-        Ok(Response::new(pb::MergeProfilesResponse { profile: Some(profile_to_proto(&outcome.profile)), conflicts }))
+        let profile = self.to_proto(&t, &outcome.profile).await?;
+        Ok(Response::new(pb::MergeProfilesResponse { profile: Some(profile), conflicts }))
     }
 
     type ExportCustomerDataStream =
@@ -462,7 +474,8 @@ impl ProfileService for ProfileApi {
         let id = parse_id(&profile_id, "profile_id").map_err(reject)?;
         let data = self.store.export(&t, id).await?;
         tracing::info!(records = data.consents.len() + data.activity.len(), "customer data exported");
-        let records = export::records(&data).into_iter().map(Ok);
+        let model = self.store.intensity_model(&t).await?;
+        let records = export::records(&data, &model).into_iter().map(Ok);
         Ok(Response::new(Box::pin(futures::stream::iter(records))))
     }
 

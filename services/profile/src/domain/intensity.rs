@@ -99,6 +99,37 @@ impl IntensityModel {
     }
 }
 
+/// The four components of the index (each 0–1). They depend on the
+/// customer's activity alone; the index and category also depend on the
+/// tenant's model, so they are derived when read (a model change rewrites
+/// nothing).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Components {
+    pub digital_share: f64,
+    pub digital_breadth: f64,
+    pub device_factor: f64,
+    pub self_service_share: f64,
+}
+
+impl Components {
+    /// `None` when the customer has no touchpoint in the window.
+    pub fn of(mix: &ChannelMix) -> Option<Self> {
+        if mix.touchpoints == 0 {
+            return None;
+        }
+        Some(Self {
+            digital_share: mix.digital as f64 / mix.touchpoints as f64,
+            digital_breadth: f64::from(mix.distinct_digital_channels.min(DIGITAL_CHANNELS))
+                / f64::from(DIGITAL_CHANNELS),
+            device_factor: f64::from(mix.devices.min(MAX_DEVICES)) / f64::from(MAX_DEVICES),
+            self_service_share: if mix.digital == 0 { 0.0 } else { mix.digital_pull as f64 / mix.digital as f64 },
+        })
+    }
+}
+
+/// Added before rounding, so exact halves (62.5 computed as 62.4999…) round up.
+pub const ROUNDING_NUDGE: f64 = 1e-9;
+
 /// The index with its four components, so a user sees why.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Intensity {
@@ -110,29 +141,51 @@ pub struct Intensity {
     pub self_service_share: f64,
 }
 
+impl IntensityModel {
+    /// `100 × Σ weight·component + nudge`, unrounded. The store's SQL computes
+    /// the same IEEE operations in the same order (`store::intensity`), so a
+    /// filter or a distribution in the database agrees with this to the bit.
+    pub fn score(&self, c: &Components) -> f64 {
+        let weighted = self.digital_share * c.digital_share
+            + self.digital_breadth * c.digital_breadth
+            + self.device_factor * c.device_factor
+            + self.self_service_share * c.self_service_share;
+        100.0 * weighted + ROUNDING_NUDGE
+    }
+
+    /// The index of `c` (0–100): the score rounded half up.
+    pub fn index(&self, c: &Components) -> u8 {
+        self.score(c).round().clamp(0.0, 100.0) as u8
+    }
+
+    pub fn intensity(&self, c: &Components) -> Intensity {
+        let index = self.index(c);
+        Intensity {
+            index,
+            category: self.category(index),
+            digital_share: c.digital_share,
+            digital_breadth: c.digital_breadth,
+            device_factor: c.device_factor,
+            self_service_share: c.self_service_share,
+        }
+    }
+
+    /// The lowest index of `category` and the lowest of the next one up
+    /// (`None` for digital_native).
+    pub fn bounds(&self, category: Category) -> (u8, Option<u8>) {
+        let [hybrid, connected, native] = self.cuts;
+        match category {
+            Category::Traditional => (0, Some(hybrid)),
+            Category::Hybrid => (hybrid, Some(connected)),
+            Category::Connected => (connected, Some(native)),
+            Category::DigitalNative => (native, None),
+        }
+    }
+}
+
 /// `None` when the customer has no touchpoint in the window.
 pub fn intensity(mix: &ChannelMix, model: &IntensityModel) -> Option<Intensity> {
-    if mix.touchpoints == 0 {
-        return None;
-    }
-    let digital_share = mix.digital as f64 / mix.touchpoints as f64;
-    let digital_breadth = f64::from(mix.distinct_digital_channels.min(DIGITAL_CHANNELS)) / f64::from(DIGITAL_CHANNELS);
-    let device_factor = f64::from(mix.devices.min(MAX_DEVICES)) / f64::from(MAX_DEVICES);
-    let self_service_share = if mix.digital == 0 { 0.0 } else { mix.digital_pull as f64 / mix.digital as f64 };
-    let score = model.digital_share * digital_share
-        + model.digital_breadth * digital_breadth
-        + model.device_factor * device_factor
-        + model.self_service_share * self_service_share;
-    // The nudge keeps exact halves (62.5 computed as 62.4999…) rounding up.
-    let index = (100.0 * score + 1e-9).round().clamp(0.0, 100.0) as u8;
-    Some(Intensity {
-        index,
-        category: model.category(index),
-        digital_share,
-        digital_breadth,
-        device_factor,
-        self_service_share,
-    })
+    Components::of(mix).map(|c| model.intensity(&c))
 }
 
 #[cfg(test)]
@@ -195,6 +248,48 @@ mod tests {
         // 0.50·0.25 + 0.20·0.125 + 0.15·0.5 + 0 = 0.125 + 0.025 + 0.075 = 0.225 → 22.5 → 23.
         let half = ChannelMix { touchpoints: 4, digital: 1, digital_pull: 0, distinct_digital_channels: 1, devices: 2 };
         assert_eq!(index(half), (23, Category::Traditional));
+    }
+
+    #[test]
+    fn bounds_are_the_index_ranges_of_the_categories() {
+        // The store filters a category as "index ≥ low and not ≥ next"; every
+        // index lands in exactly the category whose bounds hold it.
+        for model in [IntensityModel::default(), IntensityModel { cuts: [1, 2, 100], ..Default::default() }] {
+            for index in 0..=100u8 {
+                let holding: Vec<_> = Category::ALL
+                    .into_iter()
+                    .filter(|c| {
+                        let (low, next) = model.bounds(*c);
+                        index >= low && next.is_none_or(|n| index < n)
+                    })
+                    .collect();
+                assert_eq!(holding, [model.category(index)], "index {index} under {:?}", model.cuts);
+            }
+        }
+    }
+
+    #[test]
+    fn a_model_change_rescores_the_same_components() {
+        // 4 touchpoints, 1 digital and pull, 2 channels, no device: components ¼, ²⁄₈, 0, 1.
+        // Default: 0.5·0.25 + 0.2·0.25 + 0 + 0.15·1 = 0.325 → 32.5 → 33 (the
+        // doubles give 32.49999999999999; the nudge rounds it up). Share only: 25.
+        let c = Components::of(&ChannelMix {
+            touchpoints: 4,
+            digital: 1,
+            digital_pull: 1,
+            distinct_digital_channels: 2,
+            devices: 0,
+        })
+        .unwrap();
+        assert_eq!(IntensityModel::default().index(&c), 33);
+        let share_only = IntensityModel {
+            digital_share: 1.0,
+            digital_breadth: 0.0,
+            device_factor: 0.0,
+            self_service_share: 0.0,
+            cuts: [25, 50, 75],
+        };
+        assert_eq!((share_only.index(&c), share_only.intensity(&c).category), (25, Category::Hybrid));
     }
 
     #[test]

@@ -19,7 +19,7 @@ use uuid::Uuid;
 
 use super::ProfileStore;
 use super::entity::{activity_batch, activity_day, customer, device, lifecycle_transition, purchase_day};
-use crate::domain::intensity::{self, ChannelMix, Intensity, IntensityModel, WINDOW_DAYS};
+use crate::domain::intensity::{ChannelMix, Components, WINDOW_DAYS};
 use crate::domain::lifecycle::{Lifecycle, lifecycle_as_of, next_change};
 use crate::error::ProfileError;
 
@@ -64,7 +64,7 @@ fn window_start(day: NaiveDate) -> NaiveDate {
 pub struct Derived {
     pub lifecycle: Lifecycle,
     pub next_change: Option<NaiveDate>,
-    pub intensity: Option<Intensity>,
+    pub intensity: Option<Components>,
     /// The day the oldest activity or device in the window leaves it.
     pub intensity_next_change: Option<NaiveDate>,
 }
@@ -86,10 +86,9 @@ impl ProfileStore {
         t: &TenantId,
         batch_id: &str,
         records: Vec<Activity>,
-        model: &IntensityModel,
     ) -> Result<Option<Vec<Uuid>>> {
         let txn = self.db().begin().await?;
-        let applied = apply_activity(&txn, t, batch_id, records, model, UnknownProfiles::Reject).await?;
+        let applied = apply_activity(&txn, t, batch_id, records, UnknownProfiles::Reject).await?;
         if applied.is_some() {
             txn.commit().await?;
         }
@@ -97,14 +96,8 @@ impl ProfileStore {
     }
     /// Lifecycle and intensity of one customer as of `day` (from the
     /// aggregates, not the stored state).
-    pub async fn derived_as_of(
-        &self,
-        t: &TenantId,
-        id: Uuid,
-        day: NaiveDate,
-        model: &IntensityModel,
-    ) -> Result<Derived> {
-        let mut derived = derive(self.db(), t, &[id], day, model).await?;
+    pub async fn derived_as_of(&self, t: &TenantId, id: Uuid, day: NaiveDate) -> Result<Derived> {
+        let mut derived = derive(self.db(), t, &[id], day).await?;
         // `derive` answers for every id it is asked about.
         derived.remove(&id).ok_or_else(|| ProfileError::NotFound(format!("profile {id}")))
     }
@@ -117,7 +110,6 @@ pub async fn apply_activity(
     t: &TenantId,
     batch_id: &str,
     records: Vec<Activity>,
-    model: &IntensityModel,
     unknown_profiles: UnknownProfiles,
 ) -> Result<Option<Vec<Uuid>>> {
     let batch = activity_batch::ActiveModel {
@@ -163,7 +155,7 @@ pub async fn apply_activity(
         last_touch.entry(r.customer).and_modify(|t| *t = (*t).max(at)).or_insert(at);
     }
     current.retain(|id, _| last_touch.contains_key(id));
-    refresh_locked(txn, t, &current, today, model, &last_touch).await?;
+    refresh_locked(txn, t, &current, today, &last_touch).await?;
     Ok(Some(customers))
 }
 
@@ -373,7 +365,6 @@ pub async fn derive<C: ConnectionTrait>(
     t: &TenantId,
     customers: &[Uuid],
     day: NaiveDate,
-    model: &IntensityModel,
 ) -> Result<HashMap<Uuid, Derived>> {
     let mut purchase_days: HashMap<Uuid, Vec<NaiveDate>> = HashMap::new();
     let rows = scoped::<purchase_day::Entity>(t)
@@ -453,7 +444,7 @@ pub async fn derive<C: ConnectionTrait>(
             let derived = Derived {
                 lifecycle: lifecycle_as_of(&days, day),
                 next_change: next_change(&days, day),
-                intensity: mix.and_then(|mix| intensity::intensity(&mix, model)),
+                intensity: mix.and_then(|mix| Components::of(&mix)),
                 intensity_next_change: oldest.get(id).map(|d| *d + Days::new(WINDOW_DAYS as u64)),
             };
             (*id, derived)
@@ -468,11 +459,10 @@ pub async fn refresh(
     t: &TenantId,
     customers: &[Uuid],
     day: NaiveDate,
-    model: &IntensityModel,
     last_touch: &HashMap<Uuid, DateTime<Utc>>,
 ) -> Result<()> {
     let current = lock_customers(txn, t, customers).await?;
-    refresh_locked(txn, t, &current, day, model, last_touch).await
+    refresh_locked(txn, t, &current, day, last_touch).await
 }
 
 /// The stored lifecycle and last touch of each of `customers` that exists.
@@ -508,12 +498,11 @@ async fn refresh_locked(
     t: &TenantId,
     current: &Current,
     day: NaiveDate,
-    model: &IntensityModel,
     last_touch: &HashMap<Uuid, DateTime<Utc>>,
 ) -> Result<()> {
     let customers: Vec<Uuid> = current.keys().copied().collect();
     let customers = customers.as_slice();
-    let derived = derive(txn, t, customers, day, model).await?;
+    let derived = derive(txn, t, customers, day).await?;
     let now = cx_runtime::store::now();
     let mut transitions = Vec::new();
     let mut changes = Vec::with_capacity(derived.len());
@@ -555,10 +544,6 @@ struct Change {
     last_touch: Option<DateTime<Utc>>,
 }
 
-fn components(i: &Intensity) -> serde_json::Value {
-    serde_json::json!([i.digital_share, i.digital_breadth, i.device_factor, i.self_service_share])
-}
-
 /// One UPDATE per customer (SQLite, the embedded mode).
 async fn update_one(txn: &DatabaseTransaction, t: &TenantId, change: &Change, now: DateTime<Utc>) -> Result<()> {
     let state = &change.state;
@@ -566,9 +551,10 @@ async fn update_one(txn: &DatabaseTransaction, t: &TenantId, change: &Change, no
         .filter(customer::Column::Id.eq(change.id))
         .col_expr(customer::Column::LifecycleNextChange, Expr::value(state.next_change))
         .col_expr(customer::Column::DiiNextChange, Expr::value(state.intensity_next_change))
-        .col_expr(customer::Column::Dii, Expr::value(state.intensity.map(|i| i32::from(i.index))))
-        .col_expr(customer::Column::DiiCategory, Expr::value(state.intensity.map(|i| i.category.as_str().to_owned())))
-        .col_expr(customer::Column::DiiComponents, Expr::value(state.intensity.as_ref().map(components)))
+        .col_expr(customer::Column::DiiDigitalShare, Expr::value(state.intensity.map(|c| c.digital_share)))
+        .col_expr(customer::Column::DiiDigitalBreadth, Expr::value(state.intensity.map(|c| c.digital_breadth)))
+        .col_expr(customer::Column::DiiDeviceFactor, Expr::value(state.intensity.map(|c| c.device_factor)))
+        .col_expr(customer::Column::DiiSelfServiceShare, Expr::value(state.intensity.map(|c| c.self_service_share)))
         .col_expr(customer::Column::Version, increment(customer::Column::Version))
         .col_expr(customer::Column::UpdatedAt, Expr::value(now));
     if let Some(at) = change.last_touch {
@@ -585,19 +571,20 @@ async fn update_one(txn: &DatabaseTransaction, t: &TenantId, change: &Change, no
 
 /// All customers in one `UPDATE … FROM UNNEST(arrays)` (PostgreSQL): one
 /// parameter per column. Nullable columns travel as sentinels (the first
-/// day of year 1, -1, '', the epoch) that `NULLIF` turns back into NULL.
+/// day of year 1, -1, the epoch) that `NULLIF` turns back into NULL.
 const BULK_UPDATE: &str = "UPDATE customers AS c SET \
        lifecycle = v.lifecycle, \
        lifecycle_since = CASE WHEN v.changed THEN $2 ELSE c.lifecycle_since END, \
        lifecycle_next_change = NULLIF(v.next_change, DATE '0001-01-01'), \
        dii_next_change = NULLIF(v.dii_next_change, DATE '0001-01-01'), \
-       dii = NULLIF(v.dii, -1), dii_category = NULLIF(v.category, ''), \
-       dii_components = NULLIF(v.components, '')::jsonb, \
+       dii_digital_share = NULLIF(v.share, -1), dii_digital_breadth = NULLIF(v.breadth, -1), \
+       dii_device_factor = NULLIF(v.devices, -1), dii_self_service_share = NULLIF(v.self_service, -1), \
        last_touch_at = COALESCE(NULLIF(v.last_touch, TIMESTAMPTZ 'epoch'), c.last_touch_at), \
        version = c.version + 1, updated_at = $2 \
-     FROM UNNEST($3::uuid[], $4::text[], $5::bool[], $6::date[], $7::date[], $8::int4[], $9::text[], \
-       $10::text[], $11::timestamptz[]) \
-       AS v(id, lifecycle, changed, next_change, dii_next_change, dii, category, components, last_touch) \
+     FROM UNNEST($3::uuid[], $4::text[], $5::bool[], $6::date[], $7::date[], $8::float8[], $9::float8[], \
+       $10::float8[], $11::float8[], $12::timestamptz[]) \
+       AS v(id, lifecycle, changed, next_change, dii_next_change, share, breadth, devices, self_service, \
+       last_touch) \
      WHERE c.tenant_id = $1 AND c.id = v.id";
 
 async fn bulk_update(txn: &DatabaseTransaction, t: &TenantId, changes: &[Change], now: DateTime<Utc>) -> Result<()> {
@@ -612,12 +599,10 @@ async fn bulk_update(txn: &DatabaseTransaction, t: &TenantId, changes: &[Change]
         pg_array(A::Bool, changes.iter().map(|c| c.lifecycle_changed)),
         pg_array(A::ChronoDate, states.clone().map(|s| s.next_change.unwrap_or(no_day))),
         pg_array(A::ChronoDate, states.clone().map(|s| s.intensity_next_change.unwrap_or(no_day))),
-        pg_array(A::Int, states.clone().map(|s| s.intensity.map_or(-1, |i| i32::from(i.index)))),
-        pg_array(A::String, states.clone().map(|s| s.intensity.map(|i| i.category.as_str()).unwrap_or("").to_owned())),
-        pg_array(
-            A::String,
-            states.map(|s| s.intensity.as_ref().map(|i| components(i).to_string()).unwrap_or_default()),
-        ),
+        pg_array(A::Double, states.clone().map(|s| s.intensity.map_or(-1.0, |c| c.digital_share))),
+        pg_array(A::Double, states.clone().map(|s| s.intensity.map_or(-1.0, |c| c.digital_breadth))),
+        pg_array(A::Double, states.clone().map(|s| s.intensity.map_or(-1.0, |c| c.device_factor))),
+        pg_array(A::Double, states.map(|s| s.intensity.map_or(-1.0, |c| c.self_service_share))),
         pg_array(A::ChronoDateTimeUtc, changes.iter().map(|c| c.last_touch.unwrap_or(DateTime::UNIX_EPOCH))),
     ];
     txn.execute_raw(Statement::from_sql_and_values(DbBackend::Postgres, BULK_UPDATE, values)).await?;

@@ -28,10 +28,12 @@ pub mod customer {
         pub lifecycle_next_change: Option<Date>,
         /// The day the oldest activity leaves the 180-day window (for the sweep).
         pub dii_next_change: Option<Date>,
-        pub dii: Option<i32>,
-        pub dii_category: Option<String>,
-        /// The four components, `[share, breadth, devices, self_service]`.
-        pub dii_components: Option<Json>,
+        /// The digital intensity components (`domain::intensity::Components`);
+        /// all four NULL when no touchpoint is in the window.
+        pub dii_digital_share: Option<f64>,
+        pub dii_digital_breadth: Option<f64>,
+        pub dii_device_factor: Option<f64>,
+        pub dii_self_service_share: Option<f64>,
     }
 
     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
@@ -162,14 +164,13 @@ table!(lifecycle_transition, "lifecycle_transitions", {
     at: DateTimeUtc,
 });
 
-// A tenant's settings (the digital intensity model, as JSON). While the
-// sweep applies a changed model to stored indexes, `recompute_after` is the
-// last customer id done (the nil id: none yet); NULL when nothing is owed.
+// A tenant's settings (the digital intensity model, as JSON). Its
+// `recompute_after` column (m0006) is no longer used: indexes are derived
+// when read.
 table!(tenant_setting, "tenant_settings", {
     #[sea_orm(primary_key, auto_increment = false)] tenant_id: String,
     intensity_model: Json,
     updated_at: DateTimeUtc,
-    recompute_after: Option<Uuid>,
 });
 
 // A profile folded into another one.

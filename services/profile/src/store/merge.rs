@@ -61,8 +61,6 @@ impl ProfileStore {
         if survivor == merged {
             return Err(ProfileError::invalid("merged_id", "must differ from survivor_id"));
         }
-        // Read before the transaction: SQLite has a single connection.
-        let model = self.intensity_model(t).await?;
         let txn = self.db().begin().await?;
         let backend = txn.get_database_backend();
         let mut query = scoped::<customer::Entity>(t)
@@ -117,7 +115,7 @@ impl ProfileStore {
         };
         merge::Entity::insert(record).exec_without_returning(&txn).await?;
         let touched: HashMap<Uuid, _> = gone.last_touch_at.map(|at| (survivor, at)).into_iter().collect();
-        refresh(&txn, t, &[survivor], Utc::now().date_naive(), &model, &touched).await?;
+        refresh(&txn, t, &[survivor], Utc::now().date_naive(), &touched).await?;
         super::events::profile_merged(&txn, t, self.fanout(), survivor, merged).await?;
         txn.commit().await?;
         Ok(MergeOutcome { profile: self.get(t, survivor).await?, conflicts })

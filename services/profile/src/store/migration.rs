@@ -16,6 +16,7 @@ impl MigratorTrait for Migrator {
             Box::new(M0004Erasures),
             Box::new(M0005ErasureFanOut),
             Box::new(M0006ModelRecompute),
+            Box::new(M0007IntensityComponents),
         ]
     }
 }
@@ -413,5 +414,48 @@ impl MigrationTrait for M0006ModelRecompute {
                 .to_owned(),
         )
         .await
+    }
+}
+
+/// The index and category of a customer are derived when read, from four
+/// stored components and the tenant's model, so a model change rewrites no
+/// customer. The old `dii`, `dii_category` and `dii_components` columns are
+/// no longer written; they stay for replicas of the previous version during a
+/// rolling upgrade and go in a later release.
+struct M0007IntensityComponents;
+
+pub(crate) const COMPONENT_COLUMNS: [&str; 4] =
+    ["dii_digital_share", "dii_digital_breadth", "dii_device_factor", "dii_self_service_share"];
+
+impl MigrationName for M0007IntensityComponents {
+    fn name(&self) -> &str {
+        "m0007_intensity_components"
+    }
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for M0007IntensityComponents {
+    async fn up(&self, m: &SchemaManager) -> Result<(), DbErr> {
+        // One column per statement: SQLite adds one at a time.
+        for column in COMPONENT_COLUMNS {
+            m.alter_table(
+                Table::alter()
+                    .table(Alias::new("customers"))
+                    .add_column(ColumnDef::new(Alias::new(column)).double().null())
+                    .to_owned(),
+            )
+            .await?;
+        }
+        // The components the previous version kept as a JSON array.
+        let element = |i: usize| match m.get_database_backend() {
+            sea_orm::DbBackend::Postgres => format!("(dii_components->>{i})::double precision"),
+            _ => format!("json_extract(dii_components, '$[{i}]')"),
+        };
+        let sets: Vec<String> =
+            COMPONENT_COLUMNS.iter().enumerate().map(|(i, column)| format!("{column} = {}", element(i))).collect();
+        m.get_connection()
+            .execute_unprepared(&format!("UPDATE customers SET {} WHERE dii_components IS NOT NULL", sets.join(", ")))
+            .await?;
+        Ok(())
     }
 }

@@ -6,6 +6,7 @@ pub mod entity;
 pub mod erase;
 pub mod events;
 pub mod export;
+pub mod intensity;
 pub mod merge;
 pub mod migration;
 pub mod settings;
@@ -27,7 +28,7 @@ use uuid::Uuid;
 use crate::domain::attributes::{Attributes, MaskPath, apply_mask};
 use crate::domain::consent::{self, Decision, Purpose};
 use crate::domain::identity::{Identity, IdentityKind};
-use crate::domain::intensity::{Category, Intensity};
+use crate::domain::intensity::{Category, Components, Intensity, IntensityModel};
 use crate::domain::lifecycle::Lifecycle;
 use crate::error::ProfileError;
 use entity::{consent_event, consent_purpose, customer, identity};
@@ -47,8 +48,16 @@ pub struct ProfileRecord {
     pub identities: Vec<Identity>,
     pub lifecycle: Lifecycle,
     pub lifecycle_since: Option<DateTime<Utc>>,
-    pub intensity: Option<Intensity>,
+    /// `None` when no touchpoint is in the window.
+    pub intensity_components: Option<Components>,
     pub last_touch_at: Option<DateTime<Utc>>,
+}
+
+impl ProfileRecord {
+    /// The digital intensity under the tenant's `model`.
+    pub fn intensity(&self, model: &IntensityModel) -> Option<Intensity> {
+        self.intensity_components.map(|c| model.intensity(&c))
+    }
 }
 
 /// A recorded consent decision.
@@ -114,6 +123,7 @@ pub struct ProfileStore {
     db: DatabaseConnection,
     /// Services told of merges and erasures (DESIGN §2), as configured.
     fanout: std::sync::Arc<[&'static str]>,
+    models: std::sync::Arc<intensity::ModelCache>,
 }
 
 fn identity_of(row: &identity::Model) -> Option<Identity> {
@@ -134,11 +144,11 @@ pub(crate) fn consent_of(row: consent_event::Model) -> Option<ConsentRecord> {
 
 fn record_of(row: customer::Model, mut identities: Vec<Identity>) -> Result<ProfileRecord> {
     identities.sort();
+    let intensity_components = intensity::components_of(&row);
     let attributes: Attributes = serde_json::from_value(row.attributes)
         .map_err(|e| ProfileError::Corrupt(format!("attributes of profile {}: {e}", row.id)))?;
     let lifecycle = Lifecycle::parse(&row.lifecycle)
         .ok_or_else(|| ProfileError::Corrupt(format!("lifecycle '{}' of profile {}", row.lifecycle, row.id)))?;
-    let intensity = stored_intensity(row.dii, row.dii_category.as_deref(), row.dii_components.as_ref());
     Ok(ProfileRecord {
         id: row.id,
         persona: row.persona,
@@ -149,24 +159,8 @@ fn record_of(row: customer::Model, mut identities: Vec<Identity>) -> Result<Prof
         identities,
         lifecycle,
         lifecycle_since: row.lifecycle_since,
-        intensity,
+        intensity_components,
         last_touch_at: row.last_touch_at,
-    })
-}
-
-fn stored_intensity(
-    index: Option<i32>,
-    category: Option<&str>,
-    components: Option<&serde_json::Value>,
-) -> Option<Intensity> {
-    let [share, breadth, devices, self_service] = serde_json::from_value::<[f64; 4]>(components?.clone()).ok()?;
-    Some(Intensity {
-        index: u8::try_from(index?).ok()?,
-        category: Category::parse(category?)?,
-        digital_share: share,
-        digital_breadth: breadth,
-        device_factor: devices,
-        self_service_share: self_service,
     })
 }
 
@@ -196,9 +190,10 @@ fn new_customer(t: &TenantId, id: Uuid, now: DateTime<Utc>) -> customer::ActiveM
         lifecycle_since: Set(None),
         lifecycle_next_change: Set(None),
         dii_next_change: Set(None),
-        dii: Set(None),
-        dii_category: Set(None),
-        dii_components: Set(None),
+        dii_digital_share: Set(None),
+        dii_digital_breadth: Set(None),
+        dii_device_factor: Set(None),
+        dii_self_service_share: Set(None),
     }
 }
 
@@ -218,7 +213,7 @@ fn inserted(result: &TryInsertResult<u64>) -> bool {
 
 impl ProfileStore {
     pub fn new(db: DatabaseConnection) -> Self {
-        Self { db, fanout: std::sync::Arc::from([]) }
+        Self { db, fanout: std::sync::Arc::from([]), models: Default::default() }
     }
 
     /// Tells `services` of every merge and erasure through the outbox.
@@ -372,7 +367,8 @@ impl ProfileStore {
             query = query.filter(customer::Column::Lifecycle.eq(lifecycle.as_str()));
         }
         if let Some(category) = filter.category {
-            query = query.filter(customer::Column::DiiCategory.eq(category.as_str()));
+            let model = self.intensity_model(t).await?;
+            query = query.filter(intensity::in_category(self.db.get_database_backend(), &model, category));
         }
         if let Some(after) = after {
             query = query.filter(customer::Column::Id.gt(after));

@@ -1,11 +1,9 @@
-//! What changes with the passing of time alone: the daily sweep, the
-//! lifecycle transitions it and activity record, and the tenant's digital
-//! intensity distribution.
+//! What changes with the passing of time alone: the daily sweep, and the
+//! lifecycle transitions it and activity record.
 
 use chrono::{DateTime, NaiveDate, Utc};
 use cx_runtime::TenantId;
 use cx_runtime::store::scoped;
-use sea_orm::sea_query::Expr;
 use sea_orm::{
     ColumnTrait, Condition, ConnectionTrait, QueryFilter, QueryOrder, QuerySelect, Statement, TransactionTrait,
 };
@@ -14,7 +12,6 @@ use uuid::Uuid;
 use super::ProfileStore;
 use super::activity::refresh;
 use super::entity::{customer, lifecycle_transition};
-use crate::domain::intensity::Category;
 use crate::domain::lifecycle::Lifecycle;
 use crate::error::ProfileError;
 
@@ -44,14 +41,6 @@ pub(crate) fn transition_of(r: lifecycle_transition::Model) -> Option<Transition
     })
 }
 
-/// Profiles per category (`None`: no touchpoint in the window) and their mean index.
-#[derive(Clone, Debug, PartialEq)]
-pub struct CategoryCount {
-    pub category: Option<Category>,
-    pub profiles: i64,
-    pub mean_index: Option<f64>,
-}
-
 impl ProfileStore {
     /// Refreshes every customer whose lifecycle or digital intensity changes
     /// by `today` through time alone (active → at_risk → lost, reactivated →
@@ -68,7 +57,6 @@ impl ProfileStore {
         for row in tenants {
             let raw: String = row.try_get("", "tenant_id")?;
             let Ok(t) = TenantId::parse(&raw) else { continue };
-            let model = self.intensity_model(&t).await?;
             let mut changed = Vec::new();
             // Each refresh moves the customer's next change past today, so
             // every round finds fewer; the bound only guards against a bug.
@@ -89,44 +77,16 @@ impl ProfileStore {
                     break;
                 }
                 let txn = self.db().begin().await?;
-                refresh(&txn, &t, &due, today, &model, &Default::default()).await?;
+                refresh(&txn, &t, &due, today, &Default::default()).await?;
                 txn.commit().await?;
                 changed.extend(due);
             }
-            self.recompute(&t, today, &mut changed).await?;
             if !changed.is_empty() {
                 tracing::info!(tenant = %t, customers = changed.len(), "lifecycle sweep refreshed customers");
                 swept.push((t, changed));
             }
         }
         Ok(swept)
-    }
-
-    /// Applies a changed intensity model to every customer of the tenant, a
-    /// chunk per transaction from the stored cursor, so a stop resumes where
-    /// it was and a newer model starts the walk over.
-    async fn recompute(&self, t: &TenantId, today: NaiveDate, changed: &mut Vec<Uuid>) -> Result<()> {
-        // Each round moves the cursor on; the bound only guards against a bug.
-        for _ in 0..1_000_000 {
-            let Some((after, model)) = self.recompute_owed(t).await? else { return Ok(()) };
-            let ids: Vec<Uuid> = scoped::<customer::Entity>(t)
-                .filter(customer::Column::Id.gt(after))
-                .order_by_asc(customer::Column::Id)
-                .select_only()
-                .column(customer::Column::Id)
-                .limit(SWEEP_CHUNK)
-                .into_tuple()
-                .all(self.db())
-                .await?;
-            let txn = self.db().begin().await?;
-            // The cursor moves only if the model did not change meanwhile.
-            if ProfileStore::advance_recompute(&txn, t, after, ids.last().copied()).await? && !ids.is_empty() {
-                refresh(&txn, t, &ids, today, &model, &Default::default()).await?;
-                changed.extend(&ids);
-            }
-            txn.commit().await?;
-        }
-        Ok(())
     }
 
     /// Lifecycle changes, newest first, optionally into one state and within [since, until).
@@ -157,28 +117,5 @@ impl ProfileStore {
         let more = cx_runtime::page::trim_page(&mut rows, limit);
         let transitions = rows.into_iter().filter_map(transition_of).collect();
         Ok((transitions, more))
-    }
-
-    /// Profiles per digital intensity category, with the mean index of each.
-    pub async fn intensity_distribution(&self, t: &TenantId) -> Result<Vec<CategoryCount>> {
-        let rows = scoped::<customer::Entity>(t)
-            .select_only()
-            .column(customer::Column::DiiCategory)
-            .column_as(Expr::cust("COUNT(*)"), "profiles")
-            .column_as(Expr::cust("CAST(AVG(dii) AS DOUBLE PRECISION)"), "mean_index")
-            .group_by(customer::Column::DiiCategory)
-            .into_tuple::<(Option<String>, i64, Option<f64>)>()
-            .all(self.db())
-            .await?;
-        let mut counts: Vec<CategoryCount> = rows
-            .into_iter()
-            .map(|(category, profiles, mean_index)| CategoryCount {
-                category: category.as_deref().and_then(Category::parse),
-                profiles,
-                mean_index,
-            })
-            .collect();
-        counts.sort_by_key(|c| c.category);
-        Ok(counts)
     }
 }
