@@ -13,7 +13,7 @@ use std::collections::{BTreeMap, BTreeSet, HashSet};
 use cx_runtime::TenantId;
 use cx_runtime::store::{one_of, pg_array, scoped, scoped_delete, scoped_update};
 use sea_orm::sea_query::{ArrayType, Expr};
-use sea_orm::{ColumnTrait, ConnectionTrait, DbBackend, QueryFilter, QueryResult, Statement, Value};
+use sea_orm::{ColumnTrait, Condition, ConnectionTrait, DbBackend, QueryFilter, QueryResult, Statement, Value};
 use uuid::Uuid;
 
 use super::Result;
@@ -89,6 +89,7 @@ async fn refresh<C: ConnectionTrait>(
     bulk::insert(conn, "journey_instances", INSTANCE_COLUMNS, placeholders, tail).await?;
     let facts = read_facts(conn, t, keys).await?;
     let mut rows = Vec::new();
+    let mut emptied: BTreeMap<Uuid, Vec<&str>> = BTreeMap::new();
     for key in keys {
         let all: Vec<&Fact> = facts.get(key).map(|f| f.iter().collect()).unwrap_or_default();
         let unchanged: Vec<&Fact> = match changed {
@@ -102,14 +103,19 @@ async fn refresh<C: ConnectionTrait>(
         rollup::change(counters.entry(key.0).or_default(), before.as_ref(), after.as_ref());
         match after {
             Some(summary) => rows.push(instance_row(t, key.0, &key.1, Some(&summary))),
-            None => {
-                scoped_delete::<journey_instance::Entity>(t)
-                    .filter(journey_instance::Column::MapId.eq(key.0))
-                    .filter(journey_instance::Column::InstanceId.eq(key.1.as_str()))
-                    .exec(conn)
-                    .await?;
-            }
+            None => emptied.entry(key.0).or_default().push(key.1.as_str()),
         }
+    }
+    // Instances left without touchpoints (an erasure): one statement for all.
+    if !emptied.is_empty() {
+        let any = emptied.into_iter().fold(Condition::any(), |any, (map, instances)| {
+            any.add(
+                Condition::all()
+                    .add(journey_instance::Column::MapId.eq(map))
+                    .add(journey_instance::Column::InstanceId.is_in(instances)),
+            )
+        });
+        scoped_delete::<journey_instance::Entity>(t).filter(any).exec(conn).await?;
     }
     let tail = "ON CONFLICT (tenant_id, map_id, instance_id) DO UPDATE SET customer_id = excluded.customer_id, \
          first_day = excluded.first_day, touchpoints = excluded.touchpoints, scored = excluded.scored, \
