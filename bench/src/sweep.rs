@@ -45,13 +45,7 @@ async fn model_change(store: &ProfileStore, t: &TenantId) -> anyhow::Result<()> 
     let started = Instant::now();
     let before = store.intensity_distribution(t).await?;
     println!("distribution under the current model: {:.0} ms {before:?}", ms(started));
-    let share_only = IntensityModel {
-        digital_share: 1.0,
-        digital_breadth: 0.0,
-        device_factor: 0.0,
-        self_service_share: 0.0,
-        cuts: [25, 50, 75],
-    };
+    let share_only = IntensityModel::default().with_weights([1.0, 0.0, 0.0, 0.0]);
     let started = Instant::now();
     store.set_intensity_model(t, &share_only).await?;
     println!("model changed in {:.1} ms", ms(started));

@@ -437,13 +437,7 @@ async fn a_changed_intensity_model_applies_at_once_without_rewriting(store: &Pro
     assert_eq!(store.list_filtered(&t, None, 10, &connected).await.unwrap().0.len(), 1);
 
     // Only the digital share counts now: 1.0 → 100, digital_native.
-    let share_only = IntensityModel {
-        digital_share: 1.0,
-        digital_breadth: 0.0,
-        device_factor: 0.0,
-        self_service_share: 0.0,
-        cuts: [25, 50, 75],
-    };
+    let share_only = IntensityModel::default().with_weights([1.0, 0.0, 0.0, 0.0]);
     // Another replica has read the old model: it sees the new one once its copy expires.
     let replica = ProfileStore::new(store.db().clone());
     assert_eq!(replica.intensity_model(&t).await.unwrap(), model);
@@ -514,13 +508,8 @@ async fn the_database_and_rust_agree_on_every_index(store: &ProfileStore) {
             .unwrap();
         components.push((p.id, c));
     }
-    let uneven = IntensityModel {
-        digital_share: 0.35,
-        digital_breadth: 0.3,
-        device_factor: 0.1,
-        self_service_share: 0.25,
-        cuts: [10, 33, 90],
-    };
+    let uneven =
+        IntensityModel { cuts: [10, 33, 90], ..IntensityModel::default().with_weights([0.35, 0.3, 0.1, 0.25]) };
     for model in [IntensityModel::default(), uneven] {
         store.set_intensity_model(&t, &model).await.unwrap();
         let mut expected: BTreeMap<Category, Vec<uuid::Uuid>> = BTreeMap::new();

@@ -72,6 +72,12 @@ impl Default for IntensityModel {
 }
 
 impl IntensityModel {
+    /// The model with `weights` of digital share, digital breadth, device
+    /// factor and self-service share, in that order.
+    pub fn with_weights(self, [digital_share, digital_breadth, device_factor, self_service_share]: [f64; 4]) -> Self {
+        Self { digital_share, digital_breadth, device_factor, self_service_share, ..self }
+    }
+
     /// Weights are non-negative and sum to 1; cuts rise strictly within 1..=100.
     pub fn validate(&self) -> Result<(), String> {
         let weights = [self.digital_share, self.digital_breadth, self.device_factor, self.self_service_share];
@@ -282,13 +288,7 @@ mod tests {
         })
         .unwrap();
         assert_eq!(IntensityModel::default().index(&c), 33);
-        let share_only = IntensityModel {
-            digital_share: 1.0,
-            digital_breadth: 0.0,
-            device_factor: 0.0,
-            self_service_share: 0.0,
-            cuts: [25, 50, 75],
-        };
+        let share_only = IntensityModel::default().with_weights([1.0, 0.0, 0.0, 0.0]);
         assert_eq!((share_only.index(&c), share_only.intensity(&c).category), (25, Category::Hybrid));
     }
 
