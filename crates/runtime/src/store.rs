@@ -105,10 +105,14 @@ pub async fn open(args: &StoreArgs, service: &'static str) -> Result<DatabaseCon
             options
         }
     };
+    // A pooled connection is pinged before use only after 30 s idle (one that
+    // died meanwhile, e.g. a database restart): pinging on every acquire cost
+    // a round trip per transaction on the hot paths.
     options
         .connect_lazy(true)
         .connect_timeout(Duration::from_secs(5))
         .acquire_timeout(Duration::from_secs(10))
+        .test_before_acquire_if_idle_for(Duration::from_secs(30))
         .sqlx_logging(false);
     let pool =
         sea_orm::Database::connect(options).await.map_err(|e| ConfigError::new("CX_DATABASE_URL", e.to_string()))?;
