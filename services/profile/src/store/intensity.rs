@@ -14,8 +14,8 @@ use std::time::{Duration, Instant};
 
 use cx_runtime::TenantId;
 use cx_runtime::store::scoped;
-use sea_orm::sea_query::{Expr, ExprTrait, SimpleExpr};
-use sea_orm::{ColumnTrait, DbBackend, QuerySelect};
+use sea_orm::sea_query::{Alias, Expr, ExprTrait, Query, SimpleExpr};
+use sea_orm::{ColumnTrait, ConnectionTrait, DbBackend, QuerySelect, QueryTrait};
 
 use super::ProfileStore;
 use super::entity::customer;
@@ -72,9 +72,14 @@ fn weights(model: &IntensityModel) -> [f64; 6] {
     [100.0, model.digital_share, model.digital_breadth, model.device_factor, model.self_service_share, ROUNDING_NUDGE]
 }
 
+/// The score of a customer row under `model`; NULL without components.
+fn score(backend: DbBackend, model: &IntensityModel) -> SimpleExpr {
+    Expr::cust_with_values(on(backend, SCORE), weights(model))
+}
+
 /// The rows whose index is at least `index`.
 fn index_at_least(backend: DbBackend, model: &IntensityModel, index: u8) -> SimpleExpr {
-    Expr::cust_with_values(on(backend, SCORE), weights(model)).gte(f64::from(index) - 0.5)
+    score(backend, model).gte(f64::from(index) - 0.5)
 }
 
 /// The rows of `category` under `model`.
@@ -113,28 +118,29 @@ impl ProfileStore {
     pub async fn intensity_distribution(&self, t: &TenantId) -> Result<Vec<CategoryCount>> {
         let model = self.intensity_model(t).await?;
         let backend = self.db().get_database_backend();
+        // The score once per row in a subquery, then its index: half up is
+        // `floor(score + ½)` in exact arithmetic, but the addition would round
+        // once more; the fraction `score − floor(score)` is exact.
+        let scored =
+            scoped::<customer::Entity>(t).select_only().column_as(score(backend, &model), "score").into_query();
         let floor = match backend {
-            DbBackend::Sqlite => format!("CAST({SCORE} AS INTEGER)"),
-            _ => format!("CAST(floor({SCORE}) AS INTEGER)"),
+            DbBackend::Sqlite => "CAST(score AS INTEGER)",
+            _ => "CAST(floor(score) AS INTEGER)",
         };
-        // Half up is `floor(score + ½)` in exact arithmetic, but the addition
-        // would round once more; the fraction `score − floor(score)` is exact.
-        let index = on(
-            backend,
-            &format!(
-                "CAST(CASE WHEN dii_digital_share IS NULL THEN -1 \
-                 WHEN {SCORE} - {floor} >= 0.5 THEN {floor} + 1 ELSE {floor} END AS BIGINT)"
-            ),
+        let index = format!(
+            "CAST(CASE WHEN score IS NULL THEN -1 WHEN score - {floor} >= 0.5 THEN {floor} + 1 ELSE {floor} END AS BIGINT)"
         );
-        let values: Vec<f64> = (0..4).flat_map(|_| weights(&model)).collect();
-        let rows: Vec<(i64, i64)> = scoped::<customer::Entity>(t)
-            .select_only()
-            .column_as(Expr::cust_with_values(index, values), "idx")
-            .column_as(Expr::cust("COUNT(*)"), "profiles")
-            .group_by(Expr::cust("idx"))
-            .into_tuple()
-            .all(self.db())
-            .await?;
+        let per_index = Query::select()
+            .expr_as(Expr::cust(index), Alias::new("idx"))
+            .expr_as(Expr::cust("COUNT(*)"), Alias::new("profiles"))
+            .from_subquery(scored, Alias::new("scored"))
+            .add_group_by([Expr::cust("idx")])
+            .to_owned();
+        let rows = self.db().query_all_raw(backend.build(&per_index)).await?;
+        let rows = rows
+            .iter()
+            .map(|row| Ok((row.try_get::<i64>("", "idx")?, row.try_get::<i64>("", "profiles")?)))
+            .collect::<Result<Vec<(i64, i64)>>>()?;
         let mut per_category: BTreeMap<Option<Category>, (i64, i64)> = BTreeMap::new();
         for (index, profiles) in rows {
             let index = u8::try_from(std::cmp::min(index, 100)).ok();
