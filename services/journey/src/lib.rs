@@ -31,6 +31,7 @@ use tonic::service::interceptor::InterceptedService;
 use crate::api::JourneyApi;
 use crate::resolver::Resolver;
 use crate::store::JourneyStore;
+use crate::store::activity::{ActivityExpander, STORED_TOUCHPOINTS};
 use crate::store::migration::Migrator;
 
 pub const NAME: &str = "journey";
@@ -57,9 +58,11 @@ impl JourneyModule {
         let db = cx_runtime::store::open(&ctx.store, NAME).await?;
         let resolver = Resolver::new(ctx.peers.traced("profile"), RESOLUTION_TTL);
         let destinations = ctx.peers.destinations(&["profile"]);
+        let store = JourneyStore::new(db.clone());
         let dispatcher =
-            Dispatcher::new(db.clone(), DispatcherConfig::new(NAME), destinations, ctx.keys.signer.clone());
-        let api = JourneyApi::new(JourneyStore::new(db.clone()), resolver.clone(), ctx.cache.clone());
+            Dispatcher::new(db.clone(), DispatcherConfig::new(NAME), destinations, ctx.keys.signer.clone())
+                .expand(STORED_TOUCHPOINTS, Arc::new(ActivityExpander(store.clone())));
+        let api = JourneyApi::new(store, resolver.clone(), ctx.cache.clone());
         Ok(Self { db, api, auth: ctx.auth.clone(), resolver, cache: ctx.cache.clone(), dispatcher })
     }
 

@@ -109,6 +109,23 @@ pub struct Claimed {
     pub created_at: DateTime<Utc>,
 }
 
+/// Makes, when it is delivered, the message a row stands for: a row may
+/// name records of the sender's own (touchpoint ids, say) instead of
+/// carrying what the receiver takes, so that the statement writing those
+/// records can write the row too.
+/// A round's rows of one kind are expanded together, so that reading their
+/// records takes one query, not a pooled connection per row.
+#[async_trait::async_trait]
+pub trait Expand: Send + Sync + std::fmt::Debug {
+    /// For each of `messages`, in order, the kind and payload to deliver;
+    /// `None` when nothing is left to send (the records are gone), which
+    /// counts as delivered. An error fails the attempt of them all.
+    async fn expand(&self, messages: &[&Claimed]) -> Result<Vec<Option<Content>>, tonic::Status>;
+}
+
+/// The kind and payload of a delivery.
+pub type Content = (String, Vec<u8>);
+
 type InboxClient = InboxServiceClient<Traced<Channel, ClientSide>>;
 
 #[derive(Clone, Debug)]
@@ -116,6 +133,8 @@ pub struct Dispatcher {
     db: DatabaseConnection,
     config: DispatcherConfig,
     destinations: HashMap<String, InboxClient>,
+    /// By the kind of the rows they expand.
+    expanders: HashMap<String, Arc<dyn Expand>>,
     signer: Option<Signer>,
     outages: Arc<Mutex<Outages>>,
 }
@@ -159,7 +178,13 @@ impl Dispatcher {
                 (name, InboxServiceClient::new(traced))
             })
             .collect();
-        Self { db, config, destinations, signer, outages: Arc::default() }
+        Self { db, config, destinations, expanders: HashMap::new(), signer, outages: Arc::default() }
+    }
+
+    /// Rows of `kind` are expanded by `expander` when delivered.
+    pub fn expand(mut self, kind: &str, expander: Arc<dyn Expand>) -> Self {
+        self.expanders.insert(kind.to_owned(), expander);
+        self
     }
 
     /// Destinations left alone right now.
@@ -212,13 +237,58 @@ impl Dispatcher {
 
     /// Sends one claimed message; `Ok(duplicate)` when the receiver took it.
     pub async fn send(&self, message: &Claimed) -> Result<bool, tonic::Status> {
+        let content = self.contents(std::slice::from_ref(message)).await.pop();
+        self.deliver(message, content.unwrap_or(Ok(None))).await
+    }
+
+    /// What each of `claimed` delivers, in order: its own kind and payload,
+    /// or what the expander of its kind makes of it.
+    async fn contents(&self, claimed: &[Claimed]) -> Vec<Result<Option<Content>, tonic::Status>> {
+        let mut contents: Vec<_> = claimed.iter().map(|m| Ok(Some((m.kind.clone(), m.payload.clone())))).collect();
+        for (kind, expander) in &self.expanders {
+            let (at, messages): (Vec<usize>, Vec<&Claimed>) =
+                claimed.iter().enumerate().filter(|(_, m)| &m.kind == kind).unzip();
+            if messages.is_empty() {
+                continue;
+            }
+            let span = tracing::info_span!("outbox.expand", otel.name = %format!("outbox expand {kind}"), rows = messages.len());
+            // One span for rows of many traces: linked to each of them.
+            for m in &messages {
+                let trace = HashMap::from([("traceparent".to_owned(), m.traceparent.clone())]);
+                let linked = crate::propagation::from_map(&trace);
+                span.add_link(opentelemetry::trace::TraceContextExt::span(&linked).span_context().clone());
+            }
+            let expanded = match expander.expand(&messages).instrument(span).await {
+                Ok(expanded) if expanded.len() == messages.len() => expanded.into_iter().map(Ok).collect(),
+                Ok(_) => {
+                    vec![Err(tonic::Status::internal(format!("the expander of {kind} lost rows"))); messages.len()]
+                }
+                Err(status) => vec![Err(status); messages.len()],
+            };
+            for (i, content) in at.into_iter().zip(expanded) {
+                contents[i] = content;
+            }
+        }
+        contents
+    }
+
+    async fn deliver(
+        &self,
+        message: &Claimed,
+        content: Result<Option<Content>, tonic::Status>,
+    ) -> Result<bool, tonic::Status> {
         let trace = HashMap::from([
             ("traceparent".to_owned(), message.traceparent.clone()),
             ("tracestate".to_owned(), message.tracestate.clone()),
         ]);
+        // Named after what is delivered (an expanded row's message).
+        let kind = match &content {
+            Ok(Some((kind, _))) => kind.as_str(),
+            _ => message.kind.as_str(),
+        };
         let span = tracing::info_span!(
             "outbox.deliver",
-            otel.name = %format!("outbox deliver {}", message.kind),
+            otel.name = %format!("outbox deliver {kind}"),
             otel.kind = "producer",
             messaging.system = "cx-outbox",
             messaging.operation = "deliver",
@@ -227,17 +297,20 @@ impl Dispatcher {
             cx.outbox.attempt = message.attempt,
         );
         let _ = span.set_parent(crate::propagation::from_map(&trace));
-        self.send_now(message).instrument(span).await
+        match content? {
+            Some((kind, payload)) => self.send_now(message, kind, payload).instrument(span).await,
+            None => Ok(false),
+        }
     }
 
-    async fn send_now(&self, message: &Claimed) -> Result<bool, tonic::Status> {
+    async fn send_now(&self, message: &Claimed, kind: String, payload: Vec<u8>) -> Result<bool, tonic::Status> {
         let Some(client) = self.destinations.get(&message.destination) else {
             return Err(tonic::Status::unavailable(format!("no endpoint for service '{}'", message.destination)));
         };
         let mut request = tonic::Request::new(DeliverRequest {
             message_id: message.id.to_string(),
-            kind: message.kind.clone(),
-            payload: message.payload.clone(),
+            kind,
+            payload,
             source: self.config.source.to_owned(),
             create_time: Some(cx_proto::timestamp(message.created_at)),
             destination: message.destination.clone(),
@@ -345,7 +418,8 @@ impl Dispatcher {
     /// own (it has its own next attempt). Returns how many messages it tried.
     pub async fn tick(&self) -> Result<usize, DbErr> {
         let claimed = self.claim().await?;
-        let outcomes = join_all(claimed.iter().map(|m| self.send(m))).await;
+        let contents = self.contents(&claimed).await;
+        let outcomes = join_all(claimed.iter().zip(contents).map(|(m, content)| self.deliver(m, content))).await;
         let mut delivered: HashMap<&str, Vec<Uuid>> = HashMap::new();
         let mut reached: HashSet<&str> = HashSet::new();
         let mut stranded: Vec<&Claimed> = Vec::new();

@@ -13,7 +13,7 @@ pub mod entity;
 pub mod inbox;
 pub mod migration;
 
-use sea_orm::{ActiveValue::Set, ConnectionTrait, DbErr, EntityTrait};
+use sea_orm::{ActiveValue::Set, ConnectionTrait, DbErr, EntityTrait, Value};
 use uuid::Uuid;
 
 use crate::TenantId;
@@ -23,6 +23,86 @@ pub const PENDING: &str = "pending";
 pub const DELIVERED: &str = "delivered";
 /// Out of attempts: kept, visible, never dropped silently.
 pub const DEAD: &str = "dead";
+
+/// What every message written now carries besides its id and payload: the
+/// tenant, where it goes, its kind, the current span's trace context and
+/// the time.
+#[derive(Clone, Debug)]
+pub struct Pending {
+    pub tenant: TenantId,
+    pub destination: String,
+    pub kind: String,
+    pub traceparent: String,
+    pub tracestate: String,
+    pub created_at: chrono::DateTime<chrono::Utc>,
+}
+
+impl Pending {
+    /// A message of the current span's trace.
+    pub fn new(tenant: &TenantId, destination: &str, kind: &str) -> Self {
+        let mut trace = crate::propagation::to_map(&tracing::Span::current());
+        Self {
+            tenant: tenant.clone(),
+            destination: destination.to_owned(),
+            kind: kind.to_owned(),
+            traceparent: trace.remove("traceparent").unwrap_or_default(),
+            tracestate: trace.remove("tracestate").unwrap_or_default(),
+            created_at: crate::store::now(),
+        }
+    }
+
+    fn row(self, id: Uuid, payload: Vec<u8>) -> entity::message::ActiveModel {
+        entity::message::ActiveModel {
+            tenant_id: Set(self.tenant.to_string()),
+            id: Set(id),
+            destination: Set(self.destination),
+            kind: Set(self.kind),
+            payload: Set(payload),
+            traceparent: Set(self.traceparent),
+            tracestate: Set(self.tracestate),
+            status: Set(PENDING.to_owned()),
+            attempts: Set(0),
+            next_attempt_at: Set(self.created_at),
+            claimed_until: Set(None),
+            last_error: Set(String::new()),
+            created_at: Set(self.created_at),
+            delivered_at: Set(None),
+        }
+    }
+
+    /// The parameters of [`Pending::insert_sql`], in its order.
+    pub fn values(self) -> Vec<Value> {
+        vec![
+            self.tenant.to_string().into(),
+            self.destination.into(),
+            self.kind.into(),
+            self.traceparent.into(),
+            self.tracestate.into(),
+            self.created_at.into(),
+        ]
+    }
+
+    /// For a PostgreSQL statement that writes records and their messages at
+    /// once (a data-modifying `WITH`): `INSERT INTO outbox …` of one message
+    /// per row of `source`, whose columns `id` (uuid) and `payload` (bytea)
+    /// the statement makes; the rest are parameters `$first`…`$first+5`,
+    /// bound from [`Pending::values`].
+    pub fn insert_sql(source: &str, first: usize) -> String {
+        let p = |i: usize| format!("${}", first + i);
+        format!(
+            "INSERT INTO outbox (tenant_id, id, destination, kind, payload, traceparent, tracestate, status, \
+             attempts, next_attempt_at, claimed_until, last_error, created_at, delivered_at) \
+             SELECT {tenant}, s.id, {destination}, {kind}, s.payload, {traceparent}, {tracestate}, '{PENDING}', \
+             0, {now}, NULL, '', {now}, NULL FROM {source} AS s",
+            tenant = p(0),
+            destination = p(1),
+            kind = p(2),
+            traceparent = p(3),
+            tracestate = p(4),
+            now = format!("{}::timestamptz", p(5)),
+        )
+    }
+}
 
 /// Writes a message for `destination` on `conn`, which should be the
 /// transaction of the write that causes it.
@@ -34,24 +114,7 @@ pub async fn enqueue<C: ConnectionTrait>(
     payload: Vec<u8>,
 ) -> Result<Uuid, DbErr> {
     let id = Uuid::now_v7();
-    let mut trace = crate::propagation::to_map(&tracing::Span::current());
-    let now = crate::store::now();
-    let row = entity::message::ActiveModel {
-        tenant_id: Set(tenant.to_string()),
-        id: Set(id),
-        destination: Set(destination.to_owned()),
-        kind: Set(kind.to_owned()),
-        payload: Set(payload),
-        traceparent: Set(trace.remove("traceparent").unwrap_or_default()),
-        tracestate: Set(trace.remove("tracestate").unwrap_or_default()),
-        status: Set(PENDING.to_owned()),
-        attempts: Set(0),
-        next_attempt_at: Set(now),
-        claimed_until: Set(None),
-        last_error: Set(String::new()),
-        created_at: Set(now),
-        delivered_at: Set(None),
-    };
+    let row = Pending::new(tenant, destination, kind).row(id, payload);
     entity::message::Entity::insert(row).exec_without_returning(conn).await?;
     Ok(id)
 }

@@ -8,27 +8,25 @@
 //! SQLite gets multi-row `VALUES` in chunks. Both skip ids already stored
 //! (`ON CONFLICT DO NOTHING`) and return the ids stored now.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{HashMap, HashSet};
+use std::sync::LazyLock;
 
-use chrono::{DateTime, Utc};
-use cx_proto::profile::v1 as profile;
 use cx_runtime::TenantId;
+use cx_runtime::outbox::Pending;
 use cx_runtime::store::{one_of, pg_array, scoped};
-use prost::{Message, Name};
 use sea_orm::sea_query::ArrayType;
 use sea_orm::{
     ConnectionTrait, DatabaseTransaction, DbBackend, QueryFilter, QuerySelect, Statement, TransactionTrait, Value,
 };
 use uuid::Uuid;
 
+use super::activity::{self, PER_MESSAGE, STORED_TOUCHPOINTS};
 use super::entity::profile_merge;
 use super::rollup::{self, Change, MapFact};
 use super::{JourneyStore, Result};
 use crate::domain::rollup::Fact;
 use crate::domain::touchpoint::Touchpoint;
 
-/// The profile service accepts this many activity records per message.
-const ACTIVITY_RECORDS_PER_MESSAGE: usize = 10_000;
 const SQLITE_ROWS_PER_STATEMENT: usize = 500;
 
 const COLUMNS: &str = "tenant_id, id, customer_id, channel, occurred_at, kind, initiator, phase, map_id, \
@@ -60,44 +58,59 @@ fn attributes_json(tp: &Touchpoint) -> Option<serde_json::Value> {
     (!tp.attributes.is_empty()).then(|| serde_json::to_value(&tp.attributes).unwrap_or_default())
 }
 
+/// The insert, and the outbox rows naming what it stored (a row per
+/// [`PER_MESSAGE`] touchpoints, ids from `$19`), in one statement.
+static INGEST_POSTGRES: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "WITH stored AS ({INSERT_POSTGRES}), \
+         numbered AS (SELECT (row_number() OVER () - 1) / {PER_MESSAGE} AS chunk, id FROM stored), \
+         named AS (SELECT ($19::uuid[])[chunk + 1] AS id, convert_to(json_agg(numbered.id)::text, 'UTF8') AS payload \
+           FROM numbered GROUP BY chunk), \
+         queued AS ({queue}) \
+         SELECT id, customer_id FROM stored",
+        queue = Pending::insert_sql("named", 20)
+    )
+});
+
 impl JourneyStore {
     /// Stores `rows` (ids unique within the batch) and enqueues their
-    /// customers' activity for the profile service, in one transaction.
-    /// Returns the ids stored now; the others had been stored before.
+    /// customers' activity for the profile service, at once. Returns the ids
+    /// stored now; the others had been stored before.
     pub async fn ingest(&self, t: &TenantId, rows: &[Resolved<'_>]) -> Result<HashSet<String>> {
         if rows.is_empty() {
             return Ok(HashSet::new());
         }
-        let txn = self.db().begin().await?;
+        let backend = self.db().get_database_backend();
+        let on_maps = rows.iter().any(|r| r.touchpoint.map.is_some());
         // Ids stored now, with the profile each was stored for (the
         // survivor when the customer was merged away).
-        let stored: HashMap<String, Uuid> = match txn.get_database_backend() {
-            // The merge lookup is a join inside the insert: one round trip.
-            DbBackend::Postgres => insert_postgres(&txn, t, rows).await?,
-            _ => {
+        let stored: HashMap<String, Uuid> = if backend == DbBackend::Postgres && !on_maps {
+            // One statement is atomic: no BEGIN and COMMIT round trips.
+            insert_postgres(self.db(), t, rows).await?
+        } else {
+            let txn = self.db().begin().await?;
+            let stored = if backend == DbBackend::Postgres {
+                insert_postgres(&txn, t, rows).await?
+            } else {
                 let survivors = survivors(&txn, t, rows).await?;
                 let owners: Vec<Uuid> =
                     rows.iter().map(|r| survivors.get(&r.customer).copied().unwrap_or(r.customer)).collect();
-                insert_sqlite(&txn, t, rows, &owners).await?
-            }
+                let stored = insert_sqlite(&txn, t, rows, &owners).await?;
+                let ids: Vec<&str> =
+                    rows.iter().map(|r| r.touchpoint.id.as_str()).filter(|id| stored.contains_key(*id)).collect();
+                for chunk in ids.chunks(PER_MESSAGE) {
+                    let payload = activity::payload(chunk.iter().copied());
+                    cx_runtime::outbox::enqueue(&txn, t, "profile", STORED_TOUCHPOINTS, payload).await?;
+                }
+                stored
+            };
+            let accepted: Vec<(Uuid, &Touchpoint)> =
+                rows.iter().filter_map(|r| stored.get(&r.touchpoint.id).map(|owner| (*owner, r.touchpoint))).collect();
+            // Last: the day's counter rows are shared by concurrent writers.
+            rollup::apply(&txn, t, Change::Added, &facts(&accepted)).await?;
+            txn.commit().await?;
+            stored
         };
-        let accepted: Vec<(Uuid, &Touchpoint)> =
-            rows.iter().filter_map(|r| stored.get(&r.touchpoint.id).map(|owner| (*owner, r.touchpoint))).collect();
-        for records in activity(&accepted).chunks(ACTIVITY_RECORDS_PER_MESSAGE) {
-            let batch_id = Uuid::now_v7().to_string();
-            let message = profile::RecordActivityRequest { batch_id, records: records.to_vec() };
-            cx_runtime::outbox::enqueue(
-                &txn,
-                t,
-                "profile",
-                &profile::RecordActivityRequest::full_name(),
-                message.encode_to_vec(),
-            )
-            .await?;
-        }
-        // Last: the day's counter rows are shared by concurrent writers.
-        rollup::apply(&txn, t, Change::Added, &facts(&accepted)).await?;
-        txn.commit().await?;
         Ok(stored.into_keys().collect())
     }
 }
@@ -116,8 +129,8 @@ async fn survivors(txn: &DatabaseTransaction, t: &TenantId, rows: &[Resolved<'_>
     Ok(pairs.into_iter().collect())
 }
 
-async fn insert_postgres(
-    txn: &DatabaseTransaction,
+async fn insert_postgres<C: ConnectionTrait>(
+    conn: &C,
     t: &TenantId,
     rows: &[Resolved<'_>],
 ) -> Result<HashMap<String, Uuid>> {
@@ -172,8 +185,11 @@ async fn insert_postgres(
     ];
     let mut values: Vec<Value> = vec![t.to_string().into(), cx_runtime::store::now().into()];
     values.extend(types.into_iter().zip(cols).map(|(ty, col)| pg_array(ty, col)));
-    let statement = Statement::from_sql_and_values(DbBackend::Postgres, INSERT_POSTGRES, values);
-    let returned = txn.query_all_raw(statement).await?;
+    let messages = (0..n.div_ceil(PER_MESSAGE)).map(|_| Uuid::now_v7());
+    values.push(pg_array(ArrayType::Uuid, messages));
+    values.extend(Pending::new(t, "profile", STORED_TOUCHPOINTS).values());
+    let statement = Statement::from_sql_and_values(DbBackend::Postgres, INGEST_POSTGRES.as_str(), values);
+    let returned = conn.query_all_raw(statement).await?;
     returned.iter().map(|row| Ok((row.try_get::<String>("", "id")?, row.try_get::<Uuid>("", "customer_id")?))).collect()
 }
 
@@ -241,102 +257,4 @@ fn facts(accepted: &[(Uuid, &Touchpoint)]) -> Vec<MapFact> {
             })
         })
         .collect()
-}
-
-/// The customers' activity, one record per customer, UTC day, channel,
-/// initiator, kind, device and currency (DESIGN §2: journey → profile).
-fn activity(accepted: &[(Uuid, &Touchpoint)]) -> Vec<profile::ActivityRecord> {
-    type Key<'a> = (Uuid, chrono::NaiveDate, i16, i16, i16, &'a str, &'a str);
-    let mut groups: BTreeMap<Key<'_>, (i64, i64, i64, DateTime<Utc>)> = BTreeMap::new();
-    for (customer, tp) in accepted {
-        let (currency, micros) = tp.purchase.as_ref().map_or(("", 0), |(c, m)| (c.as_str(), *m));
-        let key = (
-            *customer,
-            tp.occurred_at.date_naive(),
-            tp.channel,
-            tp.initiator,
-            tp.kind,
-            tp.device_id.as_deref().unwrap_or(""),
-            currency,
-        );
-        let group = groups.entry(key).or_insert((0, 0, 0, tp.occurred_at));
-        group.0 += 1;
-        if tp.purchase.is_some() {
-            group.1 += 1;
-            group.2 += micros;
-        }
-        group.3 = group.3.max(tp.occurred_at);
-    }
-    groups
-        .into_iter()
-        .map(|((customer, _, channel, initiator, kind, device, currency), (n, purchases, micros, last))| {
-            profile::ActivityRecord {
-                profile_id: customer.to_string(),
-                occur_time: Some(cx_proto::timestamp(last)),
-                channel: i32::from(channel),
-                initiator: i32::from(initiator),
-                kind: i32::from(kind),
-                touchpoints: n,
-                purchases,
-                purchase_amount: (!currency.is_empty()).then(|| cx_proto::money(currency, micros)),
-                device_id: device.to_owned(),
-            }
-        })
-        .collect()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::domain::touchpoint::Customer;
-
-    fn tp(id: &str, channel: i16, at: &str, purchase: Option<i64>) -> Touchpoint {
-        Touchpoint {
-            id: id.into(),
-            customer: Customer::Profile(Uuid::nil()),
-            channel,
-            digital: true,
-            occurred_at: at.parse().unwrap(),
-            kind: if purchase.is_some() { 2 } else { 1 },
-            initiator: 2,
-            phase: 0,
-            map: None,
-            step_key: None,
-            instance_id: None,
-            score: None,
-            purchase: purchase.map(|m| ("EUR".to_owned(), m)),
-            device_id: None,
-            attributes: Default::default(),
-        }
-    }
-
-    #[test]
-    fn activity_groups_by_day_channel_and_kind_and_sums_purchases() {
-        let c = Uuid::from_u128(7);
-        let (a, b, p1, p2, d) = (
-            tp("a", 1, "2026-03-01T09:00:00Z", None),
-            tp("b", 1, "2026-03-01T18:30:00Z", None),
-            tp("p1", 1, "2026-03-01T10:00:00Z", Some(12_500_000)),
-            tp("p2", 1, "2026-03-01T11:00:00Z", Some(7_250_000)),
-            tp("d", 9, "2026-03-02T08:00:00Z", None),
-        );
-        let records = activity(&[(c, &a), (c, &b), (c, &p1), (c, &p2), (c, &d)]);
-        // Web informative on the 1st: 2 touchpoints, last at 18:30; web
-        // transactional: 2 purchases of 12.50 + 7.25 = 19.75 EUR; store on the 2nd: 1.
-        let summary: Vec<_> = records
-            .iter()
-            .map(|r| {
-                let money = r.purchase_amount.as_ref().map(|m| (m.units, m.nanos));
-                (r.channel, r.kind, r.touchpoints, r.purchases, money, r.occur_time.unwrap().seconds % 86_400)
-            })
-            .collect();
-        assert_eq!(
-            summary,
-            [
-                (1, 1, 2, 0, None, 18 * 3600 + 1800),
-                (1, 2, 2, 2, Some((19, 750_000_000)), 11 * 3600),
-                (9, 1, 1, 0, None, 8 * 3600),
-            ]
-        );
-    }
 }

@@ -1,6 +1,7 @@
 //! The journey schema: maps with their versions, touchpoints, and the
 //! merges learnt from the profile service.
 
+pub mod activity;
 pub mod analytics;
 pub mod bulk;
 pub mod entity;

@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# RecordTouchpoint (issue "Journey service") at several calls in flight,
+# recorded in docs/BENCHMARKS.md. Never run as a test. Needs PostgreSQL and
+# psql.
+#
+#   bench/record.sh                     # 1, 4, 16, 32 and 64 in flight, 8 s each
+#   IN_FLIGHT="16 64" DURATION=20s bench/record.sh
+#   LIVE_PROFILE=1 bench/record.sh      # end to end: profile applies the activity
+#
+# The profile service runs to create the customers; journey is told of a
+# profile service that does not answer, so the activity it writes to its
+# outbox waits there (as in bench/journey.sh). The touchpoints name customers
+# by profile id, so nothing is resolved.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+DURATION=${DURATION:-8s}
+IN_FLIGHT=${IN_FLIGHT:-1 4 16 32 64}
+. bench/lib.sh record
+profile_addr="127.0.0.1:$(free_port)"
+journey_addr="127.0.0.1:$(free_port)"
+CX_LISTEN=$profile_addr "$CX" serve profile > "$data/profile.log" 2>&1 &
+pids+=("$!")
+wait_serving "$profile_addr"
+profile_endpoint="http://127.0.0.1:$(free_port)"
+[ -n "${LIVE_PROFILE:-}" ] && profile_endpoint="http://$profile_addr"
+CX_LISTEN=$journey_addr CX_PROFILE_ENDPOINT="$profile_endpoint" "$CX" serve journey \
+  > "$data/journey.log" 2>&1 &
+pids+=("$!")
+wait_serving "$journey_addr"
+token=$("$CX" token --tenant bench --roles writer)
+for n in $IN_FLIGHT; do
+  echo "$n in flight:"
+  "$LOAD" --target "http://$journey_addr" --profile-target "http://$profile_addr" --call record-touchpoint \
+    --token "$token" --customers 1000 --connections "$(( n < 4 ? n : 4 ))" --concurrency "$n" \
+    --duration "$DURATION" --warmup 2s
+done
+echo "outbox rows not yet delivered: $(psql -tA "$base/$db" -c "SELECT count(*) FROM journey.outbox WHERE status = 'pending'")"
