@@ -1,12 +1,14 @@
-//! Storing touchpoints set-based, and telling the profile service in the
-//! same transaction (outbox) what its customers did.
+//! Storing touchpoints set-based, and owing the profile service, atomically
+//! with them, an outbox row naming those stored (see `activity`).
 //!
 //! PostgreSQL gets one `INSERT … SELECT FROM UNNEST(arrays)` per batch: one
 //! array parameter per column whatever the batch size, so the statement
 //! plans once and binds fast. Nullable columns travel as sentinels turned
 //! back into NULL by `NULLIF` (the driver binds arrays without NULLs).
 //! SQLite gets multi-row `VALUES` in chunks. Both skip ids already stored
-//! (`ON CONFLICT DO NOTHING`) and return the ids stored now.
+//! (`ON CONFLICT DO NOTHING`) and return the ids stored now. On PostgreSQL
+//! the outbox row is written by the same statement, so a batch with no
+//! touchpoint on a map needs no transaction around it.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::LazyLock;
