@@ -18,7 +18,7 @@ use cx_runtime::TenantId;
 use cx_runtime::outbox::dispatcher::{Claimed, Dispatcher, DispatcherConfig, Expand};
 use cx_testkit::TestDb;
 use prost::{Message, Name};
-use sea_orm::{DatabaseConnection, TransactionTrait};
+use sea_orm::{ConnectionTrait, DatabaseConnection, TransactionTrait};
 use uuid::Uuid;
 
 const WEB: i16 = 1;
@@ -48,12 +48,13 @@ fn tp(id: &str, channel: i16, at: &str, purchase: Option<i64>) -> Touchpoint {
 /// purchases) per record, by the row's payload.
 async fn delivered(store: &JourneyStore, claimed: &[Claimed]) -> Vec<Option<Vec<(String, i32, i64, i64)>>> {
     let rows: Vec<&Claimed> = claimed.iter().collect();
-    let contents = ActivityExpander(store.clone()).expand(&rows).await.unwrap();
+    let contents = ActivityExpander(store.clone()).expand(&rows).await;
+    assert_eq!(contents.len(), claimed.len());
     contents
         .into_iter()
         .zip(claimed)
         .map(|(content, row)| {
-            content.map(|(kind, payload)| {
+            content.unwrap().map(|(kind, payload)| {
                 assert_eq!(kind, profile::RecordActivityRequest::full_name());
                 let request = profile::RecordActivityRequest::decode(payload.as_slice()).unwrap();
                 assert_eq!(request.batch_id, row.id.to_string(), "a redelivery is the same batch");
@@ -63,14 +64,35 @@ async fn delivered(store: &JourneyStore, claimed: &[Claimed]) -> Vec<Option<Vec<
         .collect()
 }
 
+/// The ids each pending row names, sorted, claiming them afresh.
+async fn claim(db: &DatabaseConnection, tenant: &str) -> Vec<Claimed> {
+    db.execute_unprepared("UPDATE outbox SET claimed_until = NULL").await.unwrap();
+    let dispatcher = Dispatcher::new(db.clone(), DispatcherConfig::new("journey"), HashMap::new(), None);
+    let mut claimed: Vec<Claimed> =
+        dispatcher.claim().await.unwrap().into_iter().filter(|row| row.tenant_id == tenant).collect();
+    claimed.sort_by_key(|row| row.id);
+    assert!(claimed.iter().all(|row| row.kind == STORED_TOUCHPOINTS));
+    claimed
+}
+
+fn named(claimed: &[Claimed]) -> Vec<Vec<String>> {
+    claimed
+        .iter()
+        .map(|row| {
+            let mut ids: Vec<String> = serde_json::from_slice(&row.payload).unwrap();
+            ids.sort();
+            ids
+        })
+        .collect()
+}
+
 async fn check(db: DatabaseConnection) {
     cx_runtime::store::migrate::<Migrator>(&db, "journey").await.unwrap();
     let store = JourneyStore::new(db.clone());
     let t = TenantId::parse("activity").unwrap();
-    let (a, b, c, d) = (Uuid::from_u128(0xA), Uuid::from_u128(0xB), Uuid::from_u128(0xC), Uuid::from_u128(0xD));
-    let ingest = |rows: Vec<(Uuid, Touchpoint)>| {
+    let [a, b, c, d, e] = [0xA, 0xB, 0xC, 0xD, 0xE].map(Uuid::from_u128);
+    let ingest = |t: TenantId, rows: Vec<(Uuid, Touchpoint)>| {
         let store = store.clone();
-        let t = t.clone();
         async move {
             let resolved: Vec<Resolved<'_>> =
                 rows.iter().map(|(customer, tp)| Resolved { customer: *customer, touchpoint: tp }).collect();
@@ -84,33 +106,23 @@ async fn check(db: DatabaseConnection) {
         (b, tp("b1", STORE, "2026-03-01T11:00:00Z", Some(25_000_000))),
         (c, tp("c1", WEB, "2026-03-01T12:00:00Z", None)),
     ];
-    assert_eq!(ingest(first).await, 4);
-    // Second batch: a1 and b1 again (replays), one new touchpoint of B.
+    assert_eq!(ingest(t.clone(), first).await, 4);
+    // Second batch: a1 and b1 again (replays), and B's b2 on a journey map,
+    // which takes the transaction that keeps the map's roll-ups.
+    let mut b2 = tp("b2", WEB, "2026-03-01T13:00:00Z", None);
+    (b2.map, b2.instance_id) = (Some((Uuid::from_u128(0x5), 1)), Some("order-1".to_owned()));
     let second = vec![
         (a, tp("a1", WEB, "2026-03-01T09:00:00Z", None)),
         (b, tp("b1", STORE, "2026-03-01T11:00:00Z", Some(25_000_000))),
-        (b, tp("b2", WEB, "2026-03-01T13:00:00Z", None)),
+        (b, b2),
     ];
-    assert_eq!(ingest(second).await, 1);
+    assert_eq!(ingest(t.clone(), second).await, 1);
     // A batch of replays only owes the profile service nothing.
-    assert_eq!(ingest(vec![(c, tp("c1", WEB, "2026-03-01T12:00:00Z", None))]).await, 0);
+    assert_eq!(ingest(t.clone(), vec![(c, tp("c1", WEB, "2026-03-01T12:00:00Z", None))]).await, 0);
 
-    let dispatcher = Dispatcher::new(db.clone(), DispatcherConfig::new("journey"), HashMap::new(), None);
-    let mut claimed = dispatcher.claim().await.unwrap();
-    claimed.sort_by_key(|row| row.id);
-    let kinds: Vec<&str> = claimed.iter().map(|row| row.kind.as_str()).collect();
-    assert_eq!(kinds, [STORED_TOUCHPOINTS, STORED_TOUCHPOINTS], "one row per batch that stored something");
-    let payloads: Vec<Vec<String>> = claimed
-        .iter()
-        .map(|row| {
-            let mut ids: Vec<String> = serde_json::from_slice(&row.payload).unwrap();
-            ids.sort();
-            ids
-        })
-        .collect();
-    assert_eq!(payloads, [vec!["a1", "a2", "b1", "c1"], vec!["b2"]]);
-
-    let (a, b, c, d) = (a.to_string(), b.to_string(), c.to_string(), d.to_string());
+    let claimed = claim(&db, "activity").await;
+    assert_eq!(named(&claimed), [vec!["a1", "a2", "b1", "c1"], vec!["b2"]], "one row per batch that stored");
+    let [a, b, c, d, e] = [a, b, c, d, e].map(|id| id.to_string());
     assert_eq!(
         delivered(&store, &claimed).await,
         [
@@ -119,21 +131,49 @@ async fn check(db: DatabaseConnection) {
         ]
     );
 
-    // Before delivery, C merges into D and A is erased: A's activity is
-    // gone, C's counts for D, B's is untouched.
+    // Before delivery, C merges into D and A is erased: the rows stay, A's
+    // activity is gone from them, C's counts for D, B's is untouched.
     let txn = db.begin().await.unwrap();
     peers::merge(&txn, &t, d.parse().unwrap(), c.parse().unwrap()).await.unwrap();
     peers::erase(&txn, &t, &[a.parse().unwrap()]).await.unwrap();
     txn.commit().await.unwrap();
+    // Then a1 is used again, for E, and C (merged away) comes back: stored for D.
+    let third = vec![
+        (e.parse().unwrap(), tp("a1", WEB, "2026-03-02T09:00:00Z", None)),
+        (c.parse().unwrap(), tp("c2", WEB, "2026-03-02T10:00:00Z", None)),
+    ];
+    assert_eq!(ingest(t.clone(), third).await, 2);
+    let claimed = claim(&db, "activity").await;
+    assert_eq!(named(&claimed).len(), 3);
+    // The first row's a1 is the erased one: the new a1 counts in the third row only.
     assert_eq!(
         delivered(&store, &claimed).await,
-        [Some(vec![(b.clone(), 9, 1, 1), (d.clone(), 1, 1, 0)]), Some(vec![(b, 1, 1, 0)])]
+        [
+            Some(vec![(b.clone(), 9, 1, 1), (d.clone(), 1, 1, 0)]),
+            Some(vec![(b, 1, 1, 0)]),
+            Some(vec![(d.clone(), 1, 1, 0), (e, 1, 1, 0)]),
+        ]
     );
     // B erased too: the second row has nothing left to send.
     let txn = db.begin().await.unwrap();
     peers::erase(&txn, &t, &[Uuid::from_u128(0xB)]).await.unwrap();
     txn.commit().await.unwrap();
-    assert_eq!(delivered(&store, &claimed).await, [Some(vec![(d, 1, 1, 0)]), None]);
+    let claimed = claim(&db, "activity").await;
+    assert_eq!(delivered(&store, &claimed).await[..2], [Some(vec![(d, 1, 1, 0)]), None]);
+
+    // 10,001 touchpoints in one batch: rows of at most 10,000.
+    let f = Uuid::from_u128(0xF);
+    let many: Vec<(Uuid, Touchpoint)> =
+        (0..10_001).map(|i| (f, tp(&format!("f{i}"), WEB, "2026-03-03T09:00:00Z", None))).collect();
+    assert_eq!(ingest(TenantId::parse("activity-many").unwrap(), many).await, 10_001);
+    let claimed = claim(&db, "activity-many").await;
+    let mut sizes: Vec<usize> = named(&claimed).iter().map(Vec::len).collect();
+    sizes.sort_unstable();
+    assert_eq!(sizes, [1, 10_000]);
+    let mut totals: Vec<i64> =
+        delivered(&store, &claimed).await.into_iter().flatten().flatten().map(|(_, _, n, _)| n).collect();
+    totals.sort_unstable();
+    assert_eq!(totals, [1, 10_000], "one record a row: one customer, day and channel");
 }
 
 #[tokio::test]

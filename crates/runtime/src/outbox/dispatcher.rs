@@ -114,13 +114,13 @@ pub struct Claimed {
 /// carrying what the receiver takes, so that the statement writing those
 /// records can write the row too.
 /// A round's rows of one kind are expanded together, so that reading their
-/// records takes one query, not a pooled connection per row.
+/// records takes a query or a few, not a pooled connection per row.
 #[async_trait::async_trait]
 pub trait Expand: Send + Sync + std::fmt::Debug {
     /// For each of `messages`, in order, the kind and payload to deliver;
     /// `None` when nothing is left to send (the records are gone), which
-    /// counts as delivered. An error fails the attempt of them all.
-    async fn expand(&self, messages: &[&Claimed]) -> Result<Vec<Option<Content>>, tonic::Status>;
+    /// counts as delivered; an error fails that row's attempt.
+    async fn expand(&self, messages: &[&Claimed]) -> Vec<Result<Option<Content>, tonic::Status>>;
 }
 
 /// The kind and payload of a delivery.
@@ -235,10 +235,14 @@ impl Dispatcher {
             .collect()
     }
 
-    /// Sends one claimed message; `Ok(duplicate)` when the receiver took it.
+    /// Sends one claimed message; `Ok(duplicate)` when the receiver took it,
+    /// `Ok(false)` too when an expanded row had nothing left to send.
     pub async fn send(&self, message: &Claimed) -> Result<bool, tonic::Status> {
-        let content = self.contents(std::slice::from_ref(message)).await.pop();
-        self.deliver(message, content.unwrap_or(Ok(None))).await
+        match self.contents(std::slice::from_ref(message)).await.pop() {
+            Some(Ok(Some(content))) => self.deliver(message, content).await,
+            Some(Err(status)) => Err(status),
+            Some(Ok(None)) | None => Ok(false),
+        }
     }
 
     /// What each of `claimed` delivers, in order: its own kind and payload,
@@ -258,13 +262,8 @@ impl Dispatcher {
                 let linked = crate::propagation::from_map(&trace);
                 span.add_link(opentelemetry::trace::TraceContextExt::span(&linked).span_context().clone());
             }
-            let expanded = match expander.expand(&messages).instrument(span).await {
-                Ok(expanded) if expanded.len() == messages.len() => expanded.into_iter().map(Ok).collect(),
-                Ok(_) => {
-                    vec![Err(tonic::Status::internal(format!("the expander of {kind} lost rows"))); messages.len()]
-                }
-                Err(status) => vec![Err(status); messages.len()],
-            };
+            let mut expanded = expander.expand(&messages).instrument(span).await;
+            expanded.resize_with(messages.len(), || Err(tonic::Status::internal(format!("{kind}: row not expanded"))));
             for (i, content) in at.into_iter().zip(expanded) {
                 contents[i] = content;
             }
@@ -272,23 +271,16 @@ impl Dispatcher {
         contents
     }
 
-    async fn deliver(
-        &self,
-        message: &Claimed,
-        content: Result<Option<Content>, tonic::Status>,
-    ) -> Result<bool, tonic::Status> {
+    /// Sends `content` for `message`, in a span of the trace that wrote it.
+    async fn deliver(&self, message: &Claimed, content: Content) -> Result<bool, tonic::Status> {
         let trace = HashMap::from([
             ("traceparent".to_owned(), message.traceparent.clone()),
             ("tracestate".to_owned(), message.tracestate.clone()),
         ]);
         // Named after what is delivered (an expanded row's message).
-        let kind = match &content {
-            Ok(Some((kind, _))) => kind.as_str(),
-            _ => message.kind.as_str(),
-        };
         let span = tracing::info_span!(
             "outbox.deliver",
-            otel.name = %format!("outbox deliver {kind}"),
+            otel.name = %format!("outbox deliver {}", content.0),
             otel.kind = "producer",
             messaging.system = "cx-outbox",
             messaging.operation = "deliver",
@@ -297,13 +289,10 @@ impl Dispatcher {
             cx.outbox.attempt = message.attempt,
         );
         let _ = span.set_parent(crate::propagation::from_map(&trace));
-        match content? {
-            Some((kind, payload)) => self.send_now(message, kind, payload).instrument(span).await,
-            None => Ok(false),
-        }
+        self.send_now(message, content).instrument(span).await
     }
 
-    async fn send_now(&self, message: &Claimed, kind: String, payload: Vec<u8>) -> Result<bool, tonic::Status> {
+    async fn send_now(&self, message: &Claimed, (kind, payload): Content) -> Result<bool, tonic::Status> {
         let Some(client) = self.destinations.get(&message.destination) else {
             return Err(tonic::Status::unavailable(format!("no endpoint for service '{}'", message.destination)));
         };
@@ -418,12 +407,22 @@ impl Dispatcher {
     /// own (it has its own next attempt). Returns how many messages it tried.
     pub async fn tick(&self) -> Result<usize, DbErr> {
         let claimed = self.claim().await?;
-        let contents = self.contents(&claimed).await;
-        let outcomes = join_all(claimed.iter().zip(contents).map(|(m, content)| self.deliver(m, content))).await;
         let mut delivered: HashMap<&str, Vec<Uuid>> = HashMap::new();
         let mut reached: HashSet<&str> = HashSet::new();
         let mut stranded: Vec<&Claimed> = Vec::new();
-        for (message, outcome) in claimed.iter().zip(&outcomes) {
+        // Rows an expander failed on or found empty never reach the receiver:
+        // settled here, they say nothing of whether it is up.
+        let mut sending = Vec::with_capacity(claimed.len());
+        for (message, content) in claimed.iter().zip(self.contents(&claimed).await) {
+            match content {
+                Ok(Some(content)) => sending.push((message, content)),
+                Ok(None) => delivered.entry(message.tenant_id.as_str()).or_default().push(message.id),
+                Err(status) => self.settle(message, &Err(status)).await?,
+            }
+        }
+        let (sent, contents): (Vec<&Claimed>, Vec<Content>) = sending.into_iter().unzip();
+        let outcomes = join_all(sent.iter().zip(contents).map(|(m, content)| self.deliver(m, content))).await;
+        for (message, outcome) in sent.into_iter().zip(&outcomes) {
             match outcome {
                 Err(status) if unreachable(status) => stranded.push(message),
                 Ok(_) => {
@@ -494,14 +493,30 @@ pub async fn messages<C: ConnectionTrait>(
 
 /// Deletes a tenant's messages whose payload mentions `needle` (an erased
 /// customer's id), whatever their state: erasure leaves no copy of the id
-/// in the outbox, not even in delivered rows kept for a while.
-pub async fn forget_mentions<C: ConnectionTrait>(conn: &C, tenant: &TenantId, needle: &str) -> Result<u64, DbErr> {
+/// in the outbox, not even in delivered rows kept for a while. Rows of the
+/// `spared` kinds are kept: they name records instead of carrying them (see
+/// [`Expand`]), so a mention there is a coincidence and the erasure of the
+/// records already takes them out of the delivery.
+pub async fn forget_mentions<C: ConnectionTrait>(
+    conn: &C,
+    tenant: &TenantId,
+    needle: &str,
+    spared: &[&str],
+) -> Result<u64, DbErr> {
     let backend = conn.get_database_backend();
+    let mut values: Vec<sea_orm::Value> = vec![tenant.as_str().into(), needle.as_bytes().to_vec().into()];
     let sql = match backend {
-        DbBackend::Postgres => "DELETE FROM outbox WHERE tenant_id = $1 AND position($2::bytea in payload) > 0",
-        _ => "DELETE FROM outbox WHERE tenant_id = ? AND instr(payload, ?) > 0",
+        DbBackend::Postgres => {
+            values.push(crate::store::pg_array(sea_orm::sea_query::ArrayType::String, spared.iter().copied()));
+            "DELETE FROM outbox WHERE tenant_id = $1 AND position($2::bytea in payload) > 0 AND kind <> ALL($3)"
+                .to_owned()
+        }
+        _ => {
+            values.extend(spared.iter().map(|k| (*k).into()));
+            let kept = vec!["?"; spared.len()].join(", ");
+            format!("DELETE FROM outbox WHERE tenant_id = ? AND instr(payload, ?) > 0 AND kind NOT IN ({kept})")
+        }
     };
-    let values = [tenant.as_str().into(), needle.as_bytes().to_vec().into()];
     Ok(conn.execute_raw(Statement::from_sql_and_values(backend, sql, values)).await?.rows_affected())
 }
 

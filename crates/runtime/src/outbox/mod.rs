@@ -70,6 +70,13 @@ impl Pending {
         }
     }
 
+    /// Writes this message with `payload` on `conn`.
+    pub async fn enqueue<C: ConnectionTrait>(self, conn: &C, payload: Vec<u8>) -> Result<Uuid, DbErr> {
+        let id = Uuid::now_v7();
+        entity::message::Entity::insert(self.row(id, payload)).exec_without_returning(conn).await?;
+        Ok(id)
+    }
+
     /// The parameters of [`Pending::insert_sql`], in its order.
     pub fn values(self) -> Vec<Value> {
         vec![
@@ -113,8 +120,5 @@ pub async fn enqueue<C: ConnectionTrait>(
     kind: &str,
     payload: Vec<u8>,
 ) -> Result<Uuid, DbErr> {
-    let id = Uuid::now_v7();
-    let row = Pending::new(tenant, destination, kind).row(id, payload);
-    entity::message::Entity::insert(row).exec_without_returning(conn).await?;
-    Ok(id)
+    Pending::new(tenant, destination, kind).enqueue(conn, payload).await
 }

@@ -96,12 +96,12 @@ pub fn records(acts: &[Act]) -> Vec<profile::ActivityRecord> {
         .collect()
 }
 
-type Row = (String, Uuid, DateTime<Utc>, i16, i16, i16, Option<String>, Option<String>, Option<i64>);
+type Row = (String, Uuid, DateTime<Utc>, i16, i16, i16, Option<String>, Option<String>, Option<i64>, DateTime<Utc>);
 
 impl JourneyStore {
-    /// What the stored touchpoints among `ids` are made of, by id: one query
-    /// per [`PER_MESSAGE`] ids.
-    pub async fn acts(&self, t: &TenantId, ids: &[&str]) -> Result<HashMap<String, Act>> {
+    /// What the stored touchpoints among `ids` are made of, by id, with when
+    /// each was stored: one query per [`PER_MESSAGE`] ids.
+    pub async fn acts(&self, t: &TenantId, ids: &[&str]) -> Result<HashMap<String, (Act, DateTime<Utc>)>> {
         use touchpoint::Column as C;
         let mut acts = HashMap::with_capacity(ids.len());
         for chunk in ids.chunks(PER_MESSAGE) {
@@ -114,13 +114,15 @@ impl JourneyStore {
                 .filter(among)
                 .select_only()
                 .columns([C::Id, C::CustomerId, C::OccurredAt, C::Channel, C::Initiator, C::Kind, C::DeviceId])
-                .columns([C::Currency, C::AmountMicros])
+                .columns([C::Currency, C::AmountMicros, C::RecordedAt])
                 .into_tuple()
                 .all(self.db())
                 .await?;
-            for (id, customer, occurred_at, channel, initiator, kind, device_id, currency, micros) in rows {
+            for (id, customer, occurred_at, channel, initiator, kind, device_id, currency, micros, recorded_at) in rows
+            {
                 let purchase = currency.zip(micros);
-                acts.insert(id, Act { customer, occurred_at, channel, initiator, kind, device_id, purchase });
+                let act = Act { customer, occurred_at, channel, initiator, kind, device_id, purchase };
+                acts.insert(id, (act, recorded_at));
             }
         }
         Ok(acts)
@@ -130,42 +132,56 @@ impl JourneyStore {
 /// Turns rows naming stored touchpoints into `RecordActivity` messages of
 /// the profile service, reading the touchpoints of a round's rows of one
 /// tenant together; a row's id is its batch id, so a redelivery is the same
-/// batch.
+/// batch. A row counts only the touchpoints stored when it was written
+/// (their `recorded_at` is its `created_at`): an id erased and later stored
+/// again belongs to the later row alone.
 #[derive(Debug)]
 pub struct ActivityExpander(pub JourneyStore);
 
+type Expanded = std::result::Result<Option<Content>, tonic::Status>;
+
 #[async_trait]
 impl Expand for ActivityExpander {
-    async fn expand(&self, messages: &[&Claimed]) -> std::result::Result<Vec<Option<Content>>, tonic::Status> {
-        let mut named: Vec<Vec<String>> = Vec::with_capacity(messages.len());
-        for m in messages {
-            let ids = serde_json::from_slice(&m.payload)
-                .map_err(|e| tonic::Status::internal(format!("outbox row {}: {e}", m.id)))?;
-            named.push(ids);
-        }
+    async fn expand(&self, messages: &[&Claimed]) -> Vec<Expanded> {
+        let named: Vec<std::result::Result<Vec<String>, tonic::Status>> = messages
+            .iter()
+            .map(|m| {
+                serde_json::from_slice(&m.payload)
+                    .map_err(|e| tonic::Status::internal(format!("outbox row {}: {e}", m.id)))
+            })
+            .collect();
         let mut by_tenant: HashMap<&str, Vec<&str>> = HashMap::new();
         for (m, ids) in messages.iter().zip(&named) {
-            by_tenant.entry(m.tenant_id.as_str()).or_default().extend(ids.iter().map(String::as_str));
+            let ids = ids.iter().flatten().map(String::as_str);
+            by_tenant.entry(m.tenant_id.as_str()).or_default().extend(ids);
         }
-        let mut acts: HashMap<&str, HashMap<String, Act>> = HashMap::new();
+        type Read = std::result::Result<HashMap<String, (Act, DateTime<Utc>)>, tonic::Status>;
+        let mut acts: HashMap<&str, Read> = HashMap::new();
         for (tenant, ids) in by_tenant {
-            let t = TenantId::parse(tenant).map_err(|e| tonic::Status::internal(e.to_string()))?;
-            acts.insert(tenant, self.0.acts(&t, &ids).await?);
+            let read = match TenantId::parse(tenant) {
+                Ok(t) => self.0.acts(&t, &ids).await.map_err(tonic::Status::from),
+                Err(e) => Err(tonic::Status::internal(e.to_string())),
+            };
+            acts.insert(tenant, read);
         }
-        let contents = messages
+        messages
             .iter()
-            .zip(&named)
+            .zip(named)
             .map(|(m, ids)| {
-                let of_tenant = &acts[m.tenant_id.as_str()];
-                let stored: Vec<Act> = ids.iter().filter_map(|id| of_tenant.get(id).cloned()).collect();
-                (!stored.is_empty()).then(|| {
+                let of_tenant = acts[m.tenant_id.as_str()].as_ref().map_err(Clone::clone)?;
+                let stored: Vec<Act> = ids?
+                    .iter()
+                    .filter_map(|id| of_tenant.get(id))
+                    .filter(|(_, recorded_at)| *recorded_at == m.created_at)
+                    .map(|(act, _)| act.clone())
+                    .collect();
+                Ok((!stored.is_empty()).then(|| {
                     let request =
                         profile::RecordActivityRequest { batch_id: m.id.to_string(), records: records(&stored) };
                     (profile::RecordActivityRequest::full_name(), request.encode_to_vec())
-                })
+                }))
             })
-            .collect();
-        Ok(contents)
+            .collect()
     }
 }
 

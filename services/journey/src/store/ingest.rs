@@ -97,12 +97,13 @@ impl JourneyStore {
                 let survivors = survivors(&txn, t, rows).await?;
                 let owners: Vec<Uuid> =
                     rows.iter().map(|r| survivors.get(&r.customer).copied().unwrap_or(r.customer)).collect();
-                let stored = insert_sqlite(&txn, t, rows, &owners).await?;
+                // The rows' recorded_at is their messages' created_at.
+                let pending = Pending::new(t, "profile", STORED_TOUCHPOINTS);
+                let stored = insert_sqlite(&txn, t, rows, &owners, pending.created_at).await?;
                 let ids: Vec<&str> =
                     rows.iter().map(|r| r.touchpoint.id.as_str()).filter(|id| stored.contains_key(*id)).collect();
                 for chunk in ids.chunks(PER_MESSAGE) {
-                    let payload = activity::payload(chunk.iter().copied());
-                    cx_runtime::outbox::enqueue(&txn, t, "profile", STORED_TOUCHPOINTS, payload).await?;
+                    pending.clone().enqueue(&txn, activity::payload(chunk.iter().copied())).await?;
                 }
                 stored
             };
@@ -185,11 +186,13 @@ async fn insert_postgres<C: ConnectionTrait>(
         ArrayType::String,
         ArrayType::String,
     ];
-    let mut values: Vec<Value> = vec![t.to_string().into(), cx_runtime::store::now().into()];
+    // The rows' recorded_at is their messages' created_at.
+    let pending = Pending::new(t, "profile", STORED_TOUCHPOINTS);
+    let mut values: Vec<Value> = vec![t.to_string().into(), pending.created_at.into()];
     values.extend(types.into_iter().zip(cols).map(|(ty, col)| pg_array(ty, col)));
     let messages = (0..n.div_ceil(PER_MESSAGE)).map(|_| Uuid::now_v7());
     values.push(pg_array(ArrayType::Uuid, messages));
-    values.extend(Pending::new(t, "profile", STORED_TOUCHPOINTS).values());
+    values.extend(pending.values());
     let statement = Statement::from_sql_and_values(DbBackend::Postgres, INGEST_POSTGRES.as_str(), values);
     let returned = conn.query_all_raw(statement).await?;
     returned.iter().map(|row| Ok((row.try_get::<String>("", "id")?, row.try_get::<Uuid>("", "customer_id")?))).collect()
@@ -200,8 +203,8 @@ async fn insert_sqlite(
     t: &TenantId,
     rows: &[Resolved<'_>],
     owners: &[Uuid],
+    now: chrono::DateTime<chrono::Utc>,
 ) -> Result<HashMap<String, Uuid>> {
-    let now = cx_runtime::store::now();
     let mut stored = HashMap::with_capacity(rows.len());
     for (chunk, owners) in rows.chunks(SQLITE_ROWS_PER_STATEMENT).zip(owners.chunks(SQLITE_ROWS_PER_STATEMENT)) {
         let placeholders = vec![format!("({})", vec!["?"; 18].join(", ")); chunk.len()].join(", ");

@@ -59,7 +59,13 @@ pub async fn erase(txn: &DatabaseTransaction, t: &TenantId, customers: &[Uuid]) 
         .exec(txn)
         .await?;
     for customer in customers {
-        cx_runtime::outbox::dispatcher::forget_mentions(txn, t, &customer.to_string()).await?;
+        cx_runtime::outbox::dispatcher::forget_mentions(
+            txn,
+            t,
+            &customer.to_string(),
+            &[super::activity::STORED_TOUCHPOINTS],
+        )
+        .await?;
     }
     let count = |n: u64| i64::try_from(n).unwrap_or(i64::MAX);
     Ok(BTreeMap::from([

@@ -125,7 +125,7 @@ impl ProfileStore {
             .collect();
         let counts = erase_profile_rows(&txn, t, id).await?;
         for erased in std::iter::once(id).chain(merged_ids.iter().copied()) {
-            cx_runtime::outbox::dispatcher::forget_mentions(&txn, t, &erased.to_string()).await?;
+            cx_runtime::outbox::dispatcher::forget_mentions(&txn, t, &erased.to_string(), &[]).await?;
         }
         let now = cx_runtime::store::now();
         let job = Uuid::now_v7();
