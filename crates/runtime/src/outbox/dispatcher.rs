@@ -109,10 +109,21 @@ pub struct Claimed {
     pub created_at: DateTime<Utc>,
 }
 
+impl Claimed {
+    /// The trace context of the request that wrote the row.
+    fn trace(&self) -> opentelemetry::Context {
+        crate::propagation::from_map(&HashMap::from([
+            ("traceparent".to_owned(), self.traceparent.clone()),
+            ("tracestate".to_owned(), self.tracestate.clone()),
+        ]))
+    }
+}
+
 /// Makes, when it is delivered, the message a row stands for: a row may
 /// name records of the sender's own (touchpoint ids, say) instead of
 /// carrying what the receiver takes, so that the statement writing those
 /// records can write the row too.
+///
 /// A round's rows of one kind are expanded together, so that reading their
 /// records takes a query or a few, not a pooled connection per row.
 #[async_trait::async_trait]
@@ -248,7 +259,11 @@ impl Dispatcher {
     /// What each of `claimed` delivers, in order: its own kind and payload,
     /// or what the expander of its kind makes of it.
     async fn contents(&self, claimed: &[Claimed]) -> Vec<Result<Option<Content>, tonic::Status>> {
-        let mut contents: Vec<_> = claimed.iter().map(|m| Ok(Some((m.kind.clone(), m.payload.clone())))).collect();
+        // Rows of an expander's kind are filled in below, without copying their payload.
+        let mut contents: Vec<_> = claimed
+            .iter()
+            .map(|m| Ok((!self.expanders.contains_key(&m.kind)).then(|| (m.kind.clone(), m.payload.clone()))))
+            .collect();
         for (kind, expander) in &self.expanders {
             let (at, messages): (Vec<usize>, Vec<&Claimed>) =
                 claimed.iter().enumerate().filter(|(_, m)| &m.kind == kind).unzip();
@@ -258,9 +273,7 @@ impl Dispatcher {
             let span = tracing::info_span!("outbox.expand", otel.name = %format!("outbox expand {kind}"), rows = messages.len());
             // One span for rows of many traces: linked to each of them.
             for m in &messages {
-                let trace = HashMap::from([("traceparent".to_owned(), m.traceparent.clone())]);
-                let linked = crate::propagation::from_map(&trace);
-                span.add_link(opentelemetry::trace::TraceContextExt::span(&linked).span_context().clone());
+                span.add_link(opentelemetry::trace::TraceContextExt::span(&m.trace()).span_context().clone());
             }
             let mut expanded = expander.expand(&messages).instrument(span).await;
             expanded.resize_with(messages.len(), || Err(tonic::Status::internal(format!("{kind}: row not expanded"))));
@@ -273,10 +286,6 @@ impl Dispatcher {
 
     /// Sends `content` for `message`, in a span of the trace that wrote it.
     async fn deliver(&self, message: &Claimed, content: Content) -> Result<bool, tonic::Status> {
-        let trace = HashMap::from([
-            ("traceparent".to_owned(), message.traceparent.clone()),
-            ("tracestate".to_owned(), message.tracestate.clone()),
-        ]);
         // Named after what is delivered (an expanded row's message).
         let span = tracing::info_span!(
             "outbox.deliver",
@@ -288,7 +297,7 @@ impl Dispatcher {
             messaging.message.id = %message.id,
             cx.outbox.attempt = message.attempt,
         );
-        let _ = span.set_parent(crate::propagation::from_map(&trace));
+        let _ = span.set_parent(message.trace());
         self.send_now(message, content).instrument(span).await
     }
 

@@ -56,7 +56,7 @@ pub fn payload<'a>(ids: impl IntoIterator<Item = &'a str>) -> Vec<u8> {
 
 /// One record per customer, UTC day, channel, initiator, kind, device and
 /// currency, with the day's count, purchases and latest time.
-pub fn records(acts: &[Act]) -> Vec<profile::ActivityRecord> {
+pub fn records<'a>(acts: impl IntoIterator<Item = &'a Act>) -> Vec<profile::ActivityRecord> {
     type Key<'a> = (Uuid, chrono::NaiveDate, i16, i16, i16, &'a str, &'a str);
     let mut groups: BTreeMap<Key<'_>, (i64, i64, i64, DateTime<Utc>)> = BTreeMap::new();
     for act in acts {
@@ -169,15 +169,15 @@ impl Expand for ActivityExpander {
             .zip(named)
             .map(|(m, ids)| {
                 let of_tenant = acts[m.tenant_id.as_str()].as_ref().map_err(Clone::clone)?;
-                let stored: Vec<Act> = ids?
+                let stored: Vec<&Act> = ids?
                     .iter()
                     .filter_map(|id| of_tenant.get(id))
                     .filter(|(_, recorded_at)| *recorded_at == m.created_at)
-                    .map(|(act, _)| act.clone())
+                    .map(|(act, _)| act)
                     .collect();
                 Ok((!stored.is_empty()).then(|| {
                     let request =
-                        profile::RecordActivityRequest { batch_id: m.id.to_string(), records: records(&stored) };
+                        profile::RecordActivityRequest { batch_id: m.id.to_string(), records: records(stored) };
                     (profile::RecordActivityRequest::full_name(), request.encode_to_vec())
                 }))
             })
