@@ -14,7 +14,8 @@ base=${ADMIN_URL%/*}
 psql -q "$ADMIN_URL" -c "CREATE DATABASE $db"
 data=$(mktemp -d)
 export CX_DATA_DIR="$data" CX_DATABASE_URL="$base/$db" CX_LOG=warn \
-  CX_JWT_SECRET=bench-secret-0123456789abcdef-0123456789
+  CX_JWT_SECRET=bench-secret-0123456789abcdef-0123456789 \
+  CX_SERVICE_SECRET=bench-service-secret-0123456789abcdef-01
 pids=()
 cleanup() {
   for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done

@@ -29,7 +29,7 @@ def of_kind(docs: list[dict], kind: str) -> dict[str, dict]:
 def normalised(rendered: str) -> str:
     """The render with generated secrets (random per render) replaced by a placeholder."""
     for secret in of_kind(documents(rendered), "Secret").values():
-        for key in ("jwt-secret", "postgres-password"):
+        for key in ("jwt-secret", "service-secret", "postgres-password"):
             value = secret.get("stringData", {}).get(key)
             if value:
                 rendered = rendered.replace(value, f"<generated {key}>")
@@ -238,8 +238,26 @@ def test_services_find_each_other_and_name_themselves_in_traces(render):
         else:
             assert endpoint is None
         secret = "cx-suite-secrets" if name == "ha" else "cx-cx-suite"
-        for var, key in (("CX_DATABASE_URL", "database-url"), ("CX_REDIS_URL", "redis-url"), ("CX_JWT_SECRET", "jwt-secret")):
+        for var, key in (
+            ("CX_DATABASE_URL", "database-url"),
+            ("CX_REDIS_URL", "redis-url"),
+            ("CX_JWT_SECRET", "jwt-secret"),
+            ("CX_SERVICE_SECRET", "service-secret"),
+        ):
             assert env[var] == {"secretKeyRef": {"name": secret, "key": key}}
+
+
+def test_with_an_identity_providers_key_services_still_sign_their_calls():
+    docs = documents(template("--set-string", "auth.jwtPublicKey=-----BEGIN PUBLIC KEY-----"))
+    (secret,) = of_kind(docs, "Secret").values()
+    assert "jwt-secret" not in secret["stringData"]
+    assert re.fullmatch(r"[A-Za-z0-9]{48}", secret["stringData"]["service-secret"])
+    for deployment in of_kind(docs, "Deployment").values():
+        (container,) = deployment["spec"]["template"]["spec"]["containers"]
+        env = {e["name"]: e.get("value", e.get("valueFrom")) for e in container["env"]}
+        assert env["CX_JWT_PUBLIC_KEY_FILE"] == "/etc/cx/jwt/jwt-public-key"
+        assert "CX_JWT_SECRET" not in env
+        assert env["CX_SERVICE_SECRET"] == {"secretKeyRef": {"name": "cx-cx-suite", "key": "service-secret"}}
 
 
 def test_without_callers_a_service_admits_nobody_rather_than_everybody():
@@ -309,6 +327,9 @@ def test_generated_secrets_are_long_and_used_by_the_database_url():
     (secret,) = of_kind(documents(template()), "Secret").values()
     data = secret["stringData"]
     assert re.fullmatch(r"[A-Za-z0-9]{48}", data["jwt-secret"])
+    # The services' own key, generated apart from the user-token secret.
+    assert re.fullmatch(r"[A-Za-z0-9]{48}", data["service-secret"])
+    assert data["service-secret"] != data["jwt-secret"]
     assert re.fullmatch(r"[A-Za-z0-9]{48}", data["postgres-password"])
     assert data["database-url"] == f"postgres://cx:{data['postgres-password']}@cx-cx-suite-postgresql:5432/cx"
     assert data["redis-url"] == "redis://cx-cx-suite-redis:6379"

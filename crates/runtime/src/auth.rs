@@ -15,6 +15,7 @@ use serde::{Deserialize, Serialize};
 use tonic::{Request, Status};
 
 use crate::config::{AuthArgs, ConfigError};
+use crate::secrets::{Fallback, Secret};
 use crate::tenant::TenantId;
 
 /// What a caller may do. Each role includes the ones below it.
@@ -129,8 +130,8 @@ impl Verifier {
     }
 }
 
-/// Signs tokens with the HS256 secret (the `cx token` command, tests, and
-/// service tokens for background work).
+/// Signs user tokens with the HS256 secret (the `cx token` command and
+/// tests). Services sign their own calls with [`crate::identity::ServiceKey`].
 #[derive(Clone)]
 pub struct Signer {
     key: EncodingKey,
@@ -167,21 +168,6 @@ impl Signer {
     pub fn sign_claims(&self, claims: &Claims) -> Result<String, jsonwebtoken::errors::Error> {
         jsonwebtoken::encode(&Header::new(Algorithm::HS256), claims, &self.key)
     }
-
-    /// `authorization` metadata for a call that service `source` makes on
-    /// behalf of `tenant` (outbox deliveries, calls between services). Short
-    /// lived: one is made per call or per delivery.
-    pub fn bearer(
-        &self,
-        tenant: &str,
-        role: Role,
-        source: &str,
-    ) -> Result<tonic::metadata::MetadataValue<tonic::metadata::Ascii>, Status> {
-        let token = self
-            .sign(tenant, &[role], &format!("cx-{source}"), Duration::from_secs(300))
-            .map_err(|e| Status::internal(format!("cannot sign a service token: {e}")))?;
-        format!("Bearer {token}").parse().map_err(|_| Status::internal("service token is not ASCII"))
-    }
 }
 
 pub fn unix_now() -> u64 {
@@ -195,8 +181,13 @@ pub struct Keys {
     pub signer: Option<Signer>,
 }
 
-const SECRET_FILE: &str = "jwt-secret";
-const MIN_SECRET_LEN: usize = 32;
+/// The user-token secret's settings.
+const USER_SECRET: Secret = Secret {
+    env: "CX_JWT_SECRET",
+    file_setting: "CX_JWT_SECRET_FILE",
+    generated_file: "jwt-secret",
+    purpose: "the key user tokens are signed with",
+};
 
 impl Keys {
     pub fn hs256(secret: &[u8]) -> Self {
@@ -206,82 +197,56 @@ impl Keys {
         }
     }
 
-    /// Loads the keys the settings name. With neither a secret nor a public key,
-    /// secure by default: a random secret is created (mode 0600) in the data
-    /// directory on first start and reused afterwards, so `cx token` on the
-    /// same machine signs tokens the server accepts.
-    pub fn load(args: &AuthArgs, data_dir: &Path) -> Result<Self, ConfigError> {
-        match (&args.jwt_secret, &args.jwt_public_key_file) {
-            (Some(_), Some(_)) => {
-                Err(ConfigError::new("CX_JWT_SECRET", "set either CX_JWT_SECRET or CX_JWT_PUBLIC_KEY_FILE, not both"))
+    /// Loads the keys the settings name: a shared secret (`CX_JWT_SECRET` or
+    /// `CX_JWT_SECRET_FILE`) or an identity provider's public key
+    /// (`CX_JWT_PUBLIC_KEY_FILE`). With none, `fallback` decides: the
+    /// embedded default generates a secret (mode 0600) in the data directory
+    /// and reuses it, so `cx token` on the same machine signs tokens the
+    /// server accepts; any other configuration refuses to start.
+    pub fn load(args: &AuthArgs, data_dir: &Path, fallback: Fallback) -> Result<Self, ConfigError> {
+        let given_secret = args.jwt_secret.as_deref().is_some_and(|s| !s.is_empty()) || args.jwt_secret_file.is_some();
+        if let Some(path) = &args.jwt_public_key_file {
+            if given_secret {
+                return Err(ConfigError::new(
+                    "CX_JWT_SECRET",
+                    "set either a secret (CX_JWT_SECRET, CX_JWT_SECRET_FILE) or CX_JWT_PUBLIC_KEY_FILE, not both",
+                ));
             }
-            (Some(secret), None) => {
-                if secret.len() < MIN_SECRET_LEN {
-                    return Err(ConfigError::new("CX_JWT_SECRET", format!("must be at least {MIN_SECRET_LEN} bytes")));
-                }
-                Ok(Self::hs256(secret.as_bytes()))
-            }
-            (None, Some(path)) => {
-                let pem = std::fs::read(path).map_err(|e| {
-                    ConfigError::new("CX_JWT_PUBLIC_KEY_FILE", format!("cannot read {}: {e}", path.display()))
-                })?;
-                let verifier = if let Ok(key) = DecodingKey::from_rsa_pem(&pem) {
-                    Verifier::new(key, Algorithm::RS256)
-                } else if let Ok(key) = DecodingKey::from_ed_pem(&pem) {
-                    Verifier::new(key, Algorithm::EdDSA)
-                } else {
-                    return Err(ConfigError::new("CX_JWT_PUBLIC_KEY_FILE", "not an RSA or Ed25519 public key in PEM"));
-                };
-                Ok(Self { verifier, signer: None })
-            }
-            (None, None) => {
-                let secret = embedded_secret(data_dir)?;
-                Ok(Self::hs256(secret.as_bytes()))
-            }
+            let pem = std::fs::read(path).map_err(|e| {
+                ConfigError::new("CX_JWT_PUBLIC_KEY_FILE", format!("cannot read {}: {e}", path.display()))
+            })?;
+            let verifier = if let Ok(key) = DecodingKey::from_rsa_pem(&pem) {
+                Verifier::new(key, Algorithm::RS256)
+            } else if let Ok(key) = DecodingKey::from_ed_pem(&pem) {
+                Verifier::new(key, Algorithm::EdDSA)
+            } else {
+                return Err(ConfigError::new("CX_JWT_PUBLIC_KEY_FILE", "not an RSA or Ed25519 public key in PEM"));
+            };
+            return Ok(Self { verifier, signer: None });
         }
+        let secret = USER_SECRET
+            .load(args.jwt_secret.as_deref(), args.jwt_secret_file.as_deref(), data_dir, fallback)?
+            .ok_or_else(|| {
+                ConfigError::new(
+                    "CX_JWT_SECRET",
+                    "not set: set CX_JWT_SECRET or CX_JWT_SECRET_FILE (a shared secret of at least 32 bytes, the \
+                     same on every service) or CX_JWT_PUBLIC_KEY_FILE; only the embedded default (SQLite in \
+                     CX_DATA_DIR) generates its own",
+                )
+            })?;
+        Ok(Self::hs256(secret.as_bytes()))
     }
 }
 
-fn embedded_secret(data_dir: &Path) -> Result<String, ConfigError> {
-    let path = data_dir.join(SECRET_FILE);
-    let setting = "CX_DATA_DIR";
-    match std::fs::read_to_string(&path) {
-        Ok(secret) if secret.trim().len() >= MIN_SECRET_LEN => return Ok(secret.trim().to_owned()),
-        Ok(_) => {
-            return Err(ConfigError::new(
-                setting,
-                format!("{} is shorter than {MIN_SECRET_LEN} bytes", path.display()),
-            ));
-        }
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-        Err(e) => {
-            return Err(ConfigError::new(setting, format!("cannot read {}: {e}", path.display())));
-        }
-    }
-    std::fs::create_dir_all(data_dir)
-        .map_err(|e| ConfigError::new(setting, format!("cannot create {}: {e}", data_dir.display())))?;
-    let secret = hex::encode(rand::random::<[u8; 32]>());
-    write_private(&path, &secret)
-        .map_err(|e| ConfigError::new(setting, format!("cannot write {}: {e}", path.display())))?;
-    tracing::info!(path = %path.display(), "generated a new jwt secret");
-    Ok(secret)
-}
-
-fn write_private(path: &Path, content: &str) -> std::io::Result<()> {
-    use std::io::Write;
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true).create_new(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        options.mode(0o600);
-    }
-    match options.open(path) {
-        Ok(mut file) => file.write_all(content.as_bytes()),
-        // Another process (a second `cx serve`) won the race: its secret stands.
-        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
-        Err(e) => Err(e),
-    }
+/// The token of a request's `authorization: Bearer …` metadata.
+pub(crate) fn bearer_token(metadata: &tonic::metadata::MetadataMap) -> Result<&str, Status> {
+    let header = metadata.get("authorization").ok_or_else(|| Status::unauthenticated("missing bearer token"))?;
+    let value = header.to_str().map_err(|_| Status::unauthenticated("authorization header is not text"))?;
+    value
+        .strip_prefix("Bearer ")
+        .or_else(|| value.strip_prefix("bearer "))
+        .map(str::trim)
+        .ok_or_else(|| Status::unauthenticated("authorization must be 'Bearer <token>'"))
 }
 
 /// Tonic interceptor verifying the bearer token of every call.
@@ -298,14 +263,7 @@ impl AuthInterceptor {
 
 impl tonic::service::Interceptor for AuthInterceptor {
     fn call(&mut self, mut request: Request<()>) -> Result<Request<()>, Status> {
-        let header =
-            request.metadata().get("authorization").ok_or_else(|| Status::unauthenticated("missing bearer token"))?;
-        let value = header.to_str().map_err(|_| Status::unauthenticated("authorization header is not text"))?;
-        let token = value
-            .strip_prefix("Bearer ")
-            .or_else(|| value.strip_prefix("bearer "))
-            .ok_or_else(|| Status::unauthenticated("authorization must be 'Bearer <token>'"))?;
-        let caller = self.verifier.verify(token.trim())?;
+        let caller = self.verifier.verify(bearer_token(request.metadata())?)?;
         tracing::Span::current().record("enduser.id", caller.subject.as_str());
         request.extensions_mut().insert(caller);
         Ok(request)
@@ -360,26 +318,38 @@ mod tests {
     #[test]
     fn embedded_secret_is_created_once_and_reused() {
         let dir = std::env::temp_dir().join(format!("cx-auth-{}", uuid::Uuid::new_v4()));
-        let args = AuthArgs { jwt_secret: None, jwt_public_key_file: None };
-        let first = Keys::load(&args, &dir).unwrap();
+        let args = AuthArgs::default();
+        let first = Keys::load(&args, &dir, Fallback::Generate).unwrap();
         let token = first.signer.unwrap().sign("t", &[Role::Reader], "s", Duration::from_secs(60)).unwrap();
-        let second = Keys::load(&args, &dir).unwrap();
+        let second = Keys::load(&args, &dir, Fallback::ReadExisting).unwrap();
         assert!(second.verifier.verify(&token).is_ok());
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::PermissionsExt;
-            let mode = std::fs::metadata(dir.join(SECRET_FILE)).unwrap().permissions().mode();
-            assert_eq!(mode & 0o777, 0o600);
-        }
         std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn without_a_secret_only_the_embedded_default_starts() {
+        let dir = std::env::temp_dir().join(format!("cx-auth-{}", uuid::Uuid::new_v4()));
+        let err = Keys::load(&AuthArgs::default(), &dir, Fallback::Refuse).unwrap_err();
+        assert_eq!(err.setting, "CX_JWT_SECRET");
+        assert!(err.problem.starts_with("not set: set CX_JWT_SECRET or CX_JWT_SECRET_FILE"), "{err}");
+        assert!(!dir.exists());
     }
 
     #[test]
     fn short_secret_and_both_keys_are_refused_by_name() {
         let dir = std::env::temp_dir();
-        let short = AuthArgs { jwt_secret: Some("short".into()), jwt_public_key_file: None };
-        assert_eq!(Keys::load(&short, &dir).unwrap_err().to_string(), "CX_JWT_SECRET: must be at least 32 bytes");
-        let both = AuthArgs { jwt_secret: Some("x".repeat(40)), jwt_public_key_file: Some("/k.pem".into()) };
-        assert!(Keys::load(&both, &dir).unwrap_err().to_string().starts_with("CX_JWT_SECRET: set either"));
+        let short = AuthArgs { jwt_secret: Some("short".into()), ..AuthArgs::default() };
+        assert_eq!(
+            Keys::load(&short, &dir, Fallback::Refuse).unwrap_err().to_string(),
+            "CX_JWT_SECRET: must be at least 32 bytes"
+        );
+        let both = AuthArgs {
+            jwt_secret: Some("x".repeat(40)),
+            jwt_public_key_file: Some("/k.pem".into()),
+            ..AuthArgs::default()
+        };
+        assert!(
+            Keys::load(&both, &dir, Fallback::Refuse).unwrap_err().to_string().starts_with("CX_JWT_SECRET: set either")
+        );
     }
 }

@@ -37,18 +37,44 @@ pub struct CacheArgs {
     pub cache_ttl: Duration,
 }
 
-/// How callers are authenticated.
-#[derive(clap::Args, Clone, Debug)]
+/// How callers and services are authenticated. Secrets themselves are read
+/// from the environment or a file only: a flag would show them to anyone who
+/// can list processes.
+#[derive(clap::Args, Clone, Debug, Default)]
 pub struct AuthArgs {
-    /// Shared HS256 secret (at least 32 bytes). Absent, with no public key:
-    /// a random secret is generated in the data directory on first start.
-    #[arg(long, env = "CX_JWT_SECRET", hide_env_values = true)]
+    /// Shared HS256 secret of user tokens (at least 32 bytes), from the
+    /// environment variable CX_JWT_SECRET only.
+    #[arg(skip = env_secret("CX_JWT_SECRET"))]
     pub jwt_secret: Option<String>,
 
+    /// File holding the HS256 secret of user tokens (instead of CX_JWT_SECRET).
+    #[arg(long, env = "CX_JWT_SECRET_FILE")]
+    pub jwt_secret_file: Option<PathBuf>,
+
     /// PEM public key (RSA for RS256, Ed25519 for EdDSA) that verifies tokens
-    /// issued elsewhere. Mutually exclusive with CX_JWT_SECRET.
+    /// issued elsewhere. Excludes a user-token secret.
     #[arg(long, env = "CX_JWT_PUBLIC_KEY_FILE")]
     pub jwt_public_key_file: Option<PathBuf>,
+}
+
+/// The services' own identity on calls between them (docs/DECISIONS.md,
+/// Security): a secret of theirs alone, distinct from whatever signs user
+/// tokens, so `cx token` and identity providers cannot speak for a service.
+#[derive(clap::Args, Clone, Debug, Default)]
+pub struct ServiceAuthArgs {
+    /// Secret the services sign their calls to each other with (at least 32
+    /// bytes, not the user-token secret), from the environment variable
+    /// CX_SERVICE_SECRET only.
+    #[arg(skip = env_secret("CX_SERVICE_SECRET"))]
+    pub service_secret: Option<String>,
+
+    /// File holding the service secret (instead of CX_SERVICE_SECRET).
+    #[arg(long, env = "CX_SERVICE_SECRET_FILE")]
+    pub service_secret_file: Option<PathBuf>,
+}
+
+fn env_secret(name: &str) -> Option<String> {
+    std::env::var(name).ok().filter(|v| !v.is_empty())
 }
 
 /// Scheduled background work.
@@ -136,6 +162,15 @@ pub enum DatabaseTarget {
 }
 
 impl StoreArgs {
+    /// Whether this is the embedded default (SQLite files), the one
+    /// configuration that may generate its own secrets.
+    pub fn is_embedded(&self) -> bool {
+        self.database_url.as_deref().is_none_or(|u| {
+            let u = u.trim();
+            u.is_empty() || u.starts_with("sqlite:")
+        })
+    }
+
     /// The database of `service`, validated.
     pub fn database_for(&self, service: &str) -> Result<DatabaseTarget, ConfigError> {
         // Migrating on PostgreSQL holds one connection for its lock and uses another.

@@ -6,8 +6,10 @@ use std::sync::Arc;
 use crate::auth::{AuthInterceptor, Keys};
 use crate::cache::Cache;
 use crate::cache::redis::RedisCache;
-use crate::config::{AuthArgs, CacheArgs, ConfigError, JobArgs, StoreArgs};
+use crate::config::{AuthArgs, CacheArgs, ConfigError, JobArgs, ServiceAuthArgs, StoreArgs};
+use crate::identity::{InternalAuth, ServiceKey};
 use crate::peers::Peers;
+use crate::secrets::Fallback;
 
 #[derive(Clone, Debug)]
 pub struct ServiceContext {
@@ -15,6 +17,10 @@ pub struct ServiceContext {
     pub cache: Cache,
     pub auth: AuthInterceptor,
     pub keys: Keys,
+    /// Signs this process's calls to other services (outbox deliveries).
+    pub service_key: ServiceKey,
+    /// Admits only other services to internal RPCs.
+    pub internal: InternalAuth,
     pub jobs: JobArgs,
     /// The other services this one calls.
     pub peers: Peers,
@@ -37,9 +43,24 @@ impl ServiceContext {
 
     /// Validates the settings and builds the shared pieces. Connections are
     /// made lazily: nothing here waits on the network.
-    pub fn from_args(store: &StoreArgs, cache: &CacheArgs, auth: &AuthArgs) -> Result<Self, ConfigError> {
+    pub fn from_args(
+        store: &StoreArgs,
+        cache: &CacheArgs,
+        auth: &AuthArgs,
+        internal: &ServiceAuthArgs,
+    ) -> Result<Self, ConfigError> {
         cache.validate()?;
-        let keys = Keys::load(auth, &store.data_dir)?;
+        // Only the embedded default may make up its secrets: separate
+        // processes that each made their own would refuse each other.
+        let fallback = if store.is_embedded() { Fallback::Generate } else { Fallback::Refuse };
+        let keys = Keys::load(auth, &store.data_dir, fallback)?;
+        let service_key = ServiceKey::load(internal, &store.data_dir, fallback)?;
+        if service_key.could_sign_for(&keys.verifier) {
+            return Err(ConfigError::new(
+                "CX_SERVICE_SECRET",
+                "must differ from the user-token secret: whoever signs user tokens must not speak as a service",
+            ));
+        }
         let cache = match cache.redis_url.as_deref().filter(|u| !u.is_empty()) {
             Some(url) => {
                 let redis =
@@ -53,6 +74,8 @@ impl ServiceContext {
             cache,
             auth: AuthInterceptor::new(keys.verifier.clone()),
             keys,
+            internal: InternalAuth::new(service_key.clone()),
+            service_key,
             jobs: JobArgs::default(),
             peers: Peers::default(),
         })

@@ -2,7 +2,7 @@
 //!
 //! Every service is built from the same pieces: settings ([`config`]), a
 //! tenant-scoped store ([`store`]), the shared cache ([`cache`]), bearer-token
-//! authentication ([`auth`]), rich gRPC errors ([`error`]), logs, traces and metrics
+//! authentication ([`auth`]) and the services' own identity ([`identity`]), rich gRPC errors ([`error`]), logs, traces and metrics
 //! ([`telemetry`], [`propagation`], [`metrics`]) and one server bootstrap ([`server`]).
 
 pub mod admission;
@@ -12,12 +12,14 @@ pub mod cache;
 pub mod config;
 pub mod context;
 pub mod error;
+pub mod identity;
 pub mod input;
 pub mod metrics;
 pub mod outbox;
 pub mod page;
 pub mod peers;
 pub mod propagation;
+pub mod secrets;
 pub mod server;
 pub mod store;
 pub mod telemetry;

@@ -41,8 +41,8 @@ pub trait ServiceModule: Send + Sync + 'static {
     /// Mounts the service (with its authentication) on the routes.
     fn mount(&self, routes: &mut RoutesBuilder);
     /// The service's receiving end of the outbox, if other services send
-    /// it messages, with the authentication its callers pass.
-    fn inbox(&self) -> Option<(crate::outbox::inbox::Inbox, crate::auth::AuthInterceptor)> {
+    /// it messages, with the authentication that admits only services.
+    fn inbox(&self) -> Option<(crate::outbox::inbox::Inbox, crate::identity::InternalAuth)> {
         None
     }
     /// Work done in the background once the service is ready (sweeps,
@@ -114,10 +114,7 @@ pub async fn serve(
             inbox_auth = Some(auth);
         }
     }
-    if inbox_auth.is_some() {
-        reflection = reflection.with_service_name("cx.outbox.v1.InboxService");
-        reflection_alpha = reflection_alpha.with_service_name("cx.outbox.v1.InboxService");
-    }
+    // The inbox is internal: served to services, not advertised to clients.
 
     let mut routes = RoutesBuilder::default();
     routes.add_service(health);

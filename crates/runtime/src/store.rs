@@ -89,10 +89,12 @@ pub async fn open(args: &StoreArgs, service: &'static str) -> Result<DatabaseCon
             options
         }
         DatabaseTarget::Sqlite { path } => {
+            // Customers' personal data: the directory 0700, the files 0600.
             if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-                std::fs::create_dir_all(dir)
-                    .map_err(|e| ConfigError::new("CX_DATA_DIR", format!("cannot create {}: {e}", dir.display())))?;
+                crate::secrets::create_private_dir(dir)?;
             }
+            crate::secrets::restrict_file(path)
+                .map_err(|e| ConfigError::new("CX_DATA_DIR", format!("cannot create {}: {e}", path.display())))?;
             let mut options = ConnectOptions::new(format!("sqlite://{}?mode=rwc", path.display()));
             // One connection: SQLite has one writer anyway, and a single
             // connection never meets "database is locked" between its own

@@ -13,7 +13,7 @@ use async_trait::async_trait;
 use cx_proto::outbox::v1::inbox_service_server::{InboxService, InboxServiceServer};
 use cx_proto::outbox::v1::{DeliverRequest, DeliverResponse};
 use cx_runtime::TenantId;
-use cx_runtime::auth::{AuthInterceptor, Keys};
+use cx_runtime::identity::InternalAuth;
 use cx_runtime::outbox::dispatcher::{Dispatcher, DispatcherConfig, RetryPolicy, messages};
 use cx_runtime::outbox::inbox::{AfterCommit, Inbox, InboxHandler};
 use cx_runtime::outbox::migration::OutboxTables;
@@ -48,6 +48,7 @@ impl InboxHandler for Recorder {
         &self,
         _: &DatabaseTransaction,
         _: &TenantId,
+        _: &str,
         _: &str,
         payload: &[u8],
     ) -> Result<AfterCommit, Status> {
@@ -88,7 +89,7 @@ impl InboxService for Watched {
 struct Receiver {
     db: DatabaseConnection,
     watched: Watched,
-    auth: AuthInterceptor,
+    auth: InternalAuth,
 }
 
 #[async_trait]
@@ -132,8 +133,8 @@ async fn world(recorder: Recorder) -> World {
         in_flight: Arc::default(),
         overlaps: Arc::default(),
     };
-    let keys = Keys::hs256(cx_testkit::SECRET.as_bytes());
-    let module = Receiver { db: receiver_db, watched: watched.clone(), auth: AuthInterceptor::new(keys.verifier) };
+    let module =
+        Receiver { db: receiver_db, watched: watched.clone(), auth: InternalAuth::new(cx_testkit::service_key()) };
     let server = RunningServer::start(vec![Arc::new(module)], cx_testkit::server_args()).await;
     server.wait_serving().await;
     World { _db: db, sender, recorder, watched, server, tenant: TenantId::parse("acme").unwrap() }
@@ -148,7 +149,7 @@ impl World {
         config.retry =
             RetryPolicy { max_attempts: 5, base: Duration::from_millis(20), cap: Duration::from_millis(100) };
         let destinations = HashMap::from([("receiver".to_owned(), self.server.channel().await)]);
-        Dispatcher::new(self.sender.clone(), config, destinations, Keys::hs256(cx_testkit::SECRET.as_bytes()).signer)
+        Dispatcher::new(self.sender.clone(), config, destinations, cx_testkit::service_key())
     }
 
     async fn status_counts(&self) -> (usize, usize) {
@@ -299,9 +300,12 @@ async fn an_unreachable_destination_is_left_alone_and_its_messages_keep_their_at
     config.retry = RetryPolicy { max_attempts: 2, base: Duration::from_millis(20), cap: Duration::from_millis(100) };
     config.outage =
         RetryPolicy { max_attempts: i32::MAX, base: Duration::from_millis(100), cap: Duration::from_millis(400) };
-    let keys = Keys::hs256(cx_testkit::SECRET.as_bytes());
-    let dispatcher =
-        Dispatcher::new(world.sender.clone(), config, HashMap::from([("receiver".to_owned(), channel)]), keys.signer);
+    let dispatcher = Dispatcher::new(
+        world.sender.clone(),
+        config,
+        HashMap::from([("receiver".to_owned(), channel)]),
+        cx_testkit::service_key(),
+    );
 
     // Five rounds against the closed port, more than the two attempts a message has.
     for round in 0..5 {
@@ -318,8 +322,11 @@ async fn an_unreachable_destination_is_left_alone_and_its_messages_keep_their_at
     let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await.unwrap();
     let args = cx_testkit::store_args(Some(world._db.url.clone()), cx_testkit::temp_dir());
     let receiver_db = cx_runtime::store::open(&args, "receiver").await.unwrap();
-    let module =
-        Receiver { db: receiver_db, watched: world.watched.clone(), auth: AuthInterceptor::new(keys.verifier) };
+    let module = Receiver {
+        db: receiver_db,
+        watched: world.watched.clone(),
+        auth: InternalAuth::new(cx_testkit::service_key()),
+    };
     let server = RunningServer::start_on(listener, vec![Arc::new(module)], cx_testkit::server_args());
     server.wait_serving().await;
     for _ in 0..100 {

@@ -13,7 +13,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use cx_runtime::auth::{Keys, Role};
-use cx_runtime::config::{AuthArgs, CacheArgs, ServerArgs, StoreArgs};
+use cx_runtime::config::{AuthArgs, CacheArgs, ServerArgs, ServiceAuthArgs, StoreArgs};
 use cx_runtime::context::ServiceContext;
 use cx_runtime::server::ServiceModule;
 use sea_orm::{ConnectionTrait, Database, DbBackend, Statement};
@@ -32,6 +32,8 @@ pub fn capture_spans() -> (cx_runtime::telemetry::Telemetry, opentelemetry_sdk::
 
 /// The HS256 secret every test server and token uses.
 pub const SECRET: &str = "cx-test-secret-0123456789abcdef-0123456789";
+/// The secret test services sign their calls to each other with.
+pub const SERVICE_SECRET: &str = "cx-test-service-secret-0123456789abcdef";
 
 pub fn admin_url() -> String {
     std::env::var("CX_TEST_DATABASE_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
@@ -166,8 +168,9 @@ pub fn store_args(database_url: Option<String>, data_dir: PathBuf) -> StoreArgs 
 /// A service context with the test secret and, optionally, Redis.
 pub fn context(store: StoreArgs, redis_url: Option<String>) -> ServiceContext {
     let cache = CacheArgs { redis_url, cache_ttl: Duration::from_secs(300) };
-    let auth = AuthArgs { jwt_secret: Some(SECRET.into()), jwt_public_key_file: None };
-    ServiceContext::from_args(&store, &cache, &auth).unwrap()
+    let auth = AuthArgs { jwt_secret: Some(SECRET.into()), ..AuthArgs::default() };
+    let internal = ServiceAuthArgs { service_secret: Some(SERVICE_SECRET.into()), ..ServiceAuthArgs::default() };
+    ServiceContext::from_args(&store, &cache, &auth, &internal).unwrap()
 }
 
 pub fn server_args() -> ServerArgs {
@@ -183,6 +186,17 @@ pub fn server_args() -> ServerArgs {
 /// A token of `tenant` with `role`, valid for an hour.
 pub fn token(tenant: &str, role: Role) -> String {
     Keys::hs256(SECRET.as_bytes()).signer.unwrap().sign(tenant, &[role], "test", Duration::from_secs(3600)).unwrap()
+}
+
+/// The service key of test services.
+pub fn service_key() -> cx_runtime::identity::ServiceKey {
+    cx_runtime::identity::ServiceKey::new(SERVICE_SECRET.as_bytes())
+}
+
+/// A token of service `service` acting for `tenant`, as test services sign.
+pub fn service_token(service: &str, tenant: &str) -> String {
+    let value = service_key().bearer(service, tenant).unwrap();
+    value.to_str().unwrap().trim_start_matches("Bearer ").to_owned()
 }
 
 /// Wraps `message` in a request carrying `token`.
@@ -291,4 +305,40 @@ pub async fn redis_keys(tenant: &str) -> Vec<String> {
 /// A tenant id no other test uses.
 pub fn unique_tenant(prefix: &str) -> String {
     format!("{prefix}-{}", &uuid::Uuid::new_v4().simple().to_string()[..12])
+}
+
+/// A stand-in identity provider: an Ed25519 key pair made for these tests
+/// alone. Servers verify with [`idp::PUBLIC_KEY`] (`CX_JWT_PUBLIC_KEY_FILE`);
+/// [`idp::token`] signs as the provider would.
+pub mod idp {
+    use cx_runtime::auth::{Claims, Role, unix_now};
+    use jsonwebtoken::{Algorithm, EncodingKey, Header};
+
+    pub const PUBLIC_KEY: &str = "-----BEGIN PUBLIC KEY-----\n\
+        MCowBQYDK2VwAyEAgqCZWHMEC5Pf9G8SFuIJ/LTgMklg/hbNBt3oG6TSYu4=\n\
+        -----END PUBLIC KEY-----\n";
+    const PRIVATE_KEY: &str = "-----BEGIN PRIVATE KEY-----\n\
+        MC4CAQAwBQYDK2VwBCIEIG8XGGsjsz+/bfuVdsTibETX8hdrbI2LItnXz3wj6Hk+\n\
+        -----END PRIVATE KEY-----\n";
+
+    /// An EdDSA token of `tenant` with `role`, valid for an hour.
+    pub fn token(tenant: &str, role: Role) -> String {
+        let claims = Claims {
+            tenant: tenant.into(),
+            roles: vec![role.as_str().into()],
+            sub: "idp-user".into(),
+            exp: unix_now() + 3600,
+            iat: Some(unix_now()),
+        };
+        let key = EncodingKey::from_ed_pem(PRIVATE_KEY.as_bytes()).unwrap();
+        jsonwebtoken::encode(&Header::new(Algorithm::EdDSA), &claims, &key).unwrap()
+    }
+
+    /// Writes the public key to a file in `dir` and returns its path.
+    pub fn public_key_file(dir: &std::path::Path) -> std::path::PathBuf {
+        std::fs::create_dir_all(dir).unwrap();
+        let path = dir.join("idp-public.pem");
+        std::fs::write(&path, PUBLIC_KEY).unwrap();
+        path
+    }
 }

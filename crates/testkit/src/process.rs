@@ -30,6 +30,7 @@ impl CxProcess {
         let mut all = vec![
             ("CX_LISTEN".to_owned(), format!("127.0.0.1:{port}")),
             ("CX_JWT_SECRET".to_owned(), crate::SECRET.to_owned()),
+            ("CX_SERVICE_SECRET".to_owned(), crate::SERVICE_SECRET.to_owned()),
             ("CX_DATA_DIR".to_owned(), data_dir.display().to_string()),
         ];
         all.extend(env.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())));
@@ -79,6 +80,11 @@ impl CxProcess {
 
     pub fn port(&self) -> u16 {
         self.port
+    }
+
+    /// The process's data directory (removed when it is dropped).
+    pub fn data_dir(&self) -> &std::path::Path {
+        &self.data_dir
     }
 }
 

@@ -131,6 +131,11 @@ seccompProfile:
       name: {{ include "cx.secretName" $root }}
       key: jwt-secret
 {{- end }}
+- name: CX_SERVICE_SECRET
+  valueFrom:
+    secretKeyRef:
+      name: {{ include "cx.secretName" $root }}
+      key: service-secret
 {{- range $peer := .svc.calls }}
 {{- $callee := index $root.Values.services $peer | default dict }}
 {{- if $callee.enabled }}

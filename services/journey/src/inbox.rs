@@ -7,7 +7,7 @@ use async_trait::async_trait;
 use cx_proto::profile::v1 as pb;
 use cx_runtime::TenantId;
 use cx_runtime::cache::Cache;
-use cx_runtime::outbox::inbox::{AfterCommit, InboxHandler, decode};
+use cx_runtime::outbox::inbox::{AfterCommit, InboxHandler, decode, expect_sender};
 use prost::{Message, Name};
 use sea_orm::DatabaseTransaction;
 use tonic::Status;
@@ -52,9 +52,14 @@ impl InboxHandler for JourneyInbox {
         &self,
         txn: &DatabaseTransaction,
         t: &TenantId,
+        sender: &str,
         kind: &str,
         payload: &[u8],
     ) -> Result<AfterCommit, Status> {
+        // Merges and erasures are the profile service's to announce.
+        if kind == pb::ProfileMerged::full_name() || kind == pb::ErasureRequested::full_name() {
+            expect_sender(sender, "profile", kind)?;
+        }
         if kind == pb::ProfileMerged::full_name() {
             let pb::ProfileMerged { survivor_profile_id, merged_profile_id, merge_time: _ } = decode(payload)?;
             let survivor = uuid(&survivor_profile_id, "survivor_profile_id")?;

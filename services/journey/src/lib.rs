@@ -20,6 +20,7 @@ use cx_proto::journey::v1::journey_service_server::JourneyServiceServer;
 use cx_runtime::auth::AuthInterceptor;
 use cx_runtime::config::ConfigError;
 use cx_runtime::context::ServiceContext;
+use cx_runtime::identity::InternalAuth;
 use cx_runtime::outbox::dispatcher::{Dispatcher, DispatcherConfig};
 use cx_runtime::outbox::inbox::Inbox;
 use cx_runtime::server::ServiceModule;
@@ -47,6 +48,7 @@ pub struct JourneyModule {
     db: DatabaseConnection,
     api: JourneyApi,
     auth: AuthInterceptor,
+    internal: InternalAuth,
     resolver: Resolver,
     cache: cx_runtime::cache::Cache,
     dispatcher: Dispatcher,
@@ -60,10 +62,18 @@ impl JourneyModule {
         let destinations = ctx.peers.destinations(&["profile"]);
         let store = JourneyStore::new(db.clone());
         let dispatcher =
-            Dispatcher::new(db.clone(), DispatcherConfig::new(NAME), destinations, ctx.keys.signer.clone())
+            Dispatcher::new(db.clone(), DispatcherConfig::new(NAME), destinations, ctx.service_key.clone())
                 .expand(STORED_TOUCHPOINTS, Arc::new(ActivityExpander(store.clone())));
         let api = JourneyApi::new(store, resolver.clone(), ctx.cache.clone());
-        Ok(Self { db, api, auth: ctx.auth.clone(), resolver, cache: ctx.cache.clone(), dispatcher })
+        Ok(Self {
+            db,
+            api,
+            auth: ctx.auth.clone(),
+            internal: ctx.internal.clone(),
+            resolver,
+            cache: ctx.cache.clone(),
+            dispatcher,
+        })
     }
 
     pub async fn arc(ctx: &ServiceContext) -> Result<Arc<dyn ServiceModule>, ConfigError> {
@@ -94,9 +104,9 @@ impl ServiceModule for JourneyModule {
         routes.add_service(InterceptedService::new(server, self.auth.clone()));
     }
 
-    fn inbox(&self) -> Option<(Inbox, AuthInterceptor)> {
+    fn inbox(&self) -> Option<(Inbox, InternalAuth)> {
         let handler = Arc::new(inbox::JourneyInbox::new(self.resolver.clone(), self.cache.clone()));
-        Some((Inbox::new(self.db.clone(), handler), self.auth.clone()))
+        Some((Inbox::new(self.db.clone(), handler), self.internal.clone()))
     }
 
     fn background(&self, stop: tokio::sync::watch::Receiver<bool>) -> Vec<BoxFuture<'static, ()>> {

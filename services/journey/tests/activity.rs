@@ -67,7 +67,8 @@ async fn delivered(store: &JourneyStore, claimed: &[Claimed]) -> Vec<Option<Vec<
 /// The ids each pending row names, sorted, claiming them afresh.
 async fn claim(db: &DatabaseConnection, tenant: &str) -> Vec<Claimed> {
     db.execute_unprepared("UPDATE outbox SET claimed_until = NULL").await.unwrap();
-    let dispatcher = Dispatcher::new(db.clone(), DispatcherConfig::new("journey"), HashMap::new(), None);
+    let dispatcher =
+        Dispatcher::new(db.clone(), DispatcherConfig::new("journey"), HashMap::new(), cx_testkit::service_key());
     let mut claimed: Vec<Claimed> =
         dispatcher.claim().await.unwrap().into_iter().filter(|row| row.tenant_id == tenant).collect();
     claimed.sort_by_key(|row| row.id);

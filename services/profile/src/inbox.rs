@@ -7,7 +7,7 @@ use async_trait::async_trait;
 use cx_proto::profile::v1 as pb;
 use cx_runtime::TenantId;
 use cx_runtime::cache::Cache;
-use cx_runtime::outbox::inbox::{AfterCommit, InboxHandler, decode};
+use cx_runtime::outbox::inbox::{AfterCommit, InboxHandler, decode, expect_sender};
 use sea_orm::DatabaseTransaction;
 use tonic::Status;
 use uuid::Uuid;
@@ -35,10 +35,13 @@ impl InboxHandler for ProfileInbox {
         &self,
         txn: &DatabaseTransaction,
         t: &TenantId,
+        sender: &str,
         message_kind: &str,
         payload: &[u8],
     ) -> Result<AfterCommit, Status> {
         if message_kind == kind::<pb::RecordActivityRequest>() {
+            // Activity is what the journey service records.
+            expect_sender(sender, "journey", message_kind)?;
             let pb::RecordActivityRequest { batch_id, records } = decode(payload)?;
             let records = crate::api::activity::parse_batch(&batch_id, records).map_err(ProfileError::from)?;
             // Activity may name a customer merged or erased since it was sent.
@@ -52,11 +55,13 @@ impl InboxHandler for ProfileInbox {
             })));
         }
         if message_kind == kind::<pb::ErasureConfirmed>() {
-            let pb::ErasureConfirmed { erasure_id, service, counts, complete_time } = decode(payload)?;
+            // The step confirmed is the sender's own, whatever the payload
+            // says: a service confirms only what it was asked.
+            let pb::ErasureConfirmed { erasure_id, service: _, counts, complete_time } = decode(payload)?;
             let job = Uuid::parse_str(&erasure_id).map_err(|_| Status::invalid_argument("erasure_id is not a UUID"))?;
             let at = complete_time.as_ref().and_then(cx_proto::from_timestamp).unwrap_or_else(chrono::Utc::now);
             let counts: BTreeMap<String, i64> = counts.into_iter().collect();
-            ProfileStore::confirm_erasure(txn, t, job, &service, &counts, at).await?;
+            ProfileStore::confirm_erasure(txn, t, job, sender, &counts, at).await?;
             return Ok(None);
         }
         Err(Status::invalid_argument(format!("the profile service does not take '{message_kind}' messages")))

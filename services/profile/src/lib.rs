@@ -39,6 +39,7 @@ pub struct ProfileModule {
     db: DatabaseConnection,
     api: ProfileApi,
     auth: cx_runtime::auth::AuthInterceptor,
+    internal: cx_runtime::identity::InternalAuth,
     store: ProfileStore,
     cache: cx_runtime::cache::Cache,
     sweep_interval: std::time::Duration,
@@ -53,13 +54,14 @@ impl ProfileModule {
             store::events::CUSTOMER_DATA_HOLDERS.iter().copied().filter(|s| ctx.peers.contains(s)).collect();
         let destinations = ctx.peers.destinations(&fanout);
         let dispatcher =
-            Dispatcher::new(db.clone(), DispatcherConfig::new(NAME), destinations, ctx.keys.signer.clone());
+            Dispatcher::new(db.clone(), DispatcherConfig::new(NAME), destinations, ctx.service_key.clone());
         let store = ProfileStore::new(db.clone()).with_fanout(fanout);
         let api = ProfileApi::new(store.clone(), ctx.cache.clone());
         Ok(Self {
             db,
             api,
             auth: ctx.auth.clone(),
+            internal: ctx.internal.clone(),
             store,
             cache: ctx.cache.clone(),
             sweep_interval: ctx.jobs.sweep_interval,
@@ -94,9 +96,9 @@ impl ServiceModule for ProfileModule {
         routes.add_service(InterceptedService::new(ProfileServiceServer::new(self.api.clone()), self.auth.clone()));
     }
 
-    fn inbox(&self) -> Option<(Inbox, cx_runtime::auth::AuthInterceptor)> {
+    fn inbox(&self) -> Option<(Inbox, cx_runtime::identity::InternalAuth)> {
         let handler = Arc::new(inbox::ProfileInbox::new(self.cache.clone()));
-        Some((Inbox::new(self.db.clone(), handler), self.auth.clone()))
+        Some((Inbox::new(self.db.clone(), handler), self.internal.clone()))
     }
 
     fn background(&self, stop: tokio::sync::watch::Receiver<bool>) -> Vec<BoxFuture<'static, ()>> {

@@ -1,7 +1,7 @@
 use std::process::ExitCode;
 
 use anyhow::Context as _;
-use cx_runtime::config::{AuthArgs, CacheArgs, JobArgs, ServerArgs, StoreArgs, TelemetryArgs};
+use cx_runtime::config::{AuthArgs, CacheArgs, JobArgs, ServerArgs, ServiceAuthArgs, StoreArgs, TelemetryArgs};
 use cx_runtime::context::ServiceContext;
 use cx_runtime::peers::{PeerArgs, Peers};
 use cx_runtime::telemetry::Telemetry;
@@ -20,6 +20,8 @@ pub struct ServeArgs {
     #[command(flatten)]
     auth: AuthArgs,
     #[command(flatten)]
+    internal: ServiceAuthArgs,
+    #[command(flatten)]
     jobs: JobArgs,
     #[command(flatten)]
     peers: PeerArgs,
@@ -37,7 +39,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         .await
         .with_context(|| format!("CX_LISTEN: cannot listen on {}", args.server.listen))?;
     let peers = Peers::resolve(&args.peers, Some((listener.local_addr()?, &local)))?;
-    let ctx = ServiceContext::from_args(&args.store, &args.cache, &args.auth)?
+    let ctx = ServiceContext::from_args(&args.store, &args.cache, &args.auth, &args.internal)?
         .with_jobs(args.jobs.clone())?
         .with_peers(peers);
     let modules = crate::services::build(&args.service, &ctx).await?;

@@ -4,6 +4,7 @@ use std::time::Duration;
 use anyhow::Context as _;
 use cx_runtime::auth::{Keys, Role};
 use cx_runtime::config::AuthArgs;
+use cx_runtime::secrets::Fallback;
 
 #[derive(Debug, clap::Args)]
 pub struct TokenArgs {
@@ -19,7 +20,8 @@ pub struct TokenArgs {
     /// Lifetime, e.g. 1h, 30m, 7d.
     #[arg(long, default_value = "1h", value_parser = humantime::parse_duration)]
     ttl: Duration,
-    /// Directory holding the generated secret (same as the server's).
+    /// Directory holding the secret `cx serve` generated (same as the
+    /// server's); it is read, never created, here.
     #[arg(long, env = "CX_DATA_DIR", default_value = "./data")]
     data_dir: std::path::PathBuf,
     #[command(flatten)]
@@ -35,7 +37,7 @@ pub fn run(args: TokenArgs) -> anyhow::Result<ExitCode> {
             Role::parse(r.trim()).ok_or_else(|| anyhow::anyhow!("--roles: unknown role '{r}' (reader, writer, admin)"))
         })
         .collect::<anyhow::Result<Vec<_>>>()?;
-    let keys = Keys::load(&args.auth, &args.data_dir)?;
+    let keys = Keys::load(&args.auth, &args.data_dir, Fallback::ReadExisting)?;
     let signer = keys.signer.context(
         "tokens are verified with CX_JWT_PUBLIC_KEY_FILE: get them from your identity provider, cx token signs only with a shared secret",
     )?;

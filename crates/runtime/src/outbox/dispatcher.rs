@@ -26,7 +26,7 @@ use uuid::Uuid;
 use super::entity::message;
 use super::{DEAD, DELIVERED};
 use crate::TenantId;
-use crate::auth::{Role, Signer};
+use crate::identity::ServiceKey;
 use crate::propagation::{ClientSide, ClientTraceLayer, Traced};
 use crate::store::{now, scoped, scoped_update};
 
@@ -146,7 +146,8 @@ pub struct Dispatcher {
     destinations: HashMap<String, InboxClient>,
     /// By the kind of the rows they expand.
     expanders: HashMap<String, Arc<dyn Expand>>,
-    signer: Option<Signer>,
+    /// Signs each delivery as this service (never a user's token).
+    key: ServiceKey,
     outages: Arc<Mutex<Outages>>,
 }
 
@@ -180,7 +181,7 @@ impl Dispatcher {
         db: DatabaseConnection,
         config: DispatcherConfig,
         destinations: HashMap<String, Channel>,
-        signer: Option<Signer>,
+        key: ServiceKey,
     ) -> Self {
         let destinations = destinations
             .into_iter()
@@ -189,7 +190,7 @@ impl Dispatcher {
                 (name, InboxServiceClient::new(traced))
             })
             .collect();
-        Self { db, config, destinations, expanders: HashMap::new(), signer, outages: Arc::default() }
+        Self { db, config, destinations, expanders: HashMap::new(), key, outages: Arc::default() }
     }
 
     /// Rows of `kind` are expanded by `expander` when delivered.
@@ -313,10 +314,8 @@ impl Dispatcher {
             create_time: Some(cx_proto::timestamp(message.created_at)),
             destination: message.destination.clone(),
         });
-        if let Some(signer) = &self.signer {
-            let value = signer.bearer(&message.tenant_id, Role::Writer, self.config.source)?;
-            request.metadata_mut().insert("authorization", value);
-        }
+        let identity = self.key.bearer(self.config.source, &message.tenant_id)?;
+        request.metadata_mut().insert("authorization", identity);
         if let Ok(id) = message.id.to_string().parse() {
             request.metadata_mut().insert("cx-message-id", id);
         }

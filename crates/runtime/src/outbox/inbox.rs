@@ -2,6 +2,11 @@
 //! mounts. Each message id is applied once per tenant: the idempotency record
 //! and the handler's effects commit in one transaction, so a redelivery
 //! after a lost acknowledgement is answered `duplicate` and changes nothing.
+//!
+//! Only services call it: the server mounts it behind
+//! [`crate::identity::InternalAuth`], and the tenant and the sender are those
+//! of the service token, never fields of the request. Each handler accepts a
+//! kind only from the service that owns it ([`expect_sender`]).
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -16,7 +21,7 @@ use tonic::{Request, Response, Status};
 
 use super::entity::received;
 use crate::TenantId;
-use crate::auth::{Role, caller};
+use crate::identity::service_identity;
 
 /// Work to run once a message's effects are committed (cache
 /// invalidations: before the commit a reader could cache the old state).
@@ -28,15 +33,26 @@ pub fn decode<M: prost::Message + Default>(payload: &[u8]) -> Result<M, Status> 
     M::decode(payload).map_err(|e| Status::invalid_argument(format!("payload does not decode: {e}")))
 }
 
+/// `PERMISSION_DENIED` unless `sender` is `owner`, the only service that
+/// sends messages of `kind`.
+pub fn expect_sender(sender: &str, owner: &str, kind: &str) -> Result<(), Status> {
+    if sender == owner {
+        return Ok(());
+    }
+    Err(Status::permission_denied(format!("only the {owner} service sends '{kind}' messages")))
+}
+
 /// What a service does with the messages it receives.
 #[async_trait]
 pub trait InboxHandler: Send + Sync + 'static {
-    /// Applies one message inside `txn`. An error rolls everything back and
-    /// the sender retries (UNAVAILABLE and the like) or dead-letters it.
+    /// Applies one message of `kind` that service `sender` sent (as its
+    /// token proves) inside `txn`. An error rolls everything back and the
+    /// sender retries (UNAVAILABLE and the like) or dead-letters it.
     async fn handle(
         &self,
         txn: &DatabaseTransaction,
         tenant: &TenantId,
+        sender: &str,
         kind: &str,
         payload: &[u8],
     ) -> Result<AfterCommit, Status>;
@@ -67,8 +83,11 @@ fn database(err: sea_orm::DbErr) -> Status {
 #[async_trait]
 impl InboxService for Inbox {
     async fn deliver(&self, request: Request<DeliverRequest>) -> Result<Response<DeliverResponse>, Status> {
-        let tenant = caller(&request)?.require(Role::Writer)?.clone();
-        let DeliverRequest { message_id, kind, payload, source, create_time: _, destination: _ } = request.into_inner();
+        let identity = service_identity(&request)?.clone();
+        let tenant = identity.tenant;
+        // The request's `source` is the sender's say-so; its token is proof.
+        let DeliverRequest { message_id, kind, payload, source: _, create_time: _, destination: _ } =
+            request.into_inner();
         if message_id.is_empty() || message_id.len() > 64 {
             return Err(crate::error::invalid_argument(&[crate::error::FieldViolation::new(
                 "message_id",
@@ -79,7 +98,7 @@ impl InboxService for Inbox {
         let record = received::ActiveModel {
             tenant_id: Set(tenant.to_string()),
             message_id: Set(message_id.clone()),
-            source: Set(source),
+            source: Set(identity.service.clone()),
             kind: Set(kind.clone()),
             received_at: Set(crate::store::now()),
         };
@@ -93,7 +112,7 @@ impl InboxService for Inbox {
             tracing::info!(message_id, kind, "duplicate delivery ignored");
             return Ok(Response::new(DeliverResponse { duplicate: true }));
         }
-        let after = self.handler.handle(&txn, &tenant, &kind, &payload).await?;
+        let after = self.handler.handle(&txn, &tenant, &identity.service, &kind, &payload).await?;
         txn.commit().await.map_err(database)?;
         if let Some(after) = after {
             after.await;
@@ -127,7 +146,12 @@ impl InboxService for InboxRouter {
             (Some(inbox), _) => inbox,
             // A sender that does not name the service, with only one here.
             (None, 1) if destination.is_empty() => self.inboxes.values().next().ok_or_else(no_inbox)?,
-            _ => return Err(Status::unimplemented(format!("service '{destination}' does not run on this server"))),
+            _ => {
+                return Err(crate::error::invalid_argument(&[crate::error::FieldViolation::new(
+                    "destination",
+                    "names no service of this server",
+                )]));
+            }
         };
         inbox.deliver(request).await
     }

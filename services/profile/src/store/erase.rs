@@ -153,9 +153,14 @@ impl ProfileStore {
     }
 
     /// Completes `service`'s step of erasure `job` on `txn` (the inbox's
-    /// transaction). When it was the last, the job completes and the
-    /// delivered requests, which carried the customer's id, are deleted.
-    /// A confirmation for an unknown job or step is ignored (logged).
+    /// transaction); `service` is the confirming service as its token
+    /// proves. When it was the last, the job completes and the delivered
+    /// requests, which carried the customer's id, are deleted.
+    ///
+    /// A service confirms only a step it was asked for (else
+    /// `PERMISSION_DENIED`), and only once its request was delivered (else
+    /// `ABORTED`, retried: the confirmation can overtake the sender's record
+    /// of the delivery). A step already completed is left as it is.
     pub async fn confirm_erasure(
         txn: &DatabaseTransaction,
         t: &TenantId,
@@ -164,8 +169,34 @@ impl ProfileStore {
         counts: &BTreeMap<String, i64>,
         at: DateTime<Utc>,
     ) -> Result<()> {
+        let step = scoped::<erasure_step::Entity>(t)
+            .filter(erasure_step::Column::ErasureId.eq(job))
+            .filter(erasure_step::Column::Service.eq(service))
+            .one(txn)
+            .await?;
+        let Some(step) = step else {
+            return Err(ProfileError::Peer(tonic::Status::permission_denied(format!(
+                "the {service} service was not asked to erase in erasure {job}"
+            ))));
+        };
+        if step.state != PENDING {
+            tracing::info!(erasure = %job, service, "erasure step already confirmed");
+            return Ok(());
+        }
+        if let Some(request) = step.message_id {
+            let undelivered = scoped::<outbox::Entity>(t)
+                .filter(outbox::Column::Id.eq(request))
+                .filter(outbox::Column::Status.ne(cx_runtime::outbox::DELIVERED))
+                .one(txn)
+                .await?;
+            if undelivered.is_some() {
+                return Err(ProfileError::Aborted(format!(
+                    "the erasure request to the {service} service is not recorded as delivered yet, retry"
+                )));
+            }
+        }
         let json = serde_json::to_value(counts).map_err(|e| ProfileError::Corrupt(e.to_string()))?;
-        let updated = scoped_update::<erasure_step::Entity>(t)
+        scoped_update::<erasure_step::Entity>(t)
             .filter(erasure_step::Column::ErasureId.eq(job))
             .filter(erasure_step::Column::Service.eq(service))
             .filter(erasure_step::Column::State.eq(PENDING))
@@ -174,17 +205,16 @@ impl ProfileStore {
             .col_expr(erasure_step::Column::CompletedAt, Expr::value(Some(at)))
             .exec(txn)
             .await?;
-        if updated.rows_affected == 0 {
-            tracing::warn!(erasure = %job, service, "erasure confirmation matches no pending step");
-            return Ok(());
-        }
         let steps = scoped::<erasure_step::Entity>(t).filter(erasure_step::Column::ErasureId.eq(job)).all(txn).await?;
         if steps.iter().any(|s| s.state != COMPLETED) {
             return Ok(());
         }
         let messages: Vec<Uuid> = steps.iter().filter_map(|s| s.message_id).collect();
+        // Every request was delivered (checked above, step by step); the
+        // status filter keeps it so whatever happened to a row meanwhile.
         scoped_delete::<outbox::Entity>(t)
             .filter(one_of(txn.get_database_backend(), outbox::Column::Id, &messages))
+            .filter(outbox::Column::Status.eq(cx_runtime::outbox::DELIVERED))
             .exec(txn)
             .await?;
         let completed_at = steps.iter().filter_map(|s| s.completed_at).max().unwrap_or(at);
