@@ -252,8 +252,9 @@ def test_with_an_identity_providers_key_services_still_sign_their_calls():
     (secret,) = of_kind(docs, "Secret").values()
     assert "jwt-secret" not in secret["stringData"]
     assert re.fullmatch(r"[A-Za-z0-9]{48}", secret["stringData"]["service-secret"])
-    for deployment in of_kind(docs, "Deployment").values():
-        (container,) = deployment["spec"]["template"]["spec"]["containers"]
+    deployments = of_kind(docs, "Deployment")
+    for service in SERVICES:
+        (container,) = deployments[f"cx-cx-suite-{service}"]["spec"]["template"]["spec"]["containers"]
         env = {e["name"]: e.get("value", e.get("valueFrom")) for e in container["env"]}
         assert env["CX_JWT_PUBLIC_KEY_FILE"] == "/etc/cx/jwt/jwt-public-key"
         assert "CX_JWT_SECRET" not in env
