@@ -1,33 +1,58 @@
-//! The fault suite's fast subset, in CI: the auth matrix, forged internal
-//! messages and bad input for every RPC, on SQLite and on PostgreSQL, with
-//! the test build of `cx`. The whole suite is `scripts/fault.sh`.
+//! The fault suite's fast subset, in CI, with the test build of `cx`: each
+//! scenario at the small scale, each its own test so they run side by side.
+//! The whole suite is `scripts/fault.sh`.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::path::Path;
 
+use cx_fault::Row;
 use cx_fault::report::table;
-use cx_fault::scenarios::{auth, forged};
+use cx_fault::scenarios::{Scale, auth, crash, forged, postgres};
 use cx_fault::server::{Backend, Server};
 
 const CX: &str = env!("CARGO_BIN_EXE_cx");
+const SCALE: Scale = Scale::FAST;
 
-async fn holds(backend: Backend) {
-    let server = Server::start(Path::new(CX), backend, &[]).await.unwrap();
-    let mut rows = auth::run(&server, cx_testkit::SECRET).await.unwrap();
-    rows.extend(forged::run(&server).await.unwrap());
-    // Each case of the matrix and each sender of forgeries has its row.
-    assert_eq!(rows.len(), 8 + 3);
+fn bin() -> &'static Path {
+    Path::new(CX)
+}
+
+fn assert_hold(rows: &[Row]) {
     let failing: Vec<_> = rows.iter().filter(|r| !r.holds()).cloned().collect();
     assert!(failing.is_empty(), "rows that do not hold:\n{}", table(&failing));
 }
 
-#[tokio::test]
-async fn the_fast_subset_holds_on_sqlite() {
-    holds(Backend::Sqlite).await;
+async fn auth_and_forgeries(backend: Backend) {
+    let server = Server::start(bin(), backend, &[]).await.unwrap();
+    let mut rows = auth::run(&server, cx_testkit::SECRET).await.unwrap();
+    rows.extend(forged::run(&server).await.unwrap());
+    // Each case of the matrix and each sender of forgeries has its row.
+    assert_eq!(rows.len(), 8 + 3);
+    assert_hold(&rows);
 }
 
 #[tokio::test]
-async fn the_fast_subset_holds_on_postgres() {
-    holds(Backend::Postgres).await;
+async fn auth_and_forgeries_hold_on_sqlite() {
+    auth_and_forgeries(Backend::Sqlite).await;
+}
+
+#[tokio::test]
+async fn auth_and_forgeries_hold_on_postgres() {
+    auth_and_forgeries(Backend::Postgres).await;
+}
+
+#[tokio::test]
+async fn kill_9_during_streamed_ingest_loses_and_doubles_nothing() {
+    let row = crash::run(bin(), SCALE.touchpoints).await.unwrap();
+    // Every chunk was acknowledged at last.
+    assert!(row.outcomes.count("OK") >= SCALE.touchpoints as u64 / 100, "{}", table(std::slice::from_ref(&row)));
+    assert_hold(&[row]);
+}
+
+#[tokio::test]
+async fn a_postgresql_crash_loses_no_acknowledged_write() {
+    let row = postgres::run(bin(), SCALE.outage).await.unwrap();
+    assert!(row.outcomes.count("OK") > 0, "{}", table(std::slice::from_ref(&row)));
+    assert_hold(&[row]);
 }

@@ -148,12 +148,28 @@ pub fn is_unique_violation(err: &DbErr) -> bool {
     matches!(err.sql_err(), Some(SqlErr::UniqueConstraintViolation(_)))
 }
 
-/// Whether `err` means the database could not be reached (retriable), as
-/// opposed to a statement it refused.
+/// Whether `err` means the database could not be reached or went away
+/// (retriable), as opposed to a statement it refused: a broken or refused
+/// connection, an exhausted pool, or PostgreSQL's connection-exception
+/// (08…) and operator-intervention (57P…: shutting down, starting up,
+/// crashed) states.
 pub fn is_connection_error(err: &DbErr) -> bool {
-    matches!(err, DbErr::Conn(_) | DbErr::ConnectionAcquire(_))
-        || err.to_string().contains("Connection refused")
-        || err.to_string().contains("PoolTimedOut")
+    use sea_orm::{RuntimeErr, sqlx};
+    let driver = match err {
+        DbErr::Conn(_) | DbErr::ConnectionAcquire(_) => return true,
+        DbErr::Exec(RuntimeErr::SqlxError(e)) | DbErr::Query(RuntimeErr::SqlxError(e)) => Some(e),
+        _ => None,
+    };
+    match driver.map(|e| e.as_ref()) {
+        Some(sqlx::Error::Io(_) | sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::WorkerCrashed) => {
+            true
+        }
+        Some(sqlx::Error::Database(db)) => db.code().is_some_and(|c| c.starts_with("08") || c.starts_with("57P")),
+        // Errors sea-orm wraps as text (transactions, migrations).
+        _ => ["Connection refused", "PoolTimedOut", "connection closed", "terminating connection"]
+            .iter()
+            .any(|needle| err.to_string().contains(needle)),
+    }
 }
 
 /// An instant as every backend stores it: PostgreSQL keeps microseconds, so

@@ -142,12 +142,22 @@ pub async fn call(
     match result {
         Ok(bytes) => Answer { code: Code::Ok, transport: false, bytes },
         Err(status) => {
-            // No gRPC status from the server: the connection failed.
-            let transport = status.code() == Code::Unknown && status.message().contains("transport")
-                || std::error::Error::source(&status).is_some_and(|e| e.is::<tonic::transport::Error>());
+            let transport = is_transport(&status);
             failed(status, transport)
         }
     }
+}
+
+/// No gRPC status from the server: the connection failed.
+fn is_transport(status: &Status) -> bool {
+    let lost_connection = ["transport", "h2 protocol error", "connection"];
+    status.code() == Code::Unknown && lost_connection.iter().any(|m| status.message().contains(m))
+        || std::error::Error::source(status).is_some_and(|e| e.is::<tonic::transport::Error>())
+}
+
+/// How the report names the outcome of a failed typed call.
+pub fn outcome_of(status: &Status) -> String {
+    Answer { code: status.code(), transport: is_transport(status), bytes: Vec::new() }.outcome()
 }
 
 #[cfg(test)]

@@ -6,6 +6,9 @@
 //! what was lost, doubled or leaked. Which RPCs exist is read from the
 //! servers' reflection, so a new service gets its rows without new code.
 //!
+//! - [`backing`]: private Redis and PostgreSQL servers to kill;
+//! - [`data`], [`load`]: customers, touchpoints and a steady write load;
+//! - [`procfs`]: a server's memory, CPU time and files;
 //! - [`reflect`]: the RPCs a server offers, and their message descriptors;
 //! - [`grpc`]: calls with raw bytes and any token, to any path;
 //! - [`tokens`]: the token cases of the auth matrix;
@@ -15,8 +18,12 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+pub mod backing;
+pub mod data;
 pub mod grpc;
+pub mod load;
 pub mod messages;
+pub mod procfs;
 pub mod reflect;
 pub mod report;
 pub mod scenarios;

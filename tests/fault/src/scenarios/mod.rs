@@ -3,13 +3,56 @@
 
 pub mod auth;
 pub mod bad_input;
+pub mod crash;
+pub mod flood;
 pub mod forged;
+pub mod memory;
+pub mod postgres;
+pub mod redis;
+pub mod sigterm;
+
+use std::time::Duration;
 
 use prost::Message as _;
 use prost_reflect::{DynamicMessage, Kind, Value};
 use rand::rngs::StdRng;
 
 use crate::reflect::Method;
+
+/// How much of each scenario to run.
+#[derive(Clone, Copy, Debug)]
+pub struct Scale {
+    pub input: bad_input::Sizes,
+    /// Touchpoints streamed through the kill -9 scenario.
+    pub touchpoints: usize,
+    /// Rounds of Redis restarts, for updates and for erasures each.
+    pub redis_rounds: usize,
+    /// How long PostgreSQL stays down.
+    pub outage: Duration,
+    /// Silent connections of the flood.
+    pub connections: usize,
+    /// Request sizes of the memory rows, in MB.
+    pub request_mb: &'static [usize],
+}
+
+impl Scale {
+    pub const FAST: Self = Self {
+        input: bad_input::Sizes::FAST,
+        touchpoints: 1_000,
+        redis_rounds: 2,
+        outage: Duration::from_secs(1),
+        connections: 300,
+        request_mb: &[1],
+    };
+    pub const FULL: Self = Self {
+        input: bad_input::Sizes::FULL,
+        touchpoints: 20_000,
+        redis_rounds: 10,
+        outage: Duration::from_secs(3),
+        connections: 600,
+        request_mb: &[1, 8, 32, 64],
+    };
+}
 
 /// Outcomes that a client's mistake must never get: the server's own
 /// failure, "retry later" for what can never succeed, or no answer at all.
