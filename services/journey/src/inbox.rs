@@ -35,8 +35,15 @@ impl JourneyInbox {
         Some(Box::pin(async move {
             resolver.forget(&t, &ids);
             for map in maps {
-                cache.invalidate(&generation_key(&t, map)).await;
-                cache.backend().invalidate_prefix(&t, &answers_prefix(map)).await;
+                let dropped = match cache.invalidate(&generation_key(&t, map)).await {
+                    Ok(()) => cache.invalidate_prefix(&t, &answers_prefix(map)).await,
+                    failed => failed,
+                };
+                // On failure the bump is owed: this process trusts no cached
+                // value until it is made.
+                if let Err(err) = dropped {
+                    tracing::error!(error = %err, "analyses of a map not invalidated");
+                }
             }
         }))
     }
@@ -77,6 +84,9 @@ impl InboxHandler for JourneyInbox {
             }
             let maps = peers::maps_of(txn, t, &customers).await.map_err(Status::from)?;
             let counts = peers::erase(txn, t, &customers).await.map_err(Status::from)?;
+            // With the erasure, a new cache epoch: every replica forgets the
+            // customer's identities (in memory) within one epoch check.
+            cx_runtime::cache::epoch::bump(txn).await.map_err(|e| Status::from(JourneyError::from(e)))?;
             let confirmation = pb::ErasureConfirmed {
                 erasure_id,
                 service: crate::NAME.to_owned(),
