@@ -93,15 +93,11 @@ impl InboxHandler for JourneyInbox {
                 counts: counts.into_iter().collect(),
                 complete_time: Some(cx_proto::timestamp(chrono::Utc::now())),
             };
-            cx_runtime::outbox::enqueue(
-                txn,
-                t,
-                "profile",
-                &pb::ErasureConfirmed::full_name(),
-                confirmation.encode_to_vec(),
-            )
-            .await
-            .map_err(|e| Status::from(JourneyError::from(e)))?;
+            // Confirmed once no replica can trust the epoch before the erasure.
+            cx_runtime::outbox::Pending::new(t, "profile", &pb::ErasureConfirmed::full_name())
+                .enqueue_after(txn, confirmation.encode_to_vec(), cx_runtime::cache::ERASURE_WAIT)
+                .await
+                .map_err(|e| Status::from(JourneyError::from(e)))?;
             tracing::info!("customer erased from the journey service");
             return Ok(self.forget_after(t, customers, maps));
         }
