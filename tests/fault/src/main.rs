@@ -6,7 +6,7 @@ use std::path::PathBuf;
 
 use clap::Parser;
 use cx_fault::scenarios::bad_input::Sizes;
-use cx_fault::scenarios::{auth, bad_input, forged};
+use cx_fault::scenarios::{auth, bad_input, forged, replicas};
 use cx_fault::server::{Backend, Server};
 
 #[derive(Debug, Parser)]
@@ -37,6 +37,7 @@ async fn main() -> anyhow::Result<()> {
         rows.extend(bad_input::run(&server, sizes).await?);
         eprintln!("{}: done", backend.name());
     }
+    rows.extend(replicas::run(&args.cx).await?);
     let report = cx_fault::report::document(&rows, &args.command);
     std::fs::write(&args.out, report)?;
     println!("{}", cx_fault::report::table(&rows));

@@ -4,6 +4,7 @@
 pub mod auth;
 pub mod bad_input;
 pub mod forged;
+pub mod replicas;
 
 use prost::Message as _;
 use prost_reflect::{DynamicMessage, Kind, Value};
