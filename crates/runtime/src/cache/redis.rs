@@ -60,6 +60,9 @@ pub struct RedisCache {
     release: redis::Script,
     open_until: Mutex<Option<Instant>>,
     checked: Mutex<Option<Checked>>,
+    /// One check at a time: the services of one process share the backend,
+    /// and two renames at once could leave the name not the one recorded.
+    checking: tokio::sync::Mutex<()>,
 }
 
 /// The `run_id` line of `INFO server`.
@@ -93,6 +96,7 @@ impl RedisCache {
             release: redis::Script::new(RELEASE_SCRIPT),
             open_until: Mutex::new(None),
             checked: Mutex::new(None),
+            checking: tokio::sync::Mutex::new(()),
         })
     }
 
@@ -243,6 +247,7 @@ impl CacheBackend for RedisCache {
     }
 
     async fn incarnation(&self) -> Option<Arc<str>> {
+        let _turn = self.checking.lock().await;
         let (name, info) = self.name_and_info(None).await?;
         let server = run_id(&info)?;
         if let Some(checked) = self.checked()
