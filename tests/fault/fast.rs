@@ -8,7 +8,7 @@ use std::path::Path;
 
 use cx_fault::Row;
 use cx_fault::report::table;
-use cx_fault::scenarios::{Scale, auth, crash, forged, postgres};
+use cx_fault::scenarios::{Scale, auth, crash, forged, postgres, replicas};
 use cx_fault::server::{Backend, Server};
 
 const CX: &str = env!("CARGO_BIN_EXE_cx");
@@ -55,4 +55,11 @@ async fn a_postgresql_crash_loses_no_acknowledged_write() {
     let row = postgres::run(bin(), SCALE.outage).await.unwrap();
     assert!(row.outcomes.count("OK") > 0, "{}", table(std::slice::from_ref(&row)));
     assert_hold(&[row]);
+}
+
+#[tokio::test]
+async fn two_replicas_never_serve_stale_or_erased_data_across_a_redis_restart() {
+    let rows = replicas::run(bin()).await.unwrap();
+    assert_eq!(rows.len(), 2);
+    assert_hold(&rows);
 }

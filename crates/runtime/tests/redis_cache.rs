@@ -8,8 +8,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use cx_runtime::TenantId;
+use cx_runtime::cache::epoch as cache_epoch;
 use cx_runtime::cache::redis::RedisCache;
 use cx_runtime::cache::{Cache, CacheKey};
+use sea_orm_migration::{MigrationTrait, MigratorTrait};
 
 struct PrivateRedis {
     port: u16,
@@ -43,6 +45,17 @@ impl PrivateRedis {
         panic!("private redis did not start");
     }
 
+    /// Sets `key` to `value` as it is; false while the server does not answer.
+    async fn set_raw(&self, key: &str, value: &[u8]) -> bool {
+        let Ok(client) = redis::Client::open(self.url()) else {
+            return false;
+        };
+        let Ok(mut conn) = client.get_multiplexed_async_connection().await else {
+            return false;
+        };
+        redis::cmd("SET").arg(key).arg(value).query_async::<()>(&mut conn).await.is_ok()
+    }
+
     /// Makes the server answer nobody for `ms` while keeping its data.
     async fn pause(&self, ms: u64) {
         let client = redis::Client::open(self.url()).unwrap();
@@ -67,28 +80,71 @@ async fn load(cache: &Cache, key: &CacheKey, value: &str) -> Vec<u8> {
     cache.get_or_load::<(), _, _>(key, || async move { Ok(Some(value)) }).await.unwrap().unwrap()
 }
 
+/// The value Redis holds for `key`, without its epoch header.
+async fn raw(cache: &Cache, key: &CacheKey) -> Option<Vec<u8>> {
+    cache.backend().get(key).await.map(|hit| hit.value[12..].to_vec())
+}
+
+/// A database holding only the cache epoch.
+async fn epoch_db() -> sea_orm::DatabaseConnection {
+    struct EpochOnly;
+    impl MigratorTrait for EpochOnly {
+        fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+            vec![Box::new(cx_runtime::cache::epoch::CacheEpochTable)]
+        }
+    }
+    let mut options = sea_orm::ConnectOptions::new("sqlite::memory:");
+    options.max_connections(1);
+    let db = sea_orm::Database::connect(options).await.unwrap();
+    EpochOnly::up(&db, None).await.unwrap();
+    db
+}
+
 #[tokio::test]
-async fn outage_is_served_from_the_database_and_owed_invalidations_are_replayed() {
+async fn outage_is_served_from_the_database_and_a_missed_invalidation_moves_the_epoch() {
     let redis = PrivateRedis::start(free_port());
     redis.wait_ready().await;
-    let cache = Cache::new(Arc::new(RedisCache::connect_lazy(&redis.url()).unwrap()), Duration::from_secs(60));
+    let db = epoch_db().await;
+    let cache =
+        Cache::new(Arc::new(RedisCache::connect_lazy(&redis.url()).unwrap()), Duration::from_secs(60)).bind(&db);
+    let (_stop, stopped) = tokio::sync::watch::channel(false);
+    tokio::spawn(cache.keeper(stopped).unwrap());
     let key = CacheKey::new(&TenantId::parse("acme").unwrap(), "profile", "7");
+    for _ in 0..100 {
+        if cache.epoch().is_some() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let before = cache.epoch().expect("the keeper reads the epoch");
 
     assert_eq!(load(&cache, &key, "v1").await, b"v1");
-    assert_eq!(cache.backend().get(&key).await, Some(b"v1".to_vec()), "filled");
+    assert_eq!(raw(&cache, &key).await, Some(b"v1".to_vec()), "filled");
+    assert_eq!(load(&cache, &key, "unused").await, b"v1", "and read back");
+    let sealed_v1 = cache.backend().get(&key).await.unwrap().value;
 
-    // Redis stops answering; a write happens and its invalidation cannot be sent.
+    // Redis stops answering; a write happens and its invalidation cannot be
+    // sent: the epoch moves on in the database instead.
     redis.pause(1500).await;
-    cache.invalidate(&key).await;
+    cache.invalidate(&key).await.unwrap();
+    assert_eq!(cache_epoch::read(&db).await.unwrap(), before + 1);
     // Reads go to the database meanwhile.
     assert_eq!(load(&cache, &key, "v2").await, b"v2");
 
-    // Once Redis answers again (and the breaker closes), the owed DEL goes
-    // first: the old entry is gone before anything is read from Redis.
-    tokio::time::sleep(Duration::from_millis(2700)).await;
-    assert_eq!(cache.backend().get(&key).await, None, "v1 must not come back");
-    assert_eq!(load(&cache, &key, "v2").await, b"v2");
-    assert_eq!(cache.backend().get(&key).await, Some(b"v2".to_vec()), "the cache is back");
+    // Redis answers again, with v1 as it was (a paused Redis runs the DEL
+    // it received late; a restarted one may have lost it): put it back.
+    let mut back = false;
+    for _ in 0..40 {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        if redis.set_raw(key.as_str(), &sealed_v1).await {
+            back = true;
+            break;
+        }
+    }
+    assert!(back, "Redis answers again");
+    assert_eq!(load(&cache, &key, "v2").await, b"v2", "v1 must not come back");
+    assert_eq!(raw(&cache, &key).await, Some(b"v2".to_vec()), "the cache is back");
+    assert_eq!(load(&cache, &key, "unused").await, b"v2");
 }
 
 #[tokio::test]
@@ -118,5 +174,5 @@ async fn the_cache_comes_back_by_itself_after_redis_restarts() {
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     assert!(back, "the cache reconnected and fills again");
-    assert_eq!(cache.backend().get(&key).await, Some(b"v3".to_vec()));
+    assert_eq!(cache.backend().get(&key).await.map(|hit| hit.value[12..].to_vec()), Some(b"v3".to_vec()));
 }

@@ -35,8 +35,15 @@ impl JourneyInbox {
         Some(Box::pin(async move {
             resolver.forget(&t, &ids);
             for map in maps {
-                cache.invalidate(&generation_key(&t, map)).await;
-                cache.backend().invalidate_prefix(&t, &answers_prefix(map)).await;
+                let dropped = match cache.invalidate(&generation_key(&t, map)).await {
+                    Ok(()) => cache.invalidate_prefix(&t, &answers_prefix(map)).await,
+                    failed => failed,
+                };
+                // On failure the bump is owed: this process trusts no cached
+                // value until it is made.
+                if let Err(err) = dropped {
+                    tracing::error!(error = %err, "analyses of a map not invalidated");
+                }
             }
         }))
     }
@@ -77,21 +84,20 @@ impl InboxHandler for JourneyInbox {
             }
             let maps = peers::maps_of(txn, t, &customers).await.map_err(Status::from)?;
             let counts = peers::erase(txn, t, &customers).await.map_err(Status::from)?;
+            // With the erasure, a new cache epoch: every replica forgets the
+            // customer's identities (in memory) within one epoch check.
+            cx_runtime::cache::epoch::bump(txn).await.map_err(|e| Status::from(JourneyError::from(e)))?;
             let confirmation = pb::ErasureConfirmed {
                 erasure_id,
                 service: crate::NAME.to_owned(),
                 counts: counts.into_iter().collect(),
                 complete_time: Some(cx_proto::timestamp(chrono::Utc::now())),
             };
-            cx_runtime::outbox::enqueue(
-                txn,
-                t,
-                "profile",
-                &pb::ErasureConfirmed::full_name(),
-                confirmation.encode_to_vec(),
-            )
-            .await
-            .map_err(|e| Status::from(JourneyError::from(e)))?;
+            // Confirmed once no replica can trust the epoch before the erasure.
+            cx_runtime::outbox::Pending::new(t, "profile", &pb::ErasureConfirmed::full_name())
+                .enqueue_after(txn, confirmation.encode_to_vec(), cx_runtime::cache::ERASURE_WAIT)
+                .await
+                .map_err(|e| Status::from(JourneyError::from(e)))?;
             tracing::info!("customer erased from the journey service");
             return Ok(self.forget_after(t, customers, maps));
         }

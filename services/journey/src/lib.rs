@@ -58,22 +58,16 @@ impl JourneyModule {
     /// Builds the service over its own database (opened lazily).
     pub async fn new(ctx: &ServiceContext) -> Result<Self, ConfigError> {
         let db = cx_runtime::store::open(&ctx.store, NAME).await?;
-        let resolver = Resolver::new(ctx.peers.traced("profile"), RESOLUTION_TTL);
+        // The cache's epoch lives in this service's database.
+        let cache = ctx.cache.bind(&db);
+        let resolver = Resolver::new(ctx.peers.traced("profile"), RESOLUTION_TTL, cache.clone());
         let destinations = ctx.peers.destinations(&["profile"]);
         let store = JourneyStore::new(db.clone());
         let dispatcher =
             Dispatcher::new(db.clone(), DispatcherConfig::new(NAME), destinations, ctx.service_key.clone())
                 .expand(STORED_TOUCHPOINTS, Arc::new(ActivityExpander(store.clone())));
-        let api = JourneyApi::new(store, resolver.clone(), ctx.cache.clone());
-        Ok(Self {
-            db,
-            api,
-            auth: ctx.auth.clone(),
-            internal: ctx.internal.clone(),
-            resolver,
-            cache: ctx.cache.clone(),
-            dispatcher,
-        })
+        let api = JourneyApi::new(store, resolver.clone(), cache.clone());
+        Ok(Self { db, api, auth: ctx.auth.clone(), internal: ctx.internal.clone(), resolver, cache, dispatcher })
     }
 
     pub async fn arc(ctx: &ServiceContext) -> Result<Arc<dyn ServiceModule>, ConfigError> {
@@ -110,6 +104,8 @@ impl ServiceModule for JourneyModule {
     }
 
     fn background(&self, stop: tokio::sync::watch::Receiver<bool>) -> Vec<BoxFuture<'static, ()>> {
-        vec![Box::pin(self.dispatcher.clone().run(stop))]
+        let mut work: Vec<BoxFuture<'static, ()>> = vec![Box::pin(self.dispatcher.clone().run(stop.clone()))];
+        work.extend(self.cache.keeper(stop));
+        work
     }
 }

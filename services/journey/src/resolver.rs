@@ -4,9 +4,10 @@
 //! the same loyalty card.
 //!
 //! The memory is per replica and short-lived; merges and erasures the
-//! profile service announces evict what they concern at once here (other
-//! replicas forget within the time to live, and ingest maps merged ids to
-//! their survivors anyway).
+//! profile service announces evict what they concern at once here. Each
+//! entry keeps the cache epoch it was learnt under and counts only under
+//! that epoch: an erasure moves the epoch on, so every replica forgets
+//! within one epoch check (ingest maps merged ids to their survivors anyway).
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -15,6 +16,7 @@ use std::time::Duration;
 use cx_proto::profile::v1 as pb;
 use cx_proto::profile::v1::profile_service_client::ProfileServiceClient;
 use cx_runtime::TenantId;
+use cx_runtime::cache::Cache;
 use cx_runtime::error::{FieldViolation, field_violations};
 use cx_runtime::peers::PeerChannel;
 use tonic::Status;
@@ -28,7 +30,9 @@ type Key = (TenantId, i32, String);
 #[derive(Clone)]
 pub struct Resolver {
     profile: Option<PeerChannel>,
-    known: moka::sync::Cache<Key, Uuid>,
+    /// Profile id and the cache epoch it was learnt under.
+    known: moka::sync::Cache<Key, (Uuid, i64)>,
+    cache: Cache,
 }
 
 impl std::fmt::Debug for Resolver {
@@ -41,13 +45,13 @@ impl std::fmt::Debug for Resolver {
 pub type Resolution = Result<Uuid, FieldViolation>;
 
 impl Resolver {
-    pub fn new(profile: Option<PeerChannel>, ttl: Duration) -> Self {
+    pub fn new(profile: Option<PeerChannel>, ttl: Duration, cache: Cache) -> Self {
         let known = moka::sync::Cache::builder()
             .max_capacity(200_000)
             .time_to_live(ttl)
             .support_invalidation_closures()
             .build();
-        Self { profile, known }
+        Self { profile, known, cache }
     }
 
     /// Resolves `identities` (kind, value as sent) on behalf of the caller
@@ -64,9 +68,10 @@ impl Resolver {
     ) -> Result<HashMap<(i32, String), Resolution>, Status> {
         let mut out = HashMap::with_capacity(identities.len());
         let mut missing = Vec::new();
+        let epoch = self.cache.epoch();
         for (kind, value) in identities {
-            match self.known.get(&(t.clone(), *kind, value.clone())) {
-                Some(id) => {
+            match self.known.get(&(t.clone(), *kind, value.clone())).filter(|(_, at)| Some(*at) == epoch) {
+                Some((id, _)) => {
                     out.insert((*kind, value.clone()), Ok(id));
                 }
                 None => missing.push((*kind, value.clone())),
@@ -76,8 +81,8 @@ impl Resolver {
         missing.dedup();
         for chunk in missing.chunks(PER_CALL) {
             for (identity, resolution) in self.call(t, token, chunk, if strict { 1 } else { 2 }).await? {
-                if let Ok(id) = resolution {
-                    self.known.insert((t.clone(), identity.0, identity.1.clone()), id);
+                if let (Ok(id), Some(epoch)) = (&resolution, epoch) {
+                    self.known.insert((t.clone(), identity.0, identity.1.clone()), (*id, epoch));
                 }
                 out.insert(identity, resolution);
             }
@@ -160,7 +165,7 @@ impl Resolver {
     /// Forgets what resolved to any of `ids` (merged or erased profiles).
     pub fn forget(&self, t: &TenantId, ids: &[Uuid]) {
         let (t, ids): (TenantId, Arc<[Uuid]>) = (t.clone(), ids.into());
-        let _ = self.known.invalidate_entries_if(move |key, id| key.0 == t && ids.contains(id));
+        let _ = self.known.invalidate_entries_if(move |key, (id, _)| key.0 == t && ids.contains(id));
     }
 }
 

@@ -49,8 +49,10 @@ impl InboxHandler for ProfileInbox {
             let keys: Vec<_> = changed.unwrap_or_default().into_iter().map(|id| ProfileApi::cache_key(t, id)).collect();
             let cache = self.cache.clone();
             return Ok(Some(Box::pin(async move {
-                for key in keys {
-                    cache.invalidate(&key).await;
+                // On failure the bump is owed: this process trusts no cached
+                // value until it is made.
+                if let Err(err) = cache.invalidate_all(&keys).await {
+                    tracing::error!(error = %err, "activity stored, profiles not invalidated");
                 }
             })));
         }

@@ -56,14 +56,16 @@ impl ProfileModule {
         let dispatcher =
             Dispatcher::new(db.clone(), DispatcherConfig::new(NAME), destinations, ctx.service_key.clone());
         let store = ProfileStore::new(db.clone()).with_fanout(fanout);
-        let api = ProfileApi::new(store.clone(), ctx.cache.clone());
+        // The cache's epoch lives in this service's database.
+        let cache = ctx.cache.bind(&db);
+        let api = ProfileApi::new(store.clone(), cache.clone());
         Ok(Self {
             db,
             api,
             auth: ctx.auth.clone(),
             internal: ctx.internal.clone(),
             store,
-            cache: ctx.cache.clone(),
+            cache,
             sweep_interval: ctx.jobs.sweep_interval,
             dispatcher,
         })
@@ -102,10 +104,12 @@ impl ServiceModule for ProfileModule {
     }
 
     fn background(&self, stop: tokio::sync::watch::Receiver<bool>) -> Vec<BoxFuture<'static, ()>> {
-        vec![
+        let mut work: Vec<BoxFuture<'static, ()>> = vec![
             Box::pin(sweep_loop(self.store.clone(), self.cache.clone(), self.sweep_interval, stop.clone())),
-            Box::pin(self.dispatcher.clone().run(stop)),
-        ]
+            Box::pin(self.dispatcher.clone().run(stop.clone())),
+        ];
+        work.extend(self.cache.keeper(stop));
+        work
     }
 }
 
@@ -120,8 +124,11 @@ async fn sweep_loop(
         match store.sweep(chrono::Utc::now().date_naive()).await {
             Ok(swept) => {
                 for (tenant, ids) in swept {
-                    for id in ids {
-                        cache.invalidate(&api::ProfileApi::cache_key(&tenant, id)).await;
+                    let keys: Vec<_> = ids.into_iter().map(|id| api::ProfileApi::cache_key(&tenant, id)).collect();
+                    // On failure the bump is owed: this process trusts no
+                    // cached value until it is made.
+                    if let Err(err) = cache.invalidate_all(&keys).await {
+                        tracing::error!(error = %err, "swept profiles not invalidated");
                     }
                 }
             }

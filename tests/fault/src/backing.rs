@@ -1,80 +1,12 @@
-//! Private Redis and PostgreSQL servers on free loopback ports, to kill and
-//! restart without touching the shared ones the other tests use.
+//! A private PostgreSQL server on a free loopback port, to crash and
+//! restart without touching the shared one the other tests use (Redis's
+//! counterpart is `cx_testkit::redis_server::PrivateRedis`).
 
-use std::io::{Read as _, Write as _};
-use std::net::TcpStream;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::time::Duration;
+use std::process::{Command, Stdio};
 
 use anyhow::Context as _;
 use cx_testkit::process::free_port;
-
-/// A redis-server that keeps its data on disk (append-only file, fsync on
-/// every write), as a persistent Redis or a failover target does.
-pub struct PrivateRedis {
-    child: Option<Child>,
-    dir: PathBuf,
-    pub port: u16,
-}
-
-impl PrivateRedis {
-    pub async fn start() -> anyhow::Result<Self> {
-        let dir = cx_testkit::temp_dir();
-        std::fs::create_dir_all(&dir)?;
-        let mut redis = Self { child: None, dir, port: free_port() };
-        redis.restart().await?;
-        Ok(redis)
-    }
-
-    pub fn url(&self) -> String {
-        format!("redis://127.0.0.1:{}", self.port)
-    }
-
-    /// SIGKILL: whatever is not on disk is gone.
-    pub fn kill(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-    }
-
-    /// Starts it again on the same port with the data it had.
-    pub async fn restart(&mut self) -> anyhow::Result<()> {
-        let port = self.port.to_string();
-        let child = Command::new("redis-server")
-            .args(["--port", &port, "--bind", "127.0.0.1", "--save", "", "--appendonly", "yes"])
-            .args(["--appendfsync", "always", "--dir"])
-            .arg(&self.dir)
-            .stdout(Stdio::null())
-            .spawn()
-            .context("redis-server")?;
-        self.child = Some(child);
-        // Bounded: 10 s.
-        for _ in 0..200 {
-            if ping(self.port) {
-                return Ok(());
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        anyhow::bail!("the private redis-server did not answer PONG on port {}", self.port)
-    }
-}
-
-/// Whether Redis answers PING with PONG (not LOADING).
-fn ping(port: u16) -> bool {
-    let Ok(mut conn) = TcpStream::connect(("127.0.0.1", port)) else { return false };
-    let _ = conn.set_read_timeout(Some(Duration::from_millis(500)));
-    let mut answer = [0u8; 5];
-    conn.write_all(b"PING\r\n").is_ok() && conn.read_exact(&mut answer).is_ok() && &answer == b"+PONG"
-}
-
-impl Drop for PrivateRedis {
-    fn drop(&mut self) {
-        self.kill();
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
-}
 
 /// A PostgreSQL cluster of its own (initdb), to crash and restart.
 pub struct PrivatePostgres {

@@ -6,7 +6,7 @@
 //! what was lost, doubled or leaked. Which RPCs exist is read from the
 //! servers' reflection, so a new service gets its rows without new code.
 //!
-//! - [`backing`]: private Redis and PostgreSQL servers to kill;
+//! - [`backing`]: a private PostgreSQL server to crash;
 //! - [`data`], [`load`]: customers, touchpoints and a steady write load;
 //! - [`procfs`]: a server's memory, CPU time and files;
 //! - [`reflect`]: the RPCs a server offers, and their message descriptors;

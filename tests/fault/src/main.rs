@@ -5,7 +5,7 @@
 use std::path::PathBuf;
 
 use clap::Parser;
-use cx_fault::scenarios::{Scale, auth, bad_input, crash, flood, forged, memory, postgres, redis, sigterm};
+use cx_fault::scenarios::{Scale, auth, bad_input, crash, flood, forged, memory, postgres, replicas, sigterm};
 use cx_fault::server::{Backend, Server};
 
 #[derive(Debug, Parser)]
@@ -59,7 +59,7 @@ async fn main() -> anyhow::Result<()> {
         rows.push(crash::run(bin, scale.touchpoints).await?);
     }
     if args.runs("redis") {
-        rows.extend(redis::run(bin, scale.redis_rounds).await?);
+        rows.extend(replicas::run(bin).await?);
     }
     if args.runs("postgres") {
         rows.push(postgres::run(bin, scale.outage).await?);

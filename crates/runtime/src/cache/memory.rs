@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 
-use super::{CacheBackend, CacheKey, Lease};
+use super::{CacheBackend, CacheKey, Hit, Lease};
 use crate::tenant::TenantId;
 
 #[derive(Debug, Default)]
@@ -35,10 +35,10 @@ impl MemoryCache {
 
 #[async_trait]
 impl CacheBackend for MemoryCache {
-    async fn get(&self, key: &CacheKey) -> Option<Vec<u8>> {
+    async fn get(&self, key: &CacheKey) -> Option<Hit> {
         let state = self.state();
         let (value, expires) = state.entries.get(key.as_str())?;
-        (*expires > Instant::now()).then(|| value.clone())
+        (*expires > Instant::now()).then(|| Hit { value: value.clone(), server: None })
     }
 
     async fn lease(&self, key: &CacheKey, ttl: Duration) -> Option<Lease> {
@@ -79,16 +79,18 @@ impl CacheBackend for MemoryCache {
         }
     }
 
-    async fn invalidate(&self, key: &CacheKey) {
+    async fn invalidate(&self, key: &CacheKey) -> bool {
         let mut state = self.state();
         state.entries.remove(key.as_str());
         state.leases.remove(&key.lease());
+        true
     }
 
-    async fn invalidate_prefix(&self, tenant: &TenantId, prefix: &str) {
+    async fn invalidate_prefix(&self, tenant: &TenantId, prefix: &str) -> bool {
         let start = CacheKey::new(tenant, prefix, "").as_str().trim_end_matches(':').to_owned();
         let mut state = self.state();
         state.entries.retain(|k, _| !k.starts_with(&start));
         state.leases.retain(|k, _| !k.starts_with(&start));
+        true
     }
 }

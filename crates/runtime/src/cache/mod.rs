@@ -9,8 +9,13 @@
 //!   only fill the cache while it still holds it; a writer's invalidation
 //!   drops the lease, so a read that raced a write can never put the old
 //!   value back (no stale entry survives a write, across replicas);
-//! - fail-open: a backend error is a miss, never a failed call.
+//! - coherence: a shared cache is bound to the service's database, whose
+//!   epoch every value carries ([`epoch`]); an invalidation Redis did not
+//!   take moves the epoch on instead of being owed in memory;
+//! - fail-open reads: a backend error is a miss, never a failed call.
 
+mod coherence;
+pub mod epoch;
 pub mod memory;
 pub mod redis;
 
@@ -20,8 +25,11 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_trait::async_trait;
+use futures::future::BoxFuture;
 
 use crate::tenant::TenantId;
+use coherence::Coherence;
+pub use coherence::{CHECK_PERIOD, ERASURE_WAIT, TRUST};
 
 /// A cache entry's key: `cx:{tenant}:<kind>:<id>`.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
@@ -45,25 +53,85 @@ impl CacheKey {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Lease(pub String);
 
+/// A value as the backend returns it, with the server it came from.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Hit {
+    pub value: Vec<u8>,
+    /// The identity of the server that answered (Redis `run_id`), when the
+    /// connection it came over was checked; `None` otherwise.
+    pub server: Option<Arc<str>>,
+}
+
 /// A shared key/value cache. Implementations swallow their own errors (a
 /// failure is a miss) and log them.
 #[async_trait]
 pub trait CacheBackend: Send + Sync + std::fmt::Debug + 'static {
-    async fn get(&self, key: &CacheKey) -> Option<Vec<u8>>;
+    async fn get(&self, key: &CacheKey) -> Option<Hit>;
     /// Takes the fill lease of `key`, unless another reader holds it.
     async fn lease(&self, key: &CacheKey, ttl: Duration) -> Option<Lease>;
     /// Stores `value` if `lease` is still the key's lease, then drops it.
     async fn fill(&self, key: &CacheKey, lease: &Lease, value: &[u8], ttl: Duration);
     /// Drops `lease` without filling (nothing found, or the load failed).
     async fn release(&self, key: &CacheKey, lease: &Lease);
-    /// Removes the entry and any fill lease.
-    async fn invalidate(&self, key: &CacheKey);
-    /// Removes every key of a tenant that starts with `prefix` (erasure).
-    async fn invalidate_prefix(&self, tenant: &TenantId, prefix: &str);
+    /// Removes the entry and any fill lease; false if that may not be done.
+    async fn invalidate(&self, key: &CacheKey) -> bool;
+    /// Removes every key of a tenant that starts with `prefix` (erasure);
+    /// false if that may not be done.
+    async fn invalidate_prefix(&self, tenant: &TenantId, prefix: &str) -> bool;
+    /// Whether other processes share it (and so need [`Cache::bind`]).
+    fn shared(&self) -> bool {
+        false
+    }
+    /// The identity of the server answering now (Redis `run_id`), checked on
+    /// the connection reads use; `None` when it cannot be reached.
+    async fn incarnation(&self) -> Option<Arc<str>> {
+        None
+    }
 }
 
 /// How long a fill lease lasts: longer than any sane database read.
 const LEASE_TTL: Duration = Duration::from_secs(10);
+
+/// Every cached value starts with this, then its epoch (8 bytes, big endian).
+const MAGIC: &[u8; 4] = b"cxE1";
+
+fn seal(epoch: i64, value: &[u8]) -> Vec<u8> {
+    let mut sealed = Vec::with_capacity(12 + value.len());
+    sealed.extend_from_slice(MAGIC);
+    sealed.extend_from_slice(&epoch.to_be_bytes());
+    sealed.extend_from_slice(value);
+    sealed
+}
+
+/// The value inside `sealed` if it was cached under `epoch`.
+fn open(epoch: i64, mut sealed: Vec<u8>) -> Option<Vec<u8>> {
+    let header = sealed.get(..12)?;
+    if &header[..4] != MAGIC || header[4..] != epoch.to_be_bytes() {
+        return None;
+    }
+    sealed.drain(..12);
+    Some(sealed)
+}
+
+/// An invalidation that neither the cache nor the database took: the write
+/// it follows is stored, but must not be acknowledged (`UNAVAILABLE`).
+#[derive(Debug, thiserror::Error)]
+#[error("the cache could not be invalidated and the database could not record it: {0}")]
+pub struct CacheUnavailable(String);
+
+impl From<CacheUnavailable> for tonic::Status {
+    fn from(err: CacheUnavailable) -> Self {
+        tonic::Status::unavailable(err.to_string())
+    }
+}
+
+/// How an invalidation was done.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Dropped {
+    Deleted,
+    /// Redis did not answer; the epoch moved on instead.
+    Bumped,
+}
 
 /// The cache as services use it.
 #[derive(Clone, Debug)]
@@ -71,11 +139,12 @@ pub struct Cache {
     backend: Arc<dyn CacheBackend>,
     ttl: Duration,
     flights: Arc<Mutex<HashMap<CacheKey, Arc<tokio::sync::Mutex<()>>>>>,
+    coherence: Option<Arc<Coherence>>,
 }
 
 impl Cache {
     pub fn new(backend: Arc<dyn CacheBackend>, ttl: Duration) -> Self {
-        Self { backend, ttl, flights: Arc::default() }
+        Self { backend, ttl, flights: Arc::default(), coherence: None }
     }
 
     /// An in-process cache (embedded mode, tests).
@@ -85,6 +154,41 @@ impl Cache {
 
     pub fn backend(&self) -> &Arc<dyn CacheBackend> {
         &self.backend
+    }
+
+    /// The cache of one service, whose epoch lives in `db` (its migrator
+    /// lists [`epoch::CacheEpochTable`]). An in-process cache needs none.
+    /// Run [`Cache::keeper`] in the background.
+    pub fn bind(&self, db: &sea_orm::DatabaseConnection) -> Self {
+        if !self.backend.shared() {
+            return self.clone();
+        }
+        let coherence = Arc::new(Coherence::new(db.clone(), self.backend.clone()));
+        Self { backend: self.backend.clone(), ttl: self.ttl, flights: Arc::default(), coherence: Some(coherence) }
+    }
+
+    /// The background work of a bound cache: keeps its epoch fresh.
+    pub fn keeper(&self, stop: tokio::sync::watch::Receiver<bool>) -> Option<BoxFuture<'static, ()>> {
+        let coherence = self.coherence.clone()?;
+        Some(Box::pin(coherence.run(stop)))
+    }
+
+    /// The epoch values may be trusted under now; `None`: trust nothing
+    /// cached (not checked lately). Local memories of a service (identity
+    /// resolutions) keep it beside each entry and drop entries of another.
+    pub fn epoch(&self) -> Option<i64> {
+        match &self.coherence {
+            Some(coherence) => coherence.epoch(),
+            None => Some(0),
+        }
+    }
+
+    /// The epoch a value read from `server` must carry.
+    fn epoch_for(&self, server: Option<&str>) -> Option<i64> {
+        match &self.coherence {
+            Some(coherence) => coherence.epoch_for(server),
+            None => Some(0),
+        }
     }
 
     /// The cached bytes of `key`, or those `load` reads from the database
@@ -105,12 +209,19 @@ impl Cache {
             self.land(key);
             return Ok(Some(hit));
         }
-        let lease = self.backend.lease(key, LEASE_TTL).await;
+        // The epoch before the read: a bump during it makes this fill a miss.
+        let epoch = self.epoch();
+        let lease = match epoch {
+            Some(_) => self.backend.lease(key, LEASE_TTL).await,
+            None => None,
+        };
         let loaded = load().await;
-        match (&loaded, &lease) {
-            (Ok(Some(value)), Some(lease)) => self.backend.fill(key, lease, value, self.ttl).await,
-            (_, Some(lease)) => self.backend.release(key, lease).await,
-            (_, None) => {}
+        match (&loaded, &lease, epoch) {
+            (Ok(Some(value)), Some(lease), Some(epoch)) => {
+                self.backend.fill(key, lease, &seal(epoch, value), self.ttl).await;
+            }
+            (_, Some(lease), _) => self.backend.release(key, lease).await,
+            (_, None, _) => {}
         }
         self.land(key);
         loaded
@@ -125,13 +236,59 @@ impl Cache {
         );
         let _enter = span.enter();
         let hit = self.backend.get(key).await;
-        span.record("cache.hit", hit.is_some());
-        hit
+        let value = hit.and_then(|hit| open(self.epoch_for(hit.server.as_deref())?, hit.value));
+        span.record("cache.hit", value.is_some());
+        value
     }
 
-    /// Drops `key` after a write to what it caches. Call after the commit.
-    pub async fn invalidate(&self, key: &CacheKey) {
-        self.backend.invalidate(key).await;
+    /// Drops `key` after a write to what it caches. Call after the commit,
+    /// and do not acknowledge the write if it fails.
+    pub async fn invalidate(&self, key: &CacheKey) -> Result<(), CacheUnavailable> {
+        self.drop_keys(std::slice::from_ref(key)).await.map(|_| ())
+    }
+
+    /// Drops `keys` (see [`Cache::invalidate`]).
+    pub async fn invalidate_all(&self, keys: &[CacheKey]) -> Result<(), CacheUnavailable> {
+        self.drop_keys(keys).await.map(|_| ())
+    }
+
+    /// Drops an erased customer's `keys`. When Redis did not take them, it
+    /// returns only once no replica can still trust what it cached before
+    /// ([`ERASURE_WAIT`]): an erasure is acknowledged when it is true.
+    pub async fn invalidate_erased(&self, keys: &[CacheKey]) -> Result<(), CacheUnavailable> {
+        if self.drop_keys(keys).await? == Dropped::Bumped {
+            tokio::time::sleep(ERASURE_WAIT).await;
+        }
+        Ok(())
+    }
+
+    /// Drops every key of `tenant` starting with `prefix` (see
+    /// [`Cache::invalidate_erased`]).
+    pub async fn invalidate_prefix(&self, tenant: &TenantId, prefix: &str) -> Result<(), CacheUnavailable> {
+        if self.backend.invalidate_prefix(tenant, prefix).await {
+            return Ok(());
+        }
+        self.bump().await?;
+        tokio::time::sleep(ERASURE_WAIT).await;
+        Ok(())
+    }
+
+    async fn drop_keys(&self, keys: &[CacheKey]) -> Result<Dropped, CacheUnavailable> {
+        for key in keys {
+            // One failure is enough: the epoch covers every key at once.
+            if !self.backend.invalidate(key).await {
+                self.bump().await?;
+                return Ok(Dropped::Bumped);
+            }
+        }
+        Ok(Dropped::Deleted)
+    }
+
+    async fn bump(&self) -> Result<(), CacheUnavailable> {
+        match &self.coherence {
+            Some(coherence) => coherence.bump().await.map_err(|e| CacheUnavailable(e.to_string())),
+            None => Err(CacheUnavailable("the cache is not bound to a database".into())),
+        }
     }
 
     fn flight(&self, key: &CacheKey) -> Arc<tokio::sync::Mutex<()>> {
@@ -193,7 +350,7 @@ mod tests {
         // The reader loads the old value; a writer invalidates meanwhile.
         let loaded = cache
             .get_or_load::<(), _, _>(&key, || async {
-                cache.invalidate(&key).await;
+                cache.invalidate(&key).await.unwrap();
                 Ok(Some(b"old".to_vec()))
             })
             .await;
@@ -202,7 +359,17 @@ mod tests {
         // The next read fills normally.
         let next = cache.get_or_load::<(), _, _>(&key, || async { Ok(Some(b"new".to_vec())) }).await;
         assert_eq!(next, Ok(Some(b"new".to_vec())));
-        assert_eq!(cache.backend().get(&key).await, Some(b"new".to_vec()));
+        assert_eq!(cache.backend().get(&key).await.map(|hit| hit.value), Some(seal(0, b"new")));
+    }
+
+    #[test]
+    fn a_value_opens_only_under_its_own_epoch() {
+        let sealed = seal(7, b"v");
+        assert_eq!(&sealed[..4], b"cxE1");
+        assert_eq!(open(7, sealed.clone()), Some(b"v".to_vec()));
+        assert_eq!(open(8, sealed), None);
+        // Values cached before epochs existed carry no header: a miss.
+        assert_eq!(open(0, b"v".to_vec()), None);
     }
 
     #[tokio::test]

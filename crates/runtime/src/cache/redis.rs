@@ -2,20 +2,24 @@
 //!
 //! Fail-open: the connection is made lazily and re-made by the connection
 //! manager; after an error the backend stays out of the way for a short while
-//! (a circuit breaker) so calls do not wait on a dead Redis. Invalidations
-//! that could not be sent are kept and replayed before the cache is read
-//! again, so a write made while Redis was down cannot leave a stale entry.
+//! (a circuit breaker) so calls do not wait on a dead Redis. An invalidation
+//! that could not be sent is reported, never kept: the cache's epoch covers
+//! it (see [`super::epoch`]).
+//!
+//! Each checked connection gets a name of its own (`CLIENT SETNAME`) beside
+//! the server's `run_id`; every read asks the name in the same round trip, so
+//! a value that came over a connection made since (a restarted or failed-over
+//! Redis) is never taken for one of the checked server.
 
-use std::collections::HashSet;
 use std::future::Future;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use redis::AsyncCommands;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 
-use super::{CacheBackend, CacheKey, Lease};
+use super::{CacheBackend, CacheKey, Hit, Lease};
 use crate::tenant::TenantId;
 
 /// How long Redis is left alone after a failure.
@@ -43,12 +47,27 @@ end
 return 0
 ";
 
+/// The connection name and the server it was checked against.
+#[derive(Clone, Debug)]
+struct Checked {
+    name: String,
+    run_id: Arc<str>,
+}
+
 pub struct RedisCache {
     manager: ConnectionManager,
     fill: redis::Script,
     release: redis::Script,
     open_until: Mutex<Option<Instant>>,
-    pending: Mutex<HashSet<String>>,
+    checked: Mutex<Option<Checked>>,
+    /// One check at a time: the services of one process share the backend,
+    /// and two renames at once could leave the name not the one recorded.
+    checking: tokio::sync::Mutex<()>,
+}
+
+/// The `run_id` line of `INFO server`.
+fn run_id(info: &str) -> Option<&str> {
+    info.lines().find_map(|line| line.strip_prefix("run_id:")).map(str::trim).filter(|id| !id.is_empty())
 }
 
 impl std::fmt::Debug for RedisCache {
@@ -76,7 +95,8 @@ impl RedisCache {
             fill: redis::Script::new(FILL_SCRIPT),
             release: redis::Script::new(RELEASE_SCRIPT),
             open_until: Mutex::new(None),
-            pending: Mutex::default(),
+            checked: Mutex::new(None),
+            checking: tokio::sync::Mutex::new(()),
         })
     }
 
@@ -93,18 +113,11 @@ impl RedisCache {
         *open_until = Some(Instant::now() + BACKOFF);
     }
 
-    fn take_pending(&self) -> Vec<String> {
-        let mut pending = self.pending.lock().unwrap_or_else(|p| p.into_inner());
-        pending.drain().collect()
+    fn checked(&self) -> Option<Checked> {
+        self.checked.lock().unwrap_or_else(|p| p.into_inner()).clone()
     }
 
-    fn keep_pending(&self, keys: impl IntoIterator<Item = String>) {
-        let mut pending = self.pending.lock().unwrap_or_else(|p| p.into_inner());
-        pending.extend(keys);
-    }
-
-    /// Runs one command, unless Redis is known to be down or invalidations
-    /// are still owed to it (replayed first).
+    /// Runs one command, unless Redis is known to be down.
     async fn run<T, F, Fut>(&self, command: F) -> Option<T>
     where
         F: FnOnce(ConnectionManager) -> Fut,
@@ -113,33 +126,49 @@ impl RedisCache {
         if self.circuit_open() {
             return None;
         }
-        let owed = self.take_pending();
-        if !owed.is_empty() {
-            let mut conn = self.manager.clone();
-            match tokio::time::timeout(OP_TIMEOUT, conn.del::<_, ()>(&owed)).await {
-                Ok(Ok(())) => tracing::info!(keys = owed.len(), "replayed cache invalidations after a redis outage"),
-                Ok(Err(err)) => return self.fail(owed, &err),
-                Err(elapsed) => return self.fail(owed, &elapsed),
-            }
-        }
         match tokio::time::timeout(OP_TIMEOUT, command(self.manager.clone())).await {
             Ok(Ok(value)) => Some(value),
-            Ok(Err(err)) => self.fail(Vec::new(), &err),
-            Err(elapsed) => self.fail(Vec::new(), &elapsed),
+            Ok(Err(err)) => self.fail(&err),
+            Err(elapsed) => self.fail(&elapsed),
         }
     }
 
-    fn fail<T>(&self, owed: Vec<String>, err: &dyn std::fmt::Display) -> Option<T> {
-        self.keep_pending(owed);
+    fn fail<T>(&self, err: &dyn std::fmt::Display) -> Option<T> {
         self.trip(err);
         None
+    }
+
+    /// The connection's name and the server's `INFO server`, in one round trip.
+    async fn name_and_info(&self, rename: Option<&str>) -> Option<(Option<String>, String)> {
+        self.run(|mut conn| async move {
+            let mut pipe = redis::pipe();
+            match rename {
+                Some(name) => pipe.cmd("CLIENT").arg("SETNAME").arg(name).ignore(),
+                None => pipe.cmd("CLIENT").arg("GETNAME"),
+            };
+            pipe.cmd("INFO").arg("server");
+            match rename {
+                Some(name) => {
+                    let (info,): (String,) = pipe.query_async(&mut conn).await?;
+                    Ok((Some(name.to_owned()), info))
+                }
+                None => pipe.query_async(&mut conn).await,
+            }
+        })
+        .await
     }
 }
 
 #[async_trait]
 impl CacheBackend for RedisCache {
-    async fn get(&self, key: &CacheKey) -> Option<Vec<u8>> {
-        self.run(|mut conn| async move { conn.get::<_, Option<Vec<u8>>>(key.as_str()).await }).await.flatten()
+    async fn get(&self, key: &CacheKey) -> Option<Hit> {
+        let (name, value): (Option<String>, Option<Vec<u8>>) = self
+            .run(|mut conn| async move {
+                redis::pipe().cmd("CLIENT").arg("GETNAME").cmd("GET").arg(key.as_str()).query_async(&mut conn).await
+            })
+            .await?;
+        let server = self.checked().filter(|c| name.as_deref() == Some(c.name.as_str())).map(|c| c.run_id);
+        Some(Hit { value: value?, server })
     }
 
     async fn lease(&self, key: &CacheKey, ttl: Duration) -> Option<Lease> {
@@ -182,42 +211,67 @@ impl CacheBackend for RedisCache {
             .await;
     }
 
-    async fn invalidate(&self, key: &CacheKey) {
+    async fn invalidate(&self, key: &CacheKey) -> bool {
         let keys = vec![key.as_str().to_owned(), key.lease()];
-        let done = self
-            .run(|mut conn| {
-                let keys = keys.clone();
-                async move { conn.del::<_, ()>(keys).await }
-            })
-            .await;
-        if done.is_none() {
-            self.keep_pending(keys);
-        }
+        self.run(|mut conn| async move { conn.del::<_, ()>(keys).await }).await.is_some()
     }
 
-    async fn invalidate_prefix(&self, tenant: &TenantId, prefix: &str) {
+    async fn invalidate_prefix(&self, tenant: &TenantId, prefix: &str) -> bool {
         let pattern = format!("{}*", CacheKey::new(tenant, prefix, "").as_str().trim_end_matches(':'));
-        let _: Option<()> = self
-            .run(|mut conn| async move {
-                let mut cursor: u64 = 0;
-                loop {
-                    let (next, keys): (u64, Vec<String>) = redis::cmd("SCAN")
-                        .arg(cursor)
-                        .arg("MATCH")
-                        .arg(&pattern)
-                        .arg("COUNT")
-                        .arg(500)
-                        .query_async(&mut conn)
-                        .await?;
-                    if !keys.is_empty() {
-                        conn.del::<_, ()>(keys).await?;
-                    }
-                    if next == 0 {
-                        return Ok(());
-                    }
-                    cursor = next;
+        self.run(|mut conn| async move {
+            let mut cursor: u64 = 0;
+            loop {
+                let (next, keys): (u64, Vec<String>) = redis::cmd("SCAN")
+                    .arg(cursor)
+                    .arg("MATCH")
+                    .arg(&pattern)
+                    .arg("COUNT")
+                    .arg(500)
+                    .query_async(&mut conn)
+                    .await?;
+                if !keys.is_empty() {
+                    conn.del::<_, ()>(keys).await?;
                 }
-            })
-            .await;
+                if next == 0 {
+                    return Ok(());
+                }
+                cursor = next;
+            }
+        })
+        .await
+        .is_some()
+    }
+
+    fn shared(&self) -> bool {
+        true
+    }
+
+    async fn incarnation(&self) -> Option<Arc<str>> {
+        let _turn = self.checking.lock().await;
+        let (name, info) = self.name_and_info(None).await?;
+        let server = run_id(&info)?;
+        if let Some(checked) = self.checked()
+            && name.as_deref() == Some(checked.name.as_str())
+            && &*checked.run_id == server
+        {
+            return Some(checked.run_id);
+        }
+        // A connection not named yet (new, or to a new server): name it, so
+        // reads can tell it apart from the next one.
+        let fresh = format!("cx-{}", uuid::Uuid::new_v4().simple());
+        let (_, info) = self.name_and_info(Some(&fresh)).await?;
+        let checked = Checked { name: fresh, run_id: run_id(&info)?.into() };
+        *self.checked.lock().unwrap_or_else(|p| p.into_inner()) = Some(checked.clone());
+        Some(checked.run_id)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn run_id_is_read_from_info_server() {
+        let info = "# Server\r\nredis_version:7.0.15\r\nrun_id:3f1a9c\r\ntcp_port:6379\r\n";
+        assert_eq!(super::run_id(info), Some("3f1a9c"));
+        assert_eq!(super::run_id("# Server\r\n"), None);
     }
 }

@@ -72,8 +72,21 @@ impl Pending {
 
     /// Writes this message with `payload` on `conn`.
     pub async fn enqueue<C: ConnectionTrait>(self, conn: &C, payload: Vec<u8>) -> Result<Uuid, DbErr> {
+        self.enqueue_after(conn, payload, std::time::Duration::ZERO).await
+    }
+
+    /// Writes this message, to be sent once `delay` has passed.
+    pub async fn enqueue_after<C: ConnectionTrait>(
+        self,
+        conn: &C,
+        payload: Vec<u8>,
+        delay: std::time::Duration,
+    ) -> Result<Uuid, DbErr> {
         let id = Uuid::now_v7();
-        entity::message::Entity::insert(self.row(id, payload)).exec_without_returning(conn).await?;
+        let due = self.created_at + chrono::Duration::from_std(delay).unwrap_or_default();
+        let mut row = self.row(id, payload);
+        row.next_attempt_at = Set(due);
+        entity::message::Entity::insert(row).exec_without_returning(conn).await?;
         Ok(id)
     }
 

@@ -158,9 +158,8 @@ impl JourneyApi {
             .filter(|r| stored.contains(&r.touchpoint.id))
             .filter_map(|r| r.touchpoint.map.map(|m| m.0))
             .collect();
-        for map in touched {
-            self.cache.invalidate(&super::analysis::generation_key(t, map)).await;
-        }
+        let generations: Vec<_> = touched.into_iter().map(|map| super::analysis::generation_key(t, map)).collect();
+        self.cache.invalidate_all(&generations).await?;
         let touchpoint_errors = errors
             .into_iter()
             .map(|(index, v)| pb::TouchpointError {

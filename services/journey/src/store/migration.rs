@@ -7,7 +7,12 @@ pub struct Migrator;
 
 impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-        vec![Box::new(M0001Initial), Box::new(cx_runtime::outbox::migration::OutboxTables), Box::new(M0002Rollups)]
+        vec![
+            Box::new(M0001Initial),
+            Box::new(cx_runtime::outbox::migration::OutboxTables),
+            Box::new(M0002Rollups),
+            Box::new(cx_runtime::cache::epoch::CacheEpochTable),
+        ]
     }
 }
 

@@ -93,7 +93,7 @@ impl ProfileApi {
             }
             Err(err) => {
                 tracing::warn!(error = %err, "undecodable cache entry, reading the database");
-                self.cache.invalidate(&key).await;
+                self.cache.invalidate(&key).await?;
                 Ok(profile_to_proto(&self.store.get(t, id).await?, &model))
             }
         }
@@ -236,7 +236,7 @@ impl ProfileService for ProfileApi {
         };
         let update = ProfileUpdate { paths, persona, attributes };
         let record = self.store.update(&t, id, &update, MAX_ATTRIBUTES).await?;
-        self.cache.invalidate(&Self::cache_key(&t, id)).await;
+        self.cache.invalidate(&Self::cache_key(&t, id)).await?;
         Ok(Response::new(pb::UpdateProfileResponse { profile: Some(self.to_proto(&t, &record).await?) }))
     }
 
@@ -245,7 +245,7 @@ impl ProfileService for ProfileApi {
         let pb::AddIdentityRequest { profile_id, identity } = request.into_inner();
         let (id, identity) = profile_identity(&profile_id, identity)?;
         let result = self.store.add_identity(&t, id, &identity).await;
-        self.cache.invalidate(&Self::cache_key(&t, id)).await;
+        self.cache.invalidate(&Self::cache_key(&t, id)).await?;
         Ok(Response::new(pb::AddIdentityResponse { profile: Some(self.to_proto(&t, &result?).await?) }))
     }
 
@@ -254,7 +254,7 @@ impl ProfileService for ProfileApi {
         let pb::RemoveIdentityRequest { profile_id, identity } = request.into_inner();
         let (id, identity) = profile_identity(&profile_id, identity)?;
         let result = self.store.remove_identity(&t, id, &identity).await;
-        self.cache.invalidate(&Self::cache_key(&t, id)).await;
+        self.cache.invalidate(&Self::cache_key(&t, id)).await?;
         Ok(Response::new(pb::RemoveIdentityResponse { profile: Some(self.to_proto(&t, &result?).await?) }))
     }
 
@@ -364,9 +364,8 @@ impl ProfileService for ProfileApi {
         let Some(customers) = self.store.record_activity(&t, &batch_id, records).await? else {
             return Ok(Response::new(pb::RecordActivityResponse { duplicate: true, profiles_updated: 0 }));
         };
-        for id in &customers {
-            self.cache.invalidate(&Self::cache_key(&t, *id)).await;
-        }
+        let keys: Vec<_> = customers.iter().map(|id| Self::cache_key(&t, *id)).collect();
+        self.cache.invalidate_all(&keys).await?;
         let profiles_updated = i32::try_from(customers.len()).unwrap_or(i32::MAX);
         Ok(Response::new(pb::RecordActivityResponse { duplicate: false, profiles_updated }))
     }
@@ -446,8 +445,7 @@ impl ProfileService for ProfileApi {
             .map_err(ProfileError::from)?;
         let prefer = if prefer_merged_attributes { Prefer::Merged } else { Prefer::Survivor };
         let outcome = self.store.merge(&t, survivor, merged, prefer).await?;
-        self.cache.invalidate(&Self::cache_key(&t, survivor)).await;
-        self.cache.invalidate(&Self::cache_key(&t, merged)).await;
+        self.cache.invalidate_all(&[Self::cache_key(&t, survivor), Self::cache_key(&t, merged)]).await?;
         let conflicts = outcome
             .conflicts
             .iter()
@@ -484,9 +482,9 @@ impl ProfileService for ProfileApi {
         let pb::EraseCustomerRequest { profile_id } = request.into_inner();
         let id = parse_id(&profile_id, "profile_id").map_err(reject)?;
         let (job, merged_ids) = self.store.erase(&t, id).await?;
-        for erased in std::iter::once(id).chain(merged_ids) {
-            self.cache.invalidate(&Self::cache_key(&t, erased)).await;
-        }
+        let keys: Vec<_> = std::iter::once(id).chain(merged_ids).map(|erased| Self::cache_key(&t, erased)).collect();
+        // Acknowledged only once no replica can serve her cached profile.
+        self.cache.invalidate_erased(&keys).await?;
         Ok(Response::new(pb::EraseCustomerResponse { erasure: Some(export::erasure_to_proto(&job)) }))
     }
 

@@ -17,6 +17,7 @@ impl MigratorTrait for Migrator {
             Box::new(M0005ErasureFanOut),
             Box::new(M0006ModelRecompute),
             Box::new(M0007IntensityComponents),
+            Box::new(cx_runtime::cache::epoch::CacheEpochTable),
         ]
     }
 }

@@ -8,7 +8,7 @@ pub mod flood;
 pub mod forged;
 pub mod memory;
 pub mod postgres;
-pub mod redis;
+pub mod replicas;
 pub mod sigterm;
 
 use std::time::Duration;
@@ -25,8 +25,6 @@ pub struct Scale {
     pub input: bad_input::Sizes,
     /// Touchpoints streamed through the kill -9 scenario.
     pub touchpoints: usize,
-    /// Rounds of Redis restarts, for updates and for erasures each.
-    pub redis_rounds: usize,
     /// How long PostgreSQL stays down.
     pub outage: Duration,
     /// Silent connections of the flood.
@@ -39,7 +37,6 @@ impl Scale {
     pub const FAST: Self = Self {
         input: bad_input::Sizes::FAST,
         touchpoints: 1_000,
-        redis_rounds: 2,
         outage: Duration::from_secs(1),
         connections: 300,
         request_mb: &[1],
@@ -47,7 +44,6 @@ impl Scale {
     pub const FULL: Self = Self {
         input: bad_input::Sizes::FULL,
         touchpoints: 20_000,
-        redis_rounds: 10,
         outage: Duration::from_secs(3),
         connections: 600,
         request_mb: &[1, 8, 32, 64],
