@@ -6,6 +6,7 @@
 #   bench/record.sh                     # 1, 4, 16, 32 and 64 in flight, 8 s each
 #   IN_FLIGHT="16 64" DURATION=20s bench/record.sh
 #   LIVE_PROFILE=1 bench/record.sh      # end to end: profile applies the activity
+#   DEADLINE=5s bench/record.sh         # every call with a deadline (a checked transaction)
 #
 # The profile service runs to create the customers; journey is told of a
 # profile service that does not answer, so the activity it writes to its
@@ -33,6 +34,6 @@ for n in $IN_FLIGHT; do
   echo "$n in flight:"
   "$LOAD" --target "http://$journey_addr" --profile-target "http://$profile_addr" --call record-touchpoint \
     --token "$token" --customers 1000 --connections "$(( n < 4 ? n : 4 ))" --concurrency "$n" \
-    --duration "$DURATION" --warmup 2s
+    --duration "$DURATION" --warmup 2s ${DEADLINE:+--deadline "$DEADLINE"}
 done
 echo "outbox rows not yet delivered: $(psql -tA "$base/$db" -c "SELECT count(*) FROM journey.outbox WHERE status = 'pending'")"

@@ -80,7 +80,14 @@ struct Args {
     /// Print one JSON object instead of the one-line summary.
     #[arg(long)]
     json: bool,
+    /// Send every call with this deadline (grpc-timeout): the server then
+    /// commits in a transaction checked before COMMIT.
+    #[arg(long, value_parser = humantime::parse_duration)]
+    deadline: Option<Duration>,
 }
+
+/// `--deadline`, set once at start.
+static DEADLINE: std::sync::OnceLock<Duration> = std::sync::OnceLock::new();
 
 #[derive(Debug)]
 struct Outcome {
@@ -100,6 +107,9 @@ fn check_loopback(target: &str) -> anyhow::Result<()> {
 fn authed<T>(message: T, token: &MetadataValue<tonic::metadata::Ascii>) -> tonic::Request<T> {
     let mut request = tonic::Request::new(message);
     request.metadata_mut().insert("authorization", token.clone());
+    if let Some(deadline) = DEADLINE.get() {
+        request.set_timeout(*deadline);
+    }
     request
 }
 
@@ -273,6 +283,9 @@ async fn resolve_profile(channel: &Channel, token: &MetadataValue<tonic::metadat
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     check_loopback(&args.target)?;
+    if let Some(deadline) = args.deadline {
+        let _ = DEADLINE.set(deadline);
+    }
     if args.connections == 0 || args.concurrency < args.connections {
         bail!("--concurrency must be at least --connections, and both at least 1");
     }

@@ -3,6 +3,9 @@
 //! answers), and with `RESOURCE_EXHAUSTED` when the server already serves its
 //! limit of calls, rather than queueing without bound. Health checks are
 //! always admitted so probes see the truth.
+//!
+//! A call holds its permit until its response body ends: a stream is
+//! returned by its handler at once, and counted until its last message.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -10,9 +13,12 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::task::{Context, Poll};
 
+use bytes::Bytes;
 use http::{Request, Response};
-use tokio::sync::Semaphore;
+use http_body::{Frame, SizeHint};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tonic::Status;
+use tonic::body::Body;
 use tower::{Layer, Service};
 
 /// Shared switch flipped once the server may take calls.
@@ -65,11 +71,12 @@ where
     S: Service<Request<B>, Response = Response<R>> + Clone + Send + 'static,
     S::Future: Send + 'static,
     B: Send + 'static,
-    R: Default + Send + 'static,
+    R: http_body::Body<Data = Bytes> + Send + 'static,
+    R::Error: Into<tonic::codegen::StdError>,
 {
-    type Response = S::Response;
+    type Response = Response<Body>;
     type Error = S::Error;
-    type Future = BoxFuture<Result<S::Response, S::Error>>;
+    type Future = BoxFuture<Result<Response<Body>, S::Error>>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
         self.inner.poll_ready(cx)
@@ -79,7 +86,8 @@ where
         let clone = self.inner.clone();
         let mut inner = std::mem::replace(&mut self.inner, clone);
         if always_admitted(request.uri().path()) {
-            return Box::pin(inner.call(request));
+            let future = inner.call(request);
+            return Box::pin(async move { Ok(future.await?.map(Body::new)) });
         }
         if !self.layer.readiness.is_ready() {
             let status = Status::unavailable("service is starting or stopping, retry later");
@@ -94,9 +102,31 @@ where
         };
         let future = inner.call(request);
         Box::pin(async move {
-            let response = future.await;
-            drop(permit);
-            response
+            let response = future.await?;
+            Ok(response.map(|inner| Body::new(Permitted { inner: Body::new(inner), _permit: permit })))
         })
+    }
+}
+
+/// A response body that holds its call's permit until it is dropped.
+struct Permitted {
+    inner: Body,
+    _permit: OwnedSemaphorePermit,
+}
+
+impl http_body::Body for Permitted {
+    type Data = Bytes;
+    type Error = Status;
+
+    fn poll_frame(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, Status>>> {
+        Pin::new(&mut self.inner).poll_frame(cx)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.inner.size_hint()
     }
 }

@@ -66,9 +66,26 @@ pub struct Caller {
     pub role: Option<Role>,
     /// The raw token, forwarded on calls to other services.
     pub token: Arc<str>,
+    /// The token's `exp` (Unix seconds): a stream outliving it is refused.
+    pub expires: u64,
 }
 
 impl Caller {
+    /// `UNAUTHENTICATED` once the token has expired (with the leeway given
+    /// when it was verified): a long stream must not outlive its token.
+    pub fn check_unexpired(&self) -> Result<(), Status> {
+        if unix_now() > self.expires.saturating_add(LEEWAY) {
+            return Err(Status::unauthenticated("token expired"));
+        }
+        Ok(())
+    }
+
+    /// When the token stops being accepted, as an instant of this process.
+    pub fn expiry(&self) -> tokio::time::Instant {
+        let left = self.expires.saturating_add(LEEWAY + 1).saturating_sub(unix_now());
+        tokio::time::Instant::now() + Duration::from_secs(left)
+    }
+
     /// `PERMISSION_DENIED` unless the caller holds `needed` or a higher role.
     pub fn require(&self, needed: Role) -> Result<&TenantId, Status> {
         match self.role {
@@ -89,6 +106,9 @@ pub fn tenant<T>(request: &Request<T>, role: Role) -> Result<TenantId, Status> {
     caller(request)?.require(role).cloned()
 }
 
+/// Seconds a token is accepted after its `exp` (clock skew).
+const LEEWAY: u64 = 5;
+
 /// Checks tokens.
 #[derive(Clone)]
 pub struct Verifier {
@@ -105,7 +125,7 @@ impl std::fmt::Debug for Verifier {
 impl Verifier {
     fn new(key: DecodingKey, algorithm: Algorithm) -> Self {
         let mut validation = Validation::new(algorithm);
-        validation.leeway = 5;
+        validation.leeway = LEEWAY;
         validation.validate_aud = false;
         validation.set_required_spec_claims(&["exp", "sub"]);
         Self { key, validation }
@@ -126,7 +146,7 @@ impl Verifier {
         let tenant = TenantId::parse(&claims.tenant)
             .map_err(|why| Status::unauthenticated(format!("token tenant is invalid: {why}")))?;
         let role = claims.roles.iter().filter_map(|r| Role::parse(r)).max();
-        Ok(Caller { tenant, subject: claims.sub, role, token: Arc::from(token) })
+        Ok(Caller { tenant, subject: claims.sub, role, token: Arc::from(token), expires: claims.exp })
     }
 }
 

@@ -109,6 +109,19 @@ pub struct ServerArgs {
     #[arg(long, env = "CX_MAX_CONCURRENT_REQUESTS", default_value_t = 1024)]
     pub max_concurrent_requests: usize,
 
+    /// Client connections open at once; further ones are closed on arrival.
+    #[arg(long, env = "CX_MAX_CONNECTIONS", default_value_t = 4096)]
+    pub max_connections: usize,
+
+    /// Time a new connection gets to open HTTP/2 (preface and settings)
+    /// before it is closed.
+    #[arg(long, env = "CX_HANDSHAKE_TIMEOUT", default_value = "10s", value_parser = humantime::parse_duration)]
+    pub handshake_timeout: Duration,
+
+    /// A stream whose client sends nothing for this long is closed.
+    #[arg(long, env = "CX_STREAM_IDLE_TIMEOUT", default_value = "60s", value_parser = humantime::parse_duration)]
+    pub stream_idle_timeout: Duration,
+
     /// On SIGTERM/SIGINT, how long in-flight calls may take to finish.
     #[arg(long, env = "CX_SHUTDOWN_GRACE", default_value = "20s", value_parser = humantime::parse_duration)]
     pub shutdown_grace: Duration,
@@ -232,6 +245,15 @@ impl ServerArgs {
         }
         if self.request_timeout.is_zero() {
             return Err(ConfigError::new("CX_REQUEST_TIMEOUT", "must be longer than zero"));
+        }
+        if self.max_connections == 0 {
+            return Err(ConfigError::new("CX_MAX_CONNECTIONS", "must be at least 1"));
+        }
+        if self.handshake_timeout.is_zero() {
+            return Err(ConfigError::new("CX_HANDSHAKE_TIMEOUT", "must be longer than zero"));
+        }
+        if self.stream_idle_timeout.is_zero() {
+            return Err(ConfigError::new("CX_STREAM_IDLE_TIMEOUT", "must be longer than zero"));
         }
         Ok(())
     }

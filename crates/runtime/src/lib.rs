@@ -10,7 +10,9 @@ pub mod attributes;
 pub mod auth;
 pub mod cache;
 pub mod config;
+pub mod connections;
 pub mod context;
+pub mod deadline;
 pub mod error;
 pub mod identity;
 pub mod input;
@@ -22,6 +24,7 @@ pub mod propagation;
 pub mod secrets;
 pub mod server;
 pub mod store;
+pub mod streams;
 pub mod telemetry;
 pub mod tenant;
 

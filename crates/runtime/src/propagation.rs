@@ -4,7 +4,8 @@
 //! `<package>.<Service>/<Method>` with the OpenTelemetry `rpc.*` attributes,
 //! whose parent is the `traceparent` the caller sent. [`ClientTraceLayer`]
 //! wraps a client channel: every outgoing call gets a client span and carries
-//! it in `traceparent`, so a trace crosses every hop.
+//! it in `traceparent`, so a trace crosses every hop, with the time left of
+//! the call being served as its `grpc-timeout` ([`crate::deadline`]).
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -147,6 +148,8 @@ impl Side for ClientSide {
             rpc.grpc.status_code = tracing::field::Empty,
         );
         inject(&span, headers);
+        // The caller's deadline bounds the calls made for it.
+        crate::deadline::Deadline::propagate(headers);
         Some(span)
     }
 

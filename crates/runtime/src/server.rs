@@ -17,15 +17,16 @@ use sea_orm::DbErr;
 use tokio::net::TcpListener;
 use tonic::service::RoutesBuilder;
 use tonic::transport::Server;
-use tonic::transport::server::TcpIncoming;
 use tonic_health::ServingStatus;
 use tonic_health::server::HealthReporter;
 use tower::ServiceBuilder;
 
 use crate::admission::{AdmissionLayer, Readiness};
 use crate::config::ServerArgs;
+use crate::deadline::DeadlineLayer;
 use crate::metrics::{GrpcMetrics, MetricsLayer};
 use crate::propagation::GrpcTraceLayer;
+use crate::streams::StreamGuardLayer;
 
 /// One CX service as a server mounts it.
 #[async_trait]
@@ -130,11 +131,15 @@ pub async fn serve(
 
     let readiness = Readiness::default();
     let metrics = GrpcMetrics::default();
+    // Turns true at shutdown: background work ends its round, streams end.
+    let (stop_background, background_stopped) = tokio::sync::watch::channel(false);
     // Metrics sit outside admission control: refused calls are counted too.
     let middleware = ServiceBuilder::new()
         .layer(GrpcTraceLayer::default())
         .layer(MetricsLayer(metrics.clone()))
-        .layer(AdmissionLayer::new(readiness.clone(), args.max_concurrent_requests));
+        .layer(AdmissionLayer::new(readiness.clone(), args.max_concurrent_requests))
+        .layer(StreamGuardLayer::new(args.stream_idle_timeout, background_stopped.clone()))
+        .layer(DeadlineLayer);
     let metrics_listener = match args.metrics_listen {
         Some(address) => Some(
             TcpListener::bind(address)
@@ -148,7 +153,6 @@ pub async fn serve(
     let names: Vec<&str> = modules.iter().map(|m| m.name()).collect();
     tracing::info!(%address, services = ?names, "listening");
 
-    let (stop_background, background_stopped) = tokio::sync::watch::channel(false);
     if let Some(listener) = metrics_listener {
         tracing::info!(address = %listener.local_addr()?, "metrics on GET /metrics");
         tokio::spawn(crate::metrics::serve(listener, metrics, background_stopped.clone()));
@@ -168,14 +172,15 @@ pub async fn serve(
     };
 
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let limits =
+        crate::connections::Limits { max_connections: args.max_connections, handshake_timeout: args.handshake_timeout };
     let server = Server::builder()
         .timeout(args.request_timeout)
         .http2_keepalive_interval(Some(Duration::from_secs(30)))
         .http2_keepalive_timeout(Some(Duration::from_secs(10)))
         .layer(middleware)
         .add_routes(routes.routes())
-        // Small gRPC frames must not wait for delayed ACKs (Nagle): ~40 ms stalls.
-        .serve_with_incoming_shutdown(TcpIncoming::from(listener).with_nodelay(Some(true)), async {
+        .serve_with_incoming_shutdown(crate::connections::incoming(listener, limits), async {
             let _ = stop_rx.await;
         });
     let mut server = tokio::spawn(server);

@@ -179,6 +179,9 @@ pub fn server_args() -> ServerArgs {
         listen: "127.0.0.1:0".parse().unwrap(),
         request_timeout: Duration::from_secs(20),
         max_concurrent_requests: 1024,
+        max_connections: 4096,
+        handshake_timeout: Duration::from_secs(10),
+        stream_idle_timeout: Duration::from_secs(60),
         shutdown_grace: Duration::from_secs(10),
         metrics_listen: None,
     }

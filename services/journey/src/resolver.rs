@@ -17,6 +17,7 @@ use cx_proto::profile::v1 as pb;
 use cx_proto::profile::v1::profile_service_client::ProfileServiceClient;
 use cx_runtime::TenantId;
 use cx_runtime::cache::Cache;
+use cx_runtime::deadline::Deadline;
 use cx_runtime::error::{FieldViolation, field_violations};
 use cx_runtime::peers::PeerChannel;
 use tonic::Status;
@@ -149,6 +150,10 @@ impl Resolver {
             match status.code() {
                 // The caller's own token or data: pass on as it is.
                 tonic::Code::InvalidArgument | tonic::Code::Unauthenticated | tonic::Code::PermissionDenied => status,
+                // Our caller's deadline, passed on to profile, ran out there.
+                _ if Deadline::check_current().is_err() => {
+                    Status::deadline_exceeded("the caller's deadline passed while identities were resolved")
+                }
                 _ => {
                     Status::unavailable(format!("the profile service cannot resolve identities: {}", status.message()))
                 }

@@ -314,6 +314,8 @@ impl Dispatcher {
             create_time: Some(cx_proto::timestamp(message.created_at)),
             destination: message.destination.clone(),
         });
+        // The receiver stops working on a delivery the lease no longer covers.
+        request.set_timeout(self.config.lease / 2);
         let identity = self.key.bearer(self.config.source, &message.tenant_id)?;
         request.metadata_mut().insert("authorization", identity);
         if let Ok(id) = message.id.to_string().parse() {

@@ -113,6 +113,8 @@ impl InboxService for Inbox {
             return Ok(Response::new(DeliverResponse { duplicate: true }));
         }
         let after = self.handler.handle(&txn, &tenant, &identity.service, &kind, &payload).await?;
+        // A sender that gave up redelivers: committing now would be work it never learns of.
+        crate::deadline::Deadline::check_current()?;
         txn.commit().await.map_err(database)?;
         if let Some(after) = after {
             after.await;

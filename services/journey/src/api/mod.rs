@@ -203,7 +203,8 @@ impl JourneyService for JourneyApi {
         request: Request<Streaming<pb::StreamTouchpointsRequest>>,
     ) -> Reply<Self::StreamTouchpointsStream> {
         let t = tenant(&request, Role::Writer)?;
-        let token = caller(&request)?.token.clone();
+        let who = caller(&request)?.clone();
+        let token = who.token.clone();
         let mut chunks = request.into_inner();
         let api = self.clone();
         // Chunks are acknowledged one by one, in order, as they are stored;
@@ -211,8 +212,18 @@ impl JourneyService for JourneyApi {
         let (tx, rx) = tokio::sync::mpsc::channel(4);
         let work = async move {
             let mut chunk = 0_i64;
-            while let Some(message) = chunks.next().await {
-                let reply = match message {
+            // The stream ends when its token does, even while it is silent.
+            let expired = tokio::time::sleep_until(who.expiry());
+            tokio::pin!(expired);
+            loop {
+                let message = tokio::select! {
+                    message = chunks.next() => match message {
+                        Some(message) => message,
+                        None => break,
+                    },
+                    () = &mut expired => Err(Status::unauthenticated("token expired")),
+                };
+                let reply = match message.and_then(|m| who.check_unexpired().map(|()| m)) {
                     Err(status) => Err(status),
                     Ok(pb::StreamTouchpointsRequest { touchpoints })
                         if touchpoints.is_empty() || touchpoints.len() > MAX_CHUNK =>
@@ -239,7 +250,8 @@ impl JourneyService for JourneyApi {
                 chunk += 1;
             }
         };
-        tokio::spawn(work.instrument(tracing::Span::current()));
+        let deadline = cx_runtime::deadline::Deadline::current();
+        tokio::spawn(cx_runtime::deadline::Deadline::scope(deadline, work.instrument(tracing::Span::current())));
         Ok(Response::new(Box::pin(tokio_stream::wrappers::ReceiverStream::new(rx))))
     }
 

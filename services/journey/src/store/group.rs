@@ -2,12 +2,14 @@
 //! are stored together, one transaction for all the calls waiting at that
 //! moment, instead of one commit each. Nothing waits on a timer: a writer
 //! takes what has queued while the previous transaction ran, so a lone call
-//! goes at once and a busy server commits in larger groups.
+//! goes at once and a busy server commits in larger groups. A call whose
+//! caller has gone, or whose deadline passed, is dropped from its group.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use cx_runtime::TenantId;
+use cx_runtime::deadline::Deadline;
 use tokio::sync::{Mutex, mpsc, oneshot};
 use tracing::Instrument;
 use uuid::Uuid;
@@ -21,6 +23,8 @@ const MAX_GROUP: usize = 512;
 
 struct Job {
     tenant: TenantId,
+    /// The caller's deadline: past it, the job is dropped, not stored.
+    deadline: Option<Deadline>,
     rows: Vec<(Uuid, Touchpoint)>,
     /// The caller's span: the group's transaction (and its outbox rows)
     /// joins the trace of the first call of the group.
@@ -48,7 +52,8 @@ impl GroupWriter {
     /// ids stored now.
     pub async fn store(&self, tenant: &TenantId, rows: Vec<(Uuid, Touchpoint)>) -> Result<HashSet<String>> {
         let (reply, answer) = oneshot::channel();
-        let job = Job { tenant: tenant.clone(), rows, span: tracing::Span::current(), reply };
+        let job =
+            Job { tenant: tenant.clone(), deadline: Deadline::current(), rows, span: tracing::Span::current(), reply };
         let stopped = || JourneyError::Peer(tonic::Status::unavailable("the touchpoint writer has stopped"));
         self.jobs.send(job).await.map_err(|_| stopped())?;
         answer.await.map_err(|_| stopped())?
@@ -74,12 +79,37 @@ async fn write_groups(store: JourneyStore, queue: Arc<Mutex<mpsc::Receiver<Job>>
             by_tenant.entry(job.tenant.clone()).or_default().push(job);
         }
         for (tenant, jobs) in by_tenant {
-            write_group(&store, &tenant, jobs).await;
+            write_live(&store, &tenant, jobs).await;
         }
     }
 }
 
-async fn write_group(store: &JourneyStore, tenant: &TenantId, jobs: Vec<Job>) {
+/// Writes the jobs whose callers still wait. The group commits under the
+/// earliest deadline among them; when that passes first, the group is rolled
+/// back and written again without the jobs out of time.
+async fn write_live(store: &JourneyStore, tenant: &TenantId, mut jobs: Vec<Job>) {
+    loop {
+        let (live, gone): (Vec<Job>, Vec<Job>) =
+            jobs.into_iter().partition(|job| !job.reply.is_closed() && job.deadline.is_none_or(|d| d.check().is_ok()));
+        for job in gone {
+            let _ = job.reply.send(Err(JourneyError::Peer(tonic::Status::deadline_exceeded(
+                "the caller's deadline passed before the touchpoint was stored",
+            ))));
+        }
+        if live.is_empty() {
+            return;
+        }
+        let earliest = live.iter().filter_map(|job| job.deadline).min_by_key(|d| d.0);
+        match Deadline::scope(earliest, write_group(store, tenant, live)).await {
+            Some(retry) => jobs = retry,
+            None => return,
+        }
+    }
+}
+
+/// Stores the group and answers its calls; gives them back unanswered when
+/// the earliest deadline stopped the commit.
+async fn write_group(store: &JourneyStore, tenant: &TenantId, jobs: Vec<Job>) -> Option<Vec<Job>> {
     // The first call to name an id owns it; a later one in the group is a duplicate.
     let mut owner: HashMap<&str, usize> = HashMap::new();
     let mut rows = Vec::new();
@@ -114,6 +144,11 @@ async fn write_group(store: &JourneyStore, tenant: &TenantId, jobs: Vec<Job>) {
                     .collect())
             })
             .collect(),
+        Err(JourneyError::Peer(status)) if status.code() == tonic::Code::DeadlineExceeded => {
+            drop(rows);
+            drop(owner);
+            return Some(jobs);
+        }
         Err(err) => {
             let status = tonic::Status::from(err);
             jobs.iter().map(|_| Err(JourneyError::Peer(status.clone()))).collect()
@@ -124,4 +159,5 @@ async fn write_group(store: &JourneyStore, tenant: &TenantId, jobs: Vec<Job>) {
     for (job, answer) in jobs.into_iter().zip(answers) {
         let _ = job.reply.send(answer);
     }
+    None
 }

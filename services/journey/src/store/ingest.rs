@@ -14,6 +14,7 @@ use std::collections::{HashMap, HashSet};
 use std::sync::LazyLock;
 
 use cx_runtime::TenantId;
+use cx_runtime::deadline::Deadline;
 use cx_runtime::outbox::Pending;
 use cx_runtime::store::{one_of, pg_array, scoped};
 use sea_orm::sea_query::ArrayType;
@@ -84,9 +85,15 @@ impl JourneyStore {
         }
         let backend = self.db().get_database_backend();
         let on_maps = rows.iter().any(|r| r.touchpoint.map.is_some());
+        // A caller with a deadline gets a transaction, checked before its
+        // commit: a batch its caller gave up on is rolled back.
+        let deadline = Deadline::current();
+        if let Some(deadline) = deadline {
+            deadline.check()?;
+        }
         // Ids stored now, with the profile each was stored for (the
         // survivor when the customer was merged away).
-        let stored: HashMap<String, Uuid> = if backend == DbBackend::Postgres && !on_maps {
+        let stored: HashMap<String, Uuid> = if backend == DbBackend::Postgres && !on_maps && deadline.is_none() {
             // One statement is atomic: no BEGIN and COMMIT round trips.
             insert_postgres(self.db(), t, rows).await?
         } else {
@@ -111,6 +118,7 @@ impl JourneyStore {
                 rows.iter().filter_map(|r| stored.get(&r.touchpoint.id).map(|owner| (*owner, r.touchpoint))).collect();
             // Last: the day's counter rows are shared by concurrent writers.
             rollup::apply(&txn, t, Change::Added, &facts(&accepted)).await?;
+            Deadline::check_current()?;
             txn.commit().await?;
             stored
         };

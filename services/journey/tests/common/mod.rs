@@ -85,9 +85,19 @@ fn context(store: &StoreArgs, peers: &PeerArgs) -> cx_runtime::context::ServiceC
 
 /// Starts the journey service on `listener`.
 pub async fn start_journey(store: &StoreArgs, peers: &PeerArgs, listener: tokio::net::TcpListener) -> RunningServer {
+    start_journey_with(store, peers, listener, cx_testkit::server_args()).await
+}
+
+/// Starts the journey service on `listener` with server settings `args`.
+pub async fn start_journey_with(
+    store: &StoreArgs,
+    peers: &PeerArgs,
+    listener: tokio::net::TcpListener,
+    args: cx_runtime::config::ServerArgs,
+) -> RunningServer {
     let ctx = context(store, peers);
     let module = cx_journey::JourneyModule::arc(&ctx).await.unwrap();
-    let server = RunningServer::start_on(listener, vec![module], cx_testkit::server_args());
+    let server = RunningServer::start_on(listener, vec![module], args);
     server.wait_serving().await;
     server
 }

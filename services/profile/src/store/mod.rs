@@ -17,6 +17,7 @@ use std::collections::{BTreeMap, HashMap};
 use chrono::{DateTime, Utc};
 
 use cx_runtime::TenantId;
+use cx_runtime::deadline::Deadline;
 use cx_runtime::store::{increment, is_unique_violation, scoped, scoped_delete, scoped_update};
 use sea_orm::sea_query::OnConflict;
 use sea_orm::{
@@ -277,6 +278,7 @@ impl ProfileStore {
                 .await;
             match won {
                 Ok(result) if inserted(&result) => {
+                    Deadline::check_current()?;
                     txn.commit().await?;
                     return Ok(Some((self.get(t, id).await?, true)));
                 }
@@ -325,6 +327,8 @@ impl ProfileStore {
             if !orphans.is_empty() {
                 scoped_delete::<customer::Entity>(t).filter(customer::Column::Id.is_in(orphans)).exec(&txn).await?;
             }
+            // Profiles made for a caller that has given up are not kept.
+            Deadline::check_current()?;
             txn.commit().await?;
             for (identity, id) in fresh {
                 if winners.get(&identity) == Some(&id) {
