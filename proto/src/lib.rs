@@ -21,6 +21,7 @@ pub mod profile {
 /// `tonic-reflection`.
 pub const FILE_DESCRIPTOR_SET: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/cx_descriptor.bin"));
 
+pub mod codec;
 mod ext;
 pub use ext::{from_timestamp, money, timestamp};
 

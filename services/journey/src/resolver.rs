@@ -8,14 +8,14 @@
 //! replicas forget within the time to live, and ingest maps merged ids to
 //! their survivors anyway).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 
 use cx_proto::profile::v1 as pb;
 use cx_proto::profile::v1::profile_service_client::ProfileServiceClient;
 use cx_runtime::TenantId;
-use cx_runtime::error::{FieldViolation, field_violations};
+use cx_runtime::error::{FieldViolation, clip, field_violations};
 use cx_runtime::peers::PeerChannel;
 use tonic::Status;
 use uuid::Uuid;
@@ -29,6 +29,8 @@ type Key = (TenantId, i32, String);
 pub struct Resolver {
     profile: Option<PeerChannel>,
     known: moka::sync::Cache<Key, Uuid>,
+    /// Profile ids the profile service said the tenant has.
+    existing: moka::sync::Cache<(TenantId, Uuid), ()>,
 }
 
 impl std::fmt::Debug for Resolver {
@@ -47,7 +49,12 @@ impl Resolver {
             .time_to_live(ttl)
             .support_invalidation_closures()
             .build();
-        Self { profile, known }
+        let existing = moka::sync::Cache::builder()
+            .max_capacity(200_000)
+            .time_to_live(ttl)
+            .support_invalidation_closures()
+            .build();
+        Self { profile, known, existing }
     }
 
     /// Resolves `identities` (kind, value as sent) on behalf of the caller
@@ -78,6 +85,8 @@ impl Resolver {
             for (identity, resolution) in self.call(t, token, chunk, if strict { 1 } else { 2 }).await? {
                 if let Ok(id) = resolution {
                     self.known.insert((t.clone(), identity.0, identity.1.clone()), id);
+                    // A resolved id exists: later touchpoints sent by it need no check.
+                    self.existing.insert((t.clone(), id), ());
                 }
                 out.insert(identity, resolution);
             }
@@ -123,8 +132,10 @@ impl Resolver {
                 Err(status) => return Err(status),
             }
         }
+        // Refused again after the refused identities were taken out: asking
+        // again will not help, so not UNAVAILABLE.
         tracing::warn!(tenant = %t, attempts, "identity resolution refused every time");
-        Err(Status::unavailable("the profile service refused identity resolution"))
+        Err(Status::internal("the profile service refused identity resolution"))
     }
 
     async fn batch_resolve(&self, token: &str, identities: &[(i32, String)]) -> Result<Vec<Uuid>, Status> {
@@ -140,15 +151,10 @@ impl Resolver {
         });
         let bearer = format!("Bearer {token}").parse().map_err(|_| Status::unauthenticated("token is not ASCII"))?;
         request.metadata_mut().insert("authorization", bearer);
-        let response = ProfileServiceClient::new(channel).batch_resolve_profiles(request).await.map_err(|status| {
-            match status.code() {
-                // The caller's own token or data: pass on as it is.
-                tonic::Code::InvalidArgument | tonic::Code::Unauthenticated | tonic::Code::PermissionDenied => status,
-                _ => {
-                    Status::unavailable(format!("the profile service cannot resolve identities: {}", status.message()))
-                }
-            }
-        })?;
+        let response = ProfileServiceClient::new(channel)
+            .batch_resolve_profiles(request)
+            .await
+            .map_err(|status| peer_error(status, "resolve identities"))?;
         response
             .into_inner()
             .resolutions
@@ -160,7 +166,60 @@ impl Resolver {
     /// Forgets what resolved to any of `ids` (merged or erased profiles).
     pub fn forget(&self, t: &TenantId, ids: &[Uuid]) {
         let (t, ids): (TenantId, Arc<[Uuid]>) = (t.clone(), ids.into());
+        for id in ids.iter() {
+            self.existing.invalidate(&(t.clone(), *id));
+        }
         let _ = self.known.invalidate_entries_if(move |key, id| key.0 == t && ids.contains(id));
+    }
+
+    /// Those of `ids` that name no profile of the tenant, asked of the
+    /// profile service in one call (ids it confirmed lately are not asked
+    /// again). Without a profile endpoint nothing can be checked: none.
+    pub async fn unknown_profiles(&self, t: &TenantId, token: &str, ids: &[Uuid]) -> Result<HashSet<Uuid>, Status> {
+        let asked: Vec<Uuid> =
+            ids.iter().filter(|id| !self.existing.contains_key(&(t.clone(), **id))).copied().collect();
+        let Some(channel) = self.profile.clone().filter(|_| !asked.is_empty()) else {
+            return Ok(HashSet::new());
+        };
+        let mut request =
+            tonic::Request::new(pb::CheckProfilesRequest { profile_ids: asked.iter().map(Uuid::to_string).collect() });
+        let bearer = format!("Bearer {token}").parse().map_err(|_| Status::unauthenticated("token is not ASCII"))?;
+        request.metadata_mut().insert("authorization", bearer);
+        let response = ProfileServiceClient::new(channel)
+            .check_profiles(request)
+            .await
+            .map_err(|status| peer_error(status, "check profile ids"))?;
+        let unknown: HashSet<Uuid> =
+            response.into_inner().unknown_profile_ids.iter().filter_map(|raw| Uuid::parse_str(raw).ok()).collect();
+        for id in asked.iter().filter(|id| !unknown.contains(id)) {
+            self.existing.insert((t.clone(), *id), ());
+        }
+        Ok(unknown)
+    }
+}
+
+/// The profile service's error, as this service answers it: UNAVAILABLE only
+/// when asking again may succeed; the caller's own faults (token, data) as
+/// they came; anything else, which no retry cures, INTERNAL.
+fn peer_error(status: Status, doing: &str) -> Status {
+    use tonic::Code;
+    match status.code() {
+        Code::Unavailable | Code::ResourceExhausted | Code::Aborted | Code::Cancelled | Code::Unknown => {
+            Status::unavailable(format!("the profile service cannot {doing} now: {}", clip(status.message())))
+        }
+        Code::DeadlineExceeded => Status::deadline_exceeded(format!("the profile service did not {doing} in time")),
+        Code::InvalidArgument | Code::Unauthenticated | Code::PermissionDenied => status,
+        Code::Ok
+        | Code::NotFound
+        | Code::AlreadyExists
+        | Code::FailedPrecondition
+        | Code::OutOfRange
+        | Code::Unimplemented
+        | Code::Internal
+        | Code::DataLoss => {
+            tracing::error!(code = ?status.code(), message = status.message(), "profile service call failed");
+            Status::internal(format!("the profile service cannot {doing}: {}", clip(status.message())))
+        }
     }
 }
 
