@@ -235,3 +235,25 @@ fn refused_indexes(status: &Status) -> HashMap<usize, FieldViolation> {
         })
         .collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use tonic::Code;
+
+    use super::*;
+
+    #[test]
+    fn only_what_a_retry_may_cure_is_unavailable() {
+        let mapped = |code| peer_error(Status::new(code, "why"), "check profile ids").code();
+        for code in [Code::Unavailable, Code::ResourceExhausted, Code::Aborted, Code::Cancelled, Code::Unknown] {
+            assert_eq!(mapped(code), Code::Unavailable, "{code:?}");
+        }
+        assert_eq!(mapped(Code::DeadlineExceeded), Code::DeadlineExceeded);
+        for code in [Code::InvalidArgument, Code::Unauthenticated, Code::PermissionDenied] {
+            assert_eq!(mapped(code), code, "the caller's own fault passes as it came");
+        }
+        for code in [Code::NotFound, Code::FailedPrecondition, Code::Unimplemented, Code::Internal, Code::DataLoss] {
+            assert_eq!(mapped(code), Code::Internal, "{code:?}");
+        }
+    }
+}

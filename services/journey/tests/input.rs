@@ -103,6 +103,23 @@ async fn one_nul_id_refuses_only_its_touchpoint(backend: Backend) {
     assert_eq!(timeline_len(&s, &ana).await, 99);
 }
 
+async fn a_stream_chunk_refuses_a_nul_touchpoint_alone(backend: Backend) {
+    let s = suite_on(backend).await;
+    let ana = profile_id(&s, "ana@example.com").await;
+    let stranger = uuid::Uuid::now_v7().to_string();
+    let chunk = pb::StreamTouchpointsRequest {
+        touchpoints: vec![by_id("s-1", &ana), by_id("s-\0", &ana), by_id("s-3", &stranger), by_id("s-4", &ana)],
+    };
+    let mut journey = s.journey_client().await;
+    let mut acks =
+        journey.stream_touchpoints(authed(tokio_stream::iter(vec![chunk]), &s.writer)).await.unwrap().into_inner();
+    let ack = acks.message().await.unwrap().unwrap();
+    assert_eq!((ack.chunk, ack.accepted, ack.refused), (0, 2, 2));
+    let found: Vec<(i32, &str, i32)> = ack.errors.iter().map(|e| (e.index, e.field.as_str(), e.code)).collect();
+    assert_eq!(found, [(1, "id", Code::InvalidArgument as i32), (2, "profile_id", Code::NotFound as i32)]);
+    assert_eq!(timeline_len(&s, &ana).await, 2);
+}
+
 async fn an_unknown_profile_is_a_per_item_not_found(backend: Backend) {
     let s = suite_on(backend).await;
     let ana = profile_id(&s, "ana@example.com").await;
@@ -213,6 +230,7 @@ on_both_backends!(
     raw_bytes_are_invalid_argument,
     a_nul_is_invalid_argument_with_its_path,
     one_nul_id_refuses_only_its_touchpoint,
+    a_stream_chunk_refuses_a_nul_touchpoint_alone,
     an_unknown_profile_is_a_per_item_not_found,
     a_full_batch_of_bad_touchpoints_answers_under_4_mib,
     huge_values_are_clipped_in_errors,
