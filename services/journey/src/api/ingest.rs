@@ -123,12 +123,17 @@ impl JourneyApi {
         };
 
         let mut errors: Vec<(usize, FieldViolation, Code)> = Vec::new();
+        // Errors past those listed are only counted (memory: 100,000 bad
+        // touchpoints have some 600,000); all or nothing reports them all.
+        let keep = |listed: usize| all_or_nothing || listed < MAX_LISTED_ERRORS;
         let mut customers: Vec<Option<Uuid>> = Vec::with_capacity(parsed.len());
         for (index, item) in parsed.iter_mut().enumerate() {
             let customer = match item {
                 Ok(tp) => match &tp.customer {
                     Customer::Profile(id) if unknown.contains(id) => {
-                        errors.push((index, FieldViolation::new("profile_id", "no such profile"), Code::NotFound));
+                        if keep(errors.len()) {
+                            errors.push((index, FieldViolation::new("profile_id", "no such profile"), Code::NotFound));
+                        }
                         customers.push(None);
                         continue;
                     }
@@ -146,7 +151,9 @@ impl JourneyApi {
                 Ok(id) => customers.push(Some(id)),
                 Err(violations) => {
                     customers.push(None);
-                    errors.extend(violations.into_iter().map(|v| (index, v, Code::InvalidArgument)));
+                    if keep(errors.len()) {
+                        errors.extend(violations.into_iter().map(|v| (index, v, Code::InvalidArgument)));
+                    }
                 }
             }
         }
