@@ -134,7 +134,8 @@ pub async fn serve(
     let middleware = ServiceBuilder::new()
         .layer(GrpcTraceLayer::default())
         .layer(MetricsLayer(metrics.clone()))
-        .layer(AdmissionLayer::new(readiness.clone(), args.max_concurrent_requests));
+        .layer(AdmissionLayer::new(readiness.clone(), args.max_concurrent_requests))
+        .layer(crate::oversize::OversizeLayer);
     let metrics_listener = match args.metrics_listen {
         Some(address) => Some(
             TcpListener::bind(address)

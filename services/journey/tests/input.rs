@@ -203,13 +203,13 @@ async fn oversize_requests_are_refused_quickly(backend: Backend) {
     };
     let status = raw::call(channel.clone(), CREATE_MAP, map.encode_to_vec(), &s.admin).await.unwrap_err();
     assert_eq!(status.code(), Code::ResourceExhausted, "{status:?}");
-    // Past the largest request of the service (16 MiB): refused by tonic from
-    // the length prefix, before it is read (tonic answers OUT_OF_RANGE).
+    // Past the largest request of the service (16 MiB): refused from the
+    // length prefix, before it is read (tonic's OUT_OF_RANGE, relabelled).
     let status = raw::call(channel, INGEST, vec![0; 17 * 1024 * 1024], &s.writer).await.unwrap_err();
     assert_eq!(
         (status.code(), status.message()),
         (
-            Code::OutOfRange,
+            Code::ResourceExhausted,
             "Error, decoded message length too large: found 17825792 bytes, the limit is: 16777216 bytes"
         )
     );
