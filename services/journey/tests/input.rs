@@ -165,6 +165,19 @@ async fn a_full_batch_of_bad_touchpoints_answers_under_4_mib(backend: Backend) {
     assert_eq!((first.index, first.field.as_str()), (0, "id"));
 }
 
+async fn a_full_batch_of_unknown_profiles_is_refused_item_by_item(backend: Backend) {
+    let s = suite_on(backend).await;
+    // 100,000 distinct ids nobody has: one CheckProfiles call of 3.8 MB,
+    // answered with all of them.
+    let touchpoints: Vec<pb::Touchpoint> =
+        (0..100_000).map(|i| by_id(&format!("u-{i}"), &uuid::Uuid::now_v7().to_string())).collect();
+    let request = pb::IngestTouchpointsRequest { touchpoints, all_or_nothing: false };
+    let mut journey = s.journey_client().await;
+    let answer = journey.ingest_touchpoints(authed(request, &s.writer)).await.unwrap().into_inner();
+    assert_eq!((answer.accepted, answer.refused, answer.errors.len()), (0, 100_000, 1_000));
+    assert!(answer.errors.iter().all(|e| e.code == Code::NotFound as i32 && e.field == "profile_id"));
+}
+
 async fn huge_values_are_clipped_in_errors(backend: Backend) {
     let s = suite_on(backend).await;
     let mut journey = s.journey_client().await;
@@ -233,6 +246,7 @@ on_both_backends!(
     a_stream_chunk_refuses_a_nul_touchpoint_alone,
     an_unknown_profile_is_a_per_item_not_found,
     a_full_batch_of_bad_touchpoints_answers_under_4_mib,
+    a_full_batch_of_unknown_profiles_is_refused_item_by_item,
     huge_values_are_clipped_in_errors,
     oversize_requests_are_refused_quickly,
 );
