@@ -25,7 +25,12 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     // Type names: outbox messages are known by their full protobuf name.
     let mut config = tonic_prost_build::Config::new();
     config.enable_type_names();
-    tonic_prost_build::configure().build_server(true).build_client(true).compile_fds_with_config(fds, config)?;
+    // Every service and client decodes through the CX codec (src/codec.rs).
+    tonic_prost_build::configure()
+        .build_server(true)
+        .build_client(true)
+        .codec_path("crate::codec::CxCodec")
+        .compile_fds_with_config(fds, config)?;
     Ok(())
 }
 

@@ -8,7 +8,7 @@ use std::path::Path;
 
 use cx_fault::Row;
 use cx_fault::report::table;
-use cx_fault::scenarios::{Scale, auth, crash, forged, postgres, replicas};
+use cx_fault::scenarios::{Scale, auth, crash, flood, forged, postgres, replicas, sigterm};
 use cx_fault::server::{Backend, Server};
 
 const CX: &str = env!("CARGO_BIN_EXE_cx");
@@ -62,4 +62,18 @@ async fn two_replicas_never_serve_stale_or_erased_data_across_a_redis_restart() 
     let rows = replicas::run(bin()).await.unwrap();
     assert_eq!(rows.len(), 2);
     assert_hold(&rows);
+}
+
+#[tokio::test]
+async fn sigterm_with_an_idle_stream_stops_promptly_and_loses_nothing() {
+    let row = sigterm::run(bin()).await.unwrap();
+    assert!(row.outcomes.count("OK") > 0, "{}", table(std::slice::from_ref(&row)));
+    assert_hold(&[row]);
+}
+
+#[tokio::test]
+async fn a_silent_connection_flood_under_a_low_file_limit_leaves_health_answering() {
+    let row = flood::run(bin(), SCALE.connections).await.unwrap();
+    assert!(row.attempts > 0, "{}", table(std::slice::from_ref(&row)));
+    assert_hold(&[row]);
 }

@@ -98,16 +98,42 @@ pub fn all3<A, B, C, EA: IntoViolations, EB: IntoViolations, EC: IntoViolations>
     all2(all2(a, b), c).map(|((a, b), c)| (a, b, c))
 }
 
-/// `INVALID_ARGUMENT` carrying a `google.rpc.BadRequest` with every violation.
+/// Longest value (field path, description, message part) echoed in an
+/// error: requests may carry megabytes, and a standard client refuses
+/// trailers past a few KiB (RESOURCE_EXHAUSTED instead of the error).
+pub const MAX_ECHO: usize = 200;
+/// Longest `google.rpc.BadRequest` sent: further violations are counted in
+/// the message, not listed.
+pub const MAX_DETAILS: usize = 4 * 1024;
+
+/// `text` cut to [`MAX_ECHO`] bytes, at a character boundary.
+pub fn clip(text: &str) -> String {
+    cx_proto::codec::clip(text, MAX_ECHO)
+}
+
+/// `INVALID_ARGUMENT` carrying a `google.rpc.BadRequest` with the violations
+/// (each clipped, at most [`MAX_DETAILS`] bytes of them).
 pub fn invalid_argument(violations: &[FieldViolation]) -> Status {
     let mut details = ErrorDetails::new();
+    let mut size = 0;
+    let mut listed = 0;
     for violation in violations {
-        details.add_bad_request_violation(violation.field.clone(), violation.description.clone());
+        let (field, description) = (clip(&violation.field), clip(&violation.description));
+        size += field.len() + description.len() + 8;
+        if size > MAX_DETAILS {
+            break;
+        }
+        details.add_bad_request_violation(field, description);
+        listed += 1;
     }
-    let message = match violations {
-        [one] => format!("invalid {}: {}", one.field, one.description),
-        many => format!("{} invalid fields, first {}: {}", many.len(), many[0].field, many[0].description),
+    let first = violations.first().map(|v| (clip(&v.field), clip(&v.description))).unwrap_or_default();
+    let mut message = match violations.len() {
+        1 => format!("invalid {}: {}", first.0, first.1),
+        n => format!("{n} invalid fields, first {}: {}", first.0, first.1),
     };
+    if listed < violations.len() {
+        message.push_str(&format!(" ({listed} listed)"));
+    }
     Status::with_error_details(Code::InvalidArgument, message, details)
 }
 
@@ -160,6 +186,24 @@ mod tests {
     }
 
     #[test]
+    fn echoed_values_and_details_are_bounded() {
+        // A 20 KB path: its violation is clipped to 200 bytes (197 + "…").
+        let long = "x".repeat(20_000);
+        let status = invalid_argument(&[FieldViolation::new("update_mask.paths[0]", format!("unknown path {long}"))]);
+        let found = field_violations(&status);
+        assert_eq!(found[0].description.len(), MAX_ECHO);
+        assert!(found[0].description.ends_with('…'));
+        assert!(status.message().len() < 2 * MAX_ECHO + 20);
+        // 1,000 violations of 400 bytes: about 4 KiB of them are listed.
+        let many: Vec<_> = (0..1000).map(|i| FieldViolation::new(format!("f{i}"), "y".repeat(400))).collect();
+        let status = invalid_argument(&many);
+        let listed = field_violations(&status).len();
+        assert_eq!(listed, 19, "19 × (2..4 + 200 + 8) bytes fit in 4 KiB");
+        assert!(status.message().ends_with("(19 listed)"));
+        assert!(status.details().len() <= MAX_DETAILS + 200);
+    }
+
+    #[test]
     fn no_violation_finishes_ok() {
         assert!(Violations::new().finish().is_ok());
     }
@@ -203,9 +247,9 @@ impl From<ServiceError> for Status {
     fn from(err: ServiceError) -> Self {
         match err {
             ServiceError::InvalidArgument(violations) => invalid_argument(&violations),
-            ServiceError::NotFound(what) => Status::not_found(format!("{what} not found")),
-            ServiceError::AlreadyExists(what) => Status::already_exists(format!("{what} already exists")),
-            ServiceError::Aborted(why) => Status::aborted(why),
+            ServiceError::NotFound(what) => Status::not_found(format!("{} not found", clip(&what))),
+            ServiceError::AlreadyExists(what) => Status::already_exists(format!("{} already exists", clip(&what))),
+            ServiceError::Aborted(why) => Status::aborted(clip(&why)),
             ServiceError::Corrupt(what) => {
                 tracing::error!(what, "corrupt stored data");
                 Status::internal("stored data could not be read")

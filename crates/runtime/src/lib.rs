@@ -18,6 +18,7 @@ pub mod identity;
 pub mod input;
 pub mod metrics;
 pub mod outbox;
+pub mod oversize;
 pub mod page;
 pub mod peers;
 pub mod propagation;

@@ -139,7 +139,8 @@ pub async fn serve(
         .layer(MetricsLayer(metrics.clone()))
         .layer(AdmissionLayer::new(readiness.clone(), args.max_concurrent_requests))
         .layer(StreamGuardLayer::new(args.stream_idle_timeout, background_stopped.clone()))
-        .layer(DeadlineLayer);
+        .layer(DeadlineLayer)
+        .layer(crate::oversize::OversizeLayer);
     let metrics_listener = match args.metrics_listen {
         Some(address) => Some(
             TcpListener::bind(address)

@@ -6,6 +6,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 pub mod process;
+pub mod raw;
 pub mod redis_server;
 
 use std::net::SocketAddr;

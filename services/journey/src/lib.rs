@@ -40,8 +40,6 @@ pub const GRPC_NAME: &str = "cx.journey.v1.JourneyService";
 
 /// How long a resolved identity is remembered by one replica.
 const RESOLUTION_TTL: Duration = Duration::from_secs(600);
-/// A batch of 100,000 touchpoints is about 15 MB on the wire.
-const MAX_MESSAGE_BYTES: usize = 64 * 1024 * 1024;
 
 #[derive(Debug)]
 pub struct JourneyModule {
@@ -94,7 +92,10 @@ impl ServiceModule for JourneyModule {
     }
 
     fn mount(&self, routes: &mut RoutesBuilder) {
-        let server = JourneyServiceServer::new(self.api.clone()).max_decoding_message_size(MAX_MESSAGE_BYTES);
+        // The codec holds each RPC to its own limit (a batch of touchpoints
+        // 16 MiB, a journey map 1 MiB); this admits the largest.
+        let server = JourneyServiceServer::new(self.api.clone())
+            .max_decoding_message_size(cx_proto::codec::max_request_bytes(GRPC_NAME));
         routes.add_service(InterceptedService::new(server, self.auth.clone()));
     }
 

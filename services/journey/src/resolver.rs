@@ -9,7 +9,7 @@
 //! that epoch: an erasure moves the epoch on, so every replica forgets
 //! within one epoch check (ingest maps merged ids to their survivors anyway).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -18,7 +18,7 @@ use cx_proto::profile::v1::profile_service_client::ProfileServiceClient;
 use cx_runtime::TenantId;
 use cx_runtime::cache::Cache;
 use cx_runtime::deadline::Deadline;
-use cx_runtime::error::{FieldViolation, field_violations};
+use cx_runtime::error::{FieldViolation, clip, field_violations};
 use cx_runtime::peers::PeerChannel;
 use tonic::Status;
 use uuid::Uuid;
@@ -34,6 +34,8 @@ pub struct Resolver {
     /// Profile id and the cache epoch it was learnt under.
     known: moka::sync::Cache<Key, (Uuid, i64)>,
     cache: Cache,
+    /// Profile ids the profile service said the tenant has.
+    existing: moka::sync::Cache<(TenantId, Uuid), ()>,
 }
 
 impl std::fmt::Debug for Resolver {
@@ -52,7 +54,12 @@ impl Resolver {
             .time_to_live(ttl)
             .support_invalidation_closures()
             .build();
-        Self { profile, known, cache }
+        let existing = moka::sync::Cache::builder()
+            .max_capacity(200_000)
+            .time_to_live(ttl)
+            .support_invalidation_closures()
+            .build();
+        Self { profile, known, cache, existing }
     }
 
     /// Resolves `identities` (kind, value as sent) on behalf of the caller
@@ -84,6 +91,8 @@ impl Resolver {
             for (identity, resolution) in self.call(t, token, chunk, if strict { 1 } else { 2 }).await? {
                 if let (Ok(id), Some(epoch)) = (&resolution, epoch) {
                     self.known.insert((t.clone(), identity.0, identity.1.clone()), (*id, epoch));
+                    // A resolved id exists: later touchpoints sent by it need no check.
+                    self.existing.insert((t.clone(), *id), ());
                 }
                 out.insert(identity, resolution);
             }
@@ -129,8 +138,10 @@ impl Resolver {
                 Err(status) => return Err(status),
             }
         }
+        // Refused again after the refused identities were taken out: asking
+        // again will not help, so not UNAVAILABLE.
         tracing::warn!(tenant = %t, attempts, "identity resolution refused every time");
-        Err(Status::unavailable("the profile service refused identity resolution"))
+        Err(Status::internal("the profile service refused identity resolution"))
     }
 
     async fn batch_resolve(&self, token: &str, identities: &[(i32, String)]) -> Result<Vec<Uuid>, Status> {
@@ -146,19 +157,10 @@ impl Resolver {
         });
         let bearer = format!("Bearer {token}").parse().map_err(|_| Status::unauthenticated("token is not ASCII"))?;
         request.metadata_mut().insert("authorization", bearer);
-        let response = ProfileServiceClient::new(channel).batch_resolve_profiles(request).await.map_err(|status| {
-            match status.code() {
-                // The caller's own token or data: pass on as it is.
-                tonic::Code::InvalidArgument | tonic::Code::Unauthenticated | tonic::Code::PermissionDenied => status,
-                // Our caller's deadline, passed on to profile, ran out there.
-                _ if Deadline::check_current().is_err() => {
-                    Status::deadline_exceeded("the caller's deadline passed while identities were resolved")
-                }
-                _ => {
-                    Status::unavailable(format!("the profile service cannot resolve identities: {}", status.message()))
-                }
-            }
-        })?;
+        let response = ProfileServiceClient::new(channel)
+            .batch_resolve_profiles(request)
+            .await
+            .map_err(|status| peer_error(status, "resolve identities"))?;
         response
             .into_inner()
             .resolutions
@@ -170,7 +172,67 @@ impl Resolver {
     /// Forgets what resolved to any of `ids` (merged or erased profiles).
     pub fn forget(&self, t: &TenantId, ids: &[Uuid]) {
         let (t, ids): (TenantId, Arc<[Uuid]>) = (t.clone(), ids.into());
+        for id in ids.iter() {
+            self.existing.invalidate(&(t.clone(), *id));
+        }
         let _ = self.known.invalidate_entries_if(move |key, (id, _)| key.0 == t && ids.contains(id));
+    }
+
+    /// Those of `ids` that name no profile of the tenant, asked of the
+    /// profile service in one call (ids it confirmed lately are not asked
+    /// again). Without a profile endpoint nothing can be checked: none.
+    pub async fn unknown_profiles(&self, t: &TenantId, token: &str, ids: &[Uuid]) -> Result<HashSet<Uuid>, Status> {
+        let asked: Vec<Uuid> =
+            ids.iter().filter(|id| !self.existing.contains_key(&(t.clone(), **id))).copied().collect();
+        let Some(channel) = self.profile.clone().filter(|_| !asked.is_empty()) else {
+            return Ok(HashSet::new());
+        };
+        let mut request =
+            tonic::Request::new(pb::CheckProfilesRequest { profile_ids: asked.iter().map(Uuid::to_string).collect() });
+        let bearer = format!("Bearer {token}").parse().map_err(|_| Status::unauthenticated("token is not ASCII"))?;
+        request.metadata_mut().insert("authorization", bearer);
+        // 100,000 unknown ids answer in 3.8 MB, near a client's default 4 MiB.
+        let response = ProfileServiceClient::new(channel)
+            .max_decoding_message_size(8 * 1024 * 1024)
+            .check_profiles(request)
+            .await
+            .map_err(|status| peer_error(status, "check profile ids"))?;
+        let unknown: HashSet<Uuid> =
+            response.into_inner().unknown_profile_ids.iter().filter_map(|raw| Uuid::parse_str(raw).ok()).collect();
+        for id in asked.iter().filter(|id| !unknown.contains(id)) {
+            self.existing.insert((t.clone(), *id), ());
+        }
+        Ok(unknown)
+    }
+}
+
+/// The profile service's error, as this service answers it: UNAVAILABLE only
+/// when asking again may succeed; the caller's own faults (token, data) as
+/// they came; anything else, which no retry cures, INTERNAL.
+fn peer_error(status: Status, doing: &str) -> Status {
+    use tonic::Code;
+    let callers_fault = matches!(status.code(), Code::InvalidArgument | Code::Unauthenticated | Code::PermissionDenied);
+    if !callers_fault && Deadline::check_current().is_err() {
+        // Our caller's deadline, passed on to profile, ran out there.
+        return Status::deadline_exceeded(format!("the caller's deadline passed while asking profile to {doing}"));
+    }
+    match status.code() {
+        Code::Unavailable | Code::ResourceExhausted | Code::Aborted | Code::Cancelled | Code::Unknown => {
+            Status::unavailable(format!("the profile service cannot {doing} now: {}", clip(status.message())))
+        }
+        Code::DeadlineExceeded => Status::deadline_exceeded(format!("the profile service did not {doing} in time")),
+        Code::InvalidArgument | Code::Unauthenticated | Code::PermissionDenied => status,
+        Code::Ok
+        | Code::NotFound
+        | Code::AlreadyExists
+        | Code::FailedPrecondition
+        | Code::OutOfRange
+        | Code::Unimplemented
+        | Code::Internal
+        | Code::DataLoss => {
+            tracing::error!(code = ?status.code(), message = status.message(), "profile service call failed");
+            Status::internal(format!("the profile service cannot {doing}: {}", clip(status.message())))
+        }
     }
 }
 
@@ -185,4 +247,26 @@ fn refused_indexes(status: &Status) -> HashMap<usize, FieldViolation> {
             Some((index.parse().ok()?, FieldViolation::new(field, v.description)))
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use tonic::Code;
+
+    use super::*;
+
+    #[test]
+    fn only_what_a_retry_may_cure_is_unavailable() {
+        let mapped = |code| peer_error(Status::new(code, "why"), "check profile ids").code();
+        for code in [Code::Unavailable, Code::ResourceExhausted, Code::Aborted, Code::Cancelled, Code::Unknown] {
+            assert_eq!(mapped(code), Code::Unavailable, "{code:?}");
+        }
+        assert_eq!(mapped(Code::DeadlineExceeded), Code::DeadlineExceeded);
+        for code in [Code::InvalidArgument, Code::Unauthenticated, Code::PermissionDenied] {
+            assert_eq!(mapped(code), code, "the caller's own fault passes as it came");
+        }
+        for code in [Code::NotFound, Code::FailedPrecondition, Code::Unimplemented, Code::Internal, Code::DataLoss] {
+            assert_eq!(mapped(code), Code::Internal, "{code:?}");
+        }
+    }
 }

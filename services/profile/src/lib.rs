@@ -95,7 +95,10 @@ impl ServiceModule for ProfileModule {
     }
 
     fn mount(&self, routes: &mut RoutesBuilder) {
-        routes.add_service(InterceptedService::new(ProfileServiceServer::new(self.api.clone()), self.auth.clone()));
+        // The codec holds each RPC to its own limit; this admits the largest.
+        let server = ProfileServiceServer::new(self.api.clone())
+            .max_decoding_message_size(cx_proto::codec::max_request_bytes(GRPC_NAME));
+        routes.add_service(InterceptedService::new(server, self.auth.clone()));
     }
 
     fn inbox(&self) -> Option<(Inbox, cx_runtime::identity::InternalAuth)> {

@@ -6,8 +6,8 @@ use std::collections::HashSet;
 
 use cx_proto::journey::v1 as pb;
 use cx_runtime::TenantId;
-use cx_runtime::error::{FieldViolation, invalid_argument};
-use tonic::Status;
+use cx_runtime::error::{FieldViolation, clip, invalid_argument};
+use tonic::{Code, Status};
 use uuid::Uuid;
 
 use super::{JourneyApi, parse};
@@ -36,12 +36,20 @@ impl Mode {
     }
 }
 
+/// Most per-item errors listed in an answer: 100,000 refused touchpoints
+/// must still answer under a client's default 4 MiB (each error is at most
+/// about 600 bytes, its values clipped).
+pub const MAX_LISTED_ERRORS: usize = 1_000;
+
 /// What became of a batch.
 #[derive(Debug, Default)]
 pub struct Outcome {
     pub accepted: i32,
     pub duplicates: i32,
+    /// The first [`MAX_LISTED_ERRORS`] refusals.
     pub errors: Vec<pb::TouchpointError>,
+    /// Every refused touchpoint.
+    pub refused: i32,
     /// The profile of each touchpoint that was valid, by request index.
     pub profiles: Vec<Option<Uuid>>,
 }
@@ -98,11 +106,37 @@ impl JourneyApi {
             self.resolver.resolve(t, token, &identities, all_or_nothing).await?
         };
 
-        let mut errors = Vec::new();
+        // Profile ids sent directly must be the tenant's: one call per batch.
+        let direct: Vec<Uuid> = parsed
+            .iter()
+            .filter_map(|p| match p.as_ref().ok()?.customer {
+                Customer::Profile(id) => Some(id),
+                Customer::Identity(..) => None,
+            })
+            .collect::<HashSet<_>>()
+            .into_iter()
+            .collect();
+        let unknown = if direct.is_empty() || refused {
+            HashSet::new()
+        } else {
+            self.resolver.unknown_profiles(t, token, &direct).await?
+        };
+
+        let mut errors: Vec<(usize, FieldViolation, Code)> = Vec::new();
+        // Errors past those listed are only counted (memory: 100,000 bad
+        // touchpoints have some 600,000); all or nothing reports them all.
+        let keep = |listed: usize| all_or_nothing || listed < MAX_LISTED_ERRORS;
         let mut customers: Vec<Option<Uuid>> = Vec::with_capacity(parsed.len());
         for (index, item) in parsed.iter_mut().enumerate() {
             let customer = match item {
                 Ok(tp) => match &tp.customer {
+                    Customer::Profile(id) if unknown.contains(id) => {
+                        if keep(errors.len()) {
+                            errors.push((index, FieldViolation::new("profile_id", "no such profile"), Code::NotFound));
+                        }
+                        customers.push(None);
+                        continue;
+                    }
                     Customer::Profile(id) => Ok(*id),
                     Customer::Identity(kind, value) => match resolved.get(&(*kind, value.clone())) {
                         Some(Ok(id)) => Ok(*id),
@@ -117,19 +151,27 @@ impl JourneyApi {
                 Ok(id) => customers.push(Some(id)),
                 Err(violations) => {
                     customers.push(None);
-                    errors.extend(violations.into_iter().map(|v| (index, v)));
+                    if keep(errors.len()) {
+                        errors.extend(violations.into_iter().map(|v| (index, v, Code::InvalidArgument)));
+                    }
                 }
             }
         }
         if all_or_nothing && !errors.is_empty() {
+            let only_missing = errors.iter().all(|(_, _, code)| *code == Code::NotFound);
             let violations: Vec<FieldViolation> = errors
                 .into_iter()
-                .map(|(i, v)| {
+                .map(|(i, v, _)| {
                     let field =
                         if !indexed { format!("{prefix}.{}", v.field) } else { format!("{prefix}[{i}].{}", v.field) };
                     FieldViolation::new(field, v.description)
                 })
                 .collect();
+            // Nothing wrong but profiles the tenant does not have: NOT_FOUND.
+            if only_missing {
+                let first = &violations[0];
+                return Err(Status::not_found(format!("{}: no such profile", clip(&first.field))));
+            }
             return Err(invalid_argument(&violations));
         }
 
@@ -160,19 +202,23 @@ impl JourneyApi {
             .collect();
         let generations: Vec<_> = touched.into_iter().map(|map| super::analysis::generation_key(t, map)).collect();
         self.cache.invalidate_all(&generations).await?;
+        let refused_items = customers.iter().filter(|c| c.is_none()).count();
         let touchpoint_errors = errors
             .into_iter()
-            .map(|(index, v)| pb::TouchpointError {
+            .take(MAX_LISTED_ERRORS)
+            .map(|(index, v, code)| pb::TouchpointError {
                 index: count(index),
-                touchpoint_id: ids[index].clone(),
-                field: v.field,
-                description: v.description,
+                touchpoint_id: clip(&ids[index]),
+                field: clip(&v.field),
+                description: clip(&v.description),
+                code: code as i32,
             })
             .collect();
         Ok(Outcome {
             accepted: count(stored.len()),
             duplicates: count(rows.len() - stored.len() + in_batch_duplicates),
             errors: touchpoint_errors,
+            refused: count(refused_items),
             profiles: customers,
         })
     }

@@ -186,13 +186,14 @@ impl JourneyService for JourneyApi {
         tracing::info!(
             accepted = outcome.accepted,
             duplicates = outcome.duplicates,
-            refused = outcome.errors.len(),
+            refused = outcome.refused,
             "touchpoints ingested"
         );
         Ok(Response::new(pb::IngestTouchpointsResponse {
             accepted: outcome.accepted,
             duplicates: outcome.duplicates,
             errors: outcome.errors,
+            refused: outcome.refused,
         }))
     }
 
@@ -241,6 +242,7 @@ impl JourneyService for JourneyApi {
                             accepted: o.accepted,
                             duplicates: o.duplicates,
                             errors: o.errors,
+                            refused: o.refused,
                         }),
                 };
                 let failed = reply.is_err();

@@ -20,9 +20,52 @@ fn optional_text(raw: String, field: &str, max: usize, out: &mut Vec<FieldViolat
     Some(raw).filter(|s| !s.trim().is_empty())
 }
 
+/// The string fields of a touchpoint holding a NUL character, which
+/// PostgreSQL cannot store. The codec leaves them to this per-item check so
+/// that one such touchpoint is refused alone, not its whole batch.
+fn nul_fields(tp: &pb::Touchpoint) -> Vec<FieldViolation> {
+    let customer = match &tp.customer {
+        Some(PbCustomer::ProfileId(id)) => ("profile_id", id.as_str()),
+        Some(PbCustomer::Identity(identity)) => ("identity.value", identity.value.as_str()),
+        None => ("", ""),
+    };
+    let currency = tp.purchase_amount.as_ref().map_or("", |m| m.currency_code.as_str());
+    let fixed = [
+        ("id", tp.id.as_str()),
+        customer,
+        ("map_id", &tp.map_id),
+        ("step_key", &tp.step_key),
+        ("instance_id", &tp.instance_id),
+        ("purchase_amount.currency_code", currency),
+        ("device_id", &tp.device_id),
+    ];
+    let mut out: Vec<FieldViolation> = fixed
+        .into_iter()
+        .filter(|(_, text)| text.contains('\0'))
+        .map(|(field, _)| FieldViolation::new(field, NUL))
+        .collect();
+    for (key, value) in &tp.attributes {
+        let text = match &value.kind {
+            Some(cx_proto::common::v1::attribute_value::Kind::StringValue(text)) => text.as_str(),
+            _ => "",
+        };
+        if key.contains('\0') || text.contains('\0') {
+            let key = cx_runtime::error::clip(key);
+            out.push(FieldViolation::new(format!("attributes[{key:?}]"), NUL));
+        }
+    }
+    out
+}
+
+const NUL: &str = "must not contain NUL characters";
+
 /// One touchpoint, checked on its own (map steps are checked after, with
 /// [`check_step`], once the batch's maps are loaded).
 pub fn touchpoint(tp: pb::Touchpoint) -> Result<Touchpoint, Vec<FieldViolation>> {
+    let nuls = nul_fields(&tp);
+    if !nuls.is_empty() {
+        return Err(nuls);
+    }
     let pb::Touchpoint {
         id,
         customer,

@@ -2,6 +2,7 @@
 //! keeps the cache in step with every write.
 
 pub mod activity;
+mod check;
 pub mod convert;
 pub mod export;
 pub mod settings;
@@ -148,6 +149,13 @@ impl ProfileService for ProfileApi {
             })
             .collect();
         Ok(Response::new(pb::BatchResolveProfilesResponse { resolutions }))
+    }
+
+    async fn check_profiles(&self, request: Request<pb::CheckProfilesRequest>) -> Reply<pb::CheckProfilesResponse> {
+        let t = tenant(&request, Role::Reader)?;
+        // The codec has bounded the ids' number (100,000) and refused NULs.
+        let pb::CheckProfilesRequest { profile_ids } = request.into_inner();
+        Ok(Response::new(self.unknown_profiles(&t, profile_ids).await?))
     }
 
     async fn get_profile(&self, request: Request<pb::GetProfileRequest>) -> Reply<pb::GetProfileResponse> {

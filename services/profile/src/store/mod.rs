@@ -2,6 +2,7 @@
 //! runtime's scoped helpers.
 
 pub mod activity;
+pub mod check;
 pub mod entity;
 pub mod erase;
 pub mod events;
