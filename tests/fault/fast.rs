@@ -8,7 +8,7 @@ use std::path::Path;
 
 use cx_fault::Row;
 use cx_fault::report::table;
-use cx_fault::scenarios::{Scale, auth, crash, flood, forged, postgres, replicas, sigterm};
+use cx_fault::scenarios::{Scale, auth, bad_input, crash, flood, forged, memory, postgres, replicas, sigterm};
 use cx_fault::server::{Backend, Server};
 
 const CX: &str = env!("CARGO_BIN_EXE_cx");
@@ -23,23 +23,27 @@ fn assert_hold(rows: &[Row]) {
     assert!(failing.is_empty(), "rows that do not hold:\n{}", table(&failing));
 }
 
-async fn auth_and_forgeries(backend: Backend) {
+async fn auth_forgeries_and_bad_input(backend: Backend) {
     let server = Server::start(bin(), backend, &[]).await.unwrap();
     let mut rows = auth::run(&server, cx_testkit::SECRET).await.unwrap();
     rows.extend(forged::run(&server).await.unwrap());
     // Each case of the matrix and each sender of forgeries has its row.
     assert_eq!(rows.len(), 8 + 3);
+    let input = bad_input::run(&server, SCALE.input).await.unwrap();
+    // empty, random, raw bytes, NUL, huge, oversized repeated.
+    assert_eq!(input.len(), 6, "{}", table(&input));
+    rows.extend(input);
     assert_hold(&rows);
 }
 
 #[tokio::test]
-async fn auth_and_forgeries_hold_on_sqlite() {
-    auth_and_forgeries(Backend::Sqlite).await;
+async fn auth_forgeries_and_bad_input_hold_on_sqlite() {
+    auth_forgeries_and_bad_input(Backend::Sqlite).await;
 }
 
 #[tokio::test]
-async fn auth_and_forgeries_hold_on_postgres() {
-    auth_and_forgeries(Backend::Postgres).await;
+async fn auth_forgeries_and_bad_input_hold_on_postgres() {
+    auth_forgeries_and_bad_input(Backend::Postgres).await;
 }
 
 #[tokio::test]
@@ -76,4 +80,12 @@ async fn a_silent_connection_flood_under_a_low_file_limit_leaves_health_answerin
     let row = flood::run(bin(), SCALE.connections).await.unwrap();
     assert!(row.attempts > 0, "{}", table(std::slice::from_ref(&row)));
     assert_hold(&[row]);
+}
+
+#[tokio::test]
+async fn peak_memory_stays_within_four_times_the_request() {
+    let rows = memory::run(bin(), SCALE.request_mb).await.unwrap();
+    // Two shapes per size.
+    assert_eq!(rows.len(), 2 * SCALE.request_mb.len());
+    assert_hold(&rows);
 }

@@ -57,8 +57,9 @@ pub async fn run(server: &Server, sizes: Sizes) -> anyhow::Result<Vec<Row>> {
             let outcome = answer.outcome();
             let entry = by_class.entry(class(&variant.label)).or_default();
             entry.0.add(&outcome);
-            // An answer must never echo unbounded input back.
-            if answer.mentions(echo.as_bytes()) {
+            // An error must never echo unbounded input back (a value that was
+            // accepted comes back as it was stored).
+            if outcome != "OK" && answer.mentions(echo.as_bytes()) {
                 entry.2 += 1;
             }
             if NEVER_FOR_BAD_INPUT.contains(&outcome.as_str()) && entry.1.len() < 5 {
@@ -73,9 +74,10 @@ pub async fn run(server: &Server, sizes: Sizes) -> anyhow::Result<Vec<Row>> {
         row.attempts = outcomes.total();
         row.leaked = echoed;
         row.unexpected =
-            outcomes.0.iter().filter(|(k, _)| NEVER_FOR_BAD_INPUT.contains(&k.as_str())).map(|(_, v)| v).sum();
+            outcomes.0.iter().filter(|(k, _)| NEVER_FOR_BAD_INPUT.contains(&k.as_str())).map(|(_, v)| v).sum::<u64>()
+                + u64::from(!serving);
         row.note = if examples.is_empty() {
-            format!("no {}, no 1 KiB echoed; health SERVING after: {serving}", NEVER_FOR_BAD_INPUT.join("/"))
+            format!("no {}, no error echoing 1 KiB; health SERVING after: {serving}", NEVER_FOR_BAD_INPUT.join("/"))
         } else {
             format!("e.g. {}", examples.join("; "))
         };
