@@ -3,7 +3,6 @@
 //! service that owns it, and never let a confirmation complete an erasure
 //! whose request was not delivered.
 
-use cx_proto::outbox::v1::DeliverRequest;
 use cx_proto::outbox::v1::inbox_service_client::InboxServiceClient;
 use cx_proto::profile::v1 as profile;
 use cx_runtime::auth::Role;
@@ -15,15 +14,7 @@ use super::{Pair, customer, erasure_until, timeline, touchpoints};
 
 /// Sends one message to the inbox at `addr` with `token`; the gRPC code.
 async fn deliver(addr: &str, token: &str, destination: &str, kind: &str, payload: Vec<u8>) -> Code {
-    let request = DeliverRequest {
-        message_id: uuid::Uuid::now_v7().to_string(),
-        kind: kind.into(),
-        payload,
-        // A forger would claim to be the profile service.
-        source: "profile".into(),
-        create_time: None,
-        destination: destination.into(),
-    };
+    let request = cx_testkit::raw::forged_delivery(destination, kind, payload);
     let mut client = InboxServiceClient::connect(addr.to_owned()).await.unwrap();
     match client.deliver(authed(request, token)).await {
         Ok(_) => Code::Ok,

@@ -16,8 +16,9 @@ pub async fn call(channel: Channel, path: &'static str, body: Vec<u8>, token: &s
     grpc.unary(request, path, RawCodec).await.map(tonic::Response::into_inner)
 }
 
+/// Passes message bytes through untouched, both ways.
 #[derive(Clone, Copy, Debug, Default)]
-struct RawCodec;
+pub struct RawCodec;
 
 impl Codec for RawCodec {
     type Encode = Vec<u8>;
@@ -51,5 +52,18 @@ impl Decoder for RawCodec {
     fn decode(&mut self, buf: &mut DecodeBuf<'_>) -> Result<Option<Vec<u8>>, Status> {
         let n = buf.remaining();
         Ok(Some(buf.copy_to_bytes(n).to_vec()))
+    }
+}
+
+/// A delivery as a forger writes it: a new message id, and a `source` that
+/// claims to be the profile service (receivers must ignore it).
+pub fn forged_delivery(destination: &str, kind: &str, payload: Vec<u8>) -> cx_proto::outbox::v1::DeliverRequest {
+    cx_proto::outbox::v1::DeliverRequest {
+        message_id: uuid::Uuid::now_v7().to_string(),
+        kind: kind.into(),
+        payload,
+        source: "profile".into(),
+        create_time: None,
+        destination: destination.into(),
     }
 }

@@ -2,7 +2,6 @@
 //! tenant's writer, its admin, and a service that does not own the kind.
 //! None may be applied; `leaked` counts those that were.
 
-use cx_proto::outbox::v1::DeliverRequest;
 use cx_proto::profile::v1 as profile;
 use cx_runtime::auth::Role;
 use prost::{Message, Name};
@@ -99,13 +98,5 @@ pub async fn run(server: &Server) -> anyhow::Result<Vec<Row>> {
 }
 
 fn deliver(destination: &str, kind: &str, payload: Vec<u8>) -> Vec<u8> {
-    DeliverRequest {
-        message_id: uuid::Uuid::now_v7().to_string(),
-        kind: kind.into(),
-        payload,
-        source: "profile".into(),
-        create_time: None,
-        destination: destination.into(),
-    }
-    .encode_to_vec()
+    cx_testkit::raw::forged_delivery(destination, kind, payload).encode_to_vec()
 }
