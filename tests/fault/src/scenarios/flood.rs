@@ -17,6 +17,8 @@ use crate::{Outcomes, Row};
 const FILES: u32 = 256;
 const HANDSHAKE: Duration = Duration::from_secs(2);
 const WINDOW: Duration = Duration::from_secs(6);
+/// How long after the window the last silent connection may stay open.
+const LINGER: Duration = Duration::from_secs(20);
 /// Of one core, over the window.
 const MAX_CPU: f64 = 0.25;
 
@@ -50,7 +52,17 @@ pub async fn run(bin: &Path, connections: usize) -> anyhow::Result<Row> {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     let cpu = (cpu_seconds(pid).unwrap_or_default() - cpu_start) / started.elapsed().as_secs_f64();
-    let closed = silent.iter().filter(|c| closed_by_peer(c)).count();
+    // Connections past the file limit wait in the backlog and are accepted
+    // (and timed out) as files free up: each batch takes a handshake timeout.
+    let mut closed = 0;
+    while started.elapsed() < WINDOW + LINGER {
+        closed = silent.iter().filter(|c| closed_by_peer(c)).count();
+        if closed == silent.len() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let all_closed_after = started.elapsed();
 
     let mut row = Row::new("silent-connection flood, 256 file descriptors", Backend::Sqlite.name());
     row.attempts = health.total();
@@ -60,10 +72,10 @@ pub async fn run(bin: &Path, connections: usize) -> anyhow::Result<Row> {
         + u64::from(closed < silent.len());
     row.outcomes = health;
     row.note = format!(
-        "{} silent connections opened, {closed} closed by the server within {} s; health on an open connection every 100 ms; \
+        "{} silent connections opened, {closed} closed by the server {:.1} s after the flood began; health on an open connection every 100 ms; \
          a new client served after {}; server CPU {:.0} % of a core (at most {:.0} %)",
         silent.len(),
-        WINDOW.as_secs(),
+        all_closed_after.as_secs_f64(),
         new_client_served.map_or("never".into(), |d| format!("{:.1} s", d.as_secs_f64())),
         cpu * 100.0,
         MAX_CPU * 100.0
