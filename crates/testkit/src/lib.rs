@@ -347,3 +347,18 @@ pub mod idp {
         path
     }
 }
+
+/// Runs each named `async fn(Backend)` of the calling test file as two
+/// tests, `postgres::<name>` and `sqlite::<name>`: the file must have a
+/// `Backend` type with `Postgres` and `Sqlite` values in scope.
+#[macro_export]
+macro_rules! on_both_backends {
+    ($($name:ident),* $(,)?) => {
+        mod postgres {
+            $(#[tokio::test] async fn $name() { super::$name(super::Backend::Postgres).await })*
+        }
+        mod sqlite {
+            $(#[tokio::test] async fn $name() { super::$name(super::Backend::Sqlite).await })*
+        }
+    };
+}

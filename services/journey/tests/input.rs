@@ -228,18 +228,7 @@ async fn oversize_requests_are_refused_quickly(backend: Backend) {
     );
 }
 
-macro_rules! on_both_backends {
-    ($($name:ident),* $(,)?) => {
-        mod postgres {
-            $(#[tokio::test] async fn $name() { super::$name(super::Backend::Postgres).await })*
-        }
-        mod sqlite {
-            $(#[tokio::test] async fn $name() { super::$name(super::Backend::Sqlite).await })*
-        }
-    };
-}
-
-on_both_backends!(
+cx_testkit::on_both_backends!(
     raw_bytes_are_invalid_argument,
     a_nul_is_invalid_argument_with_its_path,
     one_nul_id_refuses_only_its_touchpoint,

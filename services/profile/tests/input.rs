@@ -141,18 +141,7 @@ async fn check_profiles_names_the_unknown_ids(backend: Backend) {
     assert_eq!(violations(&status), [FieldViolation::new("profile_ids", "has 100001 items; at most 100000 per call")]);
 }
 
-macro_rules! on_both_backends {
-    ($($name:ident),* $(,)?) => {
-        mod postgres {
-            $(#[tokio::test] async fn $name() { super::$name(super::Backend::Postgres).await })*
-        }
-        mod sqlite {
-            $(#[tokio::test] async fn $name() { super::$name(super::Backend::Sqlite).await })*
-        }
-    };
-}
-
-on_both_backends!(
+cx_testkit::on_both_backends!(
     raw_bytes_are_invalid_argument,
     a_nul_is_invalid_argument_with_its_path,
     long_paths_and_keys_are_clipped,
