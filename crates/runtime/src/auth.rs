@@ -1,4 +1,4 @@
-//! Bearer-JWT authentication (DESIGN §6).
+//! Bearer-JWT authentication (docs/DECISIONS.md, Security).
 //!
 //! Tokens carry `tenant`, `roles` (reader < writer < admin), `sub` and `exp`.
 //! They are verified with an HS256 shared secret or an RS256/EdDSA public key.

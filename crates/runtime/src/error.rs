@@ -3,7 +3,7 @@
 //! Field violations are collected during validation and turned into
 //! `INVALID_ARGUMENT` with a `google.rpc.BadRequest` detail. [`ServiceError`]
 //! is what a service's store and handlers return, mapped to gRPC codes in
-//! one place (DESIGN §5).
+//! one place (docs/DECISIONS.md, Input).
 
 use tonic::{Code, Status};
 use tonic_types::{ErrorDetails, StatusExt};

@@ -1,4 +1,4 @@
-//! Cache-aside over a shared cache (DESIGN §7).
+//! Cache-aside over a shared cache (docs/DECISIONS.md, Cache).
 //!
 //! [`CacheBackend`] is the one trait; [`redis::RedisCache`] is shared by every
 //! replica, [`memory::MemoryCache`] serves the embedded mode. [`Cache`] adds
