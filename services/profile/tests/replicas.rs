@@ -32,6 +32,29 @@ async fn replica(db: &TestDb, redis: &PrivateRedis) -> (RunningServer, Client) {
     (server, client)
 }
 
+/// Two replicas on one database and one private Redis, and a writer of a
+/// new tenant.
+struct Pair {
+    redis: PrivateRedis,
+    db: TestDb,
+    a: RunningServer,
+    client_a: Client,
+    b: RunningServer,
+    client_b: Client,
+    tenant: String,
+    writer: String,
+}
+
+async fn pair() -> Pair {
+    let redis = PrivateRedis::start().await;
+    let db = TestDb::create().await.unwrap();
+    let (a, client_a) = replica(&db, &redis).await;
+    let (b, client_b) = replica(&db, &redis).await;
+    let tenant = unique_tenant("replicas");
+    let writer = token(&tenant, Role::Writer);
+    Pair { redis, db, a, client_a, b, client_b, tenant, writer }
+}
+
 fn email(value: &str) -> Option<pb::Identity> {
     Some(pb::Identity { kind: pb::IdentityKind::Email as i32, value: value.into() })
 }
@@ -115,12 +138,7 @@ async fn poll(
 
 #[tokio::test]
 async fn a_write_made_while_redis_is_down_is_served_by_every_replica_when_it_returns_with_old_data() {
-    let mut redis = PrivateRedis::start().await;
-    let db = TestDb::create().await.unwrap();
-    let (a, mut client_a) = replica(&db, &redis).await;
-    let (b, mut client_b) = replica(&db, &redis).await;
-    let tenant = unique_tenant("replicas");
-    let writer = token(&tenant, Role::Writer);
+    let Pair { mut redis, db: _db, a, mut client_a, b, mut client_b, tenant, writer } = pair().await;
     let id = create(&mut client_a, &writer, "rita.replica@example.com").await;
     set_persona(&mut client_a, &writer, &id, "before-outage").await.unwrap();
     warm(&mut [&mut client_a, &mut client_b], &writer, &redis, &tenant, &id, "before-outage").await;
@@ -151,12 +169,8 @@ async fn a_write_made_while_redis_is_down_is_served_by_every_replica_when_it_ret
 
 #[tokio::test]
 async fn an_erasure_made_while_redis_is_down_is_never_undone_by_its_old_data() {
-    let mut redis = PrivateRedis::start().await;
-    let db = TestDb::create().await.unwrap();
-    let (a, mut client_a) = replica(&db, &redis).await;
-    let (b, mut client_b) = replica(&db, &redis).await;
-    let tenant = unique_tenant("replicas");
-    let (writer, admin) = (token(&tenant, Role::Writer), token(&tenant, Role::Admin));
+    let Pair { mut redis, db: _db, a, mut client_a, b, mut client_b, tenant, writer } = pair().await;
+    let admin = token(&tenant, Role::Admin);
     let address = "erika.erased@example.com";
     let id = create(&mut client_a, &writer, address).await;
     warm(&mut [&mut client_a, &mut client_b], &writer, &redis, &tenant, &id, address).await;
@@ -192,12 +206,7 @@ async fn an_erasure_made_while_redis_is_down_is_never_undone_by_its_old_data() {
 
 #[tokio::test]
 async fn writes_while_redis_is_killed_and_restarted_fail_nothing_and_are_never_stale_after_a_second() {
-    let mut redis = PrivateRedis::start().await;
-    let db = TestDb::create().await.unwrap();
-    let (a, mut client_a) = replica(&db, &redis).await;
-    let (b, mut client_b) = replica(&db, &redis).await;
-    let tenant = unique_tenant("replicas");
-    let writer = token(&tenant, Role::Writer);
+    let Pair { mut redis, db: _db, a, mut client_a, b, mut client_b, tenant, writer } = pair().await;
     let id = create(&mut client_a, &writer, "kim.killed@example.com").await;
     set_persona(&mut client_a, &writer, &id, "v0").await.unwrap();
     warm(&mut [&mut client_a, &mut client_b], &writer, &redis, &tenant, &id, "v0").await;
