@@ -86,14 +86,8 @@ impl Victim {
         let channel = server.channel().await?;
         let secret = format!("victim-secret-{}", uuid::Uuid::new_v4().simple());
         let touchpoint = format!("victim-tp-{}", uuid::Uuid::new_v4().simple());
-        let identity = profile::Identity {
-            kind: profile::IdentityKind::Email as i32,
-            value: format!("{}@example.com", uuid::Uuid::new_v4().simple()),
-        };
+        let profile_id = crate::data::customer(&channel, &admin).await?;
         let mut profiles = ProfileServiceClient::new(channel.clone());
-        let request = profile::ResolveProfileRequest { identity: Some(identity), create_if_missing: true };
-        let found = profiles.resolve_profile(authed(request, &admin)).await?.into_inner();
-        let profile_id = found.profile.map(|p| p.id).unwrap_or_default();
         let update = profile::UpdateProfileRequest {
             profile: Some(profile::Profile {
                 id: profile_id.clone(),
@@ -104,15 +98,7 @@ impl Victim {
             update_mask: Some(prost_types::FieldMask { paths: vec!["attributes".into()] }),
         };
         profiles.update_profile(authed(update, &admin)).await?;
-        let tp = journey::Touchpoint {
-            id: touchpoint.clone(),
-            customer: Some(journey::touchpoint::Customer::ProfileId(profile_id.clone())),
-            channel: cx_proto::common::v1::Channel::Web as i32,
-            occur_time: Some(cx_proto::timestamp(chrono::Utc::now() - chrono::Duration::minutes(5))),
-            kind: cx_proto::common::v1::InteractionKind::Informative as i32,
-            initiator: cx_proto::common::v1::Initiator::Pull as i32,
-            ..Default::default()
-        };
+        let tp = crate::data::touchpoint(&touchpoint, &profile_id);
         let request = journey::IngestTouchpointsRequest { touchpoints: vec![tp], all_or_nothing: true };
         JourneyServiceClient::new(channel).ingest_touchpoints(authed(request, &admin)).await?;
         Ok(Self { tenant, profile_id, markers: vec![secret, touchpoint] })
