@@ -117,8 +117,10 @@ pub async fn run(bin: &Path, touchpoints: usize) -> anyhow::Result<Row> {
     row.attempts = outcomes.total();
     row.outcomes = outcomes;
     row.lost = lost;
-    row.doubled = doubled + replayed_accepted.max(0) as u64;
-    row.unexpected = item_errors + u64::from(!converged);
+    row.doubled = doubled;
+    // A replayed chunk must come back all duplicates: "accepted" again would
+    // say it was stored twice, whatever the timeline shows.
+    row.unexpected = item_errors + u64::from(!converged) + replayed_accepted.max(0) as u64;
     row.note = format!(
         "{touchpoints} touchpoints in chunks of {CHUNK}, {replays} chunks replayed; activity {} ({counted} of {} counted)",
         if converged {
