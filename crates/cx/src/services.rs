@@ -1,40 +1,9 @@
-//! The services this binary can run. Each later service is one more entry.
+//! The services this binary runs: the suite's one registry. A new service is
+//! one more line here (docs/ADDING_A_SERVICE.md).
 
-use std::sync::Arc;
+use cx_runtime::registry::{Registry, ServiceDef};
 
-use cx_runtime::config::ConfigError;
-use cx_runtime::context::ServiceContext;
-use cx_runtime::server::ServiceModule;
+const SERVICES: &[ServiceDef] = &[cx_profile::SERVICE, cx_journey::SERVICE];
 
-/// Names accepted by `cx serve` and `cx migrate`, besides `all`.
-pub const NAMES: &[&str] = &[cx_profile::NAME, cx_journey::NAME];
-
-/// The services `which` names (`all` or one service).
-pub fn selected(which: &str) -> Result<Vec<&'static str>, ConfigError> {
-    match which {
-        "all" => Ok(NAMES.to_vec()),
-        name => NAMES.iter().find(|n| **n == name).map(|n| vec![*n]).ok_or_else(|| {
-            ConfigError::new(
-                "SERVICE",
-                format!("unknown service '{name}' (expected all or one of: {})", NAMES.join(", ")),
-            )
-        }),
-    }
-}
-
-/// Builds the modules that `which` names (`all` or one service).
-pub async fn build(which: &str, ctx: &ServiceContext) -> Result<Vec<Arc<dyn ServiceModule>>, ConfigError> {
-    let wanted = selected(which)?;
-    let mut modules = Vec::with_capacity(wanted.len());
-    for name in wanted {
-        let module = match name {
-            cx_profile::NAME => cx_profile::ProfileModule::arc(ctx).await?,
-            cx_journey::NAME => cx_journey::JourneyModule::arc(ctx).await?,
-            other => {
-                return Err(ConfigError::new("SERVICE", format!("service '{other}' is listed but not built")));
-            }
-        };
-        modules.push(module);
-    }
-    Ok(modules)
-}
+/// Every service of the suite, in the order `cx serve all` starts them.
+pub const REGISTRY: Registry = Registry::new(SERVICES);

@@ -13,7 +13,12 @@ use sea_orm::{ConnectionTrait, Database, DbBackend, Statement, TransactionTrait}
 #[tokio::test]
 async fn sigterm_lets_in_flight_calls_finish_then_exits_zero() {
     let db = TestDb::create().await.unwrap();
-    let mut cx = CxProcess::serve(env!("CARGO_BIN_EXE_cx"), "profile", free_port(), &[("CX_DATABASE_URL", &db.url)]);
+    let mut cx = CxProcess::serve(
+        env!("CARGO_BIN_EXE_cx"),
+        "profile",
+        free_port(),
+        &[("CX_DATABASE_URL", &db.url), ("CX_NOT_DEPLOYED", "journey")],
+    );
     cx.wait_serving().await;
     let mut client = ProfileServiceClient::connect(cx.addr.clone()).await.unwrap();
     let writer = cx_testkit::token(&unique_tenant("sigterm"), Role::Writer);

@@ -155,13 +155,13 @@ pub enum LogFormat {
 #[derive(Debug, thiserror::Error)]
 #[error("{setting}: {problem}")]
 pub struct ConfigError {
-    pub setting: &'static str,
+    pub setting: std::borrow::Cow<'static, str>,
     pub problem: String,
 }
 
 impl ConfigError {
-    pub fn new(setting: &'static str, problem: impl Into<String>) -> Self {
-        Self { setting, problem: problem.into() }
+    pub fn new(setting: impl Into<std::borrow::Cow<'static, str>>, problem: impl Into<String>) -> Self {
+        Self { setting: setting.into(), problem: problem.into() }
     }
 }
 

@@ -9,6 +9,7 @@ use crate::cache::redis::RedisCache;
 use crate::config::{AuthArgs, CacheArgs, ConfigError, JobArgs, ServiceAuthArgs, StoreArgs};
 use crate::identity::{InternalAuth, ServiceKey};
 use crate::peers::Peers;
+use crate::registry::Registry;
 use crate::secrets::Fallback;
 
 #[derive(Clone, Debug)]
@@ -24,6 +25,8 @@ pub struct ServiceContext {
     pub jobs: JobArgs,
     /// The other services this one calls.
     pub peers: Peers,
+    /// The services of the suite.
+    pub registry: Registry,
 }
 
 impl ServiceContext {
@@ -39,6 +42,34 @@ impl ServiceContext {
     pub fn with_peers(mut self, peers: Peers) -> Self {
         self.peers = peers;
         self
+    }
+
+    pub fn with_registry(mut self, registry: Registry) -> Self {
+        self.registry = registry;
+        self
+    }
+
+    /// The services `asking` fans merges and erasures out to: every
+    /// registered service holding customer data. Each must be reachable, or
+    /// declared not deployed: an erasure never completes without a service
+    /// that may hold the customer's data.
+    pub fn participants(&self, asking: &str) -> Result<Vec<&'static str>, ConfigError> {
+        let mut asked = Vec::new();
+        for name in self.registry.participants(asking) {
+            if self.peers.contains(name) {
+                asked.push(name);
+            } else if !self.peers.is_absent(name) {
+                let setting = self.registry.get(name).map_or_else(|| "CX_PEERS".to_owned(), |d| d.endpoint_setting());
+                return Err(ConfigError::new(
+                    setting,
+                    format!(
+                        "the {name} service holds customer data and erasures wait for it: set its endpoint, \
+                         or name it in CX_NOT_DEPLOYED if this deployment does not run it"
+                    ),
+                ));
+            }
+        }
+        Ok(asked)
     }
 
     /// Validates the settings and builds the shared pieces. Connections are
@@ -78,6 +109,7 @@ impl ServiceContext {
             service_key,
             jobs: JobArgs::default(),
             peers: Peers::default(),
+            registry: Registry::default(),
         })
     }
 }

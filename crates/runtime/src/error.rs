@@ -221,6 +221,19 @@ pub enum ServiceError {
     /// A concurrent change won; the client may retry.
     #[error("{0}")]
     Aborted(String),
+    /// The caller may not do this (a complete sentence).
+    #[error("{0}")]
+    PermissionDenied(String),
+    /// The system is not in the state the call needs (a complete sentence).
+    #[error("{0}")]
+    FailedPrecondition(String),
+    /// A dependency failed in a way a retry may cure (a complete sentence,
+    /// naming no host).
+    #[error("{0}")]
+    Unavailable(String),
+    /// A bug: logged in full, answered without detail.
+    #[error("internal error: {0}")]
+    Internal(String),
     /// Stored data that does not decode: a bug or a manual edit.
     #[error("corrupt data: {0}")]
     Corrupt(String),
@@ -250,6 +263,13 @@ impl From<ServiceError> for Status {
             ServiceError::NotFound(what) => Status::not_found(format!("{} not found", clip(&what))),
             ServiceError::AlreadyExists(what) => Status::already_exists(format!("{} already exists", clip(&what))),
             ServiceError::Aborted(why) => Status::aborted(clip(&why)),
+            ServiceError::PermissionDenied(why) => Status::permission_denied(clip(&why)),
+            ServiceError::FailedPrecondition(why) => Status::failed_precondition(clip(&why)),
+            ServiceError::Unavailable(why) => Status::unavailable(clip(&why)),
+            ServiceError::Internal(what) => {
+                tracing::error!(what, "internal error");
+                Status::internal("internal error")
+            }
             ServiceError::Corrupt(what) => {
                 tracing::error!(what, "corrupt stored data");
                 Status::internal("stored data could not be read")

@@ -1,7 +1,10 @@
-//! How a service finds the others (DESIGN §2): one gRPC endpoint per peer,
-//! `CX_<SERVICE>_ENDPOINT`. A peer running in the same process (`cx serve
-//! all`) is reached on the local port through the same client code, so its
-//! calls are traced and authenticated exactly like remote ones.
+//! How a service finds the others (docs/ARCHITECTURE.md): one gRPC endpoint
+//! per peer, looked up by the peer's registered name. `CX_<NAME>_ENDPOINT`
+//! is read for every service of the [`Registry`]; `--peer name=url` (or
+//! `CX_PEERS`, comma-separated) names any of them too and wins. A peer
+//! running in the same process (`cx serve all`) is reached on the local port
+//! through the same client code, so its calls are traced and authenticated
+//! exactly like remote ones.
 
 use std::collections::BTreeMap;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
@@ -12,25 +15,51 @@ use tonic::transport::{Channel, Endpoint};
 
 use crate::config::ConfigError;
 use crate::propagation::{ClientSide, ClientTraceLayer, Traced};
+use crate::registry::Registry;
 
-/// Endpoints of the other services. Each later service adds its line.
+/// Endpoints of other services, by name.
 #[derive(clap::Args, Clone, Debug, Default)]
 pub struct PeerArgs {
-    /// gRPC endpoint of the profile service, e.g. http://cx-profile:50051.
-    #[arg(long, env = "CX_PROFILE_ENDPOINT")]
-    pub profile_endpoint: Option<String>,
+    /// The endpoint of another service, as NAME=URL (repeatable), e.g.
+    /// profile=http://cx-profile:50051. `CX_<NAME>_ENDPOINT` says the same
+    /// for one service.
+    #[arg(long = "peer", env = "CX_PEERS", value_delimiter = ',', value_parser = parse_peer)]
+    pub peers: Vec<(String, String)>,
 
-    /// gRPC endpoint of the journey service, e.g. http://cx-journey:50051.
-    #[arg(long, env = "CX_JOURNEY_ENDPOINT")]
-    pub journey_endpoint: Option<String>,
+    /// Services this deployment does not run (comma-separated). A service
+    /// holding customer data must have an endpoint or be named here: the
+    /// profile service refuses to start otherwise, rather than complete
+    /// erasures without it or never complete them.
+    #[arg(long = "not-deployed", env = "CX_NOT_DEPLOYED", value_delimiter = ',')]
+    pub not_deployed: Vec<String>,
+}
+
+fn parse_peer(raw: &str) -> Result<(String, String), String> {
+    match raw.split_once('=') {
+        Some((name, url)) if !name.trim().is_empty() => Ok((name.trim().to_owned(), url.trim().to_owned())),
+        _ => Err("expected NAME=URL, e.g. profile=http://cx-profile:50051".to_owned()),
+    }
 }
 
 impl PeerArgs {
-    fn explicit(&self) -> [(&'static str, &'static str, Option<&str>); 2] {
-        [
-            ("profile", "CX_PROFILE_ENDPOINT", self.profile_endpoint.as_deref()),
-            ("journey", "CX_JOURNEY_ENDPOINT", self.journey_endpoint.as_deref()),
-        ]
+    /// One peer's endpoint.
+    pub fn with(mut self, name: &str, url: impl Into<String>) -> Self {
+        self.peers.push((name.to_owned(), url.into()));
+        self
+    }
+
+    /// Adds `CX_<NAME>_ENDPOINT` of each registered service not named
+    /// already, as `lookup` (the process environment) gives it.
+    pub fn with_settings(mut self, registry: &Registry, lookup: impl Fn(&str) -> Option<String>) -> Self {
+        for def in registry.services() {
+            if self.peers.iter().any(|(name, _)| name == def.name) {
+                continue;
+            }
+            if let Some(url) = lookup(&def.endpoint_setting()).filter(|u| !u.trim().is_empty()) {
+                self.peers.push((def.name.to_owned(), url));
+            }
+        }
+        self
     }
 }
 
@@ -43,35 +72,47 @@ pub type PeerChannel = Traced<Channel, ClientSide>;
 #[derive(Clone, Debug, Default)]
 pub struct Peers {
     channels: Arc<BTreeMap<&'static str, (String, Channel)>>,
+    /// Services the deployment says it does not run.
+    absent: Arc<Vec<&'static str>>,
 }
 
 impl Peers {
     /// Explicit endpoints win; a service of `local_services` without one is
-    /// called on `local`, the address this process listens on.
-    pub fn resolve(args: &PeerArgs, local: Option<(SocketAddr, &[&str])>) -> Result<Self, ConfigError> {
-        let mut channels = BTreeMap::new();
-        for (service, setting, explicit) in args.explicit() {
-            let url = match explicit.map(str::trim).filter(|u| !u.is_empty()) {
-                Some(url) => url.to_owned(),
-                None => match local {
-                    Some((addr, names)) if names.contains(&service) => format!("http://{}", loopback(addr)),
-                    _ => continue,
-                },
-            };
-            let endpoint = Endpoint::from_shared(url.clone())
-                .map_err(|e| ConfigError::new(setting, format!("not a valid endpoint URL: {e}")))?;
-            if !(url.starts_with("http://") || url.starts_with("https://")) {
-                return Err(ConfigError::new(setting, "expected an http:// or https:// URL"));
-            }
-            let channel = endpoint
-                .tcp_nodelay(true)
-                .connect_timeout(Duration::from_secs(2))
-                .http2_keep_alive_interval(Duration::from_secs(30))
-                .keep_alive_while_idle(true)
-                .connect_lazy();
-            channels.insert(service, (url, channel));
+    /// called on `local`, the address this process listens on. Every name
+    /// must be one of `registry`.
+    pub fn resolve(
+        args: &PeerArgs,
+        registry: &Registry,
+        local: Option<(SocketAddr, &[&str])>,
+    ) -> Result<Self, ConfigError> {
+        let known = |setting: &'static str, name: &str| {
+            registry.get(name.trim()).ok_or_else(|| {
+                let names: Vec<_> = registry.names().collect();
+                ConfigError::new(
+                    setting,
+                    format!("unknown service '{}' (expected one of: {})", crate::error::clip(name), names.join(", ")),
+                )
+            })
+        };
+        let mut absent = Vec::new();
+        for name in args.not_deployed.iter().filter(|n| !n.trim().is_empty()) {
+            absent.push(known("CX_NOT_DEPLOYED", name)?.name);
         }
-        Ok(Self { channels: Arc::new(channels) })
+        let mut channels = BTreeMap::new();
+        for (name, url) in &args.peers {
+            let def = known("CX_PEERS", name)?;
+            if !channels.contains_key(def.name) {
+                channels.insert(def.name, connect(url, def.endpoint_setting())?);
+            }
+        }
+        if let Some((addr, names)) = local {
+            for name in names {
+                if let Some(def) = registry.get(name).filter(|d| !channels.contains_key(d.name)) {
+                    channels.insert(def.name, connect(&format!("http://{}", loopback(addr)), def.endpoint_setting())?);
+                }
+            }
+        }
+        Ok(Self { channels: Arc::new(channels), absent: Arc::new(absent) })
     }
 
     /// The raw channel to `service`, when it is configured.
@@ -79,10 +120,15 @@ impl Peers {
         self.channels.get(service).map(|(_, channel)| channel.clone())
     }
 
-    /// The channels of those of `services` that are configured, by name:
-    /// where an outbox dispatcher delivers.
-    pub fn destinations(&self, services: &[&str]) -> std::collections::HashMap<String, Channel> {
-        services.iter().filter_map(|s| Some(((*s).to_owned(), self.channel(s)?))).collect()
+    /// The channels of every configured peer, by name: where an outbox
+    /// dispatcher delivers.
+    pub fn destinations(&self) -> std::collections::HashMap<String, Channel> {
+        self.channels.iter().map(|(name, (_, channel))| ((*name).to_owned(), channel.clone())).collect()
+    }
+
+    /// Whether the deployment says it does not run `service`.
+    pub fn is_absent(&self, service: &str) -> bool {
+        self.absent.contains(&service)
     }
 
     /// A channel to `service` whose calls are client spans carrying the
@@ -101,6 +147,23 @@ impl Peers {
     }
 }
 
+/// A lazily connecting channel to `url`; `setting` names it in errors.
+fn connect(url: &str, setting: String) -> Result<(String, Channel), ConfigError> {
+    let url = url.trim().to_owned();
+    if !(url.starts_with("http://") || url.starts_with("https://")) {
+        return Err(ConfigError::new(setting, "expected an http:// or https:// URL"));
+    }
+    let endpoint = Endpoint::from_shared(url.clone())
+        .map_err(|e| ConfigError::new(setting, format!("not a valid endpoint URL: {e}")))?;
+    let channel = endpoint
+        .tcp_nodelay(true)
+        .connect_timeout(Duration::from_secs(2))
+        .http2_keep_alive_interval(Duration::from_secs(30))
+        .keep_alive_while_idle(true)
+        .connect_lazy();
+    Ok((url, channel))
+}
+
 /// A wildcard listen address is called on the loopback of its family.
 fn loopback(addr: SocketAddr) -> SocketAddr {
     match addr.ip() {
@@ -113,28 +176,55 @@ fn loopback(addr: SocketAddr) -> SocketAddr {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::registry::ServiceDef;
+
+    fn never(
+        _: &crate::context::ServiceContext,
+    ) -> futures::future::BoxFuture<'_, Result<Arc<dyn crate::server::ServiceModule>, ConfigError>> {
+        Box::pin(async { Err(ConfigError::new("SERVICE", "not built in this test")) })
+    }
+
+    const SERVICES: &[ServiceDef] = &[
+        ServiceDef { name: "accounts", customer_data: false, build: never },
+        ServiceDef { name: "orders", customer_data: true, build: never },
+    ];
+    const REGISTRY: Registry = Registry::new(SERVICES);
 
     #[tokio::test]
     async fn explicit_endpoint_wins_and_local_services_use_the_loopback_port() {
-        let args = PeerArgs { profile_endpoint: None, journey_endpoint: Some("http://journey.cx:50051".into()) };
+        let args = PeerArgs::default().with("orders", "http://orders.cx:50051");
         let local: SocketAddr = "0.0.0.0:7000".parse().unwrap();
-        let peers = Peers::resolve(&args, Some((local, &["profile", "journey"]))).unwrap();
+        let peers = Peers::resolve(&args, &REGISTRY, Some((local, &["accounts", "orders"]))).unwrap();
         let endpoints: Vec<_> = peers.endpoints().collect();
-        assert_eq!(endpoints, [("journey", "http://journey.cx:50051"), ("profile", "http://127.0.0.1:7000")]);
+        assert_eq!(endpoints, [("accounts", "http://127.0.0.1:7000"), ("orders", "http://orders.cx:50051")]);
+    }
+
+    #[tokio::test]
+    async fn every_registered_service_has_its_endpoint_setting() {
+        let env = |name: &str| (name == "CX_ORDERS_ENDPOINT").then(|| "http://orders:1".to_owned());
+        let args = PeerArgs::default().with_settings(&REGISTRY, env);
+        let peers = Peers::resolve(&args, &REGISTRY, None).unwrap();
+        assert_eq!(peers.endpoints().collect::<Vec<_>>(), [("orders", "http://orders:1")]);
+        // A --peer given for the service wins over its setting.
+        let args = PeerArgs::default().with("orders", "http://flag:2").with_settings(&REGISTRY, env);
+        let peers = Peers::resolve(&args, &REGISTRY, None).unwrap();
+        assert_eq!(peers.endpoints().collect::<Vec<_>>(), [("orders", "http://flag:2")]);
     }
 
     #[tokio::test]
     async fn a_peer_not_running_here_and_not_configured_is_absent() {
         let local: SocketAddr = "127.0.0.1:7000".parse().unwrap();
-        let peers = Peers::resolve(&PeerArgs::default(), Some((local, &["profile"]))).unwrap();
-        assert!(peers.contains("profile"));
-        assert!(!peers.contains("journey"));
+        let peers = Peers::resolve(&PeerArgs::default(), &REGISTRY, Some((local, &["accounts"]))).unwrap();
+        assert!(peers.contains("accounts"));
+        assert!(!peers.contains("orders"));
     }
 
     #[tokio::test]
-    async fn a_bad_url_names_its_setting() {
-        let args = PeerArgs { profile_endpoint: Some("cx-profile:50051".into()), journey_endpoint: None };
-        let err = Peers::resolve(&args, None).unwrap_err();
-        assert_eq!(err.setting, "CX_PROFILE_ENDPOINT");
+    async fn a_bad_url_names_its_setting_and_an_unknown_name_the_choices() {
+        let err = Peers::resolve(&PeerArgs::default().with("orders", "orders:50051"), &REGISTRY, None).unwrap_err();
+        assert_eq!(err.setting, "CX_ORDERS_ENDPOINT");
+        let err = Peers::resolve(&PeerArgs::default().with("order", "http://o:1"), &REGISTRY, None).unwrap_err();
+        assert_eq!(err.to_string(), "CX_PEERS: unknown service 'order' (expected one of: accounts, orders)");
+        assert_eq!(parse_peer("orders").unwrap_err(), "expected NAME=URL, e.g. profile=http://cx-profile:50051");
     }
 }

@@ -121,10 +121,38 @@ pub async fn open(args: &StoreArgs, service: &'static str) -> Result<DatabaseCon
     Ok(pool)
 }
 
-/// Creates the service's schema (PostgreSQL) and runs its migrations.
+/// The tables every service has, whatever its own migrator lists: the
+/// outbox and inbox, the cache epoch, merges and erasures.
+fn shared_migrations() -> Vec<Box<dyn sea_orm_migration::MigrationTrait>> {
+    vec![
+        Box::new(crate::outbox::migration::OutboxTables),
+        Box::new(crate::cache::epoch::CacheEpochTable),
+        Box::new(crate::gdpr::migration::GdprTables),
+    ]
+}
+
+/// A service's migrator with the shared tables first. Migrations are
+/// recorded by name, so one a service's migrator also lists runs once.
+struct WithShared<M>(std::marker::PhantomData<M>);
+
+impl<M: MigratorTrait> MigratorTrait for WithShared<M> {
+    fn migrations() -> Vec<Box<dyn sea_orm_migration::MigrationTrait>> {
+        let mut all = shared_migrations();
+        let shared: std::collections::HashSet<String> = all.iter().map(|m| m.name().to_owned()).collect();
+        all.extend(M::migrations().into_iter().filter(|m| !shared.contains(m.name())));
+        all
+    }
+
+    fn migration_table_name() -> sea_orm::sea_query::DynIden {
+        M::migration_table_name()
+    }
+}
+
+/// Creates the service's schema (PostgreSQL) and runs the shared and its
+/// own migrations.
 pub async fn migrate<M: MigratorTrait>(db: &DatabaseConnection, service: &str) -> Result<(), DbErr> {
     if db.get_database_backend() != DbBackend::Postgres {
-        return M::up(db, None).await;
+        return WithShared::<M>::up(db, None).await;
     }
     // Replicas that start together (Kubernetes init containers, `cx serve`)
     // take turns: a lock held by one open transaction for the whole run, on
@@ -138,7 +166,7 @@ pub async fn migrate<M: MigratorTrait>(db: &DatabaseConnection, service: &str) -
     .await?;
     db.execute_raw(Statement::from_string(DbBackend::Postgres, format!("CREATE SCHEMA IF NOT EXISTS \"{service}\"")))
         .await?;
-    let migrated = M::up(db, None).await;
+    let migrated = WithShared::<M>::up(db, None).await;
     turn.commit().await?;
     migrated
 }

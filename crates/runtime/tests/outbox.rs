@@ -17,7 +17,7 @@ use cx_runtime::identity::InternalAuth;
 use cx_runtime::outbox::dispatcher::{Dispatcher, DispatcherConfig, RetryPolicy, messages};
 use cx_runtime::outbox::inbox::{AfterCommit, Inbox, InboxHandler};
 use cx_runtime::outbox::migration::OutboxTables;
-use cx_runtime::outbox::{DELIVERED, PENDING, enqueue};
+use cx_runtime::outbox::{DELIVERED, Kind, PENDING, Pending};
 use cx_runtime::server::ServiceModule;
 use cx_testkit::{RunningServer, TestDb};
 use sea_orm::{DatabaseConnection, DatabaseTransaction, DbErr};
@@ -25,6 +25,17 @@ use sea_orm_migration::{MigrationTrait, MigratorTrait};
 use tonic::service::RoutesBuilder;
 use tonic::service::interceptor::InterceptedService;
 use tonic::{Request, Response, Status};
+
+/// Writes a raw message: the receiver here takes any kind and payload.
+async fn enqueue(
+    conn: &DatabaseConnection,
+    tenant: &TenantId,
+    destination: &str,
+    kind: &'static str,
+    payload: Vec<u8>,
+) -> Result<uuid::Uuid, DbErr> {
+    Pending::new(tenant, destination, &Kind::rows(kind)).enqueue(conn, payload).await
+}
 
 struct Migrator;
 impl MigratorTrait for Migrator {

@@ -5,6 +5,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+pub mod cluster;
 pub mod process;
 pub mod raw;
 pub mod redis_server;
@@ -20,6 +21,8 @@ use cx_runtime::context::ServiceContext;
 use cx_runtime::server::ServiceModule;
 use sea_orm::{ConnectionTrait, Database, DbBackend, Statement};
 use tonic::transport::Channel;
+
+pub use cluster::{Backend, Cluster};
 
 /// Traces this test process into memory: after
 /// `telemetry.provider().force_flush()` the exporter holds every finished span.

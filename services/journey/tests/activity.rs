@@ -72,7 +72,7 @@ async fn claim(db: &DatabaseConnection, tenant: &str) -> Vec<Claimed> {
     let mut claimed: Vec<Claimed> =
         dispatcher.claim().await.unwrap().into_iter().filter(|row| row.tenant_id == tenant).collect();
     claimed.sort_by_key(|row| row.id);
-    assert!(claimed.iter().all(|row| row.kind == STORED_TOUCHPOINTS));
+    assert!(claimed.iter().all(|row| row.kind == STORED_TOUCHPOINTS.as_str()));
     claimed
 }
 
@@ -135,6 +135,7 @@ async fn check(db: DatabaseConnection) {
     // Before delivery, C merges into D and A is erased: the rows stay, A's
     // activity is gone from them, C's counts for D, B's is untouched.
     let txn = db.begin().await.unwrap();
+    cx_runtime::gdpr::record_merge(&txn, &t, d.parse().unwrap(), c.parse().unwrap()).await.unwrap();
     peers::merge(&txn, &t, d.parse().unwrap(), c.parse().unwrap()).await.unwrap();
     peers::erase(&txn, &t, &[a.parse().unwrap()]).await.unwrap();
     txn.commit().await.unwrap();

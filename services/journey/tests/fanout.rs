@@ -89,9 +89,7 @@ async fn merge_reaches_the_journey_service_and_erasure_waits_for_it_then_leaves_
     assert!(timeline_ids(&s, &y_id).await.is_empty());
 
     // The journey service goes down; the erasure starts without it.
-    let journey_addr = s.journey.addr;
-    let placeholder = cx_testkit::RunningServer::start(vec![], cx_testkit::server_args()).await;
-    std::mem::replace(&mut s.journey, placeholder).stop().await.unwrap();
+    let journey_addr = s.cluster.stop("journey").await;
     let erase = profile::EraseCustomerRequest { profile_id: x_id.clone() };
     let job = profiles.erase_customer(authed(erase, &s.admin)).await.unwrap().into_inner().erasure.unwrap();
     let (pending, completed) = (profile::ErasureState::Pending as i32, profile::ErasureState::Completed as i32);
@@ -101,9 +99,7 @@ async fn merge_reaches_the_journey_service_and_erasure_waits_for_it_then_leaves_
     assert_eq!(erasure(&s, &job.id).await.state, pending, "the job waits for the journey service");
 
     // It comes back on the same address and the job completes.
-    let listener = tokio::net::TcpListener::bind(journey_addr).await.unwrap();
-    let peers = common::peers_of(&s.profile, journey_addr);
-    s.journey = common::start_journey(&s.store, &peers, listener).await;
+    s.cluster.restart("journey", journey_addr).await;
     let mut receipt = erasure(&s, &job.id).await;
     for _ in 0..200 {
         if receipt.state == completed {

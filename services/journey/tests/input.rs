@@ -45,7 +45,7 @@ fn violations(status: &tonic::Status) -> Vec<FieldViolation> {
 
 async fn raw_bytes_are_invalid_argument(backend: Backend) {
     let s = suite_on(backend).await;
-    let channel = s.journey.channel().await;
+    let channel = s.journey().channel().await;
     // An unfinished varint: not protobuf at all (INTERNAL before).
     let status = raw::call(channel.clone(), INGEST, vec![0xff, 0xff, 0xff], &s.writer).await.unwrap_err();
     assert_eq!(status.code(), Code::InvalidArgument, "{status:?}");
@@ -203,7 +203,7 @@ async fn huge_values_are_clipped_in_errors(backend: Backend) {
 
 async fn oversize_requests_are_refused_quickly(backend: Backend) {
     let s = suite_on(backend).await;
-    let channel = s.journey.channel().await;
+    let channel = s.journey().channel().await;
     // 8 MB of empty touchpoints: 4,000,000 items, counted before decoding.
     let empty: Vec<u8> = std::iter::repeat_n([0x0a_u8, 0x00], 4_000_000).flatten().collect();
     let started = Instant::now();

@@ -25,6 +25,9 @@ use tonic::transport::Channel as GrpcChannel;
 
 type Journey = JourneyServiceClient<GrpcChannel>;
 
+const SERVICES: cx_runtime::registry::Registry =
+    cx_runtime::registry::Registry::new(&[cx_profile::SERVICE, cx_journey::SERVICE]);
+
 struct Replicas {
     db: TestDb,
     redis: PrivateRedis,
@@ -43,12 +46,10 @@ async fn start(
     listener: tokio::net::TcpListener,
     profile: bool,
 ) -> RunningServer {
-    let ctx = cx_testkit::context(store.clone(), Some(redis.url())).with_peers(Peers::resolve(peers, None).unwrap());
-    let module = if profile {
-        cx_profile::ProfileModule::arc(&ctx).await.unwrap()
-    } else {
-        cx_journey::JourneyModule::arc(&ctx).await.unwrap()
-    };
+    let ctx = cx_testkit::context(store.clone(), Some(redis.url()))
+        .with_registry(SERVICES)
+        .with_peers(Peers::resolve(peers, &SERVICES, None).unwrap());
+    let module = if profile { cx_profile::build(&ctx).await.unwrap() } else { cx_journey::build(&ctx).await.unwrap() };
     let server = RunningServer::start_on(listener, vec![module], cx_testkit::server_args());
     server.wait_serving().await;
     server
@@ -60,10 +61,9 @@ async fn replicas() -> Replicas {
     let db = TestDb::create().await.unwrap();
     let store = cx_testkit::store_args(Some(db.url.clone()), cx_testkit::temp_dir());
     let (p, a, b) = (RunningServer::bind().await, RunningServer::bind().await, RunningServer::bind().await);
-    let peers = PeerArgs {
-        profile_endpoint: Some(format!("http://{}", p.local_addr().unwrap())),
-        journey_endpoint: Some(format!("http://{}", a.local_addr().unwrap())),
-    };
+    let peers = PeerArgs::default()
+        .with("profile", format!("http://{}", p.local_addr().unwrap()))
+        .with("journey", format!("http://{}", a.local_addr().unwrap()));
     let profile = start(&store, &redis, &peers, p, true).await;
     let a = start(&store, &redis, &peers, a, false).await;
     let b = start(&store, &redis, &peers, b, false).await;

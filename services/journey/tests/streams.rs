@@ -8,7 +8,7 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{Suite, email, start_journey_with, suite, touchpoint};
+use common::{Suite, email, suite, touchpoint};
 use cx_proto::common::v1::{Channel, Initiator};
 use cx_proto::journey::v1 as pb;
 use cx_proto::journey::v1::journey_service_client::JourneyServiceClient;
@@ -21,9 +21,7 @@ use tonic::{Code, Streaming};
 
 /// A second journey server on the suite's database, with `args`.
 async fn journey_with(s: &Suite, args: ServerArgs) -> RunningServer {
-    let listener = RunningServer::bind().await;
-    let peers = common::peers_of(&s.profile, listener.local_addr().unwrap());
-    start_journey_with(&s.store, &peers, listener, args).await
+    s.start_service("journey", RunningServer::bind().await, args).await
 }
 
 fn chunk(id: &str) -> pb::StreamTouchpointsRequest {
@@ -108,7 +106,7 @@ async fn a_chunk_sent_after_the_token_expired_is_refused_and_not_stored() {
         Claims { tenant: s.tenant.clone(), roles: vec!["writer".into()], sub: "expiring".into(), exp, iat: None };
     let token = Keys::hs256(cx_testkit::SECRET.as_bytes()).signer.unwrap().sign_claims(&claims).unwrap();
 
-    let Open { send, mut acks } = open(&s.journey, &token, "exp-0").await.unwrap();
+    let Open { send, mut acks } = open(s.journey(), &token, "exp-0").await.unwrap();
     while unix_now() <= exp + 6 {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }

@@ -20,7 +20,7 @@ use tracing::Instrument;
 async fn a_batch_ingest_is_one_trace_across_journey_profile_and_the_outbox() {
     let (telemetry, exporter) = cx_testkit::capture_spans();
     let s = common::suite().await;
-    let channel = tower::ServiceBuilder::new().layer(ClientTraceLayer::default()).service(s.journey.channel().await);
+    let channel = tower::ServiceBuilder::new().layer(ClientTraceLayer::default()).service(s.journey().channel().await);
     let mut journey = JourneyServiceClient::new(channel);
     let batch = vec![
         touchpoint("t1", email("tracy@example.com"), Channel::Web, Initiator::Pull, 2),

@@ -1,22 +1,25 @@
 //! What other services send the profile service through their outboxes:
-//! activity recorded by the journey service, and confirmations of erasure.
+//! activity recorded by the journey service, and confirmations of erasure
+//! from every service holding customer data.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use async_trait::async_trait;
 use cx_proto::profile::v1 as pb;
 use cx_runtime::TenantId;
 use cx_runtime::cache::Cache;
-use cx_runtime::outbox::inbox::{AfterCommit, InboxHandler, decode, expect_sender};
+use cx_runtime::outbox::inbox::{AfterCommit, Handlers, Receive};
 use sea_orm::DatabaseTransaction;
-use tonic::Status;
 use uuid::Uuid;
 
 use crate::api::ProfileApi;
 use crate::error::ProfileError;
 use crate::store::ProfileStore;
 use crate::store::activity::{UnknownProfiles, apply_activity};
-use crate::store::events::kind;
+
+/// The service that records customers' activity.
+const ACTIVITY_SENDER: &str = "journey";
 
 #[derive(Debug)]
 pub struct ProfileInbox {
@@ -29,43 +32,58 @@ impl ProfileInbox {
     }
 }
 
+/// The profile service's inbox: activity from journey; erasure
+/// confirmations from whichever service was asked (checked against the job).
+pub fn routes(handlers: Handlers, inbox: Arc<ProfileInbox>) -> Handlers {
+    handlers
+        .on::<pb::RecordActivityRequest>(ACTIVITY_SENDER, inbox)
+        .on_any::<pb::ErasureConfirmed>(Arc::new(ErasureConfirmations))
+}
+
 #[async_trait]
-impl InboxHandler for ProfileInbox {
-    async fn handle(
+impl Receive<pb::RecordActivityRequest> for ProfileInbox {
+    async fn receive(
+        &self,
+        txn: &DatabaseTransaction,
+        t: &TenantId,
+        _: &str,
+        message: pb::RecordActivityRequest,
+    ) -> Result<AfterCommit, ProfileError> {
+        let pb::RecordActivityRequest { batch_id, records } = message;
+        let records = crate::api::activity::parse_batch(&batch_id, records)?;
+        // Activity may name a customer merged or erased since it was sent.
+        let changed = apply_activity(txn, t, &batch_id, records, UnknownProfiles::Redirect).await?;
+        let keys: Vec<_> = changed.unwrap_or_default().into_iter().map(|id| ProfileApi::cache_key(t, id)).collect();
+        let cache = self.cache.clone();
+        Ok(Some(Box::pin(async move {
+            // On failure the bump is owed: this process trusts no cached
+            // value until it is made.
+            if let Err(err) = cache.invalidate_all(&keys).await {
+                tracing::error!(error = %err, "activity stored, profiles not invalidated");
+            }
+        })))
+    }
+}
+
+/// Completes the sender's step of an erasure job.
+struct ErasureConfirmations;
+
+#[async_trait]
+impl Receive<pb::ErasureConfirmed> for ErasureConfirmations {
+    async fn receive(
         &self,
         txn: &DatabaseTransaction,
         t: &TenantId,
         sender: &str,
-        message_kind: &str,
-        payload: &[u8],
-    ) -> Result<AfterCommit, Status> {
-        if message_kind == kind::<pb::RecordActivityRequest>() {
-            // Activity is what the journey service records.
-            expect_sender(sender, "journey", message_kind)?;
-            let pb::RecordActivityRequest { batch_id, records } = decode(payload)?;
-            let records = crate::api::activity::parse_batch(&batch_id, records).map_err(ProfileError::from)?;
-            // Activity may name a customer merged or erased since it was sent.
-            let changed = apply_activity(txn, t, &batch_id, records, UnknownProfiles::Redirect).await?;
-            let keys: Vec<_> = changed.unwrap_or_default().into_iter().map(|id| ProfileApi::cache_key(t, id)).collect();
-            let cache = self.cache.clone();
-            return Ok(Some(Box::pin(async move {
-                // On failure the bump is owed: this process trusts no cached
-                // value until it is made.
-                if let Err(err) = cache.invalidate_all(&keys).await {
-                    tracing::error!(error = %err, "activity stored, profiles not invalidated");
-                }
-            })));
-        }
-        if message_kind == kind::<pb::ErasureConfirmed>() {
-            // The step confirmed is the sender's own, whatever the payload
-            // says: a service confirms only what it was asked.
-            let pb::ErasureConfirmed { erasure_id, service: _, counts, complete_time } = decode(payload)?;
-            let job = Uuid::parse_str(&erasure_id).map_err(|_| Status::invalid_argument("erasure_id is not a UUID"))?;
-            let at = complete_time.as_ref().and_then(cx_proto::from_timestamp).unwrap_or_else(chrono::Utc::now);
-            let counts: BTreeMap<String, i64> = counts.into_iter().collect();
-            ProfileStore::confirm_erasure(txn, t, job, sender, &counts, at).await?;
-            return Ok(None);
-        }
-        Err(Status::invalid_argument(format!("the profile service does not take '{message_kind}' messages")))
+        message: pb::ErasureConfirmed,
+    ) -> Result<AfterCommit, ProfileError> {
+        // The step confirmed is the sender's own, whatever the payload
+        // says: a service confirms only what it was asked.
+        let pb::ErasureConfirmed { erasure_id, service: _, counts, complete_time } = message;
+        let job = Uuid::parse_str(&erasure_id).map_err(|_| ProfileError::invalid("erasure_id", "is not a UUID"))?;
+        let at = complete_time.as_ref().and_then(cx_proto::from_timestamp).unwrap_or_else(chrono::Utc::now);
+        let counts: BTreeMap<String, i64> = counts.into_iter().collect();
+        ProfileStore::confirm_erasure(txn, t, job, sender, &counts, at).await?;
+        Ok(None)
     }
 }

@@ -16,9 +16,7 @@ type Client = ProfileServiceClient<GrpcChannel>;
 
 async fn serving(db: &TestDb) -> (RunningServer, Client) {
     let ctx = cx_testkit::context(cx_testkit::store_args(Some(db.url.clone()), cx_testkit::temp_dir()), None);
-    let server =
-        RunningServer::start(vec![cx_profile::ProfileModule::arc(&ctx).await.unwrap()], cx_testkit::server_args())
-            .await;
+    let server = RunningServer::start(vec![cx_profile::build(&ctx).await.unwrap()], cx_testkit::server_args()).await;
     server.wait_serving().await;
     let client = ProfileServiceClient::new(server.channel().await);
     (server, client)

@@ -21,7 +21,7 @@ async fn identities_resolved_past_the_deadline_create_no_profile() {
     let db = TestDb::create().await.unwrap();
     let store = cx_testkit::store_args(Some(db.url.clone()), cx_testkit::temp_dir());
     let ctx = cx_testkit::context(store, Some(cx_testkit::redis_url()));
-    let module = cx_profile::ProfileModule::arc(&ctx).await.unwrap();
+    let module = cx_profile::build(&ctx).await.unwrap();
     let server = RunningServer::start(vec![module], cx_testkit::server_args()).await;
     server.wait_serving().await;
     let mut client = ProfileServiceClient::new(server.channel().await);

@@ -21,9 +21,7 @@ async fn after_the_receipt_nothing_in_the_schema_or_the_cache_mentions_the_custo
         cx_testkit::store_args(Some(db.url.clone()), cx_testkit::temp_dir()),
         Some(cx_testkit::redis_url()),
     );
-    let server =
-        RunningServer::start(vec![cx_profile::ProfileModule::arc(&ctx).await.unwrap()], cx_testkit::server_args())
-            .await;
+    let server = RunningServer::start(vec![cx_profile::build(&ctx).await.unwrap()], cx_testkit::server_args()).await;
     server.wait_serving().await;
     let mut client = ProfileServiceClient::new(server.channel().await);
     let tenant = unique_tenant("erase");

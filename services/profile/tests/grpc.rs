@@ -21,7 +21,7 @@ type Client = ProfileServiceClient<Channel>;
 async fn server(db: &TestDb, redis_url: Option<String>, max_concurrent: usize) -> RunningServer {
     let store = cx_testkit::store_args(Some(db.url.clone()), cx_testkit::temp_dir());
     let ctx = cx_testkit::context(store, redis_url);
-    let module = cx_profile::ProfileModule::arc(&ctx).await.unwrap();
+    let module = cx_profile::build(&ctx).await.unwrap();
     let mut args = cx_testkit::server_args();
     args.max_concurrent_requests = max_concurrent;
     RunningServer::start(vec![module], args).await
@@ -415,7 +415,7 @@ async fn health_goes_from_not_serving_to_serving_when_the_database_comes() {
     let server = server(&db, None, 1024).await;
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert_eq!(server.health("").await, Some(not_serving));
-    assert_eq!(server.health(cx_profile::GRPC_NAME).await, Some(not_serving));
+    assert_eq!(server.health(cx_proto::profile::v1::profile_service_server::SERVICE_NAME).await, Some(not_serving));
     // Calls are refused as retriable while the service is not ready.
     let mut client = ProfileServiceClient::new(server.channel().await);
     let tenant = unique_tenant("health");
@@ -425,7 +425,7 @@ async fn health_goes_from_not_serving_to_serving_when_the_database_comes() {
 
     db.create_now().await.unwrap();
     server.wait_serving().await;
-    assert_eq!(server.health(cx_profile::GRPC_NAME).await, Some(serving_status));
+    assert_eq!(server.health(cx_proto::profile::v1::profile_service_server::SERVICE_NAME).await, Some(serving_status));
     resolve(&mut client, &token(&tenant, Role::Writer), "late@example.com").await;
     server.stop().await.unwrap();
 }

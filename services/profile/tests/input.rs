@@ -36,7 +36,7 @@ async fn serve(backend: Backend) -> Served {
         Backend::Sqlite => (None, None),
     };
     let ctx = cx_testkit::context(cx_testkit::store_args(url, cx_testkit::temp_dir()), redis);
-    let module = cx_profile::ProfileModule::arc(&ctx).await.unwrap();
+    let module = cx_profile::build(&ctx).await.unwrap();
     let server = RunningServer::start(vec![module], cx_testkit::server_args()).await;
     server.wait_serving().await;
     let client = ProfileServiceClient::new(server.channel().await);

@@ -25,7 +25,7 @@ const BOUND: Duration = Duration::from_secs(1);
 async fn replica(db: &TestDb, redis: &PrivateRedis) -> (RunningServer, Client) {
     let store = cx_testkit::store_args(Some(db.url.clone()), cx_testkit::temp_dir());
     let ctx = cx_testkit::context(store, Some(redis.url()));
-    let module = cx_profile::ProfileModule::arc(&ctx).await.unwrap();
+    let module = cx_profile::build(&ctx).await.unwrap();
     let server = RunningServer::start(vec![module], cx_testkit::server_args()).await;
     server.wait_serving().await;
     let client = ProfileServiceClient::new(server.channel().await);

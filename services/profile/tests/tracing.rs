@@ -22,9 +22,7 @@ async fn a_call_is_one_trace_from_client_span_to_server_span() {
 
     let db = TestDb::create().await.unwrap();
     let ctx = cx_testkit::context(cx_testkit::store_args(Some(db.url.clone()), cx_testkit::temp_dir()), None);
-    let server =
-        RunningServer::start(vec![cx_profile::ProfileModule::arc(&ctx).await.unwrap()], cx_testkit::server_args())
-            .await;
+    let server = RunningServer::start(vec![cx_profile::build(&ctx).await.unwrap()], cx_testkit::server_args()).await;
     server.wait_serving().await;
 
     let channel = tower::ServiceBuilder::new().layer(ClientTraceLayer::default()).service(server.channel().await);

@@ -8,7 +8,7 @@ use cx_runtime::telemetry::Telemetry;
 
 #[derive(Debug, clap::Args)]
 pub struct ServeArgs {
-    /// `all`, or one service: profile, journey.
+    /// `all`, or one service of the registry (profile, journey, …).
     #[arg(default_value = "all")]
     service: String,
     #[command(flatten)]
@@ -33,16 +33,19 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
     let service_name = if args.service == "all" { "cx-suite".to_owned() } else { format!("cx-{}", args.service) };
     let telemetry = Telemetry::init(&service_name, &args.telemetry)?;
     args.server.validate()?;
-    let local = crate::services::selected(&args.service)?;
+    let registry = crate::services::REGISTRY;
+    let local: Vec<&str> = registry.select(&args.service)?.iter().map(|s| s.name).collect();
     // Bound first: services running here call each other on this port.
     let listener = tokio::net::TcpListener::bind(args.server.listen)
         .await
         .with_context(|| format!("CX_LISTEN: cannot listen on {}", args.server.listen))?;
-    let peers = Peers::resolve(&args.peers, Some((listener.local_addr()?, &local)))?;
+    let peer_args = args.peers.clone().with_settings(&registry, |name| std::env::var(name).ok());
+    let peers = Peers::resolve(&peer_args, &registry, Some((listener.local_addr()?, &local)))?;
     let ctx = ServiceContext::from_args(&args.store, &args.cache, &args.auth, &args.internal)?
         .with_jobs(args.jobs.clone())?
+        .with_registry(registry)
         .with_peers(peers);
-    let modules = crate::services::build(&args.service, &ctx).await?;
+    let modules = registry.build(&args.service, &ctx).await?;
     let served =
         cx_runtime::server::serve(modules, &args.server, listener, cx_runtime::server::termination_signal()).await;
     telemetry.shutdown().await;

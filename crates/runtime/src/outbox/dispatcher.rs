@@ -156,11 +156,18 @@ pub struct Dispatcher {
 type Outages = HashMap<String, (DateTime<Utc>, i32)>;
 
 /// Whether a failed delivery never reached the receiver (refused or broken
-/// connection), as opposed to an answer of the receiver's.
+/// connection, or no endpoint configured for it), as opposed to an answer of
+/// the receiver's.
 fn unreachable(status: &tonic::Status) -> bool {
     status.code() == tonic::Code::Unavailable
-        && std::error::Error::source(status).is_some_and(|e| e.is::<tonic::transport::Error>())
+        && std::error::Error::source(status).is_some_and(|e| e.is::<tonic::transport::Error>() || e.is::<NoEndpoint>())
 }
+
+/// A destination this process has no endpoint for: its messages wait (as
+/// for an outage) until one is configured, never dead-lettered.
+#[derive(Debug, thiserror::Error)]
+#[error("no endpoint is configured for the {0} service")]
+struct NoEndpoint(String);
 
 const CLAIM_POSTGRES: &str = "UPDATE outbox SET claimed_until = $1, attempts = attempts + 1 \
      WHERE (tenant_id, id) IN (SELECT tenant_id, id FROM outbox \
@@ -194,9 +201,14 @@ impl Dispatcher {
     }
 
     /// Rows of `kind` are expanded by `expander` when delivered.
-    pub fn expand(mut self, kind: &str, expander: Arc<dyn Expand>) -> Self {
-        self.expanders.insert(kind.to_owned(), expander);
+    pub fn expand(mut self, kind: &super::Kind, expander: Arc<dyn Expand>) -> Self {
+        self.expanders.insert(kind.as_str().to_owned(), expander);
         self
+    }
+
+    /// The kinds of rows this dispatcher expands.
+    pub fn expanded_kinds(&self) -> Vec<String> {
+        self.expanders.keys().cloned().collect()
     }
 
     /// Destinations left alone right now.
@@ -304,7 +316,10 @@ impl Dispatcher {
 
     async fn send_now(&self, message: &Claimed, (kind, payload): Content) -> Result<bool, tonic::Status> {
         let Some(client) = self.destinations.get(&message.destination) else {
-            return Err(tonic::Status::unavailable(format!("no endpoint for service '{}'", message.destination)));
+            let missing = NoEndpoint(message.destination.clone());
+            let mut status = tonic::Status::unavailable(missing.to_string());
+            status.set_source(Arc::new(missing));
+            return Err(status);
         };
         let mut request = tonic::Request::new(DeliverRequest {
             message_id: message.id.to_string(),

@@ -5,10 +5,11 @@
 //!
 //! Only services call it: the server mounts it behind
 //! [`crate::identity::InternalAuth`], and the tenant and the sender are those
-//! of the service token, never fields of the request. Each handler accepts a
-//! kind only from the service that owns it ([`expect_sender`]).
+//! of the service token, never fields of the request. A service says what it
+//! takes with [`Handlers`]: one handler per message type, each accepted only
+//! from the service that sends it.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 use async_trait::async_trait;
@@ -21,25 +22,135 @@ use tonic::{Request, Response, Status};
 
 use super::entity::received;
 use crate::TenantId;
+use crate::error::ServiceError;
 use crate::identity::service_identity;
 
 /// Work to run once a message's effects are committed (cache
 /// invalidations: before the commit a reader could cache the old state).
 pub type AfterCommit = Option<futures::future::BoxFuture<'static, ()>>;
 
-/// A message's payload as the protobuf message its kind names; a payload
-/// that does not decode is refused (the sender dead-letters it in the end).
-pub fn decode<M: prost::Message + Default>(payload: &[u8]) -> Result<M, Status> {
-    M::decode(payload).map_err(|e| Status::invalid_argument(format!("payload does not decode: {e}")))
+/// Applies messages of type `M`, the only kind it is registered for.
+#[async_trait]
+pub trait Receive<M>: Send + Sync + 'static {
+    /// Applies `message`, which service `sender` sent (as its token proves),
+    /// inside `txn`. An error rolls everything back; the sender retries
+    /// (UNAVAILABLE and the like) or dead-letters the message.
+    async fn receive(
+        &self,
+        txn: &DatabaseTransaction,
+        tenant: &TenantId,
+        sender: &str,
+        message: M,
+    ) -> Result<AfterCommit, ServiceError>;
 }
 
-/// `PERMISSION_DENIED` unless `sender` is `owner`, the only service that
-/// sends messages of `kind`.
-pub fn expect_sender(sender: &str, owner: &str, kind: &str) -> Result<(), Status> {
-    if sender == owner {
-        return Ok(());
+/// One message type's handler, with the service that sends it.
+#[async_trait]
+trait Route: Send + Sync {
+    async fn apply(
+        &self,
+        txn: &DatabaseTransaction,
+        tenant: &TenantId,
+        sender: &str,
+        payload: &[u8],
+    ) -> Result<AfterCommit, ServiceError>;
+}
+
+struct Typed<M> {
+    /// The one service that sends `M`; `None`: any service, the handler
+    /// checks.
+    sender: Option<&'static str>,
+    handler: Arc<dyn Receive<M>>,
+}
+
+#[async_trait]
+impl<M: prost::Message + prost::Name + Default + 'static> Route for Typed<M> {
+    async fn apply(
+        &self,
+        txn: &DatabaseTransaction,
+        tenant: &TenantId,
+        sender: &str,
+        payload: &[u8],
+    ) -> Result<AfterCommit, ServiceError> {
+        if let Some(only) = self.sender.filter(|only| *only != sender) {
+            return Err(ServiceError::PermissionDenied(format!(
+                "only the {only} service sends {} messages",
+                M::full_name()
+            )));
+        }
+        let message =
+            M::decode(payload).map_err(|e| ServiceError::invalid("payload", format!("does not decode: {e}")))?;
+        self.handler.receive(txn, tenant, sender, message).await
     }
-    Err(Status::permission_denied(format!("only the {owner} service sends '{kind}' messages")))
+}
+
+/// The messages a service takes, by type: the routing of its inbox.
+#[derive(Clone, Default)]
+pub struct Handlers {
+    service: &'static str,
+    routes: HashMap<String, Arc<dyn Route>>,
+}
+
+impl std::fmt::Debug for Handlers {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Handlers").field("service", &self.service).field("kinds", &self.kinds()).finish()
+    }
+}
+
+impl Handlers {
+    /// The handlers of `service`'s inbox (named in its refusals).
+    pub fn new(service: &'static str) -> Self {
+        Self { service, routes: HashMap::new() }
+    }
+
+    /// Messages of type `M`, sent only by `sender`, go to `handler`.
+    pub fn on<M: prost::Message + prost::Name + Default + 'static>(
+        mut self,
+        sender: &'static str,
+        handler: Arc<dyn Receive<M>>,
+    ) -> Self {
+        self.routes.insert(M::full_name(), Arc::new(Typed { sender: Some(sender), handler }));
+        self
+    }
+
+    /// Messages of type `M`, from any service, go to `handler`, which
+    /// decides whether the sender may send it.
+    pub fn on_any<M: prost::Message + prost::Name + Default + 'static>(mut self, handler: Arc<dyn Receive<M>>) -> Self {
+        self.routes.insert(M::full_name(), Arc::new(Typed { sender: None, handler }));
+        self
+    }
+
+    /// The kinds taken, sorted.
+    pub fn kinds(&self) -> Vec<&str> {
+        let mut kinds: Vec<_> = self.routes.keys().map(String::as_str).collect();
+        kinds.sort_unstable();
+        kinds
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.routes.is_empty()
+    }
+}
+
+#[async_trait]
+impl InboxHandler for Handlers {
+    async fn handle(
+        &self,
+        txn: &DatabaseTransaction,
+        tenant: &TenantId,
+        sender: &str,
+        kind: &str,
+        payload: &[u8],
+    ) -> Result<AfterCommit, Status> {
+        let Some(route) = self.routes.get(kind) else {
+            return Err(ServiceError::invalid(
+                "kind",
+                format!("the {} service does not take {} messages", self.service, crate::error::clip(kind)),
+            )
+            .into());
+        };
+        Ok(route.apply(txn, tenant, sender, payload).await?)
+    }
 }
 
 /// What a service does with the messages it receives.

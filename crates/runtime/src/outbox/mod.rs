@@ -1,4 +1,4 @@
-//! Transactional outbox (DESIGN §2): a side effect that must reach another
+//! Transactional outbox (docs/ARCHITECTURE.md): a side effect that must reach another
 //! service is written as a row in the writer's own database, in the same
 //! transaction as the write, then delivered by a [`dispatcher::Dispatcher`]
 //! with retries. A service that is down delays effects; it never loses them.
@@ -13,6 +13,8 @@ pub mod entity;
 pub mod inbox;
 pub mod migration;
 
+use std::borrow::Cow;
+
 use sea_orm::{ActiveValue::Set, ConnectionTrait, DbErr, EntityTrait, Value};
 use uuid::Uuid;
 
@@ -23,6 +25,36 @@ pub const PENDING: &str = "pending";
 pub const DELIVERED: &str = "delivered";
 /// Out of attempts: kept, visible, never dropped silently.
 pub const DEAD: &str = "dead";
+
+/// What a message is: the full protobuf name of the message it carries
+/// (`cx.profile.v1.ProfileMerged`), or, for a row that a dispatcher's
+/// expander turns into a message when it is delivered, the name of that row
+/// format. Senders, receivers and expanders all take it from here, so a
+/// kind has one spelling.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct Kind(Cow<'static, str>);
+
+impl Kind {
+    /// The kind of protobuf message `M`.
+    pub fn of<M: prost::Name>() -> Self {
+        Self(Cow::Owned(M::full_name()))
+    }
+
+    /// The kind of rows an expander reads (see [`dispatcher::Expand`]).
+    pub const fn rows(name: &'static str) -> Self {
+        Self(Cow::Borrowed(name))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Display for Kind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
 
 /// What every message written now carries besides its id and payload: the
 /// tenant, where it goes, its kind, the current span's trace context and
@@ -39,12 +71,12 @@ pub struct Pending {
 
 impl Pending {
     /// A message of the current span's trace.
-    pub fn new(tenant: &TenantId, destination: &str, kind: &str) -> Self {
+    pub fn new(tenant: &TenantId, destination: &str, kind: &Kind) -> Self {
         let mut trace = crate::propagation::to_map(&tracing::Span::current());
         Self {
             tenant: tenant.clone(),
             destination: destination.to_owned(),
-            kind: kind.to_owned(),
+            kind: kind.as_str().to_owned(),
             traceparent: trace.remove("traceparent").unwrap_or_default(),
             tracestate: trace.remove("tracestate").unwrap_or_default(),
             created_at: crate::store::now(),
@@ -124,14 +156,24 @@ impl Pending {
     }
 }
 
-/// Writes a message for `destination` on `conn`, which should be the
+/// Writes `message` for `destination` on `conn`, which should be the
 /// transaction of the write that causes it.
-pub async fn enqueue<C: ConnectionTrait>(
+pub async fn send<C: ConnectionTrait, M: prost::Message + prost::Name>(
     conn: &C,
     tenant: &TenantId,
     destination: &str,
-    kind: &str,
-    payload: Vec<u8>,
+    message: &M,
 ) -> Result<Uuid, DbErr> {
-    Pending::new(tenant, destination, kind).enqueue(conn, payload).await
+    send_after(conn, tenant, destination, message, std::time::Duration::ZERO).await
+}
+
+/// Writes `message` for `destination`, to be sent once `delay` has passed.
+pub async fn send_after<C: ConnectionTrait, M: prost::Message + prost::Name>(
+    conn: &C,
+    tenant: &TenantId,
+    destination: &str,
+    message: &M,
+    delay: std::time::Duration,
+) -> Result<Uuid, DbErr> {
+    Pending::new(tenant, destination, &Kind::of::<M>()).enqueue_after(conn, message.encode_to_vec(), delay).await
 }

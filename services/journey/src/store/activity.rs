@@ -1,5 +1,5 @@
 //! The customers' activity the profile service learns from journey
-//! (DESIGN §2: journey → profile), through the outbox.
+//! (docs/ARCHITECTURE.md: journey → profile), through the outbox.
 //!
 //! The outbox row an ingest writes names the touchpoints it stored (a JSON
 //! array of their ids) instead of carrying their activity: on PostgreSQL
@@ -18,6 +18,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use cx_proto::profile::v1 as profile;
 use cx_runtime::TenantId;
+use cx_runtime::outbox::Kind;
 use cx_runtime::outbox::dispatcher::{Claimed, Content, Expand};
 use cx_runtime::store::{pg_array, scoped};
 use prost::{Message, Name};
@@ -30,7 +31,7 @@ use super::entity::touchpoint;
 use super::{JourneyStore, Result};
 
 /// The kind of the outbox rows that name stored touchpoints.
-pub const STORED_TOUCHPOINTS: &str = "cx.journey.StoredTouchpoints";
+pub const STORED_TOUCHPOINTS: Kind = Kind::rows("cx.journey.StoredTouchpoints");
 
 /// Touchpoints one row names at most: the profile service takes this many
 /// activity records per message, and a touchpoint makes at most one.

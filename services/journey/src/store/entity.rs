@@ -46,15 +46,6 @@ table!(touchpoint, "touchpoints", {
     recorded_at: DateTimeUtc,
 });
 
-// Merges the profile service told us of: touchpoints that arrive later for
-// the merged id are recorded for the survivor.
-table!(profile_merge, "profile_merges", {
-    #[sea_orm(primary_key, auto_increment = false)] tenant_id: String,
-    #[sea_orm(primary_key, auto_increment = false)] merged_id: Uuid,
-    survivor_id: Uuid,
-    merged_at: DateTimeUtc,
-});
-
 // One journey instance of a map, summarised from all its touchpoints
 // (domain::rollup::Summary): what the peak-end listing reads, and the lock
 // that serialises updates of the instance's roll-ups.
@@ -87,6 +78,5 @@ table!(rollup, "journey_rollups", {
 tenant_scoped!(journey_map);
 tenant_scoped!(map_version);
 tenant_scoped!(touchpoint);
-tenant_scoped!(profile_merge);
 tenant_scoped!(journey_instance);
 tenant_scoped!(rollup);

@@ -16,15 +16,12 @@ use std::sync::LazyLock;
 use cx_runtime::TenantId;
 use cx_runtime::deadline::Deadline;
 use cx_runtime::outbox::Pending;
-use cx_runtime::store::{one_of, pg_array, scoped};
+use cx_runtime::store::pg_array;
 use sea_orm::sea_query::ArrayType;
-use sea_orm::{
-    ConnectionTrait, DatabaseTransaction, DbBackend, QueryFilter, QuerySelect, Statement, TransactionTrait, Value,
-};
+use sea_orm::{ConnectionTrait, DatabaseTransaction, DbBackend, Statement, TransactionTrait, Value};
 use uuid::Uuid;
 
 use super::activity::{self, PER_MESSAGE, STORED_TOUCHPOINTS};
-use super::entity::profile_merge;
 use super::rollup::{self, Change, MapFact};
 use super::{JourneyStore, Result};
 use crate::domain::rollup::Fact;
@@ -47,7 +44,7 @@ const INSERT_POSTGRES: &str = "INSERT INTO touchpoints (tenant_id, id, customer_
        $10::uuid[], $11::int4[], $12::text[], $13::text[], $14::int2[], $15::text[], $16::int8[], $17::text[], \
        $18::text[]) AS u(id, customer_id, channel, occurred_at, kind, initiator, phase, map_id, map_version, \
        step_key, instance_id, score, currency, amount_micros, device_id, attributes) \
-     LEFT JOIN profile_merges AS m ON m.tenant_id = $1 AND m.merged_id = u.customer_id \
+     LEFT JOIN gdpr_merges AS m ON m.tenant_id = $1 AND m.merged_id = u.customer_id \
      ON CONFLICT (tenant_id, id) DO NOTHING RETURNING id, customer_id";
 
 /// A touchpoint with the profile it is recorded for.
@@ -105,7 +102,7 @@ impl JourneyStore {
                 let owners: Vec<Uuid> =
                     rows.iter().map(|r| survivors.get(&r.customer).copied().unwrap_or(r.customer)).collect();
                 // The rows' recorded_at is their messages' created_at.
-                let pending = Pending::new(t, "profile", STORED_TOUCHPOINTS);
+                let pending = Pending::new(t, "profile", &STORED_TOUCHPOINTS);
                 let stored = insert_sqlite(&txn, t, rows, &owners, pending.created_at).await?;
                 let ids: Vec<&str> =
                     rows.iter().map(|r| r.touchpoint.id.as_str()).filter(|id| stored.contains_key(*id)).collect();
@@ -129,15 +126,7 @@ impl JourneyStore {
 /// Survivors of the batch's customers that were merged away.
 async fn survivors(txn: &DatabaseTransaction, t: &TenantId, rows: &[Resolved<'_>]) -> Result<HashMap<Uuid, Uuid>> {
     let customers: Vec<Uuid> = rows.iter().map(|r| r.customer).collect::<HashSet<_>>().into_iter().collect();
-    let pairs: Vec<(Uuid, Uuid)> = scoped::<profile_merge::Entity>(t)
-        .filter(one_of(txn.get_database_backend(), profile_merge::Column::MergedId, &customers))
-        .select_only()
-        .column(profile_merge::Column::MergedId)
-        .column(profile_merge::Column::SurvivorId)
-        .into_tuple()
-        .all(txn)
-        .await?;
-    Ok(pairs.into_iter().collect())
+    Ok(cx_runtime::gdpr::survivors(txn, t, &customers).await?)
 }
 
 async fn insert_postgres<C: ConnectionTrait>(
@@ -195,7 +184,7 @@ async fn insert_postgres<C: ConnectionTrait>(
         ArrayType::String,
     ];
     // The rows' recorded_at is their messages' created_at.
-    let pending = Pending::new(t, "profile", STORED_TOUCHPOINTS);
+    let pending = Pending::new(t, "profile", &STORED_TOUCHPOINTS);
     let mut values: Vec<Value> = vec![t.to_string().into(), pending.created_at.into()];
     values.extend(types.into_iter().zip(cols).map(|(ty, col)| pg_array(ty, col)));
     let messages = (0..n.div_ceil(PER_MESSAGE)).map(|_| Uuid::now_v7());

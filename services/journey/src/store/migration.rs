@@ -7,12 +7,7 @@ pub struct Migrator;
 
 impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-        vec![
-            Box::new(M0001Initial),
-            Box::new(cx_runtime::outbox::migration::OutboxTables),
-            Box::new(M0002Rollups),
-            Box::new(cx_runtime::cache::epoch::CacheEpochTable),
-        ]
+        vec![Box::new(M0001Initial), Box::new(M0002Rollups), Box::new(M0003SharedMerges)]
     }
 }
 
@@ -181,5 +176,30 @@ impl MigrationTrait for M0002Rollups {
             db.execute_unprepared(sql).await?;
         }
         crate::store::rollup::rebuild(db).await.map_err(|e| DbErr::Custom(e.to_string()))
+    }
+}
+
+/// Merges learnt from the profile service move to the runtime's table,
+/// which every service holding customer data keeps (`gdpr_merges`).
+struct M0003SharedMerges;
+
+impl MigrationName for M0003SharedMerges {
+    fn name(&self) -> &str {
+        "m0003_shared_merges"
+    }
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for M0003SharedMerges {
+    async fn up(&self, m: &SchemaManager) -> Result<(), DbErr> {
+        // `WHERE true`: SQLite reads ON CONFLICT after a bare SELECT as a join.
+        m.get_connection()
+            .execute_unprepared(
+                "INSERT INTO gdpr_merges (tenant_id, merged_id, survivor_id, merged_at) \
+                 SELECT tenant_id, merged_id, survivor_id, merged_at FROM profile_merges WHERE true \
+                 ON CONFLICT (tenant_id, merged_id) DO NOTHING",
+            )
+            .await?;
+        m.drop_table(Table::drop().table(Alias::new("profile_merges")).if_exists().to_owned()).await
     }
 }

@@ -1,5 +1,5 @@
 //! The profile and journey services as two servers on loopback ports, each
-//! the other's peer, over one fresh PostgreSQL database and Redis.
+//! the other's peer, over one fresh store ([`Cluster`]).
 
 #![allow(dead_code)]
 
@@ -11,29 +11,26 @@ use cx_proto::journey::v1::journey_service_client::JourneyServiceClient;
 use cx_proto::profile::v1 as profile;
 use cx_proto::profile::v1::profile_service_client::ProfileServiceClient;
 use cx_runtime::auth::Role;
-use cx_runtime::config::StoreArgs;
-use cx_runtime::peers::{PeerArgs, Peers};
-use cx_testkit::{RunningServer, TestDb};
+use cx_runtime::registry::Registry;
+pub use cx_testkit::Backend;
+use cx_testkit::{Cluster, RunningServer};
 use tonic::transport::Channel as GrpcChannel;
 
+/// The suite's two services, each the other's peer.
+pub const SERVICES: Registry = Registry::new(&[cx_profile::SERVICE, cx_journey::SERVICE]);
+
 pub struct Suite {
-    pub db: TestDb,
-    /// Where both services keep their data (PostgreSQL, or SQLite files).
-    pub store: StoreArgs,
-    pub profile: RunningServer,
-    pub journey: RunningServer,
+    pub cluster: Cluster,
     pub tenant: String,
     pub writer: String,
     pub admin: String,
 }
 
-/// The store both services run on.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Backend {
-    /// PostgreSQL and Redis, as in production.
-    Postgres,
-    /// SQLite files and the in-process cache: the embedded default of `cx serve all`.
-    Sqlite,
+impl std::ops::Deref for Suite {
+    type Target = Cluster;
+    fn deref(&self) -> &Cluster {
+        &self.cluster
+    }
 }
 
 /// Starts profile and journey on PostgreSQL and Redis.
@@ -42,73 +39,28 @@ pub async fn suite() -> Suite {
 }
 
 pub async fn suite_on(backend: Backend) -> Suite {
-    let db = TestDb::create().await.unwrap();
-    let store = match backend {
-        Backend::Postgres => cx_testkit::store_args(Some(db.url.clone()), cx_testkit::temp_dir()),
-        Backend::Sqlite => cx_testkit::store_args(None, cx_testkit::temp_dir()),
-    };
-    let profile_listener = RunningServer::bind().await;
-    let journey_listener = RunningServer::bind().await;
-    let peers = PeerArgs {
-        profile_endpoint: Some(format!("http://{}", profile_listener.local_addr().unwrap())),
-        journey_endpoint: Some(format!("http://{}", journey_listener.local_addr().unwrap())),
-    };
-    let ctx = context(&store, &peers);
-    let profile_module = cx_profile::ProfileModule::arc(&ctx).await.unwrap();
-    let profile = RunningServer::start_on(profile_listener, vec![profile_module], cx_testkit::server_args());
-    profile.wait_serving().await;
-    let journey = start_journey(&store, &peers, journey_listener).await;
+    let cluster = Cluster::start(SERVICES, backend).await;
     let tenant = cx_testkit::unique_tenant("journey");
     let writer = cx_testkit::token(&tenant, Role::Writer);
     let admin = cx_testkit::token(&tenant, Role::Admin);
-    Suite { db, store, profile, journey, tenant, writer, admin }
-}
-
-impl Drop for Suite {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.store.data_dir);
-    }
-}
-
-pub fn peers_of(profile: &RunningServer, journey_addr: std::net::SocketAddr) -> PeerArgs {
-    PeerArgs {
-        profile_endpoint: Some(format!("http://{}", profile.addr)),
-        journey_endpoint: Some(format!("http://{journey_addr}")),
-    }
-}
-
-fn context(store: &StoreArgs, peers: &PeerArgs) -> cx_runtime::context::ServiceContext {
-    // Redis with PostgreSQL; the in-process cache with SQLite, as `cx serve all` by default.
-    let redis = store.database_url.as_ref().map(|_| cx_testkit::redis_url());
-    cx_testkit::context(store.clone(), redis).with_peers(Peers::resolve(peers, None).unwrap())
-}
-
-/// Starts the journey service on `listener`.
-pub async fn start_journey(store: &StoreArgs, peers: &PeerArgs, listener: tokio::net::TcpListener) -> RunningServer {
-    start_journey_with(store, peers, listener, cx_testkit::server_args()).await
-}
-
-/// Starts the journey service on `listener` with server settings `args`.
-pub async fn start_journey_with(
-    store: &StoreArgs,
-    peers: &PeerArgs,
-    listener: tokio::net::TcpListener,
-    args: cx_runtime::config::ServerArgs,
-) -> RunningServer {
-    let ctx = context(store, peers);
-    let module = cx_journey::JourneyModule::arc(&ctx).await.unwrap();
-    let server = RunningServer::start_on(listener, vec![module], args);
-    server.wait_serving().await;
-    server
+    Suite { cluster, tenant, writer, admin }
 }
 
 impl Suite {
+    pub fn profile(&self) -> &RunningServer {
+        self.cluster.server("profile")
+    }
+
+    pub fn journey(&self) -> &RunningServer {
+        self.cluster.server("journey")
+    }
+
     pub async fn journey_client(&self) -> JourneyServiceClient<GrpcChannel> {
-        JourneyServiceClient::new(self.journey.channel().await)
+        JourneyServiceClient::new(self.journey().channel().await)
     }
 
     pub async fn profile_client(&self) -> ProfileServiceClient<GrpcChannel> {
-        ProfileServiceClient::new(self.profile.channel().await)
+        ProfileServiceClient::new(self.profile().channel().await)
     }
 
     /// A direct connection to the test database, in `schema`.

@@ -175,9 +175,9 @@ impl ProfileStore {
             .one(txn)
             .await?;
         let Some(step) = step else {
-            return Err(ProfileError::Peer(tonic::Status::permission_denied(format!(
+            return Err(ProfileError::PermissionDenied(format!(
                 "the {service} service was not asked to erase in erasure {job}"
-            ))));
+            )));
         };
         if step.state != PENDING {
             tracing::info!(erasure = %job, service, "erasure step already confirmed");

@@ -1,20 +1,11 @@
-//! What the profile service tells the others through its outbox (DESIGN §2):
-//! merges and erasures, written in the transaction of the change itself.
+//! What the profile service tells the others through its outbox
+//! (docs/ARCHITECTURE.md): merges and erasures, written in the transaction of
+//! the change itself, to every service the registry says holds customer data.
 
 use cx_proto::profile::v1 as pb;
 use cx_runtime::TenantId;
-use prost::{Message, Name};
 use sea_orm::{ConnectionTrait, DbErr};
 use uuid::Uuid;
-
-/// Services that hold customer data and so must learn of merges and
-/// erasures. Each later service adds its name.
-pub const CUSTOMER_DATA_HOLDERS: &[&str] = &["journey"];
-
-/// The outbox kind of a message: its full protobuf name.
-pub fn kind<M: Name>() -> String {
-    M::full_name()
-}
 
 /// Enqueues "`merged` now belongs to `survivor`" for every fan-out service.
 pub async fn profile_merged<C: ConnectionTrait>(
@@ -29,9 +20,8 @@ pub async fn profile_merged<C: ConnectionTrait>(
         merged_profile_id: merged.to_string(),
         merge_time: Some(cx_proto::timestamp(chrono::Utc::now())),
     };
-    let payload = event.encode_to_vec();
     for service in services {
-        cx_runtime::outbox::enqueue(conn, t, service, &kind::<pb::ProfileMerged>(), payload.clone()).await?;
+        cx_runtime::outbox::send(conn, t, service, &event).await?;
     }
     Ok(())
 }
@@ -50,5 +40,5 @@ pub async fn erasure_requested<C: ConnectionTrait>(
         profile_id: profile.to_string(),
         merged_profile_ids: merged.iter().map(Uuid::to_string).collect(),
     };
-    cx_runtime::outbox::enqueue(conn, t, service, &kind::<pb::ErasureRequested>(), event.encode_to_vec()).await
+    cx_runtime::outbox::send(conn, t, service, &event).await
 }

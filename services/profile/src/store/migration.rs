@@ -10,14 +10,12 @@ impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
         vec![
             Box::new(M0001Initial),
-            Box::new(cx_runtime::outbox::migration::OutboxTables),
             Box::new(M0002Activity),
             Box::new(M0003Merges),
             Box::new(M0004Erasures),
             Box::new(M0005ErasureFanOut),
             Box::new(M0006ModelRecompute),
             Box::new(M0007IntensityComponents),
-            Box::new(cx_runtime::cache::epoch::CacheEpochTable),
         ]
     }
 }

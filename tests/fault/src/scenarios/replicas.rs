@@ -76,7 +76,12 @@ pub async fn run(bin: &Path) -> anyhow::Result<Vec<Row>> {
     let mut redis = PrivateRedis::start().await;
     let db = TestDb::create().await?;
     let url = redis.url();
-    let env = [("CX_DATABASE_URL", db.url.as_str()), ("CX_REDIS_URL", url.as_str()), ("CX_LOG", "error")];
+    let env = [
+        ("CX_DATABASE_URL", db.url.as_str()),
+        ("CX_REDIS_URL", url.as_str()),
+        ("CX_NOT_DEPLOYED", "journey"),
+        ("CX_LOG", "error"),
+    ];
     let a = CxProcess::serve(bin, "profile", free_port(), &env);
     let b = CxProcess::serve(bin, "profile", free_port(), &env);
     a.wait_serving().await;

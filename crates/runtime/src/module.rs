@@ -1,0 +1,230 @@
+//! The scaffold every service is built on: its database, its cache, its
+//! outbox dispatcher and inbox, its gRPC service behind user authentication,
+//! its migrations (the shared tables always included) and its background
+//! jobs. A service says only what is its own:
+//!
+//! ```ignore
+//! let parts = Parts::open(ctx, NAME).await?;
+//! let api = MyApi::new(parts.db.clone(), parts.cache.clone());
+//! Ok(parts
+//!     .module::<Migrator>()
+//!     .serve(MyServiceServer::new(api))
+//!     .participant(Arc::new(MyErasure { .. }))
+//!     .build())
+//! ```
+
+use std::convert::Infallible;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use futures::future::BoxFuture;
+use sea_orm::{DatabaseConnection, DbErr};
+use sea_orm_migration::MigratorTrait;
+use tonic::server::NamedService;
+use tonic::service::RoutesBuilder;
+use tonic::service::interceptor::InterceptedService;
+
+use crate::cache::Cache;
+use crate::config::ConfigError;
+use crate::context::ServiceContext;
+use crate::gdpr::Participant;
+use crate::identity::InternalAuth;
+use crate::outbox::Kind;
+use crate::outbox::dispatcher::{Dispatcher, DispatcherConfig, Expand};
+use crate::outbox::inbox::{Handlers, Inbox};
+use crate::server::ServiceModule;
+
+/// What a service is built from, opened for it.
+#[derive(Clone, Debug)]
+pub struct Parts {
+    pub name: &'static str,
+    /// The service's own database (opened lazily).
+    pub db: DatabaseConnection,
+    /// The shared cache, its epoch kept in this service's database.
+    pub cache: Cache,
+    pub ctx: ServiceContext,
+}
+
+impl Parts {
+    pub async fn open(ctx: &ServiceContext, name: &'static str) -> Result<Self, ConfigError> {
+        let db = crate::store::open(&ctx.store, name).await?;
+        let cache = ctx.cache.bind(&db);
+        Ok(Self { name, db, cache, ctx: ctx.clone() })
+    }
+
+    /// A traced channel to the `peer` service, when it is configured.
+    pub fn peer(&self, peer: &str) -> Option<crate::peers::PeerChannel> {
+        self.ctx.peers.traced(peer)
+    }
+
+    /// Starts the module, migrated by `M` (plus the shared tables).
+    pub fn module<M: MigratorTrait + 'static>(self) -> ModuleBuilder {
+        let dispatcher = Dispatcher::new(
+            self.db.clone(),
+            DispatcherConfig::new(self.name),
+            self.ctx.peers.destinations(),
+            self.ctx.service_key.clone(),
+        );
+        ModuleBuilder {
+            handlers: Handlers::new(self.name),
+            parts: self,
+            migrate: migrate_with::<M>,
+            grpc_name: None,
+            mounts: Vec::new(),
+            participant: None,
+            dispatcher,
+            jobs: Vec::new(),
+        }
+    }
+}
+
+type Migrate = for<'a> fn(&'a DatabaseConnection, &'static str) -> BoxFuture<'a, Result<(), DbErr>>;
+
+fn migrate_with<'a, M: MigratorTrait + 'static>(
+    db: &'a DatabaseConnection,
+    name: &'static str,
+) -> BoxFuture<'a, Result<(), DbErr>> {
+    Box::pin(crate::store::migrate::<M>(db, name))
+}
+
+type Mount = Box<dyn Fn(&mut RoutesBuilder) + Send + Sync>;
+
+/// Background work: a future per call, ending soon after `stop` turns true.
+pub type Job = Arc<dyn Fn(tokio::sync::watch::Receiver<bool>) -> BoxFuture<'static, ()> + Send + Sync>;
+
+/// A service being put together; [`ModuleBuilder::build`] ends it.
+pub struct ModuleBuilder {
+    parts: Parts,
+    migrate: Migrate,
+    grpc_name: Option<&'static str>,
+    mounts: Vec<Mount>,
+    handlers: Handlers,
+    participant: Option<Arc<dyn Participant>>,
+    dispatcher: Dispatcher,
+    jobs: Vec<Job>,
+}
+
+impl ModuleBuilder {
+    /// Serves `server` (a generated `…ServiceServer`) behind user
+    /// authentication; its gRPC name is the service's, for health and
+    /// reflection.
+    pub fn serve<S>(mut self, server: S) -> Self
+    where
+        S: tower::Service<
+                http::Request<tonic::body::Body>,
+                Response = http::Response<tonic::body::Body>,
+                Error = Infallible,
+            > + NamedService
+            + Clone
+            + Send
+            + Sync
+            + 'static,
+        S::Future: Send + 'static,
+    {
+        self.grpc_name.get_or_insert(S::NAME);
+        let auth = self.parts.ctx.auth.clone();
+        self.mounts.push(Box::new(move |routes| {
+            routes.add_service(InterceptedService::new(server.clone(), auth.clone()));
+        }));
+        self
+    }
+
+    /// Messages of the types `handlers` names are applied by them.
+    pub fn inbox(mut self, handlers: impl FnOnce(Handlers) -> Handlers) -> Self {
+        self.handlers = handlers(self.handlers);
+        self
+    }
+
+    /// The service holds customer data: it takes part in merges and
+    /// erasures through `participant` (see [`crate::gdpr`]). The registry
+    /// must say so too (`customer_data`), so that profile asks it.
+    pub fn participant(mut self, participant: Arc<dyn Participant>) -> Self {
+        self.participant = Some(participant);
+        self
+    }
+
+    /// Outbox rows of `kind` are expanded by `expander` when delivered.
+    pub fn expand(mut self, kind: &Kind, expander: Arc<dyn Expand>) -> Self {
+        self.dispatcher = self.dispatcher.expand(kind, expander);
+        self
+    }
+
+    /// Runs `job` in the background once the service is ready.
+    pub fn job(
+        mut self,
+        job: impl Fn(tokio::sync::watch::Receiver<bool>) -> BoxFuture<'static, ()> + Send + Sync + 'static,
+    ) -> Self {
+        self.jobs.push(Arc::new(job));
+        self
+    }
+
+    pub fn build(self) -> Arc<dyn ServiceModule> {
+        let mut handlers = self.handlers;
+        if let Some(participant) = self.participant {
+            handlers = crate::gdpr::take_part(handlers, self.parts.name, participant, self.dispatcher.expanded_kinds());
+        }
+        let inbox = (!handlers.is_empty()).then(|| Inbox::new(self.parts.db.clone(), Arc::new(handlers)));
+        Arc::new(Module {
+            name: self.parts.name,
+            grpc_name: self.grpc_name.unwrap_or(self.parts.name),
+            db: self.parts.db,
+            migrate: self.migrate,
+            mounts: self.mounts,
+            inbox,
+            internal: self.parts.ctx.internal.clone(),
+            cache: self.parts.cache,
+            dispatcher: self.dispatcher,
+            jobs: self.jobs,
+        })
+    }
+}
+
+/// A service as the server runs it.
+struct Module {
+    name: &'static str,
+    grpc_name: &'static str,
+    db: DatabaseConnection,
+    migrate: Migrate,
+    mounts: Vec<Mount>,
+    inbox: Option<Inbox>,
+    internal: InternalAuth,
+    cache: Cache,
+    dispatcher: Dispatcher,
+    jobs: Vec<Job>,
+}
+
+#[async_trait]
+impl ServiceModule for Module {
+    fn name(&self) -> &'static str {
+        self.name
+    }
+
+    fn grpc_name(&self) -> &'static str {
+        self.grpc_name
+    }
+
+    async fn migrate(&self) -> Result<(), DbErr> {
+        (self.migrate)(&self.db, self.name).await
+    }
+
+    async fn ping(&self) -> Result<(), DbErr> {
+        self.db.ping().await
+    }
+
+    fn mount(&self, routes: &mut RoutesBuilder) {
+        for mount in &self.mounts {
+            mount(routes);
+        }
+    }
+
+    fn inbox(&self) -> Option<(Inbox, InternalAuth)> {
+        self.inbox.clone().map(|inbox| (inbox, self.internal.clone()))
+    }
+
+    fn background(&self, stop: tokio::sync::watch::Receiver<bool>) -> Vec<BoxFuture<'static, ()>> {
+        let mut work: Vec<BoxFuture<'static, ()>> = vec![Box::pin(self.dispatcher.clone().run(stop.clone()))];
+        work.extend(self.jobs.iter().map(|job| job(stop.clone())));
+        work.extend(self.cache.keeper(stop));
+        work
+    }
+}
