@@ -1,4 +1,4 @@
-//! How a service finds the others (DESIGN §2): one gRPC endpoint per peer,
+//! How a service finds the others (docs/ARCHITECTURE.md §2.4): one gRPC endpoint per peer,
 //! `CX_<SERVICE>_ENDPOINT`. A peer running in the same process (`cx serve
 //! all`) is reached on the local port through the same client code, so its
 //! calls are traced and authenticated exactly like remote ones.

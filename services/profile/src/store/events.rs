@@ -1,4 +1,4 @@
-//! What the profile service tells the others through its outbox (DESIGN §2):
+//! What the profile service tells the others through its outbox (docs/ARCHITECTURE.md §2.3):
 //! merges and erasures, written in the transaction of the change itself.
 
 use cx_proto::profile::v1 as pb;
