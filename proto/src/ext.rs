@@ -57,7 +57,7 @@ impl Channel {
         Self::from_str_name(&format!("CHANNEL_{}", key.to_ascii_uppercase())).filter(|c| *c != Self::Unspecified)
     }
 
-    /// Digital channels (DESIGN §3); the others are physical or human.
+    /// Digital channels (docs/DOMAIN.md §4.1); the others are physical or human.
     pub fn is_digital(self) -> bool {
         matches!(
             self,

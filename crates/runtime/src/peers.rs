@@ -1,4 +1,4 @@
-//! How a service finds the others (docs/ARCHITECTURE.md): one gRPC endpoint
+//! How a service finds the others (docs/ARCHITECTURE.md §2.4): one gRPC endpoint
 //! per peer, looked up by the peer's registered name. `CX_<NAME>_ENDPOINT`
 //! is read for every service of the [`Registry`]; `--peer name=url` (or
 //! `CX_PEERS`, comma-separated) names any of them too and wins. A peer

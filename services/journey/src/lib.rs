@@ -1,5 +1,5 @@
 //! The journey service (`cx.journey.v1.JourneyService`): journey maps,
-//! high-volume touchpoint ingest and customer timelines (DESIGN §1–3).
+//! high-volume touchpoint ingest and customer timelines (docs/DOMAIN.md §5).
 //!
 //! - [`domain`]: pure rules (maps, steps, touchpoints);
 //! - [`store`]: sea-orm entities, migrations, set-based ingest, timelines;

@@ -1,6 +1,6 @@
 //! The profile service (`cx.profile.v1.ProfileService`): the single view of a
 //! customer — identities across channels, typed attributes, persona and
-//! consents with their full history (DESIGN §1–3).
+//! consents with their full history (docs/DOMAIN.md §2–§4, §6).
 //!
 //! - [`domain`]: pure rules (identity normal forms, attributes, consent state);
 //! - [`store`]: sea-orm entities, migrations and tenant-scoped queries;

@@ -1,4 +1,4 @@
-//! Transactional outbox (docs/ARCHITECTURE.md): a side effect that must reach another
+//! Transactional outbox (docs/ARCHITECTURE.md §2.2): a side effect that must reach another
 //! service is written as a row in the writer's own database, in the same
 //! transaction as the write, then delivered by a [`dispatcher::Dispatcher`]
 //! with retries. A service that is down delays effects; it never loses them.

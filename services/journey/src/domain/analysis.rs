@@ -1,5 +1,5 @@
 //! The rules that turn counted touchpoints into a journey's analysis
-//! (DESIGN §3): experience bands, gap and priority, improvement plan,
+//! (docs/DOMAIN.md §5.4–§5.8): experience bands, gap and priority, improvement plan,
 //! funnel and conversion, continuity, peak-end averages.
 
 use crate::domain::map::Step;

@@ -1,5 +1,5 @@
 //! Journey maps: the designed sequence of steps for a customer type, with
-//! moments of truth, targets and one conversion step (DESIGN §1, §9).
+//! moments of truth, targets and one conversion step (docs/DOMAIN.md §5.1).
 
 use cx_runtime::error::FieldViolation;
 use serde::{Deserialize, Serialize};

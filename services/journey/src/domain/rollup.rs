@@ -1,5 +1,5 @@
 //! Roll-ups of a map's touchpoints, kept at ingest so an analysis reads a
-//! few rows per day instead of every touchpoint (DESIGN §10).
+//! few rows per day instead of every touchpoint (docs/BENCHMARKS.md, Floors).
 //!
 //! Everything is an additive counter of (UTC day, name, key). Touchpoint
 //! counters sit on the touchpoint's day; instance counters on the day of the
@@ -112,7 +112,7 @@ pub struct Summary {
     pub switches: BTreeMap<(i16, i16), i64>,
     pub scored: i64,
     pub score_sum: i64,
-    /// Peak, end and remembered score (DESIGN §3), when anything is scored.
+    /// Peak, end and remembered score (docs/DOMAIN.md §5.8), when anything is scored.
     pub peak_end: Option<(i64, i64, f64)>,
 }
 

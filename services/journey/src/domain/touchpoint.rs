@@ -1,5 +1,5 @@
 //! A touchpoint once validated: one interaction, on one channel, at one
-//! time, for one customer (DESIGN §9).
+//! time, for one customer (docs/DOMAIN.md §5.2).
 
 use chrono::{DateTime, Utc};
 use cx_runtime::attributes::Attributes;

@@ -1,5 +1,5 @@
 //! The customers' activity the profile service learns from journey
-//! (docs/ARCHITECTURE.md: journey → profile), through the outbox.
+//! (docs/ARCHITECTURE.md §2.3: journey → profile), through the outbox.
 //!
 //! The outbox row an ingest writes names the touchpoints it stored (a JSON
 //! array of their ids) instead of carrying their activity: on PostgreSQL

@@ -1,7 +1,7 @@
 //! Journey analytics read from the roll-ups kept at ingest (store::rollup):
 //! the day counters of the range summed by name, and the instances farthest
 //! from their mean from an index. Thousands of rows, whatever the number of
-//! touchpoints (DESIGN §10).
+//! touchpoints (docs/BENCHMARKS.md, Floors).
 
 use std::collections::BTreeMap;
 

@@ -1,5 +1,5 @@
 //! Tables of the journey schema. Every primary key starts with `tenant_id`
-//! (DESIGN §6).
+//! (docs/ARCHITECTURE.md §4).
 
 use cx_runtime::{table, tenant_scoped};
 

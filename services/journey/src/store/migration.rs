@@ -61,7 +61,7 @@ impl MigrationTrait for M0001Initial {
         .await?;
         // The ingest table: its key is the client's id (idempotency) and it
         // has one index, for timelines; every index costs about as much as
-        // the table at ingest (DESIGN §10).
+        // the table at ingest (docs/BENCHMARKS.md, Floors).
         m.create_table(
             Table::create()
                 .table(Alias::new("touchpoints"))
@@ -115,7 +115,7 @@ impl MigrationTrait for M0001Initial {
     }
 }
 
-/// Analytics roll-ups (DESIGN §10): instances and per-day counters, filled
+/// Analytics roll-ups (docs/BENCHMARKS.md, Floors): instances and per-day counters, filled
 /// from the touchpoints already stored.
 struct M0002Rollups;
 

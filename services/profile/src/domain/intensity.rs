@@ -1,4 +1,4 @@
-//! Digital intensity index (DESIGN §3): how much digital shapes a customer's
+//! Digital intensity index (docs/DOMAIN.md §4.5): how much digital shapes a customer's
 //! behaviour, from the channel mix of the trailing 180 days.
 //!
 //! `DII = round(100 × (w₁·digital_share + w₂·digital_breadth + w₃·device_factor + w₄·self_service_share))`

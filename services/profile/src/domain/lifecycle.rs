@@ -1,4 +1,4 @@
-//! Customer lifecycle (DESIGN §3), evaluated as of any day from the days on
+//! Customer lifecycle (docs/DOMAIN.md §4.3), evaluated as of any day from the days on
 //! which the customer purchased.
 //!
 //! - `prospect`: never purchased;

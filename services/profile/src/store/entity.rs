@@ -1,5 +1,5 @@
 //! Tables of the profile schema. Every primary key starts with `tenant_id`
-//! (DESIGN §6: ready to distribute by tenant).
+//! (docs/ARCHITECTURE.md §4: ready to distribute by tenant).
 
 use cx_runtime::{table, tenant_scoped};
 

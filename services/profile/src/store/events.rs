@@ -1,5 +1,5 @@
 //! What the profile service tells the others through its outbox
-//! (docs/ARCHITECTURE.md): merges and erasures, written in the transaction of
+//! (docs/ARCHITECTURE.md §2.3): merges and erasures, written in the transaction of
 //! the change itself, to every service the registry says holds customer data.
 
 use cx_proto::profile::v1 as pb;

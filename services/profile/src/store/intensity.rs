@@ -101,7 +101,7 @@ pub struct CategoryCount {
 }
 
 impl ProfileStore {
-    /// The tenant's model, or the defaults of DESIGN §3; read at most once
+    /// The tenant's model, or the defaults of docs/DOMAIN.md §4.6; read at most once
     /// per [`MODEL_TTL`] by this process.
     pub async fn intensity_model(&self, t: &TenantId) -> Result<IntensityModel> {
         if let Some(model) = self.models.get(t) {

@@ -123,7 +123,7 @@ pub struct ProfileUpdate {
 #[derive(Clone, Debug)]
 pub struct ProfileStore {
     db: DatabaseConnection,
-    /// Services told of merges and erasures (DESIGN §2), as configured.
+    /// Services told of merges and erasures (docs/ARCHITECTURE.md §2.4), as configured.
     fanout: std::sync::Arc<[&'static str]>,
     models: std::sync::Arc<intensity::ModelCache>,
 }
