@@ -4,12 +4,14 @@
 //! [`ProfileStore`] is the one type callers hold; its methods live with the
 //! idea they serve: [`profiles`] (the customer record), [`identities`]
 //! (resolution and a profile's identities), [`consent`] (decisions and
-//! purposes), [`activity`], [`sweep`], [`merge`], [`erase`], [`export`],
-//! [`settings`].
+//! purposes), [`activity`] (applying activity batches), [`derived`]
+//! (lifecycle and digital intensity derived from the activity), [`sweep`],
+//! [`merge`], [`erase`], [`export`], [`settings`].
 
 pub mod activity;
 pub mod check;
 pub mod consent;
+pub mod derived;
 pub mod entity;
 pub mod erase;
 pub mod events;
