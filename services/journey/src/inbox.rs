@@ -13,7 +13,7 @@ use sea_orm::DatabaseTransaction;
 use tonic::Status;
 use uuid::Uuid;
 
-use crate::api::analysis::{answers_prefix, generation_key};
+use crate::cache_keys::{answers_prefix, generation_key};
 use crate::resolver::Resolver;
 use crate::store::{JourneyError, peers};
 

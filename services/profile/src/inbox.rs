@@ -12,7 +12,7 @@ use sea_orm::DatabaseTransaction;
 use tonic::Status;
 use uuid::Uuid;
 
-use crate::api::ProfileApi;
+use crate::cache_keys;
 use crate::error::ProfileError;
 use crate::store::ProfileStore;
 use crate::store::activity::{UnknownProfiles, apply_activity};
@@ -46,7 +46,7 @@ impl InboxHandler for ProfileInbox {
             let records = crate::api::activity::parse_batch(&batch_id, records).map_err(ProfileError::from)?;
             // Activity may name a customer merged or erased since it was sent.
             let changed = apply_activity(txn, t, &batch_id, records, UnknownProfiles::Redirect).await?;
-            let keys: Vec<_> = changed.unwrap_or_default().into_iter().map(|id| ProfileApi::cache_key(t, id)).collect();
+            let keys: Vec<_> = changed.unwrap_or_default().into_iter().map(|id| cache_keys::profile(t, id)).collect();
             let cache = self.cache.clone();
             return Ok(Some(Box::pin(async move {
                 // On failure the bump is owed: this process trusts no cached
