@@ -27,6 +27,7 @@ use super::activity::{self, PER_MESSAGE, STORED_TOUCHPOINTS};
 use super::entity::profile_merge;
 use super::rollup::{self, Change, MapFact};
 use super::{JourneyStore, Result};
+use crate::domain::map::Phase;
 use crate::domain::rollup::Fact;
 use crate::domain::touchpoint::Touchpoint;
 
@@ -55,6 +56,11 @@ const INSERT_POSTGRES: &str = "INSERT INTO touchpoints (tenant_id, id, customer_
 pub struct Resolved<'a> {
     pub customer: Uuid,
     pub touchpoint: &'a Touchpoint,
+}
+
+/// The stored phase: 0 when unknown.
+fn phase_code(tp: &Touchpoint) -> i16 {
+    tp.phase.map_or(0, Phase::code)
 }
 
 fn attributes_json(tp: &Touchpoint) -> Option<serde_json::Value> {
@@ -157,11 +163,11 @@ async fn insert_postgres<C: ConnectionTrait>(
         let values: [Value; 16] = [
             tp.id.clone().into(),
             r.customer.into(),
-            tp.channel.into(),
+            tp.channel.code().into(),
             tp.occurred_at.into(),
-            tp.kind.into(),
-            tp.initiator.into(),
-            tp.phase.into(),
+            tp.kind.code().into(),
+            tp.initiator.code().into(),
+            phase_code(tp).into(),
             map_id.into(),
             map_version.into(),
             tp.step_key.clone().unwrap_or_default().into(),
@@ -226,11 +232,11 @@ async fn insert_sqlite(
                 t.to_string().into(),
                 tp.id.clone().into(),
                 (*owner).into(),
-                tp.channel.into(),
+                tp.channel.code().into(),
                 tp.occurred_at.into(),
-                tp.kind.into(),
-                tp.initiator.into(),
-                tp.phase.into(),
+                tp.kind.code().into(),
+                tp.initiator.code().into(),
+                phase_code(tp).into(),
                 tp.map.map(|m| m.0).into(),
                 tp.map.map(|m| m.1).into(),
                 tp.step_key.clone().into(),
