@@ -11,7 +11,7 @@ use cx_runtime::outbox::inbox::AfterCommit;
 use sea_orm::DatabaseTransaction;
 use uuid::Uuid;
 
-use crate::api::analysis::{answers_prefix, generation_key};
+use crate::cache_keys::{answers_prefix, generation_key};
 use crate::resolver::Resolver;
 use crate::store::{JourneyError, peers};
 

@@ -7,6 +7,7 @@
 //!   profile service; [`inbox`]: merges and erasures from the profile service.
 
 pub mod api;
+pub mod cache_keys;
 pub mod domain;
 pub mod inbox;
 pub mod resolver;

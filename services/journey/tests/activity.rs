@@ -8,7 +8,8 @@
 
 use std::collections::HashMap;
 
-use cx_journey::domain::touchpoint::{Customer, Touchpoint};
+use cx_journey::domain::channel::Channel;
+use cx_journey::domain::touchpoint::{Customer, Initiator, InteractionKind, Touchpoint};
 use cx_journey::store::activity::{ActivityExpander, STORED_TOUCHPOINTS};
 use cx_journey::store::ingest::Resolved;
 use cx_journey::store::migration::Migrator;
@@ -28,12 +29,12 @@ fn tp(id: &str, channel: i16, at: &str, purchase: Option<i64>) -> Touchpoint {
     Touchpoint {
         id: id.into(),
         customer: Customer::Profile(Uuid::nil()),
-        channel,
+        channel: Channel::from_code(i32::from(channel)).unwrap(),
         digital: channel == WEB,
         occurred_at: at.parse().unwrap(),
-        kind: if purchase.is_some() { 2 } else { 1 },
-        initiator: 2,
-        phase: 0,
+        kind: if purchase.is_some() { InteractionKind::Transactional } else { InteractionKind::Informative },
+        initiator: Initiator::Pull,
+        phase: None,
         map: None,
         step_key: None,
         instance_id: None,

@@ -8,7 +8,8 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use chrono::{DateTime, Duration, Utc};
-use cx_journey::domain::touchpoint::{Customer, Touchpoint};
+use cx_journey::domain::channel::Channel;
+use cx_journey::domain::touchpoint::{Customer, Initiator, InteractionKind, Touchpoint};
 use cx_journey::store::analytics::{Counts, InstanceScores};
 use cx_journey::store::ingest::Resolved;
 use cx_journey::store::migration::Migrator;
@@ -189,12 +190,12 @@ fn tp(
     Touchpoint {
         id: id.into(),
         customer: Customer::Profile(Uuid::nil()),
-        channel,
+        channel: Channel::from_code(i32::from(channel)).unwrap(),
         digital: channel <= 8,
         occurred_at: at,
-        kind: 1,
-        initiator: 2,
-        phase: 0,
+        kind: InteractionKind::Informative,
+        initiator: Initiator::Pull,
+        phase: None,
         map: map.map(|m| (m, 1)),
         step_key: step.map(Into::into),
         instance_id: instance,

@@ -13,7 +13,7 @@ use cx_runtime::outbox::inbox::{AfterCommit, Handlers, Receive};
 use sea_orm::DatabaseTransaction;
 use uuid::Uuid;
 
-use crate::api::ProfileApi;
+use crate::cache_keys;
 use crate::error::ProfileError;
 use crate::store::ProfileStore;
 use crate::store::activity::{UnknownProfiles, apply_activity};
@@ -53,7 +53,7 @@ impl Receive<pb::RecordActivityRequest> for ProfileInbox {
         let records = crate::api::activity::parse_batch(&batch_id, records)?;
         // Activity may name a customer merged or erased since it was sent.
         let changed = apply_activity(txn, t, &batch_id, records, UnknownProfiles::Redirect).await?;
-        let keys: Vec<_> = changed.unwrap_or_default().into_iter().map(|id| ProfileApi::cache_key(t, id)).collect();
+        let keys: Vec<_> = changed.unwrap_or_default().into_iter().map(|id| cache_keys::profile(t, id)).collect();
         let cache = self.cache.clone();
         Ok(Some(Box::pin(async move {
             // On failure the bump is owed: this process trusts no cached

@@ -7,6 +7,7 @@
 //! - [`api`]: the gRPC service, with validation, roles and the profile cache.
 
 pub mod api;
+pub mod cache_keys;
 pub mod domain;
 pub mod error;
 pub mod inbox;
@@ -59,7 +60,7 @@ async fn sweep_loop(
         match store.sweep(chrono::Utc::now().date_naive()).await {
             Ok(swept) => {
                 for (tenant, ids) in swept {
-                    let keys: Vec<_> = ids.into_iter().map(|id| api::ProfileApi::cache_key(&tenant, id)).collect();
+                    let keys: Vec<_> = ids.into_iter().map(|id| cache_keys::profile(&tenant, id)).collect();
                     // On failure the bump is owed: this process trusts no
                     // cached value until it is made.
                     if let Err(err) = cache.invalidate_all(&keys).await {

@@ -11,28 +11,18 @@
 use chrono::{DateTime, Utc};
 use cx_proto::journey::v1 as pb;
 use cx_runtime::TenantId;
-use cx_runtime::cache::CacheKey;
 use prost::Message;
 use tonic::Status;
 use uuid::Uuid;
 
 use super::JourneyApi;
+use crate::cache_keys::{answer_key, generation_key};
 use crate::domain::analysis::{conversion, funnel, improvement_plan, peak_end, share, step_analysis};
 use crate::store::analytics::InstanceScores;
 use crate::store::maps::MapRecord;
 
 pub const DEFAULT_LISTED: u64 = 20;
 pub const MAX_LISTED: u64 = 1_000;
-
-/// The prefix of every cached answer of `map`.
-pub fn answers_prefix(map: Uuid) -> String {
-    format!("analysis:{map}:")
-}
-
-/// The generation key of `map`.
-pub fn generation_key(t: &TenantId, map: Uuid) -> CacheKey {
-    CacheKey::new(t, "analysis-generation", &map.to_string())
-}
 
 fn peak_end_to_proto(i: &InstanceScores) -> pb::InstancePeakEnd {
     pb::InstancePeakEnd {
@@ -64,14 +54,7 @@ impl JourneyApi {
             .await?
             .map(|g| String::from_utf8_lossy(&g).into_owned())
             .unwrap_or_default();
-        let id = format!(
-            "{}{generation}:v{}:{}:{}:{listed}",
-            answers_prefix(map.id),
-            map.version,
-            since.timestamp_micros(),
-            until.timestamp_micros()
-        );
-        let key = CacheKey::new(t, "analysis", id.strip_prefix("analysis:").unwrap_or(&id));
+        let key = answer_key(t, map.id, &generation, map.version, since, until, listed);
         let bytes = self
             .cache
             .get_or_load(&key, || async {

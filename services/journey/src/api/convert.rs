@@ -1,14 +1,23 @@
 //! Journey maps and touchpoints between their proto and stored forms.
 
-use cx_proto::common::v1::Channel;
+use cx_proto::common::v1 as common;
 use cx_proto::journey::v1 as pb;
 use cx_proto::timestamp;
 use cx_runtime::attributes::{Attributes, value_to_proto};
 use cx_runtime::error::FieldViolation;
 
+use super::parse::PHASES;
+use crate::domain::channel::Channel;
 use crate::domain::map::{MAX_NAME_LEN, MetaJourney, Phase, Step, check_steps};
 use crate::store::entity::touchpoint;
 use crate::store::maps::{MapChanges, MapRecord};
+
+/// The proto value of a channel (the domain's code is the proto value):
+/// what the shared proto extensions know of it, such as whether it is
+/// digital.
+pub fn channel_to_proto(channel: Channel) -> common::Channel {
+    common::Channel::try_from(i32::from(channel.code())).unwrap_or(common::Channel::Unspecified)
+}
 
 pub fn meta_to_proto(meta: MetaJourney) -> pb::MetaJourney {
     match meta {
@@ -57,17 +66,23 @@ fn parse_steps(steps: Vec<pb::Step>, out: &mut Vec<FieldViolation>) -> Vec<Step>
                     conversion,
                 } = s;
                 let phase = Phase::from_code(phase).unwrap_or_else(|| {
-                    out.push(FieldViolation::new(format!("{field}[{i}].phase"), "must be BEFORE, DURING or AFTER"));
+                    out.push(FieldViolation::new(format!("{field}[{i}].phase"), PHASES));
                     Phase::Before
                 });
-                for (j, channel) in expected_channels.iter().enumerate() {
-                    if !matches!(Channel::try_from(*channel), Ok(c) if c != Channel::Unspecified) {
-                        out.push(FieldViolation::new(
-                            format!("{field}[{i}].expected_channels[{j}]"),
-                            "is not a known channel",
-                        ));
-                    }
-                }
+                let expected_channels = expected_channels
+                    .iter()
+                    .enumerate()
+                    .filter_map(|(j, raw)| {
+                        let channel = Channel::from_code(*raw);
+                        if channel.is_none() {
+                            out.push(FieldViolation::new(
+                                format!("{field}[{i}].expected_channels[{j}]"),
+                                "is not a known channel",
+                            ));
+                        }
+                        channel
+                    })
+                    .collect();
                 Step { key, name, phase, expected_channels, importance, target_score, moment_of_truth, conversion }
             })
             .collect();
@@ -111,7 +126,7 @@ pub fn map_to_proto(map: &MapRecord) -> pb::JourneyMap {
                 key: s.key.clone(),
                 name: s.name.clone(),
                 phase: i32::from(s.phase.code()),
-                expected_channels: s.expected_channels.clone(),
+                expected_channels: s.expected_channels.iter().map(|c| i32::from(c.code())).collect(),
                 importance: s.importance,
                 target_score: s.target_score,
                 moment_of_truth: s.moment_of_truth,
@@ -147,5 +162,33 @@ pub fn touchpoint_to_proto(row: touchpoint::Model) -> pb::Touchpoint {
         attributes: attributes.iter().map(|(k, v)| (k.clone(), value_to_proto(v))).collect(),
         map_version: row.map_version.unwrap_or_default(),
         resolved_profile_id: row.customer_id.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::fmt::Debug;
+
+    use super::*;
+    use crate::domain::touchpoint::{Initiator, InteractionKind};
+
+    /// The domain's codes are the proto values: value `i` of `all` has code
+    /// `i + 1` and the name of the proto value `i + 1`, and every proto value
+    /// but UNSPECIFIED (0) has its domain value.
+    fn same<D: Debug + Copy, P: Debug>(all: &[D], code: fn(D) -> i16, proto: impl Fn(i32) -> Option<P>) {
+        let codes: Vec<i16> = all.iter().map(|d| code(*d)).collect();
+        assert_eq!(codes, (1..=i16::try_from(all.len()).unwrap()).collect::<Vec<_>>());
+        let domain: Vec<String> = all.iter().map(|d| format!("{d:?}")).collect();
+        let proto: Vec<String> = (1..).map_while(&proto).map(|p| format!("{p:?}")).collect();
+        assert_eq!(domain, proto);
+    }
+
+    #[test]
+    fn codes_are_the_proto_values() {
+        same(&Channel::ALL, Channel::code, |c| common::Channel::try_from(c).ok());
+        same(&InteractionKind::ALL, InteractionKind::code, |c| common::InteractionKind::try_from(c).ok());
+        same(&Initiator::ALL, Initiator::code, |c| common::Initiator::try_from(c).ok());
+        same(&Phase::ALL, Phase::code, |c| pb::Phase::try_from(c).ok());
+        assert_eq!(channel_to_proto(Channel::Kiosk), common::Channel::Kiosk);
     }
 }

@@ -11,6 +11,7 @@ use tonic::{Code, Status};
 use uuid::Uuid;
 
 use super::{JourneyApi, parse};
+use crate::cache_keys::generation_key;
 use crate::domain::touchpoint::{Customer, Touchpoint};
 use crate::store::ingest::Resolved;
 use crate::store::maps::current_steps;
@@ -200,7 +201,7 @@ impl JourneyApi {
             .filter(|r| stored.contains(&r.touchpoint.id))
             .filter_map(|r| r.touchpoint.map.map(|m| m.0))
             .collect();
-        let generations: Vec<_> = touched.into_iter().map(|map| super::analysis::generation_key(t, map)).collect();
+        let generations: Vec<_> = touched.into_iter().map(|map| generation_key(t, map)).collect();
         self.cache.invalidate_all(&generations).await?;
         let refused_items = customers.iter().filter(|c| c.is_none()).count();
         let touchpoint_errors = errors

@@ -23,6 +23,7 @@ use tracing::Instrument;
 pub use convert::touchpoint_to_proto;
 use convert::{map_changes, map_to_proto};
 
+use crate::domain::channel::Channel;
 use crate::domain::touchpoint::{MAX_BATCH, MAX_CHUNK};
 use crate::resolver::Resolver;
 use crate::store::JourneyStore;
@@ -303,19 +304,15 @@ impl JourneyService for JourneyApi {
         let t = tenant(&request, Role::Reader)?;
         let pb::ListTimelineRequest { profile_id, channels, phase, time_range, page_size: size, page_token } =
             request.into_inner();
-        let channels: Result<Vec<i16>, FieldViolation> = channels
+        let channels: Result<Vec<Channel>, FieldViolation> = channels
             .iter()
             .enumerate()
-            .map(|(i, c)| match cx_proto::common::v1::Channel::try_from(*c) {
-                Ok(channel) if channel != cx_proto::common::v1::Channel::Unspecified => Ok(channel as i16),
-                _ => Err(FieldViolation::new(format!("channels[{i}]"), "is not a known channel")),
+            .map(|(i, c)| {
+                Channel::from_code(*c)
+                    .ok_or_else(|| FieldViolation::new(format!("channels[{i}]"), "is not a known channel"))
             })
             .collect();
-        let phase = match pb::Phase::try_from(phase) {
-            Ok(pb::Phase::Unspecified) => Ok(None),
-            Ok(p) => Ok(i16::try_from(p as i32).ok()),
-            Err(_) => Err(FieldViolation::new("phase", "must be BEFORE, DURING or AFTER")),
-        };
+        let phase = parse::optional_phase(phase);
         let range = time_range.unwrap_or_default();
         let ((customer, channels, phase), (since, until), (size, after)) = all3(
             all3(parse_uuid(&profile_id, "profile_id", "a profile id"), channels, phase),

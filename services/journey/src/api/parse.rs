@@ -3,15 +3,16 @@
 
 use std::collections::HashMap;
 
-use cx_proto::common::v1::{Channel, Initiator, InteractionKind};
 use cx_proto::journey::v1 as pb;
 use cx_proto::journey::v1::touchpoint::Customer as PbCustomer;
 use cx_runtime::error::FieldViolation;
 use cx_runtime::input::{not_future, parse_money, parse_uuid};
 use uuid::Uuid;
 
-use crate::domain::map::Step;
-use crate::domain::touchpoint::{Customer, MAX_ID_LEN, Touchpoint};
+use super::convert::channel_to_proto;
+use crate::domain::channel::Channel;
+use crate::domain::map::{Phase, Step};
+use crate::domain::touchpoint::{Customer, Initiator, InteractionKind, MAX_ID_LEN, Touchpoint};
 
 fn optional_text(raw: String, field: &str, max: usize, out: &mut Vec<FieldViolation>) -> Option<String> {
     if raw.len() > max {
@@ -59,6 +60,17 @@ fn nul_fields(tp: &pb::Touchpoint) -> Vec<FieldViolation> {
 
 const NUL: &str = "must not contain NUL characters";
 
+/// A phase a request may leave unspecified (0): `None` then.
+pub fn optional_phase(raw: i32) -> Result<Option<Phase>, FieldViolation> {
+    match raw {
+        0 => Ok(None),
+        raw => Phase::from_code(raw).map(Some).ok_or_else(|| FieldViolation::new("phase", PHASES)),
+    }
+}
+
+/// What a phase must be.
+pub const PHASES: &str = "must be BEFORE, DURING or AFTER";
+
 /// One touchpoint, checked on its own (map steps are checked after, with
 /// [`check_step`], once the batch's maps are loaded).
 pub fn touchpoint(tp: pb::Touchpoint) -> Result<Touchpoint, Vec<FieldViolation>> {
@@ -102,13 +114,13 @@ pub fn touchpoint(tp: pb::Touchpoint) -> Result<Touchpoint, Vec<FieldViolation>>
         }
         Some(PbCustomer::Identity(identity)) => Some(Customer::Identity(identity.kind, identity.value)),
     };
-    let channel = match Channel::try_from(channel) {
-        Ok(Channel::Unspecified) => {
+    let channel = match Channel::from_code(channel) {
+        Some(channel) => Some(channel),
+        None if channel == 0 => {
             out.push(FieldViolation::new("channel", "is required"));
             None
         }
-        Ok(channel) => Some(channel),
-        Err(_) => {
+        None => {
             out.push(FieldViolation::new("channel", format!("{channel} is not a known channel")));
             None
         }
@@ -120,27 +132,15 @@ pub fn touchpoint(tp: pb::Touchpoint) -> Result<Touchpoint, Vec<FieldViolation>>
         }
         Some(ts) => not_future(&ts, "occur_time").map_err(|v| out.push(v)).ok(),
     };
-    let kind = match InteractionKind::try_from(kind) {
-        Ok(k @ (InteractionKind::Informative | InteractionKind::Transactional)) => Some(k as i16),
-        _ => {
-            out.push(FieldViolation::new("kind", "must be INFORMATIVE or TRANSACTIONAL"));
-            None
-        }
-    };
-    let initiator = match Initiator::try_from(initiator) {
-        Ok(i @ (Initiator::Push | Initiator::Pull)) => Some(i as i16),
-        _ => {
-            out.push(FieldViolation::new("initiator", "must be PUSH or PULL"));
-            None
-        }
-    };
-    let phase = match pb::Phase::try_from(phase) {
-        Ok(p) => i16::try_from(p as i32).unwrap_or(0),
-        Err(_) => {
-            out.push(FieldViolation::new("phase", "must be BEFORE, DURING or AFTER"));
-            0
-        }
-    };
+    let kind = InteractionKind::from_code(kind);
+    if kind.is_none() {
+        out.push(FieldViolation::new("kind", "must be INFORMATIVE or TRANSACTIONAL"));
+    }
+    let initiator = Initiator::from_code(initiator);
+    if initiator.is_none() {
+        out.push(FieldViolation::new("initiator", "must be PUSH or PULL"));
+    }
+    let phase = optional_phase(phase).map_err(|v| out.push(v)).ok().flatten();
     let map = match map_id.as_str() {
         "" => None,
         raw => parse_uuid(raw, "map_id", "a journey map id").map_err(|v| out.push(v)).ok(),
@@ -159,7 +159,7 @@ pub fn touchpoint(tp: pb::Touchpoint) -> Result<Touchpoint, Vec<FieldViolation>>
         }
     };
     let purchase = purchase_amount.and_then(|m| parse_money(&m, "purchase_amount").map_err(|v| out.push(v)).ok());
-    if purchase.is_some() && kind == Some(InteractionKind::Informative as i16) {
+    if purchase.is_some() && kind == Some(InteractionKind::Informative) {
         out.push(FieldViolation::new("purchase_amount", "only a TRANSACTIONAL touchpoint carries a purchase"));
     }
     let device_id = optional_text(device_id, "device_id", MAX_ID_LEN, &mut out);
@@ -169,8 +169,8 @@ pub fn touchpoint(tp: pb::Touchpoint) -> Result<Touchpoint, Vec<FieldViolation>>
             Ok(Touchpoint {
                 id,
                 customer,
-                channel: channel as i16,
-                digital: channel.is_digital(),
+                channel,
+                digital: channel_to_proto(channel).is_digital(),
                 occurred_at,
                 kind,
                 initiator,
@@ -200,8 +200,8 @@ pub fn check_step(tp: &mut Touchpoint, maps: &HashMap<Uuid, (i32, Vec<Step>)>) -
             .iter()
             .find(|s| &s.key == key)
             .ok_or_else(|| FieldViolation::new("step_key", format!("'{key}' is not a step of map {map_id}")))?;
-        if tp.phase == 0 {
-            tp.phase = step.phase.code();
+        if tp.phase.is_none() {
+            tp.phase = Some(step.phase);
         }
     }
     Ok(())

@@ -4,6 +4,8 @@
 use cx_runtime::error::FieldViolation;
 use serde::{Deserialize, Serialize};
 
+use super::channel::Channel;
+
 pub const MAX_STEPS: usize = 50;
 pub const MAX_NAME_LEN: usize = 200;
 
@@ -36,31 +38,15 @@ impl MetaJourney {
     }
 }
 
-/// Before, during or after the purchase; stored as 1, 2, 3 (the proto values).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Phase {
-    Before,
-    During,
-    After,
-}
-
-impl Phase {
-    pub fn code(self) -> i16 {
-        match self {
-            Self::Before => 1,
-            Self::During => 2,
-            Self::After => 3,
-        }
-    }
-
-    pub fn from_code(code: i32) -> Option<Self> {
-        match code {
-            1 => Some(Self::Before),
-            2 => Some(Self::During),
-            3 => Some(Self::After),
-            _ => None,
-        }
+coded_enum! {
+    /// Before, during or after the purchase: `cx.journey.v1.Phase`. A step
+    /// stores it by name, a touchpoint by code.
+    #[derive(Serialize, Deserialize)]
+    #[serde(rename_all = "snake_case")]
+    pub enum Phase {
+        Before = 1,
+        During = 2,
+        After = 3,
     }
 }
 
@@ -70,8 +56,8 @@ pub struct Step {
     pub key: String,
     pub name: String,
     pub phase: Phase,
-    /// Channel proto values.
-    pub expected_channels: Vec<i32>,
+    /// Stored as their codes.
+    pub expected_channels: Vec<Channel>,
     pub importance: i32,
     pub target_score: f64,
     pub moment_of_truth: bool,
@@ -126,7 +112,7 @@ mod tests {
             key: key.into(),
             name: key.to_uppercase(),
             phase: Phase::Before,
-            expected_channels: vec![1],
+            expected_channels: vec![Channel::Web],
             importance: 3,
             target_score: 8.0,
             moment_of_truth: false,

@@ -14,6 +14,7 @@ use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
 use super::analysis::peak_end;
+use super::channel::Channel;
 
 /// Touchpoints of the map (key "").
 pub const TOUCHPOINTS: &str = "touchpoints";
@@ -30,7 +31,7 @@ pub const STEP_INSTANCES: &str = "step.instances";
 /// Instances with ≥ 2 touchpoints, and those of them on ≥ 2 channels.
 pub const MULTI_TOUCH: &str = "multi_touch";
 pub const CROSS_CHANNEL: &str = "cross_channel";
-/// Channel switches, key "from>to".
+/// Channel switches, key "from>to" (channel codes).
 pub const SWITCH: &str = "switch";
 /// Scored instances; sums of their remembered and plain mean scores (in
 /// `x`); those where the two differ by 2 points or more.
@@ -74,7 +75,7 @@ impl Counters {
 pub struct Fact {
     pub id: String,
     pub at: DateTime<Utc>,
-    pub channel: i16,
+    pub channel: Channel,
     pub step: Option<String>,
     pub score: Option<i64>,
     pub customer: Uuid,
@@ -109,7 +110,7 @@ pub struct Summary {
     pub touchpoints: i64,
     pub channels: usize,
     pub steps: BTreeSet<String>,
-    pub switches: BTreeMap<(i16, i16), i64>,
+    pub switches: BTreeMap<(Channel, Channel), i64>,
     pub scored: i64,
     pub score_sum: i64,
     /// Peak, end and remembered score (docs/DOMAIN.md §5.8), when anything is scored.
@@ -166,7 +167,7 @@ impl Summary {
             }
         }
         for ((from, to), n) in &self.switches {
-            counters.add(d, SWITCH, &format!("{from}>{to}"), sign * n, 0.0);
+            counters.add(d, SWITCH, &format!("{}>{}", from.code(), to.code()), sign * n, 0.0);
         }
         if let (Some((_, _, remembered)), Some(mean), Some(gap)) = (self.peak_end, self.mean(), self.gap()) {
             let s = sign as f64;
@@ -193,7 +194,7 @@ pub fn change(counters: &mut Counters, before: Option<&Summary>, after: Option<&
     }
 }
 
-/// Parses a switch key back into (from, to).
+/// Parses a switch key back into the codes of (from, to).
 pub fn parse_switch(key: &str) -> Option<(i16, i16)> {
     let (from, to) = key.split_once('>')?;
     Some((from.parse().ok()?, to.parse().ok()?))
@@ -208,7 +209,7 @@ mod tests {
             id: id.into(),
             // 2026-03-01T00:00:00Z is day 20,513.
             at: DateTime::from_timestamp(20_513 * 86_400 + hour * 3_600, 0).unwrap(),
-            channel,
+            channel: Channel::from_code(i32::from(channel)).unwrap(),
             step: Some(step.into()),
             score,
             customer: Uuid::from_u128(u128::try_from(hour).unwrap_or(0)),
@@ -244,7 +245,10 @@ mod tests {
         assert_eq!(s.first_at, a.at);
         assert_eq!(s.customer, d.customer, "the customer of the last touchpoint");
         assert_eq!((s.touchpoints, s.channels, s.scored, s.score_sum), (4, 3, 4, 26));
-        assert_eq!(s.switches, BTreeMap::from([((1, 9), 1), ((9, 10), 1)]));
+        assert_eq!(
+            s.switches,
+            BTreeMap::from([((Channel::Web, Channel::Store), 1), ((Channel::Store, Channel::Phone), 1)])
+        );
         // 8, 7, 4, 7 are 3, 2, 1, 2 from 5: peak 8, end 7 → 7.5; mean 26 / 4 = 6.5.
         assert_eq!(s.peak_end, Some((8, 7, 7.5)));
         assert_eq!((s.mean(), s.gap()), (Some(6.5), Some(1.0)));

@@ -5,18 +5,40 @@ use chrono::{DateTime, Utc};
 use cx_runtime::attributes::Attributes;
 use uuid::Uuid;
 
+use super::channel::Channel;
+use super::map::Phase;
+
 /// Largest number of touchpoints in one IngestTouchpoints call.
 pub const MAX_BATCH: usize = 100_000;
 /// Largest chunk of a StreamTouchpoints call.
 pub const MAX_CHUNK: usize = 10_000;
 pub const MAX_ID_LEN: usize = 128;
 
+coded_enum! {
+    /// Whether an interaction informs or transacts (an order, a payment, a
+    /// return): `cx.common.v1.InteractionKind`.
+    pub enum InteractionKind {
+        Informative = 1,
+        Transactional = 2,
+    }
+}
+
+coded_enum! {
+    /// Who started an interaction: the company (push) or the customer
+    /// (pull): `cx.common.v1.Initiator`.
+    pub enum Initiator {
+        Push = 1,
+        Pull = 2,
+    }
+}
+
 /// Who the touchpoint is for, before resolution.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub enum Customer {
     Profile(Uuid),
-    /// Identity kind (proto value) and value as sent; the profile service
-    /// normalises and validates it.
+    /// Identity kind (proto value) and value as sent: identities are the
+    /// profile service's, which validates and normalises both, so the kind
+    /// passes through untyped.
     Identity(i32, String),
 }
 
@@ -24,16 +46,13 @@ pub enum Customer {
 pub struct Touchpoint {
     pub id: String,
     pub customer: Customer,
-    /// Channel proto value.
-    pub channel: i16,
+    pub channel: Channel,
     pub digital: bool,
     pub occurred_at: DateTime<Utc>,
-    /// InteractionKind proto value.
-    pub kind: i16,
-    /// Initiator proto value.
-    pub initiator: i16,
-    /// Phase code, 0 when neither given nor known from a step.
-    pub phase: i16,
+    pub kind: InteractionKind,
+    pub initiator: Initiator,
+    /// `None` when neither given nor known from a step.
+    pub phase: Option<Phase>,
     pub map: Option<(Uuid, i32)>,
     pub step_key: Option<String>,
     pub instance_id: Option<String>,

@@ -24,6 +24,7 @@ use uuid::Uuid;
 use super::activity::{self, PER_MESSAGE, STORED_TOUCHPOINTS};
 use super::rollup::{self, Change, MapFact};
 use super::{JourneyStore, Result};
+use crate::domain::map::Phase;
 use crate::domain::rollup::Fact;
 use crate::domain::touchpoint::Touchpoint;
 
@@ -52,6 +53,11 @@ const INSERT_POSTGRES: &str = "INSERT INTO touchpoints (tenant_id, id, customer_
 pub struct Resolved<'a> {
     pub customer: Uuid,
     pub touchpoint: &'a Touchpoint,
+}
+
+/// The stored phase: 0 when unknown.
+fn phase_code(tp: &Touchpoint) -> i16 {
+    tp.phase.map_or(0, Phase::code)
 }
 
 fn attributes_json(tp: &Touchpoint) -> Option<serde_json::Value> {
@@ -146,11 +152,11 @@ async fn insert_postgres<C: ConnectionTrait>(
         let values: [Value; 16] = [
             tp.id.clone().into(),
             r.customer.into(),
-            tp.channel.into(),
+            tp.channel.code().into(),
             tp.occurred_at.into(),
-            tp.kind.into(),
-            tp.initiator.into(),
-            tp.phase.into(),
+            tp.kind.code().into(),
+            tp.initiator.code().into(),
+            phase_code(tp).into(),
             map_id.into(),
             map_version.into(),
             tp.step_key.clone().unwrap_or_default().into(),
@@ -215,11 +221,11 @@ async fn insert_sqlite(
                 t.to_string().into(),
                 tp.id.clone().into(),
                 (*owner).into(),
-                tp.channel.into(),
+                tp.channel.code().into(),
                 tp.occurred_at.into(),
-                tp.kind.into(),
-                tp.initiator.into(),
-                tp.phase.into(),
+                tp.kind.code().into(),
+                tp.initiator.code().into(),
+                phase_code(tp).into(),
                 tp.map.map(|m| m.0).into(),
                 tp.map.map(|m| m.1).into(),
                 tp.step_key.clone().into(),

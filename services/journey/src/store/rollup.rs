@@ -16,9 +16,10 @@ use sea_orm::sea_query::{ArrayType, Expr};
 use sea_orm::{ColumnTrait, Condition, ConnectionTrait, DbBackend, QueryFilter, QueryResult, Statement, Value};
 use uuid::Uuid;
 
-use super::Result;
 use super::bulk::{self, Kind};
 use super::entity::journey_instance;
+use super::{JourneyError, Result};
+use crate::domain::channel::Channel;
 use crate::domain::rollup::{self, Counters, Fact, Summary};
 
 /// A map's touchpoint with its instance, as the roll-ups see it.
@@ -169,12 +170,19 @@ fn key_arrays(keys: &BTreeSet<Key>) -> (Value, Value) {
     (pg_array(ArrayType::Uuid, keys.iter().map(|k| k.0)), pg_array(ArrayType::String, keys.iter().map(|k| k.1.clone())))
 }
 
+/// A stored channel code as the domain's channel.
+fn stored_channel(code: i16, touchpoint: &str) -> Result<Channel> {
+    Channel::from_code(i32::from(code))
+        .ok_or_else(|| JourneyError::Corrupt(format!("channel {code} of touchpoint '{touchpoint}'")))
+}
+
 fn fact_of(row: &QueryResult) -> Result<(Key, Fact)> {
     let key = (row.try_get::<Uuid>("", "map_id")?, row.try_get::<String>("", "instance_id")?);
+    let id: String = row.try_get("", "id")?;
     let fact = Fact {
-        id: row.try_get("", "id")?,
+        channel: stored_channel(row.try_get("", "channel")?, &id)?,
+        id,
         at: row.try_get("", "occurred_at")?,
-        channel: row.try_get("", "channel")?,
         step: row.try_get("", "step_key")?,
         score: row.try_get::<Option<i16>>("", "score")?.map(i64::from),
         customer: row.try_get("", "customer_id")?,
@@ -267,23 +275,23 @@ pub async fn facts_of_customers<C: ConnectionTrait>(
         .filter(touchpoint::Column::MapId.is_not_null())
         .all(conn)
         .await?;
-    Ok(rows
-        .into_iter()
-        .filter_map(|tp| {
-            Some(MapFact {
-                map: tp.map_id?,
+    rows.into_iter()
+        .filter_map(|tp| Some((tp.map_id?, tp)))
+        .map(|(map, tp)| {
+            Ok(MapFact {
+                map,
                 instance: tp.instance_id,
                 fact: Fact {
+                    channel: stored_channel(tp.channel, &tp.id)?,
                     id: tp.id,
                     at: tp.occurred_at,
-                    channel: tp.channel,
                     step: tp.step_key,
                     score: tp.score.map(i64::from),
                     customer: tp.customer_id,
                 },
             })
         })
-        .collect())
+        .collect()
 }
 
 /// The merged customer's instances now belong to the survivor.

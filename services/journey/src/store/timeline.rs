@@ -9,12 +9,14 @@ use uuid::Uuid;
 
 use super::entity::touchpoint;
 use super::{JourneyStore, Result};
+use crate::domain::channel::Channel;
+use crate::domain::map::Phase;
 
 #[derive(Clone, Debug, Default)]
 pub struct TimelineFilter {
-    /// Channel proto values; all when empty.
-    pub channels: Vec<i16>,
-    pub phase: Option<i16>,
+    /// All when empty.
+    pub channels: Vec<Channel>,
+    pub phase: Option<Phase>,
     pub since: Option<DateTime<Utc>>,
     pub until: Option<DateTime<Utc>>,
 }
@@ -39,10 +41,10 @@ impl JourneyStore {
             .order_by_desc(touchpoint::Column::Id)
             .limit(limit + 1);
         if !filter.channels.is_empty() {
-            query = query.filter(touchpoint::Column::Channel.is_in(filter.channels.clone()));
+            query = query.filter(touchpoint::Column::Channel.is_in(filter.channels.iter().map(|c| c.code())));
         }
         if let Some(phase) = filter.phase {
-            query = query.filter(touchpoint::Column::Phase.eq(phase));
+            query = query.filter(touchpoint::Column::Phase.eq(phase.code()));
         }
         if let Some(since) = filter.since {
             query = query.filter(touchpoint::Column::OccurredAt.gte(since));

@@ -12,13 +12,14 @@ use cx_proto::profile::v1 as pb;
 use cx_proto::profile::v1::profile_service_server::ProfileService;
 use cx_runtime::TenantId;
 use cx_runtime::auth::{Role, tenant};
-use cx_runtime::cache::{Cache, CacheKey};
+use cx_runtime::cache::Cache;
 use cx_runtime::error::{FieldViolation, Violations, all2, all3};
 use cx_runtime::page::{decode_uuid_token, next_page_token, page_size};
 use prost::Message;
 use tonic::{Request, Response, Status};
 use uuid::Uuid;
 
+use crate::cache_keys;
 use crate::domain::attributes::{MAX_ATTRIBUTES, MAX_PERSONA_LEN, MaskPath};
 use crate::domain::consent::{self, check_custom_name};
 use crate::domain::identity::Identity;
@@ -61,11 +62,6 @@ impl ProfileApi {
         Self { store, cache }
     }
 
-    /// The cache entry of a profile.
-    pub fn cache_key(t: &TenantId, id: Uuid) -> CacheKey {
-        CacheKey::new(t, "profile", &id.to_string())
-    }
-
     /// A record as the API returns it, scored under the tenant's model.
     async fn to_proto(&self, t: &TenantId, record: &crate::store::ProfileRecord) -> Result<pb::Profile, Status> {
         Ok(profile_to_proto(record, &self.store.intensity_model(t).await?))
@@ -75,7 +71,7 @@ impl ProfileApi {
     /// tenant's current model whatever model the entry was cached under.
     async fn cached_profile(&self, t: &TenantId, id: Uuid) -> Result<pb::Profile, Status> {
         let model = self.store.intensity_model(t).await?;
-        let key = Self::cache_key(t, id);
+        let key = cache_keys::profile(t, id);
         let bytes = self
             .cache
             .get_or_load(&key, || async {
@@ -244,7 +240,7 @@ impl ProfileService for ProfileApi {
         };
         let update = ProfileUpdate { paths, persona, attributes };
         let record = self.store.update(&t, id, &update, MAX_ATTRIBUTES).await?;
-        self.cache.invalidate(&Self::cache_key(&t, id)).await?;
+        self.cache.invalidate(&cache_keys::profile(&t, id)).await?;
         Ok(Response::new(pb::UpdateProfileResponse { profile: Some(self.to_proto(&t, &record).await?) }))
     }
 
@@ -253,7 +249,7 @@ impl ProfileService for ProfileApi {
         let pb::AddIdentityRequest { profile_id, identity } = request.into_inner();
         let (id, identity) = profile_identity(&profile_id, identity)?;
         let result = self.store.add_identity(&t, id, &identity).await;
-        self.cache.invalidate(&Self::cache_key(&t, id)).await?;
+        self.cache.invalidate(&cache_keys::profile(&t, id)).await?;
         Ok(Response::new(pb::AddIdentityResponse { profile: Some(self.to_proto(&t, &result?).await?) }))
     }
 
@@ -262,7 +258,7 @@ impl ProfileService for ProfileApi {
         let pb::RemoveIdentityRequest { profile_id, identity } = request.into_inner();
         let (id, identity) = profile_identity(&profile_id, identity)?;
         let result = self.store.remove_identity(&t, id, &identity).await;
-        self.cache.invalidate(&Self::cache_key(&t, id)).await?;
+        self.cache.invalidate(&cache_keys::profile(&t, id)).await?;
         Ok(Response::new(pb::RemoveIdentityResponse { profile: Some(self.to_proto(&t, &result?).await?) }))
     }
 
@@ -372,7 +368,7 @@ impl ProfileService for ProfileApi {
         let Some(customers) = self.store.record_activity(&t, &batch_id, records).await? else {
             return Ok(Response::new(pb::RecordActivityResponse { duplicate: true, profiles_updated: 0 }));
         };
-        let keys: Vec<_> = customers.iter().map(|id| Self::cache_key(&t, *id)).collect();
+        let keys: Vec<_> = customers.iter().map(|id| cache_keys::profile(&t, *id)).collect();
         self.cache.invalidate_all(&keys).await?;
         let profiles_updated = i32::try_from(customers.len()).unwrap_or(i32::MAX);
         Ok(Response::new(pb::RecordActivityResponse { duplicate: false, profiles_updated }))
@@ -453,7 +449,7 @@ impl ProfileService for ProfileApi {
             .map_err(ProfileError::from)?;
         let prefer = if prefer_merged_attributes { Prefer::Merged } else { Prefer::Survivor };
         let outcome = self.store.merge(&t, survivor, merged, prefer).await?;
-        self.cache.invalidate_all(&[Self::cache_key(&t, survivor), Self::cache_key(&t, merged)]).await?;
+        self.cache.invalidate_all(&[cache_keys::profile(&t, survivor), cache_keys::profile(&t, merged)]).await?;
         let conflicts = outcome
             .conflicts
             .iter()
@@ -490,7 +486,8 @@ impl ProfileService for ProfileApi {
         let pb::EraseCustomerRequest { profile_id } = request.into_inner();
         let id = parse_id(&profile_id, "profile_id").map_err(reject)?;
         let (job, merged_ids) = self.store.erase(&t, id).await?;
-        let keys: Vec<_> = std::iter::once(id).chain(merged_ids).map(|erased| Self::cache_key(&t, erased)).collect();
+        let keys: Vec<_> =
+            std::iter::once(id).chain(merged_ids).map(|erased| cache_keys::profile(&t, erased)).collect();
         // Acknowledged only once no replica can serve her cached profile.
         self.cache.invalidate_erased(&keys).await?;
         Ok(Response::new(pb::EraseCustomerResponse { erasure: Some(export::erasure_to_proto(&job)) }))

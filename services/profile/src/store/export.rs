@@ -5,9 +5,10 @@ use cx_runtime::store::scoped;
 use sea_orm::{ColumnTrait, QueryFilter, QueryOrder};
 use uuid::Uuid;
 
+use super::consent::consent_of;
 use super::entity::{activity_day, consent_event, device, lifecycle_transition, merge, purchase_day};
 use super::sweep::{Transition, transition_of};
-use super::{ConsentRecord, ProfileRecord, ProfileStore, consent_of};
+use super::{ConsentRecord, ProfileRecord, ProfileStore};
 use crate::error::ProfileError;
 
 type Result<T> = std::result::Result<T, ProfileError>;

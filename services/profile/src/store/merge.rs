@@ -12,7 +12,7 @@ use sea_orm::{
 };
 use uuid::Uuid;
 
-use super::activity::refresh;
+use super::derived::refresh;
 use super::entity::{consent_event, customer, identity, merge};
 use super::{ProfileRecord, ProfileStore};
 use crate::domain::attributes::Attributes;

@@ -10,7 +10,7 @@ use sea_orm::{
 use uuid::Uuid;
 
 use super::ProfileStore;
-use super::activity::refresh;
+use super::derived::refresh;
 use super::entity::{customer, lifecycle_transition};
 use crate::domain::lifecycle::Lifecycle;
 use crate::error::ProfileError;

@@ -1,0 +1,196 @@
+//! Consent: the decisions recorded per customer and purpose (an append-only
+//! history, the decision in force derived from it), and the purposes a
+//! tenant defines.
+
+use chrono::{DateTime, Utc};
+use cx_runtime::TenantId;
+use cx_runtime::store::scoped;
+use sea_orm::sea_query::OnConflict;
+use sea_orm::{ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
+use uuid::Uuid;
+
+use super::entity::{consent_event, consent_purpose};
+use super::{ProfileStore, Result, inserted};
+use crate::domain::consent::{self, Decision, Purpose};
+use crate::error::ProfileError;
+
+/// A recorded consent decision.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ConsentRecord {
+    pub id: Uuid,
+    pub purpose: Purpose,
+    pub granted: bool,
+    pub source_channel: String,
+    pub actor: String,
+    pub occurred_at: DateTime<Utc>,
+    pub recorded_at: DateTime<Utc>,
+}
+
+impl Decision for ConsentRecord {
+    fn occurred_at(&self) -> DateTime<Utc> {
+        self.occurred_at
+    }
+    fn recorded_at(&self) -> DateTime<Utc> {
+        self.recorded_at
+    }
+    fn granted(&self) -> bool {
+        self.granted
+    }
+}
+
+/// A consent decision to record.
+#[derive(Clone, Debug)]
+pub struct NewConsent {
+    pub purpose: Purpose,
+    pub granted: bool,
+    pub source_channel: String,
+    pub actor: String,
+    pub occurred_at: DateTime<Utc>,
+    pub request_id: Option<String>,
+}
+
+/// A tenant-defined purpose.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PurposeRecord {
+    pub name: String,
+    pub description: String,
+    pub created_at: DateTime<Utc>,
+}
+
+pub(crate) fn consent_of(row: consent_event::Model) -> Option<ConsentRecord> {
+    Some(ConsentRecord {
+        id: row.id,
+        purpose: Purpose::from_key(&row.purpose)?,
+        granted: row.granted,
+        source_channel: row.source_channel,
+        actor: row.actor,
+        occurred_at: row.occurred_at,
+        recorded_at: row.recorded_at,
+    })
+}
+
+impl ProfileStore {
+    /// Fails unless `purpose` is standard or defined by the tenant.
+    pub async fn check_purpose(&self, t: &TenantId, purpose: &Purpose, field: &str) -> Result<()> {
+        let Purpose::Custom(name) = purpose else {
+            return Ok(());
+        };
+        let known =
+            scoped::<consent_purpose::Entity>(t).filter(consent_purpose::Column::Name.eq(name)).one(&self.db).await?;
+        match known {
+            Some(_) => Ok(()),
+            None => Err(ProfileError::invalid(field, format!("'{name}' is not a consent purpose of this tenant"))),
+        }
+    }
+
+    /// Appends a decision (once per request id) and returns it with the
+    /// purpose's history.
+    pub async fn set_consent(
+        &self,
+        t: &TenantId,
+        id: Uuid,
+        new: NewConsent,
+    ) -> Result<(ConsentRecord, Vec<ConsentRecord>)> {
+        self.exists(t, id).await?;
+        let event_id = Uuid::now_v7();
+        let row = consent_event::ActiveModel {
+            tenant_id: Set(t.to_string()),
+            id: Set(event_id),
+            customer_id: Set(id),
+            purpose: Set(new.purpose.key()),
+            granted: Set(new.granted),
+            source_channel: Set(new.source_channel),
+            actor: Set(new.actor),
+            occurred_at: Set(cx_runtime::store::stored_instant(new.occurred_at)),
+            recorded_at: Set(cx_runtime::store::now()),
+            request_id: Set(new.request_id.clone()),
+        };
+        consent_event::Entity::insert(row)
+            .on_conflict(
+                OnConflict::columns([consent_event::Column::TenantId, consent_event::Column::RequestId])
+                    .do_nothing()
+                    .to_owned(),
+            )
+            .try_insert()
+            .exec_without_returning(&self.db)
+            .await?;
+        let history = self.consent_history_for(t, id, &new.purpose).await?;
+        // A retried request finds the decision its first attempt recorded.
+        let recorded = match &new.request_id {
+            Some(request_id) => scoped::<consent_event::Entity>(t)
+                .filter(consent_event::Column::RequestId.eq(request_id))
+                .one(&self.db)
+                .await?
+                .and_then(consent_of),
+            None => history.iter().find(|e| e.id == event_id).cloned(),
+        };
+        let recorded = recorded.ok_or_else(|| ProfileError::Corrupt(format!("consent event {event_id} vanished")))?;
+        if recorded.purpose != new.purpose {
+            return Err(ProfileError::AlreadyExists("request_id was already used for another decision".into()));
+        }
+        Ok((recorded, history))
+    }
+
+    /// Every decision of one purpose.
+    pub async fn consent_history_for(&self, t: &TenantId, id: Uuid, purpose: &Purpose) -> Result<Vec<ConsentRecord>> {
+        let rows = scoped::<consent_event::Entity>(t)
+            .filter(consent_event::Column::CustomerId.eq(id))
+            .filter(consent_event::Column::Purpose.eq(purpose.key()))
+            .all(&self.db)
+            .await?;
+        Ok(rows.into_iter().filter_map(consent_of).collect())
+    }
+
+    /// The decision in force for a purpose, if any.
+    pub async fn consent(&self, t: &TenantId, id: Uuid, purpose: &Purpose) -> Result<Option<ConsentRecord>> {
+        self.exists(t, id).await?;
+        let history = self.consent_history_for(t, id, purpose).await?;
+        Ok(consent::current(&history).cloned())
+    }
+
+    /// One page of a customer's decisions, newest recorded first.
+    pub async fn consent_history(
+        &self,
+        t: &TenantId,
+        id: Uuid,
+        before: Option<Uuid>,
+        limit: u64,
+    ) -> Result<(Vec<ConsentRecord>, bool)> {
+        self.exists(t, id).await?;
+        let mut query = scoped::<consent_event::Entity>(t)
+            .filter(consent_event::Column::CustomerId.eq(id))
+            .order_by_desc(consent_event::Column::Id)
+            .limit(limit + 1);
+        if let Some(before) = before {
+            query = query.filter(consent_event::Column::Id.lt(before));
+        }
+        let mut rows = query.all(&self.db).await?;
+        let more = cx_runtime::page::trim_page(&mut rows, limit);
+        Ok((rows.into_iter().filter_map(consent_of).collect(), more))
+    }
+
+    pub async fn create_purpose(&self, t: &TenantId, name: &str, description: &str) -> Result<PurposeRecord> {
+        let now = cx_runtime::store::now();
+        let row = consent_purpose::ActiveModel {
+            tenant_id: Set(t.to_string()),
+            name: Set(name.to_owned()),
+            description: Set(description.to_owned()),
+            created_at: Set(now),
+        };
+        let result =
+            consent_purpose::Entity::insert(row).on_conflict_do_nothing().exec_without_returning(&self.db).await?;
+        if !inserted(&result) {
+            return Err(ProfileError::AlreadyExists(format!("consent purpose '{name}'")));
+        }
+        Ok(PurposeRecord { name: name.to_owned(), description: description.to_owned(), created_at: now })
+    }
+
+    pub async fn purposes(&self, t: &TenantId) -> Result<Vec<PurposeRecord>> {
+        let rows =
+            scoped::<consent_purpose::Entity>(t).order_by_asc(consent_purpose::Column::Name).all(&self.db).await?;
+        Ok(rows
+            .into_iter()
+            .map(|r| PurposeRecord { name: r.name, description: r.description, created_at: r.created_at })
+            .collect())
+    }
+}
