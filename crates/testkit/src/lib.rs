@@ -5,9 +5,13 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+pub mod eventually;
 pub mod process;
 pub mod raw;
 pub mod redis_server;
+pub mod rpc;
+
+pub use eventually::{eventually, eventually_within};
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -78,6 +82,20 @@ impl TestDb {
     /// The name, for tests that must point a server at it before it exists.
     pub fn name(&self) -> &str {
         &self.name
+    }
+
+    /// How many sessions on this database wait for a lock: with a row lock
+    /// the test holds, that a call is in flight and blocked on it.
+    pub async fn lock_waiters(&self) -> i64 {
+        let conn = Database::connect(&admin_url()).await.unwrap();
+        let sql = format!(
+            "SELECT count(*) AS n FROM pg_stat_activity WHERE datname = '{}' AND wait_event_type = 'Lock'",
+            self.name
+        );
+        let row = conn.query_one_raw(Statement::from_string(DbBackend::Postgres, sql)).await.unwrap().unwrap();
+        let n = row.try_get("", "n").unwrap();
+        conn.close().await.unwrap();
+        n
     }
 }
 
@@ -259,13 +277,8 @@ impl RunningServer {
     /// Waits (bounded) until the whole server reports SERVING.
     pub async fn wait_serving(&self) {
         let serving = tonic_health::pb::health_check_response::ServingStatus::Serving as i32;
-        for _ in 0..300 {
-            if self.health("").await == Some(serving) {
-                return;
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        panic!("server on {} did not become SERVING within 15 s", self.addr);
+        let what = format!("the server on {} reports SERVING", self.addr);
+        eventually_within(Duration::from_secs(15), &what, || self.health(""), |s| *s == Some(serving)).await;
     }
 
     /// Begins a graceful stop and waits for it to finish.
