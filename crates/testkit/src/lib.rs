@@ -361,9 +361,48 @@ pub mod idp {
     }
 }
 
+/// The store a test runs on; [`on_both_backends!`] runs a case on each.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Backend {
+    Postgres,
+    Sqlite,
+}
+
+/// The database of one service on one backend, opened as the service opens
+/// it (not migrated): a fresh PostgreSQL database, or SQLite in a fresh data
+/// directory. Both are dropped with it.
+#[derive(Debug)]
+pub struct ServiceDb {
+    pub conn: sea_orm::DatabaseConnection,
+    _postgres: Option<TestDb>,
+    dir: PathBuf,
+}
+
+impl ServiceDb {
+    /// Panics unless the connection is on `backend`.
+    pub async fn open(backend: Backend, service: &'static str) -> Self {
+        let (postgres, expected) = match backend {
+            Backend::Postgres => (Some(TestDb::create().await.unwrap()), DbBackend::Postgres),
+            Backend::Sqlite => (None, DbBackend::Sqlite),
+        };
+        let dir = temp_dir();
+        let args = store_args(postgres.as_ref().map(|db| db.url.clone()), dir.clone());
+        let conn = cx_runtime::store::open(&args, service).await.unwrap();
+        assert_eq!(conn.get_database_backend(), expected, "the test runs on the backend it names");
+        Self { conn, _postgres: postgres, dir }
+    }
+}
+
+impl Drop for ServiceDb {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
 /// Runs each named `async fn(Backend)` of the calling test file as two
 /// tests, `postgres::<name>` and `sqlite::<name>`: the file must have a
-/// `Backend` type with `Postgres` and `Sqlite` values in scope.
+/// `Backend` type with `Postgres` and `Sqlite` values in scope (such as
+/// [`Backend`], imported).
 #[macro_export]
 macro_rules! on_both_backends {
     ($($name:ident),* $(,)?) => {
