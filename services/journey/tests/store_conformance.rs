@@ -33,7 +33,6 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::PathBuf;
 
 use chrono::{DateTime, Utc};
 use cx_journey::domain::map::{MetaJourney, Phase, Step};
@@ -49,45 +48,23 @@ use cx_journey::store::{JourneyError, JourneyStore, peers};
 use cx_runtime::TenantId;
 use cx_runtime::attributes::AttributeValue;
 use cx_runtime::deadline::Deadline;
-use cx_testkit::TestDb;
+use cx_testkit::{Backend, ServiceDb};
 use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, Statement, TransactionTrait, Value};
 use tonic::Code;
 use uuid::Uuid;
-
-#[derive(Clone, Copy, Debug)]
-enum Backend {
-    Postgres,
-    Sqlite,
-}
 
 /// A migrated journey store on one backend, dropped with the test.
 struct Fixture {
     store: JourneyStore,
     db: DatabaseConnection,
-    _postgres: Option<TestDb>,
-    dir: PathBuf,
-}
-
-impl Drop for Fixture {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
+    _service: ServiceDb,
 }
 
 async fn open(backend: Backend) -> Fixture {
-    let (postgres, url, expected) = match backend {
-        Backend::Postgres => {
-            let db = TestDb::create().await.unwrap();
-            let url = db.url.clone();
-            (Some(db), Some(url), DbBackend::Postgres)
-        }
-        Backend::Sqlite => (None, None, DbBackend::Sqlite),
-    };
-    let dir = cx_testkit::temp_dir();
-    let db = cx_runtime::store::open(&cx_testkit::store_args(url, dir.clone()), "journey").await.unwrap();
-    assert_eq!(db.get_database_backend(), expected, "the suite runs on the backend it names");
+    let service = ServiceDb::open(backend, "journey").await;
+    let db = service.conn.clone();
     cx_runtime::store::migrate::<Migrator>(&db, "journey").await.unwrap();
-    Fixture { store: JourneyStore::new(db.clone()), db, _postgres: postgres, dir }
+    Fixture { store: JourneyStore::new(db.clone()), db, _service: service }
 }
 
 fn tenant(name: &str) -> TenantId {

@@ -11,51 +11,13 @@ use cx_profile::error::ProfileError;
 use cx_profile::store::migration::Migrator;
 use cx_profile::store::{NewConsent, ProfileStore, ProfileUpdate};
 use cx_runtime::TenantId;
-use cx_testkit::TestDb;
-use sea_orm::DbBackend;
+use cx_testkit::{Backend, ServiceDb, TestDb};
 
-/// Keeps a backend's resources alive for the test's duration.
-enum Guard {
-    Postgres(#[allow(dead_code)] TestDb),
-    Sqlite(std::path::PathBuf),
-}
-
-impl Drop for Guard {
-    fn drop(&mut self) {
-        if let Guard::Sqlite(dir) = self {
-            let _ = std::fs::remove_dir_all(dir);
-        }
-    }
-}
-
-async fn store_on(database_url: Option<String>, guard: Guard, dir: std::path::PathBuf) -> (ProfileStore, Guard) {
-    let expected = if database_url.is_some() { DbBackend::Postgres } else { DbBackend::Sqlite };
-    let args = cx_testkit::store_args(database_url, dir);
-    let db = cx_runtime::store::open(&args, "profile").await.unwrap();
-    assert_eq!(db.get_database_backend(), expected, "the suite runs on the backend it names");
-    cx_runtime::store::migrate::<Migrator>(&db, "profile").await.unwrap();
-    (ProfileStore::new(db), guard)
-}
-
-#[derive(Clone, Copy, Debug)]
-enum Backend {
-    Postgres,
-    Sqlite,
-}
-
-/// A migrated profile store on `backend`, with what keeps it alive.
-async fn open(backend: Backend) -> (ProfileStore, Guard) {
-    match backend {
-        Backend::Postgres => {
-            let db = TestDb::create().await.unwrap();
-            let url = db.url.clone();
-            store_on(Some(url), Guard::Postgres(db), cx_testkit::temp_dir()).await
-        }
-        Backend::Sqlite => {
-            let dir = cx_testkit::temp_dir();
-            store_on(None, Guard::Sqlite(dir.clone()), dir).await
-        }
-    }
+/// A migrated profile store on `backend`, with its database.
+async fn open(backend: Backend) -> (ProfileStore, ServiceDb) {
+    let db = ServiceDb::open(backend, "profile").await;
+    cx_runtime::store::migrate::<Migrator>(&db.conn, "profile").await.unwrap();
+    (ProfileStore::new(db.conn.clone()), db)
 }
 
 fn tenant(name: &str) -> TenantId {
