@@ -1,13 +1,11 @@
 //! An OTLP/gRPC trace receiver inside the test: the services export to it
 //! exactly as they would to an OpenTelemetry Collector, Jaeger or Tempo.
 
-use std::sync::{Arc, Mutex};
-use std::time::Duration;
-
 use opentelemetry_proto::tonic::collector::trace::v1::trace_service_server::{TraceService, TraceServiceServer};
 use opentelemetry_proto::tonic::collector::trace::v1::{ExportTraceServiceRequest, ExportTraceServiceResponse};
 use opentelemetry_proto::tonic::common::v1::any_value::Value;
 pub use opentelemetry_proto::tonic::trace::v1::span::SpanKind;
+use std::sync::{Arc, Mutex};
 use tonic::transport::server::TcpIncoming;
 
 /// One exported span, with the `service.name` of the process that sent it.
@@ -86,21 +84,14 @@ impl Collector {
 
     /// Waits (at most 20 s) until `find` picks a span out of those received.
     pub async fn wait_for(&self, what: &str, find: impl Fn(&Exported) -> bool) -> Exported {
-        for _ in 0..200 {
-            if let Some(span) = self.receiver.spans.lock().unwrap().iter().find(|s| find(s)) {
-                return span.clone();
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-        let seen: Vec<_> = self
-            .receiver
-            .spans
-            .lock()
-            .unwrap()
-            .iter()
-            .map(|s| format!("{} {:?} {}", s.service, s.kind, s.name))
-            .collect();
-        panic!("no exported span {what}; received: {seen:#?}");
+        // The span when found; else what was received, to say so.
+        let look = || {
+            let spans = self.receiver.spans.lock().unwrap();
+            std::future::ready(spans.iter().find(|s| find(s)).cloned().ok_or_else(|| {
+                spans.iter().map(|s| format!("{} {:?} {}", s.service, s.kind, s.name)).collect::<Vec<_>>()
+            }))
+        };
+        cx_testkit::eventually(&format!("an exported span: {what}"), look, Result::is_ok).await.unwrap()
     }
 }
 

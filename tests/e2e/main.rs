@@ -7,8 +7,6 @@
 
 mod collector;
 
-use std::time::Duration;
-
 use chrono::{DateTime, Utc};
 use collector::{Collector, Exported, SpanKind};
 use cx_proto::common::v1::{Channel, Initiator, InteractionKind, Money};
@@ -73,21 +71,23 @@ async fn ingest_in_span(
 
 /// Waits (at most 20 s) until the profile `id` satisfies `check`.
 async fn eventually(addr: &str, token: &str, id: &str, check: impl Fn(&profile::Profile) -> bool) -> profile::Profile {
-    let mut last = None;
-    for _ in 0..200 {
-        if let Ok(mut client) = ProfileServiceClient::connect(addr.to_owned()).await {
-            let request = authed(profile::GetProfileRequest { id: id.into(), as_of: None }, token);
-            if let Ok(found) = client.get_profile(request).await {
-                let found = found.into_inner().profile.unwrap();
-                if check(&found) {
-                    return found;
-                }
-                last = Some(found);
-            }
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    panic!("profile {id} never reached the expected state; last seen: {last:#?}");
+    let read = || async {
+        let mut client = ProfileServiceClient::connect(addr.to_owned()).await.map_err(|e| e.to_string())?;
+        let request = authed(profile::GetProfileRequest { id: id.into(), as_of: None }, token);
+        let found = client.get_profile(request).await.map_err(|e| e.to_string())?;
+        Ok::<_, String>(found.into_inner().profile.unwrap())
+    };
+    let what = format!("profile {id} reaches the expected state");
+    cx_testkit::eventually(&what, read, |found| found.as_ref().is_ok_and(&check)).await.unwrap()
+}
+
+/// (status, last error) of each of journey's outbox rows of `tenant`.
+async fn journey_outbox(db: &TestDb, tenant: &str) -> Vec<(String, String)> {
+    use sea_orm::ConnectionTrait;
+    let conn = sea_orm::Database::connect(&db.url).await.unwrap();
+    let sql = format!("SELECT status, last_error FROM journey.outbox WHERE tenant_id = '{tenant}' ORDER BY id");
+    let rows = conn.query_all_raw(sea_orm::Statement::from_string(sea_orm::DbBackend::Postgres, sql)).await.unwrap();
+    rows.iter().map(|r| (r.try_get("", "status").unwrap(), r.try_get("", "last_error").unwrap())).collect()
 }
 
 fn assert_intensity(found: &profile::Profile, index: i32, parts: [f64; 4]) {
@@ -278,8 +278,11 @@ async fn one_trace_crosses_the_processes_and_a_killed_profile_service_loses_noth
     ];
     let stored = ingest_in_span(&mut journeys, second, &writer, tracing::info_span!("store visit")).await;
     assert_eq!(stored, (2, 0, 0));
-    tokio::time::sleep(Duration::from_millis(500)).await;
     assert!(ProfileServiceClient::connect(profile_addr.clone()).await.is_err(), "profile is down");
+    // Journey's dispatcher tries to deliver the visit and cannot: it stays owed.
+    let tried =
+        |rows: &Vec<(String, String)>| rows.iter().any(|(status, error)| status == "pending" && !error.is_empty());
+    cx_testkit::eventually("journey finds the profile service down", || journey_outbox(&db, &tenant), tried).await;
 
     // Back on the same port, it receives what it missed, once. 6 touchpoints,
     // 4 digital (web, app, e-mail, chat) of 4 channels, 3 of them hers, 2
@@ -312,8 +315,10 @@ async fn one_trace_crosses_the_processes_and_a_killed_profile_service_loses_noth
     let ingests = r#"grpc_server_handled_total{grpc_service="cx.journey.v1.JourneyService",grpc_method="IngestTouchpoints",grpc_code="OK"} 2"#;
     assert!(metrics.lines().any(|line| line == ingests), "{metrics}");
 
-    // Nothing twice either: journey holds six touchpoints, the profile no more.
-    tokio::time::sleep(Duration::from_millis(1_000)).await;
+    // Nothing twice either: journey holds six touchpoints, the profile no
+    // more, once journey has nothing left to deliver.
+    let all_delivered = |rows: &Vec<(String, String)>| rows.iter().all(|(status, _)| status == "delivered");
+    cx_testkit::eventually("journey's outbox is delivered", || journey_outbox(&db, &tenant), all_delivered).await;
     let settled = eventually(&profile_addr, &writer, &id, |_| true).await;
     assert_intensity(&settled, 62, [4.0 / 6.0, 0.5, 0.5, 0.75]);
 }

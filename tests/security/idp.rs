@@ -2,8 +2,6 @@
 //! cannot sign user tokens, yet their deliveries to each other flow, since
 //! the service identity does not depend on the user-token mode.
 
-use std::time::Duration;
-
 use cx_proto::profile::v1 as profile;
 use cx_runtime::auth::Role;
 use cx_testkit::{TestDb, authed, idp};
@@ -26,17 +24,12 @@ async fn with_an_identity_providers_key_activity_and_erasures_complete_between_p
 
     // The activity reaches the profile through journey's outbox: her last
     // touch is set (before, every delivery was refused "missing bearer token").
-    let mut touched = None;
-    for _ in 0..200 {
+    let last_touch = || async {
         let request = profile::GetProfileRequest { id: dana.clone(), as_of: None };
         let found = pair.profiles().await.get_profile(authed(request, &writer)).await.unwrap().into_inner();
-        touched = found.profile.unwrap().last_touch_time;
-        if touched.is_some() {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    assert!(touched.is_some(), "activity never reached the profile service");
+        found.profile.unwrap().last_touch_time
+    };
+    cx_testkit::eventually("activity reaches the profile service", last_touch, Option::is_some).await;
 
     // And an erasure completes in both services.
     let request = profile::EraseCustomerRequest { profile_id: dana.clone() };

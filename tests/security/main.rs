@@ -14,8 +14,6 @@ mod idp;
 mod internal;
 mod secrets;
 
-use std::time::Duration;
-
 use cx_proto::journey::v1 as journey;
 use cx_proto::journey::v1::journey_service_client::JourneyServiceClient;
 use cx_proto::profile::v1 as profile;
@@ -103,16 +101,10 @@ async fn erasure_until(
     id: &str,
     done: impl Fn(&profile::Erasure) -> bool,
 ) -> profile::Erasure {
-    let mut last = None;
-    for _ in 0..200 {
+    let read = || async {
         let request = profile::GetErasureRequest { id: id.into() };
         let erasure = pair.profiles().await.get_erasure(authed(request, token)).await.unwrap().into_inner().erasure;
-        let erasure = erasure.unwrap();
-        if done(&erasure) {
-            return erasure;
-        }
-        last = Some(erasure);
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    panic!("erasure {id} never reached the expected state; last seen {last:#?}");
+        erasure.unwrap()
+    };
+    cx_testkit::eventually(&format!("erasure {id} reaches the expected state"), read, done).await
 }

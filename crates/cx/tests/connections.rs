@@ -49,8 +49,8 @@ async fn out_of_file_descriptors_the_accept_loop_backs_off_and_health_answers() 
     for _ in 0..40 {
         flood.push(TcpStream::connect(&address).await.unwrap());
     }
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    assert!(open_fds(cx.pid()) >= limit - 1, "the flood did not exhaust descriptors");
+    let fds = || std::future::ready(open_fds(cx.pid()));
+    cx_testkit::eventually("the flood exhausts the descriptors", fds, |open| *open >= limit - 1).await;
 
     // Two seconds out of descriptors: the process idles, and answers health.
     let before = cpu_ticks(cx.pid());
@@ -65,14 +65,9 @@ async fn out_of_file_descriptors_the_accept_loop_backs_off_and_health_answers() 
 
     // The flood leaves: a new connection is served again.
     drop(flood);
-    let mut served = false;
-    for _ in 0..50 {
+    let probe = || {
         let probe = Command::new(env!("CARGO_BIN_EXE_cx")).args(["health", "--addr", &cx.addr]).output().unwrap();
-        if probe.status.success() {
-            served = true;
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-    assert!(served, "no new connection served after descriptors freed");
+        std::future::ready(probe.status)
+    };
+    cx_testkit::eventually("a new connection is served after descriptors freed", probe, |s| s.success()).await;
 }

@@ -43,7 +43,7 @@ async fn sigterm_lets_in_flight_calls_finish_then_exits_zero() {
             client.update_profile(authed(update, &writer)).await
         })
     };
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    cx_testkit::eventually("the update waits on the row lock", || db.lock_waiters(), |n| *n == 1).await;
 
     cx.signal("TERM");
     tokio::time::sleep(Duration::from_millis(500)).await;
@@ -52,13 +52,6 @@ async fn sigterm_lets_in_flight_calls_finish_then_exits_zero() {
 
     let updated = in_flight.await.unwrap().unwrap().into_inner().profile.unwrap();
     assert_eq!(updated.persona, "finished");
-    let mut exit = None;
-    for _ in 0..100 {
-        exit = cx.try_wait();
-        if exit.is_some() {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    let exit = cx_testkit::eventually("cx exits", || std::future::ready(cx.try_wait()), Option::is_some).await;
     assert_eq!(exit.map(|s| s.code()), Some(Some(0)), "cx exits cleanly after draining");
 }

@@ -21,6 +21,14 @@ async fn server(max_connections: usize, handshake: Duration) -> RunningServer {
     server
 }
 
+/// Sockets open in this process: the test's and, in process, the server's.
+fn sockets() -> usize {
+    let fds = std::fs::read_dir("/proc/self/fd").unwrap();
+    fds.filter_map(|fd| std::fs::read_link(fd.ok()?.path()).ok())
+        .filter(|target| target.to_string_lossy().starts_with("socket:"))
+        .count()
+}
+
 /// How long until the server closes `stream` (EOF or reset), at most `limit`.
 async fn closed_after(stream: &mut TcpStream, limit: Duration) -> Option<Duration> {
     let start = Instant::now();
@@ -62,11 +70,14 @@ async fn connections_over_the_cap_are_closed_at_once_while_health_answers() {
     let server = server(4, Duration::from_secs(30)).await;
     let mut health = tonic_health::pb::health_client::HealthClient::new(server.channel().await);
     let mut held = Vec::new();
+    let before = sockets();
     for _ in 0..3 {
         held.push(TcpStream::connect(server.addr).await.unwrap());
     }
-    // Let the server accept the three (cap reached: 1 channel + 3 silent).
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    // The server accepts the three (cap reached: 1 channel + 3 silent): both
+    // ends of each are sockets of this process then.
+    let open = || std::future::ready(sockets());
+    cx_testkit::eventually("the server accepts the three", open, |n| *n >= before + 6).await;
 
     let mut refused = 0;
     for _ in 0..10 {
@@ -79,9 +90,8 @@ async fn connections_over_the_cap_are_closed_at_once_while_health_answers() {
     }
     assert_eq!(refused, 10, "every connection over the cap is closed at once");
 
-    // Places free up when connections close.
+    // Places free up when connections close: a new connection is served.
     held.clear();
-    tokio::time::sleep(Duration::from_millis(200)).await;
-    assert_eq!(server.health("").await, SERVING);
+    cx_testkit::eventually("a new connection is served", || server.health(""), |status| *status == SERVING).await;
     server.stop().await.unwrap();
 }

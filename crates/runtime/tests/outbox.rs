@@ -19,7 +19,7 @@ use cx_runtime::outbox::inbox::{AfterCommit, Inbox, InboxHandler};
 use cx_runtime::outbox::migration::OutboxTables;
 use cx_runtime::outbox::{DELIVERED, Kind, PENDING, Pending};
 use cx_runtime::server::ServiceModule;
-use cx_testkit::{RunningServer, TestDb};
+use cx_testkit::{RunningServer, TestDb, eventually, eventually_within};
 use sea_orm::{DatabaseConnection, DatabaseTransaction, DbErr};
 use sea_orm_migration::{MigrationTrait, MigratorTrait};
 use tonic::service::RoutesBuilder;
@@ -163,6 +163,12 @@ impl World {
         Dispatcher::new(self.sender.clone(), config, destinations, cx_testkit::service_key())
     }
 
+    /// One round of `dispatcher`, then the counts.
+    async fn round(&self, dispatcher: &Dispatcher) -> (usize, usize) {
+        dispatcher.tick().await.unwrap();
+        self.status_counts().await
+    }
+
     async fn status_counts(&self) -> (usize, usize) {
         let pending = messages(&self.sender, &self.tenant, PENDING).await.unwrap().len();
         let delivered = messages(&self.sender, &self.tenant, DELIVERED).await.unwrap().len();
@@ -175,13 +181,7 @@ async fn a_delivery_that_fails_three_times_then_succeeds_is_applied_once() {
     let world = world(Recorder { fail_first: AtomicUsize::new(3), ..Default::default() }).await;
     enqueue(&world.sender, &world.tenant, "receiver", "test.echo", b"hello".to_vec()).await.unwrap();
     let dispatcher = world.dispatcher(Duration::from_secs(30)).await;
-    for _ in 0..200 {
-        dispatcher.tick().await.unwrap();
-        if world.status_counts().await == (0, 1) {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    eventually("the message is delivered", || world.round(&dispatcher), |counts| *counts == (0, 1)).await;
     assert_eq!(world.status_counts().await, (0, 1));
     assert_eq!(*world.recorder.applied.lock().unwrap(), vec!["hello"]);
     assert_eq!(world.recorder.calls.load(Ordering::SeqCst), 4, "three failures, one success");
@@ -221,12 +221,8 @@ async fn two_dispatchers_on_one_postgres_never_deliver_a_message_concurrently() 
     let (stop, stopped) = tokio::sync::watch::channel(false);
     let one = tokio::spawn(world.dispatcher(Duration::from_secs(30)).await.run(stopped.clone()));
     let two = tokio::spawn(world.dispatcher(Duration::from_secs(30)).await.run(stopped));
-    for _ in 0..600 {
-        if world.status_counts().await == (0, 300) {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    let all = |counts: &(usize, usize)| *counts == (0, 300);
+    eventually_within(Duration::from_secs(30), "all 300 delivered", || world.status_counts(), all).await;
     stop.send(true).unwrap();
     one.await.unwrap();
     two.await.unwrap();
@@ -247,13 +243,7 @@ async fn a_message_out_of_attempts_is_dead_lettered_not_dropped() {
     let world = world(Recorder { fail_first: AtomicUsize::new(usize::MAX), ..Default::default() }).await;
     enqueue(&world.sender, &world.tenant, "receiver", "test.echo", b"doomed".to_vec()).await.unwrap();
     let dispatcher = world.dispatcher(Duration::from_secs(30)).await;
-    for _ in 0..200 {
-        dispatcher.tick().await.unwrap();
-        if world.status_counts().await.0 == 0 {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    eventually("no message is left pending", || world.round(&dispatcher), |counts| counts.0 == 0).await;
     let dead = messages(&world.sender, &world.tenant, cx_runtime::outbox::DEAD).await.unwrap();
     assert_eq!(dead.len(), 1);
     assert_eq!((dead[0].attempts, dead[0].payload.as_slice()), (5, b"doomed".as_slice()));
@@ -340,13 +330,7 @@ async fn an_unreachable_destination_is_left_alone_and_its_messages_keep_their_at
     };
     let server = RunningServer::start_on(listener, vec![Arc::new(module)], cx_testkit::server_args());
     server.wait_serving().await;
-    for _ in 0..100 {
-        dispatcher.tick().await.unwrap();
-        if world.status_counts().await == (0, 30) {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    eventually("the 30 are delivered", || world.round(&dispatcher), |counts| *counts == (0, 30)).await;
     assert_eq!(world.status_counts().await, (0, 30));
     let delivered = messages(&world.sender, &world.tenant, DELIVERED).await.unwrap();
     assert!(

@@ -33,16 +33,18 @@ impl PrivateRedis {
     }
 
     async fn wait_ready(&self) {
-        for _ in 0..100 {
-            if let Ok(client) = redis::Client::open(self.url())
-                && let Ok(mut conn) = client.get_multiplexed_async_connection().await
-                && redis::cmd("PING").query_async::<String>(&mut conn).await.is_ok()
-            {
-                return;
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        panic!("private redis did not start");
+        cx_testkit::eventually_within(Duration::from_secs(5), "the private redis answers", || self.ping(), |up| *up)
+            .await;
+    }
+
+    async fn ping(&self) -> bool {
+        let Ok(client) = redis::Client::open(self.url()) else {
+            return false;
+        };
+        let Ok(mut conn) = client.get_multiplexed_async_connection().await else {
+            return false;
+        };
+        redis::cmd("PING").query_async::<String>(&mut conn).await.is_ok()
     }
 
     /// Sets `key` to `value` as it is; false while the server does not answer.
@@ -110,13 +112,8 @@ async fn outage_is_served_from_the_database_and_a_missed_invalidation_moves_the_
     let (_stop, stopped) = tokio::sync::watch::channel(false);
     tokio::spawn(cache.keeper(stopped).unwrap());
     let key = CacheKey::new(&TenantId::parse("acme").unwrap(), "profile", "7");
-    for _ in 0..100 {
-        if cache.epoch().is_some() {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    let before = cache.epoch().expect("the keeper reads the epoch");
+    let epoch = || std::future::ready(cache.epoch());
+    let before = cx_testkit::eventually("the keeper reads the epoch", epoch, Option::is_some).await.unwrap();
 
     assert_eq!(load(&cache, &key, "v1").await, b"v1");
     assert_eq!(raw(&cache, &key).await, Some(b"v1".to_vec()), "filled");
@@ -133,15 +130,7 @@ async fn outage_is_served_from_the_database_and_a_missed_invalidation_moves_the_
 
     // Redis answers again, with v1 as it was (a paused Redis runs the DEL
     // it received late; a restarted one may have lost it): put it back.
-    let mut back = false;
-    for _ in 0..40 {
-        tokio::time::sleep(Duration::from_millis(100)).await;
-        if redis.set_raw(key.as_str(), &sealed_v1).await {
-            back = true;
-            break;
-        }
-    }
-    assert!(back, "Redis answers again");
+    cx_testkit::eventually("Redis answers again", || redis.set_raw(key.as_str(), &sealed_v1), |set| *set).await;
     assert_eq!(load(&cache, &key, "v2").await, b"v2", "v1 must not come back");
     assert_eq!(raw(&cache, &key).await, Some(b"v2".to_vec()), "the cache is back");
     assert_eq!(load(&cache, &key, "unused").await, b"v2");
@@ -164,15 +153,10 @@ async fn the_cache_comes_back_by_itself_after_redis_restarts() {
 
     let redis = PrivateRedis::start(port);
     redis.wait_ready().await;
-    let mut back = false;
-    for _ in 0..50 {
+    let fill = || async {
         load(&cache, &key, "v3").await;
-        if cache.backend().get(&key).await.is_some() {
-            back = true;
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-    assert!(back, "the cache reconnected and fills again");
+        cache.backend().get(&key).await
+    };
+    cx_testkit::eventually("the cache reconnects and fills again", fill, Option::is_some).await;
     assert_eq!(cache.backend().get(&key).await.map(|hit| hit.value[12..].to_vec()), Some(b"v3".to_vec()));
 }

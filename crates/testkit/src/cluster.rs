@@ -17,12 +17,12 @@ use cx_runtime::registry::Registry;
 
 use crate::{RunningServer, TestDb};
 
-/// The store services run on.
+/// The store a test runs on; [`crate::on_both_backends!`] runs a case on each.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Backend {
-    /// PostgreSQL and Redis, as in production.
+    /// PostgreSQL (and Redis, in a cluster), as in production.
     Postgres,
-    /// SQLite files and the in-process cache: the embedded default of `cx serve all`.
+    /// SQLite files (and the in-process cache): the embedded default of `cx serve all`.
     Sqlite,
 }
 

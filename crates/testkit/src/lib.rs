@@ -6,9 +6,13 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 pub mod cluster;
+pub mod eventually;
 pub mod process;
 pub mod raw;
 pub mod redis_server;
+pub mod rpc;
+
+pub use eventually::{eventually, eventually_within};
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -81,6 +85,20 @@ impl TestDb {
     /// The name, for tests that must point a server at it before it exists.
     pub fn name(&self) -> &str {
         &self.name
+    }
+
+    /// How many sessions on this database wait for a lock: with a row lock
+    /// the test holds, that a call is in flight and blocked on it.
+    pub async fn lock_waiters(&self) -> i64 {
+        let conn = Database::connect(&admin_url()).await.unwrap();
+        let sql = format!(
+            "SELECT count(*) AS n FROM pg_stat_activity WHERE datname = '{}' AND wait_event_type = 'Lock'",
+            self.name
+        );
+        let row = conn.query_one_raw(Statement::from_string(DbBackend::Postgres, sql)).await.unwrap().unwrap();
+        let n = row.try_get("", "n").unwrap();
+        conn.close().await.unwrap();
+        n
     }
 }
 
@@ -262,13 +280,8 @@ impl RunningServer {
     /// Waits (bounded) until the whole server reports SERVING.
     pub async fn wait_serving(&self) {
         let serving = tonic_health::pb::health_check_response::ServingStatus::Serving as i32;
-        for _ in 0..300 {
-            if self.health("").await == Some(serving) {
-                return;
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        panic!("server on {} did not become SERVING within 15 s", self.addr);
+        let what = format!("the server on {} reports SERVING", self.addr);
+        eventually_within(Duration::from_secs(15), &what, || self.health(""), |s| *s == Some(serving)).await;
     }
 
     /// Begins a graceful stop and waits for it to finish.
@@ -351,9 +364,41 @@ pub mod idp {
     }
 }
 
+/// The database of one service on one backend, opened as the service opens
+/// it (not migrated): a fresh PostgreSQL database, or SQLite in a fresh data
+/// directory. Both are dropped with it.
+#[derive(Debug)]
+pub struct ServiceDb {
+    pub conn: sea_orm::DatabaseConnection,
+    _postgres: Option<TestDb>,
+    dir: PathBuf,
+}
+
+impl ServiceDb {
+    /// Panics unless the connection is on `backend`.
+    pub async fn open(backend: Backend, service: &'static str) -> Self {
+        let (postgres, expected) = match backend {
+            Backend::Postgres => (Some(TestDb::create().await.unwrap()), DbBackend::Postgres),
+            Backend::Sqlite => (None, DbBackend::Sqlite),
+        };
+        let dir = temp_dir();
+        let args = store_args(postgres.as_ref().map(|db| db.url.clone()), dir.clone());
+        let conn = cx_runtime::store::open(&args, service).await.unwrap();
+        assert_eq!(conn.get_database_backend(), expected, "the test runs on the backend it names");
+        Self { conn, _postgres: postgres, dir }
+    }
+}
+
+impl Drop for ServiceDb {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
 /// Runs each named `async fn(Backend)` of the calling test file as two
 /// tests, `postgres::<name>` and `sqlite::<name>`: the file must have a
-/// `Backend` type with `Postgres` and `Sqlite` values in scope.
+/// `Backend` type with `Postgres` and `Sqlite` values in scope (such as
+/// [`Backend`], imported).
 #[macro_export]
 macro_rules! on_both_backends {
     ($($name:ident),* $(,)?) => {

@@ -42,14 +42,11 @@ impl CxProcess {
 
     /// Waits (at most 20 s) until `cx health` says the process serves.
     pub async fn wait_serving(&self) {
-        for _ in 0..400 {
-            let health = Command::new(&self.bin).args(["health", "--addr", &self.addr]).output().unwrap();
-            if health.status.success() {
-                return;
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        panic!("cx serve {} did not become SERVING on {}", self.service, self.addr);
+        let what = format!("cx serve {} reports SERVING on {}", self.service, self.addr);
+        let health = || {
+            std::future::ready(Command::new(&self.bin).args(["health", "--addr", &self.addr]).output().unwrap().status)
+        };
+        crate::eventually_within(Duration::from_secs(20), &what, health, |status| status.success()).await;
     }
 
     pub fn pid(&self) -> u32 {

@@ -58,13 +58,8 @@ impl PrivateRedis {
             .spawn()
             .expect("redis-server must be installed (scripts/test.sh installs it)");
         self.child = Some(child);
-        for _ in 0..200 {
-            if self.ping().await {
-                return;
-            }
-            tokio::time::sleep(Duration::from_millis(25)).await;
-        }
-        panic!("private redis-server on port {} did not answer within 5 s", self.port);
+        let what = format!("the private redis-server on port {} answers", self.port);
+        crate::eventually_within(Duration::from_secs(5), &what, || self.ping(), |up| *up).await;
     }
 
     async fn ping(&self) -> bool {

@@ -17,7 +17,7 @@ use cx_journey::store::{JourneyStore, peers};
 use cx_proto::profile::v1 as profile;
 use cx_runtime::TenantId;
 use cx_runtime::outbox::dispatcher::{Claimed, Dispatcher, DispatcherConfig, Expand};
-use cx_testkit::TestDb;
+use cx_testkit::{Backend, ServiceDb};
 use prost::{Message, Name};
 use sea_orm::{ConnectionTrait, DatabaseConnection, TransactionTrait};
 use uuid::Uuid;
@@ -179,17 +179,9 @@ async fn check(db: DatabaseConnection) {
     assert_eq!(totals, [1, 10_000], "one record a row: one customer, day and channel");
 }
 
-#[tokio::test]
-async fn each_row_names_what_its_ingest_stored_and_delivers_it_as_it_is_then_on_postgres() {
-    let test_db = TestDb::create().await.unwrap();
-    let args = cx_testkit::store_args(Some(test_db.url.clone()), cx_testkit::temp_dir());
-    check(cx_runtime::store::open(&args, "journey").await.unwrap()).await;
+async fn each_row_names_what_its_ingest_stored_and_delivers_it_as_it_is_then(backend: Backend) {
+    let db = ServiceDb::open(backend, "journey").await;
+    check(db.conn.clone()).await;
 }
 
-#[tokio::test]
-async fn each_row_names_what_its_ingest_stored_and_delivers_it_as_it_is_then_on_sqlite() {
-    let dir = cx_testkit::temp_dir();
-    let args = cx_testkit::store_args(None, dir.clone());
-    check(cx_runtime::store::open(&args, "journey").await.unwrap()).await;
-    let _ = std::fs::remove_dir_all(dir);
-}
+cx_testkit::on_both_backends!(each_row_names_what_its_ingest_stored_and_delivers_it_as_it_is_then);

@@ -6,7 +6,7 @@
 
 mod common;
 
-use common::email;
+use common::{Backend, email};
 use cx_proto::common::v1::{Channel, Initiator, InteractionKind};
 use cx_proto::journey::v1 as pb;
 use cx_testkit::authed;
@@ -75,17 +75,10 @@ fn close(got: f64, want: f64, what: &str) {
     assert!((got - want).abs() < 1e-9, "{what}: got {got}, want {want}");
 }
 
-#[tokio::test]
-async fn the_fixture_gives_the_hand_worked_numbers_on_postgres() {
-    the_fixture_gives_the_hand_worked_numbers(common::suite_on(common::Backend::Postgres).await).await;
-}
+cx_testkit::on_both_backends!(the_fixture_gives_the_hand_worked_numbers);
 
-#[tokio::test]
-async fn the_fixture_gives_the_hand_worked_numbers_on_sqlite() {
-    the_fixture_gives_the_hand_worked_numbers(common::suite_on(common::Backend::Sqlite).await).await;
-}
-
-async fn the_fixture_gives_the_hand_worked_numbers(s: common::Suite) {
+async fn the_fixture_gives_the_hand_worked_numbers(backend: Backend) {
+    let s = common::suite_on(backend).await;
     let mut journey = s.journey_client().await;
     let map = pb::JourneyMap {
         name: "Sofa".into(),

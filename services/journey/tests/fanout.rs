@@ -6,13 +6,11 @@
 
 mod common;
 
-use std::time::Duration;
-
 use common::{email, purchase, touchpoint};
 use cx_proto::common::v1::{Channel, Initiator};
 use cx_proto::journey::v1 as pb;
 use cx_proto::profile::v1 as profile;
-use cx_testkit::authed;
+use cx_testkit::{authed, eventually};
 
 async fn timeline_ids(s: &common::Suite, profile_id: &str) -> Vec<String> {
     let mut journey = s.journey_client().await;
@@ -25,6 +23,21 @@ async fn erasure(s: &common::Suite, id: &str) -> profile::Erasure {
     let mut profiles = s.profile_client().await;
     let request = authed(profile::GetErasureRequest { id: id.into() }, &s.admin);
     profiles.get_erasure(request).await.unwrap().into_inner().erasure.unwrap()
+}
+
+/// The status and last error of the profile service's outbox row that asks
+/// the journey service to take part in erasure `job`.
+async fn erasure_request(s: &common::Suite, job: &str) -> (String, String) {
+    use sea_orm::ConnectionTrait;
+    let sql = format!(
+        "SELECT status, last_error FROM outbox WHERE tenant_id = '{}' AND destination = 'journey' \
+         AND position(convert_to('{job}', 'UTF8') in payload) > 0",
+        s.tenant
+    );
+    let conn = s.sql("profile").await;
+    let rows = conn.query_all_raw(sea_orm::Statement::from_string(sea_orm::DbBackend::Postgres, sql)).await.unwrap();
+    assert_eq!(rows.len(), 1, "one request per participant");
+    (rows[0].try_get("", "status").unwrap(), rows[0].try_get("", "last_error").unwrap())
 }
 
 fn step_states(job: &profile::Erasure) -> Vec<(String, i32)> {
@@ -68,14 +81,7 @@ async fn merge_reaches_the_journey_service_and_erasure_waits_for_it_then_leaves_
         prefer_merged_attributes: false,
     };
     profiles.merge_profiles(authed(merge, &s.admin)).await.unwrap();
-    let mut moved = Vec::new();
-    for _ in 0..100 {
-        moved = timeline_ids(&s, &x_id).await;
-        if moved.len() == 3 {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    let moved = eventually("the merge reaches X's timeline", || timeline_ids(&s, &x_id), |ids| ids.len() == 3).await;
     assert_eq!(moved, ["y1", "x2", "x1"], "newest first, Y's touchpoint now on X's timeline");
     assert!(timeline_ids(&s, &y_id).await.is_empty());
     // A touchpoint sent later for the merged id is recorded for the survivor.
@@ -95,20 +101,21 @@ async fn merge_reaches_the_journey_service_and_erasure_waits_for_it_then_leaves_
     let (pending, completed) = (profile::ErasureState::Pending as i32, profile::ErasureState::Completed as i32);
     assert_eq!(job.state, pending);
     assert_eq!(step_states(&job), [("journey".to_owned(), pending), ("profile".to_owned(), completed)]);
-    tokio::time::sleep(Duration::from_millis(1500)).await;
+    // Pending for the right reason: the profile service's dispatcher is
+    // alive, tried to deliver the request and could not reach the journey
+    // service; the request is still owed, and the job waits for it.
+    let (status, refused) = eventually(
+        "the dispatcher tries to send the erasure request to the journey service",
+        || erasure_request(&s, &job.id),
+        |(_, last_error)| !last_error.is_empty(),
+    )
+    .await;
+    assert_eq!(status, "pending", "still owed after the attempt refused with: {refused}");
     assert_eq!(erasure(&s, &job.id).await.state, pending, "the job waits for the journey service");
 
     // It comes back on the same address and the job completes.
     s.cluster.restart("journey", journey_addr).await;
-    let mut receipt = erasure(&s, &job.id).await;
-    for _ in 0..200 {
-        if receipt.state == completed {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-        receipt = erasure(&s, &job.id).await;
-    }
-    assert_eq!(receipt.state, completed, "steps: {:?}", receipt.steps);
+    let receipt = eventually("the erasure completes", || erasure(&s, &job.id), |e| e.state == completed).await;
     let journey_step = receipt.steps.iter().find(|s| s.service == "journey").unwrap();
     // x1, x2, y1 (moved by the merge) and y2 (sent for Y after it); the merge Y → X itself.
     assert_eq!(journey_step.erased_counts.get("touchpoints"), Some(&4));

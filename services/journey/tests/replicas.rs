@@ -115,15 +115,15 @@ async fn an_ingest_made_while_redis_is_down_shows_on_every_replica_when_redis_re
     ingest(&mut a, &r.writer, on_map("t1")).await;
     // Both replicas read the answer until Redis holds it.
     let pattern = format!("cx:{{{}}}:analysis:*", r.tenant);
-    for attempt in 0.. {
-        assert_eq!(touchpoints_seen(&mut a, &r.writer, &map).await, 1);
-        assert_eq!(touchpoints_seen(&mut b, &r.writer, &map).await, 1);
-        if !r.redis.keys(&pattern).await.is_empty() {
-            break;
+    let read_both = || {
+        let (mut a, mut b, redis, writer, map, pattern) = (a.clone(), b.clone(), &r.redis, &r.writer, &map, &pattern);
+        async move {
+            assert_eq!(touchpoints_seen(&mut a, writer, map).await, 1);
+            assert_eq!(touchpoints_seen(&mut b, writer, map).await, 1);
+            redis.keys(pattern).await
         }
-        assert!(attempt < 100, "the analysis was never cached");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    };
+    cx_testkit::eventually("the analysis is cached in Redis", read_both, |keys| !keys.is_empty()).await;
 
     r.redis.stop();
     ingest(&mut a, &r.writer, on_map("t2")).await;
@@ -171,16 +171,12 @@ async fn once_an_erasure_completes_no_replica_resolves_the_identity_to_the_erase
         profiles.erase_customer(authed(profile::EraseCustomerRequest { profile_id: erased.clone() }, &r.admin)).await;
     let job = job.unwrap().into_inner().erasure.unwrap();
     let completed = profile::ErasureState::Completed as i32;
-    let mut state = job.state;
-    for _ in 0..200 {
-        if state == completed {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-        let receipt = profiles.get_erasure(authed(profile::GetErasureRequest { id: job.id.clone() }, &r.admin)).await;
-        state = receipt.unwrap().into_inner().erasure.unwrap().state;
-    }
-    assert_eq!(state, completed);
+    let receipt = || {
+        let (mut profiles, request) = (profiles.clone(), profile::GetErasureRequest { id: job.id.clone() });
+        let request = authed(request, &r.admin);
+        async move { profiles.get_erasure(request).await.unwrap().into_inner().erasure.unwrap() }
+    };
+    cx_testkit::eventually("the erasure completes", receipt, |e| e.state == completed).await;
 
     // She comes back at once, through the replica that was not told.
     ingest(&mut b, &r.writer, common::touchpoint("e3", erin(), Channel::Web, Initiator::Pull, 1)).await;

@@ -15,7 +15,7 @@ use cx_journey::store::ingest::Resolved;
 use cx_journey::store::migration::Migrator;
 use cx_journey::store::{JourneyStore, peers};
 use cx_runtime::TenantId;
-use cx_testkit::TestDb;
+use cx_testkit::{Backend, ServiceDb};
 use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, Statement, TransactionTrait};
 use uuid::Uuid;
 
@@ -255,28 +255,19 @@ async fn check(db: DatabaseConnection) {
     assert_same(&analyse().await.unwrap(), &scanned, "after a rebuild");
 }
 
-#[tokio::test]
-async fn roll_ups_agree_with_a_full_scan_on_postgres() {
-    let test_db = TestDb::create().await.unwrap();
-    let args = cx_testkit::store_args(Some(test_db.url.clone()), cx_testkit::temp_dir());
-    check(cx_runtime::store::open(&args, "journey").await.unwrap()).await;
+async fn roll_ups_agree_with_a_full_scan(backend: Backend) {
+    let db = ServiceDb::open(backend, "journey").await;
+    check(db.conn.clone()).await;
 }
 
-#[tokio::test]
-async fn roll_ups_agree_with_a_full_scan_on_sqlite() {
-    let dir = cx_testkit::temp_dir();
-    let args = cx_testkit::store_args(None, dir.clone());
-    check(cx_runtime::store::open(&args, "journey").await.unwrap()).await;
-    let _ = std::fs::remove_dir_all(dir);
-}
+cx_testkit::on_both_backends!(roll_ups_agree_with_a_full_scan, a_range_reads_whole_days_and_instances_by_their_start);
 
 /// Eight writers at once over the same instances: they queue on the
 /// instances' rows instead of deadlocking, and nothing is counted twice.
 #[tokio::test]
 async fn concurrent_writers_keep_roll_ups_exact_on_postgres() {
-    let test_db = TestDb::create().await.unwrap();
-    let args = cx_testkit::store_args(Some(test_db.url.clone()), cx_testkit::temp_dir());
-    let db = cx_runtime::store::open(&args, "journey").await.unwrap();
+    let service = ServiceDb::open(Backend::Postgres, "journey").await;
+    let db = service.conn.clone();
     cx_runtime::store::migrate::<Migrator>(&db, "journey").await.unwrap();
     let store = JourneyStore::new(db.clone());
     let t = TenantId::parse("rollups").unwrap();
@@ -306,18 +297,9 @@ async fn concurrent_writers_keep_roll_ups_exact_on_postgres() {
 
 /// A range covers whole UTC days: touchpoints count on their day, instances
 /// on the day of their first touchpoint.
-#[tokio::test]
-async fn a_range_reads_whole_days_and_instances_by_their_start_on_sqlite() {
-    let dir = cx_testkit::temp_dir();
-    ranges(cx_runtime::store::open(&cx_testkit::store_args(None, dir.clone()), "journey").await.unwrap()).await;
-    let _ = std::fs::remove_dir_all(dir);
-}
-
-#[tokio::test]
-async fn a_range_reads_whole_days_and_instances_by_their_start_on_postgres() {
-    let test_db = TestDb::create().await.unwrap();
-    let args = cx_testkit::store_args(Some(test_db.url.clone()), cx_testkit::temp_dir());
-    ranges(cx_runtime::store::open(&args, "journey").await.unwrap()).await;
+async fn a_range_reads_whole_days_and_instances_by_their_start(backend: Backend) {
+    let db = ServiceDb::open(backend, "journey").await;
+    ranges(db.conn.clone()).await;
 }
 
 async fn ranges(db: DatabaseConnection) {

@@ -3,14 +3,21 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::time::Duration;
 
-use cx_proto::common::v1::{AttributeValue, Channel as PbChannel, attribute_value::Kind};
+use cx_proto::common::v1::{
+    AttributeValue, Channel as PbChannel, Initiator, InteractionKind, Money, attribute_value::Kind,
+};
+use cx_proto::journey::v1::journey_service_client::JourneyServiceClient;
+use cx_proto::profile::v1::export_customer_data_response::Record;
 use cx_proto::profile::v1::{self as pb, profile_service_client::ProfileServiceClient};
 use cx_runtime::auth::{Claims, Role, Signer};
 use cx_runtime::error::field_violations;
-use cx_testkit::{RunningServer, TestDb, authed, token, unique_tenant};
+use cx_runtime::peers::{PeerArgs, Peers};
+use cx_runtime::registry::Registry;
+use cx_testkit::rpc::Recording;
+use cx_testkit::{RunningServer, TestDb, authed, eventually, token, unique_tenant};
 use prost_types::FieldMask;
 use sea_orm::{ConnectionTrait, Database, DbBackend, Statement, TransactionTrait};
 use tonic::Code;
@@ -56,9 +63,31 @@ async fn resolve(client: &mut Client, tok: &str, value: &str) -> pb::Profile {
     client.resolve_profile(authed(request, tok)).await.unwrap().into_inner().profile.unwrap()
 }
 
-/// Calls every RPC once on its happy path, checking what each returns.
-async fn exercise_every_rpc(client: &mut Client, tenant: &str) {
+/// The profile and journey services in one server, each the other's peer
+/// (as `cx serve all`), their cache on `redis_url`; and a channel to it that
+/// notes every RPC called through it.
+async fn both_services(db: &TestDb, redis_url: Option<String>) -> (RunningServer, Recording) {
+    let listener = RunningServer::bind().await;
+    let endpoint = format!("http://{}", listener.local_addr().unwrap());
+    let registry = Registry::new(&[cx_profile::SERVICE, cx_journey::SERVICE]);
+    let peers = PeerArgs::default().with("profile", endpoint.clone()).with("journey", endpoint);
+    let store = cx_testkit::store_args(Some(db.url.clone()), cx_testkit::temp_dir());
+    let ctx = cx_testkit::context(store, redis_url)
+        .with_registry(registry)
+        .with_peers(Peers::resolve(&peers, &registry, None).unwrap());
+    let modules = vec![cx_profile::build(&ctx).await.unwrap(), cx_journey::build(&ctx).await.unwrap()];
+    let server = RunningServer::start_on(listener, modules, cx_testkit::server_args());
+    server.wait_serving().await;
+    let channel = Recording::new(server.channel().await);
+    (server, channel)
+}
+
+/// Calls every RPC of the profile and journey services on its happy path,
+/// checking what each returns; fails when either service has an RPC (in
+/// its proto) that it did not call.
+async fn exercise_every_rpc(channel: &Recording, tenant: &str) {
     let (writer, admin) = (token(tenant, Role::Writer), token(tenant, Role::Admin));
+    let mut client = ProfileServiceClient::new(channel.clone());
 
     let request = pb::ResolveProfileRequest { identity: email("  Jane.Doe@Example.com "), create_if_missing: true };
     let resolved = client.resolve_profile(authed(request, &writer)).await.unwrap().into_inner();
@@ -157,14 +186,221 @@ async fn exercise_every_rpc(client: &mut Client, tenant: &str) {
     let history = client.list_consent_history(authed(history, &writer)).await.unwrap().into_inner();
     assert_eq!(history.events.len(), 2);
     assert!(!history.events[0].granted, "newest first: the wine club refusal");
+
+    let phone = resolutions[1].profile_id.clone();
+    let unknown = uuid::Uuid::now_v7().to_string();
+    let check = pb::CheckProfilesRequest { profile_ids: vec![jane.id.clone(), unknown.clone(), "not-a-uuid".into()] };
+    let check = client.check_profiles(authed(check, &writer)).await.unwrap().into_inner();
+    assert_eq!(check.unknown_profile_ids, [unknown, "not-a-uuid".to_owned()]);
+
+    exercise_journey(channel, &writer, &admin, &jane.id).await;
+
+    // Journey's outbox tells the profile service of her four touchpoints.
+    let profile_of = |id: &str| {
+        let (mut client, request) =
+            (client.clone(), authed(pb::GetProfileRequest { id: id.into(), as_of: None }, &writer));
+        async move { client.get_profile(request).await.unwrap().into_inner().profile.unwrap() }
+    };
+    eventually("her activity reaches her profile", || profile_of(&jane.id), |p| p.last_touch_time.is_some()).await;
+
+    // The phone's owner buys in store today: a prospect becomes active.
+    let purchase = pb::ActivityRecord {
+        profile_id: phone.clone(),
+        occur_time: Some(cx_proto::timestamp(chrono::Utc::now() - chrono::Duration::hours(1))),
+        channel: PbChannel::Store as i32,
+        initiator: Initiator::Pull as i32,
+        kind: InteractionKind::Transactional as i32,
+        touchpoints: 1,
+        purchases: 1,
+        purchase_amount: Some(Money { currency_code: "EUR".into(), units: 40, nanos: 0 }),
+        ..Default::default()
+    };
+    let recorded = pb::RecordActivityRequest { batch_id: "batch-1".into(), records: vec![purchase] };
+    let recorded = client.record_activity(authed(recorded, &writer)).await.unwrap().into_inner();
+    assert_eq!((recorded.duplicate, recorded.profiles_updated), (false, 1));
+    let active = pb::ListLifecycleTransitionsRequest { to_state: pb::Lifecycle::Active as i32, ..Default::default() };
+    let active = client.list_lifecycle_transitions(authed(active, &writer)).await.unwrap().into_inner();
+    let moves: Vec<_> = active.transitions.iter().map(|t| (t.profile_id.as_str(), t.from_state, t.to_state)).collect();
+    assert_eq!(moves, [(phone.as_str(), pb::Lifecycle::Prospect as i32, pb::Lifecycle::Active as i32)]);
+    let request = pb::GetDigitalIntensityDistributionRequest {};
+    let distribution = client.get_digital_intensity_distribution(authed(request, &writer)).await.unwrap().into_inner();
+    let counted: i64 = distribution.categories.iter().map(|c| c.profiles).sum();
+    assert_eq!((distribution.categories.len(), counted + distribution.without_index), (4, 2), "Jane and the phone");
+
+    let settings = client.get_tenant_settings(authed(pb::GetTenantSettingsRequest {}, &writer)).await.unwrap();
+    let model = settings.into_inner().settings.unwrap().intensity_model.unwrap();
+    assert_eq!((model.digital_share_weight, model.hybrid_from, model.digital_native_from), (0.5, 25, 75));
+    let even = pb::IntensityModel {
+        digital_share_weight: 0.25,
+        digital_breadth_weight: 0.25,
+        device_factor_weight: 0.25,
+        self_service_share_weight: 0.25,
+        hybrid_from: 40,
+        connected_from: 60,
+        digital_native_from: 90,
+    };
+    let update = pb::UpdateTenantSettingsRequest {
+        settings: Some(pb::TenantSettings { intensity_model: Some(even) }),
+        update_mask: Some(FieldMask { paths: vec!["intensity_model".into()] }),
+    };
+    let updated = client.update_tenant_settings(authed(update, &admin)).await.unwrap().into_inner();
+    assert_eq!(updated.settings.unwrap().intensity_model, Some(even));
+
+    // The phone's owner is Jane.
+    let merge = pb::MergeProfilesRequest {
+        survivor_id: jane.id.clone(),
+        merged_id: phone.clone(),
+        prefer_merged_attributes: false,
+    };
+    let merged = client.merge_profiles(authed(merge, &writer)).await.unwrap().into_inner();
+    assert_eq!((merged.conflicts.len(), merged.profile.unwrap().identities.len()), (0, 2));
+
+    let export = pb::ExportCustomerDataRequest { profile_id: jane.id.clone() };
+    let mut records = client.export_customer_data(authed(export, &admin)).await.unwrap().into_inner();
+    let mut kinds = Vec::new();
+    while let Some(message) = records.message().await.unwrap() {
+        kinds.push(match message.record.unwrap() {
+            Record::Profile(p) => format!("profile {}", p.id == jane.id),
+            Record::MergedProfileId(id) => format!("merged {}", id == phone),
+            Record::Purchase(p) => format!("purchase {}", p.amount.unwrap().units),
+            Record::Consent(_) => "consent".into(),
+            Record::Activity(_) => "activity".into(),
+            Record::Device(_) => "device".into(),
+            Record::Transition(_) => "transition".into(),
+        });
+    }
+    assert_eq!(kinds[0], "profile true", "{kinds:?}");
+    for one in ["merged true", "purchase 40"] {
+        assert_eq!(kinds.iter().filter(|k| *k == one).count(), 1, "{one} in {kinds:?}");
+    }
+    assert_eq!(kinds.iter().filter(|k| *k == "consent").count(), 2, "e-mail and wine club: {kinds:?}");
+
+    // Erased in both services: the journey service confirms her four touchpoints.
+    let erase = pb::EraseCustomerRequest { profile_id: jane.id.clone() };
+    let job = client.erase_customer(authed(erase, &admin)).await.unwrap().into_inner().erasure.unwrap();
+    let erasure = || {
+        let (mut client, request) = (client.clone(), authed(pb::GetErasureRequest { id: job.id.clone() }, &admin));
+        async move { client.get_erasure(request).await.unwrap().into_inner().erasure.unwrap() }
+    };
+    let completed = pb::ErasureState::Completed as i32;
+    let receipt = eventually("the erasure completes in both services", erasure, |e| e.state == completed).await;
+    let journey_step = receipt.steps.iter().find(|s| s.service == "journey").unwrap();
+    assert_eq!(journey_step.erased_counts.get("touchpoints"), Some(&4));
+
+    for service in [cx_proto::profile::v1::profile_service_server::SERVICE_NAME, "cx.journey.v1.JourneyService"] {
+        assert_eq!(channel.not_called(service), BTreeSet::new(), "RPCs of {service} this test does not call");
+    }
+}
+
+/// The journey service's RPCs for customer `jane`, on one map.
+async fn exercise_journey(channel: &Recording, writer: &str, admin: &str, jane: &str) {
+    use cx_proto::journey::v1::{self as journey, touchpoint::Customer};
+    let mut client = JourneyServiceClient::new(channel.clone());
+    let step = |key: &str, conversion: bool| journey::Step {
+        key: key.into(),
+        name: key.into(),
+        phase: journey::Phase::Before as i32,
+        importance: 3,
+        target_score: 8.0,
+        conversion,
+        ..Default::default()
+    };
+    let map = journey::JourneyMap {
+        name: "Sofa".into(),
+        customer_type: "young family".into(),
+        meta_journey: journey::MetaJourney::Chore as i32,
+        steps: vec![step("discover", false), step("order", true)],
+        ..Default::default()
+    };
+    let created = client.create_journey_map(authed(journey::CreateJourneyMapRequest { journey_map: Some(map) }, admin));
+    let created = created.await.unwrap().into_inner().journey_map.unwrap();
+    assert_eq!((created.version, created.steps.len()), (1, 2));
+    let get = || journey::GetJourneyMapRequest { id: created.id.clone(), version: 0 };
+    let got = client.get_journey_map(authed(get(), writer)).await.unwrap().into_inner().journey_map.unwrap();
+    assert_eq!(got, created);
+    let listed = client.list_journey_maps(authed(journey::ListJourneyMapsRequest::default(), writer)).await;
+    assert_eq!(listed.unwrap().into_inner().journey_maps, std::slice::from_ref(&created));
+    let steps = vec![step("discover", false), step("order", true), step("delivery", false)];
+    let update = journey::UpdateJourneyMapRequest {
+        journey_map: Some(journey::JourneyMap { id: created.id.clone(), steps, ..Default::default() }),
+        update_mask: Some(FieldMask { paths: vec!["steps".into()] }),
+    };
+    let updated = client.update_journey_map(authed(update, admin)).await.unwrap().into_inner().journey_map.unwrap();
+    assert_eq!((updated.version, updated.steps.len()), (2, 3));
+
+    let at = |hours: i64| Some(cx_proto::timestamp(chrono::Utc::now() - chrono::Duration::hours(hours)));
+    let visit = |id: &str, channel: PbChannel, hours: i64| journey::Touchpoint {
+        id: id.into(),
+        customer: Some(Customer::ProfileId(jane.into())),
+        channel: channel as i32,
+        occur_time: at(hours),
+        kind: InteractionKind::Informative as i32,
+        initiator: Initiator::Pull as i32,
+        ..Default::default()
+    };
+    let on_map = |id: &str, channel: PbChannel, hours: i64, step: &str, score: i32| journey::Touchpoint {
+        map_id: created.id.clone(),
+        step_key: step.into(),
+        instance_id: "visit-1".into(),
+        experience_score: Some(score),
+        ..visit(id, channel, hours)
+    };
+    let record = journey::RecordTouchpointRequest { touchpoint: Some(on_map("t1", PbChannel::Web, 4, "discover", 8)) };
+    let recorded = client.record_touchpoint(authed(record, writer)).await.unwrap().into_inner();
+    assert_eq!((recorded.profile_id.as_str(), recorded.duplicate), (jane, false));
+    // By her e-mail address, which the profile service resolves to her.
+    let by_email = journey::Touchpoint {
+        customer: Some(Customer::Identity(pb::Identity {
+            kind: pb::IdentityKind::Email as i32,
+            value: "JANE.DOE@example.com".into(),
+        })),
+        ..visit("t3", PbChannel::Email, 2)
+    };
+    let batch = vec![on_map("t2", PbChannel::Store, 3, "order", 6), by_email];
+    let ingest = journey::IngestTouchpointsRequest { touchpoints: batch, all_or_nothing: true };
+    let ingested = client.ingest_touchpoints(authed(ingest, writer)).await.unwrap().into_inner();
+    assert_eq!((ingested.accepted, ingested.duplicates, ingested.refused), (2, 0, 0));
+    let chunk = journey::StreamTouchpointsRequest { touchpoints: vec![visit("t4", PbChannel::Phone, 1)] };
+    let mut acks =
+        client.stream_touchpoints(authed(futures::stream::iter([chunk]), writer)).await.unwrap().into_inner();
+    let ack = acks.message().await.unwrap().unwrap();
+    assert_eq!((ack.chunk, ack.accepted, ack.refused), (0, 1, 0));
+
+    let timeline = |client: &JourneyServiceClient<Recording>| {
+        let request = journey::ListTimelineRequest { profile_id: jane.into(), ..Default::default() };
+        let mut client = client.clone();
+        async move {
+            let touchpoints = client.list_timeline(authed(request, writer)).await.unwrap().into_inner().touchpoints;
+            touchpoints.into_iter().map(|t| t.id).collect::<Vec<_>>()
+        }
+    };
+    assert_eq!(timeline(&client).await, ["t4", "t3", "t2", "t1"], "newest first");
+
+    // Instance visit-1: discover 8 then order 6 (the conversion step).
+    let analyze = journey::AnalyzeJourneyRequest { map_id: created.id.clone(), time_range: None, instance_limit: 5 };
+    let analysis = client.analyze_journey(authed(analyze, writer)).await.unwrap().into_inner();
+    let figures = (analysis.map_version, analysis.touchpoints, analysis.instances, analysis.conversions);
+    assert_eq!(figures, (2, 2, 1, 1));
+    let instance = journey::GetJourneyInstanceRequest { map_id: created.id.clone(), instance_id: "visit-1".into() };
+    let instance = client.get_journey_instance(authed(instance, writer)).await.unwrap().into_inner();
+    assert_eq!(instance.touchpoints.iter().map(|t| t.id.as_str()).collect::<Vec<_>>(), ["t1", "t2"]);
+    // 8 and 6 are 3 and 1 from 5: peak 8, end 6, remembered 7.
+    let peak_end = instance.peak_end.unwrap();
+    assert_eq!((peak_end.peak_score, peak_end.end_score, peak_end.remembered_score), (8, 6, 7.0));
+
+    // Deleted, the map is gone; its touchpoints stay on her timeline.
+    let delete = journey::DeleteJourneyMapRequest { id: created.id.clone() };
+    client.delete_journey_map(authed(delete, admin)).await.unwrap();
+    assert_eq!(client.get_journey_map(authed(get(), writer)).await.unwrap_err().code(), Code::NotFound);
+    assert_eq!(timeline(&client).await.len(), 4);
 }
 
 #[tokio::test]
 async fn every_rpc_answers_its_happy_path() {
     let db = TestDb::create().await.unwrap();
     let tenant = unique_tenant("happy");
-    let (server, mut client) = serving(&db, Some(cx_testkit::redis_url())).await;
-    exercise_every_rpc(&mut client, &tenant).await;
+    let (server, channel) = both_services(&db, Some(cx_testkit::redis_url())).await;
+    exercise_every_rpc(&channel, &tenant).await;
     cx_testkit::clear_redis(&tenant).await;
     server.stop().await.unwrap();
 }
@@ -173,8 +409,8 @@ async fn every_rpc_answers_its_happy_path() {
 async fn with_redis_unreachable_every_rpc_still_succeeds() {
     let db = TestDb::create().await.unwrap();
     // Nothing listens on port 1: every cache call fails, and must not matter.
-    let (server, mut client) = serving(&db, Some("redis://127.0.0.1:1".into())).await;
-    exercise_every_rpc(&mut client, &unique_tenant("noredis")).await;
+    let (server, channel) = both_services(&db, Some("redis://127.0.0.1:1".into())).await;
+    exercise_every_rpc(&channel, &unique_tenant("noredis")).await;
     server.stop().await.unwrap();
 }
 
@@ -413,8 +649,8 @@ async fn health_goes_from_not_serving_to_serving_when_the_database_comes() {
     let serving_status = tonic_health::pb::health_check_response::ServingStatus::Serving as i32;
     let db = TestDb::reserve();
     let server = server(&db, None, 1024).await;
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    assert_eq!(server.health("").await, Some(not_serving));
+    let health = eventually("the server answers health checks", || server.health(""), Option::is_some).await;
+    assert_eq!(health, Some(not_serving));
     assert_eq!(server.health(cx_proto::profile::v1::profile_service_server::SERVICE_NAME).await, Some(not_serving));
     // Calls are refused as retriable while the service is not ready.
     let mut client = ProfileServiceClient::new(server.channel().await);
@@ -464,7 +700,7 @@ async fn a_graceful_stop_lets_in_flight_calls_finish() {
 
     let lock = lock_profile(&db, &profile.id).await;
     let in_flight = slow_update(&client, &writer, &profile.id);
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    eventually("the update waits on the row lock", || db.lock_waiters(), |n| *n == 1).await;
     assert!(!in_flight.is_finished(), "the update waits on the row lock");
 
     let stopping = server.begin_stop();
@@ -488,7 +724,7 @@ async fn calls_beyond_the_concurrency_limit_are_shed_with_resource_exhausted() {
 
     let lock = lock_profile(&db, &profile.id).await;
     let in_flight = slow_update(&client, &writer, &profile.id);
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    eventually("the update waits on the row lock", || db.lock_waiters(), |n| *n == 1).await;
     let shed = client
         .get_profile(authed(pb::GetProfileRequest { id: profile.id.clone(), as_of: None }, &writer))
         .await

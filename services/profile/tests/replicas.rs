@@ -98,16 +98,17 @@ async fn warm(
     id: &str,
     needle: &str,
 ) {
-    for _ in 0..100 {
-        for client in clients.iter_mut() {
-            get(client, reader, id).await.unwrap();
+    let read_both = || {
+        let mut clients: Vec<Client> = clients.iter().map(|c| (**c).clone()).collect();
+        async move {
+            for client in &mut clients {
+                get(client, reader, id).await.unwrap();
+            }
+            cached_bytes(redis, tenant, id).await.map(|b| String::from_utf8_lossy(&b).into_owned())
         }
-        if cached_bytes(redis, tenant, id).await.is_some_and(|b| mentions(&b, needle)) {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!("the profile was never cached");
+    };
+    let what = format!("Redis holds the profile with {needle}");
+    cx_testkit::eventually(&what, read_both, |cached| cached.as_ref().is_some_and(|c| c.contains(needle))).await;
 }
 
 /// Reads on `client` every 10 ms for `span` after `acked`: (reads, stale

@@ -11,38 +11,13 @@ use cx_profile::error::ProfileError;
 use cx_profile::store::migration::Migrator;
 use cx_profile::store::{NewConsent, ProfileStore, ProfileUpdate};
 use cx_runtime::TenantId;
-use cx_testkit::TestDb;
+use cx_testkit::{Backend, ServiceDb, TestDb};
 
-/// Keeps a backend's resources alive for the test's duration.
-enum Guard {
-    Postgres(#[allow(dead_code)] TestDb),
-    Sqlite(std::path::PathBuf),
-}
-
-impl Drop for Guard {
-    fn drop(&mut self) {
-        if let Guard::Sqlite(dir) = self {
-            let _ = std::fs::remove_dir_all(dir);
-        }
-    }
-}
-
-async fn store_on(database_url: Option<String>, guard: Guard, dir: std::path::PathBuf) -> (ProfileStore, Guard) {
-    let args = cx_testkit::store_args(database_url, dir);
-    let db = cx_runtime::store::open(&args, "profile").await.unwrap();
-    cx_runtime::store::migrate::<Migrator>(&db, "profile").await.unwrap();
-    (ProfileStore::new(db), guard)
-}
-
-async fn sqlite() -> (ProfileStore, Guard) {
-    let dir = cx_testkit::temp_dir();
-    store_on(None, Guard::Sqlite(dir.clone()), dir).await
-}
-
-async fn postgres() -> (ProfileStore, Guard) {
-    let db = TestDb::create().await.unwrap();
-    let url = db.url.clone();
-    store_on(Some(url), Guard::Postgres(db), cx_testkit::temp_dir()).await
+/// A migrated profile store on `backend`, with its database.
+async fn open(backend: Backend) -> (ProfileStore, ServiceDb) {
+    let db = ServiceDb::open(backend, "profile").await;
+    cx_runtime::store::migrate::<Migrator>(&db.conn, "profile").await.unwrap();
+    (ProfileStore::new(db.conn.clone()), db)
 }
 
 fn tenant(name: &str) -> TenantId {
@@ -53,28 +28,7 @@ fn email(raw: &str) -> Identity {
     Identity::normalize(IdentityKind::Email, raw).unwrap()
 }
 
-macro_rules! conformance {
-    ($backend:ident: $($case:ident),* $(,)?) => {
-        mod $backend {
-            $(
-                #[tokio::test]
-                async fn $case() {
-                    let (store, _guard) = super::$backend().await;
-                    super::$case(&store).await;
-                }
-            )*
-        }
-    };
-}
-
-macro_rules! suite {
-    ($($case:ident),* $(,)?) => {
-        conformance!(sqlite: $($case),*);
-        conformance!(postgres: $($case),*);
-    };
-}
-
-suite!(
+cx_testkit::on_both_backends!(
     resolve_creates_once_then_finds,
     batch_resolve_creates_missing_and_reports_known,
     an_identity_belongs_to_one_profile,
@@ -91,7 +45,8 @@ suite!(
     a_merge_unites_identities_consents_activity_and_keeps_resolving,
 );
 
-async fn resolve_creates_once_then_finds(store: &ProfileStore) {
+async fn resolve_creates_once_then_finds(backend: Backend) {
+    let (store, _guard) = &open(backend).await;
     let t = tenant("acme");
     let jane = email("jane@example.com");
     assert!(store.resolve(&t, &jane, false).await.unwrap().is_none());
@@ -104,7 +59,8 @@ async fn resolve_creates_once_then_finds(store: &ProfileStore) {
     assert_eq!(found.id, created.id);
 }
 
-async fn batch_resolve_creates_missing_and_reports_known(store: &ProfileStore) {
+async fn batch_resolve_creates_missing_and_reports_known(backend: Backend) {
+    let (store, _guard) = &open(backend).await;
     let t = tenant("acme");
     let (known, _) = store.resolve(&t, &email("known@example.com"), true).await.unwrap().unwrap();
     let a = email("a@example.com");
@@ -129,7 +85,8 @@ async fn batch_resolve_creates_missing_and_reports_known(store: &ProfileStore) {
     assert_eq!(all.len(), 3);
 }
 
-async fn an_identity_belongs_to_one_profile(store: &ProfileStore) {
+async fn an_identity_belongs_to_one_profile(backend: Backend) {
+    let (store, _guard) = &open(backend).await;
     let t = tenant("acme");
     let (p1, _) = store.resolve(&t, &email("one@example.com"), true).await.unwrap().unwrap();
     let (p2, _) = store.resolve(&t, &email("two@example.com"), true).await.unwrap().unwrap();
@@ -150,7 +107,8 @@ async fn an_identity_belongs_to_one_profile(store: &ProfileStore) {
     assert!(matches!(store.add_identity(&t, missing, &card).await, Err(ProfileError::NotFound(_))));
 }
 
-async fn update_applies_the_mask_and_bumps_the_version(store: &ProfileStore) {
+async fn update_applies_the_mask_and_bumps_the_version(backend: Backend) {
+    let (store, _guard) = &open(backend).await;
     let t = tenant("acme");
     let (p, _) = store.resolve(&t, &email("u@example.com"), true).await.unwrap().unwrap();
     let update = ProfileUpdate {
@@ -186,7 +144,8 @@ async fn update_applies_the_mask_and_bumps_the_version(store: &ProfileStore) {
     assert_eq!(store.get(&t, p.id).await.unwrap().version, 3);
 }
 
-async fn list_pages_in_creation_order(store: &ProfileStore) {
+async fn list_pages_in_creation_order(backend: Backend) {
+    let (store, _guard) = &open(backend).await;
     let t = tenant("acme");
     let mut ids = Vec::new();
     for i in 0..5 {
@@ -204,7 +163,8 @@ async fn list_pages_in_creation_order(store: &ProfileStore) {
     assert_eq!(third[0].identities, vec![email("p4@example.com")]);
 }
 
-async fn consent_state_follows_the_latest_decision(store: &ProfileStore) {
+async fn consent_state_follows_the_latest_decision(backend: Backend) {
+    let (store, _guard) = &open(backend).await;
     let t = tenant("acme");
     let (p, _) = store.resolve(&t, &email("c@example.com"), true).await.unwrap().unwrap();
     let purpose = Purpose::Standard(StandardPurpose::Email);
@@ -244,7 +204,8 @@ async fn consent_state_follows_the_latest_decision(store: &ProfileStore) {
     assert!(store.consent(&t, p.id, &sms).await.unwrap().is_none());
 }
 
-async fn custom_purposes_must_be_defined(store: &ProfileStore) {
+async fn custom_purposes_must_be_defined(backend: Backend) {
+    let (store, _guard) = &open(backend).await;
     let t = tenant("acme");
     let club = Purpose::Custom("wine_club".into());
     assert!(matches!(store.check_purpose(&t, &club, "purpose.custom").await, Err(ProfileError::InvalidArgument(_))));
@@ -258,7 +219,8 @@ async fn custom_purposes_must_be_defined(store: &ProfileStore) {
     assert!(store.check_purpose(&tenant("other"), &club, "purpose.custom").await.is_err());
 }
 
-async fn tenants_never_see_each_other(store: &ProfileStore) {
+async fn tenants_never_see_each_other(backend: Backend) {
+    let (store, _guard) = &open(backend).await;
     let (a, b) = (tenant("tenant-a"), tenant("tenant-b"));
     let shared = email("same@example.com");
     let (pa, _) = store.resolve(&a, &shared, true).await.unwrap().unwrap();
@@ -271,7 +233,8 @@ async fn tenants_never_see_each_other(store: &ProfileStore) {
     assert_ne!(pa.id, pb.id);
 }
 
-async fn concurrent_resolves_create_exactly_one_profile(store: &ProfileStore) {
+async fn concurrent_resolves_create_exactly_one_profile(backend: Backend) {
+    let (store, _guard) = &open(backend).await;
     let t = tenant("acme");
     let racer = email("racer@example.com");
     let mut tasks = Vec::new();
@@ -290,7 +253,8 @@ async fn concurrent_resolves_create_exactly_one_profile(store: &ProfileStore) {
     assert_eq!(store.list(&t, None, 100).await.unwrap().0.len(), 1, "no orphan profile was left behind");
 }
 
-async fn activity_accumulates_per_day_and_batches_apply_once(store: &ProfileStore) {
+async fn activity_accumulates_per_day_and_batches_apply_once(backend: Backend) {
+    let (store, _guard) = &open(backend).await;
     use cx_profile::domain::intensity::{Category, IntensityModel};
     use cx_profile::domain::lifecycle::Lifecycle;
     use cx_profile::store::activity::Activity;
@@ -339,7 +303,8 @@ async fn activity_accumulates_per_day_and_batches_apply_once(store: &ProfileStor
     assert_eq!((derived.lifecycle, derived.intensity.map(|c| model.index(&c))), (Lifecycle::Active, Some(57)));
 }
 
-async fn the_sweep_moves_customers_as_days_pass(store: &ProfileStore) {
+async fn the_sweep_moves_customers_as_days_pass(backend: Backend) {
+    let (store, _guard) = &open(backend).await;
     use chrono::Days;
     use cx_profile::domain::intensity::{Category, IntensityModel};
     use cx_profile::domain::lifecycle::Lifecycle;
@@ -407,7 +372,8 @@ async fn the_sweep_moves_customers_as_days_pass(store: &ProfileStore) {
     assert_eq!(store.get(&t, buyer.id).await.unwrap().lifecycle, Lifecycle::Lost);
 }
 
-async fn a_changed_intensity_model_applies_at_once_without_rewriting(store: &ProfileStore) {
+async fn a_changed_intensity_model_applies_at_once_without_rewriting(backend: Backend) {
+    let (store, _guard) = &open(backend).await;
     use cx_profile::domain::intensity::{Category, IntensityModel};
     use cx_profile::store::ListFilter;
     use cx_profile::store::activity::Activity;
@@ -460,7 +426,8 @@ async fn a_changed_intensity_model_applies_at_once_without_rewriting(store: &Pro
 
 /// The database's index (filters, distribution) and Rust's (a profile) are
 /// the same number for every mix and model, exact halves included.
-async fn the_database_and_rust_agree_on_every_index(store: &ProfileStore) {
+async fn the_database_and_rust_agree_on_every_index(backend: Backend) {
+    let (store, _guard) = &open(backend).await;
     use cx_profile::domain::intensity::{Category, ChannelMix, Components, IntensityModel};
     use cx_profile::store::ListFilter;
     use cx_profile::store::entity::customer;
@@ -537,7 +504,8 @@ async fn the_database_and_rust_agree_on_every_index(store: &ProfileStore) {
     }
 }
 
-async fn a_merge_unites_identities_consents_activity_and_keeps_resolving(store: &ProfileStore) {
+async fn a_merge_unites_identities_consents_activity_and_keeps_resolving(backend: Backend) {
+    let (store, _guard) = &open(backend).await;
     use cx_profile::domain::intensity::IntensityModel;
     use cx_profile::domain::merge::Prefer;
     use cx_profile::store::activity::Activity;

@@ -3,8 +3,6 @@
 
 #![allow(dead_code)]
 
-use std::time::Duration;
-
 use cx_proto::common::v1::{Channel, Initiator, InteractionKind, Money};
 use cx_proto::journey::v1 as pb;
 use cx_proto::journey::v1::journey_service_client::JourneyServiceClient;
@@ -72,18 +70,13 @@ impl Suite {
 
     /// Waits (bounded) until `check` holds for the profile `id`.
     pub async fn eventually_profile(&self, id: &str, check: impl Fn(&profile::Profile) -> bool) -> profile::Profile {
-        let mut client = self.profile_client().await;
-        let mut last = None;
-        for _ in 0..100 {
+        let client = self.profile_client().await;
+        let get = || {
+            let mut client = client.clone();
             let request = cx_testkit::authed(profile::GetProfileRequest { id: id.into(), as_of: None }, &self.admin);
-            let found = client.get_profile(request).await.unwrap().into_inner().profile.unwrap();
-            if check(&found) {
-                return found;
-            }
-            last = Some(found);
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-        panic!("profile {id} never reached the expected state; last seen: {last:?}");
+            async move { client.get_profile(request).await.unwrap().into_inner().profile.unwrap() }
+        };
+        cx_testkit::eventually(&format!("profile {id} reaches the expected state"), get, check).await
     }
 }
 
