@@ -6,6 +6,7 @@ Golden renders are rewritten with `CX_UPDATE_GOLDEN=1 pytest tests/deploy`;
 review the diff before committing it.
 """
 
+import json
 import os
 import pathlib
 import re
@@ -14,6 +15,7 @@ import subprocess
 import tempfile
 
 import pytest
+import yaml
 
 from conftest import CHART, GOLDEN, NAMESPACE, RENDERS, documents, helm, template
 
@@ -72,6 +74,7 @@ def test_a_misspelt_value_is_rejected(setting, misspelt):
         ("config.dbMaxConnections=1", "dbMaxConnections"),
         ("services.journey.replicas=-1", "replicas"),
         ("config.logFormat=xml", "logFormat"),
+        ("services.journey.customerData=maybe", "customerData"),
     ],
 )
 def test_a_wrong_value_is_rejected(setting, field):
@@ -173,6 +176,32 @@ def selects(policy: dict, deployment: dict) -> bool:
     return all(labels.get(k) == v for k, v in wanted.items())
 
 
+def components(peers: list[dict]) -> set[str]:
+    """The release's services among NetworkPolicy peers."""
+    return {
+        peer["podSelector"]["matchLabels"]["app.kubernetes.io/component"]
+        for peer in peers
+        if "app.kubernetes.io/component" in peer.get("podSelector", {}).get("matchLabels", {})
+    }
+
+
+def callers(policy: dict) -> set[str]:
+    """The services a policy lets call the gRPC port."""
+    rules = policy["spec"]["ingress"]
+    return components([p for r in rules if r["ports"] == [{"port": "grpc", "protocol": "TCP"}] for p in r["from"]])
+
+
+def reached(policy: dict) -> set[str]:
+    """The components (services, evaluation stores) a policy lets its pods reach."""
+    return components([p for rule in policy["spec"]["egress"] for p in rule.get("to", [])])
+
+
+def env_of(deployment: dict) -> dict:
+    """The service container's environment: name -> value (or valueFrom)."""
+    (main,) = deployment["spec"]["template"]["spec"]["containers"]
+    return {e["name"]: e.get("value", e.get("valueFrom")) for e in main["env"]}
+
+
 def test_every_deployment_is_denied_by_default_and_allowed_what_it_needs(render):
     name, rendered = render
     docs = documents(rendered)
@@ -193,22 +222,11 @@ def test_every_deployment_is_denied_by_default_and_allowed_what_it_needs(render)
         assert scrape["ports"] == [{"port": "metrics", "protocol": "TCP"}]
         prometheus = {"namespaceSelector": {}, "podSelector": {"matchLabels": {"app.kubernetes.io/name": "prometheus"}}}
         assert scrape["from"] == [prometheus]
-        callers = {
-            peer["podSelector"]["matchLabels"].get("app.kubernetes.io/component")
-            for peer in ingress["from"]
-            if "app.kubernetes.io/component" in peer.get("podSelector", {}).get("matchLabels", {})
-        }
-        assert callers == {c for c in enabled if service in calls[c]}
+        assert callers(own) == {c for c in enabled if service in calls[c]}
         assert {"podSelector": {"matchLabels": {"cx-suite/client": "true"}}} in ingress["from"]
         egress = own["spec"]["egress"]
-        reached = {
-            peer["podSelector"]["matchLabels"].get("app.kubernetes.io/component")
-            for rule in egress
-            for peer in rule.get("to", [])
-            if "podSelector" in peer and "app.kubernetes.io/component" in peer["podSelector"].get("matchLabels", {})
-        }
         internal = {"postgresql", "redis"} if name != "ha" else set()
-        assert reached == internal | {c for c in calls[service] if c in enabled}, service
+        assert reached(own) == internal | {c for c in calls[service] if c in enabled}, service
         dns = egress[0]
         assert dns["ports"] == [{"port": 53, "protocol": "UDP"}, {"port": 53, "protocol": "TCP"}]
         if name == "ha":
@@ -221,8 +239,7 @@ def test_services_find_each_other_and_name_themselves_in_traces(render):
     deployments = of_kind(documents(rendered), "Deployment")
     enabled = enabled_services(name)
     for service in enabled:
-        (main,) = deployments[f"cx-cx-suite-{service}"]["spec"]["template"]["spec"]["containers"]
-        env = {e["name"]: e.get("value", e.get("valueFrom")) for e in main["env"]}
+        env = env_of(deployments[f"cx-cx-suite-{service}"])
         assert env["OTEL_SERVICE_NAME"] == f"cx-{service}"
         attributes = dict(pair.split("=", 1) for pair in env["OTEL_RESOURCE_ATTRIBUTES"].split(","))
         assert attributes["service.namespace"] == NAMESPACE
@@ -237,6 +254,10 @@ def test_services_find_each_other_and_name_themselves_in_traces(render):
             assert endpoint == f"http://cx-cx-suite-{peer}:{GRPC_PORT}"
         else:
             assert endpoint is None
+        # Profile refuses to start without journey's endpoint unless told
+        # journey is not deployed (docs/CONFIGURATION.md).
+        not_deployed = "journey" if (service, name) == ("profile", "profile-only") else None
+        assert env.get("CX_NOT_DEPLOYED") == not_deployed, service
         secret = "cx-suite-secrets" if name == "ha" else "cx-cx-suite"
         for var, key in (
             ("CX_DATABASE_URL", "database-url"),
@@ -245,6 +266,50 @@ def test_services_find_each_other_and_name_themselves_in_traces(render):
             ("CX_SERVICE_SECRET", "service-secret"),
         ):
             assert env[var] == {"secretKeyRef": {"name": secret, "key": key}}
+
+
+def with_service(tmp_path, entry: dict, *args: str) -> dict[str, dict[str, dict]]:
+    """The default render with one more `services:` entry (a copy of
+    journey's, changed by `entry`): Deployments and NetworkPolicies by name."""
+    values = yaml.safe_load((CHART / "values.yaml").read_text())
+    extra = {**values["services"]["journey"], **entry}
+    added = tmp_path / "added.yaml"
+    added.write_text(json.dumps({"services": {"tickets": extra}}))
+    docs = documents(template("-f", str(added), *args))
+    return {"Deployment": of_kind(docs, "Deployment"), "NetworkPolicy": of_kind(docs, "NetworkPolicy")}
+
+
+def test_a_new_customer_data_service_is_one_entry_and_called_by_profile(tmp_path):
+    entry = {"grpcService": "cx.tickets.v1.TicketsService", "customerData": True, "calls": ["profile"]}
+    render = with_service(tmp_path, entry)
+    deployments, policies = render["Deployment"], render["NetworkPolicy"]
+    profile = env_of(deployments["cx-cx-suite-profile"])
+    assert profile["CX_TICKETS_ENDPOINT"] == f"http://cx-cx-suite-tickets:{GRPC_PORT}"
+    assert profile["CX_JOURNEY_ENDPOINT"] == f"http://cx-cx-suite-journey:{GRPC_PORT}"
+    assert "CX_NOT_DEPLOYED" not in profile
+    assert env_of(deployments["cx-cx-suite-tickets"])["CX_PROFILE_ENDPOINT"] == f"http://cx-cx-suite-profile:{GRPC_PORT}"
+    # Only profile asks it: journey neither calls it nor is called by it.
+    assert "CX_TICKETS_ENDPOINT" not in env_of(deployments["cx-cx-suite-journey"])
+    assert reached(policies["cx-cx-suite-profile"]) == {"postgresql", "redis", "journey", "tickets"}
+    assert callers(policies["cx-cx-suite-tickets"]) == {"profile"}
+    assert reached(policies["cx-cx-suite-tickets"]) == {"postgresql", "redis", "profile"}
+    assert callers(policies["cx-cx-suite-profile"]) == {"journey", "tickets"}
+
+    # Disabled, it and journey are named to profile as not deployed (sorted).
+    off = with_service(tmp_path, {**entry, "enabled": False}, "--set", "services.journey.enabled=false")
+    profile = env_of(off["Deployment"]["cx-cx-suite-profile"])
+    assert profile["CX_NOT_DEPLOYED"] == "journey,tickets"
+    assert not any(k.endswith("_ENDPOINT") for k in profile)
+    assert reached(off["NetworkPolicy"]["cx-cx-suite-profile"]) == {"postgresql", "redis"}
+
+
+def test_a_service_without_customer_data_is_not_called_by_profile(tmp_path):
+    entry = {"grpcService": "cx.tickets.v1.TicketsService", "customerData": False, "calls": []}
+    render = with_service(tmp_path, entry)
+    assert "CX_TICKETS_ENDPOINT" not in env_of(render["Deployment"]["cx-cx-suite-profile"])
+    assert callers(render["NetworkPolicy"]["cx-cx-suite-tickets"]) == set()
+    off = with_service(tmp_path, {**entry, "enabled": False})
+    assert "CX_NOT_DEPLOYED" not in env_of(off["Deployment"]["cx-cx-suite-profile"])
 
 
 def test_with_an_identity_providers_key_services_still_sign_their_calls():
@@ -406,7 +471,5 @@ def test_every_schema_property_is_described():
         extra = node.get("additionalProperties")
         if isinstance(extra, dict):
             walk(extra, f"{path}*.")
-
-    import json
 
     walk(json.loads((CHART / "values.schema.json").read_text()), "")

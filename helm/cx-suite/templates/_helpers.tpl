@@ -107,6 +107,40 @@ seccompProfile:
   type: RuntimeDefault
 {{- end -}}
 
+{{/* The services one service calls, enabled or not, as a JSON list:
+     its `calls`, and for the coordinator of merges and erasures (profile,
+     the runtime's gdpr::COORDINATOR) every service holding customer data,
+     so that such a service is asked by being one `services:` entry.
+     (dict "root" $ "name" n) */}}
+{{- define "cx.calls" -}}
+{{- $svc := index .root.Values.services .name | default dict -}}
+{{- $calls := concat (list) ($svc.calls | default list) -}}
+{{- if eq .name "profile" -}}
+{{- range $other, $o := .root.Values.services -}}
+{{- if and $o.customerData (ne $other "profile") -}}
+{{- $calls = append $calls $other -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
+{{- $calls | uniq | sortAlpha | toJson -}}
+{{- end -}}
+
+{{/* CX_NOT_DEPLOYED of one service: the disabled services it would ask
+     about merges and erasures, comma-separated. Profile refuses to start
+     without an endpoint for a customer-data service unless it is named here
+     (docs/DECISIONS.md). (dict "root" $ "name" n) */}}
+{{- define "cx.notDeployed" -}}
+{{- $absent := list -}}
+{{- if eq .name "profile" -}}
+{{- range $other, $o := .root.Values.services -}}
+{{- if and $o.customerData (ne $other "profile") (not $o.enabled) -}}
+{{- $absent = append $absent $other -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
+{{- join "," $absent -}}
+{{- end -}}
+
 {{/* Environment of a service container and its migration: settings,
      secrets, peers and OpenTelemetry resource. (dict "root" $ "name" n "svc" s) */}}
 {{- define "cx.env" -}}
@@ -136,12 +170,16 @@ seccompProfile:
     secretKeyRef:
       name: {{ include "cx.secretName" $root }}
       key: service-secret
-{{- range $peer := .svc.calls }}
+{{- range $peer := include "cx.calls" . | fromJsonArray }}
 {{- $callee := index $root.Values.services $peer | default dict }}
 {{- if $callee.enabled }}
 - name: {{ printf "CX_%s_ENDPOINT" (upper $peer) }}
   value: {{ printf "http://%s:%v" (include "cx.componentName" (dict "root" $root "name" $peer)) $root.Values.grpcPort | quote }}
 {{- end }}
+{{- end }}
+{{- with include "cx.notDeployed" . }}
+- name: CX_NOT_DEPLOYED
+  value: {{ . | quote }}
 {{- end }}
 - name: OTEL_SERVICE_NAME
   value: {{ printf "cx-%s" .name | quote }}
