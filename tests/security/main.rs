@@ -5,8 +5,9 @@
 //!   kind only from the service that owns it, and an erasure is confirmed only
 //!   by a service that was asked, after its request arrived;
 //! - [`idp`]: with an identity provider's public key, deliveries still flow;
-//! - [`secrets`]: split deployments without secrets refuse to start, secrets
-//!   never come from flags, the embedded data directory is private.
+//! - [`secrets`]: split deployments without secrets, or a profile without the
+//!   endpoint of a customer-data service, refuse to start; secrets never come
+//!   from flags, the embedded data directory is private.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 

@@ -64,6 +64,31 @@ fn split_deployments_without_secrets_refuse_to_start_naming_the_setting() {
     assert!(stderr(&flag).contains("unexpected argument '--jwt-secret'"), "{}", stderr(&flag));
 }
 
+#[test]
+fn profile_without_a_customer_data_service_refuses_to_start_unless_told_it_is_not_deployed() {
+    // Settings only: the database is never reached.
+    let postgres = "postgres://postgres@127.0.0.1:5432/cx_never_created";
+    let secrets = [
+        ("CX_JWT_SECRET", "user-secret-0123456789abcdef-0123456789"),
+        ("CX_SERVICE_SECRET", "service-secret-0123456789abcdef-012345"),
+    ];
+    let with = |extra: &[(&'static str, &'static str)]| {
+        let env: Vec<_> = [("CX_DATABASE_URL", postgres)].iter().chain(&secrets).chain(extra).copied().collect();
+        serve_exits(&env, &[])
+    };
+    // Erasures would never complete, or complete without journey's data.
+    let alone = with(&[]);
+    assert!(!alone.status.success());
+    let expected = "CX_JOURNEY_ENDPOINT: the journey service holds customer data and erasures wait for it: \
+                    set its endpoint, or name it in CX_NOT_DEPLOYED if this deployment does not run it";
+    assert!(stderr(&alone).contains(expected), "{}", stderr(&alone));
+    // A misspelt name is not taken for "not deployed".
+    let typo = with(&[("CX_NOT_DEPLOYED", "journy")]);
+    assert!(!typo.status.success());
+    let expected = "CX_NOT_DEPLOYED: unknown service 'journy' (expected one of: profile, journey)";
+    assert!(stderr(&typo).contains(expected), "{}", stderr(&typo));
+}
+
 #[cfg(unix)]
 fn mode(path: &Path) -> u32 {
     use std::os::unix::fs::PermissionsExt;
