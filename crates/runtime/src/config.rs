@@ -282,8 +282,8 @@ mod tests {
     #[test]
     fn sqlite_url_gets_the_service_name() {
         assert_eq!(
-            store(Some("sqlite:///tmp/cx.db?mode=rwc")).database_for("journey").unwrap(),
-            DatabaseTarget::Sqlite { path: PathBuf::from("/tmp/cx-journey.db") }
+            store(Some("sqlite:///tmp/cx.db?mode=rwc")).database_for("orders").unwrap(),
+            DatabaseTarget::Sqlite { path: PathBuf::from("/tmp/cx-orders.db") }
         );
         assert_eq!(
             store(Some("sqlite://db/{service}.sqlite")).database_for("profile").unwrap(),

@@ -183,8 +183,8 @@ mod tests {
     #[test]
     fn a_service_token_names_its_service_and_tenant() {
         let key = ServiceKey::new(SERVICE);
-        let identity = key.verify(&token_of(&key.bearer("journey", "acme").unwrap())).unwrap();
-        assert_eq!(identity, ServiceIdentity { service: "journey".into(), tenant: TenantId::parse("acme").unwrap() });
+        let identity = key.verify(&token_of(&key.bearer("orders", "acme").unwrap())).unwrap();
+        assert_eq!(identity, ServiceIdentity { service: "orders".into(), tenant: TenantId::parse("acme").unwrap() });
     }
 
     #[test]

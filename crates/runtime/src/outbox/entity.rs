@@ -13,7 +13,7 @@ pub mod message {
         pub tenant_id: String,
         #[sea_orm(primary_key, auto_increment = false)]
         pub id: Uuid,
-        /// The receiving service ("journey", …).
+        /// The receiving service ("orders", …).
         pub destination: String,
         pub kind: String,
         pub payload: Vec<u8>,
