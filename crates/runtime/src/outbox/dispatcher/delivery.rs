@@ -1,0 +1,199 @@
+//! Sending what a dispatcher claimed: the content of each row (its own, or
+//! what an expander makes of it), one span per delivery in the trace that
+//! wrote the row, a round that settles every outcome, and the loop.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+use std::time::Duration;
+
+use cx_proto::outbox::v1::DeliverRequest;
+use futures::future::join_all;
+use sea_orm::DbErr;
+use tracing::Instrument;
+use tracing_opentelemetry::OpenTelemetrySpanExt;
+use uuid::Uuid;
+
+use super::{Claimed, Dispatcher};
+use crate::TenantId;
+
+/// Makes, when it is delivered, the message a row stands for: a row may
+/// name records of the sender's own (touchpoint ids, say) instead of
+/// carrying what the receiver takes, so that the statement writing those
+/// records can write the row too.
+///
+/// A round's rows of one kind are expanded together, so that reading their
+/// records takes a query or a few, not a pooled connection per row.
+#[async_trait::async_trait]
+pub trait Expand: Send + Sync + std::fmt::Debug {
+    /// For each of `messages`, in order, the kind and payload to deliver;
+    /// `None` when nothing is left to send (the records are gone), which
+    /// counts as delivered; an error fails that row's attempt.
+    async fn expand(&self, messages: &[&Claimed]) -> Vec<Result<Option<Content>, tonic::Status>>;
+}
+
+/// The kind and payload of a delivery.
+pub type Content = (String, Vec<u8>);
+
+/// Whether a failed delivery never reached the receiver (refused or broken
+/// connection, or no endpoint configured for it), as opposed to an answer of
+/// the receiver's.
+fn unreachable(status: &tonic::Status) -> bool {
+    status.code() == tonic::Code::Unavailable
+        && std::error::Error::source(status).is_some_and(|e| e.is::<tonic::transport::Error>() || e.is::<NoEndpoint>())
+}
+
+/// A destination this process has no endpoint for: its messages wait (as
+/// for an outage) until one is configured, never dead-lettered.
+#[derive(Debug, thiserror::Error)]
+#[error("no endpoint is configured for the {0} service")]
+struct NoEndpoint(String);
+
+impl Dispatcher {
+    /// Sends one claimed message; `Ok(duplicate)` when the receiver took it,
+    /// `Ok(false)` too when an expanded row had nothing left to send.
+    pub async fn send(&self, message: &Claimed) -> Result<bool, tonic::Status> {
+        match self.contents(std::slice::from_ref(message)).await.pop() {
+            Some(Ok(Some(content))) => self.deliver(message, content).await,
+            Some(Err(status)) => Err(status),
+            Some(Ok(None)) | None => Ok(false),
+        }
+    }
+
+    /// What each of `claimed` delivers, in order: its own kind and payload,
+    /// or what the expander of its kind makes of it.
+    async fn contents(&self, claimed: &[Claimed]) -> Vec<Result<Option<Content>, tonic::Status>> {
+        // Rows of an expander's kind are filled in below, without copying their payload.
+        let mut contents: Vec<_> = claimed
+            .iter()
+            .map(|m| Ok((!self.expanders.contains_key(&m.kind)).then(|| (m.kind.clone(), m.payload.clone()))))
+            .collect();
+        for (kind, expander) in &self.expanders {
+            let (at, messages): (Vec<usize>, Vec<&Claimed>) =
+                claimed.iter().enumerate().filter(|(_, m)| &m.kind == kind).unzip();
+            if messages.is_empty() {
+                continue;
+            }
+            let span = tracing::info_span!("outbox.expand", otel.name = %format!("outbox expand {kind}"), rows = messages.len());
+            // One span for rows of many traces: linked to each of them.
+            for m in &messages {
+                span.add_link(opentelemetry::trace::TraceContextExt::span(&m.trace()).span_context().clone());
+            }
+            let mut expanded = expander.expand(&messages).instrument(span).await;
+            expanded.resize_with(messages.len(), || Err(tonic::Status::internal(format!("{kind}: row not expanded"))));
+            for (i, content) in at.into_iter().zip(expanded) {
+                contents[i] = content;
+            }
+        }
+        contents
+    }
+
+    /// Sends `content` for `message`, in a span of the trace that wrote it.
+    async fn deliver(&self, message: &Claimed, content: Content) -> Result<bool, tonic::Status> {
+        // Named after what is delivered (an expanded row's message).
+        let span = tracing::info_span!(
+            "outbox.deliver",
+            otel.name = %format!("outbox deliver {}", content.0),
+            otel.kind = "producer",
+            messaging.system = "cx-outbox",
+            messaging.operation = "deliver",
+            messaging.destination.name = %message.destination,
+            messaging.message.id = %message.id,
+            cx.outbox.attempt = message.attempt,
+        );
+        let _ = span.set_parent(message.trace());
+        self.send_now(message, content).instrument(span).await
+    }
+
+    async fn send_now(&self, message: &Claimed, (kind, payload): Content) -> Result<bool, tonic::Status> {
+        let Some(client) = self.destinations.get(&message.destination) else {
+            let missing = NoEndpoint(message.destination.clone());
+            let mut status = tonic::Status::unavailable(missing.to_string());
+            status.set_source(Arc::new(missing));
+            return Err(status);
+        };
+        let mut request = tonic::Request::new(DeliverRequest {
+            message_id: message.id.to_string(),
+            kind,
+            payload,
+            source: self.config.source.to_owned(),
+            create_time: Some(cx_proto::timestamp(message.created_at)),
+            destination: message.destination.clone(),
+        });
+        // The receiver stops working on a delivery the lease no longer covers.
+        request.set_timeout(self.config.lease / 2);
+        let identity = self.key.bearer(self.config.source, &message.tenant_id)?;
+        request.metadata_mut().insert("authorization", identity);
+        if let Ok(id) = message.id.to_string().parse() {
+            request.metadata_mut().insert("cx-message-id", id);
+        }
+        let response = client.clone().deliver(request).await?;
+        Ok(response.into_inner().duplicate)
+    }
+
+    /// One round: claim, send everything claimed at once, record outcomes:
+    /// the delivered ones in one statement per tenant, each failure on its
+    /// own (it has its own next attempt). Returns how many messages it tried.
+    pub async fn tick(&self) -> Result<usize, DbErr> {
+        let claimed = self.claim().await?;
+        let mut delivered: HashMap<&str, Vec<Uuid>> = HashMap::new();
+        let mut reached: HashSet<&str> = HashSet::new();
+        let mut stranded: Vec<&Claimed> = Vec::new();
+        // Rows an expander failed on or found empty never reach the receiver:
+        // settled here, they say nothing of whether it is up.
+        let mut sending = Vec::with_capacity(claimed.len());
+        for (message, content) in claimed.iter().zip(self.contents(&claimed).await) {
+            match content {
+                Ok(Some(content)) => sending.push((message, content)),
+                Ok(None) => delivered.entry(message.tenant_id.as_str()).or_default().push(message.id),
+                Err(status) => self.settle(message, &Err(status)).await?,
+            }
+        }
+        let (sent, contents): (Vec<&Claimed>, Vec<Content>) = sending.into_iter().unzip();
+        let outcomes = join_all(sent.iter().zip(contents).map(|(m, content)| self.deliver(m, content))).await;
+        for (message, outcome) in sent.into_iter().zip(&outcomes) {
+            match outcome {
+                Err(status) if unreachable(status) => stranded.push(message),
+                Ok(_) => {
+                    reached.insert(&message.destination);
+                    delivered.entry(message.tenant_id.as_str()).or_default().push(message.id);
+                }
+                Err(_) => {
+                    reached.insert(&message.destination);
+                    self.settle(message, outcome).await?;
+                }
+            }
+        }
+        for (tenant, ids) in delivered {
+            let Ok(tenant) = TenantId::parse(tenant) else { continue };
+            self.mark_delivered(&tenant, &ids).await?;
+        }
+        self.strand(&stranded, &reached).await?;
+        Ok(claimed.len())
+    }
+
+    /// Delivers until `stop` turns true.
+    pub async fn run(self, mut stop: tokio::sync::watch::Receiver<bool>) {
+        let mut last_prune = tokio::time::Instant::now();
+        while !*stop.borrow() {
+            let tried = match self.tick().await {
+                Ok(n) => n,
+                Err(err) => {
+                    tracing::warn!(error = %err, "outbox dispatcher cannot reach its database");
+                    0
+                }
+            };
+            if last_prune.elapsed() > Duration::from_secs(60) {
+                last_prune = tokio::time::Instant::now();
+                if let Err(err) = self.prune().await {
+                    tracing::warn!(error = %err, "cannot prune delivered outbox rows");
+                }
+            }
+            if tried == 0 {
+                tokio::select! {
+                    _ = tokio::time::sleep(self.config.poll) => {}
+                    _ = stop.changed() => {}
+                }
+            }
+        }
+    }
+}

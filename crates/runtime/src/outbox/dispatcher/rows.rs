@@ -1,0 +1,212 @@
+//! The outbox table as a dispatcher keeps it: claiming due rows under a
+//! lease, recording each attempt's outcome, leaving unreachable
+//! destinations alone, pruning delivered rows, and reading rows back.
+
+use std::collections::{HashMap, HashSet};
+
+use chrono::{DateTime, Utc};
+use sea_orm::sea_query::Expr;
+use sea_orm::{ColumnTrait, ConnectionTrait, DbBackend, DbErr, QueryFilter, Statement};
+use uuid::Uuid;
+
+use super::Dispatcher;
+use crate::TenantId;
+use crate::outbox::entity::message;
+use crate::outbox::{DEAD, DELIVERED};
+use crate::store::{now, scoped, scoped_update};
+
+/// A row this dispatcher holds the lease of.
+#[derive(Clone, Debug)]
+pub struct Claimed {
+    pub tenant_id: String,
+    pub id: Uuid,
+    pub destination: String,
+    pub kind: String,
+    pub payload: Vec<u8>,
+    pub traceparent: String,
+    pub tracestate: String,
+    /// This attempt's number, from 1.
+    pub attempt: i32,
+    pub created_at: DateTime<Utc>,
+}
+
+impl Claimed {
+    /// The trace context of the request that wrote the row.
+    pub(super) fn trace(&self) -> opentelemetry::Context {
+        crate::propagation::from_map(&HashMap::from([
+            ("traceparent".to_owned(), self.traceparent.clone()),
+            ("tracestate".to_owned(), self.tracestate.clone()),
+        ]))
+    }
+}
+
+const CLAIM_POSTGRES: &str = "UPDATE outbox SET claimed_until = $1, attempts = attempts + 1 \
+     WHERE (tenant_id, id) IN (SELECT tenant_id, id FROM outbox \
+       WHERE status = 'pending' AND next_attempt_at <= $2 AND (claimed_until IS NULL OR claimed_until < $2) \
+       AND NOT (destination = ANY($4)) \
+       ORDER BY next_attempt_at LIMIT $3 FOR UPDATE SKIP LOCKED) \
+     RETURNING tenant_id, id, destination, kind, payload, traceparent, tracestate, attempts, created_at";
+
+const CLAIM_SQLITE: &str = "UPDATE outbox SET claimed_until = ?, attempts = attempts + 1 \
+     WHERE (tenant_id, id) IN (SELECT tenant_id, id FROM outbox \
+       WHERE status = 'pending' AND next_attempt_at <= ? AND (claimed_until IS NULL OR claimed_until < ?) \
+       {DOWN} ORDER BY next_attempt_at LIMIT ?) \
+     RETURNING tenant_id, id, destination, kind, payload, traceparent, tracestate, attempts, created_at";
+
+impl Dispatcher {
+    /// Destinations left alone right now.
+    fn down(&self, now: DateTime<Utc>) -> Vec<String> {
+        let outages = self.outages.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        outages.iter().filter(|(_, (until, _))| *until > now).map(|(name, _)| name.clone()).collect()
+    }
+
+    /// Takes the lease of up to `batch` due rows.
+    pub async fn claim(&self) -> Result<Vec<Claimed>, DbErr> {
+        let now = now();
+        let until = now + self.config.lease;
+        let limit = i64::try_from(self.config.batch).unwrap_or(i64::MAX);
+        let backend = self.db.get_database_backend();
+        let down = self.down(now);
+        let statement = match backend {
+            DbBackend::Postgres => {
+                let down = crate::store::pg_array(sea_orm::sea_query::ArrayType::String, down);
+                Statement::from_sql_and_values(backend, CLAIM_POSTGRES, [until.into(), now.into(), limit.into(), down])
+            }
+            _ => {
+                let skip = if down.is_empty() {
+                    String::new()
+                } else {
+                    format!("AND destination NOT IN ({})", vec!["?"; down.len()].join(", "))
+                };
+                let mut values: Vec<sea_orm::Value> = vec![until.into(), now.into(), now.into()];
+                values.extend(down.into_iter().map(Into::into));
+                values.push(limit.into());
+                Statement::from_sql_and_values(backend, CLAIM_SQLITE.replace("{DOWN}", &skip), values)
+            }
+        };
+        let rows = self.db.query_all_raw(statement).await?;
+        rows.iter()
+            .map(|row| {
+                Ok(Claimed {
+                    tenant_id: row.try_get("", "tenant_id")?,
+                    id: row.try_get("", "id")?,
+                    destination: row.try_get("", "destination")?,
+                    kind: row.try_get("", "kind")?,
+                    payload: row.try_get("", "payload")?,
+                    traceparent: row.try_get("", "traceparent")?,
+                    tracestate: row.try_get("", "tracestate")?,
+                    attempt: row.try_get("", "attempts")?,
+                    created_at: row.try_get("", "created_at")?,
+                })
+            })
+            .collect()
+    }
+
+    /// Records messages of `tenant` as delivered, in one statement.
+    pub(super) async fn mark_delivered(&self, tenant: &TenantId, ids: &[Uuid]) -> Result<(), DbErr> {
+        scoped_update::<message::Entity>(tenant)
+            .filter(crate::store::one_of(self.db.get_database_backend(), message::Column::Id, ids))
+            .col_expr(message::Column::ClaimedUntil, Expr::value(Option::<DateTime<Utc>>::None))
+            .col_expr(message::Column::Status, Expr::value(DELIVERED))
+            .col_expr(message::Column::DeliveredAt, Expr::value(Some(now())))
+            .exec(&self.db)
+            .await
+            .map(|_| ())
+    }
+
+    /// Records the outcome of one attempt.
+    pub async fn settle(&self, message: &Claimed, outcome: &Result<bool, tonic::Status>) -> Result<(), DbErr> {
+        let Ok(tenant) = TenantId::parse(&message.tenant_id) else { return Ok(()) };
+        let Err(status) = outcome else { return self.mark_delivered(&tenant, &[message.id]).await };
+        let update = scoped_update::<message::Entity>(&tenant)
+            .filter(message::Column::Id.eq(message.id))
+            .col_expr(message::Column::ClaimedUntil, Expr::value(Option::<DateTime<Utc>>::None));
+        let update = if message.attempt >= self.config.retry.max_attempts {
+            tracing::error!(
+                message_id = %message.id, kind = message.kind, destination = message.destination,
+                attempts = message.attempt, error = %status, "outbox message dead-lettered"
+            );
+            update.col_expr(message::Column::Status, Expr::value(DEAD))
+        } else {
+            tracing::warn!(
+                message_id = %message.id, destination = message.destination, attempt = message.attempt,
+                error = %status, "outbox delivery failed, will retry"
+            );
+            let retry_at = now() + self.config.retry.delay(message.attempt);
+            update.col_expr(message::Column::NextAttemptAt, Expr::value(retry_at))
+        };
+        let update = update.col_expr(message::Column::LastError, Expr::value(status.to_string()));
+        update.exec(&self.db).await.map(|_| ())
+    }
+
+    /// Destinations whose messages could not reach them (and none did this
+    /// round) are left alone for a while, doubling while they stay down;
+    /// their messages wait until then and keep their attempts, so an outage
+    /// of a receiver dead-letters nothing. One line is logged per destination.
+    pub(super) async fn strand(&self, stranded: &[&Claimed], reached: &HashSet<&str>) -> Result<(), DbErr> {
+        use sea_orm::sea_query::ExprTrait as _;
+        let now = now();
+        let mut until: HashMap<&str, DateTime<Utc>> = HashMap::new();
+        {
+            let mut outages = self.outages.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            outages.retain(|name, _| !reached.contains(name.as_str()));
+            for message in stranded {
+                let name = message.destination.as_str();
+                if reached.contains(name) || until.contains_key(name) {
+                    continue;
+                }
+                let rounds = outages.get(name).map_or(1, |(_, rounds)| rounds.saturating_add(1));
+                let back = now + self.config.outage.delay(rounds);
+                outages.insert(name.to_owned(), (back, rounds));
+                until.insert(name, back);
+            }
+        }
+        for (name, back) in &until {
+            let waiting = stranded.iter().filter(|m| m.destination == *name).count();
+            tracing::warn!(
+                destination = name, messages = waiting, retry_at = %back,
+                "outbox destination unreachable, its messages wait"
+            );
+        }
+        // One statement per tenant and destination: a round strands up to a batch.
+        let mut groups: HashMap<(&str, &str), Vec<Uuid>> = HashMap::new();
+        for message in stranded {
+            groups.entry((message.tenant_id.as_str(), message.destination.as_str())).or_default().push(message.id);
+        }
+        for ((tenant, destination), ids) in groups {
+            let Ok(tenant) = TenantId::parse(tenant) else { continue };
+            // Reached by another message this round: retry at once.
+            let retry_at = until.get(destination).copied().unwrap_or(now);
+            scoped_update::<message::Entity>(&tenant)
+                .filter(crate::store::one_of(self.db.get_database_backend(), message::Column::Id, &ids))
+                .col_expr(message::Column::ClaimedUntil, Expr::value(Option::<DateTime<Utc>>::None))
+                .col_expr(message::Column::Attempts, Expr::col(message::Column::Attempts).sub(1))
+                .col_expr(message::Column::NextAttemptAt, Expr::value(retry_at))
+                .col_expr(message::Column::LastError, Expr::value("destination unreachable"))
+                .exec(&self.db)
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// Deletes delivered rows older than `keep_delivered`.
+    pub async fn prune(&self) -> Result<u64, DbErr> {
+        let before = now() - self.config.keep_delivered;
+        let sql = match self.db.get_database_backend() {
+            DbBackend::Postgres => "DELETE FROM outbox WHERE status = $1 AND delivered_at < $2",
+            _ => "DELETE FROM outbox WHERE status = ? AND delivered_at < ?",
+        };
+        let statement =
+            Statement::from_sql_and_values(self.db.get_database_backend(), sql, [DELIVERED.into(), before.into()]);
+        Ok(self.db.execute_raw(statement).await?.rows_affected())
+    }
+}
+
+/// Messages of a tenant in a given status (dead letters, for operators).
+pub async fn messages<C: ConnectionTrait>(
+    conn: &C,
+    tenant: &TenantId,
+    status: &str,
+) -> Result<Vec<message::Model>, DbErr> {
+    scoped::<message::Entity>(tenant).filter(message::Column::Status.eq(status)).all(conn).await
+}
