@@ -15,7 +15,8 @@ cd "$(dirname "$0")/.."
 DURATION=${DURATION:-10s}
 . bench/lib.sh activity
 addr="127.0.0.1:$(free_port)"
-CX_LISTEN=$addr "$CX" serve profile > "$data/profile.log" 2>&1 &
+# Profile alone needs journey named not deployed (docs/CONFIGURATION.md).
+CX_NOT_DEPLOYED=journey CX_LISTEN=$addr "$CX" serve profile > "$data/profile.log" 2>&1 &
 pids+=("$!")
 wait_serving "$addr"
 token=$("$CX" token --tenant bench --roles writer)

@@ -20,7 +20,8 @@ IN_FLIGHT=${IN_FLIGHT:-1 4 16 32 64}
 . bench/lib.sh record
 profile_addr="127.0.0.1:$(free_port)"
 journey_addr="127.0.0.1:$(free_port)"
-CX_LISTEN=$profile_addr "$CX" serve profile > "$data/profile.log" 2>&1 &
+# Profile alone needs journey named not deployed (docs/CONFIGURATION.md).
+CX_NOT_DEPLOYED=journey CX_LISTEN=$profile_addr "$CX" serve profile > "$data/profile.log" 2>&1 &
 pids+=("$!")
 wait_serving "$profile_addr"
 profile_endpoint="http://127.0.0.1:$(free_port)"
