@@ -26,12 +26,21 @@ def documents(rendered: str) -> list[dict]:
     return [d for d in yaml.safe_load_all(rendered) if d]
 
 
+# The chart's default values: its services are the entries of `services:`.
+VALUES = yaml.safe_load((CHART / "values.yaml").read_text())
+
+
+def only(service: str) -> list[str]:
+    """`helm template` arguments that disable every service but `service`."""
+    return [arg for other in sorted(VALUES["services"]) if other != service for arg in ("--set", f"services.{other}.enabled=false")]
+
+
 # The renders the tests check: name -> extra `helm template` arguments.
 RENDERS = {
     "default": [],
     "ha": ["-f", str(CHART / "values-ha.yaml")],
-    "profile-only": ["--set", "services.journey.enabled=false"],
-    "journey-only": ["--set", "services.profile.enabled=false"],
+    "profile-only": only("profile"),
+    "journey-only": only("journey"),
 }
 
 

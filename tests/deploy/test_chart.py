@@ -15,11 +15,12 @@ import subprocess
 import tempfile
 
 import pytest
-import yaml
 
-from conftest import CHART, GOLDEN, NAMESPACE, RENDERS, documents, helm, template
+from conftest import CHART, GOLDEN, NAMESPACE, RENDERS, VALUES, documents, helm, template
 
-SERVICES = {"profile": "cx.profile.v1.ProfileService", "journey": "cx.journey.v1.JourneyService"}
+# Each service of the chart and its gRPC name: a new `services:` entry is
+# checked like the others without a change here.
+SERVICES = {name: svc["grpcService"] for name, svc in VALUES["services"].items()}
 UID = 65532
 GRPC_PORT = 50051
 
@@ -40,6 +41,20 @@ def normalised(rendered: str) -> str:
 
 def enabled_services(name: str) -> list[str]:
     return {"profile-only": ["profile"], "journey-only": ["journey"]}.get(name, sorted(SERVICES))
+
+
+def customer_data(service: str) -> bool:
+    return VALUES["services"][service]["customerData"]
+
+
+def calls_of(service: str) -> set[str]:
+    """The services `service` calls, enabled or not: its `calls`, and for
+    profile every other service holding customer data (it asks them to merge
+    and erase customers)."""
+    called = set(VALUES["services"][service]["calls"])
+    if service == "profile":
+        called |= {s for s in SERVICES if customer_data(s) and s != "profile"}
+    return called
 
 
 # --- lint and schema ---------------------------------------------------------
@@ -210,7 +225,6 @@ def test_every_deployment_is_denied_by_default_and_allowed_what_it_needs(render)
     assert deny_all["spec"]["policyTypes"] == ["Ingress", "Egress"]
     assert "ingress" not in deny_all["spec"] and "egress" not in deny_all["spec"]
     enabled = enabled_services(name)
-    calls = {"profile": ["journey"], "journey": ["profile"]}
     for service in enabled:
         deployment = of_kind(docs, "Deployment")[f"cx-cx-suite-{service}"]
         assert selects(deny_all, deployment)
@@ -222,11 +236,11 @@ def test_every_deployment_is_denied_by_default_and_allowed_what_it_needs(render)
         assert scrape["ports"] == [{"port": "metrics", "protocol": "TCP"}]
         prometheus = {"namespaceSelector": {}, "podSelector": {"matchLabels": {"app.kubernetes.io/name": "prometheus"}}}
         assert scrape["from"] == [prometheus]
-        assert callers(own) == {c for c in enabled if service in calls[c]}
+        assert callers(own) == {c for c in enabled if service in calls_of(c)}
         assert {"podSelector": {"matchLabels": {"cx-suite/client": "true"}}} in ingress["from"]
         egress = own["spec"]["egress"]
         internal = {"postgresql", "redis"} if name != "ha" else set()
-        assert reached(own) == internal | {c for c in calls[service] if c in enabled}, service
+        assert reached(own) == internal | {c for c in calls_of(service) if c in enabled}, service
         dns = egress[0]
         assert dns["ports"] == [{"port": 53, "protocol": "UDP"}, {"port": 53, "protocol": "TCP"}]
         if name == "ha":
@@ -248,16 +262,13 @@ def test_services_find_each_other_and_name_themselves_in_traces(render):
         assert attributes["k8s.deployment.name"] == f"cx-cx-suite-{service}"
         assert attributes["k8s.pod.name"] == "$(K8S_POD_NAME)"
         assert env["K8S_POD_NAME"] == {"fieldRef": {"fieldPath": "metadata.name"}}
-        peer = {"profile": "journey", "journey": "profile"}[service]
-        endpoint = env.get(f"CX_{peer.upper()}_ENDPOINT")
-        if peer in enabled:
-            assert endpoint == f"http://cx-cx-suite-{peer}:{GRPC_PORT}"
-        else:
-            assert endpoint is None
-        # Profile refuses to start without journey's endpoint unless told
-        # journey is not deployed (docs/CONFIGURATION.md).
-        not_deployed = "journey" if (service, name) == ("profile", "profile-only") else None
-        assert env.get("CX_NOT_DEPLOYED") == not_deployed, service
+        endpoints = {k: v for k, v in env.items() if k.startswith("CX_") and k.endswith("_ENDPOINT")}
+        called = calls_of(service)
+        assert endpoints == {f"CX_{p.upper()}_ENDPOINT": f"http://cx-cx-suite-{p}:{GRPC_PORT}" for p in called & set(enabled)}
+        # Profile refuses to start without the endpoint of a customer-data
+        # service unless told it is not deployed (docs/CONFIGURATION.md).
+        absent = sorted(p for p in called - set(enabled) if service == "profile" and customer_data(p))
+        assert env.get("CX_NOT_DEPLOYED") == (",".join(absent) or None), service
         secret = "cx-suite-secrets" if name == "ha" else "cx-cx-suite"
         for var, key in (
             ("CX_DATABASE_URL", "database-url"),
@@ -271,8 +282,7 @@ def test_services_find_each_other_and_name_themselves_in_traces(render):
 def with_service(tmp_path, entry: dict, *args: str) -> dict[str, dict[str, dict]]:
     """The default render with one more `services:` entry (a copy of
     journey's, changed by `entry`): Deployments and NetworkPolicies by name."""
-    values = yaml.safe_load((CHART / "values.yaml").read_text())
-    extra = {**values["services"]["journey"], **entry}
+    extra = {**VALUES["services"]["journey"], **entry}
     added = tmp_path / "added.yaml"
     added.write_text(json.dumps({"services": {"tickets": extra}}))
     docs = documents(template("-f", str(added), *args))

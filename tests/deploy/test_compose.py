@@ -7,10 +7,11 @@ import subprocess
 
 import yaml
 
-from conftest import ROOT
+from conftest import ROOT, VALUES
 
 DEPLOY = ROOT / "deploy"
-SERVICES = ["profile", "journey"]
+# The stack runs every service of the Helm chart.
+SERVICES = sorted(VALUES["services"])
 
 
 def compose() -> dict:
