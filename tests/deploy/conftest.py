@@ -30,9 +30,10 @@ def documents(rendered: str) -> list[dict]:
 VALUES = yaml.safe_load((CHART / "values.yaml").read_text())
 
 
-def only(service: str) -> list[str]:
-    """`helm template` arguments that disable every service but `service`."""
-    return [arg for other in sorted(VALUES["services"]) if other != service for arg in ("--set", f"services.{other}.enabled=false")]
+def only(*services: str) -> list[str]:
+    """`helm template` arguments that disable every service but `services`."""
+    others = [s for s in sorted(VALUES["services"]) if s not in services]
+    return [arg for other in others for arg in ("--set", f"services.{other}.enabled=false")]
 
 
 # The renders the tests check: name -> extra `helm template` arguments.

@@ -16,7 +16,7 @@ import tempfile
 
 import pytest
 
-from conftest import CHART, GOLDEN, NAMESPACE, RENDERS, VALUES, documents, helm, template
+from conftest import CHART, GOLDEN, NAMESPACE, RENDERS, VALUES, documents, helm, only, template
 
 # Each service of the chart and its gRPC name: a new `services:` entry is
 # checked like the others without a change here.
@@ -289,14 +289,22 @@ def with_service(tmp_path, entry: dict, *args: str) -> dict[str, dict[str, dict]
     return {"Deployment": of_kind(docs, "Deployment"), "NetworkPolicy": of_kind(docs, "NetworkPolicy")}
 
 
+def not_deployed(but: list[str], added: str | None = None) -> str | None:
+    """Profile's CX_NOT_DEPLOYED when only profile and `but` of the chart's
+    services run: every other customer-data service, with `added` (sorted)."""
+    absent = [s for s in SERVICES if customer_data(s) and s not in ["profile", *but]] + ([added] if added else [])
+    return ",".join(sorted(absent)) or None
+
+
 def test_a_new_customer_data_service_is_one_entry_and_called_by_profile(tmp_path):
     entry = {"grpcService": "cx.tickets.v1.TicketsService", "customerData": True, "calls": ["profile"]}
-    render = with_service(tmp_path, entry)
+    # Next to profile and journey (any other service of the chart disabled).
+    render = with_service(tmp_path, entry, *only("profile", "journey"))
     deployments, policies = render["Deployment"], render["NetworkPolicy"]
     profile = env_of(deployments["cx-cx-suite-profile"])
     assert profile["CX_TICKETS_ENDPOINT"] == f"http://cx-cx-suite-tickets:{GRPC_PORT}"
     assert profile["CX_JOURNEY_ENDPOINT"] == f"http://cx-cx-suite-journey:{GRPC_PORT}"
-    assert "CX_NOT_DEPLOYED" not in profile
+    assert profile.get("CX_NOT_DEPLOYED") == not_deployed(but=["journey"])
     assert env_of(deployments["cx-cx-suite-tickets"])["CX_PROFILE_ENDPOINT"] == f"http://cx-cx-suite-profile:{GRPC_PORT}"
     # Only profile asks it: journey neither calls it nor is called by it.
     assert "CX_TICKETS_ENDPOINT" not in env_of(deployments["cx-cx-suite-journey"])
@@ -306,9 +314,9 @@ def test_a_new_customer_data_service_is_one_entry_and_called_by_profile(tmp_path
     assert callers(policies["cx-cx-suite-profile"]) == {"journey", "tickets"}
 
     # Disabled, it and journey are named to profile as not deployed (sorted).
-    off = with_service(tmp_path, {**entry, "enabled": False}, "--set", "services.journey.enabled=false")
+    off = with_service(tmp_path, {**entry, "enabled": False}, *only("profile"))
     profile = env_of(off["Deployment"]["cx-cx-suite-profile"])
-    assert profile["CX_NOT_DEPLOYED"] == "journey,tickets"
+    assert profile["CX_NOT_DEPLOYED"] == not_deployed(but=[], added="tickets")  # "journey,tickets" today
     assert not any(k.endswith("_ENDPOINT") for k in profile)
     assert reached(off["NetworkPolicy"]["cx-cx-suite-profile"]) == {"postgresql", "redis"}
 
