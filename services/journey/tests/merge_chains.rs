@@ -12,7 +12,10 @@ use cx_proto::common::v1::{Channel, Initiator};
 use cx_proto::journey::v1 as pb;
 use cx_testkit::{authed, eventually};
 
-cx_testkit::on_both_backends!(a_chain_of_merges_in_one_round_ends_with_everything_under_the_last_survivor);
+cx_testkit::on_both_backends!(
+    a_chain_of_merges_in_one_round_ends_with_everything_under_the_last_survivor,
+    a_read_by_a_merged_id_follows_to_the_survivor,
+);
 
 async fn a_chain_of_merges_in_one_round_ends_with_everything_under_the_last_survivor(backend: Backend) {
     let mut s = common::suite_on(backend).await;
@@ -63,6 +66,55 @@ async fn a_chain_of_merges_in_one_round_ends_with_everything_under_the_last_surv
     let listed: Vec<(&str, &str)> =
         analysis.instances_by_gap.iter().map(|i| (i.instance_id.as_str(), i.profile_id.as_str())).collect();
     assert_eq!(listed, [("ia", survivor.as_str()), ("ib", survivor.as_str()), ("is", survivor.as_str())]);
+}
+
+/// ListTimeline of a merged id reads the survivor's timeline, as GetProfile
+/// of a merged id answers with the survivor (docs/DOMAIN.md §2.5), filters
+/// and pages included.
+async fn a_read_by_a_merged_id_follows_to_the_survivor(backend: Backend) {
+    let s = common::suite_on(backend).await;
+    let at = |id: &str, who: &str, channel, hours_ago| touchpoint(id, email(who), channel, Initiator::Pull, hours_ago);
+    let stored = s
+        .ingest(vec![
+            at("a1", "ann@example.com", Channel::Web, 4),
+            at("b1", "bob@example.com", Channel::Store, 3),
+            at("s1", "sam@example.com", Channel::Web, 2),
+        ])
+        .await;
+    assert_eq!(stored.accepted, 3);
+    let (a, b, survivor) =
+        (s.id_of("ann@example.com").await, s.id_of("bob@example.com").await, s.id_of("sam@example.com").await);
+    s.merge(&b, &a).await;
+    s.merge(&survivor, &b).await;
+    eventually("both merges reach journey", || timeline(&s, &survivor), |ids| ids.len() == 3).await;
+
+    let mut profiles = s.profile_client().await;
+    let request = cx_proto::profile::v1::GetProfileRequest { id: a.clone(), as_of: None };
+    let answered = profiles.get_profile(authed(request, &s.writer)).await.unwrap().into_inner().profile.unwrap();
+    assert_eq!(answered.id, survivor, "profile answers a's id with the survivor");
+    for merged in [&a, &b] {
+        assert_eq!(timeline(&s, merged).await, ["s1", "b1", "a1"], "the timeline of {merged}");
+    }
+    // Web only, one a page: s1, then a1, then nothing more.
+    let mut journey = s.journey_client().await;
+    let mut pages = Vec::new();
+    let mut token = String::new();
+    loop {
+        let request = pb::ListTimelineRequest {
+            profile_id: a.clone(),
+            channels: vec![Channel::Web as i32],
+            page_size: 1,
+            page_token: token,
+            ..Default::default()
+        };
+        let page = journey.list_timeline(authed(request, &s.writer)).await.unwrap().into_inner();
+        pages.push(page.touchpoints.iter().map(|t| t.id.clone()).collect::<Vec<_>>());
+        token = page.next_page_token;
+        if token.is_empty() {
+            break;
+        }
+    }
+    assert_eq!(pages, [vec!["s1"], vec!["a1"]]);
 }
 
 async fn timeline(s: &common::Suite, id: &str) -> Vec<String> {

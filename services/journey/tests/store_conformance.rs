@@ -365,8 +365,9 @@ async fn later_touchpoints_of_merged_customers_go_to_the_last_survivor(backend: 
 
     let filter = TimelineFilter::default();
     assert_eq!(timeline_ids(store, &t, s, &filter).await, ["b1", "a4", "a3", "a2", "a1"]);
-    assert_eq!(timeline_ids(store, &t, a, &filter).await, Vec::<String>::new());
-    assert_eq!(timeline_ids(store, &t, b, &filter).await, Vec::<String>::new());
+    // A merged id reads the survivor's timeline (docs/DOMAIN.md §2.5).
+    assert_eq!(timeline_ids(store, &t, a, &filter).await, ["b1", "a4", "a3", "a2", "a1"]);
+    assert_eq!(timeline_ids(store, &t, b, &filter).await, ["b1", "a4", "a3", "a2", "a1"]);
     let acts = store.acts(&t, &["a3", "a4", "b1"]).await.unwrap();
     assert!(acts.values().all(|(act, _)| act.customer == s), "{acts:?}");
 
