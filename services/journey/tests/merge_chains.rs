@@ -43,7 +43,8 @@ async fn a_chain_of_merges_in_one_round_ends_with_everything_under_the_last_surv
     s.cluster.restart("journey", journey).await;
 
     // Newest first: s1 (3 h ago), c1, b1, a1 (6 h ago).
-    let moved = eventually("the chain reaches the survivor's timeline", || timeline(&s, &survivor), |ids| ids.len() == 4);
+    let moved =
+        eventually("the chain reaches the survivor's timeline", || timeline(&s, &survivor), |ids| ids.len() == 4);
     assert_eq!(moved.await, ["s1", "c1", "b1", "a1"]);
     // The instances follow their touchpoints: each belongs to s now.
     for instance in ["ia", "ib", "is"] {

@@ -490,6 +490,9 @@ impl ProfileService for ProfileApi {
             std::iter::once(id).chain(merged_ids).map(|erased| cache_keys::profile(&t, erased)).collect();
         // Acknowledged only once no replica can serve her cached profile.
         self.cache.invalidate_erased(&keys).await?;
+        // And once the services that can be reached have forgotten her, so
+        // that none files data sent from now on under her (as it remembered).
+        let job = self.store.confirmed(&t, job.id).await?;
         Ok(Response::new(pb::EraseCustomerResponse { erasure: Some(export::erasure_to_proto(&job)) }))
     }
 
