@@ -124,7 +124,11 @@ async fn timeline(s: &common::Suite, id: &str) -> Vec<String> {
 
 /// The profile an instance's peak-end figures name (its customer).
 async fn instance_owner(s: &common::Suite, map: &pb::JourneyMap, instance: &str) -> String {
-    let request = pb::GetJourneyInstanceRequest { map_id: map.id.clone(), instance_id: instance.into() };
+    let request = pb::GetJourneyInstanceRequest {
+        map_id: map.id.clone(),
+        instance_id: instance.into(),
+        profile_id: String::new(),
+    };
     let mut journey = s.journey_client().await;
     let answer = journey.get_journey_instance(authed(request, &s.writer)).await.unwrap().into_inner();
     answer.peak_end.unwrap().profile_id

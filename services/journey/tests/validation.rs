@@ -293,16 +293,10 @@ async fn a_time_range_not_moving_forward_is_refused_by_every_rpc_that_takes_one(
     let (mut journey, mut profiles) = (s.journey_client().await, s.profile_client().await);
     // Inverted by an hour, and empty (start = end).
     for time_range in [range(now, now - chrono::Duration::hours(1)), range(now, now)] {
-        let timeline = pb::ListTimelineRequest {
-            profile_id: tia.clone(),
-            time_range: Some(time_range),
-            ..Default::default()
-        };
-        let analysis = pb::AnalyzeJourneyRequest {
-            map_id: map.id.clone(),
-            time_range: Some(time_range),
-            instance_limit: 0,
-        };
+        let timeline =
+            pb::ListTimelineRequest { profile_id: tia.clone(), time_range: Some(time_range), ..Default::default() };
+        let analysis =
+            pb::AnalyzeJourneyRequest { map_id: map.id.clone(), time_range: Some(time_range), instance_limit: 0 };
         let transitions =
             profile::ListLifecycleTransitionsRequest { time_range: Some(time_range), ..Default::default() };
         let refusals = [

@@ -281,15 +281,19 @@ impl JourneyService for JourneyApi {
         request: Request<pb::GetJourneyInstanceRequest>,
     ) -> Reply<pb::GetJourneyInstanceResponse> {
         let t = tenant(&request, Role::Reader)?;
-        let pb::GetJourneyInstanceRequest { map_id, instance_id } = request.into_inner();
+        let pb::GetJourneyInstanceRequest { map_id, instance_id, profile_id } = request.into_inner();
         let instance = if instance_id.is_empty() || instance_id.len() > 128 {
             Err(FieldViolation::new("instance_id", "has 1 to 128 characters"))
         } else {
             Ok(instance_id)
         };
-        let (map, instance) =
-            all2(parse_uuid(&map_id, "map_id", "a journey map id"), instance).map_err(|v| invalid_argument(&v))?;
-        Ok(Response::new(self.instance(&t, map, &instance).await?))
+        let customer = match profile_id.as_str() {
+            "" => Ok(None),
+            raw => parse_uuid(raw, "profile_id", "a profile id").map(Some),
+        };
+        let (map, instance, customer) = all3(parse_uuid(&map_id, "map_id", "a journey map id"), instance, customer)
+            .map_err(|v| invalid_argument(&v))?;
+        Ok(Response::new(self.instance(&t, map, &instance, customer).await?))
     }
 
     async fn list_timeline(&self, request: Request<pb::ListTimelineRequest>) -> Reply<pb::ListTimelineResponse> {

@@ -71,14 +71,23 @@ impl JourneyStore {
         Ok(survivors.get(&customer).copied().unwrap_or(customer))
     }
 
-    /// One journey instance's touchpoints in time order.
-    pub async fn instance(&self, t: &TenantId, map: Uuid, instance: &str) -> Result<Vec<touchpoint::Model>> {
-        Ok(scoped::<touchpoint::Entity>(t)
+    /// The touchpoints with instance id `instance` on `map` in time order:
+    /// `customer`'s (its survivor's, if merged away), or every customer's.
+    pub async fn instance(
+        &self,
+        t: &TenantId,
+        map: Uuid,
+        instance: &str,
+        customer: Option<Uuid>,
+    ) -> Result<Vec<touchpoint::Model>> {
+        let mut query = scoped::<touchpoint::Entity>(t)
             .filter(touchpoint::Column::MapId.eq(map))
             .filter(touchpoint::Column::InstanceId.eq(instance))
             .order_by_asc(touchpoint::Column::OccurredAt)
-            .order_by_asc(touchpoint::Column::Id)
-            .all(self.db())
-            .await?)
+            .order_by_asc(touchpoint::Column::Id);
+        if let Some(customer) = customer {
+            query = query.filter(touchpoint::Column::CustomerId.eq(self.survivor(t, customer).await?));
+        }
+        Ok(query.all(self.db()).await?)
     }
 }
