@@ -1,7 +1,7 @@
 //! Parsing of request fields every service has: ids and client instants.
 
 use chrono::{DateTime, Duration, Utc};
-use cx_proto::common::v1::Money;
+use cx_proto::common::v1::{Money, TimeRange};
 use cx_proto::from_timestamp;
 use uuid::Uuid;
 
@@ -34,6 +34,26 @@ pub fn optional_instant(
 ) -> Result<Option<DateTime<Utc>>, FieldViolation> {
     ts.map(|ts| from_timestamp(&ts).ok_or_else(|| FieldViolation::new(field, "is not a valid timestamp"))).transpose()
 }
+
+/// A request's time range `[start_time, end_time)` (in field `field`),
+/// either end open when unset: each end a valid instant, and the start
+/// before the end when both are set (docs/DOMAIN.md §1.2).
+pub fn time_range(range: Option<TimeRange>, field: &str) -> Result<Bounds, Vec<FieldViolation>> {
+    let TimeRange { start_time, end_time } = range.unwrap_or_default();
+    let (start, end) = crate::error::all2(
+        optional_instant(start_time, &format!("{field}.start_time")),
+        optional_instant(end_time, &format!("{field}.end_time")),
+    )?;
+    if let (Some(start), Some(end)) = (start, end)
+        && start >= end
+    {
+        return Err(vec![FieldViolation::new(field, "start_time must be before end_time")]);
+    }
+    Ok((start, end))
+}
+
+/// The start and end of a time range, `None` where it is open.
+pub type Bounds = (Option<DateTime<Utc>>, Option<DateTime<Utc>>);
 
 /// An amount that is not negative, in an ISO 4217 currency: its currency
 /// and micro-units.

@@ -5,9 +5,11 @@
 //!
 //! The memory is per replica and short-lived; merges and erasures the
 //! profile service announces evict what they concern at once here. Each
-//! entry keeps the cache epoch it was learnt under and counts only under
-//! that epoch: an erasure moves the epoch on, so every replica forgets
-//! within one epoch check (ingest maps merged ids to their survivors anyway).
+//! entry (identity → profile, and profile ids known to exist) keeps the
+//! cache epoch it was learnt under and counts only under that epoch: an
+//! erasure moves the epoch on, so every replica forgets within one epoch
+//! check, before the erasure is confirmed (ingest maps merged ids to their
+//! survivors anyway).
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
@@ -34,8 +36,10 @@ pub struct Resolver {
     /// Profile id and the cache epoch it was learnt under.
     known: moka::sync::Cache<Key, (Uuid, i64)>,
     cache: Cache,
-    /// Profile ids the profile service said the tenant has.
-    existing: moka::sync::Cache<(TenantId, Uuid), ()>,
+    /// Profile ids the profile service said the tenant has, with the cache
+    /// epoch that was learnt under: an erasure moves the epoch on, so no
+    /// replica vouches for an erased id once the erasure is confirmed.
+    existing: moka::sync::Cache<(TenantId, Uuid), i64>,
 }
 
 impl std::fmt::Debug for Resolver {
@@ -92,7 +96,7 @@ impl Resolver {
                 if let (Ok(id), Some(epoch)) = (&resolution, epoch) {
                     self.known.insert((t.clone(), identity.0, identity.1.clone()), (*id, epoch));
                     // A resolved id exists: later touchpoints sent by it need no check.
-                    self.existing.insert((t.clone(), *id), ());
+                    self.existing.insert((t.clone(), *id), epoch);
                 }
                 out.insert(identity, resolution);
             }
@@ -178,12 +182,19 @@ impl Resolver {
         let _ = self.known.invalidate_entries_if(move |key, (id, _)| key.0 == t && ids.contains(id));
     }
 
+    /// Those of `ids` not confirmed lately (under the current cache epoch).
+    pub fn unconfirmed(&self, t: &TenantId, ids: &[Uuid]) -> Vec<Uuid> {
+        let epoch = self.cache.epoch();
+        let confirmed = |id: &Uuid| epoch.is_some() && self.existing.get(&(t.clone(), *id)) == epoch;
+        ids.iter().filter(|id| !confirmed(id)).copied().collect()
+    }
+
     /// Those of `ids` that name no profile of the tenant, asked of the
     /// profile service in one call (ids it confirmed lately are not asked
     /// again). Without a profile endpoint nothing can be checked: none.
     pub async fn unknown_profiles(&self, t: &TenantId, token: &str, ids: &[Uuid]) -> Result<HashSet<Uuid>, Status> {
-        let asked: Vec<Uuid> =
-            ids.iter().filter(|id| !self.existing.contains_key(&(t.clone(), **id))).copied().collect();
+        let asked = self.unconfirmed(t, ids);
+        let epoch = self.cache.epoch();
         let Some(channel) = self.profile.clone().filter(|_| !asked.is_empty()) else {
             return Ok(HashSet::new());
         };
@@ -199,8 +210,10 @@ impl Resolver {
             .map_err(|status| peer_error(status, "check profile ids"))?;
         let unknown: HashSet<Uuid> =
             response.into_inner().unknown_profile_ids.iter().filter_map(|raw| Uuid::parse_str(raw).ok()).collect();
-        for id in asked.iter().filter(|id| !unknown.contains(id)) {
-            self.existing.insert((t.clone(), *id), ());
+        if let Some(epoch) = epoch {
+            for id in asked.iter().filter(|id| !unknown.contains(id)) {
+                self.existing.insert((t.clone(), *id), epoch);
+            }
         }
         Ok(unknown)
     }

@@ -225,7 +225,11 @@ async fn the_fixture_gives_the_hand_worked_numbers(backend: Backend) {
 
     let one = journey
         .get_journey_instance(authed(
-            pb::GetJourneyInstanceRequest { map_id: map.id.clone(), instance_id: "i19".into() },
+            pb::GetJourneyInstanceRequest {
+                map_id: map.id.clone(),
+                instance_id: "i19".into(),
+                profile_id: String::new(),
+            },
             &s.writer,
         ))
         .await

@@ -260,7 +260,7 @@ async fn every_field_reads_back_as_stored(backend: Backend) {
         "newest first"
     );
     assert_eq!(store.timeline(&t, c2, &filter, None, 10).await.unwrap(), [model("mapped", c2, &mapped, second)]);
-    assert_eq!(store.instance(&t, map, "inst-1").await.unwrap(), [model("mapped", c2, &mapped, second)]);
+    assert_eq!(store.instance(&t, map, "inst-1", None).await.unwrap(), [model("mapped", c2, &mapped, second)]);
 
     // What the profile service will be told of each, and when it was stored.
     let acts = store.acts(&t, &["bare", "full", "mapped", "missing"]).await.unwrap();
@@ -365,8 +365,9 @@ async fn later_touchpoints_of_merged_customers_go_to_the_last_survivor(backend: 
 
     let filter = TimelineFilter::default();
     assert_eq!(timeline_ids(store, &t, s, &filter).await, ["b1", "a4", "a3", "a2", "a1"]);
-    assert_eq!(timeline_ids(store, &t, a, &filter).await, Vec::<String>::new());
-    assert_eq!(timeline_ids(store, &t, b, &filter).await, Vec::<String>::new());
+    // A merged id reads the survivor's timeline (docs/DOMAIN.md §2.5).
+    assert_eq!(timeline_ids(store, &t, a, &filter).await, ["b1", "a4", "a3", "a2", "a1"]);
+    assert_eq!(timeline_ids(store, &t, b, &filter).await, ["b1", "a4", "a3", "a2", "a1"]);
     let acts = store.acts(&t, &["a3", "a4", "b1"]).await.unwrap();
     assert!(acts.values().all(|(act, _)| act.customer == s), "{acts:?}");
 
@@ -576,7 +577,7 @@ async fn the_roll_ups_give_the_hand_worked_analysis(backend: Backend) {
     // M2: x1 alone, in no instance.
     let m2 = store.analyze(&t, M2, at(D1), at(D3), 2).await.unwrap();
     assert_eq!((m2.touchpoints, m2.instances, m2.listed.len()), (1, 0, 0));
-    let i1: Vec<String> = store.instance(&t, M, "i1").await.unwrap().into_iter().map(|m| m.id).collect();
+    let i1: Vec<String> = store.instance(&t, M, "i1", None).await.unwrap().into_iter().map(|m| m.id).collect();
     assert_eq!(i1, ["i1-a", "i1-b", "i1-c", "i1-d"]);
     // Another tenant has nothing of it.
     assert_eq!(store.analyze(&tenant("other"), M, at(D1), at(D3), 2).await.unwrap(), Counts::default());

@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::{count, suite, touchpoint};
+use common::{Backend, count, suite, touchpoint};
 use cx_proto::common::v1::{Channel, Initiator};
 use cx_proto::journey::v1 as pb;
 use cx_runtime::error::field_violations;
@@ -271,4 +271,53 @@ async fn each_bad_touchpoint_is_reported_and_the_good_ones_are_kept() {
         .unwrap_err();
     assert_eq!((refused.code(), fields(&refused)), (Code::InvalidArgument, vec!["touchpoints".to_owned()]));
     assert_eq!(count(&sql, "SELECT count(*) FROM touchpoints").await, 1);
+}
+
+cx_testkit::on_both_backends!(a_time_range_not_moving_forward_is_refused_by_every_rpc_that_takes_one);
+
+/// ListTimeline, AnalyzeJourney and profile's ListLifecycleTransitions refuse
+/// a range whose start is not before its end alike (docs/DOMAIN.md §1.2).
+async fn a_time_range_not_moving_forward_is_refused_by_every_rpc_that_takes_one(backend: Backend) {
+    use cx_proto::profile::v1 as profile;
+    let s = common::suite_on(backend).await;
+    let map = common::two_step_map(&s).await;
+    let stored =
+        s.ingest(vec![touchpoint("t1", common::email("tia@example.com"), Channel::Web, Initiator::Pull, 2)]).await;
+    assert_eq!(stored.accepted, 1);
+    let tia = s.id_of("tia@example.com").await;
+    let now = chrono::Utc::now();
+    let range = |start: chrono::DateTime<chrono::Utc>, end| cx_proto::common::v1::TimeRange {
+        start_time: Some(cx_proto::timestamp(start)),
+        end_time: Some(cx_proto::timestamp(end)),
+    };
+    let (mut journey, mut profiles) = (s.journey_client().await, s.profile_client().await);
+    // Inverted by an hour, and empty (start = end).
+    for time_range in [range(now, now - chrono::Duration::hours(1)), range(now, now)] {
+        let timeline =
+            pb::ListTimelineRequest { profile_id: tia.clone(), time_range: Some(time_range), ..Default::default() };
+        let analysis =
+            pb::AnalyzeJourneyRequest { map_id: map.id.clone(), time_range: Some(time_range), instance_limit: 0 };
+        let transitions =
+            profile::ListLifecycleTransitionsRequest { time_range: Some(time_range), ..Default::default() };
+        let refusals = [
+            journey.list_timeline(authed(timeline, &s.writer)).await.map(|_| ()).unwrap_err(),
+            journey.analyze_journey(authed(analysis, &s.writer)).await.map(|_| ()).unwrap_err(),
+            profiles.list_lifecycle_transitions(authed(transitions, &s.writer)).await.map(|_| ()).unwrap_err(),
+        ];
+        for status in refusals {
+            assert_eq!(
+                (status.code(), fields(&status)),
+                (Code::InvalidArgument, vec!["time_range".to_owned()]),
+                "{status:?}"
+            );
+        }
+    }
+    // The same range the right way round is answered.
+    let forward = pb::ListTimelineRequest {
+        profile_id: tia,
+        time_range: Some(range(now - chrono::Duration::hours(3), now)),
+        ..Default::default()
+    };
+    let page = journey.list_timeline(authed(forward, &s.writer)).await.unwrap().into_inner();
+    assert_eq!(page.touchpoints.iter().map(|t| t.id.as_str()).collect::<Vec<_>>(), ["t1"]);
 }

@@ -381,7 +381,11 @@ async fn exercise_journey(channel: &Recording, writer: &str, admin: &str, jane: 
     let analysis = client.analyze_journey(authed(analyze, writer)).await.unwrap().into_inner();
     let figures = (analysis.map_version, analysis.touchpoints, analysis.instances, analysis.conversions);
     assert_eq!(figures, (2, 2, 1, 1));
-    let instance = journey::GetJourneyInstanceRequest { map_id: created.id.clone(), instance_id: "visit-1".into() };
+    let instance = journey::GetJourneyInstanceRequest {
+        map_id: created.id.clone(),
+        instance_id: "visit-1".into(),
+        profile_id: String::new(),
+    };
     let instance = client.get_journey_instance(authed(instance, writer)).await.unwrap().into_inner();
     assert_eq!(instance.touchpoints.iter().map(|t| t.id.as_str()).collect::<Vec<_>>(), ["t1", "t2"]);
     // 8 and 6 are 3 and 1 from 5: peak 8, end 6, remembered 7.

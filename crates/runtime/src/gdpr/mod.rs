@@ -2,8 +2,11 @@
 //! (docs/DOMAIN.md, merge and erasure). The profile service decides both and
 //! announces them through its outbox; a participant implements
 //! [`Participant`] for its own data, and this module does the rest the same
-//! way everywhere: decoding, refusing senders other than profile, following
-//! merge chains, remembering merged and erased ids, forgetting the customer
+//! way everywhere: decoding, refusing senders other than profile, applying a
+//! tenant's merges and erasures one at a time (in whatever order and however
+//! many at once they arrive), following merge chains, ignoring merges the
+//! erasure of one of their customers overtook, remembering merged and erased
+//! ids, forgetting the customer
 //! in the outbox, moving the cache epoch, confirming with counts, and a span
 //! for each step. Idempotency is the inbox's: a message id is applied once.
 //!
@@ -19,7 +22,10 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use cx_proto::profile::v1::{ErasureConfirmed, ErasureRequested, ProfileMerged};
 use sea_orm::sea_query::{Expr, OnConflict};
-use sea_orm::{ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseTransaction, DbErr, EntityTrait, QueryFilter};
+use sea_orm::{
+    ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseTransaction, DbBackend, DbErr, EntityTrait, QueryFilter,
+    Statement,
+};
 use tracing::Instrument;
 use uuid::Uuid;
 
@@ -100,11 +106,25 @@ impl Receive<ProfileMerged> for Gdpr {
         if merged == named {
             return Err(ServiceError::invalid("merged_profile_id", "is the survivor itself"));
         }
+        one_at_a_time(txn, self.service, t).await.map_err(database)?;
         // Merges arrive in any order: a survivor merged away since is
         // followed to the end of its chain.
         let survivor = survivors(txn, t, &[named]).await.map_err(database)?.get(&named).copied().unwrap_or(named);
         let span = tracing::info_span!("gdpr.merge", cx.service = self.service, %merged, %survivor);
         async {
+            let gone = erased(txn, t, &[merged, survivor]).await.map_err(database)?;
+            if gone.contains(&merged) {
+                tracing::info!("merge of an erased customer ignored");
+                return Ok(None);
+            }
+            if gone.contains(&survivor) {
+                // Overtaken by the survivor's erasure: what was merged into
+                // an erased customer is erased too.
+                let (_, after) = self.participant.erase(txn, t, &[merged]).await?;
+                forget(txn, t, &[merged], &self.spared).await.map_err(database)?;
+                tracing::info!("merge into an erased customer: the merged customer erased");
+                return Ok(after);
+            }
             record_merge(txn, t, survivor, merged).await.map_err(database)?;
             let after = self.participant.merge(txn, t, survivor, merged).await?;
             tracing::info!("merged customer's data moved to the survivor");
@@ -130,6 +150,7 @@ impl Receive<ErasureRequested> for Gdpr {
         for (i, merged) in merged_profile_ids.iter().enumerate() {
             customers.push(uuid(merged, &format!("merged_profile_ids[{i}]"))?);
         }
+        one_at_a_time(txn, self.service, t).await.map_err(database)?;
         // Ids merged into these here, whether or not profile listed them.
         customers.extend(merged_into(txn, t, &customers).await.map_err(database)?);
         customers.sort_unstable();
@@ -159,6 +180,21 @@ impl Receive<ErasureRequested> for Gdpr {
         .instrument(span)
         .await
     }
+}
+
+/// Takes the tenant's merge-and-erasure turn in this service, until `txn`
+/// ends. Two merges of one chain delivered in one round (a into b, b into
+/// s) would otherwise each miss the other's uncommitted rows, leaving a's
+/// data under b; an erasure beside a merge into the erased customer
+/// likewise. SQLite runs one transaction at a time anyway.
+async fn one_at_a_time(txn: &DatabaseTransaction, service: &str, t: &TenantId) -> Result<(), DbErr> {
+    if txn.get_database_backend() != DbBackend::Postgres {
+        return Ok(());
+    }
+    let key = format!("cx-gdpr:{service}:{t}");
+    let lock =
+        Statement::from_sql_and_values(DbBackend::Postgres, "SELECT pg_advisory_xact_lock(hashtext($1))", [key.into()]);
+    txn.execute_raw(lock).await.map(|_| ())
 }
 
 /// `merged` now belongs to `survivor`, and so does whatever was merged into

@@ -18,6 +18,7 @@ use uuid::Uuid;
 use super::JourneyApi;
 use crate::cache_keys::{answer_key, generation_key};
 use crate::domain::analysis::{conversion, funnel, improvement_plan, peak_end, share, step_analysis};
+use crate::store::JourneyError;
 use crate::store::analytics::InstanceScores;
 use crate::store::maps::MapRecord;
 
@@ -143,16 +144,23 @@ impl JourneyApi {
         })
     }
 
-    /// One instance's touchpoints in time order and its peak-end figures.
+    /// One instance's touchpoints in time order and its peak-end figures:
+    /// `customer`'s, or the only customer's who used the instance id.
     pub(super) async fn instance(
         &self,
         t: &TenantId,
         map: Uuid,
         instance: &str,
+        customer: Option<Uuid>,
     ) -> Result<pb::GetJourneyInstanceResponse, Status> {
-        let rows = self.store.instance(t, map, instance).await?;
+        let rows = self.store.instance(t, map, instance, customer).await?;
         if rows.is_empty() {
             return Err(Status::not_found(format!("journey instance '{instance}' of map {map} not found")));
+        }
+        let customers: std::collections::BTreeSet<Uuid> = rows.iter().map(|r| r.customer_id).collect();
+        if customers.len() > 1 {
+            let why = format!("is needed: {} customers use instance id '{instance}' in this map", customers.len());
+            return Err(JourneyError::invalid("profile_id", why).into());
         }
         let scores: Vec<i64> = rows.iter().filter_map(|r| r.score.map(i64::from)).collect();
         let customer = rows.last().map(|r| r.customer_id).unwrap_or_default();

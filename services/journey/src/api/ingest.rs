@@ -120,7 +120,13 @@ impl JourneyApi {
         let unknown = if direct.is_empty() || refused {
             HashSet::new()
         } else {
-            self.resolver.unknown_profiles(t, token, &direct).await?
+            // Ids not confirmed lately: those erased here take no new data
+            // (docs/DOMAIN.md §6.2); profile is asked about the others.
+            let unconfirmed = self.resolver.unconfirmed(t, &direct);
+            let mut unknown = self.store.erased(t, &unconfirmed).await?;
+            let asked: Vec<Uuid> = unconfirmed.into_iter().filter(|id| !unknown.contains(id)).collect();
+            unknown.extend(self.resolver.unknown_profiles(t, token, &asked).await?);
+            unknown
         };
 
         let mut errors: Vec<(usize, FieldViolation, Code)> = Vec::new();

@@ -13,7 +13,7 @@ use cx_proto::journey::v1::journey_service_server::JourneyService;
 use cx_runtime::auth::{Role, caller, tenant};
 use cx_runtime::cache::Cache;
 use cx_runtime::error::{FieldViolation, all2, all3, invalid_argument};
-use cx_runtime::input::{optional_instant, parse_uuid};
+use cx_runtime::input::{parse_uuid, time_range};
 use cx_runtime::page::{decode_token, decode_uuid_token, encode_token, next_page_token, page_size, trim_page};
 use futures::Stream;
 use tokio_stream::StreamExt;
@@ -260,26 +260,18 @@ impl JourneyService for JourneyApi {
 
     async fn analyze_journey(&self, request: Request<pb::AnalyzeJourneyRequest>) -> Reply<pb::AnalyzeJourneyResponse> {
         let t = tenant(&request, Role::Reader)?;
-        let pb::AnalyzeJourneyRequest { map_id, time_range, instance_limit } = request.into_inner();
-        let range = time_range.unwrap_or_default();
-        let instant = |ts, field: &str, default| optional_instant(ts, field).map(|at| at.unwrap_or(default));
+        let pb::AnalyzeJourneyRequest { map_id, time_range: range, instance_limit } = request.into_inner();
         let listed = match instance_limit {
             0 => Ok(analysis::DEFAULT_LISTED),
             n if n < 0 => Err(FieldViolation::new("instance_limit", "must not be negative")),
             n => Ok(u64::try_from(n).unwrap_or(analysis::MAX_LISTED).min(analysis::MAX_LISTED)),
         };
-        let (map, (since, until), listed) = all3(
-            parse_uuid(&map_id, "map_id", "a journey map id"),
-            all2(
-                instant(range.start_time, "time_range.start_time", chrono::DateTime::UNIX_EPOCH),
-                instant(range.end_time, "time_range.end_time", far_future()),
-            ),
-            listed,
-        )
-        .map_err(|v| invalid_argument(&v))?;
-        if since >= until {
-            return Err(reject(FieldViolation::new("time_range", "start_time must be before end_time")));
-        }
+        let (map, (since, until), listed) =
+            all3(parse_uuid(&map_id, "map_id", "a journey map id"), time_range(range, "time_range"), listed)
+                .map_err(|v| invalid_argument(&v))?;
+        // All days when open.
+        let (since, until) =
+            (since.unwrap_or(chrono::DateTime::<chrono::Utc>::MIN_UTC), until.unwrap_or_else(far_future));
         let map = self.store.get_map(&t, map, None).await?;
         Ok(Response::new(self.analysis(&t, &map, since, until, listed).await?))
     }
@@ -289,20 +281,24 @@ impl JourneyService for JourneyApi {
         request: Request<pb::GetJourneyInstanceRequest>,
     ) -> Reply<pb::GetJourneyInstanceResponse> {
         let t = tenant(&request, Role::Reader)?;
-        let pb::GetJourneyInstanceRequest { map_id, instance_id } = request.into_inner();
+        let pb::GetJourneyInstanceRequest { map_id, instance_id, profile_id } = request.into_inner();
         let instance = if instance_id.is_empty() || instance_id.len() > 128 {
             Err(FieldViolation::new("instance_id", "has 1 to 128 characters"))
         } else {
             Ok(instance_id)
         };
-        let (map, instance) =
-            all2(parse_uuid(&map_id, "map_id", "a journey map id"), instance).map_err(|v| invalid_argument(&v))?;
-        Ok(Response::new(self.instance(&t, map, &instance).await?))
+        let customer = match profile_id.as_str() {
+            "" => Ok(None),
+            raw => parse_uuid(raw, "profile_id", "a profile id").map(Some),
+        };
+        let (map, instance, customer) = all3(parse_uuid(&map_id, "map_id", "a journey map id"), instance, customer)
+            .map_err(|v| invalid_argument(&v))?;
+        Ok(Response::new(self.instance(&t, map, &instance, customer).await?))
     }
 
     async fn list_timeline(&self, request: Request<pb::ListTimelineRequest>) -> Reply<pb::ListTimelineResponse> {
         let t = tenant(&request, Role::Reader)?;
-        let pb::ListTimelineRequest { profile_id, channels, phase, time_range, page_size: size, page_token } =
+        let pb::ListTimelineRequest { profile_id, channels, phase, time_range: range, page_size: size, page_token } =
             request.into_inner();
         let channels: Result<Vec<Channel>, FieldViolation> = channels
             .iter()
@@ -313,13 +309,9 @@ impl JourneyService for JourneyApi {
             })
             .collect();
         let phase = parse::optional_phase(phase);
-        let range = time_range.unwrap_or_default();
         let ((customer, channels, phase), (since, until), (size, after)) = all3(
             all3(parse_uuid(&profile_id, "profile_id", "a profile id"), channels, phase),
-            all2(
-                optional_instant(range.start_time, "time_range.start_time"),
-                optional_instant(range.end_time, "time_range.end_time"),
-            ),
+            time_range(range, "time_range"),
             all2(page_size(size, "page_size"), parse_timeline_token(&page_token)),
         )
         .map_err(|v| invalid_argument(&v))?;

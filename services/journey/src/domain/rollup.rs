@@ -105,7 +105,7 @@ impl Fact {
 #[derive(Clone, Debug, PartialEq)]
 pub struct Summary {
     pub first_at: DateTime<Utc>,
-    /// The customer of its last touchpoint.
+    /// Its customer: every touchpoint of an instance is one customer's.
     pub customer: Uuid,
     pub touchpoints: i64,
     pub channels: usize,

@@ -20,7 +20,7 @@ const COUNTERS: &str = "SELECT name, label, CAST(sum(n) AS BIGINT) AS n, CAST(su
 /// Scored instances started in the days, farthest from their mean first; `$5` of them.
 const LISTED: &str = "SELECT instance_id, customer_id, scored, peak, last, remembered, mean FROM journey_instances \
      WHERE tenant_id = $1 AND map_id = $2 AND first_day >= $3 AND first_day < $4 AND scored > 0 \
-     ORDER BY gap DESC, instance_id LIMIT $5";
+     ORDER BY gap DESC, instance_id, customer_id LIMIT $5";
 
 /// One instance's peak-end figures.
 #[derive(Clone, Debug, PartialEq)]

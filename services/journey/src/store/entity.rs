@@ -46,14 +46,15 @@ table!(touchpoint, "touchpoints", {
     recorded_at: DateTimeUtc,
 });
 
-// One journey instance of a map, summarised from all its touchpoints
-// (domain::rollup::Summary): what the peak-end listing reads, and the lock
-// that serialises updates of the instance's roll-ups.
+// One journey instance of a map, one customer's (docs/DOMAIN.md §5.3),
+// summarised from all its touchpoints (domain::rollup::Summary): what the
+// peak-end listing reads, and the lock that serialises updates of the
+// instance's roll-ups.
 table!(journey_instance, "journey_instances", {
     #[sea_orm(primary_key, auto_increment = false)] tenant_id: String,
     #[sea_orm(primary_key, auto_increment = false)] map_id: Uuid,
+    #[sea_orm(primary_key, auto_increment = false)] customer_id: Uuid,
     #[sea_orm(primary_key, auto_increment = false)] instance_id: String,
-    customer_id: Uuid,
     first_day: i32,
     touchpoints: i64,
     scored: i64,

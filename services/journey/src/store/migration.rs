@@ -7,7 +7,12 @@ pub struct Migrator;
 
 impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-        vec![Box::new(M0001Initial), Box::new(M0002Rollups), Box::new(M0003SharedMerges)]
+        vec![
+            Box::new(M0001Initial),
+            Box::new(M0002Rollups),
+            Box::new(M0003SharedMerges),
+            Box::new(M0004InstancesPerCustomer),
+        ]
     }
 }
 
@@ -115,8 +120,9 @@ impl MigrationTrait for M0001Initial {
     }
 }
 
-/// Analytics roll-ups (docs/BENCHMARKS.md, Floors): instances and per-day counters, filled
-/// from the touchpoints already stored.
+/// Analytics roll-ups (docs/BENCHMARKS.md, Floors): instances and per-day
+/// counters. [`M0004InstancesPerCustomer`] replaces both tables and fills
+/// them from the touchpoints already stored.
 struct M0002Rollups;
 
 impl MigrationName for M0002Rollups {
@@ -128,55 +134,64 @@ impl MigrationName for M0002Rollups {
 #[async_trait::async_trait]
 impl MigrationTrait for M0002Rollups {
     async fn up(&self, m: &SchemaManager) -> Result<(), DbErr> {
-        m.create_table(
-            Table::create()
-                .table(Alias::new("journey_instances"))
-                .if_not_exists()
-                .col(col("tenant_id").string_len(64))
-                .col(col("map_id").uuid())
-                .col(col("instance_id").string_len(128))
-                .col(col("customer_id").uuid())
-                .col(col("first_day").integer())
-                .col(col("touchpoints").big_integer())
-                .col(col("scored").big_integer())
-                .col(col("peak").integer())
-                .col(col("last").integer())
-                .col(col("remembered").double())
-                .col(col("mean").double())
-                .col(col("gap").double())
-                .primary_key(&mut pk(&["tenant_id", "map_id", "instance_id"]))
-                .to_owned(),
-        )
-        .await?;
-        m.create_table(
-            Table::create()
-                .table(Alias::new("journey_rollups"))
-                .if_not_exists()
-                .col(col("tenant_id").string_len(64))
-                .col(col("map_id").uuid())
-                .col(col("day").integer())
-                .col(col("name").string_len(32))
-                .col(col("label").string_len(64))
-                .col(col("n").big_integer())
-                .col(col("x").double())
-                .primary_key(&mut pk(&["tenant_id", "map_id", "day", "name", "label"]))
-                .to_owned(),
-        )
-        .await?;
-        let db = m.get_connection();
-        for sql in [
-            // An instance's touchpoints, read when it changes; also GetJourneyInstance.
-            "CREATE INDEX IF NOT EXISTS touchpoints_by_instance ON touchpoints (tenant_id, map_id, instance_id) \
-             WHERE instance_id IS NOT NULL",
-            // The peak-end listing: instances farthest from their mean first.
-            // Not ending in instance_id: the planner once took it over the
-            // primary key to look instances up.
-            "CREATE INDEX IF NOT EXISTS journey_instances_by_gap ON journey_instances (tenant_id, map_id, gap DESC)",
-        ] {
-            db.execute_unprepared(sql).await?;
-        }
-        crate::store::rollup::rebuild(db).await.map_err(|e| DbErr::Custom(e.to_string()))
+        create_rollups(m, &["tenant_id", "map_id", "instance_id"]).await?;
+        // An instance's touchpoints, read when it changes; also GetJourneyInstance.
+        m.get_connection()
+            .execute_unprepared(
+                "CREATE INDEX IF NOT EXISTS touchpoints_by_instance ON touchpoints (tenant_id, map_id, instance_id) \
+                 WHERE instance_id IS NOT NULL",
+            )
+            .await?;
+        Ok(())
     }
+}
+
+/// The roll-up tables, `journey_instances` keyed by `instance_key`.
+async fn create_rollups(m: &SchemaManager<'_>, instance_key: &[&'static str]) -> Result<(), DbErr> {
+    m.create_table(
+        Table::create()
+            .table(Alias::new("journey_instances"))
+            .if_not_exists()
+            .col(col("tenant_id").string_len(64))
+            .col(col("map_id").uuid())
+            .col(col("instance_id").string_len(128))
+            .col(col("customer_id").uuid())
+            .col(col("first_day").integer())
+            .col(col("touchpoints").big_integer())
+            .col(col("scored").big_integer())
+            .col(col("peak").integer())
+            .col(col("last").integer())
+            .col(col("remembered").double())
+            .col(col("mean").double())
+            .col(col("gap").double())
+            .primary_key(&mut pk(instance_key))
+            .to_owned(),
+    )
+    .await?;
+    m.create_table(
+        Table::create()
+            .table(Alias::new("journey_rollups"))
+            .if_not_exists()
+            .col(col("tenant_id").string_len(64))
+            .col(col("map_id").uuid())
+            .col(col("day").integer())
+            .col(col("name").string_len(32))
+            .col(col("label").string_len(64))
+            .col(col("n").big_integer())
+            .col(col("x").double())
+            .primary_key(&mut pk(&["tenant_id", "map_id", "day", "name", "label"]))
+            .to_owned(),
+    )
+    .await?;
+    // The peak-end listing: instances farthest from their mean first. Not
+    // ending in instance_id: the planner once took it over the primary key
+    // to look instances up.
+    m.get_connection()
+        .execute_unprepared(
+            "CREATE INDEX IF NOT EXISTS journey_instances_by_gap ON journey_instances (tenant_id, map_id, gap DESC)",
+        )
+        .await?;
+    Ok(())
 }
 
 /// Merges learnt from the profile service move to the runtime's table,
@@ -201,5 +216,28 @@ impl MigrationTrait for M0003SharedMerges {
             )
             .await?;
         m.drop_table(Table::drop().table(Alias::new("profile_merges")).if_exists().to_owned()).await
+    }
+}
+
+/// An instance is one customer's (docs/DOMAIN.md §5.3): `journey_instances`
+/// is keyed by map, customer and instance id, and both roll-up tables are
+/// filled anew from the touchpoints stored, through the same code as
+/// ingest — an instance id two customers shared was counted as one.
+struct M0004InstancesPerCustomer;
+
+impl MigrationName for M0004InstancesPerCustomer {
+    fn name(&self) -> &str {
+        "m0004_instances_per_customer"
+    }
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for M0004InstancesPerCustomer {
+    async fn up(&self, m: &SchemaManager) -> Result<(), DbErr> {
+        for table in ["journey_instances", "journey_rollups"] {
+            m.drop_table(Table::drop().table(Alias::new(table)).if_exists().to_owned()).await?;
+        }
+        create_rollups(m, &["tenant_id", "map_id", "customer_id", "instance_id"]).await?;
+        crate::store::rollup::rebuild(m.get_connection()).await.map_err(|e| DbErr::Custom(e.to_string()))
     }
 }

@@ -12,14 +12,24 @@ use uuid::Uuid;
 use super::Result;
 use super::entity::touchpoint;
 
-/// The merged customer's touchpoints now belong to the survivor.
+/// The merged customer's touchpoints now belong to the survivor, and so do
+/// its instances: one the survivor has of the same id takes its touchpoints
+/// (one customer now, one run; docs/DOMAIN.md §5.3), re-summarised like an
+/// erasure then an ingest.
 pub async fn merge(txn: &DatabaseTransaction, t: &TenantId, survivor: Uuid, merged: Uuid) -> Result<u64> {
+    use super::rollup::{Change, apply, facts_of_customers};
+    let mut leaving = facts_of_customers(txn, t, &[merged]).await?;
+    leaving.retain(|f| f.instance.is_some());
+    apply(txn, t, Change::Removed, &leaving).await?;
     let moved = scoped_update::<touchpoint::Entity>(t)
         .filter(touchpoint::Column::CustomerId.eq(merged))
         .col_expr(touchpoint::Column::CustomerId, Expr::value(survivor))
         .exec(txn)
         .await?;
-    super::rollup::merge(txn, t, survivor, merged).await?;
+    for fact in &mut leaving {
+        fact.fact.customer = survivor;
+    }
+    apply(txn, t, Change::Added, &leaving).await?;
     Ok(moved.rows_affected)
 }
 

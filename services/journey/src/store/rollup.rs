@@ -1,6 +1,9 @@
 //! Keeps the analytics roll-ups (domain::rollup) in step with the
 //! touchpoints table, in the transaction that changes it.
 //!
+//! An instance is keyed by map, customer and client instance id: one
+//! customer's run (docs/DOMAIN.md §5.3).
+//!
 //! For the instances a change touches: their rows in `journey_instances` are
 //! created if missing and locked (in key order, so concurrent writers queue
 //! instead of deadlocking), all their touchpoints are read (one probe of an
@@ -11,8 +14,8 @@
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 
 use cx_runtime::TenantId;
-use cx_runtime::store::{one_of, pg_array, scoped, scoped_delete, scoped_update};
-use sea_orm::sea_query::{ArrayType, Expr};
+use cx_runtime::store::{one_of, pg_array, scoped, scoped_delete};
+use sea_orm::sea_query::ArrayType;
 use sea_orm::{ColumnTrait, Condition, ConnectionTrait, DbBackend, QueryFilter, QueryResult, Statement, Value};
 use uuid::Uuid;
 
@@ -37,7 +40,8 @@ pub enum Change {
     Removed,
 }
 
-type Key = (Uuid, String);
+/// An instance: map, customer, client instance id.
+type Key = (Uuid, Uuid, String);
 
 const FACT_COLUMNS: &str =
     "t.map_id, t.instance_id, t.id, t.occurred_at, t.channel, t.step_key, t.score, t.customer_id";
@@ -56,7 +60,8 @@ pub async fn apply<C: ConnectionTrait>(conn: &C, t: &TenantId, change: Change, f
     for f in facts {
         f.fact.count(counters.entry(f.map).or_default(), sign);
     }
-    let keys: BTreeSet<Key> = facts.iter().filter_map(|f| Some((f.map, f.instance.clone()?))).collect();
+    let keys: BTreeSet<Key> =
+        facts.iter().filter_map(|f| Some((f.map, f.fact.customer, f.instance.clone()?))).collect();
     let changed: HashSet<&str> = facts.iter().map(|f| f.fact.id.as_str()).collect();
     refresh(conn, t, &keys, change, Some(&changed), &mut counters).await?;
     write_counters(conn, t, &counters).await
@@ -82,15 +87,15 @@ async fn refresh<C: ConnectionTrait>(
     // once probed another index with stale statistics, for seconds.)
     // Without a change list nobody else writes (a rebuild): no locks needed.
     let tail = if changed.is_some() {
-        "ON CONFLICT (tenant_id, map_id, instance_id) DO UPDATE SET first_day = journey_instances.first_day"
+        "ON CONFLICT (tenant_id, map_id, customer_id, instance_id) DO UPDATE SET first_day = journey_instances.first_day"
     } else {
         "ON CONFLICT DO NOTHING"
     };
-    let placeholders = keys.iter().map(|(map, instance)| instance_row(t, *map, instance, None)).collect();
+    let placeholders = keys.iter().map(|key| instance_row(t, key, None)).collect();
     bulk::insert(conn, "journey_instances", INSTANCE_COLUMNS, placeholders, tail).await?;
     let facts = read_facts(conn, t, keys).await?;
     let mut rows = Vec::new();
-    let mut emptied: BTreeMap<Uuid, Vec<&str>> = BTreeMap::new();
+    let mut emptied: BTreeMap<(Uuid, Uuid), Vec<&str>> = BTreeMap::new();
     for key in keys {
         let all: Vec<&Fact> = facts.get(key).map(|f| f.iter().collect()).unwrap_or_default();
         let unchanged: Vec<&Fact> = match changed {
@@ -103,22 +108,23 @@ async fn refresh<C: ConnectionTrait>(
         };
         rollup::change(counters.entry(key.0).or_default(), before.as_ref(), after.as_ref());
         match after {
-            Some(summary) => rows.push(instance_row(t, key.0, &key.1, Some(&summary))),
-            None => emptied.entry(key.0).or_default().push(key.1.as_str()),
+            Some(summary) => rows.push(instance_row(t, key, Some(&summary))),
+            None => emptied.entry((key.0, key.1)).or_default().push(key.2.as_str()),
         }
     }
     // Instances left without touchpoints (an erasure): one statement for all.
     if !emptied.is_empty() {
-        let any = emptied.into_iter().fold(Condition::any(), |any, (map, instances)| {
+        let any = emptied.into_iter().fold(Condition::any(), |any, ((map, customer), instances)| {
             any.add(
                 Condition::all()
                     .add(journey_instance::Column::MapId.eq(map))
+                    .add(journey_instance::Column::CustomerId.eq(customer))
                     .add(journey_instance::Column::InstanceId.is_in(instances)),
             )
         });
         scoped_delete::<journey_instance::Entity>(t).filter(any).exec(conn).await?;
     }
-    let tail = "ON CONFLICT (tenant_id, map_id, instance_id) DO UPDATE SET customer_id = excluded.customer_id, \
+    let tail = "ON CONFLICT (tenant_id, map_id, customer_id, instance_id) DO UPDATE SET \
          first_day = excluded.first_day, touchpoints = excluded.touchpoints, scored = excluded.scored, \
          peak = excluded.peak, last = excluded.last, remembered = excluded.remembered, mean = excluded.mean, \
          gap = excluded.gap";
@@ -128,8 +134,8 @@ async fn refresh<C: ConnectionTrait>(
 const INSTANCE_COLUMNS: &[(&str, Kind)] = &[
     ("tenant_id", Kind::Text),
     ("map_id", Kind::Uuid),
-    ("instance_id", Kind::Text),
     ("customer_id", Kind::Uuid),
+    ("instance_id", Kind::Text),
     ("first_day", Kind::Int),
     ("touchpoints", Kind::BigInt),
     ("scored", Kind::BigInt),
@@ -142,9 +148,8 @@ const INSTANCE_COLUMNS: &[(&str, Kind)] = &[
 
 /// An instance's row; without a summary, the empty placeholder a new
 /// instance starts from (nothing counts it until it is filled).
-fn instance_row(t: &TenantId, map: Uuid, instance: &str, summary: Option<&Summary>) -> Vec<Value> {
-    let (customer, day, touchpoints, scored) =
-        summary.map_or((Uuid::nil(), 0, 0, 0), |s| (s.customer, rollup::day(s.first_at), s.touchpoints, s.scored));
+fn instance_row(t: &TenantId, (map, customer, instance): &Key, summary: Option<&Summary>) -> Vec<Value> {
+    let (day, touchpoints, scored) = summary.map_or((0, 0, 0), |s| (rollup::day(s.first_at), s.touchpoints, s.scored));
     let (peak, last, remembered) = summary.and_then(|s| s.peak_end).unwrap_or((0, 0, 0.0));
     let mean = summary.and_then(Summary::mean).unwrap_or(0.0);
     // Unscored instances sort last in the listing (which skips them anyway).
@@ -152,9 +157,9 @@ fn instance_row(t: &TenantId, map: Uuid, instance: &str, summary: Option<&Summar
     let small = |v: i64| i32::try_from(v).unwrap_or_default();
     vec![
         t.as_str().into(),
-        map.into(),
-        instance.into(),
-        customer.into(),
+        (*map).into(),
+        (*customer).into(),
+        instance.as_str().into(),
         day.into(),
         touchpoints.into(),
         scored.into(),
@@ -166,8 +171,12 @@ fn instance_row(t: &TenantId, map: Uuid, instance: &str, summary: Option<&Summar
     ]
 }
 
-fn key_arrays(keys: &BTreeSet<Key>) -> (Value, Value) {
-    (pg_array(ArrayType::Uuid, keys.iter().map(|k| k.0)), pg_array(ArrayType::String, keys.iter().map(|k| k.1.clone())))
+fn key_arrays(keys: &BTreeSet<Key>) -> [Value; 3] {
+    [
+        pg_array(ArrayType::Uuid, keys.iter().map(|k| k.0)),
+        pg_array(ArrayType::Uuid, keys.iter().map(|k| k.1)),
+        pg_array(ArrayType::String, keys.iter().map(|k| k.2.clone())),
+    ]
 }
 
 /// A stored channel code as the domain's channel.
@@ -177,7 +186,6 @@ fn stored_channel(code: i16, touchpoint: &str) -> Result<Channel> {
 }
 
 fn fact_of(row: &QueryResult) -> Result<(Key, Fact)> {
-    let key = (row.try_get::<Uuid>("", "map_id")?, row.try_get::<String>("", "instance_id")?);
     let id: String = row.try_get("", "id")?;
     let fact = Fact {
         channel: stored_channel(row.try_get("", "channel")?, &id)?,
@@ -187,7 +195,7 @@ fn fact_of(row: &QueryResult) -> Result<(Key, Fact)> {
         score: row.try_get::<Option<i16>>("", "score")?.map(i64::from),
         customer: row.try_get("", "customer_id")?,
     };
-    Ok((key, fact))
+    Ok(((row.try_get("", "map_id")?, fact.customer, row.try_get("", "instance_id")?), fact))
 }
 
 /// Every touchpoint of the instances `keys`.
@@ -198,29 +206,30 @@ async fn read_facts<C: ConnectionTrait>(
 ) -> Result<BTreeMap<Key, Vec<Fact>>> {
     let mut rows = Vec::new();
     if conn.get_database_backend() == DbBackend::Postgres {
-        let (maps, instances) = key_arrays(keys);
+        let [maps, customers, instances] = key_arrays(keys);
         // `OFFSET 0` keeps the lateral lookup apart from the join, so each key
         // is one probe of touchpoints_by_instance even when the table's
         // statistics lag behind a bulk load (they once chose to read the
         // tenant's every touchpoint).
         let sql = format!(
-            "SELECT {FACT_COLUMNS} FROM UNNEST($2::uuid[], $3::text[]) AS k(map_id, instance_id) \
+            "SELECT {FACT_COLUMNS} FROM UNNEST($2::uuid[], $3::uuid[], $4::text[]) AS k(map_id, customer_id, instance_id) \
              CROSS JOIN LATERAL (SELECT * FROM touchpoints AS t WHERE t.tenant_id = $1 AND t.map_id = k.map_id \
-               AND t.instance_id = k.instance_id AND t.instance_id IS NOT NULL OFFSET 0) AS t"
+               AND t.instance_id = k.instance_id AND t.instance_id IS NOT NULL AND t.customer_id = k.customer_id \
+               OFFSET 0) AS t"
         );
-        let values = vec![t.as_str().into(), maps, instances];
+        let values = vec![t.as_str().into(), maps, customers, instances];
         rows = conn.query_all_raw(Statement::from_sql_and_values(DbBackend::Postgres, sql, values)).await?;
     } else {
         let keys: Vec<&Key> = keys.iter().collect();
         for chunk in keys.chunks(SQLITE_KEYS_PER_STATEMENT) {
             let sql = format!(
                 "SELECT {FACT_COLUMNS} FROM touchpoints AS t WHERE t.tenant_id = ? AND t.instance_id IS NOT NULL \
-                 AND (t.map_id, t.instance_id) IN (VALUES {})",
-                vec!["(?, ?)"; chunk.len()].join(", ")
+                 AND (t.map_id, t.customer_id, t.instance_id) IN (VALUES {})",
+                vec!["(?, ?, ?)"; chunk.len()].join(", ")
             );
             let mut values: Vec<Value> = vec![t.as_str().into()];
-            for (map, instance) in chunk {
-                values.extend([Value::from(*map), Value::from(instance.as_str())]);
+            for (map, customer, instance) in chunk {
+                values.extend([Value::from(*map), Value::from(*customer), Value::from(instance.as_str())]);
             }
             rows.extend(conn.query_all_raw(Statement::from_sql_and_values(DbBackend::Sqlite, sql, values)).await?);
         }
@@ -294,16 +303,6 @@ pub async fn facts_of_customers<C: ConnectionTrait>(
         .collect()
 }
 
-/// The merged customer's instances now belong to the survivor.
-pub async fn merge<C: ConnectionTrait>(conn: &C, t: &TenantId, survivor: Uuid, merged: Uuid) -> Result<()> {
-    scoped_update::<journey_instance::Entity>(t)
-        .filter(journey_instance::Column::CustomerId.eq(merged))
-        .col_expr(journey_instance::Column::CustomerId, Expr::value(survivor))
-        .exec(conn)
-        .await?;
-    Ok(())
-}
-
 /// Fills the roll-ups from the touchpoints already stored (the migration
 /// that creates them): touchpoint counters grouped in SQL, then instances a
 /// page at a time through the same code as ingest.
@@ -353,13 +352,13 @@ pub async fn rebuild<C: ConnectionTrait>(conn: &C) -> Result<()> {
         write_counters(conn, &t, counters).await?;
     }
 
-    let mut after: Option<(String, Uuid, String)> = None;
+    let mut after: Option<Page> = None;
     loop {
         let page = instance_page(conn, after.as_ref()).await?;
         let Some(last) = page.last().cloned() else { break };
         let mut by_tenant: BTreeMap<&str, BTreeSet<Key>> = BTreeMap::new();
-        for (tenant, map, instance) in &page {
-            by_tenant.entry(tenant.as_str()).or_default().insert((*map, instance.clone()));
+        for (tenant, map, customer, instance) in &page {
+            by_tenant.entry(tenant.as_str()).or_default().insert((*map, *customer, instance.clone()));
         }
         for (tenant, keys) in by_tenant {
             let t =
@@ -373,29 +372,31 @@ pub async fn rebuild<C: ConnectionTrait>(conn: &C) -> Result<()> {
     Ok(())
 }
 
+/// A tenant's instance, in the order a rebuild goes through them.
+type Page = (String, Uuid, Uuid, String);
+
 /// The next instances in key order, after `after`.
-async fn instance_page<C: ConnectionTrait>(
-    conn: &C,
-    after: Option<&(String, Uuid, String)>,
-) -> Result<Vec<(String, Uuid, String)>> {
+async fn instance_page<C: ConnectionTrait>(conn: &C, after: Option<&Page>) -> Result<Vec<Page>> {
     let backend = conn.get_database_backend();
     let p = |n: usize| if backend == DbBackend::Postgres { format!("${n}") } else { "?".to_owned() };
     let (condition, mut values): (String, Vec<Value>) = match after {
-        Some((tenant, map, instance)) => (
-            format!("AND (tenant_id, map_id, instance_id) > ({}, {}, {})", p(1), p(2), p(3)),
-            vec![tenant.as_str().into(), (*map).into(), instance.as_str().into()],
+        Some((tenant, map, customer, instance)) => (
+            format!("AND (tenant_id, map_id, customer_id, instance_id) > ({}, {}, {}, {})", p(1), p(2), p(3), p(4)),
+            vec![tenant.as_str().into(), (*map).into(), (*customer).into(), instance.as_str().into()],
         ),
         None => (String::new(), Vec::new()),
     };
     let limit = p(values.len() + 1);
     values.push(i64::try_from(REBUILD_PAGE).unwrap_or(i64::MAX).into());
     let sql = format!(
-        "SELECT DISTINCT tenant_id, map_id, instance_id FROM touchpoints \
+        "SELECT DISTINCT tenant_id, map_id, customer_id, instance_id FROM touchpoints \
          WHERE map_id IS NOT NULL AND instance_id IS NOT NULL {condition} \
-         ORDER BY tenant_id, map_id, instance_id LIMIT {limit}"
+         ORDER BY tenant_id, map_id, customer_id, instance_id LIMIT {limit}"
     );
     let rows = conn.query_all_raw(Statement::from_sql_and_values(backend, sql, values)).await?;
-    rows.iter()
-        .map(|row| Ok((row.try_get("", "tenant_id")?, row.try_get("", "map_id")?, row.try_get("", "instance_id")?)))
-        .collect()
+    let page = |row: &QueryResult| -> Result<Page> {
+        let customer = row.try_get("", "customer_id")?;
+        Ok((row.try_get("", "tenant_id")?, row.try_get("", "map_id")?, customer, row.try_get("", "instance_id")?))
+    };
+    rows.iter().map(page).collect()
 }

@@ -26,7 +26,7 @@ pub type Position = (DateTime<Utc>, String);
 
 impl JourneyStore {
     /// One page of `customer`'s timeline; one more row than `limit` when
-    /// another page follows.
+    /// another page follows. A customer merged away reads the survivor's.
     pub async fn timeline(
         &self,
         t: &TenantId,
@@ -35,6 +35,7 @@ impl JourneyStore {
         after: Option<Position>,
         limit: u64,
     ) -> Result<Vec<touchpoint::Model>> {
+        let customer = self.survivor(t, customer).await?;
         let mut query = scoped::<touchpoint::Entity>(t)
             .filter(touchpoint::Column::CustomerId.eq(customer))
             .order_by_desc(touchpoint::Column::OccurredAt)
@@ -63,14 +64,30 @@ impl JourneyStore {
 }
 
 impl JourneyStore {
-    /// One journey instance's touchpoints in time order.
-    pub async fn instance(&self, t: &TenantId, map: Uuid, instance: &str) -> Result<Vec<touchpoint::Model>> {
-        Ok(scoped::<touchpoint::Entity>(t)
+    /// Where `customer`'s data is now: the end of its merge chain, or itself
+    /// (docs/DOMAIN.md §2.5).
+    pub async fn survivor(&self, t: &TenantId, customer: Uuid) -> Result<Uuid> {
+        let survivors = cx_runtime::gdpr::survivors(self.db(), t, &[customer]).await?;
+        Ok(survivors.get(&customer).copied().unwrap_or(customer))
+    }
+
+    /// The touchpoints with instance id `instance` on `map` in time order:
+    /// `customer`'s (its survivor's, if merged away), or every customer's.
+    pub async fn instance(
+        &self,
+        t: &TenantId,
+        map: Uuid,
+        instance: &str,
+        customer: Option<Uuid>,
+    ) -> Result<Vec<touchpoint::Model>> {
+        let mut query = scoped::<touchpoint::Entity>(t)
             .filter(touchpoint::Column::MapId.eq(map))
             .filter(touchpoint::Column::InstanceId.eq(instance))
             .order_by_asc(touchpoint::Column::OccurredAt)
-            .order_by_asc(touchpoint::Column::Id)
-            .all(self.db())
-            .await?)
+            .order_by_asc(touchpoint::Column::Id);
+        if let Some(customer) = customer {
+            query = query.filter(touchpoint::Column::CustomerId.eq(self.survivor(t, customer).await?));
+        }
+        Ok(query.all(self.db()).await?)
     }
 }

@@ -118,3 +118,75 @@ pub async fn count(conn: &sea_orm::DatabaseConnection, sql: &str) -> i64 {
         conn.query_one_raw(sea_orm::Statement::from_string(sea_orm::DbBackend::Postgres, sql)).await.unwrap().unwrap();
     row.try_get_by_index::<i64>(0).unwrap()
 }
+
+/// A map of two steps, `visit` and `order` (the conversion step), made by
+/// the suite's admin.
+pub async fn two_step_map(s: &Suite) -> pb::JourneyMap {
+    let step = |key: &str, conversion| pb::Step {
+        key: key.into(),
+        name: key.into(),
+        phase: pb::Phase::Before as i32,
+        importance: 3,
+        target_score: 8.0,
+        conversion,
+        ..Default::default()
+    };
+    let map = pb::JourneyMap {
+        name: "Visit and order".into(),
+        customer_type: "anyone".into(),
+        meta_journey: pb::MetaJourney::Chore as i32,
+        steps: vec![step("visit", false), step("order", true)],
+        ..Default::default()
+    };
+    let request = cx_testkit::authed(pb::CreateJourneyMapRequest { journey_map: Some(map) }, &s.admin);
+    s.journey_client().await.create_journey_map(request).await.unwrap().into_inner().journey_map.unwrap()
+}
+
+/// `tp` on `map`'s `step`, in instance `instance`, scored `score`.
+pub fn on_map(mut tp: pb::Touchpoint, map: &pb::JourneyMap, step: &str, instance: &str, score: i32) -> pb::Touchpoint {
+    tp.map_id = map.id.clone();
+    tp.step_key = step.into();
+    tp.instance_id = instance.into();
+    tp.experience_score = Some(score);
+    tp
+}
+
+pub fn profile_id(id: &str) -> pb::touchpoint::Customer {
+    pb::touchpoint::Customer::ProfileId(id.into())
+}
+
+impl Suite {
+    /// Ingests `touchpoints` as one batch, not all or nothing.
+    pub async fn ingest(&self, touchpoints: Vec<pb::Touchpoint>) -> pb::IngestTouchpointsResponse {
+        let request = pb::IngestTouchpointsRequest { touchpoints, all_or_nothing: false };
+        let mut journey = self.journey_client().await;
+        journey.ingest_touchpoints(cx_testkit::authed(request, &self.writer)).await.unwrap().into_inner()
+    }
+
+    /// The id of the profile that owns the email address `value`.
+    pub async fn id_of(&self, value: &str) -> String {
+        let identity = profile::Identity { kind: profile::IdentityKind::Email as i32, value: value.into() };
+        let request = profile::ResolveProfileRequest { identity: Some(identity), create_if_missing: false };
+        let mut profiles = self.profile_client().await;
+        let resolved = profiles.resolve_profile(cx_testkit::authed(request, &self.writer)).await.unwrap();
+        resolved.into_inner().profile.unwrap().id
+    }
+
+    /// Merges `merged` into `survivor` in the profile service.
+    pub async fn merge(&self, survivor: &str, merged: &str) {
+        let request = profile::MergeProfilesRequest {
+            survivor_id: survivor.into(),
+            merged_id: merged.into(),
+            prefer_merged_attributes: false,
+        };
+        self.profile_client().await.merge_profiles(cx_testkit::authed(request, &self.admin)).await.unwrap();
+    }
+
+    /// The ids of the touchpoints on `profile_id`'s timeline, newest first.
+    pub async fn timeline(&self, profile_id: &str) -> Vec<String> {
+        let request = pb::ListTimelineRequest { profile_id: profile_id.into(), ..Default::default() };
+        let mut journey = self.journey_client().await;
+        let page = journey.list_timeline(cx_testkit::authed(request, &self.writer)).await.unwrap().into_inner();
+        page.touchpoints.into_iter().map(|t| t.id).collect()
+    }
+}

@@ -50,7 +50,7 @@ fn profile_identity(profile_id: &str, identity: Option<pb::Identity>) -> Result<
 }
 
 pub(crate) use cx_runtime::input::not_future;
-use cx_runtime::input::optional_instant;
+use cx_runtime::input::time_range;
 
 /// When a consent decision was made: now by default, never far in the future.
 fn occurred_at(occur_time: Option<prost_types::Timestamp>) -> Result<chrono::DateTime<Utc>, FieldViolation> {
@@ -379,17 +379,10 @@ impl ProfileService for ProfileApi {
         request: Request<pb::ListLifecycleTransitionsRequest>,
     ) -> Reply<pb::ListLifecycleTransitionsResponse> {
         let t = tenant(&request, Role::Reader)?;
-        let pb::ListLifecycleTransitionsRequest { to_state, time_range, page_size: size, page_token } =
+        let pb::ListLifecycleTransitionsRequest { to_state, time_range: range, page_size: size, page_token } =
             request.into_inner();
-        let cx_proto::common::v1::TimeRange { start_time, end_time } = time_range.unwrap_or_default();
         let ((to, (since, until)), (size, before)) = all2(
-            all2(
-                parse_lifecycle(to_state, "to_state"),
-                all2(
-                    optional_instant(start_time, "time_range.start_time"),
-                    optional_instant(end_time, "time_range.end_time"),
-                ),
-            ),
+            all2(parse_lifecycle(to_state, "to_state"), time_range(range, "time_range")),
             all2(page_size(size, "page_size"), decode_uuid_token(&page_token, "page_token")),
         )
         .map_err(ProfileError::from)?;
@@ -490,6 +483,9 @@ impl ProfileService for ProfileApi {
             std::iter::once(id).chain(merged_ids).map(|erased| cache_keys::profile(&t, erased)).collect();
         // Acknowledged only once no replica can serve her cached profile.
         self.cache.invalidate_erased(&keys).await?;
+        // And once the services that can be reached have forgotten her, so
+        // that none files data sent from now on under her (as it remembered).
+        let job = self.store.confirmed(&t, job.id).await?;
         Ok(Response::new(pb::EraseCustomerResponse { erasure: Some(export::erasure_to_proto(&job)) }))
     }
 

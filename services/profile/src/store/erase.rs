@@ -5,6 +5,7 @@
 //! comes back: its request waits in the outbox.
 
 use std::collections::BTreeMap;
+use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use cx_runtime::TenantId;
@@ -54,7 +55,12 @@ macro_rules! erase_rows {
     }};
 }
 
-async fn erase_profile_rows(txn: &DatabaseTransaction, t: &TenantId, id: Uuid) -> Result<BTreeMap<String, i64>> {
+async fn erase_profile_rows(
+    txn: &DatabaseTransaction,
+    t: &TenantId,
+    id: Uuid,
+    merged_ids: &[Uuid],
+) -> Result<BTreeMap<String, i64>> {
     let mut counts = BTreeMap::new();
     erase_rows!(txn, t, counts, "identities", identity, identity::Column::CustomerId, id);
     erase_rows!(txn, t, counts, "consent_events", consent_event, consent_event::Column::CustomerId, id);
@@ -70,8 +76,13 @@ async fn erase_profile_rows(txn: &DatabaseTransaction, t: &TenantId, id: Uuid) -
         lifecycle_transition::Column::CustomerId,
         id
     );
+    // The records of the whole tree of merges into the customer.
     let merges = scoped_delete::<merge::Entity>(t)
-        .filter(Condition::any().add(merge::Column::SurvivorId.eq(id)).add(merge::Column::MergedId.eq(id)))
+        .filter(Condition::any().add(merge::Column::SurvivorId.eq(id)).add(merge::Column::MergedId.eq(id)).add(one_of(
+            txn.get_database_backend(),
+            merge::Column::MergedId,
+            merged_ids,
+        )))
         .exec(txn)
         .await?;
     counts.insert("merges".into(), i64::try_from(merges.rows_affected).unwrap_or(i64::MAX));
@@ -104,7 +115,71 @@ async fn insert_step(
     Ok(())
 }
 
+/// Every id merged into `id`, directly or through a chain (a into b, then b
+/// into `id`): merge records name the survivor of their day, not the end of
+/// its chain.
+async fn merged_into(txn: &DatabaseTransaction, t: &TenantId, id: Uuid) -> Result<Vec<Uuid>> {
+    let mut merged = Vec::new();
+    let mut survivors = vec![id];
+    while !survivors.is_empty() {
+        let found: Vec<Uuid> = scoped::<merge::Entity>(t)
+            .filter(one_of(txn.get_database_backend(), merge::Column::SurvivorId, &survivors))
+            .all(txn)
+            .await?
+            .into_iter()
+            .map(|m| m.merged_id)
+            .filter(|m| *m != id && !merged.contains(m))
+            .collect();
+        merged.extend(&found);
+        survivors = found;
+    }
+    Ok(merged)
+}
+
+/// How long EraseCustomer waits for the other services' confirmations
+/// (docs/DECISIONS.md, Merge, export, erasure).
+pub const CONFIRMATIONS_WAIT: Duration = Duration::from_secs(10);
+const CONFIRMATIONS_POLL: Duration = Duration::from_millis(25);
+
 impl ProfileStore {
+    /// Erasure `job` once every service has confirmed it, or as it stands
+    /// when a request could not be delivered (its service is down or
+    /// refuses it: the job stays pending until it is), after
+    /// [`CONFIRMATIONS_WAIT`], or shortly before the caller's deadline.
+    pub async fn confirmed(&self, t: &TenantId, job: Uuid) -> Result<ErasureRecord> {
+        let mut left = CONFIRMATIONS_WAIT;
+        if let Some(deadline) = cx_runtime::deadline::Deadline::current() {
+            left = left.min(deadline.remaining().saturating_sub(CONFIRMATIONS_POLL * 4));
+        }
+        let until = tokio::time::Instant::now() + left;
+        loop {
+            let record = self.erasure(t, job).await?;
+            if record.state == COMPLETED || tokio::time::Instant::now() >= until || self.undelivered(t, job).await? {
+                return Ok(record);
+            }
+            tokio::time::sleep(CONFIRMATIONS_POLL).await;
+        }
+    }
+
+    /// Whether a request of `job` still owed failed an attempt.
+    async fn undelivered(&self, t: &TenantId, job: Uuid) -> Result<bool> {
+        let requests: Vec<Uuid> = scoped::<erasure_step::Entity>(t)
+            .filter(erasure_step::Column::ErasureId.eq(job))
+            .filter(erasure_step::Column::State.eq(PENDING))
+            .all(self.db())
+            .await?
+            .into_iter()
+            .filter_map(|step| step.message_id)
+            .collect();
+        let failed = scoped::<outbox::Entity>(t)
+            .filter(one_of(self.db().get_database_backend(), outbox::Column::Id, &requests))
+            .filter(outbox::Column::Status.ne(cx_runtime::outbox::DELIVERED))
+            .filter(outbox::Column::LastError.ne(""))
+            .one(self.db())
+            .await?;
+        Ok(failed.is_some())
+    }
+
     /// Erases the customer's profile data and opens the erasure job, in one
     /// transaction: the profile step is done at once, and every fan-out
     /// service gets its request through the outbox and a pending step that
@@ -116,14 +191,8 @@ impl ProfileStore {
         if exists.is_none() {
             return Err(ProfileError::NotFound(format!("profile {id}")));
         }
-        let merged_ids: Vec<Uuid> = scoped::<merge::Entity>(t)
-            .filter(merge::Column::SurvivorId.eq(id))
-            .all(&txn)
-            .await?
-            .into_iter()
-            .map(|m| m.merged_id)
-            .collect();
-        let counts = erase_profile_rows(&txn, t, id).await?;
+        let merged_ids = merged_into(&txn, t, id).await?;
+        let counts = erase_profile_rows(&txn, t, id, &merged_ids).await?;
         for erased in std::iter::once(id).chain(merged_ids.iter().copied()) {
             cx_runtime::outbox::dispatcher::forget_mentions(&txn, t, &erased.to_string(), &[]).await?;
         }
