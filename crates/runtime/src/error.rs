@@ -93,6 +93,12 @@ impl From<FieldViolation> for Violations {
     }
 }
 
+impl From<Violations> for Vec<FieldViolation> {
+    fn from(violations: Violations) -> Self {
+        violations.0
+    }
+}
+
 impl IntoIterator for Violations {
     type Item = FieldViolation;
     type IntoIter = std::vec::IntoIter<FieldViolation>;
