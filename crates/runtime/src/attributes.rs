@@ -8,7 +8,7 @@ use cx_proto::common::v1::{AttributeValue as PbValue, attribute_value::Kind as P
 use cx_proto::{from_timestamp, timestamp};
 use serde::{Deserialize, Serialize};
 
-use crate::error::FieldViolation;
+use crate::error::Violations;
 
 pub const MAX_ATTRIBUTES: usize = 100;
 pub const MAX_STRING_LEN: usize = 1024;
@@ -72,29 +72,26 @@ pub fn value_to_proto(value: &AttributeValue) -> PbValue {
 pub fn parse_attributes(
     map: std::collections::HashMap<String, PbValue>,
     field: &str,
-    out: &mut Vec<FieldViolation>,
+    out: &mut Violations,
 ) -> Attributes {
     if map.len() > MAX_ATTRIBUTES {
-        out.push(FieldViolation::new(
-            field,
-            format!("has {} entries; at most {MAX_ATTRIBUTES} are allowed", map.len()),
-        ));
+        out.add(field, format!("has {} entries; at most {MAX_ATTRIBUTES} are allowed", map.len()));
         return Attributes::new();
     }
     let mut attributes = Attributes::new();
     for (key, value) in map {
         let entry = format!("{field}[\"{key}\"]");
         if let Err(why) = check_key(&key) {
-            out.push(FieldViolation::new(entry, why));
+            out.add(entry, why);
             continue;
         }
         match value_of(value) {
-            None => out.push(FieldViolation::new(entry, "needs a value (string, int, double, bool or timestamp)")),
+            None => out.add(entry, "needs a value (string, int, double, bool or timestamp)"),
             Some(value) => match check_value(&value) {
                 Ok(()) => {
                     attributes.insert(key, value);
                 }
-                Err(why) => out.push(FieldViolation::new(entry, why)),
+                Err(why) => out.add(entry, why),
             },
         }
     }
@@ -123,7 +120,7 @@ mod tests {
             ("9bad".to_owned(), PbValue { kind: Some(PbKind::IntValue(3)) }),
             ("empty".to_owned(), PbValue { kind: None }),
         ]);
-        let mut violations = Vec::new();
+        let mut violations = Violations::new();
         let attrs = parse_attributes(map, "profile.attributes", &mut violations);
         assert_eq!(attrs, Attributes::from([("ok".to_owned(), AttributeValue::Int(3))]));
         let mut fields: Vec<String> = violations.into_iter().map(|v| v.field).collect();

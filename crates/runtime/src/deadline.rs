@@ -14,9 +14,9 @@ use std::time::Duration;
 
 use http::{HeaderMap, HeaderValue, Request};
 use tokio::time::Instant;
-use tonic::Status;
 use tower::{Layer, Service};
 
+use crate::error::ServiceError;
 use crate::propagation::BoxFuture;
 
 /// Time kept, before a deadline, for a commit and its answer to reach the
@@ -48,15 +48,17 @@ impl Deadline {
     }
 
     /// `DEADLINE_EXCEEDED` when too little time is left to commit and answer.
-    pub fn check(&self) -> Result<(), Status> {
+    pub fn check(&self) -> Result<(), ServiceError> {
         if self.remaining() < COMMIT_RESERVE {
-            return Err(Status::deadline_exceeded("the caller's deadline passed before the work was committed"));
+            return Err(ServiceError::DeadlineExceeded(
+                "the caller's deadline passed before the work was committed".into(),
+            ));
         }
         Ok(())
     }
 
     /// [`Deadline::check`] of the current call; always fine without a deadline.
-    pub fn check_current() -> Result<(), Status> {
+    pub fn check_current() -> Result<(), ServiceError> {
         Self::current().map_or(Ok(()), |d| d.check())
     }
 

@@ -23,7 +23,10 @@ use cx_runtime::deadline::Deadline;
 use cx_runtime::error::{FieldViolation, clip, field_violations};
 use cx_runtime::peers::PeerChannel;
 use tonic::Status;
+use tonic::metadata::MetadataValue;
 use uuid::Uuid;
+
+use crate::store::JourneyError;
 
 /// The profile service resolves at most this many identities per call.
 const PER_CALL: usize = 1_000;
@@ -77,7 +80,7 @@ impl Resolver {
         token: &str,
         identities: &[(i32, String)],
         strict: bool,
-    ) -> Result<HashMap<(i32, String), Resolution>, Status> {
+    ) -> Result<HashMap<(i32, String), Resolution>, JourneyError> {
         let mut out = HashMap::with_capacity(identities.len());
         let mut missing = Vec::new();
         let epoch = self.cache.epoch();
@@ -112,7 +115,7 @@ impl Resolver {
         token: &str,
         chunk: &[(i32, String)],
         attempts: usize,
-    ) -> Result<Vec<((i32, String), Resolution)>, Status> {
+    ) -> Result<Vec<((i32, String), Resolution)>, JourneyError> {
         let mut out = Vec::with_capacity(chunk.len());
         let mut asked: Vec<(i32, String)> = chunk.to_vec();
         for _ in 0..attempts {
@@ -121,10 +124,10 @@ impl Resolver {
                     out.extend(asked.into_iter().zip(ids.into_iter().map(Ok)));
                     return Ok(out);
                 }
-                Err(status) if status.code() == tonic::Code::InvalidArgument => {
+                Err(JourneyError::Peer(status)) if status.code() == tonic::Code::InvalidArgument => {
                     let refused = refused_indexes(&status);
                     if refused.is_empty() {
-                        return Err(status);
+                        return Err(JourneyError::Peer(status));
                     }
                     let mut kept = Vec::with_capacity(asked.len());
                     for (i, identity) in asked.into_iter().enumerate() {
@@ -139,18 +142,18 @@ impl Resolver {
                         return Ok(out);
                     }
                 }
-                Err(status) => return Err(status),
+                Err(err) => return Err(err),
             }
         }
         // Refused again after the refused identities were taken out: asking
         // again will not help, so not UNAVAILABLE.
         tracing::warn!(tenant = %t, attempts, "identity resolution refused every time");
-        Err(Status::internal("the profile service refused identity resolution"))
+        Err(JourneyError::Internal("the profile service refused identity resolution".into()))
     }
 
-    async fn batch_resolve(&self, token: &str, identities: &[(i32, String)]) -> Result<Vec<Uuid>, Status> {
+    async fn batch_resolve(&self, token: &str, identities: &[(i32, String)]) -> Result<Vec<Uuid>, JourneyError> {
         let channel = self.profile.clone().ok_or_else(|| {
-            Status::failed_precondition("identities cannot be resolved: CX_PROFILE_ENDPOINT is not set")
+            JourneyError::FailedPrecondition("identities cannot be resolved: CX_PROFILE_ENDPOINT is not set".into())
         })?;
         let mut request = tonic::Request::new(pb::BatchResolveProfilesRequest {
             identities: identities
@@ -159,8 +162,7 @@ impl Resolver {
                 .collect(),
             create_if_missing: true,
         });
-        let bearer = format!("Bearer {token}").parse().map_err(|_| Status::unauthenticated("token is not ASCII"))?;
-        request.metadata_mut().insert("authorization", bearer);
+        request.metadata_mut().insert("authorization", bearer(token)?);
         let response = ProfileServiceClient::new(channel)
             .batch_resolve_profiles(request)
             .await
@@ -169,7 +171,10 @@ impl Resolver {
             .into_inner()
             .resolutions
             .into_iter()
-            .map(|r| Uuid::parse_str(&r.profile_id).map_err(|_| Status::internal("the profile service answered no id")))
+            .map(|r| {
+                Uuid::parse_str(&r.profile_id)
+                    .map_err(|_| JourneyError::Internal("the profile service answered no id".into()))
+            })
             .collect()
     }
 
@@ -192,7 +197,12 @@ impl Resolver {
     /// Those of `ids` that name no profile of the tenant, asked of the
     /// profile service in one call (ids it confirmed lately are not asked
     /// again). Without a profile endpoint nothing can be checked: none.
-    pub async fn unknown_profiles(&self, t: &TenantId, token: &str, ids: &[Uuid]) -> Result<HashSet<Uuid>, Status> {
+    pub async fn unknown_profiles(
+        &self,
+        t: &TenantId,
+        token: &str,
+        ids: &[Uuid],
+    ) -> Result<HashSet<Uuid>, JourneyError> {
         let asked = self.unconfirmed(t, ids);
         let epoch = self.cache.epoch();
         let Some(channel) = self.profile.clone().filter(|_| !asked.is_empty()) else {
@@ -200,8 +210,7 @@ impl Resolver {
         };
         let mut request =
             tonic::Request::new(pb::CheckProfilesRequest { profile_ids: asked.iter().map(Uuid::to_string).collect() });
-        let bearer = format!("Bearer {token}").parse().map_err(|_| Status::unauthenticated("token is not ASCII"))?;
-        request.metadata_mut().insert("authorization", bearer);
+        request.metadata_mut().insert("authorization", bearer(token)?);
         // 100,000 unknown ids answer in 3.8 MB, near a client's default 4 MiB.
         let response = ProfileServiceClient::new(channel)
             .max_decoding_message_size(8 * 1024 * 1024)
@@ -219,22 +228,29 @@ impl Resolver {
     }
 }
 
+/// The caller's token, to be forwarded on a call to the profile service.
+fn bearer(token: &str) -> Result<MetadataValue<tonic::metadata::Ascii>, JourneyError> {
+    format!("Bearer {token}").parse().map_err(|_| JourneyError::Unauthenticated("token is not ASCII".into()))
+}
+
 /// The profile service's error, as this service answers it: UNAVAILABLE only
 /// when asking again may succeed; the caller's own faults (token, data) as
 /// they came; anything else, which no retry cures, INTERNAL.
-fn peer_error(status: Status, doing: &str) -> Status {
+fn peer_error(status: Status, doing: &str) -> JourneyError {
     use tonic::Code;
     let callers_fault = matches!(status.code(), Code::InvalidArgument | Code::Unauthenticated | Code::PermissionDenied);
     if !callers_fault && Deadline::check_current().is_err() {
         // Our caller's deadline, passed on to profile, ran out there.
-        return Status::deadline_exceeded(format!("the caller's deadline passed while asking profile to {doing}"));
+        return JourneyError::DeadlineExceeded(format!("the caller's deadline passed while asking profile to {doing}"));
     }
     match status.code() {
         Code::Unavailable | Code::ResourceExhausted | Code::Aborted | Code::Cancelled | Code::Unknown => {
-            Status::unavailable(format!("the profile service cannot {doing} now: {}", clip(status.message())))
+            JourneyError::Unavailable(format!("the profile service cannot {doing} now: {}", clip(status.message())))
         }
-        Code::DeadlineExceeded => Status::deadline_exceeded(format!("the profile service did not {doing} in time")),
-        Code::InvalidArgument | Code::Unauthenticated | Code::PermissionDenied => status,
+        Code::DeadlineExceeded => {
+            JourneyError::DeadlineExceeded(format!("the profile service did not {doing} in time"))
+        }
+        Code::InvalidArgument | Code::Unauthenticated | Code::PermissionDenied => JourneyError::Peer(status),
         Code::Ok
         | Code::NotFound
         | Code::AlreadyExists
@@ -242,10 +258,11 @@ fn peer_error(status: Status, doing: &str) -> Status {
         | Code::OutOfRange
         | Code::Unimplemented
         | Code::Internal
-        | Code::DataLoss => {
-            tracing::error!(code = ?status.code(), message = status.message(), "profile service call failed");
-            Status::internal(format!("the profile service cannot {doing}: {}", clip(status.message())))
-        }
+        | Code::DataLoss => JourneyError::Internal(format!(
+            "the profile service cannot {doing}: {:?} {}",
+            status.code(),
+            clip(status.message())
+        )),
     }
 }
 

@@ -119,9 +119,15 @@ fn open(epoch: i64, mut sealed: Vec<u8>) -> Option<Vec<u8>> {
 #[error("the cache could not be invalidated and the database could not record it: {0}")]
 pub struct CacheUnavailable(String);
 
+impl From<CacheUnavailable> for crate::error::ServiceError {
+    fn from(err: CacheUnavailable) -> Self {
+        Self::Unavailable(err.to_string())
+    }
+}
+
 impl From<CacheUnavailable> for tonic::Status {
     fn from(err: CacheUnavailable) -> Self {
-        tonic::Status::unavailable(err.to_string())
+        crate::error::ServiceError::from(err).into()
     }
 }
 

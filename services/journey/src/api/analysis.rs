@@ -12,7 +12,6 @@ use chrono::{DateTime, Utc};
 use cx_proto::journey::v1 as pb;
 use cx_runtime::TenantId;
 use prost::Message;
-use tonic::Status;
 use uuid::Uuid;
 
 use super::JourneyApi;
@@ -46,11 +45,11 @@ impl JourneyApi {
         since: DateTime<Utc>,
         until: DateTime<Utc>,
         listed: u64,
-    ) -> Result<pb::AnalyzeJourneyResponse, Status> {
+    ) -> Result<pb::AnalyzeJourneyResponse, JourneyError> {
         let generation = self
             .cache
             .get_or_load(&generation_key(t, map.id), || async {
-                Ok::<_, Status>(Some(Utc::now().timestamp_micros().to_string().into_bytes()))
+                Ok::<_, JourneyError>(Some(Utc::now().timestamp_micros().to_string().into_bytes()))
             })
             .await?
             .map(|g| String::from_utf8_lossy(&g).into_owned())
@@ -60,12 +59,12 @@ impl JourneyApi {
             .cache
             .get_or_load(&key, || async {
                 let answer = self.compute(t, map, since, until, listed).await?;
-                Ok::<_, Status>(Some(answer.encode_to_vec()))
+                Ok::<_, JourneyError>(Some(answer.encode_to_vec()))
             })
             .await?
             .unwrap_or_default();
         pb::AnalyzeJourneyResponse::decode(bytes.as_slice())
-            .map_err(|e| Status::internal(format!("cached analysis does not decode: {e}")))
+            .map_err(|e| JourneyError::Corrupt(format!("cached analysis of map {}: {e}", map.id)))
     }
 
     async fn compute(
@@ -75,7 +74,7 @@ impl JourneyApi {
         since: DateTime<Utc>,
         until: DateTime<Utc>,
         listed: u64,
-    ) -> Result<pb::AnalyzeJourneyResponse, Status> {
+    ) -> Result<pb::AnalyzeJourneyResponse, JourneyError> {
         let counts = self.store.analyze(t, map.id, since, until, listed).await?;
         let steps: Vec<_> = map
             .steps
@@ -152,15 +151,15 @@ impl JourneyApi {
         map: Uuid,
         instance: &str,
         customer: Option<Uuid>,
-    ) -> Result<pb::GetJourneyInstanceResponse, Status> {
+    ) -> Result<pb::GetJourneyInstanceResponse, JourneyError> {
         let rows = self.store.instance(t, map, instance, customer).await?;
         if rows.is_empty() {
-            return Err(Status::not_found(format!("journey instance '{instance}' of map {map} not found")));
+            return Err(JourneyError::not_found(format_args!("journey instance '{instance}' of map {map}")));
         }
         let customers: std::collections::BTreeSet<Uuid> = rows.iter().map(|r| r.customer_id).collect();
         if customers.len() > 1 {
             let why = format!("is needed: {} customers use instance id '{instance}' in this map", customers.len());
-            return Err(JourneyError::invalid("profile_id", why).into());
+            return Err(JourneyError::invalid("profile_id", why));
         }
         let scores: Vec<i64> = rows.iter().filter_map(|r| r.score.map(i64::from)).collect();
         let customer = rows.last().map(|r| r.customer_id).unwrap_or_default();

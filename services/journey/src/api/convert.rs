@@ -4,7 +4,7 @@ use cx_proto::common::v1 as common;
 use cx_proto::journey::v1 as pb;
 use cx_proto::timestamp;
 use cx_runtime::attributes::{Attributes, value_to_proto};
-use cx_runtime::error::FieldViolation;
+use cx_runtime::error::{FieldViolation, Violations};
 
 use super::parse::PHASES;
 use crate::domain::channel::Channel;
@@ -41,14 +41,14 @@ fn parse_meta(raw: i32) -> Result<MetaJourney, FieldViolation> {
     })
 }
 
-fn parse_name(raw: String, field: &str, out: &mut Vec<FieldViolation>) -> String {
+fn parse_name(raw: String, field: &str, out: &mut Violations) -> String {
     if raw.trim().is_empty() || raw.len() > MAX_NAME_LEN {
-        out.push(FieldViolation::new(field, format!("has 1 to {MAX_NAME_LEN} bytes")));
+        out.add(field, format!("has 1 to {MAX_NAME_LEN} bytes"));
     }
     raw
 }
 
-fn parse_steps(steps: Vec<pb::Step>, out: &mut Vec<FieldViolation>) -> Vec<Step> {
+fn parse_steps(steps: Vec<pb::Step>, out: &mut Violations) -> Vec<Step> {
     let field = "journey_map.steps";
     let parsed: Vec<Step> =
         steps
@@ -66,7 +66,7 @@ fn parse_steps(steps: Vec<pb::Step>, out: &mut Vec<FieldViolation>) -> Vec<Step>
                     conversion,
                 } = s;
                 let phase = Phase::from_code(phase).unwrap_or_else(|| {
-                    out.push(FieldViolation::new(format!("{field}[{i}].phase"), PHASES));
+                    out.add(format!("{field}[{i}].phase"), PHASES);
                     Phase::Before
                 });
                 let expected_channels = expected_channels
@@ -75,10 +75,7 @@ fn parse_steps(steps: Vec<pb::Step>, out: &mut Vec<FieldViolation>) -> Vec<Step>
                     .filter_map(|(j, raw)| {
                         let channel = Channel::from_code(*raw);
                         if channel.is_none() {
-                            out.push(FieldViolation::new(
-                                format!("{field}[{i}].expected_channels[{j}]"),
-                                "is not a known channel",
-                            ));
+                            out.add(format!("{field}[{i}].expected_channels[{j}]"), "is not a known channel");
                         }
                         channel
                     })
@@ -86,15 +83,15 @@ fn parse_steps(steps: Vec<pb::Step>, out: &mut Vec<FieldViolation>) -> Vec<Step>
                 Step { key, name, phase, expected_channels, importance, target_score, moment_of_truth, conversion }
             })
             .collect();
-    out.extend(check_steps(&parsed, field));
+    out.check(check_steps(&parsed, field));
     parsed
 }
 
 /// The fields of `map` that `paths` name (all of them for a creation).
-pub fn map_changes(map: pb::JourneyMap, paths: &[&str]) -> Result<MapChanges, Vec<FieldViolation>> {
+pub fn map_changes(map: pb::JourneyMap, paths: &[&str]) -> Result<MapChanges, Violations> {
     let pb::JourneyMap { id: _, name, customer_type, meta_journey, steps, version: _, create_time: _, update_time: _ } =
         map;
-    let mut out = Vec::new();
+    let mut out = Violations::new();
     let mut changes = MapChanges::default();
     for path in paths {
         match *path {
@@ -102,15 +99,15 @@ pub fn map_changes(map: pb::JourneyMap, paths: &[&str]) -> Result<MapChanges, Ve
             "customer_type" => {
                 changes.customer_type = Some(parse_name(customer_type.clone(), "journey_map.customer_type", &mut out));
             }
-            "meta_journey" => changes.meta_journey = parse_meta(meta_journey).map_err(|v| out.push(v)).ok(),
+            "meta_journey" => changes.meta_journey = out.check(parse_meta(meta_journey)),
             "steps" => changes.steps = Some(parse_steps(steps.clone(), &mut out)),
-            other => out.push(FieldViolation::new(
+            other => out.add(
                 "update_mask",
                 format!("'{other}' is not an updatable field (name, customer_type, meta_journey, steps)"),
-            )),
+            ),
         }
     }
-    if out.is_empty() { Ok(changes) } else { Err(out) }
+    out.finish().map(|()| changes)
 }
 
 pub fn map_to_proto(map: &MapRecord) -> pb::JourneyMap {

@@ -6,13 +6,14 @@ use std::collections::HashSet;
 
 use cx_proto::journey::v1 as pb;
 use cx_runtime::TenantId;
-use cx_runtime::error::{FieldViolation, clip, invalid_argument};
-use tonic::{Code, Status};
+use cx_runtime::error::{FieldViolation, Violations, clip};
+use tonic::Code;
 use uuid::Uuid;
 
 use super::{JourneyApi, parse};
 use crate::cache_keys::generation_key;
 use crate::domain::touchpoint::{Customer, Touchpoint};
+use crate::store::JourneyError;
 use crate::store::ingest::Resolved;
 use crate::store::maps::current_steps;
 
@@ -68,11 +69,10 @@ impl JourneyApi {
         token: &str,
         items: Vec<pb::Touchpoint>,
         mode: Mode,
-    ) -> Result<Outcome, Status> {
+    ) -> Result<Outcome, JourneyError> {
         let Mode { all_or_nothing, prefix, indexed, grouped } = mode;
         let ids: Vec<String> = items.iter().map(|tp| tp.id.clone()).collect();
-        let mut parsed: Vec<Result<Touchpoint, Vec<FieldViolation>>> =
-            items.into_iter().map(parse::touchpoint).collect();
+        let mut parsed: Vec<Result<Touchpoint, Violations>> = items.into_iter().map(parse::touchpoint).collect();
 
         let map_ids: Vec<Uuid> = parsed
             .iter()
@@ -85,7 +85,7 @@ impl JourneyApi {
             if let Ok(tp) = item
                 && let Err(violation) = parse::check_step(tp, &maps)
             {
-                *item = Err(vec![violation]);
+                *item = Err(violation.into());
             }
         }
 
@@ -147,7 +147,7 @@ impl JourneyApi {
                     Customer::Profile(id) => Ok(*id),
                     Customer::Identity(kind, value) => match resolved.get(&(*kind, value.clone())) {
                         Some(Ok(id)) => Ok(*id),
-                        Some(Err(violation)) => Err(vec![violation.clone()]),
+                        Some(Err(violation)) => Err(violation.clone().into()),
                         // Only when the batch is refused anyway.
                         None => Ok(Uuid::nil()),
                     },
@@ -175,11 +175,10 @@ impl JourneyApi {
                 })
                 .collect();
             // Nothing wrong but profiles the tenant does not have: NOT_FOUND.
-            if only_missing {
-                let first = &violations[0];
-                return Err(Status::not_found(format!("{}: no such profile", clip(&first.field))));
+            if only_missing && let Some(first) = violations.first() {
+                return Err(JourneyError::NotFound(format!("{}: no such profile", clip(&first.field))));
             }
-            return Err(invalid_argument(&violations));
+            return Err(violations.into());
         }
 
         // The first of several touchpoints with one id is the one stored.

@@ -12,7 +12,7 @@ use cx_proto::journey::v1 as pb;
 use cx_proto::journey::v1::journey_service_server::JourneyService;
 use cx_runtime::auth::{Role, caller, tenant};
 use cx_runtime::cache::Cache;
-use cx_runtime::error::{FieldViolation, all2, all3, invalid_argument};
+use cx_runtime::error::{FieldViolation, all2, all3, each};
 use cx_runtime::input::{parse_uuid, time_range};
 use cx_runtime::page::{decode_token, decode_uuid_token, encode_token, next_page_token, page_size, trim_page};
 use futures::Stream;
@@ -26,8 +26,8 @@ use convert::{map_changes, map_to_proto};
 use crate::domain::channel::Channel;
 use crate::domain::touchpoint::{MAX_BATCH, MAX_CHUNK};
 use crate::resolver::Resolver;
-use crate::store::JourneyStore;
 use crate::store::group::GroupWriter;
+use crate::store::{JourneyError, JourneyStore};
 
 /// Transactions of grouped unary calls at once: two, so one collects the
 /// calls that arrive while the other commits (eight made smaller groups and
@@ -45,10 +45,6 @@ pub struct JourneyApi {
 }
 
 type Reply<T> = Result<Response<T>, Status>;
-
-fn reject(violation: FieldViolation) -> Status {
-    invalid_argument(&[violation])
-}
 
 impl JourneyApi {
     /// Starts the group writer of unary calls: must run inside the runtime.
@@ -86,11 +82,8 @@ impl JourneyService for JourneyApi {
         request: Request<pb::CreateJourneyMapRequest>,
     ) -> Reply<pb::CreateJourneyMapResponse> {
         let t = tenant(&request, Role::Admin)?;
-        let map = request
-            .into_inner()
-            .journey_map
-            .ok_or_else(|| reject(FieldViolation::new("journey_map", "is required")))?;
-        let changes = map_changes(map, &ALL_MAP_FIELDS).map_err(|v| invalid_argument(&v))?;
+        let map = request.into_inner().journey_map.ok_or_else(|| FieldViolation::new("journey_map", "is required"))?;
+        let changes = map_changes(map, &ALL_MAP_FIELDS)?;
         let created = self.store.create_map(&t, changes).await?;
         tracing::info!(map = %created.id, "journey map created");
         Ok(Response::new(pb::CreateJourneyMapResponse { journey_map: Some(map_to_proto(&created)) }))
@@ -106,8 +99,7 @@ impl JourneyService for JourneyApi {
                 v if v > 0 => Ok(Some(v)),
                 _ => Err(FieldViolation::new("version", "must not be negative")),
             },
-        )
-        .map_err(|v| invalid_argument(&v))?;
+        )?;
         let map = self.store.get_map(&t, id, version).await?;
         Ok(Response::new(pb::GetJourneyMapResponse { journey_map: Some(map_to_proto(&map)) }))
     }
@@ -118,8 +110,7 @@ impl JourneyService for JourneyApi {
     ) -> Reply<pb::ListJourneyMapsResponse> {
         let t = tenant(&request, Role::Reader)?;
         let pb::ListJourneyMapsRequest { page_size: size, page_token } = request.into_inner();
-        let (size, after) = all2(page_size(size, "page_size"), decode_uuid_token(&page_token, "page_token"))
-            .map_err(|v| invalid_argument(&v))?;
+        let (size, after) = all2(page_size(size, "page_size"), decode_uuid_token(&page_token, "page_token"))?;
         let mut maps = self.store.list_maps(&t, after, size).await?;
         let more = trim_page(&mut maps, size);
         let next_page_token = next_page_token(more, maps.last().map(|m| m.id));
@@ -135,14 +126,14 @@ impl JourneyService for JourneyApi {
     ) -> Reply<pb::UpdateJourneyMapResponse> {
         let t = tenant(&request, Role::Admin)?;
         let pb::UpdateJourneyMapRequest { journey_map, update_mask } = request.into_inner();
-        let map = journey_map.ok_or_else(|| reject(FieldViolation::new("journey_map", "is required")))?;
+        let map = journey_map.ok_or_else(|| FieldViolation::new("journey_map", "is required"))?;
         let paths = update_mask.map(|m| m.paths).unwrap_or_default();
         if paths.is_empty() {
-            return Err(reject(FieldViolation::new("update_mask", "must name at least one field")));
+            return Err(FieldViolation::new("update_mask", "must name at least one field").into());
         }
         let id = parse_uuid(&map.id, "journey_map.id", "a journey map id");
         let paths: Vec<&str> = paths.iter().map(String::as_str).collect();
-        let (id, changes) = all2(id, map_changes(map, &paths)).map_err(|v| invalid_argument(&v))?;
+        let (id, changes) = all2(id, map_changes(map, &paths))?;
         let updated = self.store.update_map(&t, id, changes).await?;
         Ok(Response::new(pb::UpdateJourneyMapResponse { journey_map: Some(map_to_proto(&updated)) }))
     }
@@ -152,7 +143,7 @@ impl JourneyService for JourneyApi {
         request: Request<pb::DeleteJourneyMapRequest>,
     ) -> Reply<pb::DeleteJourneyMapResponse> {
         let t = tenant(&request, Role::Admin)?;
-        let id = parse_uuid(&request.get_ref().id, "id", "a journey map id").map_err(reject)?;
+        let id = parse_uuid(&request.get_ref().id, "id", "a journey map id")?;
         self.store.delete_map(&t, id).await?;
         Ok(Response::new(pb::DeleteJourneyMapResponse {}))
     }
@@ -164,7 +155,7 @@ impl JourneyService for JourneyApi {
         let t = tenant(&request, Role::Writer)?;
         let token = caller(&request)?.token.clone();
         let touchpoint =
-            request.into_inner().touchpoint.ok_or_else(|| reject(FieldViolation::new("touchpoint", "is required")))?;
+            request.into_inner().touchpoint.ok_or_else(|| FieldViolation::new("touchpoint", "is required"))?;
         let outcome = self.ingest(&t, &token, vec![touchpoint], ingest::Mode::UNARY).await?;
         let profile_id = outcome.profiles.first().copied().flatten().map(|id| id.to_string()).unwrap_or_default();
         Ok(Response::new(pb::RecordTouchpointResponse { profile_id, duplicate: outcome.accepted == 0 }))
@@ -178,10 +169,8 @@ impl JourneyService for JourneyApi {
         let token = caller(&request)?.token.clone();
         let pb::IngestTouchpointsRequest { touchpoints, all_or_nothing } = request.into_inner();
         if touchpoints.is_empty() || touchpoints.len() > MAX_BATCH {
-            return Err(reject(FieldViolation::new(
-                "touchpoints",
-                format!("has {} items; 1 to {MAX_BATCH} per call", touchpoints.len()),
-            )));
+            let why = format!("has {} items; 1 to {MAX_BATCH} per call", touchpoints.len());
+            return Err(FieldViolation::new("touchpoints", why).into());
         }
         let outcome = self.ingest(&t, &token, touchpoints, ingest::Mode::batch(all_or_nothing)).await?;
         tracing::info!(
@@ -223,17 +212,15 @@ impl JourneyService for JourneyApi {
                         Some(message) => message,
                         None => break,
                     },
-                    () = &mut expired => Err(Status::unauthenticated("token expired")),
+                    () = &mut expired => Err(JourneyError::Unauthenticated("token expired".into()).into()),
                 };
                 let reply = match message.and_then(|m| who.check_unexpired().map(|()| m)) {
                     Err(status) => Err(status),
                     Ok(pb::StreamTouchpointsRequest { touchpoints })
                         if touchpoints.is_empty() || touchpoints.len() > MAX_CHUNK =>
                     {
-                        Err(reject(FieldViolation::new(
-                            "touchpoints",
-                            format!("chunk {chunk} has {} items; 1 to {MAX_CHUNK} per chunk", touchpoints.len()),
-                        )))
+                        let why = format!("chunk {chunk} has {} items; 1 to {MAX_CHUNK} per chunk", touchpoints.len());
+                        Err(FieldViolation::new("touchpoints", why).into())
                     }
                     Ok(pb::StreamTouchpointsRequest { touchpoints }) => api
                         .ingest(&t, &token, touchpoints, ingest::Mode::batch(false))
@@ -244,7 +231,8 @@ impl JourneyService for JourneyApi {
                             duplicates: o.duplicates,
                             errors: o.errors,
                             refused: o.refused,
-                        }),
+                        })
+                        .map_err(Status::from),
                 };
                 let failed = reply.is_err();
                 if tx.send(reply).await.is_err() || failed {
@@ -267,8 +255,7 @@ impl JourneyService for JourneyApi {
             n => Ok(u64::try_from(n).unwrap_or(analysis::MAX_LISTED).min(analysis::MAX_LISTED)),
         };
         let (map, (since, until), listed) =
-            all3(parse_uuid(&map_id, "map_id", "a journey map id"), time_range(range, "time_range"), listed)
-                .map_err(|v| invalid_argument(&v))?;
+            all3(parse_uuid(&map_id, "map_id", "a journey map id"), time_range(range, "time_range"), listed)?;
         // All days when open.
         let (since, until) =
             (since.unwrap_or(chrono::DateTime::<chrono::Utc>::MIN_UTC), until.unwrap_or_else(far_future));
@@ -291,8 +278,7 @@ impl JourneyService for JourneyApi {
             "" => Ok(None),
             raw => parse_uuid(raw, "profile_id", "a profile id").map(Some),
         };
-        let (map, instance, customer) = all3(parse_uuid(&map_id, "map_id", "a journey map id"), instance, customer)
-            .map_err(|v| invalid_argument(&v))?;
+        let (map, instance, customer) = all3(parse_uuid(&map_id, "map_id", "a journey map id"), instance, customer)?;
         Ok(Response::new(self.instance(&t, map, &instance, customer).await?))
     }
 
@@ -300,21 +286,15 @@ impl JourneyService for JourneyApi {
         let t = tenant(&request, Role::Reader)?;
         let pb::ListTimelineRequest { profile_id, channels, phase, time_range: range, page_size: size, page_token } =
             request.into_inner();
-        let channels: Result<Vec<Channel>, FieldViolation> = channels
-            .iter()
-            .enumerate()
-            .map(|(i, c)| {
-                Channel::from_code(*c)
-                    .ok_or_else(|| FieldViolation::new(format!("channels[{i}]"), "is not a known channel"))
-            })
-            .collect();
+        let channels = each(channels, |i, c| {
+            Channel::from_code(c).ok_or_else(|| FieldViolation::new(format!("channels[{i}]"), "is not a known channel"))
+        });
         let phase = parse::optional_phase(phase);
         let ((customer, channels, phase), (since, until), (size, after)) = all3(
             all3(parse_uuid(&profile_id, "profile_id", "a profile id"), channels, phase),
             time_range(range, "time_range"),
             all2(page_size(size, "page_size"), parse_timeline_token(&page_token)),
-        )
-        .map_err(|v| invalid_argument(&v))?;
+        )?;
         let filter = TimelineFilter { channels, phase, since, until };
         let mut rows = self.store.timeline(&t, customer, &filter, after, size).await?;
         let more = trim_page(&mut rows, size);

@@ -5,7 +5,7 @@ use std::collections::HashMap;
 
 use cx_proto::journey::v1 as pb;
 use cx_proto::journey::v1::touchpoint::Customer as PbCustomer;
-use cx_runtime::error::FieldViolation;
+use cx_runtime::error::{FieldViolation, Violations};
 use cx_runtime::input::{not_future, parse_money, parse_uuid};
 use uuid::Uuid;
 
@@ -14,9 +14,9 @@ use crate::domain::channel::Channel;
 use crate::domain::map::{Phase, Step};
 use crate::domain::touchpoint::{Customer, Initiator, InteractionKind, MAX_ID_LEN, Touchpoint};
 
-fn optional_text(raw: String, field: &str, max: usize, out: &mut Vec<FieldViolation>) -> Option<String> {
+fn optional_text(raw: String, field: &str, max: usize, out: &mut Violations) -> Option<String> {
     if raw.len() > max {
-        out.push(FieldViolation::new(field, format!("has at most {max} bytes")));
+        out.add(field, format!("has at most {max} bytes"));
     }
     Some(raw).filter(|s| !s.trim().is_empty())
 }
@@ -24,7 +24,7 @@ fn optional_text(raw: String, field: &str, max: usize, out: &mut Vec<FieldViolat
 /// The string fields of a touchpoint holding a NUL character, which
 /// PostgreSQL cannot store. The codec leaves them to this per-item check so
 /// that one such touchpoint is refused alone, not its whole batch.
-fn nul_fields(tp: &pb::Touchpoint) -> Vec<FieldViolation> {
+fn nul_fields(tp: &pb::Touchpoint) -> Violations {
     let customer = match &tp.customer {
         Some(PbCustomer::ProfileId(id)) => ("profile_id", id.as_str()),
         Some(PbCustomer::Identity(identity)) => ("identity.value", identity.value.as_str()),
@@ -40,11 +40,10 @@ fn nul_fields(tp: &pb::Touchpoint) -> Vec<FieldViolation> {
         ("purchase_amount.currency_code", currency),
         ("device_id", &tp.device_id),
     ];
-    let mut out: Vec<FieldViolation> = fixed
-        .into_iter()
-        .filter(|(_, text)| text.contains('\0'))
-        .map(|(field, _)| FieldViolation::new(field, NUL))
-        .collect();
+    let mut out = Violations::new();
+    for (field, _) in fixed.into_iter().filter(|(_, text)| text.contains('\0')) {
+        out.add(field, NUL);
+    }
     for (key, value) in &tp.attributes {
         let text = match &value.kind {
             Some(cx_proto::common::v1::attribute_value::Kind::StringValue(text)) => text.as_str(),
@@ -52,7 +51,7 @@ fn nul_fields(tp: &pb::Touchpoint) -> Vec<FieldViolation> {
         };
         if key.contains('\0') || text.contains('\0') {
             let key = cx_runtime::error::clip(key);
-            out.push(FieldViolation::new(format!("attributes[{key:?}]"), NUL));
+            out.add(format!("attributes[{key:?}]"), NUL);
         }
     }
     out
@@ -73,11 +72,8 @@ pub const PHASES: &str = "must be BEFORE, DURING or AFTER";
 
 /// One touchpoint, checked on its own (map steps are checked after, with
 /// [`check_step`], once the batch's maps are loaded).
-pub fn touchpoint(tp: pb::Touchpoint) -> Result<Touchpoint, Vec<FieldViolation>> {
-    let nuls = nul_fields(&tp);
-    if !nuls.is_empty() {
-        return Err(nuls);
-    }
+pub fn touchpoint(tp: pb::Touchpoint) -> Result<Touchpoint, Violations> {
+    nul_fields(&tp).finish()?;
     let pb::Touchpoint {
         id,
         customer,
@@ -96,20 +92,20 @@ pub fn touchpoint(tp: pb::Touchpoint) -> Result<Touchpoint, Vec<FieldViolation>>
         map_version: _,
         resolved_profile_id: _,
     } = tp;
-    let mut out = Vec::new();
+    let mut out = Violations::new();
     if id.is_empty() || id.len() > MAX_ID_LEN {
-        out.push(FieldViolation::new("id", format!("has 1 to {MAX_ID_LEN} characters")));
+        out.add("id", format!("has 1 to {MAX_ID_LEN} characters"));
     }
     let customer = match customer {
         None => {
-            out.push(FieldViolation::new("customer", "needs a profile_id or an identity"));
+            out.add("customer", "needs a profile_id or an identity");
             None
         }
         Some(PbCustomer::ProfileId(raw)) => {
-            parse_uuid(&raw, "profile_id", "a profile id").map_err(|v| out.push(v)).ok().map(Customer::Profile)
+            out.check(parse_uuid(&raw, "profile_id", "a profile id")).map(Customer::Profile)
         }
         Some(PbCustomer::Identity(identity)) if identity.kind == 0 || identity.value.trim().is_empty() => {
-            out.push(FieldViolation::new("identity", "needs a kind and a value"));
+            out.add("identity", "needs a kind and a value");
             None
         }
         Some(PbCustomer::Identity(identity)) => Some(Customer::Identity(identity.kind, identity.value)),
@@ -117,50 +113,50 @@ pub fn touchpoint(tp: pb::Touchpoint) -> Result<Touchpoint, Vec<FieldViolation>>
     let channel = match Channel::from_code(channel) {
         Some(channel) => Some(channel),
         None if channel == 0 => {
-            out.push(FieldViolation::new("channel", "is required"));
+            out.add("channel", "is required");
             None
         }
         None => {
-            out.push(FieldViolation::new("channel", format!("{channel} is not a known channel")));
+            out.add("channel", format!("{channel} is not a known channel"));
             None
         }
     };
     let occurred_at = match occur_time {
         None => {
-            out.push(FieldViolation::new("occur_time", "is required"));
+            out.add("occur_time", "is required");
             None
         }
-        Some(ts) => not_future(&ts, "occur_time").map_err(|v| out.push(v)).ok(),
+        Some(ts) => out.check(not_future(&ts, "occur_time")),
     };
     let kind = InteractionKind::from_code(kind);
     if kind.is_none() {
-        out.push(FieldViolation::new("kind", "must be INFORMATIVE or TRANSACTIONAL"));
+        out.add("kind", "must be INFORMATIVE or TRANSACTIONAL");
     }
     let initiator = Initiator::from_code(initiator);
     if initiator.is_none() {
-        out.push(FieldViolation::new("initiator", "must be PUSH or PULL"));
+        out.add("initiator", "must be PUSH or PULL");
     }
-    let phase = optional_phase(phase).map_err(|v| out.push(v)).ok().flatten();
+    let phase = out.check(optional_phase(phase)).flatten();
     let map = match map_id.as_str() {
         "" => None,
-        raw => parse_uuid(raw, "map_id", "a journey map id").map_err(|v| out.push(v)).ok(),
+        raw => out.check(parse_uuid(raw, "map_id", "a journey map id")),
     };
     let step_key = optional_text(step_key, "step_key", 64, &mut out);
     if step_key.is_some() && map_id.is_empty() {
-        out.push(FieldViolation::new("step_key", "needs a map_id"));
+        out.add("step_key", "needs a map_id");
     }
     let instance_id = optional_text(instance_id, "instance_id", MAX_ID_LEN, &mut out);
     let score = match experience_score {
         None => None,
         Some(s @ 0..=10) => i16::try_from(s).ok(),
         Some(s) => {
-            out.push(FieldViolation::new("experience_score", format!("{s} is not between 0 and 10")));
+            out.add("experience_score", format!("{s} is not between 0 and 10"));
             None
         }
     };
-    let purchase = purchase_amount.and_then(|m| parse_money(&m, "purchase_amount").map_err(|v| out.push(v)).ok());
+    let purchase = purchase_amount.and_then(|m| out.check(parse_money(&m, "purchase_amount")));
     if purchase.is_some() && kind == Some(InteractionKind::Informative) {
-        out.push(FieldViolation::new("purchase_amount", "only a TRANSACTIONAL touchpoint carries a purchase"));
+        out.add("purchase_amount", "only a TRANSACTIONAL touchpoint carries a purchase");
     }
     let device_id = optional_text(device_id, "device_id", MAX_ID_LEN, &mut out);
     let attributes = cx_runtime::attributes::parse_attributes(attributes, "attributes", &mut out);

@@ -1,7 +1,7 @@
 //! Journey maps: the designed sequence of steps for a customer type, with
 //! moments of truth, targets and one conversion step (docs/DOMAIN.md §5.1).
 
-use cx_runtime::error::FieldViolation;
+use cx_runtime::error::Violations;
 use serde::{Deserialize, Serialize};
 
 use super::channel::Channel;
@@ -73,34 +73,34 @@ pub fn check_key(key: &str) -> Result<(), &'static str> {
 }
 
 /// Every problem of a map's steps, named by path under `field`.
-pub fn check_steps(steps: &[Step], field: &str) -> Vec<FieldViolation> {
-    let mut out = Vec::new();
+pub fn check_steps(steps: &[Step], field: &str) -> Result<(), Violations> {
+    let mut out = Violations::new();
     if steps.is_empty() || steps.len() > MAX_STEPS {
-        out.push(FieldViolation::new(field, format!("has 1 to {MAX_STEPS} steps")));
+        out.add(field, format!("has 1 to {MAX_STEPS} steps"));
     }
     let mut seen = std::collections::HashSet::new();
     for (i, step) in steps.iter().enumerate() {
         let at = |name: &str| format!("{field}[{i}].{name}");
         if let Err(why) = check_key(&step.key) {
-            out.push(FieldViolation::new(at("key"), why));
+            out.add(at("key"), why);
         } else if !seen.insert(step.key.as_str()) {
-            out.push(FieldViolation::new(at("key"), format!("'{}' is used by an earlier step", step.key)));
+            out.add(at("key"), format!("'{}' is used by an earlier step", step.key));
         }
         if step.name.trim().is_empty() || step.name.len() > MAX_NAME_LEN {
-            out.push(FieldViolation::new(at("name"), format!("has 1 to {MAX_NAME_LEN} bytes")));
+            out.add(at("name"), format!("has 1 to {MAX_NAME_LEN} bytes"));
         }
         if !(1..=5).contains(&step.importance) {
-            out.push(FieldViolation::new(at("importance"), "must be between 1 and 5"));
+            out.add(at("importance"), "must be between 1 and 5");
         }
         if !(0.0..=10.0).contains(&step.target_score) {
-            out.push(FieldViolation::new(at("target_score"), "must be between 0 and 10"));
+            out.add(at("target_score"), "must be between 0 and 10");
         }
     }
     let conversions = steps.iter().filter(|s| s.conversion).count();
     if !steps.is_empty() && conversions != 1 {
-        out.push(FieldViolation::new(field, format!("must mark exactly one conversion step ({conversions} marked)")));
+        out.add(field, format!("must mark exactly one conversion step ({conversions} marked)"));
     }
-    out
+    out.finish()
 }
 
 #[cfg(test)]
@@ -122,7 +122,7 @@ mod tests {
 
     #[test]
     fn a_good_map_passes() {
-        assert!(check_steps(&[step("discover", false), step("buy", true)], "steps").is_empty());
+        assert_eq!(check_steps(&[step("discover", false), step("buy", true)], "steps"), Ok(()));
     }
 
     #[test]
@@ -130,8 +130,11 @@ mod tests {
         let mut bad = step("Buy Now", false);
         bad.importance = 6;
         bad.target_score = 10.5;
-        let fields: Vec<String> =
-            check_steps(&[step("a", false), step("a", false), bad], "m.steps").into_iter().map(|v| v.field).collect();
+        let fields: Vec<String> = check_steps(&[step("a", false), step("a", false), bad], "m.steps")
+            .unwrap_err()
+            .into_iter()
+            .map(|v| v.field)
+            .collect();
         assert_eq!(
             fields,
             ["m.steps[1].key", "m.steps[2].key", "m.steps[2].importance", "m.steps[2].target_score", "m.steps"]

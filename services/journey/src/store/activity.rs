@@ -28,7 +28,7 @@ use sea_orm::{ColumnTrait, DbBackend, QueryFilter, QuerySelect};
 use uuid::Uuid;
 
 use super::entity::touchpoint;
-use super::{JourneyStore, Result};
+use super::{JourneyError, JourneyStore, Result};
 
 /// The kind of the outbox rows that name stored touchpoints.
 pub const STORED_TOUCHPOINTS: Kind = Kind::rows("cx.journey.StoredTouchpoints");
@@ -148,7 +148,7 @@ impl Expand for ActivityExpander {
             .iter()
             .map(|m| {
                 serde_json::from_slice(&m.payload)
-                    .map_err(|e| tonic::Status::internal(format!("outbox row {}: {e}", m.id)))
+                    .map_err(|e| JourneyError::Corrupt(format!("outbox row {}: {e}", m.id)).into())
             })
             .collect();
         let mut by_tenant: HashMap<&str, Vec<&str>> = HashMap::new();
@@ -161,7 +161,7 @@ impl Expand for ActivityExpander {
         for (tenant, ids) in by_tenant {
             let read = match TenantId::parse(tenant) {
                 Ok(t) => self.0.acts(&t, &ids).await.map_err(tonic::Status::from),
-                Err(e) => Err(tonic::Status::internal(e.to_string())),
+                Err(e) => Err(JourneyError::Corrupt(format!("tenant of outbox rows: {e}")).into()),
             };
             acts.insert(tenant, read);
         }

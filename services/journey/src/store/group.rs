@@ -54,7 +54,7 @@ impl GroupWriter {
         let (reply, answer) = oneshot::channel();
         let job =
             Job { tenant: tenant.clone(), deadline: Deadline::current(), rows, span: tracing::Span::current(), reply };
-        let stopped = || JourneyError::Peer(tonic::Status::unavailable("the touchpoint writer has stopped"));
+        let stopped = || JourneyError::Unavailable("the touchpoint writer has stopped".into());
         self.jobs.send(job).await.map_err(|_| stopped())?;
         answer.await.map_err(|_| stopped())?
     }
@@ -92,9 +92,9 @@ async fn write_live(store: &JourneyStore, tenant: &TenantId, mut jobs: Vec<Job>)
         let (live, gone): (Vec<Job>, Vec<Job>) =
             jobs.into_iter().partition(|job| !job.reply.is_closed() && job.deadline.is_none_or(|d| d.check().is_ok()));
         for job in gone {
-            let _ = job.reply.send(Err(JourneyError::Peer(tonic::Status::deadline_exceeded(
-                "the caller's deadline passed before the touchpoint was stored",
-            ))));
+            let _ = job.reply.send(Err(JourneyError::DeadlineExceeded(
+                "the caller's deadline passed before the touchpoint was stored".into(),
+            )));
         }
         if live.is_empty() {
             return;
@@ -144,12 +144,14 @@ async fn write_group(store: &JourneyStore, tenant: &TenantId, jobs: Vec<Job>) ->
                     .collect())
             })
             .collect(),
-        Err(JourneyError::Peer(status)) if status.code() == tonic::Code::DeadlineExceeded => {
+        Err(JourneyError::DeadlineExceeded(_)) => {
             drop(rows);
             drop(owner);
             return Some(jobs);
         }
         Err(err) => {
+            // One failure answers every call of the group: its gRPC answer,
+            // made once (the error cannot be copied), passed on as it is.
             let status = tonic::Status::from(err);
             jobs.iter().map(|_| Err(JourneyError::Peer(status.clone()))).collect()
         }

@@ -97,7 +97,7 @@ impl JourneyStore {
 
     /// A map at `version`, or at its current one.
     pub async fn get_map(&self, t: &TenantId, id: Uuid, version: Option<i32>) -> Result<MapRecord> {
-        let not_found = || JourneyError::NotFound(format!("journey map {id}"));
+        let not_found = || JourneyError::not_found(format_args!("journey map {id}"));
         let row = scoped::<journey_map::Entity>(t)
             .filter(journey_map::Column::Id.eq(id))
             .one(self.db())
@@ -109,7 +109,7 @@ impl JourneyStore {
             .filter(map_version::Column::Version.eq(version))
             .one(self.db())
             .await?
-            .ok_or_else(|| JourneyError::NotFound(format!("version {version} of journey map {id}")))?;
+            .ok_or_else(|| JourneyError::not_found(format_args!("version {version} of journey map {id}")))?;
         record(row, version, steps_of(steps.steps, id)?)
     }
 
@@ -138,7 +138,7 @@ impl JourneyStore {
         if txn.get_database_backend() == sea_orm::DbBackend::Postgres {
             query = query.lock_exclusive();
         }
-        let row = query.one(&txn).await?.ok_or_else(|| JourneyError::NotFound(format!("journey map {id}")))?;
+        let row = query.one(&txn).await?.ok_or_else(|| JourneyError::not_found(format_args!("journey map {id}")))?;
         let mut update = scoped_update::<journey_map::Entity>(t)
             .filter(journey_map::Column::Id.eq(id))
             .col_expr(journey_map::Column::UpdatedAt, Expr::value(cx_runtime::store::now()));
@@ -166,7 +166,7 @@ impl JourneyStore {
         let txn = self.db().begin().await?;
         let gone = scoped_delete::<journey_map::Entity>(t).filter(journey_map::Column::Id.eq(id)).exec(&txn).await?;
         if gone.rows_affected == 0 {
-            return Err(JourneyError::NotFound(format!("journey map {id}")));
+            return Err(JourneyError::not_found(format_args!("journey map {id}")));
         }
         scoped_delete::<map_version::Entity>(t).filter(map_version::Column::MapId.eq(id)).exec(&txn).await?;
         txn.commit().await?;

@@ -3,7 +3,7 @@
 
 use cx_proto::common::v1::{Initiator, InteractionKind};
 use cx_proto::profile::v1 as pb;
-use cx_runtime::error::FieldViolation;
+use cx_runtime::error::{FieldViolation, Violations};
 use cx_runtime::input::parse_money;
 
 use super::convert::{parse_channel, parse_id};
@@ -14,11 +14,7 @@ use crate::store::intensity::CategoryCount;
 /// Largest batch; the journey service sends up to this many per call.
 pub const MAX_RECORDS: usize = 10_000;
 
-fn keep<T>(out: &mut Vec<FieldViolation>, result: Result<T, FieldViolation>) -> Option<T> {
-    result.map_err(|v| out.push(v)).ok()
-}
-
-fn record(i: usize, r: pb::ActivityRecord, out: &mut Vec<FieldViolation>) -> Option<Activity> {
+fn record(i: usize, r: pb::ActivityRecord, out: &mut Violations) -> Option<Activity> {
     let pb::ActivityRecord {
         profile_id,
         occur_time,
@@ -31,52 +27,37 @@ fn record(i: usize, r: pb::ActivityRecord, out: &mut Vec<FieldViolation>) -> Opt
         device_id,
     } = r;
     let field = |name: &str| format!("records[{i}].{name}");
-    let customer = keep(out, parse_id(&profile_id, &field("profile_id")));
-    let at = keep(
-        out,
-        match occur_time {
-            None => Err(FieldViolation::new(field("occur_time"), "is required")),
-            Some(ts) => super::not_future(&ts, &field("occur_time")),
-        },
-    );
-    let channel = keep(
-        out,
-        parse_channel(channel, &field("channel")).and_then(|key| {
-            if key.is_empty() { Err(FieldViolation::new(field("channel"), "is required")) } else { Ok(key) }
-        }),
-    );
-    let initiator = keep(
-        out,
-        match Initiator::try_from(initiator) {
-            Ok(Initiator::Push) => Ok("push"),
-            Ok(Initiator::Pull) => Ok("pull"),
-            _ => Err(FieldViolation::new(field("initiator"), "must be PUSH or PULL")),
-        },
-    );
-    let kind = keep(
-        out,
-        match InteractionKind::try_from(kind) {
-            Ok(InteractionKind::Informative) => Ok("informative"),
-            Ok(InteractionKind::Transactional) => Ok("transactional"),
-            _ => Err(FieldViolation::new(field("kind"), "must be INFORMATIVE or TRANSACTIONAL")),
-        },
-    );
-    let counts = keep(
-        out,
-        if touchpoints < 1 {
-            Err(FieldViolation::new(field("touchpoints"), "must be at least 1"))
-        } else if purchases < 0 || purchases > touchpoints {
-            Err(FieldViolation::new(field("purchases"), "must be between 0 and touchpoints"))
-        } else if purchases > 0 && kind == Some("informative") {
-            Err(FieldViolation::new(field("purchases"), "only transactional records carry purchases"))
-        } else {
-            Ok((touchpoints, purchases))
-        },
-    );
+    let customer = out.check(parse_id(&profile_id, &field("profile_id")));
+    let at = out.check(match occur_time {
+        None => Err(FieldViolation::new(field("occur_time"), "is required")),
+        Some(ts) => super::not_future(&ts, &field("occur_time")),
+    });
+    let channel = out.check(parse_channel(channel, &field("channel")).and_then(|key| {
+        if key.is_empty() { Err(FieldViolation::new(field("channel"), "is required")) } else { Ok(key) }
+    }));
+    let initiator = out.check(match Initiator::try_from(initiator) {
+        Ok(Initiator::Push) => Ok("push"),
+        Ok(Initiator::Pull) => Ok("pull"),
+        _ => Err(FieldViolation::new(field("initiator"), "must be PUSH or PULL")),
+    });
+    let kind = out.check(match InteractionKind::try_from(kind) {
+        Ok(InteractionKind::Informative) => Ok("informative"),
+        Ok(InteractionKind::Transactional) => Ok("transactional"),
+        _ => Err(FieldViolation::new(field("kind"), "must be INFORMATIVE or TRANSACTIONAL")),
+    });
+    let counts = out.check(if touchpoints < 1 {
+        Err(FieldViolation::new(field("touchpoints"), "must be at least 1"))
+    } else if purchases < 0 || purchases > touchpoints {
+        Err(FieldViolation::new(field("purchases"), "must be between 0 and touchpoints"))
+    } else if purchases > 0 && kind == Some("informative") {
+        Err(FieldViolation::new(field("purchases"), "only transactional records carry purchases"))
+    } else {
+        Ok((touchpoints, purchases))
+    });
     let amount =
-        keep(out, purchase_amount.map_or(Ok((String::new(), 0)), |m| parse_money(&m, &field("purchase_amount"))));
+        out.check(purchase_amount.map_or(Ok((String::new(), 0)), |m| parse_money(&m, &field("purchase_amount"))));
     if device_id.len() > 128 {
-        out.push(FieldViolation::new(field("device_id"), "has at most 128 characters"));
+        out.add(field("device_id"), "has at most 128 characters");
         return None;
     }
     let (customer, at, channel, initiator, kind, (touchpoints, purchases), (currency, amount_micros)) =
@@ -97,23 +78,20 @@ fn record(i: usize, r: pb::ActivityRecord, out: &mut Vec<FieldViolation>) -> Opt
 }
 
 /// The batch's records, or every violation found in it.
-pub fn parse_batch(batch_id: &str, records: Vec<pb::ActivityRecord>) -> Result<Vec<Activity>, Vec<FieldViolation>> {
-    let mut out = Vec::new();
+pub fn parse_batch(batch_id: &str, records: Vec<pb::ActivityRecord>) -> Result<Vec<Activity>, Violations> {
+    let mut out = Violations::new();
     if batch_id.is_empty() || batch_id.len() > 128 {
-        out.push(FieldViolation::new("batch_id", "has 1 to 128 characters"));
+        out.add("batch_id", "has 1 to 128 characters");
     }
     if records.is_empty() {
-        out.push(FieldViolation::new("records", "must hold at least one record"));
+        out.add("records", "must hold at least one record");
     }
     if records.len() > MAX_RECORDS {
-        out.push(FieldViolation::new(
-            "records",
-            format!("has {} records; at most {MAX_RECORDS} per call", records.len()),
-        ));
+        out.add("records", format!("has {} records; at most {MAX_RECORDS} per call", records.len()));
         return Err(out);
     }
     let parsed: Vec<Activity> = records.into_iter().enumerate().filter_map(|(i, r)| record(i, r, &mut out)).collect();
-    if out.is_empty() { Ok(parsed) } else { Err(out) }
+    out.finish().map(|()| parsed)
 }
 
 /// Every category (empty ones included) with the overall mean.

@@ -4,10 +4,10 @@ use std::collections::HashSet;
 
 use cx_proto::profile::v1 as pb;
 use cx_runtime::TenantId;
-use tonic::Status;
 use uuid::Uuid;
 
 use super::ProfileApi;
+use crate::error::ProfileError;
 
 impl ProfileApi {
     /// The ids of `asked` that name no profile of the tenant, in order,
@@ -16,7 +16,7 @@ impl ProfileApi {
         &self,
         t: &TenantId,
         asked: Vec<String>,
-    ) -> Result<pb::CheckProfilesResponse, Status> {
+    ) -> Result<pb::CheckProfilesResponse, ProfileError> {
         let ids: Vec<Uuid> =
             asked.iter().filter_map(|raw| Uuid::parse_str(raw).ok()).collect::<HashSet<_>>().into_iter().collect();
         let known = self.store.known(t, &ids).await?;

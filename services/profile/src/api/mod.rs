@@ -13,7 +13,7 @@ use cx_proto::profile::v1::profile_service_server::ProfileService;
 use cx_runtime::TenantId;
 use cx_runtime::auth::{Role, tenant};
 use cx_runtime::cache::Cache;
-use cx_runtime::error::{FieldViolation, Violations, all2, all3};
+use cx_runtime::error::{FieldViolation, Violations, all2, all3, each};
 use cx_runtime::page::{decode_uuid_token, next_page_token, page_size};
 use prost::Message;
 use tonic::{Request, Response, Status};
@@ -40,13 +40,21 @@ pub struct ProfileApi {
 
 type Reply<T> = Result<Response<T>, Status>;
 
-fn reject(violation: FieldViolation) -> Status {
-    ProfileError::InvalidArgument(vec![violation]).into()
+/// The profile and identity an identity call names.
+fn profile_identity(profile_id: &str, identity: Option<pb::Identity>) -> Result<(Uuid, Identity), Violations> {
+    all2(parse_id(profile_id, "profile_id"), parse_identity(identity, "identity"))
 }
 
-/// The profile and identity an identity call names.
-fn profile_identity(profile_id: &str, identity: Option<pb::Identity>) -> Result<(Uuid, Identity), Status> {
-    Ok(all2(parse_id(profile_id, "profile_id"), parse_identity(identity, "identity")).map_err(ProfileError::from)?)
+/// The fields an update mask names.
+fn mask_paths(mask: Option<prost_types::FieldMask>) -> Result<Vec<MaskPath>, Violations> {
+    let paths = mask.map(|m| m.paths).unwrap_or_default();
+    if paths.is_empty() {
+        return Err(FieldViolation::new("update_mask", "must name the fields to update").into());
+    }
+    let parsed = each(paths, |i, path| {
+        MaskPath::parse(&path).map_err(|why| FieldViolation::new(format!("update_mask.paths[{i}]"), why))
+    })?;
+    Ok(parsed.into_iter().flatten().collect())
 }
 
 pub(crate) use cx_runtime::input::not_future;
@@ -63,13 +71,13 @@ impl ProfileApi {
     }
 
     /// A record as the API returns it, scored under the tenant's model.
-    async fn to_proto(&self, t: &TenantId, record: &crate::store::ProfileRecord) -> Result<pb::Profile, Status> {
+    async fn to_proto(&self, t: &TenantId, record: &crate::store::ProfileRecord) -> Result<pb::Profile, ProfileError> {
         Ok(profile_to_proto(record, &self.store.intensity_model(t).await?))
     }
 
     /// A profile read through the cache (cache-aside), scored under the
     /// tenant's current model whatever model the entry was cached under.
-    async fn cached_profile(&self, t: &TenantId, id: Uuid) -> Result<pb::Profile, Status> {
+    async fn cached_profile(&self, t: &TenantId, id: Uuid) -> Result<pb::Profile, ProfileError> {
         let model = self.store.intensity_model(t).await?;
         let key = cache_keys::profile(t, id);
         let bytes = self
@@ -82,7 +90,7 @@ impl ProfileApi {
                 }
             })
             .await?;
-        let bytes = bytes.ok_or_else(|| ProfileError::NotFound(format!("profile {id}")))?;
+        let bytes = bytes.ok_or_else(|| ProfileError::not_found(format_args!("profile {id}")))?;
         match pb::Profile::decode(bytes.as_slice()) {
             Ok(mut profile) => {
                 score_profile(&mut profile, &model);
@@ -103,13 +111,15 @@ impl ProfileService for ProfileApi {
         let create = request.get_ref().create_if_missing;
         let t = tenant(&request, if create { Role::Writer } else { Role::Reader })?;
         let pb::ResolveProfileRequest { identity, create_if_missing } = request.into_inner();
-        let identity = parse_identity(identity, "identity").map_err(reject)?;
+        let identity = parse_identity(identity, "identity")?;
         match self.store.resolve(&t, &identity, create_if_missing).await? {
             Some((record, created)) => Ok(Response::new(pb::ResolveProfileResponse {
                 profile: Some(self.to_proto(&t, &record).await?),
                 created,
             })),
-            None => Err(Status::not_found(format!("no profile has this {} identity", identity.kind.as_str()))),
+            None => {
+                Err(ProfileError::NotFound(format!("no profile has this {} identity", identity.kind.as_str())).into())
+            }
         }
     }
 
@@ -121,21 +131,13 @@ impl ProfileService for ProfileApi {
         let t = tenant(&request, if create { Role::Writer } else { Role::Reader })?;
         let pb::BatchResolveProfilesRequest { identities, create_if_missing } = request.into_inner();
         if identities.is_empty() {
-            return Err(reject(FieldViolation::new("identities", "must name at least one identity")));
+            return Err(FieldViolation::new("identities", "must name at least one identity").into());
         }
         if identities.len() > MAX_BATCH {
-            return Err(reject(FieldViolation::new(
-                "identities",
-                format!("has {} items; at most {MAX_BATCH} per call", identities.len()),
-            )));
+            let why = format!("has {} items; at most {MAX_BATCH} per call", identities.len());
+            return Err(FieldViolation::new("identities", why).into());
         }
-        let mut violations = Violations::new();
-        let parsed: Vec<_> = identities
-            .into_iter()
-            .enumerate()
-            .filter_map(|(i, identity)| violations.check(parse_identity(Some(identity), &format!("identities[{i}]"))))
-            .collect();
-        violations.finish().map_err(ProfileError::from)?;
+        let parsed = each(identities, |i, identity| parse_identity(Some(identity), &format!("identities[{i}]")))?;
         let resolved = self.store.batch_resolve(&t, &parsed, create_if_missing).await?;
         let resolutions = resolved
             .into_iter()
@@ -157,13 +159,12 @@ impl ProfileService for ProfileApi {
     async fn get_profile(&self, request: Request<pb::GetProfileRequest>) -> Reply<pb::GetProfileResponse> {
         let t = tenant(&request, Role::Reader)?;
         let pb::GetProfileRequest { id, as_of } = request.into_inner();
-        let (id, as_of) = all2(parse_id(&id, "id"), as_of.map(|ts| not_future(&ts, "as_of")).transpose())
-            .map_err(ProfileError::from)?;
+        let (id, as_of) = all2(parse_id(&id, "id"), as_of.map(|ts| not_future(&ts, "as_of")).transpose())?;
         let mut profile = match self.cached_profile(&t, id).await {
             // A merged id resolves to the profile it was folded into.
-            Err(status) if status.code() == tonic::Code::NotFound => match self.store.survivor_of(&t, id).await? {
+            Err(missing @ ProfileError::NotFound(_)) => match self.store.survivor_of(&t, id).await? {
                 Some(survivor) => self.cached_profile(&t, survivor).await?,
-                None => return Err(status),
+                None => return Err(missing.into()),
             },
             other => other?,
         };
@@ -185,8 +186,7 @@ impl ProfileService for ProfileApi {
         let ((size, after), (lifecycle, category)) = all2(
             all2(page_size(size, "page_size"), decode_uuid_token(&page_token, "page_token")),
             all2(parse_lifecycle(lifecycle, "lifecycle"), parse_category(digital_category, "digital_category")),
-        )
-        .map_err(ProfileError::from)?;
+        )?;
         let filter = ListFilter { lifecycle, category };
         let (records, more) = self.store.list_filtered(&t, after, size, &filter).await?;
         let next_page_token = next_page_token(more, records.last().map(|last| last.id));
@@ -200,7 +200,6 @@ impl ProfileService for ProfileApi {
     async fn update_profile(&self, request: Request<pb::UpdateProfileRequest>) -> Reply<pb::UpdateProfileResponse> {
         let t = tenant(&request, Role::Writer)?;
         let pb::UpdateProfileRequest { profile, update_mask } = request.into_inner();
-        let mut violations = Vec::new();
         let Some(pb::Profile {
             id,
             identities: _,
@@ -215,29 +214,14 @@ impl ProfileService for ProfileApi {
             last_touch_time: _,
         }) = profile
         else {
-            return Err(reject(FieldViolation::new("profile", "is required")));
+            return Err(FieldViolation::new("profile", "is required").into());
         };
-        let id = parse_id(&id, "profile.id").map_err(|v| violations.push(v)).ok();
-        let mut paths = Vec::new();
-        match update_mask {
-            Some(mask) if !mask.paths.is_empty() => {
-                for (i, path) in mask.paths.iter().enumerate() {
-                    match MaskPath::parse(path) {
-                        Ok(parsed) => paths.extend(parsed),
-                        Err(why) => violations.push(FieldViolation::new(format!("update_mask.paths[{i}]"), why)),
-                    }
-                }
-            }
-            _ => violations.push(FieldViolation::new("update_mask", "must name the fields to update")),
-        }
+        let mut content = Violations::new();
         if persona.chars().count() > MAX_PERSONA_LEN {
-            violations
-                .push(FieldViolation::new("profile.persona", format!("has at most {MAX_PERSONA_LEN} characters")));
+            content.add("profile.persona", format!("has at most {MAX_PERSONA_LEN} characters"));
         }
-        let attributes = parse_attributes(attributes, "profile.attributes", &mut violations);
-        let (false, Some(id)) = (!violations.is_empty(), id) else {
-            return Err(ProfileError::InvalidArgument(violations).into());
-        };
+        let attributes = parse_attributes(attributes, "profile.attributes", &mut content);
+        let (id, paths, ()) = all3(parse_id(&id, "profile.id"), mask_paths(update_mask), content.finish())?;
         let update = ProfileUpdate { paths, persona, attributes };
         let record = self.store.update(&t, id, &update, MAX_ATTRIBUTES).await?;
         self.cache.invalidate(&cache_keys::profile(&t, id)).await?;
@@ -266,24 +250,18 @@ impl ProfileService for ProfileApi {
         let t = tenant(&request, Role::Writer)?;
         let pb::SetConsentRequest { profile_id, purpose, granted, source_channel, actor, occur_time, request_id } =
             request.into_inner();
-        let mut violations = Violations::new();
+        let mut lengths = Violations::new();
         if actor.chars().count() > 256 {
-            violations.add("actor", "has at most 256 characters");
+            lengths.add("actor", "has at most 256 characters");
         }
         if request_id.len() > 128 {
-            violations.add("request_id", "has at most 128 characters");
+            lengths.add("request_id", "has at most 128 characters");
         }
-        let checked = all2(
+        let ((id, purpose), (source_channel, occurred_at), ()) = all3(
             all2(parse_id(&profile_id, "profile_id"), parse_purpose(purpose, "purpose")),
             all2(parse_channel(source_channel, "source_channel"), occurred_at(occur_time)),
-        );
-        let ((id, purpose), (source_channel, occurred_at)) = match (checked, violations.finish()) {
-            (Ok(values), Ok(())) => values,
-            (checked, rest) => {
-                let found = checked.err().unwrap_or_default().into_iter().chain(rest.err().unwrap_or_default());
-                return Err(ProfileError::InvalidArgument(found.collect()).into());
-            }
-        };
+            lengths.finish(),
+        )?;
         self.store.check_purpose(&t, &purpose, "purpose.custom").await?;
         let new = NewConsent {
             purpose: purpose.clone(),
@@ -301,8 +279,7 @@ impl ProfileService for ProfileApi {
     async fn check_consent(&self, request: Request<pb::CheckConsentRequest>) -> Reply<pb::CheckConsentResponse> {
         let t = tenant(&request, Role::Reader)?;
         let pb::CheckConsentRequest { profile_id, purpose } = request.into_inner();
-        let (id, purpose) =
-            all2(parse_id(&profile_id, "profile_id"), parse_purpose(purpose, "purpose")).map_err(ProfileError::from)?;
+        let (id, purpose) = all2(parse_id(&profile_id, "profile_id"), parse_purpose(purpose, "purpose"))?;
         self.store.check_purpose(&t, &purpose, "purpose.custom").await?;
         let decided_by = self.store.consent(&t, id, &purpose).await?;
         Ok(Response::new(pb::CheckConsentResponse { state: Some(state_to_proto(&purpose, decided_by.as_ref())) }))
@@ -318,8 +295,7 @@ impl ProfileService for ProfileApi {
             parse_id(&profile_id, "profile_id"),
             page_size(size, "page_size"),
             decode_uuid_token(&page_token, "page_token"),
-        )
-        .map_err(ProfileError::from)?;
+        )?;
         let (events, more) = self.store.consent_history(&t, id, before, size).await?;
         let next_page_token = next_page_token(more, events.last().map(|last| last.id));
         Ok(Response::new(pb::ListConsentHistoryResponse {
@@ -335,7 +311,7 @@ impl ProfileService for ProfileApi {
         let t = tenant(&request, Role::Admin)?;
         let pb::CreateConsentPurposeRequest { purpose } = request.into_inner();
         let Some(pb::ConsentPurposeDefinition { name, description, create_time: _ }) = purpose else {
-            return Err(reject(FieldViolation::new("purpose", "is required")));
+            return Err(FieldViolation::new("purpose", "is required").into());
         };
         let mut violations = Violations::new();
         if let Err(why) = check_custom_name(&name) {
@@ -344,7 +320,7 @@ impl ProfileService for ProfileApi {
         if description.len() > 1024 {
             violations.add("purpose.description", "has at most 1024 bytes");
         }
-        violations.finish().map_err(ProfileError::from)?;
+        violations.finish()?;
         let record = self.store.create_purpose(&t, &name, &description).await?;
         Ok(Response::new(pb::CreateConsentPurposeResponse { purpose: Some(purpose_definition_to_proto(&record)) }))
     }
@@ -364,7 +340,7 @@ impl ProfileService for ProfileApi {
     async fn record_activity(&self, request: Request<pb::RecordActivityRequest>) -> Reply<pb::RecordActivityResponse> {
         let t = tenant(&request, Role::Writer)?;
         let pb::RecordActivityRequest { batch_id, records } = request.into_inner();
-        let records = activity::parse_batch(&batch_id, records).map_err(ProfileError::from)?;
+        let records = activity::parse_batch(&batch_id, records)?;
         let Some(customers) = self.store.record_activity(&t, &batch_id, records).await? else {
             return Ok(Response::new(pb::RecordActivityResponse { duplicate: true, profiles_updated: 0 }));
         };
@@ -384,8 +360,7 @@ impl ProfileService for ProfileApi {
         let ((to, (since, until)), (size, before)) = all2(
             all2(parse_lifecycle(to_state, "to_state"), time_range(range, "time_range")),
             all2(page_size(size, "page_size"), decode_uuid_token(&page_token, "page_token")),
-        )
-        .map_err(ProfileError::from)?;
+        )?;
         let (transitions, more) = self.store.transitions(&t, to, since, until, before, size).await?;
         let next_page_token = next_page_token(more, transitions.last().map(|last| last.id));
         let transitions = transitions.iter().map(transition_to_proto).collect();
@@ -418,19 +393,9 @@ impl ProfileService for ProfileApi {
     ) -> Reply<pb::UpdateTenantSettingsResponse> {
         let t = tenant(&request, Role::Admin)?;
         let pb::UpdateTenantSettingsRequest { settings: new, update_mask } = request.into_inner();
-        let paths = update_mask.map(|m| m.paths).unwrap_or_default();
-        let mut mask = Violations::new();
-        if paths.is_empty() {
-            mask.add("update_mask", "must name the settings to update (intensity_model)");
-        }
-        for (i, path) in paths.iter().enumerate() {
-            if path != "intensity_model" {
-                mask.add(format!("update_mask.paths[{i}]"), format!("'{path}' is not a setting (intensity_model)"));
-            }
-        }
         let model = new.and_then(|s| s.intensity_model);
-        let ((), model) = all2(mask.finish(), settings::parse_model(model, "settings.intensity_model"))
-            .map_err(ProfileError::from)?;
+        let ((), model) =
+            all2(settings::check_mask(update_mask), settings::parse_model(model, "settings.intensity_model"))?;
         self.store.set_intensity_model(&t, &model).await?;
         Ok(Response::new(pb::UpdateTenantSettingsResponse { settings: Some(settings::settings_to_proto(&model)) }))
     }
@@ -438,8 +403,7 @@ impl ProfileService for ProfileApi {
     async fn merge_profiles(&self, request: Request<pb::MergeProfilesRequest>) -> Reply<pb::MergeProfilesResponse> {
         let t = tenant(&request, Role::Writer)?;
         let pb::MergeProfilesRequest { survivor_id, merged_id, prefer_merged_attributes } = request.into_inner();
-        let (survivor, merged) = all2(parse_id(&survivor_id, "survivor_id"), parse_id(&merged_id, "merged_id"))
-            .map_err(ProfileError::from)?;
+        let (survivor, merged) = all2(parse_id(&survivor_id, "survivor_id"), parse_id(&merged_id, "merged_id"))?;
         let prefer = if prefer_merged_attributes { Prefer::Merged } else { Prefer::Survivor };
         let outcome = self.store.merge(&t, survivor, merged, prefer).await?;
         self.cache.invalidate_all(&[cache_keys::profile(&t, survivor), cache_keys::profile(&t, merged)]).await?;
@@ -466,7 +430,7 @@ impl ProfileService for ProfileApi {
     ) -> Reply<Self::ExportCustomerDataStream> {
         let t = tenant(&request, Role::Admin)?;
         let pb::ExportCustomerDataRequest { profile_id } = request.into_inner();
-        let id = parse_id(&profile_id, "profile_id").map_err(reject)?;
+        let id = parse_id(&profile_id, "profile_id")?;
         let data = self.store.export(&t, id).await?;
         tracing::info!(records = data.consents.len() + data.activity.len(), "customer data exported");
         let model = self.store.intensity_model(&t).await?;
@@ -477,7 +441,7 @@ impl ProfileService for ProfileApi {
     async fn erase_customer(&self, request: Request<pb::EraseCustomerRequest>) -> Reply<pb::EraseCustomerResponse> {
         let t = tenant(&request, Role::Admin)?;
         let pb::EraseCustomerRequest { profile_id } = request.into_inner();
-        let id = parse_id(&profile_id, "profile_id").map_err(reject)?;
+        let id = parse_id(&profile_id, "profile_id")?;
         let (job, merged_ids) = self.store.erase(&t, id).await?;
         let keys: Vec<_> =
             std::iter::once(id).chain(merged_ids).map(|erased| cache_keys::profile(&t, erased)).collect();
@@ -492,7 +456,7 @@ impl ProfileService for ProfileApi {
     async fn get_erasure(&self, request: Request<pb::GetErasureRequest>) -> Reply<pb::GetErasureResponse> {
         let t = tenant(&request, Role::Admin)?;
         let pb::GetErasureRequest { id } = request.into_inner();
-        let id = parse_id(&id, "id").map_err(reject)?;
+        let id = parse_id(&id, "id")?;
         let job = self.store.erasure(&t, id).await?;
         Ok(Response::new(pb::GetErasureResponse { erasure: Some(export::erasure_to_proto(&job)) }))
     }

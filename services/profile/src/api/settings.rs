@@ -1,7 +1,7 @@
 //! Tenant settings in and out of their messages.
 
 use cx_proto::profile::v1 as pb;
-use cx_runtime::error::FieldViolation;
+use cx_runtime::error::{FieldViolation, Violations, each};
 
 use crate::domain::intensity::IntensityModel;
 
@@ -16,6 +16,22 @@ pub fn model_to_proto(m: &IntensityModel) -> pb::IntensityModel {
         connected_from: i32::from(connected),
         digital_native_from: i32::from(native),
     }
+}
+
+/// An update mask of the settings: `intensity_model` is the one setting.
+pub fn check_mask(mask: Option<prost_types::FieldMask>) -> Result<(), Violations> {
+    let paths = mask.map(|m| m.paths).unwrap_or_default();
+    if paths.is_empty() {
+        return Err(FieldViolation::new("update_mask", "must name the settings to update (intensity_model)").into());
+    }
+    each(paths, |i, path| match path.as_str() {
+        "intensity_model" => Ok(()),
+        _ => Err(FieldViolation::new(
+            format!("update_mask.paths[{i}]"),
+            format!("'{path}' is not a setting (intensity_model)"),
+        )),
+    })
+    .map(drop)
 }
 
 pub fn parse_model(model: Option<pb::IntensityModel>, field: &str) -> Result<IntensityModel, FieldViolation> {

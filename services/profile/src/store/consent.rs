@@ -180,7 +180,7 @@ impl ProfileStore {
         let result =
             consent_purpose::Entity::insert(row).on_conflict_do_nothing().exec_without_returning(&self.db).await?;
         if !inserted(&result) {
-            return Err(ProfileError::AlreadyExists(format!("consent purpose '{name}'")));
+            return Err(ProfileError::already_exists(format_args!("consent purpose '{name}'")));
         }
         Ok(PurposeRecord { name: name.to_owned(), description: description.to_owned(), created_at: now })
     }

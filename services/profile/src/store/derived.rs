@@ -55,7 +55,7 @@ impl ProfileStore {
     pub async fn derived_as_of(&self, t: &TenantId, id: Uuid, day: NaiveDate) -> Result<Derived> {
         let mut derived = derive(self.db(), t, &[id], day).await?;
         // `derive` answers for every id it is asked about.
-        derived.remove(&id).ok_or_else(|| ProfileError::NotFound(format!("profile {id}")))
+        derived.remove(&id).ok_or_else(|| ProfileError::not_found(format_args!("profile {id}")))
     }
 }
 

@@ -189,7 +189,7 @@ impl ProfileStore {
         let txn = self.db().begin().await?;
         let exists = scoped::<customer::Entity>(t).filter(customer::Column::Id.eq(id)).one(&txn).await?;
         if exists.is_none() {
-            return Err(ProfileError::NotFound(format!("profile {id}")));
+            return Err(ProfileError::not_found(format_args!("profile {id}")));
         }
         let merged_ids = merged_into(&txn, t, id).await?;
         let counts = erase_profile_rows(&txn, t, id, &merged_ids).await?;
@@ -302,7 +302,7 @@ impl ProfileStore {
             .filter(erasure::Column::Id.eq(job))
             .one(self.db())
             .await?
-            .ok_or_else(|| ProfileError::NotFound(format!("erasure {job}")))?;
+            .ok_or_else(|| ProfileError::not_found(format_args!("erasure {job}")))?;
         let steps = scoped::<erasure_step::Entity>(t)
             .filter(erasure_step::Column::ErasureId.eq(job))
             .all(self.db())

@@ -166,7 +166,7 @@ impl ProfileStore {
             .exec(txn)
             .await?;
         if result.rows_affected == 0 {
-            return Err(ProfileError::NotFound(format!("profile {id}")));
+            return Err(ProfileError::not_found(format_args!("profile {id}")));
         }
         Ok(())
     }
@@ -203,7 +203,10 @@ impl ProfileStore {
             .await?;
         if removed.rows_affected == 0 {
             txn.rollback().await?;
-            return Err(ProfileError::NotFound(format!("this {} identity on profile {id}", identity.kind.as_str())));
+            return Err(ProfileError::not_found(format_args!(
+                "this {} identity on profile {id}",
+                identity.kind.as_str()
+            )));
         }
         txn.commit().await?;
         self.get(t, id).await

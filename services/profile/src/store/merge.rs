@@ -73,7 +73,7 @@ impl ProfileStore {
         let find = |id: Uuid| rows.iter().find(|r| r.id == id).cloned();
         let (Some(kept), Some(gone)) = (find(survivor), find(merged)) else {
             let missing = if find(survivor).is_none() { survivor } else { merged };
-            return Err(ProfileError::NotFound(format!("profile {missing}")));
+            return Err(ProfileError::not_found(format_args!("profile {missing}")));
         };
         let attributes = |row: &customer::Model| -> Result<Attributes> {
             serde_json::from_value(row.attributes.clone()).map_err(|e| ProfileError::Corrupt(e.to_string()))

@@ -107,7 +107,7 @@ impl ProfileStore {
             .filter(customer::Column::Id.eq(id))
             .one(&self.db)
             .await?
-            .ok_or_else(|| ProfileError::NotFound(format!("profile {id}")))?;
+            .ok_or_else(|| ProfileError::not_found(format_args!("profile {id}")))?;
         let identities =
             scoped::<identity::Entity>(t).filter(identity::Column::CustomerId.eq(id)).all(&self.db).await?;
         record_of(row, identities.iter().filter_map(identity_of).collect())
@@ -212,6 +212,6 @@ impl ProfileStore {
             .into_tuple::<Uuid>()
             .one(&self.db)
             .await?;
-        found.map(|_| ()).ok_or_else(|| ProfileError::NotFound(format!("profile {id}")))
+        found.map(|_| ()).ok_or_else(|| ProfileError::not_found(format_args!("profile {id}")))
     }
 }
