@@ -75,7 +75,10 @@ fn close(got: f64, want: f64, what: &str) {
     assert!((got - want).abs() < 1e-9, "{what}: got {got}, want {want}");
 }
 
-cx_testkit::on_both_backends!(the_fixture_gives_the_hand_worked_numbers);
+cx_testkit::on_both_backends!(
+    the_fixture_gives_the_hand_worked_numbers,
+    the_funnel_never_grows_an_instance_that_skips_a_step_passes_it,
+);
 
 async fn the_fixture_gives_the_hand_worked_numbers(backend: Backend) {
     let s = common::suite_on(backend).await;
@@ -181,15 +184,18 @@ async fn the_fixture_gives_the_hand_worked_numbers(backend: Backend) {
     assert!(by_key("order").moment_of_truth && by_key("delivery").moment_of_truth);
     assert_eq!(a.improvement_plan, ["delivery", "order", "compare", "after_sales", "discover"]);
 
-    // Funnel from 20 started: 20 (1.0), 16 (0.8, −4), 14 (0.875, −2),
-    // 14 (1.0, 0), 10 (10/14, −4). Conversion at "order": 14/20 = 0.7.
+    // Funnel from 20 started, each step counting the instances that reached
+    // it or a later one: discover all 20 (1.0); compare A8 + B4 + C4 and E2,
+    // which skipped it, = 18 (0.9, −2); order A8 + B4 + E2 = 14 (14/18, −4);
+    // delivery 14 (1.0, 0); after_sales A8 + E2 = 10 (10/14, −4).
+    // Conversion at "order": 14/20 = 0.7.
     let funnel: Vec<(&str, i64, i64)> =
         a.funnel.iter().map(|f| (f.step_key.as_str(), f.instances, f.drop_off)).collect();
     assert_eq!(
         funnel,
-        [("discover", 20, 0), ("compare", 16, 4), ("order", 14, 2), ("delivery", 14, 0), ("after_sales", 10, 4)]
+        [("discover", 20, 0), ("compare", 18, 2), ("order", 14, 4), ("delivery", 14, 0), ("after_sales", 10, 4)]
     );
-    for (f, rate) in a.funnel.iter().zip([1.0, 0.8, 0.875, 1.0, 10.0 / 14.0]) {
+    for (f, rate) in a.funnel.iter().zip([1.0, 0.9, 14.0 / 18.0, 1.0, 10.0 / 14.0]) {
         close(f.rate_from_previous, rate, &f.step_key);
     }
     assert_eq!(a.conversions, 14);
@@ -266,4 +272,37 @@ async fn the_fixture_gives_the_hand_worked_numbers(backend: Backend) {
 
 fn by_key_of<'a>(a: &'a pb::AnalyzeJourneyResponse, key: &str) -> &'a pb::StepStats {
     a.steps.iter().find(|s| s.step_key == key).unwrap()
+}
+
+/// Three instances of a map of two steps, visit then order: i1 visits and
+/// orders, i2 orders without visiting, i3 has a touchpoint at no step. A
+/// funnel counting each step on its own showed visit 1 then order 2: a rate
+/// of 2.0 and a drop-off of −1. Counting at each step the instances that
+/// reached it or a later one (docs/DOMAIN.md §5.6): visit 2 (i1, i2) of 3
+/// started, rate 2/3, drop-off 1; order 2 of 2, rate 1.0, drop-off 0.
+async fn the_funnel_never_grows_an_instance_that_skips_a_step_passes_it(backend: Backend) {
+    let s = common::suite_on(backend).await;
+    let map = common::two_step_map(&s).await;
+    let at = |id: &str, who: &str, hours_ago| common::touchpoint(id, email(who), W, Initiator::Pull, hours_ago);
+    let mut off_step = at("i3-a", "cy@example.com", 1);
+    (off_step.map_id, off_step.instance_id) = (map.id.clone(), "i3".into());
+    let batch = vec![
+        common::on_map(at("i1-a", "al@example.com", 3), &map, "visit", "i1", 7),
+        common::on_map(at("i1-b", "al@example.com", 2), &map, "order", "i1", 8),
+        common::on_map(at("i2-a", "bo@example.com", 2), &map, "order", "i2", 9),
+        off_step,
+    ];
+    assert_eq!(s.ingest(batch).await.accepted, 4);
+    let request = pb::AnalyzeJourneyRequest { map_id: map.id.clone(), time_range: None, instance_limit: 0 };
+    let a = s.journey_client().await.analyze_journey(authed(request, &s.writer)).await.unwrap().into_inner();
+    assert_eq!(a.instances, 3);
+    let funnel: Vec<(&str, i64, f64, i64)> =
+        a.funnel.iter().map(|f| (f.step_key.as_str(), f.instances, f.rate_from_previous, f.drop_off)).collect();
+    assert_eq!(funnel, [("visit", 2, 2.0 / 3.0, 1), ("order", 2, 1.0, 0)]);
+    // The steps' own counts are unchanged: visit 1 instance, order 2.
+    let own: Vec<(&str, i64)> = a.steps.iter().map(|s| (s.step_key.as_str(), s.instances)).collect();
+    assert_eq!(own, [("visit", 1), ("order", 2)]);
+    // Conversion (order): i1 and i2 of 3.
+    assert_eq!(a.conversions, 2);
+    close(a.conversion_rate, 2.0 / 3.0, "conversion");
 }

@@ -57,15 +57,18 @@ async fn from_the_moment_an_erasure_returns_no_id_of_the_customer_takes_new_data
     s.merge(&sue, &bea).await;
     eventually("the merges reach journey", || s.timeline(&sue), |ids| ids.len() == 3).await;
 
+    // A touchpoint by each of her ids, then one by her address: `{prefix}-a{n}`,
+    // `-b{n}`, `-s{n}`, `-e{n}`, the last an hour later.
+    let by_every_id = |prefix: &str, n: usize, hours_ago: i64| {
+        let ids = [("a", profile_id(&ann)), ("b", profile_id(&bea)), ("s", profile_id(&sue))];
+        let mut batch: Vec<_> =
+            ids.into_iter().map(|(who, id)| at(&format!("{prefix}-{who}{n}"), id, hours_ago + 1)).collect();
+        batch.push(at(&format!("{prefix}-e{n}"), email(sue_email), hours_ago));
+        batch
+    };
     // Every replica learns Sue's address and every id of hers.
     for (n, replica) in replicas.iter().enumerate() {
-        let batch = vec![
-            at(&format!("known-a{n}"), profile_id(&ann), 6),
-            at(&format!("known-b{n}"), profile_id(&bea), 5),
-            at(&format!("known-s{n}"), profile_id(&sue), 4),
-            at(&format!("known-e{n}"), email(sue_email), 3),
-        ];
-        assert_eq!(ingest(replica, &s.writer, batch).await.accepted, 4);
+        assert_eq!(ingest(replica, &s.writer, by_every_id("known", n, 3)).await.accepted, 4);
     }
 
     let mut profiles = s.profile_client().await;
@@ -75,13 +78,7 @@ async fn from_the_moment_an_erasure_returns_no_id_of_the_customer_takes_new_data
     // At once, through every replica: each of her ids is refused alone;
     // her old address is a new customer's.
     for (n, replica) in replicas.iter().enumerate() {
-        let batch = vec![
-            at(&format!("late-a{n}"), profile_id(&ann), 2),
-            at(&format!("late-b{n}"), profile_id(&bea), 2),
-            at(&format!("late-s{n}"), profile_id(&sue), 2),
-            at(&format!("late-e{n}"), email(sue_email), 1),
-        ];
-        let answer = ingest(replica, &s.writer, batch).await;
+        let answer = ingest(replica, &s.writer, by_every_id("late", n, 1)).await;
         let refused: Vec<(i32, &str, i32)> =
             answer.errors.iter().map(|e| (e.index, e.field.as_str(), e.code)).collect();
         let not_found = tonic::Code::NotFound as i32;

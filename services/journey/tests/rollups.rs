@@ -50,6 +50,9 @@ const PEAK_END: &str = "WITH scored AS (\
      FROM scored AS e JOIN scored AS p ON p.instance_id = e.instance_id AND p.peak_rank = 1 \
      WHERE e.end_rank = 1";
 
+const REACHED: &str = "SELECT DISTINCT instance_id, step_key FROM touchpoints \
+     WHERE {SCOPE} AND instance_id IS NOT NULL AND step_key IS NOT NULL";
+
 /// The analysis by scanning every touchpoint of the map.
 async fn scan(db: &DatabaseConnection, t: &TenantId, map: Uuid) -> Counts {
     let backend = db.get_database_backend();
@@ -105,6 +108,15 @@ async fn scan(db: &DatabaseConnection, t: &TenantId, map: Uuid) -> Counts {
         (b.remembered - b.mean).abs().total_cmp(&(a.remembered - a.mean).abs()).then(a.instance_id.cmp(&b.instance_id))
     });
     counts.listed = listed;
+    // The steps each instance reached (instance ids are each one customer's here).
+    let mut reached: std::collections::BTreeMap<String, std::collections::BTreeSet<String>> = Default::default();
+    for row in db.query_all_raw(run(REACHED)).await.unwrap() {
+        let instance: String = row.try_get("", "instance_id").unwrap();
+        reached.entry(instance).or_default().insert(row.try_get("", "step_key").unwrap());
+    }
+    for steps in reached.into_values() {
+        *counts.step_sets.entry(steps.into_iter().collect()).or_default() += 1;
+    }
     counts
 }
 

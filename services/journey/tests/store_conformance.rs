@@ -477,6 +477,11 @@ fn scores(instance: &str, who: u128, scored: i64, peak: i64, end: i64, remembere
     InstanceScores { instance_id: instance.into(), customer: customer(who), scored, peak, end, remembered, mean }
 }
 
+/// Instances by the sorted keys of the steps they reached.
+fn step_sets(sets: &[(&[&str], i64)]) -> BTreeMap<Vec<String>, i64> {
+    sets.iter().map(|(keys, n)| (keys.iter().map(|k| (*k).to_owned()).collect(), *n)).collect()
+}
+
 /// (touchpoints, instances, scored, score sum, disappointing ≤ 4, neutral 5–6, delight ≥ 7).
 type StepRow = (i64, i64, i64, i64, i64, i64, i64);
 
@@ -510,6 +515,12 @@ fn fixture_analysis() -> [(&'static str, &'static str, Counts); 3] {
         diverging: 1,
         // Farthest from their mean first (gaps 3, 1, 0), two of them.
         listed: vec![scores("i2", 2, 2, 8, 8, 8.0, 5.0), scores("i1", 1, 4, 9, 5, 7.0, 6.0)],
+        // i1 reached all three steps; i2 and i4 discover and order; i3 discover.
+        step_sets: step_sets(&[
+            (&["delivery", "discover", "order"], 1),
+            (&["discover", "order"], 2),
+            (&["discover"], 1),
+        ]),
     };
     let first = Counts {
         touchpoints: 6,
@@ -523,6 +534,7 @@ fn fixture_analysis() -> [(&'static str, &'static str, Counts); 3] {
         diverging: 1,
         listed: both.listed.clone(),
         steps: Vec::new(),
+        step_sets: step_sets(&[(&["delivery", "discover", "order"], 1), (&["discover", "order"], 1)]),
     };
     // i3 (10), i4 (unscored, one channel) and l1.
     let second = Counts {
@@ -537,6 +549,7 @@ fn fixture_analysis() -> [(&'static str, &'static str, Counts); 3] {
         diverging: 0,
         listed: vec![scores("i3", 1, 1, 10, 10, 10.0, 10.0)],
         steps: Vec::new(),
+        step_sets: step_sets(&[(&["discover", "order"], 1), (&["discover"], 1)]),
     };
     [(D1, D3, both), (D1, D2, first), (D2, D3, second)]
 }
@@ -619,6 +632,7 @@ async fn an_erasure_removes_the_customers_data_and_counts_it(backend: Backend) {
         mean_sum: 16.0,
         diverging: 0,
         listed: vec![scores("i1", 1, 4, 9, 5, 7.0, 6.0), scores("i3", 1, 1, 10, 10, 10.0, 10.0)],
+        step_sets: step_sets(&[(&["delivery", "discover", "order"], 1), (&["discover"], 1)]),
     };
     assert_eq!(Counts { steps: Vec::new(), ..got }, want);
     assert_eq!(store.analyze(&t, M2, at(D1), at(D3), 10).await.unwrap(), Counts::default());

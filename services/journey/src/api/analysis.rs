@@ -90,7 +90,7 @@ impl JourneyApi {
             touchpoints: counts.touchpoints,
             instances: counts.instances,
             improvement_plan: improvement_plan(&steps),
-            funnel: funnel(&steps, counts.instances)
+            funnel: funnel(&steps, counts.instances, &counts.step_sets)
                 .into_iter()
                 .map(|f| pb::FunnelStep {
                     step_key: f.key,

@@ -2,6 +2,8 @@
 //! (docs/DOMAIN.md §5.4–§5.8): experience bands, gap and priority, improvement plan,
 //! funnel and conversion, continuity, peak-end averages.
 
+use std::collections::BTreeMap;
+
 use crate::domain::map::Step;
 
 /// Counts of one step (from the database).
@@ -59,14 +61,26 @@ pub fn improvement_plan(steps: &[StepAnalysis]) -> Vec<String> {
     order.into_iter().map(|s| s.step.key.clone()).collect()
 }
 
-/// The funnel over the map's steps in order; the first step is compared
-/// with every instance started.
-pub fn funnel(steps: &[StepAnalysis], started: i64) -> Vec<FunnelRow> {
+/// The funnel over the map's steps in order, from the instances counted
+/// by the set of steps they reached (`sets`: sorted step keys → instances).
+/// At each step, the instances that reached it or a later step: one that
+/// skips a step passes it, so the funnel never grows (rates ≤ 1, drop-offs
+/// ≥ 0). The first step is compared with every instance started.
+pub fn funnel(steps: &[StepAnalysis], started: i64, sets: &BTreeMap<Vec<String>, i64>) -> Vec<FunnelRow> {
+    let mut passed = vec![0_i64; steps.len()];
+    for (set, n) in sets {
+        // Keys the map no longer has are skipped.
+        if let Some(furthest) = steps.iter().rposition(|s| set.binary_search(&s.step.key).is_ok()) {
+            for count in &mut passed[..=furthest] {
+                *count += n;
+            }
+        }
+    }
     let mut previous = started;
     steps
         .iter()
-        .map(|s| {
-            let reached = s.counts.instances;
+        .zip(passed)
+        .map(|(s, reached)| {
             let row = FunnelRow {
                 key: s.step.key.clone(),
                 instances: reached,
@@ -154,13 +168,22 @@ mod tests {
     }
 
     #[test]
-    fn funnel_rates_come_from_the_previous_step() {
-        let mk = |key: &str, instances| {
-            step_analysis(&step(key, 1, 8.0, false), StepInput { instances, ..Default::default() })
-        };
-        let steps = [mk("a", 16), mk("b", 12), mk("c", 0)];
-        let rows = funnel(&steps, 20);
+    fn funnel_rates_come_from_the_previous_step_and_a_skipped_step_is_passed() {
+        let steps = ["a", "b", "c"].map(|key| step_analysis(&step(key, 1, 8.0, false), StepInput::default()));
+        let set = |keys: &[&str]| keys.iter().map(|k| (*k).to_owned()).collect::<Vec<_>>();
+        // 20 started: 10 reach a and b, 2 reach b alone, 4 reach a alone, 1
+        // reaches a and c (skipping b), 1 only a step the map dropped, 2 none.
+        let sets = BTreeMap::from([
+            (set(&["a", "b"]), 10),
+            (set(&["b"]), 2),
+            (set(&["a"]), 4),
+            (set(&["a", "c"]), 1),
+            (set(&["z"]), 1),
+        ]);
+        let rows = funnel(&steps, 20, &sets);
         let got: Vec<_> = rows.iter().map(|r| (r.instances, r.rate_from_previous, r.drop_off)).collect();
-        assert_eq!(got, [(16, 0.8, 4), (12, 0.75, 4), (0, 0.0, 12)]);
+        // a: 10 + 2 + 4 + 1 = 17 of 20; b: 10 + 2 + 1 = 13 of 17; c: 1 of 13.
+        assert_eq!(got, [(17, 17.0 / 20.0, 3), (13, 13.0 / 17.0, 4), (1, 1.0 / 13.0, 12)]);
+        assert_eq!(funnel(&steps, 0, &BTreeMap::new())[0].rate_from_previous, 0.0);
     }
 }

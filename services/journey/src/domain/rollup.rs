@@ -28,6 +28,9 @@ pub const STEP_DELIGHT: &str = "step.delight";
 /// Instances started (key "") and, per step, those that reached it.
 pub const INSTANCES: &str = "instances";
 pub const STEP_INSTANCES: &str = "step.instances";
+/// Instances by the set of steps they reached, key [`step_set_label`]: the
+/// funnel follows the map's order at the time it is read (docs/DOMAIN.md §5.6).
+pub const STEP_SET: &str = "step_set";
 /// Instances with ≥ 2 touchpoints, and those of them on ≥ 2 channels.
 pub const MULTI_TOUCH: &str = "multi_touch";
 pub const CROSS_CHANNEL: &str = "cross_channel";
@@ -51,6 +54,19 @@ pub fn days(since: DateTime<Utc>, until: DateTime<Utc>) -> (i32, i32) {
     let end = until.timestamp().div_euclid(86_400)
         + i64::from(until.timestamp().rem_euclid(86_400) > 0 || until.timestamp_subsec_nanos() > 0);
     (day(since), i32::try_from(end).unwrap_or(i32::MAX))
+}
+
+/// The key of a set of steps: 32 hex digits of SHA-256 over the sorted keys
+/// (any number of keys, within the 64 bytes of a key; `journey_step_sets`
+/// says which set a key stands for).
+pub fn step_set_label(steps: &BTreeSet<String>) -> String {
+    use sha2::Digest as _;
+    let mut hash = sha2::Sha256::new();
+    for step in steps {
+        hash.update(step.as_bytes());
+        hash.update([0]);
+    }
+    hash.finalize()[..16].iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// Counter changes: (day, name, key) → (n, x).
@@ -159,6 +175,9 @@ impl Summary {
         counters.add(d, INSTANCES, "", sign, 0.0);
         for step in &self.steps {
             counters.add(d, STEP_INSTANCES, step, sign, 0.0);
+        }
+        if !self.steps.is_empty() {
+            counters.add(d, STEP_SET, &step_set_label(&self.steps), sign, 0.0);
         }
         if self.touchpoints >= 2 {
             counters.add(d, MULTI_TOUCH, "", sign, 0.0);

@@ -49,6 +49,8 @@ pub struct Counts {
     pub mean_sum: f64,
     pub diverging: i64,
     pub listed: Vec<InstanceScores>,
+    /// Instances by the steps they reached (sorted keys), for the funnel.
+    pub step_sets: BTreeMap<Vec<String>, i64>,
 }
 
 fn statement(backend: DbBackend, sql: &str, values: Vec<Value>) -> Statement {
@@ -113,6 +115,20 @@ impl JourneyStore {
             .filter_map(|((_, label), (n, _))| parse_switch(label).map(|(from, to)| (from, to, *n)))
             .collect();
         counts.switches.sort_by(|a, b| b.2.cmp(&a.2).then((a.0, a.1).cmp(&(b.0, b.1))));
+        let counted: Vec<(&String, i64)> = sums
+            .iter()
+            .filter(|((name, _), (n, _))| name == r::STEP_SET && *n != 0)
+            .map(|((_, l), (n, _))| (l, *n))
+            .collect();
+        if !counted.is_empty() {
+            let sets = super::rollup::step_sets(db, t, map).await?;
+            for (label, n) in counted {
+                let steps = sets.get(label).ok_or_else(|| {
+                    super::JourneyError::Corrupt(format!("step set {label} of map {map} is not recorded"))
+                })?;
+                counts.step_sets.insert(steps.clone(), n);
+            }
+        }
 
         let mut values = scope;
         values.push(i64::try_from(listed).unwrap_or(i64::MAX).into());

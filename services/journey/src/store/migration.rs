@@ -222,7 +222,10 @@ impl MigrationTrait for M0003SharedMerges {
 /// An instance is one customer's (docs/DOMAIN.md §5.3): `journey_instances`
 /// is keyed by map, customer and instance id, and both roll-up tables are
 /// filled anew from the touchpoints stored, through the same code as
-/// ingest — an instance id two customers shared was counted as one.
+/// ingest — an instance id two customers shared was counted as one. With
+/// them, instances are counted by the set of steps they reached, and
+/// `journey_step_sets` says which steps each set's key stands for (the
+/// funnel, docs/DOMAIN.md §5.6).
 struct M0004InstancesPerCustomer;
 
 impl MigrationName for M0004InstancesPerCustomer {
@@ -238,6 +241,18 @@ impl MigrationTrait for M0004InstancesPerCustomer {
             m.drop_table(Table::drop().table(Alias::new(table)).if_exists().to_owned()).await?;
         }
         create_rollups(m, &["tenant_id", "map_id", "customer_id", "instance_id"]).await?;
+        m.create_table(
+            Table::create()
+                .table(Alias::new("journey_step_sets"))
+                .if_not_exists()
+                .col(col("tenant_id").string_len(64))
+                .col(col("map_id").uuid())
+                .col(col("label").string_len(64))
+                .col(col("steps").text())
+                .primary_key(&mut pk(&["tenant_id", "map_id", "label"]))
+                .to_owned(),
+        )
+        .await?;
         crate::store::rollup::rebuild(m.get_connection()).await.map_err(|e| DbErr::Custom(e.to_string()))
     }
 }

@@ -96,6 +96,7 @@ async fn refresh<C: ConnectionTrait>(
     let facts = read_facts(conn, t, keys).await?;
     let mut rows = Vec::new();
     let mut emptied: BTreeMap<(Uuid, Uuid), Vec<&str>> = BTreeMap::new();
+    let mut step_sets: BTreeSet<(Uuid, BTreeSet<String>)> = BTreeSet::new();
     for key in keys {
         let all: Vec<&Fact> = facts.get(key).map(|f| f.iter().collect()).unwrap_or_default();
         let unchanged: Vec<&Fact> = match changed {
@@ -107,6 +108,9 @@ async fn refresh<C: ConnectionTrait>(
             Change::Removed => (Summary::of(&all), Summary::of(&unchanged)),
         };
         rollup::change(counters.entry(key.0).or_default(), before.as_ref(), after.as_ref());
+        if let Some(summary) = after.as_ref().filter(|s| !s.steps.is_empty()) {
+            step_sets.insert((key.0, summary.steps.clone()));
+        }
         match after {
             Some(summary) => rows.push(instance_row(t, key, Some(&summary))),
             None => emptied.entry((key.0, key.1)).or_default().push(key.2.as_str()),
@@ -124,11 +128,54 @@ async fn refresh<C: ConnectionTrait>(
         });
         scoped_delete::<journey_instance::Entity>(t).filter(any).exec(conn).await?;
     }
+    remember_step_sets(conn, t, &step_sets).await?;
     let tail = "ON CONFLICT (tenant_id, map_id, customer_id, instance_id) DO UPDATE SET \
          first_day = excluded.first_day, touchpoints = excluded.touchpoints, scored = excluded.scored, \
          peak = excluded.peak, last = excluded.last, remembered = excluded.remembered, mean = excluded.mean, \
          gap = excluded.gap";
     bulk::insert(conn, "journey_instances", INSTANCE_COLUMNS, rows, tail).await
+}
+
+/// Records which steps the step-set counters of `sets` (map, steps) stand
+/// for, once per map and set.
+async fn remember_step_sets<C: ConnectionTrait>(
+    conn: &C,
+    t: &TenantId,
+    sets: &BTreeSet<(Uuid, BTreeSet<String>)>,
+) -> Result<()> {
+    const COLUMNS: &[(&str, Kind)] =
+        &[("tenant_id", Kind::Text), ("map_id", Kind::Uuid), ("label", Kind::Text), ("steps", Kind::Text)];
+    let rows = sets
+        .iter()
+        .map(|(map, steps)| {
+            let keys = serde_json::to_string(steps).unwrap_or_default();
+            vec![t.as_str().into(), (*map).into(), rollup::step_set_label(steps).into(), keys.into()]
+        })
+        .collect();
+    bulk::insert(conn, "journey_step_sets", COLUMNS, rows, "ON CONFLICT DO NOTHING").await
+}
+
+/// The sets of steps the labels of `map`'s step-set counters stand for.
+pub async fn step_sets<C: ConnectionTrait>(
+    conn: &C,
+    t: &TenantId,
+    map: Uuid,
+) -> Result<std::collections::HashMap<String, Vec<String>>> {
+    let backend = conn.get_database_backend();
+    let sql = match backend {
+        DbBackend::Postgres => "SELECT label, steps FROM journey_step_sets WHERE tenant_id = $1 AND map_id = $2",
+        _ => "SELECT label, steps FROM journey_step_sets WHERE tenant_id = ? AND map_id = ?",
+    };
+    let rows =
+        conn.query_all_raw(Statement::from_sql_and_values(backend, sql, [t.as_str().into(), map.into()])).await?;
+    rows.iter()
+        .map(|row| {
+            let (label, steps): (String, String) = (row.try_get("", "label")?, row.try_get("", "steps")?);
+            let steps = serde_json::from_str(&steps)
+                .map_err(|e| JourneyError::Corrupt(format!("steps of step set {label}: {e}")))?;
+            Ok((label, steps))
+        })
+        .collect()
 }
 
 const INSTANCE_COLUMNS: &[(&str, Kind)] = &[
