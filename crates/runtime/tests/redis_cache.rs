@@ -125,6 +125,9 @@ async fn outage_is_served_from_the_database_and_a_missed_invalidation_moves_the_
     redis.pause(1500).await;
     cache.invalidate(&key).await.unwrap();
     assert_eq!(cache_epoch::read(&db).await.unwrap(), before + 1);
+    // Values are written under the epoch this process knows: wait until its
+    // keeper has read the new one, or a value filled now is dropped later.
+    cx_testkit::eventually("the keeper reads the new epoch", epoch, |e| *e == Some(before + 1)).await;
     // Reads go to the database meanwhile.
     assert_eq!(load(&cache, &key, "v2").await, b"v2");
 
