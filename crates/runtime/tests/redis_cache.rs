@@ -38,13 +38,7 @@ impl PrivateRedis {
     }
 
     async fn ping(&self) -> bool {
-        let Ok(client) = redis::Client::open(self.url()) else {
-            return false;
-        };
-        let Ok(mut conn) = client.get_multiplexed_async_connection().await else {
-            return false;
-        };
-        redis::cmd("PING").query_async::<String>(&mut conn).await.is_ok()
+        cx_testkit::redis_server::ping(&self.url()).await
     }
 
     /// Sets `key` to `value` as it is; false while the server does not answer.

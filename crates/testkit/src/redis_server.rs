@@ -63,13 +63,7 @@ impl PrivateRedis {
     }
 
     async fn ping(&self) -> bool {
-        let Ok(client) = redis::Client::open(self.url()) else {
-            return false;
-        };
-        let Ok(mut conn) = client.get_multiplexed_async_connection().await else {
-            return false;
-        };
-        redis::cmd("PING").query_async::<String>(&mut conn).await.is_ok()
+        ping(&self.url()).await
     }
 
     /// Keys matching `pattern` now.
@@ -93,4 +87,15 @@ impl Drop for PrivateRedis {
         self.kill();
         let _ = std::fs::remove_dir_all(&self.dir);
     }
+}
+
+/// Whether the Redis server at `url` answers PING now.
+pub async fn ping(url: &str) -> bool {
+    let Ok(client) = redis::Client::open(url) else {
+        return false;
+    };
+    let Ok(mut conn) = client.get_multiplexed_async_connection().await else {
+        return false;
+    };
+    redis::cmd("PING").query_async::<String>(&mut conn).await.is_ok()
 }
