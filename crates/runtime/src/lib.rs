@@ -9,6 +9,8 @@ pub mod admission;
 pub mod attributes;
 pub mod auth;
 pub mod cache;
+pub mod channel;
+pub mod coded;
 pub mod config;
 pub mod connections;
 pub mod context;

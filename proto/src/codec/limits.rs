@@ -38,6 +38,8 @@ pub fn limit_of(full_name: &str) -> RequestLimit {
         "cx.profile.v1.BatchResolveProfilesRequest" => (MIB, Some(("identities", 1_000)), None),
         // The distinct profile ids of one batch of touchpoints (38 bytes each).
         "cx.profile.v1.CheckProfilesRequest" => (8 * MIB, Some(("profile_ids", 100_000)), None),
+        // The customers a survey is about to invite (38 bytes an id).
+        "cx.profile.v1.CheckConsentsRequest" => (MIB, Some(("profile_ids", 10_000)), None),
         // At most 10,000 aggregated records.
         "cx.profile.v1.RecordActivityRequest" => (4 * MIB, Some(("records", 10_000)), None),
         // An outbox message: activity of up to 10,000 touchpoints.

@@ -1,6 +1,7 @@
 //! Journey maps: the designed sequence of steps for a customer type, with
 //! moments of truth, targets and one conversion step (docs/DOMAIN.md §5.1).
 
+use cx_runtime::coded_enum;
 use cx_runtime::error::Violations;
 use serde::{Deserialize, Serialize};
 

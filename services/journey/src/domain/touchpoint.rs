@@ -3,6 +3,7 @@
 
 use chrono::{DateTime, Utc};
 use cx_runtime::attributes::Attributes;
+use cx_runtime::coded_enum;
 use uuid::Uuid;
 
 use super::channel::Channel;

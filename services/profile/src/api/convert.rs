@@ -197,6 +197,8 @@ pub fn profile_to_proto(record: &ProfileRecord, model: &IntensityModel) -> pb::P
         create_time: Some(timestamp(record.created_at)),
         update_time: Some(timestamp(record.updated_at)),
         version: record.version,
+        // Filled by the survey service's scores (not written yet).
+        latest_scores: None,
     }
 }
 

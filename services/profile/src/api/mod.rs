@@ -212,6 +212,7 @@ impl ProfileService for ProfileApi {
             lifecycle_change_time: _,
             digital_intensity: _,
             last_touch_time: _,
+            latest_scores: _,
         }) = profile
         else {
             return Err(FieldViolation::new("profile", "is required").into());

@@ -1,0 +1,46 @@
+//! The survey service (`cx.survey.v1.SurveyService`): NPS, CSAT and CES
+//! surveys, the triggers that invite customers after journey touchpoints,
+//! the fatigue budget, consent enforced with the profile service, responses
+//! and their verbatims, the closed loop, and score roll-ups
+//! (docs/DOMAIN.md §7).
+//!
+//! - [`domain`]: pure rules (survey types and score ranges, trigger
+//!   matching and sampling, the formulas of the aggregates);
+//! - [`store`]: sea-orm entities, migrations, queries;
+//! - [`api`]: the gRPC service.
+
+pub mod api;
+pub mod domain;
+pub mod store;
+
+use std::sync::Arc;
+
+use cx_proto::survey::v1::survey_service_server::{SERVICE_NAME, SurveyServiceServer};
+use cx_runtime::config::ConfigError;
+use cx_runtime::context::ServiceContext;
+use cx_runtime::module::Parts;
+use cx_runtime::registry::ServiceDef;
+use cx_runtime::server::ServiceModule;
+
+use crate::api::SurveyApi;
+use crate::store::SurveyStore;
+use crate::store::migration::Migrator;
+
+pub const NAME: &str = "survey";
+
+/// The survey service's line in the registry: it holds customer data
+/// (invitations, responses, cases), so it takes part in merges and erasures.
+pub const SERVICE: ServiceDef = ServiceDef { name: NAME, customer_data: true, build: |ctx| Box::pin(build(ctx)) };
+
+/// Builds the service over its own database (opened lazily).
+pub async fn build(ctx: &ServiceContext) -> Result<Arc<dyn ServiceModule>, ConfigError> {
+    let parts = Parts::open(ctx, NAME).await?;
+    let store = SurveyStore::new(parts.db.clone());
+    let api = SurveyApi::new(store, parts.cache.clone());
+    Ok(parts
+        .module::<Migrator>()
+        .serve(
+            SurveyServiceServer::new(api).max_decoding_message_size(cx_proto::codec::max_request_bytes(SERVICE_NAME)),
+        )
+        .build())
+}

@@ -1,0 +1,65 @@
+//! Tables of the survey schema. Every primary key starts with `tenant_id`
+//! (docs/ARCHITECTURE.md §4).
+
+use cx_runtime::{table, tenant_scoped};
+
+// A survey: what does not change with its versions, and its current version.
+table!(survey, "surveys", {
+    #[sea_orm(primary_key, auto_increment = false)] tenant_id: String,
+    #[sea_orm(primary_key, auto_increment = false)] id: Uuid,
+    survey_type: i16,
+    version: i32,
+    archived: bool,
+    created_at: DateTimeUtc,
+});
+
+// One version of a survey: the `cx.survey.v1.Survey` message, encoded.
+table!(survey_version, "survey_versions", {
+    #[sea_orm(primary_key, auto_increment = false)] tenant_id: String,
+    #[sea_orm(primary_key, auto_increment = false)] survey_id: Uuid,
+    #[sea_orm(primary_key, auto_increment = false)] version: i32,
+    body: Vec<u8>,
+});
+
+// A trigger: the `cx.survey.v1.Trigger` message, encoded.
+table!(trigger, "survey_triggers", {
+    #[sea_orm(primary_key, auto_increment = false)] tenant_id: String,
+    #[sea_orm(primary_key, auto_increment = false)] id: Uuid,
+    survey_id: Uuid,
+    body: Vec<u8>,
+});
+
+// A tenant's `cx.survey.v1.SurveySettings`, encoded; no row: the defaults.
+table!(settings, "survey_settings", {
+    #[sea_orm(primary_key, auto_increment = false)] tenant_id: String,
+    body: Vec<u8>,
+});
+
+// An invitation, or a suppressed one (`state` and `reason` are the proto
+// codes of InvitationState and SuppressionReason, 0 for no reason).
+table!(invitation, "survey_invitations", {
+    #[sea_orm(primary_key, auto_increment = false)] tenant_id: String,
+    #[sea_orm(primary_key, auto_increment = false)] id: Uuid,
+    survey_id: Uuid,
+    survey_version: i32,
+    trigger_id: Uuid,
+    customer_id: Uuid,
+    touchpoint_id: String,
+    map_id: Option<Uuid>,
+    step_key: Option<String>,
+    channel: i16,
+    state: i16,
+    reason: i16,
+    created_at: DateTimeUtc,
+    send_after: DateTimeUtc,
+    sent_at: Option<DateTimeUtc>,
+    expire_at: DateTimeUtc,
+    answered_at: Option<DateTimeUtc>,
+    response_id: Option<String>,
+});
+
+tenant_scoped!(survey);
+tenant_scoped!(survey_version);
+tenant_scoped!(trigger);
+tenant_scoped!(settings);
+tenant_scoped!(invitation);

@@ -1,0 +1,87 @@
+//! The tables of surveys, their versions, triggers and the tenant settings.
+//! Definitions are documents: each version of a survey, each trigger and
+//! each tenant's settings is its proto message, encoded; the columns beside
+//! it are what queries filter on.
+
+use cx_runtime::store::column as col;
+use sea_orm_migration::prelude::*;
+
+pub struct Migration;
+
+impl MigrationName for Migration {
+    fn name(&self) -> &str {
+        "m0001_definitions"
+    }
+}
+
+pub(super) fn pk(columns: &[&'static str]) -> IndexCreateStatement {
+    let mut index = Index::create();
+    for c in columns {
+        index.col(Alias::new(*c));
+    }
+    index
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for Migration {
+    async fn up(&self, m: &SchemaManager) -> Result<(), DbErr> {
+        m.create_table(
+            Table::create()
+                .table(Alias::new("surveys"))
+                .if_not_exists()
+                .col(col("tenant_id").string_len(64))
+                .col(col("id").uuid())
+                .col(col("survey_type").small_integer())
+                .col(col("version").integer())
+                .col(col("archived").boolean())
+                .col(col("created_at").timestamp_with_time_zone())
+                .primary_key(&mut pk(&["tenant_id", "id"]))
+                .to_owned(),
+        )
+        .await?;
+        m.create_table(
+            Table::create()
+                .table(Alias::new("survey_versions"))
+                .if_not_exists()
+                .col(col("tenant_id").string_len(64))
+                .col(col("survey_id").uuid())
+                .col(col("version").integer())
+                .col(col("body").binary())
+                .primary_key(&mut pk(&["tenant_id", "survey_id", "version"]))
+                .to_owned(),
+        )
+        .await?;
+        m.create_table(
+            Table::create()
+                .table(Alias::new("survey_triggers"))
+                .if_not_exists()
+                .col(col("tenant_id").string_len(64))
+                .col(col("id").uuid())
+                .col(col("survey_id").uuid())
+                .col(col("body").binary())
+                .primary_key(&mut pk(&["tenant_id", "id"]))
+                .to_owned(),
+        )
+        .await?;
+        m.create_index(
+            Index::create()
+                .name("survey_triggers_by_survey")
+                .table(Alias::new("survey_triggers"))
+                .col(Alias::new("tenant_id"))
+                .col(Alias::new("survey_id"))
+                .if_not_exists()
+                .to_owned(),
+        )
+        .await?;
+        m.create_table(
+            Table::create()
+                .table(Alias::new("survey_settings"))
+                .if_not_exists()
+                .col(col("tenant_id").string_len(64))
+                .col(col("body").binary())
+                .primary_key(&mut pk(&["tenant_id"]))
+                .to_owned(),
+        )
+        .await
+    }
+}

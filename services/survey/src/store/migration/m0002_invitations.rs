@@ -1,0 +1,62 @@
+//! The table of invitations, suppressions included: one row per trigger and
+//! touchpoint that matched (its id derived from the two), whatever became
+//! of it.
+
+use cx_runtime::store::column as col;
+use sea_orm_migration::prelude::*;
+
+use super::m0001_definitions::pk;
+
+pub struct Migration;
+
+impl MigrationName for Migration {
+    fn name(&self) -> &str {
+        "m0002_invitations"
+    }
+}
+
+fn index(name: &str, columns: &[&'static str]) -> IndexCreateStatement {
+    let mut index = Index::create();
+    index.name(name).table(Alias::new("survey_invitations")).if_not_exists();
+    for c in columns {
+        index.col(Alias::new(*c));
+    }
+    index.to_owned()
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for Migration {
+    async fn up(&self, m: &SchemaManager) -> Result<(), DbErr> {
+        m.create_table(
+            Table::create()
+                .table(Alias::new("survey_invitations"))
+                .if_not_exists()
+                .col(col("tenant_id").string_len(64))
+                .col(col("id").uuid())
+                .col(col("survey_id").uuid())
+                .col(col("survey_version").integer())
+                .col(col("trigger_id").uuid())
+                .col(col("customer_id").uuid())
+                .col(col("touchpoint_id").string_len(128))
+                .col(ColumnDef::new(Alias::new("map_id")).uuid().null())
+                .col(ColumnDef::new(Alias::new("step_key")).string_len(64).null())
+                .col(col("channel").small_integer())
+                .col(col("state").small_integer())
+                .col(col("reason").small_integer())
+                .col(col("created_at").timestamp_with_time_zone())
+                .col(col("send_after").timestamp_with_time_zone())
+                .col(ColumnDef::new(Alias::new("sent_at")).timestamp_with_time_zone().null())
+                .col(col("expire_at").timestamp_with_time_zone())
+                .col(ColumnDef::new(Alias::new("answered_at")).timestamp_with_time_zone().null())
+                .col(ColumnDef::new(Alias::new("response_id")).string_len(128).null())
+                .primary_key(&mut pk(&["tenant_id", "id"]))
+                .to_owned(),
+        )
+        .await?;
+        // A customer's invitations by time: the fatigue budget and listings.
+        m.create_index(index("survey_invitations_by_customer", &["tenant_id", "customer_id", "send_after"])).await?;
+        m.create_index(index("survey_invitations_by_survey", &["tenant_id", "survey_id", "created_at"])).await?;
+        // What is due or expiring: the delivery systems' poll, the expiry job.
+        m.create_index(index("survey_invitations_by_state", &["tenant_id", "state", "send_after"])).await
+    }
+}
