@@ -23,14 +23,14 @@ journey_addr="127.0.0.1:$(free_port)"
 
 # Profile runs only to create the customers, then stops; alone, it needs
 # journey named not deployed (docs/CONFIGURATION.md).
-CX_NOT_DEPLOYED=journey CX_LISTEN=$profile_addr "$CX" serve profile > "$data/profile.log" 2>&1 &
+CX_NOT_DEPLOYED=journey,survey CX_LISTEN=$profile_addr "$CX" serve profile > "$data/profile.log" 2>&1 &
 profile=$!
 pids+=("$profile")
 wait_serving "$profile_addr"
 token=$("$CX" token --tenant bench --roles writer)
 # Journey alone: it is told of a profile service that does not answer, so the
 # activity it writes to its outbox waits there instead of loading the machine.
-CX_LISTEN=$journey_addr CX_PROFILE_ENDPOINT="http://127.0.0.1:$(free_port)" "$CX" serve journey \
+CX_NOT_DEPLOYED=survey CX_LISTEN=$journey_addr CX_PROFILE_ENDPOINT="http://127.0.0.1:$(free_port)" "$CX" serve journey \
   > "$data/journey.log" 2>&1 &
 pids+=("$!")
 wait_serving "$journey_addr"

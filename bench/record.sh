@@ -21,12 +21,12 @@ IN_FLIGHT=${IN_FLIGHT:-1 4 16 32 64}
 profile_addr="127.0.0.1:$(free_port)"
 journey_addr="127.0.0.1:$(free_port)"
 # Profile alone needs journey named not deployed (docs/CONFIGURATION.md).
-CX_NOT_DEPLOYED=journey CX_LISTEN=$profile_addr "$CX" serve profile > "$data/profile.log" 2>&1 &
+CX_NOT_DEPLOYED=journey,survey CX_LISTEN=$profile_addr "$CX" serve profile > "$data/profile.log" 2>&1 &
 pids+=("$!")
 wait_serving "$profile_addr"
 profile_endpoint="http://127.0.0.1:$(free_port)"
 [ -n "${LIVE_PROFILE:-}" ] && profile_endpoint="http://$profile_addr"
-CX_LISTEN=$journey_addr CX_PROFILE_ENDPOINT="$profile_endpoint" "$CX" serve journey \
+CX_NOT_DEPLOYED=survey CX_LISTEN=$journey_addr CX_PROFILE_ENDPOINT="$profile_endpoint" "$CX" serve journey \
   > "$data/journey.log" 2>&1 &
 pids+=("$!")
 wait_serving "$journey_addr"

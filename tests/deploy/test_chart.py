@@ -347,7 +347,7 @@ def test_with_an_identity_providers_key_services_still_sign_their_calls():
 def test_without_callers_a_service_admits_nobody_rather_than_everybody():
     # An empty `from` would admit every source: the rule must vanish instead.
     docs = documents(
-        template("--set", "networkPolicy.clients=null", "--set", "services.journey.enabled=false", "--set", "metrics.enabled=false")
+        template("--set", "networkPolicy.clients=null", *only("profile"), "--set", "metrics.enabled=false")
     )
     assert of_kind(docs, "NetworkPolicy")["cx-cx-suite-profile"]["spec"]["ingress"] == []
 
