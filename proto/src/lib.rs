@@ -33,6 +33,13 @@ pub mod outbox {
 }
 
 #[allow(clippy::all, clippy::pedantic, missing_docs)]
+pub mod gdpr {
+    pub mod v1 {
+        tonic::include_proto!("cx.gdpr.v1");
+    }
+}
+
+#[allow(clippy::all, clippy::pedantic, missing_docs)]
 pub mod survey {
     pub mod v1 {
         tonic::include_proto!("cx.survey.v1");

@@ -392,6 +392,7 @@ async fn export_customer_data_streams_every_record_of_the_customer() {
             }
             Record::Transition(_) => "transition",
             Record::MergedProfileId(_) => "merged",
+            Record::ServiceRecord(_) => "another service's",
         });
     }
     // Web, email and store days; one purchase day; one device; prospect → at_risk.

@@ -267,6 +267,7 @@ async fn exercise_every_rpc(channel: &Recording, tenant: &str) {
             Record::Activity(_) => "activity".into(),
             Record::Device(_) => "device".into(),
             Record::Transition(_) => "transition".into(),
+            Record::ServiceRecord(r) => format!("{} record", r.type_url),
         });
     }
     assert_eq!(kinds[0], "profile true", "{kinds:?}");
