@@ -58,8 +58,44 @@ table!(invitation, "survey_invitations", {
     response_id: Option<String>,
 });
 
+// A follow-up case of an unhappy response (`state` is the proto code of
+// CaseState; docs/DOMAIN.md §7.10).
+table!(case, "survey_cases", {
+    #[sea_orm(primary_key, auto_increment = false)] tenant_id: String,
+    #[sea_orm(primary_key, auto_increment = false)] id: Uuid,
+    response_id: String,
+    survey_id: Uuid,
+    survey_type: i16,
+    customer_id: Option<Uuid>,
+    score: i32,
+    state: i16,
+    owner: Option<String>,
+    respond_at: DateTimeUtc,
+    due_at: DateTimeUtc,
+    created_at: DateTimeUtc,
+    first_action_at: Option<DateTimeUtc>,
+    resolved_at: Option<DateTimeUtc>,
+    first_action_micros: Option<i64>,
+    resolution_micros: Option<i64>,
+    root_cause: Option<String>,
+    resolution_note: Option<String>,
+    reopen_count: i32,
+});
+
+// A comment of a case, numbered from 1 in the order written.
+table!(case_comment, "survey_case_comments", {
+    #[sea_orm(primary_key, auto_increment = false)] tenant_id: String,
+    #[sea_orm(primary_key, auto_increment = false)] case_id: Uuid,
+    #[sea_orm(primary_key, auto_increment = false)] seq: i32,
+    author: String,
+    body: String,
+    created_at: DateTimeUtc,
+});
+
 tenant_scoped!(survey);
 tenant_scoped!(survey_version);
 tenant_scoped!(trigger);
 tenant_scoped!(settings);
 tenant_scoped!(invitation);
+tenant_scoped!(case);
+tenant_scoped!(case_comment);
