@@ -1,5 +1,5 @@
-//! End to end: `cx serve profile` and `cx serve journey` as separate
-//! processes on loopback ports, over real PostgreSQL and Redis, exporting
+//! End to end: `cx serve profile`, `cx serve journey` and `cx serve survey`
+//! as separate processes on loopback ports, over real PostgreSQL and Redis, exporting
 //! their traces over OTLP to a receiver in this test — as deployed by the
 //! Helm chart or the compose stack.
 
@@ -14,6 +14,8 @@ use cx_proto::journey::v1 as journey;
 use cx_proto::journey::v1::journey_service_client::JourneyServiceClient;
 use cx_proto::profile::v1 as profile;
 use cx_proto::profile::v1::profile_service_client::ProfileServiceClient;
+use cx_proto::survey::v1 as survey;
+use cx_proto::survey::v1::survey_service_client::SurveyServiceClient;
 use cx_runtime::auth::Role;
 use cx_runtime::propagation::{ClientSide, ClientTraceLayer, Traced};
 use cx_testkit::process::{CxProcess, free_port};
@@ -125,16 +127,19 @@ async fn one_trace_crosses_the_processes_and_a_killed_profile_service_loses_noth
     let collector = Collector::start().await;
     let db = TestDb::create().await.unwrap();
     let redis = cx_testkit::redis_url();
-    let (profile_port, journey_port, metrics_port) = (free_port(), free_port(), free_port());
-    assert!(profile_port != journey_port && journey_port != metrics_port && profile_port != metrics_port);
+    let ports = [free_port(), free_port(), free_port(), free_port()];
+    assert!((1..4).all(|i| !ports[..i].contains(&ports[i])), "distinct ports {ports:?}");
+    let [profile_port, journey_port, survey_port, metrics_port] = ports;
     let metrics_listen = format!("127.0.0.1:{metrics_port}");
     let profile_addr = format!("http://127.0.0.1:{profile_port}");
     let journey_addr = format!("http://127.0.0.1:{journey_port}");
+    let survey_addr = format!("http://127.0.0.1:{survey_port}");
     let env = [
         ("CX_DATABASE_URL", db.url.as_str()),
         ("CX_REDIS_URL", redis.as_str()),
         ("CX_PROFILE_ENDPOINT", profile_addr.as_str()),
         ("CX_JOURNEY_ENDPOINT", journey_addr.as_str()),
+        ("CX_SURVEY_ENDPOINT", survey_addr.as_str()),
         ("OTEL_EXPORTER_OTLP_ENDPOINT", collector.endpoint.as_str()),
         // Export within 100 ms rather than 5 s.
         ("OTEL_BSP_SCHEDULE_DELAY", "100"),
@@ -142,10 +147,36 @@ async fn one_trace_crosses_the_processes_and_a_killed_profile_service_loses_noth
     let mut profile_cx = CxProcess::serve(CX, "profile", profile_port, &env);
     let journey_env: Vec<_> = env.iter().copied().chain([("CX_METRICS_LISTEN", metrics_listen.as_str())]).collect();
     let journey_cx = CxProcess::serve(CX, "journey", journey_port, &journey_env);
+    let survey_cx = CxProcess::serve(CX, "survey", survey_port, &env);
     profile_cx.wait_serving().await;
     journey_cx.wait_serving().await;
+    survey_cx.wait_serving().await;
     let tenant = cx_testkit::unique_tenant("e2e");
     let writer = cx_testkit::token(&tenant, Role::Writer);
+    let admin = cx_testkit::token(&tenant, Role::Admin);
+
+    // After a web visit, customers are asked their NPS by e-mail.
+    let mut surveys = SurveyServiceClient::new(traced(&survey_addr).await);
+    let nps = survey::Survey {
+        name: "After a web visit".into(),
+        r#type: survey::SurveyType::Nps as i32,
+        language: "en".into(),
+        title: "Your visit".into(),
+        score_question: "How likely are you to recommend us?".into(),
+        channel: Channel::Email as i32,
+        ..Default::default()
+    };
+    let created = surveys.create_survey(authed(survey::CreateSurveyRequest { survey: Some(nps) }, &admin)).await;
+    let survey_id = created.unwrap().into_inner().survey.unwrap().id;
+    let trigger = survey::Trigger {
+        survey_id: survey_id.clone(),
+        name: "web visits".into(),
+        enabled: true,
+        condition: Some(survey::TouchpointCondition { channels: vec![Channel::Web as i32], ..Default::default() }),
+        sampling_rate: 1.0,
+        ..Default::default()
+    };
+    surveys.create_trigger(authed(survey::CreateTriggerRequest { trigger: Some(trigger) }, &admin)).await.unwrap();
 
     // The web shop resolves a new customer: a prospect until she buys.
     let erin = profile::Identity { kind: profile::IdentityKind::Email as i32, value: "erin@example.com".into() };
@@ -155,6 +186,18 @@ async fn one_trace_crosses_the_processes_and_a_killed_profile_service_loses_noth
     assert!(resolved.created);
     let id = resolved.profile.unwrap().id;
     assert_eq!(eventually(&profile_addr, &writer, &id, |_| true).await.lifecycle, profile::Lifecycle::Prospect as i32);
+    // She agrees to be surveyed.
+    let consent = profile::SetConsentRequest {
+        profile_id: id.clone(),
+        purpose: Some(profile::Purpose {
+            kind: Some(profile::purpose::Kind::Standard(profile::ConsentPurpose::Survey as i32)),
+        }),
+        granted: true,
+        source_channel: Channel::Web as i32,
+        actor: "customer".into(),
+        ..Default::default()
+    };
+    profiles.set_consent(authed(consent, &writer)).await.unwrap();
 
     // Four touchpoints over four channels, by her e-mail address; one purchase.
     let now = Utc::now();
@@ -206,6 +249,7 @@ async fn one_trace_crosses_the_processes_and_a_killed_profile_service_loses_noth
             child("cx-journey", SpanKind::Server, "cx.journey.v1.JourneyService/IngestTouchpoints", client),
         )
         .await;
+    let ingest_id = ingest.span_id.clone();
     let resolve_call = chain
         .wait_for(
             "journey calls profile from its handler",
@@ -251,6 +295,54 @@ async fn one_trace_crosses_the_processes_and_a_killed_profile_service_loses_noth
             child("cx-profile", SpanKind::Server, "cx.outbox.v1.InboxService/Deliver", deliver_call.span_id),
         )
         .await;
+
+    // Her web visit invites her: journey offers the batch to survey through
+    // its outbox, in the shop's trace, and survey's trigger invites her.
+    let offered = chain
+        .wait_for(
+            "journey offers the touchpoints to survey, in the request's trace",
+            child("cx-journey", SpanKind::Producer, "outbox deliver cx.journey.v1.TouchpointsOffered", ingest_id.clone()),
+        )
+        .await;
+    let offer_call = chain
+        .wait_for(
+            "the offer's call",
+            child("cx-journey", SpanKind::Client, "cx.outbox.v1.InboxService/Deliver", offered.span_id),
+        )
+        .await;
+    let survey_inbox = chain
+        .wait_for(
+            "survey's inbox takes the offer",
+            child("cx-survey", SpanKind::Server, "cx.outbox.v1.InboxService/Deliver", offer_call.span_id),
+        )
+        .await;
+    chain
+        .wait_for("survey invites within the same trace", |s| {
+            s.service == "cx-survey" && s.trace_id == trace && s.parent_span_id == survey_inbox.span_id
+        })
+        .await;
+    let list = survey::ListInvitationsRequest { customer_id: id.clone(), ..Default::default() };
+    let invitations = surveys.list_invitations(authed(list, &writer)).await.unwrap().into_inner().invitations;
+    assert_eq!(invitations.len(), 1, "{invitations:?}");
+    assert_eq!(invitations[0].touchpoint_id, "e2e-1");
+    assert_eq!(invitations[0].state, survey::InvitationState::Pending as i32);
+
+    // She answers 3: a detractor. A follow-up case opens, and her profile
+    // shows the score.
+    let answer = survey::Response {
+        id: "e2e-answer-1".into(),
+        survey_id: survey_id.clone(),
+        invitation_id: invitations[0].id.clone(),
+        score: 3,
+        verbatim: "The checkout page kept timing out".into(),
+        ..Default::default()
+    };
+    let submitted = surveys.submit_response(authed(survey::SubmitResponseRequest { response: Some(answer) }, &writer));
+    let submitted = submitted.await.unwrap().into_inner();
+    assert!(submitted.created);
+    assert!(!submitted.response.unwrap().case_id.is_empty(), "a detractor opens a case");
+    let scored = eventually(&profile_addr, &writer, &id, |p| p.latest_scores.as_ref().is_some_and(|s| s.nps.is_some()));
+    assert_eq!(scored.await.latest_scores.unwrap().nps.unwrap().score, 3);
 
     // The profile process dies without warning. The store still records her
     // visit by profile id; the activity waits in journey's outbox.
