@@ -3,3 +3,4 @@
 pub mod settings;
 pub mod survey;
 pub mod trigger;
+pub mod validate;
