@@ -6,3 +6,4 @@ pub mod settings;
 pub mod stats;
 pub mod survey;
 pub mod trigger;
+pub mod validate;

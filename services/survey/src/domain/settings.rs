@@ -1,5 +1,6 @@
 //! The tenant's survey settings (`cx.survey.v1.SurveySettings`) and their
-//! defaults (docs/DOMAIN.md §7.3 and §7.6).
+//! defaults (docs/DOMAIN.md §7.5); their bounds are in
+//! [`super::validate::settings`].
 
 use chrono::Duration;
 

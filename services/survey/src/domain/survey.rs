@@ -1,4 +1,4 @@
-//! Survey types and the range of their scores (docs/DOMAIN.md §7.1).
+//! Survey types and the range of their scores (docs/DOMAIN.md §7.1–§7.3).
 
 use cx_runtime::coded_enum;
 

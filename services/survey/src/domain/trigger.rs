@@ -1,5 +1,5 @@
 //! Triggers: which touchpoints invite a customer to which survey
-//! (docs/DOMAIN.md §7.2).
+//! (docs/DOMAIN.md §7.6).
 
 use chrono::Duration;
 use uuid::Uuid;

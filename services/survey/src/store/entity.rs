@@ -3,7 +3,8 @@
 
 use cx_runtime::{table, tenant_scoped};
 
-// A survey: what does not change with its versions, and its current version.
+// A survey: what does not change with its versions, its current version
+// and its state, which holds for every version (archiving makes none).
 table!(survey, "surveys", {
     #[sea_orm(primary_key, auto_increment = false)] tenant_id: String,
     #[sea_orm(primary_key, auto_increment = false)] id: Uuid,
@@ -11,6 +12,7 @@ table!(survey, "surveys", {
     version: i32,
     archived: bool,
     created_at: DateTimeUtc,
+    archived_at: Option<DateTimeUtc>,
 });
 
 // One version of a survey: the `cx.survey.v1.Survey` message, encoded.

@@ -35,6 +35,7 @@ impl MigrationTrait for Migration {
                 .col(col("version").integer())
                 .col(col("archived").boolean())
                 .col(col("created_at").timestamp_with_time_zone())
+                .col(ColumnDef::new(Alias::new("archived_at")).timestamp_with_time_zone().null())
                 .primary_key(&mut pk(&["tenant_id", "id"]))
                 .to_owned(),
         )
@@ -63,12 +64,14 @@ impl MigrationTrait for Migration {
                 .to_owned(),
         )
         .await?;
+        // A survey's triggers in creation order (ListTriggers of one survey).
         m.create_index(
             Index::create()
                 .name("survey_triggers_by_survey")
                 .table(Alias::new("survey_triggers"))
                 .col(Alias::new("tenant_id"))
                 .col(Alias::new("survey_id"))
+                .col(Alias::new("id"))
                 .if_not_exists()
                 .to_owned(),
         )
