@@ -67,6 +67,21 @@ pub fn pg_array<T: Into<sea_orm::Value>>(
     sea_orm::Value::Array(ty, Some(Box::new(items.into_iter().map(Into::into).collect())))
 }
 
+/// SQL for the number of the UTC day of the instant in `column` (days since
+/// 1970-01-01, negative before), as Rust's `timestamp().div_euclid(86_400)`
+/// gives it: for set-wise roll-ups and the scans that check them. SQLite has
+/// no `floor()` unless built with its math functions, so it truncates
+/// `julianday` and steps back for negatives.
+pub fn utc_day(backend: DbBackend, column: &str) -> String {
+    match backend {
+        DbBackend::Postgres => format!("CAST(floor(extract(epoch FROM {column}) / 86400) AS INTEGER)"),
+        _ => format!(
+            "(CAST(julianday({column}) - 2440587.5 AS INTEGER) - \
+               (julianday({column}) - 2440587.5 < CAST(julianday({column}) - 2440587.5 AS INTEGER)))"
+        ),
+    }
+}
+
 /// A NOT NULL column for a migration, the default of every CX table;
 /// nullable columns are written out in full so they stand out.
 pub fn column(name: &'static str) -> sea_orm_migration::prelude::ColumnDef {

@@ -355,14 +355,7 @@ pub async fn facts_of_customers<C: ConnectionTrait>(
 /// page at a time through the same code as ingest.
 pub async fn rebuild<C: ConnectionTrait>(conn: &C) -> Result<()> {
     let backend = conn.get_database_backend();
-    let day = match backend {
-        DbBackend::Postgres => "CAST(floor(extract(epoch FROM occurred_at) / 86400) AS INTEGER)",
-        // SQLite has no floor() unless built with its math functions.
-        _ => {
-            "(CAST(julianday(occurred_at) - 2440587.5 AS INTEGER) - \
-               (julianday(occurred_at) - 2440587.5 < CAST(julianday(occurred_at) - 2440587.5 AS INTEGER)))"
-        }
-    };
+    let day = cx_runtime::store::utc_day(backend, "occurred_at");
     let sql = format!(
         "SELECT tenant_id, map_id, {day} AS day, step_key, count(*) AS n, count(score) AS scored, \
            coalesce(sum(score), 0) AS score_sum, sum(CASE WHEN score <= 4 THEN 1 ELSE 0 END) AS disappointing, \

@@ -1,13 +1,230 @@
-//! Score aggregates over whole days, from the daily roll-ups.
+//! Score aggregates over whole days, from the daily roll-ups
+//! (docs/DOMAIN.md §7.8): one query, figures by domain::aggregates.
 
+use std::collections::BTreeMap;
+
+use chrono::NaiveDate;
 use cx_proto::survey::v1 as pb;
-use tonic::{Request, Status};
+use cx_runtime::auth::{Role, tenant};
+use cx_runtime::channel::Channel;
+use cx_runtime::error::{Violations, clip};
+use cx_runtime::input::parse_uuid;
+use tonic::{Request, Response};
+use uuid::Uuid;
 
 use super::{Reply, SurveyApi};
+use crate::domain::aggregates::{Counts, ces, csat, date, day_number, nps};
+use crate::domain::survey::SurveyType;
+use crate::store::rollups::{self, Filter, GroupKey, Grouping};
+
+/// Longest range of days.
+pub const MAX_DAYS: i32 = 3_660;
+/// Most surveys one request filters on.
+pub const MAX_SURVEYS: usize = 1_000;
+
+/// A "YYYY-MM-DD" day's number.
+fn day(raw: &str, field: &str, out: &mut Violations) -> Option<i32> {
+    let parsed = (raw.len() == 10).then(|| NaiveDate::parse_from_str(raw, "%Y-%m-%d").ok()).flatten();
+    if parsed.is_none() {
+        let why = if raw.is_empty() {
+            "is required".to_owned()
+        } else {
+            format!("'{}' is not a day as YYYY-MM-DD", clip(raw))
+        };
+        out.add(field, why);
+    }
+    parsed.map(day_number)
+}
+
+/// The request's filter and grouping, every violation at once.
+fn parse(r: &pb::GetScoreAggregatesRequest) -> Result<(Filter, Grouping), Violations> {
+    let mut out = Violations::new();
+    let (first, last) = (day(&r.start_day, "start_day", &mut out), day(&r.end_day, "end_day", &mut out));
+    if let (Some(first), Some(last)) = (first, last) {
+        if last < first {
+            out.add("end_day", "must not be before start_day");
+        } else if last - first + 1 > MAX_DAYS {
+            out.add("end_day", format!("the range has at most {MAX_DAYS} days"));
+        }
+    }
+    if r.survey_ids.len() > MAX_SURVEYS {
+        out.add("survey_ids", format!("has at most {MAX_SURVEYS} ids"));
+    }
+    let surveys: Vec<Uuid> = r
+        .survey_ids
+        .iter()
+        .take(MAX_SURVEYS)
+        .enumerate()
+        .filter_map(|(i, id)| out.check(parse_uuid(id, &format!("survey_ids[{i}]"), "a survey id")))
+        .collect();
+    let map = match r.map_id.as_str() {
+        "" => None,
+        raw => out.check(parse_uuid(raw, "map_id", "a journey map id")),
+    };
+    let step = (!r.step_key.is_empty()).then(|| r.step_key.clone());
+    if r.step_key.chars().count() > 64 {
+        out.add("step_key", "has at most 64 characters");
+    } else if step.is_some() && r.map_id.is_empty() {
+        out.add("step_key", "needs a map_id");
+    }
+    let mut channels = Vec::new();
+    for (i, &code) in r.channels.iter().enumerate() {
+        match Channel::from_code(code) {
+            Some(channel) => channels.push(channel.code()),
+            None => out.add(format!("channels[{i}]"), format!("{code} is not a known channel")),
+        }
+    }
+    let mut grouping = Grouping::default();
+    for (i, &code) in r.group_by.iter().enumerate() {
+        let slot = match pb::Dimension::try_from(code) {
+            Ok(pb::Dimension::Survey) => &mut grouping.survey,
+            Ok(pb::Dimension::MapStep) => &mut grouping.map_step,
+            Ok(pb::Dimension::Channel) => &mut grouping.channel,
+            Ok(pb::Dimension::Day) => &mut grouping.day,
+            Ok(pb::Dimension::Unspecified) | Err(_) => {
+                out.add(format!("group_by[{i}]"), "must be SURVEY, MAP_STEP, CHANNEL or DAY");
+                continue;
+            }
+        };
+        if std::mem::replace(slot, true) {
+            out.add(format!("group_by[{i}]"), "names a dimension already named");
+        }
+    }
+    out.finish()?;
+    let (Some(first), Some(last)) = (first, last) else { return Err(Violations::new()) };
+    Ok((Filter { first, last, surveys, map, step, channels }, grouping))
+}
+
+/// A group's figures: each survey type's from its own answers.
+fn group(key: &GroupKey, by_type: &BTreeMap<i16, Counts>) -> pb::ScoreGroup {
+    let of = |t: SurveyType| by_type.get(&t.code()).copied().unwrap_or_default();
+    let (n, c, e) = (of(SurveyType::Nps), of(SurveyType::Csat), of(SurveyType::Ces));
+    let (score, satisfaction, effort) = (nps(&n), csat(&c), ces(&e));
+    let (map_id, step_key) = match &key.map_step {
+        Some((map, step)) if !map.is_nil() => (map.to_string(), step.clone()),
+        Some((_, step)) => (String::new(), step.clone()),
+        None => (String::new(), String::new()),
+    };
+    pb::ScoreGroup {
+        survey_id: key.survey_id.map(|s| s.to_string()).unwrap_or_default(),
+        map_id,
+        step_key,
+        channel: key.channel.map_or(0, i32::from),
+        day: key.day.map(|d| date(d).format("%Y-%m-%d").to_string()).unwrap_or_default(),
+        nps: Some(pb::NpsAggregate {
+            n: n.n,
+            promoters: n.promoters,
+            passives: n.passives,
+            detractors: n.detractors,
+            nps: score.nps,
+            margin_of_error: score.margin,
+        }),
+        csat: Some(pb::CsatAggregate {
+            n: c.n,
+            satisfied: c.satisfied,
+            csat: satisfaction.share,
+            wilson_low: satisfaction.low,
+            wilson_high: satisfaction.high,
+        }),
+        ces: Some(pb::CesAggregate {
+            n: e.n,
+            score_sum: e.score_sum,
+            mean: effort.mean,
+            low_effort: e.low_effort,
+            low_effort_share: effort.low_effort.share,
+            low_effort_low: effort.low_effort.low,
+            low_effort_high: effort.low_effort.high,
+        }),
+    }
+}
 
 pub(super) async fn get_score_aggregates(
-    _api: &SurveyApi,
-    _request: Request<pb::GetScoreAggregatesRequest>,
+    api: &SurveyApi,
+    request: Request<pb::GetScoreAggregatesRequest>,
 ) -> Reply<pb::GetScoreAggregatesResponse> {
-    Err(Status::unimplemented("GetScoreAggregates is not written yet"))
+    let t = tenant(&request, Role::Reader)?;
+    let (filter, grouping) = parse(request.get_ref())?;
+    let mut sums = rollups::sums(api.store.db(), &t, &filter, grouping).await?;
+    // Not grouped: one group, even of nothing.
+    if grouping == Grouping::default() && sums.is_empty() {
+        sums.insert(GroupKey::default(), BTreeMap::new());
+    }
+    let groups = sums.iter().map(|(key, by_type)| group(key, by_type)).collect();
+    Ok(Response::new(pb::GetScoreAggregatesResponse { groups }))
+}
+
+#[cfg(test)]
+mod tests {
+    use cx_runtime::error::FieldViolation;
+
+    use super::*;
+
+    fn violations(r: &pb::GetScoreAggregatesRequest) -> Vec<FieldViolation> {
+        parse(r).err().map(Vec::from).unwrap_or_default()
+    }
+
+    #[test]
+    fn a_request_reads_whole_days_and_its_filters() {
+        let r = pb::GetScoreAggregatesRequest {
+            start_day: "2026-03-01".into(),
+            end_day: "2026-03-31".into(),
+            survey_ids: vec!["0190c1d2-0000-7000-8000-000000000001".into()],
+            map_id: "0190c1d2-0000-7000-8000-000000000002".into(),
+            step_key: "order".into(),
+            channels: vec![1, 9],
+            group_by: vec![pb::Dimension::Day as i32, pb::Dimension::Survey as i32],
+        };
+        let (filter, grouping) = parse(&r).unwrap();
+        // 1 March 2026 is day 20,513; 31 March, 30 days later.
+        assert_eq!((filter.first, filter.last), (20_513, 20_543));
+        assert_eq!(filter.step.as_deref(), Some("order"));
+        assert_eq!(filter.channels, [1, 9]);
+        assert_eq!(grouping, Grouping { survey: true, day: true, ..Grouping::default() });
+    }
+
+    #[test]
+    fn every_bad_field_is_named() {
+        let r = pb::GetScoreAggregatesRequest {
+            start_day: "2026-3-1".into(),
+            end_day: String::new(),
+            survey_ids: vec!["x".into()],
+            map_id: String::new(),
+            step_key: "order".into(),
+            channels: vec![0, 13],
+            group_by: vec![0, pb::Dimension::Day as i32, pb::Dimension::Day as i32],
+        };
+        let expected = [
+            ("start_day", "'2026-3-1' is not a day as YYYY-MM-DD"),
+            ("end_day", "is required"),
+            ("survey_ids[0]", "must be a survey id (a UUID)"),
+            ("step_key", "needs a map_id"),
+            ("channels[0]", "0 is not a known channel"),
+            ("channels[1]", "13 is not a known channel"),
+            ("group_by[0]", "must be SURVEY, MAP_STEP, CHANNEL or DAY"),
+            ("group_by[2]", "names a dimension already named"),
+        ];
+        assert_eq!(violations(&r), expected.map(|(f, d)| FieldViolation::new(f, d)));
+    }
+
+    #[test]
+    fn ranges_are_ordered_and_bounded() {
+        let range = |start: &str, end: &str| pb::GetScoreAggregatesRequest {
+            start_day: start.into(),
+            end_day: end.into(),
+            ..Default::default()
+        };
+        assert_eq!(
+            violations(&range("2026-03-02", "2026-03-01")),
+            [FieldViolation::new("end_day", "must not be before start_day")]
+        );
+        // 2020 to 2029 are 3,653 days (2020, 2024 and 2028 leap), so
+        // 2030-01-01 is 2020-01-01 + 3,653 and 2030-01-07 is + 3,659: 3,660
+        // days with both ends, allowed; one more is not.
+        assert_eq!(violations(&range("2020-01-01", "2030-01-07")), []);
+        assert_eq!(
+            violations(&range("2020-01-01", "2030-01-08")),
+            [FieldViolation::new("end_day", "the range has at most 3660 days")]
+        );
+        assert_eq!(violations(&range("2026-03-01", "2026-03-01")), []);
+    }
 }

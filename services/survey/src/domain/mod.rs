@@ -1,9 +1,12 @@
 //! Pure rules of the survey service (docs/DOMAIN.md §7).
 
+pub mod aggregates;
 pub mod case;
 pub mod median;
+pub mod response;
 pub mod settings;
 pub mod stats;
 pub mod survey;
 pub mod trigger;
 pub mod validate;
+pub mod verbatim;

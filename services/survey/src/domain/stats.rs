@@ -1,7 +1,7 @@
 //! Proportions and their intervals (docs/DOMAIN.md §1.3, §7.2).
 
-/// z of a 95 % interval.
-const Z: f64 = 1.96;
+/// z of a 95 % interval (docs/DOMAIN.md §1.3).
+pub const Z: f64 = 1.96;
 
 /// k of n as a share; 0 when n is 0 (docs/DOMAIN.md §1.3).
 pub fn share(k: i64, n: i64) -> f64 {

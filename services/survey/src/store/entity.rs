@@ -94,6 +94,51 @@ table!(case_comment, "survey_case_comments", {
     created_at: DateTimeUtc,
 });
 
+// A response, keyed by the client's id. `answers` holds the
+// `cx.survey.v1.Answer` messages, each length-delimited; `content_digest` is
+// SHA-256 of what the client sent (a retry must send the same). On
+// PostgreSQL a `ts_config` column, left out here, is written with the row.
+table!(response, "survey_responses", {
+    #[sea_orm(primary_key, auto_increment = false)] tenant_id: String,
+    #[sea_orm(primary_key, auto_increment = false)] id: String,
+    survey_id: Uuid,
+    survey_version: i32,
+    survey_type: i16,
+    invitation_id: Option<Uuid>,
+    customer_id: Option<Uuid>,
+    touchpoint_id: Option<String>,
+    map_id: Option<Uuid>,
+    step_key: Option<String>,
+    channel: i16,
+    score: i16,
+    verbatim: Option<String>,
+    answers: Vec<u8>,
+    language: String,
+    responded_at: DateTimeUtc,
+    recorded_at: DateTimeUtc,
+    case_id: Option<Uuid>,
+    content_digest: Vec<u8>,
+});
+
+// The counters of one (UTC day, survey, map, step, channel); the nil UUID
+// and "" stand for no map and no step.
+table!(rollup, "survey_rollups", {
+    #[sea_orm(primary_key, auto_increment = false)] tenant_id: String,
+    #[sea_orm(primary_key, auto_increment = false)] day: i32,
+    #[sea_orm(primary_key, auto_increment = false)] survey_id: Uuid,
+    #[sea_orm(primary_key, auto_increment = false)] map_id: Uuid,
+    #[sea_orm(primary_key, auto_increment = false)] step_key: String,
+    #[sea_orm(primary_key, auto_increment = false)] channel: i16,
+    survey_type: i16,
+    n: i64,
+    promoters: i64,
+    passives: i64,
+    detractors: i64,
+    satisfied: i64,
+    score_sum: i64,
+    low_effort: i64,
+});
+
 tenant_scoped!(survey);
 tenant_scoped!(survey_version);
 tenant_scoped!(trigger);
@@ -101,3 +146,5 @@ tenant_scoped!(settings);
 tenant_scoped!(invitation);
 tenant_scoped!(case);
 tenant_scoped!(case_comment);
+tenant_scoped!(response);
+tenant_scoped!(rollup);

@@ -4,7 +4,10 @@
 pub mod cases;
 pub mod entity;
 pub mod migration;
+pub mod responses;
+pub mod rollups;
 pub mod settings;
+pub mod submit;
 pub mod surveys;
 pub mod triggers;
 

@@ -1,0 +1,220 @@
+//! Score roll-up counters and the figures read from them: NPS with its
+//! margin of error, CSAT with its Wilson interval, CES mean and low-effort
+//! share (docs/DOMAIN.md §7.1–§7.3, §7.8). Every share or mean of n = 0 is
+//! 0 (§1.3).
+
+use chrono::{DateTime, NaiveDate, Utc};
+
+use super::stats::{self, Z, share};
+use super::survey::SurveyType;
+
+/// The additive counters of a roll-up cell: answers of one survey type.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Counts {
+    pub n: i64,
+    /// NPS 9–10, 7–8, 0–6.
+    pub promoters: i64,
+    pub passives: i64,
+    pub detractors: i64,
+    /// CSAT 4–5.
+    pub satisfied: i64,
+    /// The sum of the scores (CES reads its mean from it).
+    pub score_sum: i64,
+    /// CES 5–7.
+    pub low_effort: i64,
+}
+
+impl Counts {
+    /// The counters of one answer `score` to a survey of type `survey_type`.
+    pub fn of(survey_type: SurveyType, score: i32) -> Self {
+        let mut c = Self { n: 1, score_sum: i64::from(score), ..Self::default() };
+        match survey_type {
+            SurveyType::Nps if score >= 9 => c.promoters = 1,
+            SurveyType::Nps if score >= 7 => c.passives = 1,
+            SurveyType::Nps => c.detractors = 1,
+            SurveyType::Csat => c.satisfied = i64::from(score >= 4),
+            SurveyType::Ces => c.low_effort = i64::from(score >= 5),
+        }
+        c
+    }
+
+    pub fn add(&mut self, other: &Self) {
+        self.n += other.n;
+        self.promoters += other.promoters;
+        self.passives += other.passives;
+        self.detractors += other.detractors;
+        self.satisfied += other.satisfied;
+        self.score_sum += other.score_sum;
+        self.low_effort += other.low_effort;
+    }
+}
+
+/// NPS figures (§7.1).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Nps {
+    pub nps: f64,
+    /// 95 % margin of error, in points.
+    pub margin: f64,
+}
+
+/// NPS = 100 × (p − d); margin = 196 × sqrt((p + d − (p − d)²) / n).
+pub fn nps(c: &Counts) -> Nps {
+    if c.n == 0 {
+        return Nps { nps: 0.0, margin: 0.0 };
+    }
+    let (p, d) = (share(c.promoters, c.n), share(c.detractors, c.n));
+    // p + d ≥ (p − d)² always; max(0) keeps rounding from taking a root of −ε.
+    let variance = (p + d - (p - d).powi(2)).max(0.0);
+    Nps { nps: 100.0 * (p - d), margin: 100.0 * Z * (variance / c.n as f64).sqrt() }
+}
+
+/// A share with its Wilson 95 % interval (§7.2).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Proportion {
+    pub share: f64,
+    pub low: f64,
+    pub high: f64,
+}
+
+/// k of n with its Wilson interval (domain::stats).
+pub fn wilson(k: i64, n: i64) -> Proportion {
+    let (low, high) = stats::wilson(k, n);
+    Proportion { share: share(k, n), low, high }
+}
+
+/// CSAT: the share of 4 and 5 (§7.2).
+pub fn csat(c: &Counts) -> Proportion {
+    wilson(c.satisfied, c.n)
+}
+
+/// CES figures (§7.3).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Ces {
+    pub mean: f64,
+    pub low_effort: Proportion,
+}
+
+pub fn ces(c: &Counts) -> Ces {
+    let mean = if c.n == 0 { 0.0 } else { c.score_sum as f64 / c.n as f64 };
+    Ces { mean, low_effort: wilson(c.low_effort, c.n) }
+}
+
+/// The number of the UTC day of `at`: days since 1970-01-01 (before it,
+/// negative).
+pub fn day(at: DateTime<Utc>) -> i32 {
+    i32::try_from(at.timestamp().div_euclid(86_400)).unwrap_or(i32::MAX)
+}
+
+/// The number of a calendar day.
+pub fn day_number(date: NaiveDate) -> i32 {
+    i32::try_from((date - NaiveDate::default()).num_days()).unwrap_or(i32::MAX)
+}
+
+/// The calendar day of a day number.
+pub fn date(day: i32) -> NaiveDate {
+    NaiveDate::default() + chrono::Duration::days(i64::from(day))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn close(a: f64, b: f64) -> bool {
+        (a - b).abs() < 5e-7
+    }
+
+    fn counts(survey_type: SurveyType, scores: &[i32]) -> Counts {
+        let mut total = Counts::default();
+        for &score in scores {
+            total.add(&Counts::of(survey_type, score));
+        }
+        total
+    }
+
+    #[test]
+    fn answers_count_in_their_band() {
+        let nps = counts(SurveyType::Nps, &[0, 6, 7, 8, 9, 10]);
+        assert_eq!((nps.n, nps.detractors, nps.passives, nps.promoters, nps.score_sum), (6, 2, 2, 2, 40));
+        let csat = counts(SurveyType::Csat, &[1, 2, 3, 4, 5]);
+        assert_eq!((csat.n, csat.satisfied, csat.promoters, csat.low_effort), (5, 2, 0, 0));
+        let ces = counts(SurveyType::Ces, &[1, 4, 5, 6, 7]);
+        assert_eq!((ces.n, ces.low_effort, ces.score_sum, ces.satisfied), (5, 3, 23, 0));
+    }
+
+    #[test]
+    fn nps_and_its_margin_match_the_domain_example() {
+        // DOMAIN §7.1: 50 promoters, 30 passives, 20 detractors of 100.
+        // p = 0.5, d = 0.2: NPS = 100 × 0.3 = 30;
+        // margin = 196 × sqrt((0.5 + 0.2 − 0.3²) / 100) = 196 × sqrt(0.0061)
+        //        = 196 × 0.0781025 = 15.3081 points.
+        let c = Counts { n: 100, promoters: 50, passives: 30, detractors: 20, ..Counts::default() };
+        let Nps { nps, margin } = nps(&c);
+        assert!(close(nps, 30.0), "{nps}");
+        assert!(close(margin, 15.308_089), "{margin}");
+        // 2 promoters, 1 passive, 1 detractor: p = 0.5, d = 0.25: NPS 25;
+        // margin = 196 × sqrt((0.75 − 0.0625) / 4) = 196 × 0.414578 = 81.2573.
+        let small = Counts { n: 4, promoters: 2, passives: 1, detractors: 1, ..Counts::default() };
+        let Nps { nps, margin } = super::nps(&small);
+        assert!(close(nps, 25.0) && close(margin, 81.257_307), "{nps} {margin}");
+    }
+
+    #[test]
+    fn csat_wilson_matches_the_domain_example() {
+        // DOMAIN §7.2: 80 of 100. z² = 3.8416, z²/n = 0.038416;
+        // centre = (0.8 + 0.019208) / 1.038416 = 0.788902;
+        // half = 1.96 / 1.038416 × sqrt(0.0016 + 0.00009604) = 1.887492 × 0.041183 = 0.077733;
+        // 0.711169 to 0.866634.
+        let c = Counts { n: 100, satisfied: 80, ..Counts::default() };
+        let p = csat(&c);
+        assert!(close(p.share, 0.8), "{p:?}");
+        assert!(close(p.low, 0.711_169) && close(p.high, 0.866_634), "{p:?}");
+    }
+
+    #[test]
+    fn ces_mean_and_low_effort_share() {
+        // Ten answers 7, 7, 6, 5, 5, 4, 3, 2, 2, 1: sum 42, mean 4.2;
+        // low effort (≥ 5): 7, 7, 6, 5, 5 = 5 of 10, share 0.5.
+        // Wilson 5/10: z²/n = 0.38416; centre = (0.5 + 0.19208) / 1.38416 = 0.5;
+        // half = 1.96 / 1.38416 × sqrt(0.025 + 0.009604) = 1.416021 × 0.186022 = 0.263410;
+        // 0.236590 to 0.763410.
+        let c = counts(SurveyType::Ces, &[7, 7, 6, 5, 5, 4, 3, 2, 2, 1]);
+        assert_eq!((c.n, c.score_sum, c.low_effort), (10, 42, 5));
+        let Ces { mean, low_effort } = ces(&c);
+        assert!(close(mean, 4.2), "{mean}");
+        assert!(close(low_effort.share, 0.5), "{low_effort:?}");
+        assert!(close(low_effort.low, 0.236_590) && close(low_effort.high, 0.763_410), "{low_effort:?}");
+    }
+
+    #[test]
+    fn intervals_stay_within_zero_and_one() {
+        // 0 of 3: p̂ = 0; z²/n = 1.280533; centre = 0.640267 / 2.280533 = 0.280753;
+        // half = 1.96 / 2.280533 × sqrt(3.8416 / 36) = 0.859449 × 0.326667 = 0.280753:
+        // low 0 (not a rounding −ε), high 0.561506. 3 of 3 mirrors it.
+        let none = wilson(0, 3);
+        assert_eq!(none.low, 0.0);
+        assert!(close(none.high, 0.561_506), "{none:?}");
+        let all = wilson(3, 3);
+        assert!(close(all.low, 0.438_494) && all.high == 1.0, "{all:?}");
+    }
+
+    #[test]
+    fn no_answers_give_zeros() {
+        let zero = Counts::default();
+        assert_eq!(nps(&zero), Nps { nps: 0.0, margin: 0.0 });
+        assert_eq!(csat(&zero), Proportion { share: 0.0, low: 0.0, high: 0.0 });
+        assert_eq!(ces(&zero), Ces { mean: 0.0, low_effort: Proportion { share: 0.0, low: 0.0, high: 0.0 } });
+    }
+
+    #[test]
+    fn days_are_utc_calendar_days() {
+        let at = |s: &str| s.parse::<DateTime<Utc>>().unwrap();
+        // 2026-03-01 is 20,513 days after 1970-01-01.
+        assert_eq!(day(at("2026-03-01T00:00:00Z")), 20_513);
+        assert_eq!(day(at("2026-03-01T23:59:59.999Z")), 20_513);
+        assert_eq!(day(at("2026-03-01T23:30:00-01:00")), 20_514);
+        assert_eq!(day(at("1969-12-31T23:00:00Z")), -1);
+        let first = NaiveDate::from_ymd_opt(2026, 3, 1).unwrap();
+        assert_eq!(day_number(first), 20_513);
+        assert_eq!(date(20_513), first);
+    }
+}

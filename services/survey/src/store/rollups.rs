@@ -1,0 +1,239 @@
+//! The daily score roll-ups (docs/DOMAIN.md §7.8): additive counters per
+//! tenant, UTC day, survey, map, step and channel, raised in the response's
+//! transaction and read by the aggregates instead of the responses.
+
+use std::collections::BTreeMap;
+
+use cx_runtime::TenantId;
+use cx_runtime::store::{pg_array, scoped};
+use sea_orm::sea_query::ArrayType;
+use sea_orm::{ColumnTrait, ConnectionTrait, DbBackend, QueryFilter, QueryResult, Statement, Value};
+use uuid::Uuid;
+
+use super::Result;
+use super::entity::rollup;
+use crate::domain::aggregates::Counts;
+
+/// Where an answer counts. No map is the nil UUID, no step "".
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct CellKey {
+    pub day: i32,
+    pub survey_id: Uuid,
+    pub map_id: Uuid,
+    pub step_key: String,
+    pub channel: i16,
+}
+
+/// One roll-up row: its key, its survey's type and its counters.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Cell {
+    pub key: CellKey,
+    pub survey_type: i16,
+    pub counts: Counts,
+}
+
+/// `sql` with `$n` parameters, as `backend` numbers them (`?n` on SQLite).
+pub(super) fn statement(backend: DbBackend, sql: &str, values: Vec<Value>) -> Statement {
+    let sql = if backend == DbBackend::Postgres { sql.to_owned() } else { sql.replace('$', "?") };
+    Statement::from_sql_and_values(backend, sql, values)
+}
+
+const ADD: &str = "INSERT INTO survey_rollups (tenant_id, day, survey_id, map_id, step_key, channel, survey_type, \
+       n, promoters, passives, detractors, satisfied, score_sum, low_effort) \
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14) \
+     ON CONFLICT (tenant_id, day, survey_id, map_id, step_key, channel) DO UPDATE SET \
+       n = survey_rollups.n + excluded.n, promoters = survey_rollups.promoters + excluded.promoters, \
+       passives = survey_rollups.passives + excluded.passives, \
+       detractors = survey_rollups.detractors + excluded.detractors, \
+       satisfied = survey_rollups.satisfied + excluded.satisfied, \
+       score_sum = survey_rollups.score_sum + excluded.score_sum, \
+       low_effort = survey_rollups.low_effort + excluded.low_effort";
+
+/// Adds `counts` to the cell `key` (of a survey of type `survey_type`):
+/// one upsert, which holds the cell's row until the transaction ends.
+pub async fn add<C: ConnectionTrait>(
+    conn: &C,
+    t: &TenantId,
+    key: &CellKey,
+    survey_type: i16,
+    counts: &Counts,
+) -> Result<()> {
+    let values: Vec<Value> = vec![
+        t.as_str().into(),
+        key.day.into(),
+        key.survey_id.into(),
+        key.map_id.into(),
+        key.step_key.as_str().into(),
+        key.channel.into(),
+        survey_type.into(),
+        counts.n.into(),
+        counts.promoters.into(),
+        counts.passives.into(),
+        counts.detractors.into(),
+        counts.satisfied.into(),
+        counts.score_sum.into(),
+        counts.low_effort.into(),
+    ];
+    conn.execute_raw(statement(conn.get_database_backend(), ADD, values)).await?;
+    Ok(())
+}
+
+/// Every cell of days `first..=last`, in key order ([`CellKey`]'s).
+pub async fn cells<C: ConnectionTrait>(conn: &C, t: &TenantId, first: i32, last: i32) -> Result<Vec<Cell>> {
+    let rows = scoped::<rollup::Entity>(t).filter(rollup::Column::Day.between(first, last)).all(conn).await?;
+    let mut cells: Vec<Cell> = rows
+        .into_iter()
+        .map(|r| Cell {
+            key: CellKey {
+                day: r.day,
+                survey_id: r.survey_id,
+                map_id: r.map_id,
+                step_key: r.step_key,
+                channel: r.channel,
+            },
+            survey_type: r.survey_type,
+            counts: Counts {
+                n: r.n,
+                promoters: r.promoters,
+                passives: r.passives,
+                detractors: r.detractors,
+                satisfied: r.satisfied,
+                score_sum: r.score_sum,
+                low_effort: r.low_effort,
+            },
+        })
+        .collect();
+    // The database may order text by its collation: Rust's order, always.
+    cells.sort_by(|a, b| a.key.cmp(&b.key));
+    Ok(cells)
+}
+
+/// The sums of the counter columns, as every reader of them names them.
+pub(super) const SUMS: &str = "CAST(sum(n) AS BIGINT) AS n, CAST(sum(promoters) AS BIGINT) AS promoters, \
+     CAST(sum(passives) AS BIGINT) AS passives, CAST(sum(detractors) AS BIGINT) AS detractors, \
+     CAST(sum(satisfied) AS BIGINT) AS satisfied, CAST(sum(score_sum) AS BIGINT) AS score_sum, \
+     CAST(sum(low_effort) AS BIGINT) AS low_effort";
+
+/// The counters of a row read with [`SUMS`] (or the same names).
+pub(super) fn counts_of(row: &QueryResult) -> Result<Counts> {
+    let get = |c: &str| -> Result<i64> { Ok(row.try_get::<Option<i64>>("", c)?.unwrap_or(0)) };
+    Ok(Counts {
+        n: get("n")?,
+        promoters: get("promoters")?,
+        passives: get("passives")?,
+        detractors: get("detractors")?,
+        satisfied: get("satisfied")?,
+        score_sum: get("score_sum")?,
+        low_effort: get("low_effort")?,
+    })
+}
+
+/// Which cells an aggregate reads: days `first..=last`, and when given,
+/// these surveys, this map (and step) and these channels.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Filter {
+    pub first: i32,
+    pub last: i32,
+    pub surveys: Vec<Uuid>,
+    pub map: Option<Uuid>,
+    pub step: Option<String>,
+    pub channels: Vec<i16>,
+}
+
+/// The dimensions an aggregate groups by.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Grouping {
+    pub survey: bool,
+    pub map_step: bool,
+    pub channel: bool,
+    pub day: bool,
+}
+
+/// A group's values of the dimensions grouped by (`None` for the others).
+#[derive(Clone, Debug, Default, PartialEq, Eq, PartialOrd, Ord)]
+pub struct GroupKey {
+    pub survey_id: Option<Uuid>,
+    pub map_step: Option<(Uuid, String)>,
+    pub channel: Option<i16>,
+    pub day: Option<i32>,
+}
+
+/// The counters of each group, by survey type (proto code), in the order of
+/// the group values: one query, over the primary key's days of the tenant.
+pub async fn sums<C: ConnectionTrait>(
+    conn: &C,
+    t: &TenantId,
+    filter: &Filter,
+    grouping: Grouping,
+) -> Result<BTreeMap<GroupKey, BTreeMap<i16, Counts>>> {
+    let backend = conn.get_database_backend();
+    let mut values: Vec<Value> = vec![t.as_str().into(), filter.first.into(), filter.last.into()];
+    let mut conditions = String::new();
+    if !filter.surveys.is_empty() {
+        let list = match backend {
+            DbBackend::Postgres => {
+                format!("= ANY({}::uuid[])", param(pg_array(ArrayType::Uuid, filter.surveys.clone()), &mut values))
+            }
+            _ => in_list(filter.surveys.iter().map(|&s| param(s.into(), &mut values))),
+        };
+        conditions.push_str(&format!(" AND survey_id {list}"));
+    }
+    if let Some(map) = filter.map {
+        conditions.push_str(&format!(" AND map_id = {}", param(map.into(), &mut values)));
+    }
+    if let Some(step) = &filter.step {
+        conditions.push_str(&format!(" AND step_key = {}", param(step.as_str().into(), &mut values)));
+    }
+    if !filter.channels.is_empty() {
+        let list = match backend {
+            DbBackend::Postgres => {
+                format!("= ANY({}::int2[])", param(pg_array(ArrayType::SmallInt, filter.channels.clone()), &mut values))
+            }
+            _ => in_list(filter.channels.iter().map(|&c| param(c.into(), &mut values))),
+        };
+        conditions.push_str(&format!(" AND channel {list}"));
+    }
+    let mut columns = Vec::new();
+    for (on, names) in [
+        (grouping.survey, &["survey_id"][..]),
+        (grouping.map_step, &["map_id", "step_key"][..]),
+        (grouping.channel, &["channel"][..]),
+        (grouping.day, &["day"][..]),
+    ] {
+        if on {
+            columns.extend_from_slice(names);
+        }
+    }
+    columns.push("survey_type");
+    let columns = columns.join(", ");
+    let sql = format!(
+        "SELECT {columns}, {SUMS} FROM survey_rollups \
+         WHERE tenant_id = $1 AND day >= $2 AND day <= $3{conditions} GROUP BY {columns}"
+    );
+    let mut groups: BTreeMap<GroupKey, BTreeMap<i16, Counts>> = BTreeMap::new();
+    for row in conn.query_all_raw(statement(backend, &sql, values)).await? {
+        let key = GroupKey {
+            survey_id: grouping.survey.then(|| row.try_get("", "survey_id")).transpose()?,
+            map_step: grouping
+                .map_step
+                .then(|| Ok::<_, sea_orm::DbErr>((row.try_get("", "map_id")?, row.try_get("", "step_key")?)))
+                .transpose()?,
+            channel: grouping.channel.then(|| row.try_get("", "channel")).transpose()?,
+            day: grouping.day.then(|| row.try_get("", "day")).transpose()?,
+        };
+        let survey_type: i16 = row.try_get("", "survey_type")?;
+        groups.entry(key).or_default().entry(survey_type).or_default().add(&counts_of(&row)?);
+    }
+    Ok(groups)
+}
+
+/// Adds a parameter; its `$n`.
+fn param(value: Value, values: &mut Vec<Value>) -> String {
+    values.push(value);
+    format!("${}", values.len())
+}
+
+/// `IN (a, b, …)` of parameters already numbered.
+fn in_list(params: impl Iterator<Item = String>) -> String {
+    format!("IN ({})", params.collect::<Vec<_>>().join(", "))
+}
