@@ -54,8 +54,29 @@ impl ServiceContext {
     /// declared not deployed: an erasure never completes without a service
     /// that may hold the customer's data.
     pub fn participants(&self, asking: &str) -> Result<Vec<&'static str>, ConfigError> {
+        self.deployed(self.registry.participants(asking), "holds customer data and erasures wait for it")
+    }
+
+    /// The services `asking` (profile) tells of every consent decision: the
+    /// registered services enforcing consent that this deployment runs. Like
+    /// participants, each must be reachable or declared not deployed, so a
+    /// withdrawal never waits for a service that is not there.
+    pub fn consent_feed(&self, asking: &str) -> Result<Vec<&'static str>, ConfigError> {
+        self.deployed(self.registry.consent_feed(asking), "enforces consent and must hear of its changes")
+    }
+
+    /// Whether this deployment runs `service`: it is registered and not
+    /// named in `CX_NOT_DEPLOYED`. Messages owed to it wait in the outbox
+    /// until its endpoint is known.
+    pub fn is_deployed(&self, service: &str) -> bool {
+        self.registry.get(service).is_some() && !self.peers.is_absent(service)
+    }
+
+    /// Those of `names` that are reachable; an error names the setting of
+    /// the first that is neither reachable nor declared not deployed.
+    fn deployed(&self, names: Vec<&'static str>, why: &str) -> Result<Vec<&'static str>, ConfigError> {
         let mut asked = Vec::new();
-        for name in self.registry.participants(asking) {
+        for name in names {
             if self.peers.contains(name) {
                 asked.push(name);
             } else if !self.peers.is_absent(name) {
@@ -63,7 +84,7 @@ impl ServiceContext {
                 return Err(ConfigError::new(
                     setting,
                     format!(
-                        "the {name} service holds customer data and erasures wait for it: set its endpoint, \
+                        "the {name} service {why}: set its endpoint, \
                          or name it in CX_NOT_DEPLOYED if this deployment does not run it"
                     ),
                 ));
@@ -111,5 +132,56 @@ impl ServiceContext {
             peers: Peers::default(),
             registry: Registry::default(),
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::{AuthArgs, CacheArgs, ServiceAuthArgs, StoreArgs};
+    use crate::peers::PeerArgs;
+    use crate::registry::ServiceDef;
+
+    fn never(
+        _: &ServiceContext,
+    ) -> futures::future::BoxFuture<'_, Result<Arc<dyn crate::server::ServiceModule>, ConfigError>> {
+        Box::pin(async { Err(ConfigError::new("SERVICE", "not built in this test")) })
+    }
+
+    const SERVICES: &[ServiceDef] = &[
+        ServiceDef { name: "profile", customer_data: true, consent_feed: false, build: never },
+        ServiceDef { name: "survey", customer_data: true, consent_feed: true, build: never },
+        ServiceDef { name: "segments", customer_data: false, consent_feed: true, build: never },
+    ];
+    const REGISTRY: Registry = Registry::new(SERVICES);
+
+    fn context(peers: PeerArgs) -> ServiceContext {
+        let dir = std::env::temp_dir().join(format!("cx-context-{}", uuid::Uuid::new_v4().simple()));
+        let store = StoreArgs { data_dir: dir, database_url: None, db_max_connections: 2 };
+        let auth = AuthArgs { jwt_secret: Some("user-secret-0123456789abcdef-0123".into()), ..AuthArgs::default() };
+        let internal =
+            ServiceAuthArgs { service_secret: Some("service-key-0123456789abcdef-0123".into()), ..Default::default() };
+        let cache = CacheArgs { redis_url: None, cache_ttl: std::time::Duration::from_secs(60) };
+        let ctx = ServiceContext::from_args(&store, &cache, &auth, &internal).unwrap();
+        ctx.with_registry(REGISTRY).with_peers(Peers::resolve(&peers, &REGISTRY, None).unwrap())
+    }
+
+    #[tokio::test]
+    async fn the_consent_feed_is_the_deployed_services_enforcing_consent() {
+        let all = PeerArgs::default().with("survey", "http://survey:1").with("segments", "http://segments:1");
+        assert_eq!(context(all).consent_feed("profile").unwrap(), ["survey", "segments"]);
+        // Segments not deployed: left out, and known not to be there.
+        let mut some = PeerArgs::default().with("survey", "http://survey:1");
+        some.not_deployed = vec!["segments".into()];
+        let ctx = context(some);
+        assert_eq!(ctx.consent_feed("profile").unwrap(), ["survey"]);
+        assert_eq!(
+            (ctx.is_deployed("survey"), ctx.is_deployed("segments"), ctx.is_deployed("kpi")),
+            (true, false, false)
+        );
+        // Neither reachable nor declared absent: the setting is named.
+        let err = context(PeerArgs::default().with("survey", "http://survey:1")).consent_feed("profile").unwrap_err();
+        assert_eq!(err.setting, "CX_SEGMENTS_ENDPOINT");
+        assert!(err.to_string().contains("the segments service enforces consent"), "{err}");
     }
 }

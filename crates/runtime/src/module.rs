@@ -1,7 +1,8 @@
 //! The scaffold every service is built on: its database, its cache, its
-//! outbox dispatcher and inbox, its gRPC service behind user authentication,
-//! its migrations (the shared tables always included) and its background
-//! jobs. A service says only what is its own:
+//! outbox dispatcher and inbox, its gRPC service behind user authentication
+//! (and an internal one behind the service identity), its migrations (the
+//! shared tables always included) and its background jobs. A service says
+//! only what is its own:
 //!
 //! ```ignore
 //! let parts = Parts::open(ctx, NAME).await?;
@@ -32,6 +33,7 @@ use crate::identity::InternalAuth;
 use crate::outbox::Kind;
 use crate::outbox::dispatcher::{Dispatcher, DispatcherConfig, Expand};
 use crate::outbox::inbox::{Handlers, Inbox};
+pub use crate::peers::InternalPeer;
 use crate::server::ServiceModule;
 
 /// What a service is built from, opened for it.
@@ -55,6 +57,20 @@ impl Parts {
     /// A traced channel to the `peer` service, when it is configured.
     pub fn peer(&self, peer: &str) -> Option<crate::peers::PeerChannel> {
         self.ctx.peers.traced(peer)
+    }
+
+    /// The `peer` service's internal RPCs, called as this service (a
+    /// service token per call), when it is configured.
+    pub fn internal_peer(&self, peer: &str) -> Option<InternalPeer> {
+        let channel = self.ctx.peers.traced(peer)?;
+        Some(InternalPeer::new(channel, self.ctx.service_key.clone(), self.name))
+    }
+
+    /// Whether the deployment runs `service` (registered, not named in
+    /// `CX_NOT_DEPLOYED`): what is owed to a service that is not there is
+    /// never written.
+    pub fn is_deployed(&self, service: &str) -> bool {
+        self.ctx.is_deployed(service)
     }
 
     /// Starts the module, migrated by `M` (plus the shared tables).
@@ -125,6 +141,32 @@ impl ModuleBuilder {
         let auth = self.parts.ctx.auth.clone();
         self.mounts.push(Box::new(move |routes| {
             routes.add_service(InterceptedService::new(server.clone(), auth.clone()));
+        }));
+        self
+    }
+
+    /// Serves `server`, an internal service of this one (called by other
+    /// services, never by users), behind the service identity: only a
+    /// service token passes (user tokens are `UNAUTHENTICATED`), and the
+    /// handler reads the caller with [`crate::identity::service_identity`].
+    /// Like the inbox it is not advertised by reflection, and its health is
+    /// the service's: calls wait for the same readiness.
+    pub fn serve_internal<S>(mut self, server: S) -> Self
+    where
+        S: tower::Service<
+                http::Request<tonic::body::Body>,
+                Response = http::Response<tonic::body::Body>,
+                Error = Infallible,
+            > + NamedService
+            + Clone
+            + Send
+            + Sync
+            + 'static,
+        S::Future: Send + 'static,
+    {
+        let internal = self.parts.ctx.internal.clone();
+        self.mounts.push(Box::new(move |routes| {
+            routes.add_service(InterceptedService::new(server.clone(), internal.clone()));
         }));
         self
     }

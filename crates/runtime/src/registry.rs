@@ -23,12 +23,19 @@ pub struct ServiceDef {
     /// Holds customer data, so takes part in merges and erasures: the profile
     /// service asks it, and an erasure completes only once it confirmed.
     pub customer_data: bool,
+    /// Enforces consent (survey invitations, campaign exports): the profile
+    /// service sends it every consent decision (`cx.profile.v1.ConsentChanged`).
+    pub consent_feed: bool,
     pub build: Build,
 }
 
 impl std::fmt::Debug for ServiceDef {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ServiceDef").field("name", &self.name).field("customer_data", &self.customer_data).finish()
+        f.debug_struct("ServiceDef")
+            .field("name", &self.name)
+            .field("customer_data", &self.customer_data)
+            .field("consent_feed", &self.consent_feed)
+            .finish()
     }
 }
 
@@ -64,6 +71,12 @@ impl Registry {
     /// fans out merges and erasures).
     pub fn participants(&self, asking: &str) -> Vec<&'static str> {
         self.0.iter().filter(|s| s.customer_data && s.name != asking).map(|s| s.name).collect()
+    }
+
+    /// The services that enforce consent, except `asking` (profile, which
+    /// tells them of every decision).
+    pub fn consent_feed(&self, asking: &str) -> Vec<&'static str> {
+        self.0.iter().filter(|s| s.consent_feed && s.name != asking).map(|s| s.name).collect()
     }
 
     /// The services `which` names: `all`, or one name.
@@ -103,9 +116,9 @@ mod tests {
     }
 
     const SERVICES: &[ServiceDef] = &[
-        ServiceDef { name: "accounts", customer_data: false, build: never },
-        ServiceDef { name: "orders", customer_data: true, build: never },
-        ServiceDef { name: "tickets", customer_data: true, build: never },
+        ServiceDef { name: "accounts", customer_data: false, consent_feed: false, build: never },
+        ServiceDef { name: "orders", customer_data: true, consent_feed: true, build: never },
+        ServiceDef { name: "tickets", customer_data: true, consent_feed: false, build: never },
     ];
 
     #[test]
@@ -126,5 +139,12 @@ mod tests {
         assert_eq!(registry.participants("accounts"), ["orders", "tickets"]);
         assert_eq!(registry.participants("orders"), ["tickets"]);
         assert_eq!(SERVICES[1].endpoint_setting(), "CX_ORDERS_ENDPOINT");
+    }
+
+    #[test]
+    fn the_consent_feed_is_the_services_enforcing_consent_but_the_asking_one() {
+        let registry = Registry::new(SERVICES);
+        assert_eq!(registry.consent_feed("accounts"), ["orders"]);
+        assert!(registry.consent_feed("orders").is_empty());
     }
 }

@@ -157,3 +157,52 @@ async fn the_cache_comes_back_by_itself_after_redis_restarts() {
     cx_testkit::eventually("the cache reconnects and fills again", fill, Option::is_some).await;
     assert_eq!(cache.backend().get(&key).await.map(|hit| hit.value[12..].to_vec()), Some(b"v3".to_vec()));
 }
+
+#[tokio::test]
+async fn many_keys_go_in_one_pipeline_each_way_and_a_raced_fill_is_refused() {
+    let redis = PrivateRedis::start(free_port());
+    redis.wait_ready().await;
+    let db = epoch_db().await;
+    let cache =
+        Cache::new(Arc::new(RedisCache::connect_lazy(&redis.url()).unwrap()), Duration::from_secs(60)).bind(&db);
+    let (_stop, stopped) = tokio::sync::watch::channel(false);
+    tokio::spawn(cache.keeper(stopped).unwrap());
+    cx_testkit::eventually("the keeper reads the epoch", || std::future::ready(cache.epoch()), Option::is_some).await;
+    let t = TenantId::parse("acme").unwrap();
+    let keys: Vec<CacheKey> = (0..3_000).map(|i| CacheKey::new(&t, "many", &i.to_string())).collect();
+    // Every third key is found; key 1 is invalidated by a writer while read.
+    let found = |missing: Vec<usize>| {
+        missing.into_iter().filter(|i| i % 3 == 1).map(|i| (i, format!("v{i}").into_bytes())).collect()
+    };
+    let loaded = cache
+        .get_or_load_many::<(), _, _>(&keys, |missing| async {
+            cache.invalidate(&keys[1]).await.unwrap();
+            Ok::<_, ()>(found(missing))
+        })
+        .await
+        .unwrap();
+    assert_eq!(loaded.iter().filter(|v| v.is_some()).count(), 1_000);
+    assert_eq!(loaded[4], Some(b"v4".to_vec()));
+    assert_eq!(raw(&cache, &keys[4]).await, Some(b"v4".to_vec()), "filled");
+    assert_eq!(raw(&cache, &keys[1]).await, None, "the raced fill is refused");
+    assert_eq!(raw(&cache, &keys[3]).await, None, "not found is not cached");
+
+    // Read back from Redis: the loader is asked only for what is missing
+    // (key 1, the 2,000 never found).
+    let asked = std::sync::Mutex::new(Vec::new());
+    let again = cache
+        .get_or_load_many::<(), _, _>(&keys, |missing| async {
+            asked.lock().unwrap().clone_from(&missing);
+            Ok::<_, ()>(found(missing))
+        })
+        .await
+        .unwrap();
+    assert_eq!(again, loaded);
+    let asked = asked.into_inner().unwrap();
+    assert_eq!((asked.len(), asked.contains(&1), asked.contains(&4)), (2_001, true, false));
+
+    // Invalidated together, in one pipeline.
+    cache.invalidate_all(&keys[..9]).await.unwrap();
+    assert_eq!(raw(&cache, &keys[4]).await, None);
+    assert_eq!(raw(&cache, &keys[10]).await, Some(b"v10".to_vec()));
+}

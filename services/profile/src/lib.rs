@@ -30,7 +30,8 @@ pub const NAME: &str = "profile";
 
 /// The profile service's line in the registry. It holds customer data, and
 /// is the one that fans merges and erasures out to the others.
-pub const SERVICE: ServiceDef = ServiceDef { name: NAME, customer_data: true, build: |ctx| Box::pin(build(ctx)) };
+pub const SERVICE: ServiceDef =
+    ServiceDef { name: NAME, customer_data: true, consent_feed: false, build: |ctx| Box::pin(build(ctx)) };
 
 /// Builds the service over its own database (opened lazily).
 pub async fn build(ctx: &ServiceContext) -> Result<Arc<dyn ServiceModule>, ConfigError> {

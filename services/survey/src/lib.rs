@@ -29,8 +29,10 @@ use crate::store::migration::Migrator;
 pub const NAME: &str = "survey";
 
 /// The survey service's line in the registry: it holds customer data
-/// (invitations, responses, cases), so it takes part in merges and erasures.
-pub const SERVICE: ServiceDef = ServiceDef { name: NAME, customer_data: true, build: |ctx| Box::pin(build(ctx)) };
+/// (invitations, responses, cases), so it takes part in merges and erasures,
+/// and it enforces consent, so profile tells it of every consent decision.
+pub const SERVICE: ServiceDef =
+    ServiceDef { name: NAME, customer_data: true, consent_feed: true, build: |ctx| Box::pin(build(ctx)) };
 
 /// Builds the service over its own database (opened lazily).
 pub async fn build(ctx: &ServiceContext) -> Result<Arc<dyn ServiceModule>, ConfigError> {

@@ -78,6 +78,48 @@ pub trait CacheBackend: Send + Sync + std::fmt::Debug + 'static {
     /// Removes every key of a tenant that starts with `prefix` (erasure);
     /// false if that may not be done.
     async fn invalidate_prefix(&self, tenant: &TenantId, prefix: &str) -> bool;
+
+    // Many keys at once: one round trip where the backend can (Redis
+    // pipelines); by default one key after the other.
+
+    /// [`CacheBackend::get`] of each of `keys`, in order.
+    async fn get_many(&self, keys: &[&CacheKey]) -> Vec<Option<Hit>> {
+        let mut hits = Vec::with_capacity(keys.len());
+        for key in keys {
+            hits.push(self.get(key).await);
+        }
+        hits
+    }
+    /// [`CacheBackend::lease`] of each of `keys`, in order.
+    async fn lease_many(&self, keys: &[&CacheKey], ttl: Duration) -> Vec<Option<Lease>> {
+        let mut leases = Vec::with_capacity(keys.len());
+        for key in keys {
+            leases.push(self.lease(key, ttl).await);
+        }
+        leases
+    }
+    /// [`CacheBackend::fill`] of each entry.
+    async fn fill_many(&self, fills: &[(&CacheKey, &Lease, Vec<u8>)], ttl: Duration) {
+        for (key, lease, value) in fills {
+            self.fill(key, lease, value, ttl).await;
+        }
+    }
+    /// [`CacheBackend::release`] of each lease.
+    async fn release_many(&self, leases: &[(&CacheKey, &Lease)]) {
+        for (key, lease) in leases {
+            self.release(key, lease).await;
+        }
+    }
+    /// [`CacheBackend::invalidate`] of each of `keys`; false if one may not
+    /// have been done.
+    async fn invalidate_many(&self, keys: &[CacheKey]) -> bool {
+        for key in keys {
+            if !self.invalidate(key).await {
+                return false;
+            }
+        }
+        true
+    }
     /// Whether other processes share it (and so need [`Cache::bind`]).
     fn shared(&self) -> bool {
         false
@@ -233,6 +275,63 @@ impl Cache {
         loaded
     }
 
+    /// The cached bytes of each of `keys` (distinct), in order; those not
+    /// cached are read together by `load`, given their positions, which
+    /// answers the values it found by position (not found: absent, not
+    /// cached). What it finds fills the cache under fill leases taken
+    /// before it reads, as in [`Cache::get_or_load`], so a read that raced a
+    /// write never puts the old value back. One round trip to Redis for the
+    /// reads, one for the leases, one for the fills; no single flight
+    /// (concurrent loaders of a key each read the database, the lease holder
+    /// alone fills).
+    pub async fn get_or_load_many<E, F, Fut>(&self, keys: &[CacheKey], load: F) -> Result<Vec<Option<Vec<u8>>>, E>
+    where
+        F: FnOnce(Vec<usize>) -> Fut,
+        Fut: Future<Output = Result<HashMap<usize, Vec<u8>>, E>>,
+    {
+        let all: Vec<&CacheKey> = keys.iter().collect();
+        let hits = self.backend.get_many(&all).await;
+        let mut values: Vec<Option<Vec<u8>>> = hits
+            .into_iter()
+            .map(|hit| hit.and_then(|hit| open(self.epoch_for(hit.server.as_deref())?, hit.value)))
+            .collect();
+        values.resize(keys.len(), None);
+        let missing: Vec<usize> = (0..keys.len()).filter(|i| values[*i].is_none()).collect();
+        if missing.is_empty() {
+            return Ok(values);
+        }
+        // The epoch before the read: a bump during it makes these fills misses.
+        let epoch = self.epoch();
+        let missing_keys: Vec<&CacheKey> = missing.iter().map(|i| &keys[*i]).collect();
+        let mut leases = match epoch {
+            Some(_) => self.backend.lease_many(&missing_keys, LEASE_TTL).await,
+            None => Vec::new(),
+        };
+        leases.resize(missing.len(), None);
+        let loaded = load(missing.clone()).await;
+        let found = loaded.as_ref().ok();
+        let (mut fills, mut releases) = (Vec::new(), Vec::new());
+        for (i, lease) in missing.iter().zip(&leases) {
+            let Some(lease) = lease else { continue };
+            match (found.and_then(|f| f.get(i)), epoch) {
+                (Some(value), Some(epoch)) => fills.push((&keys[*i], lease, seal(epoch, value))),
+                _ => releases.push((&keys[*i], lease)),
+            }
+        }
+        if !fills.is_empty() {
+            self.backend.fill_many(&fills, self.ttl).await;
+        }
+        if !releases.is_empty() {
+            self.backend.release_many(&releases).await;
+        }
+        for (i, value) in loaded? {
+            if let Some(slot) = values.get_mut(i) {
+                *slot = Some(value);
+            }
+        }
+        Ok(values)
+    }
+
     async fn lookup(&self, key: &CacheKey) -> Option<Vec<u8>> {
         let span = tracing::debug_span!(
             "cache.get",
@@ -280,14 +379,17 @@ impl Cache {
     }
 
     async fn drop_keys(&self, keys: &[CacheKey]) -> Result<Dropped, CacheUnavailable> {
-        for key in keys {
-            // One failure is enough: the epoch covers every key at once.
-            if !self.backend.invalidate(key).await {
-                self.bump().await?;
-                return Ok(Dropped::Bumped);
-            }
+        let dropped = match keys {
+            [] => true,
+            [key] => self.backend.invalidate(key).await,
+            _ => self.backend.invalidate_many(keys).await,
+        };
+        // One failure is enough: the epoch covers every key at once.
+        if dropped {
+            return Ok(Dropped::Deleted);
         }
-        Ok(Dropped::Deleted)
+        self.bump().await?;
+        Ok(Dropped::Bumped)
     }
 
     async fn bump(&self) -> Result<(), CacheUnavailable> {
@@ -376,6 +478,37 @@ mod tests {
         assert_eq!(open(8, sealed), None);
         // Values cached before epochs existed carry no header: a miss.
         assert_eq!(open(0, b"v".to_vec()), None);
+    }
+
+    #[tokio::test]
+    async fn many_keys_load_what_is_missing_once_and_refuse_fills_a_write_raced() {
+        let cache = Cache::in_memory(Duration::from_secs(60));
+        let keys: Vec<CacheKey> = (0..4).map(|i| CacheKey::new(&tenant(), "many", &i.to_string())).collect();
+        // Key 0 is cached already; 1 and 2 are found; 3 is not found.
+        cache.get_or_load::<(), _, _>(&keys[0], || async { Ok(Some(b"zero".to_vec())) }).await.unwrap();
+        let asked = Arc::new(Mutex::new(Vec::new()));
+        let loaded = cache
+            .get_or_load_many::<(), _, _>(&keys, |missing| {
+                let asked = asked.clone();
+                let cache = cache.clone();
+                let raced = keys[2].clone();
+                async move {
+                    asked.lock().unwrap().extend(missing);
+                    // A writer invalidates key 2 while it is read.
+                    cache.invalidate(&raced).await.unwrap();
+                    Ok(HashMap::from([(1, b"one".to_vec()), (2, b"old".to_vec())]))
+                }
+            })
+            .await
+            .unwrap();
+        assert_eq!(*asked.lock().unwrap(), [1, 2, 3], "only the keys not cached are loaded");
+        assert_eq!(loaded, [Some(b"zero".to_vec()), Some(b"one".to_vec()), Some(b"old".to_vec()), None]);
+        let cached: Vec<_> = futures::future::join_all(keys.iter().map(|k| cache.backend().get(k))).await;
+        let cached: Vec<_> = cached.into_iter().map(|hit| hit.map(|h| h.value)).collect();
+        assert_eq!(cached, [Some(seal(0, b"zero")), Some(seal(0, b"one")), None, None], "the raced fill is refused");
+        // Every lease was given back: key 3 (not found) and key 2 can be leased again.
+        assert!(cache.backend().lease(&keys[3], LEASE_TTL).await.is_some());
+        assert!(cache.backend().lease(&keys[2], LEASE_TTL).await.is_some());
     }
 
     #[tokio::test]

@@ -242,6 +242,66 @@ impl CacheBackend for RedisCache {
         .is_some()
     }
 
+    async fn get_many(&self, keys: &[&CacheKey]) -> Vec<Option<Hit>> {
+        let names: Vec<&str> = keys.iter().map(|k| k.as_str()).collect();
+        let read: Option<(Option<String>, Vec<Option<Vec<u8>>>)> = self
+            .run(|mut conn| async move {
+                redis::pipe().cmd("CLIENT").arg("GETNAME").cmd("MGET").arg(&names).query_async(&mut conn).await
+            })
+            .await;
+        let Some((name, values)) = read else {
+            return vec![None; keys.len()];
+        };
+        let server = self.checked().filter(|c| name.as_deref() == Some(c.name.as_str())).map(|c| c.run_id);
+        values.into_iter().map(|value| Some(Hit { value: value?, server: server.clone() })).collect()
+    }
+
+    async fn lease_many(&self, keys: &[&CacheKey], ttl: Duration) -> Vec<Option<Lease>> {
+        // One token for the batch: each lease is still this reader's alone.
+        let token = uuid::Uuid::new_v4().to_string();
+        let mut pipe = redis::pipe();
+        for key in keys {
+            pipe.cmd("SET").arg(key.lease()).arg(&token).arg("NX").arg("PX").arg(ttl.as_millis() as u64);
+        }
+        let set: Option<Vec<Option<String>>> =
+            self.run(|mut conn| async move { pipe.query_async(&mut conn).await }).await;
+        match set {
+            Some(set) => set.into_iter().map(|ok| ok.map(|_| Lease(token.clone()))).collect(),
+            None => vec![None; keys.len()],
+        }
+    }
+
+    async fn fill_many(&self, fills: &[(&CacheKey, &Lease, Vec<u8>)], ttl: Duration) {
+        let ttl_ms = ttl.as_millis() as u64;
+        let mut pipe = redis::pipe();
+        // A pipeline does not load a script by itself.
+        pipe.load_script(&self.fill).ignore();
+        for (key, lease, value) in fills {
+            pipe.invoke_script(self.fill.key(key.as_str()).key(key.lease()).arg(&lease.0).arg(value).arg(ttl_ms))
+                .ignore();
+        }
+        let _: Option<()> = self.run(|mut conn| async move { pipe.query_async(&mut conn).await }).await;
+    }
+
+    async fn release_many(&self, leases: &[(&CacheKey, &Lease)]) {
+        let mut pipe = redis::pipe();
+        pipe.load_script(&self.release).ignore();
+        for (key, lease) in leases {
+            pipe.invoke_script(self.release.key(key.lease()).arg(&lease.0)).ignore();
+        }
+        let _: Option<()> = self.run(|mut conn| async move { pipe.query_async(&mut conn).await }).await;
+    }
+
+    async fn invalidate_many(&self, keys: &[CacheKey]) -> bool {
+        // One DEL per key (each with its lease): keys of several tenants
+        // may be on several Redis Cluster shards.
+        let mut pipe = redis::pipe();
+        for key in keys {
+            pipe.cmd("DEL").arg(key.as_str()).arg(key.lease()).ignore();
+        }
+        self.run(|mut conn| async move { pipe.query_async::<()>(&mut conn).await }).await.is_some()
+    }
+
     fn shared(&self) -> bool {
         true
     }
