@@ -301,7 +301,12 @@ async fn one_trace_crosses_the_processes_and_a_killed_profile_service_loses_noth
     let offered = chain
         .wait_for(
             "journey offers the touchpoints to survey, in the request's trace",
-            child("cx-journey", SpanKind::Producer, "outbox deliver cx.journey.v1.TouchpointsOffered", ingest_id.clone()),
+            child(
+                "cx-journey",
+                SpanKind::Producer,
+                "outbox deliver cx.journey.v1.TouchpointsOffered",
+                ingest_id.clone(),
+            ),
         )
         .await;
     let offer_call = chain
