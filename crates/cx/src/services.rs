@@ -7,3 +7,14 @@ const SERVICES: &[ServiceDef] = &[cx_profile::SERVICE, cx_journey::SERVICE, cx_s
 
 /// Every service of the suite, in the order `cx serve all` starts them.
 pub const REGISTRY: Registry = Registry::new(SERVICES);
+
+#[cfg(test)]
+mod tests {
+    use super::REGISTRY;
+
+    #[test]
+    fn profile_fans_out_to_the_services_holding_customer_data_and_feeds_consent_to_survey() {
+        assert_eq!(REGISTRY.participants("profile"), ["journey", "survey"]);
+        assert_eq!(REGISTRY.consent_feed("profile"), ["survey"]);
+    }
+}

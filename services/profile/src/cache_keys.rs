@@ -11,6 +11,23 @@ pub fn profile(t: &TenantId, id: Uuid) -> CacheKey {
     CacheKey::new(t, "profile", &id.to_string())
 }
 
+/// The cache entry of a profile's standing (consents in force, lifecycle,
+/// intensity), which other services' consent checks read.
+pub fn standing(t: &TenantId, id: Uuid) -> CacheKey {
+    CacheKey::new(t, "standing", &id.to_string())
+}
+
+/// Every entry showing a customer's lifecycle or intensity: what a change
+/// of activity, a sweep, a merge or an erasure drops.
+pub fn customer(t: &TenantId, id: Uuid) -> [CacheKey; 2] {
+    [profile(t, id), standing(t, id)]
+}
+
+/// [`customer`] of each of `ids`.
+pub fn customers(t: &TenantId, ids: impl IntoIterator<Item = Uuid>) -> Vec<CacheKey> {
+    ids.into_iter().flat_map(|id| customer(t, id)).collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -18,6 +35,8 @@ mod tests {
     #[test]
     fn a_profile_keeps_its_spelling() {
         let id = Uuid::from_u128(7);
-        assert_eq!(profile(&TenantId::parse("acme").unwrap(), id).as_str(), format!("cx:{{acme}}:profile:{id}"));
+        let t = TenantId::parse("acme").unwrap();
+        assert_eq!(profile(&t, id).as_str(), format!("cx:{{acme}}:profile:{id}"));
+        assert_eq!(customers(&t, [id]), [profile(&t, id), standing(&t, id)]);
     }
 }

@@ -1,6 +1,7 @@
 //! What other services send the profile service through their outboxes:
-//! activity recorded by the journey service, and confirmations of erasure
-//! from every service holding customer data.
+//! activity recorded by the journey service, customers' survey scores from
+//! the survey service, and confirmations of erasure from every service
+//! holding customer data.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -17,9 +18,13 @@ use crate::cache_keys;
 use crate::error::ProfileError;
 use crate::store::ProfileStore;
 use crate::store::activity::{UnknownProfiles, apply_activity};
+use crate::store::scores;
+use cx_proto::survey::v1::ScoreRecorded;
 
 /// The service that records customers' activity.
 const ACTIVITY_SENDER: &str = "journey";
+/// The service whose answers give customers their latest scores.
+const SCORES_SENDER: &str = "survey";
 
 #[derive(Debug)]
 pub struct ProfileInbox {
@@ -36,7 +41,8 @@ impl ProfileInbox {
 /// confirmations from whichever service was asked (checked against the job).
 pub fn routes(handlers: Handlers, inbox: Arc<ProfileInbox>) -> Handlers {
     handlers
-        .on::<pb::RecordActivityRequest>(ACTIVITY_SENDER, inbox)
+        .on::<pb::RecordActivityRequest>(ACTIVITY_SENDER, inbox.clone())
+        .on::<ScoreRecorded>(SCORES_SENDER, inbox)
         .on_any::<pb::ErasureConfirmed>(Arc::new(ErasureConfirmations))
 }
 
@@ -53,13 +59,38 @@ impl Receive<pb::RecordActivityRequest> for ProfileInbox {
         let records = crate::api::activity::parse_batch(&batch_id, records)?;
         // Activity may name a customer merged or erased since it was sent.
         let changed = apply_activity(txn, t, &batch_id, records, UnknownProfiles::Redirect).await?;
-        let keys: Vec<_> = changed.unwrap_or_default().into_iter().map(|id| cache_keys::profile(t, id)).collect();
+        let keys = cache_keys::customers(t, changed.unwrap_or_default());
         let cache = self.cache.clone();
         Ok(Some(Box::pin(async move {
             // On failure the bump is owed: this process trusts no cached
             // value until it is made.
             if let Err(err) = cache.invalidate_all(&keys).await {
                 tracing::error!(error = %err, "activity stored, profiles not invalidated");
+            }
+        })))
+    }
+}
+
+#[async_trait]
+impl Receive<ScoreRecorded> for ProfileInbox {
+    async fn receive(
+        &self,
+        txn: &DatabaseTransaction,
+        t: &TenantId,
+        _: &str,
+        message: ScoreRecorded,
+    ) -> Result<AfterCommit, ProfileError> {
+        let (customer, score) = scores::parse(message)?;
+        // For the survivor of a merged id; nothing for an erased one.
+        let Some(changed) = scores::record(txn, t, customer, &score).await? else {
+            return Ok(None);
+        };
+        let (cache, key) = (self.cache.clone(), cache_keys::profile(t, changed));
+        Ok(Some(Box::pin(async move {
+            // On failure the bump is owed: this process trusts no cached
+            // value until it is made.
+            if let Err(err) = cache.invalidate(&key).await {
+                tracing::error!(error = %err, "score stored, profile not invalidated");
             }
         })))
     }

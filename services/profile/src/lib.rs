@@ -1,6 +1,7 @@
 //! The profile service (`cx.profile.v1.ProfileService`): the single view of a
 //! customer — identities across channels, typed attributes, persona and
-//! consents with their full history (docs/DOMAIN.md §2–§4, §6).
+//! consents with their full history (docs/DOMAIN.md §2–§4, §6) — and, for the
+//! other services, `cx.profile.v1.ProfileInternalService` (consent checks).
 //!
 //! - [`domain`]: pure rules (identity normal forms, attributes, consent state);
 //! - [`store`]: sea-orm entities, migrations and tenant-scoped queries;
@@ -15,6 +16,7 @@ pub mod store;
 
 use std::sync::Arc;
 
+use cx_proto::profile::v1::profile_internal_service_server::ProfileInternalServiceServer;
 use cx_proto::profile::v1::profile_service_server::{ProfileServiceServer, SERVICE_NAME};
 use cx_runtime::config::ConfigError;
 use cx_runtime::context::ServiceContext;
@@ -23,6 +25,7 @@ use cx_runtime::registry::ServiceDef;
 use cx_runtime::server::ServiceModule;
 
 use crate::api::ProfileApi;
+use crate::api::internal::ProfileInternal;
 use crate::store::ProfileStore;
 use crate::store::migration::Migrator;
 
@@ -36,8 +39,11 @@ pub const SERVICE: ServiceDef =
 /// Builds the service over its own database (opened lazily).
 pub async fn build(ctx: &ServiceContext) -> Result<Arc<dyn ServiceModule>, ConfigError> {
     let parts = Parts::open(ctx, NAME).await?;
-    let store = ProfileStore::new(parts.db.clone()).with_fanout(ctx.participants(NAME)?);
+    let store = ProfileStore::new(parts.db.clone())
+        .with_fanout(ctx.participants(NAME)?)
+        .with_consent_feed(ctx.consent_feed(NAME)?);
     let api = ProfileApi::new(store.clone(), parts.cache.clone());
+    let internal = ProfileInternal::new(store.clone(), parts.cache.clone());
     let received = Arc::new(inbox::ProfileInbox::new(parts.cache.clone()));
     let (cache, interval) = (parts.cache.clone(), ctx.jobs.sweep_interval);
     Ok(parts
@@ -46,6 +52,8 @@ pub async fn build(ctx: &ServiceContext) -> Result<Arc<dyn ServiceModule>, Confi
         .serve(
             ProfileServiceServer::new(api).max_decoding_message_size(cx_proto::codec::max_request_bytes(SERVICE_NAME)),
         )
+        // Other services' consent checks, behind the service identity.
+        .serve_internal(ProfileInternalServiceServer::new(internal))
         .inbox(|handlers| inbox::routes(handlers, received))
         .job(move |stop| Box::pin(sweep_loop(store.clone(), cache.clone(), interval, stop)))
         .build())
@@ -61,7 +69,7 @@ async fn sweep_loop(
         match store.sweep(chrono::Utc::now().date_naive()).await {
             Ok(swept) => {
                 for (tenant, ids) in swept {
-                    let keys: Vec<_> = ids.into_iter().map(|id| cache_keys::profile(&tenant, id)).collect();
+                    let keys = cache_keys::customers(&tenant, ids);
                     // On failure the bump is owed: this process trusts no
                     // cached value until it is made.
                     if let Err(err) = cache.invalidate_all(&keys).await {

@@ -93,7 +93,7 @@ async fn after_the_receipt_nothing_in_the_schema_or_the_cache_mentions_the_custo
     let counts: std::collections::BTreeMap<_, _> = step.erased_counts.clone().into_iter().collect();
     // 3 identities (her email, phone and the merged email), 1 consent, 1
     // activity day, 1 purchase day, 1 device, 1 transition (prospect → active),
-    // 1 merge record, 1 profile.
+    // 1 merge record, 1 profile; no survey answer.
     let expected: std::collections::BTreeMap<String, i64> = [
         ("identities", 3),
         ("consent_events", 1),
@@ -103,6 +103,7 @@ async fn after_the_receipt_nothing_in_the_schema_or_the_cache_mentions_the_custo
         ("lifecycle_transitions", 1),
         ("merges", 1),
         ("profiles", 1),
+        ("survey_scores", 0),
     ]
     .into_iter()
     .map(|(k, v)| (k.to_owned(), v))

@@ -12,6 +12,7 @@ use crate::domain::consent::{Purpose, StandardPurpose, check_custom_name};
 use crate::domain::identity::{Identity, IdentityKind};
 use crate::domain::intensity::{Category, Components, Intensity, IntensityModel};
 use crate::domain::lifecycle::Lifecycle;
+use crate::domain::scores::{Score, SurveyKind};
 use crate::store::{ConsentRecord, ProfileRecord, PurposeRecord};
 pub use cx_runtime::attributes::{parse_attributes, value_to_proto};
 
@@ -197,9 +198,25 @@ pub fn profile_to_proto(record: &ProfileRecord, model: &IntensityModel) -> pb::P
         create_time: Some(timestamp(record.created_at)),
         update_time: Some(timestamp(record.updated_at)),
         version: record.version,
-        // Filled by the survey service's scores (not written yet).
-        latest_scores: None,
+        latest_scores: latest_scores_to_proto(&record.latest_scores),
     }
+}
+
+/// The latest answers, absent until the customer answered a survey.
+fn latest_scores_to_proto(scores: &[Score]) -> Option<pb::LatestScores> {
+    let of = |kind: SurveyKind| {
+        scores.iter().find(|s| s.kind == kind).map(|s| pb::SurveyScore {
+            score: s.score,
+            survey_id: s.survey_id.clone(),
+            response_id: s.response_id.clone(),
+            respond_time: Some(timestamp(s.responded_at)),
+        })
+    };
+    (!scores.is_empty()).then(|| pb::LatestScores {
+        nps: of(SurveyKind::Nps),
+        csat: of(SurveyKind::Csat),
+        ces: of(SurveyKind::Ces),
+    })
 }
 
 pub fn consent_to_proto(record: &ConsentRecord) -> pb::ConsentEvent {

@@ -5,6 +5,7 @@ pub mod activity;
 mod check;
 pub mod convert;
 pub mod export;
+pub mod internal;
 pub mod settings;
 
 use chrono::Utc;
@@ -272,7 +273,11 @@ impl ProfileService for ProfileApi {
             occurred_at,
             request_id: Some(request_id).filter(|r| !r.is_empty()),
         };
-        let (event, history) = self.store.set_consent(&t, id, new).await?;
+        let recorded = self.store.set_consent(&t, id, new).await;
+        // Other services' consent checks read the standing: dropped before
+        // the decision is acknowledged (and whatever followed the commit).
+        self.cache.invalidate(&cache_keys::standing(&t, id)).await?;
+        let (event, history) = recorded?;
         let state = state_to_proto(&purpose, consent::current(&history));
         Ok(Response::new(pb::SetConsentResponse { event: Some(consent_to_proto(&event)), state: Some(state) }))
     }
@@ -345,8 +350,7 @@ impl ProfileService for ProfileApi {
         let Some(customers) = self.store.record_activity(&t, &batch_id, records).await? else {
             return Ok(Response::new(pb::RecordActivityResponse { duplicate: true, profiles_updated: 0 }));
         };
-        let keys: Vec<_> = customers.iter().map(|id| cache_keys::profile(&t, *id)).collect();
-        self.cache.invalidate_all(&keys).await?;
+        self.cache.invalidate_all(&cache_keys::customers(&t, customers.iter().copied())).await?;
         let profiles_updated = i32::try_from(customers.len()).unwrap_or(i32::MAX);
         Ok(Response::new(pb::RecordActivityResponse { duplicate: false, profiles_updated }))
     }
@@ -407,7 +411,7 @@ impl ProfileService for ProfileApi {
         let (survivor, merged) = all2(parse_id(&survivor_id, "survivor_id"), parse_id(&merged_id, "merged_id"))?;
         let prefer = if prefer_merged_attributes { Prefer::Merged } else { Prefer::Survivor };
         let outcome = self.store.merge(&t, survivor, merged, prefer).await?;
-        self.cache.invalidate_all(&[cache_keys::profile(&t, survivor), cache_keys::profile(&t, merged)]).await?;
+        self.cache.invalidate_all(&cache_keys::customers(&t, [survivor, merged])).await?;
         let conflicts = outcome
             .conflicts
             .iter()
@@ -444,8 +448,7 @@ impl ProfileService for ProfileApi {
         let pb::EraseCustomerRequest { profile_id } = request.into_inner();
         let id = parse_id(&profile_id, "profile_id")?;
         let (job, merged_ids) = self.store.erase(&t, id).await?;
-        let keys: Vec<_> =
-            std::iter::once(id).chain(merged_ids).map(|erased| cache_keys::profile(&t, erased)).collect();
+        let keys = cache_keys::customers(&t, std::iter::once(id).chain(merged_ids));
         // Acknowledged only once no replica can serve her cached profile.
         self.cache.invalidate_erased(&keys).await?;
         // And once the services that can be reached have forgotten her, so

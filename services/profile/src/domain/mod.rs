@@ -1,4 +1,5 @@
-//! Pure profile logic: identity normalisation, attributes, consent state.
+//! Pure profile logic: identity normalisation, attributes, consent state,
+//! lifecycle, intensity, merges and the latest survey scores.
 //! No I/O here, so every rule is unit-tested with exact values.
 
 pub mod attributes;
@@ -7,3 +8,4 @@ pub mod identity;
 pub mod intensity;
 pub mod lifecycle;
 pub mod merge;
+pub mod scores;

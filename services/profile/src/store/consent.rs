@@ -6,10 +6,13 @@ use chrono::{DateTime, Utc};
 use cx_runtime::TenantId;
 use cx_runtime::store::scoped;
 use sea_orm::sea_query::OnConflict;
-use sea_orm::{ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
+use sea_orm::{
+    ActiveValue::Set, ColumnTrait, ConnectionTrait, DbBackend, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
+    TransactionTrait,
+};
 use uuid::Uuid;
 
-use super::entity::{consent_event, consent_purpose};
+use super::entity::{consent_event, consent_purpose, customer};
 use super::{ProfileStore, Result, inserted};
 use crate::domain::consent::{self, Decision, Purpose};
 use crate::error::ProfileError;
@@ -84,36 +87,59 @@ impl ProfileStore {
     }
 
     /// Appends a decision (once per request id) and returns it with the
-    /// purpose's history.
+    /// purpose's history. In the same transaction, a new decision is owed
+    /// to every service enforcing consent (`ConsentChanged`); a retried
+    /// request owes nothing more.
     pub async fn set_consent(
         &self,
         t: &TenantId,
         id: Uuid,
         new: NewConsent,
     ) -> Result<(ConsentRecord, Vec<ConsentRecord>)> {
-        self.exists(t, id).await?;
-        let event_id = Uuid::now_v7();
+        let txn = self.db.begin().await?;
+        // Shared lock: a merge or erasure of the customer waits for this
+        // decision, or comes first and it finds no profile.
+        let mut customer = scoped::<customer::Entity>(t).filter(customer::Column::Id.eq(id));
+        if txn.get_database_backend() == DbBackend::Postgres {
+            customer = customer.lock_shared();
+        }
+        if customer.one(&txn).await?.is_none() {
+            return Err(ProfileError::not_found(format_args!("profile {id}")));
+        }
+        let decision = ConsentRecord {
+            id: Uuid::now_v7(),
+            purpose: new.purpose.clone(),
+            granted: new.granted,
+            source_channel: new.source_channel,
+            actor: new.actor,
+            occurred_at: cx_runtime::store::stored_instant(new.occurred_at),
+            recorded_at: cx_runtime::store::now(),
+        };
         let row = consent_event::ActiveModel {
             tenant_id: Set(t.to_string()),
-            id: Set(event_id),
+            id: Set(decision.id),
             customer_id: Set(id),
-            purpose: Set(new.purpose.key()),
-            granted: Set(new.granted),
-            source_channel: Set(new.source_channel),
-            actor: Set(new.actor),
-            occurred_at: Set(cx_runtime::store::stored_instant(new.occurred_at)),
-            recorded_at: Set(cx_runtime::store::now()),
+            purpose: Set(decision.purpose.key()),
+            granted: Set(decision.granted),
+            source_channel: Set(decision.source_channel.clone()),
+            actor: Set(decision.actor.clone()),
+            occurred_at: Set(decision.occurred_at),
+            recorded_at: Set(decision.recorded_at),
             request_id: Set(new.request_id.clone()),
         };
-        consent_event::Entity::insert(row)
+        let stored = consent_event::Entity::insert(row)
             .on_conflict(
                 OnConflict::columns([consent_event::Column::TenantId, consent_event::Column::RequestId])
                     .do_nothing()
                     .to_owned(),
             )
             .try_insert()
-            .exec_without_returning(&self.db)
+            .exec_without_returning(&txn)
             .await?;
+        if inserted(&stored) {
+            super::events::consent_changed(&txn, t, self.consent_feed(), id, &decision).await?;
+        }
+        txn.commit().await?;
         let history = self.consent_history_for(t, id, &new.purpose).await?;
         // A retried request finds the decision its first attempt recorded.
         let recorded = match &new.request_id {
@@ -122,9 +148,10 @@ impl ProfileStore {
                 .one(&self.db)
                 .await?
                 .and_then(consent_of),
-            None => history.iter().find(|e| e.id == event_id).cloned(),
+            None => history.iter().find(|e| e.id == decision.id).cloned(),
         };
-        let recorded = recorded.ok_or_else(|| ProfileError::Corrupt(format!("consent event {event_id} vanished")))?;
+        let recorded =
+            recorded.ok_or_else(|| ProfileError::Corrupt(format!("consent event {} vanished", decision.id)))?;
         if recorded.purpose != new.purpose {
             return Err(ProfileError::AlreadyExists("request_id was already used for another decision".into()));
         }

@@ -203,7 +203,20 @@ table!(erasure_step, "erasure_steps", {
     message_id: Option<Uuid>,
 });
 
+// A customer's latest answer to each kind of survey
+// (`domain::scores::SurveyKind` code), as the survey service reports them.
+table!(survey_score, "survey_scores", {
+    #[sea_orm(primary_key, auto_increment = false)] tenant_id: String,
+    #[sea_orm(primary_key, auto_increment = false)] customer_id: Uuid,
+    #[sea_orm(primary_key, auto_increment = false)] survey_type: i16,
+    score: i32,
+    survey_id: String,
+    response_id: String,
+    responded_at: DateTimeUtc,
+});
+
 tenant_scoped!(customer);
+tenant_scoped!(survey_score);
 tenant_scoped!(erasure);
 tenant_scoped!(erasure_step);
 tenant_scoped!(merge);

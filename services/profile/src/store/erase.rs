@@ -13,14 +13,15 @@ use cx_runtime::outbox::entity::message as outbox;
 use cx_runtime::store::{one_of, scoped, scoped_delete, scoped_update};
 use sea_orm::sea_query::{Condition, Expr};
 use sea_orm::{
-    ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseTransaction, EntityTrait, QueryFilter, TransactionTrait,
+    ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseTransaction, EntityTrait, QueryFilter, QuerySelect,
+    TransactionTrait,
 };
 use uuid::Uuid;
 
 use super::ProfileStore;
 use super::entity::{
     activity_day, consent_event, customer, device, erasure, erasure_step, identity, lifecycle_transition, merge,
-    purchase_day,
+    purchase_day, survey_score,
 };
 use crate::error::ProfileError;
 
@@ -67,6 +68,7 @@ async fn erase_profile_rows(
     erase_rows!(txn, t, counts, "activity_days", activity_day, activity_day::Column::CustomerId, id);
     erase_rows!(txn, t, counts, "purchase_days", purchase_day, purchase_day::Column::CustomerId, id);
     erase_rows!(txn, t, counts, "devices", device, device::Column::CustomerId, id);
+    erase_rows!(txn, t, counts, "survey_scores", survey_score, survey_score::Column::CustomerId, id);
     erase_rows!(
         txn,
         t,
@@ -187,7 +189,14 @@ impl ProfileStore {
     /// the profile (their cache entries go too).
     pub async fn erase(&self, t: &TenantId, id: Uuid) -> Result<(ErasureRecord, Vec<Uuid>)> {
         let txn = self.db().begin().await?;
-        let exists = scoped::<customer::Entity>(t).filter(customer::Column::Id.eq(id)).one(&txn).await?;
+        // Locked first: data arriving for the customer meanwhile (activity,
+        // a survey score) waits, then finds her gone, instead of landing
+        // beside the deletion.
+        let mut exists = scoped::<customer::Entity>(t).filter(customer::Column::Id.eq(id));
+        if txn.get_database_backend() == sea_orm::DbBackend::Postgres {
+            exists = exists.lock_exclusive();
+        }
+        let exists = exists.one(&txn).await?;
         if exists.is_none() {
             return Err(ProfileError::not_found(format_args!("profile {id}")));
         }

@@ -1,6 +1,7 @@
 //! What the profile service tells the others through its outbox
-//! (docs/ARCHITECTURE.md §2.3): merges and erasures, written in the transaction of
-//! the change itself, to every service the registry says holds customer data.
+//! (docs/ARCHITECTURE.md §2.3), written in the transaction of the change
+//! itself: merges and erasures to every service the registry says holds
+//! customer data, consent decisions to every service enforcing consent.
 
 use cx_proto::profile::v1 as pb;
 use cx_runtime::TenantId;
@@ -41,4 +42,28 @@ pub async fn erasure_requested<C: ConnectionTrait>(
         merged_profile_ids: merged.iter().map(Uuid::to_string).collect(),
     };
     cx_runtime::outbox::send(conn, t, service, &event).await
+}
+
+/// Enqueues a consent decision just recorded for `customer`, for every
+/// service enforcing consent. It carries both instants, so a receiver
+/// applies the rule of the decision in force (docs/DOMAIN.md §3.2) whatever
+/// order decisions arrive in.
+pub async fn consent_changed<C: ConnectionTrait>(
+    conn: &C,
+    t: &TenantId,
+    services: &[&'static str],
+    customer: Uuid,
+    decision: &super::ConsentRecord,
+) -> Result<(), DbErr> {
+    let event = pb::ConsentChanged {
+        profile_id: customer.to_string(),
+        purpose: Some(crate::api::convert::purpose_to_proto(&decision.purpose)),
+        granted: decision.granted,
+        occur_time: Some(cx_proto::timestamp(decision.occurred_at)),
+        record_time: Some(cx_proto::timestamp(decision.recorded_at)),
+    };
+    for service in services {
+        cx_runtime::outbox::send(conn, t, service, &event).await?;
+    }
+    Ok(())
 }

@@ -55,7 +55,7 @@ pub struct MergeOutcome {
 
 impl ProfileStore {
     /// Folds `merged` into `survivor`: identities, consents (full history),
-    /// devices and activity unite; attributes follow `prefer`; the merged id
+    /// devices and activity unite, the latest survey answers of both are kept; attributes follow `prefer`; the merged id
     /// is recorded so it keeps resolving to the survivor.
     pub async fn merge(&self, t: &TenantId, survivor: Uuid, merged: Uuid, prefer: Prefer) -> Result<MergeOutcome> {
         if survivor == merged {
@@ -91,6 +91,7 @@ impl ProfileStore {
             .filter(consent_event::Column::CustomerId.eq(merged))
             .exec(&txn)
             .await?;
+        super::scores::merge(&txn, t, survivor, merged).await?;
         for sql in MOVE_AGGREGATES {
             let sql = if backend == DbBackend::Postgres { sql.to_owned() } else { sql.replace('$', "?") };
             let values = [t.to_string().into(), survivor.into(), merged.into()];

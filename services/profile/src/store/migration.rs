@@ -16,6 +16,7 @@ impl MigratorTrait for Migrator {
             Box::new(M0005ErasureFanOut),
             Box::new(M0006ModelRecompute),
             Box::new(M0007IntensityComponents),
+            Box::new(M0008SurveyScores),
         ]
     }
 }
@@ -456,5 +457,40 @@ impl MigrationTrait for M0007IntensityComponents {
             .execute_unprepared(&format!("UPDATE customers SET {} WHERE dii_components IS NOT NULL", sets.join(", ")))
             .await?;
         Ok(())
+    }
+}
+
+/// The latest survey answers of each customer (one row per kind of survey).
+struct M0008SurveyScores;
+
+impl MigrationName for M0008SurveyScores {
+    fn name(&self) -> &str {
+        "m0008_survey_scores"
+    }
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for M0008SurveyScores {
+    async fn up(&self, m: &SchemaManager) -> Result<(), DbErr> {
+        m.create_table(
+            Table::create()
+                .table(Alias::new("survey_scores"))
+                .if_not_exists()
+                .col(col("tenant_id").string_len(64))
+                .col(col("customer_id").uuid())
+                .col(col("survey_type").small_integer())
+                .col(col("score").integer())
+                .col(col("survey_id").string_len(128))
+                .col(col("response_id").string_len(128))
+                .col(col("responded_at").timestamp_with_time_zone())
+                .primary_key(
+                    Index::create()
+                        .col(Alias::new("tenant_id"))
+                        .col(Alias::new("customer_id"))
+                        .col(Alias::new("survey_type")),
+                )
+                .to_owned(),
+        )
+        .await
     }
 }

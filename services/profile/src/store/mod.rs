@@ -21,7 +21,9 @@ pub mod intensity;
 pub mod merge;
 pub mod migration;
 pub mod profiles;
+pub mod scores;
 pub mod settings;
+pub mod standing;
 pub mod sweep;
 
 use sea_orm::{DatabaseConnection, TryInsertResult};
@@ -40,6 +42,8 @@ pub struct ProfileStore {
     db: DatabaseConnection,
     /// Services told of merges and erasures (docs/ARCHITECTURE.md §2.4), as configured.
     fanout: std::sync::Arc<[&'static str]>,
+    /// Services told of every consent decision (those enforcing consent).
+    consent_feed: std::sync::Arc<[&'static str]>,
     models: std::sync::Arc<intensity::ModelCache>,
 }
 
@@ -50,7 +54,12 @@ fn inserted(result: &TryInsertResult<u64>) -> bool {
 
 impl ProfileStore {
     pub fn new(db: DatabaseConnection) -> Self {
-        Self { db, fanout: std::sync::Arc::from([]), models: Default::default() }
+        Self {
+            db,
+            fanout: std::sync::Arc::from([]),
+            consent_feed: std::sync::Arc::from([]),
+            models: Default::default(),
+        }
     }
 
     /// Tells `services` of every merge and erasure through the outbox.
@@ -61,6 +70,16 @@ impl ProfileStore {
 
     pub fn fanout(&self) -> &[&'static str] {
         &self.fanout
+    }
+
+    /// Tells `services` of every consent decision through the outbox.
+    pub fn with_consent_feed(mut self, services: Vec<&'static str>) -> Self {
+        self.consent_feed = services.into();
+        self
+    }
+
+    pub fn consent_feed(&self) -> &[&'static str] {
+        &self.consent_feed
     }
 
     pub fn db(&self) -> &DatabaseConnection {

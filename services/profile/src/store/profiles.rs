@@ -16,6 +16,7 @@ use crate::domain::attributes::{Attributes, MaskPath, apply_mask};
 use crate::domain::identity::Identity;
 use crate::domain::intensity::{Category, Components, Intensity, IntensityModel};
 use crate::domain::lifecycle::Lifecycle;
+use crate::domain::scores::Score;
 use crate::error::ProfileError;
 
 /// A profile as the store returns it.
@@ -34,6 +35,8 @@ pub struct ProfileRecord {
     /// `None` when no touchpoint is in the window.
     pub intensity_components: Option<Components>,
     pub last_touch_at: Option<DateTime<Utc>>,
+    /// The latest answer of each kind of survey, in kind order.
+    pub latest_scores: Vec<Score>,
 }
 
 impl ProfileRecord {
@@ -58,7 +61,7 @@ pub struct ProfileUpdate {
     pub attributes: Attributes,
 }
 
-fn record_of(row: customer::Model, mut identities: Vec<Identity>) -> Result<ProfileRecord> {
+fn record_of(row: customer::Model, mut identities: Vec<Identity>, latest_scores: Vec<Score>) -> Result<ProfileRecord> {
     identities.sort();
     let intensity_components = intensity::components_of(&row);
     let attributes: Attributes = serde_json::from_value(row.attributes)
@@ -77,6 +80,7 @@ fn record_of(row: customer::Model, mut identities: Vec<Identity>) -> Result<Prof
         lifecycle_since: row.lifecycle_since,
         intensity_components,
         last_touch_at: row.last_touch_at,
+        latest_scores,
     })
 }
 
@@ -110,7 +114,8 @@ impl ProfileStore {
             .ok_or_else(|| ProfileError::not_found(format_args!("profile {id}")))?;
         let identities =
             scoped::<identity::Entity>(t).filter(identity::Column::CustomerId.eq(id)).all(&self.db).await?;
-        record_of(row, identities.iter().filter_map(identity_of).collect())
+        let scores = super::scores::latest(&self.db, t, &[id]).await?.remove(&id).unwrap_or_default();
+        record_of(row, identities.iter().filter_map(identity_of).collect(), scores)
     }
 
     /// One page of profiles in id (creation) order, after `after`.
@@ -141,6 +146,7 @@ impl ProfileStore {
         let more = cx_runtime::page::trim_page(&mut rows, limit);
         let ids: Vec<Uuid> = rows.iter().map(|r| r.id).collect();
         let mut identities: HashMap<Uuid, Vec<Identity>> = HashMap::new();
+        let mut scores = super::scores::latest(&self.db, t, &ids).await?;
         if !ids.is_empty() {
             for row in
                 scoped::<identity::Entity>(t).filter(identity::Column::CustomerId.is_in(ids)).all(&self.db).await?
@@ -154,7 +160,8 @@ impl ProfileStore {
             .into_iter()
             .map(|row| {
                 let own = identities.remove(&row.id).unwrap_or_default();
-                record_of(row, own)
+                let answers = scores.remove(&row.id).unwrap_or_default();
+                record_of(row, own, answers)
             })
             .collect::<Result<Vec<_>>>()?;
         Ok((records, more))
