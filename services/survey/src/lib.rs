@@ -7,10 +7,15 @@
 //! - [`domain`]: pure rules (survey types and score ranges, trigger
 //!   matching and sampling, the formulas of the aggregates);
 //! - [`store`]: sea-orm entities, migrations, queries;
-//! - [`api`]: the gRPC service.
+//! - [`api`]: the gRPC service; [`inbox`]: touchpoints offered by journey
+//!   and consent decisions announced by profile; [`consents`]: the profile
+//!   service's consent check; [`expiry`]: the expiry of invitations.
 
 pub mod api;
+pub mod consents;
 pub mod domain;
+pub mod expiry;
+pub mod inbox;
 pub mod store;
 
 use std::sync::Arc;
@@ -39,10 +44,15 @@ pub async fn build(ctx: &ServiceContext) -> Result<Arc<dyn ServiceModule>, Confi
     let parts = Parts::open(ctx, NAME).await?;
     let store = SurveyStore::new(parts.db.clone());
     let api = SurveyApi::new(store, parts.cache.clone());
+    let db = parts.db.clone();
+    let consents = consents::Consents::new(parts.internal_peer("profile"));
+    let cache = parts.cache.clone();
     Ok(parts
         .module::<Migrator>()
         .serve(
             SurveyServiceServer::new(api).max_decoding_message_size(cx_proto::codec::max_request_bytes(SERVICE_NAME)),
         )
+        .inbox(|handlers| inbox::routes(handlers, consents, cache))
+        .job(move |stop| Box::pin(expiry::run(db.clone(), stop)))
         .build())
 }

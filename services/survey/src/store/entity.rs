@@ -139,6 +139,16 @@ table!(rollup, "survey_rollups", {
     low_effort: i64,
 });
 
+// The `survey` consent in force for a customer, as the profile service's
+// ConsentChanged messages told it (the latest occurred_at, then recorded_at).
+table!(consent, "survey_consents", {
+    #[sea_orm(primary_key, auto_increment = false)] tenant_id: String,
+    #[sea_orm(primary_key, auto_increment = false)] customer_id: Uuid,
+    granted: bool,
+    occurred_at: DateTimeUtc,
+    recorded_at: DateTimeUtc,
+});
+
 tenant_scoped!(survey);
 tenant_scoped!(survey_version);
 tenant_scoped!(trigger);
@@ -148,3 +158,4 @@ tenant_scoped!(case);
 tenant_scoped!(case_comment);
 tenant_scoped!(response);
 tenant_scoped!(rollup);
+tenant_scoped!(consent);

@@ -1,6 +1,6 @@
 //! The table of invitations, suppressions included: one row per trigger and
 //! touchpoint that matched (its id derived from the two), whatever became
-//! of it.
+//! of it; and the `survey` consent decisions the profile service announced.
 
 use cx_runtime::store::column as col;
 use sea_orm_migration::prelude::*;
@@ -53,10 +53,30 @@ impl MigrationTrait for Migration {
                 .to_owned(),
         )
         .await?;
-        // A customer's invitations by time: the fatigue budget and listings.
+        // A customer's invitations by due time: the fatigue budget, duplicates,
+        // consent withdrawals and listings. Listings are in due-time order.
         m.create_index(index("survey_invitations_by_customer", &["tenant_id", "customer_id", "send_after"])).await?;
-        m.create_index(index("survey_invitations_by_survey", &["tenant_id", "survey_id", "created_at"])).await?;
-        // What is due or expiring: the delivery systems' poll, the expiry job.
-        m.create_index(index("survey_invitations_by_state", &["tenant_id", "state", "send_after"])).await
+        m.create_index(index("survey_invitations_by_survey", &["tenant_id", "survey_id", "send_after"])).await?;
+        // What is due: the delivery systems' poll and stream.
+        m.create_index(index("survey_invitations_by_state", &["tenant_id", "state", "send_after"])).await?;
+        // What is expiring: the expiry job, which would otherwise read every
+        // sent invitation still open (up to 90 days of them).
+        m.create_index(index("survey_invitations_by_expiry", &["tenant_id", "state", "expire_at"])).await?;
+        // The decision in force for the `survey` purpose of each customer, as
+        // ConsentChanged told it (docs/DOMAIN.md §3.4): a withdrawal that
+        // arrives before a trigger's batch is stored is seen by it.
+        m.create_table(
+            Table::create()
+                .table(Alias::new("survey_consents"))
+                .if_not_exists()
+                .col(col("tenant_id").string_len(64))
+                .col(col("customer_id").uuid())
+                .col(col("granted").boolean())
+                .col(col("occurred_at").timestamp_with_time_zone())
+                .col(col("recorded_at").timestamp_with_time_zone())
+                .primary_key(&mut pk(&["tenant_id", "customer_id"]))
+                .to_owned(),
+        )
+        .await
     }
 }
