@@ -59,7 +59,7 @@ impl Receive<TouchpointsOffered> for Offers {
         }
         let span = tracing::info_span!(
             "survey.invite",
-            touchpoints = n,
+            touchpoints = count(n),
             skipped = Empty,
             matched = Empty,
             replayed = Empty,
@@ -72,7 +72,7 @@ impl Receive<TouchpointsOffered> for Offers {
         );
         async {
             let offered: Vec<Offered> = message.touchpoints.into_iter().filter_map(offered).collect();
-            tracing::Span::current().record("skipped", n - offered.len());
+            tracing::Span::current().record("skipped", count(n - offered.len()));
             let outcome = match offer::plan(txn, &self.cache, t, offered).await? {
                 Some(plan) => {
                     let standing = self.consents.standing(t, &plan.customers()).await?;
@@ -81,11 +81,11 @@ impl Receive<TouchpointsOffered> for Offers {
                 None => offer::Outcome::default(),
             };
             let span = tracing::Span::current();
-            span.record("matched", outcome.matched);
-            span.record("replayed", outcome.replayed);
-            span.record("invited", outcome.invited);
+            span.record("matched", count(outcome.matched));
+            span.record("replayed", count(outcome.replayed));
+            span.record("invited", count(outcome.invited));
             for reason in Reason::ALL {
-                span.record(field(reason), outcome.suppressed.get(&reason).copied().unwrap_or(0));
+                span.record(field(reason), count(outcome.suppressed.get(&reason).copied().unwrap_or(0)));
             }
             if outcome.matched > 0 {
                 tracing::info!(matched = outcome.matched, invited = outcome.invited, "offered touchpoints decided");
@@ -95,6 +95,12 @@ impl Receive<TouchpointsOffered> for Offers {
         .instrument(span)
         .await
     }
+}
+
+/// A count as a span attribute: a signed integer, which OpenTelemetry
+/// exports as one (unsigned ones are exported as text).
+fn count(n: usize) -> i64 {
+    i64::try_from(n).unwrap_or(i64::MAX)
 }
 
 /// The span field counting suppressions for `reason`.
@@ -183,7 +189,7 @@ impl Receive<ConsentChanged> for ConsentChanges {
             let applied = consent::apply(txn, t, decision).await?;
             let span = tracing::Span::current();
             span.record("in_force", applied.in_force);
-            span.record("suppressed", applied.suppressed);
+            span.record("suppressed", i64::try_from(applied.suppressed).unwrap_or(i64::MAX));
             Ok(None)
         }
         .instrument(span)

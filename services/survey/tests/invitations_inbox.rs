@@ -150,14 +150,25 @@ async fn a_withdrawal_racing_a_trigger_leaves_no_pending_invitation(backend: Bac
     cx_testkit::eventually("the withdrawal reaches survey", suppressed, |r| r == &[("suppressed", "consent")]).await;
 
     // Then the race, a bounded number of times: the withdrawal and the
-    // trigger at the same moment.
+    // trigger at the same moment, one or the other let go first by 0 to 20
+    // ms, so that both orders happen.
     let (mut invited_first, mut suppressed_first) = (0, 0);
-    for round in 0..10 {
+    for round in 0..12u64 {
         let customer = s.customer(Some(true)).await;
-        let (_, offered_now) = tokio::join!(
-            s.set_consent(customer, false),
-            s.offer(vec![offered(&format!("r{round}-a"), customer, "race", 1)])
-        );
+        let head_start = std::time::Duration::from_millis(round / 2 * 4);
+        let withdraw = async {
+            if round % 2 == 1 {
+                tokio::time::sleep(head_start).await;
+            }
+            s.set_consent(customer, false).await;
+        };
+        let offer = async {
+            if round % 2 == 0 {
+                tokio::time::sleep(head_start).await;
+            }
+            s.offer(vec![offered(&format!("r{round}-a"), customer, "race", 1)]).await
+        };
+        let ((), offered_now) = tokio::join!(withdraw, offer);
         offered_now.unwrap();
         match states(&rows_of(&s, customer).await).as_slice() {
             [("pending", "")] => invited_first += 1,

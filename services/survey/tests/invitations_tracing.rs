@@ -57,12 +57,20 @@ async fn the_invitation_work_is_a_child_span_with_its_counts() {
             .find(|s| s.name == name && s.span_kind == kind)
             .unwrap_or_else(|| panic!("no {kind:?} span {name}"))
     };
-    let inbox = named("cx.outbox.v1.InboxService/Deliver", SpanKind::Server);
-    let invite = named("survey.invite", SpanKind::Internal);
-    let check = named("cx.profile.v1.ProfileInternalService/CheckConsents", SpanKind::Client);
-    assert_eq!(invite.span_context.trace_id(), inbox.span_context.trace_id());
-    assert_eq!(invite.parent_span_id, inbox.span_context.span_id(), "the work runs in the delivery's span");
-    assert_eq!(check.parent_span_id, invite.span_context.span_id(), "the consent check is made by the work");
+    let root = named("journey outbox round", SpanKind::Internal);
+    let child_of = |parent: &opentelemetry_sdk::trace::SpanData, name: &str, kind: SpanKind| {
+        spans
+            .iter()
+            .find(|s| s.name == name && s.span_kind == kind && s.parent_span_id == parent.span_context.span_id())
+            .unwrap_or_else(|| panic!("no {kind:?} span {name} under {}", parent.name))
+    };
+    // (Profile's outbox delivers its consent decisions to survey too.)
+    let call = child_of(root, "cx.outbox.v1.InboxService/Deliver", SpanKind::Client);
+    let inbox = child_of(call, "cx.outbox.v1.InboxService/Deliver", SpanKind::Server);
+    // The work runs in the delivery's span; it makes the consent check.
+    let invite = child_of(inbox, "survey.invite", SpanKind::Internal);
+    child_of(invite, "cx.profile.v1.ProfileInternalService/CheckConsents", SpanKind::Client);
+    assert_eq!(invite.span_context.trace_id(), root.span_context.trace_id());
     let attribute = |key: &str| {
         invite
             .attributes

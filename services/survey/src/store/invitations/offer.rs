@@ -1,5 +1,6 @@
 //! The invitations a batch of offered touchpoints makes (docs/DOMAIN.md
-//! §7.4), in two steps around the one call to the profile service:
+//! §7.4), in three steps, the one call to the profile service between the
+//! first and the last:
 //!
 //! 1. [`plan`]: the tenant's active triggers, the customers (survivors of
 //!    merges; erased ones left out) and the touchpoints that meet a
@@ -68,11 +69,6 @@ impl Plan {
         customers.sort_unstable();
         customers.dedup();
         customers
-    }
-
-    /// Touchpoint and trigger pairs that met the touchpoint conditions.
-    pub fn pairs(&self) -> usize {
-        self.pairs.len()
     }
 }
 
@@ -144,6 +140,9 @@ async fn survey_facts(
         .into_tuple()
         .all(conn)
         .await?;
+    if current.is_empty() {
+        return Ok(HashMap::new());
+    }
     let mut which = Condition::any();
     for (id, version) in &current {
         which = which.add(
