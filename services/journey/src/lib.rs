@@ -28,6 +28,7 @@ use crate::resolver::Resolver;
 use crate::store::JourneyStore;
 use crate::store::activity::{ActivityExpander, STORED_TOUCHPOINTS};
 use crate::store::migration::Migrator;
+use crate::store::offers::{OFFERED_TOUCHPOINTS, OfferExpander, SURVEY as OFFERS_TO};
 
 pub const NAME: &str = "journey";
 
@@ -43,7 +44,8 @@ const RESOLUTION_TTL: Duration = Duration::from_secs(600);
 pub async fn build(ctx: &ServiceContext) -> Result<Arc<dyn ServiceModule>, ConfigError> {
     let parts = Parts::open(ctx, NAME).await?;
     let resolver = Resolver::new(parts.peer("profile"), RESOLUTION_TTL, parts.cache.clone());
-    let store = JourneyStore::new(parts.db.clone());
+    // Touchpoints are offered to survey's triggers when this deployment runs it.
+    let store = JourneyStore::new(parts.db.clone()).with_offers(parts.is_deployed(OFFERS_TO));
     let api = JourneyApi::new(store.clone(), resolver.clone(), parts.cache.clone());
     let participant = Arc::new(inbox::JourneyParticipant::new(resolver, parts.cache.clone()));
     Ok(parts
@@ -53,7 +55,8 @@ pub async fn build(ctx: &ServiceContext) -> Result<Arc<dyn ServiceModule>, Confi
         .serve(
             JourneyServiceServer::new(api).max_decoding_message_size(cx_proto::codec::max_request_bytes(SERVICE_NAME)),
         )
-        .expand(&STORED_TOUCHPOINTS, Arc::new(ActivityExpander(store)))
+        .expand(&STORED_TOUCHPOINTS, Arc::new(ActivityExpander(store.clone())))
+        .expand(&OFFERED_TOUCHPOINTS, Arc::new(OfferExpander(store)))
         .participant(participant)
         .build())
 }

@@ -106,13 +106,8 @@ impl JourneyStore {
         use touchpoint::Column as C;
         let mut acts = HashMap::with_capacity(ids.len());
         for chunk in ids.chunks(PER_MESSAGE) {
-            let chunk = chunk.iter().map(|id| (*id).to_owned());
-            let among = match self.db().get_database_backend() {
-                DbBackend::Postgres => Expr::col(C::Id).eq(PgFunc::any(pg_array(ArrayType::String, chunk))),
-                _ => C::Id.is_in(chunk),
-            };
             let rows: Vec<Row> = scoped::<touchpoint::Entity>(t)
-                .filter(among)
+                .filter(among(self.db().get_database_backend(), chunk))
                 .select_only()
                 .columns([C::Id, C::CustomerId, C::OccurredAt, C::Channel, C::Initiator, C::Kind, C::DeviceId])
                 .columns([C::Currency, C::AmountMicros, C::RecordedAt])
@@ -130,59 +125,99 @@ impl JourneyStore {
     }
 }
 
+/// The touchpoints whose id is one of `ids` (at most [`PER_MESSAGE`]): one
+/// array parameter on PostgreSQL.
+pub(super) fn among(backend: DbBackend, ids: &[&str]) -> sea_orm::sea_query::SimpleExpr {
+    let ids = ids.iter().map(|id| (*id).to_owned());
+    match backend {
+        DbBackend::Postgres => Expr::col(touchpoint::Column::Id).eq(PgFunc::any(pg_array(ArrayType::String, ids))),
+        _ => touchpoint::Column::Id.is_in(ids),
+    }
+}
+
+/// Expanded rows, in the order of the rows.
+pub(super) type Expanded = std::result::Result<Option<Content>, tonic::Status>;
+
+/// What rows naming stored touchpoints are made into: [`expand_named`]
+/// reads with `read` and makes each row's message with `make`.
+#[async_trait]
+pub(super) trait Named: Send + Sync {
+    type Record: Send + Sync;
+    /// What each stored touchpoint among `ids` is made of, by id, with when
+    /// it was stored.
+    async fn read(&self, t: &TenantId, ids: &[&str]) -> Result<HashMap<String, (Self::Record, DateTime<Utc>)>>;
+    /// The message of `row`, from its touchpoints.
+    fn make(&self, row: &Claimed, records: Vec<&Self::Record>) -> Content;
+}
+
+/// What a round's rows naming stored touchpoints deliver, row by row: the
+/// named touchpoints of each tenant are read at once, and each row's are
+/// made into its message in the order the row names them. A row keeps only
+/// the touchpoints stored when it was written (their `recorded_at` is its
+/// `created_at`): an id erased and stored again later belongs to the later
+/// row alone. A row with none left sends nothing.
+pub(super) async fn expand_named<N: Named>(named_by: &N, messages: &[&Claimed]) -> Vec<Expanded> {
+    let named: Vec<std::result::Result<Vec<String>, tonic::Status>> = messages
+        .iter()
+        .map(|m| {
+            serde_json::from_slice(&m.payload)
+                .map_err(|e| JourneyError::Corrupt(format!("outbox row {}: {e}", m.id)).into())
+        })
+        .collect();
+    let mut by_tenant: HashMap<&str, Vec<&str>> = HashMap::new();
+    for (m, ids) in messages.iter().zip(&named) {
+        let ids = ids.iter().flatten().map(String::as_str);
+        by_tenant.entry(m.tenant_id.as_str()).or_default().extend(ids);
+    }
+    type Read<T> = std::result::Result<HashMap<String, (T, DateTime<Utc>)>, tonic::Status>;
+    let mut records: HashMap<&str, Read<N::Record>> = HashMap::new();
+    for (tenant, ids) in by_tenant {
+        let found = match TenantId::parse(tenant) {
+            Ok(t) => named_by.read(&t, &ids).await.map_err(tonic::Status::from),
+            Err(e) => Err(JourneyError::Corrupt(format!("tenant of outbox rows: {e}")).into()),
+        };
+        records.insert(tenant, found);
+    }
+    messages
+        .iter()
+        .zip(named)
+        .map(|(m, ids)| {
+            let of_tenant = records[m.tenant_id.as_str()].as_ref().map_err(Clone::clone)?;
+            let stored: Vec<&N::Record> = ids?
+                .iter()
+                .filter_map(|id| of_tenant.get(id))
+                .filter(|(_, recorded_at)| *recorded_at == m.created_at)
+                .map(|(record, _)| record)
+                .collect();
+            Ok((!stored.is_empty()).then(|| named_by.make(m, stored)))
+        })
+        .collect()
+}
+
 /// Turns rows naming stored touchpoints into `RecordActivity` messages of
-/// the profile service, reading the touchpoints of a round's rows of one
-/// tenant together; a row's id is its batch id, so a redelivery is the same
-/// batch. A row counts only the touchpoints stored when it was written
-/// (their `recorded_at` is its `created_at`): an id erased and later stored
-/// again belongs to the later row alone.
+/// the profile service ([`expand_named`]); a row's id is its batch id, so a
+/// redelivery is the same batch.
 #[derive(Debug)]
 pub struct ActivityExpander(pub JourneyStore);
 
-type Expanded = std::result::Result<Option<Content>, tonic::Status>;
+#[async_trait]
+impl Named for ActivityExpander {
+    type Record = Act;
+
+    async fn read(&self, t: &TenantId, ids: &[&str]) -> Result<HashMap<String, (Act, DateTime<Utc>)>> {
+        self.0.acts(t, ids).await
+    }
+
+    fn make(&self, row: &Claimed, acts: Vec<&Act>) -> Content {
+        let request = profile::RecordActivityRequest { batch_id: row.id.to_string(), records: records(acts) };
+        (profile::RecordActivityRequest::full_name(), request.encode_to_vec())
+    }
+}
 
 #[async_trait]
 impl Expand for ActivityExpander {
     async fn expand(&self, messages: &[&Claimed]) -> Vec<Expanded> {
-        let named: Vec<std::result::Result<Vec<String>, tonic::Status>> = messages
-            .iter()
-            .map(|m| {
-                serde_json::from_slice(&m.payload)
-                    .map_err(|e| JourneyError::Corrupt(format!("outbox row {}: {e}", m.id)).into())
-            })
-            .collect();
-        let mut by_tenant: HashMap<&str, Vec<&str>> = HashMap::new();
-        for (m, ids) in messages.iter().zip(&named) {
-            let ids = ids.iter().flatten().map(String::as_str);
-            by_tenant.entry(m.tenant_id.as_str()).or_default().extend(ids);
-        }
-        type Read = std::result::Result<HashMap<String, (Act, DateTime<Utc>)>, tonic::Status>;
-        let mut acts: HashMap<&str, Read> = HashMap::new();
-        for (tenant, ids) in by_tenant {
-            let read = match TenantId::parse(tenant) {
-                Ok(t) => self.0.acts(&t, &ids).await.map_err(tonic::Status::from),
-                Err(e) => Err(JourneyError::Corrupt(format!("tenant of outbox rows: {e}")).into()),
-            };
-            acts.insert(tenant, read);
-        }
-        messages
-            .iter()
-            .zip(named)
-            .map(|(m, ids)| {
-                let of_tenant = acts[m.tenant_id.as_str()].as_ref().map_err(Clone::clone)?;
-                let stored: Vec<&Act> = ids?
-                    .iter()
-                    .filter_map(|id| of_tenant.get(id))
-                    .filter(|(_, recorded_at)| *recorded_at == m.created_at)
-                    .map(|(act, _)| act)
-                    .collect();
-                Ok((!stored.is_empty()).then(|| {
-                    let request =
-                        profile::RecordActivityRequest { batch_id: m.id.to_string(), records: records(stored) };
-                    (profile::RecordActivityRequest::full_name(), request.encode_to_vec())
-                }))
-            })
-            .collect()
+        expand_named(self, messages).await
     }
 }
 

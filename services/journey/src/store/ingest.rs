@@ -1,5 +1,6 @@
-//! Storing touchpoints set-based, and owing the profile service, atomically
-//! with them, an outbox row naming those stored (see `activity`).
+//! Storing touchpoints set-based, and owing the profile service (and the
+//! survey service, when deployed), atomically with them, an outbox row
+//! naming those stored (see `activity` and `offers`).
 //!
 //! PostgreSQL gets one `INSERT … SELECT FROM UNNEST(arrays)` per batch: one
 //! array parameter per column whatever the batch size, so the statement
@@ -22,6 +23,7 @@ use sea_orm::{ConnectionTrait, DatabaseTransaction, DbBackend, Statement, Transa
 use uuid::Uuid;
 
 use super::activity::{self, PER_MESSAGE, STORED_TOUCHPOINTS};
+use super::offers::{OFFERED_TOUCHPOINTS, SURVEY};
 use super::rollup::{self, Change, MapFact};
 use super::{JourneyStore, Result};
 use crate::domain::map::Phase;
@@ -64,24 +66,42 @@ fn attributes_json(tp: &Touchpoint) -> Option<serde_json::Value> {
     (!tp.attributes.is_empty()).then(|| serde_json::to_value(&tp.attributes).unwrap_or_default())
 }
 
-/// The insert, and the outbox rows naming what it stored (a row per
-/// [`PER_MESSAGE`] touchpoints, ids from `$19`), in one statement.
-static INGEST_POSTGRES: LazyLock<String> = LazyLock::new(|| {
+/// The insert, and the outbox rows for profile naming what it stored (a
+/// row per [`PER_MESSAGE`] touchpoints, ids from `$19`), in one statement.
+static INGEST_POSTGRES: LazyLock<String> = LazyLock::new(|| ingest_postgres(""));
+
+/// [`INGEST_POSTGRES`] with a row more per chunk, for survey (ids from
+/// `$26`, its message's parameters from `$27`), the same payload.
+static INGEST_POSTGRES_OFFERED: LazyLock<String> = LazyLock::new(|| {
+    ingest_postgres(&format!(
+        ", offered AS (SELECT ($26::uuid[])[chunk + 1] AS id, payload FROM named), offers AS ({offer})",
+        offer = Pending::insert_sql("offered", 27)
+    ))
+});
+
+fn ingest_postgres(more: &str) -> String {
     format!(
         "WITH stored AS ({INSERT_POSTGRES}), \
          numbered AS (SELECT (row_number() OVER () - 1) / {PER_MESSAGE} AS chunk, id FROM stored), \
-         named AS (SELECT ($19::uuid[])[chunk + 1] AS id, convert_to(json_agg(numbered.id)::text, 'UTF8') AS payload \
-           FROM numbered GROUP BY chunk), \
-         queued AS ({queue}) \
+         named AS (SELECT chunk, ($19::uuid[])[chunk + 1] AS id, \
+           convert_to(json_agg(numbered.id)::text, 'UTF8') AS payload FROM numbered GROUP BY chunk), \
+         queued AS ({queue}){more} \
          SELECT id, customer_id FROM stored",
         queue = Pending::insert_sql("named", 20)
     )
-});
+}
+
+/// The message owed to survey beside `owed` to profile: the same rows,
+/// created at the same instant (the touchpoints' `recorded_at`).
+fn offer(owed: &Pending) -> Pending {
+    Pending { destination: SURVEY.to_owned(), kind: OFFERED_TOUCHPOINTS.as_str().to_owned(), ..owed.clone() }
+}
 
 impl JourneyStore {
     /// Stores `rows` (ids unique within the batch) and enqueues their
-    /// customers' activity for the profile service, at once. Returns the ids
-    /// stored now; the others had been stored before.
+    /// customers' activity for the profile service, and their offer to the
+    /// survey service when it is deployed, at once. Returns the ids stored
+    /// now; the others had been stored before.
     pub async fn ingest(&self, t: &TenantId, rows: &[Resolved<'_>]) -> Result<HashSet<String>> {
         if rows.is_empty() {
             return Ok(HashSet::new());
@@ -98,11 +118,11 @@ impl JourneyStore {
         // survivor when the customer was merged away).
         let stored: HashMap<String, Uuid> = if backend == DbBackend::Postgres && !on_maps && deadline.is_none() {
             // One statement is atomic: no BEGIN and COMMIT round trips.
-            insert_postgres(self.db(), t, rows).await?
+            insert_postgres(self.db(), t, rows, self.offers).await?
         } else {
             let txn = self.db().begin().await?;
             let stored = if backend == DbBackend::Postgres {
-                insert_postgres(&txn, t, rows).await?
+                insert_postgres(&txn, t, rows, self.offers).await?
             } else {
                 let survivors = survivors(&txn, t, rows).await?;
                 let owners: Vec<Uuid> =
@@ -112,8 +132,13 @@ impl JourneyStore {
                 let stored = insert_sqlite(&txn, t, rows, &owners, pending.created_at).await?;
                 let ids: Vec<&str> =
                     rows.iter().map(|r| r.touchpoint.id.as_str()).filter(|id| stored.contains_key(*id)).collect();
+                let offered = self.offers.then(|| offer(&pending));
                 for chunk in ids.chunks(PER_MESSAGE) {
-                    pending.clone().enqueue(&txn, activity::payload(chunk.iter().copied())).await?;
+                    let payload = activity::payload(chunk.iter().copied());
+                    if let Some(offered) = &offered {
+                        offered.clone().enqueue(&txn, payload.clone()).await?;
+                    }
+                    pending.clone().enqueue(&txn, payload).await?;
                 }
                 stored
             };
@@ -151,6 +176,7 @@ async fn insert_postgres<C: ConnectionTrait>(
     conn: &C,
     t: &TenantId,
     rows: &[Resolved<'_>],
+    offers: bool,
 ) -> Result<HashMap<String, Uuid>> {
     let n = rows.len();
     let mut cols: [Vec<Value>; 16] = Default::default();
@@ -205,10 +231,19 @@ async fn insert_postgres<C: ConnectionTrait>(
     let pending = Pending::new(t, "profile", &STORED_TOUCHPOINTS);
     let mut values: Vec<Value> = vec![t.to_string().into(), pending.created_at.into()];
     values.extend(types.into_iter().zip(cols).map(|(ty, col)| pg_array(ty, col)));
-    let messages = (0..n.div_ceil(PER_MESSAGE)).map(|_| Uuid::now_v7());
-    values.push(pg_array(ArrayType::Uuid, messages));
+    let messages = || (0..n.div_ceil(PER_MESSAGE)).map(|_| Uuid::now_v7());
+    values.push(pg_array(ArrayType::Uuid, messages()));
+    let offered = offers.then(|| offer(&pending));
     values.extend(pending.values());
-    let statement = Statement::from_sql_and_values(DbBackend::Postgres, INGEST_POSTGRES.as_str(), values);
+    let sql = match offered {
+        Some(offered) => {
+            values.push(pg_array(ArrayType::Uuid, messages()));
+            values.extend(offered.values());
+            INGEST_POSTGRES_OFFERED.as_str()
+        }
+        None => INGEST_POSTGRES.as_str(),
+    };
+    let statement = Statement::from_sql_and_values(DbBackend::Postgres, sql, values);
     let returned = conn.query_all_raw(statement).await?;
     returned.iter().map(|row| Ok((row.try_get::<String>("", "id")?, row.try_get::<Uuid>("", "customer_id")?))).collect()
 }
