@@ -21,6 +21,8 @@ use crate::store::entity::invitation;
 use crate::store::invitations::{self, Filter, Position};
 
 /// How often a stream looks for invitations that fell due.
+/// How long a stream waits with nothing new due before it ends.
+const STREAM_IDLE: Duration = Duration::from_secs(5);
 const STREAM_POLL: Duration = Duration::from_secs(1);
 /// Invitations a stream reads per query.
 const STREAM_PAGE: u64 = 500;
@@ -147,6 +149,9 @@ pub(super) async fn stream_invitations(
         let mut sent: HashSet<Uuid> = HashSet::new();
         let expired = tokio::time::sleep_until(who.expiry());
         tokio::pin!(expired);
+        // A long poll: the stream ends once nothing new fell due for a while,
+        // and the delivery system calls again.
+        let mut last_new = tokio::time::Instant::now();
         'poll: while sent.len() < bound {
             let filter = Filter {
                 state: Some(State::Pending),
@@ -173,12 +178,13 @@ pub(super) async fn stream_invitations(
                     if tx.send(Ok(message)).await.is_err() {
                         break 'poll;
                     }
+                    last_new = tokio::time::Instant::now();
                 }
                 if !more || sent.len() >= bound {
                     break;
                 }
             }
-            if sent.len() >= bound {
+            if sent.len() >= bound || last_new.elapsed() >= STREAM_IDLE {
                 break;
             }
             tokio::select! {
