@@ -22,7 +22,7 @@ use crate::store::invitations::{self, Filter, Position};
 
 /// How often a stream looks for invitations that fell due.
 /// How long a stream waits with nothing new due before it ends.
-const STREAM_IDLE: Duration = Duration::from_secs(5);
+const STREAM_IDLE: Duration = Duration::from_secs(2);
 const STREAM_POLL: Duration = Duration::from_secs(1);
 /// Invitations a stream reads per query.
 const STREAM_PAGE: u64 = 500;
