@@ -29,6 +29,7 @@ use crate::cache::Cache;
 use crate::config::ConfigError;
 use crate::context::ServiceContext;
 use crate::gdpr::Participant;
+use crate::gdpr::export::Exporter;
 use crate::identity::InternalAuth;
 use crate::outbox::Kind;
 use crate::outbox::dispatcher::{Dispatcher, DispatcherConfig, Expand};
@@ -177,9 +178,9 @@ impl ModuleBuilder {
         self
     }
 
-    /// The service holds customer data: it takes part in merges and
-    /// erasures through `participant` (see [`crate::gdpr`]). The registry
-    /// must say so too (`customer_data`), so that profile asks it.
+    /// The service holds customer data: it takes part in merges, erasures
+    /// and access exports through `participant` (see [`crate::gdpr`]). The
+    /// registry must say so too (`customer_data`), so that profile asks it.
     pub fn participant(mut self, participant: Arc<dyn Participant>) -> Self {
         self.participant = Some(participant);
         self
@@ -202,6 +203,7 @@ impl ModuleBuilder {
 
     pub fn build(self) -> Arc<dyn ServiceModule> {
         let mut handlers = self.handlers;
+        let exporter = self.participant.as_ref().map(|p| Exporter::new(self.parts.db.clone(), p.clone()));
         if let Some(participant) = self.participant {
             handlers = crate::gdpr::take_part(handlers, self.parts.name, participant, self.dispatcher.expanded_kinds());
         }
@@ -213,6 +215,7 @@ impl ModuleBuilder {
             migrate: self.migrate,
             mounts: self.mounts,
             inbox,
+            exporter,
             internal: self.parts.ctx.internal.clone(),
             cache: self.parts.cache,
             dispatcher: self.dispatcher,
@@ -229,6 +232,7 @@ struct Module {
     migrate: Migrate,
     mounts: Vec<Mount>,
     inbox: Option<Inbox>,
+    exporter: Option<Exporter>,
     internal: InternalAuth,
     cache: Cache,
     dispatcher: Dispatcher,
@@ -261,6 +265,10 @@ impl ServiceModule for Module {
 
     fn inbox(&self) -> Option<(Inbox, InternalAuth)> {
         self.inbox.clone().map(|inbox| (inbox, self.internal.clone()))
+    }
+
+    fn exporter(&self) -> Option<(Exporter, InternalAuth)> {
+        self.exporter.clone().map(|exporter| (exporter, self.internal.clone()))
     }
 
     fn background(&self, stop: tokio::sync::watch::Receiver<bool>) -> Vec<BoxFuture<'static, ()>> {

@@ -46,6 +46,11 @@ pub trait ServiceModule: Send + Sync + 'static {
     fn inbox(&self) -> Option<(crate::outbox::inbox::Inbox, crate::identity::InternalAuth)> {
         None
     }
+    /// The service's answers to access requests, if it holds customer
+    /// data, with the authentication that admits only services.
+    fn exporter(&self) -> Option<(crate::gdpr::export::Exporter, crate::identity::InternalAuth)> {
+        None
+    }
     /// Work done in the background once the service is ready (sweeps,
     /// outbox delivery). Each future returns soon after `stop` turns true.
     fn background(&self, _stop: tokio::sync::watch::Receiver<bool>) -> Vec<BoxFuture<'static, ()>> {
@@ -115,7 +120,16 @@ pub async fn serve(
             inbox_auth = Some(auth);
         }
     }
-    // The inbox is internal: served to services, not advertised to clients.
+    // Likewise one CustomerDataService for the modules holding customer data.
+    let mut exports = crate::gdpr::export::ExportRouter::default();
+    let mut export_auth = None;
+    for module in &modules {
+        if let Some((exporter, auth)) = module.exporter() {
+            exports.add(module.name(), exporter);
+            export_auth = Some(auth);
+        }
+    }
+    // Both are internal: served to services, not advertised to clients.
 
     let mut routes = RoutesBuilder::default();
     routes.add_service(health);
@@ -127,6 +141,10 @@ pub async fn serve(
     if let Some(auth) = inbox_auth {
         let inbox = cx_proto::outbox::v1::inbox_service_server::InboxServiceServer::new(inboxes);
         routes.add_service(tonic::service::interceptor::InterceptedService::new(inbox, auth));
+    }
+    if let Some(auth) = export_auth {
+        let exports = cx_proto::gdpr::v1::customer_data_service_server::CustomerDataServiceServer::new(exports);
+        routes.add_service(tonic::service::interceptor::InterceptedService::new(exports, auth));
     }
 
     let readiness = Readiness::default();

@@ -3,7 +3,8 @@
 //! coordinator announces through its outbox; the coordinator's real
 //! dispatcher delivers them, signed as profile, to the tickets service's
 //! real inbox on a loopback server, over PostgreSQL (docs/DOMAIN.md, merge
-//! and erasure).
+//! and erasure). Access exports are asked of the tickets service's
+//! `cx.gdpr.v1.CustomerDataService` as profile asks them.
 //!
 //! The toy service is this file and its line in [`SUITE`]: adding a service
 //! that holds customer data takes its own code and one registry line, no
@@ -15,6 +16,8 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
+use cx_proto::gdpr::v1::ExportCustomerRequest;
+use cx_proto::gdpr::v1::customer_data_service_client::CustomerDataServiceClient;
 use cx_proto::outbox::v1::DeliverRequest;
 use cx_proto::outbox::v1::inbox_service_client::InboxServiceClient;
 use cx_proto::profile::v1::{ErasureConfirmed, ErasureRequested, ProfileMerged};
@@ -22,6 +25,7 @@ use cx_runtime::TenantId;
 use cx_runtime::config::ConfigError;
 use cx_runtime::context::ServiceContext;
 use cx_runtime::error::ServiceError;
+use cx_runtime::gdpr::export::{self, Records};
 use cx_runtime::gdpr::{self, Counts, Participant};
 use cx_runtime::module::Parts;
 use cx_runtime::outbox::dispatcher::messages;
@@ -39,6 +43,7 @@ use sea_orm::{
     QueryFilter, Statement,
 };
 use sea_orm_migration::prelude::{Index, MigrationName, MigrationTrait, MigratorTrait, SchemaManager, Table};
+use tonic::Code;
 use uuid::Uuid;
 
 // --- the toy suite -------------------------------------------------------------
@@ -95,8 +100,59 @@ impl MigrationTrait for CreateTickets {
 }
 
 /// The tickets service's data part: a merged customer's tickets move to the
-/// survivor, an erased customer's are deleted and counted.
+/// survivor, an erased customer's are deleted and counted, and exported as
+/// [`Ticket`]s, [`TICKETS_A_PAGE`] at a time.
 struct Tickets;
+
+/// A ticket as exported: the service's own message.
+#[derive(Clone, PartialEq, prost::Message)]
+struct Ticket {
+    #[prost(string, tag = "1")]
+    id: String,
+    #[prost(string, tag = "2")]
+    customer_id: String,
+}
+
+impl prost::Name for Ticket {
+    const NAME: &'static str = "Ticket";
+    const PACKAGE: &'static str = "tickets.v1";
+}
+
+/// Small, so that an export of a few tickets spans pages.
+const TICKETS_A_PAGE: u64 = 2;
+
+/// Where an export's next page starts: the customer (an index) and the
+/// last ticket read of hers.
+type Cursor = (usize, Uuid);
+
+/// One page of the export of `customers`' tickets, from `after`.
+async fn ticket_page(
+    db: &DatabaseConnection,
+    t: &TenantId,
+    customers: &[Uuid],
+    after: Option<Cursor>,
+) -> Result<(Vec<prost_types::Any>, Option<Cursor>), ServiceError> {
+    let (i, last) = after.unwrap_or((0, Uuid::nil()));
+    let page = Query::select()
+        .column(Alias::new("id"))
+        .from(Alias::new("tickets"))
+        .and_where(of_customers(t, &customers[i..=i]))
+        .and_where(Expr::col(Alias::new("id")).gt(last))
+        .order_by(Alias::new("id"), sea_orm::sea_query::Order::Asc)
+        .limit(TICKETS_A_PAGE)
+        .to_owned();
+    let rows = db.query_all_raw(db.get_database_backend().build(&page)).await?;
+    let ids: Vec<Uuid> = rows.iter().map(|r| r.try_get("", "id")).collect::<Result<_, _>>()?;
+    let records = ids
+        .iter()
+        .map(|id| export::record(&Ticket { id: id.to_string(), customer_id: customers[i].to_string() }))
+        .collect::<Result<_, _>>()?;
+    let next = match ids.last() {
+        Some(id) if ids.len() as u64 == TICKETS_A_PAGE => Some((i, *id)),
+        _ => (i + 1 < customers.len()).then_some((i + 1, Uuid::nil())),
+    };
+    Ok((records, next))
+}
 
 fn of_customers(t: &TenantId, customers: &[Uuid]) -> Expr {
     Expr::col(Alias::new("tenant_id"))
@@ -131,6 +187,14 @@ impl Participant for Tickets {
         let gone = Query::delete().from_table(Alias::new("tickets")).and_where(of_customers(t, customers)).to_owned();
         let deleted = txn.execute_raw(txn.get_database_backend().build(&gone)).await?.rows_affected();
         Ok((Counts::from([("tickets".to_owned(), i64::try_from(deleted).unwrap())]), None))
+    }
+
+    async fn export(&self, db: &DatabaseConnection, t: &TenantId, customers: &[Uuid]) -> Result<Records, ServiceError> {
+        let (db, t, customers) = (db.clone(), t.clone(), customers.to_vec());
+        Ok(export::pages(move |after| {
+            let (db, t, customers) = (db.clone(), t.clone(), customers.clone());
+            async move { ticket_page(&db, &t, &customers, after).await }
+        }))
     }
 }
 
@@ -242,12 +306,38 @@ impl Suite {
         eventually("the second delivery", || self.row(id), |r| r.status == DELIVERED && r.attempts == 2).await
     }
 
-    async fn add_tickets(&self, customer: Uuid, n: usize) {
+    /// Gives `customer` `n` new tickets; their ids, sorted.
+    async fn add_tickets(&self, customer: Uuid, n: usize) -> Vec<Uuid> {
+        let mut ids = Vec::new();
         for _ in 0..n {
             let sql = "INSERT INTO tickets (tenant_id, id, customer_id) VALUES ($1, $2, $3)";
-            let values = [self.t.as_str().into(), Uuid::new_v4().into(), customer.into()];
+            let id = Uuid::new_v4();
+            let values = [self.t.as_str().into(), id.into(), customer.into()];
             self.tickets.execute_raw(postgres(sql, values)).await.unwrap();
+            ids.push(id);
         }
+        ids.sort_unstable();
+        ids
+    }
+
+    /// Asks the tickets service, as `caller`, for the records of `ids`.
+    async fn export(
+        &self,
+        caller: &str,
+        service: &str,
+        ids: &[String],
+    ) -> Result<Vec<prost_types::Any>, tonic::Status> {
+        let mut client = CustomerDataServiceClient::new(self.cluster.server(TICKETS).channel().await);
+        let mut request =
+            tonic::Request::new(ExportCustomerRequest { service: service.into(), profile_ids: ids.to_vec() });
+        let token = cx_testkit::service_key().bearer(caller, self.t.as_str()).unwrap();
+        request.metadata_mut().insert("authorization", token);
+        let mut stream = client.export_customer(request).await?.into_inner();
+        let mut records = Vec::new();
+        while let Some(answer) = stream.message().await? {
+            records.push(answer.record.unwrap());
+        }
+        Ok(records)
     }
 
     async fn tickets_of(&self, customer: Uuid) -> i64 {
@@ -472,4 +562,91 @@ async fn a_merge_chain_ends_at_its_last_survivor_in_either_order() {
         let held = [s.tickets_of(a).await, s.tickets_of(b).await, s.tickets_of(survivor).await];
         assert_eq!(held, [0, 0, 7], "a into b first: {a_into_b_first}");
     }
+}
+
+/// The tickets of an export: (ticket, customer), in the order received.
+fn exported(records: &[prost_types::Any]) -> Vec<(Uuid, Uuid)> {
+    let decode = |r: &prost_types::Any| {
+        assert_eq!(r.type_url, "/tickets.v1.Ticket");
+        let ticket: Ticket = r.to_msg().unwrap();
+        (ticket.id.parse().unwrap(), ticket.customer_id.parse().unwrap())
+    };
+    records.iter().map(decode).collect()
+}
+
+#[tokio::test]
+async fn an_export_streams_the_tickets_of_the_customer_and_her_merged_ids_a_page_at_a_time() {
+    let (telemetry, spans) = cx_testkit::capture_spans();
+    let s = suite().await;
+    let (p, m, n, x) = (Uuid::new_v4(), Uuid::new_v4(), Uuid::new_v4(), Uuid::new_v4());
+    let mut of_p = s.add_tickets(p, 1).await;
+    // n was merged into p here (its ticket moved), then sent one more
+    // under its own id; profile's request does not name n.
+    of_p.extend(s.add_tickets(n, 1).await);
+    s.applied(&merged(n, p)).await;
+    of_p.sort_unstable();
+    let of_n = s.add_tickets(n, 1).await;
+    // m's merge has not reached the service: its 3 tickets are under m.
+    let of_m = s.add_tickets(m, 3).await;
+    s.add_tickets(x, 2).await;
+
+    let records = s.export(gdpr::COORDINATOR, TICKETS, &[p.to_string(), m.to_string()]).await.unwrap();
+    // The merged ids first (m and n in id order), each's tickets in id
+    // order, p's 2 last: 3 + 1 + 2 = 6 tickets over 4 pages of at most 2
+    // (m: 2 + 1, n: 1, p: 2), none of x's.
+    let mut expected: Vec<(Uuid, Uuid)> = Vec::new();
+    let (first, second) = if m < n { ((m, &of_m), (n, &of_n)) } else { ((n, &of_n), (m, &of_m)) };
+    for (customer, ids) in [first, second, (p, &of_p)] {
+        expected.extend(ids.iter().map(|id| (*id, customer)));
+    }
+    assert_eq!(exported(&records), expected);
+
+    telemetry.provider().force_flush().unwrap();
+    let finished = spans.get_finished_spans().unwrap();
+    let export = finished.iter().find(|span| span.name == "gdpr.export").expect("the export's span");
+    let attribute =
+        |key: &str| export.attributes.iter().find(|kv| kv.key.as_str() == key).map(|kv| kv.value.to_string());
+    assert_eq!(attribute("cx.service").as_deref(), Some(TICKETS));
+    assert_eq!(attribute("customers").as_deref(), Some("2"));
+    assert_eq!(attribute("records").as_deref(), Some("6"));
+    let server = finished.iter().find(|span| span.span_context.span_id() == export.parent_span_id);
+    assert_eq!(server.map(|span| span.name.as_ref()), Some("cx.gdpr.v1.CustomerDataService/ExportCustomer"));
+}
+
+#[tokio::test]
+async fn only_profile_asks_for_an_export_of_a_service_this_server_runs_with_valid_ids() {
+    let s = suite().await;
+    let p = Uuid::new_v4();
+    s.add_tickets(p, 1).await;
+    let ids = [p.to_string()];
+
+    let refused = s.export("orders", TICKETS, &ids).await.unwrap_err();
+    assert_eq!(
+        (refused.code(), refused.message()),
+        (Code::PermissionDenied, "only the profile service asks for a customer's data")
+    );
+    let missing = s.export(gdpr::COORDINATOR, "orders", &ids).await.unwrap_err();
+    assert_eq!(
+        (missing.code(), missing.message()),
+        (Code::NotFound, "no service 'orders' holding customer data runs on this server")
+    );
+    let bad = s.export(gdpr::COORDINATOR, TICKETS, &[p.to_string(), "p2".into()]).await.unwrap_err();
+    assert_eq!(bad.code(), Code::InvalidArgument);
+    let violations = cx_runtime::error::field_violations(&bad);
+    assert_eq!(violations, [cx_runtime::error::FieldViolation::new("profile_ids[1]", "is not a UUID")]);
+    let none = s.export(gdpr::COORDINATOR, TICKETS, &[]).await.unwrap_err();
+    assert_eq!(none.message(), "invalid profile_ids: must name the customer");
+    let many: Vec<String> = (0..=export::MAX_IDS).map(|_| p.to_string()).collect();
+    let too_many = s.export(gdpr::COORDINATOR, TICKETS, &many).await.unwrap_err();
+    assert_eq!(too_many.message(), "invalid profile_ids: has 1001 ids; at most 1000");
+
+    // A user token, even an admin's, is no service identity.
+    let mut client = CustomerDataServiceClient::new(s.cluster.server(TICKETS).channel().await);
+    let admin = cx_testkit::token(s.t.as_str(), cx_runtime::auth::Role::Admin);
+    let request = ExportCustomerRequest { service: TICKETS.into(), profile_ids: ids.to_vec() };
+    let status = client.export_customer(cx_testkit::authed(request, &admin)).await.unwrap_err();
+    assert_eq!(status.code(), Code::Unauthenticated);
+
+    // And profile is answered.
+    assert_eq!(exported(&s.export(gdpr::COORDINATOR, TICKETS, &ids).await.unwrap()).len(), 1);
 }

@@ -1,19 +1,26 @@
-//! The journey service's part in merges and erasures: a merge moves the
-//! merged customer's touchpoints to the survivor; an erasure deletes them.
-//! The runtime ([`cx_runtime::gdpr`]) decodes, checks the sender, follows
-//! merge chains, confirms and traces; this says what journey's data does.
+//! The journey service's part in merges, erasures and access exports: a
+//! merge moves the merged customer's touchpoints to the survivor; an erasure
+//! deletes them; an export reads them a page at a time, as
+//! `cx.journey.v1.Touchpoint`s. The runtime ([`cx_runtime::gdpr`]) decodes,
+//! checks the sender, follows merge chains, confirms and traces; this says
+//! what journey's data does.
 
 use async_trait::async_trait;
 use cx_runtime::TenantId;
 use cx_runtime::cache::Cache;
+use cx_runtime::gdpr::export::{self, Records};
 use cx_runtime::gdpr::{Counts, Participant};
 use cx_runtime::outbox::inbox::AfterCommit;
-use sea_orm::DatabaseTransaction;
+use sea_orm::{DatabaseConnection, DatabaseTransaction};
 use uuid::Uuid;
 
+use crate::api::convert::touchpoint_to_proto;
 use crate::cache_keys::{answers_prefix, generation_key};
 use crate::resolver::Resolver;
 use crate::store::{JourneyError, peers};
+
+/// Touchpoints an export reads at a time (a few hundred kilobytes).
+pub const EXPORT_PAGE: u64 = 1_000;
 
 #[derive(Debug)]
 pub struct JourneyParticipant {
@@ -71,5 +78,17 @@ impl Participant for JourneyParticipant {
         let maps = peers::maps_of(txn, t, customers).await?;
         let counts = peers::erase(txn, t, customers).await?;
         Ok((counts, self.forget_after(t, customers.to_vec(), maps)))
+    }
+
+    async fn export(&self, db: &DatabaseConnection, t: &TenantId, customers: &[Uuid]) -> Result<Records, JourneyError> {
+        let (db, t, customers) = (db.clone(), t.clone(), customers.to_vec());
+        Ok(export::pages(move |after| {
+            let (db, t, customers) = (db.clone(), t.clone(), customers.clone());
+            async move {
+                let (page, next) = peers::export_page(&db, &t, &customers, after, EXPORT_PAGE).await?;
+                let records = page.into_iter().map(|row| export::record(&touchpoint_to_proto(row)));
+                Ok((records.collect::<Result<_, _>>()?, next))
+            }
+        }))
     }
 }

@@ -12,8 +12,12 @@
 //!
 //! What a participant gets back: [`survivors`] says where data sent for a
 //! merged id belongs now, [`erased`] which ids must take no new data.
+//!
+//! Access requests go the other way, synchronously: profile asks each
+//! participant for its records of a customer ([`export`]).
 
 pub mod entity;
+pub mod export;
 pub mod migration;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -23,8 +27,8 @@ use async_trait::async_trait;
 use cx_proto::profile::v1::{ErasureConfirmed, ErasureRequested, ProfileMerged};
 use sea_orm::sea_query::{Expr, OnConflict};
 use sea_orm::{
-    ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseTransaction, DbBackend, DbErr, EntityTrait, QueryFilter,
-    Statement,
+    ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbBackend, DbErr,
+    EntityTrait, QueryFilter, Statement,
 };
 use tracing::Instrument;
 use uuid::Uuid;
@@ -62,6 +66,18 @@ pub trait Participant: Send + Sync + 'static {
         tenant: &TenantId,
         customers: &[Uuid],
     ) -> Result<(Counts, AfterCommit), ServiceError>;
+
+    /// Every record held about `customers` (the customer last, the ids
+    /// merged into her before), each as the service's own message in an
+    /// `Any` ([`export::record`]), for profile's `ExportCustomerData`. The
+    /// stream reads as it is consumed: data that may be large is read a
+    /// page at a time ([`export::pages`]).
+    async fn export(
+        &self,
+        db: &DatabaseConnection,
+        tenant: &TenantId,
+        customers: &[Uuid],
+    ) -> Result<export::Records, ServiceError>;
 }
 
 /// Adds the handling of `ProfileMerged` and `ErasureRequested` for

@@ -2,7 +2,7 @@
 //! the store and the profile service.
 
 pub mod analysis;
-mod convert;
+pub(crate) mod convert;
 mod ingest;
 mod parse;
 
