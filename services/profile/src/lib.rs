@@ -39,10 +39,13 @@ pub const SERVICE: ServiceDef =
 /// Builds the service over its own database (opened lazily).
 pub async fn build(ctx: &ServiceContext) -> Result<Arc<dyn ServiceModule>, ConfigError> {
     let parts = Parts::open(ctx, NAME).await?;
-    let store = ProfileStore::new(parts.db.clone())
-        .with_fanout(ctx.participants(NAME)?)
-        .with_consent_feed(ctx.consent_feed(NAME)?);
-    let api = ProfileApi::new(store.clone(), parts.cache.clone());
+    let participants = ctx.participants(NAME)?;
+    // Each has an endpoint: participants() refuses the others.
+    let channels = participants.iter().filter_map(|name| Some((*name, parts.peer(name)?))).collect();
+    let holders = api::holders::Holders::new(channels, ctx.service_key.clone());
+    let store =
+        ProfileStore::new(parts.db.clone()).with_fanout(participants).with_consent_feed(ctx.consent_feed(NAME)?);
+    let api = ProfileApi::new(store.clone(), parts.cache.clone(), holders);
     let internal = ProfileInternal::new(store.clone(), parts.cache.clone());
     let received = Arc::new(inbox::ProfileInbox::new(parts.cache.clone()));
     let (cache, interval) = (parts.cache.clone(), ctx.jobs.sweep_interval);

@@ -5,6 +5,7 @@ pub mod activity;
 mod check;
 pub mod convert;
 pub mod export;
+pub mod holders;
 pub mod internal;
 pub mod settings;
 
@@ -37,6 +38,8 @@ pub const MAX_BATCH: usize = 1000;
 pub struct ProfileApi {
     store: ProfileStore,
     cache: Cache,
+    /// The other services holding customer data, asked for their records.
+    holders: holders::Holders,
 }
 
 type Reply<T> = Result<Response<T>, Status>;
@@ -67,8 +70,8 @@ fn occurred_at(occur_time: Option<prost_types::Timestamp>) -> Result<chrono::Dat
 }
 
 impl ProfileApi {
-    pub fn new(store: ProfileStore, cache: Cache) -> Self {
-        Self { store, cache }
+    pub fn new(store: ProfileStore, cache: Cache, holders: holders::Holders) -> Self {
+        Self { store, cache, holders }
     }
 
     /// A record as the API returns it, scored under the tenant's model.
@@ -437,10 +440,15 @@ impl ProfileService for ProfileApi {
         let pb::ExportCustomerDataRequest { profile_id } = request.into_inner();
         let id = parse_id(&profile_id, "profile_id")?;
         let data = self.store.export(&t, id).await?;
-        tracing::info!(records = data.consents.len() + data.activity.len(), "customer data exported");
         let model = self.store.intensity_model(&t).await?;
-        let records = export::records(&data, &model).into_iter().map(Ok);
-        Ok(Response::new(Box::pin(futures::stream::iter(records))))
+        let own = export::records(&data, &model);
+        tracing::info!(records = own.len(), "customer data exported");
+        // Every id she has had, so that a service a merge has not reached
+        // yet gives what it holds under the merged ids too.
+        let ids: Vec<Uuid> = std::iter::once(id).chain(data.merged_tree.iter().copied()).collect();
+        let others = self.holders.export(&t, &ids).await?;
+        let own = futures::stream::iter(own.into_iter().map(Ok));
+        Ok(Response::new(Box::pin(futures::StreamExt::chain(own, others))))
     }
 
     async fn erase_customer(&self, request: Request<pb::EraseCustomerRequest>) -> Reply<pb::EraseCustomerResponse> {

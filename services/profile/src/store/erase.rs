@@ -120,7 +120,7 @@ async fn insert_step(
 /// Every id merged into `id`, directly or through a chain (a into b, then b
 /// into `id`): merge records name the survivor of their day, not the end of
 /// its chain.
-async fn merged_into(txn: &DatabaseTransaction, t: &TenantId, id: Uuid) -> Result<Vec<Uuid>> {
+pub(crate) async fn merged_into(txn: &impl ConnectionTrait, t: &TenantId, id: Uuid) -> Result<Vec<Uuid>> {
     let mut merged = Vec::new();
     let mut survivors = vec![id];
     while !survivors.is_empty() {

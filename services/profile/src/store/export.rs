@@ -22,7 +22,11 @@ pub struct CustomerData {
     pub purchases: Vec<purchase_day::Model>,
     pub devices: Vec<device::Model>,
     pub transitions: Vec<Transition>,
+    /// The profiles merged into this one.
     pub merged_ids: Vec<Uuid>,
+    /// Every id merged into it, chains included (a into b, then b into
+    /// this one): what the other services are asked about.
+    pub merged_tree: Vec<Uuid>,
 }
 
 impl ProfileStore {
@@ -67,6 +71,7 @@ impl ProfileStore {
             .into_iter()
             .map(|m| m.merged_id)
             .collect();
-        Ok(CustomerData { profile, consents, activity, purchases, devices, transitions, merged_ids })
+        let merged_tree = super::erase::merged_into(db, t, id).await?;
+        Ok(CustomerData { profile, consents, activity, purchases, devices, transitions, merged_ids, merged_tree })
     }
 }
