@@ -41,8 +41,8 @@ pub async fn build(ctx: &ServiceContext) -> Result<Arc<dyn ServiceModule>, Confi
     let parts = Parts::open(ctx, NAME).await?;
     let participants = ctx.participants(NAME)?;
     // Each has an endpoint: participants() refuses the others.
-    let channels = participants.iter().filter_map(|name| Some((*name, parts.peer(name)?))).collect();
-    let holders = api::holders::Holders::new(channels, ctx.service_key.clone());
+    let peers = participants.iter().filter_map(|name| Some((*name, parts.internal_peer(name)?))).collect();
+    let holders = api::holders::Holders::new(peers);
     let store =
         ProfileStore::new(parts.db.clone()).with_fanout(participants).with_consent_feed(ctx.consent_feed(NAME)?);
     let api = ProfileApi::new(store.clone(), parts.cache.clone(), holders);

@@ -10,35 +10,25 @@ use cx_proto::gdpr::v1::{ExportCustomerRequest, ExportCustomerResponse};
 use cx_proto::profile::v1 as pb;
 use cx_proto::profile::v1::export_customer_data_response::Record;
 use cx_runtime::TenantId;
-use cx_runtime::identity::ServiceKey;
-use cx_runtime::peers::PeerChannel;
+use cx_runtime::peers::InternalPeer;
 use futures::stream::{BoxStream, StreamExt};
 use tonic::{Code, Status};
 use uuid::Uuid;
 
-/// One service holding customer data, called as profile.
-#[derive(Clone, Debug)]
-struct Holder {
-    name: &'static str,
-    channel: PeerChannel,
-}
-
 /// The services profile asks for their records of a customer: every
-/// deployed service holding customer data, in registry order.
+/// deployed service holding customer data, in registry order, each called
+/// as profile.
 #[derive(Clone, Debug)]
 pub struct Holders {
-    holders: Vec<Holder>,
-    key: ServiceKey,
+    holders: Vec<(&'static str, InternalPeer)>,
 }
 
 /// Another service's records of a customer, as `ExportCustomerData` answers.
 pub type Records = BoxStream<'static, Result<pb::ExportCustomerDataResponse, Status>>;
 
 impl Holders {
-    /// `services`, reached through their channels, asked with `key`.
-    pub fn new(services: Vec<(&'static str, PeerChannel)>, key: ServiceKey) -> Self {
-        let holders = services.into_iter().map(|(name, channel)| Holder { name, channel }).collect();
-        Self { holders, key }
+    pub fn new(holders: Vec<(&'static str, InternalPeer)>) -> Self {
+        Self { holders }
     }
 
     /// Opens every service's export of `ids` (the customer first, then the
@@ -47,9 +37,9 @@ impl Holders {
     /// then their records, one service after the other.
     pub async fn export(&self, t: &TenantId, ids: &[Uuid]) -> Result<Records, Status> {
         let profile_ids: Vec<String> = ids.iter().map(Uuid::to_string).collect();
-        let asks = self.holders.iter().map(|holder| async {
-            let answers = self.ask(holder, t, profile_ids.clone()).await.map_err(|s| incomplete(holder.name, &s))?;
-            let name = holder.name;
+        let asks = self.holders.iter().map(|(name, peer)| async {
+            let name = *name;
+            let answers = ask(name, peer, t, profile_ids.clone()).await.map_err(|s| incomplete(name, &s))?;
             Ok::<_, Status>(answers.map(move |answer| match answer {
                 Ok(ExportCustomerResponse { record }) => Ok(pb::ExportCustomerDataResponse {
                     source_service: name.to_owned(),
@@ -61,18 +51,17 @@ impl Holders {
         let opened = futures::future::try_join_all(asks).await?;
         Ok(futures::stream::iter(opened).flatten().boxed())
     }
+}
 
-    async fn ask(
-        &self,
-        holder: &Holder,
-        t: &TenantId,
-        profile_ids: Vec<String>,
-    ) -> Result<tonic::Streaming<ExportCustomerResponse>, Status> {
-        let mut request = tonic::Request::new(ExportCustomerRequest { service: holder.name.to_owned(), profile_ids });
-        request.metadata_mut().insert("authorization", self.key.bearer(crate::NAME, t.as_str())?);
-        let mut client = CustomerDataServiceClient::new(holder.channel.clone());
-        Ok(client.export_customer(request).await?.into_inner())
-    }
+async fn ask(
+    service: &str,
+    peer: &InternalPeer,
+    t: &TenantId,
+    profile_ids: Vec<String>,
+) -> Result<tonic::Streaming<ExportCustomerResponse>, Status> {
+    let request = ExportCustomerRequest { service: service.to_owned(), profile_ids };
+    let mut client = CustomerDataServiceClient::new(peer.channel());
+    Ok(client.export_customer(peer.request(t, request)?).await?.into_inner())
 }
 
 /// What the client reads when `service` could not give its records: which
