@@ -9,12 +9,14 @@
 //! - [`store`]: sea-orm entities, migrations, queries;
 //! - [`api`]: the gRPC service; [`inbox`]: touchpoints offered by journey
 //!   and consent decisions announced by profile; [`consents`]: the profile
-//!   service's consent check; [`expiry`]: the expiry of invitations.
+//!   service's consent check; [`expiry`]: the expiry of invitations;
+//!   [`gdpr`]: merges, erasures and access exports.
 
 pub mod api;
 pub mod consents;
 pub mod domain;
 pub mod expiry;
+pub mod gdpr;
 pub mod inbox;
 pub mod store;
 
@@ -53,6 +55,7 @@ pub async fn build(ctx: &ServiceContext) -> Result<Arc<dyn ServiceModule>, Confi
             SurveyServiceServer::new(api).max_decoding_message_size(cx_proto::codec::max_request_bytes(SERVICE_NAME)),
         )
         .inbox(|handlers| inbox::routes(handlers, consents, cache))
+        .participant(Arc::new(gdpr::SurveyData))
         .job(move |stop| Box::pin(expiry::run(db.clone(), stop)))
         .build())
 }

@@ -11,7 +11,7 @@ use tonic_reflection::pb::v1::{ServerReflectionRequest, ServerReflectionResponse
 
 /// Services every CX server runs for other services only: not advertised,
 /// but found by name.
-pub const INTERNAL: &[&str] = &["cx.outbox.v1.InboxService"];
+pub const INTERNAL: &[&str] = &["cx.outbox.v1.InboxService", "cx.gdpr.v1.CustomerDataService"];
 
 /// One RPC.
 #[derive(Clone, Debug)]

@@ -30,7 +30,7 @@ fn duration(d: chrono::Duration) -> prost_types::Duration {
 }
 
 /// A case as clients read it, its overdue flag as of `now`.
-fn case_to_proto(case: &CaseRecord, now: DateTime<Utc>) -> pb::FollowUpCase {
+pub(crate) fn case_to_proto(case: &CaseRecord, now: DateTime<Utc>) -> pb::FollowUpCase {
     let p = &case.progress;
     let since = |at: Option<DateTime<Utc>>| at.map(|at| duration(rules::since_response(case.respond_at, at)));
     pb::FollowUpCase {

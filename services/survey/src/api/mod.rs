@@ -3,7 +3,7 @@
 //! settings); this file only routes.
 
 mod aggregates;
-mod cases;
+pub(crate) mod cases;
 mod invitations;
 mod responses;
 mod settings;

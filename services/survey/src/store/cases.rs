@@ -195,6 +195,23 @@ pub async fn get(conn: &impl ConnectionTrait, t: &TenantId, id: Uuid) -> Result<
     record(row, comments(conn, t, id).await?)
 }
 
+/// Every case of `customers` with its comments, oldest first: what an
+/// access export gives of them.
+pub async fn of_customers(conn: &impl ConnectionTrait, t: &TenantId, customers: &[Uuid]) -> Result<Vec<CaseRecord>> {
+    let backend = conn.get_database_backend();
+    let rows = scoped::<case::Entity>(t)
+        .filter(cx_runtime::store::one_of(backend, case::Column::CustomerId, customers))
+        .order_by_asc(case::Column::Id)
+        .all(conn)
+        .await?;
+    let mut cases = Vec::with_capacity(rows.len());
+    for row in rows {
+        let id = row.id;
+        cases.push(record(row, comments(conn, t, id).await?)?);
+    }
+    Ok(cases)
+}
+
 /// The query of a listing page: the cases of `filter`, earliest due first
 /// (then by id), after the `(due, id)` of the previous page's last, one
 /// more than `limit` when another page follows. Overdue-only reads one

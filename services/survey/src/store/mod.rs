@@ -3,6 +3,7 @@
 
 pub mod cases;
 pub mod entity;
+pub mod gdpr;
 pub mod invitations;
 pub mod migration;
 pub mod responses;

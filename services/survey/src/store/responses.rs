@@ -212,23 +212,38 @@ pub async fn search<C: ConnectionTrait>(
 }
 
 /// Anonymises the responses of `customers` (an erasure): customer,
-/// invitation, touchpoint, verbatim and answers cleared; the score, survey,
-/// map, step, channel and day stay, so the roll-ups still equal a scan.
-/// Returns how many responses were anonymised.
+/// invitation, touchpoint, verbatim, answers and case cleared, the client's
+/// id replaced by a random one and the digest of what the client sent
+/// dropped; the score, survey, version, language, map, step, channel and
+/// day stay, so the roll-ups still equal a scan (docs/DECISIONS.md, Merge,
+/// export, erasure). Returns how many responses were anonymised.
 pub async fn anonymise<C: ConnectionTrait>(conn: &C, t: &TenantId, customers: &[Uuid]) -> Result<u64> {
     if customers.is_empty() {
         return Ok(0);
     }
-    let done = scoped_update::<response::Entity>(t)
-        .col_expr(response::Column::CustomerId, Expr::value(Option::<Uuid>::None))
-        .col_expr(response::Column::InvitationId, Expr::value(Option::<Uuid>::None))
-        .col_expr(response::Column::TouchpointId, Expr::value(Option::<String>::None))
-        .col_expr(response::Column::Verbatim, Expr::value(Option::<String>::None))
-        .col_expr(response::Column::Answers, Expr::value(Vec::<u8>::new()))
+    let ids: Vec<String> = scoped::<response::Entity>(t)
         .filter(one_of(conn.get_database_backend(), response::Column::CustomerId, customers))
-        .exec(conn)
+        .select_only()
+        .column(response::Column::Id)
+        .into_tuple()
+        .all(conn)
         .await?;
-    Ok(done.rows_affected)
+    // A customer has few responses: one statement each, its new id made here.
+    for id in &ids {
+        scoped_update::<response::Entity>(t)
+            .col_expr(response::Column::Id, Expr::value(Uuid::new_v4().to_string()))
+            .col_expr(response::Column::CustomerId, Expr::value(Option::<Uuid>::None))
+            .col_expr(response::Column::InvitationId, Expr::value(Option::<Uuid>::None))
+            .col_expr(response::Column::TouchpointId, Expr::value(Option::<String>::None))
+            .col_expr(response::Column::Verbatim, Expr::value(Option::<String>::None))
+            .col_expr(response::Column::Answers, Expr::value(Vec::<u8>::new()))
+            .col_expr(response::Column::CaseId, Expr::value(Option::<Uuid>::None))
+            .col_expr(response::Column::ContentDigest, Expr::value(Vec::<u8>::new()))
+            .filter(response::Column::Id.eq(id.as_str()))
+            .exec(conn)
+            .await?;
+    }
+    Ok(u64::try_from(ids.len()).unwrap_or(u64::MAX))
 }
 
 /// The roll-up cells of days `first..=last` worked out from the responses

@@ -1,0 +1,60 @@
+//! The survey service's part in merges, erasures and access exports
+//! (docs/DOMAIN.md §6.3): what its data does is [`crate::store::gdpr`]; the
+//! runtime ([`cx_runtime::gdpr`]) decodes, checks the sender, follows merge
+//! chains, forgets the customer in the outbox (the `ScoreRecorded` messages
+//! naming her), confirms and traces. An export gives the customer's
+//! invitations, responses and cases as their `cx.survey.v1` messages.
+
+use async_trait::async_trait;
+use cx_runtime::TenantId;
+use cx_runtime::gdpr::export::{self, Records};
+use cx_runtime::gdpr::{Counts, Participant};
+use cx_runtime::outbox::inbox::AfterCommit;
+use futures::StreamExt;
+use sea_orm::{DatabaseConnection, DatabaseTransaction};
+use uuid::Uuid;
+
+use crate::api::cases::case_to_proto;
+use crate::store::{SurveyError, gdpr, responses};
+
+/// The survey service's data, as merges, erasures and exports see it. It
+/// caches nothing about a customer, so nothing is left to invalidate.
+#[derive(Debug)]
+pub struct SurveyData;
+
+#[async_trait]
+impl Participant for SurveyData {
+    async fn merge(
+        &self,
+        txn: &DatabaseTransaction,
+        t: &TenantId,
+        survivor: Uuid,
+        merged: Uuid,
+    ) -> Result<AfterCommit, SurveyError> {
+        let moved = gdpr::merge(txn, t, survivor, merged).await?;
+        tracing::info!(?moved, "merged customer's survey data moved to the survivor");
+        Ok(None)
+    }
+
+    async fn erase(
+        &self,
+        txn: &DatabaseTransaction,
+        t: &TenantId,
+        customers: &[Uuid],
+    ) -> Result<(Counts, AfterCommit), SurveyError> {
+        Ok((gdpr::erase(txn, t, customers).await?, None))
+    }
+
+    async fn export(&self, db: &DatabaseConnection, t: &TenantId, customers: &[Uuid]) -> Result<Records, SurveyError> {
+        let held = gdpr::held(db, t, customers).await?;
+        let now = chrono::Utc::now();
+        let mut records = Vec::new();
+        for row in &held.responses {
+            records.push(export::record(&responses::to_proto(row)?)?);
+        }
+        for case in &held.cases {
+            records.push(export::record(&case_to_proto(case, now))?);
+        }
+        Ok(futures::stream::iter(records.into_iter().map(Ok)).boxed())
+    }
+}
