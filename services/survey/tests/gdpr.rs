@@ -1,9 +1,10 @@
 //! The survey service's part in merges, erasures and access exports
 //! (docs/DOMAIN.md §6.3), on PostgreSQL and SQLite: a merge moves
-//! responses and cases to the survivor, an erasure deletes the cases with
-//! their comments and anonymises the responses, and through both the daily
-//! roll-ups stay equal to a scan of the responses; an export gives the
-//! customer's records as their `cx.survey.v1` messages.
+//! invitations, responses and cases to the survivor and keeps the later
+//! consent decision; an erasure deletes invitations, consent decisions and
+//! cases with their comments and anonymises the responses, and through both
+//! the daily roll-ups stay equal to a scan of the responses; an export
+//! gives the customer's records as their own messages.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -17,6 +18,7 @@ use cx_runtime::gdpr::{Counts, Participant};
 use cx_survey::domain::case::Action;
 use cx_survey::gdpr::SurveyData;
 use cx_survey::store::cases::{self, CaseFilter};
+use cx_survey::store::invitations::consent::{self, Decision};
 use cx_survey::store::migration::Migrator;
 use cx_survey::store::responses::{self, Owner};
 use cx_survey::store::rollups::{self, Cell};
@@ -29,7 +31,7 @@ use uuid::Uuid;
 
 cx_testkit::on_both_backends!(
     a_merge_then_an_erasure_keep_the_rollups_equal_to_the_scan,
-    an_export_gives_the_customers_responses_and_cases,
+    an_export_gives_everything_held_about_the_customer,
 );
 
 const ANN: Uuid = Uuid::from_u128(0xA);
@@ -61,10 +63,15 @@ struct Setup {
     t: TenantId,
     /// The cases of Ann's, Bob's and Cleo's unhappy answers.
     cases: [Uuid; 3],
+    /// Ann's NPS, Bob's NPS and CSAT, Cleo's NPS (all answered), then Ann's
+    /// and Bob's open ones to the CSAT survey.
+    invitations: [Uuid; 6],
 }
 
 /// Ann answers an NPS 3 (a case); Bob an NPS 9 and a CSAT 1 (a case, one
-/// comment); Cleo an NPS 2 (a case); someone anonymous an NPS 10.
+/// comment); Cleo an NPS 2 (a case); someone anonymous an NPS 10. Ann and
+/// Bob each hold an open invitation to the CSAT survey too. Profile told
+/// of Ann's `survey` consent on 10 January and Bob's withdrawal on the 20th.
 async fn setup(backend: Backend) -> Setup {
     let service = ServiceDb::open(backend, "survey").await;
     let db = service.conn.clone();
@@ -73,10 +80,16 @@ async fn setup(backend: Backend) -> Setup {
     let nps = create(&db, &t, &survey(pb::SurveyType::Nps, true)).await;
     let csat = create(&db, &t, &survey(pb::SurveyType::Csat, false)).await;
     let sent = |survey, customer| Invite::to(survey, customer);
-    let [ann, bob_nps, bob_csat, cleo] = [(nps, ANN), (nps, BOB), (csat, BOB), (nps, CLEO)];
     let mut invitations = Vec::new();
-    for (survey, customer) in [ann, bob_nps, bob_csat, cleo] {
+    for (survey, customer) in [(nps, ANN), (nps, BOB), (csat, BOB), (nps, CLEO), (csat, ANN), (csat, BOB)] {
         invitations.push(invite(&db, &t, &sent(survey, customer)).await);
+    }
+    for (customer, granted, day) in [(ANN, true, "2026-01-10"), (BOB, false, "2026-01-20")] {
+        let when = at(&format!("{day}T09:00:00Z"));
+        let decision = Decision { customer, granted, occurred_at: when, recorded_at: when };
+        let txn = db.begin().await.unwrap();
+        consent::apply(&txn, &t, decision).await.unwrap();
+        txn.commit().await.unwrap();
     }
     let price = || vec![reason("price")];
     let drafts = [
@@ -96,7 +109,7 @@ async fn setup(backend: Backend) -> Setup {
     let cases = [case_of("ann-nps").await, case_of("bob-csat").await, case_of("cleo-nps").await];
     let comment = Action::Comment { text: "called back".into() };
     cases::act(&db, &t, cases[1], &comment, "agent-7", at("2026-03-04T12:00:00Z")).await.unwrap();
-    Setup { _service: service, db, t, cases }
+    Setup { _service: service, db, t, cases, invitations: invitations.try_into().unwrap() }
 }
 
 impl Setup {
@@ -134,6 +147,17 @@ impl Setup {
         listed.into_iter().map(|c| c.id).collect()
     }
 
+    /// The ids of the invitations stored under `customer` (a listing would
+    /// follow a merged id to its survivor), in creation order.
+    async fn invitations_of(&self, customer: Uuid) -> Vec<Uuid> {
+        use cx_survey::store::entity::invitation;
+        use sea_orm::{ColumnTrait, QueryFilter, QueryOrder};
+        let held = cx_runtime::store::scoped::<invitation::Entity>(&self.t)
+            .filter(invitation::Column::CustomerId.eq(customer))
+            .order_by_asc(invitation::Column::Id);
+        held.all(&self.db).await.unwrap().into_iter().map(|i| i.id).collect()
+    }
+
     /// Every response of the tenant, oldest first.
     async fn all_responses(&self) -> Vec<cx_survey::store::entity::response::Model> {
         let mut all = Vec::new();
@@ -158,6 +182,13 @@ async fn a_merge_then_an_erasure_keep_the_rollups_equal_to_the_scan(backend: Bac
     assert_eq!(before.iter().map(|c| c.counts.n).sum::<i64>(), 5);
 
     s.merge(ANN, BOB).await;
+    let i = s.invitations;
+    // Ann holds two open invitations to the CSAT survey now: both stay.
+    assert_eq!(s.invitations_of(ANN).await, [i[0], i[1], i[2], i[4], i[5]]);
+    assert_eq!(s.invitations_of(BOB).await, Vec::<Uuid>::new());
+    // Bob's withdrawal (20 January) is later than Ann's grant: it is hers.
+    let kept = consent::recorded(&s.db, &s.t, &[ANN, BOB]).await.unwrap();
+    assert_eq!(kept, std::collections::HashMap::from([(ANN, false)]));
     assert_eq!(s.responses_of(ANN).await, ["bob-csat", "bob-nps", "ann-nps"]);
     assert_eq!(s.responses_of(BOB).await, Vec::<String>::new());
     // Both due 48 hours after their answers: Ann's (2 Mar) first.
@@ -165,13 +196,17 @@ async fn a_merge_then_an_erasure_keep_the_rollups_equal_to_the_scan(backend: Bac
     assert_eq!(s.cases_of(BOB).await, Vec::<Uuid>::new());
     assert_eq!(s.rollups().await, before, "a merge changes no count");
 
-    // Ann is erased with Bob's id: her 3 responses anonymised, her 2 cases
-    // and the 1 comment of Bob's deleted.
+    // Ann is erased with Bob's id: her 5 invitations and 1 consent decision
+    // deleted, her 3 responses anonymised, her 2 cases and the 1 comment of
+    // Bob's deleted.
     let counts = s.erase(&[ANN, BOB]).await;
-    let expected = [("case_comments", 1), ("cases", 2), ("responses_anonymised", 3)];
+    let expected =
+        [("case_comments", 1), ("cases", 2), ("consents", 1), ("invitations", 5), ("responses_anonymised", 3)];
     assert_eq!(counts, Counts::from(expected.map(|(k, n)| (k.to_owned(), n))));
     assert_eq!(s.responses_of(ANN).await, Vec::<String>::new());
     assert_eq!(s.cases_of(ANN).await, Vec::<Uuid>::new());
+    assert_eq!(s.invitations_of(ANN).await, Vec::<Uuid>::new());
+    assert_eq!(consent::recorded(&s.db, &s.t, &[ANN, BOB]).await.unwrap(), std::collections::HashMap::new());
     assert_eq!(s.rollups().await, before, "the roll-ups keep the anonymised answers' counts");
 
     // What stays of each answer: its score, survey, map, step, channel and
@@ -203,9 +238,11 @@ async fn a_merge_then_an_erasure_keep_the_rollups_equal_to_the_scan(backend: Bac
     }
     assert_eq!(all[3].id, "cleo-nps");
     assert_eq!(s.cases_of(CLEO).await, [s.cases[2]]);
+    assert_eq!(s.invitations_of(CLEO).await, [i[3]]);
 
     // Erasing again finds nothing more.
-    let expected = [("case_comments", 0), ("cases", 0), ("responses_anonymised", 0)];
+    let expected =
+        [("case_comments", 0), ("cases", 0), ("consents", 0), ("invitations", 0), ("responses_anonymised", 0)];
     assert_eq!(s.erase(&[ANN, BOB]).await, Counts::from(expected.map(|(k, n)| (k.to_owned(), n))));
 }
 
@@ -215,6 +252,12 @@ fn exported(records: &[prost_types::Any]) -> Vec<(String, String)> {
         .iter()
         .map(|r| {
             let id = match r.type_url.as_str() {
+                "/cx.profile.v1.ConsentChanged" => {
+                    let decision = r.to_msg::<cx_proto::profile::v1::ConsentChanged>().unwrap();
+                    let at = decision.occur_time.unwrap();
+                    format!("{} granted {} at {}", decision.profile_id, decision.granted, at.seconds)
+                }
+                "/cx.survey.v1.Invitation" => r.to_msg::<pb::Invitation>().unwrap().id,
                 "/cx.survey.v1.Response" => r.to_msg::<pb::Response>().unwrap().id,
                 "/cx.survey.v1.FollowUpCase" => {
                     let case = r.to_msg::<pb::FollowUpCase>().unwrap();
@@ -227,7 +270,7 @@ fn exported(records: &[prost_types::Any]) -> Vec<(String, String)> {
         .collect()
 }
 
-async fn an_export_gives_the_customers_responses_and_cases(backend: Backend) {
+async fn an_export_gives_everything_held_about_the_customer(backend: Backend) {
     let s = setup(backend).await;
     let export = |customers: Vec<Uuid>| {
         let (db, t) = (s.db.clone(), s.t.clone());
@@ -236,27 +279,49 @@ async fn an_export_gives_the_customers_responses_and_cases(backend: Backend) {
             records.try_collect::<Vec<_>>().await.unwrap()
         }
     };
+    let decision = |customer: Uuid, granted: bool, day: &str| {
+        let at = at(&format!("{day}T09:00:00Z")).timestamp();
+        ("/cx.profile.v1.ConsentChanged".to_owned(), format!("{customer} granted {granted} at {at}"))
+    };
+    let invitation = |id: Uuid| ("/cx.survey.v1.Invitation".to_owned(), id.to_string());
     let response = |id: &str| ("/cx.survey.v1.Response".to_owned(), id.to_owned());
     let case =
         |id: Uuid, comments: usize| ("/cx.survey.v1.FollowUpCase".to_owned(), format!("{id} ({comments} comments)"));
+    let i = s.invitations;
     // Bob's merge has not been applied: asked for Ann and Bob, both are
-    // given, answers oldest first, then cases in the order opened.
+    // given: consent decisions by customer, invitations in due order (all
+    // due at once here, so in the order made), answers oldest first, then
+    // cases in the order opened.
     let records = export(vec![BOB, ANN]).await;
-    assert_eq!(
-        exported(&records),
-        [response("ann-nps"), response("bob-nps"), response("bob-csat"), case(s.cases[0], 0), case(s.cases[1], 1)]
-    );
-    let decoded: pb::Response = records[0].to_msg().unwrap();
+    let theirs = [
+        invitation(i[0]),
+        invitation(i[1]),
+        invitation(i[2]),
+        invitation(i[4]),
+        invitation(i[5]),
+        response("ann-nps"),
+        response("bob-nps"),
+        response("bob-csat"),
+        case(s.cases[0], 0),
+        case(s.cases[1], 1),
+    ];
+    let before: Vec<_> = [decision(ANN, true, "2026-01-10"), decision(BOB, false, "2026-01-20")]
+        .into_iter()
+        .chain(theirs.clone())
+        .collect();
+    assert_eq!(exported(&records), before);
+    let decoded: pb::Response = records[7].to_msg().unwrap();
     assert_eq!(
         (decoded.customer_id, decoded.score, decoded.verbatim),
         (ANN.to_string(), 3, "verbatim of ann-nps".to_owned())
     );
 
-    // After the merge, Ann's records are the same five.
+    // After the merge, the same records, with Bob's later decision as Ann's.
     s.merge(ANN, BOB).await;
-    assert_eq!(exported(&export(vec![BOB, ANN]).await), exported(&records));
+    let after: Vec<_> = std::iter::once(decision(ANN, false, "2026-01-20")).chain(theirs).collect();
+    assert_eq!(exported(&export(vec![BOB, ANN]).await), after);
     // Once erased, nothing is left to give.
     s.erase(&[ANN, BOB]).await;
     assert_eq!(export(vec![BOB, ANN]).await, []);
-    assert_eq!(exported(&export(vec![CLEO]).await), [response("cleo-nps"), case(s.cases[2], 0)]);
+    assert_eq!(exported(&export(vec![CLEO]).await), [invitation(i[3]), response("cleo-nps"), case(s.cases[2], 0)]);
 }

@@ -4,7 +4,7 @@
 
 mod aggregates;
 pub(crate) mod cases;
-mod invitations;
+pub(crate) mod invitations;
 mod responses;
 mod settings;
 mod surveys;

@@ -14,7 +14,7 @@ use uuid::Uuid;
 
 use super::Result;
 use super::cases::{self, CaseRecord};
-use super::entity::{case, case_comment, invitation, response};
+use super::entity::{case, case_comment, consent, invitation, response};
 use super::responses;
 
 /// What a merge moved, by kind of record.
@@ -70,6 +70,8 @@ pub async fn erase(txn: &DatabaseTransaction, t: &TenantId, customers: &[Uuid]) 
 /// What the service holds about some customers, as stored.
 #[derive(Clone, Debug, Default)]
 pub struct Held {
+    /// The `survey` consent decisions profile announced, one a customer.
+    pub consents: Vec<consent::Model>,
     /// In due-time order.
     pub invitations: Vec<invitation::Model>,
     /// Oldest first.
@@ -82,6 +84,11 @@ pub struct Held {
 /// bounds the invitations, and so the responses and cases), read at once.
 pub async fn held(conn: &impl ConnectionTrait, t: &TenantId, customers: &[Uuid]) -> Result<Held> {
     let backend = conn.get_database_backend();
+    let consents = scoped::<consent::Entity>(t)
+        .filter(one_of(backend, consent::Column::CustomerId, customers))
+        .order_by_asc(consent::Column::CustomerId)
+        .all(conn)
+        .await?;
     let invitations = scoped::<invitation::Entity>(t)
         .filter(one_of(backend, invitation::Column::CustomerId, customers))
         .order_by_asc(invitation::Column::SendAfter)
@@ -95,5 +102,5 @@ pub async fn held(conn: &impl ConnectionTrait, t: &TenantId, customers: &[Uuid])
         .all(conn)
         .await?;
     let cases = cases::of_customers(conn, t, customers).await?;
-    Ok(Held { invitations, responses, cases })
+    Ok(Held { consents, invitations, responses, cases })
 }
