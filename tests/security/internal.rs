@@ -117,10 +117,12 @@ async fn deliver_takes_a_service_identity_and_each_kind_from_its_owner_only() {
     assert_eq!(deliver(&journey_addr, &as_profile, "journey", &kind, payload).await, Code::Ok);
     assert_eq!(timeline(&pair, &writer, &bob).await, 2);
 
-    // Clients are not told the inbox exists.
+    // Clients are not told the internal services exist (the inbox, the
+    // customer-data export).
     for addr in [&journey_addr, &profile_addr] {
         let listed = listed_services(addr).await;
-        assert!(!listed.iter().any(|s| s.starts_with("cx.outbox.")), "{addr} lists {listed:?}");
+        let internal = |s: &String| s.starts_with("cx.outbox.") || s.starts_with("cx.gdpr.");
+        assert!(!listed.iter().any(internal), "{addr} lists {listed:?}");
         assert!(listed.iter().any(|s| s.starts_with("cx.")), "{addr} lists {listed:?}");
     }
 }
