@@ -46,8 +46,8 @@ impl UpperWords for String {
 }
 
 /// Calls `path` (`/pkg.Service/Method`) with `payload` as its one request
-/// message and `authorization` (the whole header value) if any; a client
-/// or bidirectional stream gets the message as its only one.
+/// message and `authorization` (the whole header value) if any; a streaming
+/// RPC gets it as the only message of its request stream.
 pub async fn call(
     channel: &Channel,
     path: &str,

@@ -9,9 +9,14 @@ use tonic_reflection::pb::v1::server_reflection_request::MessageRequest;
 use tonic_reflection::pb::v1::server_reflection_response::MessageResponse;
 use tonic_reflection::pb::v1::{ServerReflectionRequest, ServerReflectionResponse};
 
-/// Services every CX server runs for other services only: not advertised,
-/// but found by name.
-pub const INTERNAL: &[&str] = &["cx.outbox.v1.InboxService", "cx.gdpr.v1.CustomerDataService"];
+/// Services a CX server runs for other services only: not advertised, but
+/// found by name. Each with the advertised service that brings it (`None`:
+/// every server runs it).
+pub const INTERNAL: &[(&str, Option<&str>)] = &[
+    ("cx.outbox.v1.InboxService", None),
+    ("cx.gdpr.v1.CustomerDataService", None),
+    ("cx.profile.v1.ProfileInternalService", Some("cx.profile.v1.ProfileService")),
+];
 
 /// One RPC.
 #[derive(Clone, Debug)]
@@ -19,8 +24,9 @@ pub struct Method {
     /// `/cx.profile.v1.ProfileService/GetProfile`.
     pub path: String,
     pub input: MessageDescriptor,
-    /// A client or bidirectional stream.
-    pub client_streaming: bool,
+    /// A stream on either side: called as a stream, so that a server stream
+    /// that ends without a message is an answer, not a missing one.
+    pub streaming: bool,
     /// Internal: for services only.
     pub internal: bool,
 }
@@ -49,11 +55,16 @@ pub async fn methods(channel: &Channel) -> anyhow::Result<Vec<Method>> {
         bail!("reflection did not list services");
     };
     let public: Vec<String> = list.service.into_iter().map(|s| s.name).filter(|n| n.starts_with("cx.")).collect();
+    let internal: Vec<&str> = INTERNAL
+        .iter()
+        .filter(|(_, owner)| owner.is_none_or(|owner| public.iter().any(|p| p == owner)))
+        .map(|(name, _)| *name)
+        .collect();
     let mut files = std::collections::BTreeMap::new();
     let mut wanted: Vec<MessageRequest> = public
         .iter()
         .map(String::as_str)
-        .chain(INTERNAL.iter().copied())
+        .chain(internal.iter().copied())
         .map(|name| MessageRequest::FileContainingSymbol(name.to_owned()))
         .collect();
     // Each file and, transitively, the files it imports (bounded by the
@@ -78,7 +89,7 @@ pub async fn methods(channel: &Channel) -> anyhow::Result<Vec<Method>> {
     let mut methods = Vec::new();
     for service in pool.services() {
         let name = service.full_name().to_owned();
-        let internal = INTERNAL.contains(&name.as_str());
+        let internal = internal.contains(&name.as_str());
         if !internal && !public.contains(&name) {
             continue;
         }
@@ -86,7 +97,7 @@ pub async fn methods(channel: &Channel) -> anyhow::Result<Vec<Method>> {
             methods.push(Method {
                 path: format!("/{name}/{}", method.name()),
                 input: method.input(),
-                client_streaming: method.is_client_streaming(),
+                streaming: method.is_client_streaming() || method.is_server_streaming(),
                 internal,
             });
         }

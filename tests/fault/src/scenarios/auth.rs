@@ -24,7 +24,7 @@ pub async fn run(server: &Server, secret: &str) -> anyhow::Result<Vec<Row>> {
         let (mut leaked, mut unexpected) = (0, 0);
         for method in &methods {
             let payload = super::aimed_at(method, &victim.profile_id, &mut rng);
-            let answer = call(&channel, &method.path, payload, case.header.as_deref(), method.client_streaming).await;
+            let answer = call(&channel, &method.path, payload, case.header.as_deref(), method.streaming).await;
             let outcome = answer.outcome();
             let expected = if method.internal { Some(case.internal) } else { case.public };
             let refused_as_expected = expected.is_none_or(|code| code == outcome);

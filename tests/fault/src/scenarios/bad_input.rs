@@ -53,7 +53,7 @@ pub async fn run(server: &Server, sizes: Sizes) -> anyhow::Result<Vec<Row>> {
     let echo = "x".repeat(1024);
     for method in methods.iter().filter(|m| !m.internal) {
         for variant in hostile(&method.input, &mut rng, sizes.random, sizes.huge, sizes.items) {
-            let answer = call(&channel, &method.path, variant.bytes, Some(&admin), method.client_streaming).await;
+            let answer = call(&channel, &method.path, variant.bytes, Some(&admin), method.streaming).await;
             let outcome = answer.outcome();
             let entry = by_class.entry(class(&variant.label)).or_default();
             entry.0.add(&outcome);
