@@ -249,6 +249,7 @@ async fn one_trace_crosses_the_processes_and_a_killed_profile_service_loses_noth
             child("cx-journey", SpanKind::Server, "cx.journey.v1.JourneyService/IngestTouchpoints", client),
         )
         .await;
+    let ingest_id = ingest.span_id.clone();
     let resolve_call = chain
         .wait_for(
             "journey calls profile from its handler",
@@ -294,6 +295,68 @@ async fn one_trace_crosses_the_processes_and_a_killed_profile_service_loses_noth
             child("cx-profile", SpanKind::Server, "cx.outbox.v1.InboxService/Deliver", deliver_call.span_id),
         )
         .await;
+
+    // Her web visit invites her: journey offers the batch to survey through
+    // its outbox, in the shop's trace, and survey's trigger invites her.
+    let offered = chain
+        .wait_for(
+            "journey offers the touchpoints to survey, in the request's trace",
+            child(
+                "cx-journey",
+                SpanKind::Producer,
+                "outbox deliver cx.journey.v1.TouchpointsOffered",
+                ingest_id.clone(),
+            ),
+        )
+        .await;
+    let offer_call = chain
+        .wait_for(
+            "the offer's call",
+            child("cx-journey", SpanKind::Client, "cx.outbox.v1.InboxService/Deliver", offered.span_id),
+        )
+        .await;
+    let survey_inbox = chain
+        .wait_for(
+            "survey's inbox takes the offer",
+            child("cx-survey", SpanKind::Server, "cx.outbox.v1.InboxService/Deliver", offer_call.span_id),
+        )
+        .await;
+    chain
+        .wait_for("survey invites within the same trace", |s| {
+            s.service == "cx-survey" && s.trace_id == trace && s.parent_span_id == survey_inbox.span_id
+        })
+        .await;
+    // Survey asks profile for her consent as itself, still in the trace.
+    chain
+        .wait_for("profile answers survey's consent check, in the same trace", |s| {
+            s.service == "cx-profile"
+                && s.kind == SpanKind::Server
+                && s.name == "cx.profile.v1.ProfileInternalService/CheckConsents"
+                && s.trace_id == trace
+        })
+        .await;
+    let list = survey::ListInvitationsRequest { customer_id: id.clone(), ..Default::default() };
+    let invitations = surveys.list_invitations(authed(list, &writer)).await.unwrap().into_inner().invitations;
+    assert_eq!(invitations.len(), 1, "{invitations:?}");
+    assert_eq!(invitations[0].touchpoint_id, "e2e-1");
+    assert_eq!(invitations[0].state, survey::InvitationState::Pending as i32);
+
+    // She answers 3: a detractor. A follow-up case opens, and her profile
+    // shows the score.
+    let answer = survey::Response {
+        id: "e2e-answer-1".into(),
+        survey_id: survey_id.clone(),
+        invitation_id: invitations[0].id.clone(),
+        score: 3,
+        verbatim: "The checkout page kept timing out".into(),
+        ..Default::default()
+    };
+    let submitted = surveys.submit_response(authed(survey::SubmitResponseRequest { response: Some(answer) }, &writer));
+    let submitted = submitted.await.unwrap().into_inner();
+    assert!(submitted.created);
+    assert!(!submitted.response.unwrap().case_id.is_empty(), "a detractor opens a case");
+    let scored = eventually(&profile_addr, &writer, &id, |p| p.latest_scores.as_ref().is_some_and(|s| s.nps.is_some()));
+    assert_eq!(scored.await.latest_scores.unwrap().nps.unwrap().score, 3);
 
     // The profile process dies without warning. The store still records her
     // visit by profile id; the activity waits in journey's outbox.

@@ -267,15 +267,21 @@ async fn the_delivery_joins_the_trace_of_the_request_that_wrote_it() {
     telemetry.provider().force_flush().unwrap();
 
     let spans = exporter.get_finished_spans().unwrap();
-    let find = |name: &str, kind: SpanKind| {
-        spans.iter().find(|s| s.name == name && s.span_kind == kind).unwrap_or_else(|| {
+    // The capture is the process's: other tests of this file may have
+    // delivered too. Each span is looked for among the children of the one
+    // before it, so only this request's chain can match.
+    let find = |name: &str, kind: SpanKind, parent: Option<opentelemetry::trace::SpanId>| {
+        let found = spans
+            .iter()
+            .find(|s| s.name == name && s.span_kind == kind && parent.is_none_or(|p| s.parent_span_id == p));
+        found.unwrap_or_else(|| {
             panic!("no {kind:?} span {name} in {:?}", spans.iter().map(|s| (&s.name, &s.span_kind)).collect::<Vec<_>>())
         })
     };
-    let request = find("merge request", SpanKind::Internal);
-    let deliver = find("outbox deliver test.echo", SpanKind::Producer);
-    let client = find("cx.outbox.v1.InboxService/Deliver", SpanKind::Client);
-    let server = find("cx.outbox.v1.InboxService/Deliver", SpanKind::Server);
+    let request = find("merge request", SpanKind::Internal, None);
+    let deliver = find("outbox deliver test.echo", SpanKind::Producer, Some(request.span_context.span_id()));
+    let client = find("cx.outbox.v1.InboxService/Deliver", SpanKind::Client, Some(deliver.span_context.span_id()));
+    let server = find("cx.outbox.v1.InboxService/Deliver", SpanKind::Server, Some(client.span_context.span_id()));
     let trace = request.span_context.trace_id();
     for span in [deliver, client, server] {
         assert_eq!(span.span_context.trace_id(), trace, "{} is in the request's trace", span.name);

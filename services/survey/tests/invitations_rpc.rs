@@ -193,7 +193,7 @@ async fn a_stream_sends_each_due_invitation_once_and_ends_at_its_bound(backend: 
         touchpoint("s1", customers[2], "delivery", 5),
     ];
     offer_in(&s.conn, &s.t, batch, &consents).await;
-    let request = pb::StreamInvitationsRequest { channel: Channel::Email as i32, max_invitations: 3 };
+    let request = pb::StreamInvitationsRequest { channel: Channel::Email as i32, max_invitations: 3, wait_seconds: 10 };
     let mut stream = s.client.stream_invitations(authed(request, &s.reader)).await.unwrap().into_inner();
     let next = |m: Option<Result<pb::StreamInvitationsResponse, tonic::Status>>| {
         m.unwrap().unwrap().invitation.unwrap().touchpoint_id
@@ -207,6 +207,13 @@ async fn a_stream_sends_each_due_invitation_once_and_ends_at_its_bound(backend: 
     assert_eq!(next(third), "e3");
     // Three sent: the stream ends.
     assert!(tokio::time::timeout(std::time::Duration::from_secs(10), stream.next()).await.unwrap().is_none());
+    // Still not marked sent, a new stream sends the three again, then ends
+    // by itself a second after nothing new fell due, far below its bound.
+    let request = pb::StreamInvitationsRequest { channel: Channel::Email as i32, max_invitations: 0, wait_seconds: 1 };
+    let stream = s.client.stream_invitations(authed(request, &s.reader)).await.unwrap().into_inner();
+    let all = tokio::time::timeout(std::time::Duration::from_secs(10), stream.collect::<Vec<_>>()).await.unwrap();
+    let ids: Vec<String> = all.into_iter().map(|m| next(Some(m))).collect();
+    assert_eq!(ids, ["e1", "e2", "e3"]);
 }
 
 async fn every_error_a_client_can_provoke(backend: Backend) {
@@ -260,15 +267,16 @@ async fn every_error_a_client_can_provoke(backend: Backend) {
         ]
     );
 
-    // Stream: the bound and the channel.
-    for (max, channel) in [(-1, 0), (100_001, 99)] {
-        let request = pb::StreamInvitationsRequest { channel, max_invitations: max };
+    // Stream: the bound, the wait and the channel.
+    for (max, channel, wait) in [(-1, 0, -1), (100_001, 99, 61)] {
+        let request = pb::StreamInvitationsRequest { channel, max_invitations: max, wait_seconds: wait };
         let status = s.client.stream_invitations(authed(request, &s.reader)).await.unwrap_err();
         let mut expected = Vec::new();
         if channel == 99 {
             expected.push(FieldViolation::new("channel", "is not a known channel"));
         }
         expected.push(FieldViolation::new("max_invitations", "must be 1 to 100000 (0: 1000)"));
+        expected.push(FieldViolation::new("wait_seconds", "must be 1 to 60 (0: 2)"));
         assert_eq!(violations(&status), expected, "max {max}");
     }
 

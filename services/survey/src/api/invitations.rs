@@ -21,8 +21,12 @@ use crate::store::entity::invitation;
 use crate::store::invitations::{self, Filter, Position};
 
 /// How often a stream looks for invitations that fell due.
-/// How long a stream waits with nothing new due before it ends.
-const STREAM_IDLE: Duration = Duration::from_secs(2);
+/// How long a stream waits with nothing new due before it ends, when the
+/// request does not say, and the longest it may ask: short by default for
+/// clients with 5-second deadlines; long enough at most for a quiet tenant,
+/// short enough that rollouts drain streams quickly.
+const STREAM_IDLE: u64 = 2;
+const STREAM_IDLE_MAX: i32 = 60;
 const STREAM_POLL: Duration = Duration::from_secs(1);
 /// Invitations a stream reads per query.
 const STREAM_PAGE: u64 = 500;
@@ -134,13 +138,18 @@ pub(super) async fn stream_invitations(
 ) -> Reply<InvitationStream> {
     let t = tenant(&request, Role::Reader)?;
     let who = caller(&request)?.clone();
-    let pb::StreamInvitationsRequest { channel, max_invitations } = request.into_inner();
+    let pb::StreamInvitationsRequest { channel, max_invitations, wait_seconds } = request.into_inner();
     let bound = match max_invitations {
         0 => Ok(STREAM_DEFAULT),
         n if (1..=STREAM_MAX).contains(&n) => Ok(usize::try_from(n).unwrap_or(STREAM_DEFAULT)),
         _ => Err(FieldViolation::new("max_invitations", format!("must be 1 to {STREAM_MAX} (0: {STREAM_DEFAULT})"))),
     };
-    let (channel, bound) = all2(channel_filter(channel, "channel"), bound)?;
+    let idle = match wait_seconds {
+        0 => Ok(Duration::from_secs(STREAM_IDLE)),
+        n if (1..=STREAM_IDLE_MAX).contains(&n) => Ok(Duration::from_secs(u64::from(n.unsigned_abs()))),
+        _ => Err(FieldViolation::new("wait_seconds", format!("must be 1 to {STREAM_IDLE_MAX} (0: {STREAM_IDLE})"))),
+    };
+    let (channel, bound, idle) = all3(channel_filter(channel, "channel"), bound, idle)?;
     let db = api.store.db().clone();
     let (tx, rx) = tokio::sync::mpsc::channel(64);
     let work = async move {
@@ -184,7 +193,7 @@ pub(super) async fn stream_invitations(
                     break;
                 }
             }
-            if sent.len() >= bound || last_new.elapsed() >= STREAM_IDLE {
+            if sent.len() >= bound || last_new.elapsed() >= idle {
                 break;
             }
             tokio::select! {
