@@ -22,8 +22,8 @@ use futures::future::BoxFuture;
 use sea_orm::{DatabaseConnection, DbErr};
 use sea_orm_migration::MigratorTrait;
 use tonic::server::NamedService;
-use tonic::service::RoutesBuilder;
 use tonic::service::interceptor::InterceptedService;
+use tonic::service::{Interceptor, RoutesBuilder};
 
 use crate::cache::Cache;
 use crate::config::ConfigError;
@@ -106,6 +106,31 @@ fn migrate_with<'a, M: MigratorTrait + 'static>(
 
 type Mount = Box<dyn Fn(&mut RoutesBuilder) + Send + Sync>;
 
+/// What a gRPC server of the router is called with and answers.
+type HttpRequest = http::Request<tonic::body::Body>;
+type HttpResponse = http::Response<tonic::body::Body>;
+
+/// A generated `…ServiceServer`, as the router takes it.
+pub trait GrpcServer:
+    tower::Service<HttpRequest, Response = HttpResponse, Error = Infallible, Future: Send + 'static>
+    + NamedService
+    + Clone
+    + Send
+    + Sync
+    + 'static
+{
+}
+
+impl<S> GrpcServer for S where
+    S: tower::Service<HttpRequest, Response = HttpResponse, Error = Infallible, Future: Send + 'static>
+        + NamedService
+        + Clone
+        + Send
+        + Sync
+        + 'static
+{
+}
+
 /// Background work: a future per call, ending soon after `stop` turns true.
 pub type Job = Arc<dyn Fn(tokio::sync::watch::Receiver<bool>) -> BoxFuture<'static, ()> + Send + Sync>;
 
@@ -125,24 +150,10 @@ impl ModuleBuilder {
     /// Serves `server` (a generated `…ServiceServer`) behind user
     /// authentication; its gRPC name is the service's, for health and
     /// reflection.
-    pub fn serve<S>(mut self, server: S) -> Self
-    where
-        S: tower::Service<
-                http::Request<tonic::body::Body>,
-                Response = http::Response<tonic::body::Body>,
-                Error = Infallible,
-            > + NamedService
-            + Clone
-            + Send
-            + Sync
-            + 'static,
-        S::Future: Send + 'static,
-    {
+    pub fn serve<S: GrpcServer>(mut self, server: S) -> Self {
         self.grpc_name.get_or_insert(S::NAME);
         let auth = self.parts.ctx.auth.clone();
-        self.mounts.push(Box::new(move |routes| {
-            routes.add_service(InterceptedService::new(server.clone(), auth.clone()));
-        }));
+        self.mount(server, auth);
         self
     }
 
@@ -152,24 +163,17 @@ impl ModuleBuilder {
     /// handler reads the caller with [`crate::identity::service_identity`].
     /// Like the inbox it is not advertised by reflection, and its health is
     /// the service's: calls wait for the same readiness.
-    pub fn serve_internal<S>(mut self, server: S) -> Self
-    where
-        S: tower::Service<
-                http::Request<tonic::body::Body>,
-                Response = http::Response<tonic::body::Body>,
-                Error = Infallible,
-            > + NamedService
-            + Clone
-            + Send
-            + Sync
-            + 'static,
-        S::Future: Send + 'static,
-    {
+    pub fn serve_internal<S: GrpcServer>(mut self, server: S) -> Self {
         let internal = self.parts.ctx.internal.clone();
-        self.mounts.push(Box::new(move |routes| {
-            routes.add_service(InterceptedService::new(server.clone(), internal.clone()));
-        }));
+        self.mount(server, internal);
         self
+    }
+
+    /// Routes `server`'s calls through `interceptor` once the module serves.
+    fn mount<S: GrpcServer>(&mut self, server: S, interceptor: impl Interceptor + Clone + Send + Sync + 'static) {
+        self.mounts.push(Box::new(move |routes| {
+            routes.add_service(InterceptedService::new(server.clone(), interceptor.clone()));
+        }));
     }
 
     /// Messages of the types `handlers` names are applied by them.

@@ -90,6 +90,23 @@ pub fn column(name: &'static str) -> sea_orm_migration::prelude::ColumnDef {
     def
 }
 
+/// A named index for a migration, `IF NOT EXISTS`, on `columns` of `table`
+/// in order; a caller adds `unique()` or a predicate.
+pub fn index(name: &str, table: &str, columns: &[&str]) -> sea_orm_migration::prelude::IndexCreateStatement {
+    let mut index = primary_key(columns);
+    index.name(name).table(sea_orm::sea_query::Alias::new(table)).if_not_exists();
+    index
+}
+
+/// The columns of a table's primary key in order, for a migration.
+pub fn primary_key(columns: &[&str]) -> sea_orm_migration::prelude::IndexCreateStatement {
+    let mut key = sea_orm_migration::prelude::Index::create();
+    for c in columns {
+        key.col(sea_orm::sea_query::Alias::new(*c));
+    }
+    key
+}
+
 /// Opens the pool of `service` without connecting yet: the server starts
 /// answering health checks (NOT_SERVING) while the database comes up.
 pub async fn open(args: &StoreArgs, service: &'static str) -> Result<DatabaseConnection, ConfigError> {

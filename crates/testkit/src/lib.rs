@@ -7,6 +7,7 @@
 
 pub mod cluster;
 pub mod eventually;
+pub mod outbox;
 pub mod process;
 pub mod raw;
 pub mod redis_server;

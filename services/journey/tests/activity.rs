@@ -6,8 +6,6 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::collections::HashMap;
-
 use cx_journey::domain::channel::Channel;
 use cx_journey::domain::touchpoint::{Customer, Initiator, InteractionKind, Touchpoint};
 use cx_journey::store::activity::{ActivityExpander, STORED_TOUCHPOINTS};
@@ -16,10 +14,10 @@ use cx_journey::store::migration::Migrator;
 use cx_journey::store::{JourneyStore, peers};
 use cx_proto::profile::v1 as profile;
 use cx_runtime::TenantId;
-use cx_runtime::outbox::dispatcher::{Claimed, Dispatcher, DispatcherConfig, Expand};
+use cx_runtime::outbox::dispatcher::{Claimed, Expand};
 use cx_testkit::{Backend, ServiceDb};
 use prost::{Message, Name};
-use sea_orm::{ConnectionTrait, DatabaseConnection, TransactionTrait};
+use sea_orm::{DatabaseConnection, TransactionTrait};
 use uuid::Uuid;
 
 const WEB: i16 = 1;
@@ -67,11 +65,7 @@ async fn delivered(store: &JourneyStore, claimed: &[Claimed]) -> Vec<Option<Vec<
 
 /// The ids each pending row names, sorted, claiming them afresh.
 async fn claim(db: &DatabaseConnection, tenant: &str) -> Vec<Claimed> {
-    db.execute_unprepared("UPDATE outbox SET claimed_until = NULL").await.unwrap();
-    let dispatcher =
-        Dispatcher::new(db.clone(), DispatcherConfig::new("journey"), HashMap::new(), cx_testkit::service_key());
-    let mut claimed: Vec<Claimed> =
-        dispatcher.claim().await.unwrap().into_iter().filter(|row| row.tenant_id == tenant).collect();
+    let mut claimed = cx_testkit::outbox::claim_pending(db, "journey", tenant).await;
     claimed.sort_by_key(|row| row.id);
     assert!(claimed.iter().all(|row| row.kind == STORED_TOUCHPOINTS.as_str()));
     claimed

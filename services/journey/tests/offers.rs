@@ -7,8 +7,6 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::collections::HashMap;
-
 use cx_journey::domain::channel::Channel;
 use cx_journey::domain::touchpoint::{Customer, Initiator, InteractionKind, Touchpoint};
 use cx_journey::store::activity::STORED_TOUCHPOINTS;
@@ -19,10 +17,10 @@ use cx_journey::store::{JourneyStore, peers};
 use cx_proto::common::v1 as common;
 use cx_proto::journey::v1::{OfferedTouchpoint, TouchpointsOffered};
 use cx_runtime::TenantId;
-use cx_runtime::outbox::dispatcher::{Claimed, Dispatcher, DispatcherConfig, Expand};
+use cx_runtime::outbox::dispatcher::{Claimed, Expand};
 use cx_testkit::{Backend, ServiceDb};
 use prost::{Message, Name};
-use sea_orm::{ConnectionTrait, DatabaseConnection, TransactionTrait};
+use sea_orm::{DatabaseConnection, TransactionTrait};
 use uuid::Uuid;
 
 fn tp(id: &str, channel: Channel, at: &str) -> Touchpoint {
@@ -47,11 +45,7 @@ fn tp(id: &str, channel: Channel, at: &str) -> Touchpoint {
 
 /// Every pending row of `tenant`, claimed afresh, oldest first.
 async fn claim(db: &DatabaseConnection, tenant: &str) -> Vec<Claimed> {
-    db.execute_unprepared("UPDATE outbox SET claimed_until = NULL").await.unwrap();
-    let dispatcher =
-        Dispatcher::new(db.clone(), DispatcherConfig::new("journey"), HashMap::new(), cx_testkit::service_key());
-    let mut claimed: Vec<Claimed> =
-        dispatcher.claim().await.unwrap().into_iter().filter(|row| row.tenant_id == tenant).collect();
+    let mut claimed = cx_testkit::outbox::claim_pending(db, "journey", tenant).await;
     claimed.sort_by_key(|row| (row.created_at, row.destination.clone(), row.id));
     claimed
 }

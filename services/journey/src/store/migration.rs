@@ -1,6 +1,6 @@
 //! Migrations of the journey schema, applied at start and by `cx migrate`.
 
-use cx_runtime::store::column as col;
+use cx_runtime::store::{column as col, index, primary_key as pk};
 use sea_orm_migration::prelude::*;
 
 pub struct Migrator;
@@ -22,14 +22,6 @@ impl MigrationName for M0001Initial {
     fn name(&self) -> &str {
         "m0001_initial"
     }
-}
-
-fn pk(columns: &[&'static str]) -> IndexCreateStatement {
-    let mut index = Index::create();
-    for c in columns {
-        index.col(Alias::new(*c));
-    }
-    index
 }
 
 #[async_trait::async_trait]
@@ -93,17 +85,8 @@ impl MigrationTrait for M0001Initial {
                 .to_owned(),
         )
         .await?;
-        m.create_index(
-            Index::create()
-                .name("touchpoints_by_customer")
-                .table(Alias::new("touchpoints"))
-                .if_not_exists()
-                .col(Alias::new("tenant_id"))
-                .col(Alias::new("customer_id"))
-                .col(Alias::new("occurred_at"))
-                .to_owned(),
-        )
-        .await?;
+        m.create_index(index("touchpoints_by_customer", "touchpoints", &["tenant_id", "customer_id", "occurred_at"]))
+            .await?;
         m.create_table(
             Table::create()
                 .table(Alias::new("profile_merges"))

@@ -2,10 +2,10 @@
 //! §7.10). Readers read and report; writers assign, comment, resolve and
 //! reopen.
 
-use chrono::{DateTime, NaiveDate, Utc};
+use chrono::{DateTime, Utc};
 use cx_proto::survey::v1 as pb;
 use cx_runtime::auth::{Role, caller, tenant};
-use cx_runtime::error::{FieldViolation, Violations, all2, all3};
+use cx_runtime::error::{FieldViolation, all2, all3};
 use cx_runtime::input::parse_uuid;
 use cx_runtime::page::{decode_token, encode_token, page_size, trim_page};
 use tonic::{Request, Response};
@@ -13,6 +13,7 @@ use uuid::Uuid;
 
 use super::{Reply, SurveyApi};
 use crate::domain::case::{self as rules, Action, CaseState};
+use crate::domain::days;
 use crate::domain::stats::{share, wilson};
 use crate::store::cases::{self, CaseFilter, CaseRecord};
 
@@ -20,8 +21,6 @@ use crate::store::cases::{self, CaseFilter, CaseRecord};
 const MAX_OWNER: usize = 200;
 const MAX_TEXT: usize = 4_000;
 const MAX_ROOT_CAUSE: usize = 100;
-/// Longest range of a report, in days (ten years, as the aggregates).
-const MAX_REPORT_DAYS: i64 = 3_660;
 
 fn duration(d: chrono::Duration) -> prost_types::Duration {
     let seconds = d.num_seconds();
@@ -95,29 +94,6 @@ fn parse_page_token(token: &str) -> Result<Option<(DateTime<Utc>, Uuid)>, FieldV
     let (micros, id) = raw.split_once('/').ok_or_else(bad)?;
     let due = micros.parse().ok().and_then(DateTime::from_timestamp_micros).ok_or_else(bad)?;
     Ok(Some((due, Uuid::parse_str(id).map_err(|_| bad())?)))
-}
-
-/// A UTC day written `YYYY-MM-DD`.
-fn day(raw: &str, field: &str) -> Result<NaiveDate, FieldViolation> {
-    if raw.is_empty() {
-        return Err(FieldViolation::new(field, "is required"));
-    }
-    (raw.len() == 10)
-        .then(|| NaiveDate::parse_from_str(raw, "%Y-%m-%d").ok())
-        .flatten()
-        .ok_or_else(|| FieldViolation::new(field, "must be a day written YYYY-MM-DD"))
-}
-
-/// `[start_day, end_day]`: both days, in order, at most [`MAX_REPORT_DAYS`].
-fn days(start: &str, end: &str) -> Result<(NaiveDate, NaiveDate), Violations> {
-    let (first, last) = all2(day(start, "start_day"), day(end, "end_day"))?;
-    if last < first {
-        return Err(FieldViolation::new("end_day", "must not be before start_day").into());
-    }
-    if (last - first).num_days() >= MAX_REPORT_DAYS {
-        return Err(FieldViolation::new("end_day", format!("covers more than {MAX_REPORT_DAYS} days")).into());
-    }
-    Ok((first, last))
 }
 
 /// Applies a writer's action to the case and answers it.
@@ -231,7 +207,7 @@ pub(super) async fn get_case_report(
     let t = tenant(&request, Role::Reader)?;
     let pb::GetCaseReportRequest { start_day, end_day, survey_id } = request.into_inner();
     let ((first, last), survey) =
-        all2(days(&start_day, &end_day), optional_uuid(&survey_id, "survey_id", "a survey id"))?;
+        all2(days::range(&start_day, &end_day), optional_uuid(&survey_id, "survey_id", "a survey id"))?;
     let report = cases::report(api.store.db(), &t, first, last, survey, cx_runtime::store::now()).await?;
     let (low, high) = wilson(report.acted_within_sla, report.opened);
     Ok(Response::new(pb::GetCaseReportResponse {

@@ -3,7 +3,7 @@
 //! each tenant's settings is its proto message, encoded; the columns beside
 //! it are what queries filter on.
 
-use cx_runtime::store::column as col;
+use cx_runtime::store::{column as col, index, primary_key as pk};
 use sea_orm_migration::prelude::*;
 
 pub struct Migration;
@@ -12,14 +12,6 @@ impl MigrationName for Migration {
     fn name(&self) -> &str {
         "m0001_definitions"
     }
-}
-
-pub(super) fn pk(columns: &[&'static str]) -> IndexCreateStatement {
-    let mut index = Index::create();
-    for c in columns {
-        index.col(Alias::new(*c));
-    }
-    index
 }
 
 #[async_trait::async_trait]
@@ -65,17 +57,8 @@ impl MigrationTrait for Migration {
         )
         .await?;
         // A survey's triggers in creation order (ListTriggers of one survey).
-        m.create_index(
-            Index::create()
-                .name("survey_triggers_by_survey")
-                .table(Alias::new("survey_triggers"))
-                .col(Alias::new("tenant_id"))
-                .col(Alias::new("survey_id"))
-                .col(Alias::new("id"))
-                .if_not_exists()
-                .to_owned(),
-        )
-        .await?;
+        m.create_index(index("survey_triggers_by_survey", "survey_triggers", &["tenant_id", "survey_id", "id"]))
+            .await?;
         m.create_table(
             Table::create()
                 .table(Alias::new("survey_settings"))

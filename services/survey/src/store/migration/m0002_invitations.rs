@@ -2,12 +2,12 @@
 //! touchpoint that matched (its id derived from the two), whatever became
 //! of it; and the `survey` consent decisions the profile service announced.
 
-use cx_runtime::store::column as col;
+use cx_runtime::store::{column as col, index, primary_key as pk};
 use sea_orm_migration::prelude::*;
 
-use super::m0001_definitions::pk;
-
 pub struct Migration;
+
+const INVITATIONS: &str = "survey_invitations";
 
 impl MigrationName for Migration {
     fn name(&self) -> &str {
@@ -15,21 +15,12 @@ impl MigrationName for Migration {
     }
 }
 
-fn index(name: &str, columns: &[&'static str]) -> IndexCreateStatement {
-    let mut index = Index::create();
-    index.name(name).table(Alias::new("survey_invitations")).if_not_exists();
-    for c in columns {
-        index.col(Alias::new(*c));
-    }
-    index.to_owned()
-}
-
 #[async_trait::async_trait]
 impl MigrationTrait for Migration {
     async fn up(&self, m: &SchemaManager) -> Result<(), DbErr> {
         m.create_table(
             Table::create()
-                .table(Alias::new("survey_invitations"))
+                .table(Alias::new(INVITATIONS))
                 .if_not_exists()
                 .col(col("tenant_id").string_len(64))
                 .col(col("id").uuid())
@@ -55,13 +46,21 @@ impl MigrationTrait for Migration {
         .await?;
         // A customer's invitations by due time: the fatigue budget, duplicates,
         // consent withdrawals and listings. Listings are in due-time order.
-        m.create_index(index("survey_invitations_by_customer", &["tenant_id", "customer_id", "send_after"])).await?;
-        m.create_index(index("survey_invitations_by_survey", &["tenant_id", "survey_id", "send_after"])).await?;
+        m.create_index(index(
+            "survey_invitations_by_customer",
+            INVITATIONS,
+            &["tenant_id", "customer_id", "send_after"],
+        ))
+        .await?;
+        m.create_index(index("survey_invitations_by_survey", INVITATIONS, &["tenant_id", "survey_id", "send_after"]))
+            .await?;
         // What is due: the delivery systems' poll and stream.
-        m.create_index(index("survey_invitations_by_state", &["tenant_id", "state", "send_after"])).await?;
+        m.create_index(index("survey_invitations_by_state", INVITATIONS, &["tenant_id", "state", "send_after"]))
+            .await?;
         // What is expiring: the expiry job, which would otherwise read every
         // sent invitation still open (up to 90 days of them).
-        m.create_index(index("survey_invitations_by_expiry", &["tenant_id", "state", "expire_at"])).await?;
+        m.create_index(index("survey_invitations_by_expiry", INVITATIONS, &["tenant_id", "state", "expire_at"]))
+            .await?;
         // The decision in force for the `survey` purpose of each customer, as
         // ConsentChanged told it (docs/DOMAIN.md §3.4): a withdrawal that
         // arrives before a trigger's batch is stored is seen by it.

@@ -6,11 +6,9 @@
 //! and the survey, through the `btree_gin` extension (a trusted extension:
 //! the role that may create the service's schema may create it).
 
-use cx_runtime::store::column as col;
+use cx_runtime::store::{column as col, index, primary_key as pk};
 use sea_orm::DbBackend;
 use sea_orm_migration::prelude::*;
-
-use super::m0001_definitions::pk;
 
 pub struct Migration;
 
@@ -18,15 +16,6 @@ impl MigrationName for Migration {
     fn name(&self) -> &str {
         "m0003_responses"
     }
-}
-
-fn index(name: &str, table: &str, columns: &[&'static str]) -> IndexCreateStatement {
-    let mut index = Index::create();
-    index.name(name).table(Alias::new(table)).if_not_exists();
-    for c in columns {
-        index.col(Alias::new(*c));
-    }
-    index.to_owned()
 }
 
 #[async_trait::async_trait]

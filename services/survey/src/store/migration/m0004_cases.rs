@@ -3,10 +3,8 @@
 //! state, owner, survey or customer, the unresolved ones by due time alone
 //! (overdue), and read by opening time for the report.
 
-use cx_runtime::store::column as col;
+use cx_runtime::store::{column as col, index, primary_key as pk};
 use sea_orm_migration::prelude::*;
-
-use super::m0001_definitions::pk;
 
 pub struct Migration;
 
@@ -19,15 +17,6 @@ impl MigrationName for Migration {
 const CASES: &str = "survey_cases";
 /// `cx.survey.v1.CaseState.CASE_STATE_RESOLVED`, in the partial index.
 const RESOLVED: i16 = 3;
-
-fn index(name: &str, columns: &[&'static str]) -> IndexCreateStatement {
-    let mut index = Index::create();
-    index.name(name).table(Alias::new(CASES)).if_not_exists();
-    for c in columns {
-        index.col(Alias::new(*c));
-    }
-    index.to_owned()
-}
 
 #[async_trait::async_trait]
 impl MigrationTrait for Migration {
@@ -62,26 +51,28 @@ impl MigrationTrait for Migration {
         )
         .await?;
         // At most one case per response: opening is idempotent on it.
-        m.create_index(index("survey_cases_by_response", &["tenant_id", "response_id"]).unique().to_owned()).await?;
+        m.create_index(index("survey_cases_by_response", CASES, &["tenant_id", "response_id"]).unique().to_owned())
+            .await?;
         for (name, by) in [
             ("survey_cases_by_state", "state"),
             ("survey_cases_by_owner", "owner"),
             ("survey_cases_by_survey", "survey_id"),
             ("survey_cases_by_customer", "customer_id"),
         ] {
-            m.create_index(index(name, &["tenant_id", by, "due_at", "id"])).await?;
+            m.create_index(index(name, CASES, &["tenant_id", by, "due_at", "id"])).await?;
         }
         // Overdue = unresolved and past due: one range of this index, in
         // listing order. Queries repeat the predicate as a literal.
         m.create_index(
-            index("survey_cases_unresolved_by_due", &["tenant_id", "due_at", "id"])
+            index("survey_cases_unresolved_by_due", CASES, &["tenant_id", "due_at", "id"])
                 .and_where(Expr::col(Alias::new("state")).ne(RESOLVED))
                 .to_owned(),
         )
         .await?;
         // The report: cases opened in a range of days, of a survey or all.
-        m.create_index(index("survey_cases_by_opening", &["tenant_id", "created_at"])).await?;
-        m.create_index(index("survey_cases_of_survey_by_opening", &["tenant_id", "survey_id", "created_at"])).await?;
+        m.create_index(index("survey_cases_by_opening", CASES, &["tenant_id", "created_at"])).await?;
+        m.create_index(index("survey_cases_of_survey_by_opening", CASES, &["tenant_id", "survey_id", "created_at"]))
+            .await?;
         m.create_table(
             Table::create()
                 .table(Alias::new("survey_case_comments"))
