@@ -142,16 +142,10 @@ mod tests {
     use crate::peers::PeerArgs;
     use crate::registry::ServiceDef;
 
-    fn never(
-        _: &ServiceContext,
-    ) -> futures::future::BoxFuture<'_, Result<Arc<dyn crate::server::ServiceModule>, ConfigError>> {
-        Box::pin(async { Err(ConfigError::new("SERVICE", "not built in this test")) })
-    }
-
     const SERVICES: &[ServiceDef] = &[
-        ServiceDef { name: "profile", customer_data: true, consent_feed: false, build: never },
-        ServiceDef { name: "survey", customer_data: true, consent_feed: true, build: never },
-        ServiceDef { name: "segments", customer_data: false, consent_feed: true, build: never },
+        ServiceDef::elsewhere("profile", true, false),
+        ServiceDef::elsewhere("survey", true, true),
+        ServiceDef::elsewhere("segments", false, true),
     ];
     const REGISTRY: Registry = Registry::new(SERVICES);
 

@@ -213,16 +213,8 @@ mod tests {
     use super::*;
     use crate::registry::ServiceDef;
 
-    fn never(
-        _: &crate::context::ServiceContext,
-    ) -> futures::future::BoxFuture<'_, Result<Arc<dyn crate::server::ServiceModule>, ConfigError>> {
-        Box::pin(async { Err(ConfigError::new("SERVICE", "not built in this test")) })
-    }
-
-    const SERVICES: &[ServiceDef] = &[
-        ServiceDef { name: "accounts", customer_data: false, consent_feed: false, build: never },
-        ServiceDef { name: "orders", customer_data: true, consent_feed: false, build: never },
-    ];
+    const SERVICES: &[ServiceDef] =
+        &[ServiceDef::elsewhere("accounts", false, false), ServiceDef::elsewhere("orders", true, false)];
     const REGISTRY: Registry = Registry::new(SERVICES);
 
     #[tokio::test]

@@ -40,10 +40,21 @@ impl std::fmt::Debug for ServiceDef {
 }
 
 impl ServiceDef {
+    /// The line of a service this process never runs, as the others read it
+    /// (its name and flags): how a test of one service names its peers.
+    /// Building it is a configuration error.
+    pub const fn elsewhere(name: &'static str, customer_data: bool, consent_feed: bool) -> Self {
+        Self { name, customer_data, consent_feed, build: not_here }
+    }
+
     /// The environment variable naming this service's endpoint.
     pub fn endpoint_setting(&self) -> String {
         format!("CX_{}_ENDPOINT", self.name.to_ascii_uppercase())
     }
+}
+
+fn not_here(_: &ServiceContext) -> BoxFuture<'_, Result<Arc<dyn ServiceModule>, ConfigError>> {
+    Box::pin(async { Err(ConfigError::new("SERVICE", "not run in this process")) })
 }
 
 /// The services one binary knows.
@@ -111,14 +122,10 @@ impl Registry {
 mod tests {
     use super::*;
 
-    fn never(_: &ServiceContext) -> BoxFuture<'_, Result<Arc<dyn ServiceModule>, ConfigError>> {
-        Box::pin(async { Err(ConfigError::new("SERVICE", "not built in this test")) })
-    }
-
     const SERVICES: &[ServiceDef] = &[
-        ServiceDef { name: "accounts", customer_data: false, consent_feed: false, build: never },
-        ServiceDef { name: "orders", customer_data: true, consent_feed: true, build: never },
-        ServiceDef { name: "tickets", customer_data: true, consent_feed: false, build: never },
+        ServiceDef::elsewhere("accounts", false, false),
+        ServiceDef::elsewhere("orders", true, true),
+        ServiceDef::elsewhere("tickets", true, false),
     ];
 
     #[test]

@@ -12,7 +12,6 @@ use cx_proto::profile::v1::profile_internal_service_client::ProfileInternalServi
 use cx_proto::profile::v1::{self as pb, profile_service_client::ProfileServiceClient};
 use cx_runtime::TenantId;
 use cx_runtime::auth::Role;
-use cx_runtime::config::ConfigError;
 use cx_runtime::outbox::entity::message;
 use cx_runtime::peers::{PeerArgs, Peers};
 use cx_runtime::registry::{Registry, ServiceDef};
@@ -290,12 +289,7 @@ cx_testkit::on_both_backends!(
 async fn the_feed_goes_to_survey_unless_the_deployment_does_not_run_it() {
     // Survey's registry line as far as profile reads it (the survey crate's
     // own line says the same: crates/cx/src/services.rs checks it).
-    const SURVEY: ServiceDef = ServiceDef {
-        name: "survey",
-        customer_data: true,
-        consent_feed: true,
-        build: |_| Box::pin(async { Err(ConfigError::new("SERVICE", "not run in this test")) }),
-    };
+    const SURVEY: ServiceDef = ServiceDef::elsewhere("survey", true, true);
     const WITH_SURVEY: Registry = Registry::new(&[cx_profile::SERVICE, SURVEY]);
     for (deployed, expected) in [(true, vec!["survey".to_owned()]), (false, vec![])] {
         let store = cx_testkit::store_args(None, cx_testkit::temp_dir());
