@@ -39,6 +39,11 @@ const REFUSED: &[(&str, &[&str])] = &[
             "1:1: profile.attributes.9x has no valid attribute key: a key is a letter followed by up to 63 letters, digits, _, - or .",
         ],
     ),
+    ("profile.attributes = 1", &["1:1: profile.attributes needs a key: write profile.attributes.<key>"]),
+    (
+        "consent AND consent.",
+        &["1:1: consent needs a purpose: write consent.<purpose>", "1:13: unknown consent purpose consent."],
+    ),
     ("consent.emial", &["1:1: unknown consent purpose consent.emial — did you mean consent.email?"]),
     // A custom purpose of another tenant, or a typo of ours: nearest is ours.
     (
@@ -73,6 +78,8 @@ const REFUSED: &[(&str, &[&str])] = &[
     ("profile.attributes.vip > true", &["1:26: \">\" does not apply to a boolean"]),
     // "b" at 39: 23 + " BETWEEN " (9) + "1" (1) + " AND " (5) = 38, then 39.
     ("profile.attributes.tier BETWEEN 1 AND \"b\"", &["1:39: values of one type only: a string after a number"]),
+    // One message for a list of the wrong type, not one per value.
+    ("rfm.r IN [\"a\", \"b\"]", &["1:1: rfm.r is a number, compared with a string"]),
     ("rfm.r IN [1, \"a\", 3]", &["1:14: values of one type only: a string after a number"]),
     // Closed values: the message sits on the literal.
     ("profile.lifecycle = \"lsot\"", &["1:21: profile.lifecycle has no value \"lsot\" — did you mean \"lost\"?"]),

@@ -227,6 +227,12 @@ pub(crate) fn resolve(name: &str, catalog: &Catalog) -> Result<Field, String> {
         }
         return Err(unknown("unknown consent purpose", name, purposes(catalog)));
     }
+    // `profile.attributes` or `consent` without what they need after the dot.
+    for (prefix, what) in [(PREFIX_ATTRIBUTE, "key"), (PREFIX_CONSENT, "purpose")] {
+        if prefix.strip_suffix('.') == Some(name) {
+            return Err(format!("{name} needs a {what}: write {prefix}<{what}>"));
+        }
+    }
     let mut candidates: Vec<String> = FIXED.iter().map(|(n, _)| (*n).to_owned()).collect();
     candidates.extend(purposes(catalog));
     // `profile.atributes.vip`: offer the attribute of the same key.
