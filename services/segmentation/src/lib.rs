@@ -1,5 +1,9 @@
 //! The segmentation service: RFM and segments (docs/DOMAIN.md §8).
 //!
+//! - [`rfm`]: RFM values, scores and segments, pure (§8.1–§8.3).
+//! - [`store`]: the purchases kept from profile and RFM over them in SQL.
 //! - [`rules`]: the segment rule language, parsed and type-checked (§8.4, §8.5).
 
+pub mod rfm;
 pub mod rules;
+pub mod store;

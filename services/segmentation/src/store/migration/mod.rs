@@ -1,0 +1,15 @@
+//! Migrations of the segmentation schema, applied at start and by
+//! `cx migrate` (`cx_runtime::store::migrate::<Migrator>(db, "segmentation")`).
+//! One migration per area of the schema.
+
+mod m0001_purchase_days;
+
+use sea_orm_migration::prelude::*;
+
+pub struct Migrator;
+
+impl MigratorTrait for Migrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![Box::new(m0001_purchase_days::Migration)]
+    }
+}
