@@ -44,7 +44,7 @@ token=$("$CX" token --tenant bench --roles admin)
 # cache epoch), so it reaches the live one, which also applies its activity.
 start_journey() {
   CX_NOT_DEPLOYED=$1 CX_LISTEN=$journey_addr CX_PROFILE_ENDPOINT="http://$profile_addr" \
-    CX_SURVEY_ENDPOINT="http://$survey_addr" "$CX" serve journey > "$data/journey.log" 2>&1 &
+    CX_SURVEY_ENDPOINT="http://$survey_addr" "$CX" serve journey >> "$data/journey.log" 2>&1 &
   journey=$!
   pids+=("$journey")
   wait_serving "$journey_addr"
@@ -108,3 +108,8 @@ psql -q "$base/$db" <<SQL
 SELECT count(*) AS touchpoints FROM journey.touchpoints;
 SELECT state, reason, count(*) FROM survey.survey_invitations GROUP BY state, reason ORDER BY state, reason;
 SQL
+# What went wrong on the way (CX_LOG=warn): deliveries refused or timed out.
+for log in journey survey profile; do
+  echo "$log.log: $(wc -l < "$data/$log.log") lines"
+  cut -c1-400 "$data/$log.log" | head -3
+done

@@ -12,11 +12,11 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 use clap::{Parser, ValueEnum};
+use cx_proto::common::v1::Channel as Ch;
 use cx_proto::journey::v1::journey_service_client::JourneyServiceClient;
 use cx_proto::profile::v1::{self as pb, profile_service_client::ProfileServiceClient};
 use cx_proto::survey::v1::survey_service_client::SurveyServiceClient;
 use hdrhistogram::Histogram;
-use cx_proto::common::v1::Channel as Ch;
 use tonic::metadata::MetadataValue;
 use tonic::transport::{Channel, Endpoint};
 use tonic_health::pb::HealthCheckRequest;
