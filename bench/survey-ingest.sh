@@ -33,7 +33,8 @@ CX_LISTEN=$profile_addr CX_JOURNEY_ENDPOINT="http://$journey_addr" CX_SURVEY_END
 profile=$!
 pids+=("$profile")
 wait_serving "$profile_addr"
-CX_LISTEN=$survey_addr CX_PROFILE_ENDPOINT="http://$profile_addr" CX_JOURNEY_ENDPOINT="http://$journey_addr" \
+# SURVEY_POOL: survey's pooled connections (CX_DB_MAX_CONNECTIONS, default 16).
+CX_DB_MAX_CONNECTIONS=${SURVEY_POOL:-16} CX_LISTEN=$survey_addr CX_PROFILE_ENDPOINT="http://$profile_addr" CX_JOURNEY_ENDPOINT="http://$journey_addr" \
   "$CX" serve survey > "$data/survey.log" 2>&1 &
 survey=$!
 pids+=("$survey")
@@ -111,5 +112,5 @@ SQL
 # What went wrong on the way (CX_LOG=warn): deliveries refused or timed out.
 for log in journey survey profile; do
   echo "$log.log: $(wc -l < "$data/$log.log") lines"
-  cut -c1-400 "$data/$log.log" | head -3
+  cut -c1-400 "$data/$log.log" | sed -n 1,3p
 done
