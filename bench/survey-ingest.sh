@@ -111,6 +111,6 @@ SELECT state, reason, count(*) FROM survey.survey_invitations GROUP BY state, re
 SQL
 # What went wrong on the way (CX_LOG=warn): deliveries refused or timed out.
 for log in journey survey profile; do
-  echo "$log.log: $(wc -l < "$data/$log.log") lines"
-  cut -c1-400 "$data/$log.log" | sed -n 1,3p
+  echo "$log.log: $(wc -l < "$data/$log.log") lines, by message and error:"
+  sed -n 's/.*"error":"\([^"]\{0,90\}\).*"message":"\([^"]*\)".*/\2: \1/p' "$data/$log.log" | sort | uniq -c
 done
