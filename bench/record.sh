@@ -8,10 +8,10 @@
 #   LIVE_PROFILE=1 bench/record.sh      # end to end: profile applies the activity
 #   DEADLINE=5s bench/record.sh         # every call with a deadline (a checked transaction)
 #
-# The profile service runs to create the customers; journey is told of a
-# profile service that does not answer, so the activity it writes to its
-# outbox waits there (as in bench/journey.sh). The touchpoints name customers
-# by profile id, so nothing is resolved.
+# The profile service runs to create the customers; journey has no profile
+# endpoint, so the activity it writes to its outbox waits there (as in
+# bench/journey.sh). The touchpoints name customers by profile id, so
+# nothing is resolved.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -24,9 +24,9 @@ journey_addr="127.0.0.1:$(free_port)"
 CX_NOT_DEPLOYED=journey,survey CX_LISTEN=$profile_addr "$CX" serve profile > "$data/profile.log" 2>&1 &
 pids+=("$!")
 wait_serving "$profile_addr"
-profile_endpoint="http://127.0.0.1:$(free_port)"
-[ -n "${LIVE_PROFILE:-}" ] && profile_endpoint="http://$profile_addr"
-CX_NOT_DEPLOYED=survey CX_LISTEN=$journey_addr CX_PROFILE_ENDPOINT="$profile_endpoint" "$CX" serve journey \
+# No profile endpoint unless LIVE_PROFILE (journey then checks no profile id).
+live=${LIVE_PROFILE:+http://$profile_addr}
+env ${live:+CX_PROFILE_ENDPOINT=$live} CX_NOT_DEPLOYED=survey CX_LISTEN="$journey_addr" "$CX" serve journey \
   > "$data/journey.log" 2>&1 &
 pids+=("$!")
 wait_serving "$journey_addr"

@@ -5,13 +5,17 @@
 //! Latencies go into an HDR histogram; failed calls are counted apart.
 //! Every loop is bounded by the deadline and stops by itself.
 
+mod survey;
+
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 use clap::{Parser, ValueEnum};
+use cx_proto::common::v1::Channel as Ch;
 use cx_proto::journey::v1::journey_service_client::JourneyServiceClient;
 use cx_proto::profile::v1::{self as pb, profile_service_client::ProfileServiceClient};
+use cx_proto::survey::v1::survey_service_client::SurveyServiceClient;
 use hdrhistogram::Histogram;
 use tonic::metadata::MetadataValue;
 use tonic::transport::{Channel, Endpoint};
@@ -34,6 +38,13 @@ enum Call {
     /// cx.journey.v1.JourneyService/AnalyzeJourney of --map-id; the first
     /// call (cold) is timed apart.
     AnalyzeJourney,
+    /// cx.survey.v1.SurveyService/SubmitResponse: one anonymous NPS answer
+    /// a call, each with a new client id, to --survey-id (created if empty).
+    SubmitResponse,
+    /// cx.survey.v1.SurveyService/GetScoreAggregates of --survey-id (or all)
+    /// over --start-day..=--end-day; the first call (cold) is timed apart
+    /// and its NPS figures printed.
+    ScoreAggregates,
 }
 
 #[derive(Debug, Parser)]
@@ -65,6 +76,21 @@ struct Args {
     /// after_sales).
     #[arg(long, default_value = "")]
     map_id: String,
+    /// Survey answered or aggregated (survey calls).
+    #[arg(long, default_value = "")]
+    survey_id: String,
+    /// First and last day of the aggregates, YYYY-MM-DD.
+    #[arg(long, default_value = "1970-01-01")]
+    start_day: String,
+    #[arg(long, default_value = "2099-12-31")]
+    end_day: String,
+    /// IngestTouchpoints: create the benchmark's surveys and triggers in this
+    /// survey service first, and grant the `survey` consent to every
+    /// --consent-every-th customer (through the profile service).
+    #[arg(long)]
+    survey_target: Option<String>,
+    #[arg(long, default_value_t = 2)]
+    consent_every: usize,
     /// Health service name to check.
     #[arg(long, default_value = "")]
     service: String,
@@ -121,6 +147,8 @@ struct ActivityLoad {
     /// Journey map (steps discover, compare, order, delivery, after_sales)
     /// the touchpoints belong to, so ingest keeps its analytics roll-ups.
     map_id: String,
+    /// First and last day of score aggregates.
+    days: (String, String),
 }
 
 /// The steps a map given to touchpoint calls must have.
@@ -233,6 +261,14 @@ async fn one_call(
             };
             JourneyServiceClient::new(channel.clone()).analyze_journey(authed(request, token)).await?;
         }
+        Call::SubmitResponse => {
+            let request = authed(survey::response(id), token);
+            SurveyServiceClient::new(channel.clone()).submit_response(request).await?;
+        }
+        Call::ScoreAggregates => {
+            let request = authed(survey::aggregates(id, &load.days.0, &load.days.1), token);
+            SurveyServiceClient::new(channel.clone()).get_score_aggregates(request).await?;
+        }
         Call::Health => {
             HealthClient::new(channel.clone()).check(HealthCheckRequest { service: service.to_owned() }).await?;
         }
@@ -298,12 +334,30 @@ async fn main() -> anyhow::Result<()> {
     let id = match (args.call, &args.profile_id) {
         (Call::GetProfile, None) => resolve_profile(&channels[0], &token).await?,
         (Call::AnalyzeJourney, _) => args.map_id.clone(),
+        (Call::SubmitResponse, _) if args.survey_id.is_empty() => {
+            let nps = cx_proto::survey::v1::SurveyType::Nps;
+            let id = survey::create_survey(&channels[0], &token, "bench", nps, Ch::Web).await?;
+            println!("survey: {id}");
+            id
+        }
+        (Call::SubmitResponse | Call::ScoreAggregates, _) => args.survey_id.clone(),
         (_, id) => id.clone().unwrap_or_default(),
     };
-    if matches!(args.call, Call::AnalyzeJourney) {
-        let started = Instant::now();
-        one_call(args.call, &channels[0], &token, &id, &args.service, &ActivityLoad::default()).await?;
-        println!("first (cold) call: {:.0} ms", started.elapsed().as_secs_f64() * 1000.0);
+    let days = (args.start_day.clone(), args.end_day.clone());
+    match args.call {
+        Call::AnalyzeJourney => {
+            let started = Instant::now();
+            one_call(args.call, &channels[0], &token, &id, &args.service, &ActivityLoad::default()).await?;
+            println!("first (cold) call: {:.0} ms", started.elapsed().as_secs_f64() * 1000.0);
+        }
+        Call::ScoreAggregates => {
+            let started = Instant::now();
+            let request = authed(survey::aggregates(&id, &days.0, &days.1), &token);
+            let reply = SurveyServiceClient::new(channels[0].clone()).get_score_aggregates(request).await?;
+            let ms = started.elapsed().as_secs_f64() * 1000.0;
+            println!("first (cold) call: {ms:.1} ms; {}", survey::nps_line(reply.get_ref()));
+        }
+        _ => {}
     }
 
     let load = match args.call {
@@ -315,13 +369,22 @@ async fn main() -> anyhow::Result<()> {
                 }
                 None => channels[0].clone(),
             };
+            let customers = create_customers(&profile, &token, args.customers).await?;
+            if let Some(target) = &args.survey_target {
+                check_loopback(target)?;
+                let surveys = Endpoint::from_shared(target.clone())?.connect().await?;
+                survey::create_triggers(&surveys, &token).await?;
+                let granted = survey::grant_consents(&profile, &token, &customers, args.consent_every).await?;
+                println!("triggers created; survey consent granted to {granted} of {} customers", customers.len());
+            }
             ActivityLoad {
-                customers: std::sync::Arc::new(create_customers(&profile, &token, args.customers).await?),
+                customers: std::sync::Arc::new(customers),
                 batch: args.batch,
                 map_id: args.map_id.clone(),
+                days: days.clone(),
             }
         }
-        _ => ActivityLoad::default(),
+        _ => ActivityLoad { days: days.clone(), ..ActivityLoad::default() },
     };
     let start = Instant::now();
     let (measure_from, deadline) = (start + args.warmup, start + args.warmup + args.duration);
