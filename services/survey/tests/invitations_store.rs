@@ -27,6 +27,7 @@ use sea_orm::{ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter, Transacti
 use uuid::Uuid;
 
 cx_testkit::on_both_backends!(
+    batches_of_many_customers_at_once_are_all_recorded,
     each_reason_is_recorded_and_a_replay_records_nothing_twice,
     merged_customers_are_invited_as_the_survivor_and_erased_ones_not_at_all,
     a_withdrawal_suppresses_pending_invitations_and_later_batches,
@@ -217,6 +218,32 @@ async fn fifty_at_once(f: &Fixture) -> Vec<(&'static str, &'static str)> {
     let mut seen = states(&f.rows().await);
     seen.sort_unstable();
     seen
+}
+
+/// Six batches at once, each of 4,000 customers of its own: 24,000 turns
+/// held together. Taken as advisory locks they overflowed PostgreSQL's
+/// shared lock table (64 × 100 slots by default: "out of shared memory");
+/// as row locks any number fit.
+async fn batches_of_many_customers_at_once_are_all_recorded(backend: Backend) {
+    let f = Fixture::new(backend).await;
+    let survey = f.survey(Channel::Email).await;
+    f.trigger(survey, at_step("checkout")).await;
+    let batches = (0..6u128).map(|b| {
+        let customers: Vec<Uuid> = (0..4_000u128).map(|i| Uuid::from_u128(1 + b * 10_000 + i)).collect();
+        let batch: Vec<_> =
+            customers.iter().map(|c| touchpoint(&format!("tp{}", c.as_u128()), *c, "checkout", 1)).collect();
+        let standing = standing(&customers.iter().map(|c| (*c, true)).collect::<Vec<_>>());
+        let (conn, t) = (f.conn().clone(), f.t.clone());
+        tokio::spawn(async move { offer_in(&conn, &t, batch, &standing).await })
+    });
+    let outcomes = futures::future::join_all(batches).await;
+    // Every customer is new and consents: each batch invites all 4,000.
+    for outcome in outcomes {
+        let outcome = outcome.unwrap();
+        assert_eq!((outcome.matched, outcome.invited), (4_000, 4_000), "{outcome:?}");
+    }
+    let counts = invitations::count(f.conn(), &f.t, None, (None, None)).await.unwrap();
+    assert_eq!(counts.by_state, BTreeMap::from([(State::Pending, 24_000)]));
 }
 
 async fn fifty_triggers_at_once_let_exactly_the_budget_through(backend: Backend) {

@@ -20,6 +20,7 @@ use crate::store::entity::{consent as consent_row, invitation};
 /// invitations moved.
 pub async fn merge(txn: &DatabaseTransaction, t: &TenantId, survivor: Uuid, merged: Uuid) -> Result<u64> {
     lock::customers(txn, t, &[survivor, merged]).await?;
+    lock::forget(txn, t, &[merged]).await?;
     let moved = scoped_update::<invitation::Entity>(t)
         .filter(invitation::Column::CustomerId.eq(merged))
         .col_expr(invitation::Column::CustomerId, Expr::value(survivor))
@@ -47,6 +48,7 @@ pub async fn erase(txn: &DatabaseTransaction, t: &TenantId, customers: &[Uuid]) 
     let backend = sea_orm::ConnectionTrait::get_database_backend(txn);
     let (mut invitations, mut consents) = (0, 0);
     for chunk in customers.chunks(IDS_PER_STATEMENT) {
+        lock::forget(txn, t, chunk).await?;
         let gone = scoped_delete::<invitation::Entity>(t)
             .filter(one_of(backend, invitation::Column::CustomerId, chunk))
             .exec(txn)

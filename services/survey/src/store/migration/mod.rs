@@ -5,6 +5,7 @@ mod m0001_definitions;
 mod m0002_invitations;
 mod m0003_responses;
 mod m0004_cases;
+mod m0005_turns;
 
 use sea_orm_migration::prelude::*;
 
@@ -17,6 +18,7 @@ impl MigratorTrait for Migrator {
             Box::new(m0002_invitations::Migration),
             Box::new(m0003_responses::Migration),
             Box::new(m0004_cases::Migration),
+            Box::new(m0005_turns::Migration),
         ]
     }
 }
