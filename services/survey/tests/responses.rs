@@ -361,6 +361,29 @@ async fn anonymous_answers_and_archived_surveys(backend: Backend) {
     assert_eq!(count(&s.db, "outbox", &s.t).await, 1);
 }
 
+/// An anonymous answer's `respond_time` is any valid protobuf instant at
+/// most: years before 0001 (which PostgreSQL or the day roll-up cannot keep)
+/// are the client's error, not the server's.
+async fn a_respond_time_before_year_one_is_invalid(backend: Backend) {
+    let s = suite(backend).await;
+    let id = create(&s.db, &s.t, &survey(pb::SurveyType::Csat, true)).await;
+    // -62,135,596,800 s is 0001-01-01T00:00:00Z; one second earlier is refused.
+    for seconds in [-62_135_596_801, -8_000_000_000_000, i64::MIN] {
+        let mut old = answer("old", id, None, 4, "2026-03-01T10:00:00Z");
+        old.respond_time = Some(prost_types::Timestamp { seconds, nanos: 0 });
+        assert_eq!(
+            violations(&s.submit(old).await.unwrap_err()),
+            pairs(&[("response.respond_time", "is not a valid timestamp")]),
+            "{seconds}"
+        );
+    }
+    let mut first = answer("first", id, None, 4, "2026-03-01T10:00:00Z");
+    first.respond_time = Some(prost_types::Timestamp { seconds: -62_135_596_800, nanos: 0 });
+    let stored = s.submit(first).await.unwrap().response.unwrap();
+    assert_eq!(stored.respond_time, Some(prost_types::Timestamp { seconds: -62_135_596_800, nanos: 0 }));
+    assert_eq!(count(&s.db, "survey_responses", &s.t).await, 1);
+}
+
 /// An unhappy answer of a known customer opens its follow-up case in the
 /// response's transaction: either the case is there, or nothing is.
 async fn an_unhappy_customer_opens_a_case_or_nothing_is_stored(backend: Backend) {
@@ -525,6 +548,7 @@ cx_testkit::on_both_backends!(
     a_retry_is_the_same_response,
     invitations_link_and_guard_their_answers,
     anonymous_answers_and_archived_surveys,
+    a_respond_time_before_year_one_is_invalid,
     an_unhappy_customer_opens_a_case_or_nothing_is_stored,
     responses_are_listed_newest_first,
     verbatims_are_found_within_their_survey,
