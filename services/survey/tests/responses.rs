@@ -384,6 +384,28 @@ async fn a_respond_time_before_year_one_is_invalid(backend: Backend) {
     assert_eq!(count(&s.db, "survey_responses", &s.t).await, 1);
 }
 
+/// Answers and choices past what a survey can hold (50 questions of 50
+/// choices) are one violation each list, their items not read: 300,000
+/// blank answers were 300,000 violations.
+async fn long_answer_lists_are_refused_whole(backend: Backend) {
+    let s = suite(backend).await;
+    let id = create(&s.db, &s.t, &survey(pb::SurveyType::Nps, true)).await;
+    let mut many = answer("many", id, None, 9, "2026-03-01T10:00:00Z");
+    many.answers = vec![pb::Answer::default(); 300_000];
+    assert_eq!(
+        violations(&s.submit(many).await.unwrap_err()),
+        pairs(&[("response.answers", "has at most 50 answers (has 300000)")])
+    );
+    let mut chosen = answer("chosen", id, None, 9, "2026-03-01T10:00:00Z");
+    chosen.answers =
+        vec![pb::Answer { question_id: "reason".into(), choice_ids: vec!["x".into(); 51], ..Default::default() }];
+    assert_eq!(
+        violations(&s.submit(chosen).await.unwrap_err()),
+        pairs(&[("response.answers[0].choice_ids", "has at most 50 choices (has 51)")])
+    );
+    assert_eq!(count(&s.db, "survey_responses", &s.t).await, 0);
+}
+
 /// An unhappy answer of a known customer opens its follow-up case in the
 /// response's transaction: either the case is there, or nothing is.
 async fn an_unhappy_customer_opens_a_case_or_nothing_is_stored(backend: Backend) {
@@ -549,6 +571,7 @@ cx_testkit::on_both_backends!(
     invitations_link_and_guard_their_answers,
     anonymous_answers_and_archived_surveys,
     a_respond_time_before_year_one_is_invalid,
+    long_answer_lists_are_refused_whole,
     an_unhappy_customer_opens_a_case_or_nothing_is_stored,
     responses_are_listed_newest_first,
     verbatims_are_found_within_their_survey,
