@@ -125,6 +125,9 @@ async fn bad_settings_are_refused_with_the_field_at_fault(backend: Backend) {
             vec![("update_mask", "\"fatigue_window\" is not an updatable field of the survey settings")],
         ),
         (None, &["root_causes"], vec![("settings", "is required")]),
+        // 101 paths are one violation, the paths not read (100,000 unknown
+        // ones were 100,000 violations).
+        (Some(defaults()), &[""; 101], vec![("update_mask", "names at most 100 paths (has 101)")]),
         (Some(eleven), &["fatigue_windows"], vec![("settings.fatigue_windows", "must have 1 to 10 windows (has 11)")]),
         (
             Some(pb::SurveySettings::default()),
