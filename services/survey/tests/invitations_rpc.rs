@@ -256,6 +256,13 @@ async fn every_error_a_client_can_provoke(backend: Backend) {
         page_size: -1,
         page_token: "!".into(),
     };
+    // A forged token at year -251,000 (-8e18 µs): PostgreSQL stops at 4713 BC.
+    let forged = pb::ListInvitationsRequest {
+        page_token: cx_runtime::page::encode_token(&format!("-8000000000000000000/{}", Uuid::now_v7())),
+        ..Default::default()
+    };
+    let status = s.client.list_invitations(authed(forged, &s.reader)).await.unwrap_err();
+    assert_eq!(violations(&status), [FieldViolation::new("page_token", "is not a token this server issued")]);
     let status = s.client.list_invitations(authed(bad, &s.reader)).await.unwrap_err();
     assert_eq!(
         violations(&status),

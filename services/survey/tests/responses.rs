@@ -476,6 +476,12 @@ async fn responses_are_listed_newest_first(backend: Backend) {
             ("page_token", "is not a token this server issued"),
         ])
     );
+    // A forged token at year -251,000 (-8e18 µs) is refused, not sent to
+    // PostgreSQL (which stops at 4713 BC: INTERNAL).
+    let forged = cx_runtime::page::encode_token("-8000000000000000000/x");
+    let request = pb::ListResponsesRequest { survey_id: id.to_string(), page_token: forged, ..Default::default() };
+    let status = client.list_responses(authed(request, &s.reader)).await.unwrap_err();
+    assert_eq!(violations(&status), pairs(&[("page_token", "is not a token this server issued")]));
     let unknown = Uuid::now_v7();
     let request = pb::ListResponsesRequest { survey_id: unknown.to_string(), ..Default::default() };
     let status = client.list_responses(authed(request, &s.reader)).await.unwrap_err();

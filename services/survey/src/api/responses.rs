@@ -127,7 +127,7 @@ fn parse_token(raw: &str) -> Result<Option<After>, FieldViolation> {
     let bad = || FieldViolation::new("page_token", "is not a token this server issued");
     let Some(position) = decode_token(raw, "page_token")? else { return Ok(None) };
     let (micros, id) = position.split_once('/').ok_or_else(bad)?;
-    let at = micros.parse().ok().and_then(chrono::DateTime::from_timestamp_micros).ok_or_else(bad)?;
+    let at = cx_runtime::page::token_instant(micros).ok_or_else(bad)?;
     Ok(Some((at, id.to_owned())))
 }
 
