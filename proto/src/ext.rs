@@ -10,10 +10,18 @@ pub fn timestamp(at: DateTime<Utc>) -> Timestamp {
     Timestamp { seconds: at.timestamp(), nanos: at.timestamp_subsec_nanos() as i32 }
 }
 
-/// A protobuf timestamp as a chrono instant; `None` when out of range.
+/// 0001-01-01T00:00:00Z and 9999-12-31T23:59:59Z: the range of a
+/// `google.protobuf.Timestamp`.
+const TIMESTAMP_SECONDS: std::ops::RangeInclusive<i64> = -62_135_596_800..=253_402_300_799;
+
+/// A protobuf timestamp as a chrono instant; `None` outside the range the
+/// well-known type allows (years 1 to 9999, nanos below a second): chrono
+/// would accept year -250000 and leap-second nanos, which PostgreSQL refuses.
 pub fn from_timestamp(ts: &Timestamp) -> Option<DateTime<Utc>> {
-    let nanos = u32::try_from(ts.nanos).ok()?;
-    DateTime::from_timestamp(ts.seconds, nanos)
+    if !TIMESTAMP_SECONDS.contains(&ts.seconds) || !(0..1_000_000_000).contains(&ts.nanos) {
+        return None;
+    }
+    DateTime::from_timestamp(ts.seconds, u32::try_from(ts.nanos).ok()?)
 }
 
 /// An amount kept in micro-units (millionths) as a `Money`.
@@ -94,5 +102,13 @@ mod tests {
         let at = DateTime::from_timestamp(1_700_000_000, 123_000_000).unwrap();
         assert_eq!(from_timestamp(&timestamp(at)), Some(at));
         assert_eq!(from_timestamp(&Timestamp { seconds: 0, nanos: -1 }), None);
+        assert_eq!(from_timestamp(&Timestamp { seconds: 0, nanos: 1_000_000_000 }), None, "a leap second");
+        let first = DateTime::parse_from_rfc3339("0001-01-01T00:00:00Z").unwrap().to_utc();
+        let last = DateTime::parse_from_rfc3339("9999-12-31T23:59:59.999999999Z").unwrap().to_utc();
+        assert_eq!(from_timestamp(&timestamp(first)), Some(first));
+        assert_eq!(from_timestamp(&timestamp(last)), Some(last));
+        for seconds in [first.timestamp() - 1, last.timestamp() + 1, i64::MIN, i64::MAX] {
+            assert_eq!(from_timestamp(&Timestamp { seconds, nanos: 0 }), None, "{seconds}");
+        }
     }
 }

@@ -82,8 +82,10 @@ impl Caller {
 
     /// When the token stops being accepted, as an instant of this process.
     pub fn expiry(&self) -> tokio::time::Instant {
+        // Capped at a year: an `exp` of u64::MAX overflowed the Instant (a panic).
+        const YEAR: u64 = 365 * 86_400;
         let left = self.expires.saturating_add(LEEWAY + 1).saturating_sub(unix_now());
-        tokio::time::Instant::now() + Duration::from_secs(left)
+        tokio::time::Instant::now() + Duration::from_secs(left.min(YEAR))
     }
 
     /// `PERMISSION_DENIED` unless the caller holds `needed` or a higher role.

@@ -18,6 +18,16 @@ pub fn page_size(requested: i32, field: &str) -> Result<u64, FieldViolation> {
     }
 }
 
+/// The instant of a token's `micros` (Unix microseconds, as tokens write
+/// them): `None` outside a protobuf timestamp's years 1 to 9999, so a
+/// forged token never reaches the database (PostgreSQL stops at 4713 BC).
+pub fn token_instant(micros: &str) -> Option<chrono::DateTime<chrono::Utc>> {
+    let micros: i64 = micros.parse().ok()?;
+    let seconds = micros.div_euclid(1_000_000);
+    let nanos = i32::try_from(micros.rem_euclid(1_000_000) * 1_000).ok()?;
+    cx_proto::from_timestamp(&prost_types::Timestamp { seconds, nanos })
+}
+
 /// An opaque token for the position after `last` (a sort key).
 pub fn encode_token(last: &str) -> String {
     URL_SAFE_NO_PAD.encode(last.as_bytes())

@@ -240,7 +240,8 @@ async fn the_same_answer_sent_at_once_is_stored_once(backend: Backend) {
 cx_testkit::on_both_backends!(
     roll_ups_equal_a_scan_after_shuffled_batches_replays_and_anonymisation,
     the_same_answer_sent_at_once_is_stored_once,
-    aggregates_are_worked_by_hand
+    aggregates_are_worked_by_hand,
+    long_filter_lists_are_refused_whole,
 );
 
 fn close(a: f64, b: f64) -> bool {
@@ -426,4 +427,40 @@ async fn aggregates_are_worked_by_hand(backend: Backend) {
     let request = authed(range("2026-03-01", "2026-03-02"), &stranger);
     let groups = s.client().await.get_score_aggregates(request).await.unwrap().into_inner().groups;
     assert_eq!(groups[0].nps.unwrap().n, 0);
+}
+
+/// Filters are bounded before any is read: 40,000 channels (SQLite would
+/// bind one variable each, past its limit: INTERNAL) and 100,000 dimensions
+/// (one violation each) are one violation of the list's length.
+async fn long_filter_lists_are_refused_whole(backend: Backend) {
+    let s = suite(backend).await;
+    let refused = |r: pb::GetScoreAggregatesRequest| {
+        let s = &s;
+        async move {
+            let status = s.client().await.get_score_aggregates(authed(r, &s.reader)).await.unwrap_err();
+            assert_eq!(status.code(), tonic::Code::InvalidArgument, "{status:?}");
+            cx_runtime::error::field_violations(&status)
+                .into_iter()
+                .map(|v| (v.field, v.description))
+                .collect::<Vec<_>>()
+        }
+    };
+    let many_channels = pb::GetScoreAggregatesRequest {
+        channels: vec![Channel::Web as i32; 40_000],
+        ..range("2026-03-01", "2026-03-02")
+    };
+    assert_eq!(
+        refused(many_channels).await,
+        [("channels".to_owned(), "has at most 12 channels (has 40000)".to_owned())]
+    );
+    let many_dimensions =
+        pb::GetScoreAggregatesRequest { group_by: vec![9; 100_000], ..range("2026-03-01", "2026-03-02") };
+    assert_eq!(
+        refused(many_dimensions).await,
+        [("group_by".to_owned(), "has at most 4 dimensions (has 100000)".to_owned())]
+    );
+    // Twelve channels, repeats and all, are still a filter.
+    let twelve =
+        pb::GetScoreAggregatesRequest { channels: vec![Channel::Web as i32; 12], ..range("2026-03-01", "2026-03-02") };
+    assert_eq!(aggregates(&s, twelve).await.len(), 1);
 }

@@ -580,6 +580,10 @@ async fn requests_are_checked_and_tenants_kept_apart(backend: Backend) {
             fv("page_token", "is not a token this server issued"),
         ]
     );
+    // A forged token at year -251,000 (-8e18 µs): PostgreSQL stops at 4713 BC.
+    let forged = cx_runtime::page::encode_token(&format!("-8000000000000000000/{}", uuid::Uuid::now_v7()));
+    let forged = pb::ListCasesRequest { page_token: forged, ..Default::default() };
+    assert_eq!(violations(&s.list(forged).await.unwrap_err()), [fv("page_token", "is not a token this server issued")]);
     assert_eq!(
         violations(&s.report("", "2026-3-1", "").await.unwrap_err()),
         [fv("start_day", "is required"), fv("end_day", "must be a day written YYYY-MM-DD")]

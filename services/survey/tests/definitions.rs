@@ -9,7 +9,7 @@ mod definitions_kit;
 use cx_proto::common::v1::Channel;
 use cx_proto::survey::v1 as pb;
 use cx_testkit::authed;
-use definitions_kit::{Backend, Expected, Suite, mask, nps_survey, pairs, suite, violations};
+use definitions_kit::{Backend, Expected, Suite, choice, mask, nps_survey, pairs, suite, violations};
 use tonic::Code;
 use uuid::Uuid;
 
@@ -292,6 +292,31 @@ async fn bad_surveys_are_refused_with_the_field_at_fault(backend: Backend) {
                     .extend((1..=50).map(|i| pb::Translation { language: format!("de-{i:03}"), ..Default::default() }))
             }),
             vec![("survey.translations", "must have at most 50 translations (has 51)")],
+        ),
+        // Lists over their bound are one violation, their items not read:
+        // 20,000 blank questions were 60,000 violations, 20,000 languages
+        // compared pairwise.
+        (
+            // 3 questions and 19,997 blank ones.
+            with(&|s| s.questions.extend(vec![pb::Question::default(); 19_997])),
+            vec![("survey.questions", "must have at most 50 questions (has 20000)")],
+        ),
+        (
+            with(&|s| {
+                s.translations =
+                    (0..20_000).map(|i| pb::Translation { language: format!("x{i}"), ..Default::default() }).collect()
+            }),
+            vec![("survey.translations", "must have at most 50 translations (has 20000)")],
+        ),
+        (
+            with(&|s| {
+                s.translations[0].questions = (0..51).map(|i| (format!("q{i}"), "?".to_owned())).collect();
+                s.questions[0].choices = vec![choice("a", "A"); 51];
+            }),
+            vec![
+                ("survey.questions[0].choices", "must have 2 to 50 choices (has 51)"),
+                ("survey.translations[0].questions", "has at most 50 entries (has 51)"),
+            ],
         ),
         // Three at once, in the order of the message's fields.
         (

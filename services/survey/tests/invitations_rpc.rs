@@ -27,6 +27,7 @@ cx_testkit::on_both_backends!(
     invitations_are_read_listed_marked_and_counted,
     a_stream_sends_each_due_invitation_once_and_ends_at_its_bound,
     every_error_a_client_can_provoke,
+    a_token_valid_for_ever_still_streams,
 );
 
 struct Served {
@@ -255,6 +256,13 @@ async fn every_error_a_client_can_provoke(backend: Backend) {
         page_size: -1,
         page_token: "!".into(),
     };
+    // A forged token at year -251,000 (-8e18 µs): PostgreSQL stops at 4713 BC.
+    let forged = pb::ListInvitationsRequest {
+        page_token: cx_runtime::page::encode_token(&format!("-8000000000000000000/{}", Uuid::now_v7())),
+        ..Default::default()
+    };
+    let status = s.client.list_invitations(authed(forged, &s.reader)).await.unwrap_err();
+    assert_eq!(violations(&status), [FieldViolation::new("page_token", "is not a token this server issued")]);
     let status = s.client.list_invitations(authed(bad, &s.reader)).await.unwrap_err();
     assert_eq!(
         violations(&status),
@@ -317,4 +325,29 @@ async fn every_error_a_client_can_provoke(backend: Backend) {
             FieldViolation::new("time_range", "start_time must be before end_time")
         ]
     );
+}
+
+/// A token whose `exp` is u64::MAX (an issuer's "never expires") streams
+/// like any other: the stream's end at the token's expiry was computed as
+/// an Instant that overflowed, and the stream's task panicked before its
+/// first read, ending the stream empty.
+async fn a_token_valid_for_ever_still_streams(backend: Backend) {
+    let mut s = serve(backend).await;
+    two_surveys(&s).await;
+    let customer = Uuid::now_v7();
+    offer_in(&s.conn, &s.t, vec![touchpoint("e1", customer, "checkout", 30)], &standing(&[(customer, true)])).await;
+    let claims = cx_runtime::auth::Claims {
+        tenant: s.t.to_string(),
+        roles: vec!["reader".into()],
+        sub: "forever".into(),
+        exp: u64::MAX,
+        iat: None,
+    };
+    let keys = cx_runtime::auth::Keys::hs256(cx_testkit::SECRET.as_bytes());
+    let forever = keys.signer.unwrap().sign_claims(&claims).unwrap();
+    let request = pb::StreamInvitationsRequest { channel: Channel::Email as i32, max_invitations: 1, wait_seconds: 1 };
+    let stream = s.client.stream_invitations(authed(request, &forever)).await.unwrap().into_inner();
+    let all = tokio::time::timeout(std::time::Duration::from_secs(10), stream.collect::<Vec<_>>()).await.unwrap();
+    let ids: Vec<String> = all.into_iter().map(|m| m.unwrap().invitation.unwrap().touchpoint_id).collect();
+    assert_eq!(ids, ["e1"]);
 }

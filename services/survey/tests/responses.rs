@@ -361,6 +361,51 @@ async fn anonymous_answers_and_archived_surveys(backend: Backend) {
     assert_eq!(count(&s.db, "outbox", &s.t).await, 1);
 }
 
+/// An anonymous answer's `respond_time` is any valid protobuf instant at
+/// most: years before 0001 (which PostgreSQL or the day roll-up cannot keep)
+/// are the client's error, not the server's.
+async fn a_respond_time_before_year_one_is_invalid(backend: Backend) {
+    let s = suite(backend).await;
+    let id = create(&s.db, &s.t, &survey(pb::SurveyType::Csat, true)).await;
+    // -62,135,596,800 s is 0001-01-01T00:00:00Z; one second earlier is refused.
+    for seconds in [-62_135_596_801, -8_000_000_000_000, i64::MIN] {
+        let mut old = answer("old", id, None, 4, "2026-03-01T10:00:00Z");
+        old.respond_time = Some(prost_types::Timestamp { seconds, nanos: 0 });
+        assert_eq!(
+            violations(&s.submit(old).await.unwrap_err()),
+            pairs(&[("response.respond_time", "is not a valid timestamp")]),
+            "{seconds}"
+        );
+    }
+    let mut first = answer("first", id, None, 4, "2026-03-01T10:00:00Z");
+    first.respond_time = Some(prost_types::Timestamp { seconds: -62_135_596_800, nanos: 0 });
+    let stored = s.submit(first).await.unwrap().response.unwrap();
+    assert_eq!(stored.respond_time, Some(prost_types::Timestamp { seconds: -62_135_596_800, nanos: 0 }));
+    assert_eq!(count(&s.db, "survey_responses", &s.t).await, 1);
+}
+
+/// Answers and choices past what a survey can hold (50 questions of 50
+/// choices) are one violation each list, their items not read: 300,000
+/// blank answers were 300,000 violations.
+async fn long_answer_lists_are_refused_whole(backend: Backend) {
+    let s = suite(backend).await;
+    let id = create(&s.db, &s.t, &survey(pb::SurveyType::Nps, true)).await;
+    let mut many = answer("many", id, None, 9, "2026-03-01T10:00:00Z");
+    many.answers = vec![pb::Answer::default(); 300_000];
+    assert_eq!(
+        violations(&s.submit(many).await.unwrap_err()),
+        pairs(&[("response.answers", "has at most 50 answers (has 300000)")])
+    );
+    let mut chosen = answer("chosen", id, None, 9, "2026-03-01T10:00:00Z");
+    chosen.answers =
+        vec![pb::Answer { question_id: "reason".into(), choice_ids: vec!["x".into(); 51], ..Default::default() }];
+    assert_eq!(
+        violations(&s.submit(chosen).await.unwrap_err()),
+        pairs(&[("response.answers[0].choice_ids", "has at most 50 choices (has 51)")])
+    );
+    assert_eq!(count(&s.db, "survey_responses", &s.t).await, 0);
+}
+
 /// An unhappy answer of a known customer opens its follow-up case in the
 /// response's transaction: either the case is there, or nothing is.
 async fn an_unhappy_customer_opens_a_case_or_nothing_is_stored(backend: Backend) {
@@ -431,6 +476,12 @@ async fn responses_are_listed_newest_first(backend: Backend) {
             ("page_token", "is not a token this server issued"),
         ])
     );
+    // A forged token at year -251,000 (-8e18 µs) is refused, not sent to
+    // PostgreSQL (which stops at 4713 BC: INTERNAL).
+    let forged = cx_runtime::page::encode_token("-8000000000000000000/x");
+    let request = pb::ListResponsesRequest { survey_id: id.to_string(), page_token: forged, ..Default::default() };
+    let status = client.list_responses(authed(request, &s.reader)).await.unwrap_err();
+    assert_eq!(violations(&status), pairs(&[("page_token", "is not a token this server issued")]));
     let unknown = Uuid::now_v7();
     let request = pb::ListResponsesRequest { survey_id: unknown.to_string(), ..Default::default() };
     let status = client.list_responses(authed(request, &s.reader)).await.unwrap_err();
@@ -525,6 +576,8 @@ cx_testkit::on_both_backends!(
     a_retry_is_the_same_response,
     invitations_link_and_guard_their_answers,
     anonymous_answers_and_archived_surveys,
+    a_respond_time_before_year_one_is_invalid,
+    long_answer_lists_are_refused_whole,
     an_unhappy_customer_opens_a_case_or_nothing_is_stored,
     responses_are_listed_newest_first,
     verbatims_are_found_within_their_survey,

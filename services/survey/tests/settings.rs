@@ -125,6 +125,9 @@ async fn bad_settings_are_refused_with_the_field_at_fault(backend: Backend) {
             vec![("update_mask", "\"fatigue_window\" is not an updatable field of the survey settings")],
         ),
         (None, &["root_causes"], vec![("settings", "is required")]),
+        // 101 paths are one violation, the paths not read (100,000 unknown
+        // ones were 100,000 violations).
+        (Some(defaults()), &[""; 101], vec![("update_mask", "names at most 100 paths (has 101)")]),
         (Some(eleven), &["fatigue_windows"], vec![("settings.fatigue_windows", "must have 1 to 10 windows (has 11)")]),
         (
             Some(pb::SurveySettings::default()),
@@ -163,6 +166,27 @@ async fn bad_settings_are_refused_with_the_field_at_fault(backend: Backend) {
             Some(pb::SurveySettings { root_causes: vec!["price".into(), "price".into()], ..Default::default() }),
             &["root_causes"],
             vec![("settings.root_causes[1]", "repeats root_causes[0]")],
+        ),
+        // Lists over their bound are one violation, their items not read:
+        // 20,000 root causes were compared pairwise (200 million
+        // comparisons), 20,000 windows each reported.
+        (
+            Some(pb::SurveySettings {
+                root_causes: (0..20_000).map(|i| format!("c{}", i % 19_999)).collect(),
+                ..Default::default()
+            }),
+            &["root_causes"],
+            vec![("settings.root_causes", "must have 1 to 100 root causes (has 20000)")],
+        ),
+        (
+            Some(pb::SurveySettings { fatigue_windows: vec![window(0, 0); 20_000], ..Default::default() }),
+            &["fatigue_windows"],
+            vec![("settings.fatigue_windows", "must have 1 to 10 windows (has 20000)")],
+        ),
+        (
+            Some(pb::SurveySettings { case_slas: vec![sla(pb::SurveyType::Nps, 0); 4], ..Default::default() }),
+            &["case_slas"],
+            vec![("settings.case_slas", "must have at most 3 SLAs, one per survey type (has 4)")],
         ),
     ];
     for (settings, paths, expected) in cases {

@@ -257,6 +257,20 @@ async fn bad_triggers_are_refused_with_the_field_at_fault(backend: Backend) {
             condition(&|c| c.digital_categories = vec![0]),
             vec![("trigger.condition.digital_categories[0]", "is not a digital category")],
         ),
+        // More entries than there are values is one violation, the entries
+        // not read: 100,000 unknown channels were 100,000 violations.
+        (
+            condition(&|c| c.channels = vec![99; 100_000]),
+            vec![("trigger.condition.channels", "has at most 12 entries, one per value (has 100000)")],
+        ),
+        (
+            condition(&|c| c.lifecycles = vec![1; 6]),
+            vec![("trigger.condition.lifecycles", "has at most 5 entries, one per value (has 6)")],
+        ),
+        (
+            condition(&|c| c.digital_categories = vec![1; 5]),
+            vec![("trigger.condition.digital_categories", "has at most 4 entries, one per value (has 5)")],
+        ),
         // 31 days = 2,678,400 s.
         (with(&|t| t.delay = seconds(2_678_400)), vec![("trigger.delay", "must be 0 to 30 days")]),
         (with(&|t| t.expiry = seconds(1_800)), vec![("trigger.expiry", "must be 1 hour to 90 days")]),

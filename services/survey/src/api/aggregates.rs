@@ -19,6 +19,11 @@ use crate::store::rollups::{self, Filter, GroupKey, Grouping};
 
 /// Most surveys one request filters on.
 pub const MAX_SURVEYS: usize = 1_000;
+/// Most channels one request filters on: one per channel (SQLite binds one
+/// variable each).
+pub const MAX_CHANNELS: usize = 12;
+/// Most dimensions one request groups by: each of the four once.
+pub const MAX_DIMENSIONS: usize = 4;
 
 /// The request's filter and grouping, every violation at once.
 fn parse(r: &pb::GetScoreAggregatesRequest) -> Result<(Filter, Grouping), Violations> {
@@ -45,14 +50,22 @@ fn parse(r: &pb::GetScoreAggregatesRequest) -> Result<(Filter, Grouping), Violat
         out.add("step_key", "needs a map_id");
     }
     let mut channels = Vec::new();
-    for (i, &code) in r.channels.iter().enumerate() {
+    // A list over its bound is one violation, its items not read.
+    let (n, m) = (r.channels.len(), r.group_by.len());
+    if n > MAX_CHANNELS {
+        out.add("channels", format!("has at most {MAX_CHANNELS} channels (has {n})"));
+    }
+    if m > MAX_DIMENSIONS {
+        out.add("group_by", format!("has at most {MAX_DIMENSIONS} dimensions (has {m})"));
+    }
+    for (i, &code) in r.channels.iter().enumerate().take_while(|_| n <= MAX_CHANNELS) {
         match Channel::from_code(code) {
             Some(channel) => channels.push(channel.code()),
             None => out.add(format!("channels[{i}]"), format!("{code} is not a known channel")),
         }
     }
     let mut grouping = Grouping::default();
-    for (i, &code) in r.group_by.iter().enumerate() {
+    for (i, &code) in r.group_by.iter().enumerate().take_while(|_| m <= MAX_DIMENSIONS) {
         let slot = match pb::Dimension::try_from(code) {
             Ok(pb::Dimension::Survey) => &mut grouping.survey,
             Ok(pb::Dimension::MapStep) => &mut grouping.map_step,

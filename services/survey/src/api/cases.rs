@@ -92,7 +92,7 @@ fn parse_page_token(token: &str) -> Result<Option<(DateTime<Utc>, Uuid)>, FieldV
     let bad = || FieldViolation::new("page_token", "is not a token this server issued");
     let Some(raw) = decode_token(token, "page_token")? else { return Ok(None) };
     let (micros, id) = raw.split_once('/').ok_or_else(bad)?;
-    let due = micros.parse().ok().and_then(DateTime::from_timestamp_micros).ok_or_else(bad)?;
+    let due = cx_runtime::page::token_instant(micros).ok_or_else(bad)?;
     Ok(Some((due, Uuid::parse_str(id).map_err(|_| bad())?)))
 }
 

@@ -88,7 +88,7 @@ fn parse_page_token(token: &str) -> Result<Option<Position>, FieldViolation> {
     let bad = || FieldViolation::new("page_token", "is not a token this server issued");
     let Some(raw) = decode_token(token, "page_token")? else { return Ok(None) };
     let (micros, id) = raw.split_once('/').ok_or_else(bad)?;
-    let at = micros.parse().ok().and_then(chrono::DateTime::from_timestamp_micros).ok_or_else(bad)?;
+    let at = cx_runtime::page::token_instant(micros).ok_or_else(bad)?;
     Ok(Some((at, Uuid::parse_str(id).map_err(|_| bad())?)))
 }
 

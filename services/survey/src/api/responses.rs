@@ -13,6 +13,7 @@ use tonic::{Request, Response};
 
 use super::{Reply, SurveyApi};
 use crate::domain::response::MAX_ID;
+use crate::domain::validate::survey::{CHOICES, MAX_QUESTIONS};
 use crate::store::entity::response;
 use crate::store::responses::{self, After, Owner};
 use crate::store::submit::{self, Draft};
@@ -53,6 +54,21 @@ fn draft(r: pb::Response) -> Result<Draft, Violations> {
     let (Some(()), Some(survey_id)) = (id, survey_id) else {
         return Err(violations);
     };
+    // Lists longer than a survey can hold are refused before it is read:
+    // each of their items would be a violation.
+    if r.answers.len() > MAX_QUESTIONS {
+        violations.add("response.answers", format!("has at most {MAX_QUESTIONS} answers (has {})", r.answers.len()));
+        return Err(violations);
+    }
+    let most = *CHOICES.end();
+    let long: Vec<_> = r.answers.iter().enumerate().filter(|(_, a)| a.choice_ids.len() > most).collect();
+    for (i, a) in &long {
+        let why = format!("has at most {most} choices (has {})", a.choice_ids.len());
+        violations.add(format!("response.answers[{i}].choice_ids"), why);
+    }
+    if !long.is_empty() {
+        return Err(violations);
+    }
     let invitation_id = match r.invitation_id.as_str() {
         "" => None,
         raw => violations.check(parse_uuid(raw, "response.invitation_id", "an invitation id")),
@@ -111,7 +127,7 @@ fn parse_token(raw: &str) -> Result<Option<After>, FieldViolation> {
     let bad = || FieldViolation::new("page_token", "is not a token this server issued");
     let Some(position) = decode_token(raw, "page_token")? else { return Ok(None) };
     let (micros, id) = position.split_once('/').ok_or_else(bad)?;
-    let at = micros.parse().ok().and_then(chrono::DateTime::from_timestamp_micros).ok_or_else(bad)?;
+    let at = cx_runtime::page::token_instant(micros).ok_or_else(bad)?;
     Ok(Some((at, id.to_owned())))
 }
 

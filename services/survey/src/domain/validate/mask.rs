@@ -5,6 +5,9 @@ use cx_runtime::error::{FieldViolation, Violations};
 
 use super::text::shown;
 
+/// Most paths a mask names: each unknown one would be a violation.
+const MAX_PATHS: usize = 100;
+
 /// What an update may name: its updatable fields, and the fields that exist
 /// but cannot change, each with the reason.
 #[derive(Clone, Copy, Debug)]
@@ -23,6 +26,13 @@ impl Updatable<'_> {
         if paths.is_empty() {
             let why = format!("must name the fields to change ({})", self.fields.join(", "));
             return Err(FieldViolation::new("update_mask", why).into());
+        }
+        if paths.len() > MAX_PATHS {
+            return Err(FieldViolation::new(
+                "update_mask",
+                format!("names at most {MAX_PATHS} paths (has {})", paths.len()),
+            )
+            .into());
         }
         let mut out = Violations::new();
         let mut named: Vec<String> = Vec::new();

@@ -53,7 +53,8 @@ pub fn apply(
 fn windows(windows: &[pb::FatigueWindow], out: &mut Violations) {
     let field = "settings.fatigue_windows";
     if !WINDOWS.contains(&windows.len()) {
-        out.add(field, format!("must have 1 to 10 windows (has {})", windows.len()));
+        // Its items are not read: each would be compared with the others.
+        return out.add(field, format!("must have 1 to 10 windows (has {})", windows.len()));
     }
     let mut seen: Vec<Duration> = Vec::new();
     for (i, w) in windows.iter().enumerate() {
@@ -76,6 +77,10 @@ fn windows(windows: &[pb::FatigueWindow], out: &mut Violations) {
 
 fn slas(slas: &[pb::CaseSla], out: &mut Violations) -> Vec<pb::CaseSla> {
     let field = "settings.case_slas";
+    if slas.len() > SurveyType::ALL.len() {
+        out.add(field, format!("must have at most 3 SLAs, one per survey type (has {})", slas.len()));
+        return Vec::new();
+    }
     let mut types: Vec<SurveyType> = Vec::new();
     let mut given: Vec<(SurveyType, prost_types::Duration)> = Vec::new();
     for (i, sla) in slas.iter().enumerate() {
@@ -122,7 +127,7 @@ fn slas(slas: &[pb::CaseSla], out: &mut Violations) -> Vec<pb::CaseSla> {
 fn causes(causes: &[String], out: &mut Violations) {
     let field = "settings.root_causes";
     if !ROOT_CAUSES.contains(&causes.len()) {
-        out.add(field, format!("must have 1 to 100 root causes (has {})", causes.len()));
+        return out.add(field, format!("must have 1 to 100 root causes (has {})", causes.len()));
     }
     for (i, cause) in causes.iter().enumerate() {
         let at = format!("{field}[{i}]");

@@ -73,7 +73,9 @@ pub fn check(s: &pb::Survey) -> Result<(), Violations> {
 
 fn questions(questions: &[pb::Question], out: &mut Violations) {
     if questions.len() > MAX_QUESTIONS {
-        out.add("survey.questions", format!("must have at most {MAX_QUESTIONS} questions (has {})", questions.len()));
+        // Its items are not read: a megabyte of blank ones was 3 violations each.
+        return out
+            .add("survey.questions", format!("must have at most {MAX_QUESTIONS} questions (has {})", questions.len()));
     }
     let mut seen = HashSet::new();
     for (i, q) in questions.iter().enumerate() {
@@ -121,6 +123,9 @@ fn questions(questions: &[pb::Question], out: &mut Violations) {
 fn choices(q: &pb::Question, field: &str, out: &mut Violations) {
     if !CHOICES.contains(&q.choices.len()) {
         out.add(field, format!("must have 2 to 50 choices (has {})", q.choices.len()));
+        if q.choices.len() > *CHOICES.end() {
+            return;
+        }
     }
     let mut seen = HashSet::new();
     for (j, c) in q.choices.iter().enumerate() {
@@ -138,6 +143,8 @@ fn translations(s: &pb::Survey, out: &mut Violations) {
             "survey.translations",
             format!("must have at most {MAX_TRANSLATIONS} translations (has {})", s.translations.len()),
         );
+        // Not read: each language would be compared with the others.
+        return;
     }
     let mut questions: HashMap<&str, &pb::Question> = HashMap::new();
     for q in &s.questions {
@@ -157,6 +164,17 @@ fn translations(s: &pb::Survey, out: &mut Violations) {
         out.check(text::optional(&tr.title, &at("title"), MAX_TEXT));
         out.check(text::optional(&tr.score_question, &at("score_question"), MAX_TEXT));
         out.check(text::optional(&tr.verbatim_question, &at("verbatim_question"), MAX_TEXT));
+        // Keys name distinct questions and choices: more than there can be
+        // are one violation, not one per key.
+        let most_choices = MAX_QUESTIONS * CHOICES.end();
+        if tr.questions.len() > MAX_QUESTIONS {
+            out.add(at("questions"), format!("has at most {MAX_QUESTIONS} entries (has {})", tr.questions.len()));
+            continue;
+        }
+        if tr.choices.len() > most_choices {
+            out.add(at("choices"), format!("has at most {most_choices} entries (has {})", tr.choices.len()));
+            continue;
+        }
         // Sorted, so the violations come in a stable order.
         for (key, value) in tr.questions.iter().collect::<BTreeMap<_, _>>() {
             let field = format!("{}[{}]", at("questions"), shown(key));

@@ -80,7 +80,7 @@ fn condition(c: &pb::TouchpointCondition, out: &mut Violations) {
         }
     }
     let channel = |code| Channel::try_from(code).ok().filter(|c| *c != Channel::Unspecified).map(|c| c.as_str_name());
-    distinct(&c.channels, &at("channels"), channel, "is not a channel", out);
+    distinct(&c.channels, &at("channels"), (channel, 12), "is not a channel", out);
     let kind = InteractionKind::try_from(c.kind);
     if kind.is_err() {
         out.add(at("kind"), "must be INTERACTION_KIND_INFORMATIVE or INTERACTION_KIND_TRANSACTIONAL (or unset: any)");
@@ -103,21 +103,26 @@ fn condition(c: &pb::TouchpointCondition, out: &mut Violations) {
     }
     let lifecycle =
         |code| Lifecycle::try_from(code).ok().filter(|l| *l != Lifecycle::Unspecified).map(|l| l.as_str_name());
-    distinct(&c.lifecycles, &at("lifecycles"), lifecycle, "is not a lifecycle state", out);
+    distinct(&c.lifecycles, &at("lifecycles"), (lifecycle, 5), "is not a lifecycle state", out);
     let category = |code| {
         DigitalCategory::try_from(code).ok().filter(|d| *d != DigitalCategory::Unspecified).map(|d| d.as_str_name())
     };
-    distinct(&c.digital_categories, &at("digital_categories"), category, "is not a digital category", out);
+    distinct(&c.digital_categories, &at("digital_categories"), (category, 4), "is not a digital category", out);
 }
 
-/// Each code of a list known (`name` gives its name) and listed once.
+/// Each code of a list known (`name` gives its name, of `known` values) and
+/// listed once. A longer list than `known` is one violation, its codes not
+/// read.
 fn distinct(
     codes: &[i32],
     field: &str,
-    name: impl Fn(i32) -> Option<&'static str>,
+    (name, known): (impl Fn(i32) -> Option<&'static str>, usize),
     unknown: &str,
     out: &mut Violations,
 ) {
+    if codes.len() > known {
+        return out.add(field, format!("has at most {known} entries, one per value (has {})", codes.len()));
+    }
     for (i, &code) in codes.iter().enumerate() {
         match name(code) {
             None => out.add(format!("{field}[{i}]"), unknown),
