@@ -306,7 +306,7 @@ async fn an_unreachable_destination_is_left_alone_and_its_messages_keep_their_at
     let mut config = DispatcherConfig::new("sender");
     config.retry = RetryPolicy { max_attempts: 2, base: Duration::from_millis(20), cap: Duration::from_millis(100) };
     config.outage =
-        RetryPolicy { max_attempts: i32::MAX, base: Duration::from_millis(100), cap: Duration::from_millis(400) };
+        RetryPolicy { max_attempts: i32::MAX, base: Duration::from_millis(300), cap: Duration::from_millis(1200) };
     let dispatcher = Dispatcher::new(
         world.sender.clone(),
         config,
@@ -321,8 +321,9 @@ async fn an_unreachable_destination_is_left_alone_and_its_messages_keep_their_at
         let pending = messages(&world.sender, &world.tenant, PENDING).await.unwrap();
         assert_eq!(pending.len(), 30, "nothing dead-lettered");
         assert!(pending.iter().all(|m| m.attempts == 0 && m.last_error == "destination unreachable"));
-        // The outage delay doubles from 100 ms to its 400 ms cap (half of it random).
-        tokio::time::sleep(Duration::from_millis(450)).await;
+        // The outage delay doubles from 300 ms to its 1.2 s cap (half of it
+        // random): long enough that a loaded machine's second tick falls in it.
+        tokio::time::sleep(Duration::from_millis(1250)).await;
     }
 
     // The receiver comes up on that port: each message is delivered once, in one attempt.

@@ -3,6 +3,7 @@
 //! profile service's consent decisions (docs/DOMAIN.md §3.4, §7.4). Merges
 //! and erasures come through the runtime's participant handling.
 
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use async_trait::async_trait;
@@ -11,15 +12,15 @@ use cx_proto::profile::v1::{ConsentChanged, ConsentPurpose, purpose};
 use cx_runtime::TenantId;
 use cx_runtime::cache::Cache;
 use cx_runtime::error::ServiceError;
-use cx_runtime::outbox::inbox::{AfterCommit, Handlers, Receive};
-use sea_orm::DatabaseTransaction;
+use cx_runtime::outbox::inbox::{AfterCommit, Handlers, Prepared, Receive};
+use sea_orm::{DatabaseConnection, DatabaseTransaction};
 use tracing::Instrument;
 use tracing::field::Empty;
 use uuid::Uuid;
 
 use crate::consents::Consents;
 use crate::domain::invitation::Reason;
-use crate::domain::matching::Offered;
+use crate::domain::matching::{Offered, Standing};
 use crate::store::invitations::consent::{self, Decision};
 use crate::store::invitations::offer;
 
@@ -31,32 +32,81 @@ pub const CONSENT_SENDER: &str = "profile";
 pub const MAX_OFFERED: usize = 10_000;
 
 /// The survey service's inbox. `cache` holds the tenants' active triggers.
-pub fn routes(handlers: Handlers, consents: Consents, cache: Cache) -> Handlers {
+pub fn routes(handlers: Handlers, db: DatabaseConnection, consents: Consents, cache: Cache) -> Handlers {
     handlers
-        .on::<TouchpointsOffered>(TOUCHPOINTS_SENDER, Arc::new(Offers { consents, cache }))
+        .on::<TouchpointsOffered>(TOUCHPOINTS_SENDER, Arc::new(Offers { db, consents, cache }))
         .on::<ConsentChanged>(CONSENT_SENDER, Arc::new(ConsentChanges))
 }
 
-/// Offered touchpoints become invitations (or suppressions).
+/// Offered touchpoints become invitations (or suppressions). The profile
+/// service is asked for the customers' standing before the transaction
+/// opens (a plan read outside it names them); inside, the plan is made
+/// again, and only customers it names anew (a merge in between) are asked
+/// there.
 struct Offers {
+    db: DatabaseConnection,
     consents: Consents,
     cache: Cache,
 }
 
-#[async_trait]
-impl Receive<TouchpointsOffered> for Offers {
-    async fn receive(
-        &self,
-        txn: &DatabaseTransaction,
-        t: &TenantId,
-        _: &str,
-        message: TouchpointsOffered,
-    ) -> Result<AfterCommit, ServiceError> {
+/// The standing asked before the transaction, and of whom.
+struct Asked {
+    customers: HashSet<Uuid>,
+    standing: HashMap<Uuid, Standing>,
+}
+
+impl Offers {
+    fn check(message: &TouchpointsOffered) -> Result<(), ServiceError> {
         let n = message.touchpoints.len();
         if n > MAX_OFFERED {
             let why = format!("has {n} items; at most {MAX_OFFERED} a message");
             return Err(ServiceError::invalid("touchpoints", why));
         }
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl Receive<TouchpointsOffered> for Offers {
+    async fn prepare(&self, t: &TenantId, message: &TouchpointsOffered) -> Result<Option<Prepared>, ServiceError> {
+        Self::check(message)?;
+        let offered: Vec<Offered> = message.touchpoints.iter().cloned().filter_map(offered).collect();
+        let span = tracing::info_span!("survey.consents", customers = Empty);
+        async {
+            let Some(plan) = offer::plan(&self.db, &self.cache, t, offered).await? else {
+                return Ok(None);
+            };
+            let customers = plan.customers();
+            tracing::Span::current().record("customers", count(customers.len()));
+            let standing = self.consents.standing(t, &customers).await?;
+            let asked = Asked { customers: customers.into_iter().collect(), standing };
+            Ok(Some(Box::new(asked) as Prepared))
+        }
+        .instrument(span)
+        .await
+    }
+
+    async fn receive(
+        &self,
+        txn: &DatabaseTransaction,
+        t: &TenantId,
+        sender: &str,
+        message: TouchpointsOffered,
+    ) -> Result<AfterCommit, ServiceError> {
+        self.receive_prepared(txn, t, sender, message, None).await
+    }
+
+    async fn receive_prepared(
+        &self,
+        txn: &DatabaseTransaction,
+        t: &TenantId,
+        _: &str,
+        message: TouchpointsOffered,
+        prepared: Option<Prepared>,
+    ) -> Result<AfterCommit, ServiceError> {
+        Self::check(&message)?;
+        let n = message.touchpoints.len();
+        let asked = prepared.and_then(|p| p.downcast::<Asked>().ok());
         let span = tracing::info_span!(
             "survey.invite",
             touchpoints = count(n),
@@ -75,7 +125,10 @@ impl Receive<TouchpointsOffered> for Offers {
             tracing::Span::current().record("skipped", count(n - offered.len()));
             let outcome = match offer::plan(txn, &self.cache, t, offered).await? {
                 Some(plan) => {
-                    let standing = self.consents.standing(t, &plan.customers()).await?;
+                    let Asked { customers: known, mut standing } =
+                        asked.map(|a| *a).unwrap_or(Asked { customers: HashSet::new(), standing: HashMap::new() });
+                    let anew: Vec<Uuid> = plan.customers().into_iter().filter(|c| !known.contains(c)).collect();
+                    standing.extend(self.consents.standing(t, &anew).await?);
                     offer::record(txn, t, &plan, &standing, cx_runtime::store::now()).await?
                 }
                 None => offer::Outcome::default(),

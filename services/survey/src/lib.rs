@@ -49,12 +49,13 @@ pub async fn build(ctx: &ServiceContext) -> Result<Arc<dyn ServiceModule>, Confi
     let db = parts.db.clone();
     let consents = consents::Consents::new(parts.internal_peer("profile"));
     let cache = parts.cache.clone();
+    let parts_db = parts.db.clone();
     Ok(parts
         .module::<Migrator>()
         .serve(
             SurveyServiceServer::new(api).max_decoding_message_size(cx_proto::codec::max_request_bytes(SERVICE_NAME)),
         )
-        .inbox(|handlers| inbox::routes(handlers, consents, cache))
+        .inbox(|handlers| inbox::routes(handlers, parts_db, consents, cache))
         .participant(Arc::new(gdpr::SurveyData))
         .job(move |stop| Box::pin(expiry::run(db.clone(), stop)))
         .build())

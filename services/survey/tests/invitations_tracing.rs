@@ -67,9 +67,11 @@ async fn the_invitation_work_is_a_child_span_with_its_counts() {
     // (Profile's outbox delivers its consent decisions to survey too.)
     let call = child_of(root, "cx.outbox.v1.InboxService/Deliver", SpanKind::Client);
     let inbox = child_of(call, "cx.outbox.v1.InboxService/Deliver", SpanKind::Server);
-    // The work runs in the delivery's span; it makes the consent check.
+    // The work runs in the delivery's span: the consent check first, before
+    // the transaction opens, then the invitations.
+    let asked = child_of(inbox, "survey.consents", SpanKind::Internal);
+    child_of(asked, "cx.profile.v1.ProfileInternalService/CheckConsents", SpanKind::Client);
     let invite = child_of(inbox, "survey.invite", SpanKind::Internal);
-    child_of(invite, "cx.profile.v1.ProfileInternalService/CheckConsents", SpanKind::Client);
     assert_eq!(invite.span_context.trace_id(), root.span_context.trace_id());
     let attribute = |key: &str| {
         invite

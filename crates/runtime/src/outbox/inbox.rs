@@ -29,9 +29,33 @@ use crate::identity::service_identity;
 /// invalidations: before the commit a reader could cache the old state).
 pub type AfterCommit = Option<futures::future::BoxFuture<'static, ()>>;
 
+/// What a handler asked before the transaction opened, for its
+/// [`Receive::receive_prepared`].
+pub type Prepared = Box<dyn std::any::Any + Send + Sync>;
+
 /// Applies messages of type `M`, the only kind it is registered for.
 #[async_trait]
-pub trait Receive<M>: Send + Sync + 'static {
+pub trait Receive<M: Send + Sync + 'static>: Send + Sync + 'static {
+    /// Asks, before the transaction opens, what applying `message` needs
+    /// from outside the database (another service's answer), so that no
+    /// pooled connection waits on the network meanwhile. Runs for
+    /// duplicates too. Default: nothing.
+    async fn prepare(&self, _tenant: &TenantId, _message: &M) -> Result<Option<Prepared>, ServiceError> {
+        Ok(None)
+    }
+
+    /// [`Receive::receive`], given what [`Receive::prepare`] asked.
+    async fn receive_prepared(
+        &self,
+        txn: &DatabaseTransaction,
+        tenant: &TenantId,
+        sender: &str,
+        message: M,
+        _prepared: Option<Prepared>,
+    ) -> Result<AfterCommit, ServiceError> {
+        self.receive(txn, tenant, sender, message).await
+    }
+
     /// Applies `message`, which service `sender` sent (as its token proves),
     /// inside `txn`. An error rolls everything back; the sender retries
     /// (UNAVAILABLE and the like) or dead-letters the message.
@@ -47,12 +71,15 @@ pub trait Receive<M>: Send + Sync + 'static {
 /// One message type's handler, with the service that sends it.
 #[async_trait]
 trait Route: Send + Sync {
+    async fn prepare(&self, tenant: &TenantId, sender: &str, payload: &[u8]) -> Result<Option<Prepared>, ServiceError>;
+
     async fn apply(
         &self,
         txn: &DatabaseTransaction,
         tenant: &TenantId,
         sender: &str,
         payload: &[u8],
+        prepared: Option<Prepared>,
     ) -> Result<AfterCommit, ServiceError>;
 }
 
@@ -63,24 +90,36 @@ struct Typed<M> {
     handler: Arc<dyn Receive<M>>,
 }
 
-#[async_trait]
-impl<M: prost::Message + prost::Name + Default + 'static> Route for Typed<M> {
-    async fn apply(
-        &self,
-        txn: &DatabaseTransaction,
-        tenant: &TenantId,
-        sender: &str,
-        payload: &[u8],
-    ) -> Result<AfterCommit, ServiceError> {
+impl<M: prost::Message + prost::Name + Default + 'static> Typed<M> {
+    /// The message, once its sender is the one that sends it.
+    fn open(&self, sender: &str, payload: &[u8]) -> Result<M, ServiceError> {
         if let Some(only) = self.sender.filter(|only| *only != sender) {
             return Err(ServiceError::PermissionDenied(format!(
                 "only the {only} service sends {} messages",
                 M::full_name()
             )));
         }
-        let message =
-            M::decode(payload).map_err(|e| ServiceError::invalid("payload", format!("does not decode: {e}")))?;
-        self.handler.receive(txn, tenant, sender, message).await
+        M::decode(payload).map_err(|e| ServiceError::invalid("payload", format!("does not decode: {e}")))
+    }
+}
+
+#[async_trait]
+impl<M: prost::Message + prost::Name + Default + 'static> Route for Typed<M> {
+    async fn prepare(&self, tenant: &TenantId, sender: &str, payload: &[u8]) -> Result<Option<Prepared>, ServiceError> {
+        let message = self.open(sender, payload)?;
+        self.handler.prepare(tenant, &message).await
+    }
+
+    async fn apply(
+        &self,
+        txn: &DatabaseTransaction,
+        tenant: &TenantId,
+        sender: &str,
+        payload: &[u8],
+        prepared: Option<Prepared>,
+    ) -> Result<AfterCommit, ServiceError> {
+        let message = self.open(sender, payload)?;
+        self.handler.receive_prepared(txn, tenant, sender, message, prepared).await
     }
 }
 
@@ -142,20 +181,71 @@ impl InboxHandler for Handlers {
         kind: &str,
         payload: &[u8],
     ) -> Result<AfterCommit, Status> {
-        let Some(route) = self.routes.get(kind) else {
-            return Err(ServiceError::invalid(
+        self.handle_prepared(txn, tenant, sender, kind, payload, None).await
+    }
+
+    async fn prepare(
+        &self,
+        tenant: &TenantId,
+        sender: &str,
+        kind: &str,
+        payload: &[u8],
+    ) -> Result<Option<Prepared>, Status> {
+        Ok(self.route(kind)?.prepare(tenant, sender, payload).await?)
+    }
+
+    async fn handle_prepared(
+        &self,
+        txn: &DatabaseTransaction,
+        tenant: &TenantId,
+        sender: &str,
+        kind: &str,
+        payload: &[u8],
+        prepared: Option<Prepared>,
+    ) -> Result<AfterCommit, Status> {
+        Ok(self.route(kind)?.apply(txn, tenant, sender, payload, prepared).await?)
+    }
+}
+
+impl Handlers {
+    fn route(&self, kind: &str) -> Result<&Arc<dyn Route>, ServiceError> {
+        self.routes.get(kind).ok_or_else(|| {
+            ServiceError::invalid(
                 "kind",
                 format!("the {} service does not take {} messages", self.service, crate::error::clip(kind)),
             )
-            .into());
-        };
-        Ok(route.apply(txn, tenant, sender, payload).await?)
+        })
     }
 }
 
 /// What a service does with the messages it receives.
 #[async_trait]
 pub trait InboxHandler: Send + Sync + 'static {
+    /// What handling the message will need from outside the database,
+    /// asked before its transaction opens (see [`Receive::prepare`]).
+    async fn prepare(
+        &self,
+        _tenant: &TenantId,
+        _sender: &str,
+        _kind: &str,
+        _payload: &[u8],
+    ) -> Result<Option<Prepared>, Status> {
+        Ok(None)
+    }
+
+    /// [`InboxHandler::handle`], given what [`InboxHandler::prepare`] asked.
+    async fn handle_prepared(
+        &self,
+        txn: &DatabaseTransaction,
+        tenant: &TenantId,
+        sender: &str,
+        kind: &str,
+        payload: &[u8],
+        _prepared: Option<Prepared>,
+    ) -> Result<AfterCommit, Status> {
+        self.handle(txn, tenant, sender, kind, payload).await
+    }
+
     /// Applies one message of `kind` that service `sender` sent (as its
     /// token proves) inside `txn`. An error rolls everything back and the
     /// sender retries (UNAVAILABLE and the like) or dead-letters it.
@@ -205,6 +295,7 @@ impl InboxService for Inbox {
                 "has 1 to 64 characters",
             )]));
         }
+        let prepared = self.handler.prepare(&tenant, &identity.service, &kind, &payload).await?;
         let txn = self.db.begin().await.map_err(database)?;
         let record = received::ActiveModel {
             tenant_id: Set(tenant.to_string()),
@@ -223,7 +314,7 @@ impl InboxService for Inbox {
             tracing::info!(message_id, kind, "duplicate delivery ignored");
             return Ok(Response::new(DeliverResponse { duplicate: true }));
         }
-        let after = self.handler.handle(&txn, &tenant, &identity.service, &kind, &payload).await?;
+        let after = self.handler.handle_prepared(&txn, &tenant, &identity.service, &kind, &payload, prepared).await?;
         // A sender that gave up redelivers: committing now would be work it never learns of.
         crate::deadline::Deadline::check_current()?;
         txn.commit().await.map_err(database)?;

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use cx_proto::outbox::v1::DeliverRequest;
-use futures::future::join_all;
+use futures::StreamExt as _;
 use sea_orm::DbErr;
 use tracing::Instrument;
 use tracing_opentelemetry::OpenTelemetrySpanExt;
@@ -130,7 +130,7 @@ impl Dispatcher {
         Ok(response.into_inner().duplicate)
     }
 
-    /// One round: claim, send everything claimed at once, record outcomes:
+    /// One round: claim, send what was claimed (`in_flight` at once), record outcomes:
     /// the delivered ones in one statement per tenant, each failure on its
     /// own (it has its own next attempt). Returns how many messages it tried.
     pub async fn tick(&self) -> Result<usize, DbErr> {
@@ -149,7 +149,9 @@ impl Dispatcher {
             }
         }
         let (sent, contents): (Vec<&Claimed>, Vec<Content>) = sending.into_iter().unzip();
-        let outcomes = join_all(sent.iter().zip(contents).map(|(m, content)| self.deliver(m, content))).await;
+        // In order, at most `in_flight` at once: outcomes line up with `sent`.
+        let deliveries: Vec<_> = sent.iter().zip(contents).map(|(m, content)| self.deliver(m, content)).collect();
+        let outcomes: Vec<_> = futures::stream::iter(deliveries).buffered(self.config.in_flight.max(1)).collect().await;
         for (message, outcome) in sent.into_iter().zip(&outcomes) {
             match outcome {
                 Err(status) if unreachable(status) => stranded.push(message),

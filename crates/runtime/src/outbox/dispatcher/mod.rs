@@ -66,6 +66,11 @@ pub struct DispatcherConfig {
     pub source: &'static str,
     /// Rows claimed per round.
     pub batch: u64,
+    /// Deliveries of a round in flight at once: fewer than a receiver's
+    /// database pool (16 by default), so that a round waits in this outbox
+    /// rather than flooding the receiver, whose inbox holds a connection
+    /// per delivery (BENCHMARKS, Survey service).
+    pub in_flight: usize,
     /// How long a claim lasts: longer than any delivery takes.
     pub lease: Duration,
     /// Pause when nothing is due.
@@ -83,6 +88,7 @@ impl DispatcherConfig {
         Self {
             source,
             batch: 100,
+            in_flight: 8,
             lease: Duration::from_secs(30),
             poll: Duration::from_millis(200),
             retry: RetryPolicy::default(),
