@@ -13,6 +13,7 @@ pub mod channel;
 pub mod coded;
 pub mod config;
 pub mod connections;
+pub mod consent;
 pub mod context;
 pub mod deadline;
 pub mod error;

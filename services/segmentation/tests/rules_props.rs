@@ -175,7 +175,7 @@ fn attribute_test() -> impl Strategy<Value = Test> {
 }
 
 fn purpose() -> impl Strategy<Value = Purpose> {
-    let mut all = Purpose::STANDARD.to_vec();
+    let mut all = Purpose::standard().to_vec();
     all.extend(catalog().custom_purposes.into_iter().map(Purpose::Custom));
     select(all)
 }

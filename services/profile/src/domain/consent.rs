@@ -7,44 +7,7 @@
 
 use chrono::{DateTime, Utc};
 
-/// The purposes every tenant has.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum StandardPurpose {
-    Email,
-    Sms,
-    Push,
-    Phone,
-    Post,
-    Survey,
-    Profiling,
-    Personalization,
-}
-
-impl StandardPurpose {
-    pub const ALL: [Self; 8] = [
-        Self::Email,
-        Self::Sms,
-        Self::Push,
-        Self::Phone,
-        Self::Post,
-        Self::Survey,
-        Self::Profiling,
-        Self::Personalization,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Email => "email",
-            Self::Sms => "sms",
-            Self::Push => "push",
-            Self::Phone => "phone",
-            Self::Post => "post",
-            Self::Survey => "survey",
-            Self::Profiling => "profiling",
-            Self::Personalization => "personalization",
-        }
-    }
-}
+pub use cx_runtime::consent::StandardPurpose;
 
 /// A standard purpose, or one the tenant defined.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]

@@ -3,6 +3,8 @@
 
 use std::fmt;
 
+use cx_runtime::consent::StandardPurpose;
+
 use super::suggest::nearest;
 
 /// The lifecycle stages of §4.3.
@@ -40,40 +42,20 @@ pub struct Catalog {
 /// A consent purpose (§3.1).
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum Purpose {
-    Email,
-    Sms,
-    Push,
-    Phone,
-    Post,
-    Survey,
-    Profiling,
-    Personalization,
+    Standard(StandardPurpose),
     /// A purpose the tenant declared; never a standard name.
     Custom(String),
 }
 
 impl Purpose {
-    pub const STANDARD: [Purpose; 8] = [
-        Purpose::Email,
-        Purpose::Sms,
-        Purpose::Push,
-        Purpose::Phone,
-        Purpose::Post,
-        Purpose::Survey,
-        Purpose::Profiling,
-        Purpose::Personalization,
-    ];
+    /// The eight standard purposes, in their order.
+    pub fn standard() -> [Purpose; 8] {
+        StandardPurpose::ALL.map(Purpose::Standard)
+    }
 
     pub fn name(&self) -> &str {
         match self {
-            Purpose::Email => "email",
-            Purpose::Sms => "sms",
-            Purpose::Push => "push",
-            Purpose::Phone => "phone",
-            Purpose::Post => "post",
-            Purpose::Survey => "survey",
-            Purpose::Profiling => "profiling",
-            Purpose::Personalization => "personalization",
+            Purpose::Standard(p) => p.as_str(),
             Purpose::Custom(name) => name,
         }
     }
@@ -219,7 +201,7 @@ pub(crate) fn resolve(name: &str, catalog: &Catalog) -> Result<Field, String> {
         };
     }
     if let Some(purpose) = name.strip_prefix(PREFIX_CONSENT) {
-        if let Some(standard) = Purpose::STANDARD.iter().find(|p| p.name() == purpose) {
+        if let Some(standard) = Purpose::standard().iter().find(|p| p.name() == purpose) {
             return Ok(Field::Consent(standard.clone()));
         }
         if catalog.custom_purposes.iter().any(|p| p == purpose) {
@@ -243,7 +225,7 @@ pub(crate) fn resolve(name: &str, catalog: &Catalog) -> Result<Field, String> {
 }
 
 fn purposes(catalog: &Catalog) -> Vec<String> {
-    Purpose::STANDARD
+    Purpose::standard()
         .iter()
         .map(|p| p.name())
         .chain(catalog.custom_purposes.iter().map(String::as_str))
