@@ -23,6 +23,8 @@ use std::time::Duration;
 use cx_runtime::auth::{Keys, Role};
 use cx_runtime::config::{AuthArgs, CacheArgs, ServerArgs, ServiceAuthArgs, StoreArgs};
 use cx_runtime::context::ServiceContext;
+use cx_runtime::peers::{PeerArgs, Peers};
+use cx_runtime::registry::Registry;
 use cx_runtime::server::ServiceModule;
 use sea_orm::{ConnectionTrait, Database, DbBackend, Statement};
 use tonic::transport::Channel;
@@ -195,6 +197,20 @@ pub fn context(store: StoreArgs, redis_url: Option<String>) -> ServiceContext {
     let auth = AuthArgs { jwt_secret: Some(SECRET.into()), ..AuthArgs::default() };
     let internal = ServiceAuthArgs { service_secret: Some(SERVICE_SECRET.into()), ..ServiceAuthArgs::default() };
     ServiceContext::from_args(&store, &cache, &auth, &internal).unwrap()
+}
+
+/// [`context`] over `registry`, with the peer `name` deployed at an
+/// address nothing answers on (what is owed to it waits in the outbox), or
+/// named not deployed (`CX_NOT_DEPLOYED`): how a test checks what a service
+/// owes a peer in either deployment.
+pub fn context_with_peer(store: &StoreArgs, registry: Registry, name: &str, deployed: bool) -> ServiceContext {
+    let mut peers = PeerArgs::default();
+    if deployed {
+        peers = peers.with(name, "http://127.0.0.1:9");
+    } else {
+        peers.not_deployed = vec![name.into()];
+    }
+    context(store.clone(), None).with_registry(registry).with_peers(Peers::resolve(&peers, &registry, None).unwrap())
 }
 
 pub fn server_args() -> ServerArgs {

@@ -210,7 +210,6 @@ cx_testkit::on_both_backends!(
 async fn journey_offers_survey_unless_the_deployment_does_not_run_it() {
     use cx_proto::journey::v1 as pb;
     use cx_runtime::auth::Role;
-    use cx_runtime::peers::{PeerArgs, Peers};
     use cx_runtime::registry::{Registry, ServiceDef};
     use cx_testkit::RunningServer;
 
@@ -219,15 +218,7 @@ async fn journey_offers_survey_unless_the_deployment_does_not_run_it() {
     const SUITE: Registry = Registry::new(&[cx_journey::SERVICE, SURVEY]);
     for (deployed, expected) in [(true, vec!["profile", "survey"]), (false, vec!["profile"])] {
         let store = cx_testkit::store_args(None, cx_testkit::temp_dir());
-        let mut peers = PeerArgs::default();
-        if deployed {
-            peers = peers.with("survey", "http://127.0.0.1:9");
-        } else {
-            peers.not_deployed = vec!["survey".into()];
-        }
-        let ctx = cx_testkit::context(store.clone(), None)
-            .with_registry(SUITE)
-            .with_peers(Peers::resolve(&peers, &SUITE, None).unwrap());
+        let ctx = cx_testkit::context_with_peer(&store, SUITE, "survey", deployed);
         let server =
             RunningServer::start(vec![cx_journey::build(&ctx).await.unwrap()], cx_testkit::server_args()).await;
         server.wait_serving().await;

@@ -13,7 +13,6 @@ use cx_proto::profile::v1::{self as pb, profile_service_client::ProfileServiceCl
 use cx_runtime::TenantId;
 use cx_runtime::auth::Role;
 use cx_runtime::outbox::entity::message;
-use cx_runtime::peers::{PeerArgs, Peers};
 use cx_runtime::registry::{Registry, ServiceDef};
 use cx_runtime::store::scoped;
 use cx_testkit::{Backend, Cluster, RunningServer, ServiceDb, authed, token, unique_tenant};
@@ -293,17 +292,9 @@ async fn the_feed_goes_to_survey_unless_the_deployment_does_not_run_it() {
     const WITH_SURVEY: Registry = Registry::new(&[cx_profile::SERVICE, SURVEY]);
     for (deployed, expected) in [(true, vec!["survey".to_owned()]), (false, vec![])] {
         let store = cx_testkit::store_args(None, cx_testkit::temp_dir());
-        let mut peers = PeerArgs::default();
         // Survey holds customer data too: profile needs its endpoint, or to
         // be told it is not there.
-        if deployed {
-            peers = peers.with("survey", "http://127.0.0.1:9");
-        } else {
-            peers.not_deployed = vec!["survey".into()];
-        }
-        let ctx = cx_testkit::context(store.clone(), None)
-            .with_registry(WITH_SURVEY)
-            .with_peers(Peers::resolve(&peers, &WITH_SURVEY, None).unwrap());
+        let ctx = cx_testkit::context_with_peer(&store, WITH_SURVEY, "survey", deployed);
         let server =
             RunningServer::start(vec![cx_profile::build(&ctx).await.unwrap()], cx_testkit::server_args()).await;
         server.wait_serving().await;
