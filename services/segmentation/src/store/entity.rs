@@ -13,3 +13,66 @@ table!(purchase_day, "segment_purchase_days", {
 });
 
 tenant_scoped!(purchase_day);
+
+// One row per customer: the facts a rule reads (docs/DOMAIN.md §8.5).
+table!(fact, "segment_facts", {
+    #[sea_orm(primary_key, auto_increment = false)] tenant_id: String,
+    #[sea_orm(primary_key, auto_increment = false)] customer_id: Uuid,
+    lifecycle: Option<String>,
+    persona: Option<String>,
+    created_day: Option<i32>,
+    digital_index: Option<f64>,
+    digital_category: Option<String>,
+    consent_email: bool,
+    consent_sms: bool,
+    consent_push: bool,
+    consent_phone: bool,
+    consent_post: bool,
+    consent_survey: bool,
+    consent_profiling: bool,
+    consent_personalization: bool,
+    rfm_day: Option<i32>,
+    rfm_recency_days: Option<i32>,
+    rfm_frequency: Option<i64>,
+    rfm_monetary_micros: Option<i64>,
+    rfm_r: Option<i16>,
+    rfm_f: Option<i16>,
+    rfm_m: Option<i16>,
+    rfm_segment: Option<String>,
+    channels_180d: i32,
+    last_touch_day: Option<i32>,
+    last_channel: Option<String>,
+    touchpoints_90d: i64,
+    last_nps: Option<i16>,
+    nps_category: Option<String>,
+    last_csat: Option<i16>,
+    last_ces: Option<i16>,
+    responses: i64,
+});
+
+tenant_scoped!(fact);
+
+// A profile attribute, in the column of its type.
+table!(attribute, "segment_attributes", {
+    #[sea_orm(primary_key, auto_increment = false)] tenant_id: String,
+    #[sea_orm(primary_key, auto_increment = false)] customer_id: Uuid,
+    #[sea_orm(primary_key, auto_increment = false)] key: String,
+    text_value: Option<String>,
+    number_value: Option<f64>,
+    bool_value: Option<bool>,
+    is_instant: bool,
+});
+
+tenant_scoped!(attribute);
+
+// A consent decision in force.
+table!(consent, "segment_consents", {
+    #[sea_orm(primary_key, auto_increment = false)] tenant_id: String,
+    #[sea_orm(primary_key, auto_increment = false)] customer_id: Uuid,
+    #[sea_orm(primary_key, auto_increment = false)] purpose: String,
+    granted: bool,
+    occur_time: DateTimeUtc,
+    record_time: DateTimeUtc,
+});
+
+tenant_scoped!(consent);

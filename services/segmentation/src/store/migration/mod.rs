@@ -3,6 +3,9 @@
 //! One migration per area of the schema.
 
 mod m0001_purchase_days;
+mod m0002_facts;
+
+pub use m0002_facts::consent_column;
 
 use sea_orm_migration::prelude::*;
 
@@ -10,6 +13,6 @@ pub struct Migrator;
 
 impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-        vec![Box::new(m0001_purchase_days::Migration)]
+        vec![Box::new(m0001_purchase_days::Migration), Box::new(m0002_facts::Migration)]
     }
 }
