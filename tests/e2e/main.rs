@@ -1,4 +1,5 @@
-//! End to end: `cx serve profile`, `cx serve journey` and `cx serve survey`
+//! End to end: `cx serve profile`, `cx serve journey`, `cx serve survey` and
+//! `cx serve segmentation`
 //! as separate processes on loopback ports, over real PostgreSQL and Redis, exporting
 //! their traces over OTLP to a receiver in this test — as deployed by the
 //! Helm chart or the compose stack.
@@ -14,6 +15,8 @@ use cx_proto::journey::v1 as journey;
 use cx_proto::journey::v1::journey_service_client::JourneyServiceClient;
 use cx_proto::profile::v1 as profile;
 use cx_proto::profile::v1::profile_service_client::ProfileServiceClient;
+use cx_proto::segmentation::v1 as segmentation;
+use cx_proto::segmentation::v1::segmentation_service_client::SegmentationServiceClient;
 use cx_proto::survey::v1 as survey;
 use cx_proto::survey::v1::survey_service_client::SurveyServiceClient;
 use cx_runtime::auth::Role;
@@ -127,19 +130,21 @@ async fn one_trace_crosses_the_processes_and_a_killed_profile_service_loses_noth
     let collector = Collector::start().await;
     let db = TestDb::create().await.unwrap();
     let redis = cx_testkit::redis_url();
-    let ports = [free_port(), free_port(), free_port(), free_port()];
-    assert!((1..4).all(|i| !ports[..i].contains(&ports[i])), "distinct ports {ports:?}");
-    let [profile_port, journey_port, survey_port, metrics_port] = ports;
+    let ports = [free_port(), free_port(), free_port(), free_port(), free_port()];
+    assert!((1..5).all(|i| !ports[..i].contains(&ports[i])), "distinct ports {ports:?}");
+    let [profile_port, journey_port, survey_port, segmentation_port, metrics_port] = ports;
     let metrics_listen = format!("127.0.0.1:{metrics_port}");
     let profile_addr = format!("http://127.0.0.1:{profile_port}");
     let journey_addr = format!("http://127.0.0.1:{journey_port}");
     let survey_addr = format!("http://127.0.0.1:{survey_port}");
+    let segmentation_addr = format!("http://127.0.0.1:{segmentation_port}");
     let env = [
         ("CX_DATABASE_URL", db.url.as_str()),
         ("CX_REDIS_URL", redis.as_str()),
         ("CX_PROFILE_ENDPOINT", profile_addr.as_str()),
         ("CX_JOURNEY_ENDPOINT", journey_addr.as_str()),
         ("CX_SURVEY_ENDPOINT", survey_addr.as_str()),
+        ("CX_SEGMENTATION_ENDPOINT", segmentation_addr.as_str()),
         ("OTEL_EXPORTER_OTLP_ENDPOINT", collector.endpoint.as_str()),
         // Export within 100 ms rather than 5 s.
         ("OTEL_BSP_SCHEDULE_DELAY", "100"),
@@ -148,9 +153,11 @@ async fn one_trace_crosses_the_processes_and_a_killed_profile_service_loses_noth
     let journey_env: Vec<_> = env.iter().copied().chain([("CX_METRICS_LISTEN", metrics_listen.as_str())]).collect();
     let journey_cx = CxProcess::serve(CX, "journey", journey_port, &journey_env);
     let survey_cx = CxProcess::serve(CX, "survey", survey_port, &env);
+    let segmentation_cx = CxProcess::serve(CX, "segmentation", segmentation_port, &env);
     profile_cx.wait_serving().await;
     journey_cx.wait_serving().await;
     survey_cx.wait_serving().await;
+    segmentation_cx.wait_serving().await;
     let tenant = cx_testkit::unique_tenant("e2e");
     let writer = cx_testkit::token(&tenant, Role::Writer);
     let admin = cx_testkit::token(&tenant, Role::Admin);
@@ -357,6 +364,32 @@ async fn one_trace_crosses_the_processes_and_a_killed_profile_service_loses_noth
     assert!(!submitted.response.unwrap().case_id.is_empty(), "a detractor opens a case");
     let scored = eventually(&profile_addr, &writer, &id, |p| p.latest_scores.as_ref().is_some_and(|s| s.nps.is_some()));
     assert_eq!(scored.await.latest_scores.unwrap().nps.unwrap().score, 3);
+
+    // A marketer checks a segment rule naming the tenant's own purpose:
+    // segmentation asks profile for the custom purposes as itself, in the
+    // marketer's trace.
+    let wine_club = profile::ConsentPurposeDefinition { name: "wine_club".into(), ..Default::default() };
+    let declare = profile::CreateConsentPurposeRequest { purpose: Some(wine_club) };
+    profiles.create_consent_purpose(authed(declare, &admin)).await.unwrap();
+    let mut segments = SegmentationServiceClient::new(traced(&segmentation_addr).await);
+    let rule = segmentation::ValidateRuleRequest { rule: "consent.wine_club and rfm.r >= 4".into() };
+    let checked = segments.validate_rule(authed(rule, &writer)).instrument(tracing::info_span!("segment builder"));
+    let checked = checked.await.unwrap().into_inner();
+    assert!(checked.valid, "{checked:?}");
+    assert_eq!(checked.canonical_rule, "consent.wine_club AND rfm.r >= 4");
+    assert_eq!(checked.fields, ["consent.wine_club", "rfm.r"]);
+    telemetry.provider().force_flush().unwrap();
+    let builder = exporter.get_finished_spans().unwrap();
+    let builder = builder.iter().find(|s| s.name == "segment builder").expect("the segment builder span");
+    let (builder_trace, _) = bytes(builder);
+    chain
+        .wait_for("profile lists the custom purposes for segmentation, in the marketer's trace", |s| {
+            s.service == "cx-profile"
+                && s.kind == SpanKind::Server
+                && s.name == "cx.profile.v1.ProfileInternalService/ListCustomPurposes"
+                && s.trace_id == builder_trace
+        })
+        .await;
 
     // The profile process dies without warning. The store still records her
     // visit by profile id; the activity waits in journey's outbox.

@@ -34,5 +34,6 @@ pub mod store;
 pub mod streams;
 pub mod telemetry;
 pub mod tenant;
+pub mod validate;
 
 pub use tenant::TenantId;

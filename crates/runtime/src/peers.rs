@@ -182,6 +182,27 @@ impl InternalPeer {
     }
 }
 
+/// What a failed call to `peer`'s internal service makes of the work in
+/// hand: UNAVAILABLE when asking again may succeed (an outbox redelivers, a
+/// client retries); otherwise INTERNAL, logged with the peer's answer. Under
+/// a service identity nothing the peer refuses is the caller's fault.
+pub fn internal_call_failed(peer: &str, doing: &str, status: &tonic::Status) -> crate::error::ServiceError {
+    use tonic::Code;
+    let told = crate::error::clip(status.message());
+    match status.code() {
+        Code::Unavailable
+        | Code::ResourceExhausted
+        | Code::Aborted
+        | Code::Cancelled
+        | Code::Unknown
+        | Code::DeadlineExceeded => {
+            tracing::warn!(code = ?status.code(), told, "the {peer} service did not {doing}");
+            crate::error::ServiceError::Unavailable(format!("the {peer} service cannot {doing} now, retry later"))
+        }
+        code => crate::error::ServiceError::Internal(format!("the {peer} service refused to {doing}: {code:?} {told}")),
+    }
+}
+
 /// A lazily connecting channel to `url`; `setting` names it in errors.
 fn connect(url: &str, setting: String) -> Result<(String, Channel), ConfigError> {
     let url = url.trim().to_owned();

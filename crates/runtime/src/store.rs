@@ -203,6 +203,19 @@ pub async fn migrate<M: MigratorTrait>(db: &DatabaseConnection, service: &str) -
     migrated
 }
 
+/// A read-only transaction whose statements all see one snapshot: a count
+/// and a page read in it agree. SQLite's transactions are serializable
+/// already, and its driver takes no isolation level.
+pub async fn read_snapshot(db: &DatabaseConnection) -> Result<sea_orm::DatabaseTransaction, DbErr> {
+    use sea_orm::{AccessMode, IsolationLevel, TransactionTrait};
+    match db.get_database_backend() {
+        DbBackend::Postgres => {
+            db.begin_with_config(Some(IsolationLevel::RepeatableRead), Some(AccessMode::ReadOnly)).await
+        }
+        _ => db.begin().await,
+    }
+}
+
 /// Whether `err` is a unique-key violation (a concurrent insert won).
 pub fn is_unique_violation(err: &DbErr) -> bool {
     matches!(err.sql_err(), Some(SqlErr::UniqueConstraintViolation(_)))

@@ -1,9 +1,50 @@
-//! The segmentation service: RFM and segments (docs/DOMAIN.md §8).
+//! The segmentation service (`cx.segmentation.v1.SegmentationService`): RFM
+//! and segments of customers (docs/DOMAIN.md §8).
 //!
 //! - [`rfm`]: RFM values, scores and segments, pure (§8.1–§8.3).
-//! - [`store`]: the purchases kept from profile and RFM over them in SQL.
 //! - [`rules`]: the segment rule language, parsed and type-checked (§8.4, §8.5).
+//! - [`segments`]: segments as clients define them, and the templates.
+//! - [`store`]: the fact table, purchases, RFM in SQL, segments.
+//! - [`api`]: the gRPC service; [`catalog`]: the tenant's custom consent
+//!   purposes, asked of profile.
 
+pub mod api;
+pub mod catalog;
 pub mod rfm;
 pub mod rules;
+pub mod segments;
 pub mod store;
+
+use std::sync::Arc;
+
+use cx_proto::segmentation::v1::segmentation_service_server::{SERVICE_NAME, SegmentationServiceServer};
+use cx_runtime::config::ConfigError;
+use cx_runtime::context::ServiceContext;
+use cx_runtime::module::Parts;
+use cx_runtime::registry::ServiceDef;
+use cx_runtime::server::ServiceModule;
+
+use crate::api::SegmentationApi;
+use crate::catalog::Purposes;
+use crate::store::migration::Migrator;
+
+pub const NAME: &str = "segmentation";
+
+/// The segmentation service's line in the registry. Its fact table is not
+/// fed yet, so it holds no customer data and enforces no consent: it joins
+/// merges, erasures and the consent feed with the fact feeds.
+pub const SERVICE: ServiceDef =
+    ServiceDef { name: NAME, customer_data: false, consent_feed: false, build: |ctx| Box::pin(build(ctx)) };
+
+/// Builds the service over its own database (opened lazily).
+pub async fn build(ctx: &ServiceContext) -> Result<Arc<dyn ServiceModule>, ConfigError> {
+    let parts = Parts::open(ctx, NAME).await?;
+    let api = SegmentationApi::new(parts.db.clone(), Purposes::new(parts.internal_peer("profile")));
+    Ok(parts
+        .module::<Migrator>()
+        .serve(
+            SegmentationServiceServer::new(api)
+                .max_decoding_message_size(cx_proto::codec::max_request_bytes(SERVICE_NAME)),
+        )
+        .build())
+}

@@ -11,7 +11,7 @@ use cx_proto::profile::v1::profile_internal_service_client::ProfileInternalServi
 use cx_proto::profile::v1::{CheckConsentsRequest, ConsentPurpose, Purpose, purpose};
 use cx_runtime::TenantId;
 use cx_runtime::error::ServiceError;
-use cx_runtime::peers::InternalPeer;
+use cx_runtime::peers::{InternalPeer, internal_call_failed};
 use uuid::Uuid;
 
 use crate::domain::matching::Standing;
@@ -49,7 +49,7 @@ impl Consents {
                 purpose: Some(Purpose { kind: Some(purpose::Kind::Standard(ConsentPurpose::Survey as i32)) }),
                 profile_ids: chunk.iter().map(Uuid::to_string).collect(),
             };
-            let answer = client.check_consents(profile.request(t, request)?).await.map_err(peer_error)?.into_inner();
+            let answer = client.check_consents(profile.request(t, request)?).await.map_err(|s| internal_call_failed("profile", "check consent", &s))?.into_inner();
             for consent in answer.consents {
                 let Ok(id) = Uuid::parse_str(&consent.profile_id) else { continue };
                 out.insert(
@@ -66,22 +66,3 @@ impl Consents {
     }
 }
 
-/// What a failed consent check makes of the delivery: a retry later when
-/// profile may answer then; otherwise an error of ours, logged with
-/// profile's answer (the sender's outbox retries and keeps the message).
-fn peer_error(status: tonic::Status) -> ServiceError {
-    use tonic::Code;
-    let told = cx_runtime::error::clip(status.message());
-    match status.code() {
-        Code::Unavailable
-        | Code::ResourceExhausted
-        | Code::Aborted
-        | Code::Cancelled
-        | Code::Unknown
-        | Code::DeadlineExceeded => {
-            tracing::warn!(code = ?status.code(), told, "the profile service did not check consent");
-            ServiceError::Unavailable("the profile service cannot check consent now, retry later".into())
-        }
-        code => ServiceError::Internal(format!("the profile service refused the consent check: {code:?} {told}")),
-    }
-}

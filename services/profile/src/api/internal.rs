@@ -1,8 +1,8 @@
 //! `cx.profile.v1.ProfileInternalService`: what other services ask profile
 //! while they work, behind the service identity (user tokens are refused by
-//! the server). Today: the consent of many customers for one purpose, with
-//! their lifecycle and digital category, answered from each profile's
-//! standing in the cache.
+//! the server): the consent of many customers for one purpose, with their
+//! lifecycle and digital category, answered from each profile's standing in
+//! the cache; and the tenant's custom purposes, which segment rules name.
 //!
 //! A standing is cached per profile under its own id (`cache_keys::standing`)
 //! and dropped by every write that changes it (a consent decision before it
@@ -176,5 +176,14 @@ impl ProfileInternalService for ProfileInternal {
             })
             .collect();
         Ok(Response::new(pb::CheckConsentsResponse { consents }))
+    }
+
+    async fn list_custom_purposes(
+        &self,
+        request: Request<pb::ListCustomPurposesRequest>,
+    ) -> Result<Response<pb::ListCustomPurposesResponse>, Status> {
+        let t = service_identity(&request)?.tenant.clone();
+        let names = self.store.purposes(&t).await?.into_iter().map(|p| p.name).collect();
+        Ok(Response::new(pb::ListCustomPurposesResponse { names }))
     }
 }

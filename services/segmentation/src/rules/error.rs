@@ -28,6 +28,12 @@ impl RuleError {
         RuleError { line: pos.line, column: pos.column, message: message.into(), expected: None }
     }
 
+    /// Whether this error is a consent purpose the catalog did not hold:
+    /// one the tenant's own purposes may resolve.
+    pub fn names_unknown_purpose(&self) -> bool {
+        self.message.starts_with(super::fields::UNKNOWN_PURPOSE)
+    }
+
     /// A syntax error: `expected <what> <context>, found <found>`.
     pub(crate) fn expected(pos: Pos, what: &str, context: &str, found: &str) -> Self {
         let context = if context.is_empty() { String::new() } else { format!(" {context}") };

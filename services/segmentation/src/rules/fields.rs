@@ -88,6 +88,7 @@ pub enum Field {
     SurveyLastCsat,
     SurveyLastCes,
     SurveyResponses,
+    SurveyOpenCases,
 }
 
 /// The type of a field, as the checker sees it.
@@ -116,11 +117,14 @@ impl FieldType {
     }
 }
 
+/// How the message of an unknown consent purpose begins.
+pub(crate) const UNKNOWN_PURPOSE: &str = "unknown consent purpose";
+
 const PREFIX_ATTRIBUTE: &str = "profile.attributes.";
 const PREFIX_CONSENT: &str = "consent.";
 
 /// The fields with fixed names, in the order of §8.5.
-const FIXED: [(&str, Field); 21] = [
+const FIXED: [(&str, Field); 22] = [
     ("profile.lifecycle", Field::Lifecycle),
     ("profile.persona", Field::Persona),
     ("profile.days_since_created", Field::DaysSinceCreated),
@@ -142,6 +146,7 @@ const FIXED: [(&str, Field); 21] = [
     ("survey.last_csat", Field::SurveyLastCsat),
     ("survey.last_ces", Field::SurveyLastCes),
     ("survey.responses", Field::SurveyResponses),
+    ("survey.open_cases", Field::SurveyOpenCases),
 ];
 
 impl Field {
@@ -207,7 +212,7 @@ pub(crate) fn resolve(name: &str, catalog: &Catalog) -> Result<Field, String> {
         if catalog.custom_purposes.iter().any(|p| p == purpose) {
             return Ok(Field::Consent(Purpose::Custom(purpose.to_owned())));
         }
-        return Err(unknown("unknown consent purpose", name, purposes(catalog)));
+        return Err(unknown(UNKNOWN_PURPOSE, name, purposes(catalog)));
     }
     // `profile.attributes` or `consent` without what they need after the dot.
     for (prefix, what) in [(PREFIX_ATTRIBUTE, "key"), (PREFIX_CONSENT, "purpose")] {

@@ -48,6 +48,7 @@ table!(fact, "segment_facts", {
     last_csat: Option<i16>,
     last_ces: Option<i16>,
     responses: i64,
+    open_cases: i64,
 });
 
 tenant_scoped!(fact);
@@ -76,3 +77,13 @@ table!(consent, "segment_consents", {
 });
 
 tenant_scoped!(consent);
+
+// A segment, as its `cx.segmentation.v1.Segment` message.
+table!(segment, "segments", {
+    #[sea_orm(primary_key, auto_increment = false)] tenant_id: String,
+    #[sea_orm(primary_key, auto_increment = false)] id: Uuid,
+    name: String,
+    body: Vec<u8>,
+});
+
+tenant_scoped!(segment);

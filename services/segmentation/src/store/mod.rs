@@ -5,3 +5,4 @@ pub mod entity;
 pub mod migration;
 pub mod purchases;
 pub mod rfm;
+pub mod segments;

@@ -60,6 +60,7 @@ impl MigrationTrait for Migration {
             .col(ColumnDef::new(Alias::new("last_csat")).small_integer().null())
             .col(ColumnDef::new(Alias::new("last_ces")).small_integer().null())
             .col(col("responses").big_integer().default(0))
+            .col(col("open_cases").big_integer().default(0))
             .primary_key(&mut pk(&["tenant_id", "customer_id"]));
         m.create_table(facts.to_owned()).await?;
 

@@ -4,6 +4,7 @@
 
 mod m0001_purchase_days;
 mod m0002_facts;
+mod m0003_segments;
 
 pub use m0002_facts::consent_column;
 
@@ -13,6 +14,6 @@ pub struct Migrator;
 
 impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-        vec![Box::new(m0001_purchase_days::Migration), Box::new(m0002_facts::Migration)]
+        vec![Box::new(m0001_purchase_days::Migration), Box::new(m0002_facts::Migration), Box::new(m0003_segments::Migration)]
     }
 }

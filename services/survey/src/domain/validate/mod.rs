@@ -3,8 +3,6 @@
 //! them echoing unbounded input (docs/DOMAIN.md §7.5, §7.6).
 
 pub mod language;
-pub mod mask;
 pub mod settings;
 pub mod survey;
-pub mod text;
 pub mod trigger;

@@ -7,8 +7,8 @@ use chrono::Duration;
 use cx_proto::survey::v1 as pb;
 use cx_runtime::error::Violations;
 
-use super::mask::Updatable;
-use super::text;
+use cx_runtime::validate::mask::Updatable;
+use cx_runtime::validate::text;
 use crate::domain::settings::Settings;
 use crate::domain::survey::SurveyType;
 

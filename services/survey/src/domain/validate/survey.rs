@@ -10,8 +10,8 @@ use cx_proto::survey::v1::QuestionKind;
 use cx_runtime::error::Violations;
 
 use super::language;
-use super::mask::Updatable;
-use super::text::{self, MAX_NAME, MAX_TEXT, shown};
+use cx_runtime::validate::mask::Updatable;
+use cx_runtime::validate::text::{self, MAX_NAME, MAX_TEXT, shown};
 use crate::domain::survey::SurveyType;
 
 pub const MAX_QUESTIONS: usize = 50;

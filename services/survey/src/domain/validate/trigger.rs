@@ -8,8 +8,8 @@ use cx_proto::survey::v1 as pb;
 use cx_runtime::error::Violations;
 use cx_runtime::input::{parse_money, parse_uuid};
 
-use super::mask::Updatable;
-use super::text::{self, MAX_NAME};
+use cx_runtime::validate::mask::Updatable;
+use cx_runtime::validate::text::{self, MAX_NAME};
 
 /// How long after its touchpoint an invitation may wait.
 pub const DELAY: (Duration, Duration) = (Duration::zero(), Duration::days(30));

@@ -1,7 +1,7 @@
 //! Update masks (AIP-134): the paths an update names, each a field the
 //! resource lets change.
 
-use cx_runtime::error::{FieldViolation, Violations};
+use crate::error::{FieldViolation, Violations};
 
 use super::text::shown;
 

@@ -1,0 +1,66 @@
+//! `cx.segmentation.v1.SegmentationService`: each RPC is answered by the
+//! module of its area (rules, segments, evaluation); this file only routes.
+
+mod evaluate;
+mod rules;
+mod segments;
+
+use cx_proto::segmentation::v1 as pb;
+use cx_proto::segmentation::v1::segmentation_service_server::SegmentationService;
+use sea_orm::DatabaseConnection;
+use tonic::{Request, Response, Status};
+
+use crate::catalog::Purposes;
+
+/// The segmentation service's gRPC face.
+#[derive(Clone, Debug)]
+pub struct SegmentationApi {
+    db: DatabaseConnection,
+    purposes: Purposes,
+}
+
+impl SegmentationApi {
+    pub fn new(db: DatabaseConnection, purposes: Purposes) -> Self {
+        Self { db, purposes }
+    }
+}
+
+type Reply<T> = Result<Response<T>, Status>;
+
+#[tonic::async_trait]
+impl SegmentationService for SegmentationApi {
+    async fn validate_rule(&self, request: Request<pb::ValidateRuleRequest>) -> Reply<pb::ValidateRuleResponse> {
+        rules::validate_rule(self, request).await
+    }
+
+    async fn create_segment(&self, request: Request<pb::CreateSegmentRequest>) -> Reply<pb::CreateSegmentResponse> {
+        segments::create_segment(self, request).await
+    }
+
+    async fn get_segment(&self, request: Request<pb::GetSegmentRequest>) -> Reply<pb::GetSegmentResponse> {
+        segments::get_segment(self, request).await
+    }
+
+    async fn list_segments(&self, request: Request<pb::ListSegmentsRequest>) -> Reply<pb::ListSegmentsResponse> {
+        segments::list_segments(self, request).await
+    }
+
+    async fn update_segment(&self, request: Request<pb::UpdateSegmentRequest>) -> Reply<pb::UpdateSegmentResponse> {
+        segments::update_segment(self, request).await
+    }
+
+    async fn delete_segment(&self, request: Request<pb::DeleteSegmentRequest>) -> Reply<pb::DeleteSegmentResponse> {
+        segments::delete_segment(self, request).await
+    }
+
+    async fn list_templates(&self, request: Request<pb::ListTemplatesRequest>) -> Reply<pb::ListTemplatesResponse> {
+        segments::list_templates(self, request).await
+    }
+
+    async fn evaluate_segment(
+        &self,
+        request: Request<pb::EvaluateSegmentRequest>,
+    ) -> Reply<pb::EvaluateSegmentResponse> {
+        evaluate::evaluate_segment(self, request).await
+    }
+}
