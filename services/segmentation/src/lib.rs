@@ -4,12 +4,14 @@
 //! - [`rfm`]: RFM values, scores and segments, pure (§8.1–§8.3).
 //! - [`rules`]: the segment rule language, parsed and type-checked (§8.4, §8.5).
 //! - [`segments`]: segments as clients define them, and the templates.
+//! - [`evaluate`]: a checked rule as one SQL statement over the fact table.
 //! - [`store`]: the fact table, purchases, RFM in SQL, segments.
 //! - [`api`]: the gRPC service; [`catalog`]: the tenant's custom consent
 //!   purposes, asked of profile.
 
 pub mod api;
 pub mod catalog;
+pub mod evaluate;
 pub mod rfm;
 pub mod rules;
 pub mod segments;

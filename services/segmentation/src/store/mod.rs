@@ -1,7 +1,9 @@
 //! The segmentation schema: what it keeps from profile (purchases per
-//! customer, day and currency) and the set-wise RFM over it.
+//! customer, day and currency), the set-wise RFM over it, and the members
+//! of a segment.
 
 pub mod entity;
+pub mod evaluate;
 pub mod migration;
 pub mod purchases;
 pub mod rfm;
