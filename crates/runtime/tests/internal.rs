@@ -9,7 +9,9 @@ use std::sync::Arc;
 
 use cx_proto::profile::v1::profile_internal_service_client::ProfileInternalServiceClient;
 use cx_proto::profile::v1::profile_internal_service_server::{ProfileInternalService, ProfileInternalServiceServer};
-use cx_proto::profile::v1::{CheckConsentsRequest, CheckConsentsResponse, CustomerConsent};
+use cx_proto::profile::v1::{
+    CheckConsentsRequest, CheckConsentsResponse, CustomerConsent, ListCustomPurposesRequest, ListCustomPurposesResponse,
+};
 use cx_runtime::TenantId;
 use cx_runtime::auth::Role;
 use cx_runtime::config::ConfigError;
@@ -48,6 +50,14 @@ impl ProfileInternalService for WhoCalls {
         let consent =
             CustomerConsent { profile_id: format!("{}@{}", caller.service, caller.tenant), ..Default::default() };
         Ok(Response::new(CheckConsentsResponse { consents: vec![consent] }))
+    }
+
+    async fn list_custom_purposes(
+        &self,
+        request: Request<ListCustomPurposesRequest>,
+    ) -> Result<Response<ListCustomPurposesResponse>, Status> {
+        let caller = service_identity(&request)?;
+        Ok(Response::new(ListCustomPurposesResponse { names: vec![caller.service.clone()] }))
     }
 }
 

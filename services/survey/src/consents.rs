@@ -49,7 +49,11 @@ impl Consents {
                 purpose: Some(Purpose { kind: Some(purpose::Kind::Standard(ConsentPurpose::Survey as i32)) }),
                 profile_ids: chunk.iter().map(Uuid::to_string).collect(),
             };
-            let answer = client.check_consents(profile.request(t, request)?).await.map_err(|s| internal_call_failed("profile", "check consent", &s))?.into_inner();
+            let answer = client
+                .check_consents(profile.request(t, request)?)
+                .await
+                .map_err(|s| internal_call_failed("profile", "check consent", &s))?
+                .into_inner();
             for consent in answer.consents {
                 let Ok(id) = Uuid::parse_str(&consent.profile_id) else { continue };
                 out.insert(
@@ -65,4 +69,3 @@ impl Consents {
         Ok(out)
     }
 }
-

@@ -1,7 +1,7 @@
 //! Checks of the texts, keys and durations of definitions.
 
-use chrono::Duration;
 use crate::error::FieldViolation;
+use chrono::Duration;
 
 /// Longest name of a survey or a trigger, in characters.
 pub const MAX_NAME: usize = 200;

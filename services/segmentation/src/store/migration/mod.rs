@@ -14,6 +14,10 @@ pub struct Migrator;
 
 impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-        vec![Box::new(m0001_purchase_days::Migration), Box::new(m0002_facts::Migration), Box::new(m0003_segments::Migration)]
+        vec![
+            Box::new(m0001_purchase_days::Migration),
+            Box::new(m0002_facts::Migration),
+            Box::new(m0003_segments::Migration),
+        ]
     }
 }

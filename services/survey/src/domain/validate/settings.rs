@@ -7,10 +7,10 @@ use chrono::Duration;
 use cx_proto::survey::v1 as pb;
 use cx_runtime::error::Violations;
 
-use cx_runtime::validate::mask::Updatable;
-use cx_runtime::validate::text;
 use crate::domain::settings::Settings;
 use crate::domain::survey::SurveyType;
+use cx_runtime::validate::mask::Updatable;
+use cx_runtime::validate::text;
 
 pub const WINDOWS: RangeInclusive<usize> = 1..=10;
 pub const MAX_INVITATIONS: RangeInclusive<i32> = 1..=1_000;

@@ -10,9 +10,9 @@ use cx_proto::survey::v1::QuestionKind;
 use cx_runtime::error::Violations;
 
 use super::language;
+use crate::domain::survey::SurveyType;
 use cx_runtime::validate::mask::Updatable;
 use cx_runtime::validate::text::{self, MAX_NAME, MAX_TEXT, shown};
-use crate::domain::survey::SurveyType;
 
 pub const MAX_QUESTIONS: usize = 50;
 /// A choice question has 2 to 50 choices.
