@@ -11,11 +11,13 @@ pub const REGISTRY: Registry = Registry::new(SERVICES);
 
 #[cfg(test)]
 mod tests {
+    use cx_runtime::registry::Feed;
+
     use super::REGISTRY;
 
     #[test]
     fn profile_fans_out_to_the_services_holding_customer_data_and_feeds_consent_to_survey() {
         assert_eq!(REGISTRY.participants("profile"), ["journey", "survey"]);
-        assert_eq!(REGISTRY.consent_feed("profile"), ["survey"]);
+        assert_eq!(REGISTRY.fed(Feed::Consents, "profile"), ["survey"]);
     }
 }

@@ -9,7 +9,7 @@ use crate::cache::redis::RedisCache;
 use crate::config::{AuthArgs, CacheArgs, ConfigError, JobArgs, ServiceAuthArgs, StoreArgs};
 use crate::identity::{InternalAuth, ServiceKey};
 use crate::peers::Peers;
-use crate::registry::Registry;
+use crate::registry::{Feed, Registry};
 use crate::secrets::Fallback;
 
 #[derive(Clone, Debug)]
@@ -57,12 +57,13 @@ impl ServiceContext {
         self.deployed(self.registry.participants(asking), "holds customer data and erasures wait for it")
     }
 
-    /// The services `asking` (profile) tells of every consent decision: the
-    /// registered services enforcing consent that this deployment runs. Like
-    /// participants, each must be reachable or declared not deployed, so a
-    /// withdrawal never waits for a service that is not there.
-    pub fn consent_feed(&self, asking: &str) -> Result<Vec<&'static str>, ConfigError> {
-        self.deployed(self.registry.consent_feed(asking), "enforces consent and must hear of its changes")
+    /// The services `asking` sends `feed` to: the registered services taking
+    /// it that this deployment runs (profile tells them of every consent
+    /// decision, journey of every touchpoint…). Like participants, each must
+    /// be reachable or declared not deployed, so nothing waits for a service
+    /// that is not there.
+    pub fn fed(&self, feed: Feed, asking: &str) -> Result<Vec<&'static str>, ConfigError> {
+        self.deployed(self.registry.fed(feed, asking), feed.why())
     }
 
     /// Whether this deployment runs `service`: it is registered and not
@@ -143,9 +144,9 @@ mod tests {
     use crate::registry::ServiceDef;
 
     const SERVICES: &[ServiceDef] = &[
-        ServiceDef::elsewhere("profile", true, false),
-        ServiceDef::elsewhere("survey", true, true),
-        ServiceDef::elsewhere("segments", false, true),
+        ServiceDef::elsewhere("profile", true, &[]),
+        ServiceDef::elsewhere("survey", true, &[Feed::Consents]),
+        ServiceDef::elsewhere("segments", false, &[Feed::Consents]),
     ];
     const REGISTRY: Registry = Registry::new(SERVICES);
 
@@ -163,18 +164,19 @@ mod tests {
     #[tokio::test]
     async fn the_consent_feed_is_the_deployed_services_enforcing_consent() {
         let all = PeerArgs::default().with("survey", "http://survey:1").with("segments", "http://segments:1");
-        assert_eq!(context(all).consent_feed("profile").unwrap(), ["survey", "segments"]);
+        assert_eq!(context(all).fed(Feed::Consents, "profile").unwrap(), ["survey", "segments"]);
         // Segments not deployed: left out, and known not to be there.
         let mut some = PeerArgs::default().with("survey", "http://survey:1");
         some.not_deployed = vec!["segments".into()];
         let ctx = context(some);
-        assert_eq!(ctx.consent_feed("profile").unwrap(), ["survey"]);
+        assert_eq!(ctx.fed(Feed::Consents, "profile").unwrap(), ["survey"]);
         assert_eq!(
             (ctx.is_deployed("survey"), ctx.is_deployed("segments"), ctx.is_deployed("kpi")),
             (true, false, false)
         );
         // Neither reachable nor declared absent: the setting is named.
-        let err = context(PeerArgs::default().with("survey", "http://survey:1")).consent_feed("profile").unwrap_err();
+        let err =
+            context(PeerArgs::default().with("survey", "http://survey:1")).fed(Feed::Consents, "profile").unwrap_err();
         assert_eq!(err.setting, "CX_SEGMENTS_ENDPOINT");
         assert!(err.to_string().contains("the segments service enforces consent"), "{err}");
     }

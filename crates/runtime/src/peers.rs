@@ -235,7 +235,7 @@ mod tests {
     use crate::registry::ServiceDef;
 
     const SERVICES: &[ServiceDef] =
-        &[ServiceDef::elsewhere("accounts", false, false), ServiceDef::elsewhere("orders", true, false)];
+        &[ServiceDef::elsewhere("accounts", false, &[]), ServiceDef::elsewhere("orders", true, &[])];
     const REGISTRY: Registry = Registry::new(SERVICES);
 
     #[tokio::test]

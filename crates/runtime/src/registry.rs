@@ -23,10 +23,36 @@ pub struct ServiceDef {
     /// Holds customer data, so takes part in merges and erasures: the profile
     /// service asks it, and an erasure completes only once it confirmed.
     pub customer_data: bool,
-    /// Enforces consent (survey invitations, campaign exports): the profile
-    /// service sends it every consent decision (`cx.profile.v1.ConsentChanged`).
-    pub consent_feed: bool,
+    /// The change feeds it takes from the other services: each sender
+    /// writes the feed's messages for every deployed service taking it.
+    pub feeds: &'static [Feed],
     pub build: Build,
+}
+
+/// A stream of changes one service sends the services that take it, through
+/// its outbox.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Feed {
+    /// Every consent decision profile records (`cx.profile.v1.ConsentChanged`):
+    /// for the services that enforce consent (survey invitations, campaign
+    /// exports).
+    Consents,
+    /// Every batch of touchpoints journey stores
+    /// (`cx.journey.v1.TouchpointsOffered`).
+    Touchpoints,
+    /// Every survey answer's score (`cx.survey.v1.ScoreRecorded`).
+    Scores,
+}
+
+impl Feed {
+    /// Why a service taking this feed must be reachable: for errors.
+    pub fn why(self) -> &'static str {
+        match self {
+            Feed::Consents => "enforces consent and must hear of its changes",
+            Feed::Touchpoints => "takes the touchpoints journey stores",
+            Feed::Scores => "takes the scores of survey answers",
+        }
+    }
 }
 
 impl std::fmt::Debug for ServiceDef {
@@ -34,7 +60,7 @@ impl std::fmt::Debug for ServiceDef {
         f.debug_struct("ServiceDef")
             .field("name", &self.name)
             .field("customer_data", &self.customer_data)
-            .field("consent_feed", &self.consent_feed)
+            .field("feeds", &self.feeds)
             .finish()
     }
 }
@@ -43,8 +69,8 @@ impl ServiceDef {
     /// The line of a service this process never runs, as the others read it
     /// (its name and flags): how a test of one service names its peers.
     /// Building it is a configuration error.
-    pub const fn elsewhere(name: &'static str, customer_data: bool, consent_feed: bool) -> Self {
-        Self { name, customer_data, consent_feed, build: not_here }
+    pub const fn elsewhere(name: &'static str, customer_data: bool, feeds: &'static [Feed]) -> Self {
+        Self { name, customer_data, feeds, build: not_here }
     }
 
     /// The environment variable naming this service's endpoint.
@@ -84,10 +110,9 @@ impl Registry {
         self.0.iter().filter(|s| s.customer_data && s.name != asking).map(|s| s.name).collect()
     }
 
-    /// The services that enforce consent, except `asking` (profile, which
-    /// tells them of every decision).
-    pub fn consent_feed(&self, asking: &str) -> Vec<&'static str> {
-        self.0.iter().filter(|s| s.consent_feed && s.name != asking).map(|s| s.name).collect()
+    /// The services taking `feed`, except `asking` (its sender).
+    pub fn fed(&self, feed: Feed, asking: &str) -> Vec<&'static str> {
+        self.0.iter().filter(|s| s.feeds.contains(&feed) && s.name != asking).map(|s| s.name).collect()
     }
 
     /// The services `which` names: `all`, or one name.
@@ -123,9 +148,9 @@ mod tests {
     use super::*;
 
     const SERVICES: &[ServiceDef] = &[
-        ServiceDef::elsewhere("accounts", false, false),
-        ServiceDef::elsewhere("orders", true, true),
-        ServiceDef::elsewhere("tickets", true, false),
+        ServiceDef::elsewhere("accounts", false, &[]),
+        ServiceDef::elsewhere("orders", true, &[Feed::Consents, Feed::Scores]),
+        ServiceDef::elsewhere("tickets", true, &[Feed::Scores]),
     ];
 
     #[test]
@@ -149,9 +174,11 @@ mod tests {
     }
 
     #[test]
-    fn the_consent_feed_is_the_services_enforcing_consent_but_the_asking_one() {
+    fn a_feed_goes_to_the_services_taking_it_but_the_asking_one() {
         let registry = Registry::new(SERVICES);
-        assert_eq!(registry.consent_feed("accounts"), ["orders"]);
-        assert!(registry.consent_feed("orders").is_empty());
+        assert_eq!(registry.fed(Feed::Consents, "accounts"), ["orders"]);
+        assert!(registry.fed(Feed::Consents, "orders").is_empty());
+        assert_eq!(registry.fed(Feed::Scores, "accounts"), ["orders", "tickets"]);
+        assert!(registry.fed(Feed::Touchpoints, "accounts").is_empty());
     }
 }

@@ -53,13 +53,8 @@ const TICKETS: &str = "tickets";
 /// The one registry line the tickets service takes, next to a coordinator
 /// standing in for profile.
 const SUITE: Registry = Registry::new(&[
-    ServiceDef {
-        name: gdpr::COORDINATOR,
-        customer_data: true,
-        consent_feed: false,
-        build: |ctx| Box::pin(coordinator(ctx)),
-    },
-    ServiceDef { name: TICKETS, customer_data: true, consent_feed: false, build: |ctx| Box::pin(tickets(ctx)) },
+    ServiceDef { name: gdpr::COORDINATOR, customer_data: true, feeds: &[], build: |ctx| Box::pin(coordinator(ctx)) },
+    ServiceDef { name: TICKETS, customer_data: true, feeds: &[], build: |ctx| Box::pin(tickets(ctx)) },
 ]);
 
 /// The tickets service: its table, and its part in merges and erasures.

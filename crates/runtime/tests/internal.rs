@@ -25,8 +25,8 @@ use sea_orm_migration::{MigrationTrait, MigratorTrait};
 use tonic::{Code, Request, Response, Status};
 
 const SUITE: Registry = Registry::new(&[
-    ServiceDef { name: "orders", customer_data: false, consent_feed: false, build: |ctx| Box::pin(orders(ctx)) },
-    ServiceDef { name: "billing", customer_data: false, consent_feed: false, build: |ctx| Box::pin(billing(ctx)) },
+    ServiceDef { name: "orders", customer_data: false, feeds: &[], build: |ctx| Box::pin(orders(ctx)) },
+    ServiceDef { name: "billing", customer_data: false, feeds: &[], build: |ctx| Box::pin(billing(ctx)) },
 ]);
 
 struct NoTables;

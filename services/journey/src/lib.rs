@@ -35,7 +35,7 @@ pub const NAME: &str = "journey";
 /// The journey service's line in the registry: it holds customer data
 /// (touchpoints), so it takes part in merges and erasures.
 pub const SERVICE: ServiceDef =
-    ServiceDef { name: NAME, customer_data: true, consent_feed: false, build: |ctx| Box::pin(build(ctx)) };
+    ServiceDef { name: NAME, customer_data: true, feeds: &[], build: |ctx| Box::pin(build(ctx)) };
 
 /// How long a resolved identity is remembered by one replica.
 const RESOLUTION_TTL: Duration = Duration::from_secs(600);

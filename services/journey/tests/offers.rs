@@ -210,11 +210,11 @@ cx_testkit::on_both_backends!(
 async fn journey_offers_survey_unless_the_deployment_does_not_run_it() {
     use cx_proto::journey::v1 as pb;
     use cx_runtime::auth::Role;
-    use cx_runtime::registry::{Registry, ServiceDef};
+    use cx_runtime::registry::{Feed, Registry, ServiceDef};
     use cx_testkit::RunningServer;
 
     // Survey's registry line as far as journey reads it: its name.
-    const SURVEY: ServiceDef = ServiceDef::elsewhere("survey", true, true);
+    const SURVEY: ServiceDef = ServiceDef::elsewhere("survey", true, &[Feed::Consents]);
     const SUITE: Registry = Registry::new(&[cx_journey::SERVICE, SURVEY]);
     for (deployed, expected) in [(true, vec!["profile", "survey"]), (false, vec!["profile"])] {
         let store = cx_testkit::store_args(None, cx_testkit::temp_dir());

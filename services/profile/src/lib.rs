@@ -21,7 +21,7 @@ use cx_proto::profile::v1::profile_service_server::{ProfileServiceServer, SERVIC
 use cx_runtime::config::ConfigError;
 use cx_runtime::context::ServiceContext;
 use cx_runtime::module::Parts;
-use cx_runtime::registry::ServiceDef;
+use cx_runtime::registry::{Feed, ServiceDef};
 use cx_runtime::server::ServiceModule;
 
 use crate::api::ProfileApi;
@@ -34,7 +34,7 @@ pub const NAME: &str = "profile";
 /// The profile service's line in the registry. It holds customer data, and
 /// is the one that fans merges and erasures out to the others.
 pub const SERVICE: ServiceDef =
-    ServiceDef { name: NAME, customer_data: true, consent_feed: false, build: |ctx| Box::pin(build(ctx)) };
+    ServiceDef { name: NAME, customer_data: true, feeds: &[], build: |ctx| Box::pin(build(ctx)) };
 
 /// Builds the service over its own database (opened lazily).
 pub async fn build(ctx: &ServiceContext) -> Result<Arc<dyn ServiceModule>, ConfigError> {
@@ -44,7 +44,7 @@ pub async fn build(ctx: &ServiceContext) -> Result<Arc<dyn ServiceModule>, Confi
     let peers = participants.iter().filter_map(|name| Some((*name, parts.internal_peer(name)?))).collect();
     let holders = api::holders::Holders::new(peers);
     let store =
-        ProfileStore::new(parts.db.clone()).with_fanout(participants).with_consent_feed(ctx.consent_feed(NAME)?);
+        ProfileStore::new(parts.db.clone()).with_fanout(participants).with_consent_feed(ctx.fed(Feed::Consents, NAME)?);
     let api = ProfileApi::new(store.clone(), parts.cache.clone(), holders);
     let internal = ProfileInternal::new(store.clone(), parts.cache.clone());
     let received = Arc::new(inbox::ProfileInbox::new(parts.cache.clone()));

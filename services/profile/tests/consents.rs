@@ -13,7 +13,7 @@ use cx_proto::profile::v1::{self as pb, profile_service_client::ProfileServiceCl
 use cx_runtime::TenantId;
 use cx_runtime::auth::Role;
 use cx_runtime::outbox::entity::message;
-use cx_runtime::registry::{Registry, ServiceDef};
+use cx_runtime::registry::{Feed, Registry, ServiceDef};
 use cx_runtime::store::scoped;
 use cx_testkit::{Backend, Cluster, RunningServer, ServiceDb, authed, token, unique_tenant};
 use prost::{Message, Name};
@@ -288,7 +288,7 @@ cx_testkit::on_both_backends!(
 async fn the_feed_goes_to_survey_unless_the_deployment_does_not_run_it() {
     // Survey's registry line as far as profile reads it (the survey crate's
     // own line says the same: crates/cx/src/services.rs checks it).
-    const SURVEY: ServiceDef = ServiceDef::elsewhere("survey", true, true);
+    const SURVEY: ServiceDef = ServiceDef::elsewhere("survey", true, &[Feed::Consents]);
     const WITH_SURVEY: Registry = Registry::new(&[cx_profile::SERVICE, SURVEY]);
     for (deployed, expected) in [(true, vec!["survey".to_owned()]), (false, vec![])] {
         let store = cx_testkit::store_args(None, cx_testkit::temp_dir());

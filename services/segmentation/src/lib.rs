@@ -36,7 +36,7 @@ pub const NAME: &str = "segmentation";
 /// fed yet, so it holds no customer data and enforces no consent: it joins
 /// merges, erasures and the consent feed with the fact feeds.
 pub const SERVICE: ServiceDef =
-    ServiceDef { name: NAME, customer_data: false, consent_feed: false, build: |ctx| Box::pin(build(ctx)) };
+    ServiceDef { name: NAME, customer_data: false, feeds: &[], build: |ctx| Box::pin(build(ctx)) };
 
 /// Builds the service over its own database (opened lazily).
 pub async fn build(ctx: &ServiceContext) -> Result<Arc<dyn ServiceModule>, ConfigError> {

@@ -26,7 +26,7 @@ use cx_proto::survey::v1::survey_service_server::{SERVICE_NAME, SurveyServiceSer
 use cx_runtime::config::ConfigError;
 use cx_runtime::context::ServiceContext;
 use cx_runtime::module::Parts;
-use cx_runtime::registry::ServiceDef;
+use cx_runtime::registry::{Feed, ServiceDef};
 use cx_runtime::server::ServiceModule;
 
 use crate::api::SurveyApi;
@@ -39,7 +39,7 @@ pub const NAME: &str = "survey";
 /// (invitations, responses, cases), so it takes part in merges and erasures,
 /// and it enforces consent, so profile tells it of every consent decision.
 pub const SERVICE: ServiceDef =
-    ServiceDef { name: NAME, customer_data: true, consent_feed: true, build: |ctx| Box::pin(build(ctx)) };
+    ServiceDef { name: NAME, customer_data: true, feeds: &[Feed::Consents], build: |ctx| Box::pin(build(ctx)) };
 
 /// Builds the service over its own database (opened lazily).
 pub async fn build(ctx: &ServiceContext) -> Result<Arc<dyn ServiceModule>, ConfigError> {
