@@ -40,6 +40,9 @@ pass "health check answers SERVING"
 services=$(grpcurl -plaintext "$addr" list)
 grep -qx 'cx.profile.v1.ProfileService' <<<"$services" || fail "reflection does not list the profile service"
 grep -qx 'cx.journey.v1.JourneyService' <<<"$services" || fail "reflection does not list the journey service"
+grep -qx 'cx.survey.v1.SurveyService' <<<"$services" || fail "reflection does not list the survey service"
+grep -qx 'cx.segmentation.v1.SegmentationService' <<<"$services" \
+  || fail "reflection does not list the segmentation service"
 grep -qx 'grpc.health.v1.Health' <<<"$services" || fail "reflection does not list health"
 pass "grpcurl list shows the services"
 
@@ -74,6 +77,14 @@ for _ in $(seq 1 40); do
 done
 [ -n "$touched" ] || fail "the profile never showed the touchpoint (outbox delivery)"
 pass "the outbox brings the touchpoint to the profile's last touch"
+
+# The README's segment rule with two mistakes: both reported, with the nearest names.
+rule='{"rule": "profile.lifecycle = \"lsot\" and rfm.monetry >= 500"}'
+checked=$(grpcurl -plaintext -H "authorization: Bearer $token" -d "$rule" "$addr" \
+  cx.segmentation.v1.SegmentationService/ValidateRule) || fail "ValidateRule"
+grep -q 'did you mean \\"lost\\"?' <<<"$checked" || fail "ValidateRule did not suggest lost: $checked"
+grep -q 'did you mean rfm.monetary?' <<<"$checked" || fail "ValidateRule did not suggest rfm.monetary: $checked"
+pass "ValidateRule reports every error of a rule with the nearest names"
 
 if out=$(grpcurl -plaintext -d "$request" "$addr" cx.profile.v1.ProfileService/ResolveProfile 2>&1); then
   fail "a call without a token was accepted"

@@ -345,6 +345,31 @@ pub fn unique_tenant(prefix: &str) -> String {
     format!("{prefix}-{}", &uuid::Uuid::new_v4().simple().to_string()[..12])
 }
 
+/// A tenant no other test uses, a token of each of its roles, and an admin
+/// of another tenant: what a test of a service's RPCs calls with.
+#[derive(Clone, Debug)]
+pub struct Tokens {
+    pub tenant: String,
+    pub reader: String,
+    pub writer: String,
+    pub admin: String,
+    /// An admin of another tenant, who must see none of `tenant`'s data.
+    pub stranger: String,
+}
+
+impl Tokens {
+    pub fn new(prefix: &str) -> Self {
+        let tenant = unique_tenant(prefix);
+        Self {
+            reader: token(&tenant, Role::Reader),
+            writer: token(&tenant, Role::Writer),
+            admin: token(&tenant, Role::Admin),
+            stranger: token(&unique_tenant("other"), Role::Admin),
+            tenant,
+        }
+    }
+}
+
 /// A stand-in identity provider: an Ed25519 key pair made for these tests
 /// alone. Servers verify with [`idp::PUBLIC_KEY`] (`CX_JWT_PUBLIC_KEY_FILE`);
 /// [`idp::token`] signs as the provider would.

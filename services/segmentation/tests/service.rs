@@ -10,11 +10,10 @@ use cx_proto::profile::v1::profile_service_client::ProfileServiceClient;
 use cx_proto::segmentation::v1 as pb;
 use cx_proto::segmentation::v1::evaluate_segment_request::Target;
 use cx_proto::segmentation::v1::segmentation_service_client::SegmentationServiceClient;
-use cx_runtime::auth::Role;
 use cx_runtime::error::field_violations;
 use cx_runtime::registry::Registry;
 use cx_segmentation::store::entity::fact;
-use cx_testkit::{Backend, Cluster, authed};
+use cx_testkit::{Backend, Cluster, Tokens, authed};
 use sea_orm::{ActiveValue::Set, EntityTrait};
 use tonic::Code;
 use tonic::transport::Channel;
@@ -33,25 +32,18 @@ const SERVICES: Registry = Registry::new(&[cx_profile::SERVICE, cx_segmentation:
 
 struct Suite {
     cluster: Cluster,
-    tenant: String,
-    reader: String,
-    writer: String,
-    admin: String,
-    /// A writer of another tenant.
-    stranger: String,
+    who: Tokens,
 }
 
 async fn suite(backend: Backend) -> Suite {
-    let cluster = Cluster::start(SERVICES, backend).await;
-    let tenant = cx_testkit::unique_tenant("segments");
-    let other = cx_testkit::unique_tenant("other");
-    Suite {
-        cluster,
-        reader: cx_testkit::token(&tenant, Role::Reader),
-        writer: cx_testkit::token(&tenant, Role::Writer),
-        admin: cx_testkit::token(&tenant, Role::Admin),
-        stranger: cx_testkit::token(&other, Role::Writer),
-        tenant,
+    Suite { cluster: Cluster::start(SERVICES, backend).await, who: Tokens::new("segments") }
+}
+
+impl std::ops::Deref for Suite {
+    type Target = Tokens;
+
+    fn deref(&self) -> &Tokens {
+        &self.who
     }
 }
 

@@ -7,36 +7,29 @@
 use cx_proto::common::v1::Channel;
 use cx_proto::survey::v1 as pb;
 use cx_proto::survey::v1::survey_service_client::SurveyServiceClient;
-use cx_runtime::auth::Role;
 use cx_runtime::error::field_violations;
 use cx_runtime::registry::Registry;
 pub use cx_testkit::Backend;
-use cx_testkit::{Cluster, authed};
+use cx_testkit::{Cluster, Tokens, authed};
 use tonic::transport::Channel as GrpcChannel;
 
 pub const SERVICES: Registry = Registry::new(&[cx_survey::SERVICE]);
 
 pub struct Suite {
     pub cluster: Cluster,
-    pub tenant: String,
-    pub reader: String,
-    pub writer: String,
-    pub admin: String,
-    /// An admin of another tenant.
-    pub stranger: String,
+    pub who: Tokens,
 }
 
 pub async fn suite(backend: Backend) -> Suite {
-    let cluster = Cluster::start(SERVICES, backend).await;
-    let tenant = cx_testkit::unique_tenant("survey");
-    let other = cx_testkit::unique_tenant("other");
-    Suite {
-        cluster,
-        reader: cx_testkit::token(&tenant, Role::Reader),
-        writer: cx_testkit::token(&tenant, Role::Writer),
-        admin: cx_testkit::token(&tenant, Role::Admin),
-        stranger: cx_testkit::token(&other, Role::Admin),
-        tenant,
+    Suite { cluster: Cluster::start(SERVICES, backend).await, who: Tokens::new("survey") }
+}
+
+impl std::ops::Deref for Suite {
+    type Target = Tokens;
+
+    /// `s.admin`, `s.tenant`…: the tokens are the suite's.
+    fn deref(&self) -> &Tokens {
+        &self.who
     }
 }
 
