@@ -20,6 +20,7 @@ pub mod error;
 pub mod gdpr;
 pub mod identity;
 pub mod input;
+pub mod long_poll;
 pub mod metrics;
 pub mod module;
 pub mod outbox;

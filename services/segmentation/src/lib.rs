@@ -7,11 +7,13 @@
 //! - [`evaluate`]: a checked rule as one SQL statement over the fact table.
 //! - [`store`]: the fact table, purchases, RFM in SQL, segments.
 //! - [`api`]: the gRPC service; [`catalog`]: the tenant's custom consent
-//!   purposes, asked of profile.
+//!   purposes, asked of profile; [`refresh`]: the schedule that recomputes
+//!   segments' members.
 
 pub mod api;
 pub mod catalog;
 pub mod evaluate;
+pub mod refresh;
 pub mod rfm;
 pub mod rules;
 pub mod segments;
@@ -41,12 +43,15 @@ pub const SERVICE: ServiceDef =
 /// Builds the service over its own database (opened lazily).
 pub async fn build(ctx: &ServiceContext) -> Result<Arc<dyn ServiceModule>, ConfigError> {
     let parts = Parts::open(ctx, NAME).await?;
-    let api = SegmentationApi::new(parts.db.clone(), Purposes::new(parts.internal_peer("profile")));
+    let purposes = Purposes::new(parts.internal_peer("profile"));
+    let api = SegmentationApi::new(parts.db.clone(), purposes.clone());
+    let db = parts.db.clone();
     Ok(parts
         .module::<Migrator>()
         .serve(
             SegmentationServiceServer::new(api)
                 .max_decoding_message_size(cx_proto::codec::max_request_bytes(SERVICE_NAME)),
         )
+        .job(move |stop| Box::pin(refresh::run(db.clone(), purposes.clone(), stop)))
         .build())
 }

@@ -14,12 +14,8 @@ use super::segments::segment_id;
 use super::{Reply, SegmentationApi};
 use crate::rules::Checked;
 use crate::segments::rule_violations;
+use crate::store::members::day_number;
 use crate::store::{evaluate, segments};
-
-/// Today's day number (days since 1970-01-01, UTC) at `at`.
-fn day_number(at: chrono::DateTime<chrono::Utc>) -> i32 {
-    i32::try_from(at.timestamp().div_euclid(86_400)).unwrap_or(i32::MAX)
-}
 
 impl SegmentationApi {
     /// The rule the request names: a saved segment's, or one given, checked.

@@ -2,6 +2,7 @@
 //! module of its area (rules, segments, evaluation); this file only routes.
 
 mod evaluate;
+mod members;
 mod rules;
 mod segments;
 
@@ -29,6 +30,8 @@ type Reply<T> = Result<Response<T>, Status>;
 
 #[tonic::async_trait]
 impl SegmentationService for SegmentationApi {
+    type StreamMembershipChangesStream = members::ChangeStream;
+
     async fn validate_rule(&self, request: Request<pb::ValidateRuleRequest>) -> Reply<pb::ValidateRuleResponse> {
         rules::validate_rule(self, request).await
     }
@@ -62,5 +65,20 @@ impl SegmentationService for SegmentationApi {
         request: Request<pb::EvaluateSegmentRequest>,
     ) -> Reply<pb::EvaluateSegmentResponse> {
         evaluate::evaluate_segment(self, request).await
+    }
+
+    async fn refresh_segment(&self, request: Request<pb::RefreshSegmentRequest>) -> Reply<pb::RefreshSegmentResponse> {
+        members::refresh_segment(self, request).await
+    }
+
+    async fn list_members(&self, request: Request<pb::ListMembersRequest>) -> Reply<pb::ListMembersResponse> {
+        members::list_members(self, request).await
+    }
+
+    async fn stream_membership_changes(
+        &self,
+        request: Request<pb::StreamMembershipChangesRequest>,
+    ) -> Reply<members::ChangeStream> {
+        members::stream_membership_changes(self, request).await
     }
 }

@@ -22,7 +22,7 @@ mod compile;
 mod integer;
 mod sql;
 
-use sql::Sql;
+pub use sql::Sql;
 
 use cx_runtime::TenantId;
 use sea_orm::{DbBackend, Statement};
@@ -37,6 +37,14 @@ pub fn condition(rule: &Checked, backend: DbBackend, today: i32) -> (String, Vec
     let mut sql = Sql::new(backend);
     compile::expr(&mut sql, rule.expr(), today);
     sql.into_parts()
+}
+
+/// Writes the rule as a condition on the row `f` of `segment_facts` into a
+/// statement being written: how a larger statement embeds a segment.
+pub fn rule(sql: &mut Sql, rule: &Checked, today: i32) {
+    sql.push("(");
+    compile::expr(sql, rule.expr(), today);
+    sql.push(")");
 }
 
 /// At most `limit` members of the segment after the id `after`, by customer
@@ -69,9 +77,8 @@ fn filtered(rule: &Checked, backend: DbBackend, tenant: &TenantId, today: i32, s
     sql.push(select);
     sql.push(" FROM segment_facts f WHERE f.tenant_id = ");
     sql.bind(tenant.as_str());
-    sql.push(" AND (");
-    compile::expr(&mut sql, rule.expr(), today);
-    sql.push(")");
+    sql.push(" AND ");
+    self::rule(&mut sql, rule, today);
     sql
 }
 

@@ -15,10 +15,15 @@ pub const MAX_NAME: usize = 200;
 /// Longest description, in characters.
 pub const MAX_DESCRIPTION: usize = 2_000;
 
+/// How often a segment's members may be recomputed.
+pub const REFRESH: (chrono::Duration, chrono::Duration) = (chrono::Duration::minutes(5), chrono::Duration::days(7));
+/// The refresh interval of a segment that sets none.
+pub const DEFAULT_REFRESH: chrono::Duration = chrono::Duration::hours(1);
+
 /// The fields `UpdateSegment` changes (the proto's list).
 pub const UPDATABLE: Updatable<'static> = Updatable {
     resource: "a segment",
-    fields: &["name", "description", "rule"],
+    fields: &["name", "description", "rule", "refresh_interval"],
     fixed: &[("template_id", "cannot change: it says where the segment came from")],
 };
 
@@ -28,13 +33,22 @@ pub fn rule_violations(field: &str, errors: &[RuleError]) -> Vec<FieldViolation>
     errors.iter().map(|e| FieldViolation::new(field, e.to_string())).collect()
 }
 
+/// The refresh interval of a checked segment.
+pub fn refresh_interval(s: &pb::Segment) -> chrono::Duration {
+    s.refresh_interval.map_or(DEFAULT_REFRESH, |d| chrono::Duration::seconds(d.seconds))
+}
+
 /// The segment as stored: its texts checked, its rule (already checked as
-/// `rule`) in canonical form with the fields it reads. Its id and times are
-/// not read.
+/// `rule`) in canonical form with the fields it reads, an unset refresh
+/// interval made 1 hour. Its id, times and counts are not read.
 pub fn check(mut s: pb::Segment, rule: Result<Checked, Vec<RuleError>>) -> Result<pb::Segment, Violations> {
     let mut out = Violations::new();
     out.check(text::required(&s.name, "segment.name", MAX_NAME));
     out.check(text::optional(&s.description, "segment.description", MAX_DESCRIPTION));
+    let interval = s.refresh_interval.map_or(Ok(DEFAULT_REFRESH), |d| {
+        text::duration(&d, "segment.refresh_interval", REFRESH, "5 minutes to 7 days")
+    });
+    s.refresh_interval = out.check(interval).map(|d| prost_types::Duration { seconds: d.num_seconds(), nanos: 0 });
     if !s.template_id.is_empty() && templates::find(&s.template_id).is_none() {
         out.add("segment.template_id", format!("{} is not a template", text::shown(&s.template_id)));
     }
@@ -60,6 +74,7 @@ pub fn apply(current: &mut pb::Segment, mut given: pb::Segment, paths: &[String]
             "name" => current.name = std::mem::take(&mut given.name),
             "description" => current.description = std::mem::take(&mut given.description),
             "rule" => current.rule = std::mem::take(&mut given.rule),
+            "refresh_interval" => current.refresh_interval = given.refresh_interval.take(),
             _ => {}
         }
     }

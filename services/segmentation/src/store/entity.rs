@@ -84,6 +84,33 @@ table!(segment, "segments", {
     #[sea_orm(primary_key, auto_increment = false)] id: Uuid,
     name: String,
     body: Vec<u8>,
+    refresh_seconds: i64,
+    next_refresh_at: DateTimeUtc,
+    refreshed_at: Option<DateTimeUtc>,
+    member_count: i64,
 });
 
 tenant_scoped!(segment);
+
+// A member of a segment, since its last entry.
+table!(member, "segment_members", {
+    #[sea_orm(primary_key, auto_increment = false)] tenant_id: String,
+    #[sea_orm(primary_key, auto_increment = false)] segment_id: Uuid,
+    #[sea_orm(primary_key, auto_increment = false)] customer_id: Uuid,
+    entered_at: DateTimeUtc,
+});
+
+tenant_scoped!(member);
+
+// A customer entering or leaving a segment.
+table!(change, "segment_changes", {
+    #[sea_orm(primary_key)] seq: i64,
+    tenant_id: String,
+    segment_id: Uuid,
+    customer_id: Uuid,
+    entered: bool,
+    change_time: DateTimeUtc,
+    run_id: Uuid,
+});
+
+tenant_scoped!(change);

@@ -4,6 +4,7 @@
 
 pub mod entity;
 pub mod evaluate;
+pub mod members;
 pub mod migration;
 pub mod purchases;
 pub mod rfm;

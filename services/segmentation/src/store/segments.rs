@@ -1,5 +1,7 @@
 //! Segments, each stored as its `cx.segmentation.v1.Segment` message; the
-//! name beside it is unique in the tenant.
+//! name beside it is unique in the tenant, and the columns of its refresh
+//! (interval, when next, when last, members) beside it too: the refresh job
+//! writes them without decoding the message.
 
 use cx_proto::segmentation::v1 as pb;
 use cx_runtime::TenantId;
@@ -13,12 +15,27 @@ use sea_orm::{
 };
 use uuid::Uuid;
 
-use super::entity::segment;
+use super::entity::{member, segment};
 
 pub type Result<T> = std::result::Result<T, ServiceError>;
 
-fn decode(body: &[u8], id: Uuid) -> Result<pb::Segment> {
-    pb::Segment::decode(body).map_err(|e| ServiceError::Corrupt(format!("segment {id}: {e}")))
+/// A stored segment as clients read it: its message, with the counts of its
+/// last refresh.
+fn read(row: &segment::Model) -> Result<pb::Segment> {
+    let mut segment = pb::Segment::decode(row.body.as_slice())
+        .map_err(|e| ServiceError::Corrupt(format!("segment {}: {e}", row.id)))?;
+    segment.member_count = row.member_count;
+    segment.refresh_time = row.refreshed_at.map(cx_proto::timestamp);
+    Ok(segment)
+}
+
+/// The message as stored: without what the columns hold.
+fn body(segment: &pb::Segment) -> Vec<u8> {
+    pb::Segment { member_count: 0, refresh_time: None, ..segment.clone() }.encode_to_vec()
+}
+
+fn seconds(segment: &pb::Segment) -> i64 {
+    crate::segments::refresh_interval(segment).num_seconds()
 }
 
 fn not_found(id: Uuid) -> ServiceError {
@@ -42,11 +59,16 @@ pub async fn create(conn: &impl ConnectionTrait, t: &TenantId, mut segment: pb::
     segment.id = id.to_string();
     segment.create_time = Some(now);
     segment.update_time = Some(now);
+    // A new segment is refreshed at the job's next round.
     segment::Entity::insert(segment::ActiveModel {
         tenant_id: Set(t.to_string()),
         id: Set(id),
         name: Set(segment.name.clone()),
-        body: Set(segment.encode_to_vec()),
+        body: Set(body(&segment)),
+        refresh_seconds: Set(seconds(&segment)),
+        next_refresh_at: Set(cx_runtime::store::now()),
+        refreshed_at: Set(None),
+        member_count: Set(0),
     })
     .exec_without_returning(conn)
     .await
@@ -57,7 +79,7 @@ pub async fn create(conn: &impl ConnectionTrait, t: &TenantId, mut segment: pb::
 /// The tenant's segment `id`.
 pub async fn get(conn: &impl ConnectionTrait, t: &TenantId, id: Uuid) -> Result<pb::Segment> {
     let row = scoped::<segment::Entity>(t).filter(segment::Column::Id.eq(id)).one(conn).await?;
-    row.map_or_else(|| Err(not_found(id)), |r| decode(&r.body, r.id))
+    row.map_or_else(|| Err(not_found(id)), |r| read(&r))
 }
 
 /// Segments in creation order after `after` (the last of the previous
@@ -72,12 +94,13 @@ pub async fn list(
     if let Some(after) = after {
         query = query.filter(segment::Column::Id.gt(after));
     }
-    query.all(conn).await?.into_iter().map(|r| decode(&r.body, r.id)).collect()
+    query.all(conn).await?.iter().map(read).collect()
 }
 
 /// Changes segment `id`: `change` is given the stored segment and returns
-/// the new one (or why not); its update time is set here. Concurrent
-/// updates take turns on its row.
+/// the new one (or why not); its update time is set here. A new rule or
+/// interval makes it due for a refresh now. Concurrent updates take turns
+/// on its row.
 pub async fn update(
     db: &DatabaseConnection,
     t: &TenantId,
@@ -90,24 +113,32 @@ pub async fn update(
         query = query.lock_exclusive();
     }
     let row = query.one(&txn).await?.ok_or_else(|| not_found(id))?;
-    let mut next = change(decode(&row.body, id)?)?;
-    next.update_time = Some(cx_proto::timestamp(cx_runtime::store::now()));
-    scoped_update::<segment::Entity>(t)
+    let before = read(&row)?;
+    let mut next = change(before.clone())?;
+    let now = cx_runtime::store::now();
+    next.update_time = Some(cx_proto::timestamp(now));
+    let mut update = scoped_update::<segment::Entity>(t)
         .filter(segment::Column::Id.eq(id))
         .col_expr(segment::Column::Name, Expr::value(next.name.clone()))
-        .col_expr(segment::Column::Body, Expr::value(next.encode_to_vec()))
-        .exec(&txn)
-        .await
-        .map_err(|e| name_taken(e, &next.name))?;
+        .col_expr(segment::Column::Body, Expr::value(body(&next)))
+        .col_expr(segment::Column::RefreshSeconds, Expr::value(seconds(&next)));
+    if next.rule != before.rule || next.refresh_interval != before.refresh_interval {
+        update = update.col_expr(segment::Column::NextRefreshAt, Expr::value(now));
+    }
+    update.exec(&txn).await.map_err(|e| name_taken(e, &next.name))?;
     txn.commit().await?;
     Ok(next)
 }
 
-/// Deletes segment `id`.
-pub async fn delete(conn: &impl ConnectionTrait, t: &TenantId, id: Uuid) -> Result<()> {
-    let gone = scoped_delete::<segment::Entity>(t).filter(segment::Column::Id.eq(id)).exec(conn).await?;
+/// Deletes segment `id` with its members; its recorded changes stay until
+/// they age out, so a follower still reads them.
+pub async fn delete(db: &DatabaseConnection, t: &TenantId, id: Uuid) -> Result<()> {
+    let txn = db.begin().await?;
+    let gone = scoped_delete::<segment::Entity>(t).filter(segment::Column::Id.eq(id)).exec(&txn).await?;
     if gone.rows_affected == 0 {
         return Err(not_found(id));
     }
+    scoped_delete::<member::Entity>(t).filter(member::Column::SegmentId.eq(id)).exec(&txn).await?;
+    txn.commit().await?;
     Ok(())
 }

@@ -10,9 +10,9 @@ use cx_proto::timestamp;
 use cx_runtime::auth::{Role, caller, tenant};
 use cx_runtime::error::{FieldViolation, all2, all3};
 use cx_runtime::input::{not_future, parse_uuid, time_range};
+use cx_runtime::long_poll::{self, Poll, Polled, Sink};
 use cx_runtime::page::{decode_token, next_page_token, page_size, trim_page};
 use tonic::{Request, Response, Status};
-use tracing::Instrument;
 use uuid::Uuid;
 
 use super::{InvitationStream, Reply, SurveyApi};
@@ -137,78 +137,68 @@ pub(super) async fn stream_invitations(
     request: Request<pb::StreamInvitationsRequest>,
 ) -> Reply<InvitationStream> {
     let t = tenant(&request, Role::Reader)?;
-    let who = caller(&request)?.clone();
+    let expiry = caller(&request)?.expiry();
     let pb::StreamInvitationsRequest { channel, max_invitations, wait_seconds } = request.into_inner();
-    let bound = match max_invitations {
-        0 => Ok(STREAM_DEFAULT),
-        n if (1..=STREAM_MAX).contains(&n) => Ok(usize::try_from(n).unwrap_or(STREAM_DEFAULT)),
-        _ => Err(FieldViolation::new("max_invitations", format!("must be 1 to {STREAM_MAX} (0: {STREAM_DEFAULT})"))),
-    };
-    let idle = match wait_seconds {
-        0 => Ok(Duration::from_secs(STREAM_IDLE)),
-        n if (1..=STREAM_IDLE_MAX).contains(&n) => Ok(Duration::from_secs(u64::from(n.unsigned_abs()))),
-        _ => Err(FieldViolation::new("wait_seconds", format!("must be 1 to {STREAM_IDLE_MAX} (0: {STREAM_IDLE})"))),
-    };
-    let (channel, bound, idle) = all3(channel_filter(channel, "channel"), bound, idle)?;
-    let db = api.store.db().clone();
-    let (tx, rx) = tokio::sync::mpsc::channel(64);
-    let work = async move {
-        // Each invitation once per stream, whether or not the client marks it
-        // sent; the poll reads again those it has not marked.
-        let mut sent: HashSet<Uuid> = HashSet::new();
-        let expired = tokio::time::sleep_until(who.expiry());
-        tokio::pin!(expired);
-        // A long poll: the stream ends once nothing new fell due for a while,
-        // and the delivery system calls again.
-        let mut last_new = tokio::time::Instant::now();
-        'poll: while sent.len() < bound {
-            let filter = Filter {
-                state: Some(State::Pending),
-                due_at: Some(cx_runtime::store::now()),
-                channel,
-                ..Filter::default()
+    let (channel, bound, idle) = all3(
+        channel_filter(channel, "channel"),
+        long_poll::bound(max_invitations, "max_invitations", STREAM_DEFAULT, STREAM_MAX),
+        long_poll::wait(wait_seconds, "wait_seconds", STREAM_IDLE, STREAM_IDLE_MAX),
+    )?;
+    let due = Due { db: api.store.db().clone(), t, channel, bound, sent: HashSet::new() };
+    Ok(Response::new(Box::pin(long_poll::serve(due, idle, STREAM_POLL, expiry))))
+}
+
+/// One stream's delivery system: the pending invitations of its channel as
+/// they fall due.
+struct Due {
+    db: sea_orm::DatabaseConnection,
+    t: cx_runtime::TenantId,
+    channel: Option<i32>,
+    bound: usize,
+    /// Each invitation once per stream, whether or not the client marks it
+    /// sent; the poll reads again those it has not marked.
+    sent: HashSet<Uuid>,
+}
+
+#[async_trait::async_trait]
+impl Poll for Due {
+    type Item = pb::StreamInvitationsResponse;
+
+    async fn poll(&mut self, sink: &Sink<Self::Item>) -> Polled {
+        let filter = Filter {
+            state: Some(State::Pending),
+            due_at: Some(cx_runtime::store::now()),
+            channel: self.channel,
+            ..Filter::default()
+        };
+        let mut after = None;
+        let mut new = 0;
+        loop {
+            let page = match invitations::list(&self.db, &self.t, &filter, after, STREAM_PAGE).await {
+                Ok(page) => page,
+                Err(err) => {
+                    let _ = sink.send(Err(Status::from(err))).await;
+                    return Polled::Done;
+                }
             };
-            let mut after = None;
-            loop {
-                let page = match invitations::list(&db, &t, &filter, after, STREAM_PAGE).await {
-                    Ok(page) => page,
-                    Err(err) => {
-                        let _ = tx.send(Err(Status::from(err))).await;
-                        break 'poll;
-                    }
-                };
-                let more = page.len() as u64 > STREAM_PAGE;
-                for row in page.iter().take(usize::try_from(STREAM_PAGE).unwrap_or(usize::MAX)) {
-                    after = Some((row.send_after, row.id));
-                    if sent.len() >= bound || !sent.insert(row.id) {
-                        continue;
-                    }
-                    let message = pb::StreamInvitationsResponse { invitation: Some(invitation_to_proto(row)) };
-                    if tx.send(Ok(message)).await.is_err() {
-                        break 'poll;
-                    }
-                    last_new = tokio::time::Instant::now();
+            let more = page.len() as u64 > STREAM_PAGE;
+            for row in page.iter().take(usize::try_from(STREAM_PAGE).unwrap_or(usize::MAX)) {
+                after = Some((row.send_after, row.id));
+                if self.sent.len() >= self.bound || !self.sent.insert(row.id) {
+                    continue;
                 }
-                if !more || sent.len() >= bound {
-                    break;
+                let message = pb::StreamInvitationsResponse { invitation: Some(invitation_to_proto(row)) };
+                if sink.send(Ok(message)).await.is_err() {
+                    return Polled::Done;
                 }
+                new += 1;
             }
-            if sent.len() >= bound || last_new.elapsed() >= idle {
+            if !more || self.sent.len() >= self.bound {
                 break;
             }
-            tokio::select! {
-                () = tokio::time::sleep(STREAM_POLL) => {}
-                // The client went away.
-                () = tx.closed() => break,
-                () = &mut expired => {
-                    let _ = tx.send(Err(Status::unauthenticated("token expired"))).await;
-                    break;
-                }
-            }
         }
-    };
-    tokio::spawn(work.instrument(tracing::Span::current()));
-    Ok(Response::new(Box::pin(tokio_stream::wrappers::ReceiverStream::new(rx))))
+        if self.sent.len() >= self.bound { Polled::Done } else { Polled::Sent(new) }
+    }
 }
 
 pub(super) async fn mark_invitation_sent(
