@@ -23,7 +23,7 @@ journey_addr="127.0.0.1:$(free_port)"
 
 # Profile runs only to create the customers, then stops; alone, it needs
 # journey named not deployed (docs/CONFIGURATION.md).
-CX_NOT_DEPLOYED=journey,survey CX_LISTEN=$profile_addr "$CX" serve profile > "$data/profile.log" 2>&1 &
+CX_NOT_DEPLOYED=journey,survey,segmentation CX_LISTEN=$profile_addr "$CX" serve profile > "$data/profile.log" 2>&1 &
 profile=$!
 pids+=("$profile")
 wait_serving "$profile_addr"
@@ -31,7 +31,7 @@ token=$("$CX" token --tenant bench --roles writer)
 # Journey alone, with no profile endpoint: the activity it writes to its
 # outbox waits there instead of loading the machine, and the profile ids it
 # is sent are not checked (one that answers nothing would fail every call).
-CX_NOT_DEPLOYED=survey CX_LISTEN=$journey_addr "$CX" serve journey \
+CX_NOT_DEPLOYED=survey,segmentation CX_LISTEN=$journey_addr "$CX" serve journey \
   > "$data/journey.log" 2>&1 &
 pids+=("$!")
 wait_serving "$journey_addr"

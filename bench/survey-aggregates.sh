@@ -71,7 +71,7 @@ $scan;
 SQL
 expected=$(psql -tA -F ' ' "$base/$db" -c "$scan")
 
-"$CX" serve survey > "$data/survey.log" 2>&1 &
+CX_NOT_DEPLOYED=segmentation CX_PROFILE_ENDPOINT=http://127.0.0.1:9 "$CX" serve survey > "$data/survey.log" 2>&1 &
 pids+=("$!")
 wait_serving "$addr"
 token=$("$CX" token --tenant bench --roles reader)

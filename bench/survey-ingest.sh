@@ -28,13 +28,14 @@ journey_addr="127.0.0.1:$(free_port)"
 survey_addr="127.0.0.1:$(free_port)"
 sql() { psql -tA "$base/$db" -c "$1"; }
 
-CX_LISTEN=$profile_addr CX_JOURNEY_ENDPOINT="http://$journey_addr" CX_SURVEY_ENDPOINT="http://$survey_addr" \
+CX_NOT_DEPLOYED=segmentation CX_LISTEN=$profile_addr CX_JOURNEY_ENDPOINT="http://$journey_addr" \
+  CX_SURVEY_ENDPOINT="http://$survey_addr" \
   "$CX" serve profile > "$data/profile.log" 2>&1 &
 profile=$!
 pids+=("$profile")
 wait_serving "$profile_addr"
 # SURVEY_POOL: survey's pooled connections (CX_DB_MAX_CONNECTIONS, default 16).
-CX_DB_MAX_CONNECTIONS=${SURVEY_POOL:-16} CX_LISTEN=$survey_addr CX_PROFILE_ENDPOINT="http://$profile_addr" CX_JOURNEY_ENDPOINT="http://$journey_addr" \
+CX_NOT_DEPLOYED=segmentation CX_DB_MAX_CONNECTIONS=${SURVEY_POOL:-16} CX_LISTEN=$survey_addr CX_PROFILE_ENDPOINT="http://$profile_addr" CX_JOURNEY_ENDPOINT="http://$journey_addr" \
   "$CX" serve survey > "$data/survey.log" 2>&1 &
 survey=$!
 pids+=("$survey")
@@ -73,7 +74,7 @@ ingest() {
 # Triggers and consents first: with survey not deployed journey offers
 # nothing, so they cost the runs without nothing. A short ingest creates the
 # customers.
-start_journey survey
+start_journey survey,segmentation
 "$LOAD" --target "http://$journey_addr" --profile-target "http://$profile_addr" --call ingest-touchpoints \
   --token "$token" --batch 1000 --customers 10000 --connections 1 --concurrency 1 --duration 1s --warmup 0s --json \
   --survey-target "http://$survey_addr" --consent-every 2
@@ -92,7 +93,7 @@ for round in $(seq 1 "${ROUNDS:-2}"); do
   ingest
   kill "$journey" && wait "$journey" 2>/dev/null || true
   echo "== round $round, 2. survey deployed: every batch offered, 3 triggers"
-  start_journey ""
+  start_journey segmentation
   ingest
   echo "at the end: offers waiting for survey $(sql "$pending") (oldest $(sql "$oldest") s),\
  invitation rows $(sql "SELECT count(*) FROM survey.survey_invitations")"
@@ -103,7 +104,7 @@ for round in $(seq 1 "${ROUNDS:-2}"); do
   done
   echo "survey caught up $(( ($(date +%s%N) - start) / 1000000 )) ms after the load stopped; offers waiting $(sql "$pending")"
   kill "$journey" && wait "$journey" 2>/dev/null || true
-  start_journey survey
+  start_journey survey,segmentation
 done
 psql -q "$base/$db" <<SQL
 SELECT count(*) AS touchpoints FROM journey.touchpoints;

@@ -20,7 +20,8 @@ cd "$(dirname "$0")/.."
 DURATION=${DURATION:-20s}
 . bench/lib.sh survey_respond
 addr="127.0.0.1:$(free_port)"
-CX_LISTEN=$addr "$CX" serve survey > "$data/survey.log" 2>&1 &
+# Profile is not run: its scores wait in the outbox, written as in production.
+CX_NOT_DEPLOYED=segmentation CX_PROFILE_ENDPOINT=http://127.0.0.1:9 CX_LISTEN=$addr "$CX" serve survey > "$data/survey.log" 2>&1 &
 pids+=("$!")
 wait_serving "$addr"
 token=$("$CX" token --tenant bench --roles admin)

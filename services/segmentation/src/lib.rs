@@ -8,11 +8,12 @@
 //! - [`store`]: the fact table, purchases, RFM in SQL, segments.
 //! - [`api`]: the gRPC service; [`catalog`]: the tenant's custom consent
 //!   purposes, asked of profile; [`refresh`]: the schedule that recomputes
-//!   segments' members.
+//!   segments' members; [`gdpr`]: merges, erasures and access exports.
 
 pub mod api;
 pub mod catalog;
 pub mod evaluate;
+pub mod gdpr;
 pub mod refresh;
 pub mod rfm;
 pub mod rules;
@@ -34,11 +35,11 @@ use crate::store::migration::Migrator;
 
 pub const NAME: &str = "segmentation";
 
-/// The segmentation service's line in the registry. Its fact table is not
-/// fed yet, so it holds no customer data and enforces no consent: it joins
-/// merges, erasures and the consent feed with the fact feeds.
+/// The segmentation service's line in the registry: it holds customer data
+/// (memberships, the facts copied from the other services), so it takes
+/// part in merges and erasures.
 pub const SERVICE: ServiceDef =
-    ServiceDef { name: NAME, customer_data: false, feeds: &[], build: |ctx| Box::pin(build(ctx)) };
+    ServiceDef { name: NAME, customer_data: true, feeds: &[], build: |ctx| Box::pin(build(ctx)) };
 
 /// Builds the service over its own database (opened lazily).
 pub async fn build(ctx: &ServiceContext) -> Result<Arc<dyn ServiceModule>, ConfigError> {
@@ -53,5 +54,6 @@ pub async fn build(ctx: &ServiceContext) -> Result<Arc<dyn ServiceModule>, Confi
                 .max_decoding_message_size(cx_proto::codec::max_request_bytes(SERVICE_NAME)),
         )
         .job(move |stop| Box::pin(refresh::run(db.clone(), purposes.clone(), stop)))
+        .participant(Arc::new(gdpr::SegmentationData))
         .build())
 }

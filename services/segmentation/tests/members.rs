@@ -20,6 +20,7 @@ use uuid::Uuid;
 cx_testkit::on_both_backends!(
     a_refresh_records_who_entered_and_left_and_the_stream_follows,
     the_schedule_refreshes_a_new_segment_and_a_changed_rule,
+    a_merged_customer_leaves_and_an_erased_one_is_forgotten,
 );
 
 const SERVICES: Registry = Registry::new(&[cx_segmentation::SERVICE]);
@@ -197,4 +198,40 @@ async fn the_schedule_refreshes_a_new_segment_and_a_changed_rule(backend: Backen
     s.client().await.update_segment(request).await.unwrap();
     cx_testkit::eventually("the schedule refreshes the changed rule", get, |g| g.member_count == 1).await;
     assert_eq!(s.members(&lost.id).await, [customer(2)]);
+}
+
+async fn a_merged_customer_leaves_and_an_erased_one_is_forgotten(backend: Backend) {
+    use cx_runtime::gdpr::Participant;
+    use cx_segmentation::gdpr::SegmentationData;
+    use sea_orm::TransactionTrait;
+
+    let s = suite(backend).await;
+    let t = cx_runtime::TenantId::parse(&s.who.tenant).unwrap();
+    s.facts(&[(1, "lost"), (3, "lost")]).await;
+    let lost = s.create("profile.lifecycle = \"lost\"", Some(86_400)).await;
+    assert_eq!(s.refresh(&lost.id).await, (2, 0, 2));
+
+    // c1 is merged into c3: it leaves, recorded; c3 stays.
+    let txn = s.db.begin().await.unwrap();
+    SegmentationData.merge(&txn, &t, customer(3), customer(1)).await.unwrap();
+    txn.commit().await.unwrap();
+    assert_eq!(s.members(&lost.id).await, [customer(3)]);
+    let (changes, _) = s.changes("", "").await;
+    assert_eq!(changes, [(customer(1), true), (customer(3), true), (customer(1), false)]);
+
+    // c3's export: its membership and its one change, as their own messages.
+    let records: Vec<_> =
+        futures::TryStreamExt::try_collect(SegmentationData.export(&s.db, &t, &[customer(3)]).await.unwrap())
+            .await
+            .unwrap();
+    let kinds: Vec<_> = records.iter().map(|r| r.type_url.rsplit('/').next().unwrap().to_owned()).collect();
+    assert_eq!(kinds, ["cx.segmentation.v1.Member", "cx.segmentation.v1.MembershipChange"]);
+
+    // Erased with the id merged into it: nothing of either is left.
+    let txn = s.db.begin().await.unwrap();
+    let (counts, _) = SegmentationData.erase(&txn, &t, &[customer(3), customer(1)]).await.unwrap();
+    txn.commit().await.unwrap();
+    assert_eq!(counts, cx_runtime::gdpr::Counts::from([("membership_changes".into(), 3), ("memberships".into(), 1)]));
+    assert_eq!(s.members(&lost.id).await, Vec::<Uuid>::new());
+    assert_eq!(s.changes("", "").await.0, Vec::<(Uuid, bool)>::new());
 }

@@ -75,6 +75,7 @@ pub(super) async fn list_members(
             .map(|m| pb::Member {
                 customer_id: m.customer_id.to_string(),
                 enter_time: Some(cx_proto::timestamp(m.entered_at)),
+                segment_id: m.segment_id.to_string(),
             })
             .collect(),
     }))
@@ -125,7 +126,8 @@ struct Follow {
     left: usize,
 }
 
-fn to_proto(c: &change::Model) -> pb::MembershipChange {
+/// A recorded change as the API shows it.
+pub fn change_to_proto(c: &change::Model) -> pb::MembershipChange {
     pb::MembershipChange {
         cursor: c.seq.to_string(),
         segment_id: c.segment_id.to_string(),
@@ -154,7 +156,7 @@ impl Poll for Follow {
             self.after = last.seq;
             self.left -= page.len();
             sent += 1;
-            let message = pb::StreamMembershipChangesResponse { changes: page.iter().map(to_proto).collect() };
+            let message = pb::StreamMembershipChangesResponse { changes: page.iter().map(change_to_proto).collect() };
             if sink.send(Ok(message)).await.is_err() {
                 return Polled::Done;
             }

@@ -3,6 +3,8 @@
 
 mod evaluate;
 mod members;
+
+pub use members::change_to_proto;
 mod rules;
 mod segments;
 

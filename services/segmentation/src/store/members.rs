@@ -9,7 +9,8 @@
 use chrono::{DateTime, Utc};
 use cx_runtime::TenantId;
 use cx_runtime::error::ServiceError;
-use cx_runtime::store::scoped;
+use cx_runtime::gdpr::Counts;
+use cx_runtime::store::{one_of, scoped, scoped_delete};
 use sea_orm::sea_query::Expr;
 use sea_orm::{
     ColumnTrait, ConnectionTrait, DatabaseTransaction, DbBackend, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect,
@@ -22,6 +23,9 @@ use crate::evaluate::{self, Sql};
 use crate::rules::Checked;
 
 pub type Result<T> = std::result::Result<T, ServiceError>;
+
+/// Customers named in one statement of a merge, erasure or export.
+const IDS_PER_STATEMENT: usize = 5_000;
 
 /// What a refresh did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -222,4 +226,78 @@ pub async fn age_out(conn: &impl ConnectionTrait, before: DateTime<Utc>) -> Resu
     sql.push("DELETE FROM segment_changes WHERE change_time < ");
     sql.bind(before);
     Ok(conn.execute_raw(sql.into_statement()).await?.rows_affected())
+}
+
+/// A merged customer leaves every segment it was in, recorded as a change
+/// so followers drop the id; the survivor enters at the segments' next
+/// refresh if its facts match. Its past changes stay as they were.
+pub async fn merge(txn: &DatabaseTransaction, t: &TenantId, merged: Uuid, now: DateTime<Utc>) -> Result<u64> {
+    let mut sql = Sql::new(txn.get_database_backend());
+    sql.push("INSERT INTO segment_changes (tenant_id, segment_id, customer_id, entered, change_time, run_id) ");
+    sql.push("SELECT tenant_id, segment_id, customer_id, ");
+    sql.bind(false);
+    sql.push(", ");
+    sql.bind(now);
+    sql.push(", ");
+    sql.bind(Uuid::now_v7());
+    sql.push(" FROM segment_members WHERE tenant_id = ");
+    sql.bind(t.as_str());
+    sql.push(" AND customer_id = ");
+    sql.bind(merged);
+    sql.push(" ORDER BY segment_id");
+    let left = txn.execute_raw(sql.into_statement()).await?.rows_affected();
+    scoped_delete::<member::Entity>(t).filter(member::Column::CustomerId.eq(merged)).exec(txn).await?;
+    Ok(left)
+}
+
+/// Deletes the memberships and the changes of `customers`: the counts by
+/// kind of record (`memberships`, `membership_changes`).
+pub async fn erase(txn: &DatabaseTransaction, t: &TenantId, customers: &[Uuid]) -> Result<Counts> {
+    let backend = txn.get_database_backend();
+    let (mut memberships, mut changes) = (0, 0);
+    for chunk in customers.chunks(IDS_PER_STATEMENT) {
+        memberships += scoped_delete::<member::Entity>(t)
+            .filter(one_of(backend, member::Column::CustomerId, chunk))
+            .exec(txn)
+            .await?
+            .rows_affected;
+        changes += scoped_delete::<change::Entity>(t)
+            .filter(one_of(backend, change::Column::CustomerId, chunk))
+            .exec(txn)
+            .await?
+            .rows_affected;
+    }
+    let count = |n: u64| i64::try_from(n).unwrap_or(i64::MAX);
+    Ok(Counts::from([
+        ("memberships".to_owned(), count(memberships)),
+        ("membership_changes".to_owned(), count(changes)),
+    ]))
+}
+
+/// What is held about `customers`: their memberships, and their changes in
+/// the order recorded.
+pub async fn held(
+    conn: &impl ConnectionTrait,
+    t: &TenantId,
+    customers: &[Uuid],
+) -> Result<(Vec<member::Model>, Vec<change::Model>)> {
+    let backend = conn.get_database_backend();
+    let (mut members, mut changes) = (Vec::new(), Vec::new());
+    for chunk in customers.chunks(IDS_PER_STATEMENT) {
+        members.extend(
+            scoped::<member::Entity>(t)
+                .filter(one_of(backend, member::Column::CustomerId, chunk))
+                .order_by_asc(member::Column::SegmentId)
+                .all(conn)
+                .await?,
+        );
+        changes.extend(
+            scoped::<change::Entity>(t)
+                .filter(one_of(backend, change::Column::CustomerId, chunk))
+                .order_by_asc(change::Column::Seq)
+                .all(conn)
+                .await?,
+        );
+    }
+    Ok((members, changes))
 }
