@@ -31,7 +31,7 @@ token=$("$CX" token --tenant bench --roles writer)
 # Journey alone, with no profile endpoint: the activity it writes to its
 # outbox waits there instead of loading the machine, and the profile ids it
 # is sent are not checked (one that answers nothing would fail every call).
-CX_NOT_DEPLOYED=survey CX_LISTEN=$journey_addr "$CX" serve journey \
+CX_NOT_DEPLOYED=survey,segmentation CX_LISTEN=$journey_addr "$CX" serve journey \
   > "$data/journey.log" 2>&1 &
 pids+=("$!")
 wait_serving "$journey_addr"
