@@ -5,17 +5,20 @@
 //! - [`rules`]: the segment rule language, parsed and type-checked (§8.4, §8.5).
 //! - [`segments`]: segments as clients define them, and the templates.
 //! - [`evaluate`]: a checked rule as one SQL statement over the fact table.
-//! - [`store`]: the fact table, purchases, RFM in SQL, segments.
+//! - [`store`]: the fact table, purchases, touch days, RFM in SQL, segments.
 //! - [`api`]: the gRPC service; [`catalog`]: the tenant's custom consent
-//!   purposes, asked of profile.
+//!   purposes, asked of profile; [`inbox`]: the touchpoints journey offers;
+//!   [`windows`]: the daily move of the journey windows.
 
 pub mod api;
 pub mod catalog;
 pub mod evaluate;
+pub mod inbox;
 pub mod rfm;
 pub mod rules;
 pub mod segments;
 pub mod store;
+pub mod windows;
 
 use std::sync::Arc;
 
@@ -23,7 +26,7 @@ use cx_proto::segmentation::v1::segmentation_service_server::{SERVICE_NAME, Segm
 use cx_runtime::config::ConfigError;
 use cx_runtime::context::ServiceContext;
 use cx_runtime::module::Parts;
-use cx_runtime::registry::ServiceDef;
+use cx_runtime::registry::{Feed, ServiceDef};
 use cx_runtime::server::ServiceModule;
 
 use crate::api::SegmentationApi;
@@ -32,21 +35,24 @@ use crate::store::migration::Migrator;
 
 pub const NAME: &str = "segmentation";
 
-/// The segmentation service's line in the registry. Its fact table is not
-/// fed yet, so it holds no customer data and enforces no consent: it joins
-/// merges, erasures and the consent feed with the fact feeds.
+/// The segmentation service's line in the registry. Its facts take journey's
+/// touchpoints; it joins merges, erasures and the consent feed with its
+/// GDPR participant.
 pub const SERVICE: ServiceDef =
-    ServiceDef { name: NAME, customer_data: false, feeds: &[], build: |ctx| Box::pin(build(ctx)) };
+    ServiceDef { name: NAME, customer_data: false, feeds: &[Feed::Touchpoints], build: |ctx| Box::pin(build(ctx)) };
 
 /// Builds the service over its own database (opened lazily).
 pub async fn build(ctx: &ServiceContext) -> Result<Arc<dyn ServiceModule>, ConfigError> {
     let parts = Parts::open(ctx, NAME).await?;
     let api = SegmentationApi::new(parts.db.clone(), Purposes::new(parts.internal_peer("profile")));
+    let db = parts.db.clone();
     Ok(parts
         .module::<Migrator>()
         .serve(
             SegmentationServiceServer::new(api)
                 .max_decoding_message_size(cx_proto::codec::max_request_bytes(SERVICE_NAME)),
         )
+        .inbox(inbox::routes)
+        .job(move |stop| Box::pin(windows::run(db.clone(), stop)))
         .build())
 }
