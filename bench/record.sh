@@ -26,7 +26,7 @@ pids+=("$!")
 wait_serving "$profile_addr"
 # No profile endpoint unless LIVE_PROFILE (journey then checks no profile id).
 live=${LIVE_PROFILE:+http://$profile_addr}
-env ${live:+CX_PROFILE_ENDPOINT=$live} CX_NOT_DEPLOYED=survey CX_LISTEN="$journey_addr" "$CX" serve journey \
+env ${live:+CX_PROFILE_ENDPOINT=$live} CX_NOT_DEPLOYED=survey,segmentation CX_LISTEN="$journey_addr" "$CX" serve journey \
   > "$data/journey.log" 2>&1 &
 pids+=("$!")
 wait_serving "$journey_addr"

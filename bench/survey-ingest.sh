@@ -45,7 +45,7 @@ token=$("$CX" token --tenant bench --roles admin)
 # Journey checks profile ids with the profile service (once per id and
 # cache epoch), so it reaches the live one, which also applies its activity.
 start_journey() {
-  CX_NOT_DEPLOYED=$1 CX_LISTEN=$journey_addr CX_PROFILE_ENDPOINT="http://$profile_addr" \
+  CX_NOT_DEPLOYED=segmentation${1:+,$1} CX_LISTEN=$journey_addr CX_PROFILE_ENDPOINT="http://$profile_addr" \
     CX_SURVEY_ENDPOINT="http://$survey_addr" "$CX" serve journey >> "$data/journey.log" 2>&1 &
   journey=$!
   pids+=("$journey")

@@ -265,9 +265,10 @@ def test_services_find_each_other_and_name_themselves_in_traces(render):
         endpoints = {k: v for k, v in env.items() if k.startswith("CX_") and k.endswith("_ENDPOINT")}
         called = calls_of(service)
         assert endpoints == {f"CX_{p.upper()}_ENDPOINT": f"http://cx-cx-suite-{p}:{GRPC_PORT}" for p in called & set(enabled)}
-        # Profile refuses to start without the endpoint of a customer-data
-        # service unless told it is not deployed (docs/CONFIGURATION.md).
-        absent = sorted(p for p in called - set(enabled) if service == "profile" and customer_data(p))
+        # A service refuses to start without the endpoint of one it owes
+        # messages to (profile: customer-data services; journey: those taking
+        # touchpoints) unless told it is not deployed (docs/CONFIGURATION.md).
+        absent = sorted(called - set(enabled))
         assert env.get("CX_NOT_DEPLOYED") == (",".join(absent) or None), service
         secret = "cx-suite-secrets" if name == "ha" else "cx-cx-suite"
         for var, key in (

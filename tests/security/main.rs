@@ -40,7 +40,7 @@ impl Pair {
             ("CX_DATABASE_URL", database_url),
             ("CX_PROFILE_ENDPOINT", profile_addr.as_str()),
             ("CX_JOURNEY_ENDPOINT", journey_addr.as_str()),
-            // The survey service is not run here.
+            // Survey and segmentation are not run here.
             ("CX_NOT_DEPLOYED", "survey,segmentation"),
         ];
         all.extend_from_slice(env);

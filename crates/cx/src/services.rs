@@ -19,5 +19,6 @@ mod tests {
     fn profile_fans_out_to_the_services_holding_customer_data_and_feeds_consent_to_survey() {
         assert_eq!(REGISTRY.participants("profile"), ["journey", "survey", "segmentation"]);
         assert_eq!(REGISTRY.fed(Feed::Consents, "profile"), ["survey"]);
+        assert_eq!(REGISTRY.fed(Feed::Touchpoints, "journey"), ["survey", "segmentation"]);
     }
 }

@@ -125,17 +125,17 @@ seccompProfile:
 {{- $calls | uniq | sortAlpha | toJson -}}
 {{- end -}}
 
-{{/* CX_NOT_DEPLOYED of one service: the disabled services it would ask
-     about merges and erasures, comma-separated. Profile refuses to start
-     without an endpoint for a customer-data service unless it is named here
+{{/* CX_NOT_DEPLOYED of one service: the disabled services it calls
+     (cx.calls), comma-separated. A service refuses to start without the
+     endpoint of one it owes messages to unless it is named here: profile
+     those holding customer data, journey those taking its touchpoints
      (docs/DECISIONS.md). (dict "root" $ "name" n) */}}
 {{- define "cx.notDeployed" -}}
 {{- $absent := list -}}
-{{- if eq .name "profile" -}}
-{{- range $other, $o := .root.Values.services -}}
-{{- if and $o.customerData (ne $other "profile") (not $o.enabled) -}}
+{{- range $other := include "cx.calls" . | fromJsonArray -}}
+{{- $o := index $.root.Values.services $other | default dict -}}
+{{- if not $o.enabled -}}
 {{- $absent = append $absent $other -}}
-{{- end -}}
 {{- end -}}
 {{- end -}}
 {{- join "," $absent -}}

@@ -20,7 +20,7 @@ use cx_proto::journey::v1::journey_service_server::{JourneyServiceServer, SERVIC
 use cx_runtime::config::ConfigError;
 use cx_runtime::context::ServiceContext;
 use cx_runtime::module::Parts;
-use cx_runtime::registry::ServiceDef;
+use cx_runtime::registry::{Feed, ServiceDef};
 use cx_runtime::server::ServiceModule;
 
 use crate::api::JourneyApi;
@@ -28,7 +28,7 @@ use crate::resolver::Resolver;
 use crate::store::JourneyStore;
 use crate::store::activity::{ActivityExpander, STORED_TOUCHPOINTS};
 use crate::store::migration::Migrator;
-use crate::store::offers::{OFFERED_TOUCHPOINTS, OfferExpander, SURVEY as OFFERS_TO};
+use crate::store::offers::{OFFERED_TOUCHPOINTS, OfferExpander};
 
 pub const NAME: &str = "journey";
 
@@ -44,8 +44,9 @@ const RESOLUTION_TTL: Duration = Duration::from_secs(600);
 pub async fn build(ctx: &ServiceContext) -> Result<Arc<dyn ServiceModule>, ConfigError> {
     let parts = Parts::open(ctx, NAME).await?;
     let resolver = Resolver::new(parts.peer("profile"), RESOLUTION_TTL, parts.cache.clone());
-    // Touchpoints are offered to survey's triggers when this deployment runs it.
-    let store = JourneyStore::new(parts.db.clone()).with_offers(parts.is_deployed(OFFERS_TO));
+    // Touchpoints are offered to every deployed service taking them (survey's
+    // triggers, segmentation's facts).
+    let store = JourneyStore::new(parts.db.clone()).with_offers(ctx.fed(Feed::Touchpoints, NAME)?);
     let api = JourneyApi::new(store.clone(), resolver.clone(), parts.cache.clone());
     let participant = Arc::new(inbox::JourneyParticipant::new(resolver, parts.cache.clone()));
     Ok(parts

@@ -94,7 +94,7 @@ async fn ingest(store: &JourneyStore, t: &TenantId, rows: &[(Uuid, Touchpoint)])
 async fn each_batch_offers_survey_what_it_stored_as_it_is_when_delivered(backend: Backend) {
     let db = ServiceDb::open(backend, "journey").await;
     cx_runtime::store::migrate::<Migrator>(&db.conn, "journey").await.unwrap();
-    let store = JourneyStore::new(db.conn.clone()).with_offers(true);
+    let store = JourneyStore::new(db.conn.clone()).with_offers(vec!["survey"]);
     let t = TenantId::parse("offers").unwrap();
     let [a, b, c, d] = [0xA, 0xB, 0xC, 0xD].map(Uuid::from_u128);
     let map = Uuid::from_u128(0x5);
@@ -183,7 +183,7 @@ async fn each_batch_offers_survey_what_it_stored_as_it_is_when_delivered(backend
 async fn nothing_is_offered_when_survey_is_not_deployed(backend: Backend) {
     let db = ServiceDb::open(backend, "journey").await;
     cx_runtime::store::migrate::<Migrator>(&db.conn, "journey").await.unwrap();
-    let store = JourneyStore::new(db.conn.clone()).with_offers(false);
+    let store = JourneyStore::new(db.conn.clone()).with_offers(Vec::new());
     let t = TenantId::parse("no-survey").unwrap();
     let mut on_map = tp("b2", Channel::Web, "2026-03-01T13:00:00Z");
     on_map.map = Some((Uuid::from_u128(0x5), 1));
@@ -198,9 +198,49 @@ async fn nothing_is_offered_when_survey_is_not_deployed(backend: Backend) {
     assert_eq!(destinations, ["profile", "profile"]);
 }
 
+/// Two services taking touchpoints: a row each per chunk, each row an id
+/// of its own, all naming the same touchpoints.
+async fn each_service_taking_touchpoints_is_offered_its_own_rows(backend: Backend) {
+    let db = ServiceDb::open(backend, "journey").await;
+    cx_runtime::store::migrate::<Migrator>(&db.conn, "journey").await.unwrap();
+    let store = JourneyStore::new(db.conn.clone()).with_offers(vec!["survey", "segmentation"]);
+    let t = TenantId::parse("two-offers").unwrap();
+    // 10,001 touchpoints: two chunks (10,000 and 1), so 2 rows for each of
+    // profile, survey and segmentation.
+    let many: Vec<(Uuid, Touchpoint)> = (0..10_001)
+        .map(|i| (Uuid::from_u128(0xA), tp(&format!("m{i}"), Channel::Web, "2026-03-03T09:00:00Z")))
+        .collect();
+    assert_eq!(ingest(&store, &t, &many).await, 10_001);
+    let claimed = claim(&db.conn, "two-offers").await;
+    let mut rows: Vec<(String, usize)> = owed(&claimed).into_iter().map(|(to, _, ids)| (to, ids.len())).collect();
+    rows.sort();
+    assert_eq!(
+        rows,
+        [
+            ("profile".into(), 1),
+            ("profile".into(), 10_000),
+            ("segmentation".into(), 1),
+            ("segmentation".into(), 10_000),
+            ("survey".into(), 1),
+            ("survey".into(), 10_000),
+        ]
+    );
+    let ids: std::collections::HashSet<Uuid> = claimed.iter().map(|row| row.id).collect();
+    assert_eq!(ids.len(), 6, "every row has an id of its own");
+    let of = |to: &str| {
+        let mut named: Vec<String> =
+            owed(&claimed).into_iter().filter(|(dest, _, _)| dest == to).flat_map(|(_, _, ids)| ids).collect();
+        named.sort();
+        named
+    };
+    assert_eq!(of("segmentation"), of("survey"));
+    assert_eq!(of("survey"), of("profile"));
+}
+
 cx_testkit::on_both_backends!(
     each_batch_offers_survey_what_it_stored_as_it_is_when_delivered,
     nothing_is_offered_when_survey_is_not_deployed,
+    each_service_taking_touchpoints_is_offered_its_own_rows,
 );
 
 /// As `cx serve journey` wires it: touchpoints are offered to survey when
@@ -213,8 +253,8 @@ async fn journey_offers_survey_unless_the_deployment_does_not_run_it() {
     use cx_runtime::registry::{Feed, Registry, ServiceDef};
     use cx_testkit::RunningServer;
 
-    // Survey's registry line as far as journey reads it: its name.
-    const SURVEY: ServiceDef = ServiceDef::elsewhere("survey", true, &[Feed::Consents]);
+    // Survey's registry line as far as journey reads it: it takes touchpoints.
+    const SURVEY: ServiceDef = ServiceDef::elsewhere("survey", true, &[Feed::Consents, Feed::Touchpoints]);
     const SUITE: Registry = Registry::new(&[cx_journey::SERVICE, SURVEY]);
     for (deployed, expected) in [(true, vec!["profile", "survey"]), (false, vec!["profile"])] {
         let store = cx_testkit::store_args(None, cx_testkit::temp_dir());

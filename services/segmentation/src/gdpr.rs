@@ -19,7 +19,7 @@ use sea_orm::{DatabaseConnection, DatabaseTransaction};
 use uuid::Uuid;
 
 use crate::api::change_to_proto;
-use crate::store::members;
+use crate::store::{members, touches};
 
 /// Segmentation's data, as merges, erasures and exports see it. It caches
 /// nothing about a customer, so nothing is left to invalidate.
@@ -36,7 +36,8 @@ impl Participant for SegmentationData {
         merged: Uuid,
     ) -> Result<AfterCommit, ServiceError> {
         let left = members::merge(txn, t, merged, cx_runtime::store::now()).await?;
-        tracing::info!(%survivor, left, "merged customer left its segments");
+        let moved = touches::merge(txn, t, survivor, merged).await?;
+        tracing::info!(%survivor, left, ?moved, "merged customer left its segments, its facts moved");
         Ok(None)
     }
 
@@ -46,7 +47,9 @@ impl Participant for SegmentationData {
         t: &TenantId,
         customers: &[Uuid],
     ) -> Result<(Counts, AfterCommit), ServiceError> {
-        Ok((members::erase(txn, t, customers).await?, None))
+        let mut counts = members::erase(txn, t, customers).await?;
+        counts.extend(touches::erase(txn, t, customers).await?);
+        Ok((counts, None))
     }
 
     async fn export(&self, db: &DatabaseConnection, t: &TenantId, customers: &[Uuid]) -> Result<Records, ServiceError> {

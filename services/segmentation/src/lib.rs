@@ -5,20 +5,24 @@
 //! - [`rules`]: the segment rule language, parsed and type-checked (§8.4, §8.5).
 //! - [`segments`]: segments as clients define them, and the templates.
 //! - [`evaluate`]: a checked rule as one SQL statement over the fact table.
-//! - [`store`]: the fact table, purchases, RFM in SQL, segments.
+//! - [`store`]: the fact table, purchases, touch days, RFM in SQL, segments.
 //! - [`api`]: the gRPC service; [`catalog`]: the tenant's custom consent
-//!   purposes, asked of profile; [`refresh`]: the schedule that recomputes
-//!   segments' members; [`gdpr`]: merges, erasures and access exports.
+//!   purposes, asked of profile; [`inbox`]: the touchpoints journey offers;
+//!   [`windows`]: the daily move of the journey windows; [`refresh`]: the
+//!   schedule that recomputes segments' members; [`gdpr`]: merges, erasures
+//!   and access exports.
 
 pub mod api;
 pub mod catalog;
 pub mod evaluate;
 pub mod gdpr;
+pub mod inbox;
 pub mod refresh;
 pub mod rfm;
 pub mod rules;
 pub mod segments;
 pub mod store;
+pub mod windows;
 
 use std::sync::Arc;
 
@@ -26,7 +30,7 @@ use cx_proto::segmentation::v1::segmentation_service_server::{SERVICE_NAME, Segm
 use cx_runtime::config::ConfigError;
 use cx_runtime::context::ServiceContext;
 use cx_runtime::module::Parts;
-use cx_runtime::registry::ServiceDef;
+use cx_runtime::registry::{Feed, ServiceDef};
 use cx_runtime::server::ServiceModule;
 
 use crate::api::SegmentationApi;
@@ -37,9 +41,9 @@ pub const NAME: &str = "segmentation";
 
 /// The segmentation service's line in the registry: it holds customer data
 /// (memberships, the facts copied from the other services), so it takes
-/// part in merges and erasures.
+/// part in merges and erasures; its facts take journey's touchpoints.
 pub const SERVICE: ServiceDef =
-    ServiceDef { name: NAME, customer_data: true, feeds: &[], build: |ctx| Box::pin(build(ctx)) };
+    ServiceDef { name: NAME, customer_data: true, feeds: &[Feed::Touchpoints], build: |ctx| Box::pin(build(ctx)) };
 
 /// Builds the service over its own database (opened lazily).
 pub async fn build(ctx: &ServiceContext) -> Result<Arc<dyn ServiceModule>, ConfigError> {
@@ -47,13 +51,16 @@ pub async fn build(ctx: &ServiceContext) -> Result<Arc<dyn ServiceModule>, Confi
     let purposes = Purposes::new(parts.internal_peer("profile"));
     let api = SegmentationApi::new(parts.db.clone(), purposes.clone());
     let db = parts.db.clone();
+    let windows_db = parts.db.clone();
     Ok(parts
         .module::<Migrator>()
         .serve(
             SegmentationServiceServer::new(api)
                 .max_decoding_message_size(cx_proto::codec::max_request_bytes(SERVICE_NAME)),
         )
+        .inbox(inbox::routes)
         .job(move |stop| Box::pin(refresh::run(db.clone(), purposes.clone(), stop)))
+        .job(move |stop| Box::pin(windows::run(windows_db.clone(), stop)))
         .participant(Arc::new(gdpr::SegmentationData))
         .build())
 }

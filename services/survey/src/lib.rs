@@ -36,10 +36,15 @@ use crate::store::migration::Migrator;
 pub const NAME: &str = "survey";
 
 /// The survey service's line in the registry: it holds customer data
-/// (invitations, responses, cases), so it takes part in merges and erasures,
-/// and it enforces consent, so profile tells it of every consent decision.
-pub const SERVICE: ServiceDef =
-    ServiceDef { name: NAME, customer_data: true, feeds: &[Feed::Consents], build: |ctx| Box::pin(build(ctx)) };
+/// (invitations, responses, cases), so it takes part in merges and erasures;
+/// it enforces consent, so profile tells it of every consent decision; its
+/// triggers read the touchpoints journey stores.
+pub const SERVICE: ServiceDef = ServiceDef {
+    name: NAME,
+    customer_data: true,
+    feeds: &[Feed::Consents, Feed::Touchpoints],
+    build: |ctx| Box::pin(build(ctx)),
+};
 
 /// Builds the service over its own database (opened lazily).
 pub async fn build(ctx: &ServiceContext) -> Result<Arc<dyn ServiceModule>, ConfigError> {

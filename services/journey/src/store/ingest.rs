@@ -1,6 +1,6 @@
-//! Storing touchpoints set-based, and owing the profile service (and the
-//! survey service, when deployed), atomically with them, an outbox row
-//! naming those stored (see `activity` and `offers`).
+//! Storing touchpoints set-based, and owing the profile service (and each
+//! deployed service taking touchpoints), atomically with them, an outbox
+//! row naming those stored (see `activity` and `offers`).
 //!
 //! PostgreSQL gets one `INSERT … SELECT FROM UNNEST(arrays)` per batch: one
 //! array parameter per column whatever the batch size, so the statement
@@ -23,7 +23,7 @@ use sea_orm::{ConnectionTrait, DatabaseTransaction, DbBackend, Statement, Transa
 use uuid::Uuid;
 
 use super::activity::{self, PER_MESSAGE, STORED_TOUCHPOINTS};
-use super::offers::{OFFERED_TOUCHPOINTS, SURVEY};
+use super::offers::OFFERED_TOUCHPOINTS;
 use super::rollup::{self, Change, MapFact};
 use super::{JourneyStore, Result};
 use crate::domain::map::Phase;
@@ -70,14 +70,24 @@ fn attributes_json(tp: &Touchpoint) -> Option<serde_json::Value> {
 /// row per [`PER_MESSAGE`] touchpoints, ids from `$19`), in one statement.
 static INGEST_POSTGRES: LazyLock<String> = LazyLock::new(|| ingest_postgres(""));
 
-/// [`INGEST_POSTGRES`] with a row more per chunk, for survey (ids from
-/// `$26`, its message's parameters from `$27`), the same payload.
-static INGEST_POSTGRES_OFFERED: LazyLock<String> = LazyLock::new(|| {
-    ingest_postgres(&format!(
-        ", offered AS (SELECT ($26::uuid[])[chunk + 1] AS id, payload FROM named), offers AS ({offer})",
-        offer = Pending::insert_sql("offered", 27)
-    ))
-});
+/// Parameters per destination offered: its ids, then [`Pending::values`].
+const PARAMS_PER_OFFER: usize = 7;
+
+/// [`INGEST_POSTGRES`] with a row more per chunk for each of `destinations`
+/// offered the touchpoints, the same payload: destination `i`'s ids are
+/// `$(26 + 7i)`, its message's parameters follow.
+fn ingest_postgres_offered(destinations: usize) -> String {
+    let offers: String = (0..destinations)
+        .map(|i| {
+            let ids = 26 + PARAMS_PER_OFFER * i;
+            format!(
+                ", offered{i} AS (SELECT (${ids}::uuid[])[chunk + 1] AS id, payload FROM named), offers{i} AS ({offer})",
+                offer = Pending::insert_sql(&format!("offered{i}"), ids + 1)
+            )
+        })
+        .collect();
+    ingest_postgres(&offers)
+}
 
 fn ingest_postgres(more: &str) -> String {
     format!(
@@ -91,16 +101,16 @@ fn ingest_postgres(more: &str) -> String {
     )
 }
 
-/// The message owed to survey beside `owed` to profile: the same rows,
-/// created at the same instant (the touchpoints' `recorded_at`).
-fn offer(owed: &Pending) -> Pending {
-    Pending { destination: SURVEY.to_owned(), kind: OFFERED_TOUCHPOINTS.as_str().to_owned(), ..owed.clone() }
+/// The message owed to `destination` beside `owed` to profile: the same
+/// rows, created at the same instant (the touchpoints' `recorded_at`).
+fn offer(owed: &Pending, destination: &str) -> Pending {
+    Pending { destination: destination.to_owned(), kind: OFFERED_TOUCHPOINTS.as_str().to_owned(), ..owed.clone() }
 }
 
 impl JourneyStore {
     /// Stores `rows` (ids unique within the batch) and enqueues their
-    /// customers' activity for the profile service, and their offer to the
-    /// survey service when it is deployed, at once. Returns the ids stored
+    /// customers' activity for the profile service, and their offer to each
+    /// service of [`JourneyStore::offers`], at once. Returns the ids stored
     /// now; the others had been stored before.
     pub async fn ingest(&self, t: &TenantId, rows: &[Resolved<'_>]) -> Result<HashSet<String>> {
         if rows.is_empty() {
@@ -118,11 +128,11 @@ impl JourneyStore {
         // survivor when the customer was merged away).
         let stored: HashMap<String, Uuid> = if backend == DbBackend::Postgres && !on_maps && deadline.is_none() {
             // One statement is atomic: no BEGIN and COMMIT round trips.
-            insert_postgres(self.db(), t, rows, self.offers).await?
+            insert_postgres(self.db(), t, rows, &self.offers).await?
         } else {
             let txn = self.db().begin().await?;
             let stored = if backend == DbBackend::Postgres {
-                insert_postgres(&txn, t, rows, self.offers).await?
+                insert_postgres(&txn, t, rows, &self.offers).await?
             } else {
                 let survivors = survivors(&txn, t, rows).await?;
                 let owners: Vec<Uuid> =
@@ -132,10 +142,10 @@ impl JourneyStore {
                 let stored = insert_sqlite(&txn, t, rows, &owners, pending.created_at).await?;
                 let ids: Vec<&str> =
                     rows.iter().map(|r| r.touchpoint.id.as_str()).filter(|id| stored.contains_key(*id)).collect();
-                let offered = self.offers.then(|| offer(&pending));
+                let offered: Vec<Pending> = self.offers.iter().map(|d| offer(&pending, d)).collect();
                 for chunk in ids.chunks(PER_MESSAGE) {
                     let payload = activity::payload(chunk.iter().copied());
-                    if let Some(offered) = &offered {
+                    for offered in &offered {
                         offered.clone().enqueue(&txn, payload.clone()).await?;
                     }
                     pending.clone().enqueue(&txn, payload).await?;
@@ -176,7 +186,7 @@ async fn insert_postgres<C: ConnectionTrait>(
     conn: &C,
     t: &TenantId,
     rows: &[Resolved<'_>],
-    offers: bool,
+    offers: &[&'static str],
 ) -> Result<HashMap<String, Uuid>> {
     let n = rows.len();
     let mut cols: [Vec<Value>; 16] = Default::default();
@@ -233,15 +243,16 @@ async fn insert_postgres<C: ConnectionTrait>(
     values.extend(types.into_iter().zip(cols).map(|(ty, col)| pg_array(ty, col)));
     let messages = || (0..n.div_ceil(PER_MESSAGE)).map(|_| Uuid::now_v7());
     values.push(pg_array(ArrayType::Uuid, messages()));
-    let offered = offers.then(|| offer(&pending));
+    let offered: Vec<Pending> = offers.iter().map(|d| offer(&pending, d)).collect();
     values.extend(pending.values());
-    let sql = match offered {
-        Some(offered) => {
-            values.push(pg_array(ArrayType::Uuid, messages()));
-            values.extend(offered.values());
-            INGEST_POSTGRES_OFFERED.as_str()
-        }
-        None => INGEST_POSTGRES.as_str(),
+    // Each destination's rows get ids of their own: an outbox id is unique.
+    for offered in offered {
+        values.push(pg_array(ArrayType::Uuid, messages()));
+        values.extend(offered.values());
+    }
+    let sql = match offers.len() {
+        0 => INGEST_POSTGRES.clone(),
+        n => ingest_postgres_offered(n),
     };
     let statement = Statement::from_sql_and_values(DbBackend::Postgres, sql, values);
     let returned = conn.query_all_raw(statement).await?;

@@ -23,24 +23,24 @@ pub type Result<T> = std::result::Result<T, JourneyError>;
 #[derive(Clone, Debug)]
 pub struct JourneyStore {
     db: DatabaseConnection,
-    /// Whether each stored batch is offered to survey (`offers`).
-    offers: bool,
+    /// The services each stored batch is offered to (`offers`).
+    offers: Vec<&'static str>,
 }
 
 impl JourneyStore {
     pub fn new(db: DatabaseConnection) -> Self {
-        Self { db, offers: false }
+        Self { db, offers: Vec::new() }
     }
 
-    /// Offers every stored batch to the survey service when `deployed`
-    /// (survey runs in this deployment); otherwise nothing is owed to it.
-    pub fn with_offers(mut self, deployed: bool) -> Self {
-        self.offers = deployed;
+    /// Offers every stored batch to each of `destinations` (the deployed
+    /// services taking touchpoints); none: nothing is owed beyond profile.
+    pub fn with_offers(mut self, destinations: Vec<&'static str>) -> Self {
+        self.offers = destinations;
         self
     }
 
-    pub fn offers(&self) -> bool {
-        self.offers
+    pub fn offers(&self) -> &[&'static str] {
+        &self.offers
     }
 
     pub fn db(&self) -> &DatabaseConnection {

@@ -1,15 +1,15 @@
-//! The touchpoints journey offers the survey service, so its triggers can
-//! invite (docs/ARCHITECTURE.md §2.3: journey → survey): every stored batch
-//! owes survey a `cx.journey.v1.TouchpointsOffered`, at most
-//! [`PER_MESSAGE`] touchpoints a message, never a call per touchpoint.
+//! The touchpoints journey offers the services taking them (`Feed::Touchpoints`:
+//! survey's triggers invite, segmentation keeps facts; docs/ARCHITECTURE.md
+//! §2.3): every stored batch owes each a `cx.journey.v1.TouchpointsOffered`,
+//! at most [`PER_MESSAGE`] touchpoints a message, never a call per touchpoint.
 //!
 //! Owed as journey owes profile its activity (see `activity`): the ingest
 //! writes an outbox row naming the touchpoints it stored, in the same
 //! statement on PostgreSQL (one row more per chunk, no round trip more),
 //! and [`OfferExpander`] reads them when the row is delivered. A touchpoint
 //! erased in between is left out; one whose customer was merged in between
-//! is offered as the survivor's. Written only when the deployment runs
-//! survey ([`super::JourneyStore::with_offers`]).
+//! is offered as the survivor's. Written only for the services the
+//! deployment runs ([`super::JourneyStore::with_offers`]).
 
 use std::collections::HashMap;
 
@@ -28,13 +28,10 @@ use super::activity::{Expanded, Named, PER_MESSAGE, among, expand_named};
 use super::entity::touchpoint;
 use super::{JourneyStore, Result};
 
-/// The kind of the outbox rows that name touchpoints offered to survey.
+/// The kind of the outbox rows that name touchpoints offered.
 pub const OFFERED_TOUCHPOINTS: Kind = Kind::rows("cx.journey.OfferedTouchpoints");
 
-/// The service offered the touchpoints.
-pub const SURVEY: &str = "survey";
-
-/// The columns of a stored touchpoint that survey's triggers read.
+/// The columns of a stored touchpoint that the offer carries.
 #[derive(Debug, FromQueryResult)]
 struct Offer {
     id: String,
@@ -72,7 +69,7 @@ impl Offer {
 }
 
 impl JourneyStore {
-    /// The stored touchpoints among `ids` as survey is offered them, by id,
+    /// The stored touchpoints among `ids` as they are offered, by id,
     /// with when each was stored: one query per [`PER_MESSAGE`] ids.
     pub async fn offered(
         &self,
@@ -99,9 +96,9 @@ impl JourneyStore {
     }
 }
 
-/// Turns rows naming touchpoints offered to survey into
-/// `TouchpointsOffered` messages; a row's id is the message's, so a
-/// redelivery is a duplicate to survey.
+/// Turns rows naming touchpoints offered into `TouchpointsOffered`
+/// messages; a row's id is the message's, so a redelivery is a duplicate
+/// to its receiver.
 #[derive(Debug)]
 pub struct OfferExpander(pub JourneyStore);
 

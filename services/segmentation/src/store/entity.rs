@@ -14,6 +14,18 @@ table!(purchase_day, "segment_purchase_days", {
 
 tenant_scoped!(purchase_day);
 
+// Journey's touchpoints per customer, UTC day number and channel (its index
+// in rules::CHANNELS).
+table!(touch_day, "segment_touch_days", {
+    #[sea_orm(primary_key, auto_increment = false)] tenant_id: String,
+    #[sea_orm(primary_key, auto_increment = false)] customer_id: Uuid,
+    #[sea_orm(primary_key, auto_increment = false)] day: i32,
+    #[sea_orm(primary_key, auto_increment = false)] channel: i16,
+    touchpoints: i64,
+});
+
+tenant_scoped!(touch_day);
+
 // One row per customer: the facts a rule reads (docs/DOMAIN.md §8.5).
 table!(fact, "segment_facts", {
     #[sea_orm(primary_key, auto_increment = false)] tenant_id: String,
@@ -49,6 +61,7 @@ table!(fact, "segment_facts", {
     last_ces: Option<i16>,
     responses: i64,
     open_cases: i64,
+    last_touch_micros: Option<i64>,
 });
 
 tenant_scoped!(fact);

@@ -1,6 +1,6 @@
-//! The segmentation schema: what it keeps from profile (purchases per
-//! customer, day and currency), the set-wise RFM over it, and the members
-//! of a segment.
+//! The segmentation schema: what it keeps from profile and journey
+//! (purchases per customer, day and currency; touchpoints per customer, day
+//! and channel), the set-wise RFM over it, and the members of a segment.
 
 pub mod entity;
 pub mod evaluate;
@@ -9,3 +9,4 @@ pub mod migration;
 pub mod purchases;
 pub mod rfm;
 pub mod segments;
+pub mod touches;
