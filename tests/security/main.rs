@@ -40,8 +40,8 @@ impl Pair {
             ("CX_DATABASE_URL", database_url),
             ("CX_PROFILE_ENDPOINT", profile_addr.as_str()),
             ("CX_JOURNEY_ENDPOINT", journey_addr.as_str()),
-            // The survey service is not run here.
-            ("CX_NOT_DEPLOYED", "survey"),
+            // The survey and segmentation services are not run here.
+            ("CX_NOT_DEPLOYED", "survey,segmentation"),
         ];
         all.extend_from_slice(env);
         let profile = CxProcess::serve(CX, "profile", profile_port, &all);

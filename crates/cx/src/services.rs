@@ -16,8 +16,11 @@ mod tests {
     use super::REGISTRY;
 
     #[test]
-    fn profile_fans_out_to_the_services_holding_customer_data_and_feeds_consent_to_survey() {
+    fn profile_fans_out_to_the_services_holding_customer_data_and_feeds_consent_to_survey_and_segmentation() {
         assert_eq!(REGISTRY.participants("profile"), ["journey", "survey"]);
-        assert_eq!(REGISTRY.fed(Feed::Consents, "profile"), ["survey"]);
+        assert_eq!(REGISTRY.fed(Feed::Consents, "profile"), ["survey", "segmentation"]);
+        assert_eq!(REGISTRY.fed(Feed::Scores, "survey"), ["profile", "segmentation"]);
+        assert_eq!(REGISTRY.fed(Feed::Cases, "survey"), ["segmentation"]);
+        assert_eq!(REGISTRY.fed(Feed::ProfileFacts, "profile"), ["segmentation"]);
     }
 }

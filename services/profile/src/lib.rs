@@ -32,9 +32,10 @@ use crate::store::migration::Migrator;
 pub const NAME: &str = "profile";
 
 /// The profile service's line in the registry. It holds customer data, and
-/// is the one that fans merges and erasures out to the others.
+/// is the one that fans merges and erasures out to the others; it keeps
+/// each customer's latest scores from survey's score feed.
 pub const SERVICE: ServiceDef =
-    ServiceDef { name: NAME, customer_data: true, feeds: &[], build: |ctx| Box::pin(build(ctx)) };
+    ServiceDef { name: NAME, customer_data: true, feeds: &[Feed::Scores], build: |ctx| Box::pin(build(ctx)) };
 
 /// Builds the service over its own database (opened lazily).
 pub async fn build(ctx: &ServiceContext) -> Result<Arc<dyn ServiceModule>, ConfigError> {

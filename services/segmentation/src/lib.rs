@@ -6,12 +6,14 @@
 //! - [`segments`]: segments as clients define them, and the templates.
 //! - [`evaluate`]: a checked rule as one SQL statement over the fact table.
 //! - [`store`]: the fact table, purchases, RFM in SQL, segments.
+//! - [`inbox`]: the fact feeds of profile and survey.
 //! - [`api`]: the gRPC service; [`catalog`]: the tenant's custom consent
 //!   purposes, asked of profile.
 
 pub mod api;
 pub mod catalog;
 pub mod evaluate;
+pub mod inbox;
 pub mod rfm;
 pub mod rules;
 pub mod segments;
@@ -23,7 +25,7 @@ use cx_proto::segmentation::v1::segmentation_service_server::{SERVICE_NAME, Segm
 use cx_runtime::config::ConfigError;
 use cx_runtime::context::ServiceContext;
 use cx_runtime::module::Parts;
-use cx_runtime::registry::ServiceDef;
+use cx_runtime::registry::{Feed, ServiceDef};
 use cx_runtime::server::ServiceModule;
 
 use crate::api::SegmentationApi;
@@ -32,11 +34,15 @@ use crate::store::migration::Migrator;
 
 pub const NAME: &str = "segmentation";
 
-/// The segmentation service's line in the registry. Its fact table is not
-/// fed yet, so it holds no customer data and enforces no consent: it joins
-/// merges, erasures and the consent feed with the fact feeds.
-pub const SERVICE: ServiceDef =
-    ServiceDef { name: NAME, customer_data: false, feeds: &[], build: |ctx| Box::pin(build(ctx)) };
+/// The segmentation service's line in the registry: it takes the fact
+/// feeds of profile and survey into its fact table. It joins merges and
+/// erasures once its participant is written.
+pub const SERVICE: ServiceDef = ServiceDef {
+    name: NAME,
+    customer_data: false,
+    feeds: &[Feed::Consents, Feed::Scores, Feed::Cases, Feed::ProfileFacts],
+    build: |ctx| Box::pin(build(ctx)),
+};
 
 /// Builds the service over its own database (opened lazily).
 pub async fn build(ctx: &ServiceContext) -> Result<Arc<dyn ServiceModule>, ConfigError> {
@@ -44,6 +50,7 @@ pub async fn build(ctx: &ServiceContext) -> Result<Arc<dyn ServiceModule>, Confi
     let api = SegmentationApi::new(parts.db.clone(), Purposes::new(parts.internal_peer("profile")));
     Ok(parts
         .module::<Migrator>()
+        .inbox(inbox::routes)
         .serve(
             SegmentationServiceServer::new(api)
                 .max_decoding_message_size(cx_proto::codec::max_request_bytes(SERVICE_NAME)),

@@ -16,6 +16,7 @@ use cx_survey::domain::case::{Action, CaseState, MAX_COMMENTS};
 use cx_survey::domain::settings::Settings;
 use cx_survey::domain::survey::SurveyType;
 use cx_survey::store::cases::{self, CaseFilter, CaseRecord, Comment, Unhappy};
+use cx_survey::store::feeds::Feeds;
 use cx_survey::store::migration::Migrator;
 use cx_testkit::{Backend, Cluster, ServiceDb, authed};
 use prost::Message;
@@ -63,7 +64,7 @@ async fn open(db: &DatabaseConnection, t: &TenantId, unhappy: &Unhappy, opened: 
 }
 
 async fn act(db: &DatabaseConnection, t: &TenantId, id: Uuid, action: Action, when: &str) -> CaseRecord {
-    cases::act(db, t, id, &action, "agent", at(when)).await.unwrap()
+    cases::act(db, &Feeds::default(), t, id, &action, "agent", at(when)).await.unwrap()
 }
 
 fn assign(owner: &str) -> Action {
@@ -265,7 +266,9 @@ async fn actions_are_recorded_with_their_times_and_authors(backend: Backend) {
     let (db, _service) = migrated(backend).await;
     let t = tenant("acme");
     let id = open(&db, &t, &detractor("r1", at("2026-03-01T10:00:00Z")), at("2026-03-01T10:00:00Z")).await;
-    let commented = cases::act(&db, &t, id, &comment("called"), "ana", at("2026-03-01T11:00:00Z")).await.unwrap();
+    let commented = cases::act(&db, &Feeds::default(), &t, id, &comment("called"), "ana", at("2026-03-01T11:00:00Z"))
+        .await
+        .unwrap();
     assert_eq!(commented.progress.state, CaseState::InProgress);
     assert_eq!(commented.progress.first_action_at, Some(at("2026-03-01T11:00:00Z")));
     let assigned = act(&db, &t, id, assign("bo"), "2026-03-01T12:00:00Z").await;
@@ -273,7 +276,10 @@ async fn actions_are_recorded_with_their_times_and_authors(backend: Backend) {
     assert_eq!(assigned.progress.first_action_at, Some(at("2026-03-01T11:00:00Z")), "the first action stays");
     let resolved = act(&db, &t, id, resolve("billing"), "2026-03-02T10:00:00Z").await;
     assert_eq!(resolved.progress.resolved_at, Some(at("2026-03-02T10:00:00Z")));
-    let reopened = cases::act(&db, &t, id, &reopen("not refunded"), "cy", at("2026-03-03T10:00:00Z")).await.unwrap();
+    let reopened =
+        cases::act(&db, &Feeds::default(), &t, id, &reopen("not refunded"), "cy", at("2026-03-03T10:00:00Z"))
+            .await
+            .unwrap();
     assert_eq!(
         (reopened.progress.state, reopened.progress.reopen_count, reopened.progress.resolved_at),
         (CaseState::Open, 1, None)
@@ -286,13 +292,17 @@ async fn actions_are_recorded_with_their_times_and_authors(backend: Backend) {
         ]
     );
     // A refused action writes nothing, its comment included.
-    let err = cases::act(&db, &t, id, &reopen("again"), "cy", at("2026-03-03T11:00:00Z")).await.unwrap_err();
+    let err = cases::act(&db, &Feeds::default(), &t, id, &reopen("again"), "cy", at("2026-03-03T11:00:00Z"))
+        .await
+        .unwrap_err();
     assert_eq!(
         code(err),
         (Code::FailedPrecondition, format!("case {id} is not resolved: only a resolved case can be reopened"))
     );
     assert_eq!(cases::get(&db, &t, id).await.unwrap(), reopened);
-    let err = cases::act(&db, &tenant("other"), id, &assign("x"), "x", at("2026-03-03T11:00:00Z")).await.unwrap_err();
+    let err = cases::act(&db, &Feeds::default(), &tenant("other"), id, &assign("x"), "x", at("2026-03-03T11:00:00Z"))
+        .await
+        .unwrap_err();
     assert_eq!(code(err), (Code::NotFound, format!("case {id} not found")));
 }
 
@@ -303,7 +313,9 @@ async fn a_case_holds_at_most_its_comments(backend: Backend) {
     for n in 0..MAX_COMMENTS {
         act(&db, &t, id, comment(&format!("note {n}")), "2026-03-01T11:00:00Z").await;
     }
-    let err = cases::act(&db, &t, id, &comment("one more"), "ana", at("2026-03-01T12:00:00Z")).await.unwrap_err();
+    let err = cases::act(&db, &Feeds::default(), &t, id, &comment("one more"), "ana", at("2026-03-01T12:00:00Z"))
+        .await
+        .unwrap_err();
     assert_eq!(code(err), (Code::FailedPrecondition, format!("case {id} has 200 comments, the most a case holds")));
     let case = cases::get(&db, &t, id).await.unwrap();
     assert_eq!(case.comments.len(), 200);
@@ -320,7 +332,7 @@ async fn concurrent_actions_on_a_case_take_turns(backend: Backend) {
         let (db, t) = (db.clone(), t.clone());
         tokio::spawn(async move {
             let when = at("2026-03-01T11:00:00Z") + Duration::minutes(n);
-            cases::act(&db, &t, id, &comment(&format!("note {n}")), "ana", when).await.unwrap()
+            cases::act(&db, &Feeds::default(), &t, id, &comment(&format!("note {n}")), "ana", when).await.unwrap()
         })
     });
     for writer in writers.collect::<Vec<_>>() {

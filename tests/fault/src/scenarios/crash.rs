@@ -40,8 +40,8 @@ pub async fn run(bin: &Path, touchpoints: usize) -> anyhow::Result<Row> {
         ("CX_DATABASE_URL", db.url.as_str()),
         ("CX_PROFILE_ENDPOINT", profile_addr.as_str()),
         ("CX_JOURNEY_ENDPOINT", journey_addr.as_str()),
-        // The survey service is not run here.
-        ("CX_NOT_DEPLOYED", "survey"),
+        // The survey and segmentation services are not run here.
+        ("CX_NOT_DEPLOYED", "survey,segmentation"),
         ("CX_LOG", "error"),
     ];
     let profile_cx = CxProcess::serve(bin, "profile", profile_port, &env);

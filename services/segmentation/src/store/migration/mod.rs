@@ -5,6 +5,7 @@
 mod m0001_purchase_days;
 mod m0002_facts;
 mod m0003_segments;
+mod m0004_feeds;
 
 pub use m0002_facts::consent_column;
 
@@ -18,6 +19,7 @@ impl MigratorTrait for Migrator {
             Box::new(m0001_purchase_days::Migration),
             Box::new(m0002_facts::Migration),
             Box::new(m0003_segments::Migration),
+            Box::new(m0004_feeds::Migration),
         ]
     }
 }
