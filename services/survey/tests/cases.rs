@@ -185,6 +185,7 @@ fn hours(h: i64) -> Option<prost_types::Duration> {
 }
 
 cx_testkit::on_both_backends!(
+    resolving_and_reopening_tell_the_takers_of_cases_the_open_count,
     a_response_opens_one_case_due_after_its_sla,
     actions_are_recorded_with_their_times_and_authors,
     a_case_holds_at_most_its_comments,
@@ -731,4 +732,44 @@ async fn the_report_gives_the_hand_worked_figures(backend: Backend) {
     );
     // A day without cases: every figure 0, no median.
     assert_eq!(s.report("2026-02-27", "2026-02-27", "").await.unwrap(), pb::GetCaseReportResponse::default());
+}
+
+/// The open counts told to segmentation, in the order written.
+async fn told_open_cases(db: &DatabaseConnection, t: &TenantId) -> Vec<(String, i64)> {
+    use cx_runtime::outbox::entity::message;
+    use sea_orm::{ColumnTrait, QueryFilter, QueryOrder};
+    let rows = cx_runtime::store::scoped::<message::Entity>(t)
+        .filter(message::Column::Kind.eq("cx.survey.v1.OpenCasesChanged"))
+        .order_by_asc(message::Column::Id)
+        .all(db)
+        .await
+        .unwrap();
+    rows.into_iter()
+        .map(|r| {
+            let m = cx_proto::survey::v1::OpenCasesChanged::decode(r.payload.as_slice()).unwrap();
+            assert_eq!((r.destination.as_str(), m.profile_id), ("segmentation", customer(1).to_string()));
+            (m.change_time.map(|_| "at").unwrap_or_default().to_owned(), m.open_cases)
+        })
+        .collect()
+}
+
+async fn resolving_and_reopening_tell_the_takers_of_cases_the_open_count(backend: Backend) {
+    let (db, _service) = migrated(backend).await;
+    let t = tenant("told");
+    let feeds = Feeds { scores: std::sync::Arc::from([]), cases: std::sync::Arc::from(["segmentation"]) };
+    // Customer 1 has two cases open.
+    let first = open(&db, &t, &detractor("r1", at("2026-03-01T09:00:00Z")), at("2026-03-01T09:00:00Z")).await;
+    open(&db, &t, &detractor("r2", at("2026-03-01T09:30:00Z")), at("2026-03-01T09:30:00Z")).await;
+    let act = |action: Action, when: &'static str| {
+        let (db, feeds, t) = (db.clone(), feeds.clone(), t.clone());
+        async move { cases::act(&db, &feeds, &t, first, &action, "agent", at(when)).await.unwrap() }
+    };
+    // Taking a case stays unresolved: nothing told.
+    act(assign("ana"), "2026-03-01T10:00:00Z").await;
+    assert!(told_open_cases(&db, &t).await.is_empty());
+    // Resolved: 2 - 1 = 1 open; reopened: 2 again.
+    act(resolve("refund"), "2026-03-01T11:00:00Z").await;
+    act(reopen("not refunded"), "2026-03-02T10:00:00Z").await;
+    let at = "at".to_owned();
+    assert_eq!(told_open_cases(&db, &t).await, [(at.clone(), 1), (at, 2)]);
 }
