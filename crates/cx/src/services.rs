@@ -16,9 +16,12 @@ mod tests {
     use super::REGISTRY;
 
     #[test]
-    fn profile_fans_out_to_the_services_holding_customer_data_and_feeds_consent_to_survey() {
+    fn profile_fans_out_to_the_services_holding_customer_data_and_feeds_the_takers() {
         assert_eq!(REGISTRY.participants("profile"), ["journey", "survey", "segmentation"]);
-        assert_eq!(REGISTRY.fed(Feed::Consents, "profile"), ["survey"]);
+        assert_eq!(REGISTRY.fed(Feed::Consents, "profile"), ["survey", "segmentation"]);
         assert_eq!(REGISTRY.fed(Feed::Touchpoints, "journey"), ["survey", "segmentation"]);
+        assert_eq!(REGISTRY.fed(Feed::Scores, "survey"), ["profile", "segmentation"]);
+        assert_eq!(REGISTRY.fed(Feed::Cases, "survey"), ["segmentation"]);
+        assert_eq!(REGISTRY.fed(Feed::ProfileFacts, "profile"), ["segmentation"]);
     }
 }

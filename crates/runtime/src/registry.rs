@@ -42,6 +42,12 @@ pub enum Feed {
     Touchpoints,
     /// Every survey answer's score (`cx.survey.v1.ScoreRecorded`).
     Scores,
+    /// A customer's count of unresolved cases, whenever it changes
+    /// (`cx.survey.v1.OpenCasesChanged`).
+    Cases,
+    /// A customer's lifecycle, persona, attributes and digital intensity,
+    /// whenever one changes (`cx.profile.v1.ProfileFactsChanged`).
+    ProfileFacts,
 }
 
 impl Feed {
@@ -51,6 +57,8 @@ impl Feed {
             Feed::Consents => "enforces consent and must hear of its changes",
             Feed::Touchpoints => "takes the touchpoints journey stores",
             Feed::Scores => "takes the scores of survey answers",
+            Feed::Cases => "takes the customers' counts of open cases",
+            Feed::ProfileFacts => "takes the customers' profile facts",
         }
     }
 }

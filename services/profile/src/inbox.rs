@@ -29,11 +29,13 @@ const SCORES_SENDER: &str = "survey";
 #[derive(Debug)]
 pub struct ProfileInbox {
     cache: Cache,
+    /// Tells the takers of profile facts of the customers activity changed.
+    store: crate::store::ProfileStore,
 }
 
 impl ProfileInbox {
-    pub fn new(cache: Cache) -> Self {
-        Self { cache }
+    pub fn new(cache: Cache, store: crate::store::ProfileStore) -> Self {
+        Self { cache, store }
     }
 }
 
@@ -59,6 +61,9 @@ impl Receive<pb::RecordActivityRequest> for ProfileInbox {
         let records = crate::api::activity::parse_batch(&batch_id, records)?;
         // Activity may name a customer merged or erased since it was sent.
         let changed = apply_activity(txn, t, &batch_id, records, UnknownProfiles::Redirect).await?;
+        if let Some(customers) = &changed {
+            self.store.facts_changed(txn, t, customers).await?;
+        }
         let keys = cache_keys::customers(t, changed.unwrap_or_default());
         let cache = self.cache.clone();
         Ok(Some(Box::pin(async move {

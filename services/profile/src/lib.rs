@@ -32,9 +32,10 @@ use crate::store::migration::Migrator;
 pub const NAME: &str = "profile";
 
 /// The profile service's line in the registry. It holds customer data, and
-/// is the one that fans merges and erasures out to the others.
+/// is the one that fans merges and erasures out to the others; it keeps
+/// each customer's latest scores from survey's score feed.
 pub const SERVICE: ServiceDef =
-    ServiceDef { name: NAME, customer_data: true, feeds: &[], build: |ctx| Box::pin(build(ctx)) };
+    ServiceDef { name: NAME, customer_data: true, feeds: &[Feed::Scores], build: |ctx| Box::pin(build(ctx)) };
 
 /// Builds the service over its own database (opened lazily).
 pub async fn build(ctx: &ServiceContext) -> Result<Arc<dyn ServiceModule>, ConfigError> {
@@ -43,11 +44,14 @@ pub async fn build(ctx: &ServiceContext) -> Result<Arc<dyn ServiceModule>, Confi
     // Each has an endpoint: participants() refuses the others.
     let peers = participants.iter().filter_map(|name| Some((*name, parts.internal_peer(name)?))).collect();
     let holders = api::holders::Holders::new(peers);
-    let store =
-        ProfileStore::new(parts.db.clone()).with_fanout(participants).with_consent_feed(ctx.fed(Feed::Consents, NAME)?);
+    let store = ProfileStore::new(parts.db.clone())
+        .with_fanout(participants)
+        .with_consent_feed(ctx.fed(Feed::Consents, NAME)?)
+        .with_facts_feed(ctx.fed(Feed::ProfileFacts, NAME)?);
     let api = ProfileApi::new(store.clone(), parts.cache.clone(), holders);
     let internal = ProfileInternal::new(store.clone(), parts.cache.clone());
-    let received = Arc::new(inbox::ProfileInbox::new(parts.cache.clone()));
+    let received = Arc::new(inbox::ProfileInbox::new(parts.cache.clone(), store.clone()));
+    let expander = Arc::new(store::facts_feed::FactsExpander(store.clone()));
     let (cache, interval) = (parts.cache.clone(), ctx.jobs.sweep_interval);
     Ok(parts
         .module::<Migrator>()
@@ -58,6 +62,7 @@ pub async fn build(ctx: &ServiceContext) -> Result<Arc<dyn ServiceModule>, Confi
         // Other services' consent checks, behind the service identity.
         .serve_internal(ProfileInternalServiceServer::new(internal))
         .inbox(|handlers| inbox::routes(handlers, received))
+        .expand(&store::events::PROFILE_FACTS, expander)
         .job(move |stop| Box::pin(sweep_loop(store.clone(), cache.clone(), interval, stop)))
         .build())
 }

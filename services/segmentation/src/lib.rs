@@ -7,8 +7,8 @@
 //! - [`evaluate`]: a checked rule as one SQL statement over the fact table.
 //! - [`store`]: the fact table, purchases, touch days, RFM in SQL, segments.
 //! - [`api`]: the gRPC service; [`catalog`]: the tenant's custom consent
-//!   purposes, asked of profile; [`inbox`]: the touchpoints journey offers;
-//!   [`windows`]: the daily move of the journey windows; [`refresh`]: the
+//!   purposes, asked of profile; [`inbox`]: the fact feeds of profile,
+//!   journey and survey; [`windows`]: the daily move of the journey windows; [`refresh`]: the
 //!   schedule that recomputes segments' members; [`gdpr`]: merges, erasures
 //!   and access exports.
 
@@ -41,9 +41,14 @@ pub const NAME: &str = "segmentation";
 
 /// The segmentation service's line in the registry: it holds customer data
 /// (memberships, the facts copied from the other services), so it takes
-/// part in merges and erasures; its facts take journey's touchpoints.
-pub const SERVICE: ServiceDef =
-    ServiceDef { name: NAME, customer_data: true, feeds: &[Feed::Touchpoints], build: |ctx| Box::pin(build(ctx)) };
+/// part in merges and erasures; its fact table takes the feeds of profile,
+/// journey and survey.
+pub const SERVICE: ServiceDef = ServiceDef {
+    name: NAME,
+    customer_data: true,
+    feeds: &[Feed::Consents, Feed::Touchpoints, Feed::Scores, Feed::Cases, Feed::ProfileFacts],
+    build: |ctx| Box::pin(build(ctx)),
+};
 
 /// Builds the service over its own database (opened lazily).
 pub async fn build(ctx: &ServiceContext) -> Result<Arc<dyn ServiceModule>, ConfigError> {

@@ -21,12 +21,16 @@ use cx_proto::profile::v1 as profile;
 use crate::api::cases::case_to_proto;
 use crate::api::invitations::invitation_to_proto;
 use crate::store::entity::consent;
+use crate::store::feeds::Feeds;
 use crate::store::{SurveyError, gdpr, invitations, responses};
 
 /// The survey service's data, as merges, erasures and exports see it. It
 /// caches nothing about a customer, so nothing is left to invalidate.
 #[derive(Debug)]
-pub struct SurveyData;
+pub struct SurveyData {
+    /// Told the survivor's open cases after a merge moved some.
+    pub feeds: Feeds,
+}
 
 #[async_trait]
 impl Participant for SurveyData {
@@ -39,6 +43,9 @@ impl Participant for SurveyData {
     ) -> Result<AfterCommit, SurveyError> {
         let invitations = invitations::gdpr::merge(txn, t, survivor, merged).await?;
         let moved = gdpr::merge(txn, t, survivor, merged).await?;
+        if moved.get("cases").is_some_and(|n| *n > 0) {
+            self.feeds.open_cases(txn, t, survivor).await?;
+        }
         tracing::info!(invitations, ?moved, "merged customer's survey data moved to the survivor");
         Ok(None)
     }

@@ -31,6 +31,7 @@ use cx_runtime::server::ServiceModule;
 
 use crate::api::SurveyApi;
 use crate::store::SurveyStore;
+use crate::store::feeds::Feeds;
 use crate::store::migration::Migrator;
 
 pub const NAME: &str = "survey";
@@ -49,7 +50,8 @@ pub const SERVICE: ServiceDef = ServiceDef {
 /// Builds the service over its own database (opened lazily).
 pub async fn build(ctx: &ServiceContext) -> Result<Arc<dyn ServiceModule>, ConfigError> {
     let parts = Parts::open(ctx, NAME).await?;
-    let store = SurveyStore::new(parts.db.clone());
+    let feeds = Feeds { scores: ctx.fed(Feed::Scores, NAME)?.into(), cases: ctx.fed(Feed::Cases, NAME)?.into() };
+    let store = SurveyStore::new(parts.db.clone()).with_feeds(feeds.clone());
     let api = SurveyApi::new(store, parts.cache.clone());
     let db = parts.db.clone();
     let consents = consents::Consents::new(parts.internal_peer("profile"));
@@ -61,7 +63,7 @@ pub async fn build(ctx: &ServiceContext) -> Result<Arc<dyn ServiceModule>, Confi
             SurveyServiceServer::new(api).max_decoding_message_size(cx_proto::codec::max_request_bytes(SERVICE_NAME)),
         )
         .inbox(|handlers| inbox::routes(handlers, parts_db, consents, cache))
-        .participant(Arc::new(gdpr::SurveyData))
+        .participant(Arc::new(gdpr::SurveyData { feeds }))
         .job(move |stop| Box::pin(expiry::run(db.clone(), stop)))
         .build())
 }

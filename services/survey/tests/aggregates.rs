@@ -19,6 +19,7 @@ use cx_runtime::TenantId;
 use cx_runtime::error::Violations;
 use cx_survey::domain::aggregates::{Counts, day};
 use cx_survey::domain::survey::SurveyType;
+use cx_survey::store::feeds::Feeds;
 use cx_survey::store::migration::Migrator;
 use cx_survey::store::rollups::{self, Cell, CellKey};
 use cx_survey::store::submit::{self, Draft};
@@ -170,7 +171,7 @@ async fn roll_ups_equal_a_scan_after_shuffled_batches_replays_and_anonymisation(
         async move {
             let mut created = 0;
             for plan in mine {
-                let (response, new) = submit::submit(&db, &t, plan.draft.clone()).await.unwrap();
+                let (response, new) = submit::submit(&db, &Feeds::default(), &t, plan.draft.clone()).await.unwrap();
                 assert_eq!(response.id, plan.draft.id);
                 created += usize::from(new);
             }
@@ -182,13 +183,13 @@ async fn roll_ups_equal_a_scan_after_shuffled_batches_replays_and_anonymisation(
 
     // Replays add nothing; another content under a stored id is refused.
     for plan in all.iter().step_by(7) {
-        let (_, new) = submit::submit(&db, &t, plan.draft.clone()).await.unwrap();
+        let (_, new) = submit::submit(&db, &Feeds::default(), &t, plan.draft.clone()).await.unwrap();
         assert!(!new, "{} replayed", plan.draft.id);
     }
     for plan in all.iter().step_by(11) {
         let mut changed = plan.draft.clone();
         changed.digest.push(b'!');
-        let refused = submit::submit(&db, &t, changed).await.unwrap_err();
+        let refused = submit::submit(&db, &Feeds::default(), &t, changed).await.unwrap_err();
         assert!(matches!(refused, SurveyError::AlreadyExists(_)), "{refused:?}");
     }
 
@@ -227,7 +228,7 @@ async fn the_same_answer_sent_at_once_is_stored_once(backend: Backend) {
     let drafts = [draft("anon", id, None, 5, when, false), draft("invited", id, Some(invitation), 4, when, false)];
     let sends = drafts.iter().flat_map(|d| std::iter::repeat_n(d.clone(), 8)).map(|d| {
         let (db, t) = (db.clone(), t.clone());
-        async move { submit::submit(&db, &t, d).await.unwrap().1 }
+        async move { submit::submit(&db, &Feeds::default(), &t, d).await.unwrap().1 }
     });
     let created = futures::future::join_all(sends).await;
     assert_eq!(created.iter().filter(|&&new| new).count(), 2, "{created:?}");

@@ -16,6 +16,7 @@ use cx_survey::domain::case::{Action, CaseState, MAX_COMMENTS};
 use cx_survey::domain::settings::Settings;
 use cx_survey::domain::survey::SurveyType;
 use cx_survey::store::cases::{self, CaseFilter, CaseRecord, Comment, Unhappy};
+use cx_survey::store::feeds::Feeds;
 use cx_survey::store::migration::Migrator;
 use cx_testkit::{Backend, Cluster, ServiceDb, authed};
 use prost::Message;
@@ -63,7 +64,7 @@ async fn open(db: &DatabaseConnection, t: &TenantId, unhappy: &Unhappy, opened: 
 }
 
 async fn act(db: &DatabaseConnection, t: &TenantId, id: Uuid, action: Action, when: &str) -> CaseRecord {
-    cases::act(db, t, id, &action, "agent", at(when)).await.unwrap()
+    cases::act(db, &Feeds::default(), t, id, &action, "agent", at(when)).await.unwrap()
 }
 
 fn assign(owner: &str) -> Action {
@@ -184,6 +185,7 @@ fn hours(h: i64) -> Option<prost_types::Duration> {
 }
 
 cx_testkit::on_both_backends!(
+    resolving_and_reopening_tell_the_takers_of_cases_the_open_count,
     a_response_opens_one_case_due_after_its_sla,
     actions_are_recorded_with_their_times_and_authors,
     a_case_holds_at_most_its_comments,
@@ -265,7 +267,9 @@ async fn actions_are_recorded_with_their_times_and_authors(backend: Backend) {
     let (db, _service) = migrated(backend).await;
     let t = tenant("acme");
     let id = open(&db, &t, &detractor("r1", at("2026-03-01T10:00:00Z")), at("2026-03-01T10:00:00Z")).await;
-    let commented = cases::act(&db, &t, id, &comment("called"), "ana", at("2026-03-01T11:00:00Z")).await.unwrap();
+    let commented = cases::act(&db, &Feeds::default(), &t, id, &comment("called"), "ana", at("2026-03-01T11:00:00Z"))
+        .await
+        .unwrap();
     assert_eq!(commented.progress.state, CaseState::InProgress);
     assert_eq!(commented.progress.first_action_at, Some(at("2026-03-01T11:00:00Z")));
     let assigned = act(&db, &t, id, assign("bo"), "2026-03-01T12:00:00Z").await;
@@ -273,7 +277,10 @@ async fn actions_are_recorded_with_their_times_and_authors(backend: Backend) {
     assert_eq!(assigned.progress.first_action_at, Some(at("2026-03-01T11:00:00Z")), "the first action stays");
     let resolved = act(&db, &t, id, resolve("billing"), "2026-03-02T10:00:00Z").await;
     assert_eq!(resolved.progress.resolved_at, Some(at("2026-03-02T10:00:00Z")));
-    let reopened = cases::act(&db, &t, id, &reopen("not refunded"), "cy", at("2026-03-03T10:00:00Z")).await.unwrap();
+    let reopened =
+        cases::act(&db, &Feeds::default(), &t, id, &reopen("not refunded"), "cy", at("2026-03-03T10:00:00Z"))
+            .await
+            .unwrap();
     assert_eq!(
         (reopened.progress.state, reopened.progress.reopen_count, reopened.progress.resolved_at),
         (CaseState::Open, 1, None)
@@ -286,13 +293,17 @@ async fn actions_are_recorded_with_their_times_and_authors(backend: Backend) {
         ]
     );
     // A refused action writes nothing, its comment included.
-    let err = cases::act(&db, &t, id, &reopen("again"), "cy", at("2026-03-03T11:00:00Z")).await.unwrap_err();
+    let err = cases::act(&db, &Feeds::default(), &t, id, &reopen("again"), "cy", at("2026-03-03T11:00:00Z"))
+        .await
+        .unwrap_err();
     assert_eq!(
         code(err),
         (Code::FailedPrecondition, format!("case {id} is not resolved: only a resolved case can be reopened"))
     );
     assert_eq!(cases::get(&db, &t, id).await.unwrap(), reopened);
-    let err = cases::act(&db, &tenant("other"), id, &assign("x"), "x", at("2026-03-03T11:00:00Z")).await.unwrap_err();
+    let err = cases::act(&db, &Feeds::default(), &tenant("other"), id, &assign("x"), "x", at("2026-03-03T11:00:00Z"))
+        .await
+        .unwrap_err();
     assert_eq!(code(err), (Code::NotFound, format!("case {id} not found")));
 }
 
@@ -303,7 +314,9 @@ async fn a_case_holds_at_most_its_comments(backend: Backend) {
     for n in 0..MAX_COMMENTS {
         act(&db, &t, id, comment(&format!("note {n}")), "2026-03-01T11:00:00Z").await;
     }
-    let err = cases::act(&db, &t, id, &comment("one more"), "ana", at("2026-03-01T12:00:00Z")).await.unwrap_err();
+    let err = cases::act(&db, &Feeds::default(), &t, id, &comment("one more"), "ana", at("2026-03-01T12:00:00Z"))
+        .await
+        .unwrap_err();
     assert_eq!(code(err), (Code::FailedPrecondition, format!("case {id} has 200 comments, the most a case holds")));
     let case = cases::get(&db, &t, id).await.unwrap();
     assert_eq!(case.comments.len(), 200);
@@ -320,7 +333,7 @@ async fn concurrent_actions_on_a_case_take_turns(backend: Backend) {
         let (db, t) = (db.clone(), t.clone());
         tokio::spawn(async move {
             let when = at("2026-03-01T11:00:00Z") + Duration::minutes(n);
-            cases::act(&db, &t, id, &comment(&format!("note {n}")), "ana", when).await.unwrap()
+            cases::act(&db, &Feeds::default(), &t, id, &comment(&format!("note {n}")), "ana", when).await.unwrap()
         })
     });
     for writer in writers.collect::<Vec<_>>() {
@@ -719,4 +732,44 @@ async fn the_report_gives_the_hand_worked_figures(backend: Backend) {
     );
     // A day without cases: every figure 0, no median.
     assert_eq!(s.report("2026-02-27", "2026-02-27", "").await.unwrap(), pb::GetCaseReportResponse::default());
+}
+
+/// The open counts told to segmentation, in the order written.
+async fn told_open_cases(db: &DatabaseConnection, t: &TenantId) -> Vec<(String, i64)> {
+    use cx_runtime::outbox::entity::message;
+    use sea_orm::{ColumnTrait, QueryFilter, QueryOrder};
+    let rows = cx_runtime::store::scoped::<message::Entity>(t)
+        .filter(message::Column::Kind.eq("cx.survey.v1.OpenCasesChanged"))
+        .order_by_asc(message::Column::Id)
+        .all(db)
+        .await
+        .unwrap();
+    rows.into_iter()
+        .map(|r| {
+            let m = cx_proto::survey::v1::OpenCasesChanged::decode(r.payload.as_slice()).unwrap();
+            assert_eq!((r.destination.as_str(), m.profile_id), ("segmentation", customer(1).to_string()));
+            (m.change_time.map(|_| "at").unwrap_or_default().to_owned(), m.open_cases)
+        })
+        .collect()
+}
+
+async fn resolving_and_reopening_tell_the_takers_of_cases_the_open_count(backend: Backend) {
+    let (db, _service) = migrated(backend).await;
+    let t = tenant("told");
+    let feeds = Feeds { scores: std::sync::Arc::from([]), cases: std::sync::Arc::from(["segmentation"]) };
+    // Customer 1 has two cases open.
+    let first = open(&db, &t, &detractor("r1", at("2026-03-01T09:00:00Z")), at("2026-03-01T09:00:00Z")).await;
+    open(&db, &t, &detractor("r2", at("2026-03-01T09:30:00Z")), at("2026-03-01T09:30:00Z")).await;
+    let act = |action: Action, when: &'static str| {
+        let (db, feeds, t) = (db.clone(), feeds.clone(), t.clone());
+        async move { cases::act(&db, &feeds, &t, first, &action, "agent", at(when)).await.unwrap() }
+    };
+    // Taking a case stays unresolved: nothing told.
+    act(assign("ana"), "2026-03-01T10:00:00Z").await;
+    assert!(told_open_cases(&db, &t).await.is_empty());
+    // Resolved: 2 - 1 = 1 open; reopened: 2 again.
+    act(resolve("refund"), "2026-03-01T11:00:00Z").await;
+    act(reopen("not refunded"), "2026-03-02T10:00:00Z").await;
+    let at = "at".to_owned();
+    assert_eq!(told_open_cases(&db, &t).await, [(at.clone(), 1), (at, 2)]);
 }

@@ -18,6 +18,7 @@ use cx_runtime::gdpr::{Counts, Participant};
 use cx_survey::domain::case::Action;
 use cx_survey::gdpr::SurveyData;
 use cx_survey::store::cases::{self, CaseFilter};
+use cx_survey::store::feeds::Feeds;
 use cx_survey::store::invitations::consent::{self, Decision};
 use cx_survey::store::migration::Migrator;
 use cx_survey::store::responses::{self, Owner};
@@ -100,7 +101,7 @@ async fn setup(backend: Backend) -> Setup {
         draft("anon", nps, None, 10, "2026-03-05T11:00:00Z", price()),
     ];
     for d in drafts {
-        assert!(submit::submit(&db, &t, d).await.unwrap().1);
+        assert!(submit::submit(&db, &Feeds::default(), &t, d).await.unwrap().1);
     }
     let case_of = |id: &str| {
         let (db, t, id) = (db.clone(), t.clone(), id.to_owned());
@@ -108,7 +109,7 @@ async fn setup(backend: Backend) -> Setup {
     };
     let cases = [case_of("ann-nps").await, case_of("bob-csat").await, case_of("cleo-nps").await];
     let comment = Action::Comment { text: "called back".into() };
-    cases::act(&db, &t, cases[1], &comment, "agent-7", at("2026-03-04T12:00:00Z")).await.unwrap();
+    cases::act(&db, &Feeds::default(), &t, cases[1], &comment, "agent-7", at("2026-03-04T12:00:00Z")).await.unwrap();
     Setup { _service: service, db, t, cases, invitations: invitations.try_into().unwrap() }
 }
 
@@ -116,13 +117,13 @@ impl Setup {
     async fn merge(&self, survivor: Uuid, merged: Uuid) {
         let txn = self.db.begin().await.unwrap();
         cx_runtime::gdpr::record_merge(&txn, &self.t, survivor, merged).await.unwrap();
-        SurveyData.merge(&txn, &self.t, survivor, merged).await.unwrap();
+        SurveyData { feeds: Feeds::default() }.merge(&txn, &self.t, survivor, merged).await.unwrap();
         txn.commit().await.unwrap();
     }
 
     async fn erase(&self, customers: &[Uuid]) -> Counts {
         let txn = self.db.begin().await.unwrap();
-        let (counts, _) = SurveyData.erase(&txn, &self.t, customers).await.unwrap();
+        let (counts, _) = SurveyData { feeds: Feeds::default() }.erase(&txn, &self.t, customers).await.unwrap();
         txn.commit().await.unwrap();
         counts
     }
@@ -275,7 +276,7 @@ async fn an_export_gives_everything_held_about_the_customer(backend: Backend) {
     let export = |customers: Vec<Uuid>| {
         let (db, t) = (s.db.clone(), s.t.clone());
         async move {
-            let records = SurveyData.export(&db, &t, &customers).await.unwrap();
+            let records = SurveyData { feeds: Feeds::default() }.export(&db, &t, &customers).await.unwrap();
             records.try_collect::<Vec<_>>().await.unwrap()
         }
     };

@@ -61,7 +61,8 @@ impl ProfileStore {
     ) -> Result<Option<Vec<Uuid>>> {
         let txn = self.db().begin().await?;
         let applied = apply_activity(&txn, t, batch_id, records, UnknownProfiles::Reject).await?;
-        if applied.is_some() {
+        if let Some(customers) = &applied {
+            self.facts_changed(&txn, t, customers).await?;
             txn.commit().await?;
         }
         Ok(applied)

@@ -1,7 +1,9 @@
 //! What the profile service tells the others through its outbox
 //! (docs/ARCHITECTURE.md §2.3), written in the transaction of the change
 //! itself: merges and erasures to every service the registry says holds
-//! customer data, consent decisions to every service enforcing consent.
+//! customer data, consent decisions to every service enforcing consent,
+//! rows naming customers whose facts changed to the takers of profile facts
+//! (expanded when delivered, [`super::facts_feed`]).
 
 use cx_proto::profile::v1 as pb;
 use cx_runtime::TenantId;
@@ -64,6 +66,27 @@ pub async fn consent_changed<C: ConnectionTrait>(
     };
     for service in services {
         cx_runtime::outbox::send(conn, t, service, &event).await?;
+    }
+    Ok(())
+}
+
+/// The kind of the rows naming a customer whose profile facts changed: each
+/// is made into a `ProfileFactsChanged` of the facts current at delivery.
+pub const PROFILE_FACTS: cx_runtime::outbox::Kind = cx_runtime::outbox::Kind::rows("cx.profile.v1.ProfileFacts");
+
+/// Enqueues, for every taker of profile facts, one tiny row per customer of
+/// `customers` (its payload the customer's id as 16 bytes).
+pub async fn facts_changed<C: ConnectionTrait>(
+    conn: &C,
+    t: &TenantId,
+    services: &[&'static str],
+    customers: &[Uuid],
+) -> Result<(), DbErr> {
+    for service in services {
+        for customer in customers {
+            let pending = cx_runtime::outbox::Pending::new(t, service, &PROFILE_FACTS);
+            pending.enqueue(conn, customer.as_bytes().to_vec()).await?;
+        }
     }
     Ok(())
 }

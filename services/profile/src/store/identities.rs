@@ -82,6 +82,7 @@ impl ProfileStore {
                 .await;
             match won {
                 Ok(result) if inserted(&result) => {
+                    self.facts_changed(&txn, t, &[id]).await?;
                     Deadline::check_current()?;
                     txn.commit().await?;
                     return Ok(Some((self.get(t, id).await?, true)));
@@ -131,6 +132,9 @@ impl ProfileStore {
             if !orphans.is_empty() {
                 scoped_delete::<customer::Entity>(t).filter(customer::Column::Id.is_in(orphans)).exec(&txn).await?;
             }
+            let made: Vec<Uuid> =
+                fresh.iter().filter(|(i, id)| winners.get(i) == Some(id)).map(|(_, id)| *id).collect();
+            self.facts_changed(&txn, t, &made).await?;
             // Profiles made for a caller that has given up are not kept.
             Deadline::check_current()?;
             txn.commit().await?;

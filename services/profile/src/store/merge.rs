@@ -118,6 +118,7 @@ impl ProfileStore {
         let touched: HashMap<Uuid, _> = gone.last_touch_at.map(|at| (survivor, at)).into_iter().collect();
         refresh(&txn, t, &[survivor], Utc::now().date_naive(), &touched).await?;
         super::events::profile_merged(&txn, t, self.fanout(), survivor, merged).await?;
+        self.facts_changed(&txn, t, &[survivor]).await?;
         txn.commit().await?;
         Ok(MergeOutcome { profile: self.get(t, survivor).await?, conflicts })
     }

@@ -16,6 +16,7 @@ pub mod entity;
 pub mod erase;
 pub mod events;
 pub mod export;
+pub mod facts_feed;
 pub mod identities;
 pub mod intensity;
 pub mod merge;
@@ -44,6 +45,8 @@ pub struct ProfileStore {
     fanout: std::sync::Arc<[&'static str]>,
     /// Services told of every consent decision (those enforcing consent).
     consent_feed: std::sync::Arc<[&'static str]>,
+    /// Services told whenever a customer's profile facts change.
+    facts_feed: std::sync::Arc<[&'static str]>,
     models: std::sync::Arc<intensity::ModelCache>,
 }
 
@@ -58,6 +61,7 @@ impl ProfileStore {
             db,
             fanout: std::sync::Arc::from([]),
             consent_feed: std::sync::Arc::from([]),
+            facts_feed: std::sync::Arc::from([]),
             models: Default::default(),
         }
     }
@@ -80,6 +84,27 @@ impl ProfileStore {
 
     pub fn consent_feed(&self) -> &[&'static str] {
         &self.consent_feed
+    }
+
+    /// Tells `services` whenever a customer's profile facts change.
+    pub fn with_facts_feed(mut self, services: Vec<&'static str>) -> Self {
+        self.facts_feed = services.into();
+        self
+    }
+
+    pub fn facts_feed(&self) -> &[&'static str] {
+        &self.facts_feed
+    }
+
+    /// Enqueues "the facts of `customers` changed" on `conn`, the
+    /// transaction of the change.
+    pub async fn facts_changed<C: sea_orm::ConnectionTrait>(
+        &self,
+        conn: &C,
+        t: &cx_runtime::TenantId,
+        customers: &[uuid::Uuid],
+    ) -> Result<()> {
+        Ok(events::facts_changed(conn, t, &self.facts_feed, customers).await?)
     }
 
     pub fn db(&self) -> &DatabaseConnection {

@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use chrono::{DateTime, Utc};
 use cx_runtime::TenantId;
 use cx_runtime::store::{increment, scoped, scoped_update};
-use sea_orm::{ActiveValue::Set, ColumnTrait, QueryFilter, QueryOrder, QuerySelect};
+use sea_orm::{ActiveValue::Set, ColumnTrait, QueryFilter, QueryOrder, QuerySelect, TransactionTrait};
 use uuid::Uuid;
 
 use super::entity::{customer, identity};
@@ -194,6 +194,7 @@ impl ProfileStore {
                 current.persona.clone()
             };
             let json = serde_json::to_value(&attributes).map_err(|e| ProfileError::Corrupt(e.to_string()))?;
+            let txn = self.db.begin().await?;
             let result = scoped_update::<customer::Entity>(t)
                 .col_expr(customer::Column::Persona, persona.into())
                 .col_expr(customer::Column::Attributes, json.into())
@@ -201,11 +202,14 @@ impl ProfileStore {
                 .col_expr(customer::Column::UpdatedAt, cx_runtime::store::now().into())
                 .filter(customer::Column::Id.eq(id))
                 .filter(customer::Column::Version.eq(current.version))
-                .exec(&self.db)
+                .exec(&txn)
                 .await?;
             if result.rows_affected == 1 {
+                self.facts_changed(&txn, t, &[id]).await?;
+                txn.commit().await?;
                 return self.get(t, id).await;
             }
+            txn.rollback().await?;
         }
         Err(ProfileError::Aborted(format!("profile {id} is being changed concurrently, retry")))
     }

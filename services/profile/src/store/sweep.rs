@@ -78,6 +78,7 @@ impl ProfileStore {
                 }
                 let txn = self.db().begin().await?;
                 refresh(&txn, &t, &due, today, &Default::default()).await?;
+                self.facts_changed(&txn, &t, &due).await?;
                 txn.commit().await?;
                 changed.extend(due);
             }

@@ -62,6 +62,9 @@ table!(fact, "segment_facts", {
     responses: i64,
     open_cases: i64,
     last_touch_micros: Option<i64>,
+    // When the open-cases count and the profile columns were true.
+    open_cases_time: Option<DateTimeUtc>,
+    profile_time: Option<DateTimeUtc>,
 });
 
 tenant_scoped!(fact);
@@ -90,6 +93,18 @@ table!(consent, "segment_consents", {
 });
 
 tenant_scoped!(consent);
+
+// A customer's latest score of a survey type.
+table!(score, "segment_scores", {
+    #[sea_orm(primary_key, auto_increment = false)] tenant_id: String,
+    #[sea_orm(primary_key, auto_increment = false)] customer_id: Uuid,
+    #[sea_orm(primary_key, auto_increment = false)] survey_type: i16,
+    score: i16,
+    respond_time: DateTimeUtc,
+    response_id: String,
+});
+
+tenant_scoped!(score);
 
 // A segment, as its `cx.segmentation.v1.Segment` message.
 table!(segment, "segments", {

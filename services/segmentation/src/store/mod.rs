@@ -1,12 +1,21 @@
 //! The segmentation schema: what it keeps from profile and journey
 //! (purchases per customer, day and currency; touchpoints per customer, day
-//! and channel), the set-wise RFM over it, and the members of a segment.
+//! and channel), the set-wise RFM over it, the members of a segment, and
+//! the fact table the feeds keep current ([`facts`], [`consents`],
+//! [`scores`], [`cases`], [`profiles`], [`touches`]; [`customers`] merges
+//! and erases them).
 
+pub mod cases;
+pub mod consents;
+pub mod customers;
 pub mod entity;
 pub mod evaluate;
+pub mod facts;
 pub mod members;
 pub mod migration;
+pub mod profiles;
 pub mod purchases;
 pub mod rfm;
+pub mod scores;
 pub mod segments;
 pub mod touches;

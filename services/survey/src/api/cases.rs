@@ -105,7 +105,7 @@ async fn act(
     action: Action,
 ) -> Result<pb::FollowUpCase, tonic::Status> {
     let now = cx_runtime::store::now();
-    let case = cases::act(api.store.db(), t, id, &action, author, now).await?;
+    let case = cases::act(api.store.db(), api.store.feeds(), t, id, &action, author, now).await?;
     Ok(case_to_proto(&case, now))
 }
 

@@ -99,7 +99,7 @@ pub(super) async fn submit_response(
 ) -> Reply<pb::SubmitResponseResponse> {
     let t = tenant(&request, Role::Writer)?;
     let sent = request.into_inner().response.ok_or_else(|| FieldViolation::new("response", "is required"))?;
-    let (response, created) = submit::submit(api.store.db(), &t, draft(sent)?).await?;
+    let (response, created) = submit::submit(api.store.db(), api.store.feeds(), &t, draft(sent)?).await?;
     if created {
         tracing::info!(survey = %response.survey_id, "response recorded");
     }

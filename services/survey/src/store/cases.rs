@@ -15,6 +15,7 @@ use sea_orm::{
 use uuid::Uuid;
 
 use super::entity::{case, case_comment};
+use super::feeds::Feeds;
 use super::{Result, SurveyError};
 use crate::domain::case::{self as rules, Action, CaseState, MAX_COMMENTS, Progress};
 use crate::domain::median::{median, middle};
@@ -264,6 +265,7 @@ pub async fn list(
 /// it. Returns the case as it is now.
 pub async fn act(
     db: &DatabaseConnection,
+    feeds: &Feeds,
     t: &TenantId,
     id: Uuid,
     action: &Action,
@@ -278,7 +280,7 @@ pub async fn act(
         query = query.lock_exclusive();
     }
     let row = query.one(&txn).await?.ok_or_else(|| SurveyError::not_found(format_args!("case {id}")))?;
-    let respond_at = row.respond_at;
+    let (respond_at, customer) = (row.respond_at, row.customer_id);
     let current = record(row, Vec::new())?.progress;
     let next =
         rules::apply(&current, action, now).map_err(|refusal| SurveyError::FailedPrecondition(refusal.message(id)))?;
@@ -321,6 +323,10 @@ pub async fn act(
         .col_expr(case::Column::ReopenCount, Expr::value(next.reopen_count))
         .exec(&txn)
         .await?;
+    let resolved = |state: CaseState| state == CaseState::Resolved;
+    if let Some(customer) = customer.filter(|_| resolved(current.state) != resolved(next.state)) {
+        feeds.open_cases(&txn, t, customer).await?;
+    }
     txn.commit().await?;
     get(db, t, id).await
 }

@@ -3,6 +3,7 @@
 
 pub mod cases;
 pub mod entity;
+pub mod feeds;
 pub mod gdpr;
 pub mod invitations;
 pub mod migration;
@@ -22,11 +23,22 @@ pub type Result<T> = std::result::Result<T, SurveyError>;
 #[derive(Clone, Debug)]
 pub struct SurveyStore {
     db: DatabaseConnection,
+    feeds: feeds::Feeds,
 }
 
 impl SurveyStore {
     pub fn new(db: DatabaseConnection) -> Self {
-        Self { db }
+        Self { db, feeds: feeds::Feeds::default() }
+    }
+
+    /// Tells the takers of `feeds` of scores and open cases.
+    pub fn with_feeds(mut self, feeds: feeds::Feeds) -> Self {
+        self.feeds = feeds;
+        self
+    }
+
+    pub fn feeds(&self) -> &feeds::Feeds {
+        &self.feeds
     }
 
     pub fn db(&self) -> &DatabaseConnection {

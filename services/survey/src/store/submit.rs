@@ -16,6 +16,7 @@ use uuid::Uuid;
 
 use super::cases::{self, Unhappy};
 use super::entity::{invitation, response, survey};
+use super::feeds::Feeds;
 use super::responses;
 use super::rollups::{self, CellKey};
 use super::{Result, SurveyError};
@@ -56,7 +57,12 @@ enum Outcome {
 
 /// Records `draft`, or finds it recorded: the response and whether it is
 /// new. The same id with other content is ALREADY_EXISTS.
-pub async fn submit(db: &DatabaseConnection, t: &TenantId, draft: Draft) -> Result<(pb::Response, bool)> {
+pub async fn submit(
+    db: &DatabaseConnection,
+    feeds: &Feeds,
+    t: &TenantId,
+    draft: Draft,
+) -> Result<(pb::Response, bool)> {
     // The loser of a race on the id finds the winner's row in the next round.
     for _ in 0..3 {
         if let Some(stored) = responses::get(db, t, &draft.id).await? {
@@ -69,7 +75,7 @@ pub async fn submit(db: &DatabaseConnection, t: &TenantId, draft: Draft) -> Resu
             return Ok((responses::to_proto(&stored)?, false));
         }
         let txn = db.begin().await?;
-        match attempt(&txn, t, &draft).await {
+        match attempt(&txn, feeds, t, &draft).await {
             Ok(Outcome::Stored(response)) => {
                 Deadline::check_current()?;
                 txn.commit().await?;
@@ -105,7 +111,7 @@ fn refusal(inv: &invitation::Model, draft: &Draft, at: DateTime<Utc>) -> Option<
     Some(Err(refused))
 }
 
-async fn attempt(txn: &DatabaseTransaction, t: &TenantId, draft: &Draft) -> Result<Outcome> {
+async fn attempt(txn: &DatabaseTransaction, feeds: &Feeds, t: &TenantId, draft: &Draft) -> Result<Outcome> {
     let invitation = match draft.invitation_id {
         None => None,
         Some(id) => Some(
@@ -173,7 +179,7 @@ async fn attempt(txn: &DatabaseTransaction, t: &TenantId, draft: &Draft) -> Resu
     }
 
     let judged = Judged { invitation, survey_type, version, at, language };
-    Ok(Outcome::Stored(Box::new(record(txn, t, draft, judged).await?)))
+    Ok(Outcome::Stored(Box::new(record(txn, feeds, t, draft, judged).await?)))
 }
 
 /// What the checks settled about an answer.
@@ -186,8 +192,14 @@ struct Judged {
 }
 
 /// The writes of an answer found good, its invitation already claimed: its
-/// case, its row, its score for profile, its roll-up.
-async fn record(txn: &DatabaseTransaction, t: &TenantId, draft: &Draft, judged: Judged) -> Result<pb::Response> {
+/// case, its row, its score for the takers of scores, its roll-up.
+async fn record(
+    txn: &DatabaseTransaction,
+    feeds: &Feeds,
+    t: &TenantId,
+    draft: &Draft,
+    judged: Judged,
+) -> Result<pb::Response> {
     let Judged { invitation, survey_type, version, at, language } = judged;
     let survey_id = draft.survey_id;
     let customer_id = invitation.as_ref().map(|i| i.customer_id);
@@ -203,7 +215,9 @@ async fn record(txn: &DatabaseTransaction, t: &TenantId, draft: &Draft, judged: 
                 score: draft.score,
                 respond_time: at,
             };
-            Some(cases::open(txn, t, &unhappy, &settings).await?)
+            let id = cases::open(txn, t, &unhappy, &settings).await?;
+            feeds.open_cases(txn, t, customer).await?;
+            Some(id)
         }
         _ => None,
     };
@@ -239,7 +253,7 @@ async fn record(txn: &DatabaseTransaction, t: &TenantId, draft: &Draft, judged: 
             response_id: row.id.clone(),
             respond_time: Some(cx_proto::timestamp(at)),
         };
-        cx_runtime::outbox::send(txn, t, "profile", &recorded).await?;
+        feeds.score(txn, t, &recorded).await?;
     }
     // Last: the day's cell is shared by every writer of the day.
     let key = CellKey {

@@ -19,7 +19,8 @@ use sea_orm::{ActiveValue::Set, DatabaseConnection, EntityTrait};
 use tonic::transport::Channel as GrpcChannel;
 use uuid::Uuid;
 
-pub const SERVICES: Registry = Registry::new(&[cx_survey::SERVICE]);
+// Profile takes the scores survey sends.
+pub const SERVICES: Registry = Registry::new(&[cx_profile::SERVICE, cx_survey::SERVICE]);
 
 pub struct Suite {
     pub cluster: Cluster,

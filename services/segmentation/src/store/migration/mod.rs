@@ -6,6 +6,7 @@ mod m0001_purchase_days;
 mod m0002_facts;
 mod m0003_segments;
 mod m0004_touch_days;
+mod m0005_feeds;
 
 pub use m0002_facts::consent_column;
 
@@ -20,6 +21,7 @@ impl MigratorTrait for Migrator {
             Box::new(m0002_facts::Migration),
             Box::new(m0003_segments::Migration),
             Box::new(m0004_touch_days::Migration),
+            Box::new(m0005_feeds::Migration),
         ]
     }
 }

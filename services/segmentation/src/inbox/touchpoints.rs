@@ -26,7 +26,7 @@ pub const MAX_OFFERED: usize = 10_000;
 /// Ids per GDPR look-up: well under SQLite's 32,766 parameters.
 const IDS_PER_STATEMENT: usize = 5_000;
 
-/// The segmentation service's inbox.
+/// The touchpoints journey offers.
 pub fn routes(handlers: Handlers) -> Handlers {
     handlers.on::<TouchpointsOffered>(TOUCHPOINTS_SENDER, Arc::new(Touchpoints))
 }
