@@ -74,7 +74,7 @@ ingest() {
 # Triggers and consents first: with survey not deployed journey offers
 # nothing, so they cost the runs without nothing. A short ingest creates the
 # customers.
-start_journey survey,segmentation
+start_journey survey
 "$LOAD" --target "http://$journey_addr" --profile-target "http://$profile_addr" --call ingest-touchpoints \
   --token "$token" --batch 1000 --customers 10000 --connections 1 --concurrency 1 --duration 1s --warmup 0s --json \
   --survey-target "http://$survey_addr" --consent-every 2
@@ -93,7 +93,7 @@ for round in $(seq 1 "${ROUNDS:-2}"); do
   ingest
   kill "$journey" && wait "$journey" 2>/dev/null || true
   echo "== round $round, 2. survey deployed: every batch offered, 3 triggers"
-  start_journey segmentation
+  start_journey ""
   ingest
   echo "at the end: offers waiting for survey $(sql "$pending") (oldest $(sql "$oldest") s),\
  invitation rows $(sql "SELECT count(*) FROM survey.survey_invitations")"
@@ -104,7 +104,7 @@ for round in $(seq 1 "${ROUNDS:-2}"); do
   done
   echo "survey caught up $(( ($(date +%s%N) - start) / 1000000 )) ms after the load stopped; offers waiting $(sql "$pending")"
   kill "$journey" && wait "$journey" 2>/dev/null || true
-  start_journey survey,segmentation
+  start_journey survey
 done
 psql -q "$base/$db" <<SQL
 SELECT count(*) AS touchpoints FROM journey.touchpoints;
