@@ -303,30 +303,38 @@ async fn one_trace_crosses_the_processes_and_a_killed_profile_service_loses_noth
         )
         .await;
 
-    // Her web visit invites her: journey offers the batch to survey through
-    // its outbox, in the shop's trace, and survey's trigger invites her.
-    let offered = chain
-        .wait_for(
-            "journey offers the touchpoints to survey, in the request's trace",
-            child(
-                "cx-journey",
-                SpanKind::Producer,
-                "outbox deliver cx.journey.v1.TouchpointsOffered",
-                ingest_id.clone(),
-            ),
-        )
+    // Her web visit invites her: journey offers the batch to survey (and to
+    // segmentation's facts) through its outbox, in the shop's trace, and
+    // survey's trigger invites her. Each offer is a delivery of its own.
+    let survey_inbox = chain
+        .wait_for("survey's inbox takes the offer, in the request's trace", |s| {
+            s.service == "cx-survey"
+                && s.kind == SpanKind::Server
+                && s.name == "cx.outbox.v1.InboxService/Deliver"
+                && s.trace_id == trace
+        })
         .await;
     let offer_call = chain
-        .wait_for(
-            "the offer's call",
-            child("cx-journey", SpanKind::Client, "cx.outbox.v1.InboxService/Deliver", offered.span_id),
-        )
+        .wait_for("the offer's call", |s| {
+            s.service == "cx-journey" && s.kind == SpanKind::Client && s.span_id == survey_inbox.parent_span_id
+        })
         .await;
-    let survey_inbox = chain
-        .wait_for(
-            "survey's inbox takes the offer",
-            child("cx-survey", SpanKind::Server, "cx.outbox.v1.InboxService/Deliver", offer_call.span_id),
-        )
+    chain
+        .wait_for("journey's delivery of the offer descends from the request that stored the touchpoints", |s| {
+            s.service == "cx-journey"
+                && s.kind == SpanKind::Producer
+                && s.name == "outbox deliver cx.journey.v1.TouchpointsOffered"
+                && s.span_id == offer_call.parent_span_id
+                && s.parent_span_id == ingest_id
+        })
+        .await;
+    chain
+        .wait_for("segmentation's inbox takes its own offer, in the same trace", |s| {
+            s.service == "cx-segmentation"
+                && s.kind == SpanKind::Server
+                && s.name == "cx.outbox.v1.InboxService/Deliver"
+                && s.trace_id == trace
+        })
         .await;
     chain
         .wait_for("survey invites within the same trace", |s| {

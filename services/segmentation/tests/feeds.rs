@@ -218,12 +218,12 @@ async fn a_merge_keeps_the_later_facts_on_the_survivor_and_an_erasure_deletes_al
     txn.commit().await.unwrap();
     // Taken: email and sms (both later than Ann's or new), the CSAT; Bob's
     // 2 consents, 2 scores and fact row deleted.
-    assert_eq!(counts["segment_consents.taken"], 2);
-    assert_eq!(counts["segment_consents"], 2);
-    assert_eq!(counts["segment_scores.taken"], 1);
-    assert_eq!(counts["segment_scores"], 2);
+    assert_eq!(counts["consents.taken"], 2);
+    assert_eq!(counts["consents"], 2);
+    assert_eq!(counts["scores.taken"], 1);
+    assert_eq!(counts["scores"], 2);
     assert_eq!(counts["responses.moved"], 2);
-    assert_eq!(counts["segment_facts"], 1);
+    assert_eq!(counts["facts"], 1);
     let f = row(&db, ANN).await;
     assert_eq!(
         (f.consent_email, f.consent_sms, f.last_nps, f.last_csat, f.responses),
@@ -237,8 +237,7 @@ async fn a_merge_keeps_the_later_facts_on_the_survivor_and_an_erasure_deletes_al
     let counts = customers::erase(&txn, &t(), &[ANN]).await.unwrap();
     txn.commit().await.unwrap();
     // Ann's email and sms, NPS and CSAT, fact row and vip attribute.
-    let expected: Vec<(&str, i64)> =
-        vec![("segment_attributes", 1), ("segment_consents", 2), ("segment_facts", 1), ("segment_scores", 2)];
+    let expected: Vec<(&str, i64)> = vec![("attributes", 1), ("consents", 2), ("facts", 1), ("scores", 2)];
     assert_eq!(counts.iter().map(|(k, v)| (k.as_str(), *v)).collect::<Vec<_>>(), expected);
     assert!(!facts::exists(&db, &t(), ANN).await.unwrap());
 }

@@ -73,7 +73,14 @@ async fn touchpoints_ingested_in_journey_become_facts_a_rule_counts(backend: Bac
     let ada_id = profiles.resolve_profile(authed(request, &writer)).await.unwrap().into_inner().profile.unwrap().id;
 
     let db = cx_runtime::store::open(&cluster.store, "segmentation").await.unwrap();
-    let facts = eventually(
+    let day = |days: i64| Some(day_number(ago(days)));
+    let expected = [
+        (1, 1, Some("web".to_owned()), day(1)),
+        (2, 4, Some("email".to_owned()), day(1)),
+        (2, 5, Some("web".to_owned()), day(0)),
+    ];
+    // Profile's facts may make the rows first: wait for the journey columns.
+    eventually(
         "segmentation's facts of the three customers",
         || {
             let (db, t) = (db.clone(), t.clone());
@@ -89,14 +96,9 @@ async fn touchpoints_ingested_in_journey_become_facts_a_rule_counts(backend: Bac
                 rows
             }
         },
-        |rows| rows.len() == 3,
+        |rows| rows.as_slice() == expected,
     )
     .await;
-    let day = |days: i64| Some(day_number(ago(days)));
-    assert_eq!(
-        facts,
-        [(1, 1, Some("web".into()), day(1)), (2, 4, Some("email".into()), day(1)), (2, 5, Some("web".into()), day(0))]
-    );
 
     let mut segmentation = SegmentationServiceClient::new(cluster.server("segmentation").channel().await);
     let rule = "journey.channels CONTAINS \"web\" AND journey.touchpoints_90d >= 2";

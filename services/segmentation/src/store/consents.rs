@@ -134,11 +134,11 @@ pub async fn merge(txn: &DatabaseTransaction, t: &TenantId, survivor: Uuid, merg
         taken += i64::from(apply(txn, t, &decision).await?);
     }
     let gone = erase(txn, t, &[merged]).await?;
-    Ok(Counts::from([("segment_consents.taken".to_owned(), taken), ("segment_consents".to_owned(), gone_of(&gone))]))
+    Ok(Counts::from([("consents.taken".to_owned(), taken), ("consents".to_owned(), gone_of(&gone))]))
 }
 
 fn gone_of(counts: &Counts) -> i64 {
-    counts.get("segment_consents").copied().unwrap_or(0)
+    counts.get("consents").copied().unwrap_or(0)
 }
 
 /// The standard purpose named `name`, if any.
@@ -152,7 +152,7 @@ pub async fn erase(txn: &DatabaseTransaction, t: &TenantId, customers: &[Uuid]) 
         .filter(one_of(txn.get_database_backend(), consent::Column::CustomerId, customers))
         .exec(txn)
         .await?;
-    Ok(Counts::from([("segment_consents".to_owned(), count(done.rows_affected))]))
+    Ok(Counts::from([("consents".to_owned(), count(done.rows_affected))]))
 }
 
 /// The decisions in force for `customer`, by purpose name: granted or not.

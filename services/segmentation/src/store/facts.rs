@@ -51,8 +51,8 @@ pub async fn erase(txn: &DatabaseTransaction, t: &TenantId, customers: &[Uuid]) 
         .exec(txn)
         .await?;
     Ok(Counts::from([
-        ("segment_facts".to_owned(), count(facts.rows_affected)),
-        ("segment_attributes".to_owned(), count(attributes.rows_affected)),
+        ("facts".to_owned(), count(facts.rows_affected)),
+        ("attributes".to_owned(), count(attributes.rows_affected)),
     ]))
 }
 

@@ -125,7 +125,7 @@ pub async fn merge(txn: &DatabaseTransaction, t: &TenantId, survivor: Uuid, merg
         .exec(txn)
         .await?;
     let mut counts = erase(txn, t, &[merged]).await?;
-    counts.insert("segment_scores.taken".to_owned(), taken);
+    counts.insert("scores.taken".to_owned(), taken);
     counts.insert("responses.moved".to_owned(), responses);
     Ok(counts)
 }
@@ -136,7 +136,7 @@ pub async fn erase(txn: &DatabaseTransaction, t: &TenantId, customers: &[Uuid]) 
         .filter(one_of(txn.get_database_backend(), score::Column::CustomerId, customers))
         .exec(txn)
         .await?;
-    Ok(Counts::from([("segment_scores".to_owned(), count(done.rows_affected))]))
+    Ok(Counts::from([("scores".to_owned(), count(done.rows_affected))]))
 }
 
 #[cfg(test)]
