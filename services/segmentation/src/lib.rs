@@ -10,7 +10,7 @@
 //!   purposes, asked of profile; [`inbox`]: the fact feeds of profile,
 //!   journey and survey; [`windows`]: the daily move of the journey windows; [`refresh`]: the
 //!   schedule that recomputes segments' members; [`gdpr`]: merges, erasures
-//!   and access exports.
+//!   and access exports; [`rfm_facts`]: RFM written into the facts.
 
 pub mod api;
 pub mod catalog;
@@ -19,6 +19,7 @@ pub mod gdpr;
 pub mod inbox;
 pub mod refresh;
 pub mod rfm;
+pub mod rfm_facts;
 pub mod rules;
 pub mod segments;
 pub mod store;
@@ -57,6 +58,7 @@ pub async fn build(ctx: &ServiceContext) -> Result<Arc<dyn ServiceModule>, Confi
     let api = SegmentationApi::new(parts.db.clone(), purposes.clone());
     let db = parts.db.clone();
     let windows_db = parts.db.clone();
+    let rfm_db = parts.db.clone();
     Ok(parts
         .module::<Migrator>()
         .serve(
@@ -66,6 +68,7 @@ pub async fn build(ctx: &ServiceContext) -> Result<Arc<dyn ServiceModule>, Confi
         .inbox(inbox::routes)
         .job(move |stop| Box::pin(refresh::run(db.clone(), purposes.clone(), stop)))
         .job(move |stop| Box::pin(windows::run(windows_db.clone(), stop)))
+        .job(move |stop| Box::pin(rfm_facts::run(rfm_db.clone(), stop)))
         .participant(Arc::new(gdpr::SegmentationData))
         .build())
 }

@@ -24,6 +24,7 @@ cx_testkit::on_both_backends!(
     the_default_currency_has_the_most_purchases,
     pages_follow_customer_ids,
     sql_equals_the_domain_functions,
+    rfm_is_written_into_the_facts_rules_read,
 );
 
 /// A migrated segmentation store on one backend, dropped with the test.
@@ -310,4 +311,63 @@ async fn sql_equals_the_domain_functions(backend: Backend) {
         }
         assert_eq!(rfm::default_currency(&db, &t, as_of).await.unwrap(), expected_currency(&rows, as_of));
     }
+}
+
+/// The fact table's RFM columns of the tenant, by customer, as [`Row`]s
+/// (`None` for a customer whose RFM was cleared).
+async fn fact_rows(db: &DatabaseConnection, t: &TenantId) -> Vec<(u128, Option<Row>)> {
+    use cx_runtime::store::scoped;
+    use cx_segmentation::store::entity::fact;
+    use sea_orm::QueryOrder;
+    let rows = scoped::<fact::Entity>(t).order_by_asc(fact::Column::CustomerId).all(db).await.unwrap();
+    rows.into_iter()
+        .map(|f| {
+            let scored = f.rfm_segment.as_deref().and_then(Segment::parse).map(|segment| {
+                let score = |s: Option<i16>| u8::try_from(s.unwrap()).unwrap();
+                (
+                    f.customer_id.as_u128(),
+                    i64::from(f.rfm_recency_days.unwrap()),
+                    f.rfm_frequency.unwrap(),
+                    f.rfm_monetary_micros.unwrap() / 1_000_000,
+                    score(f.rfm_r),
+                    score(f.rfm_f),
+                    score(f.rfm_m),
+                    segment,
+                )
+            });
+            (f.customer_id.as_u128(), scored)
+        })
+        .collect()
+}
+
+async fn rfm_is_written_into_the_facts_rules_read(backend: Backend) {
+    let (db, _service) = migrated(backend).await;
+    let t = tenant("rfm-facts");
+    hand_worked(&db, &t).await;
+    // Purchases put the tenant on the RFM job's list, once.
+    assert_eq!(rfm::take_due(&db).await.unwrap(), std::slice::from_ref(&t));
+    assert_eq!(rfm::take_due(&db).await.unwrap(), Vec::<TenantId>::new());
+
+    // As of A: the ten customers of the hand-worked table above, each in
+    // its fact row (made for them); c11 has no purchase in the window.
+    assert_eq!(rfm::write_facts(&db, &t, A, "EUR").await.unwrap(), 10);
+    let expected_a: Vec<_> =
+        rows(&rfm::compute(&db, &t, A, "EUR").await.unwrap()).into_iter().map(|r| (r.0, Some(r))).collect();
+    assert_eq!(fact_rows(&db, &t).await, expected_a);
+
+    // As of B: c9 and c10 are no longer scored and their RFM is cleared;
+    // c11 enters. The job's write picks EUR itself (22 purchases in the
+    // window against USD's 7).
+    let noon_b = B.and_hms_opt(12, 0, 0).unwrap().and_utc();
+    assert_eq!(cx_segmentation::rfm_facts::write(&db, &t, noon_b).await.unwrap(), 9);
+    let mut expected_b: Vec<_> =
+        rows(&rfm::compute(&db, &t, B, "EUR").await.unwrap()).into_iter().map(|r| (r.0, Some(r))).collect();
+    expected_b.extend([(9, None), (10, None)]);
+    expected_b.sort_by_key(|r| r.0);
+    assert_eq!(fact_rows(&db, &t).await, expected_b);
+
+    // A rule reads them: the lost of B are c7 and c8.
+    let rule = cx_segmentation::rules::validate("rfm.segment = \"lost\"", &Default::default()).unwrap();
+    let today = cx_segmentation::store::touches::day_number(noon_b);
+    assert_eq!(cx_segmentation::store::evaluate::count(&db, &t, &rule, today).await.unwrap(), 2);
 }

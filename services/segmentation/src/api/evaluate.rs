@@ -14,7 +14,7 @@ use super::segments::segment_id;
 use super::{Reply, SegmentationApi};
 use crate::rules::Checked;
 use crate::segments::rule_violations;
-use crate::store::members::day_number;
+use crate::store::touches::day_number;
 use crate::store::{evaluate, segments};
 
 impl SegmentationApi {

@@ -59,7 +59,7 @@ pub async fn refresh(
     now: DateTime<Utc>,
 ) -> Result<Refreshed> {
     let backend = txn.get_database_backend();
-    let today = day_number(now);
+    let today = super::touches::day_number(now);
     let run = Uuid::now_v7();
     let changes = "INSERT INTO segment_changes (tenant_id, segment_id, customer_id, entered, change_time, run_id) ";
 
@@ -157,12 +157,6 @@ pub async fn postpone(conn: &impl ConnectionTrait, t: &TenantId, id: Uuid, now: 
         .exec(conn)
         .await?;
     Ok(())
-}
-
-/// The day number (days since 1970-01-01, UTC) of `at`: the "today" of a
-/// rule's day counts.
-pub fn day_number(at: DateTime<Utc>) -> i32 {
-    i32::try_from(at.timestamp().div_euclid(86_400)).unwrap_or(i32::MAX)
 }
 
 /// Members of segment `id` after `after`, by customer id; one more than

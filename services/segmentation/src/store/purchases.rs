@@ -13,9 +13,14 @@ use super::entity::purchase_day;
 use crate::rfm::PurchaseDay;
 
 /// Adds `rows` to the tenant's purchase days: a day already kept for the
-/// customer and currency grows by the row's purchases and amount.
+/// customer and currency grows by the row's purchases and amount. The
+/// tenant's RFM is then due to be written into the facts again.
 pub async fn add<C: ConnectionTrait>(db: &C, tenant: &TenantId, rows: &[(Uuid, PurchaseDay)]) -> Result<(), DbErr> {
     use purchase_day::Column as C;
+    if rows.is_empty() {
+        return Ok(());
+    }
+    super::rfm::mark_due(db, tenant).await?;
     // One statement may not touch a row twice (PostgreSQL): sum first.
     let mut summed: BTreeMap<(Uuid, NaiveDate, &str), (i64, i64)> = BTreeMap::new();
     for (customer, d) in rows {

@@ -40,6 +40,7 @@ pub async fn page<C: ConnectionTrait>(
         DbBackend::Postgres => "CAST($1 AS DATE) - MAX(day)".to_owned(),
         _ => "julianday(?) - julianday(MAX(day))".to_owned(),
     };
+    let ctes = scored(&recency, &p);
     let mut tail = String::new();
     if let Some(after) = after {
         values.push(after.into());
@@ -50,10 +51,20 @@ pub async fn page<C: ConnectionTrait>(
         values.push(i64::try_from(limit).unwrap_or(i64::MAX).into());
         tail.push_str(&format!(" LIMIT {}", p(values.len())));
     }
+    let sql =
+        format!("WITH {ctes} SELECT s.*, {segment} AS segment FROM s{tail}", segment = Segment::sql_case("r", "f"));
+    let rows = db.query_all_raw(Statement::from_sql_and_values(backend, sql, values)).await?;
+    rows.iter().map(customer).collect()
+}
+
+/// The CTEs `v` (values), `w` (ranks) and `s` (scores) of the scored
+/// customers; parameters 1 to 5 are the as-of day (in `recency`), the
+/// currency, the tenant and the window's first and last day.
+fn scored(recency: &str, p: &dyn Fn(usize) -> String) -> String {
     // RANK() − 1 is the number of strictly worse customers (§8.2); with
     // w < n, 1 + 5w/n (integer division) stays within 1–5.
-    let sql = format!(
-        "WITH v AS ( \
+    format!(
+        "v AS ( \
            SELECT customer_id, CAST({recency} AS BIGINT) AS recency_days, \
              CAST(SUM(purchases) AS BIGINT) AS frequency, \
              CAST(SUM(CASE WHEN currency = {p2} THEN amount_micros ELSE 0 END) AS BIGINT) AS monetary_micros \
@@ -73,16 +84,113 @@ pub async fn page<C: ConnectionTrait>(
              CAST(1 + 5 * f_worse / n AS BIGINT) AS f, \
              CAST(1 + 5 * m_worse / n AS BIGINT) AS m \
            FROM w \
-         ) \
-         SELECT s.*, {segment} AS segment FROM s{tail}",
+         )",
         p2 = p(2),
         p3 = p(3),
         p4 = p(4),
         p5 = p(5),
+    )
+}
+
+/// Writes every scored customer's RFM as of `as_of` (amounts in
+/// `currency`) into the fact table, and clears it from those no longer
+/// scored: two statements, whatever the population. Returns how many are
+/// scored.
+pub async fn write_facts<C: ConnectionTrait>(
+    db: &C,
+    tenant: &TenantId,
+    as_of: NaiveDate,
+    currency: &str,
+) -> Result<u64, DbErr> {
+    let backend = db.get_database_backend();
+    let (first, last) = window(as_of);
+    let day = i32::try_from((as_of - NaiveDate::default()).num_days()).unwrap_or(i32::MAX);
+    // Numbered parameters on both backends (`?6` on SQLite).
+    let p = |n: usize| if backend == DbBackend::Postgres { format!("${n}") } else { format!("?{n}") };
+    let recency = match backend {
+        DbBackend::Postgres => "CAST($1 AS DATE) - MAX(day)".to_owned(),
+        _ => "julianday(?1) - julianday(MAX(day))".to_owned(),
+    };
+    let columns = [
+        "rfm_day",
+        "rfm_recency_days",
+        "rfm_frequency",
+        "rfm_monetary_micros",
+        "rfm_r",
+        "rfm_f",
+        "rfm_m",
+        "rfm_segment",
+    ];
+    let updates: Vec<String> = columns.iter().map(|c| format!("{c} = excluded.{c}")).collect();
+    // `WHERE true` keeps SQLite from reading ON CONFLICT as a join's.
+    let sql = format!(
+        "WITH {ctes} INSERT INTO segment_facts (tenant_id, customer_id, {columns}) \
+         SELECT {tenant}, customer_id, {day}, recency_days, frequency, monetary_micros, r, f, m, {segment} \
+         FROM s WHERE true \
+         ON CONFLICT (tenant_id, customer_id) DO UPDATE SET {updates}",
+        ctes = scored(&recency, &p),
+        columns = columns.join(", "),
+        tenant = p(3),
+        day = p(6),
         segment = Segment::sql_case("r", "f"),
+        updates = updates.join(", "),
     );
-    let rows = db.query_all_raw(Statement::from_sql_and_values(backend, sql, values)).await?;
-    rows.iter().map(customer).collect()
+    let values: Vec<Value> =
+        vec![as_of.into(), currency.into(), tenant.as_str().into(), first.into(), last.into(), day.into()];
+    let scored = db.execute_raw(Statement::from_sql_and_values(backend, sql, values)).await?.rows_affected();
+    let cleared: Vec<String> = columns.iter().map(|c| format!("{c} = NULL")).collect();
+    let sql = format!(
+        "UPDATE segment_facts SET {} WHERE tenant_id = {} AND rfm_day IS NOT NULL AND rfm_day <> {}",
+        cleared.join(", "),
+        p(1),
+        p(2)
+    );
+    let values: Vec<Value> = vec![tenant.as_str().into(), day.into()];
+    db.execute_raw(Statement::from_sql_and_values(backend, sql, values)).await?;
+    Ok(scored)
+}
+
+/// Marks the tenant's RFM due to be written into the facts again.
+pub async fn mark_due<C: ConnectionTrait>(db: &C, tenant: &TenantId) -> Result<(), DbErr> {
+    let backend = db.get_database_backend();
+    let sql = match backend {
+        DbBackend::Postgres => "INSERT INTO segment_rfm_due (tenant_id) VALUES ($1) ON CONFLICT DO NOTHING",
+        _ => "INSERT INTO segment_rfm_due (tenant_id) VALUES (?) ON CONFLICT DO NOTHING",
+    };
+    db.execute_raw(Statement::from_sql_and_values(backend, sql, [tenant.as_str().into()])).await?;
+    Ok(())
+}
+
+/// Takes the tenants whose RFM is due off the list: each is written once
+/// from here; a purchase added meanwhile puts it back.
+pub async fn take_due<C: ConnectionTrait>(db: &C) -> Result<Vec<TenantId>, DbErr> {
+    let backend = db.get_database_backend();
+    let rows = db.query_all_raw(Statement::from_string(backend, "SELECT tenant_id FROM segment_rfm_due")).await?;
+    let mut due = Vec::with_capacity(rows.len());
+    for row in rows {
+        let raw: String = row.try_get("", "tenant_id")?;
+        let sql = match backend {
+            DbBackend::Postgres => "DELETE FROM segment_rfm_due WHERE tenant_id = $1",
+            _ => "DELETE FROM segment_rfm_due WHERE tenant_id = ?",
+        };
+        db.execute_raw(Statement::from_sql_and_values(backend, sql, [raw.as_str().into()])).await?;
+        if let Ok(t) = TenantId::parse(&raw) {
+            due.push(t);
+        }
+    }
+    Ok(due)
+}
+
+/// The tenants with purchases kept: whose RFM moves with the days.
+pub async fn tenants<C: ConnectionTrait>(db: &C) -> Result<Vec<TenantId>, DbErr> {
+    let backend = db.get_database_backend();
+    let sql = "SELECT DISTINCT tenant_id FROM segment_purchase_days";
+    let rows = db.query_all_raw(Statement::from_string(backend, sql)).await?;
+    Ok(rows
+        .iter()
+        .filter_map(|r| r.try_get::<String>("", "tenant_id").ok())
+        .filter_map(|raw| TenantId::parse(&raw).ok())
+        .collect())
 }
 
 fn customer(row: &QueryResult) -> Result<CustomerRfm, DbErr> {

@@ -7,6 +7,7 @@ mod m0002_facts;
 mod m0003_segments;
 mod m0004_touch_days;
 mod m0005_feeds;
+mod m0006_rfm_due;
 
 pub use m0002_facts::consent_column;
 
@@ -22,6 +23,7 @@ impl MigratorTrait for Migrator {
             Box::new(m0003_segments::Migration),
             Box::new(m0004_touch_days::Migration),
             Box::new(m0005_feeds::Migration),
+            Box::new(m0006_rfm_due::Migration),
         ]
     }
 }
