@@ -14,7 +14,7 @@ use cx_proto::survey::v1 as pb;
 use cx_runtime::store::scoped;
 use cx_survey::store::entity::invitation;
 use cx_testkit::Backend;
-use invitations_common::suite::{Suite, deliver, offered};
+use invitations_common::suite::{Suite, deliver, deliver_as, offered};
 use invitations_common::{Rule, at_step, states, write_budget, write_survey, write_trigger};
 use sea_orm::{ColumnTrait, QueryFilter};
 use tonic::Code;
@@ -120,9 +120,25 @@ async fn fifty_triggers_at_once_let_exactly_the_budget_through(backend: Backend)
     let customer = s.customer(Some(true)).await;
     let servers: Vec<&cx_testkit::RunningServer> =
         s.cluster.servers.iter().filter(|(n, _)| n.starts_with("survey")).map(|(_, v)| v).collect();
+    // The 50 take turns on the customer: on a loaded machine some outlast
+    // the server's deadline, and are sent again under their id, as an
+    // outbox does (at most 5 tries).
+    let t = s.t.clone();
     let deliveries = (0..50).map(|i| {
         let server = servers[i % servers.len()];
-        s.offer_to(server, vec![offered(&format!("tp{i}"), customer, &format!("s{i}"), 1)])
+        let message =
+            TouchpointsOffered { touchpoints: vec![offered(&format!("tp{i}"), customer, &format!("s{i}"), 1)] };
+        let (t, id) = (t.clone(), Uuid::now_v7());
+        async move {
+            let mut tries = 0;
+            loop {
+                tries += 1;
+                match deliver_as(server, "journey", &t, &message, id).await {
+                    Err(status) if tries < 5 && matches!(status.code(), Code::Cancelled | Code::DeadlineExceeded) => {}
+                    done => return done,
+                }
+            }
+        }
     });
     for delivered in futures::future::join_all(deliveries).await {
         delivered.unwrap();

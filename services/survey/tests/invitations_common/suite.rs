@@ -99,8 +99,20 @@ pub async fn deliver<M: Message + prost::Name>(
     t: &TenantId,
     message: &M,
 ) -> Result<DeliverResponse, tonic::Status> {
+    deliver_as(server, sender, t, message, Uuid::now_v7()).await
+}
+
+/// [`deliver`] under the message id `id`: what an outbox sends again after
+/// a delivery it could not confirm.
+pub async fn deliver_as<M: Message + prost::Name>(
+    server: &RunningServer,
+    sender: &str,
+    t: &TenantId,
+    message: &M,
+    id: Uuid,
+) -> Result<DeliverResponse, tonic::Status> {
     let request = DeliverRequest {
-        message_id: Uuid::now_v7().to_string(),
+        message_id: id.to_string(),
         kind: M::full_name(),
         payload: message.encode_to_vec(),
         source: sender.into(),
