@@ -19,7 +19,7 @@ use sea_orm::{DatabaseConnection, DatabaseTransaction};
 use uuid::Uuid;
 
 use crate::api::change_to_proto;
-use crate::store::{customers, members, touches};
+use crate::store::{customers as facts_held, members, touches};
 
 /// Segmentation's data, as merges, erasures and exports see it. It caches
 /// nothing about a customer, so nothing is left to invalidate.
@@ -37,7 +37,7 @@ impl Participant for SegmentationData {
     ) -> Result<AfterCommit, ServiceError> {
         let left = members::merge(txn, t, merged, cx_runtime::store::now()).await?;
         let mut moved = touches::merge(txn, t, survivor, merged).await?;
-        moved.extend(customers::merge(txn, t, survivor, merged).await?);
+        moved.extend(facts_held::merge(txn, t, survivor, merged).await?);
         tracing::info!(%survivor, left, ?moved, "merged customer left its segments, its facts moved");
         Ok(None)
     }
@@ -50,7 +50,7 @@ impl Participant for SegmentationData {
     ) -> Result<(Counts, AfterCommit), ServiceError> {
         let mut counts = members::erase(txn, t, customers).await?;
         counts.extend(touches::erase(txn, t, customers).await?);
-        counts.extend(customers::erase(txn, t, customers).await?);
+        counts.extend(facts_held::erase(txn, t, customers).await?);
         Ok((counts, None))
     }
 
