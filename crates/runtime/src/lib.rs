@@ -15,6 +15,7 @@ pub mod config;
 pub mod connections;
 pub mod consent;
 pub mod context;
+pub mod days;
 pub mod deadline;
 pub mod error;
 pub mod gdpr;

@@ -12,7 +12,7 @@ use cx_runtime::TenantId;
 use sea_orm::{DatabaseConnection, DbErr, TransactionTrait};
 
 use crate::store::rfm;
-use crate::store::touches::{day_date, day_number};
+use cx_runtime::days::{date_of, day_number};
 
 /// How often the job looks for tenants whose purchases changed.
 pub const ROUND: Duration = Duration::from_secs(30);
@@ -21,7 +21,7 @@ pub const ROUND: Duration = Duration::from_secs(30);
 /// currency with the most purchases of the window; returns how many
 /// customers are scored.
 pub async fn write(db: &DatabaseConnection, t: &TenantId, now: DateTime<Utc>) -> Result<u64, DbErr> {
-    let as_of = day_date(day_number(now));
+    let as_of = date_of(day_number(now));
     let txn = db.begin().await?;
     // No purchase in the window: nobody is scored, and the clear empties
     // what an earlier day wrote.

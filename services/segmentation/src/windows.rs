@@ -17,7 +17,7 @@ const RETRY: Duration = Duration::from_secs(60);
 /// Runs the job now and then every [`INTERVAL`] until `stop` turns true.
 pub async fn run(db: DatabaseConnection, mut stop: tokio::sync::watch::Receiver<bool>) {
     while !*stop.borrow() {
-        let today = touches::day_number(cx_runtime::store::now());
+        let today = cx_runtime::days::day_number(cx_runtime::store::now());
         let pause = match touches::refresh_all(&db, today).await {
             Ok(tenants) => {
                 tracing::info!(tenants, today, "journey windows moved");

@@ -17,10 +17,10 @@ use cx_proto::segmentation::v1::evaluate_segment_request::Target;
 use cx_proto::segmentation::v1::segmentation_service_client::SegmentationServiceClient;
 use cx_runtime::TenantId;
 use cx_runtime::auth::Role;
+use cx_runtime::days::day_number;
 use cx_runtime::registry::Registry;
 use cx_runtime::store::scoped;
 use cx_segmentation::store::entity::fact;
-use cx_segmentation::store::touches::day_number;
 use cx_testkit::{Backend, Cluster, authed, eventually};
 
 cx_testkit::on_both_backends!(touchpoints_ingested_in_journey_become_facts_a_rule_counts);

@@ -368,6 +368,6 @@ async fn rfm_is_written_into_the_facts_rules_read(backend: Backend) {
 
     // A rule reads them: the lost of B are c7 and c8.
     let rule = cx_segmentation::rules::validate("rfm.segment = \"lost\"", &Default::default()).unwrap();
-    let today = cx_segmentation::store::touches::day_number(noon_b);
+    let today = cx_runtime::days::day_number(noon_b);
     assert_eq!(cx_segmentation::store::evaluate::count(&db, &t, &rule, today).await.unwrap(), 2);
 }

@@ -13,13 +13,14 @@ use cx_proto::journey::v1::{OfferedTouchpoint, TouchpointsOffered};
 use cx_proto::outbox::v1::DeliverRequest;
 use cx_proto::outbox::v1::inbox_service_server::InboxService;
 use cx_runtime::TenantId;
+use cx_runtime::days::{date_of, day_number};
 use cx_runtime::gdpr::Counts;
 use cx_runtime::identity::ServiceIdentity;
 use cx_runtime::outbox::inbox::{Handlers, Inbox};
 use cx_runtime::store::scoped;
 use cx_segmentation::store::entity::{fact, purchase_day, touch_day};
 use cx_segmentation::store::migration::Migrator;
-use cx_segmentation::store::touches::{self, Touch, day_date, day_number};
+use cx_segmentation::store::touches::{self, Touch};
 use cx_testkit::{Backend, ServiceDb};
 use prost::{Message, Name};
 use sea_orm::{ActiveValue::Set, DatabaseConnection, EntityTrait, TransactionTrait};
@@ -44,7 +45,7 @@ fn c(i: u128) -> Uuid {
 
 /// `hour` o'clock UTC of day number `day`.
 fn at(day: i32, hour: u32) -> DateTime<Utc> {
-    day_date(day).and_hms_opt(hour, 0, 0).unwrap().and_utc()
+    date_of(day).and_hms_opt(hour, 0, 0).unwrap().and_utc()
 }
 
 fn offered(id: &str, customer: Uuid, channel: Channel, when: DateTime<Utc>) -> OfferedTouchpoint {
@@ -192,8 +193,8 @@ async fn batches_become_touch_days_purchases_and_facts(backend: Backend) {
     ];
     assert_eq!(touch_days(&db, &t).await, days);
     let purchases = vec![
-        (a, day_date(d(129)), "EUR".to_owned(), 1, 25_500_000),
-        (b, day_date(d(1)), "EUR".to_owned(), 2, 15_000_000),
+        (a, date_of(d(129)), "EUR".to_owned(), 1, 25_500_000),
+        (b, date_of(d(1)), "EUR".to_owned(), 2, 15_000_000),
     ];
     assert_eq!(purchase_days(&db, &t).await, purchases);
     let expected =
@@ -236,7 +237,7 @@ async fn the_daily_job_moves_the_windows(backend: Backend) {
     let t = TenantId::parse("windows").unwrap();
     let (a, b) = (c(0xA), c(0xB));
     let today = 20_522;
-    assert_eq!(day_date(today), NaiveDate::from_ymd_opt(2026, 3, 10).unwrap());
+    assert_eq!(date_of(today), NaiveDate::from_ymd_opt(2026, 3, 10).unwrap());
     let batch = [
         touch(a, WEB, "web", at(today, 9)),
         touch(a, WEB, "web", at(today, 11)),
@@ -313,7 +314,7 @@ async fn merge_moves_to_the_survivor_and_erase_deletes(backend: Backend) {
             (s, today, MOBILE_APP, 1),
         ]
     );
-    assert_eq!(purchase_days(&db, &t).await, [(s, day_date(today - 100), "EUR".to_owned(), 2, 30_000_000)]);
+    assert_eq!(purchase_days(&db, &t).await, [(s, date_of(today - 100), "EUR".to_owned(), 2, 30_000_000)]);
     assert_eq!(
         facts(&db, &t).await,
         [(a, None, None, 0, 0), row(b, today - 2, "chat", 1, 16), row(s, today, "mobile_app", 5, 527)]

@@ -16,8 +16,9 @@ use chrono::{DateTime, Duration, Utc};
 use cx_proto::common::v1::Channel;
 use cx_proto::survey::v1 as pb;
 use cx_runtime::TenantId;
+use cx_runtime::days::day_number;
 use cx_runtime::error::Violations;
-use cx_survey::domain::aggregates::{Counts, day};
+use cx_survey::domain::aggregates::Counts;
 use cx_survey::domain::survey::SurveyType;
 use cx_survey::store::feeds::Feeds;
 use cx_survey::store::migration::Migrator;
@@ -101,8 +102,13 @@ async fn plans(db: &DatabaseConnection, t: &TenantId) -> Vec<Plan> {
         let id = format!("r{i:03}");
         let plan = if rng.next(10) < 4 {
             let score = low + i32::try_from(rng.next(u64::try_from(high - low + 1).unwrap())).unwrap();
-            let key =
-                CellKey { day: day(when), survey_id: survey, map_id: Uuid::nil(), step_key: String::new(), channel: 1 };
+            let key = CellKey {
+                day: day_number(when),
+                survey_id: survey,
+                map_id: Uuid::nil(),
+                step_key: String::new(),
+                channel: 1,
+            };
             Plan { draft: draft(&id, survey, None, score, when, i % 3 == 0), customer: None, survey_type, key }
         } else {
             let happy = if survey_type == SurveyType::Nps { 7 } else { 3 };
@@ -120,7 +126,7 @@ async fn plans(db: &DatabaseConnection, t: &TenantId) -> Vec<Plan> {
             };
             let invitation = invite(db, t, &invitation).await;
             let key = CellKey {
-                day: day(when),
+                day: day_number(when),
                 survey_id: survey,
                 map_id: map.unwrap_or_default(),
                 step_key: step.unwrap_or_default(),

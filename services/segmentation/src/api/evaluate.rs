@@ -14,8 +14,8 @@ use super::segments::segment_id;
 use super::{Reply, SegmentationApi};
 use crate::rules::Checked;
 use crate::segments::rule_violations;
-use crate::store::touches::day_number;
 use crate::store::{evaluate, segments};
+use cx_runtime::days::day_number;
 
 impl SegmentationApi {
     /// The rule the request names: a saved segment's, or one given, checked.

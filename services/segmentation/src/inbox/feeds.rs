@@ -13,6 +13,7 @@ use cx_proto::profile::v1::{ConsentChanged, ConsentPurpose, DigitalCategory, Lif
 use cx_proto::survey::v1::{OpenCasesChanged, ScoreRecorded, SurveyType};
 use cx_runtime::TenantId;
 use cx_runtime::consent::StandardPurpose;
+use cx_runtime::days::day_number;
 use cx_runtime::error::{FieldViolation, ServiceError};
 use cx_runtime::outbox::inbox::{AfterCommit, Handlers, Receive};
 use sea_orm::DatabaseTransaction;
@@ -164,7 +165,7 @@ impl Receive<ProfileFactsChanged> for Feeds {
         let changed_at = instant(m.change_time.as_ref(), "change_time")?;
         let created_day = match m.create_time.as_ref() {
             None => None,
-            Some(ts) => Some(day(&instant(Some(ts), "create_time")?)),
+            Some(ts) => Some(day_number(instant(Some(ts), "create_time")?)),
         };
         let mut attributes = Vec::with_capacity(m.attributes.len());
         for (key, value) in m.attributes {
@@ -191,11 +192,6 @@ impl Receive<ProfileFactsChanged> for Feeds {
         profiles::apply(txn, t, &facts).await?;
         Ok(None)
     }
-}
-
-/// Days since 1970-01-01 (UTC).
-fn day(at: &DateTime<Utc>) -> i32 {
-    i32::try_from(at.timestamp().div_euclid(86_400)).unwrap_or(i32::MAX)
 }
 
 /// The rules' name of a lifecycle stage (`rules::fields::LIFECYCLE_STAGES`).
@@ -232,17 +228,4 @@ fn attribute(v: AttributeValue) -> Option<Value> {
         attribute_value::Kind::BoolValue(b) => Value::Bool(b),
         attribute_value::Kind::TimestampValue(_) => Value::Instant,
     })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn days_count_from_the_epoch_in_utc() {
-        // 2026-03-01 is 20 513 days after 1970-01-01; 23:59 is still that day.
-        let at = "2026-03-01T23:59:00Z".parse().unwrap();
-        assert_eq!(day(&at), 20_513);
-        assert_eq!(day(&"1969-12-31T12:00:00Z".parse().unwrap()), -1);
-    }
 }

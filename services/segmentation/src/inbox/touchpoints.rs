@@ -52,7 +52,7 @@ impl Receive<TouchpointsOffered> for Touchpoints {
         }
         let mut touches: Vec<Touch> = message.touchpoints.iter().filter_map(touch).collect();
         owners(txn, t, &mut touches).await?;
-        let today = touches::day_number(cx_runtime::store::now());
+        let today = cx_runtime::days::day_number(cx_runtime::store::now());
         touches::record(txn, t, &touches, today).await?;
         tracing::debug!(offered = n, kept = touches.len(), "touchpoints recorded as facts");
         Ok(None)

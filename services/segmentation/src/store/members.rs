@@ -59,7 +59,7 @@ pub async fn refresh(
     now: DateTime<Utc>,
 ) -> Result<Refreshed> {
     let backend = txn.get_database_backend();
-    let today = super::touches::day_number(now);
+    let today = cx_runtime::days::day_number(now);
     let run = Uuid::now_v7();
     let changes = "INSERT INTO segment_changes (tenant_id, segment_id, customer_id, entered, change_time, run_id) ";
 

@@ -104,7 +104,7 @@ pub async fn write_facts<C: ConnectionTrait>(
 ) -> Result<u64, DbErr> {
     let backend = db.get_database_backend();
     let (first, last) = window(as_of);
-    let day = i32::try_from((as_of - NaiveDate::default()).num_days()).unwrap_or(i32::MAX);
+    let day = cx_runtime::days::date_number(as_of);
     // Numbered parameters on both backends (`?6` on SQLite).
     let p = |n: usize| if backend == DbBackend::Postgres { format!("${n}") } else { format!("?{n}") };
     let recency = match backend {

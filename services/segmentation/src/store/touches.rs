@@ -10,8 +10,9 @@
 
 use std::collections::BTreeMap;
 
-use chrono::{DateTime, NaiveDate, Utc};
+use chrono::{DateTime, Utc};
 use cx_runtime::TenantId;
+use cx_runtime::days::{date_of, day_number};
 use cx_runtime::gdpr::Counts;
 use cx_runtime::store::{one_of, scoped_delete, scoped_update};
 use sea_orm::sea_query::{Condition, Expr, OnConflict, Query};
@@ -44,16 +45,6 @@ pub struct Touch {
     pub channel_name: &'static str,
     /// A purchase: currency code and amount in micro-units.
     pub purchase: Option<(String, i64)>,
-}
-
-/// The day number of `at`: days since 1970-01-01, UTC.
-pub fn day_number(at: DateTime<Utc>) -> i32 {
-    i32::try_from(at.timestamp().div_euclid(86_400)).unwrap_or(i32::MAX)
-}
-
-/// The date of day number `day`.
-pub fn day_date(day: i32) -> NaiveDate {
-    NaiveDate::from_ymd_opt(1970, 1, 1).unwrap_or_default() + chrono::Duration::days(i64::from(day))
 }
 
 fn micros(at: DateTime<Utc>) -> i64 {
@@ -105,7 +96,7 @@ pub async fn record<C: ConnectionTrait>(db: &C, t: &TenantId, touches: &[Touch],
         }
         if let Some((currency, amount_micros)) = &touch.purchase {
             let purchase = PurchaseDay {
-                day: day_date(day),
+                day: date_of(day),
                 currency: currency.clone(),
                 purchases: 1,
                 amount_micros: *amount_micros,

@@ -12,7 +12,9 @@ use tonic::{Request, Response};
 use uuid::Uuid;
 
 use super::{Reply, SurveyApi};
-use crate::domain::aggregates::{Counts, ces, csat, date, day_number, nps};
+use cx_runtime::days::{date_number, date_of};
+
+use crate::domain::aggregates::{Counts, ces, csat, nps};
 use crate::domain::days;
 use crate::domain::survey::SurveyType;
 use crate::store::rollups::{self, Filter, GroupKey, Grouping};
@@ -81,7 +83,7 @@ fn parse(r: &pb::GetScoreAggregatesRequest) -> Result<(Filter, Grouping), Violat
         }
     }
     out.finish()?;
-    let Some((first, last)) = days.map(|(first, last)| (day_number(first), day_number(last))) else {
+    let Some((first, last)) = days.map(|(first, last)| (date_number(first), date_number(last))) else {
         return Err(Violations::new());
     };
     Ok((Filter { first, last, surveys, map, step, channels }, grouping))
@@ -102,7 +104,7 @@ fn group(key: &GroupKey, by_type: &BTreeMap<i16, Counts>) -> pb::ScoreGroup {
         map_id,
         step_key,
         channel: key.channel.map_or(0, i32::from),
-        day: key.day.map(|d| date(d).format("%Y-%m-%d").to_string()).unwrap_or_default(),
+        day: key.day.map(|d| date_of(d).format("%Y-%m-%d").to_string()).unwrap_or_default(),
         nps: Some(pb::NpsAggregate {
             n: n.n,
             promoters: n.promoters,

@@ -3,8 +3,6 @@
 //! share (docs/DOMAIN.md §7.1–§7.3, §7.8). Every share or mean of n = 0 is
 //! 0 (§1.3).
 
-use chrono::{DateTime, NaiveDate, Utc};
-
 use super::stats::{self, Z, share};
 use super::survey::SurveyType;
 
@@ -99,22 +97,6 @@ pub fn ces(c: &Counts) -> Ces {
     Ces { mean, low_effort: wilson(c.low_effort, c.n) }
 }
 
-/// The number of the UTC day of `at`: days since 1970-01-01 (before it,
-/// negative).
-pub fn day(at: DateTime<Utc>) -> i32 {
-    i32::try_from(at.timestamp().div_euclid(86_400)).unwrap_or(i32::MAX)
-}
-
-/// The number of a calendar day.
-pub fn day_number(date: NaiveDate) -> i32 {
-    i32::try_from((date - NaiveDate::default()).num_days()).unwrap_or(i32::MAX)
-}
-
-/// The calendar day of a day number.
-pub fn date(day: i32) -> NaiveDate {
-    NaiveDate::default() + chrono::Duration::days(i64::from(day))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -203,18 +185,5 @@ mod tests {
         assert_eq!(nps(&zero), Nps { nps: 0.0, margin: 0.0 });
         assert_eq!(csat(&zero), Proportion { share: 0.0, low: 0.0, high: 0.0 });
         assert_eq!(ces(&zero), Ces { mean: 0.0, low_effort: Proportion { share: 0.0, low: 0.0, high: 0.0 } });
-    }
-
-    #[test]
-    fn days_are_utc_calendar_days() {
-        let at = |s: &str| s.parse::<DateTime<Utc>>().unwrap();
-        // 2026-03-01 is 20,513 days after 1970-01-01.
-        assert_eq!(day(at("2026-03-01T00:00:00Z")), 20_513);
-        assert_eq!(day(at("2026-03-01T23:59:59.999Z")), 20_513);
-        assert_eq!(day(at("2026-03-01T23:30:00-01:00")), 20_514);
-        assert_eq!(day(at("1969-12-31T23:00:00Z")), -1);
-        let first = NaiveDate::from_ymd_opt(2026, 3, 1).unwrap();
-        assert_eq!(day_number(first), 20_513);
-        assert_eq!(date(20_513), first);
     }
 }

@@ -16,8 +16,8 @@ use uuid::Uuid;
 use super::entity::{response, survey_version};
 use super::rollups::{Cell, CellKey, SUMS, counts_of, statement};
 use super::{Result, SurveyError};
-use crate::domain::aggregates::date;
 use crate::domain::verbatim;
+use cx_runtime::days::date_of;
 
 const COLUMNS: &str = "tenant_id, id, survey_id, survey_version, survey_type, invitation_id, customer_id, \
      touchpoint_id, map_id, step_key, channel, score, verbatim, answers, language, responded_at, recorded_at, \
@@ -252,8 +252,8 @@ pub async fn anonymise<C: ConnectionTrait>(conn: &C, t: &TenantId, customers: &[
 pub async fn scan_rollups<C: ConnectionTrait>(conn: &C, t: &TenantId, first: i32, last: i32) -> Result<Vec<Cell>> {
     let backend = conn.get_database_backend();
     let day = utc_day(backend, "responded_at");
-    let start = date(first).and_time(chrono::NaiveTime::MIN).and_utc();
-    let end = date(last).and_time(chrono::NaiveTime::MIN).and_utc() + chrono::Duration::days(1);
+    let start = date_of(first).and_time(chrono::NaiveTime::MIN).and_utc();
+    let end = date_of(last).and_time(chrono::NaiveTime::MIN).and_utc() + chrono::Duration::days(1);
     let sql = format!(
         "SELECT day, survey_id, map_id, step_key, channel, survey_type, {SUMS} FROM (\
            SELECT {day} AS day, survey_id, map_id, step_key, channel, survey_type, 1 AS n, \

@@ -20,7 +20,9 @@ use super::feeds::Feeds;
 use super::responses;
 use super::rollups::{self, CellKey};
 use super::{Result, SurveyError};
-use crate::domain::aggregates::{Counts, day};
+use cx_runtime::days::day_number;
+
+use crate::domain::aggregates::Counts;
 use crate::domain::response::{Said, check};
 use crate::domain::survey::SurveyType;
 use crate::domain::verbatim;
@@ -257,7 +259,7 @@ async fn record(
     }
     // Last: the day's cell is shared by every writer of the day.
     let key = CellKey {
-        day: day(at),
+        day: day_number(at),
         survey_id,
         map_id: row.map_id.unwrap_or_default(),
         step_key: row.step_key.clone().unwrap_or_default(),
