@@ -67,6 +67,14 @@ pub fn pg_array<T: Into<sea_orm::Value>>(
     sea_orm::Value::Array(ty, Some(Box::new(items.into_iter().map(Into::into).collect())))
 }
 
+/// `sql` written with `$n` parameters, as `backend` numbers them (`?n` on
+/// SQLite): one text for both backends, each parameter bound once however
+/// often the text names it.
+pub fn numbered(backend: DbBackend, sql: &str, values: Vec<sea_orm::Value>) -> sea_orm::Statement {
+    let sql = if backend == DbBackend::Postgres { sql.to_owned() } else { sql.replace('$', "?") };
+    sea_orm::Statement::from_sql_and_values(backend, sql, values)
+}
+
 /// SQL for the number of the UTC day of the instant in `column` (days since
 /// 1970-01-01, negative before), as Rust's `timestamp().div_euclid(86_400)`
 /// gives it: for set-wise roll-ups and the scans that check them. SQLite has

@@ -7,7 +7,8 @@ use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
 use cx_runtime::TenantId;
-use sea_orm::{ConnectionTrait, DbBackend, Statement, Value};
+use cx_runtime::store::numbered;
+use sea_orm::{ConnectionTrait, Value};
 use uuid::Uuid;
 
 use super::{JourneyStore, Result};
@@ -53,11 +54,6 @@ pub struct Counts {
     pub step_sets: BTreeMap<Vec<String>, i64>,
 }
 
-fn statement(backend: DbBackend, sql: &str, values: Vec<Value>) -> Statement {
-    let sql = if backend == DbBackend::Postgres { sql.to_owned() } else { sql.replace('$', "?") };
-    Statement::from_sql_and_values(backend, sql, values)
-}
-
 impl JourneyStore {
     /// Counts what the analysis of map `map` over the whole UTC days of
     /// `[since, until)` needs: touchpoints by their day, instances by the day
@@ -75,7 +71,7 @@ impl JourneyStore {
         let (first, end) = days(since, until);
         let scope: Vec<Value> = vec![t.as_str().into(), map.into(), first.into(), end.into()];
         let mut sums: BTreeMap<(String, String), (i64, f64)> = BTreeMap::new();
-        for row in db.query_all_raw(statement(backend, COUNTERS, scope.clone())).await? {
+        for row in db.query_all_raw(numbered(backend, COUNTERS, scope.clone())).await? {
             let n: Option<i64> = row.try_get("", "n")?;
             let x: Option<f64> = row.try_get("", "x")?;
             sums.insert((row.try_get("", "name")?, row.try_get("", "label")?), (n.unwrap_or(0), x.unwrap_or(0.0)));
@@ -132,7 +128,7 @@ impl JourneyStore {
 
         let mut values = scope;
         values.push(i64::try_from(listed).unwrap_or(i64::MAX).into());
-        for row in db.query_all_raw(statement(backend, LISTED, values)).await? {
+        for row in db.query_all_raw(numbered(backend, LISTED, values)).await? {
             let (peak, end): (i32, i32) = (row.try_get("", "peak")?, row.try_get("", "last")?);
             counts.listed.push(InstanceScores {
                 instance_id: row.try_get("", "instance_id")?,

@@ -4,11 +4,11 @@ use std::collections::HashMap;
 
 use chrono::Utc;
 use cx_runtime::TenantId;
-use cx_runtime::store::{increment, scoped, scoped_delete, scoped_update};
+use cx_runtime::store::{increment, numbered, scoped, scoped_delete, scoped_update};
 use sea_orm::sea_query::Expr;
 use sea_orm::{
     ActiveValue::Set, ColumnTrait, ConnectionTrait, DbBackend, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
-    Statement, TransactionTrait,
+    TransactionTrait,
 };
 use uuid::Uuid;
 
@@ -93,9 +93,8 @@ impl ProfileStore {
             .await?;
         super::scores::merge(&txn, t, survivor, merged).await?;
         for sql in MOVE_AGGREGATES {
-            let sql = if backend == DbBackend::Postgres { sql.to_owned() } else { sql.replace('$', "?") };
-            let values = [t.to_string().into(), survivor.into(), merged.into()];
-            txn.execute_raw(Statement::from_sql_and_values(backend, sql, values)).await?;
+            let values = vec![t.to_string().into(), survivor.into(), merged.into()];
+            txn.execute_raw(numbered(backend, sql, values)).await?;
         }
         let json = serde_json::to_value(&united).map_err(|e| ProfileError::Corrupt(e.to_string()))?;
         scoped_update::<customer::Entity>(t)

@@ -5,6 +5,7 @@
 
 use chrono::NaiveDate;
 use cx_runtime::TenantId;
+use cx_runtime::store::numbered;
 use sea_orm::{ConnectionTrait, DbBackend, DbErr, QueryResult, Statement, Value};
 use uuid::Uuid;
 
@@ -105,11 +106,11 @@ pub async fn write_facts<C: ConnectionTrait>(
     let backend = db.get_database_backend();
     let (first, last) = window(as_of);
     let day = cx_runtime::days::date_number(as_of);
-    // Numbered parameters on both backends (`?6` on SQLite).
-    let p = |n: usize| if backend == DbBackend::Postgres { format!("${n}") } else { format!("?{n}") };
+    // `$n` parameters, numbered for the backend by `numbered`.
+    let p = |n: usize| format!("${n}");
     let recency = match backend {
         DbBackend::Postgres => "CAST($1 AS DATE) - MAX(day)".to_owned(),
-        _ => "julianday(?1) - julianday(MAX(day))".to_owned(),
+        _ => "julianday($1) - julianday(MAX(day))".to_owned(),
     };
     let columns = [
         "rfm_day",
@@ -137,27 +138,20 @@ pub async fn write_facts<C: ConnectionTrait>(
     );
     let values: Vec<Value> =
         vec![as_of.into(), currency.into(), tenant.as_str().into(), first.into(), last.into(), day.into()];
-    let scored = db.execute_raw(Statement::from_sql_and_values(backend, sql, values)).await?.rows_affected();
+    let scored = db.execute_raw(numbered(backend, &sql, values)).await?.rows_affected();
     let cleared: Vec<String> = columns.iter().map(|c| format!("{c} = NULL")).collect();
     let sql = format!(
-        "UPDATE segment_facts SET {} WHERE tenant_id = {} AND rfm_day IS NOT NULL AND rfm_day <> {}",
-        cleared.join(", "),
-        p(1),
-        p(2)
+        "UPDATE segment_facts SET {} WHERE tenant_id = $1 AND rfm_day IS NOT NULL AND rfm_day <> $2",
+        cleared.join(", ")
     );
-    let values: Vec<Value> = vec![tenant.as_str().into(), day.into()];
-    db.execute_raw(Statement::from_sql_and_values(backend, sql, values)).await?;
+    db.execute_raw(numbered(backend, &sql, vec![tenant.as_str().into(), day.into()])).await?;
     Ok(scored)
 }
 
 /// Marks the tenant's RFM due to be written into the facts again.
 pub async fn mark_due<C: ConnectionTrait>(db: &C, tenant: &TenantId) -> Result<(), DbErr> {
-    let backend = db.get_database_backend();
-    let sql = match backend {
-        DbBackend::Postgres => "INSERT INTO segment_rfm_due (tenant_id) VALUES ($1) ON CONFLICT DO NOTHING",
-        _ => "INSERT INTO segment_rfm_due (tenant_id) VALUES (?) ON CONFLICT DO NOTHING",
-    };
-    db.execute_raw(Statement::from_sql_and_values(backend, sql, [tenant.as_str().into()])).await?;
+    let sql = "INSERT INTO segment_rfm_due (tenant_id) VALUES ($1) ON CONFLICT DO NOTHING";
+    db.execute_raw(numbered(db.get_database_backend(), sql, vec![tenant.as_str().into()])).await?;
     Ok(())
 }
 
@@ -169,11 +163,8 @@ pub async fn take_due<C: ConnectionTrait>(db: &C) -> Result<Vec<TenantId>, DbErr
     let mut due = Vec::with_capacity(rows.len());
     for row in rows {
         let raw: String = row.try_get("", "tenant_id")?;
-        let sql = match backend {
-            DbBackend::Postgres => "DELETE FROM segment_rfm_due WHERE tenant_id = $1",
-            _ => "DELETE FROM segment_rfm_due WHERE tenant_id = ?",
-        };
-        db.execute_raw(Statement::from_sql_and_values(backend, sql, [raw.as_str().into()])).await?;
+        let sql = "DELETE FROM segment_rfm_due WHERE tenant_id = $1";
+        db.execute_raw(numbered(backend, sql, vec![raw.as_str().into()])).await?;
         if let Ok(t) = TenantId::parse(&raw) {
             due.push(t);
         }

@@ -14,11 +14,11 @@ use chrono::{DateTime, Utc};
 use cx_runtime::TenantId;
 use cx_runtime::days::{date_of, day_number};
 use cx_runtime::gdpr::Counts;
-use cx_runtime::store::{one_of, scoped_delete, scoped_update};
+use cx_runtime::store::{numbered, one_of, scoped_delete, scoped_update};
 use sea_orm::sea_query::{Condition, Expr, OnConflict, Query};
 use sea_orm::{
-    ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseConnection, DbBackend, DbErr, EntityTrait, QueryFilter,
-    Statement, TransactionTrait, Value,
+    ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter, Statement,
+    TransactionTrait, Value,
 };
 use uuid::Uuid;
 
@@ -240,12 +240,6 @@ pub async fn refresh_all(db: &DatabaseConnection, today: i32) -> Result<usize, D
     Ok(tenants.len())
 }
 
-/// `sql` with `$n` parameters, as `backend` numbers them (`?n` on SQLite).
-fn statement(backend: DbBackend, sql: &str, values: Vec<Value>) -> Statement {
-    let sql = if backend == DbBackend::Postgres { sql.to_owned() } else { sql.replace('$', "?") };
-    Statement::from_sql_and_values(backend, sql, values)
-}
-
 /// Everything segmentation keeps of journey and purchases for `merged` now
 /// belongs to `survivor`: touch days and purchase days move, summing into
 /// the survivor's of the same key; the survivor keeps the later last touch
@@ -254,7 +248,7 @@ fn statement(backend: DbBackend, sql: &str, values: Vec<Value>) -> Statement {
 pub async fn merge<C: ConnectionTrait>(db: &C, t: &TenantId, survivor: Uuid, merged: Uuid) -> Result<Counts, DbErr> {
     let backend = db.get_database_backend();
     let ids = || -> Vec<Value> { vec![t.as_str().into(), survivor.into(), merged.into()] };
-    db.execute_raw(statement(
+    db.execute_raw(numbered(
         backend,
         "INSERT INTO segment_touch_days (tenant_id, customer_id, day, channel, touchpoints) \
          SELECT tenant_id, $2, day, channel, touchpoints FROM segment_touch_days \
@@ -266,7 +260,7 @@ pub async fn merge<C: ConnectionTrait>(db: &C, t: &TenantId, survivor: Uuid, mer
     .await?;
     let touch_days =
         scoped_delete::<touch_day::Entity>(t).filter(touch_day::Column::CustomerId.eq(merged)).exec(db).await?;
-    db.execute_raw(statement(
+    db.execute_raw(numbered(
         backend,
         "INSERT INTO segment_purchase_days (tenant_id, customer_id, day, currency, purchases, amount_micros) \
          SELECT tenant_id, $2, day, currency, purchases, amount_micros FROM segment_purchase_days \
@@ -282,7 +276,7 @@ pub async fn merge<C: ConnectionTrait>(db: &C, t: &TenantId, survivor: Uuid, mer
     // The merged customer's last touch competes with the survivor's.
     let keep =
         |column: &str| format!("{column} = CASE WHEN {NEWER} THEN excluded.{column} ELSE segment_facts.{column} END");
-    db.execute_raw(statement(
+    db.execute_raw(numbered(
         backend,
         &format!(
             "INSERT INTO segment_facts (tenant_id, customer_id, last_touch_micros, last_touch_day, last_channel) \

@@ -5,7 +5,7 @@
 use chrono::{DateTime, Utc};
 use cx_proto::survey::v1 as pb;
 use cx_runtime::TenantId;
-use cx_runtime::store::{one_of, scoped, scoped_update, utc_day};
+use cx_runtime::store::{numbered, one_of, scoped, scoped_update, utc_day};
 use prost::Message;
 use sea_orm::sea_query::Expr;
 use sea_orm::{
@@ -14,7 +14,7 @@ use sea_orm::{
 use uuid::Uuid;
 
 use super::entity::{response, survey_version};
-use super::rollups::{Cell, CellKey, SUMS, counts_of, statement};
+use super::rollups::{Cell, CellKey, SUMS, counts_of};
 use super::{Result, SurveyError};
 use crate::domain::verbatim;
 use cx_runtime::days::date_of;
@@ -80,7 +80,7 @@ pub async fn insert<C: ConnectionTrait>(conn: &C, row: &response::Model, ts_conf
     } else {
         format!("INSERT INTO survey_responses ({COLUMNS}) VALUES ({})", placeholders.join(", "))
     };
-    conn.execute_raw(statement(backend, &sql, values)).await?;
+    conn.execute_raw(numbered(backend, &sql, values)).await?;
     Ok(())
 }
 
@@ -207,7 +207,7 @@ pub async fn search<C: ConnectionTrait>(
          AND {matches}{tail} ORDER BY responded_at DESC, id DESC LIMIT ${}",
         values.len()
     );
-    let rows = conn.query_all_raw(statement(backend, &sql, values)).await?;
+    let rows = conn.query_all_raw(numbered(backend, &sql, values)).await?;
     Ok(rows.iter().map(|row| response::Model::from_query_result(row, "")).collect::<std::result::Result<_, _>>()?)
 }
 
@@ -268,7 +268,7 @@ pub async fn scan_rollups<C: ConnectionTrait>(conn: &C, t: &TenantId, first: i32
          ORDER BY day, survey_id, map_id, step_key, channel"
     );
     let values = vec![t.as_str().into(), start.into(), end.into()];
-    let rows = conn.query_all_raw(statement(backend, &sql, values)).await?;
+    let rows = conn.query_all_raw(numbered(backend, &sql, values)).await?;
     let mut cells = rows
         .iter()
         .map(|row| {

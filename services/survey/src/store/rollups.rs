@@ -5,9 +5,9 @@
 use std::collections::BTreeMap;
 
 use cx_runtime::TenantId;
-use cx_runtime::store::{pg_array, scoped};
+use cx_runtime::store::{numbered, pg_array, scoped};
 use sea_orm::sea_query::ArrayType;
-use sea_orm::{ColumnTrait, ConnectionTrait, DbBackend, QueryFilter, QueryResult, Statement, Value};
+use sea_orm::{ColumnTrait, ConnectionTrait, DbBackend, QueryFilter, QueryResult, Value};
 use uuid::Uuid;
 
 use super::Result;
@@ -30,12 +30,6 @@ pub struct Cell {
     pub key: CellKey,
     pub survey_type: i16,
     pub counts: Counts,
-}
-
-/// `sql` with `$n` parameters, as `backend` numbers them (`?n` on SQLite).
-pub(super) fn statement(backend: DbBackend, sql: &str, values: Vec<Value>) -> Statement {
-    let sql = if backend == DbBackend::Postgres { sql.to_owned() } else { sql.replace('$', "?") };
-    Statement::from_sql_and_values(backend, sql, values)
 }
 
 const ADD: &str = "INSERT INTO survey_rollups (tenant_id, day, survey_id, map_id, step_key, channel, survey_type, \
@@ -74,7 +68,7 @@ pub async fn add<C: ConnectionTrait>(
         counts.score_sum.into(),
         counts.low_effort.into(),
     ];
-    conn.execute_raw(statement(conn.get_database_backend(), ADD, values)).await?;
+    conn.execute_raw(numbered(conn.get_database_backend(), ADD, values)).await?;
     Ok(())
 }
 
@@ -211,7 +205,7 @@ pub async fn sums<C: ConnectionTrait>(
          WHERE tenant_id = $1 AND day >= $2 AND day <= $3{conditions} GROUP BY {columns}"
     );
     let mut groups: BTreeMap<GroupKey, BTreeMap<i16, Counts>> = BTreeMap::new();
-    for row in conn.query_all_raw(statement(backend, &sql, values)).await? {
+    for row in conn.query_all_raw(numbered(backend, &sql, values)).await? {
         let key = GroupKey {
             survey_id: grouping.survey.then(|| row.try_get("", "survey_id")).transpose()?,
             map_step: grouping
