@@ -51,4 +51,16 @@ impl Purposes {
             checked => Ok(checked),
         }
     }
+
+    /// Checks a saved segment's rule. One that no longer checks names a
+    /// custom purpose the tenant has since removed: FAILED_PRECONDITION,
+    /// naming the first error; the segment stays and can be updated.
+    pub async fn saved(&self, t: &TenantId, source: &str) -> Result<Checked, ServiceError> {
+        self.validate(t, source).await?.map_err(|errors| {
+            ServiceError::FailedPrecondition(format!(
+                "the segment's rule no longer checks: {}",
+                errors.first().map(ToString::to_string).unwrap_or_default()
+            ))
+        })
+    }
 }

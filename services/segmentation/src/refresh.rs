@@ -45,12 +45,7 @@ pub async fn refresh_one(
         return Ok(None);
     };
     // Checked before the turn is taken: checking may ask profile.
-    let rule = purposes.validate(t, &source).await?.map_err(|errors| {
-        ServiceError::FailedPrecondition(format!(
-            "the segment's rule no longer checks: {}",
-            errors.first().map(ToString::to_string).unwrap_or_default()
-        ))
-    })?;
+    let rule = purposes.saved(t, &source).await?;
     let txn = db.begin().await?;
     members::take_turn(&txn, t).await?;
     let mut query = scoped::<segment::Entity>(t).filter(segment::Column::Id.eq(id));

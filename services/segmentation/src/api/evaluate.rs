@@ -20,23 +20,17 @@ use cx_runtime::days::day_number;
 impl SegmentationApi {
     /// The rule the request names: a saved segment's, or one given, checked.
     async fn target_rule(&self, t: &cx_runtime::TenantId, target: Option<Target>) -> Result<Checked, ServiceError> {
-        let (source, field) = match target {
+        match target {
             Some(Target::SegmentId(raw)) => {
                 let id = segment_id(&raw, "segment_id")?;
-                (segments::get(&self.db, t, id).await?.rule, "segment_id")
+                self.purposes.saved(t, &segments::get(&self.db, t, id).await?.rule).await
             }
-            Some(Target::Rule(rule)) => (rule, "rule"),
-            None => return Err(FieldViolation::new("target", "is required: a segment_id or a rule").into()),
-        };
-        match self.purposes.validate(t, &source).await? {
-            Ok(checked) => Ok(checked),
-            // A stored rule that no longer checks names a custom purpose the
-            // tenant has since removed.
-            Err(errors) if field == "segment_id" => Err(ServiceError::FailedPrecondition(format!(
-                "the segment's rule no longer checks: {}",
-                errors.first().map(ToString::to_string).unwrap_or_default()
-            ))),
-            Err(errors) => Err(ServiceError::InvalidArgument(rule_violations(field, &errors))),
+            Some(Target::Rule(rule)) => self
+                .purposes
+                .validate(t, &rule)
+                .await?
+                .map_err(|errors| ServiceError::InvalidArgument(rule_violations("rule", &errors))),
+            None => Err(FieldViolation::new("target", "is required: a segment_id or a rule").into()),
         }
     }
 }
