@@ -14,7 +14,9 @@ use uuid::Uuid;
 
 use super::ProfileStore;
 use crate::api::convert::profile_to_proto;
+use crate::domain::intensity::IntensityModel;
 use crate::error::ProfileError;
+use crate::store::profiles::ProfileRecord;
 
 /// Makes each row's message from the profile as stored at delivery.
 #[derive(Debug)]
@@ -44,17 +46,36 @@ impl FactsExpander {
             Err(ProfileError::NotFound(_)) => return Ok(None),
             Err(err) => return Err(err),
         };
-        let profile = profile_to_proto(&record, &self.0.intensity_model(&t).await?);
-        let message = pb::ProfileFactsChanged {
-            profile_id: profile.id,
-            lifecycle: profile.lifecycle,
-            persona: profile.persona,
-            attributes: profile.attributes,
-            create_time: profile.create_time,
-            digital_intensity: profile.digital_intensity,
-            version: profile.version,
-            change_time: Some(cx_proto::timestamp(read_at)),
-        };
+        let message = facts_message(&record, &self.0.intensity_model(&t).await?, read_at);
         Ok(Some((pb::ProfileFactsChanged::full_name(), message.encode_to_vec())))
     }
 }
+
+/// The facts of a stored profile as the feed (and the facts export) sends
+/// them, read at `read_at`.
+pub fn facts_message(
+    record: &ProfileRecord,
+    model: &IntensityModel,
+    read_at: chrono::DateTime<chrono::Utc>,
+) -> pb::ProfileFactsChanged {
+    let profile = profile_to_proto(record, model);
+    let mut contacts: Vec<pb::Identity> =
+        profile.identities.into_iter().filter(|i| CONTACT_KINDS.contains(&i.kind)).collect();
+    contacts.sort_by(|a, b| (a.kind, &a.value).cmp(&(b.kind, &b.value)));
+    pb::ProfileFactsChanged {
+        profile_id: profile.id,
+        lifecycle: profile.lifecycle,
+        persona: profile.persona,
+        attributes: profile.attributes,
+        create_time: profile.create_time,
+        digital_intensity: profile.digital_intensity,
+        version: profile.version,
+        change_time: Some(cx_proto::timestamp(read_at)),
+        contacts,
+    }
+}
+
+/// The identities a campaign reaches a customer by: the others (loyalty
+/// card, cookies, CRM ids) stay in profile.
+const CONTACT_KINDS: [i32; 3] =
+    [pb::IdentityKind::Email as i32, pb::IdentityKind::Phone as i32, pb::IdentityKind::AppInstall as i32];
