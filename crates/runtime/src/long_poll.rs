@@ -59,12 +59,24 @@ pub fn bound(requested: i32, field: &str, default: usize, max: i32) -> Result<us
 /// passed with nothing new, the client left, or the token expired at
 /// `expiry` (then UNAUTHENTICATED). Runs in the caller's span.
 pub fn serve<P: Poll>(
-    mut poll: P,
+    poll: P,
     idle: Duration,
     every: Duration,
     expiry: tokio::time::Instant,
 ) -> ReceiverStream<Result<P::Item, Status>> {
-    let (tx, rx) = mpsc::channel(64);
+    serve_buffered(poll, idle, every, expiry, 64)
+}
+
+/// [`serve`], holding at most `buffer` messages the client has not taken:
+/// a stream of large messages keeps few in memory.
+pub fn serve_buffered<P: Poll>(
+    mut poll: P,
+    idle: Duration,
+    every: Duration,
+    expiry: tokio::time::Instant,
+    buffer: usize,
+) -> ReceiverStream<Result<P::Item, Status>> {
+    let (tx, rx) = mpsc::channel(buffer.max(1));
     let work = async move {
         let expired = tokio::time::sleep_until(expiry);
         tokio::pin!(expired);

@@ -11,7 +11,7 @@ use cx_runtime::store::scoped;
 use cx_segmentation::store::consents::{self, Decision, Purpose};
 use cx_segmentation::store::entity::{attribute, fact};
 use cx_segmentation::store::migration::Migrator;
-use cx_segmentation::store::profiles::{self, Facts, Value};
+use cx_segmentation::store::profiles::{self, Contact, Facts, Value};
 use cx_segmentation::store::scores::{self, CSAT, NPS, Score};
 use cx_segmentation::store::{cases, customers, facts};
 use cx_testkit::{Backend, ServiceDb};
@@ -143,6 +143,8 @@ fn facts_of(when: &str, persona: &str, attributes: Vec<(&str, Value)>) -> Facts 
         digital_index: Some(62.0),
         digital_category: Some("connected".into()),
         attributes: attributes.into_iter().map(|(k, v)| (k.to_owned(), v)).collect(),
+        // IdentityKind 1: email.
+        contacts: vec![Contact { kind: 1, value: "ann@example.com".into() }],
         changed_at: at(when),
     }
 }
@@ -236,8 +238,9 @@ async fn a_merge_keeps_the_later_facts_on_the_survivor_and_an_erasure_deletes_al
     let txn = db.begin().await.unwrap();
     let counts = customers::erase(&txn, &t(), &[ANN]).await.unwrap();
     txn.commit().await.unwrap();
-    // Ann's email and sms, NPS and CSAT, fact row and vip attribute.
-    let expected: Vec<(&str, i64)> = vec![("attributes", 1), ("consents", 2), ("facts", 1), ("scores", 2)];
+    // Ann's email and sms, NPS and CSAT, fact row, vip attribute and email address.
+    let expected: Vec<(&str, i64)> =
+        vec![("attributes", 1), ("consents", 2), ("contacts", 1), ("facts", 1), ("scores", 2)];
     assert_eq!(counts.iter().map(|(k, v)| (k.as_str(), *v)).collect::<Vec<_>>(), expected);
     assert!(!facts::exists(&db, &t(), ANN).await.unwrap());
 }

@@ -183,6 +183,8 @@ impl ProfileStore {
             .exec_without_returning(&txn)
             .await?;
         if inserted(&result) {
+            // The customer's contacts are among the facts other services keep.
+            self.facts_changed(&txn, t, &[id]).await?;
             txn.commit().await?;
             return self.get(t, id).await;
         }
@@ -212,6 +214,7 @@ impl ProfileStore {
                 identity.kind.as_str()
             )));
         }
+        self.facts_changed(&txn, t, &[id]).await?;
         txn.commit().await?;
         self.get(t, id).await
     }

@@ -2,6 +2,7 @@
 //! module of its area (rules, segments, evaluation); this file only routes.
 
 mod evaluate;
+mod export;
 mod members;
 
 pub use members::change_to_proto;
@@ -33,6 +34,7 @@ type Reply<T> = Result<Response<T>, Status>;
 #[tonic::async_trait]
 impl SegmentationService for SegmentationApi {
     type StreamMembershipChangesStream = members::ChangeStream;
+    type ExportSegmentStream = export::ExportStream;
 
     async fn validate_rule(&self, request: Request<pb::ValidateRuleRequest>) -> Reply<pb::ValidateRuleResponse> {
         rules::validate_rule(self, request).await
@@ -82,5 +84,9 @@ impl SegmentationService for SegmentationApi {
         request: Request<pb::StreamMembershipChangesRequest>,
     ) -> Reply<members::ChangeStream> {
         members::stream_membership_changes(self, request).await
+    }
+
+    async fn export_segment(&self, request: Request<pb::ExportSegmentRequest>) -> Reply<export::ExportStream> {
+        export::export_segment(self, request).await
     }
 }

@@ -9,7 +9,9 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use cx_proto::common::v1::{AttributeValue, attribute_value};
-use cx_proto::profile::v1::{ConsentChanged, ConsentPurpose, DigitalCategory, Lifecycle, ProfileFactsChanged, purpose};
+use cx_proto::profile::v1::{
+    ConsentChanged, ConsentPurpose, DigitalCategory, Identity, IdentityKind, Lifecycle, ProfileFactsChanged, purpose,
+};
 use cx_proto::survey::v1::{OpenCasesChanged, ScoreRecorded, SurveyType};
 use cx_runtime::TenantId;
 use cx_runtime::consent::StandardPurpose;
@@ -20,7 +22,7 @@ use sea_orm::DatabaseTransaction;
 use uuid::Uuid;
 
 use crate::store::consents::{self, Decision, Purpose};
-use crate::store::profiles::{self, Facts, Value};
+use crate::store::profiles::{self, Contact, Facts, Value};
 use crate::store::{cases, scores};
 
 /// The service announcing consent decisions and profile facts.
@@ -177,6 +179,7 @@ impl Receive<ProfileFactsChanged> for Feeds {
             }
         }
         attributes.sort_by(|a, b| a.0.cmp(&b.0));
+        let contacts = contacts(m.contacts)?;
         let intensity = m.digital_intensity.as_ref();
         let Some(customer) = customer(txn, t, &m.profile_id).await? else { return Ok(None) };
         let facts = Facts {
@@ -187,11 +190,32 @@ impl Receive<ProfileFactsChanged> for Feeds {
             digital_index: intensity.map(|i| f64::from(i.index)),
             digital_category: intensity.and_then(|i| category(i.category)).map(str::to_owned),
             attributes,
+            contacts,
             changed_at,
         };
         profiles::apply(txn, t, &facts).await?;
         Ok(None)
     }
+}
+
+/// The identities a campaign may use, once each; kinds this service does not
+/// export with are left out.
+fn contacts(identities: Vec<Identity>) -> Result<Vec<Contact>, FieldViolation> {
+    let mut kept = std::collections::BTreeSet::new();
+    for identity in identities {
+        let kind = match IdentityKind::try_from(identity.kind) {
+            Ok(kind @ (IdentityKind::Email | IdentityKind::Phone | IdentityKind::AppInstall)) => kind as i16,
+            _ => continue,
+        };
+        if !(1..=profiles::CONTACT_MAX_CHARS).contains(&identity.value.chars().count()) {
+            return Err(FieldViolation::new(
+                "contacts",
+                format!("has a value not of 1 to {} characters", profiles::CONTACT_MAX_CHARS),
+            ));
+        }
+        kept.insert(Contact { kind, value: identity.value });
+    }
+    Ok(kept.into_iter().collect())
 }
 
 /// The rules' name of a lifecycle stage (`rules::fields::LIFECYCLE_STAGES`).

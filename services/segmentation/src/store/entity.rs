@@ -116,9 +116,26 @@ table!(segment, "segments", {
     next_refresh_at: DateTimeUtc,
     refreshed_at: Option<DateTimeUtc>,
     member_count: i64,
+    /// Refreshes so far.
+    refreshes: i64,
+    /// Members erased, and merged into another customer, since the last
+    /// refresh: an export accounts for them.
+    erased_members: i64,
+    merged_members: i64,
 });
 
 tenant_scoped!(segment);
+
+// An identity a campaign reaches a customer by (cx.profile.v1.IdentityKind:
+// email, phone, app install), from profile's facts feed.
+table!(contact, "segment_contacts", {
+    #[sea_orm(primary_key, auto_increment = false)] tenant_id: String,
+    #[sea_orm(primary_key, auto_increment = false)] customer_id: Uuid,
+    #[sea_orm(primary_key, auto_increment = false)] kind: i16,
+    #[sea_orm(primary_key, auto_increment = false)] value: String,
+});
+
+tenant_scoped!(contact);
 
 // A member of a segment, since its last entry.
 table!(member, "segment_members", {

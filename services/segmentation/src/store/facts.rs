@@ -12,7 +12,7 @@ use sea_orm::{
 };
 use uuid::Uuid;
 
-use super::entity::{attribute, fact};
+use super::entity::{attribute, contact, fact};
 
 /// The fact row of `customer`, made with every fact unknown when absent,
 /// and locked until `txn` ends.
@@ -41,7 +41,7 @@ pub async fn merge(txn: &DatabaseTransaction, t: &TenantId, _survivor: Uuid, mer
     erase(txn, t, &[merged]).await
 }
 
-/// Deletes the fact rows and attributes of `customers`.
+/// Deletes the fact rows, attributes and contacts of `customers`.
 pub async fn erase(txn: &DatabaseTransaction, t: &TenantId, customers: &[Uuid]) -> Result<Counts, DbErr> {
     let backend = txn.get_database_backend();
     let facts =
@@ -50,9 +50,14 @@ pub async fn erase(txn: &DatabaseTransaction, t: &TenantId, customers: &[Uuid]) 
         .filter(one_of(backend, attribute::Column::CustomerId, customers))
         .exec(txn)
         .await?;
+    let contacts = scoped_delete::<contact::Entity>(t)
+        .filter(one_of(backend, contact::Column::CustomerId, customers))
+        .exec(txn)
+        .await?;
     Ok(Counts::from([
         ("facts".to_owned(), count(facts.rows_affected)),
         ("attributes".to_owned(), count(attributes.rows_affected)),
+        ("contacts".to_owned(), count(contacts.rows_affected)),
     ]))
 }
 

@@ -11,7 +11,7 @@ use cx_runtime::TenantId;
 use cx_runtime::error::ServiceError;
 use cx_runtime::gdpr::Counts;
 use cx_runtime::store::{one_of, scoped, scoped_delete};
-use sea_orm::sea_query::Expr;
+use sea_orm::sea_query::{Expr, ExprTrait};
 use sea_orm::{
     ColumnTrait, ConnectionTrait, DatabaseTransaction, DbBackend, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect,
     Statement,
@@ -125,6 +125,9 @@ pub async fn refresh(
         .col_expr(segment::Column::RefreshedAt, Expr::value(Some(now)))
         .col_expr(segment::Column::NextRefreshAt, Expr::value(next_refresh(txn, t, id, now).await?))
         .col_expr(segment::Column::MemberCount, Expr::value(i64::try_from(members).unwrap_or(i64::MAX)))
+        .col_expr(segment::Column::Refreshes, Expr::col(segment::Column::Refreshes).add(1))
+        .col_expr(segment::Column::ErasedMembers, Expr::value(0i64))
+        .col_expr(segment::Column::MergedMembers, Expr::value(0i64))
         .exec(txn)
         .await?;
     Ok(Refreshed { entered, left, members })
@@ -240,6 +243,7 @@ pub async fn merge(txn: &DatabaseTransaction, t: &TenantId, merged: Uuid, now: D
     sql.bind(merged);
     sql.push(" ORDER BY segment_id");
     let left = txn.execute_raw(sql.into_statement()).await?.rows_affected();
+    gone(txn, t, "merged_members", &[merged]).await?;
     scoped_delete::<member::Entity>(t).filter(member::Column::CustomerId.eq(merged)).exec(txn).await?;
     Ok(left)
 }
@@ -250,6 +254,7 @@ pub async fn erase(txn: &DatabaseTransaction, t: &TenantId, customers: &[Uuid]) 
     let backend = txn.get_database_backend();
     let (mut memberships, mut changes) = (0, 0);
     for chunk in customers.chunks(IDS_PER_STATEMENT) {
+        gone(txn, t, "erased_members", chunk).await?;
         memberships += scoped_delete::<member::Entity>(t)
             .filter(one_of(backend, member::Column::CustomerId, chunk))
             .exec(txn)
@@ -266,6 +271,25 @@ pub async fn erase(txn: &DatabaseTransaction, t: &TenantId, customers: &[Uuid]) 
         ("memberships".to_owned(), count(memberships)),
         ("membership_changes".to_owned(), count(changes)),
     ]))
+}
+
+/// Counts `customers` leaving the segments they are members of in the
+/// segments' `column` (`erased_members`, `merged_members`), before their
+/// memberships go: an export of the last refresh accounts for them.
+async fn gone(txn: &DatabaseTransaction, t: &TenantId, column: &str, customers: &[Uuid]) -> Result<()> {
+    let mut sql = Sql::new(txn.get_database_backend());
+    sql.push(&format!("UPDATE segments SET {column} = {column} + (SELECT COUNT(*) FROM segment_members m "));
+    sql.push("WHERE m.tenant_id = segments.tenant_id AND m.segment_id = segments.id AND m.customer_id IN ");
+    sql.bind_list(customers.iter().copied());
+    sql.push(") WHERE tenant_id = ");
+    sql.bind(t.as_str());
+    sql.push(" AND id IN (SELECT segment_id FROM segment_members WHERE tenant_id = ");
+    sql.bind(t.as_str());
+    sql.push(" AND customer_id IN ");
+    sql.bind_list(customers.iter().copied());
+    sql.push(")");
+    txn.execute_raw(sql.into_statement()).await?;
+    Ok(())
 }
 
 /// What is held about `customers`: their memberships, and their changes in

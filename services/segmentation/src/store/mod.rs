@@ -10,6 +10,7 @@ pub mod consents;
 pub mod customers;
 pub mod entity;
 pub mod evaluate;
+pub mod export;
 pub mod facts;
 pub mod members;
 pub mod migration;

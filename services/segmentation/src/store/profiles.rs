@@ -1,6 +1,6 @@
 //! A customer's profile facts as profile announces them
 //! (`ProfileFactsChanged`): the latest by change_time sets the fact row's
-//! profile columns and replaces the customer's attribute rows.
+//! profile columns and replaces the customer's attribute and contact rows.
 
 use chrono::{DateTime, Utc};
 use cx_runtime::TenantId;
@@ -9,7 +9,7 @@ use sea_orm::sea_query::Expr;
 use sea_orm::{ActiveValue::Set, ColumnTrait, DatabaseTransaction, DbErr, EntityTrait, QueryFilter};
 use uuid::Uuid;
 
-use super::entity::{attribute, fact};
+use super::entity::{attribute, contact, fact};
 use super::facts::{self, later};
 
 /// An attribute's value, in the column of its type.
@@ -33,8 +33,21 @@ pub struct Facts {
     pub digital_index: Option<f64>,
     pub digital_category: Option<String>,
     pub attributes: Vec<(String, Value)>,
+    /// In order, once each.
+    pub contacts: Vec<Contact>,
     pub changed_at: DateTime<Utc>,
 }
+
+/// An identity a campaign reaches the customer by.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Contact {
+    /// Its `cx.profile.v1.IdentityKind`.
+    pub kind: i16,
+    pub value: String,
+}
+
+/// The longest contact kept (an email address's limit).
+pub const CONTACT_MAX_CHARS: usize = 320;
 
 /// Keeps `f` unless later facts are kept; true when they are now kept.
 pub async fn apply(txn: &DatabaseTransaction, t: &TenantId, f: &Facts) -> Result<bool, DbErr> {
@@ -57,6 +70,16 @@ pub async fn apply(txn: &DatabaseTransaction, t: &TenantId, f: &Facts) -> Result
     if !f.attributes.is_empty() {
         let rows = f.attributes.iter().map(|(key, value)| row(t, f.customer, key, value));
         attribute::Entity::insert_many(rows).exec_without_returning(txn).await?;
+    }
+    scoped_delete::<contact::Entity>(t).filter(contact::Column::CustomerId.eq(f.customer)).exec(txn).await?;
+    if !f.contacts.is_empty() {
+        let rows = f.contacts.iter().map(|c| contact::ActiveModel {
+            tenant_id: Set(t.to_string()),
+            customer_id: Set(f.customer),
+            kind: Set(c.kind),
+            value: Set(c.value.clone()),
+        });
+        contact::Entity::insert_many(rows).exec_without_returning(txn).await?;
     }
     Ok(true)
 }

@@ -69,6 +69,9 @@ pub async fn create(conn: &impl ConnectionTrait, t: &TenantId, mut segment: pb::
         next_refresh_at: Set(cx_runtime::store::now()),
         refreshed_at: Set(None),
         member_count: Set(0),
+        refreshes: Set(0),
+        erased_members: Set(0),
+        merged_members: Set(0),
     })
     .exec_without_returning(conn)
     .await
@@ -78,8 +81,12 @@ pub async fn create(conn: &impl ConnectionTrait, t: &TenantId, mut segment: pb::
 
 /// The tenant's segment `id`.
 pub async fn get(conn: &impl ConnectionTrait, t: &TenantId, id: Uuid) -> Result<pb::Segment> {
-    let row = scoped::<segment::Entity>(t).filter(segment::Column::Id.eq(id)).one(conn).await?;
-    row.map_or_else(|| Err(not_found(id)), |r| read(&r))
+    read(&row(conn, t, id).await?)
+}
+
+/// The tenant's segment `id` as stored.
+pub async fn row(conn: &impl ConnectionTrait, t: &TenantId, id: Uuid) -> Result<segment::Model> {
+    scoped::<segment::Entity>(t).filter(segment::Column::Id.eq(id)).one(conn).await?.ok_or_else(|| not_found(id))
 }
 
 /// Segments in creation order after `after` (the last of the previous

@@ -1,0 +1,240 @@
+//! ExportSegment (docs/DOMAIN.md §8.6): the members of a segment's last
+//! refresh with the contacts a campaign channel reaches them by, for those
+//! whose consent to the purpose is in force when their page is read. Every
+//! member is accounted for: exported, or left out for no consent, no
+//! identity of the channel's kind, erased or merged away since the refresh.
+//!
+//! The cursor carries the refresh read and the counts so far, so a resumed
+//! export ends with the whole export's summary; resuming after the segment
+//! was refreshed again is refused, as the members are no longer the same.
+
+use std::pin::Pin;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use cx_proto::profile::v1::IdentityKind;
+use cx_proto::segmentation::v1 as pb;
+use cx_runtime::TenantId;
+use cx_runtime::auth::{Role, caller, tenant};
+use cx_runtime::error::{FieldViolation, ServiceError, all3};
+use cx_runtime::long_poll::{self, Poll, Polled, Sink};
+use cx_runtime::page::{decode_token, encode_token};
+use futures::Stream;
+use sea_orm::DatabaseConnection;
+use tonic::{Request, Response, Status};
+use uuid::Uuid;
+
+use super::segments::segment_id;
+use super::{Reply, SegmentationApi};
+use crate::store::export::{self, Page, Refresh};
+
+/// Members a response carries by default, and at most.
+const PAGE_DEFAULT: u64 = 1_000;
+const PAGE_MAX: i32 = 10_000;
+/// Responses read ahead of the client: a slow client holds little memory.
+const READ_AHEAD: usize = 2;
+/// The longest purpose name (as profile allows).
+const PURPOSE_MAX_CHARS: usize = 64;
+
+/// The responses of an ExportSegment call.
+pub type ExportStream = Pin<Box<dyn Stream<Item = Result<pb::ExportSegmentResponse, Status>> + Send>>;
+
+/// How far an export went, as its cursor carries it.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+struct Progress {
+    refresh: i64,
+    last: Option<Uuid>,
+    exported: i64,
+    no_consent: i64,
+    no_identity: i64,
+}
+
+impl Progress {
+    /// `v1.<refresh>.<last>.<exported>.<no consent>.<no identity>.<segment>.<channel>.<purpose>`,
+    /// opaque to clients; the request's segment, channel and purpose are in
+    /// it so a cursor cannot resume another export.
+    fn cursor(&self, segment: Uuid, channel: i32, purpose: &str) -> String {
+        let last = self.last.map(|id| id.to_string()).unwrap_or_default();
+        encode_token(&format!(
+            "v1.{}.{last}.{}.{}.{}.{segment}.{channel}.{purpose}",
+            self.refresh, self.exported, self.no_consent, self.no_identity
+        ))
+    }
+
+    fn parse(raw: &str, segment: Uuid, channel: i32, purpose: &str) -> Result<Option<Self>, FieldViolation> {
+        let bad = || FieldViolation::new("after_cursor", "is not the cursor of this export");
+        let Some(text) = decode_token(raw, "after_cursor")? else { return Ok(None) };
+        let parts: Vec<&str> = text.splitn(9, '.').collect();
+        let [version, refresh, last, exported, no_consent, no_identity, s, c, p] = parts[..] else {
+            return Err(bad());
+        };
+        if version != "v1" || s != segment.to_string() || c != channel.to_string() || p != purpose {
+            return Err(bad());
+        }
+        let number = |raw: &str| raw.parse::<i64>().ok().filter(|n| *n >= 0).ok_or_else(bad);
+        let last = match last {
+            "" => None,
+            id => Some(Uuid::parse_str(id).map_err(|_| bad())?),
+        };
+        Ok(Some(Progress {
+            refresh: number(refresh)?,
+            last,
+            exported: number(exported)?,
+            no_consent: number(no_consent)?,
+            no_identity: number(no_identity)?,
+        }))
+    }
+}
+
+/// The identity kind a channel's campaigns use, and the consent purpose
+/// they need unless the request names another.
+fn channel(code: i32) -> Result<(IdentityKind, &'static str), FieldViolation> {
+    match pb::CampaignChannel::try_from(code) {
+        Ok(pb::CampaignChannel::Email) => Ok((IdentityKind::Email, "email")),
+        Ok(pb::CampaignChannel::Sms) => Ok((IdentityKind::Phone, "sms")),
+        Ok(pb::CampaignChannel::Phone) => Ok((IdentityKind::Phone, "phone")),
+        Ok(pb::CampaignChannel::Push) => Ok((IdentityKind::AppInstall, "push")),
+        Ok(pb::CampaignChannel::Unspecified) | Err(_) => {
+            Err(FieldViolation::new("channel", "is not a campaign channel"))
+        }
+    }
+}
+
+/// A purpose name as a rule could write it after `consent.`: checked for
+/// shape here, then by the rule checker against the tenant's purposes.
+fn purpose_shape(raw: &str) -> Result<(), FieldViolation> {
+    let mut chars = raw.chars();
+    let first_ok = chars.next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_');
+    if !first_ok
+        || raw.chars().count() > PURPOSE_MAX_CHARS
+        || !raw.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-'))
+    {
+        return Err(FieldViolation::new("purpose", "is not a consent purpose name"));
+    }
+    Ok(())
+}
+
+fn page_size(requested: i32) -> Result<u64, FieldViolation> {
+    match requested {
+        0 => Ok(PAGE_DEFAULT),
+        n if (1..=PAGE_MAX).contains(&n) => Ok(u64::from(n.unsigned_abs())),
+        _ => Err(FieldViolation::new("page_size", format!("must be 1 to {PAGE_MAX} (0: {PAGE_DEFAULT})"))),
+    }
+}
+
+pub(super) async fn export_segment(
+    api: &SegmentationApi,
+    request: Request<pb::ExportSegmentRequest>,
+) -> Reply<ExportStream> {
+    let t = tenant(&request, Role::Writer)?;
+    let expiry = caller(&request)?.expiry();
+    let pb::ExportSegmentRequest { segment_id: id, channel: code, purpose, after_cursor, page_size: size } =
+        request.into_inner();
+    let (segment, (kind, own), limit) = all3(segment_id(&id, "segment_id"), channel(code), page_size(size))?;
+    let purpose = if purpose.is_empty() { own.to_owned() } else { purpose };
+    purpose_shape(&purpose)?;
+    let progress = Progress::parse(&after_cursor, segment, code, &purpose)?;
+    if let Err(errors) = api.purposes.validate(&t, &format!("consent.{purpose}")).await? {
+        let reason = errors.first().map(|e| e.message.clone()).unwrap_or_default();
+        return Err(FieldViolation::new("purpose", reason).into());
+    }
+    let refresh = Refresh::from(crate::store::segments::row(&api.db, &t, segment).await?);
+    if refresh.number == 0 {
+        return Err(ServiceError::FailedPrecondition(
+            "the segment has not been refreshed yet: its members are not known (RefreshSegment)".into(),
+        )
+        .into());
+    }
+    let progress = match progress {
+        Some(p) if p.refresh != refresh.number => return Err(refreshed_since().into()),
+        Some(p) => p,
+        None => Progress { refresh: refresh.number, ..Progress::default() },
+    };
+    let export = Export {
+        db: api.db.clone(),
+        t,
+        page: Page { segment, refresh: refresh.number, purpose, kind: kind as i16, after: progress.last, limit },
+        channel: code,
+        progress,
+        done: false,
+    };
+    let stream = long_poll::serve_buffered(export, Duration::from_secs(60), Duration::ZERO, expiry, READ_AHEAD);
+    Ok(Response::new(Box::pin(stream)))
+}
+
+fn refreshed_since() -> ServiceError {
+    ServiceError::FailedPrecondition(
+        "the segment was refreshed since this export began: its members changed; export again from the start".into(),
+    )
+}
+
+/// One export under way.
+struct Export {
+    db: DatabaseConnection,
+    t: TenantId,
+    page: Page,
+    channel: i32,
+    progress: Progress,
+    done: bool,
+}
+
+impl Export {
+    /// The next response; the last carries the summary.
+    async fn next(&mut self) -> Result<pb::ExportSegmentResponse, ServiceError> {
+        let members = export::page(&self.db, &self.t, &self.page).await?;
+        let mut out = Vec::with_capacity(members.len());
+        for m in &members {
+            match (m.consents, m.contacts.is_empty()) {
+                (false, _) => self.progress.no_consent += 1,
+                (true, true) => self.progress.no_identity += 1,
+                (true, false) => {
+                    self.progress.exported += 1;
+                    out.push(pb::ExportedMember { customer_id: m.customer.to_string(), contacts: m.contacts.clone() });
+                }
+            }
+        }
+        if let Some(last) = members.last() {
+            self.progress.last = Some(last.customer);
+            self.page.after = Some(last.customer);
+        }
+        let cursor = self.progress.cursor(self.page.segment, self.channel, &self.page.purpose);
+        let mut response = pb::ExportSegmentResponse { members: out, cursor, summary: None };
+        if (members.len() as u64) < self.page.limit {
+            // A short page: the end, unless the segment was refreshed under us.
+            let refresh = Refresh::from(crate::store::segments::row(&self.db, &self.t, self.page.segment).await?);
+            if refresh.number != self.page.refresh {
+                return Err(refreshed_since());
+            }
+            let p = &self.progress;
+            response.summary = Some(pb::ExportSummary {
+                exported: p.exported,
+                no_consent: p.no_consent,
+                no_identity: p.no_identity,
+                erased: refresh.erased,
+                merged: refresh.merged,
+                refresh_time: refresh.at.map(cx_proto::timestamp),
+            });
+            self.done = true;
+        }
+        Ok(response)
+    }
+}
+
+#[async_trait]
+impl Poll for Export {
+    type Item = pb::ExportSegmentResponse;
+
+    async fn poll(&mut self, sink: &Sink<Self::Item>) -> Polled {
+        if self.done {
+            return Polled::Done;
+        }
+        let sent = match self.next().await {
+            Ok(response) => sink.send(Ok(response)).await,
+            Err(err) => {
+                let _ = sink.send(Err(Status::from(err))).await;
+                return Polled::Done;
+            }
+        };
+        if sent.is_err() || self.done { Polled::Done } else { Polled::Sent(1) }
+    }
+}
