@@ -209,7 +209,7 @@ async fn the_rpc_streams_pages_to_segmentation_alone(backend: Backend) {
         })
         .collect();
     assert_eq!(s.ingest(tps).await.accepted, 3);
-    let mut ids = vec![s.id_of("a@example.com").await, s.id_of("b@example.com").await, s.id_of("c@example.com").await];
+    let mut ids = [s.id_of("a@example.com").await, s.id_of("b@example.com").await, s.id_of("c@example.com").await];
     ids.sort();
     let mut client = JourneyInternalServiceClient::new(s.journey().channel().await);
     let segmentation = service_token("segmentation", &s.tenant);

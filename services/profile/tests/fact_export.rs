@@ -122,7 +122,7 @@ async fn live_customers_are_exported_in_pages_with_their_consents(backend: Backe
 
     // Three live customers in id order: two pages of 2 (the second short,
     // so the last).
-    let mut live = vec![ana.clone(), bea.clone(), cid.clone()];
+    let mut live = [ana.clone(), bea.clone(), cid.clone()];
     live.sort();
     let before = cx_runtime::store::now();
     let pages = t.export("", 2).await;

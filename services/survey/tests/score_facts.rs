@@ -85,6 +85,9 @@ async fn export(
     Ok(pages)
 }
 
+/// A page's open cases, number of scores and cursor.
+type Shape = (Vec<(String, i64)>, usize, String);
+
 /// (customer, open cases) of a page.
 fn open_cases(page: &pb::ExportScoreFactsResponse) -> Vec<(String, i64)> {
     page.open_cases.iter().map(|o| (o.profile_id.clone(), o.open_cases)).collect()
@@ -163,7 +166,7 @@ async fn latest_scores_and_open_cases_are_exported_in_pages(backend: Backend) {
     // Resuming after Ann gives exactly Bob and Fay; after Fay, one empty
     // page keeps the cursor.
     let rest = export(&mut client, &segmentation, &ANN.to_string(), 0).await.unwrap();
-    let shape = |pages: &[pb::ExportScoreFactsResponse]| -> Vec<(Vec<(String, i64)>, usize, String)> {
+    let shape = |pages: &[pb::ExportScoreFactsResponse]| -> Vec<Shape> {
         pages.iter().map(|p| (open_cases(p), p.scores.len(), p.cursor.clone())).collect()
     };
     assert_eq!(shape(&rest), [(vec![(BOB.to_string(), 1), (FAY.to_string(), 1)], 2, FAY.to_string())]);
