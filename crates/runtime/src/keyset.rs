@@ -26,6 +26,28 @@ pub const DEFAULT_EXPORT_PAGE: u64 = 1_000;
 /// Most customers a page carries.
 pub const MAX_EXPORT_PAGE: u64 = 5_000;
 
+/// Most bytes of a page's message: under the 4 MiB a gRPC client decodes by
+/// default, so a page of customers with large facts is cut short (its
+/// cursor says where, and the next page goes on from there) rather than
+/// refused by the client again on every retry.
+pub const MAX_PAGE_BYTES: usize = 3 * 1024 * 1024;
+
+/// How many of a page's customers, in order, fit in [`MAX_PAGE_BYTES`],
+/// given the bytes of each one's messages: at least one.
+pub fn fitting(sizes: impl IntoIterator<Item = usize>) -> usize {
+    let mut total = 0_usize;
+    let mut fit = 0;
+    for size in sizes {
+        // A message's key and length take a few bytes more.
+        total = total.saturating_add(size.saturating_add(8));
+        if total > MAX_PAGE_BYTES && fit > 0 {
+            break;
+        }
+        fit += 1;
+    }
+    fit
+}
+
 /// Where an export starts and how many customers each page carries.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Keyset {
@@ -124,6 +146,17 @@ mod tests {
         );
         let negative = Keyset::parse("", "after_id", -1).unwrap_err();
         assert_eq!(fields(negative), [("page_size".to_owned(), "must not be negative".to_owned())]);
+    }
+
+    #[test]
+    fn a_page_holds_what_fits_and_at_least_one() {
+        let mib = 1024 * 1024;
+        // 1 MiB and 8 bytes each: a third makes 3 MiB and 24 bytes.
+        assert_eq!(fitting([mib, mib, mib, 1]), 2);
+        assert_eq!(fitting([mib, mib, mib - 24, 1]), 3);
+        assert_eq!(fitting([10; 5]), 5);
+        assert_eq!(fitting([5 * mib, 1]), 1, "one too large still goes, alone");
+        assert_eq!(fitting([]), 0);
     }
 
     /// Ids 1..=5 in pages of 2: [1,2] more, [3,4] more, [5] last.

@@ -6,11 +6,16 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+use std::collections::HashMap;
+
+use cx_proto::common::v1::{AttributeValue, attribute_value};
 use cx_proto::profile::v1::profile_internal_service_client::ProfileInternalServiceClient;
 use cx_proto::profile::v1::{self as pb, profile_service_client::ProfileServiceClient};
 use cx_runtime::auth::Role;
 use cx_runtime::registry::Registry;
 use cx_testkit::{Backend, Cluster, authed, service_token, token, unique_tenant};
+use prost::Message;
+use prost_types::FieldMask;
 use tonic::transport::Channel as GrpcChannel;
 use tonic::{Code, Status};
 
@@ -196,4 +201,46 @@ async fn live_customers_are_exported_in_pages_with_their_consents(backend: Backe
     );
 }
 
-cx_testkit::on_both_backends!(live_customers_are_exported_in_pages_with_their_consents);
+/// 32 customers of 100 attributes of 1 KiB each (about 104 KB of facts
+/// each, 3.3 MB in all): more than a page holds (`MAX_PAGE_BYTES`, 3 MiB),
+/// so the first of the 1,000 asked ends early and the next goes on.
+async fn a_page_of_large_facts_ends_where_they_stop_fitting(backend: Backend) {
+    let cluster = Cluster::start(PROFILE_ONLY, backend).await;
+    let server = cluster.server("profile");
+    let name = unique_tenant("facts-large");
+    let mut t = Tenant {
+        writer: token(&name, Role::Writer),
+        admin: token(&name, Role::Admin),
+        profiles: ProfileServiceClient::new(server.channel().await),
+        internal: ProfileInternalServiceClient::new(server.channel().await),
+        name,
+    };
+    let value = || AttributeValue { kind: Some(attribute_value::Kind::StringValue("x".repeat(1024))) };
+    let attributes: HashMap<String, AttributeValue> = (0..100).map(|i| (format!("note_{i:03}"), value())).collect();
+    let mut ids = Vec::new();
+    for n in 0..32 {
+        let id = t.profile(&format!("large-{n}@example.com")).await;
+        let update = pb::UpdateProfileRequest {
+            profile: Some(pb::Profile { id: id.clone(), attributes: attributes.clone(), ..Default::default() }),
+            update_mask: Some(FieldMask { paths: vec!["attributes".into()] }),
+        };
+        t.profiles.update_profile(authed(update, &t.writer)).await.unwrap();
+        ids.push(id);
+    }
+    ids.sort();
+
+    let pages = t.export("", 0).await;
+    assert_eq!(pages.len(), 2, "the first page ends early, the second holds the rest");
+    assert!(pages[0].facts.len() < 32);
+    for page in &pages {
+        assert!(page.encoded_len() <= cx_runtime::keyset::MAX_PAGE_BYTES, "{} bytes", page.encoded_len());
+        assert_eq!(page.cursor, page.facts.last().unwrap().profile_id, "the cursor is the last customer sent");
+    }
+    let sent: Vec<&str> = pages.iter().flat_map(|p| &p.facts).map(|f| f.profile_id.as_str()).collect();
+    assert_eq!(sent, ids, "every customer once, in order");
+}
+
+cx_testkit::on_both_backends!(
+    live_customers_are_exported_in_pages_with_their_consents,
+    a_page_of_large_facts_ends_where_they_stop_fitting,
+);

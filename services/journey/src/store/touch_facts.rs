@@ -7,7 +7,8 @@
 //! them, so the rows' owners are already the survivors.
 //!
 //! A page is four statements whatever its size: its keys, then the touch
-//! days, purchase days and last touches of its key range.
+//! days, purchase days and last touches of its key range. It ends early
+//! when its customers' facts stop fitting in `keyset::MAX_PAGE_BYTES`.
 
 use std::collections::BTreeMap;
 
@@ -16,8 +17,9 @@ use cx_proto::common::v1::Channel;
 use cx_proto::journey::v1::{CustomerTouchFacts, ExportTouchFactsResponse, PurchaseDay, TouchDay};
 use cx_runtime::TenantId;
 use cx_runtime::days::date_of;
-use cx_runtime::keyset::Page;
+use cx_runtime::keyset::{Page, fitting};
 use cx_runtime::store::{numbered, utc_day};
+use prost::Message;
 use sea_orm::{ConnectionTrait, QueryResult, Value};
 use uuid::Uuid;
 
@@ -163,7 +165,7 @@ impl JourneyStore {
             }
         }
 
-        let customers = sums
+        let mut customers: Vec<CustomerTouchFacts> = sums
             .into_iter()
             .map(|(customer, mut s)| {
                 s.touch_days.sort_by(|a, b| (&a.date, a.channel).cmp(&(&b.date, b.channel)));
@@ -177,6 +179,14 @@ impl JourneyStore {
                 }
             })
             .collect();
+        // Customers with many days: the page ends where they stop fitting.
+        let fit = fitting(customers.iter().map(Message::encoded_len));
+        let (last, more) = if fit < customers.len() {
+            customers.truncate(fit);
+            (keys[fit - 1], true)
+        } else {
+            (last, more)
+        };
         Ok(Page { message: ExportTouchFactsResponse { customers, cursor: String::new() }, last: Some(last), more })
     }
 }

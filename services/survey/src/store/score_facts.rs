@@ -6,15 +6,17 @@
 //! deletes them, so the rows' owners are already the survivors.
 //!
 //! A page is three statements whatever its size: its keys, then the latest
-//! scores and the case counts of its key range.
+//! scores and the case counts of its key range. It ends early when its
+//! customers' facts stop fitting in `keyset::MAX_PAGE_BYTES`.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 use chrono::{DateTime, Utc};
 use cx_proto::survey::v1::{ExportScoreFactsResponse, OpenCasesChanged, ScoreRecorded};
 use cx_runtime::TenantId;
-use cx_runtime::keyset::Page;
+use cx_runtime::keyset::{Page, fitting};
 use cx_runtime::store::numbered;
+use prost::Message;
 use sea_orm::{ConnectionTrait, QueryResult, Value};
 use uuid::Uuid;
 
@@ -87,7 +89,7 @@ impl SurveyStore {
                FROM survey_responses WHERE {answered}) AS ranked \
              WHERE nth = 1 ORDER BY customer_id, survey_type"
         );
-        let mut scores: Vec<ScoreRecorded> = Vec::new();
+        let mut scores: Vec<(Uuid, ScoreRecorded)> = Vec::new();
         for row in db.query_all_raw(numbered(backend, &sql, p.0)).await? {
             let customer: Uuid = row.try_get("", "customer_id")?;
             let response_id: String = row.try_get("", "id")?;
@@ -99,7 +101,7 @@ impl SurveyStore {
                 response_id: &response_id,
                 responded_at,
             };
-            scores.push(score_recorded(customer, &scored));
+            scores.push((customer, score_recorded(customer, &scored)));
         }
 
         let mut p = Params::default();
@@ -113,9 +115,27 @@ impl SurveyStore {
         for row in db.query_all_raw(numbered(backend, &sql, p.0)).await? {
             counts.insert(row.try_get("", "customer_id")?, int(&row, "open")?);
         }
-        let open: Vec<OpenCasesChanged> =
-            counts.into_iter().map(|(customer, n)| open_cases(customer, n, read_at)).collect();
-        let message = ExportScoreFactsResponse { scores, open_cases: open, cursor: String::new() };
+        let mut open: Vec<(Uuid, OpenCasesChanged)> =
+            counts.into_iter().map(|(customer, n)| (customer, open_cases(customer, n, read_at))).collect();
+
+        // The page ends early where its customers stop fitting (never with
+        // three scores and a count each, but the bound is the page's).
+        let mut sizes: HashMap<Uuid, usize> = HashMap::with_capacity(keys.len());
+        for (customer, score) in &scores {
+            *sizes.entry(*customer).or_default() += score.encoded_len() + 8;
+        }
+        for (customer, count) in &open {
+            *sizes.entry(*customer).or_default() += count.encoded_len() + 8;
+        }
+        let fit = fitting(keys.iter().map(|id| sizes.get(id).copied().unwrap_or_default()));
+        let (last, more) = if fit < keys.len() { (keys[fit - 1], true) } else { (last, more) };
+        scores.retain(|(customer, _)| *customer <= last);
+        open.retain(|(customer, _)| *customer <= last);
+        let message = ExportScoreFactsResponse {
+            scores: scores.into_iter().map(|(_, score)| score).collect(),
+            open_cases: open.into_iter().map(|(_, count)| count).collect(),
+            cursor: String::new(),
+        };
         Ok(Page { message, last: Some(last), more })
     }
 }
