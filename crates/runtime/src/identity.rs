@@ -147,6 +147,18 @@ pub fn service_identity<T>(request: &Request<T>) -> Result<&ServiceIdentity, Sta
         .ok_or_else(|| Status::unauthenticated("this call takes a service identity"))
 }
 
+/// The tenant of an internal call only the `allowed` service may make
+/// (what it asks for is meant for that service alone): `PERMISSION_DENIED`
+/// for any other.
+pub fn tenant_of_call_by<T>(request: &Request<T>, allowed: &str) -> Result<TenantId, Status> {
+    let caller = service_identity(request)?;
+    if caller.service != allowed {
+        let why = format!("only the {allowed} service makes this call");
+        return Err(crate::error::ServiceError::PermissionDenied(why).into());
+    }
+    Ok(caller.tenant.clone())
+}
+
 /// Tonic interceptor of internal services: only a service token passes.
 #[derive(Clone, Debug)]
 pub struct InternalAuth {

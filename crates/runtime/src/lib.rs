@@ -21,6 +21,7 @@ pub mod error;
 pub mod gdpr;
 pub mod identity;
 pub mod input;
+pub mod keyset;
 pub mod long_poll;
 pub mod metrics;
 pub mod module;

@@ -10,13 +10,14 @@ use std::sync::Arc;
 use cx_proto::profile::v1::profile_internal_service_client::ProfileInternalServiceClient;
 use cx_proto::profile::v1::profile_internal_service_server::{ProfileInternalService, ProfileInternalServiceServer};
 use cx_proto::profile::v1::{
-    CheckConsentsRequest, CheckConsentsResponse, CustomerConsent, ListCustomPurposesRequest, ListCustomPurposesResponse,
+    CheckConsentsRequest, CheckConsentsResponse, CustomerConsent, ExportProfileFactsRequest,
+    ExportProfileFactsResponse, ListCustomPurposesRequest, ListCustomPurposesResponse,
 };
 use cx_runtime::TenantId;
 use cx_runtime::auth::Role;
 use cx_runtime::config::ConfigError;
 use cx_runtime::context::ServiceContext;
-use cx_runtime::identity::service_identity;
+use cx_runtime::identity::{service_identity, tenant_of_call_by};
 use cx_runtime::module::Parts;
 use cx_runtime::registry::{Registry, ServiceDef};
 use cx_runtime::server::ServiceModule;
@@ -37,11 +38,24 @@ impl MigratorTrait for NoTables {
     }
 }
 
-/// Answers who called: the service and tenant of the service token.
+/// Answers who called: the service and tenant of the service token. Its
+/// export is billing's alone.
 struct WhoCalls;
 
 #[tonic::async_trait]
 impl ProfileInternalService for WhoCalls {
+    type ExportProfileFactsStream =
+        futures::stream::Iter<std::vec::IntoIter<Result<ExportProfileFactsResponse, Status>>>;
+
+    async fn export_profile_facts(
+        &self,
+        request: Request<ExportProfileFactsRequest>,
+    ) -> Result<Response<Self::ExportProfileFactsStream>, Status> {
+        let tenant = tenant_of_call_by(&request, "billing")?;
+        let page = ExportProfileFactsResponse { cursor: format!("billing@{tenant}"), ..Default::default() };
+        Ok(Response::new(futures::stream::iter(vec![Ok(page)])))
+    }
+
     async fn check_consents(
         &self,
         request: Request<CheckConsentsRequest>,
@@ -93,6 +107,16 @@ async fn an_internal_service_takes_service_tokens_only_and_a_peer_calls_it_as_it
     let tenant = TenantId::parse("acme").unwrap();
     let answer = client.check_consents(orders.request(&tenant, ask()).unwrap()).await.unwrap().into_inner();
     assert_eq!(answer.consents[0].profile_id, "billing@acme");
+    // A call meant for one service: billing passes, another service not.
+    let mut pages = client
+        .export_profile_facts(orders.request(&tenant, ExportProfileFactsRequest::default()).unwrap())
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(pages.message().await.unwrap().unwrap().cursor, "billing@acme");
+    let shipping = authed(ExportProfileFactsRequest::default(), &cx_testkit::service_token("shipping", "acme"));
+    let status = direct.export_profile_facts(shipping).await.unwrap_err();
+    assert_eq!((status.code(), status.message()), (Code::PermissionDenied, "only the billing service makes this call"));
 
     // Health answers for the service, not for its internal part.
     let health = cluster.server("orders").health("cx.profile.v1.ProfileInternalService").await;

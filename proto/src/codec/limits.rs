@@ -42,6 +42,10 @@ pub fn limit_of(full_name: &str) -> RequestLimit {
         "cx.profile.v1.CheckConsentsRequest" => (MIB, Some(("profile_ids", 10_000)), None),
         // At most 10,000 aggregated records.
         "cx.profile.v1.RecordActivityRequest" => (4 * MIB, Some(("records", 10_000)), None),
+        // Where a fact export resumes and its page size: a few dozen bytes.
+        "cx.profile.v1.ExportProfileFactsRequest"
+        | "cx.journey.v1.ExportTouchFactsRequest"
+        | "cx.survey.v1.ExportScoreFactsRequest" => (4 * 1024, None, None),
         // An outbox message: activity of up to 10,000 touchpoints.
         "cx.outbox.v1.DeliverRequest" => (4 * MIB, None, None),
         _ => (DEFAULT_REQUEST_BYTES, None, None),

@@ -3,7 +3,8 @@
 //!
 //! - [`domain`]: pure rules (maps, steps, touchpoints);
 //! - [`store`]: sea-orm entities, migrations, set-based ingest, timelines;
-//! - [`api`]: the gRPC service; [`resolver`]: identities through the
+//! - [`api`]: the gRPC service, and `cx.journey.v1.JourneyInternalService`
+//!   (segmentation's load of touchpoint facts); [`resolver`]: identities through the
 //!   profile service; [`inbox`]: merges and erasures from the profile service.
 
 pub mod api;
@@ -16,6 +17,7 @@ pub mod store;
 use std::sync::Arc;
 use std::time::Duration;
 
+use cx_proto::journey::v1::journey_internal_service_server::JourneyInternalServiceServer;
 use cx_proto::journey::v1::journey_service_server::{JourneyServiceServer, SERVICE_NAME};
 use cx_runtime::config::ConfigError;
 use cx_runtime::context::ServiceContext;
@@ -24,6 +26,7 @@ use cx_runtime::registry::{Feed, ServiceDef};
 use cx_runtime::server::ServiceModule;
 
 use crate::api::JourneyApi;
+use crate::api::internal::JourneyInternal;
 use crate::resolver::Resolver;
 use crate::store::JourneyStore;
 use crate::store::activity::{ActivityExpander, STORED_TOUCHPOINTS};
@@ -48,6 +51,7 @@ pub async fn build(ctx: &ServiceContext) -> Result<Arc<dyn ServiceModule>, Confi
     // triggers, segmentation's facts).
     let store = JourneyStore::new(parts.db.clone()).with_offers(ctx.fed(Feed::Touchpoints, NAME)?);
     let api = JourneyApi::new(store.clone(), resolver.clone(), parts.cache.clone());
+    let internal = JourneyInternal::new(store.clone());
     let participant = Arc::new(inbox::JourneyParticipant::new(resolver, parts.cache.clone()));
     Ok(parts
         .module::<Migrator>()
@@ -56,6 +60,8 @@ pub async fn build(ctx: &ServiceContext) -> Result<Arc<dyn ServiceModule>, Confi
         .serve(
             JourneyServiceServer::new(api).max_decoding_message_size(cx_proto::codec::max_request_bytes(SERVICE_NAME)),
         )
+        // Segmentation's load of touchpoint facts, behind the service identity.
+        .serve_internal(JourneyInternalServiceServer::new(internal))
         .expand(&STORED_TOUCHPOINTS, Arc::new(ActivityExpander(store.clone())))
         .expand(&OFFERED_TOUCHPOINTS, Arc::new(OfferExpander(store)))
         .participant(participant)

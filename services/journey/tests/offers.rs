@@ -2,14 +2,16 @@
 //! (the statement that stores a batch writes its rows) and SQLite (one
 //! transaction): beside each row owed to profile, a row owed to survey names
 //! the same touchpoints, and its delivery reads them as they are then —
-//! erased ones left out, merged ones offered as the survivor's. Nothing is
-//! owed to survey when the deployment does not run it.
+//! erased ones left out, merged ones offered as the survivor's, each with
+//! the instant it was stored. Nothing is owed to survey when the deployment
+//! does not run it.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use cx_journey::domain::channel::Channel;
 use cx_journey::domain::touchpoint::{Customer, Initiator, InteractionKind, Touchpoint};
 use cx_journey::store::activity::STORED_TOUCHPOINTS;
+use cx_journey::store::entity::touchpoint;
 use cx_journey::store::ingest::Resolved;
 use cx_journey::store::migration::Migrator;
 use cx_journey::store::offers::{OFFERED_TOUCHPOINTS, OfferExpander};
@@ -18,6 +20,7 @@ use cx_proto::common::v1 as common;
 use cx_proto::journey::v1::{OfferedTouchpoint, TouchpointsOffered};
 use cx_runtime::TenantId;
 use cx_runtime::outbox::dispatcher::{Claimed, Expand};
+use cx_runtime::store::scoped;
 use cx_testkit::{Backend, ServiceDb};
 use prost::{Message, Name};
 use sea_orm::{DatabaseConnection, TransactionTrait};
@@ -85,6 +88,18 @@ fn offer(id: &str, customer: Uuid, channel: common::Channel, at: &str) -> Offere
     }
 }
 
+/// `offered` with the instant its touchpoint was stored, read from the table.
+async fn stamped(db: &DatabaseConnection, t: &TenantId, offered: Vec<OfferedTouchpoint>) -> Vec<OfferedTouchpoint> {
+    let rows = scoped::<touchpoint::Entity>(t).all(db).await.unwrap();
+    let mut stamped = Vec::with_capacity(offered.len());
+    for mut offer in offered {
+        let row = rows.iter().find(|row| row.id == offer.touchpoint_id).unwrap();
+        offer.record_time = Some(cx_proto::timestamp(row.recorded_at));
+        stamped.push(offer);
+    }
+    stamped
+}
+
 async fn ingest(store: &JourneyStore, t: &TenantId, rows: &[(Uuid, Touchpoint)]) -> usize {
     let resolved: Vec<Resolved<'_>> =
         rows.iter().map(|(customer, tp)| Resolved { customer: *customer, touchpoint: tp }).collect();
@@ -143,13 +158,12 @@ async fn each_batch_offers_survey_what_it_stored_as_it_is_when_delivered(backend
         ..offer("b2", b, common::Channel::Web, "2026-03-01T13:00:00Z")
     };
     let a1 = offer("a1", a, common::Channel::Web, "2026-03-01T09:00:00Z");
-    assert_eq!(
-        offered(&store, &claimed).await,
-        [
-            Some(vec![a1, paid.clone(), offer("c1", c, common::Channel::Web, "2026-03-01T12:00:00Z")]),
-            Some(vec![scored.clone()]),
-        ]
-    );
+    let c1 = offer("c1", c, common::Channel::Web, "2026-03-01T12:00:00Z");
+    let [paid, scored] = <[_; 2]>::try_from(stamped(&db.conn, &t, vec![paid, scored]).await).unwrap();
+    let first_batch = stamped(&db.conn, &t, vec![a1, paid.clone(), c1]).await;
+    let stored_at = |o: &OfferedTouchpoint| cx_proto::from_timestamp(o.record_time.as_ref().unwrap()).unwrap();
+    assert!(stored_at(&first_batch[0]) <= stored_at(&scored), "the first batch was stored first");
+    assert_eq!(offered(&store, &claimed).await, [Some(first_batch), Some(vec![scored.clone()])]);
 
     // Before delivery, C merges into D and A is erased: A's touchpoint is
     // no longer offered, C's is offered as D's, B's as it was.
@@ -159,10 +173,8 @@ async fn each_batch_offers_survey_what_it_stored_as_it_is_when_delivered(backend
     peers::erase(&txn, &t, &[a]).await.unwrap();
     txn.commit().await.unwrap();
     let claimed = claim(&db.conn, "offers").await;
-    assert_eq!(
-        offered(&store, &claimed).await,
-        [Some(vec![paid, offer("c1", d, common::Channel::Web, "2026-03-01T12:00:00Z")]), Some(vec![scored])]
-    );
+    let c1_of_d = stamped(&db.conn, &t, vec![offer("c1", d, common::Channel::Web, "2026-03-01T12:00:00Z")]).await;
+    assert_eq!(offered(&store, &claimed).await, [Some([vec![paid], c1_of_d].concat()), Some(vec![scored])]);
     // B erased too: nothing is left to offer of the second batch.
     let txn = db.conn.begin().await.unwrap();
     peers::erase(&txn, &t, &[b]).await.unwrap();

@@ -7,7 +7,8 @@
 //! - [`domain`]: pure rules (survey types and score ranges, trigger
 //!   matching and sampling, the formulas of the aggregates);
 //! - [`store`]: sea-orm entities, migrations, queries;
-//! - [`api`]: the gRPC service; [`inbox`]: touchpoints offered by journey
+//! - [`api`]: the gRPC service, and `cx.survey.v1.SurveyInternalService`
+//!   (segmentation's load of scores and open cases); [`inbox`]: touchpoints offered by journey
 //!   and consent decisions announced by profile; [`consents`]: the profile
 //!   service's consent check; [`expiry`]: the expiry of invitations;
 //!   [`gdpr`]: merges, erasures and access exports.
@@ -22,6 +23,7 @@ pub mod store;
 
 use std::sync::Arc;
 
+use cx_proto::survey::v1::survey_internal_service_server::SurveyInternalServiceServer;
 use cx_proto::survey::v1::survey_service_server::{SERVICE_NAME, SurveyServiceServer};
 use cx_runtime::config::ConfigError;
 use cx_runtime::context::ServiceContext;
@@ -30,6 +32,7 @@ use cx_runtime::registry::{Feed, ServiceDef};
 use cx_runtime::server::ServiceModule;
 
 use crate::api::SurveyApi;
+use crate::api::internal::SurveyInternal;
 use crate::store::SurveyStore;
 use crate::store::feeds::Feeds;
 use crate::store::migration::Migrator;
@@ -52,6 +55,7 @@ pub async fn build(ctx: &ServiceContext) -> Result<Arc<dyn ServiceModule>, Confi
     let parts = Parts::open(ctx, NAME).await?;
     let feeds = Feeds { scores: ctx.fed(Feed::Scores, NAME)?.into(), cases: ctx.fed(Feed::Cases, NAME)?.into() };
     let store = SurveyStore::new(parts.db.clone()).with_feeds(feeds.clone());
+    let internal = SurveyInternal::new(store.clone());
     let api = SurveyApi::new(store, parts.cache.clone());
     let db = parts.db.clone();
     let consents = consents::Consents::new(parts.internal_peer("profile"));
@@ -62,6 +66,8 @@ pub async fn build(ctx: &ServiceContext) -> Result<Arc<dyn ServiceModule>, Confi
         .serve(
             SurveyServiceServer::new(api).max_decoding_message_size(cx_proto::codec::max_request_bytes(SERVICE_NAME)),
         )
+        // Segmentation's load of scores and open cases, behind the service identity.
+        .serve_internal(SurveyInternalServiceServer::new(internal))
         .inbox(|handlers| inbox::routes(handlers, parts_db, consents, cache))
         .participant(Arc::new(gdpr::SurveyData { feeds }))
         .job(move |stop| Box::pin(expiry::run(db.clone(), stop)))

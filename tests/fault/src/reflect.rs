@@ -16,6 +16,8 @@ pub const INTERNAL: &[(&str, Option<&str>)] = &[
     ("cx.outbox.v1.InboxService", None),
     ("cx.gdpr.v1.CustomerDataService", None),
     ("cx.profile.v1.ProfileInternalService", Some("cx.profile.v1.ProfileService")),
+    ("cx.journey.v1.JourneyInternalService", Some("cx.journey.v1.JourneyService")),
+    ("cx.survey.v1.SurveyInternalService", Some("cx.survey.v1.SurveyService")),
 ];
 
 /// One RPC.

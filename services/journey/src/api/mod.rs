@@ -4,6 +4,7 @@
 pub mod analysis;
 pub(crate) mod convert;
 mod ingest;
+pub mod internal;
 mod parse;
 
 use std::pin::Pin;

@@ -13,6 +13,7 @@ pub mod offers;
 pub mod peers;
 pub mod rollup;
 pub mod timeline;
+pub mod touch_facts;
 
 use sea_orm::DatabaseConnection;
 

@@ -2,7 +2,9 @@
 //! while they work, behind the service identity (user tokens are refused by
 //! the server): the consent of many customers for one purpose, with their
 //! lifecycle and digital category, answered from each profile's standing in
-//! the cache; and the tenant's custom purposes, which segment rules name.
+//! the cache; the tenant's custom purposes, which segment rules name; and
+//! every customer's facts and consents, page by page, for the service
+//! keeping a copy of them ([`cx_runtime::keyset`]).
 //!
 //! A standing is cached per profile under its own id (`cache_keys::standing`)
 //! and dropped by every write that changes it (a consent decision before it
@@ -19,7 +21,9 @@ use cx_proto::profile::v1::profile_internal_service_server::ProfileInternalServi
 use cx_runtime::TenantId;
 use cx_runtime::cache::Cache;
 use cx_runtime::error::{FieldViolation, all2, each};
-use cx_runtime::identity::service_identity;
+use cx_runtime::identity::{service_identity, tenant_of_call_by};
+use cx_runtime::keyset::{FACT_LOADER, Keyset, pages};
+use futures::stream::BoxStream;
 use serde::{Deserialize, Serialize};
 use tonic::{Request, Response, Status};
 use uuid::Uuid;
@@ -147,6 +151,8 @@ fn parse_ids(ids: Vec<String>) -> Result<Vec<Uuid>, cx_runtime::error::Violation
 
 #[tonic::async_trait]
 impl ProfileInternalService for ProfileInternal {
+    type ExportProfileFactsStream = BoxStream<'static, Result<pb::ExportProfileFactsResponse, Status>>;
+
     async fn check_consents(
         &self,
         request: Request<pb::CheckConsentsRequest>,
@@ -176,6 +182,21 @@ impl ProfileInternalService for ProfileInternal {
             })
             .collect();
         Ok(Response::new(pb::CheckConsentsResponse { consents }))
+    }
+
+    async fn export_profile_facts(
+        &self,
+        request: Request<pb::ExportProfileFactsRequest>,
+    ) -> Result<Response<Self::ExportProfileFactsStream>, Status> {
+        let t = tenant_of_call_by(&request, FACT_LOADER)?;
+        let pb::ExportProfileFactsRequest { after_profile_id, page_size } = request.into_inner();
+        let start = Keyset::parse(&after_profile_id, "after_profile_id", page_size)?;
+        let store = self.store.clone();
+        let read = move |after, size| {
+            let (store, t) = (store.clone(), t.clone());
+            async move { store.facts_page(&t, after, size).await }
+        };
+        Ok(Response::new(pages(start, |page, cursor| page.cursor = cursor, read)))
     }
 
     async fn list_custom_purposes(

@@ -2,9 +2,11 @@
 //! history, the decision in force derived from it), and the purposes a
 //! tenant defines.
 
+use std::collections::BTreeMap;
+
 use chrono::{DateTime, Utc};
 use cx_runtime::TenantId;
-use cx_runtime::store::scoped;
+use cx_runtime::store::{one_of, scoped};
 use sea_orm::sea_query::OnConflict;
 use sea_orm::{
     ActiveValue::Set, ColumnTrait, ConnectionTrait, DbBackend, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
@@ -173,6 +175,30 @@ impl ProfileStore {
         self.exists(t, id).await?;
         let history = self.consent_history_for(t, id, purpose).await?;
         Ok(consent::current(&history).cloned())
+    }
+
+    /// The decision in force of each of `ids` for each purpose she decided
+    /// on, in customer then purpose key order: one read.
+    pub async fn consents_in_force(&self, t: &TenantId, ids: &[Uuid]) -> Result<Vec<(Uuid, ConsentRecord)>> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let backend = self.db.get_database_backend();
+        let rows = scoped::<consent_event::Entity>(t)
+            .filter(one_of(backend, consent_event::Column::CustomerId, ids))
+            .all(&self.db)
+            .await?;
+        let mut histories: BTreeMap<(Uuid, String), Vec<ConsentRecord>> = BTreeMap::new();
+        for row in rows {
+            let key = (row.customer_id, row.purpose.clone());
+            if let Some(decision) = consent_of(row) {
+                histories.entry(key).or_default().push(decision);
+            }
+        }
+        Ok(histories
+            .into_iter()
+            .filter_map(|((customer, _), history)| Some((customer, consent::current(&history)?.clone())))
+            .collect())
     }
 
     /// One page of a customer's decisions, newest recorded first.

@@ -57,17 +57,23 @@ pub async fn consent_changed<C: ConnectionTrait>(
     customer: Uuid,
     decision: &super::ConsentRecord,
 ) -> Result<(), DbErr> {
-    let event = pb::ConsentChanged {
+    let event = consent_message(customer, decision);
+    for service in services {
+        cx_runtime::outbox::send(conn, t, service, &event).await?;
+    }
+    Ok(())
+}
+
+/// A decision of `customer` as the consent feed (and the facts export)
+/// sends it.
+pub fn consent_message(customer: Uuid, decision: &super::ConsentRecord) -> pb::ConsentChanged {
+    pb::ConsentChanged {
         profile_id: customer.to_string(),
         purpose: Some(crate::api::convert::purpose_to_proto(&decision.purpose)),
         granted: decision.granted,
         occur_time: Some(cx_proto::timestamp(decision.occurred_at)),
         record_time: Some(cx_proto::timestamp(decision.recorded_at)),
-    };
-    for service in services {
-        cx_runtime::outbox::send(conn, t, service, &event).await?;
     }
-    Ok(())
 }
 
 /// The kind of the rows naming a customer whose profile facts changed: each

@@ -16,6 +16,7 @@ pub mod entity;
 pub mod erase;
 pub mod events;
 pub mod export;
+pub mod facts_export;
 pub mod facts_feed;
 pub mod identities;
 pub mod intensity;

@@ -4,6 +4,7 @@
 
 mod aggregates;
 pub(crate) mod cases;
+pub mod internal;
 pub(crate) mod invitations;
 mod responses;
 mod settings;

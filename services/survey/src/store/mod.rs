@@ -9,6 +9,7 @@ pub mod invitations;
 pub mod migration;
 pub mod responses;
 pub mod rollups;
+pub mod score_facts;
 pub mod settings;
 pub mod submit;
 pub mod surveys;

@@ -247,14 +247,14 @@ async fn record(
     };
     responses::insert(txn, &row, verbatim::config(&row.language)).await?;
     if let Some(customer) = customer_id {
-        let recorded = pb::ScoreRecorded {
-            profile_id: customer.to_string(),
-            survey_type: i32::from(row.survey_type),
-            score: draft.score,
-            survey_id: survey_id.to_string(),
-            response_id: row.id.clone(),
-            respond_time: Some(cx_proto::timestamp(at)),
+        let scored = super::feeds::ScoreRow {
+            survey_type: row.survey_type,
+            score: row.score,
+            survey_id,
+            response_id: &row.id,
+            responded_at: row.responded_at,
         };
+        let recorded = super::feeds::score_recorded(customer, &scored);
         feeds.score(txn, t, &recorded).await?;
     }
     // Last: the day's cell is shared by every writer of the day.

@@ -1,0 +1,45 @@
+//! `cx.survey.v1.SurveyInternalService`: what other services ask survey,
+//! behind the service identity (user tokens are refused by the server):
+//! every customer's latest scores and open cases, page by page, for the
+//! service keeping a copy of them ([`cx_runtime::keyset`],
+//! [`crate::store::score_facts`]).
+
+use cx_proto::survey::v1 as pb;
+use cx_proto::survey::v1::survey_internal_service_server::SurveyInternalService;
+use cx_runtime::identity::tenant_of_call_by;
+use cx_runtime::keyset::{FACT_LOADER, Keyset, pages};
+use futures::stream::BoxStream;
+use tonic::{Request, Response, Status};
+
+use crate::store::SurveyStore;
+
+#[derive(Clone, Debug)]
+pub struct SurveyInternal {
+    store: SurveyStore,
+}
+
+impl SurveyInternal {
+    pub fn new(store: SurveyStore) -> Self {
+        Self { store }
+    }
+}
+
+#[tonic::async_trait]
+impl SurveyInternalService for SurveyInternal {
+    type ExportScoreFactsStream = BoxStream<'static, Result<pb::ExportScoreFactsResponse, Status>>;
+
+    async fn export_score_facts(
+        &self,
+        request: Request<pb::ExportScoreFactsRequest>,
+    ) -> Result<Response<Self::ExportScoreFactsStream>, Status> {
+        let t = tenant_of_call_by(&request, FACT_LOADER)?;
+        let pb::ExportScoreFactsRequest { after_profile_id, page_size } = request.into_inner();
+        let start = Keyset::parse(&after_profile_id, "after_profile_id", page_size)?;
+        let store = self.store.clone();
+        let read = move |after, size| {
+            let (store, t) = (store.clone(), t.clone());
+            async move { store.score_page(&t, after, size).await }
+        };
+        Ok(Response::new(pages(start, |page, cursor| page.cursor = cursor, read)))
+    }
+}
