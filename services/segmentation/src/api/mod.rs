@@ -1,5 +1,6 @@
 //! `cx.segmentation.v1.SegmentationService`: each RPC is answered by the
-//! module of its area (rules, segments, evaluation); this file only routes.
+//! module of its area (rules, segments, evaluation, fact sources); this
+//! file only routes.
 
 mod evaluate;
 mod members;
@@ -7,6 +8,7 @@ mod members;
 pub use members::change_to_proto;
 mod rules;
 mod segments;
+mod sources;
 
 use cx_proto::segmentation::v1 as pb;
 use cx_proto::segmentation::v1::segmentation_service_server::SegmentationService;
@@ -82,5 +84,16 @@ impl SegmentationService for SegmentationApi {
         request: Request<pb::StreamMembershipChangesRequest>,
     ) -> Reply<members::ChangeStream> {
         members::stream_membership_changes(self, request).await
+    }
+
+    async fn reload_facts(&self, request: Request<pb::ReloadFactsRequest>) -> Reply<pb::ReloadFactsResponse> {
+        sources::reload_facts(self, request).await
+    }
+
+    async fn list_fact_sources(
+        &self,
+        request: Request<pb::ListFactSourcesRequest>,
+    ) -> Reply<pb::ListFactSourcesResponse> {
+        sources::list_fact_sources(self, request).await
     }
 }

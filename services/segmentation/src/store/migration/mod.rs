@@ -8,6 +8,7 @@ mod m0003_segments;
 mod m0004_touch_days;
 mod m0005_feeds;
 mod m0006_rfm_due;
+mod m0007_fact_sources;
 
 pub use m0002_facts::consent_column;
 
@@ -24,6 +25,7 @@ impl MigratorTrait for Migrator {
             Box::new(m0004_touch_days::Migration),
             Box::new(m0005_feeds::Migration),
             Box::new(m0006_rfm_due::Migration),
+            Box::new(m0007_fact_sources::Migration),
         ]
     }
 }
