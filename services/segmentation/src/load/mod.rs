@@ -150,30 +150,67 @@ impl Loader {
         let mut after = row.cursor;
         while let Some(page) = stream.next().await {
             let page = page.map_err(|s| internal_call_failed(source, "export its facts", &s))?;
-            let through = cursor(&page, after, source)?;
-            let customers = page.customers();
-            let now = cx_runtime::store::now();
-            let txn = self.db.begin().await?;
-            // First: on PostgreSQL it also locks the row until the commit.
-            if !sources::advance(&txn, t, source, lease, through, customers, now).await? {
-                return Ok(Outcome::Lost);
+            match apply_page(&self.db, t, source, lease, after, page).await? {
+                Applied::Advanced(through) => after = through,
+                Applied::Lost => return Ok(Outcome::Lost),
             }
-            pages::apply(&txn, t, after, through, page, day_number(now)).await?;
-            txn.commit().await?;
-            after = through;
         }
-        let now = cx_runtime::store::now();
-        let txn = self.db.begin().await?;
-        if !sources::complete(&txn, t, source, lease, now).await? {
-            return Ok(Outcome::Lost);
-        }
-        if source == JOURNEY {
-            // The last page's range runs to the end of the key space.
-            touches::replace_range(&txn, t, after, None, &[], day_number(now)).await?;
-        }
-        txn.commit().await?;
-        Ok(Outcome::Loaded)
+        Ok(if finish(&self.db, t, source, lease, after).await? { Outcome::Loaded } else { Outcome::Lost })
     }
+}
+
+/// What applying a page did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Applied {
+    /// Applied: the load now goes on after this cursor.
+    Advanced(Option<Uuid>),
+    /// Not applied: the lease was lost or the load restarted.
+    Lost,
+}
+
+/// Applies `page` of `source`'s load held by `lease`, the first after
+/// `after`, in one transaction that also records its cursor and count.
+pub async fn apply_page(
+    db: &DatabaseConnection,
+    t: &TenantId,
+    source: &str,
+    lease: Uuid,
+    after: Option<Uuid>,
+    page: Page,
+) -> Result<Applied, ServiceError> {
+    let through = cursor(&page, after, source)?;
+    let now = cx_runtime::store::now();
+    let txn = db.begin().await?;
+    // First: on PostgreSQL it also locks the row until the commit.
+    if !sources::advance(&txn, t, source, lease, through, page.customers(), now).await? {
+        return Ok(Applied::Lost);
+    }
+    pages::apply(&txn, t, after, through, page, day_number(now)).await?;
+    txn.commit().await?;
+    Ok(Applied::Advanced(through))
+}
+
+/// Ends `source`'s load held by `lease` once its stream ended after the
+/// cursor `after`: LOADED (for journey, the feed's hold ends), and journey's
+/// last range runs to the end of the key space. False when the lease was
+/// lost.
+pub async fn finish(
+    db: &DatabaseConnection,
+    t: &TenantId,
+    source: &str,
+    lease: Uuid,
+    after: Option<Uuid>,
+) -> Result<bool, ServiceError> {
+    let now = cx_runtime::store::now();
+    let txn = db.begin().await?;
+    if !sources::complete(&txn, t, source, lease, now).await? {
+        return Ok(false);
+    }
+    if source == JOURNEY {
+        touches::replace_range(&txn, t, after, None, &[], day_number(now)).await?;
+    }
+    txn.commit().await?;
+    Ok(true)
 }
 
 /// The export stream of `row`'s source, from its cursor.
