@@ -255,8 +255,8 @@ fn offered(id: &str, customer: Uuid, at: DateTime<Utc>, stored: Option<DateTime<
 }
 
 /// c1 has 1 web touchpoint from the feed. A journey load starts (cut H):
-/// the next offer is held (UNAVAILABLE, nothing kept, so journey's outbox
-/// sends it again). The load counts 3 web touchpoints for c1 today. Then
+/// the next offer is held (UNAVAILABLE marked as a hold, nothing kept, so
+/// journey's outbox sends it again without spending an attempt). The load counts 3 web touchpoints for c1 today. Then
 /// the held offer comes again: x1 stored before H (the load counted it) is
 /// skipped, x2 stored after H and x3 without a record time are added:
 /// 3 + 2 = 5.
@@ -278,6 +278,7 @@ async fn the_feed_is_held_during_a_journey_load_and_skips_what_it_counted(backen
     };
     let refused = deliver(&db, &t, "journey", "m2", &held).await.unwrap_err();
     assert_eq!(refused.code(), Code::Unavailable, "{refused:?}");
+    assert!(cx_runtime::outbox::inbox::is_hold(&refused), "a hold, which spends no attempt of journey's outbox");
     assert_eq!(touch_days(&db, &t).await, [(c(1), today, WEB, 1)]);
 
     let page =

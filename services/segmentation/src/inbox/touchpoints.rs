@@ -4,7 +4,8 @@
 //! message id once, in the transaction of its effects, so a redelivery
 //! changes nothing; batches arriving out of order keep the later last touch.
 //! While journey's touchpoints are being loaded, offers are held (answered
-//! UNAVAILABLE, so journey's outbox sends them again); after the load, those
+//! UNAVAILABLE as a hold: journey's outbox sends them again without spending
+//! an attempt); after the load, those
 //! journey stored up to its cut are skipped: the load counted them
 //! (docs/DECISIONS.md, "Loading facts").
 
@@ -17,7 +18,7 @@ use cx_proto::common::v1::Channel;
 use cx_proto::journey::v1::{OfferedTouchpoint, TouchpointsOffered};
 use cx_runtime::TenantId;
 use cx_runtime::error::ServiceError;
-use cx_runtime::outbox::inbox::{AfterCommit, Handlers, Receive};
+use cx_runtime::outbox::inbox::{AfterCommit, Handlers, Receive, hold};
 use sea_orm::DatabaseTransaction;
 use uuid::Uuid;
 
@@ -56,9 +57,7 @@ impl Receive<TouchpointsOffered> for Touchpoints {
         }
         let cut = match sources::touch_feed(txn, t).await? {
             TouchFeed::Held => {
-                return Err(ServiceError::Unavailable(
-                    "the tenant's touchpoints are being loaded from journey: offer them again later".into(),
-                ));
+                return Err(hold("the tenant's touchpoints are being loaded from journey: offer them again later"));
             }
             TouchFeed::After(cut) => Some(cut),
             TouchFeed::Open => None,
