@@ -204,7 +204,7 @@ async fn journey_pages_replace_their_range_and_a_load_resumes_after_its_cursor(b
     let row = sources::get(&db, &t, JOURNEY).await.unwrap().unwrap();
     assert_eq!((row.state.as_str(), row.cursor, row.loaded_customers), (LOADING, Some(c(3)), 2));
     // The tenant's RFM is due again.
-    assert_eq!(rfm::take_due(&db).await.unwrap(), [t.clone()]);
+    assert_eq!(rfm::take_due(&db).await.unwrap(), std::slice::from_ref(&t));
 
     // A loader without the lease applies nothing.
     let stray = journey_page(vec![loaded(c(4), vec![], midnight(today), Channel::Web)], c(5));
