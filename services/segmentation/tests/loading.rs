@@ -42,6 +42,7 @@ cx_testkit::on_both_backends!(
     the_feed_is_held_during_a_journey_load_and_skips_what_it_counted,
     survey_pages_keep_the_later_score_and_count_a_response_once,
     profile_pages_keep_the_later_facts_and_consents,
+    loads_are_due_when_reachable_settled_and_free,
 );
 
 async fn migrated(backend: Backend) -> (DatabaseConnection, ServiceDb) {
@@ -212,7 +213,7 @@ async fn journey_pages_replace_their_range_and_a_load_resumes_after_its_cursor(b
     assert_eq!(touch_days(&db, &t).await, after_page_1);
 
     // Another loader takes the load over: it resumes after c3.
-    sources::release(&db, &t, JOURNEY, lease).await.unwrap();
+    sources::release(&db, &t, JOURNEY, lease, None).await.unwrap();
     let lease = Uuid::now_v7();
     let row = sources::claim(&db, &t, JOURNEY, lease, cx_runtime::store::now()).await.unwrap().unwrap();
     assert_eq!(row.cursor, Some(c(3)));
@@ -239,7 +240,8 @@ async fn journey_pages_replace_their_range_and_a_load_resumes_after_its_cursor(b
         ]
     );
     let row = sources::get(&db, &t, JOURNEY).await.unwrap().unwrap();
-    assert_eq!((row.state.as_str(), row.cursor, row.loaded_customers), (LOADED, Some(c(5)), 3));
+    // Done: the cursor is needed no more.
+    assert_eq!((row.state.as_str(), row.cursor, row.loaded_customers), (LOADED, None, 3));
     assert!(row.completed_at.is_some());
 }
 
@@ -382,5 +384,39 @@ async fn profile_pages_keep_the_later_facts_and_consents(backend: Backend) {
     assert_eq!(kept(fact_row(&db, &t, c(2)).await), (Some("lost".to_owned()), false));
     assert_eq!(consents::of(&db, &t, c(2)).await.unwrap(), [("email".to_owned(), false)]);
     let row = sources::get(&db, &t, PROFILE).await.unwrap().unwrap();
-    assert_eq!((row.state.as_str(), row.cursor, row.loaded_customers), (LOADED, Some(c(2)), 2));
+    assert_eq!((row.state.as_str(), row.cursor, row.loaded_customers), (LOADED, None, 2));
+}
+
+/// Loads asked at t0 of all three sources. With journey's settle 60 s and
+/// only profile and journey reachable: due at t0 is profile alone; at
+/// t0+61 s journey too; never survey. A claimed load is not due; one
+/// released to retry at t0+30 s is neither due nor claimable before then.
+async fn loads_are_due_when_reachable_settled_and_free(backend: Backend) {
+    let (db, _service) = migrated(backend).await;
+    let t = tenant();
+    let t0 = cx_runtime::store::now();
+    let later = |s: i64| t0 + Duration::seconds(s);
+    sources::reload(&db, &t, &[PROFILE, JOURNEY, SURVEY], t0).await.unwrap();
+    let settle = std::time::Duration::from_secs(60);
+    let due = |at: DateTime<Utc>| {
+        let db = db.clone();
+        async move {
+            let mut due = sources::due(&db, at, settle, &[PROFILE, JOURNEY], 10).await.unwrap();
+            due.sort_by(|a, b| a.1.cmp(&b.1));
+            due.into_iter().map(|(tenant, source)| (tenant.to_string(), source)).collect::<Vec<_>>()
+        }
+    };
+    let of = |source: &str| (t.to_string(), source.to_owned());
+    assert_eq!(due(t0).await, [of(PROFILE)]);
+    assert_eq!(due(later(61)).await, [of(JOURNEY), of(PROFILE)]);
+
+    let first = Uuid::now_v7();
+    assert!(sources::claim(&db, &t, PROFILE, first, t0).await.unwrap().is_some());
+    assert!(due(t0).await.is_empty());
+    sources::release(&db, &t, PROFILE, first, Some(later(30))).await.unwrap();
+    assert!(due(later(10)).await.is_empty());
+    let second = Uuid::now_v7();
+    assert!(sources::claim(&db, &t, PROFILE, second, later(10)).await.unwrap().is_none());
+    assert_eq!(due(later(31)).await, [of(PROFILE)]);
+    assert!(sources::claim(&db, &t, PROFILE, second, later(31)).await.unwrap().is_some());
 }

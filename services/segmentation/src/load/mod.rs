@@ -41,6 +41,9 @@ use crate::store::touches;
 const ROUND: Duration = Duration::from_secs(5);
 /// Loads run in one round at most (one after the other).
 const PER_ROUND: u64 = 10;
+/// How long a load that stopped (its source down, a page failed) waits
+/// before a loader tries it again.
+const RETRY: Duration = Duration::from_secs(30);
 /// Customers asked per page.
 const PAGE_SIZE: i32 = 500;
 /// Largest page accepted: 500 customers of 180 touch days in several
@@ -99,7 +102,8 @@ impl Loader {
     /// One round: every load that may proceed now.
     pub async fn round(&self) -> Result<(), ServiceError> {
         let now = cx_runtime::store::now();
-        for (t, source) in sources::due(&self.db, now, self.settle, PER_ROUND).await? {
+        let reachable: Vec<&str> = [PROFILE, JOURNEY, SURVEY].into_iter().filter(|s| self.peer(s).is_some()).collect();
+        for (t, source) in sources::due(&self.db, now, self.settle, &reachable, PER_ROUND).await? {
             let span = tracing::info_span!("segmentation.load", tenant = %t, source);
             match self.load(&t, &source).instrument(span).await {
                 Ok(outcome) => tracing::debug!(tenant = %t, source, ?outcome, "fact load round"),
@@ -118,8 +122,9 @@ impl Loader {
             return Ok(Outcome::NotHeld);
         };
         let loaded = self.pages(peer, t, &row, lease).await;
+        let retry_at = cx_runtime::store::now() + chrono::Duration::from_std(RETRY).unwrap_or_default();
         if !matches!(loaded, Ok(Outcome::Loaded | Outcome::Lost))
-            && let Err(err) = sources::release(&self.db, t, source, lease).await
+            && let Err(err) = sources::release(&self.db, t, source, lease, Some(retry_at)).await
         {
             tracing::warn!(error = %err, "fact load not released; its lease runs out");
         }

@@ -104,18 +104,24 @@ pub async fn get<C: ConnectionTrait>(db: &C, t: &TenantId, source: &str) -> Resu
     scoped::<fact_source::Entity>(t).filter(Col::Source.eq(source)).one(db).await
 }
 
-/// Loads of every tenant that nobody holds and may proceed at `now`:
-/// journey's once `settle` has passed since it started. At most `limit`,
-/// the longest waiting first.
+/// Loads of `of` (the sources this loader can reach) of every tenant that
+/// nobody holds and may proceed at `now`: journey's once `settle` has
+/// passed since it started. At most `limit`, the longest waiting first.
 pub async fn due(
     db: &DatabaseConnection,
     now: DateTime<Utc>,
     settle: Duration,
+    of: &[&str],
     limit: u64,
 ) -> Result<Vec<(TenantId, String)>, DbErr> {
+    if of.is_empty() {
+        return Ok(Vec::new());
+    }
     let settled = now - chrono::Duration::from_std(settle).unwrap_or(chrono::Duration::MAX);
     let mut sql = Sql::new(db.get_database_backend());
-    sql.push("SELECT tenant_id, source FROM segment_fact_sources WHERE state = ");
+    sql.push("SELECT tenant_id, source FROM segment_fact_sources WHERE source IN ");
+    sql.bind_list(of.iter().copied());
+    sql.push(" AND state = ");
     sql.bind(LOADING);
     sql.push(" AND (lease_until IS NULL OR lease_until < ");
     sql.bind(now);
@@ -183,7 +189,8 @@ pub async fn advance<C: ConnectionTrait>(
 }
 
 /// Marks the load held by `lease` LOADED at `now`, ending the hold of
-/// journey's feed; false when the lease was lost.
+/// journey's feed; its cursor, needed no more, is cleared. False when the
+/// lease was lost.
 pub async fn complete<C: ConnectionTrait>(
     db: &C,
     t: &TenantId,
@@ -194,6 +201,7 @@ pub async fn complete<C: ConnectionTrait>(
     let done = held(t, source, lease)
         .col_expr(Col::State, Expr::value(LOADED))
         .col_expr(Col::CompletedAt, Expr::value(Some(stored_instant(now))))
+        .col_expr(Col::Cursor, Expr::value(Option::<Uuid>::None))
         .col_expr(Col::LeaseId, Expr::value(Option::<Uuid>::None))
         .col_expr(Col::LeaseUntil, Expr::value(Option::<DateTime<Utc>>::None))
         .exec(db)
@@ -202,11 +210,18 @@ pub async fn complete<C: ConnectionTrait>(
 }
 
 /// Lets the load go (a source down, a failed page): any loader may take it
-/// again at its next round.
-pub async fn release(db: &DatabaseConnection, t: &TenantId, source: &str, lease: Uuid) -> Result<(), DbErr> {
+/// again after `retry_at` (`None`: at once), so a source that is down does
+/// not take every round's turns.
+pub async fn release(
+    db: &DatabaseConnection,
+    t: &TenantId,
+    source: &str,
+    lease: Uuid,
+    retry_at: Option<DateTime<Utc>>,
+) -> Result<(), DbErr> {
     held(t, source, lease)
         .col_expr(Col::LeaseId, Expr::value(Option::<Uuid>::None))
-        .col_expr(Col::LeaseUntil, Expr::value(Option::<DateTime<Utc>>::None))
+        .col_expr(Col::LeaseUntil, Expr::value(retry_at))
         .exec(db)
         .await?;
     Ok(())
