@@ -91,6 +91,11 @@ async fn only_an_admin_reloads_and_only_known_sources(backend: Backend) {
             "sources[2]: is not a source: profile, journey or survey"
         ]
     );
+    // One violation for a list too long, whatever its items.
+    let many = reload(&cluster, &who.admin, &["x"; 1000]).await.unwrap_err();
+    let violations: Vec<_> =
+        field_violations(&many).into_iter().map(|v| format!("{}: {}", v.field, v.description)).collect();
+    assert_eq!(violations, ["sources: has 1000 items; at most 3"]);
     // Nothing was started.
     let sources = list(&cluster, &who.reader).await;
     assert_eq!(states(&sources), [named("profile", FeedOnly), named("journey", FeedOnly), named("survey", FeedOnly)]);

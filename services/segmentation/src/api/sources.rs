@@ -34,6 +34,10 @@ pub(super) async fn list_fact_sources(
 
 /// The sources a request names, each once, in [`ALL`]'s order; none: all.
 fn requested(names: &[String]) -> Result<Vec<&'static str>, ServiceError> {
+    if names.len() > ALL.len() {
+        let why = format!("has {} items; at most {}", names.len(), ALL.len());
+        return Err(ServiceError::invalid("sources", why));
+    }
     let violations: Vec<FieldViolation> = names
         .iter()
         .enumerate()
