@@ -59,16 +59,6 @@ impl ProfileInternalService for WhoCalls {
         let caller = service_identity(&request)?;
         Ok(Response::new(ListCustomPurposesResponse { names: vec![caller.service.clone()] }))
     }
-
-    type ExportProfileFactsStream =
-        futures::stream::Empty<Result<cx_proto::profile::v1::ExportProfileFactsResponse, Status>>;
-
-    async fn export_profile_facts(
-        &self,
-        _: Request<cx_proto::profile::v1::ExportProfileFactsRequest>,
-    ) -> Result<Response<Self::ExportProfileFactsStream>, Status> {
-        Err(Status::unimplemented("not asked here"))
-    }
 }
 
 async fn orders(ctx: &ServiceContext) -> Result<Arc<dyn ServiceModule>, ConfigError> {

@@ -63,7 +63,6 @@ impl Offer {
             instance_id: self.instance_id.unwrap_or_default(),
             experience_score: self.score.map(i32::from),
             purchase_amount: self.currency.zip(self.amount_micros).map(|(c, micros)| cx_proto::money(&c, micros)),
-            record_time: Some(cx_proto::timestamp(self.recorded_at)),
         };
         (offered, self.recorded_at)
     }

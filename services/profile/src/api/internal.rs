@@ -186,15 +186,4 @@ impl ProfileInternalService for ProfileInternal {
         let names = self.store.purposes(&t).await?.into_iter().map(|p| p.name).collect();
         Ok(Response::new(pb::ListCustomPurposesResponse { names }))
     }
-
-    // Placeholder until the `exports` branch (which serves it) is merged:
-    // this commit is dropped then.
-    type ExportProfileFactsStream = futures::stream::Empty<Result<pb::ExportProfileFactsResponse, Status>>;
-
-    async fn export_profile_facts(
-        &self,
-        _: Request<pb::ExportProfileFactsRequest>,
-    ) -> Result<Response<Self::ExportProfileFactsStream>, Status> {
-        Err(Status::unimplemented("the profile facts export comes with the exports branch"))
-    }
 }
