@@ -107,8 +107,7 @@ async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     let mut client = Client {
         token: format!("Bearer {}", args.token).parse()?,
-        segments: SegmentationServiceClient::new(connect(&args.target).await?)
-            .max_decoding_message_size(64 << 20),
+        segments: SegmentationServiceClient::new(connect(&args.target).await?).max_decoding_message_size(64 << 20),
     };
     match args.what {
         What::Create { rule } => {
@@ -206,7 +205,12 @@ async fn until(client: &mut Client, rule: &str, holds: impl Fn(i64) -> bool) -> 
     bail!("{rule}: not reflected within 30 s")
 }
 
-async fn freshness(client: &mut Client, profile_target: &str, journey_target: &str, rounds: usize) -> anyhow::Result<()> {
+async fn freshness(
+    client: &mut Client,
+    profile_target: &str,
+    journey_target: &str,
+    rounds: usize,
+) -> anyhow::Result<()> {
     let mut profiles = ProfileServiceClient::new(connect(profile_target).await?);
     let mut journeys = JourneyServiceClient::new(connect(journey_target).await?);
     // The probe customer: her own email makes her one of a kind.

@@ -84,11 +84,22 @@ pub struct JobArgs {
     /// intensity changes by the passing of time alone).
     #[arg(long, env = "CX_SWEEP_INTERVAL", default_value = "1h", value_parser = humantime::parse_duration)]
     pub sweep_interval: Duration,
+
+    /// How long segmentation waits, after a load of journey's facts starts,
+    /// before reading them: every touchpoint journey stored up to the start
+    /// has committed by then (its ingest ends within the request timeout).
+    #[arg(
+        long = "segmentation-load-settle",
+        env = "CX_SEGMENTATION_LOAD_SETTLE",
+        default_value = "60s",
+        value_parser = humantime::parse_duration
+    )]
+    pub load_settle: Duration,
 }
 
 impl Default for JobArgs {
     fn default() -> Self {
-        Self { sweep_interval: Duration::from_secs(3600) }
+        Self { sweep_interval: Duration::from_secs(3600), load_settle: Duration::from_secs(60) }
     }
 }
 

@@ -44,10 +44,12 @@ impl MigratorTrait for Migrator {
     }
 }
 
-/// Applies messages by remembering their payloads; can be told to fail first.
+/// Applies messages by remembering their payloads; can be told to fail, or
+/// to hold them, first.
 #[derive(Default)]
 struct Recorder {
     fail_first: AtomicUsize,
+    hold_first: AtomicUsize,
     calls: AtomicUsize,
     applied: Mutex<Vec<String>>,
     work: Duration,
@@ -66,6 +68,9 @@ impl InboxHandler for Recorder {
         self.calls.fetch_add(1, Ordering::SeqCst);
         if self.fail_first.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1)).is_ok() {
             return Err(Status::unavailable("receiver is busy"));
+        }
+        if self.hold_first.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1)).is_ok() {
+            return Err(cx_runtime::outbox::inbox::hold("receiver is loading").into());
         }
         tokio::time::sleep(self.work).await;
         self.applied.lock().unwrap().push(String::from_utf8_lossy(payload).into_owned());
@@ -159,6 +164,7 @@ impl World {
         config.poll = Duration::from_millis(20);
         config.retry =
             RetryPolicy { max_attempts: 5, base: Duration::from_millis(20), cap: Duration::from_millis(100) };
+        config.hold = Duration::from_millis(20);
         let destinations = HashMap::from([("receiver".to_owned(), self.server.channel().await)]);
         Dispatcher::new(self.sender.clone(), config, destinations, cx_testkit::service_key())
     }
@@ -236,6 +242,20 @@ async fn two_dispatchers_on_one_postgres_never_deliver_a_message_concurrently() 
     applied.sort();
     applied.dedup();
     assert_eq!(applied.len(), 300);
+}
+
+/// Held 8 times, more than the 5 attempts a message has: a hold spends
+/// none, so the ninth delivery applies it at its first attempt.
+#[tokio::test]
+async fn a_message_its_receiver_holds_spends_no_attempt() {
+    let world = world(Recorder { hold_first: AtomicUsize::new(8), ..Default::default() }).await;
+    enqueue(&world.sender, &world.tenant, "receiver", "test.echo", b"later".to_vec()).await.unwrap();
+    let dispatcher = world.dispatcher(Duration::from_secs(30)).await;
+    eventually("the message is delivered", || world.round(&dispatcher), |counts| *counts == (0, 1)).await;
+    assert_eq!(world.recorder.calls.load(Ordering::SeqCst), 9, "eight holds, one delivery");
+    assert_eq!(*world.recorder.applied.lock().unwrap(), vec!["later"]);
+    let delivered = messages(&world.sender, &world.tenant, DELIVERED).await.unwrap();
+    assert_eq!((delivered[0].attempts, delivered[0].last_error.contains("receiver is loading")), (1, true));
 }
 
 #[tokio::test]

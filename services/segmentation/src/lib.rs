@@ -10,13 +10,15 @@
 //!   purposes, asked of profile; [`inbox`]: the fact feeds of profile,
 //!   journey and survey; [`windows`]: the daily move of the journey windows; [`refresh`]: the
 //!   schedule that recomputes segments' members; [`gdpr`]: merges, erasures
-//!   and access exports; [`rfm_facts`]: RFM written into the facts.
+//!   and access exports; [`rfm_facts`]: RFM written into the facts;
+//!   [`load`]: the load of facts through the other services' exports.
 
 pub mod api;
 pub mod catalog;
 pub mod evaluate;
 pub mod gdpr;
 pub mod inbox;
+pub mod load;
 pub mod refresh;
 pub mod rfm;
 pub mod rfm_facts;
@@ -59,6 +61,13 @@ pub async fn build(ctx: &ServiceContext) -> Result<Arc<dyn ServiceModule>, Confi
     let db = parts.db.clone();
     let windows_db = parts.db.clone();
     let rfm_db = parts.db.clone();
+    let loader = load::Loader::new(
+        parts.db.clone(),
+        parts.internal_peer(load::PROFILE),
+        parts.internal_peer(load::JOURNEY),
+        parts.internal_peer(load::SURVEY),
+        parts.ctx.jobs.load_settle,
+    );
     Ok(parts
         .module::<Migrator>()
         .serve(
@@ -69,6 +78,7 @@ pub async fn build(ctx: &ServiceContext) -> Result<Arc<dyn ServiceModule>, Confi
         .job(move |stop| Box::pin(refresh::run(db.clone(), purposes.clone(), stop)))
         .job(move |stop| Box::pin(windows::run(windows_db.clone(), stop)))
         .job(move |stop| Box::pin(rfm_facts::run(rfm_db.clone(), stop)))
+        .job(move |stop| Box::pin(loader.clone().run(stop)))
         .participant(Arc::new(gdpr::SegmentationData))
         .build())
 }

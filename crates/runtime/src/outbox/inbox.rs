@@ -25,6 +25,25 @@ use crate::TenantId;
 use crate::error::ServiceError;
 use crate::identity::service_identity;
 
+/// Metadata of an answer that holds a message ([`hold`]).
+pub const HOLD: &str = "cx-outbox-hold";
+
+/// The answer of a handler that cannot take a message yet but will (a
+/// state of the receiver's that passes: segmentation loading a tenant's
+/// touchpoints): UNAVAILABLE, marked so that the sender keeps it and sends
+/// it again soon without spending one of its attempts. `why` is a sentence
+/// of the receiver's, never the sender's input.
+pub fn hold(why: &str) -> ServiceError {
+    let mut status = Status::unavailable(why);
+    status.metadata_mut().insert(HOLD, tonic::metadata::MetadataValue::from_static("1"));
+    ServiceError::Peer(status)
+}
+
+/// Whether `status` is a receiver's [`hold`].
+pub fn is_hold(status: &Status) -> bool {
+    status.code() == tonic::Code::Unavailable && status.metadata().contains_key(HOLD)
+}
+
 /// Work to run once a message's effects are committed (cache
 /// invalidations: before the commit a reader could cache the old state).
 pub type AfterCommit = Option<futures::future::BoxFuture<'static, ()>>;

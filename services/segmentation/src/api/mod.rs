@@ -1,5 +1,6 @@
 //! `cx.segmentation.v1.SegmentationService`: each RPC is answered by the
-//! module of its area (rules, segments, evaluation); this file only routes.
+//! module of its area (rules, segments, evaluation, fact sources); this
+//! file only routes.
 
 mod evaluate;
 mod export;
@@ -8,6 +9,7 @@ mod members;
 pub use members::change_to_proto;
 mod rules;
 mod segments;
+mod sources;
 
 use cx_proto::segmentation::v1 as pb;
 use cx_proto::segmentation::v1::segmentation_service_server::SegmentationService;
@@ -88,5 +90,16 @@ impl SegmentationService for SegmentationApi {
 
     async fn export_segment(&self, request: Request<pb::ExportSegmentRequest>) -> Reply<export::ExportStream> {
         export::export_segment(self, request).await
+    }
+
+    async fn reload_facts(&self, request: Request<pb::ReloadFactsRequest>) -> Reply<pb::ReloadFactsResponse> {
+        sources::reload_facts(self, request).await
+    }
+
+    async fn list_fact_sources(
+        &self,
+        request: Request<pb::ListFactSourcesRequest>,
+    ) -> Reply<pb::ListFactSourcesResponse> {
+        sources::list_fact_sources(self, request).await
     }
 }

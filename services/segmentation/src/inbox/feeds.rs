@@ -44,7 +44,7 @@ struct Feeds;
 
 /// The customer a message names, as kept here: the survivor of a merge;
 /// `None` when erased.
-async fn customer(txn: &DatabaseTransaction, t: &TenantId, raw: &str) -> Result<Option<Uuid>, ServiceError> {
+pub(crate) async fn customer(txn: &DatabaseTransaction, t: &TenantId, raw: &str) -> Result<Option<Uuid>, ServiceError> {
     let id = Uuid::parse_str(raw).map_err(|_| FieldViolation::new("profile_id", "is not a UUID"))?;
     let id = cx_runtime::gdpr::survivors(txn, t, &[id]).await?.get(&id).copied().unwrap_or(id);
     if !cx_runtime::gdpr::erased(txn, t, &[id]).await?.is_empty() {
@@ -66,21 +66,32 @@ impl Receive<ConsentChanged> for Feeds {
         _: &str,
         m: ConsentChanged,
     ) -> Result<AfterCommit, ServiceError> {
-        let purpose = match m.purpose.and_then(|p| p.kind) {
-            Some(purpose::Kind::Standard(code)) => Purpose::Standard(standard(code)?),
-            Some(purpose::Kind::Custom(name)) if (1..=64).contains(&name.chars().count()) => Purpose::Custom(name),
-            _ => return Err(FieldViolation::new("purpose", "is not a purpose").into()),
-        };
-        let (occurred_at, recorded_at) = cx_runtime::error::all2(
-            instant(m.occur_time.as_ref(), "occur_time"),
-            instant(m.record_time.as_ref(), "record_time"),
-        )?;
-        let Some(customer) = customer(txn, t, &m.profile_id).await? else { return Ok(None) };
-        let decision = Decision { customer, purpose, granted: m.granted, occurred_at, recorded_at };
-        let in_force = consents::apply(txn, t, &decision).await?;
-        tracing::debug!(in_force, "consent decision received");
+        consent_changed(txn, t, m).await?;
         Ok(None)
     }
+}
+
+/// Keeps a consent decision unless a later one is kept (the feed and a
+/// load of profile's consents).
+pub(crate) async fn consent_changed(
+    txn: &DatabaseTransaction,
+    t: &TenantId,
+    m: ConsentChanged,
+) -> Result<(), ServiceError> {
+    let purpose = match m.purpose.and_then(|p| p.kind) {
+        Some(purpose::Kind::Standard(code)) => Purpose::Standard(standard(code)?),
+        Some(purpose::Kind::Custom(name)) if (1..=64).contains(&name.chars().count()) => Purpose::Custom(name),
+        _ => return Err(FieldViolation::new("purpose", "is not a purpose").into()),
+    };
+    let (occurred_at, recorded_at) = cx_runtime::error::all2(
+        instant(m.occur_time.as_ref(), "occur_time"),
+        instant(m.record_time.as_ref(), "record_time"),
+    )?;
+    let Some(customer) = customer(txn, t, &m.profile_id).await? else { return Ok(()) };
+    let decision = Decision { customer, purpose, granted: m.granted, occurred_at, recorded_at };
+    let in_force = consents::apply(txn, t, &decision).await?;
+    tracing::debug!(in_force, "consent decision received");
+    Ok(())
 }
 
 fn standard(code: i32) -> Result<StandardPurpose, FieldViolation> {
@@ -109,31 +120,47 @@ impl Receive<ScoreRecorded> for Feeds {
         _: &str,
         m: ScoreRecorded,
     ) -> Result<AfterCommit, ServiceError> {
-        let range = match SurveyType::try_from(m.survey_type) {
-            Ok(SurveyType::Nps) => 0..=10,
-            Ok(SurveyType::Csat) => 1..=5,
-            Ok(SurveyType::Ces) => 1..=7,
-            _ => return Err(FieldViolation::new("survey_type", "is not a survey type").into()),
-        };
-        if !range.contains(&m.score) {
-            return Err(FieldViolation::new("score", format!("is outside {}–{}", range.start(), range.end())).into());
-        }
-        if m.response_id.is_empty() || m.response_id.chars().count() > 128 {
-            return Err(FieldViolation::new("response_id", "has 1 to 128 characters").into());
-        }
-        let respond_time = instant(m.respond_time.as_ref(), "respond_time")?;
-        let Some(customer) = customer(txn, t, &m.profile_id).await? else { return Ok(None) };
-        let score = scores::Score {
-            customer,
-            // Both checked above: a type code and a score of its range.
-            survey_type: i16::try_from(m.survey_type).unwrap_or_default(),
-            score: i16::try_from(m.score).unwrap_or_default(),
-            respond_time,
-            response_id: m.response_id,
-        };
-        scores::apply(txn, t, &score).await?;
+        score_recorded(txn, t, m, false).await?;
         Ok(None)
     }
+}
+
+/// Counts an answer's score and keeps it if it is the latest of its type;
+/// `loaded`: a load read it ([`scores::load`]).
+pub(crate) async fn score_recorded(
+    txn: &DatabaseTransaction,
+    t: &TenantId,
+    m: ScoreRecorded,
+    loaded: bool,
+) -> Result<(), ServiceError> {
+    let range = match SurveyType::try_from(m.survey_type) {
+        Ok(SurveyType::Nps) => 0..=10,
+        Ok(SurveyType::Csat) => 1..=5,
+        Ok(SurveyType::Ces) => 1..=7,
+        _ => return Err(FieldViolation::new("survey_type", "is not a survey type").into()),
+    };
+    if !range.contains(&m.score) {
+        return Err(FieldViolation::new("score", format!("is outside {}–{}", range.start(), range.end())).into());
+    }
+    if m.response_id.is_empty() || m.response_id.chars().count() > 128 {
+        return Err(FieldViolation::new("response_id", "has 1 to 128 characters").into());
+    }
+    let respond_time = instant(m.respond_time.as_ref(), "respond_time")?;
+    let Some(customer) = customer(txn, t, &m.profile_id).await? else { return Ok(()) };
+    let score = scores::Score {
+        customer,
+        // Both checked above: a type code and a score of its range.
+        survey_type: i16::try_from(m.survey_type).unwrap_or_default(),
+        score: i16::try_from(m.score).unwrap_or_default(),
+        respond_time,
+        response_id: m.response_id,
+    };
+    if loaded {
+        scores::load(txn, t, &score).await?;
+    } else {
+        scores::apply(txn, t, &score).await?;
+    }
+    Ok(())
 }
 
 #[async_trait]
@@ -145,14 +172,24 @@ impl Receive<OpenCasesChanged> for Feeds {
         _: &str,
         m: OpenCasesChanged,
     ) -> Result<AfterCommit, ServiceError> {
-        if m.open_cases < 0 {
-            return Err(FieldViolation::new("open_cases", "is negative").into());
-        }
-        let at = instant(m.change_time.as_ref(), "change_time")?;
-        let Some(customer) = customer(txn, t, &m.profile_id).await? else { return Ok(None) };
-        cases::apply(txn, t, customer, m.open_cases, at).await?;
+        open_cases_changed(txn, t, m).await?;
         Ok(None)
     }
+}
+
+/// Keeps a customer's open-case count unless a later one is kept.
+pub(crate) async fn open_cases_changed(
+    txn: &DatabaseTransaction,
+    t: &TenantId,
+    m: OpenCasesChanged,
+) -> Result<(), ServiceError> {
+    if m.open_cases < 0 {
+        return Err(FieldViolation::new("open_cases", "is negative").into());
+    }
+    let at = instant(m.change_time.as_ref(), "change_time")?;
+    let Some(customer) = customer(txn, t, &m.profile_id).await? else { return Ok(()) };
+    cases::apply(txn, t, customer, m.open_cases, at).await?;
+    Ok(())
 }
 
 #[async_trait]
@@ -164,38 +201,48 @@ impl Receive<ProfileFactsChanged> for Feeds {
         _: &str,
         m: ProfileFactsChanged,
     ) -> Result<AfterCommit, ServiceError> {
-        let changed_at = instant(m.change_time.as_ref(), "change_time")?;
-        let created_day = match m.create_time.as_ref() {
-            None => None,
-            Some(ts) => Some(day_number(instant(Some(ts), "create_time")?)),
-        };
-        let mut attributes = Vec::with_capacity(m.attributes.len());
-        for (key, value) in m.attributes {
-            if cx_runtime::attributes::check_key(&key).is_err() {
-                return Err(FieldViolation::new("attributes", "has a key that is not an attribute key").into());
-            }
-            if let Some(value) = attribute(value) {
-                attributes.push((key, value));
-            }
-        }
-        attributes.sort_by(|a, b| a.0.cmp(&b.0));
-        let contacts = contacts(m.contacts)?;
-        let intensity = m.digital_intensity.as_ref();
-        let Some(customer) = customer(txn, t, &m.profile_id).await? else { return Ok(None) };
-        let facts = Facts {
-            customer,
-            lifecycle: lifecycle(m.lifecycle).map(str::to_owned),
-            persona: (!m.persona.is_empty()).then_some(m.persona),
-            created_day,
-            digital_index: intensity.map(|i| f64::from(i.index)),
-            digital_category: intensity.and_then(|i| category(i.category)).map(str::to_owned),
-            attributes,
-            contacts,
-            changed_at,
-        };
-        profiles::apply(txn, t, &facts).await?;
+        profile_facts_changed(txn, t, m).await?;
         Ok(None)
     }
+}
+
+/// Keeps a customer's profile facts unless later ones are kept.
+pub(crate) async fn profile_facts_changed(
+    txn: &DatabaseTransaction,
+    t: &TenantId,
+    m: ProfileFactsChanged,
+) -> Result<(), ServiceError> {
+    let changed_at = instant(m.change_time.as_ref(), "change_time")?;
+    let created_day = match m.create_time.as_ref() {
+        None => None,
+        Some(ts) => Some(day_number(instant(Some(ts), "create_time")?)),
+    };
+    let mut attributes = Vec::with_capacity(m.attributes.len());
+    for (key, value) in m.attributes {
+        if cx_runtime::attributes::check_key(&key).is_err() {
+            return Err(FieldViolation::new("attributes", "has a key that is not an attribute key").into());
+        }
+        if let Some(value) = attribute(value) {
+            attributes.push((key, value));
+        }
+    }
+    attributes.sort_by(|a, b| a.0.cmp(&b.0));
+    let contacts = contacts(m.contacts)?;
+    let intensity = m.digital_intensity.as_ref();
+    let Some(customer) = customer(txn, t, &m.profile_id).await? else { return Ok(()) };
+    let facts = Facts {
+        customer,
+        lifecycle: lifecycle(m.lifecycle).map(str::to_owned),
+        persona: (!m.persona.is_empty()).then_some(m.persona),
+        created_day,
+        digital_index: intensity.map(|i| f64::from(i.index)),
+        digital_category: intensity.and_then(|i| category(i.category)).map(str::to_owned),
+        attributes,
+        contacts,
+        changed_at,
+    };
+    profiles::apply(txn, t, &facts).await?;
+    Ok(())
 }
 
 /// The identities a campaign may use, once each; kinds this service does not

@@ -159,3 +159,19 @@ table!(change, "segment_changes", {
 });
 
 tenant_scoped!(change);
+
+// Where a source of facts stands for a tenant (docs/DOMAIN.md §8.5).
+table!(fact_source, "segment_fact_sources", {
+    #[sea_orm(primary_key, auto_increment = false)] tenant_id: String,
+    #[sea_orm(primary_key, auto_increment = false)] source: String,
+    state: String,
+    cursor: Option<Uuid>,
+    loaded_customers: i64,
+    started_at: DateTimeUtc,
+    completed_at: Option<DateTimeUtc>,
+    high_water: DateTimeUtc,
+    lease_id: Option<Uuid>,
+    lease_until: Option<DateTimeUtc>,
+});
+
+tenant_scoped!(fact_source);

@@ -3,7 +3,8 @@
 //! and channel), the set-wise RFM over it, the members of a segment, and
 //! the fact table the feeds keep current ([`facts`], [`consents`],
 //! [`scores`], [`cases`], [`profiles`], [`touches`]; [`customers`] merges
-//! and erases them).
+//! and erases them); [`sources`]: where the load of each source of facts
+//! stands.
 
 pub mod cases;
 pub mod consents;
@@ -19,4 +20,5 @@ pub mod purchases;
 pub mod rfm;
 pub mod scores;
 pub mod segments;
+pub mod sources;
 pub mod touches;

@@ -43,6 +43,17 @@ pub fn nps_category(score: i16) -> &'static str {
 /// Counts `s` among the customer's responses and keeps it if it is later
 /// than the score kept for its type; true when it is now the one kept.
 pub async fn apply(txn: &DatabaseTransaction, t: &TenantId, s: &Score) -> Result<bool, DbErr> {
+    take(txn, t, s, false).await
+}
+
+/// [`apply`] for a score a load read (a customer's latest of its type):
+/// counted among the responses only when later than the one kept, since
+/// an earlier one was announced, and counted, by the feed already.
+pub async fn load(txn: &DatabaseTransaction, t: &TenantId, s: &Score) -> Result<bool, DbErr> {
+    take(txn, t, s, true).await
+}
+
+async fn take(txn: &DatabaseTransaction, t: &TenantId, s: &Score, loaded: bool) -> Result<bool, DbErr> {
     facts::hold(txn, t, s.customer).await?;
     let at = stored_instant(s.respond_time);
     let kept = scoped::<score::Entity>(t)
@@ -53,12 +64,15 @@ pub async fn apply(txn: &DatabaseTransaction, t: &TenantId, s: &Score) -> Result
     if kept.as_ref().is_some_and(|k| k.response_id == s.response_id) {
         return Ok(false);
     }
-    scoped_update::<fact::Entity>(t)
-        .filter(fact::Column::CustomerId.eq(s.customer))
-        .col_expr(fact::Column::Responses, increment(fact::Column::Responses))
-        .exec(txn)
-        .await?;
-    if !later(&at, kept.as_ref().map(|k| &k.respond_time)) {
+    let is_later = later(&at, kept.as_ref().map(|k| &k.respond_time));
+    if is_later || !loaded {
+        scoped_update::<fact::Entity>(t)
+            .filter(fact::Column::CustomerId.eq(s.customer))
+            .col_expr(fact::Column::Responses, increment(fact::Column::Responses))
+            .exec(txn)
+            .await?;
+    }
+    if !is_later {
         return Ok(false);
     }
     keep(txn, t, &Score { respond_time: at, ..s.clone() }).await?;

@@ -106,8 +106,20 @@ pub async fn record<C: ConnectionTrait>(db: &C, t: &TenantId, touches: &[Touch],
     }
     add_days(db, t, &days).await?;
     purchases::add(db, t, &bought).await?;
-    // 5 parameters a row.
     let rows: Vec<_> = last.into_iter().collect();
+    keep_later(db, t, &rows).await?;
+    let customers: Vec<Uuid> = rows.iter().map(|(customer, _)| *customer).collect();
+    recompute(db, t, Whom::Customers(&customers), today).await
+}
+
+/// Keeps each customer's later last touch of stored and `rows` (instant in
+/// microseconds, channel name, day number), making fact rows as needed.
+async fn keep_later<C: ConnectionTrait>(
+    db: &C,
+    t: &TenantId,
+    rows: &[(Uuid, (i64, &'static str, i32))],
+) -> Result<(), DbErr> {
+    // 5 parameters a row.
     for chunk in rows.chunks(1_000) {
         let models = chunk.iter().map(|(customer, (at, channel, day))| fact::ActiveModel {
             tenant_id: Set(t.as_str().to_owned()),
@@ -119,8 +131,89 @@ pub async fn record<C: ConnectionTrait>(db: &C, t: &TenantId, touches: &[Touch],
         });
         fact::Entity::insert_many(models).on_conflict(later_touch()).exec_without_returning(db).await?;
     }
-    let customers: Vec<Uuid> = rows.iter().map(|(customer, _)| *customer).collect();
-    recompute(db, t, Some(&customers), today).await
+    Ok(())
+}
+
+/// One customer's touchpoints as a load reads them from journey, summed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Loaded {
+    pub customer: Uuid,
+    /// Touchpoints per day number and channel (its index in `rules::CHANNELS`).
+    pub days: Vec<(i32, i16, i64)>,
+    pub purchases: Vec<PurchaseDay>,
+    /// The latest touch: its instant and channel name.
+    pub last: Option<(DateTime<Utc>, &'static str)>,
+}
+
+/// A page of a load of `t`'s touchpoints as of day number `today`: for the
+/// customers with ids in (`after`, `through`] (`None`: the start, the end
+/// of the key space) the touch days and purchase days become the page's,
+/// those absent from `page` losing theirs; last touches merge (the later
+/// wins); the windows of those customers are recomputed and the tenant's
+/// RFM is due. A customer of `page` may be outside the range (the survivor
+/// of a merge): its days are added to its own. The caller has mapped merged
+/// customers to their survivors and left erased ones out.
+pub async fn replace_range<C: ConnectionTrait>(
+    db: &C,
+    t: &TenantId,
+    after: Option<Uuid>,
+    through: Option<Uuid>,
+    page: &[Loaded],
+    today: i32,
+) -> Result<(), DbErr> {
+    scoped_delete::<touch_day::Entity>(t).filter(range(touch_day::Column::CustomerId, after, through)).exec(db).await?;
+    scoped_delete::<purchase_day::Entity>(t)
+        .filter(range(purchase_day::Column::CustomerId, after, through))
+        .exec(db)
+        .await?;
+    let mut days: BTreeMap<(Uuid, i32, i16), i64> = BTreeMap::new();
+    let mut last: BTreeMap<Uuid, (i64, &'static str, i32)> = BTreeMap::new();
+    let mut bought = Vec::new();
+    for loaded in page {
+        for (day, channel, n) in &loaded.days {
+            let sum = days.entry((loaded.customer, *day, *channel)).or_default();
+            *sum = sum.saturating_add(*n);
+        }
+        bought.extend(loaded.purchases.iter().map(|p| (loaded.customer, p.clone())));
+        if let Some((at, channel)) = loaded.last {
+            let seen = (micros(at), channel, day_number(at));
+            let latest = last.entry(loaded.customer).or_insert(seen);
+            if (seen.0, seen.1) > (latest.0, latest.1) {
+                *latest = seen;
+            }
+        }
+    }
+    add_days(db, t, &days).await?;
+    purchases::add(db, t, &bought).await?;
+    // Purchases of the range may have gone with none added.
+    super::rfm::mark_due(db, t).await?;
+    let rows: Vec<_> = last.into_iter().collect();
+    keep_later(db, t, &rows).await?;
+    recompute(db, t, Whom::Range(after, through), today).await?;
+    let inside = |c: &Uuid| after.is_none_or(|a| *c > a) && through.is_none_or(|b| *c <= b);
+    let outside: Vec<Uuid> = page.iter().map(|l| l.customer).filter(|c| !inside(c)).collect();
+    recompute(db, t, Whom::Customers(&outside), today).await
+}
+
+/// Customer ids in (`after`, `through`].
+fn range(column: impl ColumnTrait, after: Option<Uuid>, through: Option<Uuid>) -> Condition {
+    let mut range = Condition::all();
+    if let Some(after) = after {
+        range = range.add(column.gt(after));
+    }
+    if let Some(through) = through {
+        range = range.add(column.lte(through));
+    }
+    range
+}
+
+/// The customers whose windows are recomputed.
+enum Whom<'a> {
+    Customers(&'a [Uuid]),
+    /// Every fact row with an id in (after, through].
+    Range(Option<Uuid>, Option<Uuid>),
+    /// Every customer of the tenant whose values may change.
+    All,
 }
 
 /// Adds touchpoint counts to the touch days, summing into those kept.
@@ -149,14 +242,8 @@ async fn add_days<C: ConnectionTrait>(
 }
 
 /// Recomputes `touchpoints_90d` and `channels_180d` as of `today` from the
-/// touch days: of `customers`, or of every customer of the tenant whose
-/// values may change (`None`).
-async fn recompute<C: ConnectionTrait>(
-    db: &C,
-    t: &TenantId,
-    customers: Option<&[Uuid]>,
-    today: i32,
-) -> Result<(), DbErr> {
+/// touch days, of `whom`.
+async fn recompute<C: ConnectionTrait>(db: &C, t: &TenantId, whom: Whom<'_>, today: i32) -> Result<(), DbErr> {
     use fact::Column as Col;
     // Day numbers are written out: integers of ours, never client text.
     let days = |first: i32| {
@@ -178,13 +265,16 @@ async fn recompute<C: ConnectionTrait>(
             .col_expr(Col::Channels180d, Expr::cust(bits.clone()))
     };
     let backend = db.get_database_backend();
-    match customers {
-        Some(customers) => {
+    match whom {
+        Whom::Customers(customers) => {
             for chunk in customers.chunks(IDS_PER_STATEMENT) {
                 update().filter(one_of(backend, Col::CustomerId, chunk)).exec(db).await?;
             }
         }
-        None => {
+        Whom::Range(after, through) => {
+            update().filter(range(Col::CustomerId, after, through)).exec(db).await?;
+        }
+        Whom::All => {
             let with_days = Query::select()
                 .column(touch_day::Column::CustomerId)
                 .from(touch_day::Entity)
@@ -204,7 +294,7 @@ async fn recompute<C: ConnectionTrait>(
 /// values may change is recomputed as of `today` (one statement), then
 /// touch days older than the 180-day window are dropped.
 pub async fn refresh<C: ConnectionTrait>(db: &C, t: &TenantId, today: i32) -> Result<(), DbErr> {
-    recompute(db, t, None, today).await?;
+    recompute(db, t, Whom::All, today).await?;
     scoped_delete::<touch_day::Entity>(t)
         .filter(touch_day::Column::Day.lt(today - (CHANNEL_DAYS - 1)))
         .exec(db)
@@ -297,7 +387,7 @@ pub async fn merge<C: ConnectionTrait>(db: &C, t: &TenantId, survivor: Uuid, mer
         .filter(fact::Column::CustomerId.eq(merged))
         .exec(db)
         .await?;
-    recompute(db, t, Some(&[survivor, merged]), day_number(cx_runtime::store::now())).await?;
+    recompute(db, t, Whom::Customers(&[survivor, merged]), day_number(cx_runtime::store::now())).await?;
     Ok(counts(touch_days.rows_affected, purchase_days.rows_affected))
 }
 

@@ -81,6 +81,9 @@ pub struct DispatcherConfig {
     /// How long a destination that cannot be reached is left alone, doubling
     /// while it stays down (its messages keep their attempts meanwhile).
     pub outage: RetryPolicy,
+    /// How soon a message its receiver held (`inbox::hold`) is sent again;
+    /// a hold spends no attempt.
+    pub hold: Duration,
 }
 
 impl DispatcherConfig {
@@ -98,6 +101,7 @@ impl DispatcherConfig {
                 base: Duration::from_millis(500),
                 cap: Duration::from_secs(30),
             },
+            hold: Duration::from_secs(10),
         }
     }
 }

@@ -5,7 +5,7 @@
 use std::collections::{HashMap, HashSet};
 
 use chrono::{DateTime, Utc};
-use sea_orm::sea_query::Expr;
+use sea_orm::sea_query::{Expr, ExprTrait as _};
 use sea_orm::{ColumnTrait, ConnectionTrait, DbBackend, DbErr, QueryFilter, Statement};
 use uuid::Uuid;
 
@@ -121,7 +121,17 @@ impl Dispatcher {
         let update = scoped_update::<message::Entity>(&tenant)
             .filter(message::Column::Id.eq(message.id))
             .col_expr(message::Column::ClaimedUntil, Expr::value(Option::<DateTime<Utc>>::None));
-        let update = if message.attempt >= self.config.retry.max_attempts {
+        let update = if crate::outbox::inbox::is_hold(status) {
+            // The receiver will take it once its state passes: not a failure.
+            tracing::info!(
+                message_id = %message.id, destination = message.destination, reason = %status.message(),
+                "outbox message held by its receiver, will send again"
+            );
+            let retry_at = now() + self.config.hold;
+            update
+                .col_expr(message::Column::Attempts, Expr::col(message::Column::Attempts).sub(1))
+                .col_expr(message::Column::NextAttemptAt, Expr::value(retry_at))
+        } else if message.attempt >= self.config.retry.max_attempts {
             tracing::error!(
                 message_id = %message.id, kind = message.kind, destination = message.destination,
                 attempts = message.attempt, error = %status, "outbox message dead-lettered"
@@ -144,7 +154,6 @@ impl Dispatcher {
     /// their messages wait until then and keep their attempts, so an outage
     /// of a receiver dead-letters nothing. One line is logged per destination.
     pub(super) async fn strand(&self, stranded: &[&Claimed], reached: &HashSet<&str>) -> Result<(), DbErr> {
-        use sea_orm::sea_query::ExprTrait as _;
         let now = now();
         let mut until: HashMap<&str, DateTime<Utc>> = HashMap::new();
         {

@@ -9,6 +9,7 @@ mod m0004_touch_days;
 mod m0005_feeds;
 mod m0006_rfm_due;
 mod m0007_contacts;
+mod m0008_fact_sources;
 
 pub use m0002_facts::consent_column;
 
@@ -26,6 +27,7 @@ impl MigratorTrait for Migrator {
             Box::new(m0005_feeds::Migration),
             Box::new(m0006_rfm_due::Migration),
             Box::new(m0007_contacts::Migration),
+            Box::new(m0008_fact_sources::Migration),
         ]
     }
 }
