@@ -1,6 +1,6 @@
 //! ExportSegment (docs/DOMAIN.md §8.6): the members of a segment's last
 //! refresh with the contacts a campaign channel reaches them by, for those
-//! whose consent to the purpose is in force when their page is read. Every
+//! whose consent to the purpose is in force when the export reads. Every
 //! member is accounted for: exported, or left out for no consent, no
 //! identity of the channel's kind, erased or merged away since the refresh.
 //!
@@ -19,19 +19,20 @@ use cx_runtime::auth::{Role, caller, tenant};
 use cx_runtime::error::{FieldViolation, ServiceError, all3};
 use cx_runtime::long_poll::{self, Poll, Polled, Sink};
 use cx_runtime::page::{decode_token, encode_token};
-use futures::Stream;
-use sea_orm::DatabaseConnection;
+use futures::{Stream, StreamExt};
+use sea_orm::{DatabaseConnection, StreamTrait};
 use tonic::{Request, Response, Status};
 use uuid::Uuid;
 
 use super::segments::segment_id;
 use super::{Reply, SegmentationApi};
-use crate::store::export::{self, Page, Refresh};
+use crate::store::export::{self, Read, Refresh};
 
 /// Members a response carries by default, and at most.
 const PAGE_DEFAULT: u64 = 1_000;
 const PAGE_MAX: i32 = 10_000;
-/// Responses read ahead of the client: a slow client holds little memory.
+/// Responses read ahead of the client: a slow client holds little memory
+/// (the statement's rows wait in the database's socket meanwhile).
 const READ_AHEAD: usize = 2;
 /// The longest purpose name (as profile allows).
 const PURPOSE_MAX_CHARS: usize = 64;
@@ -153,10 +154,11 @@ pub(super) async fn export_segment(
     let export = Export {
         db: api.db.clone(),
         t,
-        page: Page { segment, refresh: refresh.number, purpose, kind: kind as i16, after: progress.last, limit },
+        read: Read { segment, refresh: refresh.number, purpose, kind: kind as i16, after: progress.last },
         channel: code,
+        limit,
         progress,
-        done: false,
+        expiry,
     };
     let stream = long_poll::serve_buffered(export, Duration::from_secs(60), Duration::ZERO, expiry, READ_AHEAD);
     Ok(Response::new(Box::pin(stream)))
@@ -172,51 +174,117 @@ fn refreshed_since() -> ServiceError {
 struct Export {
     db: DatabaseConnection,
     t: TenantId,
-    page: Page,
+    read: Read,
     channel: i32,
+    /// Members a response accounts for.
+    limit: u64,
     progress: Progress,
-    done: bool,
+    expiry: tokio::time::Instant,
+}
+
+/// A member as its rows gather.
+struct Member {
+    customer: Uuid,
+    consents: bool,
+    contacts: Vec<String>,
 }
 
 impl Export {
-    /// The next response; the last carries the summary.
-    async fn next(&mut self) -> Result<pb::ExportSegmentResponse, ServiceError> {
-        let members = export::page(&self.db, &self.t, &self.page).await?;
-        let mut out = Vec::with_capacity(members.len());
-        for m in &members {
-            match (m.consents, m.contacts.is_empty()) {
-                (false, _) => self.progress.no_consent += 1,
-                (true, true) => self.progress.no_identity += 1,
-                (true, false) => {
-                    self.progress.exported += 1;
-                    out.push(pb::ExportedMember { customer_id: m.customer.to_string(), contacts: m.contacts.clone() });
+    /// Counts `m` and keeps it in `out` if it is exported.
+    fn account(&mut self, m: Member, out: &mut Vec<pb::ExportedMember>) {
+        match (m.consents, m.contacts.is_empty()) {
+            (false, _) => self.progress.no_consent += 1,
+            (true, true) => self.progress.no_identity += 1,
+            (true, false) => {
+                self.progress.exported += 1;
+                out.push(pb::ExportedMember { customer_id: m.customer.to_string(), contacts: m.contacts });
+            }
+        }
+        self.progress.last = Some(m.customer);
+    }
+
+    fn response(&self, members: Vec<pb::ExportedMember>) -> pb::ExportSegmentResponse {
+        let cursor = self.progress.cursor(self.read.segment, self.channel, &self.read.purpose);
+        pb::ExportSegmentResponse { members, cursor, summary: None }
+    }
+
+    /// Streams the statement's rows as responses of `limit` members each;
+    /// the last carries the summary.
+    async fn run(&mut self, sink: &Sink<pb::ExportSegmentResponse>) -> Result<(), Stop> {
+        let statement = export::statement(self.db.get_database_backend(), &self.t, &self.read);
+        let db = self.db.clone();
+        let mut rows = db.stream_raw(statement).await.map_err(ServiceError::from)?;
+        let (mut out, mut counted, mut current, mut segment_counts) = (Vec::new(), 0u64, None::<Member>, None);
+        while let Some(row) = rows.next().await {
+            let row = row.and_then(|r| export::row(&r)).map_err(ServiceError::from)?;
+            segment_counts = Some((row.erased, row.merged));
+            match current.as_mut() {
+                Some(m) if m.customer == row.customer => m.contacts.extend(row.contact),
+                _ => {
+                    if let Some(done) = current.take() {
+                        self.account(done, &mut out);
+                        counted += 1;
+                        if counted == self.limit {
+                            self.send(sink, self.response(std::mem::take(&mut out))).await?;
+                            counted = 0;
+                        }
+                    }
+                    let contacts = row.contact.into_iter().collect();
+                    current = Some(Member { customer: row.customer, consents: row.consents, contacts });
                 }
             }
         }
-        if let Some(last) = members.last() {
-            self.progress.last = Some(last.customer);
-            self.page.after = Some(last.customer);
+        drop(rows);
+        if let Some(done) = current.take() {
+            self.account(done, &mut out);
         }
-        let cursor = self.progress.cursor(self.page.segment, self.channel, &self.page.purpose);
-        let mut response = pb::ExportSegmentResponse { members: out, cursor, summary: None };
-        if (members.len() as u64) < self.page.limit {
-            // A short page: the end, unless the segment was refreshed under us.
-            let refresh = Refresh::from(crate::store::segments::row(&self.db, &self.t, self.page.segment).await?);
-            if refresh.number != self.page.refresh {
-                return Err(refreshed_since());
+        // No row at all: the end of the members, or a refresh since.
+        let (erased, merged, at) = match segment_counts {
+            Some((erased, merged)) => (erased, merged, None),
+            None => {
+                let refresh = Refresh::from(crate::store::segments::row(&self.db, &self.t, self.read.segment).await?);
+                if refresh.number != self.read.refresh {
+                    return Err(refreshed_since().into());
+                }
+                (refresh.erased, refresh.merged, refresh.at)
             }
-            let p = &self.progress;
-            response.summary = Some(pb::ExportSummary {
-                exported: p.exported,
-                no_consent: p.no_consent,
-                no_identity: p.no_identity,
-                erased: refresh.erased,
-                merged: refresh.merged,
-                refresh_time: refresh.at.map(cx_proto::timestamp),
-            });
-            self.done = true;
+        };
+        let at = match at {
+            Some(at) => Some(at),
+            None => crate::store::segments::row(&self.db, &self.t, self.read.segment).await?.refreshed_at,
+        };
+        let p = &self.progress;
+        let mut last = self.response(out);
+        last.summary = Some(pb::ExportSummary {
+            exported: p.exported,
+            no_consent: p.no_consent,
+            no_identity: p.no_identity,
+            erased,
+            merged,
+            refresh_time: at.map(cx_proto::timestamp),
+        });
+        self.send(sink, last).await
+    }
+
+    /// Sends one response, unless the client left or its token expired.
+    async fn send(&self, sink: &Sink<pb::ExportSegmentResponse>, r: pb::ExportSegmentResponse) -> Result<(), Stop> {
+        if tokio::time::Instant::now() >= self.expiry {
+            return Err(ServiceError::Unauthenticated("token expired".into()).into());
         }
-        Ok(response)
+        sink.send(Ok(r)).await.map_err(|_| Stop::Left)
+    }
+}
+
+/// Why an export stopped early.
+enum Stop {
+    /// The client went away: nobody to tell.
+    Left,
+    Failed(ServiceError),
+}
+
+impl From<ServiceError> for Stop {
+    fn from(err: ServiceError) -> Self {
+        Stop::Failed(err)
     }
 }
 
@@ -225,16 +293,9 @@ impl Poll for Export {
     type Item = pb::ExportSegmentResponse;
 
     async fn poll(&mut self, sink: &Sink<Self::Item>) -> Polled {
-        if self.done {
-            return Polled::Done;
+        if let Err(Stop::Failed(err)) = self.run(sink).await {
+            let _ = sink.send(Err(Status::from(err))).await;
         }
-        let sent = match self.next().await {
-            Ok(response) => sink.send(Ok(response)).await,
-            Err(err) => {
-                let _ = sink.send(Err(Status::from(err))).await;
-                return Polled::Done;
-            }
-        };
-        if sent.is_err() || self.done { Polled::Done } else { Polled::Sent(1) }
+        Polled::Done
     }
 }
