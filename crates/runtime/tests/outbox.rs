@@ -368,3 +368,26 @@ async fn an_unreachable_destination_is_left_alone_and_its_messages_keep_their_at
     assert_eq!(world.recorder.applied.lock().unwrap().len(), 30);
     server.stop().await.unwrap();
 }
+
+#[tokio::test]
+async fn a_waiting_row_takes_the_next_change_of_its_payload_and_a_taken_one_does_not() {
+    let world = world(Recorder::default()).await;
+    async fn write(world: &World, kind: &'static str, payloads: &[&[u8]]) -> usize {
+        let payloads: Vec<Vec<u8>> = payloads.iter().map(|p| p.to_vec()).collect();
+        let pending = Pending::new(&world.tenant, "receiver", &Kind::rows(kind));
+        pending.enqueue_coalesced(&world.sender, &payloads).await.unwrap()
+    }
+    // a and b are new; a twice in one call is written once.
+    assert_eq!(write(&world, "test.facts", &[b"a", b"b", b"a"]).await, 2);
+    // a still waits, never taken: only c is written.
+    assert_eq!(write(&world, "test.facts", &[b"a", b"c"]).await, 1);
+    // Another kind's rows are its own.
+    assert_eq!(write(&world, "test.other", &[b"a"]).await, 1);
+    assert_eq!(world.status_counts().await, (4, 0));
+    // Taken by a dispatcher (it may have read the state already): a change
+    // after that needs a row of its own.
+    let dispatcher = world.dispatcher(Duration::from_secs(30)).await;
+    assert_eq!(dispatcher.claim().await.unwrap().len(), 4);
+    assert_eq!(write(&world, "test.facts", &[b"a", b"b", b"c"]).await, 3);
+    assert_eq!(world.status_counts().await, (7, 0));
+}

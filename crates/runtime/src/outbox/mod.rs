@@ -102,6 +102,48 @@ impl Pending {
         }
     }
 
+    /// Writes one message per payload of `payloads`, except those for which
+    /// a message of this tenant, destination and kind with the same payload
+    /// is still waiting, never yet taken by a dispatcher: for messages made
+    /// at delivery from current state (`Kind::rows` with an expander), one
+    /// waiting message carries every change before it. The waiting ones are
+    /// locked until `conn`'s transaction ends, so no dispatcher takes one and
+    /// reads the state before this change commits. One statement to look,
+    /// one to write, whatever the number of payloads. Returns how many were
+    /// written.
+    pub async fn enqueue_coalesced<C: ConnectionTrait>(self, conn: &C, payloads: &[Vec<u8>]) -> Result<usize, DbErr> {
+        use entity::message::Column as M;
+        use sea_orm::{ColumnTrait, QueryFilter, QueryOrder, QuerySelect};
+        let mut waiting = std::collections::HashSet::new();
+        // Bytes per statement stay well under SQLite's parameter limit.
+        for chunk in payloads.chunks(5_000) {
+            let found: Vec<Vec<u8>> = crate::store::scoped::<entity::message::Entity>(&self.tenant)
+                .filter(M::Destination.eq(self.destination.as_str()))
+                .filter(M::Kind.eq(self.kind.as_str()))
+                .filter(M::Status.eq(PENDING))
+                .filter(M::Attempts.eq(0))
+                .filter(M::Payload.is_in(chunk.iter().cloned()))
+                .select_only()
+                .column(M::Payload)
+                // One order for every writer's locks: no deadlock between them.
+                .order_by_asc(M::Id)
+                .lock_exclusive()
+                .into_tuple()
+                .all(conn)
+                .await?;
+            waiting.extend(found);
+        }
+        let mut fresh: Vec<&Vec<u8>> = payloads.iter().filter(|p| !waiting.contains(*p)).collect();
+        fresh.sort();
+        fresh.dedup();
+        let written = fresh.len();
+        for chunk in fresh.chunks(1_000) {
+            let rows = chunk.iter().map(|p| self.clone().row(Uuid::now_v7(), (*p).clone()));
+            entity::message::Entity::insert_many(rows).exec_without_returning(conn).await?;
+        }
+        Ok(written)
+    }
+
     /// Writes this message with `payload` on `conn`.
     pub async fn enqueue<C: ConnectionTrait>(self, conn: &C, payload: Vec<u8>) -> Result<Uuid, DbErr> {
         self.enqueue_after(conn, payload, std::time::Duration::ZERO).await

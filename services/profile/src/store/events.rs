@@ -81,18 +81,19 @@ pub fn consent_message(customer: Uuid, decision: &super::ConsentRecord) -> pb::C
 pub const PROFILE_FACTS: cx_runtime::outbox::Kind = cx_runtime::outbox::Kind::rows("cx.profile.v1.ProfileFacts");
 
 /// Enqueues, for every taker of profile facts, one tiny row per customer of
-/// `customers` (its payload the customer's id as 16 bytes).
+/// `customers` (its payload the customer's id as 16 bytes) that has none
+/// waiting already: delivery reads the facts then current, so one waiting
+/// row carries every change before it, and a customer active a thousand
+/// times before delivery costs one delivery, not a thousand.
 pub async fn facts_changed<C: ConnectionTrait>(
     conn: &C,
     t: &TenantId,
     services: &[&'static str],
     customers: &[Uuid],
 ) -> Result<(), DbErr> {
+    let payloads: Vec<Vec<u8>> = customers.iter().map(|c| c.as_bytes().to_vec()).collect();
     for service in services {
-        for customer in customers {
-            let pending = cx_runtime::outbox::Pending::new(t, service, &PROFILE_FACTS);
-            pending.enqueue(conn, customer.as_bytes().to_vec()).await?;
-        }
+        cx_runtime::outbox::Pending::new(t, service, &PROFILE_FACTS).enqueue_coalesced(conn, &payloads).await?;
     }
     Ok(())
 }

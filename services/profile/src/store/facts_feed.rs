@@ -5,6 +5,8 @@
 //! current state. A customer gone (merged away or erased) sends nothing;
 //! a merge names its survivor.
 
+use std::collections::{BTreeMap, HashMap};
+
 use async_trait::async_trait;
 use cx_proto::profile::v1 as pb;
 use cx_runtime::TenantId;
@@ -24,30 +26,65 @@ pub struct FactsExpander(pub ProfileStore);
 
 #[async_trait]
 impl Expand for FactsExpander {
+    /// The rows of one claim, read together: per tenant, one read of all
+    /// their customers (not one a row), stamped before it.
     async fn expand(&self, messages: &[&Claimed]) -> Vec<Result<Option<Content>, tonic::Status>> {
-        let mut out = Vec::with_capacity(messages.len());
-        for m in messages {
-            out.push(self.one(m).await.map_err(tonic::Status::from));
+        let mut out: Vec<Option<Result<Option<Content>, tonic::Status>>> = vec![None; messages.len()];
+        let mut by_tenant: BTreeMap<&str, Vec<(usize, Uuid)>> = BTreeMap::new();
+        for (i, m) in messages.iter().enumerate() {
+            match Uuid::from_slice(&m.payload) {
+                Ok(customer) => by_tenant.entry(m.tenant_id.as_str()).or_default().push((i, customer)),
+                Err(_) => out[i] = Some(Err(corrupt(m, "payload is not a customer id").into())),
+            }
         }
-        out
+        for (tenant, rows) in by_tenant {
+            match self.tenant(tenant, &rows).await {
+                Ok(mut found) => {
+                    for (i, customer) in rows {
+                        out[i] = Some(Ok(found
+                            .remove(&customer)
+                            .map(|facts| (pb::ProfileFactsChanged::full_name(), facts.encode_to_vec()))));
+                    }
+                }
+                Err(err) => {
+                    let status = tonic::Status::from(err);
+                    for (i, _) in rows {
+                        out[i] = Some(Err(status.clone()));
+                    }
+                }
+            }
+        }
+        out.into_iter().map(|r| r.unwrap_or_else(|| Err(tonic::Status::internal("row not expanded")))).collect()
     }
 }
 
+fn corrupt(m: &Claimed, what: &str) -> ProfileError {
+    ProfileError::Corrupt(format!("outbox row {}: {what}", m.id))
+}
+
 impl FactsExpander {
-    async fn one(&self, m: &Claimed) -> Result<Option<Content>, ProfileError> {
-        let corrupt = |what: &str| ProfileError::Corrupt(format!("outbox row {}: {what}", m.id));
-        let t = TenantId::parse(&m.tenant_id).map_err(|_| corrupt("tenant"))?;
-        let customer = Uuid::from_slice(&m.payload).map_err(|_| corrupt("payload is not a customer id"))?;
+    /// The current facts of the customers still stored among `rows`.
+    async fn tenant(
+        &self,
+        tenant: &str,
+        rows: &[(usize, Uuid)],
+    ) -> Result<HashMap<Uuid, pb::ProfileFactsChanged>, ProfileError> {
+        let t = TenantId::parse(tenant).map_err(|_| ProfileError::Corrupt(format!("outbox tenant {tenant:?}")))?;
+        let mut ids: Vec<Uuid> = rows.iter().map(|(_, id)| *id).collect();
+        ids.sort();
+        ids.dedup();
         // Stamped before the read: a read started later sees at least as
         // much, so the receiver's "later change_time wins" keeps the newer.
         let read_at = cx_runtime::store::now();
-        let record = match self.0.get(&t, customer).await {
-            Ok(record) => record,
-            Err(ProfileError::NotFound(_)) => return Ok(None),
-            Err(err) => return Err(err),
-        };
-        let message = facts_message(&record, &self.0.intensity_model(&t).await?, read_at);
-        Ok(Some((pb::ProfileFactsChanged::full_name(), message.encode_to_vec())))
+        let records = self.0.get_many(&t, &ids).await?;
+        let model = self.0.intensity_model(&t).await?;
+        Ok(records
+            .iter()
+            .filter_map(|r| {
+                let facts = facts_message(r, &model, read_at);
+                Uuid::parse_str(&facts.profile_id).ok().map(|id| (id, facts))
+            })
+            .collect())
     }
 }
 

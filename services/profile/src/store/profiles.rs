@@ -144,6 +144,27 @@ impl ProfileStore {
         }
         let mut rows = query.all(&self.db).await?;
         let more = cx_runtime::page::trim_page(&mut rows, limit);
+        Ok((self.records(t, rows).await?, more))
+    }
+
+    /// The stored profiles among `ids` (merged-away and erased ones are
+    /// not), in id order: a few statements whatever their number.
+    pub async fn get_many(&self, t: &TenantId, ids: &[Uuid]) -> Result<Vec<ProfileRecord>> {
+        let mut rows = Vec::new();
+        for chunk in ids.chunks(5_000) {
+            rows.extend(
+                scoped::<customer::Entity>(t)
+                    .filter(cx_runtime::store::one_of(self.db.get_database_backend(), customer::Column::Id, chunk))
+                    .order_by_asc(customer::Column::Id)
+                    .all(&self.db)
+                    .await?,
+            );
+        }
+        self.records(t, rows).await
+    }
+
+    /// `rows` with their identities and latest scores.
+    async fn records(&self, t: &TenantId, rows: Vec<customer::Model>) -> Result<Vec<ProfileRecord>> {
         let ids: Vec<Uuid> = rows.iter().map(|r| r.id).collect();
         let mut identities: HashMap<Uuid, Vec<Identity>> = HashMap::new();
         let mut scores = super::scores::latest(&self.db, t, &ids).await?;
@@ -156,15 +177,13 @@ impl ProfileStore {
                 }
             }
         }
-        let records = rows
-            .into_iter()
+        rows.into_iter()
             .map(|row| {
                 let own = identities.remove(&row.id).unwrap_or_default();
                 let answers = scores.remove(&row.id).unwrap_or_default();
                 record_of(row, own, answers)
             })
-            .collect::<Result<Vec<_>>>()?;
-        Ok((records, more))
+            .collect()
     }
 
     /// Applies an update with optimistic concurrency on `version`.
