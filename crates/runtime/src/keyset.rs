@@ -86,6 +86,21 @@ pub struct Page<M> {
     pub more: bool,
 }
 
+/// A page's keys: the `customer_id`s `statement` selects (asked for
+/// `size + 1`, in order), trimmed to `size`, and whether more follow.
+pub async fn keys(
+    conn: &impl sea_orm::ConnectionTrait,
+    statement: sea_orm::Statement,
+    size: u64,
+) -> Result<(Vec<Uuid>, bool), sea_orm::DbErr> {
+    let mut keys = Vec::new();
+    for row in conn.query_all_raw(statement).await? {
+        keys.push(row.try_get::<Uuid>("", "customer_id")?);
+    }
+    let more = crate::page::trim_page(&mut keys, size);
+    Ok((keys, more))
+}
+
 /// The stream of an export's pages: `read(after, size)` reads each, and
 /// `set_cursor` writes its cursor into it (the last id covered; an empty
 /// page, only when no customer follows the start, carries the start). The

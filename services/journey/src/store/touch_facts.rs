@@ -87,11 +87,7 @@ impl JourneyStore {
             "SELECT DISTINCT customer_id FROM touchpoints WHERE tenant_id = {tenant} AND recorded_at <= {stored}{from} \
              ORDER BY customer_id LIMIT {limit}"
         );
-        let mut keys = Vec::new();
-        for row in db.query_all_raw(numbered(backend, &sql, p.0)).await? {
-            keys.push(row.try_get::<Uuid>("", "customer_id")?);
-        }
-        let more = cx_runtime::page::trim_page(&mut keys, size);
+        let (keys, more) = cx_runtime::keyset::keys(db, numbered(backend, &sql, p.0), size).await?;
         let Some(last) = keys.last().copied() else {
             return Ok(Page { message: ExportTouchFactsResponse::default(), last: None, more: false });
         };

@@ -107,15 +107,7 @@ pub(super) fn new_customer(t: &TenantId, id: Uuid, now: DateTime<Utc>) -> custom
 
 impl ProfileStore {
     pub async fn get(&self, t: &TenantId, id: Uuid) -> Result<ProfileRecord> {
-        let row = scoped::<customer::Entity>(t)
-            .filter(customer::Column::Id.eq(id))
-            .one(&self.db)
-            .await?
-            .ok_or_else(|| ProfileError::not_found(format_args!("profile {id}")))?;
-        let identities =
-            scoped::<identity::Entity>(t).filter(identity::Column::CustomerId.eq(id)).all(&self.db).await?;
-        let scores = super::scores::latest(&self.db, t, &[id]).await?.remove(&id).unwrap_or_default();
-        record_of(row, identities.iter().filter_map(identity_of).collect(), scores)
+        self.get_many(t, &[id]).await?.pop().ok_or_else(|| ProfileError::not_found(format_args!("profile {id}")))
     }
 
     /// One page of profiles in id (creation) order, after `after`.

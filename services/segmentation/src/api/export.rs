@@ -29,7 +29,7 @@ use super::{Reply, SegmentationApi};
 use crate::store::export::{self, Read, Refresh};
 
 /// Members a response carries by default, and at most.
-const PAGE_DEFAULT: u64 = 1_000;
+const PAGE_DEFAULT: usize = 1_000;
 const PAGE_MAX: i32 = 10_000;
 /// Responses read ahead of the client: a slow client holds little memory
 /// (the statement's rows wait in the database's socket meanwhile).
@@ -115,14 +115,6 @@ fn purpose_shape(raw: &str) -> Result<(), FieldViolation> {
     Ok(())
 }
 
-fn page_size(requested: i32) -> Result<u64, FieldViolation> {
-    match requested {
-        0 => Ok(PAGE_DEFAULT),
-        n if (1..=PAGE_MAX).contains(&n) => Ok(u64::from(n.unsigned_abs())),
-        _ => Err(FieldViolation::new("page_size", format!("must be 1 to {PAGE_MAX} (0: {PAGE_DEFAULT})"))),
-    }
-}
-
 pub(super) async fn export_segment(
     api: &SegmentationApi,
     request: Request<pb::ExportSegmentRequest>,
@@ -131,7 +123,11 @@ pub(super) async fn export_segment(
     let expiry = caller(&request)?.expiry();
     let pb::ExportSegmentRequest { segment_id: id, channel: code, purpose, after_cursor, page_size: size } =
         request.into_inner();
-    let (segment, (kind, own), limit) = all3(segment_id(&id, "segment_id"), channel(code), page_size(size))?;
+    let (segment, (kind, own), limit) = all3(
+        segment_id(&id, "segment_id"),
+        channel(code),
+        long_poll::bound(size, "page_size", PAGE_DEFAULT, PAGE_MAX),
+    )?;
     let purpose = if purpose.is_empty() { own.to_owned() } else { purpose };
     purpose_shape(&purpose)?;
     let progress = Progress::parse(&after_cursor, segment, code, &purpose)?;
@@ -157,6 +153,7 @@ pub(super) async fn export_segment(
         read: Read { segment, refresh: refresh.number, purpose, kind: kind as i16, after: progress.last },
         channel: code,
         limit,
+        refreshed_at: refresh.at,
         progress,
         expiry,
     };
@@ -177,7 +174,9 @@ struct Export {
     read: Read,
     channel: i32,
     /// Members a response accounts for.
-    limit: u64,
+    limit: usize,
+    /// When the refresh read was made (the statement reads no other).
+    refreshed_at: Option<chrono::DateTime<chrono::Utc>>,
     progress: Progress,
     expiry: tokio::time::Instant,
 }
@@ -214,7 +213,7 @@ impl Export {
         let statement = export::statement(self.db.get_database_backend(), &self.t, &self.read);
         let db = self.db.clone();
         let mut rows = db.stream_raw(statement).await.map_err(ServiceError::from)?;
-        let (mut out, mut counted, mut current, mut segment_counts) = (Vec::new(), 0u64, None::<Member>, None);
+        let (mut out, mut counted, mut current, mut segment_counts) = (Vec::new(), 0usize, None::<Member>, None);
         while let Some(row) = rows.next().await {
             let row = row.and_then(|r| export::row(&r)).map_err(ServiceError::from)?;
             segment_counts = Some((row.erased, row.merged));
@@ -239,19 +238,15 @@ impl Export {
             self.account(done, &mut out);
         }
         // No row at all: the end of the members, or a refresh since.
-        let (erased, merged, at) = match segment_counts {
-            Some((erased, merged)) => (erased, merged, None),
+        let (erased, merged) = match segment_counts {
+            Some(counts) => counts,
             None => {
                 let refresh = Refresh::from(crate::store::segments::row(&self.db, &self.t, self.read.segment).await?);
                 if refresh.number != self.read.refresh {
                     return Err(refreshed_since().into());
                 }
-                (refresh.erased, refresh.merged, refresh.at)
+                (refresh.erased, refresh.merged)
             }
-        };
-        let at = match at {
-            Some(at) => Some(at),
-            None => crate::store::segments::row(&self.db, &self.t, self.read.segment).await?.refreshed_at,
         };
         let p = &self.progress;
         let mut last = self.response(out);
@@ -261,7 +256,7 @@ impl Export {
             no_identity: p.no_identity,
             erased,
             merged,
-            refresh_time: at.map(cx_proto::timestamp),
+            refresh_time: self.refreshed_at.map(cx_proto::timestamp),
         });
         self.send(sink, last).await
     }

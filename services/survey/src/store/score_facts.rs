@@ -65,11 +65,7 @@ impl SurveyStore {
         };
         let sql =
             format!("{} UNION {} ORDER BY customer_id LIMIT {limit}", side("survey_responses"), side("survey_cases"));
-        let mut keys = Vec::new();
-        for row in db.query_all_raw(numbered(backend, &sql, p.0)).await? {
-            keys.push(row.try_get::<Uuid>("", "customer_id")?);
-        }
-        let more = cx_runtime::page::trim_page(&mut keys, size);
+        let (keys, more) = cx_runtime::keyset::keys(db, numbered(backend, &sql, p.0), size).await?;
         let Some(last) = keys.last().copied() else {
             return Ok(Page { message: ExportScoreFactsResponse::default(), last: None, more: false });
         };
