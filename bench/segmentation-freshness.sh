@@ -4,6 +4,7 @@
 # (CX_BENCH_DATABASE_URL) and psql.
 #
 #   bench/segmentation-freshness.sh      # ROUNDS=30 DURATION=90s by default
+#   RATE=10 bench/segmentation-freshness.sh   # ingest paced at 10 batches/s
 #
 # Profile, journey and segmentation run as three processes (survey not
 # deployed). A probe customer of her own tenant has her `sms` consent
@@ -45,7 +46,7 @@ fresh 10
 echo "== under ingest"
 "$LOAD" --target "http://$journey_addr" --profile-target "http://$profile_addr" --call ingest-touchpoints \
   --token "$token" --batch 1000 --customers 10000 --connections 2 --concurrency 2 --duration "$DURATION" \
-  --warmup 3s > "$data/load.txt" &
+  ${RATE:+--rate "$RATE"} --warmup 3s > "$data/load.txt" &
 load=$!
 pids+=("$load")
 sleep 8

@@ -110,6 +110,10 @@ struct Args {
     /// commits in a transaction checked before COMMIT.
     #[arg(long, value_parser = humantime::parse_duration)]
     deadline: Option<Duration>,
+    /// Calls per second in total, paced evenly over the workers; as fast as
+    /// the server answers when absent.
+    #[arg(long)]
+    rate: Option<f64>,
 }
 
 /// `--deadline`, set once at start.
@@ -290,9 +294,18 @@ async fn worker(
     load: ActivityLoad,
     measure_from: Instant,
     deadline: Instant,
+    pace: Option<Duration>,
 ) -> anyhow::Result<Outcome> {
     let mut outcome = Outcome { latencies: Histogram::new_with_bounds(1, 60_000_000, 3)?, errors: BTreeMap::new() };
+    let mut ticks = pace.map(|every| {
+        let mut ticks = tokio::time::interval(every);
+        ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        ticks
+    });
     while Instant::now() < deadline {
+        if let Some(ticks) = ticks.as_mut() {
+            ticks.tick().await;
+        }
         let started = Instant::now();
         let result = one_call(args_call, &channel, &token, &id, &service, &load).await;
         if started < measure_from {
@@ -389,6 +402,8 @@ async fn main() -> anyhow::Result<()> {
     let start = Instant::now();
     let (measure_from, deadline) = (start + args.warmup, start + args.warmup + args.duration);
     let mut workers = Vec::with_capacity(args.concurrency);
+    // Each worker's share of --rate.
+    let pace = args.rate.filter(|r| *r > 0.0).map(|r| Duration::from_secs_f64(args.concurrency as f64 / r));
     for i in 0..args.concurrency {
         let channel = channels[i % channels.len()].clone();
         workers.push(tokio::spawn(worker(
@@ -400,6 +415,7 @@ async fn main() -> anyhow::Result<()> {
             load.clone(),
             measure_from,
             deadline,
+            pace,
         )));
     }
     let mut total = Outcome { latencies: Histogram::new_with_bounds(1, 60_000_000, 3)?, errors: BTreeMap::new() };

@@ -391,3 +391,33 @@ async fn a_waiting_row_takes_the_next_change_of_its_payload_and_a_taken_one_does
     assert_eq!(write(&world, "test.facts", &[b"a", b"b", b"c"]).await, 3);
     assert_eq!(world.status_counts().await, (7, 0));
 }
+
+#[tokio::test]
+async fn a_backlog_of_one_stream_never_holds_back_the_others() {
+    let world = world(Recorder::default()).await;
+    let other = TenantId::parse("globex").unwrap();
+    // 30 bulk rows of acme come first, then one row of another kind of
+    // acme's and one bulk row of another tenant's: three streams.
+    for i in 0..30u8 {
+        enqueue(&world.sender, &world.tenant, "receiver", "test.bulk", vec![i]).await.unwrap();
+    }
+    enqueue(&world.sender, &world.tenant, "receiver", "test.urgent", b"u".to_vec()).await.unwrap();
+    enqueue(&world.sender, &other, "receiver", "test.bulk", b"g".to_vec()).await.unwrap();
+    let dispatcher = world.dispatcher(Duration::from_secs(30)).await;
+    // A round takes 20: by due time alone all 20 would be acme's bulk rows.
+    let claimed = dispatcher.claim().await.unwrap();
+    let taken: Vec<(&str, &str, &[u8])> =
+        claimed.iter().map(|m| (m.tenant_id.as_str(), m.kind.as_str(), m.payload.as_slice())).collect();
+    // Each stream's oldest first, then the bulk backlog: 3 + 17 = 20.
+    assert_eq!(
+        taken[..4],
+        [
+            ("acme", "test.bulk", &[0u8][..]),
+            ("acme", "test.urgent", b"u"),
+            ("globex", "test.bulk", b"g"),
+            ("acme", "test.bulk", &[1u8][..])
+        ]
+    );
+    assert_eq!(taken.len(), 20);
+    assert_eq!(taken.last(), Some(&("acme", "test.bulk", &[17u8][..])));
+}

@@ -29,6 +29,7 @@ use uuid::Uuid;
 cx_testkit::on_both_backends!(
     batches_become_touch_days_purchases_and_facts,
     the_daily_job_moves_the_windows,
+    a_batch_adds_to_windows_summed_today_and_sums_again_older_ones,
     merge_moves_to_the_survivor_and_erase_deletes,
 );
 
@@ -266,6 +267,38 @@ async fn the_daily_job_moves_the_windows(backend: Backend) {
     assert!(touch_days(&db, &t).await.is_empty());
     // Nothing left to move: the tenant has no more work.
     assert_eq!(touches::refresh_all(&db, today + 201).await.unwrap(), 0);
+}
+
+/// Bits: web 1, mobile_app 2, store 256, phone 512. As of today T:
+///
+/// 1. web T and store T−129: 90 days 1 (web), 180 days web|store = 257;
+///    the windows are summed as of T.
+/// 2. Still T: phone T−37 (both windows), email T−200 (neither) and web
+///    T+3 (after today: neither, but the last touch): added to the sums,
+///    90 days 1 + 1 = 2, 180 days 257|512 = 769, last touch web T+3.
+/// 3. As of T+50, mobile_app T+50: the row was summed as of T, so it is
+///    summed again from the touch days: 90 days from T−39: web T, phone
+///    T−37, web T+3, mobile_app T+50 = 4 (adding would give 3: web T+3
+///    enters the window only now); 180 days from T−129: web|store|phone|
+///    mobile_app = 771.
+async fn a_batch_adds_to_windows_summed_today_and_sums_again_older_ones(backend: Backend) {
+    let (db, _service) = migrated(backend).await;
+    let t = TenantId::parse("adding").unwrap();
+    let a = c(0xA);
+    let today = 20_522;
+    let first = [touch(a, WEB, "web", at(today, 9)), touch(a, STORE, "store", at(today - 129, 10))];
+    touches::record(&db, &t, &first, today).await.unwrap();
+    assert_eq!(facts(&db, &t).await, [row(a, today, "web", 1, 257)]);
+    let second = [
+        touch(a, PHONE, "phone", at(today - 37, 10)),
+        touch(a, EMAIL, "email", at(today - 200, 10)),
+        touch(a, WEB, "web", at(today + 3, 10)),
+    ];
+    touches::record(&db, &t, &second, today).await.unwrap();
+    assert_eq!(facts(&db, &t).await, [row(a, today + 3, "web", 2, 769)]);
+    let third = [touch(a, MOBILE_APP, "mobile_app", at(today + 50, 10))];
+    touches::record(&db, &t, &third, today + 50).await.unwrap();
+    assert_eq!(facts(&db, &t).await, [row(a, today + 50, "mobile_app", 4, 771)]);
 }
 
 /// As of today T: A has web T 07:00, mobile_app T 10:00, and email T−100

@@ -55,6 +55,8 @@ table!(fact, "segment_facts", {
     last_touch_day: Option<i32>,
     last_channel: Option<String>,
     touchpoints_90d: i64,
+    // The day the two windows above were summed as of.
+    windows_day: Option<i32>,
     last_nps: Option<i16>,
     nps_category: Option<String>,
     last_csat: Option<i16>,

@@ -84,15 +84,23 @@ pub async fn record<C: ConnectionTrait>(db: &C, t: &TenantId, touches: &[Touch],
     // One statement may not touch a row twice (PostgreSQL): sum first. The
     // keys come sorted, so concurrent batches lock rows in one order.
     let mut days: BTreeMap<(Uuid, i32, i16), i64> = BTreeMap::new();
-    let mut last: BTreeMap<Uuid, (i64, &'static str, i32)> = BTreeMap::new();
+    let mut last: BTreeMap<Uuid, Latest> = BTreeMap::new();
     let mut bought = Vec::new();
     for touch in touches {
         let day = day_number(touch.at);
         *days.entry((touch.customer, day, touch.channel)).or_default() += 1;
-        let seen = (micros(touch.at), touch.channel_name, day);
+        let seen = Latest { at: micros(touch.at), channel: touch.channel_name, day, ..Latest::default() };
         let latest = last.entry(touch.customer).or_insert(seen);
-        if (seen.0, seen.1) > (latest.0, latest.1) {
-            *latest = seen;
+        if (seen.at, seen.channel) > (latest.at, latest.channel) {
+            (latest.at, latest.channel, latest.day) = (seen.at, seen.channel, seen.day);
+        }
+        // What the touch adds to windows summed as of today (the same days
+        // `recompute` sums).
+        if day <= today && day > today - TOUCHPOINT_DAYS {
+            latest.in_90 += 1;
+        }
+        if day <= today && day > today - CHANNEL_DAYS {
+            latest.bits_180 |= 1 << touch.channel;
         }
         if let Some((currency, amount_micros)) = &touch.purchase {
             let purchase = PurchaseDay {
@@ -107,29 +115,71 @@ pub async fn record<C: ConnectionTrait>(db: &C, t: &TenantId, touches: &[Touch],
     add_days(db, t, &days).await?;
     purchases::add(db, t, &bought).await?;
     let rows: Vec<_> = last.into_iter().collect();
-    keep_later(db, t, &rows).await?;
+    keep_later(db, t, &rows, Some(today)).await?;
+    // Rows summed as of today took the batch's additions above; the others
+    // (new, or summed before today) are summed again.
     let customers: Vec<Uuid> = rows.iter().map(|(customer, _)| *customer).collect();
-    recompute(db, t, Whom::Customers(&customers), today).await
+    recompute(db, t, Whom::Stale(&customers), today).await
 }
 
-/// Keeps each customer's later last touch of stored and `rows` (instant in
-/// microseconds, channel name, day number), making fact rows as needed.
+/// A customer's latest touch of a batch, and what the batch adds to the
+/// windows.
+#[derive(Clone, Copy, Debug, Default)]
+struct Latest {
+    /// Instant in microseconds.
+    at: i64,
+    channel: &'static str,
+    /// Day number.
+    day: i32,
+    /// Touchpoints inside the 90-day window.
+    in_90: i64,
+    /// Channel bits inside the 180-day window.
+    bits_180: i32,
+}
+
+/// Keeps each customer's later last touch of stored and `rows`, making fact
+/// rows as needed; with `adding` (today's day number) also adds the rows'
+/// window additions to the windows summed as of that day.
 async fn keep_later<C: ConnectionTrait>(
     db: &C,
     t: &TenantId,
-    rows: &[(Uuid, (i64, &'static str, i32))],
+    rows: &[(Uuid, Latest)],
+    adding: Option<i32>,
 ) -> Result<(), DbErr> {
-    // 5 parameters a row.
+    use fact::Column as Col;
+    let mut conflict = later_touch();
+    if let Some(today) = adding {
+        // Integers of ours written out, never client text.
+        let summed_today = format!("segment_facts.windows_day = {today}");
+        conflict
+            .value(
+                Col::Touchpoints90d,
+                Expr::cust(format!(
+                    "CASE WHEN {summed_today} THEN segment_facts.touchpoints_90d + excluded.touchpoints_90d \
+                     ELSE segment_facts.touchpoints_90d END"
+                )),
+            )
+            .value(
+                Col::Channels180d,
+                Expr::cust(format!(
+                    "CASE WHEN {summed_today} THEN segment_facts.channels_180d | excluded.channels_180d \
+                     ELSE segment_facts.channels_180d END"
+                )),
+            );
+    }
+    // 7 parameters a row.
     for chunk in rows.chunks(1_000) {
-        let models = chunk.iter().map(|(customer, (at, channel, day))| fact::ActiveModel {
+        let models = chunk.iter().map(|(customer, latest)| fact::ActiveModel {
             tenant_id: Set(t.as_str().to_owned()),
             customer_id: Set(*customer),
-            last_touch_micros: Set(Some(*at)),
-            last_touch_day: Set(Some(*day)),
-            last_channel: Set(Some((*channel).to_owned())),
+            last_touch_micros: Set(Some(latest.at)),
+            last_touch_day: Set(Some(latest.day)),
+            last_channel: Set(Some(latest.channel.to_owned())),
+            touchpoints_90d: Set(latest.in_90),
+            channels_180d: Set(latest.bits_180),
             ..Default::default()
         });
-        fact::Entity::insert_many(models).on_conflict(later_touch()).exec_without_returning(db).await?;
+        fact::Entity::insert_many(models).on_conflict(conflict.clone()).exec_without_returning(db).await?;
     }
     Ok(())
 }
@@ -167,7 +217,7 @@ pub async fn replace_range<C: ConnectionTrait>(
         .exec(db)
         .await?;
     let mut days: BTreeMap<(Uuid, i32, i16), i64> = BTreeMap::new();
-    let mut last: BTreeMap<Uuid, (i64, &'static str, i32)> = BTreeMap::new();
+    let mut last: BTreeMap<Uuid, Latest> = BTreeMap::new();
     let mut bought = Vec::new();
     for loaded in page {
         for (day, channel, n) in &loaded.days {
@@ -176,9 +226,9 @@ pub async fn replace_range<C: ConnectionTrait>(
         }
         bought.extend(loaded.purchases.iter().map(|p| (loaded.customer, p.clone())));
         if let Some((at, channel)) = loaded.last {
-            let seen = (micros(at), channel, day_number(at));
+            let seen = Latest { at: micros(at), channel, day: day_number(at), ..Latest::default() };
             let latest = last.entry(loaded.customer).or_insert(seen);
-            if (seen.0, seen.1) > (latest.0, latest.1) {
+            if (seen.at, seen.channel) > (latest.at, latest.channel) {
                 *latest = seen;
             }
         }
@@ -188,7 +238,7 @@ pub async fn replace_range<C: ConnectionTrait>(
     // Purchases of the range may have gone with none added.
     super::rfm::mark_due(db, t).await?;
     let rows: Vec<_> = last.into_iter().collect();
-    keep_later(db, t, &rows).await?;
+    keep_later(db, t, &rows, None).await?;
     recompute(db, t, Whom::Range(after, through), today).await?;
     let inside = |c: &Uuid| after.is_none_or(|a| *c > a) && through.is_none_or(|b| *c <= b);
     let outside: Vec<Uuid> = page.iter().map(|l| l.customer).filter(|c| !inside(c)).collect();
@@ -210,6 +260,8 @@ fn range(column: impl ColumnTrait, after: Option<Uuid>, through: Option<Uuid>) -
 /// The customers whose windows are recomputed.
 enum Whom<'a> {
     Customers(&'a [Uuid]),
+    /// Those of the customers whose windows were not summed as of today.
+    Stale(&'a [Uuid]),
     /// Every fact row with an id in (after, through].
     Range(Option<Uuid>, Option<Uuid>),
     /// Every customer of the tenant whose values may change.
@@ -263,12 +315,19 @@ async fn recompute<C: ConnectionTrait>(db: &C, t: &TenantId, whom: Whom<'_>, tod
         scoped_update::<fact::Entity>(t)
             .col_expr(Col::Touchpoints90d, Expr::cust(sum.clone()))
             .col_expr(Col::Channels180d, Expr::cust(bits.clone()))
+            .col_expr(Col::WindowsDay, Expr::value(today))
     };
     let backend = db.get_database_backend();
     match whom {
         Whom::Customers(customers) => {
             for chunk in customers.chunks(IDS_PER_STATEMENT) {
                 update().filter(one_of(backend, Col::CustomerId, chunk)).exec(db).await?;
+            }
+        }
+        Whom::Stale(customers) => {
+            let stale = Condition::any().add(Col::WindowsDay.is_null()).add(Col::WindowsDay.ne(today));
+            for chunk in customers.chunks(IDS_PER_STATEMENT) {
+                update().filter(one_of(backend, Col::CustomerId, chunk)).filter(stale.clone()).exec(db).await?;
             }
         }
         Whom::Range(after, through) => {

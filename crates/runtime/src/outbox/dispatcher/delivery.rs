@@ -130,29 +130,35 @@ impl Dispatcher {
         Ok(response.into_inner().duplicate)
     }
 
-    /// One round: claim, send what was claimed (`in_flight` at once), record outcomes:
-    /// the delivered ones in one statement per tenant, each failure on its
-    /// own (it has its own next attempt). Returns how many messages it tried.
-    pub async fn tick(&self) -> Result<usize, DbErr> {
-        let claimed = self.claim().await?;
+    /// Claims due rows and makes their contents: those to send, in claim
+    /// order; rows an expander failed on or found empty never reach the
+    /// receiver and are settled here (they say nothing of whether it is up).
+    async fn claim_contents(&self, limit: u64) -> Result<(usize, Vec<(Claimed, Content)>), DbErr> {
+        let claimed = self.claim_up_to(limit).await?;
+        let count = claimed.len();
+        let contents = self.contents(&claimed).await;
+        let mut sending = Vec::with_capacity(count);
+        let mut empty = Vec::new();
+        for (message, content) in claimed.into_iter().zip(contents) {
+            match content {
+                Ok(Some(content)) => sending.push((message, content)),
+                Ok(None) => empty.push((message, Ok(false))),
+                Err(status) => self.settle(&message, &Err(status)).await?,
+            }
+        }
+        self.settle_all(&empty).await?;
+        Ok((count, sending))
+    }
+
+    /// Records the outcomes of sent messages: the delivered ones in one
+    /// statement per tenant, each failure on its own (it has its own next
+    /// attempt), and the messages of destinations none of them reached as
+    /// stranded.
+    async fn settle_all(&self, outcomes: &[(Claimed, Result<bool, tonic::Status>)]) -> Result<(), DbErr> {
         let mut delivered: HashMap<&str, Vec<Uuid>> = HashMap::new();
         let mut reached: HashSet<&str> = HashSet::new();
         let mut stranded: Vec<&Claimed> = Vec::new();
-        // Rows an expander failed on or found empty never reach the receiver:
-        // settled here, they say nothing of whether it is up.
-        let mut sending = Vec::with_capacity(claimed.len());
-        for (message, content) in claimed.iter().zip(self.contents(&claimed).await) {
-            match content {
-                Ok(Some(content)) => sending.push((message, content)),
-                Ok(None) => delivered.entry(message.tenant_id.as_str()).or_default().push(message.id),
-                Err(status) => self.settle(message, &Err(status)).await?,
-            }
-        }
-        let (sent, contents): (Vec<&Claimed>, Vec<Content>) = sending.into_iter().unzip();
-        // In order, at most `in_flight` at once: outcomes line up with `sent`.
-        let deliveries: Vec<_> = sent.iter().zip(contents).map(|(m, content)| self.deliver(m, content)).collect();
-        let outcomes: Vec<_> = futures::stream::iter(deliveries).buffered(self.config.in_flight.max(1)).collect().await;
-        for (message, outcome) in sent.into_iter().zip(&outcomes) {
+        for (message, outcome) in outcomes {
             match outcome {
                 Err(status) if unreachable(status) => stranded.push(message),
                 Ok(_) => {
@@ -169,33 +175,103 @@ impl Dispatcher {
             let Ok(tenant) = TenantId::parse(tenant) else { continue };
             self.mark_delivered(&tenant, &ids).await?;
         }
-        self.strand(&stranded, &reached).await?;
-        Ok(claimed.len())
+        self.strand(&stranded, &reached).await
     }
 
-    /// Delivers until `stop` turns true.
+    /// One round: claim, send what was claimed (`in_flight` at once), record
+    /// the outcomes. Returns how many messages it tried.
+    pub async fn tick(&self) -> Result<usize, DbErr> {
+        let (count, sending) = self.claim_contents(self.config.batch).await?;
+        let outcomes: Vec<_> = futures::stream::iter(sending)
+            .map(|(message, content)| async move {
+                let outcome = self.deliver(&message, content).await;
+                (message, outcome)
+            })
+            .buffered(self.config.in_flight.max(1))
+            .collect()
+            .await;
+        self.settle_all(&outcomes).await?;
+        Ok(count)
+    }
+
+    /// Delivers until `stop` turns true. Unlike rounds of [`Self::tick`],
+    /// a free place of `in_flight` is taken at once: a row claimed while
+    /// slow deliveries are under way (a thousand touchpoints each, under
+    /// load) waits for one of them, not for all. Outcomes are recorded in
+    /// groups, when nothing more is due or every `SETTLE_EVERY`.
     pub async fn run(self, mut stop: tokio::sync::watch::Receiver<bool>) {
+        const SETTLE_EVERY: Duration = Duration::from_millis(200);
+        let in_flight = self.config.in_flight.max(1);
+        let mut queue: std::collections::VecDeque<(Claimed, Content)> = std::collections::VecDeque::new();
+        let mut running = futures::stream::FuturesUnordered::new();
+        let mut done: Vec<(Claimed, Result<bool, tonic::Status>)> = Vec::new();
+        let mut last_settle = tokio::time::Instant::now();
         let mut last_prune = tokio::time::Instant::now();
         while !*stop.borrow() {
-            let tried = match self.tick().await {
-                Ok(n) => n,
-                Err(err) => {
-                    tracing::warn!(error = %err, "outbox dispatcher cannot reach its database");
-                    0
+            // Claim when every claimed row is under way and a place is free.
+            let mut idle = false;
+            if queue.is_empty() && running.len() < in_flight {
+                match self.claim_contents(self.claim_limit(in_flight - running.len())).await {
+                    Ok((count, sending)) => {
+                        queue.extend(sending);
+                        idle = count == 0;
+                    }
+                    Err(err) => {
+                        tracing::warn!(error = %err, "outbox dispatcher cannot reach its database");
+                        idle = true;
+                    }
                 }
-            };
+            }
+            while running.len() < in_flight {
+                let Some((message, content)) = queue.pop_front() else { break };
+                let this = &self;
+                running.push(async move {
+                    let started = std::time::Instant::now();
+                    let outcome = this.deliver(&message, content).await;
+                    this.timed(started.elapsed());
+                    (message, outcome)
+                });
+            }
+            let settle_now = !done.is_empty() && (running.is_empty() || last_settle.elapsed() >= SETTLE_EVERY);
+            if settle_now {
+                if let Err(err) = self.settle_all(&done).await {
+                    tracing::warn!(error = %err, "outbox dispatcher cannot record outcomes, they are sent again");
+                }
+                done.clear();
+                last_settle = tokio::time::Instant::now();
+            }
             if last_prune.elapsed() > Duration::from_secs(60) {
                 last_prune = tokio::time::Instant::now();
                 if let Err(err) = self.prune().await {
                     tracing::warn!(error = %err, "cannot prune delivered outbox rows");
                 }
             }
-            if tried == 0 {
-                tokio::select! {
-                    _ = tokio::time::sleep(self.config.poll) => {}
-                    _ = stop.changed() => {}
+            if running.is_empty() {
+                if idle && queue.is_empty() {
+                    tokio::select! {
+                        _ = tokio::time::sleep(self.config.poll) => {}
+                        _ = stop.changed() => {}
+                    }
                 }
+                continue;
             }
+            // Wait for a delivery to end, or for the time to record outcomes.
+            let deadline = last_settle + SETTLE_EVERY;
+            // A free place looks for due rows again after `poll`.
+            let looking = running.len() < in_flight && queue.is_empty();
+            tokio::select! {
+                Some(finished) = running.next() => done.push(finished),
+                _ = tokio::time::sleep_until(deadline), if !done.is_empty() => {}
+                _ = tokio::time::sleep(self.config.poll), if looking => {}
+                _ = stop.changed() => {}
+            }
+        }
+        // Stopping: what is under way ends, and is recorded.
+        while let Some(finished) = running.next().await {
+            done.push(finished);
+        }
+        if let Err(err) = self.settle_all(&done).await {
+            tracing::warn!(error = %err, "outbox dispatcher cannot record outcomes, they are sent again");
         }
     }
 }

@@ -18,6 +18,7 @@ mod erasure;
 mod rows;
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -64,8 +65,14 @@ impl RetryPolicy {
 pub struct DispatcherConfig {
     /// This service's name, sent as the message source.
     pub source: &'static str,
-    /// Rows claimed per round.
+    /// Rows claimed at once, at most.
     pub batch: u64,
+    /// How long the rows of one claim should take to send: a claim takes as
+    /// many rows as its free places send in that time at the mean delivery
+    /// time seen lately, so rows of heavy deliveries (a thousand touchpoints
+    /// each, under load) are claimed one per free place and a row written
+    /// meanwhile waits for a place, not behind a claimed backlog.
+    pub round: Duration,
     /// Deliveries of a round in flight at once: fewer than a receiver's
     /// database pool (16 by default), so that a round waits in this outbox
     /// rather than flooding the receiver, whose inbox holds a connection
@@ -91,6 +98,7 @@ impl DispatcherConfig {
         Self {
             source,
             batch: 100,
+            round: Duration::from_millis(500),
             in_flight: 8,
             lease: Duration::from_secs(30),
             poll: Duration::from_millis(200),
@@ -118,6 +126,8 @@ pub struct Dispatcher {
     /// Signs each delivery as this service (never a user's token).
     key: ServiceKey,
     outages: Arc<Mutex<Outages>>,
+    /// The mean time of a delivery lately, in microseconds (0: none yet).
+    delivery_micros: Arc<AtomicU64>,
 }
 
 /// Destinations that could not be reached: until when they are left alone,
@@ -139,13 +149,43 @@ impl Dispatcher {
                 (name, InboxServiceClient::new(traced))
             })
             .collect();
-        Self { db, config, destinations, expanders: HashMap::new(), key, outages: Arc::default() }
+        Self {
+            db,
+            config,
+            destinations,
+            expanders: HashMap::new(),
+            key,
+            outages: Arc::default(),
+            delivery_micros: Arc::default(),
+        }
     }
 
     /// Rows of `kind` are expanded by `expander` when delivered.
     pub fn expand(mut self, kind: &super::Kind, expander: Arc<dyn Expand>) -> Self {
         self.expanders.insert(kind.as_str().to_owned(), expander);
         self
+    }
+
+    /// Takes one delivery's time into the mean (weight 1/8, so a change of
+    /// load shows within a few deliveries).
+    fn timed(&self, took: Duration) {
+        let took = u64::try_from(took.as_micros()).unwrap_or(u64::MAX).max(1);
+        let mean = self.delivery_micros.load(Ordering::Relaxed);
+        let next = if mean == 0 { took } else { mean - mean / 8 + took / 8 };
+        self.delivery_micros.store(next.max(1), Ordering::Relaxed);
+    }
+
+    /// Rows to claim for `free` places: what they send in `round` at the
+    /// mean delivery time, at least one a place, at most `batch`.
+    fn claim_limit(&self, free: usize) -> u64 {
+        let free = free.max(1) as u64;
+        let mean = self.delivery_micros.load(Ordering::Relaxed);
+        let per_place = if mean == 0 {
+            self.config.batch
+        } else {
+            u64::try_from(self.config.round.as_micros()).unwrap_or(u64::MAX) / mean
+        };
+        free.saturating_mul(per_place.max(1)).clamp(free.min(self.config.batch.max(1)), self.config.batch.max(1))
     }
 
     /// The kinds of rows this dispatcher expands.
@@ -157,6 +197,29 @@ impl Dispatcher {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn heavy_deliveries_are_claimed_a_row_a_free_place_and_light_ones_by_the_batch() {
+        let mut config = DispatcherConfig::new("test");
+        (config.batch, config.in_flight, config.round) = (100, 8, Duration::from_millis(500));
+        let dispatcher =
+            Dispatcher::new(DatabaseConnection::default(), config, HashMap::new(), ServiceKey::new(&[7u8; 32]));
+        // Nothing timed yet: the batch.
+        assert_eq!(dispatcher.claim_limit(8), 100);
+        // 3 s a delivery: one row a place.
+        dispatcher.timed(Duration::from_secs(3));
+        assert_eq!((dispatcher.claim_limit(1), dispatcher.claim_limit(8)), (1, 8));
+        // 100 ms: 5 a place (500 / 100), 2 places 10, 8 places 40.
+        dispatcher.delivery_micros.store(100_000, Ordering::Relaxed);
+        assert_eq!((dispatcher.claim_limit(2), dispatcher.claim_limit(8)), (10, 40));
+        // 5 ms: 100 a place, held to the batch.
+        dispatcher.delivery_micros.store(5_000, Ordering::Relaxed);
+        assert_eq!(dispatcher.claim_limit(1), 100);
+        // The mean moves an eighth of the way: 5 ms then 805 ms gives
+        // 5,000 − 625 + 100,625 = 105,000 µs.
+        dispatcher.timed(Duration::from_millis(805));
+        assert_eq!(dispatcher.delivery_micros.load(Ordering::Relaxed), 105_000);
+    }
 
     #[test]
     fn backoff_doubles_within_jitter_and_caps() {

@@ -40,17 +40,27 @@ impl Claimed {
     }
 }
 
+// Due rows take turns by stream (tenant, destination, kind): each stream's
+// oldest first, then each one's second, and so on. A tenant ingesting
+// millions, or one kind of bulk row, never queues another stream's rows
+// behind its own backlog (docs/RELIABILITY.md, "Fair claims"). The window
+// reads every due row: cheap next to a round's deliveries, and a backlog
+// is the one time it matters.
 const CLAIM_POSTGRES: &str = "UPDATE outbox SET claimed_until = $1, attempts = attempts + 1 \
-     WHERE (tenant_id, id) IN (SELECT tenant_id, id FROM outbox \
-       WHERE status = 'pending' AND next_attempt_at <= $2 AND (claimed_until IS NULL OR claimed_until < $2) \
-       AND NOT (destination = ANY($4)) \
-       ORDER BY next_attempt_at LIMIT $3 FOR UPDATE SKIP LOCKED) \
+     WHERE (tenant_id, id) IN (SELECT tenant_id, id FROM outbox WHERE (tenant_id, id) IN ( \
+       SELECT tenant_id, id FROM (SELECT tenant_id, id, next_attempt_at, row_number() OVER \
+         (PARTITION BY tenant_id, destination, kind ORDER BY next_attempt_at) AS turn FROM outbox \
+         WHERE status = 'pending' AND next_attempt_at <= $2 AND (claimed_until IS NULL OR claimed_until < $2) \
+         AND NOT (destination = ANY($4))) due \
+       ORDER BY turn, next_attempt_at LIMIT $3) FOR UPDATE SKIP LOCKED) \
      RETURNING tenant_id, id, destination, kind, payload, traceparent, tracestate, attempts, created_at";
 
 const CLAIM_SQLITE: &str = "UPDATE outbox SET claimed_until = ?, attempts = attempts + 1 \
-     WHERE (tenant_id, id) IN (SELECT tenant_id, id FROM outbox \
-       WHERE status = 'pending' AND next_attempt_at <= ? AND (claimed_until IS NULL OR claimed_until < ?) \
-       {DOWN} ORDER BY next_attempt_at LIMIT ?) \
+     WHERE (tenant_id, id) IN (SELECT tenant_id, id FROM (SELECT tenant_id, id, next_attempt_at, row_number() OVER \
+         (PARTITION BY tenant_id, destination, kind ORDER BY next_attempt_at) AS turn FROM outbox \
+         WHERE status = 'pending' AND next_attempt_at <= ? AND (claimed_until IS NULL OR claimed_until < ?) \
+         {DOWN}) due \
+       ORDER BY turn, next_attempt_at LIMIT ?) \
      RETURNING tenant_id, id, destination, kind, payload, traceparent, tracestate, attempts, created_at";
 
 impl Dispatcher {
@@ -62,9 +72,14 @@ impl Dispatcher {
 
     /// Takes the lease of up to `batch` due rows.
     pub async fn claim(&self) -> Result<Vec<Claimed>, DbErr> {
+        self.claim_up_to(self.config.batch).await
+    }
+
+    /// Takes the lease of up to `limit` due rows.
+    pub(super) async fn claim_up_to(&self, limit: u64) -> Result<Vec<Claimed>, DbErr> {
         let now = now();
         let until = now + self.config.lease;
-        let limit = i64::try_from(self.config.batch).unwrap_or(i64::MAX);
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
         let backend = self.db.get_database_backend();
         let down = self.down(now);
         let statement = match backend {
@@ -85,7 +100,8 @@ impl Dispatcher {
             }
         };
         let rows = self.db.query_all_raw(statement).await?;
-        rows.iter()
+        let claimed: Vec<Claimed> = rows
+            .iter()
             .map(|row| {
                 Ok(Claimed {
                     tenant_id: row.try_get("", "tenant_id")?,
@@ -99,7 +115,8 @@ impl Dispatcher {
                     created_at: row.try_get("", "created_at")?,
                 })
             })
-            .collect()
+            .collect::<Result<_, DbErr>>()?;
+        Ok(in_turns(claimed))
     }
 
     /// Records messages of `tenant` as delivered, in one statement.
@@ -209,6 +226,32 @@ impl Dispatcher {
             Statement::from_sql_and_values(self.db.get_database_backend(), sql, [DELIVERED.into(), before.into()]);
         Ok(self.db.execute_raw(statement).await?.rows_affected())
     }
+}
+
+/// `claimed` in the order the claim took them (RETURNING keeps none): the
+/// streams in turn, each stream oldest first, so a round's first deliveries
+/// in flight are of every stream, not of the one with the longest backlog.
+fn in_turns(mut claimed: Vec<Claimed>) -> Vec<Claimed> {
+    claimed.sort_by(|a, b| {
+        (&a.tenant_id, &a.destination, &a.kind, a.created_at).cmp(&(
+            &b.tenant_id,
+            &b.destination,
+            &b.kind,
+            b.created_at,
+        ))
+    });
+    let mut turn = 0usize;
+    let mut keyed: Vec<(usize, Claimed)> = Vec::with_capacity(claimed.len());
+    for row in claimed {
+        let same_stream = keyed.last().is_some_and(|(_, last)| {
+            (&last.tenant_id, &last.destination, &last.kind) == (&row.tenant_id, &row.destination, &row.kind)
+        });
+        turn = if same_stream { turn + 1 } else { 0 };
+        keyed.push((turn, row));
+    }
+    // Stable: within a turn, streams keep their sorted order.
+    keyed.sort_by_key(|(turn, _)| *turn);
+    keyed.into_iter().map(|(_, row)| row).collect()
 }
 
 /// Messages of a tenant in a given status (dead letters, for operators).

@@ -10,6 +10,7 @@ mod m0005_feeds;
 mod m0006_rfm_due;
 mod m0007_contacts;
 mod m0008_fact_sources;
+mod m0009_windows_day;
 
 pub use m0002_facts::consent_column;
 
@@ -28,6 +29,7 @@ impl MigratorTrait for Migrator {
             Box::new(m0006_rfm_due::Migration),
             Box::new(m0007_contacts::Migration),
             Box::new(m0008_fact_sources::Migration),
+            Box::new(m0009_windows_day::Migration),
         ]
     }
 }
