@@ -14,12 +14,12 @@ pub struct Moments {
 impl Moments {
     /// The moments of the given values (docs/DOMAIN.md §1.3).
     pub fn of(values: &[f64]) -> Self {
-        values.iter().fold(Self::default(), |m, &x| m.add(Self { n: 1, sum: x, sum_sq: x * x }))
+        values.iter().fold(Self::default(), |m, &x| m.merge(Self { n: 1, sum: x, sum_sq: x * x }))
     }
 
-    /// The moments of two samples together (docs/DOMAIN.md §1.3).
+    /// The moments of two samples together, as `a + b` (docs/DOMAIN.md §1.3).
     #[must_use]
-    pub fn add(self, other: Self) -> Self {
+    pub fn merge(self, other: Self) -> Self {
         Self { n: self.n.saturating_add(other.n), sum: self.sum + other.sum, sum_sq: self.sum_sq + other.sum_sq }
     }
 
@@ -55,6 +55,21 @@ impl Moments {
     }
 }
 
+impl std::ops::Add for Moments {
+    type Output = Self;
+
+    /// [`Moments::merge`] (docs/DOMAIN.md §1.3).
+    fn add(self, other: Self) -> Self {
+        self.merge(other)
+    }
+}
+
+impl std::ops::AddAssign for Moments {
+    fn add_assign(&mut self, other: Self) {
+        *self = self.merge(other);
+    }
+}
+
 /// x, or 0 when it is NaN or infinite (docs/DOMAIN.md §1.3: never NaN).
 pub(crate) fn finite(x: f64) -> f64 {
     if x.is_finite() { x } else { 0.0 }
@@ -80,9 +95,12 @@ mod tests {
     #[test]
     fn merging_equals_the_whole() {
         // {1, 2} + {3}: n 3, sum 6, sum of squares 14, as of {1, 2, 3}.
-        let merged = Moments::of(&[1.0, 2.0]).add(Moments::of(&[3.0]));
+        let merged = Moments::of(&[1.0, 2.0]) + Moments::of(&[3.0]);
         assert_eq!(merged, Moments::of(&[1.0, 2.0, 3.0]));
         assert_eq!(merged, Moments { n: 3, sum: 6.0, sum_sq: 14.0 });
+        let mut total = Moments::default();
+        total += Moments::of(&[3.0]);
+        assert_eq!(total.merge(Moments::of(&[1.0, 2.0])), merged);
     }
 
     #[test]
