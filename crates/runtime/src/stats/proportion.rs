@@ -48,4 +48,12 @@ mod tests {
         assert_eq!((round3(low), round3(high)), (0.51, 1.0));
         assert_eq!((share(3, 4), share(1, 0)), (0.75, 0.0));
     }
+
+    #[test]
+    fn wilson_of_bad_counts() {
+        // k above n counts as n, below 0 as 0; a negative n is no answer.
+        assert_eq!(wilson(9, 4), wilson(4, 4));
+        assert_eq!(wilson(-3, 4), wilson(0, 4));
+        assert_eq!(wilson(1, -2), (0.0, 0.0));
+    }
 }
