@@ -33,6 +33,7 @@ pub mod propagation;
 pub mod registry;
 pub mod secrets;
 pub mod server;
+pub mod stats;
 pub mod store;
 pub mod streams;
 pub mod telemetry;

@@ -14,8 +14,8 @@ use uuid::Uuid;
 use super::{Reply, SurveyApi};
 use crate::domain::case::{self as rules, Action, CaseState};
 use crate::domain::days;
-use crate::domain::stats::{share, wilson};
 use crate::store::cases::{self, CaseFilter, CaseRecord};
+use cx_runtime::stats::{share, wilson};
 
 /// Longest owner, comment and note, in characters (the proto's limits).
 const MAX_OWNER: usize = 200;

@@ -3,8 +3,8 @@
 //! share (docs/DOMAIN.md §7.1–§7.3, §7.8). Every share or mean of n = 0 is
 //! 0 (§1.3).
 
-use super::stats::{self, Z, share};
 use super::survey::SurveyType;
+use cx_runtime::stats::{self, share};
 
 /// The additive counters of a roll-up cell: answers of one survey type.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -55,15 +55,9 @@ pub struct Nps {
     pub margin: f64,
 }
 
-/// NPS = 100 × (p − d); margin = 196 × sqrt((p + d − (p − d)²) / n).
+/// NPS = 100 × (p − d); margin = 196 × sqrt((p + d − (p − d)²) / n) (cx_runtime::stats).
 pub fn nps(c: &Counts) -> Nps {
-    if c.n == 0 {
-        return Nps { nps: 0.0, margin: 0.0 };
-    }
-    let (p, d) = (share(c.promoters, c.n), share(c.detractors, c.n));
-    // p + d ≥ (p − d)² always; max(0) keeps rounding from taking a root of −ε.
-    let variance = (p + d - (p - d).powi(2)).max(0.0);
-    Nps { nps: 100.0 * (p - d), margin: 100.0 * Z * (variance / c.n as f64).sqrt() }
+    Nps { nps: stats::nps(c.promoters, c.detractors, c.n), margin: stats::nps_margin(c.promoters, c.detractors, c.n) }
 }
 
 /// A share with its Wilson 95 % interval (§7.2).
@@ -74,7 +68,7 @@ pub struct Proportion {
     pub high: f64,
 }
 
-/// k of n with its Wilson interval (domain::stats).
+/// k of n with its Wilson interval (cx_runtime::stats).
 pub fn wilson(k: i64, n: i64) -> Proportion {
     let (low, high) = stats::wilson(k, n);
     Proportion { share: share(k, n), low, high }

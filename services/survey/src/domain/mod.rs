@@ -10,7 +10,6 @@ pub mod median;
 pub mod response;
 pub mod sampling;
 pub mod settings;
-pub mod stats;
 pub mod survey;
 pub mod trigger;
 pub mod validate;

@@ -1,7 +1,7 @@
-//! Proportions and their intervals (docs/DOMAIN.md §1.3, §7.2).
+//! Proportions and their intervals (docs/DOMAIN.md §1.3, §7.2, §9.1).
 
 /// z of a 95 % interval (docs/DOMAIN.md §1.3).
-pub const Z: f64 = 1.96;
+pub const Z95: f64 = 1.96;
 
 /// k of n as a share; 0 when n is 0 (docs/DOMAIN.md §1.3).
 pub fn share(k: i64, n: i64) -> f64 {
@@ -16,19 +16,16 @@ pub fn wilson(k: i64, n: i64) -> (f64, f64) {
     }
     let p = share(k.clamp(0, n), n);
     let n = n as f64;
-    let z2 = Z * Z;
+    let z2 = Z95 * Z95;
     let centre = (p + z2 / (2.0 * n)) / (1.0 + z2 / n);
-    let half = Z / (1.0 + z2 / n) * (p * (1.0 - p) / n + z2 / (4.0 * n * n)).sqrt();
+    let half = Z95 / (1.0 + z2 / n) * (p * (1.0 - p) / n + z2 / (4.0 * n * n)).sqrt();
     ((centre - half).max(0.0), (centre + half).min(1.0))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn round3(x: f64) -> f64 {
-        (x * 1000.0).round() / 1000.0
-    }
+    use crate::stats::round3;
 
     #[test]
     fn wilson_gives_the_domain_example() {
@@ -50,5 +47,13 @@ mod tests {
         let (low, high) = wilson(4, 4);
         assert_eq!((round3(low), round3(high)), (0.51, 1.0));
         assert_eq!((share(3, 4), share(1, 0)), (0.75, 0.0));
+    }
+
+    #[test]
+    fn wilson_of_bad_counts() {
+        // k above n counts as n, below 0 as 0; a negative n is no answer.
+        assert_eq!(wilson(9, 4), wilson(4, 4));
+        assert_eq!(wilson(-3, 4), wilson(0, 4));
+        assert_eq!(wilson(1, -2), (0.0, 0.0));
     }
 }
