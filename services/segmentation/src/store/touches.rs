@@ -5,8 +5,12 @@
 //!
 //! The trailing windows (`touchpoints_90d`: days today−89..today,
 //! `channels_180d`: today−179..today, both ends included like RFM's) are
-//! summed from the touch days: for the customers a batch touches when it
-//! lands, and for a whole tenant by the daily [`refresh`] as days leave them.
+//! summed from the touch days for a whole tenant by the daily [`refresh`]
+//! as days leave them, which records the day they were summed as of
+//! (`windows_day`). A batch adds its touches to the windows of customers
+//! summed as of today, and sums again only the others: a customer's days
+//! are read once a day, not at every batch (that read held the batch's
+//! row locks for seconds under ingest, BENCHMARKS "Segmentation service").
 
 use std::collections::BTreeMap;
 

@@ -260,7 +260,21 @@ impl Dispatcher {
             // A free place looks for due rows again after `poll`.
             let looking = running.len() < in_flight && queue.is_empty();
             tokio::select! {
-                Some(finished) = running.next() => done.push(finished),
+                Some(finished) = running.next() => {
+                    done.push(finished);
+                    // Deliveries turned out slower than when the queue was
+                    // claimed (a backlog of heavy rows begins): what the free
+                    // places would not start within `round` goes back, so a
+                    // row written meanwhile is not queued behind it.
+                    let keep = usize::try_from(self.claim_limit(in_flight)).unwrap_or(usize::MAX);
+                    if queue.len() > keep {
+                        let back: Vec<(Claimed, Content)> = queue.drain(keep..).collect();
+                        let rows: Vec<&Claimed> = back.iter().map(|(row, _)| row).collect();
+                        if let Err(err) = self.release(&rows).await {
+                            tracing::warn!(error = %err, "outbox dispatcher cannot give back rows, they wait for their lease");
+                        }
+                    }
+                }
                 _ = tokio::time::sleep_until(deadline), if !done.is_empty() => {}
                 _ = tokio::time::sleep(self.config.poll), if looking => {}
                 _ = stop.changed() => {}

@@ -180,11 +180,9 @@ impl Dispatcher {
     fn claim_limit(&self, free: usize) -> u64 {
         let free = free.max(1) as u64;
         let mean = self.delivery_micros.load(Ordering::Relaxed);
-        let per_place = if mean == 0 {
-            self.config.batch
-        } else {
-            u64::try_from(self.config.round.as_micros()).unwrap_or(u64::MAX) / mean
-        };
+        // No delivery timed yet: the batch.
+        let round = u64::try_from(self.config.round.as_micros()).unwrap_or(u64::MAX);
+        let per_place = round.checked_div(mean).unwrap_or(self.config.batch);
         free.saturating_mul(per_place.max(1)).clamp(free.min(self.config.batch.max(1)), self.config.batch.max(1))
     }
 

@@ -43,7 +43,9 @@ impl Claimed {
 // Due rows take turns by stream (tenant, destination, kind): each stream's
 // oldest first, then each one's second, and so on. A tenant ingesting
 // millions, or one kind of bulk row, never queues another stream's rows
-// behind its own backlog (docs/RELIABILITY.md, "Fair claims"). The window
+// behind its own backlog (docs/DECISIONS.md, "Fair claims"). Streams of one
+// turn come in random order: a claim of one row (for one free place) would
+// otherwise always take the stream with the oldest backlog. The window
 // reads every due row: cheap next to a round's deliveries, and a backlog
 // is the one time it matters.
 const CLAIM_POSTGRES: &str = "UPDATE outbox SET claimed_until = $1, attempts = attempts + 1 \
@@ -52,7 +54,7 @@ const CLAIM_POSTGRES: &str = "UPDATE outbox SET claimed_until = $1, attempts = a
          (PARTITION BY tenant_id, destination, kind ORDER BY next_attempt_at) AS turn FROM outbox \
          WHERE status = 'pending' AND next_attempt_at <= $2 AND (claimed_until IS NULL OR claimed_until < $2) \
          AND NOT (destination = ANY($4))) due \
-       ORDER BY turn, next_attempt_at LIMIT $3) FOR UPDATE SKIP LOCKED) \
+       ORDER BY turn, random() LIMIT $3) FOR UPDATE SKIP LOCKED) \
      RETURNING tenant_id, id, destination, kind, payload, traceparent, tracestate, attempts, created_at";
 
 const CLAIM_SQLITE: &str = "UPDATE outbox SET claimed_until = ?, attempts = attempts + 1 \
@@ -60,7 +62,7 @@ const CLAIM_SQLITE: &str = "UPDATE outbox SET claimed_until = ?, attempts = atte
          (PARTITION BY tenant_id, destination, kind ORDER BY next_attempt_at) AS turn FROM outbox \
          WHERE status = 'pending' AND next_attempt_at <= ? AND (claimed_until IS NULL OR claimed_until < ?) \
          {DOWN}) due \
-       ORDER BY turn, next_attempt_at LIMIT ?) \
+       ORDER BY turn, random() LIMIT ?) \
      RETURNING tenant_id, id, destination, kind, payload, traceparent, tracestate, attempts, created_at";
 
 impl Dispatcher {
@@ -209,6 +211,25 @@ impl Dispatcher {
                 .col_expr(message::Column::Attempts, Expr::col(message::Column::Attempts).sub(1))
                 .col_expr(message::Column::NextAttemptAt, Expr::value(retry_at))
                 .col_expr(message::Column::LastError, Expr::value("destination unreachable"))
+                .exec(&self.db)
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// Gives back claimed rows not sent: no longer claimed, their attempt
+    /// given back, due as before.
+    pub(super) async fn release(&self, rows: &[&Claimed]) -> Result<(), DbErr> {
+        let mut groups: HashMap<&str, Vec<Uuid>> = HashMap::new();
+        for row in rows {
+            groups.entry(row.tenant_id.as_str()).or_default().push(row.id);
+        }
+        for (tenant, ids) in groups {
+            let Ok(tenant) = TenantId::parse(tenant) else { continue };
+            scoped_update::<message::Entity>(&tenant)
+                .filter(crate::store::one_of(self.db.get_database_backend(), message::Column::Id, &ids))
+                .col_expr(message::Column::ClaimedUntil, Expr::value(Option::<DateTime<Utc>>::None))
+                .col_expr(message::Column::Attempts, Expr::col(message::Column::Attempts).sub(1))
                 .exec(&self.db)
                 .await?;
         }
