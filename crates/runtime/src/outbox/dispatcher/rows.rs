@@ -47,14 +47,18 @@ impl Claimed {
 // turn come in random order: a claim of one row (for one free place) would
 // otherwise always take the stream with the oldest backlog. The window
 // reads every due row: cheap next to a round's deliveries, and a backlog
-// is the one time it matters.
+// is the one time it matters. The lock is taken by the outer SELECT, whose
+// own conditions PostgreSQL checks again on the row as another dispatcher
+// may just have claimed it (a row in the window's snapshot can be claimed
+// by then).
 const CLAIM_POSTGRES: &str = "UPDATE outbox SET claimed_until = $1, attempts = attempts + 1 \
      WHERE (tenant_id, id) IN (SELECT tenant_id, id FROM outbox WHERE (tenant_id, id) IN ( \
        SELECT tenant_id, id FROM (SELECT tenant_id, id, next_attempt_at, row_number() OVER \
          (PARTITION BY tenant_id, destination, kind ORDER BY next_attempt_at) AS turn FROM outbox \
          WHERE status = 'pending' AND next_attempt_at <= $2 AND (claimed_until IS NULL OR claimed_until < $2) \
          AND NOT (destination = ANY($4))) due \
-       ORDER BY turn, random() LIMIT $3) FOR UPDATE SKIP LOCKED) \
+       ORDER BY turn, random() LIMIT $3) \
+       AND status = 'pending' AND (claimed_until IS NULL OR claimed_until < $2) FOR UPDATE SKIP LOCKED) \
      RETURNING tenant_id, id, destination, kind, payload, traceparent, tracestate, attempts, created_at";
 
 const CLAIM_SQLITE: &str = "UPDATE outbox SET claimed_until = ?, attempts = attempts + 1 \
