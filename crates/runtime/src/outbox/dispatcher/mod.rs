@@ -73,8 +73,8 @@ pub struct DispatcherConfig {
     /// each, under load) are claimed one per free place and a row written
     /// meanwhile waits for a place, not behind a claimed backlog.
     pub round: Duration,
-    /// Deliveries of a round in flight at once: fewer than a receiver's
-    /// database pool (16 by default), so that a round waits in this outbox
+    /// Deliveries in flight at once (the places): fewer than a receiver's
+    /// database pool (16 by default), so that the rest wait in this outbox
     /// rather than flooding the receiver, whose inbox holds a connection
     /// per delivery (BENCHMARKS, Survey service).
     pub in_flight: usize,

@@ -209,10 +209,7 @@ impl Dispatcher {
             let Ok(tenant) = TenantId::parse(tenant) else { continue };
             // Reached by another message this round: retry at once.
             let retry_at = until.get(destination).copied().unwrap_or(now);
-            scoped_update::<message::Entity>(&tenant)
-                .filter(crate::store::one_of(self.db.get_database_backend(), message::Column::Id, &ids))
-                .col_expr(message::Column::ClaimedUntil, Expr::value(Option::<DateTime<Utc>>::None))
-                .col_expr(message::Column::Attempts, Expr::col(message::Column::Attempts).sub(1))
+            self.given_back(&tenant, &ids)
                 .col_expr(message::Column::NextAttemptAt, Expr::value(retry_at))
                 .col_expr(message::Column::LastError, Expr::value("destination unreachable"))
                 .exec(&self.db)
@@ -230,14 +227,18 @@ impl Dispatcher {
         }
         for (tenant, ids) in groups {
             let Ok(tenant) = TenantId::parse(tenant) else { continue };
-            scoped_update::<message::Entity>(&tenant)
-                .filter(crate::store::one_of(self.db.get_database_backend(), message::Column::Id, &ids))
-                .col_expr(message::Column::ClaimedUntil, Expr::value(Option::<DateTime<Utc>>::None))
-                .col_expr(message::Column::Attempts, Expr::col(message::Column::Attempts).sub(1))
-                .exec(&self.db)
-                .await?;
+            self.given_back(&tenant, &ids).exec(&self.db).await?;
         }
         Ok(())
+    }
+
+    /// The update giving claimed rows `ids` of `tenant` back to the outbox:
+    /// no longer claimed, and the attempt their claim counted given back.
+    fn given_back(&self, tenant: &TenantId, ids: &[Uuid]) -> sea_orm::UpdateMany<message::Entity> {
+        scoped_update::<message::Entity>(tenant)
+            .filter(crate::store::one_of(self.db.get_database_backend(), message::Column::Id, ids))
+            .col_expr(message::Column::ClaimedUntil, Expr::value(Option::<DateTime<Utc>>::None))
+            .col_expr(message::Column::Attempts, Expr::col(message::Column::Attempts).sub(1))
     }
 
     /// Deletes delivered rows older than `keep_delivered`.
