@@ -21,8 +21,7 @@ use cx_proto::survey::v1 as pb;
 use cx_proto::survey::v1::survey_service_client::SurveyServiceClient;
 use cx_runtime::TenantId;
 use cx_runtime::auth::Role;
-use cx_runtime::outbox::dispatcher::messages;
-use cx_runtime::outbox::{DEAD, DELIVERED, PENDING};
+use cx_runtime::outbox::dispatcher::all_messages;
 use cx_runtime::registry::Registry;
 use cx_survey::store::responses::{self, Owner};
 use cx_survey::store::rollups;
@@ -104,12 +103,8 @@ impl Suite {
 
     /// Survey's outbox rows whose payload names `id`, in any state.
     async fn outbox_mentions(&self, id: &str) -> usize {
-        let mut found = 0;
-        for status in [PENDING, DELIVERED, DEAD] {
-            let rows = messages(&self.survey_db, &self.t, status).await.unwrap();
-            found += rows.iter().filter(|m| m.payload.windows(id.len()).any(|w| w == id.as_bytes())).count();
-        }
-        found
+        let rows = all_messages(&self.survey_db, &self.t).await.unwrap();
+        rows.iter().filter(|m| m.payload.windows(id.len()).any(|w| w == id.as_bytes())).count()
     }
 
     /// Survey's roll-up cells of March, checked equal to the scan.

@@ -29,7 +29,7 @@ use tonic::transport::Channel;
 
 pub use self::delivery::{Content, Expand};
 pub use self::erasure::forget_mentions;
-pub use self::rows::{Claimed, messages};
+pub use self::rows::{Claimed, all_messages, messages};
 use crate::identity::ServiceKey;
 use crate::propagation::{ClientSide, ClientTraceLayer, Traced};
 
