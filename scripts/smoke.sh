@@ -43,6 +43,7 @@ grep -qx 'cx.journey.v1.JourneyService' <<<"$services" || fail "reflection does 
 grep -qx 'cx.survey.v1.SurveyService' <<<"$services" || fail "reflection does not list the survey service"
 grep -qx 'cx.segmentation.v1.SegmentationService' <<<"$services" \
   || fail "reflection does not list the segmentation service"
+grep -qx 'cx.kpi.v1.KpiService' <<<"$services" || fail "reflection does not list the kpi service"
 grep -qx 'grpc.health.v1.Health' <<<"$services" || fail "reflection does not list health"
 pass "grpcurl list shows the services"
 
@@ -85,6 +86,13 @@ checked=$(grpcurl -plaintext -H "authorization: Bearer $token" -d "$rule" "$addr
 grep -q 'did you mean \\"lost\\"?' <<<"$checked" || fail "ValidateRule did not suggest lost: $checked"
 grep -q 'did you mean rfm.monetary?' <<<"$checked" || fail "ValidateRule did not suggest rfm.monetary: $checked"
 pass "ValidateRule reports every error of a rule with the nearest names"
+
+# The kpi service asks survey's roll-ups as itself: no answer yet, n 0.
+kpi='{"metric": "METRIC_NPS", "start_day": "2026-03-01", "end_day": "2026-03-31"}'
+got=$(grpcurl -plaintext -H "authorization: Bearer $token" -d "$kpi" "$addr" cx.kpi.v1.KpiService/GetKpi) \
+  || fail "GetKpi"
+grep -q '"intervalMethod": "nps-margin"' <<<"$got" || fail "GetKpi did not answer an NPS: $got"
+pass "GetKpi reads survey's aggregates through the kpi service"
 
 if out=$(grpcurl -plaintext -d "$request" "$addr" cx.profile.v1.ProfileService/ResolveProfile 2>&1); then
   fail "a call without a token was accepted"

@@ -47,6 +47,13 @@ pub mod survey {
 }
 
 #[allow(clippy::all, clippy::pedantic, missing_docs)]
+pub mod kpi {
+    pub mod v1 {
+        tonic::include_proto!("cx.kpi.v1");
+    }
+}
+
+#[allow(clippy::all, clippy::pedantic, missing_docs)]
 pub mod segmentation {
     pub mod v1 {
         tonic::include_proto!("cx.segmentation.v1");

@@ -1,5 +1,5 @@
-//! End to end: `cx serve profile`, `cx serve journey`, `cx serve survey` and
-//! `cx serve segmentation`
+//! End to end: `cx serve profile`, `cx serve journey`, `cx serve survey`,
+//! `cx serve segmentation` and `cx serve kpi`
 //! as separate processes on loopback ports, over real PostgreSQL and Redis, exporting
 //! their traces over OTLP to a receiver in this test — as deployed by the
 //! Helm chart or the compose stack.
@@ -13,6 +13,8 @@ use collector::{Collector, Exported, SpanKind};
 use cx_proto::common::v1::{Channel, Initiator, InteractionKind, Money};
 use cx_proto::journey::v1 as journey;
 use cx_proto::journey::v1::journey_service_client::JourneyServiceClient;
+use cx_proto::kpi::v1 as kpi;
+use cx_proto::kpi::v1::kpi_service_client::KpiServiceClient;
 use cx_proto::profile::v1 as profile;
 use cx_proto::profile::v1::profile_service_client::ProfileServiceClient;
 use cx_proto::segmentation::v1 as segmentation;
@@ -130,14 +132,15 @@ async fn one_trace_crosses_the_processes_and_a_killed_profile_service_loses_noth
     let collector = Collector::start().await;
     let db = TestDb::create().await.unwrap();
     let redis = cx_testkit::redis_url();
-    let ports = [free_port(), free_port(), free_port(), free_port(), free_port()];
-    assert!((1..5).all(|i| !ports[..i].contains(&ports[i])), "distinct ports {ports:?}");
-    let [profile_port, journey_port, survey_port, segmentation_port, metrics_port] = ports;
+    let ports = [free_port(), free_port(), free_port(), free_port(), free_port(), free_port()];
+    assert!((1..ports.len()).all(|i| !ports[..i].contains(&ports[i])), "distinct ports {ports:?}");
+    let [profile_port, journey_port, survey_port, segmentation_port, kpi_port, metrics_port] = ports;
     let metrics_listen = format!("127.0.0.1:{metrics_port}");
     let profile_addr = format!("http://127.0.0.1:{profile_port}");
     let journey_addr = format!("http://127.0.0.1:{journey_port}");
     let survey_addr = format!("http://127.0.0.1:{survey_port}");
     let segmentation_addr = format!("http://127.0.0.1:{segmentation_port}");
+    let kpi_addr = format!("http://127.0.0.1:{kpi_port}");
     let env = [
         ("CX_DATABASE_URL", db.url.as_str()),
         ("CX_REDIS_URL", redis.as_str()),
@@ -145,6 +148,7 @@ async fn one_trace_crosses_the_processes_and_a_killed_profile_service_loses_noth
         ("CX_JOURNEY_ENDPOINT", journey_addr.as_str()),
         ("CX_SURVEY_ENDPOINT", survey_addr.as_str()),
         ("CX_SEGMENTATION_ENDPOINT", segmentation_addr.as_str()),
+        ("CX_KPI_ENDPOINT", kpi_addr.as_str()),
         ("OTEL_EXPORTER_OTLP_ENDPOINT", collector.endpoint.as_str()),
         // Export within 100 ms rather than 5 s.
         ("OTEL_BSP_SCHEDULE_DELAY", "100"),
@@ -154,10 +158,12 @@ async fn one_trace_crosses_the_processes_and_a_killed_profile_service_loses_noth
     let journey_cx = CxProcess::serve(CX, "journey", journey_port, &journey_env);
     let survey_cx = CxProcess::serve(CX, "survey", survey_port, &env);
     let segmentation_cx = CxProcess::serve(CX, "segmentation", segmentation_port, &env);
+    let kpi_cx = CxProcess::serve(CX, "kpi", kpi_port, &env);
     profile_cx.wait_serving().await;
     journey_cx.wait_serving().await;
     survey_cx.wait_serving().await;
     segmentation_cx.wait_serving().await;
+    kpi_cx.wait_serving().await;
     let tenant = cx_testkit::unique_tenant("e2e");
     let writer = cx_testkit::token(&tenant, Role::Writer);
     let admin = cx_testkit::token(&tenant, Role::Admin);
@@ -396,6 +402,33 @@ async fn one_trace_crosses_the_processes_and_a_killed_profile_service_loses_noth
                 && s.kind == SpanKind::Server
                 && s.name == "cx.profile.v1.ProfileInternalService/ListCustomPurposes"
                 && s.trace_id == builder_trace
+        })
+        .await;
+
+    // A CX lead reads the NPS of these days: kpi asks survey's roll-ups as
+    // itself, in the lead's trace. Her 3 is the one answer: NPS −100, from
+    // 1 answer, its margin 0 (p = 0, d = 1: 196 × sqrt((1 − 1) / 1)).
+    let today = Utc::now().date_naive();
+    let mut kpis = KpiServiceClient::new(traced(&kpi_addr).await);
+    let ask = kpi::GetKpiRequest {
+        metric: kpi::Metric::Nps as i32,
+        start_day: (today - chrono::Days::new(1)).to_string(),
+        end_day: (today + chrono::Days::new(1)).to_string(),
+        filter: None,
+    };
+    let read = kpis.get_kpi(authed(ask, &writer)).instrument(tracing::info_span!("cx dashboard"));
+    let nps = read.await.unwrap().into_inner().kpi.unwrap();
+    assert_eq!((nps.value, nps.n, nps.low, nps.high), (-100.0, 1, -100.0, -100.0));
+    telemetry.provider().force_flush().unwrap();
+    let dashboard = exporter.get_finished_spans().unwrap();
+    let dashboard = dashboard.iter().find(|s| s.name == "cx dashboard").expect("the dashboard span");
+    let (dashboard_trace, _) = bytes(dashboard);
+    chain
+        .wait_for("survey aggregates the scores for kpi, in the lead's trace", |s| {
+            s.service == "cx-survey"
+                && s.kind == SpanKind::Server
+                && s.name == "cx.survey.v1.SurveyInternalService/AggregateScores"
+                && s.trace_id == dashboard_trace
         })
         .await;
 

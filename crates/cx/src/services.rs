@@ -4,7 +4,7 @@
 use cx_runtime::registry::{Registry, ServiceDef};
 
 const SERVICES: &[ServiceDef] =
-    &[cx_profile::SERVICE, cx_journey::SERVICE, cx_survey::SERVICE, cx_segmentation::SERVICE];
+    &[cx_profile::SERVICE, cx_journey::SERVICE, cx_survey::SERVICE, cx_segmentation::SERVICE, cx_kpi::SERVICE];
 
 /// Every service of the suite, in the order `cx serve all` starts them.
 pub const REGISTRY: Registry = Registry::new(SERVICES);

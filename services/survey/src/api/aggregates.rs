@@ -12,10 +12,9 @@ use tonic::{Request, Response};
 use uuid::Uuid;
 
 use super::{Reply, SurveyApi};
-use cx_runtime::days::{date_number, date_of};
+use cx_runtime::days::{self, date_number, date_of};
 
 use crate::domain::aggregates::{Counts, ces, csat, nps};
-use crate::domain::days;
 use crate::domain::survey::SurveyType;
 use crate::store::rollups::{self, Filter, GroupKey, Grouping};
 

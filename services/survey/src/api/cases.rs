@@ -13,7 +13,7 @@ use uuid::Uuid;
 
 use super::{Reply, SurveyApi};
 use crate::domain::case::{self as rules, Action, CaseState};
-use crate::domain::days;
+use cx_runtime::days;
 use crate::store::cases::{self, CaseFilter, CaseRecord};
 use cx_runtime::stats::{share, wilson};
 

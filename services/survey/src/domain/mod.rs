@@ -3,7 +3,6 @@
 pub mod aggregates;
 pub mod budget;
 pub mod case;
-pub mod days;
 pub mod invitation;
 pub mod matching;
 pub mod median;

@@ -1,0 +1,180 @@
+//! One KPI over whole days, or its trend: checked here, counted by its
+//! owner, worked out and set against its target.
+
+use chrono::{Days, NaiveDate};
+use cx_proto::kpi::v1 as pb;
+use cx_runtime::TenantId;
+use cx_runtime::auth::{Role, tenant};
+use cx_runtime::days;
+use cx_runtime::error::{ServiceError, Violations};
+use cx_runtime::stats::Change;
+use tonic::{Request, Response};
+
+use super::{KpiApi, Reply};
+use crate::filter::Filter;
+use crate::metric::{Figure, Metric};
+use crate::store::targets;
+use crate::tally::{Tally, change_test};
+use crate::trend::{Granularity, points};
+
+type Range = (NaiveDate, NaiveDate);
+
+/// A request's metric, days and filter, every violation at once (with
+/// those `more` finds in the rest of the request).
+fn parse(
+    metric: i32,
+    (start, end): (&str, &str),
+    filter: Option<&pb::Filter>,
+    more: impl FnOnce(&mut Violations),
+) -> Result<(Metric, Range, Filter), Violations> {
+    let mut out = Violations::new();
+    let metric = out.check(Metric::parse(metric, "metric"));
+    let range = out.check(days::range(start, end));
+    let filter = out.check(Filter::parse(filter, "filter"));
+    more(&mut out);
+    out.finish()?;
+    match (metric, range, filter) {
+        (Some(metric), Some(range), Some(filter)) => Ok((metric, range, filter)),
+        _ => Err(Violations::new()),
+    }
+}
+
+fn day(date: NaiveDate) -> String {
+    date.format("%Y-%m-%d").to_string()
+}
+
+/// The same number of days just before `range`.
+fn previous((first, last): Range) -> Option<Range> {
+    let length = u64::try_from((last - first).num_days()).ok()?.checked_add(1)?;
+    let end = first.pred_opt()?;
+    Some((first.checked_sub_days(Days::new(length))?, end))
+}
+
+fn value(metric: Metric, (first, last): Range, filter: &Filter, figure: Figure) -> pb::KpiValue {
+    pb::KpiValue {
+        metric: metric.proto().into(),
+        start_day: day(first),
+        end_day: day(last),
+        filter: Some(filter.proto()),
+        value: figure.value,
+        n: figure.n,
+        low: figure.low,
+        high: figure.high,
+        interval_method: metric.interval_method().to_owned(),
+        target: None,
+        target_status: pb::TargetStatus::Unspecified.into(),
+    }
+}
+
+fn change(metric: Metric, c: Change) -> pb::Change {
+    pb::Change {
+        difference: c.difference,
+        low: c.ci_low,
+        high: c.ci_high,
+        p_value: c.p_value,
+        significant: c.significant,
+        test: change_test(metric).to_owned(),
+    }
+}
+
+impl KpiApi {
+    /// The previous period's counts, when asked.
+    async fn before(
+        &self,
+        t: &TenantId,
+        metric: Metric,
+        range: Range,
+        filter: &Filter,
+        asked: bool,
+    ) -> Result<Option<(Range, Tally)>, ServiceError> {
+        let Some(before) = previous(range).filter(|_| asked) else { return Ok(None) };
+        Ok(Some((before, self.owners.tally(t, metric, before, filter).await?)))
+    }
+}
+
+pub(super) async fn get_kpi(api: &KpiApi, request: Request<pb::GetKpiRequest>) -> Reply<pb::GetKpiResponse> {
+    let t = tenant(&request, Role::Reader)?;
+    let r = request.get_ref();
+    let (metric, range, filter) = parse(r.metric, (&r.start_day, &r.end_day), r.filter.as_ref(), |_| ())?;
+    let (now, before, target) = tokio::try_join!(
+        api.owners.tally(&t, metric, range, &filter),
+        api.before(&t, metric, range, &filter, r.compare_previous),
+        targets::find(&api.db, &t, metric, &filter.key())
+    )?;
+    let figure = now.figure();
+    let mut kpi = value(metric, range, &filter, figure);
+    if let Some(target) = target {
+        kpi.target_status = figure.against(target.value).into();
+        kpi.target = Some(target);
+    }
+    let (previous, change) = match before {
+        Some((days, counts)) => (
+            Some(value(metric, days, &filter, counts.figure())),
+            Some(self::change(metric, now.change_from(&counts))),
+        ),
+        None => (None, None),
+    };
+    Ok(Response::new(pb::GetKpiResponse { kpi: Some(kpi), previous, change }))
+}
+
+pub(super) async fn get_kpi_trend(
+    api: &KpiApi,
+    request: Request<pb::GetKpiTrendRequest>,
+) -> Reply<pb::GetKpiTrendResponse> {
+    let t = tenant(&request, Role::Reader)?;
+    let r = request.get_ref();
+    let mut granularity = None;
+    let (metric, range, filter) = parse(r.metric, (&r.start_day, &r.end_day), r.filter.as_ref(), |out| {
+        granularity = out.check(Granularity::parse(r.granularity, "granularity"));
+    })?;
+    let granularity = granularity.ok_or_else(Violations::new)?;
+    let (daily, target) = tokio::try_join!(
+        api.owners.daily(&t, metric, range, &filter),
+        targets::find(&api.db, &t, metric, &filter.key())
+    )?;
+    let points = points(metric, granularity, range, &daily)
+        .into_iter()
+        .map(|p| {
+            let f = p.tally.figure();
+            pb::TrendPoint { start_day: day(p.first), end_day: day(p.last), value: f.value, n: f.n, low: f.low, high: f.high }
+        })
+        .collect();
+    Ok(Response::new(pb::GetKpiTrendResponse {
+        metric: metric.proto().into(),
+        granularity: granularity.proto().into(),
+        filter: Some(filter.proto()),
+        points,
+        target,
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    use cx_runtime::error::FieldViolation;
+
+    use super::*;
+
+    fn date(raw: &str) -> NaiveDate {
+        NaiveDate::parse_from_str(raw, "%Y-%m-%d").unwrap()
+    }
+
+    #[test]
+    fn every_bad_field_is_named_at_once() {
+        let filter = pb::Filter { channels: vec![13], ..Default::default() };
+        let got = parse(0, ("2026-03-31", "2026-03-01"), Some(&filter), |out| out.add("granularity", "x"));
+        let expected = [
+            ("metric", "must be NPS, CSAT or CES"),
+            ("end_day", "must not be before start_day"),
+            ("filter.channels[0]", "13 is not a known channel"),
+            ("granularity", "x"),
+        ];
+        assert_eq!(got.err().map(Vec::from).unwrap_or_default(), expected.map(|(f, d)| FieldViolation::new(f, d)));
+    }
+
+    #[test]
+    fn the_previous_period_is_as_long_and_ends_the_day_before() {
+        // March (31 days) follows 29 January to 28 February 2026.
+        assert_eq!(previous((date("2026-03-01"), date("2026-03-31"))), Some((date("2026-01-29"), date("2026-02-28"))));
+        assert_eq!(previous((date("2026-03-02"), date("2026-03-02"))), Some((date("2026-03-01"), date("2026-03-01"))));
+    }
+}

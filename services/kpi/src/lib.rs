@@ -1,0 +1,49 @@
+//! The kpi service (`cx.kpi.v1.KpiService`): KPIs with their sample sizes
+//! and 95 % intervals, and the tenant's targets (docs/DOMAIN.md §9).
+//!
+//! It computes nothing from other services' tables: each figure is asked of
+//! the service owning its data, as this service (a service identity), and
+//! combined here.
+//!
+//! - [`metric`]: what each KPI measures, its scale and its interval.
+//! - [`filter`]: which answers a KPI reads, checked, in one canonical form.
+//! - [`owners`]: the counts asked of the owning services (survey's score
+//!   roll-ups); [`tally`]: the figures, intervals and changes worked from
+//!   them; [`trend`]: days grouped by day, week or month.
+//! - [`store`]: the targets; [`api`]: the gRPC service.
+
+pub mod api;
+pub mod filter;
+pub mod metric;
+pub mod owners;
+pub mod store;
+pub mod tally;
+pub mod trend;
+
+use std::sync::Arc;
+
+use cx_proto::kpi::v1::kpi_service_server::KpiServiceServer;
+use cx_runtime::config::ConfigError;
+use cx_runtime::context::ServiceContext;
+use cx_runtime::module::Parts;
+use cx_runtime::registry::ServiceDef;
+use cx_runtime::server::ServiceModule;
+
+use crate::api::KpiApi;
+use crate::owners::Owners;
+use crate::store::migration::Migrator;
+
+pub const NAME: &str = "kpi";
+
+/// The kpi service's line in the registry. It keeps no customer's data
+/// (targets are the tenant's), so it takes no part in merges and erasures,
+/// and it takes no feed: it asks the owners when asked.
+pub const SERVICE: ServiceDef = ServiceDef { name: NAME, customer_data: false, feeds: &[], build: |ctx| Box::pin(build(ctx)) };
+
+/// Builds the service over its own database (opened lazily).
+pub async fn build(ctx: &ServiceContext) -> Result<Arc<dyn ServiceModule>, ConfigError> {
+    let parts = Parts::open(ctx, NAME).await?;
+    let owners = Owners::new(parts.internal_peer(owners::SURVEY));
+    let api = KpiApi::new(parts.db.clone(), owners);
+    Ok(parts.module::<Migrator>().serve(KpiServiceServer::new(api)).build())
+}

@@ -1,0 +1,144 @@
+//! What each KPI measures: its scale, how its 95 % interval is computed,
+//! and which targets it takes (docs/DOMAIN.md §9).
+
+use cx_proto::kpi::v1 as pb;
+use cx_runtime::error::FieldViolation;
+use cx_runtime::stats::target::{TargetStatus, target_status};
+
+/// A KPI the service reports.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Metric {
+    /// Net Promoter Score of NPS answers, −100 to 100 (§7.1).
+    Nps,
+    /// Share of CSAT answers of 4 or 5, 0 to 1 (§7.2).
+    Csat,
+    /// Mean CES score, 1 to 7 (§7.3).
+    Ces,
+}
+
+impl Metric {
+    /// The metric named by the proto enum in `field`.
+    pub fn parse(code: i32, field: &str) -> Result<Self, FieldViolation> {
+        match pb::Metric::try_from(code) {
+            Ok(pb::Metric::Nps) => Ok(Self::Nps),
+            Ok(pb::Metric::Csat) => Ok(Self::Csat),
+            Ok(pb::Metric::Ces) => Ok(Self::Ces),
+            Ok(pb::Metric::Unspecified) | Err(_) => Err(FieldViolation::new(field, "must be NPS, CSAT or CES")),
+        }
+    }
+
+    pub fn proto(self) -> pb::Metric {
+        match self {
+            Self::Nps => pb::Metric::Nps,
+            Self::Csat => pb::Metric::Csat,
+            Self::Ces => pb::Metric::Ces,
+        }
+    }
+
+    /// Its number in the proto enum, as tables keep it.
+    pub fn code(self) -> i16 {
+        match self {
+            Self::Nps => 1,
+            Self::Csat => 2,
+            Self::Ces => 3,
+        }
+    }
+
+    /// Lowest and highest value on the metric's scale.
+    pub fn scale(self) -> (f64, f64) {
+        match self {
+            Self::Nps => (-100.0, 100.0),
+            Self::Csat => (0.0, 1.0),
+            Self::Ces => (1.0, 7.0),
+        }
+    }
+
+    /// How its interval is computed, as `KpiValue.interval_method` says.
+    pub fn interval_method(self) -> &'static str {
+        match self {
+            Self::Nps => "nps-margin",
+            Self::Csat => "wilson",
+            Self::Ces => "student-t",
+        }
+    }
+
+    /// A target value in `field`: a finite number on the metric's scale.
+    pub fn check_target(self, value: f64, field: &str) -> Result<f64, FieldViolation> {
+        let (low, high) = self.scale();
+        if value.is_finite() && (low..=high).contains(&value) {
+            Ok(value)
+        } else {
+            Err(FieldViolation::new(field, format!("must be a number from {low} to {high}")))
+        }
+    }
+}
+
+/// A KPI's value over a period: what the owning service counted.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Figure {
+    pub value: f64,
+    pub n: i64,
+    /// The 95 % interval, within the metric's scale.
+    pub low: f64,
+    pub high: f64,
+}
+
+impl Figure {
+    /// Nothing to read: 0, and an interval of nothing.
+    pub const NONE: Self = Self { value: 0.0, n: 0, low: 0.0, high: 0.0 };
+
+    /// `value` with its interval `[low, high]` kept within `metric`'s scale
+    /// (a margin can reach past it for a small n).
+    pub fn within(metric: Metric, value: f64, n: i64, low: f64, high: f64) -> Self {
+        if n == 0 {
+            return Self::NONE;
+        }
+        let (bottom, top) = metric.scale();
+        Self { value, n, low: low.clamp(bottom, top), high: high.clamp(bottom, top) }
+    }
+
+    /// Where the figure stands against `target` (every metric here is
+    /// better higher): no data when nothing was read.
+    pub fn against(&self, target: f64) -> pb::TargetStatus {
+        if self.n == 0 {
+            return pb::TargetStatus::NoData;
+        }
+        match target_status(self.low, self.high, target, true) {
+            TargetStatus::Met => pb::TargetStatus::Met,
+            TargetStatus::AtRisk => pb::TargetStatus::AtRisk,
+            TargetStatus::Missed => pb::TargetStatus::Missed,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn metrics_are_read_from_the_enum_and_targets_held_to_their_scale() {
+        assert_eq!(Metric::parse(1, "metric"), Ok(Metric::Nps));
+        assert_eq!(Metric::parse(3, "metric"), Ok(Metric::Ces));
+        for bad in [0, 4, -1] {
+            assert_eq!(Metric::parse(bad, "metric"), Err(FieldViolation::new("metric", "must be NPS, CSAT or CES")));
+        }
+        assert_eq!(Metric::Nps.check_target(-100.0, "v"), Ok(-100.0));
+        assert_eq!(Metric::Csat.check_target(0.85, "v"), Ok(0.85));
+        let csat = FieldViolation::new("v", "must be a number from 0 to 1");
+        assert_eq!(Metric::Csat.check_target(85.0, "v"), Err(csat.clone()));
+        assert_eq!(Metric::Csat.check_target(f64::NAN, "v"), Err(csat));
+        assert_eq!(Metric::Ces.check_target(0.5, "v"), Err(FieldViolation::new("v", "must be a number from 1 to 7")));
+    }
+
+    #[test]
+    fn intervals_stay_on_the_scale_and_status_follows_them() {
+        // NPS 80 ± 25 from 5 answers reaches past 100: 55 to 100.
+        let nps = Figure::within(Metric::Nps, 80.0, 5, 55.0, 105.0);
+        assert_eq!((nps.low, nps.high), (55.0, 100.0));
+        assert_eq!(nps.against(50.0), pb::TargetStatus::Met);
+        assert_eq!(nps.against(60.0), pb::TargetStatus::AtRisk);
+        assert_eq!(Figure::within(Metric::Nps, 10.0, 40, 2.0, 18.0).against(20.0), pb::TargetStatus::Missed);
+        let none = Figure::within(Metric::Csat, 0.0, 0, 0.0, 0.0);
+        assert_eq!((none, none.against(0.8)), (Figure::NONE, pb::TargetStatus::NoData));
+    }
+}

@@ -1,0 +1,130 @@
+//! The counts asked of the services owning the data, as this service (a
+//! service identity, never the caller's token): survey's score roll-ups
+//! (`SurveyInternalService.AggregateScores`, docs/DOMAIN.md §7.8), whole or
+//! by day.
+
+use chrono::NaiveDate;
+use cx_proto::survey::v1 as survey;
+use cx_proto::survey::v1::survey_internal_service_client::SurveyInternalServiceClient;
+use cx_runtime::TenantId;
+use cx_runtime::error::ServiceError;
+use cx_runtime::peers::{InternalPeer, internal_call_failed};
+use cx_runtime::stats::{Moments, NpsCounts};
+
+use crate::filter::Filter;
+use crate::metric::Metric;
+use crate::tally::Tally;
+
+/// The survey service's name, as the registry and its endpoint name it.
+pub const SURVEY: &str = "survey";
+
+/// The services this one asks.
+#[derive(Clone, Debug)]
+pub struct Owners {
+    survey: Option<InternalPeer>,
+}
+
+impl Owners {
+    /// `survey`: its internal RPCs, when the deployment runs it.
+    pub fn new(survey: Option<InternalPeer>) -> Self {
+        Self { survey }
+    }
+
+    /// `metric`'s counts over days `first..=last` for the answers of `filter`.
+    pub async fn tally(
+        &self,
+        t: &TenantId,
+        metric: Metric,
+        (first, last): (NaiveDate, NaiveDate),
+        filter: &Filter,
+    ) -> Result<Tally, ServiceError> {
+        let groups = self.groups(t, (first, last), filter, false).await?;
+        Ok(groups.first().map_or(Tally::empty(metric), |g| tally(metric, g)))
+    }
+
+    /// `metric`'s counts of each day of `first..=last` with answers, in day order.
+    pub async fn daily(
+        &self,
+        t: &TenantId,
+        metric: Metric,
+        (first, last): (NaiveDate, NaiveDate),
+        filter: &Filter,
+    ) -> Result<Vec<(NaiveDate, Tally)>, ServiceError> {
+        let groups = self.groups(t, (first, last), filter, true).await?;
+        groups
+            .iter()
+            .map(|g| {
+                let day = NaiveDate::parse_from_str(&g.day, "%Y-%m-%d")
+                    .map_err(|_| ServiceError::Internal(format!("survey grouped by a day it wrote {:?}", g.day)))?;
+                Ok((day, tally(metric, g)))
+            })
+            .collect()
+    }
+
+    async fn groups(
+        &self,
+        t: &TenantId,
+        (first, last): (NaiveDate, NaiveDate),
+        filter: &Filter,
+        by_day: bool,
+    ) -> Result<Vec<survey::ScoreGroup>, ServiceError> {
+        let survey = self.survey.as_ref().ok_or_else(|| {
+            ServiceError::Unavailable("no survey endpoint: survey scores cannot be read".into())
+        })?;
+        let canonical = filter.proto();
+        let request = survey::GetScoreAggregatesRequest {
+            start_day: first.format("%Y-%m-%d").to_string(),
+            end_day: last.format("%Y-%m-%d").to_string(),
+            survey_ids: canonical.survey_ids,
+            map_id: canonical.map_id,
+            step_key: canonical.step_key,
+            channels: canonical.channels,
+            group_by: if by_day { vec![survey::Dimension::Day.into()] } else { Vec::new() },
+        };
+        let mut client = SurveyInternalServiceClient::new(survey.channel());
+        Ok(client
+            .aggregate_scores(survey.request(t, request)?)
+            .await
+            .map_err(|s| internal_call_failed(SURVEY, "aggregate scores", &s))?
+            .into_inner()
+            .groups)
+    }
+}
+
+/// `metric`'s counts in survey's figures of one group.
+pub fn tally(metric: Metric, group: &survey::ScoreGroup) -> Tally {
+    match metric {
+        Metric::Nps => {
+            let a = group.nps.unwrap_or_default();
+            Tally::Nps(NpsCounts { promoters: a.promoters, detractors: a.detractors, n: a.n })
+        }
+        Metric::Csat => {
+            let a = group.csat.unwrap_or_default();
+            Tally::Csat { satisfied: a.satisfied, n: a.n }
+        }
+        Metric::Ces => {
+            let a = group.ces.unwrap_or_default();
+            // Sums of scores 1–7 are exact in an f64 far past any count.
+            Tally::Ces(Moments { n: a.n, sum: a.score_sum as f64, sum_sq: a.score_squares as f64 })
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_metric_reads_its_own_counts_of_the_group() {
+        let group = survey::ScoreGroup {
+            nps: Some(survey::NpsAggregate { n: 8, promoters: 4, passives: 2, detractors: 2, ..Default::default() }),
+            csat: Some(survey::CsatAggregate { n: 10, satisfied: 7, ..Default::default() }),
+            ces: Some(survey::CesAggregate { n: 10, score_sum: 42, score_squares: 218, ..Default::default() }),
+            ..Default::default()
+        };
+        assert_eq!(tally(Metric::Nps, &group), Tally::Nps(NpsCounts { promoters: 4, detractors: 2, n: 8 }));
+        assert_eq!(tally(Metric::Csat, &group), Tally::Csat { satisfied: 7, n: 10 });
+        assert_eq!(tally(Metric::Ces, &group), Tally::Ces(Moments { n: 10, sum: 42.0, sum_sq: 218.0 }));
+        assert_eq!(tally(Metric::Ces, &survey::ScoreGroup::default()), Tally::empty(Metric::Ces));
+    }
+}

@@ -1,0 +1,13 @@
+//! Migrations of the kpi schema, applied at start and by `cx migrate kpi`.
+
+mod m0001_targets;
+
+use sea_orm_migration::prelude::*;
+
+pub struct Migrator;
+
+impl MigratorTrait for Migrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![Box::new(m0001_targets::Migration)]
+    }
+}

@@ -1,0 +1,228 @@
+//! KPIs and targets over the real services: profile, survey and kpi each on
+//! its own loopback server, on PostgreSQL and SQLite. Answers go in through
+//! survey's public API; the kpi service asks survey's roll-ups as itself and
+//! must give the hand-worked figures (docs/DOMAIN.md §7.1–§7.3, §9.1).
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use cx_proto::common::v1::Channel;
+use cx_proto::kpi::v1 as pb;
+use cx_proto::kpi::v1::kpi_service_client::KpiServiceClient;
+use cx_proto::survey::v1 as survey;
+use cx_proto::survey::v1::survey_service_client::SurveyServiceClient;
+use cx_runtime::error::field_violations;
+use cx_runtime::registry::Registry;
+use cx_testkit::{Backend, Cluster, Tokens, authed};
+use tonic::Code;
+use tonic::transport::Channel as GrpcChannel;
+
+cx_testkit::on_both_backends!(
+    each_kpi_has_its_hand_worked_value_n_and_interval,
+    targets_are_named_by_metric_and_canonical_filter_and_give_a_status,
+    requests_are_checked_roles_enforced_and_tenants_kept_apart
+);
+
+const SERVICES: Registry = Registry::new(&[cx_profile::SERVICE, cx_survey::SERVICE, cx_kpi::SERVICE]);
+const MARCH: (&str, &str) = ("2026-03-01", "2026-03-31");
+
+struct Suite {
+    cluster: Cluster,
+    who: Tokens,
+}
+
+impl Suite {
+    async fn start(backend: Backend) -> Self {
+        Self { cluster: Cluster::start(SERVICES, backend).await, who: Tokens::new("kpi") }
+    }
+
+    async fn kpis(&self) -> KpiServiceClient<GrpcChannel> {
+        KpiServiceClient::new(self.cluster.server("kpi").channel().await)
+    }
+
+    async fn surveys(&self) -> SurveyServiceClient<GrpcChannel> {
+        SurveyServiceClient::new(self.cluster.server("survey").channel().await)
+    }
+
+    /// An anonymous survey of `kind` (answers count on the web channel),
+    /// answered `scores` on 2 March 2026; its id.
+    async fn answered(&self, kind: survey::SurveyType, scores: &[i32]) -> String {
+        let definition = survey::Survey {
+            name: format!("{kind:?} after delivery"),
+            r#type: kind as i32,
+            language: "en".into(),
+            title: "Your delivery".into(),
+            score_question: "How was it?".into(),
+            channel: Channel::Email as i32,
+            allow_anonymous: true,
+            ..Default::default()
+        };
+        let request = authed(survey::CreateSurveyRequest { survey: Some(definition) }, &self.who.admin);
+        let id = self.surveys().await.create_survey(request).await.unwrap().into_inner().survey.unwrap().id;
+        for (i, &score) in scores.iter().enumerate() {
+            let response = survey::Response {
+                id: format!("{kind:?}-{i}"),
+                survey_id: id.clone(),
+                score,
+                respond_time: Some(cx_proto::timestamp("2026-03-02T10:00:00Z".parse().unwrap())),
+                ..Default::default()
+            };
+            let request = authed(survey::SubmitResponseRequest { response: Some(response) }, &self.who.writer);
+            self.surveys().await.submit_response(request).await.unwrap();
+        }
+        id
+    }
+
+    async fn get(&self, metric: pb::Metric, filter: Option<pb::Filter>, token: &str) -> Result<pb::KpiValue, tonic::Status> {
+        let request = pb::GetKpiRequest {
+            metric: metric as i32,
+            start_day: MARCH.0.into(),
+            end_day: MARCH.1.into(),
+            filter,
+        };
+        Ok(self.kpis().await.get_kpi(authed(request, token)).await?.into_inner().kpi.unwrap())
+    }
+
+    async fn set(&self, metric: pb::Metric, filter: Option<pb::Filter>, value: f64) -> Result<pb::Target, tonic::Status> {
+        let target = pb::Target { metric: metric as i32, filter, value, ..Default::default() };
+        let request = authed(pb::SetTargetRequest { target: Some(target) }, &self.who.admin);
+        Ok(self.kpis().await.set_target(request).await?.into_inner().target.unwrap())
+    }
+}
+
+fn close(a: f64, b: f64) -> bool {
+    (a - b).abs() < 5e-6
+}
+
+/// (value, n, low, high) rounded to 6 places.
+fn shown(k: &pb::KpiValue) -> (f64, i64, f64, f64) {
+    let r = |x: f64| (x * 1e6).round() / 1e6;
+    (r(k.value), k.n, r(k.low), r(k.high))
+}
+
+async fn each_kpi_has_its_hand_worked_value_n_and_interval(backend: Backend) {
+    let s = Suite::start(backend).await;
+    // NPS 10, 10, 9, 9, 8, 7, 6, 3: 4 promoters, 2 passives, 2 detractors of
+    // 8; NPS = (4 − 2) / 8 × 100 = 25. Margin 196 × sqrt((0.5 + 0.25 −
+    // 0.25²) / 8) = 196 × sqrt(0.0859375) = 196 × 0.293151 = 57.457593:
+    // 25 ± 57.457593 is −32.457593 to 82.457593.
+    s.answered(survey::SurveyType::Nps, &[10, 10, 9, 9, 8, 7, 6, 3]).await;
+    let nps = s.get(pb::Metric::Nps, None, &s.who.reader).await.unwrap();
+    assert_eq!(shown(&nps), (25.0, 8, -32.457593, 82.457593));
+    assert_eq!(nps.interval_method, "nps-margin");
+    assert_eq!((nps.target, nps.target_status), (None, pb::TargetStatus::Unspecified as i32));
+
+    // CSAT 5, 5, 4, 4, 4, 3, 2, 1, 5, 4: 7 of 10 are 4 or 5, 0.7. Wilson
+    // (z 1.96): z²/n = 0.38416, centre (0.7 + 0.19208) / 1.38416 = 0.644492,
+    // half 1.96 / 1.38416 × sqrt(0.021 + 0.009604) = 0.247719:
+    // 0.396773 to 0.892211.
+    s.answered(survey::SurveyType::Csat, &[5, 5, 4, 4, 4, 3, 2, 1, 5, 4]).await;
+    let csat = s.get(pb::Metric::Csat, None, &s.who.reader).await.unwrap();
+    assert_eq!(shown(&csat), (0.7, 10, 0.396773, 0.892211));
+    assert_eq!(csat.interval_method, "wilson");
+
+    // CES 7, 7, 6, 5, 5, 4, 3, 2, 2, 1: mean 42 / 10 = 4.2; squares 218,
+    // variance (218 − 176.4) / 9 = 4.622222, s = 2.149935; t(0.975, 9) =
+    // 2.262157; half 2.262157 × 2.149935 / sqrt(10) = 1.537971:
+    // 2.662029 to 5.737971.
+    s.answered(survey::SurveyType::Ces, &[7, 7, 6, 5, 5, 4, 3, 2, 2, 1]).await;
+    let ces = s.get(pb::Metric::Ces, None, &s.who.reader).await.unwrap();
+    assert_eq!(shown(&ces), (4.2, 10, 2.662029, 5.737971));
+    assert_eq!(ces.interval_method, "student-t");
+
+    // Anonymous answers count on the web: none in the store.
+    let store = Some(pb::Filter { channels: vec![Channel::Store as i32], ..Default::default() });
+    assert_eq!(shown(&s.get(pb::Metric::Nps, store, &s.who.reader).await.unwrap()), (0.0, 0, 0.0, 0.0));
+    let web = Some(pb::Filter { channels: vec![Channel::Web as i32], ..Default::default() });
+    assert_eq!(s.get(pb::Metric::Csat, web, &s.who.reader).await.unwrap().n, 10);
+}
+
+async fn targets_are_named_by_metric_and_canonical_filter_and_give_a_status(backend: Backend) {
+    let s = Suite::start(backend).await;
+    let nps_survey = s.answered(survey::SurveyType::Nps, &[10, 10, 9, 9, 8, 7, 6, 3]).await;
+    let csat_survey = s.answered(survey::SurveyType::Csat, &[5, 5, 4, 4, 4, 3, 2, 1, 5, 4]).await;
+    let other = "0190c1d2-0000-7000-8000-000000000001".to_owned();
+    let both = |first: &str, second: &str| {
+        Some(pb::Filter { survey_ids: vec![first.into(), second.into()], channels: vec![9, 1], ..Default::default() })
+    };
+
+    // NPS −32.5 to 82.5 against 0: at risk; CSAT 0.397 to 0.892 against 0.35:
+    // met, against 0.95: missed.
+    let nps_target = s.set(pb::Metric::Nps, both(&nps_survey, &other), 0.0).await.unwrap();
+    let nps = s.get(pb::Metric::Nps, both(&other, &nps_survey), &s.who.reader).await.unwrap();
+    assert_eq!(nps.target.as_ref().map(|t| &t.id), Some(&nps_target.id), "the same filter, written otherwise");
+    assert_eq!((nps.n, nps.target_status), (8, pb::TargetStatus::AtRisk as i32));
+    let mut sorted = [nps_survey.clone(), other.clone()];
+    sorted.sort();
+    assert_eq!(nps.filter.unwrap(), pb::Filter { survey_ids: sorted.to_vec(), channels: vec![1, 9], ..Default::default() });
+
+    let csat_filter = || Some(pb::Filter { survey_ids: vec![csat_survey.clone()], ..Default::default() });
+    let first = s.set(pb::Metric::Csat, csat_filter(), 0.35).await.unwrap();
+    let csat = s.get(pb::Metric::Csat, csat_filter(), &s.who.reader).await.unwrap();
+    assert_eq!(csat.target_status, pb::TargetStatus::Met as i32);
+    // Set again: the same target, its new value.
+    let again = s.set(pb::Metric::Csat, csat_filter(), 0.95).await.unwrap();
+    assert_eq!((again.id.as_str(), again.value), (first.id.as_str(), 0.95));
+    let csat = s.get(pb::Metric::Csat, csat_filter(), &s.who.reader).await.unwrap();
+    assert_eq!(csat.target_status, pb::TargetStatus::Missed as i32);
+    // No filter is another target: none set.
+    let unfiltered = s.get(pb::Metric::Csat, None, &s.who.reader).await.unwrap();
+    assert_eq!((unfiltered.n, unfiltered.target_status), (10, pb::TargetStatus::Unspecified as i32));
+    // A target over days without answers: no data.
+    s.set(pb::Metric::Ces, None, 5.0).await.unwrap();
+    let ces = s.get(pb::Metric::Ces, None, &s.who.reader).await.unwrap();
+    assert_eq!((ces.n, ces.target_status), (0, pb::TargetStatus::NoData as i32));
+
+    // Listed a page at a time, in id (creation) order.
+    let list = |token: String| pb::ListTargetsRequest { page_size: 2, page_token: token };
+    let page = s.kpis().await.list_targets(authed(list(String::new()), &s.who.reader)).await.unwrap().into_inner();
+    assert_eq!(page.targets.iter().map(|t| t.id.as_str()).collect::<Vec<_>>(), [&nps_target.id, &first.id]);
+    assert!(close(page.targets[1].value, 0.95));
+    let rest = s.kpis().await.list_targets(authed(list(page.next_page_token), &s.who.reader)).await.unwrap();
+    let rest = rest.into_inner();
+    assert_eq!((rest.targets.len(), rest.next_page_token.as_str()), (1, ""));
+
+    let delete = || pb::DeleteTargetRequest { id: first.id.clone() };
+    s.kpis().await.delete_target(authed(delete(), &s.who.admin)).await.unwrap();
+    let gone = s.kpis().await.delete_target(authed(delete(), &s.who.admin)).await.unwrap_err();
+    assert_eq!(gone.code(), Code::NotFound);
+    let csat = s.get(pb::Metric::Csat, csat_filter(), &s.who.reader).await.unwrap();
+    assert_eq!((csat.target, csat.target_status), (None, pb::TargetStatus::Unspecified as i32));
+}
+
+async fn requests_are_checked_roles_enforced_and_tenants_kept_apart(backend: Backend) {
+    let s = Suite::start(backend).await;
+    s.answered(survey::SurveyType::Nps, &[10, 3]).await;
+    s.set(pb::Metric::Nps, None, 10.0).await.unwrap();
+
+    // Another tenant sees neither the answers nor the target.
+    let theirs = s.get(pb::Metric::Nps, None, &s.who.stranger).await.unwrap();
+    assert_eq!((theirs.n, theirs.target_status), (0, pb::TargetStatus::Unspecified as i32));
+
+    let bad = pb::GetKpiRequest {
+        metric: 7,
+        start_day: "2026-03-31".into(),
+        end_day: "2016-03-01".into(),
+        filter: Some(pb::Filter { map_id: "x".repeat(10_000), step_key: "s".into(), ..Default::default() }),
+    };
+    let refused = s.kpis().await.get_kpi(authed(bad, &s.who.reader)).await.unwrap_err();
+    assert_eq!(refused.code(), Code::InvalidArgument);
+    let fields: Vec<String> = field_violations(&refused).into_iter().map(|v| v.field).collect();
+    assert_eq!(fields, ["metric", "end_day", "filter.map_id"]);
+    assert!(refused.message().len() < 1_000, "the error does not echo the input");
+
+    let target = pb::Target { metric: pb::Metric::Csat as i32, value: 80.0, ..Default::default() };
+    let request = pb::SetTargetRequest { target: Some(target) };
+    let refused = s.kpis().await.set_target(authed(request.clone(), &s.who.admin)).await.unwrap_err();
+    let violations: Vec<(String, String)> =
+        field_violations(&refused).into_iter().map(|v| (v.field, v.description)).collect();
+    assert_eq!(violations, [("target.value".to_owned(), "must be a number from 0 to 1".to_owned())]);
+
+    // Readers read; only admins set and delete.
+    let denied = s.kpis().await.set_target(authed(request, &s.who.writer)).await.unwrap_err();
+    assert_eq!(denied.code(), Code::PermissionDenied);
+    let delete = pb::DeleteTargetRequest { id: "0190c1d2-0000-7000-8000-000000000001".into() };
+    let denied = s.kpis().await.delete_target(authed(delete, &s.who.reader)).await.unwrap_err();
+    assert_eq!(denied.code(), Code::PermissionDenied);
+    let anonymous = s.kpis().await.get_kpi(pb::GetKpiRequest::default()).await.unwrap_err();
+    assert_eq!(anonymous.code(), Code::Unauthenticated);
+}
