@@ -43,13 +43,13 @@ echo "generated $(psql -tA "$base/$db" -c 'SELECT count(*) FROM survey.survey_re
 start=$(date +%s%N)
 psql -q "$base/$db" <<SQL
 INSERT INTO survey.survey_rollups (tenant_id, day, survey_id, map_id, step_key, channel, survey_type,
-  n, promoters, passives, detractors, satisfied, score_sum, low_effort)
+  n, promoters, passives, detractors, satisfied, score_sum, low_effort, score_squares)
 SELECT tenant_id, floor(extract(epoch FROM responded_at) / 86400)::int, survey_id,
   coalesce(map_id, '00000000-0000-0000-0000-000000000000'), coalesce(step_key, ''), channel, survey_type,
   count(*), count(*) FILTER (WHERE survey_type = 1 AND score >= 9),
   count(*) FILTER (WHERE survey_type = 1 AND score BETWEEN 7 AND 8),
   count(*) FILTER (WHERE survey_type = 1 AND score <= 6), count(*) FILTER (WHERE survey_type = 2 AND score >= 4),
-  sum(score), count(*) FILTER (WHERE survey_type = 3 AND score >= 5)
+  sum(score), count(*) FILTER (WHERE survey_type = 3 AND score >= 5), sum(score * score)
 FROM survey.survey_responses
 GROUP BY 1, 2, 3, 4, 5, 6, 7;
 VACUUM ANALYZE survey.survey_rollups;

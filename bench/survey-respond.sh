@@ -44,14 +44,15 @@ INSERT INTO survey.survey_responses (tenant_id, id, survey_id, survey_version, s
 VALUES ('bench', 'pgbench-' || gen_random_uuid(), '$survey', 1, 1, NULL, NULL, NULL, NULL, NULL, 1, :score, NULL,
   '\\x', 'en', now(), now(), NULL, sha256(gen_random_uuid()::text::bytea), 'english'::regconfig);
 INSERT INTO survey.survey_rollups (tenant_id, day, survey_id, map_id, step_key, channel, survey_type,
-  n, promoters, passives, detractors, satisfied, score_sum, low_effort)
+  n, promoters, passives, detractors, satisfied, score_sum, low_effort, score_squares)
 VALUES ('bench', floor(extract(epoch FROM now()) / 86400)::int, '$survey', '00000000-0000-0000-0000-000000000000', '',
-  1, 1, 1, (:score >= 9)::int, (:score BETWEEN 7 AND 8)::int, (:score <= 6)::int, 0, :score, 0)
+  1, 1, 1, (:score >= 9)::int, (:score BETWEEN 7 AND 8)::int, (:score <= 6)::int, 0, :score, 0, :score * :score)
 ON CONFLICT (tenant_id, day, survey_id, map_id, step_key, channel) DO UPDATE SET
   n = survey_rollups.n + excluded.n, promoters = survey_rollups.promoters + excluded.promoters,
   passives = survey_rollups.passives + excluded.passives, detractors = survey_rollups.detractors + excluded.detractors,
   satisfied = survey_rollups.satisfied + excluded.satisfied, score_sum = survey_rollups.score_sum + excluded.score_sum,
-  low_effort = survey_rollups.low_effort + excluded.low_effort;
+  low_effort = survey_rollups.low_effort + excluded.low_effort,
+  score_squares = survey_rollups.score_squares + excluded.score_squares;
 END;
 SQL
 {

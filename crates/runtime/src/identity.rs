@@ -26,6 +26,11 @@ use crate::tenant::TenantId;
 
 /// The audience of every service token.
 pub const AUDIENCE: &str = "cx-internal";
+
+/// The KPI service: it computes nothing from other services' tables but asks
+/// each owner for aggregates of its own data, by internal RPCs only it may
+/// make ([`tenant_of_call_by`]; docs/ARCHITECTURE.md §2.1).
+pub const KPI: &str = "kpi";
 const ISSUER: &str = "cx";
 /// One token is made per call; it only has to outlive the call.
 const TOKEN_TTL: Duration = Duration::from_secs(120);

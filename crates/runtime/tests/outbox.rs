@@ -19,7 +19,7 @@ use cx_runtime::outbox::inbox::{AfterCommit, Inbox, InboxHandler};
 use cx_runtime::outbox::migration::OutboxTables;
 use cx_runtime::outbox::{DELIVERED, Kind, PENDING, Pending};
 use cx_runtime::server::ServiceModule;
-use cx_testkit::{RunningServer, TestDb, eventually, eventually_within};
+use cx_testkit::{Backend, RunningServer, TestDb, eventually, eventually_within};
 use sea_orm::{DatabaseConnection, DatabaseTransaction, DbErr};
 use sea_orm_migration::{MigrationTrait, MigratorTrait};
 use tonic::service::RoutesBuilder;
@@ -137,9 +137,18 @@ struct World {
 }
 
 async fn world(recorder: Recorder) -> World {
+    world_on(recorder, Backend::Postgres).await
+}
+
+/// The sender's outbox on `backend`; the receiver on PostgreSQL.
+async fn world_on(recorder: Recorder, backend: Backend) -> World {
     let db = TestDb::create().await.unwrap();
     let args = cx_testkit::store_args(Some(db.url.clone()), cx_testkit::temp_dir());
-    let sender = cx_runtime::store::open(&args, "sender").await.unwrap();
+    let sender_args = match backend {
+        Backend::Postgres => args.clone(),
+        Backend::Sqlite => cx_testkit::store_args(None, cx_testkit::temp_dir()),
+    };
+    let sender = cx_runtime::store::open(&sender_args, "sender").await.unwrap();
     cx_runtime::store::migrate::<Migrator>(&sender, "sender").await.unwrap();
     let receiver_db = cx_runtime::store::open(&args, "receiver").await.unwrap();
     let recorder = Arc::new(recorder);
@@ -158,13 +167,18 @@ async fn world(recorder: Recorder) -> World {
 
 impl World {
     async fn dispatcher(&self, lease: Duration) -> Dispatcher {
+        self.dispatcher_with(|config| config.lease = lease).await
+    }
+
+    /// A dispatcher of the test's settings, changed by `change`.
+    async fn dispatcher_with(&self, change: impl FnOnce(&mut DispatcherConfig)) -> Dispatcher {
         let mut config = DispatcherConfig::new("sender");
-        config.lease = lease;
         config.batch = 20;
         config.poll = Duration::from_millis(20);
         config.retry =
             RetryPolicy { max_attempts: 5, base: Duration::from_millis(20), cap: Duration::from_millis(100) };
         config.hold = Duration::from_millis(20);
+        change(&mut config);
         let destinations = HashMap::from([("receiver".to_owned(), self.server.channel().await)]);
         Dispatcher::new(self.sender.clone(), config, destinations, cx_testkit::service_key())
     }
@@ -420,4 +434,33 @@ async fn a_backlog_of_one_stream_never_holds_back_the_others() {
     );
     assert_eq!(taken.len(), 20);
     assert_eq!(taken.last(), Some(&("acme", "test.bulk", &[17u8][..])));
+}
+
+cx_testkit::on_both_backends!(a_busy_tenant_leaves_places_for_the_rows_of_others);
+
+async fn a_busy_tenant_leaves_places_for_the_rows_of_others(backend: Backend) {
+    // Deliveries of 3 s: acme's backlog would hold every place for seconds.
+    let world = world_on(Recorder { work: Duration::from_secs(3), ..Default::default() }, backend).await;
+    for i in 0..12 {
+        enqueue(&world.sender, &world.tenant, "receiver", "test.bulk", format!("acme-{i}").into_bytes()).await.unwrap();
+    }
+    let dispatcher = world.dispatcher_with(|config| (config.in_flight, config.tenant_places) = (4, 3)).await;
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let in_flight = || async { world.watched.in_flight.lock().unwrap().clone() };
+    let running = tokio::spawn(dispatcher.run(stopped));
+    // Acme takes its 3 of the 4 places, not the fourth.
+    eventually("acme holds its share", in_flight, |ids| ids.len() == 3).await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(in_flight().await.len(), 3);
+
+    // Globex's row starts on the free place at once, while acme's first
+    // three are still under way (none applied yet).
+    let other = TenantId::parse("globex").unwrap();
+    let id = enqueue(&world.sender, &other, "receiver", "test.bulk", b"globex".to_vec()).await.unwrap();
+    let started = |ids: &HashSet<String>| ids.contains(&id.to_string());
+    eventually_within(Duration::from_secs(2), "globex's row is sent", in_flight, started).await;
+    assert_eq!(world.recorder.applied.lock().unwrap().len(), 0, "before any of acme's deliveries ended");
+    assert_eq!(in_flight().await.len(), 4);
+    stop.send(true).unwrap();
+    running.await.unwrap();
 }

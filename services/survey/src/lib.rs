@@ -8,7 +8,8 @@
 //!   matching and sampling, the formulas of the aggregates);
 //! - [`store`]: sea-orm entities, migrations, queries;
 //! - [`api`]: the gRPC service, and `cx.survey.v1.SurveyInternalService`
-//!   (segmentation's load of scores and open cases); [`inbox`]: touchpoints offered by journey
+//!   (segmentation's load of scores and open cases, the kpi service's score
+//!   aggregates); [`inbox`]: touchpoints offered by journey
 //!   and consent decisions announced by profile; [`consents`]: the profile
 //!   service's consent check; [`expiry`]: the expiry of invitations;
 //!   [`gdpr`]: merges, erasures and access exports.
@@ -66,7 +67,8 @@ pub async fn build(ctx: &ServiceContext) -> Result<Arc<dyn ServiceModule>, Confi
         .serve(
             SurveyServiceServer::new(api).max_decoding_message_size(cx_proto::codec::max_request_bytes(SERVICE_NAME)),
         )
-        // Segmentation's load of scores and open cases, behind the service identity.
+        // Segmentation's load of scores and open cases and the kpi service's
+        // score aggregates, behind the service identity.
         .serve_internal(SurveyInternalServiceServer::new(internal))
         .inbox(|handlers| inbox::routes(handlers, parts_db, consents, cache))
         .participant(Arc::new(gdpr::SurveyData { feeds }))

@@ -15,6 +15,7 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, Duration, Utc};
 use cx_proto::common::v1::Channel;
 use cx_proto::survey::v1 as pb;
+use cx_proto::survey::v1::survey_internal_service_client::SurveyInternalServiceClient;
 use cx_runtime::TenantId;
 use cx_runtime::days::day_number;
 use cx_runtime::error::Violations;
@@ -25,7 +26,7 @@ use cx_survey::store::migration::Migrator;
 use cx_survey::store::rollups::{self, Cell, CellKey};
 use cx_survey::store::submit::{self, Draft};
 use cx_survey::store::{SurveyError, responses};
-use cx_testkit::{ServiceDb, authed};
+use cx_testkit::{ServiceDb, authed, service_token};
 use responding::{Backend, Invite, at, create, invite, reason, suite, survey};
 use sea_orm::DatabaseConnection;
 use uuid::Uuid;
@@ -249,6 +250,7 @@ cx_testkit::on_both_backends!(
     the_same_answer_sent_at_once_is_stored_once,
     aggregates_are_worked_by_hand,
     long_filter_lists_are_refused_whole,
+    the_kpi_service_reads_the_same_aggregates,
 );
 
 fn close(a: f64, b: f64) -> bool {
@@ -323,9 +325,12 @@ async fn aggregates_are_worked_by_hand(backend: Backend) {
     // CES 7, 5, 1, 4: sum 17, mean 4.25; low effort 7 and 5: 2 of 4, 0.5.
     // z²/n = 0.9604; centre = (0.5 + 0.4802) / 1.9604 = 0.5;
     // half = 1.96 / 1.9604 × sqrt(0.0625 + 0.060025) = 0.999796 × 0.350036 = 0.349964: 0.150036 to 0.849964.
+    // Squares 49 + 25 + 1 + 16 = 91; variance (91 − 17² / 4) / 3 = 18.75 / 3 = 6.25, s = 2.5;
+    // t(0.975, 3) = 3.182446; half = 3.182446 × 2.5 / √4 = 3.978058: 0.271942 to 8.228058.
     let e = g.ces.unwrap();
-    assert_eq!((e.n, e.score_sum, e.low_effort), (4, 17, 2));
+    assert_eq!((e.n, e.score_sum, e.score_squares, e.low_effort), (4, 17, 91, 2));
     assert!(close(e.mean, 4.25) && close(e.low_effort_share, 0.5), "{e:?}");
+    assert!(close(e.mean_low, 0.271_942) && close(e.mean_high, 8.228_058), "{e:?}");
     assert!(close(e.low_effort_low, 0.150_036) && close(e.low_effort_high, 0.849_964), "{e:?}");
 
     // By day (n2 at 23:59:59.999999 stays on 1 March; n5 at midnight is 2 March).
@@ -369,9 +374,10 @@ async fn aggregates_are_worked_by_hand(backend: Backend) {
         (map.to_string().as_str(), "delivery", Channel::Email as i32)
     );
     assert_eq!((g.nps.unwrap().n, g.csat.unwrap().n, g.ces.unwrap().n), (2, 0, 1));
-    // CES 4 alone: mean 4, not low effort: 0 of 1, 0 to 0.793457.
+    // CES 4 alone: mean 4 with no interval (n < 2), not low effort: 0 of 1, 0 to 0.793457.
     let e = g.ces.unwrap();
     assert!(close(e.mean, 4.0) && e.low_effort == 0 && close(e.low_effort_high, 0.793_457), "{e:?}");
+    assert_eq!((e.score_squares, e.mean_low, e.mean_high), (16, 0.0, 0.0));
 
     // The NPS survey on the web, by survey; then every survey on the web by
     // survey, in the order of their ids.
@@ -470,4 +476,65 @@ async fn long_filter_lists_are_refused_whole(backend: Backend) {
     let twelve =
         pb::GetScoreAggregatesRequest { channels: vec![Channel::Web as i32; 12], ..range("2026-03-01", "2026-03-02") };
     assert_eq!(aggregates(&s, twelve).await.len(), 1);
+}
+
+/// `SurveyInternalService.AggregateScores`: the kpi service, with its
+/// service token, reads the groups a reader of the tenant reads and is
+/// refused what a reader is refused; a user's token and another service's
+/// are refused.
+async fn the_kpi_service_reads_the_same_aggregates(backend: Backend) {
+    let s = suite(backend).await;
+    let ces = create(&s.db, &s.t, &survey(pb::SurveyType::Ces, true)).await;
+    let csat = create(&s.db, &s.t, &survey(pb::SurveyType::Csat, true)).await;
+    for (id, survey, score, when) in [
+        ("e1", ces, 7, "2026-03-01T10:00:00Z"),
+        ("e2", ces, 2, "2026-03-01T11:00:00Z"),
+        ("e3", ces, 6, "2026-03-02T10:00:00Z"),
+        ("s1", csat, 5, "2026-03-02T11:00:00Z"),
+    ] {
+        s.submit(responding::answer(id, survey, None, score, when)).await.unwrap();
+    }
+    let mut internal = SurveyInternalServiceClient::new(s.cluster.server("survey").channel().await);
+    let kpi = service_token(cx_runtime::identity::KPI, s.t.as_str());
+    let by_day = pb::GetScoreAggregatesRequest {
+        group_by: vec![pb::Dimension::Day as i32],
+        ..range("2026-03-01", "2026-03-02")
+    };
+    for request in [range("2026-03-01", "2026-03-02"), by_day] {
+        let public = aggregates(&s, request.clone()).await;
+        let asked = internal.aggregate_scores(authed(request, &kpi)).await.unwrap().into_inner().groups;
+        assert_eq!(asked, public);
+    }
+    // The whole range: CES 7, 2, 6: sum 15, squares 49 + 4 + 36 = 89, mean 5;
+    // variance (89 − 15² / 3) / 2 = 14 / 2 = 7, s = 2.645751;
+    // t(0.975, 2) = 4.302653; half = 4.302653 × 2.645751 / √3 = 11.383748 / 1.732051 = 6.572411:
+    // −1.572411 to 11.572411 (the interval of the mean, not cut to the 1–7 scale).
+    let whole = internal.aggregate_scores(authed(range("2026-03-01", "2026-03-02"), &kpi)).await.unwrap();
+    let e = whole.into_inner().groups[0].ces.unwrap();
+    assert_eq!((e.n, e.score_sum, e.score_squares), (3, 15, 89));
+    assert!(close(e.mean, 5.0) && close(e.mean_low, -1.572_411) && close(e.mean_high, 11.572_411), "{e:?}");
+
+    // The same checks of the request, every violation named.
+    let status = internal.aggregate_scores(authed(range("2026-3-1", "2026-03-02"), &kpi)).await.unwrap_err();
+    let violations: Vec<_> =
+        cx_runtime::error::field_violations(&status).into_iter().map(|v| (v.field, v.description)).collect();
+    assert_eq!(
+        (status.code(), violations),
+        (tonic::Code::InvalidArgument, vec![("start_day".to_owned(), "must be a day written YYYY-MM-DD".to_owned())])
+    );
+
+    // Another tenant's kpi token reads that tenant's (nothing).
+    let stranger = service_token(cx_runtime::identity::KPI, &cx_testkit::unique_tenant("stranger"));
+    let theirs = internal.aggregate_scores(authed(range("2026-03-01", "2026-03-02"), &stranger)).await.unwrap();
+    assert_eq!(theirs.into_inner().groups[0].ces.unwrap().n, 0);
+
+    // A reader's token is not a service identity; segmentation is not kpi.
+    let user = internal.aggregate_scores(authed(range("2026-03-01", "2026-03-02"), &s.reader)).await.unwrap_err();
+    assert_eq!(user.code(), tonic::Code::Unauthenticated);
+    let segmentation = service_token("segmentation", s.t.as_str());
+    let other = internal.aggregate_scores(authed(range("2026-03-01", "2026-03-02"), &segmentation)).await.unwrap_err();
+    assert_eq!(
+        (other.code(), other.message()),
+        (tonic::Code::PermissionDenied, "only the kpi service makes this call")
+    );
 }

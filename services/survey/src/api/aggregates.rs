@@ -1,14 +1,17 @@
 //! Score aggregates over whole days, from the daily roll-ups
-//! (docs/DOMAIN.md §7.8): one query, figures by domain::aggregates.
+//! (docs/DOMAIN.md §7.8): one query, figures by domain::aggregates. Users
+//! ask through `SurveyService.GetScoreAggregates`, the kpi service through
+//! `SurveyInternalService.AggregateScores`: both are [`score_aggregates`].
 
 use std::collections::BTreeMap;
 
 use cx_proto::survey::v1 as pb;
+use cx_runtime::TenantId;
 use cx_runtime::auth::{Role, tenant};
 use cx_runtime::channel::Channel;
 use cx_runtime::error::Violations;
 use cx_runtime::input::parse_uuid;
-use tonic::{Request, Response};
+use tonic::{Request, Response, Status};
 use uuid::Uuid;
 
 use super::{Reply, SurveyApi};
@@ -16,6 +19,7 @@ use cx_runtime::days::{self, date_number, date_of};
 
 use crate::domain::aggregates::{Counts, ces, csat, nps};
 use crate::domain::survey::SurveyType;
+use crate::store::SurveyStore;
 use crate::store::rollups::{self, Filter, GroupKey, Grouping};
 
 /// Most surveys one request filters on.
@@ -127,6 +131,9 @@ fn group(key: &GroupKey, by_type: &BTreeMap<i16, Counts>) -> pb::ScoreGroup {
             low_effort_share: effort.low_effort.share,
             low_effort_low: effort.low_effort.low,
             low_effort_high: effort.low_effort.high,
+            score_squares: e.score_squares,
+            mean_low: effort.mean_low,
+            mean_high: effort.mean_high,
         }),
     }
 }
@@ -136,14 +143,24 @@ pub(super) async fn get_score_aggregates(
     request: Request<pb::GetScoreAggregatesRequest>,
 ) -> Reply<pb::GetScoreAggregatesResponse> {
     let t = tenant(&request, Role::Reader)?;
-    let (filter, grouping) = parse(request.get_ref())?;
-    let mut sums = rollups::sums(api.store.db(), &t, &filter, grouping).await?;
+    Ok(Response::new(score_aggregates(&api.store, &t, request.get_ref()).await?))
+}
+
+/// The aggregates `r` asks of tenant `t`'s roll-ups, whoever asks: the
+/// caller has checked who it is.
+pub(super) async fn score_aggregates(
+    store: &SurveyStore,
+    t: &TenantId,
+    r: &pb::GetScoreAggregatesRequest,
+) -> Result<pb::GetScoreAggregatesResponse, Status> {
+    let (filter, grouping) = parse(r)?;
+    let mut sums = rollups::sums(store.db(), t, &filter, grouping).await?;
     // Not grouped: one group, even of nothing.
     if grouping == Grouping::default() && sums.is_empty() {
         sums.insert(GroupKey::default(), BTreeMap::new());
     }
     let groups = sums.iter().map(|(key, by_type)| group(key, by_type)).collect();
-    Ok(Response::new(pb::GetScoreAggregatesResponse { groups }))
+    Ok(pb::GetScoreAggregatesResponse { groups })
 }
 
 #[cfg(test)]

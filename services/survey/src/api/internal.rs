@@ -2,11 +2,12 @@
 //! behind the service identity (user tokens are refused by the server):
 //! every customer's latest scores and open cases, page by page, for the
 //! service keeping a copy of them ([`cx_runtime::keyset`],
-//! [`crate::store::score_facts`]).
+//! [`crate::store::score_facts`]); the score aggregates, for the kpi
+//! service (the public RPC's own code, `api::aggregates`).
 
 use cx_proto::survey::v1 as pb;
 use cx_proto::survey::v1::survey_internal_service_server::SurveyInternalService;
-use cx_runtime::identity::tenant_of_call_by;
+use cx_runtime::identity::{KPI, tenant_of_call_by};
 use cx_runtime::keyset::{FACT_LOADER, Keyset, pages};
 use futures::stream::BoxStream;
 use tonic::{Request, Response, Status};
@@ -41,5 +42,13 @@ impl SurveyInternalService for SurveyInternal {
             async move { store.score_page(&t, after, size).await }
         };
         Ok(Response::new(pages(start, |page, cursor| page.cursor = cursor, read)))
+    }
+
+    async fn aggregate_scores(
+        &self,
+        request: Request<pb::GetScoreAggregatesRequest>,
+    ) -> Result<Response<pb::GetScoreAggregatesResponse>, Status> {
+        let t = tenant_of_call_by(&request, KPI)?;
+        Ok(Response::new(super::aggregates::score_aggregates(&self.store, &t, request.get_ref()).await?))
     }
 }

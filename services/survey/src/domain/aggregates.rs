@@ -1,9 +1,10 @@
 //! Score roll-up counters and the figures read from them: NPS with its
-//! margin of error, CSAT with its Wilson interval, CES mean and low-effort
-//! share (docs/DOMAIN.md §7.1–§7.3, §7.8). Every share or mean of n = 0 is
-//! 0 (§1.3).
+//! margin of error, CSAT with its Wilson interval, CES mean with its
+//! t-interval and low-effort share (docs/DOMAIN.md §7.1–§7.3, §7.8). Every
+//! share or mean of n = 0 is 0 (§1.3).
 
 use super::survey::SurveyType;
+use cx_runtime::stats::mean::Moments;
 use cx_runtime::stats::{self, share};
 
 /// The additive counters of a roll-up cell: answers of one survey type.
@@ -18,6 +19,9 @@ pub struct Counts {
     pub satisfied: i64,
     /// The sum of the scores (CES reads its mean from it).
     pub score_sum: i64,
+    /// The sum of the squared scores (with the sum, the CES mean's
+    /// interval): additive like the sum, so kept for every survey type.
+    pub score_squares: i64,
     /// CES 5–7.
     pub low_effort: i64,
 }
@@ -25,7 +29,8 @@ pub struct Counts {
 impl Counts {
     /// The counters of one answer `score` to a survey of type `survey_type`.
     pub fn of(survey_type: SurveyType, score: i32) -> Self {
-        let mut c = Self { n: 1, score_sum: i64::from(score), ..Self::default() };
+        let score64 = i64::from(score);
+        let mut c = Self { n: 1, score_sum: score64, score_squares: score64 * score64, ..Self::default() };
         match survey_type {
             SurveyType::Nps if score >= 9 => c.promoters = 1,
             SurveyType::Nps if score >= 7 => c.passives = 1,
@@ -43,6 +48,7 @@ impl Counts {
         self.detractors += other.detractors;
         self.satisfied += other.satisfied;
         self.score_sum += other.score_sum;
+        self.score_squares += other.score_squares;
         self.low_effort += other.low_effort;
     }
 }
@@ -83,12 +89,20 @@ pub fn csat(c: &Counts) -> Proportion {
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Ces {
     pub mean: f64,
+    /// The mean's 95 % t-interval; both 0 when n < 2 (no spread to read).
+    pub mean_low: f64,
+    pub mean_high: f64,
     pub low_effort: Proportion,
 }
 
+/// The mean and its t-interval from n, the sum and the sum of squares
+/// (cx_runtime::stats::mean), the low-effort share with its Wilson interval.
 pub fn ces(c: &Counts) -> Ces {
-    let mean = if c.n == 0 { 0.0 } else { c.score_sum as f64 / c.n as f64 };
-    Ces { mean, low_effort: wilson(c.low_effort, c.n) }
+    let moments = Moments { n: c.n, sum: c.score_sum as f64, sum_sq: c.score_squares as f64 };
+    // Moments gives the mean itself under n = 2; the proto says 0, not a
+    // zero-width interval that looks certain.
+    let (mean_low, mean_high) = if c.n < 2 { (0.0, 0.0) } else { moments.t_interval95() };
+    Ces { mean: moments.mean(), mean_low, mean_high, low_effort: wilson(c.low_effort, c.n) }
 }
 
 #[cfg(test)]
@@ -109,12 +123,17 @@ mod tests {
 
     #[test]
     fn answers_count_in_their_band() {
+        // Squares of every type: 0 + 36 + 49 + 64 + 81 + 100 = 330; 1 + 4 + 9 + 16 + 25 = 55;
+        // 1 + 16 + 25 + 36 + 49 = 127.
         let nps = counts(SurveyType::Nps, &[0, 6, 7, 8, 9, 10]);
-        assert_eq!((nps.n, nps.detractors, nps.passives, nps.promoters, nps.score_sum), (6, 2, 2, 2, 40));
+        assert_eq!(
+            (nps.n, nps.detractors, nps.passives, nps.promoters, nps.score_sum, nps.score_squares),
+            (6, 2, 2, 2, 40, 330)
+        );
         let csat = counts(SurveyType::Csat, &[1, 2, 3, 4, 5]);
-        assert_eq!((csat.n, csat.satisfied, csat.promoters, csat.low_effort), (5, 2, 0, 0));
+        assert_eq!((csat.n, csat.satisfied, csat.promoters, csat.low_effort, csat.score_squares), (5, 2, 0, 0, 55));
         let ces = counts(SurveyType::Ces, &[1, 4, 5, 6, 7]);
-        assert_eq!((ces.n, ces.low_effort, ces.score_sum, ces.satisfied), (5, 3, 23, 0));
+        assert_eq!((ces.n, ces.low_effort, ces.score_sum, ces.satisfied, ces.score_squares), (5, 3, 23, 0, 127));
     }
 
     #[test]
@@ -147,16 +166,21 @@ mod tests {
     }
 
     #[test]
-    fn ces_mean_and_low_effort_share() {
+    fn ces_mean_its_interval_and_low_effort_share() {
         // Ten answers 7, 7, 6, 5, 5, 4, 3, 2, 2, 1: sum 42, mean 4.2;
-        // low effort (≥ 5): 7, 7, 6, 5, 5 = 5 of 10, share 0.5.
+        // squares 49 + 49 + 36 + 25 + 25 + 16 + 9 + 4 + 4 + 1 = 218.
+        // Sample variance (218 − 42² / 10) / 9 = (218 − 176.4) / 9 = 4.622222, s = 2.149935;
+        // t(0.975, 9) = 2.262157; half = 2.262157 × 2.149935 / √10 = 4.863490 / 3.162278 = 1.537971;
+        // 2.662029 to 5.737971.
+        // Low effort (≥ 5): 7, 7, 6, 5, 5 = 5 of 10, share 0.5.
         // Wilson 5/10: z²/n = 0.38416; centre = (0.5 + 0.19208) / 1.38416 = 0.5;
         // half = 1.96 / 1.38416 × sqrt(0.025 + 0.009604) = 1.416021 × 0.186022 = 0.263410;
         // 0.236590 to 0.763410.
         let c = counts(SurveyType::Ces, &[7, 7, 6, 5, 5, 4, 3, 2, 2, 1]);
-        assert_eq!((c.n, c.score_sum, c.low_effort), (10, 42, 5));
-        let Ces { mean, low_effort } = ces(&c);
+        assert_eq!((c.n, c.score_sum, c.score_squares, c.low_effort), (10, 42, 218, 5));
+        let Ces { mean, mean_low, mean_high, low_effort } = ces(&c);
         assert!(close(mean, 4.2), "{mean}");
+        assert!(close(mean_low, 2.662_029) && close(mean_high, 5.737_971), "{mean_low} {mean_high}");
         assert!(close(low_effort.share, 0.5), "{low_effort:?}");
         assert!(close(low_effort.low, 0.236_590) && close(low_effort.high, 0.763_410), "{low_effort:?}");
     }
@@ -178,6 +202,18 @@ mod tests {
         let zero = Counts::default();
         assert_eq!(nps(&zero), Nps { nps: 0.0, margin: 0.0 });
         assert_eq!(csat(&zero), Proportion { share: 0.0, low: 0.0, high: 0.0 });
-        assert_eq!(ces(&zero), Ces { mean: 0.0, low_effort: Proportion { share: 0.0, low: 0.0, high: 0.0 } });
+        let nothing = Proportion { share: 0.0, low: 0.0, high: 0.0 };
+        assert_eq!(ces(&zero), Ces { mean: 0.0, mean_low: 0.0, mean_high: 0.0, low_effort: nothing });
+    }
+
+    #[test]
+    fn one_ces_answer_has_a_mean_and_no_interval() {
+        // A single 6: mean 6, no spread to read (n − 1 = 0 degrees of
+        // freedom): the interval is 0 to 0, not 6 to 6.
+        let one = ces(&counts(SurveyType::Ces, &[6]));
+        assert_eq!((one.mean, one.mean_low, one.mean_high), (6.0, 0.0, 0.0));
+        // Two equal answers: variance 0, the interval is the mean itself.
+        let two = ces(&counts(SurveyType::Ces, &[6, 6]));
+        assert_eq!((two.mean, two.mean_low, two.mean_high), (6.0, 6.0, 6.0));
     }
 }

@@ -137,6 +137,7 @@ table!(rollup, "survey_rollups", {
     satisfied: i64,
     score_sum: i64,
     low_effort: i64,
+    score_squares: i64,
 });
 
 // The `survey` consent in force for a customer, as the profile service's

@@ -262,7 +262,8 @@ pub async fn scan_rollups<C: ConnectionTrait>(conn: &C, t: &TenantId, first: i32
              CASE WHEN survey_type = 1 AND score <= 6 THEN 1 ELSE 0 END AS detractors, \
              CASE WHEN survey_type = 2 AND score >= 4 THEN 1 ELSE 0 END AS satisfied, \
              score AS score_sum, \
-             CASE WHEN survey_type = 3 AND score >= 5 THEN 1 ELSE 0 END AS low_effort \
+             CASE WHEN survey_type = 3 AND score >= 5 THEN 1 ELSE 0 END AS low_effort, \
+             score * score AS score_squares \
            FROM survey_responses WHERE tenant_id = $1 AND responded_at >= $2 AND responded_at < $3) AS r \
          GROUP BY day, survey_id, map_id, step_key, channel, survey_type \
          ORDER BY day, survey_id, map_id, step_key, channel"

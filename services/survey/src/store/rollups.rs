@@ -33,15 +33,16 @@ pub struct Cell {
 }
 
 const ADD: &str = "INSERT INTO survey_rollups (tenant_id, day, survey_id, map_id, step_key, channel, survey_type, \
-       n, promoters, passives, detractors, satisfied, score_sum, low_effort) \
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14) \
+       n, promoters, passives, detractors, satisfied, score_sum, low_effort, score_squares) \
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15) \
      ON CONFLICT (tenant_id, day, survey_id, map_id, step_key, channel) DO UPDATE SET \
        n = survey_rollups.n + excluded.n, promoters = survey_rollups.promoters + excluded.promoters, \
        passives = survey_rollups.passives + excluded.passives, \
        detractors = survey_rollups.detractors + excluded.detractors, \
        satisfied = survey_rollups.satisfied + excluded.satisfied, \
        score_sum = survey_rollups.score_sum + excluded.score_sum, \
-       low_effort = survey_rollups.low_effort + excluded.low_effort";
+       low_effort = survey_rollups.low_effort + excluded.low_effort, \
+       score_squares = survey_rollups.score_squares + excluded.score_squares";
 
 /// Adds `counts` to the cell `key` (of a survey of type `survey_type`):
 /// one upsert, which holds the cell's row until the transaction ends.
@@ -67,6 +68,7 @@ pub async fn add<C: ConnectionTrait>(
         counts.satisfied.into(),
         counts.score_sum.into(),
         counts.low_effort.into(),
+        counts.score_squares.into(),
     ];
     conn.execute_raw(numbered(conn.get_database_backend(), ADD, values)).await?;
     Ok(())
@@ -93,6 +95,7 @@ pub async fn cells<C: ConnectionTrait>(conn: &C, t: &TenantId, first: i32, last:
                 detractors: r.detractors,
                 satisfied: r.satisfied,
                 score_sum: r.score_sum,
+                score_squares: r.score_squares,
                 low_effort: r.low_effort,
             },
         })
@@ -106,7 +109,7 @@ pub async fn cells<C: ConnectionTrait>(conn: &C, t: &TenantId, first: i32, last:
 pub(super) const SUMS: &str = "CAST(sum(n) AS BIGINT) AS n, CAST(sum(promoters) AS BIGINT) AS promoters, \
      CAST(sum(passives) AS BIGINT) AS passives, CAST(sum(detractors) AS BIGINT) AS detractors, \
      CAST(sum(satisfied) AS BIGINT) AS satisfied, CAST(sum(score_sum) AS BIGINT) AS score_sum, \
-     CAST(sum(low_effort) AS BIGINT) AS low_effort";
+     CAST(sum(low_effort) AS BIGINT) AS low_effort, CAST(sum(score_squares) AS BIGINT) AS score_squares";
 
 /// The counters of a row read with [`SUMS`] (or the same names).
 pub(super) fn counts_of(row: &QueryResult) -> Result<Counts> {
@@ -118,6 +121,7 @@ pub(super) fn counts_of(row: &QueryResult) -> Result<Counts> {
         detractors: get("detractors")?,
         satisfied: get("satisfied")?,
         score_sum: get("score_sum")?,
+        score_squares: get("score_squares")?,
         low_effort: get("low_effort")?,
     })
 }

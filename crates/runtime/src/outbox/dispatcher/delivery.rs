@@ -133,8 +133,8 @@ impl Dispatcher {
     /// Claims due rows and makes their contents: those to send, in claim
     /// order; rows an expander failed on or found empty never reach the
     /// receiver and are settled here (they say nothing of whether it is up).
-    async fn claim_contents(&self, limit: u64) -> Result<(usize, Vec<(Claimed, Content)>), DbErr> {
-        let claimed = self.claim_up_to(limit).await?;
+    async fn claim_contents(&self, limit: u64, full: &[String]) -> Result<(usize, Vec<(Claimed, Content)>), DbErr> {
+        let claimed = self.claim_up_to(limit, full).await?;
         let count = claimed.len();
         let contents = self.contents(&claimed).await;
         let mut sending = Vec::with_capacity(count);
@@ -181,7 +181,7 @@ impl Dispatcher {
     /// One round: claim, send what was claimed (`in_flight` at once), record
     /// the outcomes. Returns how many messages it tried.
     pub async fn tick(&self) -> Result<usize, DbErr> {
-        let (count, sending) = self.claim_contents(self.config.batch).await?;
+        let (count, sending) = self.claim_contents(self.config.batch, &[]).await?;
         let outcomes: Vec<_> = futures::stream::iter(sending)
             .map(|(message, content)| async move {
                 let outcome = self.deliver(&message, content).await;
@@ -197,21 +197,25 @@ impl Dispatcher {
     /// Delivers until `stop` turns true. Unlike rounds of [`Self::tick`],
     /// a free place of `in_flight` is taken at once: a row claimed while
     /// slow deliveries are under way (a thousand touchpoints each, under
-    /// load) waits for one of them, not for all. Outcomes are recorded in
-    /// groups, when nothing more is due or every `SETTLE_EVERY`.
+    /// load) waits for one of them, not for all. A tenant takes at most
+    /// `tenant_places` places; its other rows wait in the queue, and a free
+    /// place claims other tenants' rows. Outcomes are recorded in groups,
+    /// when nothing more is due or every `SETTLE_EVERY`.
     pub async fn run(self, mut stop: tokio::sync::watch::Receiver<bool>) {
         const SETTLE_EVERY: Duration = Duration::from_millis(200);
         let in_flight = self.config.in_flight.max(1);
+        let mut places = Places::new(self.config.tenant_places.clamp(1, in_flight));
         let mut queue: std::collections::VecDeque<(Claimed, Content)> = std::collections::VecDeque::new();
         let mut running = futures::stream::FuturesUnordered::new();
         let mut done: Vec<(Claimed, Result<bool, tonic::Status>)> = Vec::new();
         let mut last_settle = tokio::time::Instant::now();
         let mut last_prune = tokio::time::Instant::now();
         while !*stop.borrow() {
-            // Claim when every claimed row is under way and a place is free.
+            // Claim when no claimed row can start and a place is free.
             let mut idle = false;
-            if queue.is_empty() && running.len() < in_flight {
-                match self.claim_contents(self.claim_limit(in_flight - running.len())).await {
+            if running.len() < in_flight && !queue.iter().any(|(row, _)| places.open(row)) {
+                let limit = self.claim_limit(in_flight - running.len());
+                match self.claim_contents(limit, &places.full()).await {
                     Ok((count, sending)) => {
                         queue.extend(sending);
                         idle = count == 0;
@@ -223,7 +227,9 @@ impl Dispatcher {
                 }
             }
             while running.len() < in_flight {
-                let Some((message, content)) = queue.pop_front() else { break };
+                let Some(next) = queue.iter().position(|(row, _)| places.open(row)) else { break };
+                let Some((message, content)) = queue.remove(next) else { break };
+                places.take(&message);
                 let this = &self;
                 running.push(async move {
                     let started = std::time::Instant::now();
@@ -247,7 +253,7 @@ impl Dispatcher {
                 }
             }
             if running.is_empty() {
-                if idle && queue.is_empty() {
+                if idle && !queue.iter().any(|(row, _)| places.open(row)) {
                     tokio::select! {
                         _ = tokio::time::sleep(self.config.poll) => {}
                         _ = stop.changed() => {}
@@ -258,9 +264,10 @@ impl Dispatcher {
             // Wait for a delivery to end, or for the time to record outcomes.
             let deadline = last_settle + SETTLE_EVERY;
             // A free place looks for due rows again after `poll`.
-            let looking = running.len() < in_flight && queue.is_empty();
+            let looking = running.len() < in_flight && !queue.iter().any(|(row, _)| places.open(row));
             tokio::select! {
                 Some(finished) = running.next() => {
+                    places.free(&finished.0);
                     done.push(finished);
                     // Deliveries turned out slower than when the queue was
                     // claimed (a backlog of heavy rows begins): what the free
@@ -287,5 +294,75 @@ impl Dispatcher {
         if let Err(err) = self.settle_all(&done).await {
             tracing::warn!(error = %err, "outbox dispatcher cannot record outcomes, they are sent again");
         }
+    }
+}
+
+/// The places each tenant's deliveries hold, against its share.
+#[derive(Debug)]
+struct Places {
+    share: usize,
+    held: HashMap<String, usize>,
+}
+
+impl Places {
+    fn new(share: usize) -> Self {
+        Self { share, held: HashMap::new() }
+    }
+
+    /// Whether `row`'s tenant may take one more place.
+    fn open(&self, row: &Claimed) -> bool {
+        self.held.get(&row.tenant_id).copied().unwrap_or(0) < self.share
+    }
+
+    /// The tenants holding their whole share.
+    fn full(&self) -> Vec<String> {
+        self.held.iter().filter(|(_, n)| **n >= self.share).map(|(t, _)| t.clone()).collect()
+    }
+
+    fn take(&mut self, row: &Claimed) {
+        *self.held.entry(row.tenant_id.clone()).or_default() += 1;
+    }
+
+    fn free(&mut self, row: &Claimed) {
+        if let Some(n) = self.held.get_mut(&row.tenant_id) {
+            *n = n.saturating_sub(1);
+            if *n == 0 {
+                self.held.remove(&row.tenant_id);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(tenant: &str) -> Claimed {
+        Claimed {
+            tenant_id: tenant.into(),
+            id: Uuid::nil(),
+            destination: "journey".into(),
+            kind: "k".into(),
+            payload: Vec::new(),
+            traceparent: String::new(),
+            tracestate: String::new(),
+            attempt: 1,
+            created_at: chrono::DateTime::default(),
+        }
+    }
+
+    #[test]
+    fn a_tenant_holds_at_most_its_share_of_places() {
+        let mut places = Places::new(2);
+        let (acme, globex) = (row("acme"), row("globex"));
+        places.take(&acme);
+        assert!(places.open(&acme) && places.full().is_empty());
+        places.take(&acme);
+        assert_eq!((places.open(&acme), places.open(&globex), places.full()), (false, true, vec!["acme".to_owned()]));
+        places.free(&acme);
+        assert!(places.open(&acme) && places.full().is_empty());
+        // Freeing what was never taken changes nothing.
+        places.free(&globex);
+        assert!(places.open(&globex));
     }
 }

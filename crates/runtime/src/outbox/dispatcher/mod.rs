@@ -78,6 +78,11 @@ pub struct DispatcherConfig {
     /// rather than flooding the receiver, whose inbox holds a connection
     /// per delivery (BENCHMARKS, Survey service).
     pub in_flight: usize,
+    /// Places one tenant's deliveries take at most (6 of 8 by default): the
+    /// others stay free for the rows of other tenants, which otherwise wait
+    /// for one of a busy tenant's multi-second deliveries to end
+    /// (docs/DECISIONS.md, "A pipeline, not rounds").
+    pub tenant_places: usize,
     /// How long a claim lasts: longer than any delivery takes.
     pub lease: Duration,
     /// Pause when nothing is due.
@@ -100,6 +105,7 @@ impl DispatcherConfig {
             batch: 100,
             round: Duration::from_millis(500),
             in_flight: 8,
+            tenant_places: 6,
             lease: Duration::from_secs(30),
             poll: Duration::from_millis(200),
             retry: RetryPolicy::default(),

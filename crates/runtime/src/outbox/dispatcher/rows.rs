@@ -50,13 +50,14 @@ impl Claimed {
 // is the one time it matters. The lock is taken by the outer SELECT, whose
 // own conditions PostgreSQL checks again on the row as another dispatcher
 // may just have claimed it (a row in the window's snapshot can be claimed
-// by then).
+// by then). Tenants already holding their share of the places
+// (`DispatcherConfig::tenant_places`) are left out of a claim.
 const CLAIM_POSTGRES: &str = "UPDATE outbox SET claimed_until = $1, attempts = attempts + 1 \
      WHERE (tenant_id, id) IN (SELECT tenant_id, id FROM outbox WHERE (tenant_id, id) IN ( \
        SELECT tenant_id, id FROM (SELECT tenant_id, id, next_attempt_at, row_number() OVER \
          (PARTITION BY tenant_id, destination, kind ORDER BY next_attempt_at) AS turn FROM outbox \
          WHERE status = 'pending' AND next_attempt_at <= $2 AND (claimed_until IS NULL OR claimed_until < $2) \
-         AND NOT (destination = ANY($4))) due \
+         AND NOT (destination = ANY($4)) AND NOT (tenant_id = ANY($5))) due \
        ORDER BY turn, random() LIMIT $3) \
        AND status = 'pending' AND (claimed_until IS NULL OR claimed_until < $2) FOR UPDATE SKIP LOCKED) \
      RETURNING tenant_id, id, destination, kind, payload, traceparent, tracestate, attempts, created_at";
@@ -65,7 +66,7 @@ const CLAIM_SQLITE: &str = "UPDATE outbox SET claimed_until = ?, attempts = atte
      WHERE (tenant_id, id) IN (SELECT tenant_id, id FROM (SELECT tenant_id, id, next_attempt_at, row_number() OVER \
          (PARTITION BY tenant_id, destination, kind ORDER BY next_attempt_at) AS turn FROM outbox \
          WHERE status = 'pending' AND next_attempt_at <= ? AND (claimed_until IS NULL OR claimed_until < ?) \
-         {DOWN}) due \
+         {DOWN} {FULL}) due \
        ORDER BY turn, random() LIMIT ?) \
      RETURNING tenant_id, id, destination, kind, payload, traceparent, tracestate, attempts, created_at";
 
@@ -78,11 +79,11 @@ impl Dispatcher {
 
     /// Takes the lease of up to `batch` due rows.
     pub async fn claim(&self) -> Result<Vec<Claimed>, DbErr> {
-        self.claim_up_to(self.config.batch).await
+        self.claim_up_to(self.config.batch, &[]).await
     }
 
-    /// Takes the lease of up to `limit` due rows.
-    pub(super) async fn claim_up_to(&self, limit: u64) -> Result<Vec<Claimed>, DbErr> {
+    /// Takes the lease of up to `limit` due rows of tenants other than `full`.
+    pub(super) async fn claim_up_to(&self, limit: u64, full: &[String]) -> Result<Vec<Claimed>, DbErr> {
         let now = now();
         let until = now + self.config.lease;
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
@@ -90,19 +91,22 @@ impl Dispatcher {
         let down = self.down(now);
         let statement = match backend {
             DbBackend::Postgres => {
-                let down = crate::store::pg_array(sea_orm::sea_query::ArrayType::String, down);
-                Statement::from_sql_and_values(backend, CLAIM_POSTGRES, [until.into(), now.into(), limit.into(), down])
+                let array = |values: Vec<String>| crate::store::pg_array(sea_orm::sea_query::ArrayType::String, values);
+                let values = [until.into(), now.into(), limit.into(), array(down), array(full.to_vec())];
+                Statement::from_sql_and_values(backend, CLAIM_POSTGRES, values)
             }
             _ => {
-                let skip = if down.is_empty() {
-                    String::new()
-                } else {
-                    format!("AND destination NOT IN ({})", vec!["?"; down.len()].join(", "))
+                let not_in = |column: &str, n: usize| {
+                    if n == 0 { String::new() } else { format!("AND {column} NOT IN ({})", vec!["?"; n].join(", ")) }
                 };
+                let sql = CLAIM_SQLITE
+                    .replace("{DOWN}", &not_in("destination", down.len()))
+                    .replace("{FULL}", &not_in("tenant_id", full.len()));
                 let mut values: Vec<sea_orm::Value> = vec![until.into(), now.into(), now.into()];
                 values.extend(down.into_iter().map(Into::into));
+                values.extend(full.iter().map(|t| t.as_str().into()));
                 values.push(limit.into());
-                Statement::from_sql_and_values(backend, CLAIM_SQLITE.replace("{DOWN}", &skip), values)
+                Statement::from_sql_and_values(backend, sql, values)
             }
         };
         let rows = self.db.query_all_raw(statement).await?;

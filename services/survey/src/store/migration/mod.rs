@@ -6,6 +6,7 @@ mod m0002_invitations;
 mod m0003_responses;
 mod m0004_cases;
 mod m0005_turns;
+mod m0006_rollup_squares;
 
 use sea_orm_migration::prelude::*;
 
@@ -19,6 +20,7 @@ impl MigratorTrait for Migrator {
             Box::new(m0003_responses::Migration),
             Box::new(m0004_cases::Migration),
             Box::new(m0005_turns::Migration),
+            Box::new(m0006_rollup_squares::Migration),
         ]
     }
 }
