@@ -127,13 +127,20 @@ mod tests {
             channels: vec![9, 1, 9],
         };
         let filter = Filter::parse(Some(&written), "filter").unwrap();
-        let canonical =
-            pb::Filter { survey_ids: vec![A.into(), B.into()], map_id: A.into(), step_key: "order".into(), channels: vec![1, 9] };
+        let canonical = pb::Filter {
+            survey_ids: vec![A.into(), B.into()],
+            map_id: A.into(),
+            step_key: "order".into(),
+            channels: vec![1, 9],
+        };
         assert_eq!(filter.proto(), canonical);
         assert_eq!(Filter::parse(Some(&canonical), "filter").unwrap().key(), filter.key());
         assert_eq!(filter.key().len(), 64);
         // No filter, an empty one: the same; a step of another map: another.
-        assert_eq!(Filter::parse(None, "f").unwrap().key(), Filter::parse(Some(&pb::Filter::default()), "f").unwrap().key());
+        assert_eq!(
+            Filter::parse(None, "f").unwrap().key(),
+            Filter::parse(Some(&pb::Filter::default()), "f").unwrap().key()
+        );
         let other = pb::Filter { step_key: "orde".into(), ..canonical };
         assert_ne!(Filter::parse(Some(&other), "filter").unwrap().key(), filter.key());
     }

@@ -38,7 +38,8 @@ pub const NAME: &str = "kpi";
 /// The kpi service's line in the registry. It keeps no customer's data
 /// (targets are the tenant's), so it takes no part in merges and erasures,
 /// and it takes no feed: it asks the owners when asked.
-pub const SERVICE: ServiceDef = ServiceDef { name: NAME, customer_data: false, feeds: &[], build: |ctx| Box::pin(build(ctx)) };
+pub const SERVICE: ServiceDef =
+    ServiceDef { name: NAME, customer_data: false, feeds: &[], build: |ctx| Box::pin(build(ctx)) };
 
 /// Builds the service over its own database (opened lazily).
 pub async fn build(ctx: &ServiceContext) -> Result<Arc<dyn ServiceModule>, ConfigError> {

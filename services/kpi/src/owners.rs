@@ -68,9 +68,10 @@ impl Owners {
         filter: &Filter,
         by_day: bool,
     ) -> Result<Vec<survey::ScoreGroup>, ServiceError> {
-        let survey = self.survey.as_ref().ok_or_else(|| {
-            ServiceError::Unavailable("no survey endpoint: survey scores cannot be read".into())
-        })?;
+        let survey = self
+            .survey
+            .as_ref()
+            .ok_or_else(|| ServiceError::Unavailable("no survey endpoint: survey scores cannot be read".into()))?;
         let canonical = filter.proto();
         let request = survey::GetScoreAggregatesRequest {
             start_day: first.format("%Y-%m-%d").to_string(),

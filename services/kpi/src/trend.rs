@@ -135,8 +135,12 @@ mod tests {
             ]
         );
         let nps = Tally::Nps(NpsCounts { promoters: 1, detractors: 0, n: 1 });
-        let days = points(Metric::Nps, Granularity::Day, (day("2026-03-01"), day("2026-03-03")), &[(day("2026-03-02"), nps)]);
+        let days =
+            points(Metric::Nps, Granularity::Day, (day("2026-03-01"), day("2026-03-03")), &[(day("2026-03-02"), nps)]);
         assert_eq!(days.iter().map(|p| p.tally.n()).collect::<Vec<_>>(), [0, 1, 0]);
-        assert_eq!(Granularity::parse(0, "granularity"), Err(FieldViolation::new("granularity", "must be DAY, WEEK or MONTH")));
+        assert_eq!(
+            Granularity::parse(0, "granularity"),
+            Err(FieldViolation::new("granularity", "must be DAY, WEEK or MONTH"))
+        );
     }
 }

@@ -18,6 +18,7 @@ use tonic::transport::Channel as GrpcChannel;
 
 cx_testkit::on_both_backends!(
     each_kpi_has_its_hand_worked_value_n_and_interval,
+    periods_are_compared_and_trends_group_the_days,
     targets_are_named_by_metric_and_canonical_filter_and_give_a_status,
     requests_are_checked_roles_enforced_and_tenants_kept_apart
 );
@@ -46,6 +47,13 @@ impl Suite {
     /// An anonymous survey of `kind` (answers count on the web channel),
     /// answered `scores` on 2 March 2026; its id.
     async fn answered(&self, kind: survey::SurveyType, scores: &[i32]) -> String {
+        let id = self.survey(kind).await;
+        self.answer(&id, scores, "2026-03-02").await;
+        id
+    }
+
+    /// An anonymous survey of `kind`; its id.
+    async fn survey(&self, kind: survey::SurveyType) -> String {
         let definition = survey::Survey {
             name: format!("{kind:?} after delivery"),
             r#type: kind as i32,
@@ -57,32 +65,46 @@ impl Suite {
             ..Default::default()
         };
         let request = authed(survey::CreateSurveyRequest { survey: Some(definition) }, &self.who.admin);
-        let id = self.surveys().await.create_survey(request).await.unwrap().into_inner().survey.unwrap().id;
+        self.surveys().await.create_survey(request).await.unwrap().into_inner().survey.unwrap().id
+    }
+
+    /// Survey `id` answered `scores` at 10:00 UTC on `day`.
+    async fn answer(&self, id: &str, scores: &[i32], day: &str) {
         for (i, &score) in scores.iter().enumerate() {
             let response = survey::Response {
-                id: format!("{kind:?}-{i}"),
-                survey_id: id.clone(),
+                id: format!("{id}-{day}-{i}"),
+                survey_id: id.into(),
                 score,
-                respond_time: Some(cx_proto::timestamp("2026-03-02T10:00:00Z".parse().unwrap())),
+                respond_time: Some(cx_proto::timestamp(format!("{day}T10:00:00Z").parse().unwrap())),
                 ..Default::default()
             };
             let request = authed(survey::SubmitResponseRequest { response: Some(response) }, &self.who.writer);
             self.surveys().await.submit_response(request).await.unwrap();
         }
-        id
     }
 
-    async fn get(&self, metric: pb::Metric, filter: Option<pb::Filter>, token: &str) -> Result<pb::KpiValue, tonic::Status> {
+    async fn get(
+        &self,
+        metric: pb::Metric,
+        filter: Option<pb::Filter>,
+        token: &str,
+    ) -> Result<pb::KpiValue, tonic::Status> {
         let request = pb::GetKpiRequest {
             metric: metric as i32,
             start_day: MARCH.0.into(),
             end_day: MARCH.1.into(),
             filter,
+            compare_previous: false,
         };
         Ok(self.kpis().await.get_kpi(authed(request, token)).await?.into_inner().kpi.unwrap())
     }
 
-    async fn set(&self, metric: pb::Metric, filter: Option<pb::Filter>, value: f64) -> Result<pb::Target, tonic::Status> {
+    async fn set(
+        &self,
+        metric: pb::Metric,
+        filter: Option<pb::Filter>,
+        value: f64,
+    ) -> Result<pb::Target, tonic::Status> {
         let target = pb::Target { metric: metric as i32, filter, value, ..Default::default() };
         let request = authed(pb::SetTargetRequest { target: Some(target) }, &self.who.admin);
         Ok(self.kpis().await.set_target(request).await?.into_inner().target.unwrap())
@@ -136,6 +158,76 @@ async fn each_kpi_has_its_hand_worked_value_n_and_interval(backend: Backend) {
     assert_eq!(s.get(pb::Metric::Csat, web, &s.who.reader).await.unwrap().n, 10);
 }
 
+async fn periods_are_compared_and_trends_group_the_days(backend: Backend) {
+    let s = Suite::start(backend).await;
+    let csat = s.survey(survey::SurveyType::Csat).await;
+    // 10 February: 3 of 10 satisfied; 2 March: 7 of 10.
+    s.answer(&csat, &[5, 5, 5, 1, 1, 1, 1, 1, 1, 1], "2026-02-10").await;
+    s.answer(&csat, &[5, 5, 4, 4, 4, 3, 2, 1, 5, 4], "2026-03-02").await;
+
+    // March against the 31 days before (29 January to 28 February): 0.3 to
+    // 0.7, a lift of 0.4. Pooled 0.5: se sqrt(0.25 × (1/10 + 1/10)) =
+    // 0.223607, z = 1.788854, p = 2 × (1 − Φ(1.788854)) = 0.073638: not
+    // significant at 0.05. Interval 0.4 ± 1.96 × sqrt(0.021 + 0.021) =
+    // 0.4 ± 0.401680: −0.001680 to 0.801680.
+    let request = pb::GetKpiRequest {
+        metric: pb::Metric::Csat as i32,
+        start_day: MARCH.0.into(),
+        end_day: MARCH.1.into(),
+        filter: None,
+        compare_previous: true,
+    };
+    let got = s.kpis().await.get_kpi(authed(request, &s.who.reader)).await.unwrap().into_inner();
+    let previous = got.previous.unwrap();
+    assert_eq!((previous.start_day.as_str(), previous.end_day.as_str()), ("2026-01-29", "2026-02-28"));
+    // Wilson 3 of 10: 0.107789 to 0.603227.
+    assert_eq!(shown(&previous), (0.3, 10, 0.107789, 0.603227));
+    assert_eq!(shown(&got.kpi.unwrap()), (0.7, 10, 0.396773, 0.892211));
+    let change = got.change.unwrap();
+    let r = |x: f64| (x * 1e6).round() / 1e6;
+    assert_eq!(
+        (r(change.difference), r(change.low), r(change.high), r(change.p_value), change.significant),
+        (0.4, -0.00168, 0.80168, 0.073638, false)
+    );
+    assert_eq!(change.test, "two-proportion-z");
+
+    // Weeks of 26 February (a Thursday) to 10 March: the 26th to Sunday the
+    // 1st (no answer), the week of 2 March (7 of 10), 9–10 March (none).
+    let trend = |granularity: pb::Granularity, start: &str, end: &str| pb::GetKpiTrendRequest {
+        metric: pb::Metric::Csat as i32,
+        start_day: start.into(),
+        end_day: end.into(),
+        filter: None,
+        granularity: granularity as i32,
+    };
+    let weeks = trend(pb::Granularity::Week, "2026-02-26", "2026-03-10");
+    let weeks = s.kpis().await.get_kpi_trend(authed(weeks, &s.who.reader)).await.unwrap().into_inner();
+    let points: Vec<_> = weeks.points.iter().map(|p| (p.start_day.as_str(), p.end_day.as_str(), p.n)).collect();
+    assert_eq!(
+        points,
+        [("2026-02-26", "2026-03-01", 0), ("2026-03-02", "2026-03-08", 10), ("2026-03-09", "2026-03-10", 0)]
+    );
+    let r6 = |p: &pb::TrendPoint| (r(p.value), r(p.low), r(p.high));
+    assert_eq!(r6(&weeks.points[1]), (0.7, 0.396773, 0.892211));
+    assert_eq!(r6(&weeks.points[0]), (0.0, 0.0, 0.0));
+    // Months: February's 3 of 10 and March's 7 of 10, each its own interval.
+    let months = trend(pb::Granularity::Month, "2026-02-01", "2026-03-31");
+    let months = s.kpis().await.get_kpi_trend(authed(months, &s.who.reader)).await.unwrap().into_inner();
+    assert_eq!(
+        months.points.iter().map(r6).collect::<Vec<_>>(),
+        [(0.3, 0.107789, 0.603227), (0.7, 0.396773, 0.892211)]
+    );
+    // Days: 59 points, two with answers.
+    let days = trend(pb::Granularity::Day, "2026-02-01", "2026-03-31");
+    let days = s.kpis().await.get_kpi_trend(authed(days, &s.who.reader)).await.unwrap().into_inner();
+    assert_eq!(days.points.len(), 59);
+    let answered: Vec<_> = days.points.iter().filter(|p| p.n > 0).map(|p| p.start_day.as_str()).collect();
+    assert_eq!(answered, ["2026-02-10", "2026-03-02"]);
+    let unspecified = trend(pb::Granularity::Unspecified, "2026-02-01", "2026-03-31");
+    let refused = s.kpis().await.get_kpi_trend(authed(unspecified, &s.who.reader)).await.unwrap_err();
+    assert_eq!(field_violations(&refused).into_iter().map(|v| v.field).collect::<Vec<_>>(), ["granularity"]);
+}
+
 async fn targets_are_named_by_metric_and_canonical_filter_and_give_a_status(backend: Backend) {
     let s = Suite::start(backend).await;
     let nps_survey = s.answered(survey::SurveyType::Nps, &[10, 10, 9, 9, 8, 7, 6, 3]).await;
@@ -153,7 +245,10 @@ async fn targets_are_named_by_metric_and_canonical_filter_and_give_a_status(back
     assert_eq!((nps.n, nps.target_status), (8, pb::TargetStatus::AtRisk as i32));
     let mut sorted = [nps_survey.clone(), other.clone()];
     sorted.sort();
-    assert_eq!(nps.filter.unwrap(), pb::Filter { survey_ids: sorted.to_vec(), channels: vec![1, 9], ..Default::default() });
+    assert_eq!(
+        nps.filter.unwrap(),
+        pb::Filter { survey_ids: sorted.to_vec(), channels: vec![1, 9], ..Default::default() }
+    );
 
     let csat_filter = || Some(pb::Filter { survey_ids: vec![csat_survey.clone()], ..Default::default() });
     let first = s.set(pb::Metric::Csat, csat_filter(), 0.35).await.unwrap();
@@ -203,6 +298,7 @@ async fn requests_are_checked_roles_enforced_and_tenants_kept_apart(backend: Bac
         start_day: "2026-03-31".into(),
         end_day: "2016-03-01".into(),
         filter: Some(pb::Filter { map_id: "x".repeat(10_000), step_key: "s".into(), ..Default::default() }),
+        compare_previous: false,
     };
     let refused = s.kpis().await.get_kpi(authed(bad, &s.who.reader)).await.unwrap_err();
     assert_eq!(refused.code(), Code::InvalidArgument);

@@ -96,10 +96,11 @@ pub(super) async fn get_kpi(api: &KpiApi, request: Request<pb::GetKpiRequest>) -
     let t = tenant(&request, Role::Reader)?;
     let r = request.get_ref();
     let (metric, range, filter) = parse(r.metric, (&r.start_day, &r.end_day), r.filter.as_ref(), |_| ())?;
+    let key = filter.key();
     let (now, before, target) = tokio::try_join!(
         api.owners.tally(&t, metric, range, &filter),
         api.before(&t, metric, range, &filter, r.compare_previous),
-        targets::find(&api.db, &t, metric, &filter.key())
+        targets::find(&api.db, &t, metric, &key)
     )?;
     let figure = now.figure();
     let mut kpi = value(metric, range, &filter, figure);
@@ -108,10 +109,9 @@ pub(super) async fn get_kpi(api: &KpiApi, request: Request<pb::GetKpiRequest>) -
         kpi.target = Some(target);
     }
     let (previous, change) = match before {
-        Some((days, counts)) => (
-            Some(value(metric, days, &filter, counts.figure())),
-            Some(self::change(metric, now.change_from(&counts))),
-        ),
+        Some((days, counts)) => {
+            (Some(value(metric, days, &filter, counts.figure())), Some(self::change(metric, now.change_from(&counts))))
+        }
         None => (None, None),
     };
     Ok(Response::new(pb::GetKpiResponse { kpi: Some(kpi), previous, change }))
@@ -128,15 +128,21 @@ pub(super) async fn get_kpi_trend(
         granularity = out.check(Granularity::parse(r.granularity, "granularity"));
     })?;
     let granularity = granularity.ok_or_else(Violations::new)?;
-    let (daily, target) = tokio::try_join!(
-        api.owners.daily(&t, metric, range, &filter),
-        targets::find(&api.db, &t, metric, &filter.key())
-    )?;
+    let key = filter.key();
+    let (daily, target) =
+        tokio::try_join!(api.owners.daily(&t, metric, range, &filter), targets::find(&api.db, &t, metric, &key))?;
     let points = points(metric, granularity, range, &daily)
         .into_iter()
         .map(|p| {
             let f = p.tally.figure();
-            pb::TrendPoint { start_day: day(p.first), end_day: day(p.last), value: f.value, n: f.n, low: f.low, high: f.high }
+            pb::TrendPoint {
+                start_day: day(p.first),
+                end_day: day(p.last),
+                value: f.value,
+                n: f.n,
+                low: f.low,
+                high: f.high,
+            }
         })
         .collect();
     Ok(Response::new(pb::GetKpiTrendResponse {

@@ -22,8 +22,8 @@ pub type Result<T> = std::result::Result<T, ServiceError>;
 pub const MAX_TARGETS: u64 = 1_000;
 
 fn read(row: &target::Model) -> Result<pb::Target> {
-    let mut target =
-        pb::Target::decode(row.body.as_slice()).map_err(|e| ServiceError::Corrupt(format!("target {}: {e}", row.id)))?;
+    let mut target = pb::Target::decode(row.body.as_slice())
+        .map_err(|e| ServiceError::Corrupt(format!("target {}: {e}", row.id)))?;
     target.id = row.id.to_string();
     target.update_time = Some(cx_proto::timestamp(row.updated_at));
     Ok(target)
@@ -31,7 +31,13 @@ fn read(row: &target::Model) -> Result<pb::Target> {
 
 /// Sets the target of `metric` and `filter` to `value`: a new target, or
 /// the same one (its id kept) with the new value.
-pub async fn set(conn: &impl ConnectionTrait, t: &TenantId, metric: Metric, filter: &Filter, value: f64) -> Result<pb::Target> {
+pub async fn set(
+    conn: &impl ConnectionTrait,
+    t: &TenantId,
+    metric: Metric,
+    filter: &Filter,
+    value: f64,
+) -> Result<pb::Target> {
     let key = filter.key();
     let existing = find(conn, t, metric, &key).await?;
     if existing.is_none() && scoped::<target::Entity>(t).count(conn).await? >= MAX_TARGETS {
@@ -39,7 +45,13 @@ pub async fn set(conn: &impl ConnectionTrait, t: &TenantId, metric: Metric, filt
             "the tenant has {MAX_TARGETS} targets, the most it keeps: delete one first"
         )));
     }
-    let body = pb::Target { id: String::new(), metric: metric.proto().into(), filter: Some(filter.proto()), value, update_time: None };
+    let body = pb::Target {
+        id: String::new(),
+        metric: metric.proto().into(),
+        filter: Some(filter.proto()),
+        value,
+        update_time: None,
+    };
     let row = target::ActiveModel {
         tenant_id: Set(t.to_string()),
         id: Set(Uuid::now_v7()),
@@ -70,7 +82,12 @@ pub async fn find(conn: &impl ConnectionTrait, t: &TenantId, metric: Metric, key
 
 /// Targets in id order after `after`; one more than `limit` when another
 /// page follows.
-pub async fn list(conn: &impl ConnectionTrait, t: &TenantId, after: Option<Uuid>, limit: u64) -> Result<Vec<pb::Target>> {
+pub async fn list(
+    conn: &impl ConnectionTrait,
+    t: &TenantId,
+    after: Option<Uuid>,
+    limit: u64,
+) -> Result<Vec<pb::Target>> {
     let mut query = scoped::<target::Entity>(t).order_by_asc(target::Column::Id).limit(limit + 1);
     if let Some(after) = after {
         query = query.filter(target::Column::Id.gt(after));
