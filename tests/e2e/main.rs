@@ -415,6 +415,7 @@ async fn one_trace_crosses_the_processes_and_a_killed_profile_service_loses_noth
         start_day: (today - chrono::Days::new(1)).to_string(),
         end_day: (today + chrono::Days::new(1)).to_string(),
         filter: None,
+        compare_previous: false,
     };
     let read = kpis.get_kpi(authed(ask, &writer)).instrument(tracing::info_span!("cx dashboard"));
     let nps = read.await.unwrap().into_inner().kpi.unwrap();

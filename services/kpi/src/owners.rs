@@ -73,7 +73,7 @@ impl Owners {
             .as_ref()
             .ok_or_else(|| ServiceError::Unavailable("no survey endpoint: survey scores cannot be read".into()))?;
         let canonical = filter.proto();
-        let request = survey::GetScoreAggregatesRequest {
+        let query = survey::GetScoreAggregatesRequest {
             start_day: first.format("%Y-%m-%d").to_string(),
             end_day: last.format("%Y-%m-%d").to_string(),
             survey_ids: canonical.survey_ids,
@@ -82,6 +82,7 @@ impl Owners {
             channels: canonical.channels,
             group_by: if by_day { vec![survey::Dimension::Day.into()] } else { Vec::new() },
         };
+        let request = survey::AggregateScoresRequest { query: Some(query) };
         let mut client = SurveyInternalServiceClient::new(survey.channel());
         Ok(client
             .aggregate_scores(survey.request(t, request)?)

@@ -42,7 +42,7 @@ impl Tally {
 
     /// Both counts together (of one metric; another's is ignored).
     #[must_use]
-    pub fn add(self, other: Self) -> Self {
+    pub fn merge(self, other: Self) -> Self {
         match (self, other) {
             (Self::Nps(a), Self::Nps(b)) => Self::Nps(NpsCounts {
                 promoters: a.promoters.saturating_add(b.promoters),
@@ -130,8 +130,8 @@ mod tests {
     fn days_add_up_and_changes_are_tested() {
         let monday = Tally::Csat { satisfied: 30, n: 100 };
         let tuesday = Tally::Csat { satisfied: 70, n: 100 };
-        assert_eq!(monday.add(tuesday), Tally::Csat { satisfied: 100, n: 200 });
-        assert_eq!(monday.add(Tally::empty(Metric::Nps)), monday, "another metric's counts are ignored");
+        assert_eq!(monday.merge(tuesday), Tally::Csat { satisfied: 100, n: 200 });
+        assert_eq!(monday.merge(Tally::empty(Metric::Nps)), monday, "another metric's counts are ignored");
         // 30 % then 70 % of 100: a lift of 0.4; pooled 0.5, se sqrt(0.25 × 0.02)
         // = 0.070711, z = 5.657: p < 0.001, significant.
         let change = tuesday.change_from(&monday);

@@ -77,7 +77,7 @@ pub fn points(
         let end = end.min(last);
         let mut tally = Tally::empty(metric);
         while let Some((_, counts)) = daily.next_if(|(day, _)| *day <= end) {
-            tally = tally.add(*counts);
+            tally = tally.merge(*counts);
         }
         points.push(Point { first: start, last: end, tally });
         let Some(next) = end.succ_opt() else { break };

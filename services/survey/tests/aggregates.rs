@@ -496,26 +496,27 @@ async fn the_kpi_service_reads_the_same_aggregates(backend: Backend) {
     }
     let mut internal = SurveyInternalServiceClient::new(s.cluster.server("survey").channel().await);
     let kpi = service_token(cx_runtime::identity::KPI, s.t.as_str());
+    let ask = |query| pb::AggregateScoresRequest { query: Some(query) };
     let by_day = pb::GetScoreAggregatesRequest {
         group_by: vec![pb::Dimension::Day as i32],
         ..range("2026-03-01", "2026-03-02")
     };
     for request in [range("2026-03-01", "2026-03-02"), by_day] {
         let public = aggregates(&s, request.clone()).await;
-        let asked = internal.aggregate_scores(authed(request, &kpi)).await.unwrap().into_inner().groups;
+        let asked = internal.aggregate_scores(authed(ask(request), &kpi)).await.unwrap().into_inner().groups;
         assert_eq!(asked, public);
     }
     // The whole range: CES 7, 2, 6: sum 15, squares 49 + 4 + 36 = 89, mean 5;
     // variance (89 − 15² / 3) / 2 = 14 / 2 = 7, s = 2.645751;
     // t(0.975, 2) = 4.302653; half = 4.302653 × 2.645751 / √3 = 11.383748 / 1.732051 = 6.572411:
     // −1.572411 to 11.572411 (the interval of the mean, not cut to the 1–7 scale).
-    let whole = internal.aggregate_scores(authed(range("2026-03-01", "2026-03-02"), &kpi)).await.unwrap();
+    let whole = internal.aggregate_scores(authed(ask(range("2026-03-01", "2026-03-02")), &kpi)).await.unwrap();
     let e = whole.into_inner().groups[0].ces.unwrap();
     assert_eq!((e.n, e.score_sum, e.score_squares), (3, 15, 89));
     assert!(close(e.mean, 5.0) && close(e.mean_low, -1.572_411) && close(e.mean_high, 11.572_411), "{e:?}");
 
     // The same checks of the request, every violation named.
-    let status = internal.aggregate_scores(authed(range("2026-3-1", "2026-03-02"), &kpi)).await.unwrap_err();
+    let status = internal.aggregate_scores(authed(ask(range("2026-3-1", "2026-03-02")), &kpi)).await.unwrap_err();
     let violations: Vec<_> =
         cx_runtime::error::field_violations(&status).into_iter().map(|v| (v.field, v.description)).collect();
     assert_eq!(
@@ -525,14 +526,15 @@ async fn the_kpi_service_reads_the_same_aggregates(backend: Backend) {
 
     // Another tenant's kpi token reads that tenant's (nothing).
     let stranger = service_token(cx_runtime::identity::KPI, &cx_testkit::unique_tenant("stranger"));
-    let theirs = internal.aggregate_scores(authed(range("2026-03-01", "2026-03-02"), &stranger)).await.unwrap();
+    let theirs = internal.aggregate_scores(authed(ask(range("2026-03-01", "2026-03-02")), &stranger)).await.unwrap();
     assert_eq!(theirs.into_inner().groups[0].ces.unwrap().n, 0);
 
     // A reader's token is not a service identity; segmentation is not kpi.
-    let user = internal.aggregate_scores(authed(range("2026-03-01", "2026-03-02"), &s.reader)).await.unwrap_err();
+    let user = internal.aggregate_scores(authed(ask(range("2026-03-01", "2026-03-02")), &s.reader)).await.unwrap_err();
     assert_eq!(user.code(), tonic::Code::Unauthenticated);
     let segmentation = service_token("segmentation", s.t.as_str());
-    let other = internal.aggregate_scores(authed(range("2026-03-01", "2026-03-02"), &segmentation)).await.unwrap_err();
+    let other =
+        internal.aggregate_scores(authed(ask(range("2026-03-01", "2026-03-02")), &segmentation)).await.unwrap_err();
     assert_eq!(
         (other.code(), other.message()),
         (tonic::Code::PermissionDenied, "only the kpi service makes this call")

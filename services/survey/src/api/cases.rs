@@ -13,8 +13,8 @@ use uuid::Uuid;
 
 use super::{Reply, SurveyApi};
 use crate::domain::case::{self as rules, Action, CaseState};
-use cx_runtime::days;
 use crate::store::cases::{self, CaseFilter, CaseRecord};
+use cx_runtime::days;
 use cx_runtime::stats::{share, wilson};
 
 /// Longest owner, comment and note, in characters (the proto's limits).

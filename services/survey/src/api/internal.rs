@@ -46,9 +46,11 @@ impl SurveyInternalService for SurveyInternal {
 
     async fn aggregate_scores(
         &self,
-        request: Request<pb::GetScoreAggregatesRequest>,
-    ) -> Result<Response<pb::GetScoreAggregatesResponse>, Status> {
+        request: Request<pb::AggregateScoresRequest>,
+    ) -> Result<Response<pb::AggregateScoresResponse>, Status> {
         let t = tenant_of_call_by(&request, KPI)?;
-        Ok(Response::new(super::aggregates::score_aggregates(&self.store, &t, request.get_ref()).await?))
+        let query = request.into_inner().query.unwrap_or_default();
+        let groups = super::aggregates::score_aggregates(&self.store, &t, &query).await?.groups;
+        Ok(Response::new(pb::AggregateScoresResponse { groups }))
     }
 }
