@@ -5,10 +5,12 @@
 
 use cx_proto::kpi::v1 as pb;
 use cx_runtime::channel::Channel;
-use cx_runtime::error::Violations;
+use cx_runtime::error::{FieldViolation, Violations};
 use cx_runtime::input::parse_uuid;
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
+
+use crate::metric::Metric;
 
 /// Most surveys one filter names (survey's aggregates take as many).
 pub const MAX_SURVEYS: usize = 1_000;
@@ -72,6 +74,18 @@ impl Filter {
         Ok(Self { surveys, map, step, channels })
     }
 
+    /// The filter if `metric` takes it, in `field`: lifecycle metrics count
+    /// every customer of the tenant and take none.
+    pub fn for_metric(self, metric: Metric, field: &str) -> Result<Self, FieldViolation> {
+        if metric.of_lifecycle() && self != Self::default() {
+            return Err(FieldViolation::new(
+                field,
+                "must be empty for CHURN, RETENTION and REACTIVATION: they count every customer",
+            ));
+        }
+        Ok(self)
+    }
+
     /// As clients read it: canonical.
     pub fn proto(&self) -> pb::Filter {
         pb::Filter {
@@ -107,8 +121,6 @@ impl Filter {
 
 #[cfg(test)]
 mod tests {
-    use cx_runtime::error::FieldViolation;
-
     use super::*;
 
     const A: &str = "0190c1d2-0000-7000-8000-000000000001";

@@ -8,7 +8,7 @@
 //! - [`metric`]: what each KPI measures, its scale and its interval.
 //! - [`filter`]: which answers a KPI reads, checked, in one canonical form.
 //! - [`owners`]: the counts asked of the owning services (survey's score
-//!   roll-ups); [`tally`]: the figures, intervals and changes worked from
+//!   roll-ups, profile's customers by lifecycle); [`tally`]: the figures, intervals and changes worked from
 //!   them; [`trend`]: days grouped by day, week or month.
 //! - [`store`]: the targets; [`api`]: the gRPC service.
 
@@ -44,7 +44,7 @@ pub const SERVICE: ServiceDef =
 /// Builds the service over its own database (opened lazily).
 pub async fn build(ctx: &ServiceContext) -> Result<Arc<dyn ServiceModule>, ConfigError> {
     let parts = Parts::open(ctx, NAME).await?;
-    let owners = Owners::new(parts.internal_peer(owners::SURVEY));
+    let owners = Owners::new(parts.internal_peer(owners::SURVEY), parts.internal_peer(owners::PROFILE));
     let api = KpiApi::new(parts.db.clone(), owners);
     Ok(parts.module::<Migrator>().serve(KpiServiceServer::new(api)).build())
 }

@@ -14,6 +14,12 @@ pub enum Metric {
     Csat,
     /// Mean CES score, 1 to 7 (§7.3).
     Ces,
+    /// Share of the customers at the start lost at the end (§9.2).
+    Churn,
+    /// Share of the customers at the start not lost at the end (§9.3).
+    Retention,
+    /// Share of the customers lost at the start who purchased (§9.7).
+    Reactivation,
 }
 
 impl Metric {
@@ -23,7 +29,12 @@ impl Metric {
             Ok(pb::Metric::Nps) => Ok(Self::Nps),
             Ok(pb::Metric::Csat) => Ok(Self::Csat),
             Ok(pb::Metric::Ces) => Ok(Self::Ces),
-            Ok(pb::Metric::Unspecified) | Err(_) => Err(FieldViolation::new(field, "must be NPS, CSAT or CES")),
+            Ok(pb::Metric::Churn) => Ok(Self::Churn),
+            Ok(pb::Metric::Retention) => Ok(Self::Retention),
+            Ok(pb::Metric::Reactivation) => Ok(Self::Reactivation),
+            Ok(pb::Metric::Unspecified) | Err(_) => {
+                Err(FieldViolation::new(field, "must be NPS, CSAT, CES, CHURN, RETENTION or REACTIVATION"))
+            }
         }
     }
 
@@ -32,7 +43,21 @@ impl Metric {
             Self::Nps => pb::Metric::Nps,
             Self::Csat => pb::Metric::Csat,
             Self::Ces => pb::Metric::Ces,
+            Self::Churn => pb::Metric::Churn,
+            Self::Retention => pb::Metric::Retention,
+            Self::Reactivation => pb::Metric::Reactivation,
         }
+    }
+
+    /// Counted by profile from purchase days (every customer, no filter),
+    /// not by survey from answers.
+    pub fn of_lifecycle(self) -> bool {
+        matches!(self, Self::Churn | Self::Retention | Self::Reactivation)
+    }
+
+    /// Whether a higher value is better (against a target): all but churn.
+    pub fn higher_is_better(self) -> bool {
+        self != Self::Churn
     }
 
     /// Its number in the proto enum, as tables keep it.
@@ -41,6 +66,9 @@ impl Metric {
             Self::Nps => 1,
             Self::Csat => 2,
             Self::Ces => 3,
+            Self::Churn => 4,
+            Self::Retention => 5,
+            Self::Reactivation => 6,
         }
     }
 
@@ -48,8 +76,8 @@ impl Metric {
     pub fn scale(self) -> (f64, f64) {
         match self {
             Self::Nps => (-100.0, 100.0),
-            Self::Csat => (0.0, 1.0),
             Self::Ces => (1.0, 7.0),
+            Self::Csat | Self::Churn | Self::Retention | Self::Reactivation => (0.0, 1.0),
         }
     }
 
@@ -57,8 +85,8 @@ impl Metric {
     pub fn interval_method(self) -> &'static str {
         match self {
             Self::Nps => "nps-margin",
-            Self::Csat => "wilson",
             Self::Ces => "student-t",
+            Self::Csat | Self::Churn | Self::Retention | Self::Reactivation => "wilson",
         }
     }
 
@@ -97,13 +125,13 @@ impl Figure {
         Self { value, n, low: low.clamp(bottom, top), high: high.clamp(bottom, top) }
     }
 
-    /// Where the figure stands against `target` (every metric here is
-    /// better higher): no data when nothing was read.
-    pub fn against(&self, target: f64) -> pb::TargetStatus {
+    /// Where the figure of `metric` stands against `target`: no data when
+    /// nothing was read.
+    pub fn against(&self, metric: Metric, target: f64) -> pb::TargetStatus {
         if self.n == 0 {
             return pb::TargetStatus::NoData;
         }
-        match target_status(self.low, self.high, target, true) {
+        match target_status(self.low, self.high, target, metric.higher_is_better()) {
             TargetStatus::Met => pb::TargetStatus::Met,
             TargetStatus::AtRisk => pb::TargetStatus::AtRisk,
             TargetStatus::Missed => pb::TargetStatus::Missed,
@@ -119,8 +147,13 @@ mod tests {
     fn metrics_are_read_from_the_enum_and_targets_held_to_their_scale() {
         assert_eq!(Metric::parse(1, "metric"), Ok(Metric::Nps));
         assert_eq!(Metric::parse(3, "metric"), Ok(Metric::Ces));
-        for bad in [0, 4, -1] {
-            assert_eq!(Metric::parse(bad, "metric"), Err(FieldViolation::new("metric", "must be NPS, CSAT or CES")));
+        assert_eq!(Metric::parse(4, "metric"), Ok(Metric::Churn));
+        for bad in [0, 7, -1] {
+            let refused = FieldViolation::new("metric", "must be NPS, CSAT, CES, CHURN, RETENTION or REACTIVATION");
+            assert_eq!(Metric::parse(bad, "metric"), Err(refused));
+        }
+        for m in [Metric::Nps, Metric::Csat, Metric::Ces, Metric::Churn, Metric::Retention, Metric::Reactivation] {
+            assert_eq!(i32::from(m.code()), i32::from(m.proto()), "{m:?}");
         }
         assert_eq!(Metric::Nps.check_target(-100.0, "v"), Ok(-100.0));
         assert_eq!(Metric::Csat.check_target(0.85, "v"), Ok(0.85));
@@ -135,10 +168,17 @@ mod tests {
         // NPS 80 ± 25 from 5 answers reaches past 100: 55 to 100.
         let nps = Figure::within(Metric::Nps, 80.0, 5, 55.0, 105.0);
         assert_eq!((nps.low, nps.high), (55.0, 100.0));
-        assert_eq!(nps.against(50.0), pb::TargetStatus::Met);
-        assert_eq!(nps.against(60.0), pb::TargetStatus::AtRisk);
-        assert_eq!(Figure::within(Metric::Nps, 10.0, 40, 2.0, 18.0).against(20.0), pb::TargetStatus::Missed);
+        assert_eq!(nps.against(Metric::Nps, 50.0), pb::TargetStatus::Met);
+        assert_eq!(nps.against(Metric::Nps, 60.0), pb::TargetStatus::AtRisk);
+        let low = Figure::within(Metric::Nps, 10.0, 40, 2.0, 18.0);
+        assert_eq!(low.against(Metric::Nps, 20.0), pb::TargetStatus::Missed);
+        // Churn 0.1 to 0.2: lower is better, so a target of 0.25 is met.
+        let churn = Figure::within(Metric::Churn, 0.15, 100, 0.1, 0.2);
+        assert_eq!(
+            (churn.against(Metric::Churn, 0.25), churn.against(Metric::Churn, 0.05)),
+            (pb::TargetStatus::Met, pb::TargetStatus::Missed)
+        );
         let none = Figure::within(Metric::Csat, 0.0, 0, 0.0, 0.0);
-        assert_eq!((none, none.against(0.8)), (Figure::NONE, pb::TargetStatus::NoData));
+        assert_eq!((none, none.against(Metric::Csat, 0.8)), (Figure::NONE, pb::TargetStatus::NoData));
     }
 }

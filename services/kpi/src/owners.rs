@@ -1,9 +1,12 @@
 //! The counts asked of the services owning the data, as this service (a
 //! service identity, never the caller's token): survey's score roll-ups
 //! (`SurveyInternalService.AggregateScores`, docs/DOMAIN.md §7.8), whole or
-//! by day.
+//! by day, and profile's customers by lifecycle
+//! (`ProfileInternalService.AggregateLifecycle`, §9.2, §9.3), per period.
 
 use chrono::NaiveDate;
+use cx_proto::profile::v1 as profile;
+use cx_proto::profile::v1::profile_internal_service_client::ProfileInternalServiceClient;
 use cx_proto::survey::v1 as survey;
 use cx_proto::survey::v1::survey_internal_service_client::SurveyInternalServiceClient;
 use cx_runtime::TenantId;
@@ -17,20 +20,28 @@ use crate::tally::Tally;
 
 /// The survey service's name, as the registry and its endpoint name it.
 pub const SURVEY: &str = "survey";
+/// The profile service's.
+pub const PROFILE: &str = "profile";
 
 /// The services this one asks.
 #[derive(Clone, Debug)]
 pub struct Owners {
     survey: Option<InternalPeer>,
+    profile: Option<InternalPeer>,
+}
+
+fn day(date: NaiveDate) -> String {
+    date.format("%Y-%m-%d").to_string()
 }
 
 impl Owners {
-    /// `survey`: its internal RPCs, when the deployment runs it.
-    pub fn new(survey: Option<InternalPeer>) -> Self {
-        Self { survey }
+    /// `survey`, `profile`: their internal RPCs, when the deployment runs them.
+    pub fn new(survey: Option<InternalPeer>, profile: Option<InternalPeer>) -> Self {
+        Self { survey, profile }
     }
 
-    /// `metric`'s counts over days `first..=last` for the answers of `filter`.
+    /// `metric`'s counts over days `first..=last` (for the answers of
+    /// `filter`, for a score).
     pub async fn tally(
         &self,
         t: &TenantId,
@@ -38,8 +49,37 @@ impl Owners {
         (first, last): (NaiveDate, NaiveDate),
         filter: &Filter,
     ) -> Result<Tally, ServiceError> {
+        if metric.of_lifecycle() {
+            let counted = self.periods(t, metric, &[(first, last)]).await?;
+            return Ok(counted.first().copied().unwrap_or(Tally::empty(metric)));
+        }
         let groups = self.groups(t, (first, last), filter, false).await?;
         Ok(groups.first().map_or(Tally::empty(metric), |g| tally(metric, g)))
+    }
+
+    /// A lifecycle `metric`'s counts of each period, in order.
+    pub async fn periods(
+        &self,
+        t: &TenantId,
+        metric: Metric,
+        periods: &[(NaiveDate, NaiveDate)],
+    ) -> Result<Vec<Tally>, ServiceError> {
+        let peer = self.profile.as_ref().ok_or_else(|| {
+            ServiceError::Unavailable("no profile endpoint: customers' lifecycles cannot be read".into())
+        })?;
+        let periods = periods
+            .iter()
+            .map(|(first, last)| profile::LifecyclePeriod { start_day: day(*first), end_day: day(*last) })
+            .collect();
+        let request = profile::AggregateLifecycleRequest { periods };
+        let mut client = ProfileInternalServiceClient::new(peer.channel());
+        let counted = client
+            .aggregate_lifecycle(peer.request(t, request)?)
+            .await
+            .map_err(|s| internal_call_failed(PROFILE, "aggregate lifecycles", &s))?
+            .into_inner()
+            .periods;
+        Ok(counted.iter().map(|c| customers(metric, c)).collect())
     }
 
     /// `metric`'s counts of each day of `first..=last` with answers, in day order.
@@ -74,8 +114,8 @@ impl Owners {
             .ok_or_else(|| ServiceError::Unavailable("no survey endpoint: survey scores cannot be read".into()))?;
         let canonical = filter.proto();
         let query = survey::GetScoreAggregatesRequest {
-            start_day: first.format("%Y-%m-%d").to_string(),
-            end_day: last.format("%Y-%m-%d").to_string(),
+            start_day: day(first),
+            end_day: day(last),
             survey_ids: canonical.survey_ids,
             map_id: canonical.map_id,
             step_key: canonical.step_key,
@@ -104,12 +144,24 @@ pub fn tally(metric: Metric, group: &survey::ScoreGroup) -> Tally {
             let a = group.csat.unwrap_or_default();
             Tally::Csat { satisfied: a.satisfied, n: a.n }
         }
+        Metric::Churn | Metric::Retention | Metric::Reactivation => Tally::empty(metric),
         Metric::Ces => {
             let a = group.ces.unwrap_or_default();
             // Sums of scores 1–7 are exact in an f64 far past any count.
             Tally::Ces(Moments { n: a.n, sum: a.score_sum as f64, sum_sq: a.score_squares as f64 })
         }
     }
+}
+
+/// A lifecycle `metric`'s customers in profile's counts of one period.
+pub fn customers(metric: Metric, c: &profile::LifecycleCounts) -> Tally {
+    let (k, n) = match metric {
+        Metric::Churn => (c.lost_by_end, c.customers_at_start),
+        Metric::Retention => (c.customers_at_start.saturating_sub(c.lost_by_end), c.customers_at_start),
+        Metric::Reactivation => (c.reactivated, c.lost_at_start),
+        Metric::Nps | Metric::Csat | Metric::Ces => (0, 0),
+    };
+    Tally::Customers { metric, k, n }
 }
 
 #[cfg(test)]

@@ -19,6 +19,9 @@ pub enum Tally {
     Csat { satisfied: i64, n: i64 },
     /// Count, sum and sum of squares of CES scores.
     Ces(Moments),
+    /// k of n customers, for a lifecycle metric (churn, retention,
+    /// reactivation).
+    Customers { metric: Metric, k: i64, n: i64 },
 }
 
 impl Tally {
@@ -28,6 +31,7 @@ impl Tally {
             Metric::Nps => Self::Nps(NpsCounts::default()),
             Metric::Csat => Self::Csat { satisfied: 0, n: 0 },
             Metric::Ces => Self::Ces(Moments::default()),
+            Metric::Churn | Metric::Retention | Metric::Reactivation => Self::Customers { metric, k: 0, n: 0 },
         }
     }
 
@@ -37,6 +41,7 @@ impl Tally {
             Self::Nps(c) => c.n,
             Self::Csat { n, .. } => *n,
             Self::Ces(m) => m.n,
+            Self::Customers { n, .. } => *n,
         }
     }
 
@@ -53,6 +58,7 @@ impl Tally {
                 Self::Csat { satisfied: s.saturating_add(satisfied), n: n.saturating_add(m) }
             }
             (Self::Ces(a), Self::Ces(b)) => Self::Ces(a.merge(b)),
+            // Customers of two periods are not a sum: the owner counts each.
             (this, _) => this,
         }
     }
@@ -73,6 +79,10 @@ impl Tally {
                 let (low, high) = if m.n < 2 { Metric::Ces.scale() } else { m.t_interval95() };
                 Figure::within(Metric::Ces, m.mean(), m.n, low, high)
             }
+            Self::Customers { metric, k, n } => {
+                let (low, high) = wilson(k, n);
+                Figure::within(metric, cx_runtime::stats::share(k, n), n, low, high)
+            }
         }
     }
 
@@ -85,6 +95,9 @@ impl Tally {
                 proportion_change(*x1, *n1, *x2, *n2, ALPHA)
             }
             (Self::Ces(a), Self::Ces(b)) => welch(*a, *b, ALPHA),
+            (Self::Customers { k: x1, n: n1, .. }, Self::Customers { k: x2, n: n2, .. }) => {
+                proportion_change(*x1, *n1, *x2, *n2, ALPHA)
+            }
             _ => welch(Moments::default(), Moments::default(), ALPHA),
         }
     }
@@ -94,7 +107,7 @@ impl Tally {
 pub fn change_test(metric: Metric) -> &'static str {
     match metric {
         Metric::Nps => "nps-z",
-        Metric::Csat => "two-proportion-z",
+        Metric::Csat | Metric::Churn | Metric::Retention | Metric::Reactivation => "two-proportion-z",
         Metric::Ces => "welch-t",
     }
 }

@@ -61,29 +61,39 @@ pub struct Point {
     pub tally: Tally,
 }
 
+/// Every group of `first..=last` by `granularity` as its first and last
+/// day, in order, the first and last cut to the range.
+pub fn groups(granularity: Granularity, (first, last): (NaiveDate, NaiveDate)) -> Vec<(NaiveDate, NaiveDate)> {
+    let mut groups = Vec::new();
+    let mut start = first;
+    while start <= last {
+        let end = granularity.group(start).1.min(last);
+        groups.push((start, end));
+        let Some(next) = end.succ_opt() else { break };
+        start = next;
+    }
+    groups
+}
+
 /// Every group of `first..=last` by `granularity`, in order, each with the
 /// sum of `daily` (day-ordered counts of days in the range) over its days.
 pub fn points(
     metric: Metric,
     granularity: Granularity,
-    (first, last): (NaiveDate, NaiveDate),
+    range: (NaiveDate, NaiveDate),
     daily: &[(NaiveDate, Tally)],
 ) -> Vec<Point> {
-    let mut points = Vec::new();
     let mut daily = daily.iter().peekable();
-    let mut start = first;
-    while start <= last {
-        let (_, end) = granularity.group(start);
-        let end = end.min(last);
-        let mut tally = Tally::empty(metric);
-        while let Some((_, counts)) = daily.next_if(|(day, _)| *day <= end) {
-            tally = tally.merge(*counts);
-        }
-        points.push(Point { first: start, last: end, tally });
-        let Some(next) = end.succ_opt() else { break };
-        start = next;
-    }
-    points
+    groups(granularity, range)
+        .into_iter()
+        .map(|(first, last)| {
+            let mut tally = Tally::empty(metric);
+            while let Some((_, counts)) = daily.next_if(|(day, _)| *day <= last) {
+                tally = tally.merge(*counts);
+            }
+            Point { first, last, tally }
+        })
+        .collect()
 }
 
 #[cfg(test)]

@@ -8,6 +8,9 @@
 use cx_proto::common::v1::Channel;
 use cx_proto::kpi::v1 as pb;
 use cx_proto::kpi::v1::kpi_service_client::KpiServiceClient;
+use cx_proto::profile::v1 as profile;
+use cx_proto::profile::v1::profile_internal_service_client::ProfileInternalServiceClient;
+use cx_proto::profile::v1::profile_service_client::ProfileServiceClient;
 use cx_proto::survey::v1 as survey;
 use cx_proto::survey::v1::survey_service_client::SurveyServiceClient;
 use cx_runtime::error::field_violations;
@@ -19,6 +22,7 @@ use tonic::transport::Channel as GrpcChannel;
 cx_testkit::on_both_backends!(
     each_kpi_has_its_hand_worked_value_n_and_interval,
     periods_are_compared_and_trends_group_the_days,
+    churn_retention_and_reactivation_count_customers_whose_lifecycle_changes_in_the_period,
     targets_are_named_by_metric_and_canonical_filter_and_give_a_status,
     requests_are_checked_roles_enforced_and_tenants_kept_apart
 );
@@ -226,6 +230,118 @@ async fn periods_are_compared_and_trends_group_the_days(backend: Backend) {
     let unspecified = trend(pb::Granularity::Unspecified, "2026-02-01", "2026-03-31");
     let refused = s.kpis().await.get_kpi_trend(authed(unspecified, &s.who.reader)).await.unwrap_err();
     assert_eq!(field_violations(&refused).into_iter().map(|v| v.field).collect::<Vec<_>>(), ["granularity"]);
+}
+
+/// A customer of the shop who bought on each of `days` (noon UTC).
+async fn buyer(s: &Suite, name: &str, days: &[&str]) {
+    let mut profiles = ProfileServiceClient::new(s.cluster.server("profile").channel().await);
+    let identity =
+        profile::Identity { kind: profile::IdentityKind::Email as i32, value: format!("{name}@example.com") };
+    let request = profile::ResolveProfileRequest { identity: Some(identity), create_if_missing: true };
+    let id = profiles.resolve_profile(authed(request, &s.who.writer)).await.unwrap().into_inner().profile.unwrap().id;
+    let records = days
+        .iter()
+        .map(|day| profile::ActivityRecord {
+            profile_id: id.clone(),
+            occur_time: Some(cx_proto::timestamp(format!("{day}T12:00:00Z").parse().unwrap())),
+            channel: Channel::Store as i32,
+            initiator: cx_proto::common::v1::Initiator::Pull as i32,
+            kind: cx_proto::common::v1::InteractionKind::Transactional as i32,
+            touchpoints: 1,
+            purchases: 1,
+            purchase_amount: Some(cx_proto::money("EUR", 50_000_000)),
+            device_id: String::new(),
+        })
+        .collect();
+    let request = profile::RecordActivityRequest { batch_id: format!("{name}-purchases"), records };
+    profiles.record_activity(authed(request, &s.who.writer)).await.unwrap();
+}
+
+async fn churn_retention_and_reactivation_count_customers_whose_lifecycle_changes_in_the_period(backend: Backend) {
+    let s = Suite::start(backend).await;
+    // March 2026. At the start (as of 28 February) a customer is lost when
+    // her last purchase is before 1 March 2025; at the end (31 March 2026),
+    // when it is on or before 31 March 2025.
+    // - a: 1 March 2025 only: at risk at the start (364 days), lost on
+    //   1 March 2026, inside the period: churned.
+    // - g: 20 March 2025 only: at risk, lost on 20 March 2026: churned.
+    // - b: 15 March 2025 and 10 March 2026: at risk, then active: kept.
+    // - c: 10 January 2026; i: 1 December 2025: active, kept.
+    // - d: 1 June 2024 only: lost at the start, still lost.
+    // - e: 1 January 2024 and 5 March 2026: lost at the start, reactivated.
+    // - f: first purchase 20 March 2026: new.
+    for (name, days) in [
+        ("a", &["2025-03-01"][..]),
+        ("g", &["2025-03-20"]),
+        ("b", &["2025-03-15", "2026-03-10"]),
+        ("c", &["2026-01-10"]),
+        ("i", &["2025-12-01"]),
+        ("d", &["2024-06-01"]),
+        ("e", &["2024-01-01", "2026-03-05"]),
+        ("f", &["2026-03-20"]),
+    ] {
+        buyer(&s, name, days).await;
+    }
+    // S = {a, g, b, c, i}: 5. Churn 2 of 5 = 0.4, Wilson 0.117618 to
+    // 0.769280; retention 3 of 5 = 0.6, 0.230720 to 0.882382; reactivation
+    // 1 (e) of 2 lost at the start (d, e) = 0.5, 0.094529 to 0.905471.
+    let churn = s.get(pb::Metric::Churn, None, &s.who.reader).await.unwrap();
+    assert_eq!(shown(&churn), (0.4, 5, 0.117618, 0.76928));
+    assert_eq!(churn.interval_method, "wilson");
+    let retention = s.get(pb::Metric::Retention, None, &s.who.reader).await.unwrap();
+    assert_eq!(shown(&retention), (0.6, 5, 0.23072, 0.882382));
+    let reactivation = s.get(pb::Metric::Reactivation, None, &s.who.reader).await.unwrap();
+    assert_eq!(shown(&reactivation), (0.5, 2, 0.094529, 0.905471));
+
+    // Lower churn is better: a target of 0.8 is met (0.769 < 0.8).
+    s.set(pb::Metric::Churn, None, 0.8).await.unwrap();
+    let churn = s.get(pb::Metric::Churn, None, &s.who.reader).await.unwrap();
+    assert_eq!(churn.target_status, pb::TargetStatus::Met as i32);
+
+    // Monthly, February and March: in February (as of 31 January) S is
+    // a, g, b, c, i = 5, none lost by 28 February (a's purchase is then 364
+    // days old); March as above.
+    let request = pb::GetKpiTrendRequest {
+        metric: pb::Metric::Churn as i32,
+        start_day: "2026-02-01".into(),
+        end_day: "2026-03-31".into(),
+        filter: None,
+        granularity: pb::Granularity::Month as i32,
+    };
+    let trend = s.kpis().await.get_kpi_trend(authed(request, &s.who.reader)).await.unwrap().into_inner();
+    let points: Vec<_> = trend.points.iter().map(|p| (p.start_day.as_str(), p.n, p.value)).collect();
+    assert_eq!(points, [("2026-02-01", 5, 0.0), ("2026-03-01", 5, 0.4)]);
+
+    // Lifecycle KPIs count every customer: a filter is refused.
+    let filtered = Some(pb::Filter { channels: vec![Channel::Web as i32], ..Default::default() });
+    let refused = s.get(pb::Metric::Churn, filtered, &s.who.reader).await.unwrap_err();
+    assert_eq!(field_violations(&refused).into_iter().map(|v| v.field).collect::<Vec<_>>(), ["filter"]);
+    // A daily churn trend of ten years would be 3,653 periods: refused.
+    let request = pb::GetKpiTrendRequest {
+        metric: pb::Metric::Churn as i32,
+        start_day: "2020-01-01".into(),
+        end_day: "2029-12-31".into(),
+        filter: None,
+        granularity: pb::Granularity::Day as i32,
+    };
+    let refused = s.kpis().await.get_kpi_trend(authed(request, &s.who.reader)).await.unwrap_err();
+    assert_eq!(refused.code(), Code::InvalidArgument);
+
+    // Profile counts lifecycles for the kpi service alone, and checks each period.
+    let mut internal = ProfileInternalServiceClient::new(s.cluster.server("profile").channel().await);
+    let period = |start: &str, end: &str| profile::LifecyclePeriod { start_day: start.into(), end_day: end.into() };
+    let ask = |periods| profile::AggregateLifecycleRequest { periods };
+    let segmentation = cx_testkit::service_token("segmentation", &s.who.tenant);
+    let denied = internal.aggregate_lifecycle(authed(ask(vec![period(MARCH.0, MARCH.1)]), &segmentation)).await;
+    assert_eq!(denied.unwrap_err().code(), Code::PermissionDenied);
+    let kpi = cx_testkit::service_token("kpi", &s.who.tenant);
+    let bad = vec![period(MARCH.0, MARCH.1), period("2026-03-31", "2026-03-01")];
+    let refused = internal.aggregate_lifecycle(authed(ask(bad), &kpi)).await.unwrap_err();
+    assert_eq!(field_violations(&refused).into_iter().map(|v| v.field).collect::<Vec<_>>(), ["periods[1].end_day"]);
+    let counted = internal.aggregate_lifecycle(authed(ask(vec![period(MARCH.0, MARCH.1)]), &kpi)).await.unwrap();
+    let c = counted.into_inner().periods.remove(0);
+    // f's first purchase is in March: one new customer.
+    assert_eq!((c.customers_at_start, c.lost_by_end, c.new_customers, c.lost_at_start, c.reactivated), (5, 2, 1, 2, 1));
 }
 
 async fn targets_are_named_by_metric_and_canonical_filter_and_give_a_status(backend: Backend) {

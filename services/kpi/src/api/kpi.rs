@@ -15,7 +15,7 @@ use crate::filter::Filter;
 use crate::metric::{Figure, Metric};
 use crate::store::targets;
 use crate::tally::{Tally, change_test};
-use crate::trend::{Granularity, points};
+use crate::trend::{Granularity, Point, groups, points};
 
 type Range = (NaiveDate, NaiveDate);
 
@@ -31,6 +31,10 @@ fn parse(
     let metric = out.check(Metric::parse(metric, "metric"));
     let range = out.check(days::range(start, end));
     let filter = out.check(Filter::parse(filter, "filter"));
+    let filter = match (metric, filter) {
+        (Some(metric), Some(filter)) => out.check(filter.for_metric(metric, "filter")),
+        (_, filter) => filter,
+    };
     more(&mut out);
     out.finish()?;
     match (metric, range, filter) {
@@ -105,7 +109,7 @@ pub(super) async fn get_kpi(api: &KpiApi, request: Request<pb::GetKpiRequest>) -
     let figure = now.figure();
     let mut kpi = value(metric, range, &filter, figure);
     if let Some(target) = target {
-        kpi.target_status = figure.against(target.value).into();
+        kpi.target_status = figure.against(metric, target.value).into();
         kpi.target = Some(target);
     }
     let (previous, change) = match before {
@@ -115,6 +119,35 @@ pub(super) async fn get_kpi(api: &KpiApi, request: Request<pb::GetKpiRequest>) -
         None => (None, None),
     };
     Ok(Response::new(pb::GetKpiResponse { kpi: Some(kpi), previous, change }))
+}
+
+/// Most points of a lifecycle trend: each is a period profile counts.
+pub const MAX_LIFECYCLE_POINTS: usize = 400;
+
+/// A trend's points: a score's from the owner's daily counts, a lifecycle
+/// metric's each counted as its own period.
+async fn trend_points(
+    api: &KpiApi,
+    t: &TenantId,
+    metric: Metric,
+    granularity: Granularity,
+    range: Range,
+    filter: &Filter,
+) -> Result<Vec<Point>, ServiceError> {
+    if !metric.of_lifecycle() {
+        let daily = api.owners.daily(t, metric, range, filter).await?;
+        return Ok(points(metric, granularity, range, &daily));
+    }
+    let periods = groups(granularity, range);
+    if periods.len() > MAX_LIFECYCLE_POINTS {
+        let described = format!(
+            "gives {} points; a lifecycle trend has at most {MAX_LIFECYCLE_POINTS}: take a longer one",
+            periods.len()
+        );
+        return Err(ServiceError::invalid("granularity", described));
+    }
+    let counted = api.owners.periods(t, metric, &periods).await?;
+    Ok(periods.into_iter().zip(counted).map(|((first, last), tally)| Point { first, last, tally }).collect())
 }
 
 pub(super) async fn get_kpi_trend(
@@ -129,9 +162,11 @@ pub(super) async fn get_kpi_trend(
     })?;
     let granularity = granularity.ok_or_else(Violations::new)?;
     let key = filter.key();
-    let (daily, target) =
-        tokio::try_join!(api.owners.daily(&t, metric, range, &filter), targets::find(&api.db, &t, metric, &key))?;
-    let points = points(metric, granularity, range, &daily)
+    let (counted, target) = tokio::try_join!(
+        trend_points(api, &t, metric, granularity, range, &filter),
+        targets::find(&api.db, &t, metric, &key)
+    )?;
+    let points = counted
         .into_iter()
         .map(|p| {
             let f = p.tally.figure();
@@ -169,7 +204,7 @@ mod tests {
         let filter = pb::Filter { channels: vec![13], ..Default::default() };
         let got = parse(0, ("2026-03-31", "2026-03-01"), Some(&filter), |out| out.add("granularity", "x"));
         let expected = [
-            ("metric", "must be NPS, CSAT or CES"),
+            ("metric", "must be NPS, CSAT, CES, CHURN, RETENTION or REACTIVATION"),
             ("end_day", "must not be before start_day"),
             ("filter.channels[0]", "13 is not a known channel"),
             ("granularity", "x"),

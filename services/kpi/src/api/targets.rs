@@ -18,6 +18,10 @@ pub(super) async fn set_target(api: &KpiApi, request: Request<pb::SetTargetReque
     let mut out = Violations::new();
     let metric = out.check(Metric::parse(given.metric, "target.metric"));
     let filter = out.check(Filter::parse(given.filter.as_ref(), "target.filter"));
+    let filter = match (metric, filter) {
+        (Some(metric), Some(filter)) => out.check(filter.for_metric(metric, "target.filter")),
+        (_, filter) => filter,
+    };
     let value = metric.and_then(|m| out.check(m.check_target(given.value, "target.value")));
     out.finish()?;
     let (Some(metric), Some(filter), Some(value)) = (metric, filter, value) else {

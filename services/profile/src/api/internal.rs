@@ -21,7 +21,7 @@ use cx_proto::profile::v1::profile_internal_service_server::ProfileInternalServi
 use cx_runtime::TenantId;
 use cx_runtime::cache::Cache;
 use cx_runtime::error::{FieldViolation, all2, each};
-use cx_runtime::identity::{service_identity, tenant_of_call_by};
+use cx_runtime::identity::{KPI, service_identity, tenant_of_call_by};
 use cx_runtime::keyset::{FACT_LOADER, Keyset, pages};
 use futures::stream::BoxStream;
 use serde::{Deserialize, Serialize};
@@ -38,6 +38,8 @@ use crate::store::standing::Standing;
 
 /// Most customers one `CheckConsents` call asks about.
 pub const MAX_CONSENT_CHECK: usize = 10_000;
+/// Most periods one `AggregateLifecycle` call counts (a trend's points).
+pub const MAX_LIFECYCLE_PERIODS: usize = 400;
 
 #[derive(Clone, Debug)]
 pub struct ProfileInternal {
@@ -197,6 +199,31 @@ impl ProfileInternalService for ProfileInternal {
             async move { store.facts_page(&t, after, size).await }
         };
         Ok(Response::new(pages(start, |page, cursor| page.cursor = cursor, read)))
+    }
+
+    async fn aggregate_lifecycle(
+        &self,
+        request: Request<pb::AggregateLifecycleRequest>,
+    ) -> Result<Response<pb::AggregateLifecycleResponse>, Status> {
+        let t = tenant_of_call_by(&request, KPI)?;
+        let periods = &request.get_ref().periods;
+        if periods.is_empty() || periods.len() > MAX_LIFECYCLE_PERIODS {
+            let described = format!("has 1 to {MAX_LIFECYCLE_PERIODS} periods (has {})", periods.len());
+            return Err(FieldViolation::new("periods", described).into());
+        }
+        let ranges = each(periods, |i, p| {
+            cx_runtime::days::range(&p.start_day, &p.end_day).map_err(|found| {
+                Vec::from(found)
+                    .into_iter()
+                    .map(|v| FieldViolation::new(format!("periods[{i}].{}", v.field), v.description))
+                    .collect::<Vec<_>>()
+            })
+        })?;
+        let mut counted = Vec::with_capacity(ranges.len());
+        for (first, last) in ranges {
+            counted.push(self.store.lifecycle_counts(&t, first, last).await?);
+        }
+        Ok(Response::new(pb::AggregateLifecycleResponse { periods: counted }))
     }
 
     async fn list_custom_purposes(

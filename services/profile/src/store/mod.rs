@@ -20,6 +20,7 @@ pub mod facts_export;
 pub mod facts_feed;
 pub mod identities;
 pub mod intensity;
+pub mod lifecycle_counts;
 pub mod merge;
 pub mod migration;
 pub mod profiles;
