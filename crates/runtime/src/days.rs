@@ -50,6 +50,28 @@ pub fn range(start: &str, end: &str) -> Result<(NaiveDate, NaiveDate), Violation
     Ok((first, last))
 }
 
+/// Most periods one request counts (a trend's points, each its own period).
+pub const MAX_PERIODS: usize = 400;
+
+/// `periods` (start and end day of each), each checked as [`range`], in
+/// order: 1 to [`MAX_PERIODS`], every violation named `periods[i].…`.
+pub fn periods<'a>(
+    periods: impl ExactSizeIterator<Item = (&'a str, &'a str)>,
+) -> Result<Vec<(NaiveDate, NaiveDate)>, Violations> {
+    let n = periods.len();
+    if n == 0 || n > MAX_PERIODS {
+        return Err(FieldViolation::new("periods", format!("has 1 to {MAX_PERIODS} periods (has {n})")).into());
+    }
+    crate::error::each(periods, |i, (start, end)| {
+        range(start, end).map_err(|found| {
+            Vec::from(found)
+                .into_iter()
+                .map(|v| FieldViolation::new(format!("periods[{i}].{}", v.field), v.description))
+                .collect::<Vec<_>>()
+        })
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -107,5 +129,17 @@ mod tests {
         let first = NaiveDate::from_ymd_opt(2026, 3, 1).unwrap_or_default();
         assert_eq!(date_number(first), 20_513);
         assert_eq!(date_of(20_513), first);
+    }
+
+    #[test]
+    fn periods_are_each_a_range_and_bounded_in_number() {
+        let got = periods([("2026-03-01", "2026-03-31"), ("2026-03-31", "2026-03-01")].into_iter());
+        assert_eq!(
+            Vec::from(got.unwrap_err()),
+            [FieldViolation::new("periods[1].end_day", "must not be before start_day")]
+        );
+        assert_eq!(periods([("2026-03-01", "2026-03-01")].into_iter()).unwrap().len(), 1);
+        let none = periods(std::iter::empty());
+        assert_eq!(Vec::from(none.unwrap_err()), [FieldViolation::new("periods", "has 1 to 400 periods (has 0)")]);
     }
 }

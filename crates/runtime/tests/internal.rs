@@ -73,6 +73,15 @@ impl ProfileInternalService for WhoCalls {
         let caller = service_identity(&request)?;
         Ok(Response::new(ListCustomPurposesResponse { names: vec![caller.service.clone()] }))
     }
+
+    /// Not asked here: a service identity gets an empty answer.
+    async fn aggregate_lifecycle(
+        &self,
+        request: Request<cx_proto::profile::v1::AggregateLifecycleRequest>,
+    ) -> Result<Response<cx_proto::profile::v1::AggregateLifecycleResponse>, Status> {
+        service_identity(&request)?;
+        Ok(Response::new(cx_proto::profile::v1::AggregateLifecycleResponse::default()))
+    }
 }
 
 async fn orders(ctx: &ServiceContext) -> Result<Arc<dyn ServiceModule>, ConfigError> {

@@ -75,13 +75,18 @@ impl Filter {
     }
 
     /// The filter if `metric` takes it, in `field`: lifecycle metrics count
-    /// every customer of the tenant and take none.
+    /// every customer of the tenant and take none; the closed loop takes at
+    /// most one survey.
     pub fn for_metric(self, metric: Metric, field: &str) -> Result<Self, FieldViolation> {
         if metric.of_lifecycle() && self != Self::default() {
             return Err(FieldViolation::new(
                 field,
                 "must be empty for CHURN, RETENTION and REACTIVATION: they count every customer",
             ));
+        }
+        let only_surveys = Self { surveys: self.surveys.clone(), ..Self::default() };
+        if metric == Metric::ClosedLoop && (self != only_surveys || self.surveys.len() > 1) {
+            return Err(FieldViolation::new(field, "takes at most one survey id, nothing else, for CLOSED_LOOP_SLA"));
         }
         Ok(self)
     }

@@ -5,6 +5,9 @@ use cx_proto::kpi::v1 as pb;
 use cx_runtime::error::FieldViolation;
 use cx_runtime::stats::target::{TargetStatus, target_status};
 
+/// What a metric field may name.
+const KNOWN: &str = "must be NPS, CSAT, CES, CHURN, RETENTION, REACTIVATION or CLOSED_LOOP_SLA";
+
 /// A KPI the service reports.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Metric {
@@ -20,6 +23,8 @@ pub enum Metric {
     Retention,
     /// Share of the customers lost at the start who purchased (§9.7).
     Reactivation,
+    /// Share of the cases opened acted on within their SLA (§7.10).
+    ClosedLoop,
 }
 
 impl Metric {
@@ -32,9 +37,8 @@ impl Metric {
             Ok(pb::Metric::Churn) => Ok(Self::Churn),
             Ok(pb::Metric::Retention) => Ok(Self::Retention),
             Ok(pb::Metric::Reactivation) => Ok(Self::Reactivation),
-            Ok(pb::Metric::Unspecified) | Err(_) => {
-                Err(FieldViolation::new(field, "must be NPS, CSAT, CES, CHURN, RETENTION or REACTIVATION"))
-            }
+            Ok(pb::Metric::ClosedLoopSla) => Ok(Self::ClosedLoop),
+            Ok(pb::Metric::Unspecified) | Err(_) => Err(FieldViolation::new(field, KNOWN)),
         }
     }
 
@@ -46,6 +50,7 @@ impl Metric {
             Self::Churn => pb::Metric::Churn,
             Self::Retention => pb::Metric::Retention,
             Self::Reactivation => pb::Metric::Reactivation,
+            Self::ClosedLoop => pb::Metric::ClosedLoopSla,
         }
     }
 
@@ -53,6 +58,12 @@ impl Metric {
     /// not by survey from answers.
     pub fn of_lifecycle(self) -> bool {
         matches!(self, Self::Churn | Self::Retention | Self::Reactivation)
+    }
+
+    /// Counted per period by its owner (a customer or case counts once in a
+    /// period, so days do not add up): trends ask for each point.
+    pub fn per_period(self) -> bool {
+        self.of_lifecycle() || self == Self::ClosedLoop
     }
 
     /// Whether a higher value is better (against a target): all but churn.
@@ -69,6 +80,7 @@ impl Metric {
             Self::Churn => 4,
             Self::Retention => 5,
             Self::Reactivation => 6,
+            Self::ClosedLoop => 7,
         }
     }
 
@@ -77,7 +89,7 @@ impl Metric {
         match self {
             Self::Nps => (-100.0, 100.0),
             Self::Ces => (1.0, 7.0),
-            Self::Csat | Self::Churn | Self::Retention | Self::Reactivation => (0.0, 1.0),
+            Self::Csat | Self::Churn | Self::Retention | Self::Reactivation | Self::ClosedLoop => (0.0, 1.0),
         }
     }
 
@@ -86,7 +98,7 @@ impl Metric {
         match self {
             Self::Nps => "nps-margin",
             Self::Ces => "student-t",
-            Self::Csat | Self::Churn | Self::Retention | Self::Reactivation => "wilson",
+            Self::Csat | Self::Churn | Self::Retention | Self::Reactivation | Self::ClosedLoop => "wilson",
         }
     }
 
@@ -148,11 +160,20 @@ mod tests {
         assert_eq!(Metric::parse(1, "metric"), Ok(Metric::Nps));
         assert_eq!(Metric::parse(3, "metric"), Ok(Metric::Ces));
         assert_eq!(Metric::parse(4, "metric"), Ok(Metric::Churn));
-        for bad in [0, 7, -1] {
-            let refused = FieldViolation::new("metric", "must be NPS, CSAT, CES, CHURN, RETENTION or REACTIVATION");
-            assert_eq!(Metric::parse(bad, "metric"), Err(refused));
+        assert_eq!(Metric::parse(7, "metric"), Ok(Metric::ClosedLoop));
+        for bad in [0, 8, -1] {
+            assert_eq!(Metric::parse(bad, "metric"), Err(FieldViolation::new("metric", KNOWN)));
         }
-        for m in [Metric::Nps, Metric::Csat, Metric::Ces, Metric::Churn, Metric::Retention, Metric::Reactivation] {
+        let all = [
+            Metric::Nps,
+            Metric::Csat,
+            Metric::Ces,
+            Metric::Churn,
+            Metric::Retention,
+            Metric::Reactivation,
+            Metric::ClosedLoop,
+        ];
+        for m in all {
             assert_eq!(i32::from(m.code()), i32::from(m.proto()), "{m:?}");
         }
         assert_eq!(Metric::Nps.check_target(-100.0, "v"), Ok(-100.0));

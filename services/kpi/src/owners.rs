@@ -40,8 +40,7 @@ impl Owners {
         Self { survey, profile }
     }
 
-    /// `metric`'s counts over days `first..=last` (for the answers of
-    /// `filter`, for a score).
+    /// `metric`'s counts over days `first..=last` for `filter`.
     pub async fn tally(
         &self,
         t: &TenantId,
@@ -49,21 +48,25 @@ impl Owners {
         (first, last): (NaiveDate, NaiveDate),
         filter: &Filter,
     ) -> Result<Tally, ServiceError> {
-        if metric.of_lifecycle() {
-            let counted = self.periods(t, metric, &[(first, last)]).await?;
+        if metric.per_period() {
+            let counted = self.periods(t, metric, &[(first, last)], filter).await?;
             return Ok(counted.first().copied().unwrap_or(Tally::empty(metric)));
         }
         let groups = self.groups(t, (first, last), filter, false).await?;
         Ok(groups.first().map_or(Tally::empty(metric), |g| tally(metric, g)))
     }
 
-    /// A lifecycle `metric`'s counts of each period, in order.
+    /// A per-period `metric`'s counts of each period, in order.
     pub async fn periods(
         &self,
         t: &TenantId,
         metric: Metric,
         periods: &[(NaiveDate, NaiveDate)],
+        filter: &Filter,
     ) -> Result<Vec<Tally>, ServiceError> {
+        if metric == Metric::ClosedLoop {
+            return self.cases(t, periods, filter).await;
+        }
         let peer = self.profile.as_ref().ok_or_else(|| {
             ServiceError::Unavailable("no profile endpoint: customers' lifecycles cannot be read".into())
         })?;
@@ -99,6 +102,34 @@ impl Owners {
                 Ok((day, tally(metric, g)))
             })
             .collect()
+    }
+
+    /// The closed loop's counts of each period, in order.
+    async fn cases(
+        &self,
+        t: &TenantId,
+        periods: &[(NaiveDate, NaiveDate)],
+        filter: &Filter,
+    ) -> Result<Vec<Tally>, ServiceError> {
+        let peer = self
+            .survey
+            .as_ref()
+            .ok_or_else(|| ServiceError::Unavailable("no survey endpoint: follow-up cases cannot be read".into()))?;
+        let periods = periods
+            .iter()
+            .map(|(first, last)| survey::CasePeriod { start_day: day(*first), end_day: day(*last) })
+            .collect();
+        let survey_id = filter.surveys.first().map(ToString::to_string).unwrap_or_default();
+        let request = survey::AggregateCasesRequest { periods, survey_id };
+        let mut client = SurveyInternalServiceClient::new(peer.channel());
+        let counted = client
+            .aggregate_cases(peer.request(t, request)?)
+            .await
+            .map_err(|s| internal_call_failed(SURVEY, "aggregate cases", &s))?
+            .into_inner()
+            .periods;
+        let metric = Metric::ClosedLoop;
+        Ok(counted.iter().map(|c| Tally::Counted { metric, k: c.acted_within_sla, n: c.opened }).collect())
     }
 
     async fn groups(
@@ -144,7 +175,7 @@ pub fn tally(metric: Metric, group: &survey::ScoreGroup) -> Tally {
             let a = group.csat.unwrap_or_default();
             Tally::Csat { satisfied: a.satisfied, n: a.n }
         }
-        Metric::Churn | Metric::Retention | Metric::Reactivation => Tally::empty(metric),
+        Metric::Churn | Metric::Retention | Metric::Reactivation | Metric::ClosedLoop => Tally::empty(metric),
         Metric::Ces => {
             let a = group.ces.unwrap_or_default();
             // Sums of scores 1–7 are exact in an f64 far past any count.
@@ -159,9 +190,9 @@ pub fn customers(metric: Metric, c: &profile::LifecycleCounts) -> Tally {
         Metric::Churn => (c.lost_by_end, c.customers_at_start),
         Metric::Retention => (c.customers_at_start.saturating_sub(c.lost_by_end), c.customers_at_start),
         Metric::Reactivation => (c.reactivated, c.lost_at_start),
-        Metric::Nps | Metric::Csat | Metric::Ces => (0, 0),
+        Metric::Nps | Metric::Csat | Metric::Ces | Metric::ClosedLoop => (0, 0),
     };
-    Tally::Customers { metric, k, n }
+    Tally::Counted { metric, k, n }
 }
 
 #[cfg(test)]

@@ -19,9 +19,9 @@ pub enum Tally {
     Csat { satisfied: i64, n: i64 },
     /// Count, sum and sum of squares of CES scores.
     Ces(Moments),
-    /// k of n customers, for a lifecycle metric (churn, retention,
-    /// reactivation).
-    Customers { metric: Metric, k: i64, n: i64 },
+    /// k of n customers or cases, counted by the owner for one period
+    /// (churn, retention, reactivation, the closed loop).
+    Counted { metric: Metric, k: i64, n: i64 },
 }
 
 impl Tally {
@@ -31,7 +31,9 @@ impl Tally {
             Metric::Nps => Self::Nps(NpsCounts::default()),
             Metric::Csat => Self::Csat { satisfied: 0, n: 0 },
             Metric::Ces => Self::Ces(Moments::default()),
-            Metric::Churn | Metric::Retention | Metric::Reactivation => Self::Customers { metric, k: 0, n: 0 },
+            Metric::Churn | Metric::Retention | Metric::Reactivation | Metric::ClosedLoop => {
+                Self::Counted { metric, k: 0, n: 0 }
+            }
         }
     }
 
@@ -41,7 +43,7 @@ impl Tally {
             Self::Nps(c) => c.n,
             Self::Csat { n, .. } => *n,
             Self::Ces(m) => m.n,
-            Self::Customers { n, .. } => *n,
+            Self::Counted { n, .. } => *n,
         }
     }
 
@@ -58,7 +60,7 @@ impl Tally {
                 Self::Csat { satisfied: s.saturating_add(satisfied), n: n.saturating_add(m) }
             }
             (Self::Ces(a), Self::Ces(b)) => Self::Ces(a.merge(b)),
-            // Customers of two periods are not a sum: the owner counts each.
+            // Customers of two periods are not a sum: the owner counts each period.
             (this, _) => this,
         }
     }
@@ -79,7 +81,7 @@ impl Tally {
                 let (low, high) = if m.n < 2 { Metric::Ces.scale() } else { m.t_interval95() };
                 Figure::within(Metric::Ces, m.mean(), m.n, low, high)
             }
-            Self::Customers { metric, k, n } => {
+            Self::Counted { metric, k, n } => {
                 let (low, high) = wilson(k, n);
                 Figure::within(metric, cx_runtime::stats::share(k, n), n, low, high)
             }
@@ -95,7 +97,7 @@ impl Tally {
                 proportion_change(*x1, *n1, *x2, *n2, ALPHA)
             }
             (Self::Ces(a), Self::Ces(b)) => welch(*a, *b, ALPHA),
-            (Self::Customers { k: x1, n: n1, .. }, Self::Customers { k: x2, n: n2, .. }) => {
+            (Self::Counted { k: x1, n: n1, .. }, Self::Counted { k: x2, n: n2, .. }) => {
                 proportion_change(*x1, *n1, *x2, *n2, ALPHA)
             }
             _ => welch(Moments::default(), Moments::default(), ALPHA),
@@ -107,7 +109,9 @@ impl Tally {
 pub fn change_test(metric: Metric) -> &'static str {
     match metric {
         Metric::Nps => "nps-z",
-        Metric::Csat | Metric::Churn | Metric::Retention | Metric::Reactivation => "two-proportion-z",
+        Metric::Csat | Metric::Churn | Metric::Retention | Metric::Reactivation | Metric::ClosedLoop => {
+            "two-proportion-z"
+        }
         Metric::Ces => "welch-t",
     }
 }

@@ -23,6 +23,7 @@ cx_testkit::on_both_backends!(
     each_kpi_has_its_hand_worked_value_n_and_interval,
     periods_are_compared_and_trends_group_the_days,
     churn_retention_and_reactivation_count_customers_whose_lifecycle_changes_in_the_period,
+    the_closed_loop_is_the_share_of_cases_acted_on_within_their_sla,
     targets_are_named_by_metric_and_canonical_filter_and_give_a_status,
     requests_are_checked_roles_enforced_and_tenants_kept_apart
 );
@@ -344,6 +345,84 @@ async fn churn_retention_and_reactivation_count_customers_whose_lifecycle_change
     assert_eq!((c.customers_at_start, c.lost_by_end, c.new_customers, c.lost_at_start, c.reactivated), (5, 2, 1, 2, 1));
 }
 
+/// An invitation of `customer` to `survey`, sent now, as a trigger would
+/// have written it (triggers need journey and consents, which this test
+/// does not run); its id.
+async fn invitation(s: &Suite, survey: &str, customer: uuid::Uuid) -> uuid::Uuid {
+    use cx_survey::store::entity::invitation;
+    use sea_orm::{ActiveValue::Set, EntityTrait};
+    let db = cx_runtime::store::open(&s.cluster.store, "survey").await.unwrap();
+    let (id, now) = (uuid::Uuid::now_v7(), chrono::Utc::now());
+    let row = invitation::ActiveModel {
+        tenant_id: Set(s.who.tenant.clone()),
+        id: Set(id),
+        survey_id: Set(survey.parse().unwrap()),
+        survey_version: Set(1),
+        trigger_id: Set(uuid::Uuid::from_u128(0x7819)),
+        customer_id: Set(customer),
+        touchpoint_id: Set(format!("tp-{id}")),
+        map_id: Set(None),
+        step_key: Set(None),
+        channel: Set(Channel::Email as i16),
+        state: Set(survey::InvitationState::Sent as i16),
+        reason: Set(0),
+        created_at: Set(now),
+        send_after: Set(now),
+        sent_at: Set(Some(now)),
+        expire_at: Set(now + chrono::Duration::days(30)),
+        answered_at: Set(None),
+        response_id: Set(None),
+    };
+    invitation::Entity::insert(row).exec(&db).await.unwrap();
+    id
+}
+
+async fn the_closed_loop_is_the_share_of_cases_acted_on_within_their_sla(backend: Backend) {
+    let s = Suite::start(backend).await;
+    let nps = s.survey(survey::SurveyType::Nps).await;
+    // Two detractors answer now (cases due in 48 hours); one case is
+    // assigned at once (acted on within its SLA), the other waits.
+    let mut cases = Vec::new();
+    for name in ["dana", "eve"] {
+        let invited = invitation(&s, &nps, uuid::Uuid::now_v7()).await;
+        let response = survey::Response {
+            id: format!("{name}-1"),
+            survey_id: nps.clone(),
+            invitation_id: invited.to_string(),
+            score: 2,
+            ..Default::default()
+        };
+        let request = authed(survey::SubmitResponseRequest { response: Some(response) }, &s.who.writer);
+        let answered = s.surveys().await.submit_response(request).await.unwrap().into_inner();
+        cases.push(answered.response.unwrap().case_id);
+    }
+    let assign = survey::AssignCaseRequest { id: cases[0].clone(), owner: "call centre".into() };
+    s.surveys().await.assign_case(authed(assign, &s.who.writer)).await.unwrap();
+
+    // 1 of 2: 0.5, Wilson 0.094529 to 0.905471; for the survey alone too.
+    let today = chrono::Utc::now().date_naive().to_string();
+    let ask = |filter| pb::GetKpiRequest {
+        metric: pb::Metric::ClosedLoopSla as i32,
+        start_day: today.clone(),
+        end_day: today.clone(),
+        filter,
+        compare_previous: false,
+    };
+    let got = s.kpis().await.get_kpi(authed(ask(None), &s.who.reader)).await.unwrap().into_inner();
+    assert_eq!(shown(&got.kpi.unwrap()), (0.5, 2, 0.094529, 0.905471));
+    let only = Some(pb::Filter { survey_ids: vec![nps.clone()], ..Default::default() });
+    let got = s.kpis().await.get_kpi(authed(ask(only), &s.who.reader)).await.unwrap().into_inner();
+    assert_eq!(got.kpi.unwrap().n, 2);
+    // Another survey opened none.
+    let other = Some(pb::Filter { survey_ids: vec![uuid::Uuid::now_v7().to_string()], ..Default::default() });
+    let got = s.kpis().await.get_kpi(authed(ask(other), &s.who.reader)).await.unwrap().into_inner();
+    assert_eq!(shown(&got.kpi.unwrap()), (0.0, 0, 0.0, 0.0));
+    // A channel does not filter cases.
+    let channel = Some(pb::Filter { channels: vec![Channel::Web as i32], ..Default::default() });
+    let refused = s.kpis().await.get_kpi(authed(ask(channel), &s.who.reader)).await.unwrap_err();
+    assert_eq!(field_violations(&refused).into_iter().map(|v| v.field).collect::<Vec<_>>(), ["filter"]);
+}
+
 async fn targets_are_named_by_metric_and_canonical_filter_and_give_a_status(backend: Backend) {
     let s = Suite::start(backend).await;
     let nps_survey = s.answered(survey::SurveyType::Nps, &[10, 10, 9, 9, 8, 7, 6, 3]).await;
@@ -410,7 +489,7 @@ async fn requests_are_checked_roles_enforced_and_tenants_kept_apart(backend: Bac
     assert_eq!((theirs.n, theirs.target_status), (0, pb::TargetStatus::Unspecified as i32));
 
     let bad = pb::GetKpiRequest {
-        metric: 7,
+        metric: 99,
         start_day: "2026-03-31".into(),
         end_day: "2016-03-01".into(),
         filter: Some(pb::Filter { map_id: "x".repeat(10_000), step_key: "s".into(), ..Default::default() }),

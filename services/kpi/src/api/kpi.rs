@@ -5,7 +5,7 @@ use chrono::{Days, NaiveDate};
 use cx_proto::kpi::v1 as pb;
 use cx_runtime::TenantId;
 use cx_runtime::auth::{Role, tenant};
-use cx_runtime::days;
+use cx_runtime::days::{self, MAX_PERIODS};
 use cx_runtime::error::{ServiceError, Violations};
 use cx_runtime::stats::Change;
 use tonic::{Request, Response};
@@ -121,11 +121,8 @@ pub(super) async fn get_kpi(api: &KpiApi, request: Request<pb::GetKpiRequest>) -
     Ok(Response::new(pb::GetKpiResponse { kpi: Some(kpi), previous, change }))
 }
 
-/// Most points of a lifecycle trend: each is a period profile counts.
-pub const MAX_LIFECYCLE_POINTS: usize = 400;
-
-/// A trend's points: a score's from the owner's daily counts, a lifecycle
-/// metric's each counted as its own period.
+/// A trend's points: a score's from the owner's daily counts, a per-period
+/// metric's each counted as its own period (at most `MAX_PERIODS`).
 async fn trend_points(
     api: &KpiApi,
     t: &TenantId,
@@ -134,19 +131,19 @@ async fn trend_points(
     range: Range,
     filter: &Filter,
 ) -> Result<Vec<Point>, ServiceError> {
-    if !metric.of_lifecycle() {
+    if !metric.per_period() {
         let daily = api.owners.daily(t, metric, range, filter).await?;
         return Ok(points(metric, granularity, range, &daily));
     }
     let periods = groups(granularity, range);
-    if periods.len() > MAX_LIFECYCLE_POINTS {
+    if periods.len() > MAX_PERIODS {
         let described = format!(
-            "gives {} points; a lifecycle trend has at most {MAX_LIFECYCLE_POINTS}: take a longer one",
+            "gives {} points; a trend of this metric has at most {MAX_PERIODS}: take a longer one",
             periods.len()
         );
         return Err(ServiceError::invalid("granularity", described));
     }
-    let counted = api.owners.periods(t, metric, &periods).await?;
+    let counted = api.owners.periods(t, metric, &periods, filter).await?;
     Ok(periods.into_iter().zip(counted).map(|((first, last), tally)| Point { first, last, tally }).collect())
 }
 
@@ -204,7 +201,7 @@ mod tests {
         let filter = pb::Filter { channels: vec![13], ..Default::default() };
         let got = parse(0, ("2026-03-31", "2026-03-01"), Some(&filter), |out| out.add("granularity", "x"));
         let expected = [
-            ("metric", "must be NPS, CSAT, CES, CHURN, RETENTION or REACTIVATION"),
+            ("metric", "must be NPS, CSAT, CES, CHURN, RETENTION, REACTIVATION or CLOSED_LOOP_SLA"),
             ("end_day", "must not be before start_day"),
             ("filter.channels[0]", "13 is not a known channel"),
             ("granularity", "x"),

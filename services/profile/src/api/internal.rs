@@ -38,8 +38,6 @@ use crate::store::standing::Standing;
 
 /// Most customers one `CheckConsents` call asks about.
 pub const MAX_CONSENT_CHECK: usize = 10_000;
-/// Most periods one `AggregateLifecycle` call counts (a trend's points).
-pub const MAX_LIFECYCLE_PERIODS: usize = 400;
 
 #[derive(Clone, Debug)]
 pub struct ProfileInternal {
@@ -207,18 +205,7 @@ impl ProfileInternalService for ProfileInternal {
     ) -> Result<Response<pb::AggregateLifecycleResponse>, Status> {
         let t = tenant_of_call_by(&request, KPI)?;
         let periods = &request.get_ref().periods;
-        if periods.is_empty() || periods.len() > MAX_LIFECYCLE_PERIODS {
-            let described = format!("has 1 to {MAX_LIFECYCLE_PERIODS} periods (has {})", periods.len());
-            return Err(FieldViolation::new("periods", described).into());
-        }
-        let ranges = each(periods, |i, p| {
-            cx_runtime::days::range(&p.start_day, &p.end_day).map_err(|found| {
-                Vec::from(found)
-                    .into_iter()
-                    .map(|v| FieldViolation::new(format!("periods[{i}].{}", v.field), v.description))
-                    .collect::<Vec<_>>()
-            })
-        })?;
+        let ranges = cx_runtime::days::periods(periods.iter().map(|p| (p.start_day.as_str(), p.end_day.as_str())))?;
         let mut counted = Vec::with_capacity(ranges.len());
         for (first, last) in ranges {
             counted.push(self.store.lifecycle_counts(&t, first, last).await?);

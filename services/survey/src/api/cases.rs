@@ -79,7 +79,7 @@ fn case_id(raw: &str) -> Result<Uuid, FieldViolation> {
     parse_uuid(raw, "id", "a case id")
 }
 
-fn optional_uuid(raw: &str, field: &str, what: &str) -> Result<Option<Uuid>, FieldViolation> {
+pub(super) fn optional_uuid(raw: &str, field: &str, what: &str) -> Result<Option<Uuid>, FieldViolation> {
     (!raw.is_empty()).then(|| parse_uuid(raw, field, what)).transpose()
 }
 

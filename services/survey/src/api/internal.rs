@@ -2,17 +2,20 @@
 //! behind the service identity (user tokens are refused by the server):
 //! every customer's latest scores and open cases, page by page, for the
 //! service keeping a copy of them ([`cx_runtime::keyset`],
-//! [`crate::store::score_facts`]); the score aggregates, for the kpi
-//! service (the public RPC's own code, `api::aggregates`).
+//! [`crate::store::score_facts`]); the score aggregates and the counts of
+//! follow-up cases, for the kpi service (the public RPCs' own code,
+//! `api::aggregates`, `store::cases::report`).
 
+use super::cases::optional_uuid;
 use cx_proto::survey::v1 as pb;
 use cx_proto::survey::v1::survey_internal_service_server::SurveyInternalService;
+use cx_runtime::error::all2;
 use cx_runtime::identity::{KPI, tenant_of_call_by};
 use cx_runtime::keyset::{FACT_LOADER, Keyset, pages};
 use futures::stream::BoxStream;
 use tonic::{Request, Response, Status};
 
-use crate::store::SurveyStore;
+use crate::store::{SurveyStore, cases};
 
 #[derive(Clone, Debug)]
 pub struct SurveyInternal {
@@ -52,5 +55,28 @@ impl SurveyInternalService for SurveyInternal {
         let query = request.into_inner().query.unwrap_or_default();
         let groups = super::aggregates::score_aggregates(&self.store, &t, &query).await?.groups;
         Ok(Response::new(pb::AggregateScoresResponse { groups }))
+    }
+
+    async fn aggregate_cases(
+        &self,
+        request: Request<pb::AggregateCasesRequest>,
+    ) -> Result<Response<pb::AggregateCasesResponse>, Status> {
+        let t = tenant_of_call_by(&request, KPI)?;
+        let r = request.get_ref();
+        let (ranges, survey) = all2(
+            cx_runtime::days::periods(r.periods.iter().map(|p| (p.start_day.as_str(), p.end_day.as_str()))),
+            optional_uuid(&r.survey_id, "survey_id", "a survey id"),
+        )?;
+        let now = cx_runtime::store::now();
+        let mut periods = Vec::with_capacity(ranges.len());
+        for ((first, last), asked) in ranges.into_iter().zip(&r.periods) {
+            let report = cases::report(self.store.db(), &t, first, last, survey, now).await?;
+            periods.push(pb::CaseCounts {
+                period: Some(asked.clone()),
+                opened: report.opened,
+                acted_within_sla: report.acted_within_sla,
+            });
+        }
+        Ok(Response::new(pb::AggregateCasesResponse { periods }))
     }
 }
