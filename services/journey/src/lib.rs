@@ -51,7 +51,7 @@ pub async fn build(ctx: &ServiceContext) -> Result<Arc<dyn ServiceModule>, Confi
     // triggers, segmentation's facts).
     let store = JourneyStore::new(parts.db.clone()).with_offers(ctx.fed(Feed::Touchpoints, NAME)?);
     let api = JourneyApi::new(store.clone(), resolver.clone(), parts.cache.clone());
-    let internal = JourneyInternal::new(store.clone());
+    let internal = JourneyInternal::new(store.clone(), api.clone());
     let participant = Arc::new(inbox::JourneyParticipant::new(resolver, parts.cache.clone()));
     Ok(parts
         .module::<Migrator>()

@@ -88,6 +88,10 @@ impl Filter {
         if metric == Metric::ClosedLoop && (self != only_surveys || self.surveys.len() > 1) {
             return Err(FieldViolation::new(field, "takes at most one survey id, nothing else, for CLOSED_LOOP_SLA"));
         }
+        let only_map = Self { map: self.map, ..Self::default() };
+        if metric == Metric::Conversion && (self.map.is_none() || self != only_map) {
+            return Err(FieldViolation::new(field, "takes a map_id, and nothing else, for CONVERSION"));
+        }
         Ok(self)
     }
 

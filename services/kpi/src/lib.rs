@@ -44,7 +44,11 @@ pub const SERVICE: ServiceDef =
 /// Builds the service over its own database (opened lazily).
 pub async fn build(ctx: &ServiceContext) -> Result<Arc<dyn ServiceModule>, ConfigError> {
     let parts = Parts::open(ctx, NAME).await?;
-    let owners = Owners::new(parts.internal_peer(owners::SURVEY), parts.internal_peer(owners::PROFILE));
+    let owners = Owners::new(
+        parts.internal_peer(owners::SURVEY),
+        parts.internal_peer(owners::PROFILE),
+        parts.internal_peer(owners::JOURNEY),
+    );
     let api = KpiApi::new(parts.db.clone(), owners);
     Ok(parts.module::<Migrator>().serve(KpiServiceServer::new(api)).build())
 }

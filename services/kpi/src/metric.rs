@@ -6,7 +6,7 @@ use cx_runtime::error::FieldViolation;
 use cx_runtime::stats::target::{TargetStatus, target_status};
 
 /// What a metric field may name.
-const KNOWN: &str = "must be NPS, CSAT, CES, CHURN, RETENTION, REACTIVATION or CLOSED_LOOP_SLA";
+const KNOWN: &str = "must be NPS, CSAT, CES, CHURN, RETENTION, REACTIVATION, CLOSED_LOOP_SLA or CONVERSION";
 
 /// A KPI the service reports.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -25,6 +25,8 @@ pub enum Metric {
     Reactivation,
     /// Share of the cases opened acted on within their SLA (§7.10).
     ClosedLoop,
+    /// Share of a map's instances that reached its conversion step (§9.5).
+    Conversion,
 }
 
 impl Metric {
@@ -38,6 +40,7 @@ impl Metric {
             Ok(pb::Metric::Retention) => Ok(Self::Retention),
             Ok(pb::Metric::Reactivation) => Ok(Self::Reactivation),
             Ok(pb::Metric::ClosedLoopSla) => Ok(Self::ClosedLoop),
+            Ok(pb::Metric::Conversion) => Ok(Self::Conversion),
             Ok(pb::Metric::Unspecified) | Err(_) => Err(FieldViolation::new(field, KNOWN)),
         }
     }
@@ -51,6 +54,7 @@ impl Metric {
             Self::Retention => pb::Metric::Retention,
             Self::Reactivation => pb::Metric::Reactivation,
             Self::ClosedLoop => pb::Metric::ClosedLoopSla,
+            Self::Conversion => pb::Metric::Conversion,
         }
     }
 
@@ -63,7 +67,7 @@ impl Metric {
     /// Counted per period by its owner (a customer or case counts once in a
     /// period, so days do not add up): trends ask for each point.
     pub fn per_period(self) -> bool {
-        self.of_lifecycle() || self == Self::ClosedLoop
+        self.of_lifecycle() || matches!(self, Self::ClosedLoop | Self::Conversion)
     }
 
     /// Whether a higher value is better (against a target): all but churn.
@@ -81,6 +85,7 @@ impl Metric {
             Self::Retention => 5,
             Self::Reactivation => 6,
             Self::ClosedLoop => 7,
+            Self::Conversion => 8,
         }
     }
 
@@ -89,7 +94,9 @@ impl Metric {
         match self {
             Self::Nps => (-100.0, 100.0),
             Self::Ces => (1.0, 7.0),
-            Self::Csat | Self::Churn | Self::Retention | Self::Reactivation | Self::ClosedLoop => (0.0, 1.0),
+            Self::Csat | Self::Churn | Self::Retention | Self::Reactivation | Self::ClosedLoop | Self::Conversion => {
+                (0.0, 1.0)
+            }
         }
     }
 
@@ -98,7 +105,9 @@ impl Metric {
         match self {
             Self::Nps => "nps-margin",
             Self::Ces => "student-t",
-            Self::Csat | Self::Churn | Self::Retention | Self::Reactivation | Self::ClosedLoop => "wilson",
+            Self::Csat | Self::Churn | Self::Retention | Self::Reactivation | Self::ClosedLoop | Self::Conversion => {
+                "wilson"
+            }
         }
     }
 
@@ -161,7 +170,8 @@ mod tests {
         assert_eq!(Metric::parse(3, "metric"), Ok(Metric::Ces));
         assert_eq!(Metric::parse(4, "metric"), Ok(Metric::Churn));
         assert_eq!(Metric::parse(7, "metric"), Ok(Metric::ClosedLoop));
-        for bad in [0, 8, -1] {
+        assert_eq!(Metric::parse(8, "metric"), Ok(Metric::Conversion));
+        for bad in [0, 9, -1] {
             assert_eq!(Metric::parse(bad, "metric"), Err(FieldViolation::new("metric", KNOWN)));
         }
         let all = [
@@ -172,6 +182,7 @@ mod tests {
             Metric::Retention,
             Metric::Reactivation,
             Metric::ClosedLoop,
+            Metric::Conversion,
         ];
         for m in all {
             assert_eq!(i32::from(m.code()), i32::from(m.proto()), "{m:?}");

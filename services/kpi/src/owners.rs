@@ -5,6 +5,8 @@
 //! (`ProfileInternalService.AggregateLifecycle`, §9.2, §9.3), per period.
 
 use chrono::NaiveDate;
+use cx_proto::journey::v1 as journey;
+use cx_proto::journey::v1::journey_internal_service_client::JourneyInternalServiceClient;
 use cx_proto::profile::v1 as profile;
 use cx_proto::profile::v1::profile_internal_service_client::ProfileInternalServiceClient;
 use cx_proto::survey::v1 as survey;
@@ -22,12 +24,15 @@ use crate::tally::Tally;
 pub const SURVEY: &str = "survey";
 /// The profile service's.
 pub const PROFILE: &str = "profile";
+/// The journey service's.
+pub const JOURNEY: &str = "journey";
 
 /// The services this one asks.
 #[derive(Clone, Debug)]
 pub struct Owners {
     survey: Option<InternalPeer>,
     profile: Option<InternalPeer>,
+    journey: Option<InternalPeer>,
 }
 
 fn day(date: NaiveDate) -> String {
@@ -35,9 +40,10 @@ fn day(date: NaiveDate) -> String {
 }
 
 impl Owners {
-    /// `survey`, `profile`: their internal RPCs, when the deployment runs them.
-    pub fn new(survey: Option<InternalPeer>, profile: Option<InternalPeer>) -> Self {
-        Self { survey, profile }
+    /// `survey`, `profile`, `journey`: their internal RPCs, when the
+    /// deployment runs them.
+    pub fn new(survey: Option<InternalPeer>, profile: Option<InternalPeer>, journey: Option<InternalPeer>) -> Self {
+        Self { survey, profile, journey }
     }
 
     /// `metric`'s counts over days `first..=last` for `filter`.
@@ -66,6 +72,9 @@ impl Owners {
     ) -> Result<Vec<Tally>, ServiceError> {
         if metric == Metric::ClosedLoop {
             return self.cases(t, periods, filter).await;
+        }
+        if metric == Metric::Conversion {
+            return self.conversion(t, periods, filter).await;
         }
         let peer = self.profile.as_ref().ok_or_else(|| {
             ServiceError::Unavailable("no profile endpoint: customers' lifecycles cannot be read".into())
@@ -102,6 +111,36 @@ impl Owners {
                 Ok((day, tally(metric, g)))
             })
             .collect()
+    }
+
+    /// A map's conversion counts of each period, in order. A map the
+    /// tenant does not have is the caller's NOT_FOUND.
+    async fn conversion(
+        &self,
+        t: &TenantId,
+        periods: &[(NaiveDate, NaiveDate)],
+        filter: &Filter,
+    ) -> Result<Vec<Tally>, ServiceError> {
+        let peer = self
+            .journey
+            .as_ref()
+            .ok_or_else(|| ServiceError::Unavailable("no journey endpoint: journey maps cannot be read".into()))?;
+        let map = filter.map.ok_or_else(|| ServiceError::invalid("filter.map_id", "is required for CONVERSION"))?;
+        let periods = periods
+            .iter()
+            .map(|(first, last)| journey::ConversionPeriod { start_day: day(*first), end_day: day(*last) })
+            .collect();
+        let request = journey::AggregateConversionRequest { map_id: map.to_string(), periods };
+        let mut client = JourneyInternalServiceClient::new(peer.channel());
+        let counted = match client.aggregate_conversion(peer.request(t, request)?).await {
+            Ok(answer) => answer.into_inner().periods,
+            Err(status) if status.code() == tonic::Code::NotFound => {
+                return Err(ServiceError::not_found(format_args!("journey map {map}")));
+            }
+            Err(status) => return Err(internal_call_failed(JOURNEY, "aggregate conversions", &status)),
+        };
+        let metric = Metric::Conversion;
+        Ok(counted.iter().map(|c| Tally::Counted { metric, k: c.conversions, n: c.instances }).collect())
     }
 
     /// The closed loop's counts of each period, in order.
@@ -175,7 +214,9 @@ pub fn tally(metric: Metric, group: &survey::ScoreGroup) -> Tally {
             let a = group.csat.unwrap_or_default();
             Tally::Csat { satisfied: a.satisfied, n: a.n }
         }
-        Metric::Churn | Metric::Retention | Metric::Reactivation | Metric::ClosedLoop => Tally::empty(metric),
+        Metric::Churn | Metric::Retention | Metric::Reactivation | Metric::ClosedLoop | Metric::Conversion => {
+            Tally::empty(metric)
+        }
         Metric::Ces => {
             let a = group.ces.unwrap_or_default();
             // Sums of scores 1–7 are exact in an f64 far past any count.
@@ -190,7 +231,7 @@ pub fn customers(metric: Metric, c: &profile::LifecycleCounts) -> Tally {
         Metric::Churn => (c.lost_by_end, c.customers_at_start),
         Metric::Retention => (c.customers_at_start.saturating_sub(c.lost_by_end), c.customers_at_start),
         Metric::Reactivation => (c.reactivated, c.lost_at_start),
-        Metric::Nps | Metric::Csat | Metric::Ces | Metric::ClosedLoop => (0, 0),
+        Metric::Nps | Metric::Csat | Metric::Ces | Metric::ClosedLoop | Metric::Conversion => (0, 0),
     };
     Tally::Counted { metric, k, n }
 }

@@ -31,7 +31,7 @@ impl Tally {
             Metric::Nps => Self::Nps(NpsCounts::default()),
             Metric::Csat => Self::Csat { satisfied: 0, n: 0 },
             Metric::Ces => Self::Ces(Moments::default()),
-            Metric::Churn | Metric::Retention | Metric::Reactivation | Metric::ClosedLoop => {
+            Metric::Churn | Metric::Retention | Metric::Reactivation | Metric::ClosedLoop | Metric::Conversion => {
                 Self::Counted { metric, k: 0, n: 0 }
             }
         }
@@ -109,9 +109,12 @@ impl Tally {
 pub fn change_test(metric: Metric) -> &'static str {
     match metric {
         Metric::Nps => "nps-z",
-        Metric::Csat | Metric::Churn | Metric::Retention | Metric::Reactivation | Metric::ClosedLoop => {
-            "two-proportion-z"
-        }
+        Metric::Csat
+        | Metric::Churn
+        | Metric::Retention
+        | Metric::Reactivation
+        | Metric::ClosedLoop
+        | Metric::Conversion => "two-proportion-z",
         Metric::Ces => "welch-t",
     }
 }

@@ -6,6 +6,8 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use cx_proto::common::v1::Channel;
+use cx_proto::journey::v1 as journey;
+use cx_proto::journey::v1::journey_service_client::JourneyServiceClient;
 use cx_proto::kpi::v1 as pb;
 use cx_proto::kpi::v1::kpi_service_client::KpiServiceClient;
 use cx_proto::profile::v1 as profile;
@@ -24,11 +26,13 @@ cx_testkit::on_both_backends!(
     periods_are_compared_and_trends_group_the_days,
     churn_retention_and_reactivation_count_customers_whose_lifecycle_changes_in_the_period,
     the_closed_loop_is_the_share_of_cases_acted_on_within_their_sla,
+    conversion_is_the_share_of_a_maps_instances_that_reached_its_conversion_step,
     targets_are_named_by_metric_and_canonical_filter_and_give_a_status,
     requests_are_checked_roles_enforced_and_tenants_kept_apart
 );
 
-const SERVICES: Registry = Registry::new(&[cx_profile::SERVICE, cx_survey::SERVICE, cx_kpi::SERVICE]);
+const SERVICES: Registry =
+    Registry::new(&[cx_profile::SERVICE, cx_journey::SERVICE, cx_survey::SERVICE, cx_kpi::SERVICE]);
 const MARCH: (&str, &str) = ("2026-03-01", "2026-03-31");
 
 struct Suite {
@@ -420,6 +424,62 @@ async fn the_closed_loop_is_the_share_of_cases_acted_on_within_their_sla(backend
     // A channel does not filter cases.
     let channel = Some(pb::Filter { channels: vec![Channel::Web as i32], ..Default::default() });
     let refused = s.kpis().await.get_kpi(authed(ask(channel), &s.who.reader)).await.unwrap_err();
+    assert_eq!(field_violations(&refused).into_iter().map(|v| v.field).collect::<Vec<_>>(), ["filter"]);
+}
+
+async fn conversion_is_the_share_of_a_maps_instances_that_reached_its_conversion_step(backend: Backend) {
+    let s = Suite::start(backend).await;
+    let mut journeys = JourneyServiceClient::new(s.cluster.server("journey").channel().await);
+    let step = |key: &str, conversion: bool| journey::Step {
+        key: key.into(),
+        name: key.into(),
+        phase: journey::Phase::During as i32,
+        importance: 1,
+        target_score: 7.0,
+        conversion,
+        ..Default::default()
+    };
+    let map = journey::JourneyMap {
+        name: "Online order".into(),
+        customer_type: "anyone".into(),
+        meta_journey: journey::MetaJourney::Chore as i32,
+        steps: vec![step("browse", false), step("order", true)],
+        ..Default::default()
+    };
+    let request = authed(journey::CreateJourneyMapRequest { journey_map: Some(map) }, &s.who.admin);
+    let map = journeys.create_journey_map(request).await.unwrap().into_inner().journey_map.unwrap().id;
+    // Five customers browse on 5 March 2026; two of them order: 2 of 5.
+    let mut touchpoints = Vec::new();
+    for (i, name) in ["ana", "bob", "cy", "dee", "eli"].iter().enumerate() {
+        let steps: &[&str] = if i < 2 { &["browse", "order"] } else { &["browse"] };
+        for (k, key) in steps.iter().enumerate() {
+            let identity =
+                profile::Identity { kind: profile::IdentityKind::Email as i32, value: format!("{name}@example.com") };
+            touchpoints.push(journey::Touchpoint {
+                id: format!("{name}-{key}"),
+                customer: Some(journey::touchpoint::Customer::Identity(identity)),
+                channel: Channel::Web as i32,
+                occur_time: Some(cx_proto::timestamp(format!("2026-03-05T10:0{k}:00Z").parse().unwrap())),
+                kind: cx_proto::common::v1::InteractionKind::Informative as i32,
+                initiator: cx_proto::common::v1::Initiator::Pull as i32,
+                map_id: map.clone(),
+                step_key: (*key).into(),
+                instance_id: format!("order-{name}"),
+                ..Default::default()
+            });
+        }
+    }
+    let request = journey::IngestTouchpointsRequest { touchpoints, all_or_nothing: true };
+    assert_eq!(journeys.ingest_touchpoints(authed(request, &s.who.writer)).await.unwrap().into_inner().accepted, 7);
+
+    // 2 of 5: 0.4, Wilson 0.117618 to 0.769280.
+    let on = |map: &str| Some(pb::Filter { map_id: map.into(), ..Default::default() });
+    let conversion = s.get(pb::Metric::Conversion, on(&map), &s.who.reader).await.unwrap();
+    assert_eq!(shown(&conversion), (0.4, 5, 0.117618, 0.76928));
+    // A map the tenant does not have; a conversion without a map.
+    let unknown = s.get(pb::Metric::Conversion, on("0190c1d2-0000-7000-8000-000000000001"), &s.who.reader).await;
+    assert_eq!(unknown.unwrap_err().code(), Code::NotFound);
+    let refused = s.get(pb::Metric::Conversion, None, &s.who.reader).await.unwrap_err();
     assert_eq!(field_violations(&refused).into_iter().map(|v| v.field).collect::<Vec<_>>(), ["filter"]);
 }
 

@@ -1,17 +1,21 @@
 //! `cx.journey.v1.JourneyInternalService`: what other services ask journey,
 //! behind the service identity (user tokens are refused by the server):
 //! every customer's touchpoint facts, page by page, for the service keeping
-//! a copy of them ([`cx_runtime::keyset`], [`crate::store::touch_facts`]).
+//! a copy of them ([`cx_runtime::keyset`], [`crate::store::touch_facts`]);
+//! a map's conversion per period, for the kpi service (AnalyzeJourney's own
+//! analysis, through its cache).
 
 use cx_proto::journey::v1 as pb;
 use cx_proto::journey::v1::journey_internal_service_server::JourneyInternalService;
 use cx_runtime::days::day_number;
 use cx_runtime::error::{FieldViolation, all3};
-use cx_runtime::identity::tenant_of_call_by;
+use cx_runtime::identity::{KPI, tenant_of_call_by};
+use cx_runtime::input::parse_uuid;
 use cx_runtime::keyset::{FACT_LOADER, Keyset, pages};
 use futures::stream::BoxStream;
 use tonic::{Request, Response, Status};
 
+use super::JourneyApi;
 use crate::store::JourneyStore;
 use crate::store::touch_facts::TouchCut;
 
@@ -22,11 +26,13 @@ pub const MAX_EXPORT_DAYS: i32 = 400;
 #[derive(Clone, Debug)]
 pub struct JourneyInternal {
     store: JourneyStore,
+    /// Its analyses, cached per map as AnalyzeJourney's are.
+    api: JourneyApi,
 }
 
 impl JourneyInternal {
-    pub fn new(store: JourneyStore) -> Self {
-        Self { store }
+    pub fn new(store: JourneyStore, api: JourneyApi) -> Self {
+        Self { store, api }
     }
 }
 
@@ -72,5 +78,30 @@ impl JourneyInternalService for JourneyInternal {
             async move { store.touch_page(&t, after, size, cut).await }
         };
         Ok(Response::new(pages(start, |page, cursor| page.cursor = cursor, read)))
+    }
+
+    async fn aggregate_conversion(
+        &self,
+        request: Request<pb::AggregateConversionRequest>,
+    ) -> Result<Response<pb::AggregateConversionResponse>, Status> {
+        let t = tenant_of_call_by(&request, KPI)?;
+        let r = request.get_ref();
+        let (map, ranges) = cx_runtime::error::all2(
+            parse_uuid(&r.map_id, "map_id", "a journey map id"),
+            cx_runtime::days::periods(r.periods.iter().map(|p| (p.start_day.as_str(), p.end_day.as_str()))),
+        )?;
+        let map = self.store.get_map(&t, map, None).await?;
+        let mut periods = Vec::with_capacity(ranges.len());
+        for ((first, last), asked) in ranges.into_iter().zip(&r.periods) {
+            let since = first.and_time(chrono::NaiveTime::MIN).and_utc();
+            let until = since + chrono::Duration::days((last - first).num_days() + 1);
+            let analysis = self.api.analysis(&t, &map, since, until, 0).await?;
+            periods.push(pb::ConversionCounts {
+                period: Some(asked.clone()),
+                instances: analysis.instances,
+                conversions: analysis.conversions,
+            });
+        }
+        Ok(Response::new(pb::AggregateConversionResponse { periods }))
     }
 }

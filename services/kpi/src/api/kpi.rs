@@ -201,7 +201,7 @@ mod tests {
         let filter = pb::Filter { channels: vec![13], ..Default::default() };
         let got = parse(0, ("2026-03-31", "2026-03-01"), Some(&filter), |out| out.add("granularity", "x"));
         let expected = [
-            ("metric", "must be NPS, CSAT, CES, CHURN, RETENTION, REACTIVATION or CLOSED_LOOP_SLA"),
+            ("metric", "must be NPS, CSAT, CES, CHURN, RETENTION, REACTIVATION, CLOSED_LOOP_SLA or CONVERSION"),
             ("end_day", "must not be before start_day"),
             ("filter.channels[0]", "13 is not a known channel"),
             ("granularity", "x"),
