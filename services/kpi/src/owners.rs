@@ -35,6 +35,12 @@ pub struct Owners {
     journey: Option<InternalPeer>,
 }
 
+/// The peer, or UNAVAILABLE saying `missing` when the deployment has no
+/// endpoint for it.
+fn reachable<'a>(peer: Option<&'a InternalPeer>, missing: &str) -> Result<&'a InternalPeer, ServiceError> {
+    peer.ok_or_else(|| ServiceError::Unavailable(missing.to_owned()))
+}
+
 fn day(date: NaiveDate) -> String {
     date.format("%Y-%m-%d").to_string()
 }
@@ -76,9 +82,7 @@ impl Owners {
         if metric == Metric::Conversion {
             return self.conversion(t, periods, filter).await;
         }
-        let peer = self.profile.as_ref().ok_or_else(|| {
-            ServiceError::Unavailable("no profile endpoint: customers' lifecycles cannot be read".into())
-        })?;
+        let peer = reachable(self.profile.as_ref(), "no profile endpoint: customers' lifecycles cannot be read")?;
         let periods = periods
             .iter()
             .map(|(first, last)| profile::LifecyclePeriod { start_day: day(*first), end_day: day(*last) })
@@ -121,10 +125,7 @@ impl Owners {
         periods: &[(NaiveDate, NaiveDate)],
         filter: &Filter,
     ) -> Result<Vec<Tally>, ServiceError> {
-        let peer = self
-            .journey
-            .as_ref()
-            .ok_or_else(|| ServiceError::Unavailable("no journey endpoint: journey maps cannot be read".into()))?;
+        let peer = reachable(self.journey.as_ref(), "no journey endpoint: journey maps cannot be read")?;
         let map = filter.map.ok_or_else(|| ServiceError::invalid("filter.map_id", "is required for CONVERSION"))?;
         let periods = periods
             .iter()
@@ -150,10 +151,7 @@ impl Owners {
         periods: &[(NaiveDate, NaiveDate)],
         filter: &Filter,
     ) -> Result<Vec<Tally>, ServiceError> {
-        let peer = self
-            .survey
-            .as_ref()
-            .ok_or_else(|| ServiceError::Unavailable("no survey endpoint: follow-up cases cannot be read".into()))?;
+        let peer = reachable(self.survey.as_ref(), "no survey endpoint: follow-up cases cannot be read")?;
         let periods = periods
             .iter()
             .map(|(first, last)| survey::CasePeriod { start_day: day(*first), end_day: day(*last) })
@@ -178,10 +176,7 @@ impl Owners {
         filter: &Filter,
         by_day: bool,
     ) -> Result<Vec<survey::ScoreGroup>, ServiceError> {
-        let survey = self
-            .survey
-            .as_ref()
-            .ok_or_else(|| ServiceError::Unavailable("no survey endpoint: survey scores cannot be read".into()))?;
+        let survey = reachable(self.survey.as_ref(), "no survey endpoint: survey scores cannot be read")?;
         let canonical = filter.proto();
         let query = survey::GetScoreAggregatesRequest {
             start_day: day(first),
