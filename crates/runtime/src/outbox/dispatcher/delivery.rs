@@ -2,7 +2,7 @@
 //! what an expander makes of it), one span per delivery in the trace that
 //! wrote the row, a round that settles every outcome, and the loop.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -205,7 +205,7 @@ impl Dispatcher {
         const SETTLE_EVERY: Duration = Duration::from_millis(200);
         let in_flight = self.config.in_flight.max(1);
         let mut places = Places::new(self.config.tenant_places.clamp(1, in_flight));
-        let mut queue: std::collections::VecDeque<(Claimed, Content)> = std::collections::VecDeque::new();
+        let mut queue: VecDeque<(Claimed, Content)> = VecDeque::new();
         let mut running = futures::stream::FuturesUnordered::new();
         let mut done: Vec<(Claimed, Result<bool, tonic::Status>)> = Vec::new();
         let mut last_settle = tokio::time::Instant::now();
@@ -213,7 +213,7 @@ impl Dispatcher {
         while !*stop.borrow() {
             // Claim when no claimed row can start and a place is free.
             let mut idle = false;
-            if running.len() < in_flight && !queue.iter().any(|(row, _)| places.open(row)) {
+            if running.len() < in_flight && places.next(&queue).is_none() {
                 let limit = self.claim_limit(in_flight - running.len());
                 match self.claim_contents(limit, &places.full()).await {
                     Ok((count, sending)) => {
@@ -227,7 +227,7 @@ impl Dispatcher {
                 }
             }
             while running.len() < in_flight {
-                let Some(next) = queue.iter().position(|(row, _)| places.open(row)) else { break };
+                let Some(next) = places.next(&queue) else { break };
                 let Some((message, content)) = queue.remove(next) else { break };
                 places.take(&message);
                 let this = &self;
@@ -253,7 +253,7 @@ impl Dispatcher {
                 }
             }
             if running.is_empty() {
-                if idle && !queue.iter().any(|(row, _)| places.open(row)) {
+                if idle && places.next(&queue).is_none() {
                     tokio::select! {
                         _ = tokio::time::sleep(self.config.poll) => {}
                         _ = stop.changed() => {}
@@ -264,7 +264,7 @@ impl Dispatcher {
             // Wait for a delivery to end, or for the time to record outcomes.
             let deadline = last_settle + SETTLE_EVERY;
             // A free place looks for due rows again after `poll`.
-            let looking = running.len() < in_flight && !queue.iter().any(|(row, _)| places.open(row));
+            let looking = running.len() < in_flight && places.next(&queue).is_none();
             tokio::select! {
                 Some(finished) = running.next() => {
                     places.free(&finished.0);
@@ -312,6 +312,11 @@ impl Places {
     /// Whether `row`'s tenant may take one more place.
     fn open(&self, row: &Claimed) -> bool {
         self.held.get(&row.tenant_id).copied().unwrap_or(0) < self.share
+    }
+
+    /// Where in `queue` the first row whose tenant may take a place is.
+    fn next(&self, queue: &VecDeque<(Claimed, Content)>) -> Option<usize> {
+        queue.iter().position(|(row, _)| self.open(row))
     }
 
     /// The tenants holding their whole share.
