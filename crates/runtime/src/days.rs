@@ -6,6 +6,8 @@
 
 use chrono::{DateTime, NaiveDate, Utc};
 
+use cx_proto::common::v1::DayRange;
+
 use crate::error::{FieldViolation, Violations, all2};
 
 /// The number of the UTC day of `at`.
@@ -53,17 +55,25 @@ pub fn range(start: &str, end: &str) -> Result<(NaiveDate, NaiveDate), Violation
 /// Most periods one request counts (a trend's points, each its own period).
 pub const MAX_PERIODS: usize = 400;
 
-/// `periods` (start and end day of each), each checked as [`range`], in
-/// order: 1 to [`MAX_PERIODS`], every violation named `periods[i].…`.
-pub fn periods<'a>(
-    periods: impl ExactSizeIterator<Item = (&'a str, &'a str)>,
-) -> Result<Vec<(NaiveDate, NaiveDate)>, Violations> {
+/// A day as [`range`] reads it: `YYYY-MM-DD`.
+pub fn written(date: NaiveDate) -> String {
+    date.format("%Y-%m-%d").to_string()
+}
+
+/// `first..=last` as the protos send a range of days.
+pub fn day_range((first, last): (NaiveDate, NaiveDate)) -> DayRange {
+    DayRange { start_day: written(first), end_day: written(last) }
+}
+
+/// `periods`, each checked as [`range`], in order: 1 to [`MAX_PERIODS`],
+/// every violation named `periods[i].…`.
+pub fn periods(periods: &[DayRange]) -> Result<Vec<(NaiveDate, NaiveDate)>, Violations> {
     let n = periods.len();
     if n == 0 || n > MAX_PERIODS {
         return Err(FieldViolation::new("periods", format!("has 1 to {MAX_PERIODS} periods (has {n})")).into());
     }
-    crate::error::each(periods, |i, (start, end)| {
-        range(start, end).map_err(|found| {
+    crate::error::each(periods, |i, p| {
+        range(&p.start_day, &p.end_day).map_err(|found| {
             Vec::from(found)
                 .into_iter()
                 .map(|v| FieldViolation::new(format!("periods[{i}].{}", v.field), v.description))
@@ -133,13 +143,17 @@ mod tests {
 
     #[test]
     fn periods_are_each_a_range_and_bounded_in_number() {
-        let got = periods([("2026-03-01", "2026-03-31"), ("2026-03-31", "2026-03-01")].into_iter());
+        let day = |raw: &str| NaiveDate::parse_from_str(raw, "%Y-%m-%d").unwrap();
+        let march = day_range((day("2026-03-01"), day("2026-03-31")));
+        assert_eq!((march.start_day.as_str(), march.end_day.as_str()), ("2026-03-01", "2026-03-31"));
+        let backwards = DayRange { start_day: "2026-03-31".into(), end_day: "2026-03-01".into() };
+        let got = periods(&[march.clone(), backwards]);
         assert_eq!(
             Vec::from(got.unwrap_err()),
             [FieldViolation::new("periods[1].end_day", "must not be before start_day")]
         );
-        assert_eq!(periods([("2026-03-01", "2026-03-01")].into_iter()).unwrap().len(), 1);
-        let none = periods(std::iter::empty());
+        assert_eq!(periods(&[march]).unwrap(), [(day("2026-03-01"), day("2026-03-31"))]);
+        let none = periods(&[]);
         assert_eq!(Vec::from(none.unwrap_err()), [FieldViolation::new("periods", "has 1 to 400 periods (has 0)")]);
     }
 }

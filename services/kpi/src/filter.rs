@@ -74,6 +74,21 @@ impl Filter {
         Ok(Self { surveys, map, step, channels })
     }
 
+    /// `given` read as [`Self::parse`] and held to `metric` (when that was
+    /// readable) as [`Self::for_metric`], each violation put in `out`.
+    pub fn check(
+        out: &mut Violations,
+        metric: Option<Metric>,
+        given: Option<&pb::Filter>,
+        field: &str,
+    ) -> Option<Self> {
+        let filter = out.check(Self::parse(given, field))?;
+        match metric {
+            Some(metric) => out.check(filter.for_metric(metric, field)),
+            None => Some(filter),
+        }
+    }
+
     /// The filter if `metric` takes it, in `field`: lifecycle metrics count
     /// every customer of the tenant and take none; the closed loop takes at
     /// most one survey.

@@ -12,6 +12,7 @@ use cx_proto::profile::v1::profile_internal_service_client::ProfileInternalServi
 use cx_proto::survey::v1 as survey;
 use cx_proto::survey::v1::survey_internal_service_client::SurveyInternalServiceClient;
 use cx_runtime::TenantId;
+use cx_runtime::days::{day_range, written};
 use cx_runtime::error::ServiceError;
 use cx_runtime::peers::{InternalPeer, internal_call_failed};
 use cx_runtime::stats::{Moments, NpsCounts};
@@ -39,10 +40,6 @@ pub struct Owners {
 /// endpoint for it.
 fn reachable<'a>(peer: Option<&'a InternalPeer>, missing: &str) -> Result<&'a InternalPeer, ServiceError> {
     peer.ok_or_else(|| ServiceError::Unavailable(missing.to_owned()))
-}
-
-fn day(date: NaiveDate) -> String {
-    date.format("%Y-%m-%d").to_string()
 }
 
 impl Owners {
@@ -83,10 +80,7 @@ impl Owners {
             return self.conversion(t, periods, filter).await;
         }
         let peer = reachable(self.profile.as_ref(), "no profile endpoint: customers' lifecycles cannot be read")?;
-        let periods = periods
-            .iter()
-            .map(|(first, last)| profile::LifecyclePeriod { start_day: day(*first), end_day: day(*last) })
-            .collect();
+        let periods = periods.iter().copied().map(day_range).collect();
         let request = profile::AggregateLifecycleRequest { periods };
         let mut client = ProfileInternalServiceClient::new(peer.channel());
         let counted = client
@@ -127,10 +121,7 @@ impl Owners {
     ) -> Result<Vec<Tally>, ServiceError> {
         let peer = reachable(self.journey.as_ref(), "no journey endpoint: journey maps cannot be read")?;
         let map = filter.map.ok_or_else(|| ServiceError::invalid("filter.map_id", "is required for CONVERSION"))?;
-        let periods = periods
-            .iter()
-            .map(|(first, last)| journey::ConversionPeriod { start_day: day(*first), end_day: day(*last) })
-            .collect();
+        let periods = periods.iter().copied().map(day_range).collect();
         let request = journey::AggregateConversionRequest { map_id: map.to_string(), periods };
         let mut client = JourneyInternalServiceClient::new(peer.channel());
         let counted = match client.aggregate_conversion(peer.request(t, request)?).await {
@@ -152,10 +143,7 @@ impl Owners {
         filter: &Filter,
     ) -> Result<Vec<Tally>, ServiceError> {
         let peer = reachable(self.survey.as_ref(), "no survey endpoint: follow-up cases cannot be read")?;
-        let periods = periods
-            .iter()
-            .map(|(first, last)| survey::CasePeriod { start_day: day(*first), end_day: day(*last) })
-            .collect();
+        let periods = periods.iter().copied().map(day_range).collect();
         let survey_id = filter.surveys.first().map(ToString::to_string).unwrap_or_default();
         let request = survey::AggregateCasesRequest { periods, survey_id };
         let mut client = SurveyInternalServiceClient::new(peer.channel());
@@ -179,8 +167,8 @@ impl Owners {
         let survey = reachable(self.survey.as_ref(), "no survey endpoint: survey scores cannot be read")?;
         let canonical = filter.proto();
         let query = survey::GetScoreAggregatesRequest {
-            start_day: day(first),
-            end_day: day(last),
+            start_day: written(first),
+            end_day: written(last),
             survey_ids: canonical.survey_ids,
             map_id: canonical.map_id,
             step_key: canonical.step_key,

@@ -334,7 +334,8 @@ async fn churn_retention_and_reactivation_count_customers_whose_lifecycle_change
 
     // Profile counts lifecycles for the kpi service alone, and checks each period.
     let mut internal = ProfileInternalServiceClient::new(s.cluster.server("profile").channel().await);
-    let period = |start: &str, end: &str| profile::LifecyclePeriod { start_day: start.into(), end_day: end.into() };
+    let period =
+        |start: &str, end: &str| cx_proto::common::v1::DayRange { start_day: start.into(), end_day: end.into() };
     let ask = |periods| profile::AggregateLifecycleRequest { periods };
     let segmentation = cx_testkit::service_token("segmentation", &s.who.tenant);
     let denied = internal.aggregate_lifecycle(authed(ask(vec![period(MARCH.0, MARCH.1)]), &segmentation)).await;

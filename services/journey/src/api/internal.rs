@@ -88,7 +88,7 @@ impl JourneyInternalService for JourneyInternal {
         let r = request.get_ref();
         let (map, ranges) = cx_runtime::error::all2(
             parse_uuid(&r.map_id, "map_id", "a journey map id"),
-            cx_runtime::days::periods(r.periods.iter().map(|p| (p.start_day.as_str(), p.end_day.as_str()))),
+            cx_runtime::days::periods(&r.periods),
         )?;
         let map = self.store.get_map(&t, map, None).await?;
         let mut periods = Vec::with_capacity(ranges.len());

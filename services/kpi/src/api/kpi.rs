@@ -5,7 +5,7 @@ use chrono::{Days, NaiveDate};
 use cx_proto::kpi::v1 as pb;
 use cx_runtime::TenantId;
 use cx_runtime::auth::{Role, tenant};
-use cx_runtime::days::{self, MAX_PERIODS};
+use cx_runtime::days::{self, MAX_PERIODS, written};
 use cx_runtime::error::{ServiceError, Violations};
 use cx_runtime::stats::Change;
 use tonic::{Request, Response};
@@ -30,21 +30,13 @@ fn parse(
     let mut out = Violations::new();
     let metric = out.check(Metric::parse(metric, "metric"));
     let range = out.check(days::range(start, end));
-    let filter = out.check(Filter::parse(filter, "filter"));
-    let filter = match (metric, filter) {
-        (Some(metric), Some(filter)) => out.check(filter.for_metric(metric, "filter")),
-        (_, filter) => filter,
-    };
+    let filter = Filter::check(&mut out, metric, filter, "filter");
     more(&mut out);
     out.finish()?;
     match (metric, range, filter) {
         (Some(metric), Some(range), Some(filter)) => Ok((metric, range, filter)),
         _ => Err(Violations::new()),
     }
-}
-
-fn day(date: NaiveDate) -> String {
-    date.format("%Y-%m-%d").to_string()
 }
 
 /// The same number of days just before `range`.
@@ -57,8 +49,8 @@ fn previous((first, last): Range) -> Option<Range> {
 fn value(metric: Metric, (first, last): Range, filter: &Filter, figure: Figure) -> pb::KpiValue {
     pb::KpiValue {
         metric: metric.proto().into(),
-        start_day: day(first),
-        end_day: day(last),
+        start_day: written(first),
+        end_day: written(last),
         filter: Some(filter.proto()),
         value: figure.value,
         n: figure.n,
@@ -168,8 +160,8 @@ pub(super) async fn get_kpi_trend(
         .map(|p| {
             let f = p.tally.figure();
             pb::TrendPoint {
-                start_day: day(p.first),
-                end_day: day(p.last),
+                start_day: written(p.first),
+                end_day: written(p.last),
                 value: f.value,
                 n: f.n,
                 low: f.low,

@@ -17,11 +17,7 @@ pub(super) async fn set_target(api: &KpiApi, request: Request<pb::SetTargetReque
     let given = request.into_inner().target.ok_or_else(|| FieldViolation::new("target", "is required"))?;
     let mut out = Violations::new();
     let metric = out.check(Metric::parse(given.metric, "target.metric"));
-    let filter = out.check(Filter::parse(given.filter.as_ref(), "target.filter"));
-    let filter = match (metric, filter) {
-        (Some(metric), Some(filter)) => out.check(filter.for_metric(metric, "target.filter")),
-        (_, filter) => filter,
-    };
+    let filter = Filter::check(&mut out, metric, given.filter.as_ref(), "target.filter");
     let value = metric.and_then(|m| out.check(m.check_target(given.value, "target.value")));
     out.finish()?;
     let (Some(metric), Some(filter), Some(value)) = (metric, filter, value) else {

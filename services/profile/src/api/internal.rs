@@ -205,10 +205,11 @@ impl ProfileInternalService for ProfileInternal {
     ) -> Result<Response<pb::AggregateLifecycleResponse>, Status> {
         let t = tenant_of_call_by(&request, KPI)?;
         let periods = &request.get_ref().periods;
-        let ranges = cx_runtime::days::periods(periods.iter().map(|p| (p.start_day.as_str(), p.end_day.as_str())))?;
+        let ranges = cx_runtime::days::periods(periods)?;
         let mut counted = Vec::with_capacity(ranges.len());
-        for (first, last) in ranges {
-            counted.push(self.store.lifecycle_counts(&t, first, last).await?);
+        for ((first, last), asked) in ranges.into_iter().zip(periods) {
+            let counts = self.store.lifecycle_counts(&t, first, last).await?;
+            counted.push(pb::LifecycleCounts { period: Some(asked.clone()), ..counts });
         }
         Ok(Response::new(pb::AggregateLifecycleResponse { periods: counted }))
     }

@@ -29,7 +29,7 @@ const COUNTS: &str = "SELECT \
        FROM purchase_days WHERE tenant_id = $9 AND day <= $10 GROUP BY customer_id) c";
 
 impl ProfileStore {
-    /// The counts of days `first..=last`.
+    /// The counts of days `first..=last` (the period is the caller's to name).
     pub async fn lifecycle_counts(
         &self,
         t: &TenantId,
@@ -59,10 +59,7 @@ impl ProfileStore {
             Ok(row.as_ref().map(|r| r.try_get::<i64>("", name)).transpose()?.unwrap_or(0))
         };
         Ok(pb::LifecycleCounts {
-            period: Some(pb::LifecyclePeriod {
-                start_day: first.format("%Y-%m-%d").to_string(),
-                end_day: last.format("%Y-%m-%d").to_string(),
-            }),
+            period: None,
             customers_at_start: count("customers_at_start")?,
             lost_by_end: count("lost_by_end")?,
             new_customers: count("new_customers")?,

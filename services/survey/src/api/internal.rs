@@ -63,10 +63,8 @@ impl SurveyInternalService for SurveyInternal {
     ) -> Result<Response<pb::AggregateCasesResponse>, Status> {
         let t = tenant_of_call_by(&request, KPI)?;
         let r = request.get_ref();
-        let (ranges, survey) = all2(
-            cx_runtime::days::periods(r.periods.iter().map(|p| (p.start_day.as_str(), p.end_day.as_str()))),
-            optional_uuid(&r.survey_id, "survey_id", "a survey id"),
-        )?;
+        let (ranges, survey) =
+            all2(cx_runtime::days::periods(&r.periods), optional_uuid(&r.survey_id, "survey_id", "a survey id"))?;
         let now = cx_runtime::store::now();
         let mut periods = Vec::with_capacity(ranges.len());
         for ((first, last), asked) in ranges.into_iter().zip(&r.periods) {
