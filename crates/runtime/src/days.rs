@@ -72,13 +72,23 @@ pub fn periods(periods: &[DayRange]) -> Result<Vec<(NaiveDate, NaiveDate)>, Viol
     if n == 0 || n > MAX_PERIODS {
         return Err(FieldViolation::new("periods", format!("has 1 to {MAX_PERIODS} periods (has {n})")).into());
     }
-    crate::error::each(periods, |i, p| {
-        range(&p.start_day, &p.end_day).map_err(|found| {
-            Vec::from(found)
-                .into_iter()
-                .map(|v| FieldViolation::new(format!("periods[{i}].{}", v.field), v.description))
-                .collect::<Vec<_>>()
-        })
+    crate::error::each(periods, |i, p| named(p, &format!("periods[{i}]")))
+}
+
+/// `period` checked as [`range`], every violation named `{field}.…`; its
+/// absence is `field` required.
+pub fn period(period: Option<&DayRange>, field: &str) -> Result<(NaiveDate, NaiveDate), Violations> {
+    let period = period.ok_or_else(|| FieldViolation::new(field, "is required"))?;
+    named(period, field)
+}
+
+fn named(period: &DayRange, field: &str) -> Result<(NaiveDate, NaiveDate), Violations> {
+    range(&period.start_day, &period.end_day).map_err(|found| {
+        let mut named = Violations::new();
+        for v in Vec::from(found) {
+            named.add(format!("{field}.{}", v.field), v.description);
+        }
+        named
     })
 }
 

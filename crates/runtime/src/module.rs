@@ -209,7 +209,13 @@ impl ModuleBuilder {
         let mut handlers = self.handlers;
         let exporter = self.participant.as_ref().map(|p| Exporter::new(self.parts.db.clone(), p.clone()));
         if let Some(participant) = self.participant {
-            handlers = crate::gdpr::take_part(handlers, self.parts.name, participant, self.dispatcher.expanded_kinds());
+            handlers = crate::gdpr::take_part(
+                handlers,
+                self.parts.name,
+                participant,
+                self.dispatcher.expanded_kinds(),
+                self.parts.cache.clone(),
+            );
         }
         let inbox = (!handlers.is_empty()).then(|| Inbox::new(self.parts.db.clone(), Arc::new(handlers)));
         Arc::new(Module {

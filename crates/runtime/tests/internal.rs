@@ -82,6 +82,14 @@ impl ProfileInternalService for WhoCalls {
         service_identity(&request)?;
         Ok(Response::new(cx_proto::profile::v1::AggregateLifecycleResponse::default()))
     }
+
+    async fn get_data_generation(
+        &self,
+        request: Request<cx_proto::profile::v1::GetDataGenerationRequest>,
+    ) -> Result<Response<cx_proto::profile::v1::GetDataGenerationResponse>, Status> {
+        service_identity(&request)?;
+        Ok(Response::new(cx_proto::profile::v1::GetDataGenerationResponse::default()))
+    }
 }
 
 async fn orders(ctx: &ServiceContext) -> Result<Arc<dyn ServiceModule>, ConfigError> {

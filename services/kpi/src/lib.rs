@@ -13,6 +13,7 @@
 //! - [`store`]: the targets; [`api`]: the gRPC service.
 
 pub mod api;
+pub mod dashboard;
 pub mod filter;
 pub mod metric;
 pub mod owners;
@@ -49,6 +50,6 @@ pub async fn build(ctx: &ServiceContext) -> Result<Arc<dyn ServiceModule>, Confi
         parts.internal_peer(owners::PROFILE),
         parts.internal_peer(owners::JOURNEY),
     );
-    let api = KpiApi::new(parts.db.clone(), owners);
+    let api = KpiApi::new(parts.db.clone(), owners, parts.cache.clone());
     Ok(parts.module::<Migrator>().serve(KpiServiceServer::new(api)).build())
 }

@@ -79,17 +79,26 @@ impl Owners {
         if metric == Metric::Conversion {
             return self.conversion(t, periods, filter).await;
         }
+        let counted = self.lifecycle(t, periods).await?;
+        Ok(counted.iter().map(|c| customers(metric, c)).collect())
+    }
+
+    /// Profile's customers by lifecycle in each period, in order.
+    pub async fn lifecycle(
+        &self,
+        t: &TenantId,
+        periods: &[(NaiveDate, NaiveDate)],
+    ) -> Result<Vec<profile::LifecycleCounts>, ServiceError> {
         let peer = reachable(self.profile.as_ref(), "no profile endpoint: customers' lifecycles cannot be read")?;
         let periods = periods.iter().copied().map(day_range).collect();
         let request = profile::AggregateLifecycleRequest { periods };
         let mut client = ProfileInternalServiceClient::new(peer.channel());
-        let counted = client
+        Ok(client
             .aggregate_lifecycle(peer.request(t, request)?)
             .await
             .map_err(|s| internal_call_failed(PROFILE, "aggregate lifecycles", &s))?
             .into_inner()
-            .periods;
-        Ok(counted.iter().map(|c| customers(metric, c)).collect())
+            .periods)
     }
 
     /// `metric`'s counts of each day of `first..=last` with answers, in day order.
@@ -100,15 +109,105 @@ impl Owners {
         (first, last): (NaiveDate, NaiveDate),
         filter: &Filter,
     ) -> Result<Vec<(NaiveDate, Tally)>, ServiceError> {
+        let groups = self.daily_groups(t, (first, last), filter).await?;
+        Ok(groups.iter().map(|(day, g)| (*day, tally(metric, g))).collect())
+    }
+
+    /// Survey's score aggregates of each day of `first..=last` with answers,
+    /// in day order.
+    pub async fn daily_groups(
+        &self,
+        t: &TenantId,
+        (first, last): (NaiveDate, NaiveDate),
+        filter: &Filter,
+    ) -> Result<Vec<(NaiveDate, survey::ScoreGroup)>, ServiceError> {
         let groups = self.groups(t, (first, last), filter, true).await?;
         groups
-            .iter()
+            .into_iter()
             .map(|g| {
                 let day = NaiveDate::parse_from_str(&g.day, "%Y-%m-%d")
                     .map_err(|_| ServiceError::Internal(format!("survey grouped by a day it wrote {:?}", g.day)))?;
-                Ok((day, tally(metric, g)))
+                Ok((day, g))
             })
             .collect()
+    }
+
+    /// Survey's score aggregates of the days `first..=last` as one group.
+    pub async fn score_group(
+        &self,
+        t: &TenantId,
+        range: (NaiveDate, NaiveDate),
+        filter: &Filter,
+    ) -> Result<survey::ScoreGroup, ServiceError> {
+        let groups = self.groups(t, range, filter, false).await?;
+        Ok(groups.into_iter().next().unwrap_or_default())
+    }
+
+    /// Every journey map's conversion, plan and funnel over `range`.
+    pub async fn maps(
+        &self,
+        t: &TenantId,
+        range: (NaiveDate, NaiveDate),
+    ) -> Result<journey::SummarizeMapsResponse, ServiceError> {
+        let peer = reachable(self.journey.as_ref(), "no journey endpoint: journey maps cannot be read")?;
+        let request = journey::SummarizeMapsRequest { period: Some(day_range(range)), plan_steps: 0 };
+        let mut client = JourneyInternalServiceClient::new(peer.channel());
+        Ok(client
+            .summarize_maps(peer.request(t, request)?)
+            .await
+            .map_err(|s| internal_call_failed(JOURNEY, "summarize maps", &s))?
+            .into_inner())
+    }
+
+    /// Survey's unresolved cases now.
+    pub async fn open_cases(&self, t: &TenantId) -> Result<survey::CountOpenCasesResponse, ServiceError> {
+        let peer = reachable(self.survey.as_ref(), "no survey endpoint: follow-up cases cannot be read")?;
+        let mut client = SurveyInternalServiceClient::new(peer.channel());
+        Ok(client
+            .count_open_cases(peer.request(t, survey::CountOpenCasesRequest {})?)
+            .await
+            .map_err(|s| internal_call_failed(SURVEY, "count open cases", &s))?
+            .into_inner())
+    }
+
+    /// The services this deployment does not run, of those asked.
+    pub fn missing(&self) -> Vec<&'static str> {
+        [(SURVEY, &self.survey), (PROFILE, &self.profile), (JOURNEY, &self.journey)]
+            .into_iter()
+            .filter(|(_, peer)| peer.is_none())
+            .map(|(name, _)| name)
+            .collect()
+    }
+
+    /// The current generation of each owner's data ([`cx_runtime::cache::generation`]),
+    /// as `service=generation` in a fixed order; one the deployment lacks has none.
+    pub async fn generations(&self, t: &TenantId) -> Result<String, ServiceError> {
+        let survey = async {
+            let Some(peer) = &self.survey else { return Ok::<_, ServiceError>(String::new()) };
+            let mut client = SurveyInternalServiceClient::new(peer.channel());
+            let asked = client.get_data_generation(peer.request(t, survey::GetDataGenerationRequest {})?).await;
+            Ok(asked.map_err(|s| internal_call_failed(SURVEY, "read the data generation", &s))?.into_inner().generation)
+        };
+        let profile = async {
+            let Some(peer) = &self.profile else { return Ok::<_, ServiceError>(String::new()) };
+            let mut client = ProfileInternalServiceClient::new(peer.channel());
+            let asked = client.get_data_generation(peer.request(t, profile::GetDataGenerationRequest {})?).await;
+            Ok(asked
+                .map_err(|s| internal_call_failed(PROFILE, "read the data generation", &s))?
+                .into_inner()
+                .generation)
+        };
+        let journey = async {
+            let Some(peer) = &self.journey else { return Ok::<_, ServiceError>(String::new()) };
+            let mut client = JourneyInternalServiceClient::new(peer.channel());
+            let asked = client.get_data_generation(peer.request(t, journey::GetDataGenerationRequest {})?).await;
+            Ok(asked
+                .map_err(|s| internal_call_failed(JOURNEY, "read the data generation", &s))?
+                .into_inner()
+                .generation)
+        };
+        let (s, p, j): (String, String, String) = tokio::try_join!(survey, profile, journey)?;
+        Ok(format!("{SURVEY}={s},{PROFILE}={p},{JOURNEY}={j}"))
     }
 
     /// A map's conversion counts of each period, in order. A map the

@@ -36,6 +36,17 @@ impl Granularity {
         }
     }
 
+    /// The days a dashboard's trend covers up to `end`: the 30 days, or the
+    /// 12 ISO weeks or calendar months whose last holds `end` (cut at it).
+    pub fn twelve_up_to(self, end: NaiveDate) -> (NaiveDate, NaiveDate) {
+        let first = match self {
+            Self::Day => end.checked_sub_days(Days::new(29)),
+            Self::Week => self.group(end).0.checked_sub_days(Days::new(7 * 11)),
+            Self::Month => self.group(end).0.checked_sub_months(Months::new(11)),
+        };
+        (first.unwrap_or(end), end)
+    }
+
     /// The first and last day of the group holding `day`.
     fn group(self, day: NaiveDate) -> (NaiveDate, NaiveDate) {
         match self {
@@ -112,6 +123,16 @@ mod tests {
 
     fn spans(points: &[Point]) -> Vec<(String, String, i64)> {
         points.iter().map(|p| (p.first.to_string(), p.last.to_string(), p.tally.n())).collect()
+    }
+
+    #[test]
+    fn a_dashboard_trend_covers_thirty_days_or_twelve_weeks_or_months() {
+        // Wednesday 18 March 2026: its ISO week began Monday 16 March; 11
+        // weeks before, Monday 29 December 2025.
+        let end = day("2026-03-18");
+        assert_eq!(Granularity::Day.twelve_up_to(end), (day("2026-02-17"), end));
+        assert_eq!(Granularity::Week.twelve_up_to(end), (day("2025-12-29"), end));
+        assert_eq!(Granularity::Month.twelve_up_to(end), (day("2025-04-01"), end));
     }
 
     #[test]

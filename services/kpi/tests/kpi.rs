@@ -28,6 +28,7 @@ cx_testkit::on_both_backends!(
     the_closed_loop_is_the_share_of_cases_acted_on_within_their_sla,
     conversion_is_the_share_of_a_maps_instances_that_reached_its_conversion_step,
     targets_are_named_by_metric_and_canonical_filter_and_give_a_status,
+    the_dashboard_shows_the_owners_own_figures_and_is_worked_out_again_only_after_a_write,
     requests_are_checked_roles_enforced_and_tenants_kept_apart
 );
 
@@ -428,8 +429,9 @@ async fn the_closed_loop_is_the_share_of_cases_acted_on_within_their_sla(backend
     assert_eq!(field_violations(&refused).into_iter().map(|v| v.field).collect::<Vec<_>>(), ["filter"]);
 }
 
-async fn conversion_is_the_share_of_a_maps_instances_that_reached_its_conversion_step(backend: Backend) {
-    let s = Suite::start(backend).await;
+/// An "Online order" map (browse, then order: the conversion step) where
+/// five customers browse on 5 March 2026 and two of them order; its id.
+async fn online_orders(s: &Suite) -> String {
     let mut journeys = JourneyServiceClient::new(s.cluster.server("journey").channel().await);
     let step = |key: &str, conversion: bool| journey::Step {
         key: key.into(),
@@ -472,7 +474,12 @@ async fn conversion_is_the_share_of_a_maps_instances_that_reached_its_conversion
     }
     let request = journey::IngestTouchpointsRequest { touchpoints, all_or_nothing: true };
     assert_eq!(journeys.ingest_touchpoints(authed(request, &s.who.writer)).await.unwrap().into_inner().accepted, 7);
+    map
+}
 
+async fn conversion_is_the_share_of_a_maps_instances_that_reached_its_conversion_step(backend: Backend) {
+    let s = Suite::start(backend).await;
+    let map = online_orders(&s).await;
     // 2 of 5: 0.4, Wilson 0.117618 to 0.769280.
     let on = |map: &str| Some(pb::Filter { map_id: map.into(), ..Default::default() });
     let conversion = s.get(pb::Metric::Conversion, on(&map), &s.who.reader).await.unwrap();
@@ -577,4 +584,111 @@ async fn requests_are_checked_roles_enforced_and_tenants_kept_apart(backend: Bac
     assert_eq!(denied.code(), Code::PermissionDenied);
     let anonymous = s.kpis().await.get_kpi(pb::GetKpiRequest::default()).await.unwrap_err();
     assert_eq!(anonymous.code(), Code::Unauthenticated);
+}
+
+async fn the_dashboard_shows_the_owners_own_figures_and_is_worked_out_again_only_after_a_write(backend: Backend) {
+    let s = Suite::start(backend).await;
+    let nps_survey = s.answered(survey::SurveyType::Nps, &[10, 10, 9, 9, 8, 7, 6, 3]).await;
+    let map = online_orders(&s).await;
+    // The touchpoints' activity reaches profile through journey's outbox: a
+    // write of profile's data, awaited so that the calls below see none.
+    let profiles = ProfileServiceClient::new(s.cluster.server("profile").channel().await);
+    let touched = || {
+        let (mut profiles, token) = (profiles.clone(), s.who.reader.clone());
+        async move {
+            let request = authed(profile::ListProfilesRequest { page_size: 10, ..Default::default() }, &token);
+            let listed = profiles.list_profiles(request).await.unwrap().into_inner().profiles;
+            listed.iter().filter(|p| p.last_touch_time.is_some()).count()
+        }
+    };
+    cx_testkit::eventually("the five customers' activity in profile", touched, |n| *n == 5).await;
+    s.set(pb::Metric::Nps, None, 0.0).await.unwrap();
+    let dashboard = || async {
+        let request = pb::GetDashboardRequest {
+            start_day: MARCH.0.into(),
+            end_day: MARCH.1.into(),
+            trend_granularity: pb::Granularity::Month as i32,
+        };
+        s.kpis().await.get_dashboard(authed(request, &s.who.reader)).await.unwrap().into_inner()
+    };
+    let first = dashboard().await;
+
+    // Every headline KPI is GetKpi's own answer for March, compared with
+    // 29 January to 28 February.
+    let metrics: Vec<i32> = first.headline.iter().map(|h| h.kpi.as_ref().unwrap().metric).collect();
+    let expected = [
+        pb::Metric::Nps,
+        pb::Metric::Csat,
+        pb::Metric::Ces,
+        pb::Metric::Churn,
+        pb::Metric::Retention,
+        pb::Metric::Reactivation,
+        pb::Metric::ClosedLoopSla,
+    ];
+    assert_eq!(metrics, expected.map(|m| m as i32));
+    for (shown_here, metric) in first.headline.iter().zip(expected) {
+        let request = pb::GetKpiRequest {
+            metric: metric as i32,
+            start_day: MARCH.0.into(),
+            end_day: MARCH.1.into(),
+            filter: None,
+            compare_previous: true,
+        };
+        let own = s.kpis().await.get_kpi(authed(request, &s.who.reader)).await.unwrap().into_inner();
+        assert_eq!(shown_here, &own, "{metric:?}");
+    }
+    // NPS 25 ± 57.457593 (as in the first test) straddles the target 0.
+    let nps = first.headline[0].kpi.as_ref().unwrap();
+    assert_eq!(shown(nps), (25.0, 8, -32.457593, 82.457593));
+    assert_eq!(nps.target_status, pb::TargetStatus::AtRisk as i32);
+
+    // Trends: the 12 months April 2025 to March 2026, GetKpiTrend's own.
+    assert_eq!(first.trends.len(), 3);
+    let request = pb::GetKpiTrendRequest {
+        metric: pb::Metric::Nps as i32,
+        start_day: "2025-04-01".into(),
+        end_day: MARCH.1.into(),
+        filter: None,
+        granularity: pb::Granularity::Month as i32,
+    };
+    let own = s.kpis().await.get_kpi_trend(authed(request, &s.who.reader)).await.unwrap().into_inner();
+    assert_eq!(first.trends[0], own);
+    assert_eq!(own.points.len(), 12);
+    assert_eq!((own.points[11].value, own.points[11].n), (25.0, 8));
+
+    // The map: conversion 2 of 5 as GetKpi gives it; the funnel browse 5
+    // (all), order 2 (0.4 of browse, 3 dropped); nothing scored, no plan.
+    assert_eq!(first.maps.len(), 1);
+    let summary = &first.maps[0];
+    let on = Some(pb::Filter { map_id: map.clone(), ..Default::default() });
+    assert_eq!(summary.conversion.as_ref().unwrap(), &s.get(pb::Metric::Conversion, on, &s.who.reader).await.unwrap());
+    let funnel: Vec<_> =
+        summary.funnel.iter().map(|f| (f.step_key.as_str(), f.instances, f.rate_from_previous, f.drop_off)).collect();
+    assert_eq!(funnel, [("browse", 5, 1.0, 0), ("order", 2, 0.4, 3)]);
+    assert!(summary.plan.is_empty());
+    // Anonymous answers open no case.
+    assert_eq!(first.cases, Some(pb::OpenCases { open: 0, overdue: 0, next_due_time: None }));
+    assert!(first.missing_services.is_empty());
+
+    // No write: the cached answer, worked out at the same instant.
+    assert_eq!(dashboard().await, first);
+    // An answer is a write of survey's: NPS 10 makes 5 promoters and 2
+    // detractors of 9, (5 − 2) / 9 × 100 = 33.333333.
+    s.answer(&nps_survey, &[10], "2026-03-03").await;
+    let second = dashboard().await;
+    assert_ne!(second.compute_time, first.compute_time);
+    let nps = second.headline[0].kpi.as_ref().unwrap();
+    assert_eq!((nps.value * 1e6).round() / 1e6, 33.333333);
+    assert_eq!(nps.n, 9);
+    // A target is a write of kpi's own: the next answer has it.
+    assert_eq!(dashboard().await, second);
+    s.set(pb::Metric::Nps, None, 90.0).await.unwrap();
+    let third = dashboard().await;
+    let nps = third.headline[0].kpi.as_ref().unwrap();
+    assert_eq!(nps.target.as_ref().unwrap().value, 90.0);
+    assert_eq!(nps.target_status, pb::TargetStatus::Missed as i32);
+    // Bad days are named.
+    let request = pb::GetDashboardRequest { start_day: MARCH.1.into(), end_day: MARCH.0.into(), trend_granularity: 0 };
+    let refused = s.kpis().await.get_dashboard(authed(request, &s.who.reader)).await.unwrap_err();
+    assert_eq!(field_violations(&refused).into_iter().map(|v| v.field).collect::<Vec<_>>(), ["end_day"]);
 }

@@ -23,9 +23,20 @@ pub fn customer(t: &TenantId, id: Uuid) -> [CacheKey; 2] {
     [profile(t, id), standing(t, id)]
 }
 
-/// [`customer`] of each of `ids`.
+/// [`customer`] of each of `ids`, and, when there is one, the generation
+/// of the tenant's profile data: counts by lifecycle or intensity derived
+/// elsewhere (the kpi dashboard) are old too.
 pub fn customers(t: &TenantId, ids: impl IntoIterator<Item = Uuid>) -> Vec<CacheKey> {
-    ids.into_iter().flat_map(|id| customer(t, id)).collect()
+    let mut keys: Vec<CacheKey> = ids.into_iter().flat_map(|id| customer(t, id)).collect();
+    if !keys.is_empty() {
+        keys.push(generation(t));
+    }
+    keys
+}
+
+/// The generation of the tenant's profile data ([`cx_runtime::cache::generation`]).
+pub fn generation(t: &TenantId) -> CacheKey {
+    cx_runtime::cache::generation::key(t, crate::NAME)
 }
 
 #[cfg(test)]
@@ -37,6 +48,7 @@ mod tests {
         let id = Uuid::from_u128(7);
         let t = TenantId::parse("acme").unwrap();
         assert_eq!(profile(&t, id).as_str(), format!("cx:{{acme}}:profile:{id}"));
-        assert_eq!(customers(&t, [id]), [profile(&t, id), standing(&t, id)]);
+        assert_eq!(customers(&t, [id]), [profile(&t, id), standing(&t, id), generation(&t)]);
+        assert!(customers(&t, []).is_empty());
     }
 }

@@ -56,7 +56,7 @@ pub async fn build(ctx: &ServiceContext) -> Result<Arc<dyn ServiceModule>, Confi
     let parts = Parts::open(ctx, NAME).await?;
     let feeds = Feeds { scores: ctx.fed(Feed::Scores, NAME)?.into(), cases: ctx.fed(Feed::Cases, NAME)?.into() };
     let store = SurveyStore::new(parts.db.clone()).with_feeds(feeds.clone());
-    let internal = SurveyInternal::new(store.clone());
+    let internal = SurveyInternal::new(store.clone(), parts.cache.clone());
     let api = SurveyApi::new(store, parts.cache.clone());
     let db = parts.db.clone();
     let consents = consents::Consents::new(parts.internal_peer("profile"));

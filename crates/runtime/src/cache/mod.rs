@@ -16,6 +16,7 @@
 
 mod coherence;
 pub mod epoch;
+pub mod generation;
 pub mod memory;
 pub mod redis;
 

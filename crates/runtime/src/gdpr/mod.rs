@@ -34,6 +34,7 @@ use tracing::Instrument;
 use uuid::Uuid;
 
 use crate::TenantId;
+use crate::cache::Cache;
 use crate::error::ServiceError;
 use crate::outbox::inbox::{AfterCommit, Handlers, Receive};
 use crate::store::{one_of, scoped, scoped_delete, scoped_update};
@@ -83,14 +84,17 @@ pub trait Participant: Send + Sync + 'static {
 /// Adds the handling of `ProfileMerged` and `ErasureRequested` for
 /// `participant` to a service's inbox. Outbox rows of the `spared` kinds
 /// name records instead of carrying them, so they are not searched for the
-/// erased ids (see [`crate::outbox::dispatcher::forget_mentions`]).
+/// erased ids (see [`crate::outbox::dispatcher::forget_mentions`]). A
+/// merge starts a new generation of the service's data in `cache`
+/// ([`crate::cache::generation`]); an erasure moves the whole epoch on.
 pub fn take_part(
     handlers: Handlers,
     service: &'static str,
     participant: Arc<dyn Participant>,
     spared: Vec<String>,
+    cache: Cache,
 ) -> Handlers {
-    let gdpr = Arc::new(Gdpr { service, participant, spared });
+    let gdpr = Arc::new(Gdpr { service, participant, spared, cache });
     handlers.on::<ProfileMerged>(COORDINATOR, gdpr.clone()).on::<ErasureRequested>(COORDINATOR, gdpr)
 }
 
@@ -98,6 +102,7 @@ struct Gdpr {
     service: &'static str,
     participant: Arc<dyn Participant>,
     spared: Vec<String>,
+    cache: Cache,
 }
 
 fn uuid(raw: &str, field: &str) -> Result<Uuid, ServiceError> {
@@ -144,7 +149,16 @@ impl Receive<ProfileMerged> for Gdpr {
             record_merge(txn, t, survivor, merged).await.map_err(database)?;
             let after = self.participant.merge(txn, t, survivor, merged).await?;
             tracing::info!("merged customer's data moved to the survivor");
-            Ok(after)
+            // Counts per customer change: what was derived from them is old.
+            let (cache, t, service) = (self.cache.clone(), t.clone(), self.service);
+            Ok(Some(Box::pin(async move {
+                if let Some(after) = after {
+                    after.await;
+                }
+                if let Err(err) = cache.advance_generation(&t, service).await {
+                    tracing::error!(error = %err, "merge stored, data generation not advanced");
+                }
+            }) as futures::future::BoxFuture<'static, ()>))
         }
         .instrument(span)
         .await

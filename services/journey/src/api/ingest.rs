@@ -200,13 +200,17 @@ impl JourneyApi {
         } else {
             self.store.ingest(t, &rows).await?
         };
-        // New touchpoints of a map start a new generation of its analyses.
+        // New touchpoints of a map start a new generation of its analyses,
+        // and any new touchpoint one of the tenant's journey data.
         let touched: HashSet<Uuid> = rows
             .iter()
             .filter(|r| stored.contains(&r.touchpoint.id))
             .filter_map(|r| r.touchpoint.map.map(|m| m.0))
             .collect();
-        let generations: Vec<_> = touched.into_iter().map(|map| generation_key(t, map)).collect();
+        let mut generations: Vec<_> = touched.into_iter().map(|map| generation_key(t, map)).collect();
+        if !stored.is_empty() {
+            generations.push(cx_runtime::cache::generation::key(t, crate::NAME));
+        }
         self.cache.invalidate_all(&generations).await?;
         let refused_items = customers.iter().filter(|c| c.is_none()).count();
         let touchpoint_errors = errors

@@ -5,6 +5,7 @@
 //! a map's conversion per period, for the kpi service (AnalyzeJourney's own
 //! analysis, through its cache).
 
+use chrono::{DateTime, Utc};
 use cx_proto::journey::v1 as pb;
 use cx_proto::journey::v1::journey_internal_service_server::JourneyInternalService;
 use cx_runtime::days::day_number;
@@ -58,6 +59,38 @@ fn touch_cut(request: &pb::ExportTouchFactsRequest) -> Result<TouchCut, cx_runti
     Ok(TouchCut { cut, touch_from: today - (touch - 1), purchase_from: today - (purchase - 1) })
 }
 
+/// Maps a dashboard summary covers.
+const SUMMARIZED_MAPS: u64 = 50;
+const DEFAULT_PLAN_STEPS: i32 = 5;
+const MAX_PLAN_STEPS: i32 = 50;
+
+/// The instants `[since, until)` of whole days `first` to `last`.
+fn instants((first, last): (chrono::NaiveDate, chrono::NaiveDate)) -> (DateTime<Utc>, DateTime<Utc>) {
+    let since = first.and_time(chrono::NaiveTime::MIN).and_utc();
+    (since, since + chrono::Duration::days((last - first).num_days() + 1))
+}
+
+/// A map's analysis cut to what a dashboard shows: the plan's first
+/// `steps` steps that have a gap, and the funnel.
+fn summary(map_id: String, name: String, analysis: pb::AnalyzeJourneyResponse, steps: i32) -> pb::MapSummary {
+    let plan = analysis
+        .improvement_plan
+        .iter()
+        .filter_map(|key| analysis.steps.iter().find(|s| &s.step_key == key))
+        .filter(|s| s.gap > 0.0)
+        .take(usize::try_from(steps).unwrap_or_default())
+        .cloned()
+        .collect();
+    pb::MapSummary {
+        map_id,
+        name,
+        instances: analysis.instances,
+        conversions: analysis.conversions,
+        plan,
+        funnel: analysis.funnel,
+    }
+}
+
 #[tonic::async_trait]
 impl JourneyInternalService for JourneyInternal {
     type ExportTouchFactsStream = BoxStream<'static, Result<pb::ExportTouchFactsResponse, Status>>;
@@ -80,6 +113,15 @@ impl JourneyInternalService for JourneyInternal {
         Ok(Response::new(pages(start, |page, cursor| page.cursor = cursor, read)))
     }
 
+    async fn get_data_generation(
+        &self,
+        request: Request<pb::GetDataGenerationRequest>,
+    ) -> Result<Response<pb::GetDataGenerationResponse>, Status> {
+        let t = tenant_of_call_by(&request, KPI)?;
+        let generation = self.api.cache.generation(&t, crate::NAME).await;
+        Ok(Response::new(pb::GetDataGenerationResponse { generation }))
+    }
+
     async fn aggregate_conversion(
         &self,
         request: Request<pb::AggregateConversionRequest>,
@@ -92,9 +134,8 @@ impl JourneyInternalService for JourneyInternal {
         )?;
         let map = self.store.get_map(&t, map, None).await?;
         let mut periods = Vec::with_capacity(ranges.len());
-        for ((first, last), asked) in ranges.into_iter().zip(&r.periods) {
-            let since = first.and_time(chrono::NaiveTime::MIN).and_utc();
-            let until = since + chrono::Duration::days((last - first).num_days() + 1);
+        for (days, asked) in ranges.into_iter().zip(&r.periods) {
+            let (since, until) = instants(days);
             let analysis = self.api.analysis(&t, &map, since, until, 0).await?;
             periods.push(pb::ConversionCounts {
                 period: Some(asked.clone()),
@@ -103,5 +144,29 @@ impl JourneyInternalService for JourneyInternal {
             });
         }
         Ok(Response::new(pb::AggregateConversionResponse { periods }))
+    }
+
+    async fn summarize_maps(
+        &self,
+        request: Request<pb::SummarizeMapsRequest>,
+    ) -> Result<Response<pb::SummarizeMapsResponse>, Status> {
+        let t = tenant_of_call_by(&request, KPI)?;
+        let r = request.get_ref();
+        let steps = match r.plan_steps {
+            0 => Ok(DEFAULT_PLAN_STEPS),
+            n @ 1..=MAX_PLAN_STEPS => Ok(n),
+            n => Err(FieldViolation::new("plan_steps", format!("is {n}; must be 0 to {MAX_PLAN_STEPS}"))),
+        };
+        let (days, steps) = cx_runtime::error::all2(cx_runtime::days::period(r.period.as_ref(), "period"), steps)?;
+        let (since, until) = instants(days);
+        let mut maps = self.store.list_maps(&t, None, SUMMARIZED_MAPS + 1).await?;
+        let truncated = maps.len() as u64 > SUMMARIZED_MAPS;
+        maps.truncate(SUMMARIZED_MAPS as usize);
+        let mut summaries = Vec::with_capacity(maps.len());
+        for map in &maps {
+            let analysis = self.api.analysis(&t, map, since, until, 0).await?;
+            summaries.push(summary(map.id.to_string(), map.name.clone(), analysis, steps));
+        }
+        Ok(Response::new(pb::SummarizeMapsResponse { maps: summaries, truncated }))
     }
 }

@@ -86,6 +86,7 @@ impl JourneyService for JourneyApi {
         let map = request.into_inner().journey_map.ok_or_else(|| FieldViolation::new("journey_map", "is required"))?;
         let changes = map_changes(map, &ALL_MAP_FIELDS)?;
         let created = self.store.create_map(&t, changes).await?;
+        self.cache.advance_generation(&t, crate::NAME).await?;
         tracing::info!(map = %created.id, "journey map created");
         Ok(Response::new(pb::CreateJourneyMapResponse { journey_map: Some(map_to_proto(&created)) }))
     }
@@ -136,6 +137,7 @@ impl JourneyService for JourneyApi {
         let paths: Vec<&str> = paths.iter().map(String::as_str).collect();
         let (id, changes) = all2(id, map_changes(map, &paths))?;
         let updated = self.store.update_map(&t, id, changes).await?;
+        self.cache.advance_generation(&t, crate::NAME).await?;
         Ok(Response::new(pb::UpdateJourneyMapResponse { journey_map: Some(map_to_proto(&updated)) }))
     }
 
@@ -146,6 +148,7 @@ impl JourneyService for JourneyApi {
         let t = tenant(&request, Role::Admin)?;
         let id = parse_uuid(&request.get_ref().id, "id", "a journey map id")?;
         self.store.delete_map(&t, id).await?;
+        self.cache.advance_generation(&t, crate::NAME).await?;
         Ok(Response::new(pb::DeleteJourneyMapResponse {}))
     }
 

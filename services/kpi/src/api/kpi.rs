@@ -17,7 +17,7 @@ use crate::store::targets;
 use crate::tally::{Tally, change_test};
 use crate::trend::{Granularity, Point, groups, points};
 
-type Range = (NaiveDate, NaiveDate);
+pub(crate) type Range = (NaiveDate, NaiveDate);
 
 /// A request's metric, days and filter, every violation at once (with
 /// those `more` finds in the rest of the request).
@@ -40,13 +40,13 @@ fn parse(
 }
 
 /// The same number of days just before `range`.
-fn previous((first, last): Range) -> Option<Range> {
+pub(crate) fn previous((first, last): Range) -> Option<Range> {
     let length = u64::try_from((last - first).num_days()).ok()?.checked_add(1)?;
     let end = first.pred_opt()?;
     Some((first.checked_sub_days(Days::new(length))?, end))
 }
 
-fn value(metric: Metric, (first, last): Range, filter: &Filter, figure: Figure) -> pb::KpiValue {
+pub(crate) fn value(metric: Metric, (first, last): Range, filter: &Filter, figure: Figure) -> pb::KpiValue {
     pb::KpiValue {
         metric: metric.proto().into(),
         start_day: written(first),
@@ -98,19 +98,63 @@ pub(super) async fn get_kpi(api: &KpiApi, request: Request<pb::GetKpiRequest>) -
         api.before(&t, metric, range, &filter, r.compare_previous),
         targets::find(&api.db, &t, metric, &key)
     )?;
+    Ok(Response::new(answer(metric, range, &filter, now, before, target)))
+}
+
+/// A KPI's answer: `now`'s figure over `range` against `target`, and the
+/// change from `before` when asked.
+pub(crate) fn answer(
+    metric: Metric,
+    range: Range,
+    filter: &Filter,
+    now: Tally,
+    before: Option<(Range, Tally)>,
+    target: Option<pb::Target>,
+) -> pb::GetKpiResponse {
     let figure = now.figure();
-    let mut kpi = value(metric, range, &filter, figure);
+    let mut kpi = value(metric, range, filter, figure);
     if let Some(target) = target {
         kpi.target_status = figure.against(metric, target.value).into();
         kpi.target = Some(target);
     }
     let (previous, change) = match before {
         Some((days, counts)) => {
-            (Some(value(metric, days, &filter, counts.figure())), Some(self::change(metric, now.change_from(&counts))))
+            (Some(value(metric, days, filter, counts.figure())), Some(self::change(metric, now.change_from(&counts))))
         }
         None => (None, None),
     };
-    Ok(Response::new(pb::GetKpiResponse { kpi: Some(kpi), previous, change }))
+    pb::GetKpiResponse { kpi: Some(kpi), previous, change }
+}
+
+/// A trend's answer from its points.
+pub(crate) fn trend_answer(
+    metric: Metric,
+    granularity: Granularity,
+    filter: &Filter,
+    counted: Vec<Point>,
+    target: Option<pb::Target>,
+) -> pb::GetKpiTrendResponse {
+    let points = counted
+        .into_iter()
+        .map(|p| {
+            let f = p.tally.figure();
+            pb::TrendPoint {
+                start_day: written(p.first),
+                end_day: written(p.last),
+                value: f.value,
+                n: f.n,
+                low: f.low,
+                high: f.high,
+            }
+        })
+        .collect();
+    pb::GetKpiTrendResponse {
+        metric: metric.proto().into(),
+        granularity: granularity.proto().into(),
+        filter: Some(filter.proto()),
+        points,
+        target,
+    }
 }
 
 /// A trend's points: a score's from the owner's daily counts, a per-period
@@ -155,27 +199,7 @@ pub(super) async fn get_kpi_trend(
         trend_points(api, &t, metric, granularity, range, &filter),
         targets::find(&api.db, &t, metric, &key)
     )?;
-    let points = counted
-        .into_iter()
-        .map(|p| {
-            let f = p.tally.figure();
-            pb::TrendPoint {
-                start_day: written(p.first),
-                end_day: written(p.last),
-                value: f.value,
-                n: f.n,
-                low: f.low,
-                high: f.high,
-            }
-        })
-        .collect();
-    Ok(Response::new(pb::GetKpiTrendResponse {
-        metric: metric.proto().into(),
-        granularity: granularity.proto().into(),
-        filter: Some(filter.proto()),
-        points,
-        target,
-    }))
+    Ok(Response::new(trend_answer(metric, granularity, &filter, counted, target)))
 }
 
 #[cfg(test)]

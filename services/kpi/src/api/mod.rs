@@ -1,11 +1,15 @@
 //! `cx.kpi.v1.KpiService`: each RPC is answered by the module of its area
-//! (KPIs, targets); this file only routes.
+//! (KPIs, targets, the dashboard); this file only routes.
 
+mod dashboard;
 mod kpi;
 mod targets;
 
+pub(crate) use kpi::{answer, previous, trend_answer, value};
+
 use cx_proto::kpi::v1 as pb;
 use cx_proto::kpi::v1::kpi_service_server::KpiService;
+use cx_runtime::cache::Cache;
 use sea_orm::DatabaseConnection;
 use tonic::{Request, Response, Status};
 
@@ -16,11 +20,13 @@ use crate::owners::Owners;
 pub struct KpiApi {
     db: DatabaseConnection,
     owners: Owners,
+    /// Dashboards, under the generations of the data they were worked from.
+    cache: Cache,
 }
 
 impl KpiApi {
-    pub fn new(db: DatabaseConnection, owners: Owners) -> Self {
-        Self { db, owners }
+    pub fn new(db: DatabaseConnection, owners: Owners, cache: Cache) -> Self {
+        Self { db, owners, cache }
     }
 }
 
@@ -46,5 +52,9 @@ impl KpiService for KpiApi {
 
     async fn delete_target(&self, request: Request<pb::DeleteTargetRequest>) -> Reply<pb::DeleteTargetResponse> {
         targets::delete_target(self, request).await
+    }
+
+    async fn get_dashboard(&self, request: Request<pb::GetDashboardRequest>) -> Reply<pb::GetDashboardResponse> {
+        dashboard::get_dashboard(self, request).await
     }
 }

@@ -24,6 +24,7 @@ pub(super) async fn set_target(api: &KpiApi, request: Request<pb::SetTargetReque
         return Err(Violations::new().into());
     };
     let target = targets::set(&api.db, &t, metric, &filter, value).await?;
+    api.cache.advance_generation(&t, crate::NAME).await?;
     tracing::info!(target = target.id, metric = ?metric, "KPI target set");
     Ok(Response::new(pb::SetTargetResponse { target: Some(target) }))
 }
@@ -49,5 +50,6 @@ pub(super) async fn delete_target(
     let t = tenant(&request, Role::Admin)?;
     let id = parse_uuid(&request.get_ref().id, "id", "a target id")?;
     targets::delete(&api.db, &t, id).await?;
+    api.cache.advance_generation(&t, crate::NAME).await?;
     Ok(Response::new(pb::DeleteTargetResponse {}))
 }

@@ -153,6 +153,15 @@ fn parse_ids(ids: Vec<String>) -> Result<Vec<Uuid>, cx_runtime::error::Violation
 impl ProfileInternalService for ProfileInternal {
     type ExportProfileFactsStream = BoxStream<'static, Result<pb::ExportProfileFactsResponse, Status>>;
 
+    async fn get_data_generation(
+        &self,
+        request: Request<pb::GetDataGenerationRequest>,
+    ) -> Result<Response<pb::GetDataGenerationResponse>, Status> {
+        let t = tenant_of_call_by(&request, KPI)?;
+        let generation = self.cache.generation(&t, crate::NAME).await;
+        Ok(Response::new(pb::GetDataGenerationResponse { generation }))
+    }
+
     async fn check_consents(
         &self,
         request: Request<pb::CheckConsentsRequest>,

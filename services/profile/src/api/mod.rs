@@ -116,7 +116,12 @@ impl ProfileService for ProfileApi {
         let t = tenant(&request, if create { Role::Writer } else { Role::Reader })?;
         let pb::ResolveProfileRequest { identity, create_if_missing } = request.into_inner();
         let identity = parse_identity(identity, "identity")?;
-        match self.store.resolve(&t, &identity, create_if_missing).await? {
+        let resolved = self.store.resolve(&t, &identity, create_if_missing).await?;
+        if resolved.as_ref().is_some_and(|(_, created)| *created) {
+            // A new prospect counts in the lifecycle counts.
+            self.cache.invalidate(&cache_keys::generation(&t)).await?;
+        }
+        match resolved {
             Some((record, created)) => Ok(Response::new(pb::ResolveProfileResponse {
                 profile: Some(self.to_proto(&t, &record).await?),
                 created,
@@ -143,6 +148,9 @@ impl ProfileService for ProfileApi {
         }
         let parsed = each(identities, |i, identity| parse_identity(Some(identity), &format!("identities[{i}]")))?;
         let resolved = self.store.batch_resolve(&t, &parsed, create_if_missing).await?;
+        if resolved.iter().flatten().any(|(_, created)| *created) {
+            self.cache.invalidate(&cache_keys::generation(&t)).await?;
+        }
         let resolutions = resolved
             .into_iter()
             .map(|r| match r {
@@ -405,6 +413,8 @@ impl ProfileService for ProfileApi {
         let ((), model) =
             all2(settings::check_mask(update_mask), settings::parse_model(model, "settings.intensity_model"))?;
         self.store.set_intensity_model(&t, &model).await?;
+        // Categories of the distribution move with the model.
+        self.cache.invalidate(&cache_keys::generation(&t)).await?;
         Ok(Response::new(pb::UpdateTenantSettingsResponse { settings: Some(settings::settings_to_proto(&model)) }))
     }
 

@@ -106,6 +106,7 @@ async fn act(
 ) -> Result<pb::FollowUpCase, tonic::Status> {
     let now = cx_runtime::store::now();
     let case = cases::act(api.store.db(), api.store.feeds(), t, id, &action, author, now).await?;
+    api.cache.advance_generation(t, crate::NAME).await?;
     Ok(case_to_proto(&case, now))
 }
 

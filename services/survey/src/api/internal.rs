@@ -9,6 +9,7 @@
 use super::cases::optional_uuid;
 use cx_proto::survey::v1 as pb;
 use cx_proto::survey::v1::survey_internal_service_server::SurveyInternalService;
+use cx_runtime::cache::Cache;
 use cx_runtime::error::all2;
 use cx_runtime::identity::{KPI, tenant_of_call_by};
 use cx_runtime::keyset::{FACT_LOADER, Keyset, pages};
@@ -20,11 +21,13 @@ use crate::store::{SurveyStore, cases};
 #[derive(Clone, Debug)]
 pub struct SurveyInternal {
     store: SurveyStore,
+    /// Where its data generation lives ([`cx_runtime::cache::generation`]).
+    cache: Cache,
 }
 
 impl SurveyInternal {
-    pub fn new(store: SurveyStore) -> Self {
-        Self { store }
+    pub fn new(store: SurveyStore, cache: Cache) -> Self {
+        Self { store, cache }
     }
 }
 
@@ -55,6 +58,28 @@ impl SurveyInternalService for SurveyInternal {
         let query = request.into_inner().query.unwrap_or_default();
         let groups = super::aggregates::score_aggregates(&self.store, &t, &query).await?.groups;
         Ok(Response::new(pb::AggregateScoresResponse { groups }))
+    }
+
+    async fn get_data_generation(
+        &self,
+        request: Request<pb::GetDataGenerationRequest>,
+    ) -> Result<Response<pb::GetDataGenerationResponse>, Status> {
+        let t = tenant_of_call_by(&request, KPI)?;
+        let generation = self.cache.generation(&t, crate::NAME).await;
+        Ok(Response::new(pb::GetDataGenerationResponse { generation }))
+    }
+
+    async fn count_open_cases(
+        &self,
+        request: Request<pb::CountOpenCasesRequest>,
+    ) -> Result<Response<pb::CountOpenCasesResponse>, Status> {
+        let t = tenant_of_call_by(&request, KPI)?;
+        let open = cases::open_now(self.store.db(), &t, cx_runtime::store::now()).await?;
+        Ok(Response::new(pb::CountOpenCasesResponse {
+            open: open.open,
+            overdue: open.overdue,
+            next_due_time: open.next_due.map(cx_proto::timestamp),
+        }))
     }
 
     async fn aggregate_cases(

@@ -102,6 +102,7 @@ pub(super) async fn submit_response(
     let (response, created) = submit::submit(api.store.db(), api.store.feeds(), &t, draft(sent)?).await?;
     if created {
         tracing::info!(survey = %response.survey_id, "response recorded");
+        api.cache.advance_generation(&t, crate::NAME).await?;
     }
     Ok(Response::new(pb::SubmitResponseResponse { response: Some(response), created }))
 }

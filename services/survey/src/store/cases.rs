@@ -407,3 +407,36 @@ pub async fn report(
         by_root_cause: causes.into_iter().map(|(cause, n)| (cause.unwrap_or_default(), n)).collect(),
     })
 }
+
+/// The unresolved cases now.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct OpenCases {
+    pub open: i64,
+    /// Past their due time.
+    pub overdue: i64,
+    /// The earliest due time still ahead: when `overdue` next changes
+    /// without a write.
+    pub next_due: Option<DateTime<Utc>>,
+}
+
+/// The tenant's unresolved cases as of `now`.
+pub async fn open_now(conn: &impl ConnectionTrait, t: &TenantId, now: DateTime<Utc>) -> Result<OpenCases> {
+    let unresolved = || scoped::<case::Entity>(t).filter(Expr::cust(UNRESOLVED));
+    let counts: Option<(i64, i64)> = unresolved()
+        .select_only()
+        .expr(Expr::cust("count(*)"))
+        .expr(Expr::cust_with_values("coalesce(sum(CASE WHEN due_at < $1 THEN 1 ELSE 0 END), 0)", [now]))
+        .into_tuple()
+        .one(conn)
+        .await?;
+    let (open, overdue) = counts.unwrap_or_default();
+    let next_due: Option<DateTime<Utc>> = unresolved()
+        .filter(case::Column::DueAt.gte(now))
+        .order_by_asc(case::Column::DueAt)
+        .select_only()
+        .column(case::Column::DueAt)
+        .into_tuple()
+        .one(conn)
+        .await?;
+    Ok(OpenCases { open, overdue, next_due })
+}

@@ -1,0 +1,72 @@
+//! `GetDashboard`: the dashboard through the cache. An answer is cached
+//! under the generations of the owners' data and of this service's own
+//! (targets) that it was worked from: a write anywhere starts a new
+//! generation, so the next call works the figures out again, and without a
+//! write the cached answer is served (docs/DECISIONS.md, "Dashboard").
+//! Cases falling due change the overdue count with no write: an answer
+//! past its next due time is worked out again.
+
+use cx_proto::kpi::v1 as pb;
+use cx_runtime::TenantId;
+use cx_runtime::auth::{Role, tenant};
+use cx_runtime::cache::CacheKey;
+use cx_runtime::cache::generation::GENERATION_TTL;
+use cx_runtime::error::ServiceError;
+use prost::Message;
+use sha2::{Digest, Sha256};
+use tonic::{Request, Response};
+
+use super::{KpiApi, Reply};
+use crate::dashboard::{Span, Targets, compute};
+use crate::store::targets::{self, MAX_TARGETS};
+
+/// The cache key of `span`'s dashboard under `generations`.
+fn key(t: &TenantId, span: &Span, generations: &str) -> CacheKey {
+    let described = format!("{span:?}|{generations}");
+    let digest = Sha256::digest(described.as_bytes());
+    CacheKey::new(t, "dashboard", &digest.iter().map(|b| format!("{b:02x}")).collect::<String>())
+}
+
+/// The tenant's targets by metric and filter key (at most [`MAX_TARGETS`]).
+async fn all_targets(api: &KpiApi, t: &TenantId) -> Result<Targets, ServiceError> {
+    let listed = targets::list(&api.db, t, None, MAX_TARGETS).await?;
+    Ok(listed
+        .into_iter()
+        .map(|target| {
+            let filter = crate::filter::Filter::parse(target.filter.as_ref(), "filter").unwrap_or_default();
+            ((target.metric, filter.key()), target)
+        })
+        .collect())
+}
+
+/// Whether the overdue count of `answer` may have grown since.
+fn falls_due(answer: &pb::GetDashboardResponse) -> bool {
+    let next = answer.cases.as_ref().and_then(|c| c.next_due_time.as_ref()).and_then(cx_proto::from_timestamp);
+    next.is_some_and(|due| due <= chrono::Utc::now())
+}
+
+pub(super) async fn get_dashboard(
+    api: &KpiApi,
+    request: Request<pb::GetDashboardRequest>,
+) -> Reply<pb::GetDashboardResponse> {
+    let t = tenant(&request, Role::Reader)?;
+    let span = Span::parse(request.get_ref(), chrono::Utc::now().date_naive())?;
+    let (owned, own) = tokio::join!(api.owners.generations(&t), api.cache.generation(&t, crate::NAME));
+    let key = key(&t, &span, &format!("{},{}={own}", owned?, crate::NAME));
+    let cache = api.cache.with_ttl(GENERATION_TTL);
+    let load = || async {
+        let targets = all_targets(api, &t).await?;
+        let answer = compute(&api.owners, &t, &span, &targets).await?;
+        Ok::<_, ServiceError>(Some(answer.encode_to_vec()))
+    };
+    let decode = |bytes: Option<Vec<u8>>| {
+        pb::GetDashboardResponse::decode(bytes.unwrap_or_default().as_slice())
+            .map_err(|e| ServiceError::Corrupt(format!("cached dashboard: {e}")))
+    };
+    let mut answer = decode(cache.get_or_load(&key, load).await?)?;
+    if falls_due(&answer) {
+        cache.invalidate(&key).await?;
+        answer = decode(cache.get_or_load(&key, load).await?)?;
+    }
+    Ok(Response::new(answer))
+}
