@@ -94,6 +94,13 @@ got=$(grpcurl -plaintext -H "authorization: Bearer $token" -d "$kpi" "$addr" cx.
 grep -q '"intervalMethod": "nps-margin"' <<<"$got" || fail "GetKpi did not answer an NPS: $got"
 pass "GetKpi reads survey's aggregates through the kpi service"
 
+# The dashboard in one call: every headline KPI, from survey and profile.
+got=$(grpcurl -plaintext -H "authorization: Bearer $token" "$addr" cx.kpi.v1.KpiService/GetDashboard) \
+  || fail "GetDashboard"
+grep -q '"metric": "METRIC_CLOSED_LOOP_SLA"' <<<"$got" || fail "GetDashboard has no closed loop: $got"
+grep -q '"metric": "METRIC_CHURN"' <<<"$got" || fail "GetDashboard has no churn: $got"
+pass "GetDashboard answers every headline KPI in one call"
+
 if out=$(grpcurl -plaintext -d "$request" "$addr" cx.profile.v1.ProfileService/ResolveProfile 2>&1); then
   fail "a call without a token was accepted"
 fi
