@@ -29,7 +29,7 @@ pub fn date_of(day: i32) -> NaiveDate {
 pub const MAX_DAYS: i64 = 3_660;
 
 /// A UTC day written `YYYY-MM-DD` in `field`.
-fn day(raw: &str, field: &str) -> Result<NaiveDate, FieldViolation> {
+pub fn day(raw: &str, field: &str) -> Result<NaiveDate, FieldViolation> {
     if raw.is_empty() {
         return Err(FieldViolation::new(field, "is required"));
     }

@@ -23,6 +23,16 @@ pub type Range = (NaiveDate, NaiveDate);
 const SCORES: [Metric; 3] = [Metric::Nps, Metric::Csat, Metric::Ces];
 /// Those counted from profile's lifecycle counts.
 const LIFECYCLE: [Metric; 3] = [Metric::Churn, Metric::Retention, Metric::Reactivation];
+/// The headline KPIs, in the order the dashboard shows them.
+pub const HEADLINE: [Metric; 7] = [
+    Metric::Nps,
+    Metric::Csat,
+    Metric::Ces,
+    Metric::Churn,
+    Metric::Retention,
+    Metric::Reactivation,
+    Metric::ClosedLoop,
+];
 
 /// The days a dashboard covers.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -10,13 +10,16 @@
 //! - [`owners`]: the counts asked of the owning services (survey's score
 //!   roll-ups, profile's customers by lifecycle); [`tally`]: the figures, intervals and changes worked from
 //!   them; [`trend`]: days grouped by day, week or month.
-//! - [`store`]: the targets; [`api`]: the gRPC service.
+//! - [`dashboard`]: every figure of one dashboard; [`snapshot`]: the KPIs'
+//!   daily values and the job taking them.
+//! - [`store`]: the targets and snapshots; [`api`]: the gRPC service.
 
 pub mod api;
 pub mod dashboard;
 pub mod filter;
 pub mod metric;
 pub mod owners;
+pub mod snapshot;
 pub mod store;
 pub mod tally;
 pub mod trend;
@@ -50,6 +53,11 @@ pub async fn build(ctx: &ServiceContext) -> Result<Arc<dyn ServiceModule>, Confi
         parts.internal_peer(owners::PROFILE),
         parts.internal_peer(owners::JOURNEY),
     );
-    let api = KpiApi::new(parts.db.clone(), owners, parts.cache.clone());
-    Ok(parts.module::<Migrator>().serve(KpiServiceServer::new(api)).build())
+    let api = KpiApi::new(parts.db.clone(), owners.clone(), parts.cache.clone());
+    let db = parts.db.clone();
+    Ok(parts
+        .module::<Migrator>()
+        .serve(KpiServiceServer::new(api))
+        .job(move |stop| Box::pin(snapshot::run(db.clone(), owners.clone(), stop)))
+        .build())
 }

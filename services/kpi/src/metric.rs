@@ -89,6 +89,13 @@ impl Metric {
         }
     }
 
+    /// The version of how the metric is worked out, kept with each snapshot
+    /// (docs/DOMAIN.md §9.9): raised when its definition changes, so that
+    /// history computed the old way says so.
+    pub fn definition_version(self) -> i32 {
+        1
+    }
+
     /// Lowest and highest value on the metric's scale.
     pub fn scale(self) -> (f64, f64) {
         match self {

@@ -36,6 +36,15 @@ pub struct Owners {
     journey: Option<InternalPeer>,
 }
 
+/// The service that counts `metric`.
+pub fn owner_of(metric: Metric) -> &'static str {
+    match metric {
+        Metric::Nps | Metric::Csat | Metric::Ces | Metric::ClosedLoop => SURVEY,
+        Metric::Churn | Metric::Retention | Metric::Reactivation => PROFILE,
+        Metric::Conversion => JOURNEY,
+    }
+}
+
 /// The peer, or UNAVAILABLE saying `missing` when the deployment has no
 /// endpoint for it.
 fn reachable<'a>(peer: Option<&'a InternalPeer>, missing: &str) -> Result<&'a InternalPeer, ServiceError> {

@@ -29,6 +29,7 @@ cx_testkit::on_both_backends!(
     conversion_is_the_share_of_a_maps_instances_that_reached_its_conversion_step,
     targets_are_named_by_metric_and_canonical_filter_and_give_a_status,
     the_dashboard_shows_the_owners_own_figures_and_is_worked_out_again_only_after_a_write,
+    snapshots_keep_each_days_kpis_as_they_were_computed,
     requests_are_checked_roles_enforced_and_tenants_kept_apart
 );
 
@@ -691,4 +692,78 @@ async fn the_dashboard_shows_the_owners_own_figures_and_is_worked_out_again_only
     let request = pb::GetDashboardRequest { start_day: MARCH.1.into(), end_day: MARCH.0.into(), trend_granularity: 0 };
     let refused = s.kpis().await.get_dashboard(authed(request, &s.who.reader)).await.unwrap_err();
     assert_eq!(field_violations(&refused).into_iter().map(|v| v.field).collect::<Vec<_>>(), ["end_day"]);
+}
+
+async fn snapshots_keep_each_days_kpis_as_they_were_computed(backend: Backend) {
+    let suite = Suite::start(backend).await;
+    let s = &suite;
+    let nps_survey = s.answered(survey::SurveyType::Nps, &[10, 10, 9, 9, 8, 7, 6, 3]).await;
+    let map = online_orders(s).await;
+    let on_map = Some(pb::Filter { map_id: map.clone(), ..Default::default() });
+    s.set(pb::Metric::Conversion, on_map.clone(), 0.5).await.unwrap();
+    let take = |day: &str, token: &str| {
+        let request = authed(pb::TakeSnapshotsRequest { day: day.into() }, token);
+        async move { s.kpis().await.take_snapshots(request).await.map(|r| r.into_inner()) }
+    };
+    let list = |metric: pb::Metric, filter: Option<pb::Filter>, end_day: &str| {
+        let request = pb::ListSnapshotsRequest {
+            metric: metric as i32,
+            filter,
+            start_day: "2026-03-01".into(),
+            end_day: end_day.into(),
+        };
+        let request = authed(request, &s.who.reader);
+        async move { s.kpis().await.list_snapshots(request).await.unwrap().into_inner().snapshots }
+    };
+
+    // 31 March: the seven headline KPIs and the map's conversion (its
+    // target's), each over 2 to 31 March.
+    let first = take("2026-03-31", &s.who.admin).await.unwrap();
+    assert_eq!((first.taken.len(), first.kept), (8, 0));
+    let nps = first.taken[0].kpi.as_ref().unwrap();
+    assert_eq!(
+        (nps.metric, nps.start_day.as_str(), nps.end_day.as_str()),
+        (pb::Metric::Nps as i32, "2026-03-02", "2026-03-31")
+    );
+    assert_eq!(shown(nps), (25.0, 8, -32.457593, 82.457593));
+    assert_eq!(first.taken[0].definition_version, 1);
+    let conversion = first.taken[7].kpi.as_ref().unwrap();
+    assert_eq!((conversion.metric, conversion.value, conversion.n), (pb::Metric::Conversion as i32, 0.4, 5));
+
+    // A later answer in March changes the KPI, not the day's snapshot: a
+    // second take keeps all eight.
+    s.answer(&nps_survey, &[10], "2026-03-03").await;
+    assert_eq!(s.get(pb::Metric::Nps, None, &s.who.reader).await.unwrap().n, 9);
+    let again = take("2026-03-31", &s.who.admin).await.unwrap();
+    assert_eq!((again.taken.len(), again.kept), (0, 8));
+    let kept = list(pb::Metric::Nps, None, "2026-03-31").await;
+    assert_eq!(kept.len(), 1);
+    assert_eq!(kept[0], first.taken[0]);
+    assert_eq!(list(pb::Metric::Conversion, on_map.clone(), "2026-03-31").await, [first.taken[7].clone()]);
+
+    // 1 April covers 3 March to 1 April: the one answer of 10 there, NPS 100
+    // (margin 196 × sqrt((1 − 1) / 1) = 0).
+    take("2026-04-01", &s.who.admin).await.unwrap();
+    let history: Vec<_> = list(pb::Metric::Nps, None, "2026-04-30")
+        .await
+        .iter()
+        .map(|snap| (snap.day.clone(), shown(snap.kpi.as_ref().unwrap())))
+        .collect();
+    assert_eq!(
+        history,
+        [
+            ("2026-03-31".to_owned(), (25.0, 8, -32.457593, 82.457593)),
+            ("2026-04-01".to_owned(), (100.0, 1, 100.0, 100.0))
+        ]
+    );
+
+    // Today is not over; readers do not take snapshots; bad requests are named.
+    let today = chrono::Utc::now().date_naive().format("%Y-%m-%d").to_string();
+    let refused = take(&today, &s.who.admin).await.unwrap_err();
+    assert_eq!(field_violations(&refused).into_iter().map(|v| v.field).collect::<Vec<_>>(), ["day"]);
+    assert_eq!(take("2026-03-30", &s.who.reader).await.unwrap_err().code(), Code::PermissionDenied);
+    let request =
+        pb::ListSnapshotsRequest { metric: 0, filter: None, start_day: "2026-03-01".into(), end_day: "x".into() };
+    let refused = s.kpis().await.list_snapshots(authed(request, &s.who.reader)).await.unwrap_err();
+    assert_eq!(field_violations(&refused).into_iter().map(|v| v.field).collect::<Vec<_>>(), ["metric", "end_day"]);
 }

@@ -55,6 +55,7 @@ pub(super) async fn get_dashboard(
     let key = key(&t, &span, &format!("{},{}={own}", owned?, crate::NAME));
     let cache = api.cache.with_ttl(GENERATION_TTL);
     let load = || async {
+        crate::store::snapshots::known_tenant(&api.db, &t).await?;
         let targets = all_targets(api, &t).await?;
         let answer = compute(&api.owners, &t, &span, &targets).await?;
         Ok::<_, ServiceError>(Some(answer.encode_to_vec()))

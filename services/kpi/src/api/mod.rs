@@ -3,6 +3,7 @@
 
 mod dashboard;
 mod kpi;
+mod snapshots;
 mod targets;
 
 pub(crate) use kpi::{answer, previous, trend_answer, value};
@@ -56,5 +57,13 @@ impl KpiService for KpiApi {
 
     async fn get_dashboard(&self, request: Request<pb::GetDashboardRequest>) -> Reply<pb::GetDashboardResponse> {
         dashboard::get_dashboard(self, request).await
+    }
+
+    async fn list_snapshots(&self, request: Request<pb::ListSnapshotsRequest>) -> Reply<pb::ListSnapshotsResponse> {
+        snapshots::list_snapshots(self, request).await
+    }
+
+    async fn take_snapshots(&self, request: Request<pb::TakeSnapshotsRequest>) -> Reply<pb::TakeSnapshotsResponse> {
+        snapshots::take_snapshots(self, request).await
     }
 }

@@ -24,6 +24,7 @@ pub(super) async fn set_target(api: &KpiApi, request: Request<pb::SetTargetReque
         return Err(Violations::new().into());
     };
     let target = targets::set(&api.db, &t, metric, &filter, value).await?;
+    crate::store::snapshots::known_tenant(&api.db, &t).await?;
     api.cache.advance_generation(&t, crate::NAME).await?;
     tracing::info!(target = target.id, metric = ?metric, "KPI target set");
     Ok(Response::new(pb::SetTargetResponse { target: Some(target) }))

@@ -15,3 +15,24 @@ table!(target, "kpi_targets", {
 });
 
 tenant_scoped!(target);
+
+// A KPI's value on a day (its `cx.kpi.v1.Snapshot` message), named by
+// metric, filter key and day in the tenant.
+table!(snapshot, "kpi_snapshots", {
+    #[sea_orm(primary_key, auto_increment = false)] tenant_id: String,
+    #[sea_orm(primary_key, auto_increment = false)] metric: i16,
+    #[sea_orm(primary_key, auto_increment = false)] filter_key: String,
+    #[sea_orm(primary_key, auto_increment = false)] day: i32,
+    body: Vec<u8>,
+    definition_version: i32,
+    taken_at: DateTimeUtc,
+});
+
+tenant_scoped!(snapshot);
+
+// A tenant the daily snapshots are taken for: one that set a target or
+// looked at its dashboard.
+table!(kpi_tenant, "kpi_tenants", {
+    #[sea_orm(primary_key, auto_increment = false)] tenant_id: String,
+    first_seen: DateTimeUtc,
+});
