@@ -82,6 +82,15 @@ impl ProfileInternalService for WhoCalls {
         service_identity(&request)?;
         Ok(Response::new(cx_proto::profile::v1::AggregateLifecycleResponse::default()))
     }
+
+    /// Not asked here: a service identity gets an empty answer.
+    async fn aggregate_purchases(
+        &self,
+        request: Request<cx_proto::profile::v1::AggregatePurchasesRequest>,
+    ) -> Result<Response<cx_proto::profile::v1::AggregatePurchasesResponse>, Status> {
+        service_identity(&request)?;
+        Ok(Response::new(cx_proto::profile::v1::AggregatePurchasesResponse::default()))
+    }
 }
 
 async fn orders(ctx: &ServiceContext) -> Result<Arc<dyn ServiceModule>, ConfigError> {

@@ -10,9 +10,11 @@
 //! - [`owners`]: the counts asked of the owning services (survey's score
 //!   roll-ups, profile's customers by lifecycle); [`tally`]: the figures, intervals and changes worked from
 //!   them; [`trend`]: days grouped by day, week or month.
+//! - [`clv`]: CLV's inputs from profile's lifecycle counts and purchases.
 //! - [`store`]: the targets; [`api`]: the gRPC service.
 
 pub mod api;
+pub mod clv;
 pub mod filter;
 pub mod metric;
 pub mod owners;

@@ -24,6 +24,7 @@ pub mod lifecycle_counts;
 pub mod merge;
 pub mod migration;
 pub mod profiles;
+pub mod purchase_sums;
 pub mod scores;
 pub mod settings;
 pub mod standing;
