@@ -91,6 +91,15 @@ impl ProfileInternalService for WhoCalls {
         service_identity(&request)?;
         Ok(Response::new(cx_proto::profile::v1::AggregatePurchasesResponse::default()))
     }
+
+    /// Not asked here: a service identity gets an empty answer.
+    async fn aggregate_distributions(
+        &self,
+        request: Request<cx_proto::profile::v1::AggregateDistributionsRequest>,
+    ) -> Result<Response<cx_proto::profile::v1::AggregateDistributionsResponse>, Status> {
+        service_identity(&request)?;
+        Ok(Response::new(cx_proto::profile::v1::AggregateDistributionsResponse::default()))
+    }
 }
 
 async fn orders(ctx: &ServiceContext) -> Result<Arc<dyn ServiceModule>, ConfigError> {

@@ -29,6 +29,7 @@ cx_testkit::on_both_backends!(
     conversion_is_the_share_of_a_maps_instances_that_reached_its_conversion_step,
     clv_is_worked_from_the_purchases_the_customers_exposure_and_the_annual_churn,
     targets_are_named_by_metric_and_canonical_filter_and_give_a_status,
+    profile_counts_customers_per_stage_as_of_a_day_and_per_intensity_category_and_band,
     requests_are_checked_roles_enforced_and_tenants_kept_apart
 );
 
@@ -588,6 +589,69 @@ async fn clv_is_worked_from_the_purchases_the_customers_exposure_and_the_annual_
         (summed.currency.as_str(), p.purchases, p.amount_micros, p.amount_squares),
         ("EUR", 5, 220_000_000, 12_400.0)
     );
+}
+
+/// A customer who had one touchpoint on `channel` (pull, no purchase) now.
+async fn visitor(s: &Suite, name: &str, channel: Channel) {
+    let mut profiles = ProfileServiceClient::new(s.cluster.server("profile").channel().await);
+    let identity =
+        profile::Identity { kind: profile::IdentityKind::Email as i32, value: format!("{name}@example.com") };
+    let request = profile::ResolveProfileRequest { identity: Some(identity), create_if_missing: true };
+    let id = profiles.resolve_profile(authed(request, &s.who.writer)).await.unwrap().into_inner().profile.unwrap().id;
+    let record = profile::ActivityRecord {
+        profile_id: id,
+        occur_time: Some(cx_proto::timestamp(chrono::Utc::now())),
+        channel: channel as i32,
+        initiator: cx_proto::common::v1::Initiator::Pull as i32,
+        kind: cx_proto::common::v1::InteractionKind::Transactional as i32,
+        touchpoints: 1,
+        ..Default::default()
+    };
+    let request = profile::RecordActivityRequest { batch_id: format!("{name}-visit"), records: vec![record] };
+    profiles.record_activity(authed(request, &s.who.writer)).await.unwrap();
+}
+
+async fn profile_counts_customers_per_stage_as_of_a_day_and_per_intensity_category_and_band(backend: Backend) {
+    let s = Suite::start(backend).await;
+    // As of 31 March 2026:
+    // - a: 1 March 2025 only, 395 idle days: lost;
+    // - b: 10 June 2025 and 10 March 2026 (a gap of 273 days, no comeback): active;
+    // - c: 1 December 2025, 120 idle days: at risk;
+    // - e: 1 January 2024 and 5 March 2026 (a gap of 794 days, 26 days ago): reactivated;
+    // - w and t, created now with no purchase: not yet customers on that day.
+    for (name, days) in [
+        ("a", &["2025-03-01"][..]),
+        ("b", &["2025-06-10", "2026-03-10"]),
+        ("c", &["2025-12-01"]),
+        ("e", &["2024-01-01", "2026-03-05"]),
+    ] {
+        buyer(&s, name, days).await;
+    }
+    // Intensity now: w's one web pull touchpoint: share 1, breadth 1/8, no
+    // device, self-service 1: 100 × (0.5 + 0.2 × 0.125 + 0.15) = 67.5 → 68,
+    // connected, band 60–69. t's one store touchpoint: 0, traditional, band
+    // 0–9. a, b, c, e touched nothing in the 180 days ending today: no index.
+    visitor(&s, "w", Channel::Web).await;
+    visitor(&s, "t", Channel::Store).await;
+
+    let mut internal = ProfileInternalServiceClient::new(s.cluster.server("profile").channel().await);
+    let kpi = cx_testkit::service_token("kpi", &s.who.tenant);
+    let ask = |day: &str| profile::AggregateDistributionsRequest { as_of_day: day.into() };
+    let d = internal.aggregate_distributions(authed(ask("2026-03-31"), &kpi)).await.unwrap().into_inner();
+    assert_eq!(d.as_of_day, "2026-03-31");
+    assert_eq!((d.prospect, d.active, d.at_risk, d.lost, d.reactivated), (0, 1, 1, 1, 1));
+    assert_eq!((d.traditional, d.hybrid, d.connected, d.digital_native, d.without_index), (1, 0, 1, 0, 4));
+    assert_eq!(d.index_bands, [1, 0, 0, 0, 0, 0, 1, 0, 0, 0]);
+    // Today: w and t are prospects; the four buyers have some stage.
+    let today = internal.aggregate_distributions(authed(ask(""), &kpi)).await.unwrap().into_inner();
+    assert_eq!(today.as_of_day, chrono::Utc::now().date_naive().to_string());
+    assert_eq!((today.prospect, today.active + today.at_risk + today.lost + today.reactivated), (2, 4));
+
+    let refused = internal.aggregate_distributions(authed(ask("2026-3-31"), &kpi)).await.unwrap_err();
+    assert_eq!(field_violations(&refused).into_iter().map(|v| v.field).collect::<Vec<_>>(), ["as_of_day"]);
+    let segmentation = cx_testkit::service_token("segmentation", &s.who.tenant);
+    let denied = internal.aggregate_distributions(authed(ask(""), &segmentation)).await.unwrap_err();
+    assert_eq!(denied.code(), Code::PermissionDenied);
 }
 
 async fn targets_are_named_by_metric_and_canonical_filter_and_give_a_status(backend: Backend) {

@@ -253,6 +253,15 @@ impl ProfileInternalService for ProfileInternal {
         Ok(Response::new(pb::AggregatePurchasesResponse { currency, periods: counted }))
     }
 
+    async fn aggregate_distributions(
+        &self,
+        request: Request<pb::AggregateDistributionsRequest>,
+    ) -> Result<Response<pb::AggregateDistributionsResponse>, Status> {
+        let t = tenant_of_call_by(&request, KPI)?;
+        let day = cx_runtime::days::day_or_today(&request.get_ref().as_of_day, "as_of_day")?;
+        Ok(Response::new(self.store.distributions(&t, day).await?))
+    }
+
     async fn list_custom_purposes(
         &self,
         request: Request<pb::ListCustomPurposesRequest>,
