@@ -416,6 +416,7 @@ async fn one_trace_crosses_the_processes_and_a_killed_profile_service_loses_noth
         end_day: (today + chrono::Days::new(1)).to_string(),
         filter: None,
         compare_previous: false,
+        acquisition_cost: None,
     };
     let read = kpis.get_kpi(authed(ask, &writer)).instrument(tracing::info_span!("cx dashboard"));
     let nps = read.await.unwrap().into_inner().kpi.unwrap();

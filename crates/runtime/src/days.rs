@@ -40,6 +40,11 @@ pub fn day(raw: &str, field: &str) -> Result<NaiveDate, FieldViolation> {
         .ok_or_else(|| FieldViolation::new(field, "must be a day written YYYY-MM-DD"))
 }
 
+/// The day in `field`, written `YYYY-MM-DD`; empty: today (UTC).
+pub fn day_or_today(raw: &str, field: &str) -> Result<NaiveDate, FieldViolation> {
+    if raw.is_empty() { Ok(Utc::now().date_naive()) } else { day(raw, field) }
+}
+
 /// `[start_day, end_day]`: both days, in order, at most [`MAX_DAYS`].
 pub fn range(start: &str, end: &str) -> Result<(NaiveDate, NaiveDate), Violations> {
     let (first, last) = all2(day(start, "start_day"), day(end, "end_day"))?;

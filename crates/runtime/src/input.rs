@@ -61,10 +61,16 @@ pub fn parse_money(money: &Money, field: &str) -> Result<(String, i64), FieldVio
     if money.units < 0 || money.nanos < 0 {
         return Err(FieldViolation::new(field, "must not be negative"));
     }
-    if money.currency_code.len() != 3 || !money.currency_code.chars().all(|c| c.is_ascii_uppercase()) {
-        return Err(FieldViolation::new(format!("{field}.currency_code"), "must be an ISO 4217 code such as EUR"));
+    let currency = parse_currency(&money.currency_code, &format!("{field}.currency_code"))?;
+    money.micros().map(|m| (currency, m)).ok_or_else(|| FieldViolation::new(field, "is too large"))
+}
+
+/// An ISO 4217 code: three capital letters (docs/DOMAIN.md §1.4).
+pub fn parse_currency(code: &str, field: &str) -> Result<String, FieldViolation> {
+    if code.len() != 3 || !code.chars().all(|c| c.is_ascii_uppercase()) {
+        return Err(FieldViolation::new(field, "must be an ISO 4217 code such as EUR"));
     }
-    money.micros().map(|m| (money.currency_code.clone(), m)).ok_or_else(|| FieldViolation::new(field, "is too large"))
+    Ok(code.to_owned())
 }
 
 #[cfg(test)]

@@ -90,6 +90,24 @@ impl ProfileInternalService for WhoCalls {
         service_identity(&request)?;
         Ok(Response::new(cx_proto::profile::v1::GetDataGenerationResponse::default()))
     }
+
+    /// Not asked here: a service identity gets an empty answer.
+    async fn aggregate_purchases(
+        &self,
+        request: Request<cx_proto::profile::v1::AggregatePurchasesRequest>,
+    ) -> Result<Response<cx_proto::profile::v1::AggregatePurchasesResponse>, Status> {
+        service_identity(&request)?;
+        Ok(Response::new(cx_proto::profile::v1::AggregatePurchasesResponse::default()))
+    }
+
+    /// Not asked here: a service identity gets an empty answer.
+    async fn aggregate_distributions(
+        &self,
+        request: Request<cx_proto::profile::v1::AggregateDistributionsRequest>,
+    ) -> Result<Response<cx_proto::profile::v1::AggregateDistributionsResponse>, Status> {
+        service_identity(&request)?;
+        Ok(Response::new(cx_proto::profile::v1::AggregateDistributionsResponse::default()))
+    }
 }
 
 async fn orders(ctx: &ServiceContext) -> Result<Arc<dyn ServiceModule>, ConfigError> {

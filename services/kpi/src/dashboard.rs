@@ -101,7 +101,7 @@ async fn count(owners: &Owners, t: &cx_runtime::TenantId, span: &Span) -> Result
         if_runs(&missing, SURVEY, async {
             tokio::try_join!(owners.score_group(t, span.range, &none), owners.score_group(t, span.previous, &none))
         }),
-        if_runs(&missing, SURVEY, owners.periods(t, Metric::ClosedLoop, &both, &none)),
+        if_runs(&missing, SURVEY, owners.periods(t, Metric::ClosedLoop, &both, &none, None)),
         if_runs(&missing, PROFILE, owners.lifecycle(t, &both)),
         if_runs(&missing, SURVEY, owners.daily_groups(t, span.trend, &none)),
         if_runs(&missing, JOURNEY, owners.maps(t, span.range)),

@@ -96,7 +96,7 @@ impl Filter {
         if metric.of_lifecycle() && self != Self::default() {
             return Err(FieldViolation::new(
                 field,
-                "must be empty for CHURN, RETENTION and REACTIVATION: they count every customer",
+                "must be empty for CHURN, RETENTION, REACTIVATION and CLV: they count every customer",
             ));
         }
         let only_surveys = Self { surveys: self.surveys.clone(), ..Self::default() };

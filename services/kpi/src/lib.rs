@@ -10,11 +10,13 @@
 //! - [`owners`]: the counts asked of the owning services (survey's score
 //!   roll-ups, profile's customers by lifecycle); [`tally`]: the figures, intervals and changes worked from
 //!   them; [`trend`]: days grouped by day, week or month.
+//! - [`clv`]: CLV's inputs from profile's lifecycle counts and purchases.
 //! - [`dashboard`]: every figure of one dashboard; [`snapshot`]: the KPIs'
 //!   daily values and the job taking them.
 //! - [`store`]: the targets and snapshots; [`api`]: the gRPC service.
 
 pub mod api;
+pub mod clv;
 pub mod dashboard;
 pub mod filter;
 pub mod metric;

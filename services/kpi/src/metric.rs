@@ -6,7 +6,7 @@ use cx_runtime::error::FieldViolation;
 use cx_runtime::stats::target::{TargetStatus, target_status};
 
 /// What a metric field may name.
-const KNOWN: &str = "must be NPS, CSAT, CES, CHURN, RETENTION, REACTIVATION, CLOSED_LOOP_SLA or CONVERSION";
+const KNOWN: &str = "must be NPS, CSAT, CES, CHURN, RETENTION, REACTIVATION, CLOSED_LOOP_SLA, CONVERSION or CLV";
 
 /// A KPI the service reports.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -27,6 +27,8 @@ pub enum Metric {
     ClosedLoop,
     /// Share of a map's instances that reached its conversion step (§9.5).
     Conversion,
+    /// Customer lifetime value in units of one currency (§9.4).
+    Clv,
 }
 
 impl Metric {
@@ -41,6 +43,7 @@ impl Metric {
             Ok(pb::Metric::Reactivation) => Ok(Self::Reactivation),
             Ok(pb::Metric::ClosedLoopSla) => Ok(Self::ClosedLoop),
             Ok(pb::Metric::Conversion) => Ok(Self::Conversion),
+            Ok(pb::Metric::Clv) => Ok(Self::Clv),
             Ok(pb::Metric::Unspecified) | Err(_) => Err(FieldViolation::new(field, KNOWN)),
         }
     }
@@ -55,13 +58,14 @@ impl Metric {
             Self::Reactivation => pb::Metric::Reactivation,
             Self::ClosedLoop => pb::Metric::ClosedLoopSla,
             Self::Conversion => pb::Metric::Conversion,
+            Self::Clv => pb::Metric::Clv,
         }
     }
 
     /// Counted by profile from purchase days (every customer, no filter),
     /// not by survey from answers.
     pub fn of_lifecycle(self) -> bool {
-        matches!(self, Self::Churn | Self::Retention | Self::Reactivation)
+        matches!(self, Self::Churn | Self::Retention | Self::Reactivation | Self::Clv)
     }
 
     /// Counted per period by its owner (a customer or case counts once in a
@@ -86,6 +90,7 @@ impl Metric {
             Self::Reactivation => 6,
             Self::ClosedLoop => 7,
             Self::Conversion => 8,
+            Self::Clv => 9,
         }
     }
 
@@ -101,6 +106,7 @@ impl Metric {
         match self {
             Self::Nps => (-100.0, 100.0),
             Self::Ces => (1.0, 7.0),
+            Self::Clv => (f64::MIN, f64::MAX),
             Self::Csat | Self::Churn | Self::Retention | Self::Reactivation | Self::ClosedLoop | Self::Conversion => {
                 (0.0, 1.0)
             }
@@ -112,6 +118,7 @@ impl Metric {
         match self {
             Self::Nps => "nps-margin",
             Self::Ces => "student-t",
+            Self::Clv => "delta-method",
             Self::Csat | Self::Churn | Self::Retention | Self::Reactivation | Self::ClosedLoop | Self::Conversion => {
                 "wilson"
             }
@@ -123,6 +130,8 @@ impl Metric {
         let (low, high) = self.scale();
         if value.is_finite() && (low..=high).contains(&value) {
             Ok(value)
+        } else if self == Self::Clv {
+            Err(FieldViolation::new(field, "must be a finite amount"))
         } else {
             Err(FieldViolation::new(field, format!("must be a number from {low} to {high}")))
         }
@@ -178,7 +187,8 @@ mod tests {
         assert_eq!(Metric::parse(4, "metric"), Ok(Metric::Churn));
         assert_eq!(Metric::parse(7, "metric"), Ok(Metric::ClosedLoop));
         assert_eq!(Metric::parse(8, "metric"), Ok(Metric::Conversion));
-        for bad in [0, 9, -1] {
+        assert_eq!(Metric::parse(9, "metric"), Ok(Metric::Clv));
+        for bad in [0, 10, -1] {
             assert_eq!(Metric::parse(bad, "metric"), Err(FieldViolation::new("metric", KNOWN)));
         }
         let all = [
@@ -190,6 +200,7 @@ mod tests {
             Metric::Reactivation,
             Metric::ClosedLoop,
             Metric::Conversion,
+            Metric::Clv,
         ];
         for m in all {
             assert_eq!(i32::from(m.code()), i32::from(m.proto()), "{m:?}");
@@ -200,6 +211,10 @@ mod tests {
         assert_eq!(Metric::Csat.check_target(85.0, "v"), Err(csat.clone()));
         assert_eq!(Metric::Csat.check_target(f64::NAN, "v"), Err(csat));
         assert_eq!(Metric::Ces.check_target(0.5, "v"), Err(FieldViolation::new("v", "must be a number from 1 to 7")));
+        // CLV is an amount: any finite one, negative included (a cost above the value).
+        assert_eq!(Metric::Clv.check_target(-1.0e9, "v"), Ok(-1.0e9));
+        let finite = FieldViolation::new("v", "must be a finite amount");
+        assert_eq!(Metric::Clv.check_target(f64::INFINITY, "v"), Err(finite));
     }
 
     #[test]

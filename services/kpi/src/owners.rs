@@ -17,9 +17,10 @@ use cx_runtime::error::ServiceError;
 use cx_runtime::peers::{InternalPeer, internal_call_failed};
 use cx_runtime::stats::{Moments, NpsCounts};
 
+use crate::clv::{Cost, inputs, year_ending};
 use crate::filter::Filter;
 use crate::metric::Metric;
-use crate::tally::Tally;
+use crate::tally::{Currency, Tally};
 
 /// The survey service's name, as the registry and its endpoint name it.
 pub const SURVEY: &str = "survey";
@@ -40,7 +41,7 @@ pub struct Owners {
 pub fn owner_of(metric: Metric) -> &'static str {
     match metric {
         Metric::Nps | Metric::Csat | Metric::Ces | Metric::ClosedLoop => SURVEY,
-        Metric::Churn | Metric::Retention | Metric::Reactivation => PROFILE,
+        Metric::Churn | Metric::Retention | Metric::Reactivation | Metric::Clv => PROFILE,
         Metric::Conversion => JOURNEY,
     }
 }
@@ -65,9 +66,10 @@ impl Owners {
         metric: Metric,
         (first, last): (NaiveDate, NaiveDate),
         filter: &Filter,
+        cost: Option<&Cost>,
     ) -> Result<Tally, ServiceError> {
         if metric.per_period() {
-            let counted = self.periods(t, metric, &[(first, last)], filter).await?;
+            let counted = self.periods(t, metric, &[(first, last)], filter, cost).await?;
             return Ok(counted.first().copied().unwrap_or(Tally::empty(metric)));
         }
         let groups = self.groups(t, (first, last), filter, false).await?;
@@ -81,7 +83,11 @@ impl Owners {
         metric: Metric,
         periods: &[(NaiveDate, NaiveDate)],
         filter: &Filter,
+        cost: Option<&Cost>,
     ) -> Result<Vec<Tally>, ServiceError> {
+        if metric == Metric::Clv {
+            return self.clv(t, periods, cost).await;
+        }
         if metric == Metric::ClosedLoop {
             return self.cases(t, periods, filter).await;
         }
@@ -108,6 +114,44 @@ impl Owners {
             .map_err(|s| internal_call_failed(PROFILE, "aggregate lifecycles", &s))?
             .into_inner()
             .periods)
+    }
+
+    /// CLV's inputs of each period (docs/DOMAIN.md §9.4), in order: profile's
+    /// lifecycle counts of the periods and of the years ending with them, and
+    /// its purchases in the cost's currency (or its busiest).
+    async fn clv(
+        &self,
+        t: &TenantId,
+        periods: &[(NaiveDate, NaiveDate)],
+        cost: Option<&Cost>,
+    ) -> Result<Vec<Tally>, ServiceError> {
+        let peer = reachable(self.profile.as_ref(), "no profile endpoint: customers' purchases cannot be read")?;
+        let years: Vec<_> = periods.iter().map(|&(_, last)| year_ending(last)).collect();
+        let (currency, micros) = cost.cloned().unwrap_or_default();
+        let request =
+            profile::AggregatePurchasesRequest { periods: periods.iter().copied().map(day_range).collect(), currency };
+        let mut client = ProfileInternalServiceClient::new(peer.channel());
+        let purchases = async {
+            client
+                .aggregate_purchases(peer.request(t, request)?)
+                .await
+                .map(tonic::Response::into_inner)
+                .map_err(|s| internal_call_failed(PROFILE, "aggregate purchases", &s))
+        };
+        let (counted, yearly, bought) =
+            tokio::try_join!(self.lifecycle(t, periods), self.lifecycle(t, &years), purchases)?;
+        if counted.len() != periods.len() || yearly.len() != periods.len() || bought.periods.len() != periods.len() {
+            return Err(ServiceError::Internal("profile answered another number of periods than asked".into()));
+        }
+        let currency = Currency::parse(&bought.currency);
+        Ok(periods
+            .iter()
+            .zip(counted.iter().zip(&yearly).zip(&bought.periods))
+            .map(|(&days, ((period, year), sums))| Tally::Clv {
+                inputs: inputs(days, period, year, sums, micros),
+                currency,
+            })
+            .collect())
     }
 
     /// `metric`'s counts of each day of `first..=last` with answers, in day order.
@@ -305,9 +349,12 @@ pub fn tally(metric: Metric, group: &survey::ScoreGroup) -> Tally {
             let a = group.csat.unwrap_or_default();
             Tally::Csat { satisfied: a.satisfied, n: a.n }
         }
-        Metric::Churn | Metric::Retention | Metric::Reactivation | Metric::ClosedLoop | Metric::Conversion => {
-            Tally::empty(metric)
-        }
+        Metric::Churn
+        | Metric::Retention
+        | Metric::Reactivation
+        | Metric::ClosedLoop
+        | Metric::Conversion
+        | Metric::Clv => Tally::empty(metric),
         Metric::Ces => {
             let a = group.ces.unwrap_or_default();
             // Sums of scores 1–7 are exact in an f64 far past any count.
@@ -322,7 +369,7 @@ pub fn customers(metric: Metric, c: &profile::LifecycleCounts) -> Tally {
         Metric::Churn => (c.lost_by_end, c.customers_at_start),
         Metric::Retention => (c.customers_at_start.saturating_sub(c.lost_by_end), c.customers_at_start),
         Metric::Reactivation => (c.reactivated, c.lost_at_start),
-        Metric::Nps | Metric::Csat | Metric::Ces | Metric::ClosedLoop | Metric::Conversion => (0, 0),
+        Metric::Nps | Metric::Csat | Metric::Ces | Metric::ClosedLoop | Metric::Conversion | Metric::Clv => (0, 0),
     };
     Tally::Counted { metric, k, n }
 }

@@ -70,7 +70,7 @@ pub async fn take(
     let take_time = Some(cx_proto::timestamp(chrono::Utc::now()));
     let made: Vec<Option<(Metric, Filter, pb::Snapshot)>> = futures::stream::iter(todo)
         .map(|(metric, filter)| async move {
-            let tally = match owners.tally(t, metric, range, &filter).await {
+            let tally = match owners.tally(t, metric, range, &filter, None).await {
                 Ok(tally) => tally,
                 Err(ServiceError::NotFound(what)) => {
                     tracing::info!(?metric, what, "no snapshot of a KPI whose subject is gone");

@@ -3,7 +3,10 @@
 //! intervals and the changes worked from them by `cx_runtime::stats`
 //! (docs/DOMAIN.md §7.1–§7.3, §9.1, §9.7).
 
-use cx_runtime::stats::{Change, Moments, NpsCounts, nps, nps_change, nps_margin, proportion_change, welch, wilson};
+use cx_runtime::stats::{
+    Change, ClvInputs, Moments, NpsCounts, clv, clv_change, nps, nps_change, nps_margin, proportion_change, welch,
+    wilson,
+};
 
 use crate::metric::{Figure, Metric};
 
@@ -22,6 +25,24 @@ pub enum Tally {
     /// k of n customers or cases, counted by the owner for one period
     /// (churn, retention, reactivation, the closed loop).
     Counted { metric: Metric, k: i64, n: i64 },
+    /// What CLV is worked from, in `currency` (None: no purchase to read).
+    Clv { inputs: ClvInputs, currency: Option<Currency> },
+}
+
+/// An ISO 4217 code, kept by value so that a tally stays `Copy`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Currency([u8; 3]);
+
+impl Currency {
+    /// `code` when it is three ASCII letters, as profile answers it.
+    pub fn parse(code: &str) -> Option<Self> {
+        let bytes: [u8; 3] = code.as_bytes().try_into().ok()?;
+        bytes.iter().all(u8::is_ascii_alphabetic).then_some(Self(bytes))
+    }
+
+    pub fn code(&self) -> String {
+        String::from_utf8_lossy(&self.0).into_owned()
+    }
 }
 
 impl Tally {
@@ -34,6 +55,15 @@ impl Tally {
             Metric::Churn | Metric::Retention | Metric::Reactivation | Metric::ClosedLoop | Metric::Conversion => {
                 Self::Counted { metric, k: 0, n: 0 }
             }
+            Metric::Clv => Self::Clv { inputs: ClvInputs::default(), currency: None },
+        }
+    }
+
+    /// The currency of a CLV tally, as clients read it; empty for others.
+    pub fn currency(&self) -> String {
+        match self {
+            Self::Clv { currency: Some(c), .. } => c.code(),
+            _ => String::new(),
         }
     }
 
@@ -44,6 +74,7 @@ impl Tally {
             Self::Csat { n, .. } => *n,
             Self::Ces(m) => m.n,
             Self::Counted { n, .. } => *n,
+            Self::Clv { inputs, .. } => inputs.purchase_value.n,
         }
     }
 
@@ -85,6 +116,10 @@ impl Tally {
                 let (low, high) = wilson(k, n);
                 Figure::within(metric, cx_runtime::stats::share(k, n), n, low, high)
             }
+            Self::Clv { inputs, .. } => {
+                let c = clv(inputs);
+                Figure::within(Metric::Clv, c.value, inputs.purchase_value.n, c.low, c.high)
+            }
         }
     }
 
@@ -100,6 +135,7 @@ impl Tally {
             (Self::Counted { k: x1, n: n1, .. }, Self::Counted { k: x2, n: n2, .. }) => {
                 proportion_change(*x1, *n1, *x2, *n2, ALPHA)
             }
+            (Self::Clv { inputs: a, .. }, Self::Clv { inputs: b, .. }) => clv_change(clv(*a), clv(*b), ALPHA),
             _ => welch(Moments::default(), Moments::default(), ALPHA),
         }
     }
@@ -116,6 +152,7 @@ pub fn change_test(metric: Metric) -> &'static str {
         | Metric::ClosedLoop
         | Metric::Conversion => "two-proportion-z",
         Metric::Ces => "welch-t",
+        Metric::Clv => "delta-z",
     }
 }
 

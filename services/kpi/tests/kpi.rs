@@ -27,9 +27,11 @@ cx_testkit::on_both_backends!(
     churn_retention_and_reactivation_count_customers_whose_lifecycle_changes_in_the_period,
     the_closed_loop_is_the_share_of_cases_acted_on_within_their_sla,
     conversion_is_the_share_of_a_maps_instances_that_reached_its_conversion_step,
+    clv_is_worked_from_the_purchases_the_customers_exposure_and_the_annual_churn,
     targets_are_named_by_metric_and_canonical_filter_and_give_a_status,
     the_dashboard_shows_the_owners_own_figures_and_is_worked_out_again_only_after_a_write,
     snapshots_keep_each_days_kpis_as_they_were_computed,
+    profile_counts_customers_per_stage_as_of_a_day_and_per_intensity_category_and_band,
     requests_are_checked_roles_enforced_and_tenants_kept_apart
 );
 
@@ -106,6 +108,7 @@ impl Suite {
             end_day: MARCH.1.into(),
             filter,
             compare_previous: false,
+            acquisition_cost: None,
         };
         Ok(self.kpis().await.get_kpi(authed(request, token)).await?.into_inner().kpi.unwrap())
     }
@@ -187,6 +190,7 @@ async fn periods_are_compared_and_trends_group_the_days(backend: Backend) {
         end_day: MARCH.1.into(),
         filter: None,
         compare_previous: true,
+        acquisition_cost: None,
     };
     let got = s.kpis().await.get_kpi(authed(request, &s.who.reader)).await.unwrap().into_inner();
     let previous = got.previous.unwrap();
@@ -210,6 +214,7 @@ async fn periods_are_compared_and_trends_group_the_days(backend: Backend) {
         end_day: end.into(),
         filter: None,
         granularity: granularity as i32,
+        acquisition_cost: None,
     };
     let weeks = trend(pb::Granularity::Week, "2026-02-26", "2026-03-10");
     let weeks = s.kpis().await.get_kpi_trend(authed(weeks, &s.who.reader)).await.unwrap().into_inner();
@@ -239,24 +244,31 @@ async fn periods_are_compared_and_trends_group_the_days(backend: Backend) {
     assert_eq!(field_violations(&refused).into_iter().map(|v| v.field).collect::<Vec<_>>(), ["granularity"]);
 }
 
-/// A customer of the shop who bought on each of `days` (noon UTC).
+/// A customer of the shop who bought on each of `days` (noon UTC), 50 EUR each.
 async fn buyer(s: &Suite, name: &str, days: &[&str]) {
+    let bought: Vec<_> = days.iter().map(|&day| (day, 1, 50, "EUR")).collect();
+    spender(s, name, &bought).await;
+}
+
+/// A customer of the shop who made, on each (day, purchases, amount in
+/// units, currency), one record of that many purchases and amount (noon UTC).
+async fn spender(s: &Suite, name: &str, bought: &[(&str, i64, i64, &str)]) {
     let mut profiles = ProfileServiceClient::new(s.cluster.server("profile").channel().await);
     let identity =
         profile::Identity { kind: profile::IdentityKind::Email as i32, value: format!("{name}@example.com") };
     let request = profile::ResolveProfileRequest { identity: Some(identity), create_if_missing: true };
     let id = profiles.resolve_profile(authed(request, &s.who.writer)).await.unwrap().into_inner().profile.unwrap().id;
-    let records = days
+    let records = bought
         .iter()
-        .map(|day| profile::ActivityRecord {
+        .map(|&(day, purchases, units, currency)| profile::ActivityRecord {
             profile_id: id.clone(),
             occur_time: Some(cx_proto::timestamp(format!("{day}T12:00:00Z").parse().unwrap())),
             channel: Channel::Store as i32,
             initiator: cx_proto::common::v1::Initiator::Pull as i32,
             kind: cx_proto::common::v1::InteractionKind::Transactional as i32,
-            touchpoints: 1,
-            purchases: 1,
-            purchase_amount: Some(cx_proto::money("EUR", 50_000_000)),
+            touchpoints: purchases,
+            purchases,
+            purchase_amount: Some(cx_proto::money(currency, units * 1_000_000)),
             device_id: String::new(),
         })
         .collect();
@@ -314,6 +326,7 @@ async fn churn_retention_and_reactivation_count_customers_whose_lifecycle_change
         end_day: "2026-03-31".into(),
         filter: None,
         granularity: pb::Granularity::Month as i32,
+        acquisition_cost: None,
     };
     let trend = s.kpis().await.get_kpi_trend(authed(request, &s.who.reader)).await.unwrap().into_inner();
     let points: Vec<_> = trend.points.iter().map(|p| (p.start_day.as_str(), p.n, p.value)).collect();
@@ -330,6 +343,7 @@ async fn churn_retention_and_reactivation_count_customers_whose_lifecycle_change
         end_day: "2029-12-31".into(),
         filter: None,
         granularity: pb::Granularity::Day as i32,
+        acquisition_cost: None,
     };
     let refused = s.kpis().await.get_kpi_trend(authed(request, &s.who.reader)).await.unwrap_err();
     assert_eq!(refused.code(), Code::InvalidArgument);
@@ -414,6 +428,7 @@ async fn the_closed_loop_is_the_share_of_cases_acted_on_within_their_sla(backend
         end_day: today.clone(),
         filter,
         compare_previous: false,
+        acquisition_cost: None,
     };
     let got = s.kpis().await.get_kpi(authed(ask(None), &s.who.reader)).await.unwrap().into_inner();
     assert_eq!(shown(&got.kpi.unwrap()), (0.5, 2, 0.094529, 0.905471));
@@ -492,6 +507,161 @@ async fn conversion_is_the_share_of_a_maps_instances_that_reached_its_conversion
     assert_eq!(field_violations(&refused).into_iter().map(|v| v.field).collect::<Vec<_>>(), ["filter"]);
 }
 
+async fn clv_is_worked_from_the_purchases_the_customers_exposure_and_the_annual_churn(backend: Backend) {
+    let s = Suite::start(backend).await;
+    // March 2026 (31 days), amounts in EUR unless said.
+    for (name, bought) in [
+        ("a", &[("2025-03-01", 1, 50, "EUR")][..]),
+        ("b", &[("2025-06-10", 1, 50, "EUR"), ("2026-03-10", 1, 40, "EUR")]),
+        ("c", &[("2026-01-10", 1, 50, "EUR"), ("2026-03-15", 1, 60, "EUR")]),
+        ("d", &[("2026-03-20", 1, 80, "EUR")]),
+        // Two purchases in one record of 40: each counts as 20.
+        ("e", &[("2024-01-01", 1, 50, "EUR"), ("2026-03-05", 2, 40, "EUR")]),
+        ("f", &[("2026-03-12", 1, 30, "USD")]),
+        ("g", &[("2025-02-01", 1, 50, "EUR"), ("2025-12-01", 1, 50, "EUR")]),
+        ("h", &[("2025-01-15", 1, 50, "EUR")]),
+        ("i", &[("2025-03-20", 1, 50, "EUR"), ("2026-02-01", 1, 50, "EUR")]),
+    ] {
+        spender(&s, name, bought).await;
+    }
+    // Purchases of March in EUR (5 against 1 in USD): 40, 60, 80, 20, 20:
+    // n 5, mean 44, squares 1,600 + 3,600 + 6,400 + 2 × 400 = 12,400,
+    // variance (12,400 − 220² / 5) / 4 = 680, Var(m) = 136.
+    // Customers at the start (last purchase on or after 1 March 2025): a, b,
+    // c, g, i = 5; at the end (on or after 1 April 2025): b, c, d, e, f, g,
+    // i = 7; exposure (5 + 7) / 2 × 31 / 365 = 186 / 365 = 0.509589 years:
+    // r = 5 / 0.509589 = 9.811828, Var(r) = 5 / 0.509589² = 19.254394.
+    // The year 1 April 2025 to 31 March 2026: customers at its start (a
+    // purchase on or after 1 April 2024 and before 1 April 2025): a, g, h,
+    // i = 4; lost by 31 March 2026 (none since 31 March 2025): a, h = 2:
+    // q 0.5, Y = 2, dY/dq = −4, Var(q) = 0.25 / 4 = 0.0625.
+    // CLV = 44 × 9.811828 × 2 − 40 = 823.440860;
+    // Var = (9.811828 × 2)² × 136 + (44 × 2)² × 19.254394
+    //     + (44 × 9.811828 × 4)² × 0.0625
+    //     = 52,371.951 + 149,106.024 + 186,382.530 = 387,860.504,
+    // √ 622.784476, half 1,220.657574: −397.216714 to 2,044.098434.
+    let ask = |cost: Option<cx_proto::common::v1::Money>| pb::GetKpiRequest {
+        metric: pb::Metric::Clv as i32,
+        start_day: MARCH.0.into(),
+        end_day: MARCH.1.into(),
+        filter: None,
+        compare_previous: false,
+        acquisition_cost: cost,
+    };
+    let get = |request| async { s.kpis().await.get_kpi(authed(request, &s.who.reader)).await };
+    let clv = get(ask(Some(cx_proto::money("EUR", 40_000_000)))).await.unwrap().into_inner().kpi.unwrap();
+    assert_eq!(shown(&clv), (823.44086, 5, -397.216714, 2044.098434));
+    assert_eq!((clv.interval_method.as_str(), clv.currency.as_str()), ("delta-method", "EUR"));
+    // Without a cost: 40 more, in the busiest currency.
+    let free = get(ask(None)).await.unwrap().into_inner().kpi.unwrap();
+    assert_eq!((shown(&free), free.currency.as_str()), ((863.44086, 5, -357.216714, 2084.098434), "EUR"));
+    // In USD, cost 10: f's 30 alone, n 1 (no spread): 30 × 1.962366 × 2 − 10
+    // = 107.741935; Var = 60² × 1 / 0.509589² + (30 × 1.962366 × 4)² × 0.0625
+    // = 13,863.163 + 3,465.791 = 17,328.954, half 258.013392.
+    let usd = get(ask(Some(cx_proto::money("USD", 10_000_000)))).await.unwrap().into_inner().kpi.unwrap();
+    assert_eq!((shown(&usd), usd.currency.as_str()), ((107.741935, 1, -150.271457, 365.755328), "USD"));
+
+    // A target is an amount: 500 lies inside the interval (at risk).
+    s.set(pb::Metric::Clv, None, 500.0).await.unwrap();
+    let clv = get(ask(Some(cx_proto::money("EUR", 40_000_000)))).await.unwrap().into_inner().kpi.unwrap();
+    assert_eq!(clv.target_status, pb::TargetStatus::AtRisk as i32);
+    let refused = s.set(pb::Metric::Clv, None, f64::INFINITY).await.unwrap_err();
+    assert_eq!(field_violations(&refused).into_iter().map(|v| v.field).collect::<Vec<_>>(), ["target.value"]);
+
+    // CLV takes no filter, and only CLV takes a cost, in a known currency.
+    let filtered = pb::GetKpiRequest {
+        filter: Some(pb::Filter { channels: vec![Channel::Web as i32], ..Default::default() }),
+        ..ask(Some(cx_proto::money("eur", 1)))
+    };
+    let refused = get(filtered).await.unwrap_err();
+    let fields = field_violations(&refused).into_iter().map(|v| v.field).collect::<Vec<_>>();
+    assert_eq!(fields, ["filter", "acquisition_cost.currency_code"]);
+    let churn = pb::GetKpiRequest { metric: pb::Metric::Churn as i32, ..ask(Some(cx_proto::money("EUR", 1))) };
+    let refused = get(churn).await.unwrap_err();
+    assert_eq!(field_violations(&refused).into_iter().map(|v| v.field).collect::<Vec<_>>(), ["acquisition_cost"]);
+
+    // Profile sums purchases for the kpi service alone.
+    let mut internal = ProfileInternalServiceClient::new(s.cluster.server("profile").channel().await);
+    let march = vec![cx_proto::common::v1::DayRange { start_day: MARCH.0.into(), end_day: MARCH.1.into() }];
+    let request =
+        |currency: &str| profile::AggregatePurchasesRequest { periods: march.clone(), currency: currency.into() };
+    let segmentation = cx_testkit::service_token("segmentation", &s.who.tenant);
+    let denied = internal.aggregate_purchases(authed(request(""), &segmentation)).await.unwrap_err();
+    assert_eq!(denied.code(), Code::PermissionDenied);
+    let kpi = cx_testkit::service_token("kpi", &s.who.tenant);
+    let refused = internal.aggregate_purchases(authed(request("euro"), &kpi)).await.unwrap_err();
+    assert_eq!(field_violations(&refused).into_iter().map(|v| v.field).collect::<Vec<_>>(), ["currency"]);
+    let summed = internal.aggregate_purchases(authed(request(""), &kpi)).await.unwrap().into_inner();
+    let p = &summed.periods[0];
+    assert_eq!(
+        (summed.currency.as_str(), p.purchases, p.amount_micros, p.amount_squares),
+        ("EUR", 5, 220_000_000, 12_400.0)
+    );
+}
+
+/// A customer who had one touchpoint on `channel` (pull, no purchase) now.
+async fn visitor(s: &Suite, name: &str, channel: Channel) {
+    let mut profiles = ProfileServiceClient::new(s.cluster.server("profile").channel().await);
+    let identity =
+        profile::Identity { kind: profile::IdentityKind::Email as i32, value: format!("{name}@example.com") };
+    let request = profile::ResolveProfileRequest { identity: Some(identity), create_if_missing: true };
+    let id = profiles.resolve_profile(authed(request, &s.who.writer)).await.unwrap().into_inner().profile.unwrap().id;
+    let record = profile::ActivityRecord {
+        profile_id: id,
+        occur_time: Some(cx_proto::timestamp(chrono::Utc::now())),
+        channel: channel as i32,
+        initiator: cx_proto::common::v1::Initiator::Pull as i32,
+        kind: cx_proto::common::v1::InteractionKind::Transactional as i32,
+        touchpoints: 1,
+        ..Default::default()
+    };
+    let request = profile::RecordActivityRequest { batch_id: format!("{name}-visit"), records: vec![record] };
+    profiles.record_activity(authed(request, &s.who.writer)).await.unwrap();
+}
+
+async fn profile_counts_customers_per_stage_as_of_a_day_and_per_intensity_category_and_band(backend: Backend) {
+    let s = Suite::start(backend).await;
+    // As of 31 March 2026:
+    // - a: 1 March 2025 only, 395 idle days: lost;
+    // - b: 10 June 2025 and 10 March 2026 (a gap of 273 days, no comeback): active;
+    // - c: 1 December 2025, 120 idle days: at risk;
+    // - e: 1 January 2024 and 5 March 2026 (a gap of 794 days, 26 days ago): reactivated;
+    // - w and t, created now with no purchase: not yet customers on that day.
+    for (name, days) in [
+        ("a", &["2025-03-01"][..]),
+        ("b", &["2025-06-10", "2026-03-10"]),
+        ("c", &["2025-12-01"]),
+        ("e", &["2024-01-01", "2026-03-05"]),
+    ] {
+        buyer(&s, name, days).await;
+    }
+    // Intensity now: w's one web pull touchpoint: share 1, breadth 1/8, no
+    // device, self-service 1: 100 × (0.5 + 0.2 × 0.125 + 0.15) = 67.5 → 68,
+    // connected, band 60–69. t's one store touchpoint: 0, traditional, band
+    // 0–9. a, b, c, e touched nothing in the 180 days ending today: no index.
+    visitor(&s, "w", Channel::Web).await;
+    visitor(&s, "t", Channel::Store).await;
+
+    let mut internal = ProfileInternalServiceClient::new(s.cluster.server("profile").channel().await);
+    let kpi = cx_testkit::service_token("kpi", &s.who.tenant);
+    let ask = |day: &str| profile::AggregateDistributionsRequest { as_of_day: day.into() };
+    let d = internal.aggregate_distributions(authed(ask("2026-03-31"), &kpi)).await.unwrap().into_inner();
+    assert_eq!(d.as_of_day, "2026-03-31");
+    assert_eq!((d.prospect, d.active, d.at_risk, d.lost, d.reactivated), (0, 1, 1, 1, 1));
+    assert_eq!((d.traditional, d.hybrid, d.connected, d.digital_native, d.without_index), (1, 0, 1, 0, 4));
+    assert_eq!(d.index_bands, [1, 0, 0, 0, 0, 0, 1, 0, 0, 0]);
+    // Today: w and t are prospects; the four buyers have some stage.
+    let today = internal.aggregate_distributions(authed(ask(""), &kpi)).await.unwrap().into_inner();
+    assert_eq!(today.as_of_day, chrono::Utc::now().date_naive().to_string());
+    assert_eq!((today.prospect, today.active + today.at_risk + today.lost + today.reactivated), (2, 4));
+
+    let refused = internal.aggregate_distributions(authed(ask("2026-3-31"), &kpi)).await.unwrap_err();
+    assert_eq!(field_violations(&refused).into_iter().map(|v| v.field).collect::<Vec<_>>(), ["as_of_day"]);
+    let segmentation = cx_testkit::service_token("segmentation", &s.who.tenant);
+    let denied = internal.aggregate_distributions(authed(ask(""), &segmentation)).await.unwrap_err();
+    assert_eq!(denied.code(), Code::PermissionDenied);
+}
+
 async fn targets_are_named_by_metric_and_canonical_filter_and_give_a_status(backend: Backend) {
     let s = Suite::start(backend).await;
     let nps_survey = s.answered(survey::SurveyType::Nps, &[10, 10, 9, 9, 8, 7, 6, 3]).await;
@@ -563,6 +733,7 @@ async fn requests_are_checked_roles_enforced_and_tenants_kept_apart(backend: Bac
         end_day: "2016-03-01".into(),
         filter: Some(pb::Filter { map_id: "x".repeat(10_000), step_key: "s".into(), ..Default::default() }),
         compare_previous: false,
+        acquisition_cost: None,
     };
     let refused = s.kpis().await.get_kpi(authed(bad, &s.who.reader)).await.unwrap_err();
     assert_eq!(refused.code(), Code::InvalidArgument);
@@ -634,6 +805,7 @@ async fn the_dashboard_shows_the_owners_own_figures_and_is_worked_out_again_only
             end_day: MARCH.1.into(),
             filter: None,
             compare_previous: true,
+            acquisition_cost: None,
         };
         let own = s.kpis().await.get_kpi(authed(request, &s.who.reader)).await.unwrap().into_inner();
         assert_eq!(shown_here, &own, "{metric:?}");
@@ -651,6 +823,7 @@ async fn the_dashboard_shows_the_owners_own_figures_and_is_worked_out_again_only
         end_day: MARCH.1.into(),
         filter: None,
         granularity: pb::Granularity::Month as i32,
+        acquisition_cost: None,
     };
     let own = s.kpis().await.get_kpi_trend(authed(request, &s.who.reader)).await.unwrap().into_inner();
     assert_eq!(first.trends[0], own);

@@ -1,7 +1,8 @@
 //! Customer lifetime value with a delta-method 95 % interval (docs/DOMAIN.md §9.4).
 
+use super::change::Change;
 use super::mean::{Moments, finite};
-use super::{Z95, share};
+use super::{Z95, dist, share};
 
 /// Years a customer is expected to stay at most (docs/DOMAIN.md §9.4).
 const MAX_YEARS: f64 = 10.0;
@@ -60,6 +61,20 @@ pub fn clv(inputs: ClvInputs) -> Clv {
     Clv { value, low: value - half, high: value + half }
 }
 
+impl Clv {
+    /// The standard error the interval was made of (half its width / 1.96).
+    pub fn se(&self) -> f64 {
+        finite((self.high - self.value) / Z95)
+    }
+}
+
+/// The change of CLV from `before` to `after` (after − before): a z-test of the difference
+/// with the two periods' delta-method errors, taken as independent (docs/DOMAIN.md §9.4, §9.7).
+pub fn clv_change(before: Clv, after: Clv, alpha: f64) -> Change {
+    let se = before.se().hypot(after.se());
+    Change::from_statistic(after.value - before.value, se, Z95, dist::normal_two_sided, alpha)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -102,6 +117,20 @@ mod tests {
         // half 1.96 × 105.357 = 206.499: 1,253.501 to 1,666.499.
         let c = clv(ClvInputs { purchase_value, ..domain(5) });
         assert_eq!((round3(c.low), round3(c.high)), (1253.501, 1666.499));
+    }
+
+    #[test]
+    fn changes_are_z_tested_on_both_errors() {
+        // 710 ± 311.603 (se 158.981) then 1,460 ± 206.499 (se 105.357): difference 750,
+        // se √(25,275 + 11,100) = 190.723, z 3.932: p 0.0000841; 750 ± 373.816.
+        let purchase_value = Moments { n: 100, sum: 5000.0, sum_sq: 289_600.0 };
+        let (a, b) = (clv(ClvInputs { purchase_value, ..domain(20) }), clv(ClvInputs { purchase_value, ..domain(5) }));
+        let c = clv_change(a, b, 0.05);
+        assert_eq!((round3(c.difference), round3(c.ci_low), round3(c.ci_high)), (750.0, 376.184, 1123.816));
+        assert!((c.p_value - 0.0000841).abs() < 1e-6 && c.significant, "{c:?}");
+        // No error at all and no difference: p 1.
+        let none = clv(ClvInputs::default());
+        assert_eq!(clv_change(none, none, 0.05).p_value, 1.0);
     }
 
     #[test]

@@ -16,7 +16,7 @@ pub mod target;
 
 pub use ab::{TwoProportions, sample_size_two_proportions, two_proportions};
 pub use change::{Change, proportion_change, welch};
-pub use clv::{Clv, ClvInputs, clv};
+pub use clv::{Clv, ClvInputs, clv, clv_change};
 pub use mean::Moments;
 pub use nps::{NpsCounts, nps, nps_change, nps_margin};
 pub use proportion::{Z95, share, wilson};

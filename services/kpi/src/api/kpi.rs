@@ -2,15 +2,18 @@
 //! owner, worked out and set against its target.
 
 use chrono::{Days, NaiveDate};
+use cx_proto::common::v1::Money;
 use cx_proto::kpi::v1 as pb;
 use cx_runtime::TenantId;
 use cx_runtime::auth::{Role, tenant};
 use cx_runtime::days::{self, MAX_PERIODS, written};
 use cx_runtime::error::{ServiceError, Violations};
+use cx_runtime::input::parse_money;
 use cx_runtime::stats::Change;
 use tonic::{Request, Response};
 
 use super::{KpiApi, Reply};
+use crate::clv::Cost;
 use crate::filter::Filter;
 use crate::metric::{Figure, Metric};
 use crate::store::targets;
@@ -19,22 +22,38 @@ use crate::trend::{Granularity, Point, groups, points};
 
 pub(crate) type Range = (NaiveDate, NaiveDate);
 
-/// A request's metric, days and filter, every violation at once (with
-/// those `more` finds in the rest of the request).
+/// What a request asks: its metric, days, filter and (CLV only) acquisition cost.
+struct Asked {
+    metric: Metric,
+    range: Range,
+    filter: Filter,
+    cost: Option<Cost>,
+}
+
+/// A request's metric, days, filter and acquisition cost, every violation
+/// at once (with those `more` finds in the rest of the request).
 fn parse(
     metric: i32,
     (start, end): (&str, &str),
-    filter: Option<&pb::Filter>,
+    (filter, cost): (Option<&pb::Filter>, Option<&Money>),
     more: impl FnOnce(&mut Violations),
-) -> Result<(Metric, Range, Filter), Violations> {
+) -> Result<Asked, Violations> {
     let mut out = Violations::new();
     let metric = out.check(Metric::parse(metric, "metric"));
     let range = out.check(days::range(start, end));
     let filter = Filter::check(&mut out, metric, filter, "filter");
+    let cost = match (cost, metric) {
+        (None, _) => None,
+        (Some(money), Some(Metric::Clv)) => out.check(parse_money(money, "acquisition_cost")),
+        (Some(_), _) => {
+            out.add("acquisition_cost", "is for CLV only");
+            None
+        }
+    };
     more(&mut out);
     out.finish()?;
     match (metric, range, filter) {
-        (Some(metric), Some(range), Some(filter)) => Ok((metric, range, filter)),
+        (Some(metric), Some(range), Some(filter)) => Ok(Asked { metric, range, filter, cost }),
         _ => Err(Violations::new()),
     }
 }
@@ -59,6 +78,7 @@ pub(crate) fn value(metric: Metric, (first, last): Range, filter: &Filter, figur
         interval_method: metric.interval_method().to_owned(),
         target: None,
         target_status: pb::TargetStatus::Unspecified.into(),
+        currency: String::new(),
     }
 }
 
@@ -80,22 +100,23 @@ impl KpiApi {
         t: &TenantId,
         metric: Metric,
         range: Range,
-        filter: &Filter,
+        (filter, cost): (&Filter, Option<&Cost>),
         asked: bool,
     ) -> Result<Option<(Range, Tally)>, ServiceError> {
         let Some(before) = previous(range).filter(|_| asked) else { return Ok(None) };
-        Ok(Some((before, self.owners.tally(t, metric, before, filter).await?)))
+        Ok(Some((before, self.owners.tally(t, metric, before, filter, cost).await?)))
     }
 }
 
 pub(super) async fn get_kpi(api: &KpiApi, request: Request<pb::GetKpiRequest>) -> Reply<pb::GetKpiResponse> {
     let t = tenant(&request, Role::Reader)?;
     let r = request.get_ref();
-    let (metric, range, filter) = parse(r.metric, (&r.start_day, &r.end_day), r.filter.as_ref(), |_| ())?;
+    let asked = (r.filter.as_ref(), r.acquisition_cost.as_ref());
+    let Asked { metric, range, filter, cost } = parse(r.metric, (&r.start_day, &r.end_day), asked, |_| ())?;
     let key = filter.key();
     let (now, before, target) = tokio::try_join!(
-        api.owners.tally(&t, metric, range, &filter),
-        api.before(&t, metric, range, &filter, r.compare_previous),
+        api.owners.tally(&t, metric, range, &filter, cost.as_ref()),
+        api.before(&t, metric, range, (&filter, cost.as_ref()), r.compare_previous),
         targets::find(&api.db, &t, metric, &key)
     )?;
     Ok(Response::new(answer(metric, range, &filter, now, before, target)))
@@ -113,13 +134,15 @@ pub(crate) fn answer(
 ) -> pb::GetKpiResponse {
     let figure = now.figure();
     let mut kpi = value(metric, range, filter, figure);
+    kpi.currency = now.currency();
     if let Some(target) = target {
         kpi.target_status = figure.against(metric, target.value).into();
         kpi.target = Some(target);
     }
     let (previous, change) = match before {
         Some((days, counts)) => {
-            (Some(value(metric, days, filter, counts.figure())), Some(self::change(metric, now.change_from(&counts))))
+            let previous = pb::KpiValue { currency: counts.currency(), ..value(metric, days, filter, counts.figure()) };
+            (Some(previous), Some(self::change(metric, now.change_from(&counts))))
         }
         None => (None, None),
     };
@@ -165,7 +188,7 @@ async fn trend_points(
     metric: Metric,
     granularity: Granularity,
     range: Range,
-    filter: &Filter,
+    (filter, cost): (&Filter, Option<&Cost>),
 ) -> Result<Vec<Point>, ServiceError> {
     if !metric.per_period() {
         let daily = api.owners.daily(t, metric, range, filter).await?;
@@ -179,7 +202,7 @@ async fn trend_points(
         );
         return Err(ServiceError::invalid("granularity", described));
     }
-    let counted = api.owners.periods(t, metric, &periods, filter).await?;
+    let counted = api.owners.periods(t, metric, &periods, filter, cost).await?;
     Ok(periods.into_iter().zip(counted).map(|((first, last), tally)| Point { first, last, tally }).collect())
 }
 
@@ -190,13 +213,14 @@ pub(super) async fn get_kpi_trend(
     let t = tenant(&request, Role::Reader)?;
     let r = request.get_ref();
     let mut granularity = None;
-    let (metric, range, filter) = parse(r.metric, (&r.start_day, &r.end_day), r.filter.as_ref(), |out| {
+    let asked = (r.filter.as_ref(), r.acquisition_cost.as_ref());
+    let Asked { metric, range, filter, cost } = parse(r.metric, (&r.start_day, &r.end_day), asked, |out| {
         granularity = out.check(Granularity::parse(r.granularity, "granularity"));
     })?;
     let granularity = granularity.ok_or_else(Violations::new)?;
     let key = filter.key();
     let (counted, target) = tokio::try_join!(
-        trend_points(api, &t, metric, granularity, range, &filter),
+        trend_points(api, &t, metric, granularity, range, (&filter, cost.as_ref())),
         targets::find(&api.db, &t, metric, &key)
     )?;
     Ok(Response::new(trend_answer(metric, granularity, &filter, counted, target)))
@@ -215,11 +239,14 @@ mod tests {
     #[test]
     fn every_bad_field_is_named_at_once() {
         let filter = pb::Filter { channels: vec![13], ..Default::default() };
-        let got = parse(0, ("2026-03-31", "2026-03-01"), Some(&filter), |out| out.add("granularity", "x"));
+        let cost = Money { currency_code: "eur".into(), units: 40, nanos: 0 };
+        let got =
+            parse(0, ("2026-03-31", "2026-03-01"), (Some(&filter), Some(&cost)), |out| out.add("granularity", "x"));
         let expected = [
-            ("metric", "must be NPS, CSAT, CES, CHURN, RETENTION, REACTIVATION, CLOSED_LOOP_SLA or CONVERSION"),
+            ("metric", "must be NPS, CSAT, CES, CHURN, RETENTION, REACTIVATION, CLOSED_LOOP_SLA, CONVERSION or CLV"),
             ("end_day", "must not be before start_day"),
             ("filter.channels[0]", "13 is not a known channel"),
+            ("acquisition_cost", "is for CLV only"),
             ("granularity", "x"),
         ];
         assert_eq!(got.err().map(Vec::from).unwrap_or_default(), expected.map(|(f, d)| FieldViolation::new(f, d)));

@@ -36,6 +36,11 @@ use crate::error::ProfileError;
 use crate::store::ProfileStore;
 use crate::store::standing::Standing;
 
+/// The currency an aggregate asks for: None when empty.
+fn currency_asked(code: &str) -> Result<Option<String>, FieldViolation> {
+    if code.is_empty() { Ok(None) } else { cx_runtime::input::parse_currency(code, "currency").map(Some) }
+}
+
 /// Most customers one `CheckConsents` call asks about.
 pub const MAX_CONSENT_CHECK: usize = 10_000;
 
@@ -221,6 +226,49 @@ impl ProfileInternalService for ProfileInternal {
             counted.push(pb::LifecycleCounts { period: Some(asked.clone()), ..counts });
         }
         Ok(Response::new(pb::AggregateLifecycleResponse { periods: counted }))
+    }
+
+    async fn aggregate_purchases(
+        &self,
+        request: Request<pb::AggregatePurchasesRequest>,
+    ) -> Result<Response<pb::AggregatePurchasesResponse>, Status> {
+        let t = tenant_of_call_by(&request, KPI)?;
+        let pb::AggregatePurchasesRequest { periods, currency } = request.get_ref();
+        let (ranges, asked) = all2(cx_runtime::days::periods(periods), currency_asked(currency))?;
+        let currency = match asked {
+            Some(code) => code,
+            None => {
+                let first = ranges.iter().map(|r| r.0).min().unwrap_or_default();
+                let last = ranges.iter().map(|r| r.1).max().unwrap_or_default();
+                match self.store.busiest_currency(&t, first, last).await? {
+                    Some(code) => code,
+                    // Nothing bought: nothing to count.
+                    None => {
+                        let none =
+                            periods.iter().map(|p| pb::PurchaseSums { period: Some(p.clone()), ..Default::default() });
+                        return Ok(Response::new(pb::AggregatePurchasesResponse {
+                            currency: String::new(),
+                            periods: none.collect(),
+                        }));
+                    }
+                }
+            }
+        };
+        let mut counted = Vec::with_capacity(ranges.len());
+        for ((first, last), asked) in ranges.into_iter().zip(periods) {
+            let sums = self.store.purchase_sums(&t, &currency, first, last).await?;
+            counted.push(pb::PurchaseSums { period: Some(asked.clone()), ..sums });
+        }
+        Ok(Response::new(pb::AggregatePurchasesResponse { currency, periods: counted }))
+    }
+
+    async fn aggregate_distributions(
+        &self,
+        request: Request<pb::AggregateDistributionsRequest>,
+    ) -> Result<Response<pb::AggregateDistributionsResponse>, Status> {
+        let t = tenant_of_call_by(&request, KPI)?;
+        let day = cx_runtime::days::day_or_today(&request.get_ref().as_of_day, "as_of_day")?;
+        Ok(Response::new(self.store.distributions(&t, day).await?))
     }
 
     async fn list_custom_purposes(

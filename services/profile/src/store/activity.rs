@@ -168,7 +168,7 @@ async fn upsert_aggregates(txn: &DatabaseTransaction, t: &TenantId, records: &[A
     // One row per key in each statement: PostgreSQL refuses to update a row
     // twice in one INSERT … ON CONFLICT.
     let mut days: BTreeMap<DayKey<'_>, i64> = BTreeMap::new();
-    let mut purchases: BTreeMap<(Uuid, NaiveDate, &str), (i64, i64)> = BTreeMap::new();
+    let mut purchases: BTreeMap<(Uuid, NaiveDate, &str), Spent> = BTreeMap::new();
     let mut devices: BTreeMap<(Uuid, &str), (NaiveDate, NaiveDate)> = BTreeMap::new();
     for r in records {
         let day = r.at.date_naive();
@@ -177,6 +177,7 @@ async fn upsert_aggregates(txn: &DatabaseTransaction, t: &TenantId, records: &[A
             let entry = purchases.entry((r.customer, day, r.currency.as_str())).or_default();
             entry.0 += r.purchases;
             entry.1 += r.amount_micros;
+            entry.2 += squares(r.purchases, r.amount_micros);
         }
         if let Some(device) = r.device.as_deref() {
             let seen = devices.entry((r.customer, device)).or_insert((day, day));
@@ -204,18 +205,20 @@ async fn upsert_aggregates(txn: &DatabaseTransaction, t: &TenantId, records: &[A
         activity_day::Entity::insert_many(rows).on_conflict(conflict).exec_without_returning(txn).await?;
     }
     for chunk in purchases.into_iter().collect::<Vec<_>>().chunks(1000) {
-        let rows = chunk.iter().map(|((customer, day, currency), (n, micros))| purchase_day::ActiveModel {
+        let rows = chunk.iter().map(|((customer, day, currency), (n, micros, squares))| purchase_day::ActiveModel {
             tenant_id: Set(tenant.clone()),
             customer_id: Set(*customer),
             day: Set(*day),
             currency: Set((*currency).to_owned()),
             purchases: Set(*n),
             amount_micros: Set(*micros),
+            amount_squares: Set(*squares),
         });
         use purchase_day::Column as C;
         let conflict = OnConflict::columns([C::TenantId, C::CustomerId, C::Day, C::Currency])
             .value(C::Purchases, Expr::cust("purchase_days.purchases + excluded.purchases"))
             .value(C::AmountMicros, Expr::cust("purchase_days.amount_micros + excluded.amount_micros"))
+            .value(C::AmountSquares, Expr::cust("purchase_days.amount_squares + excluded.amount_squares"))
             .to_owned();
         purchase_day::Entity::insert_many(rows).on_conflict(conflict).exec_without_returning(txn).await?;
     }
@@ -243,6 +246,20 @@ async fn upsert_aggregates(txn: &DatabaseTransaction, t: &TenantId, records: &[A
     Ok(())
 }
 
+/// A purchase day's purchases, amount in micro-units and squared amounts.
+type Spent = (i64, i64, f64);
+
+/// The squared amounts, in units², of `purchases` purchases totalling
+/// `micros`: one record's single amounts are not known, so each counts as
+/// their mean (docs/DOMAIN.md §9.4).
+fn squares(purchases: i64, micros: i64) -> f64 {
+    if purchases <= 0 {
+        return 0.0;
+    }
+    let units = micros as f64 / 1_000_000.0;
+    units * units / purchases as f64
+}
+
 type DayKey<'a> = (Uuid, NaiveDate, &'a str, &'a str, &'a str);
 
 const UPSERT_DAYS: &str = "INSERT INTO activity_days (tenant_id, customer_id, day, channel, initiator, kind, touchpoints) \
@@ -250,11 +267,12 @@ const UPSERT_DAYS: &str = "INSERT INTO activity_days (tenant_id, customer_id, da
      ON CONFLICT (tenant_id, customer_id, day, channel, initiator, kind) \
      DO UPDATE SET touchpoints = activity_days.touchpoints + excluded.touchpoints";
 
-const UPSERT_PURCHASES: &str = "INSERT INTO purchase_days (tenant_id, customer_id, day, currency, purchases, amount_micros) \
-     SELECT $1, * FROM UNNEST($2::uuid[], $3::date[], $4::text[], $5::int8[], $6::int8[]) \
+const UPSERT_PURCHASES: &str = "INSERT INTO purchase_days (tenant_id, customer_id, day, currency, purchases, amount_micros, amount_squares) \
+     SELECT $1, * FROM UNNEST($2::uuid[], $3::date[], $4::text[], $5::int8[], $6::int8[], $7::float8[]) \
      ON CONFLICT (tenant_id, customer_id, day, currency) DO UPDATE SET \
      purchases = purchase_days.purchases + excluded.purchases, \
-     amount_micros = purchase_days.amount_micros + excluded.amount_micros";
+     amount_micros = purchase_days.amount_micros + excluded.amount_micros, \
+     amount_squares = purchase_days.amount_squares + excluded.amount_squares";
 
 const UPSERT_DEVICES: &str = "INSERT INTO devices (tenant_id, customer_id, device_id, first_seen, last_seen) \
      SELECT $1, * FROM UNNEST($2::uuid[], $3::text[], $4::date[], $5::date[]) \
@@ -269,7 +287,7 @@ async fn upsert_postgres(
     txn: &DatabaseTransaction,
     t: &TenantId,
     days: BTreeMap<DayKey<'_>, i64>,
-    purchases: BTreeMap<(Uuid, NaiveDate, &str), (i64, i64)>,
+    purchases: BTreeMap<(Uuid, NaiveDate, &str), Spent>,
     devices: BTreeMap<(Uuid, &str), (NaiveDate, NaiveDate)>,
 ) -> Result<()> {
     use sea_orm::sea_query::ArrayType as A;
@@ -304,6 +322,7 @@ async fn upsert_postgres(
                 pg_array(A::String, keys.iter().map(|k| k.2.to_owned())),
                 pg_array(A::BigInt, purchases.values().map(|v| v.0)),
                 pg_array(A::BigInt, purchases.values().map(|v| v.1)),
+                pg_array(A::Double, purchases.values().map(|v| v.2)),
             ],
         )
         .await?;

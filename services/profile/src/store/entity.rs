@@ -135,6 +135,9 @@ table!(purchase_day, "purchase_days", {
     #[sea_orm(primary_key, auto_increment = false)] currency: String,
     purchases: i64,
     amount_micros: i64,
+    // Each purchase's amount squared, in units² (a record of several counts
+    // them at its mean amount).
+    amount_squares: f64,
 });
 
 // Devices a customer used, with the first and last day seen.

@@ -116,6 +116,26 @@ impl ProfileStore {
     /// (at most 101 groups, their index computed by the database), then the
     /// categories and means from those counts.
     pub async fn intensity_distribution(&self, t: &TenantId) -> Result<Vec<CategoryCount>> {
+        let (model, rows) = self.intensity_per_index(t).await?;
+        let mut per_category: BTreeMap<Option<Category>, (i64, i64)> = BTreeMap::new();
+        for (index, profiles) in rows {
+            let entry = per_category.entry(index.map(|i| model.category(i))).or_default();
+            entry.0 += profiles;
+            entry.1 += i64::from(index.unwrap_or(0)) * profiles;
+        }
+        Ok(per_category
+            .into_iter()
+            .map(|(category, (profiles, sum))| CategoryCount {
+                category,
+                profiles,
+                mean_index: category.map(|_| sum as f64 / profiles as f64),
+            })
+            .collect())
+    }
+
+    /// The tenant's model and its customers per index (`None`: without one),
+    /// in one scan (at most 102 groups, the index computed by the database).
+    pub async fn intensity_per_index(&self, t: &TenantId) -> Result<(IntensityModel, Vec<(Option<u8>, i64)>)> {
         let model = self.intensity_model(t).await?;
         let backend = self.db().get_database_backend();
         // The score once per row in a subquery, then its index: half up is
@@ -141,20 +161,8 @@ impl ProfileStore {
             .iter()
             .map(|row| Ok((row.try_get::<i64>("", "idx")?, row.try_get::<i64>("", "profiles")?)))
             .collect::<Result<Vec<(i64, i64)>>>()?;
-        let mut per_category: BTreeMap<Option<Category>, (i64, i64)> = BTreeMap::new();
-        for (index, profiles) in rows {
-            let index = u8::try_from(std::cmp::min(index, 100)).ok();
-            let entry = per_category.entry(index.map(|i| model.category(i))).or_default();
-            entry.0 += profiles;
-            entry.1 += i64::from(index.unwrap_or(0)) * profiles;
-        }
-        Ok(per_category
-            .into_iter()
-            .map(|(category, (profiles, sum))| CategoryCount {
-                category,
-                profiles,
-                mean_index: category.map(|_| sum as f64 / profiles as f64),
-            })
-            .collect())
+        let per_index =
+            rows.into_iter().map(|(index, profiles)| (u8::try_from(std::cmp::min(index, 100)).ok(), profiles));
+        Ok((model, per_index.collect()))
     }
 }

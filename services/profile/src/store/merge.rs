@@ -30,12 +30,13 @@ const MOVE_AGGREGATES: [&str; 6] = [
      ON CONFLICT (tenant_id, customer_id, day, channel, initiator, kind) \
      DO UPDATE SET touchpoints = activity_days.touchpoints + excluded.touchpoints",
     "DELETE FROM activity_days WHERE tenant_id = $1 AND customer_id = $3",
-    "INSERT INTO purchase_days (tenant_id, customer_id, day, currency, purchases, amount_micros) \
-     SELECT tenant_id, $2, day, currency, purchases, amount_micros FROM purchase_days \
+    "INSERT INTO purchase_days (tenant_id, customer_id, day, currency, purchases, amount_micros, amount_squares) \
+     SELECT tenant_id, $2, day, currency, purchases, amount_micros, amount_squares FROM purchase_days \
      WHERE tenant_id = $1 AND customer_id = $3 \
      ON CONFLICT (tenant_id, customer_id, day, currency) DO UPDATE SET \
      purchases = purchase_days.purchases + excluded.purchases, \
-     amount_micros = purchase_days.amount_micros + excluded.amount_micros",
+     amount_micros = purchase_days.amount_micros + excluded.amount_micros, \
+     amount_squares = purchase_days.amount_squares + excluded.amount_squares",
     "DELETE FROM purchase_days WHERE tenant_id = $1 AND customer_id = $3",
     "INSERT INTO devices (tenant_id, customer_id, device_id, first_seen, last_seen) \
      SELECT tenant_id, $2, device_id, first_seen, last_seen FROM devices \

@@ -17,6 +17,7 @@ impl MigratorTrait for Migrator {
             Box::new(M0006ModelRecompute),
             Box::new(M0007IntensityComponents),
             Box::new(M0008SurveyScores),
+            Box::new(M0009PurchaseSquares),
         ]
     }
 }
@@ -492,5 +493,37 @@ impl MigrationTrait for M0008SurveyScores {
                 .to_owned(),
         )
         .await
+    }
+}
+
+/// The squared amounts of each purchase day, for the spread of a purchase's
+/// value (CLV, docs/DOMAIN.md §9.4).
+struct M0009PurchaseSquares;
+
+impl MigrationName for M0009PurchaseSquares {
+    fn name(&self) -> &str {
+        "m0009_purchase_squares"
+    }
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for M0009PurchaseSquares {
+    async fn up(&self, m: &SchemaManager) -> Result<(), DbErr> {
+        m.alter_table(
+            Table::alter()
+                .table(Alias::new("purchase_days"))
+                .add_column(ColumnDef::new(Alias::new("amount_squares")).double().not_null().default(0.0))
+                .to_owned(),
+        )
+        .await?;
+        // Single amounts were never kept: each row's purchases count as that
+        // many of its mean amount, as new records do (amount² / purchases).
+        m.get_connection()
+            .execute_unprepared(
+                "UPDATE purchase_days SET amount_squares = \
+                 (amount_micros / 1000000.0) * (amount_micros / 1000000.0) / purchases WHERE purchases > 0",
+            )
+            .await?;
+        Ok(())
     }
 }

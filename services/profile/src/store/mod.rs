@@ -24,8 +24,10 @@ pub mod lifecycle_counts;
 pub mod merge;
 pub mod migration;
 pub mod profiles;
+pub mod purchase_sums;
 pub mod scores;
 pub mod settings;
+pub mod stage_counts;
 pub mod standing;
 pub mod sweep;
 
