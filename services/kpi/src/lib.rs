@@ -10,10 +10,15 @@
 //! - [`owners`]: the counts asked of the owning services (survey's score
 //!   roll-ups, profile's customers by lifecycle); [`tally`]: the figures, intervals and changes worked from
 //!   them; [`trend`]: days grouped by day, week or month.
-//! - [`store`]: the targets; [`api`]: the gRPC service.
+//! - [`experiment`]: A/B experiments checked, assigned and tested;
+//!   [`gdpr`]: their exposures in merges, erasures and exports.
+//! - [`store`]: the targets, experiments and exposures; [`api`]: the gRPC
+//!   service.
 
 pub mod api;
+pub mod experiment;
 pub mod filter;
+pub mod gdpr;
 pub mod metric;
 pub mod owners;
 pub mod store;
@@ -35,11 +40,11 @@ use crate::store::migration::Migrator;
 
 pub const NAME: &str = "kpi";
 
-/// The kpi service's line in the registry. It keeps no customer's data
-/// (targets are the tenant's), so it takes no part in merges and erasures,
-/// and it takes no feed: it asks the owners when asked.
+/// The kpi service's line in the registry. Experiments' exposures name
+/// customers, so it takes part in merges, erasures and exports; it takes no
+/// feed: it asks the owners when asked.
 pub const SERVICE: ServiceDef =
-    ServiceDef { name: NAME, customer_data: false, feeds: &[], build: |ctx| Box::pin(build(ctx)) };
+    ServiceDef { name: NAME, customer_data: true, feeds: &[], build: |ctx| Box::pin(build(ctx)) };
 
 /// Builds the service over its own database (opened lazily).
 pub async fn build(ctx: &ServiceContext) -> Result<Arc<dyn ServiceModule>, ConfigError> {
@@ -50,5 +55,5 @@ pub async fn build(ctx: &ServiceContext) -> Result<Arc<dyn ServiceModule>, Confi
         parts.internal_peer(owners::JOURNEY),
     );
     let api = KpiApi::new(parts.db.clone(), owners);
-    Ok(parts.module::<Migrator>().serve(KpiServiceServer::new(api)).build())
+    Ok(parts.module::<Migrator>().serve(KpiServiceServer::new(api)).participant(Arc::new(gdpr::KpiData)).build())
 }
