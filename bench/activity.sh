@@ -16,7 +16,7 @@ DURATION=${DURATION:-10s}
 . bench/lib.sh activity
 addr="127.0.0.1:$(free_port)"
 # Profile alone needs journey named not deployed (docs/CONFIGURATION.md).
-CX_NOT_DEPLOYED=journey,survey,segmentation CX_LISTEN=$addr "$CX" serve profile > "$data/profile.log" 2>&1 &
+CX_NOT_DEPLOYED=journey,survey,segmentation,kpi CX_LISTEN=$addr "$CX" serve profile > "$data/profile.log" 2>&1 &
 pids+=("$!")
 wait_serving "$addr"
 token=$("$CX" token --tenant bench --roles writer)

@@ -23,7 +23,7 @@ journey_addr="127.0.0.1:$(free_port)"
 
 # Profile runs only to create the customers, then stops; alone, it needs
 # journey named not deployed (docs/CONFIGURATION.md).
-CX_NOT_DEPLOYED=journey,survey,segmentation CX_LISTEN=$profile_addr "$CX" serve profile > "$data/profile.log" 2>&1 &
+CX_NOT_DEPLOYED=journey,survey,segmentation,kpi CX_LISTEN=$profile_addr "$CX" serve profile > "$data/profile.log" 2>&1 &
 profile=$!
 pids+=("$profile")
 wait_serving "$profile_addr"

@@ -28,7 +28,7 @@ trap cleanup EXIT
 echo "machine: $(nproc) cores, $(lscpu | sed -n 's/^Model name: *//p')"
 start=$(date +%s%N)
 # Profile alone needs journey named not deployed (docs/CONFIGURATION.md).
-CX_NOT_DEPLOYED=journey,survey,segmentation "$CX" serve profile > "$data/server.log" 2>&1 &
+CX_NOT_DEPLOYED=journey,survey,segmentation,kpi "$CX" serve profile > "$data/server.log" 2>&1 &
 server=$!
 for _ in $(seq 1 500); do
   "$CX" health --addr "http://$addr" >/dev/null 2>&1 && break

@@ -21,7 +21,7 @@ IN_FLIGHT=${IN_FLIGHT:-1 4 16 32 64}
 profile_addr="127.0.0.1:$(free_port)"
 journey_addr="127.0.0.1:$(free_port)"
 # Profile alone needs journey named not deployed (docs/CONFIGURATION.md).
-CX_NOT_DEPLOYED=journey,survey,segmentation CX_LISTEN=$profile_addr "$CX" serve profile > "$data/profile.log" 2>&1 &
+CX_NOT_DEPLOYED=journey,survey,segmentation,kpi CX_LISTEN=$profile_addr "$CX" serve profile > "$data/profile.log" 2>&1 &
 pids+=("$!")
 wait_serving "$profile_addr"
 # No profile endpoint unless LIVE_PROFILE (journey then checks no profile id).

@@ -26,7 +26,7 @@ SEGMENT=${CARGO_TARGET_DIR:-target}/release/cx-segment
 profile_addr="127.0.0.1:$(free_port)"
 journey_addr="127.0.0.1:$(free_port)"
 segmentation_addr="127.0.0.1:$(free_port)"
-export CX_NOT_DEPLOYED=survey CX_PROFILE_ENDPOINT="http://$profile_addr" CX_JOURNEY_ENDPOINT="http://$journey_addr" \
+export CX_NOT_DEPLOYED=survey,kpi CX_PROFILE_ENDPOINT="http://$profile_addr" CX_JOURNEY_ENDPOINT="http://$journey_addr" \
   CX_SEGMENTATION_ENDPOINT="http://$segmentation_addr"
 for service in profile segmentation journey; do
   addr_var="${service}_addr"

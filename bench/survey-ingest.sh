@@ -28,7 +28,7 @@ journey_addr="127.0.0.1:$(free_port)"
 survey_addr="127.0.0.1:$(free_port)"
 sql() { psql -tA "$base/$db" -c "$1"; }
 
-CX_NOT_DEPLOYED=segmentation CX_LISTEN=$profile_addr CX_JOURNEY_ENDPOINT="http://$journey_addr" \
+CX_NOT_DEPLOYED=segmentation,kpi CX_LISTEN=$profile_addr CX_JOURNEY_ENDPOINT="http://$journey_addr" \
   CX_SURVEY_ENDPOINT="http://$survey_addr" \
   "$CX" serve profile > "$data/profile.log" 2>&1 &
 profile=$!

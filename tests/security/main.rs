@@ -41,7 +41,7 @@ impl Pair {
             ("CX_PROFILE_ENDPOINT", profile_addr.as_str()),
             ("CX_JOURNEY_ENDPOINT", journey_addr.as_str()),
             // Survey and segmentation are not run here.
-            ("CX_NOT_DEPLOYED", "survey,segmentation"),
+            ("CX_NOT_DEPLOYED", "survey,segmentation,kpi"),
         ];
         all.extend_from_slice(env);
         let profile = CxProcess::serve(CX, "profile", profile_port, &all);

@@ -17,7 +17,7 @@ async fn sigterm_lets_in_flight_calls_finish_then_exits_zero() {
         env!("CARGO_BIN_EXE_cx"),
         "profile",
         free_port(),
-        &[("CX_DATABASE_URL", &db.url), ("CX_NOT_DEPLOYED", "journey,survey,segmentation")],
+        &[("CX_DATABASE_URL", &db.url), ("CX_NOT_DEPLOYED", "journey,survey,segmentation,kpi")],
     );
     cx.wait_serving().await;
     let mut client = ProfileServiceClient::connect(cx.addr.clone()).await.unwrap();

@@ -13,12 +13,17 @@
 //! - [`clv`]: CLV's inputs from profile's lifecycle counts and purchases.
 //! - [`dashboard`]: every figure of one dashboard; [`snapshot`]: the KPIs'
 //!   daily values and the job taking them.
-//! - [`store`]: the targets and snapshots; [`api`]: the gRPC service.
+//! - [`experiment`]: A/B experiments checked, assigned and tested;
+//!   [`gdpr`]: their exposures in merges, erasures and exports.
+//! - [`store`]: the targets, snapshots, experiments and exposures; [`api`]:
+//!   the gRPC service.
 
 pub mod api;
 pub mod clv;
 pub mod dashboard;
+pub mod experiment;
 pub mod filter;
+pub mod gdpr;
 pub mod metric;
 pub mod owners;
 pub mod snapshot;
@@ -41,11 +46,11 @@ use crate::store::migration::Migrator;
 
 pub const NAME: &str = "kpi";
 
-/// The kpi service's line in the registry. It keeps no customer's data
-/// (targets are the tenant's), so it takes no part in merges and erasures,
-/// and it takes no feed: it asks the owners when asked.
+/// The kpi service's line in the registry. Experiments' exposures name
+/// customers, so it takes part in merges, erasures and exports; it takes no
+/// feed: it asks the owners when asked.
 pub const SERVICE: ServiceDef =
-    ServiceDef { name: NAME, customer_data: false, feeds: &[], build: |ctx| Box::pin(build(ctx)) };
+    ServiceDef { name: NAME, customer_data: true, feeds: &[], build: |ctx| Box::pin(build(ctx)) };
 
 /// Builds the service over its own database (opened lazily).
 pub async fn build(ctx: &ServiceContext) -> Result<Arc<dyn ServiceModule>, ConfigError> {
@@ -60,6 +65,7 @@ pub async fn build(ctx: &ServiceContext) -> Result<Arc<dyn ServiceModule>, Confi
     Ok(parts
         .module::<Migrator>()
         .serve(KpiServiceServer::new(api))
+        .participant(Arc::new(gdpr::KpiData))
         .job(move |stop| Box::pin(snapshot::run(db.clone(), owners.clone(), stop)))
         .build())
 }

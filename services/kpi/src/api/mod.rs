@@ -1,7 +1,10 @@
 //! `cx.kpi.v1.KpiService`: each RPC is answered by the module of its area
-//! (KPIs, targets, the dashboard); this file only routes.
+//! (KPIs, targets, the dashboard, snapshots, experiments and their
+//! exposures); this file only routes.
 
 mod dashboard;
+mod experiments;
+mod exposures;
 mod kpi;
 mod snapshots;
 mod targets;
@@ -65,5 +68,52 @@ impl KpiService for KpiApi {
 
     async fn take_snapshots(&self, request: Request<pb::TakeSnapshotsRequest>) -> Reply<pb::TakeSnapshotsResponse> {
         snapshots::take_snapshots(self, request).await
+    }
+
+    async fn create_experiment(
+        &self,
+        request: Request<pb::CreateExperimentRequest>,
+    ) -> Reply<pb::CreateExperimentResponse> {
+        experiments::create_experiment(self, request).await
+    }
+
+    async fn get_experiment(&self, request: Request<pb::GetExperimentRequest>) -> Reply<pb::GetExperimentResponse> {
+        experiments::get_experiment(self, request).await
+    }
+
+    async fn list_experiments(
+        &self,
+        request: Request<pb::ListExperimentsRequest>,
+    ) -> Reply<pb::ListExperimentsResponse> {
+        experiments::list_experiments(self, request).await
+    }
+
+    async fn stop_experiment(&self, request: Request<pb::StopExperimentRequest>) -> Reply<pb::StopExperimentResponse> {
+        experiments::stop_experiment(self, request).await
+    }
+
+    async fn assign_variant(&self, request: Request<pb::AssignVariantRequest>) -> Reply<pb::AssignVariantResponse> {
+        exposures::assign_variant(self, request).await
+    }
+
+    async fn record_conversion(
+        &self,
+        request: Request<pb::RecordConversionRequest>,
+    ) -> Reply<pb::RecordConversionResponse> {
+        exposures::record_conversion(self, request).await
+    }
+
+    async fn get_experiment_results(
+        &self,
+        request: Request<pb::GetExperimentResultsRequest>,
+    ) -> Reply<pb::GetExperimentResultsResponse> {
+        exposures::get_experiment_results(self, request).await
+    }
+
+    async fn calculate_sample_size(
+        &self,
+        request: Request<pb::CalculateSampleSizeRequest>,
+    ) -> Reply<pb::CalculateSampleSizeResponse> {
+        experiments::calculate_sample_size(request).await
     }
 }

@@ -36,3 +36,27 @@ table!(kpi_tenant, "kpi_tenants", {
     #[sea_orm(primary_key, auto_increment = false)] tenant_id: String,
     first_seen: DateTimeUtc,
 });
+
+// An experiment, stored as its `cx.kpi.v1.Experiment` message without what
+// the columns hold (id, state, times); stopped once `stopped_at` is set.
+table!(experiment, "kpi_experiments", {
+    #[sea_orm(primary_key, auto_increment = false)] tenant_id: String,
+    #[sea_orm(primary_key, auto_increment = false)] id: Uuid,
+    body: Vec<u8>,
+    started_at: DateTimeUtc,
+    stopped_at: Option<DateTimeUtc>,
+});
+
+// A customer's exposure to an experiment: her variant, when she was first
+// exposed, and when she first converted.
+table!(exposure, "kpi_exposures", {
+    #[sea_orm(primary_key, auto_increment = false)] tenant_id: String,
+    #[sea_orm(primary_key, auto_increment = false)] experiment_id: Uuid,
+    #[sea_orm(primary_key, auto_increment = false)] customer_id: Uuid,
+    variant: String,
+    exposed_at: DateTimeUtc,
+    converted_at: Option<DateTimeUtc>,
+});
+
+tenant_scoped!(experiment);
+tenant_scoped!(exposure);

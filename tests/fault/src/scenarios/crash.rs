@@ -41,7 +41,7 @@ pub async fn run(bin: &Path, touchpoints: usize) -> anyhow::Result<Row> {
         ("CX_PROFILE_ENDPOINT", profile_addr.as_str()),
         ("CX_JOURNEY_ENDPOINT", journey_addr.as_str()),
         // Survey and segmentation are not run here.
-        ("CX_NOT_DEPLOYED", "survey,segmentation"),
+        ("CX_NOT_DEPLOYED", "survey,segmentation,kpi"),
         ("CX_LOG", "error"),
     ];
     let profile_cx = CxProcess::serve(bin, "profile", profile_port, &env);

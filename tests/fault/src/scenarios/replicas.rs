@@ -79,7 +79,7 @@ pub async fn run(bin: &Path) -> anyhow::Result<Vec<Row>> {
     let env = [
         ("CX_DATABASE_URL", db.url.as_str()),
         ("CX_REDIS_URL", url.as_str()),
-        ("CX_NOT_DEPLOYED", "journey,survey,segmentation"),
+        ("CX_NOT_DEPLOYED", "journey,survey,segmentation,kpi"),
         ("CX_LOG", "error"),
     ];
     let a = CxProcess::serve(bin, "profile", free_port(), &env);

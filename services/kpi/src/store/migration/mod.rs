@@ -1,6 +1,7 @@
 //! Migrations of the kpi schema, applied at start and by `cx migrate kpi`.
 
 mod m0001_targets;
+mod m0002_experiments;
 mod m0003_snapshots;
 
 use sea_orm_migration::prelude::*;
@@ -9,6 +10,10 @@ pub struct Migrator;
 
 impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-        vec![Box::new(m0001_targets::Migration), Box::new(m0003_snapshots::Migration)]
+        vec![
+            Box::new(m0001_targets::Migration),
+            Box::new(m0002_experiments::Migration),
+            Box::new(m0003_snapshots::Migration),
+        ]
     }
 }
