@@ -447,4 +447,48 @@ mod tests {
         assert_ne!(customer(17, 0).touchpoints, customer(18, 0).touchpoints);
         assert_eq!(history(17, 3), history(17, 3));
     }
+
+    #[test]
+    fn the_first_records_of_seed_17_are_fixed() {
+        let c = customer(17, 0);
+        assert_eq!((c.segment, c.fate, c.touchpoints.len()), (Segment::Hybrid, Fate::Steady, 18));
+        // 60,686,070 s = 702 days and 33,270 s: a steady customer's older half
+        // (days 180 to 727); the oldest episode is online (the hybrid's web),
+        // its first step the pull "browse" on the customer's one device.
+        let first = &c.touchpoints[0];
+        assert_eq!(first.id, "demo17-c0-e0-browse");
+        assert_eq!(first.seconds_ago, 60_686_070);
+        assert_eq!(
+            (first.channel, first.initiator, first.kind),
+            (Channel::Web, Initiator::Pull, InteractionKind::Informative)
+        );
+        assert_eq!((first.map, first.step, first.instance.as_str()), (MapKind::Online, "browse", "c0-e0"));
+        assert_eq!((first.score, first.purchase_cents, first.device.as_deref()), (None, None, Some("dev-0-0")));
+        // 2,586,294 s = 29 days and 81,894 s: in month 0 (days 1 to 30 back).
+        let web = &history(17, 1)[0];
+        assert_eq!(
+            (web.id.as_str(), web.survey, web.seconds_ago, web.score),
+            ("demo17-web-nps-m0-0", SurveyKind::Nps, 2_586_294, 8)
+        );
+    }
+
+    #[test]
+    fn segments_land_in_their_intended_index_range() {
+        // The index of §4.5 from each segment's plan, every episode in the
+        // window: traditional 0.5·0.05 + 0.2·1/8 + 0 + 0.15·0.75 ≈ 0.16;
+        // native 0.5·0.95 + 0.2·4/8 + 0.15·3/4 + 0.15·0.8 ≈ 0.81.
+        let index = |share: f64, channels: f64, devices: f64, pull: f64| {
+            0.5 * share + 0.2 * channels / 8.0 + 0.15 * devices / 4.0 + 0.15 * pull
+        };
+        for (segment, range, pull) in [
+            (Segment::Traditional, 0.0..0.25, 0.75),
+            (Segment::Hybrid, 0.25..0.50, 0.75),
+            (Segment::Connected, 0.50..0.75, 0.75),
+            (Segment::DigitalNative, 0.75..1.0, 0.8),
+        ] {
+            let (share, channels, devices) = segment.profile();
+            let i = index(share, channels.len() as f64, devices as f64, pull);
+            assert!(range.contains(&i), "{segment:?}: {i}");
+        }
+    }
 }

@@ -479,11 +479,11 @@ where
 {
     let mut set = JoinSet::new();
     for call in calls {
-        if set.len() >= IN_FLIGHT {
-            if let Some(joined) = set.join_next().await {
-                joined.context("a call panicked")??;
-                done(());
-            }
+        if set.len() >= IN_FLIGHT
+            && let Some(joined) = set.join_next().await
+        {
+            joined.context("a call panicked")??;
+            done(());
         }
         set.spawn(call);
     }
