@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Times `cx demo` at its default size (4,000 customers, over 100,000
+# Times `cx demo` at its default size (4,500 customers, over 100,000
 # touchpoints) with a release build, on the embedded default it starts itself
 # (SQLite in a temporary directory). Never run as a test; the aim is ≤ 60 s on
 # a 2-core machine, load and dashboard included (docs/DEMO.md).

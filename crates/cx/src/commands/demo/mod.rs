@@ -21,7 +21,7 @@ use cx_runtime::secrets::Fallback;
 pub enum Size {
     /// 200 customers, about 5,000 touchpoints: seconds (CI).
     Small,
-    /// 4,000 customers, over 100,000 touchpoints.
+    /// 4,500 customers, over 100,000 touchpoints (about 23 each).
     Default,
     /// 20,000 customers, over 500,000 touchpoints.
     Large,
@@ -65,7 +65,7 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
     let (customers, per_month) = match (args.customers, args.size) {
         (Some(n), _) => (n as usize, (n as usize / 100).clamp(5, 60)),
         (None, Size::Small) => (200, 8),
-        (None, Size::Default) => (4_000, 40),
+        (None, Size::Default) => (4_500, 40),
         (None, Size::Large) => (20_000, 60),
     };
     let started = Instant::now();
