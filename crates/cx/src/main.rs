@@ -3,7 +3,7 @@
 //! `cx serve all` runs every service in one process on one port (embedded
 //! default: SQLite under ./data, in-process cache); `cx serve profile` runs
 //! one service, as the Helm chart does. `cx migrate`, `cx token` and
-//! `cx health` are the operator's tools.
+//! `cx health` are the operator's tools; `cx demo` loads a demo data set.
 
 mod commands;
 mod services;
@@ -32,6 +32,8 @@ enum Command {
     Token(commands::token::TokenArgs),
     /// Ask a running server for its health; exit 0 only when SERVING.
     Health(commands::health::HealthArgs),
+    /// Load a seeded demo data set through the public APIs and print a KPI dashboard.
+    Demo(Box<commands::demo::DemoArgs>),
 }
 
 fn main() -> std::process::ExitCode {
@@ -49,6 +51,7 @@ fn main() -> std::process::ExitCode {
             Command::Migrate(args) => commands::migrate::run(args).await,
             Command::Token(args) => commands::token::run(args),
             Command::Health(args) => commands::health::run(args).await,
+            Command::Demo(args) => commands::demo::run(*args).await,
         }
     });
     match result {

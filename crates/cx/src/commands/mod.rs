@@ -1,3 +1,4 @@
+pub mod demo;
 pub mod health;
 pub mod migrate;
 pub mod serve;
