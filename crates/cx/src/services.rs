@@ -17,7 +17,7 @@ mod tests {
 
     #[test]
     fn profile_fans_out_to_the_services_holding_customer_data_and_feeds_the_takers() {
-        assert_eq!(REGISTRY.participants("profile"), ["journey", "survey", "segmentation"]);
+        assert_eq!(REGISTRY.participants("profile"), ["journey", "survey", "segmentation", "kpi"]);
         assert_eq!(REGISTRY.fed(Feed::Consents, "profile"), ["survey", "segmentation"]);
         assert_eq!(REGISTRY.fed(Feed::Touchpoints, "journey"), ["survey", "segmentation"]);
         assert_eq!(REGISTRY.fed(Feed::Scores, "survey"), ["profile", "segmentation"]);

@@ -70,6 +70,7 @@ pub async fn dashboard(api: &Api, tenant: &str, loaded: &Loaded, today: NaiveDat
                 end_day: p.end_day.clone(),
                 filter: Some(filter.clone()),
                 compare_previous: false,
+                acquisition_cost: None,
             };
             let answer = api.kpi.clone().get_kpi(api.req(request)).await.with_context(|| format!("GetKpi {name}"))?;
             let v = answer.into_inner().kpi.context("GetKpi returned no value")?;
@@ -96,6 +97,7 @@ pub async fn dashboard(api: &Api, tenant: &str, loaded: &Loaded, today: NaiveDat
             end_day: day(today),
             filter: Some(kpi::Filter::default()),
             granularity: kpi::Granularity::Month as i32,
+            acquisition_cost: None,
         };
         let answer = api.kpi.clone().get_kpi_trend(api.req(request)).await.context("GetKpiTrend")?.into_inner();
         let points = answer.points.into_iter().map(|p| (p.start_day, p.value, p.n)).collect();
