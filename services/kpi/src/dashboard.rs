@@ -24,13 +24,14 @@ const SCORES: [Metric; 3] = [Metric::Nps, Metric::Csat, Metric::Ces];
 /// Those counted from profile's lifecycle counts.
 const LIFECYCLE: [Metric; 3] = [Metric::Churn, Metric::Retention, Metric::Reactivation];
 /// The headline KPIs, in the order the dashboard shows them.
-pub const HEADLINE: [Metric; 7] = [
+pub const HEADLINE: [Metric; 8] = [
     Metric::Nps,
     Metric::Csat,
     Metric::Ces,
     Metric::Churn,
     Metric::Retention,
     Metric::Reactivation,
+    Metric::Clv,
     Metric::ClosedLoop,
 ];
 
@@ -89,33 +90,40 @@ struct Counted {
     lifecycle: Option<Vec<cx_proto::profile::v1::LifecycleCounts>>,
     /// Survey's aggregates of each day of the trends.
     daily: Option<Vec<(NaiveDate, cx_proto::survey::v1::ScoreGroup)>>,
+    /// CLV's counts of the days before, then of the days.
+    clv: Option<Vec<Tally>>,
     maps: Option<journey::SummarizeMapsResponse>,
     open: Option<cx_proto::survey::v1::CountOpenCasesResponse>,
+    distributions: Option<cx_proto::profile::v1::AggregateDistributionsResponse>,
 }
 
 async fn count(owners: &Owners, t: &cx_runtime::TenantId, span: &Span) -> Result<Counted, ServiceError> {
     let missing = owners.missing();
     let none = Filter::default();
     let both = [span.previous, span.range];
-    let (scores, cases, lifecycle, daily, maps, open) = tokio::try_join!(
+    let (scores, cases, lifecycle, clv, daily, maps, open, distributions) = tokio::try_join!(
         if_runs(&missing, SURVEY, async {
             tokio::try_join!(owners.score_group(t, span.range, &none), owners.score_group(t, span.previous, &none))
         }),
         if_runs(&missing, SURVEY, owners.periods(t, Metric::ClosedLoop, &both, &none, None)),
         if_runs(&missing, PROFILE, owners.lifecycle(t, &both)),
+        if_runs(&missing, PROFILE, owners.periods(t, Metric::Clv, &both, &none, None)),
         if_runs(&missing, SURVEY, owners.daily_groups(t, span.trend, &none)),
         if_runs(&missing, JOURNEY, owners.maps(t, span.range)),
         if_runs(&missing, SURVEY, owners.open_cases(t)),
+        if_runs(&missing, PROFILE, owners.distributions(t, written(span.range.1))),
     )?;
-    Ok(Counted { scores, cases, lifecycle, daily, maps, open })
+    Ok(Counted { scores, cases, lifecycle, clv, daily, maps, open, distributions })
 }
 
-/// The dashboard of `span` from the owners' counts and the tenant's `targets`.
+/// The dashboard of `span` from the owners' counts, the tenant's `targets`
+/// and its running `experiments`.
 pub async fn compute(
     owners: &Owners,
     t: &cx_runtime::TenantId,
     span: &Span,
     targets: &Targets,
+    experiments: Vec<pb::GetExperimentResultsResponse>,
 ) -> Result<pb::GetDashboardResponse, ServiceError> {
     let counted = count(owners, t, span).await?;
     let none = Filter::default();
@@ -130,6 +138,9 @@ pub async fn compute(
     }
     if let Some([before, now]) = counted.lifecycle.as_deref() {
         headline.extend(LIFECYCLE.map(|m| headline_of(m, customers(m, now), customers(m, before))));
+    }
+    if let Some([before, now]) = counted.clv.as_deref() {
+        headline.push(headline_of(Metric::Clv, *now, *before));
     }
     if let Some([before, now]) = counted.cases.as_deref() {
         headline.push(headline_of(Metric::ClosedLoop, *now, *before));
@@ -163,6 +174,8 @@ pub async fn compute(
         cases,
         missing_services: owners.missing().into_iter().map(str::to_owned).collect(),
         compute_time: Some(cx_proto::timestamp(chrono::Utc::now())),
+        distributions: counted.distributions.as_ref().map(crate::distribution::distributions),
+        experiments,
     })
 }
 

@@ -11,6 +11,7 @@
 //!   roll-ups, profile's customers by lifecycle); [`tally`]: the figures, intervals and changes worked from
 //!   them; [`trend`]: days grouped by day, week or month.
 //! - [`clv`]: CLV's inputs from profile's lifecycle counts and purchases.
+//! - [`distribution`]: customers by lifecycle and intensity, as shares.
 //! - [`dashboard`]: every figure of one dashboard; [`snapshot`]: the KPIs'
 //!   daily values and the job taking them.
 //! - [`experiment`]: A/B experiments checked, assigned and tested;
@@ -21,6 +22,7 @@
 pub mod api;
 pub mod clv;
 pub mod dashboard;
+pub mod distribution;
 pub mod experiment;
 pub mod filter;
 pub mod gdpr;

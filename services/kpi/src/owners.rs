@@ -212,6 +212,23 @@ impl Owners {
             .into_inner())
     }
 
+    /// Profile's customers by stage as of `as_of` ("YYYY-MM-DD") and by
+    /// digital intensity.
+    pub async fn distributions(
+        &self,
+        t: &TenantId,
+        as_of: String,
+    ) -> Result<profile::AggregateDistributionsResponse, ServiceError> {
+        let peer = reachable(self.profile.as_ref(), "no profile endpoint: customers cannot be counted")?;
+        let mut client = ProfileInternalServiceClient::new(peer.channel());
+        let request = profile::AggregateDistributionsRequest { as_of_day: as_of };
+        Ok(client
+            .aggregate_distributions(peer.request(t, request)?)
+            .await
+            .map_err(|s| internal_call_failed(PROFILE, "count customers by stage and intensity", &s))?
+            .into_inner())
+    }
+
     /// Survey's unresolved cases now.
     pub async fn open_cases(&self, t: &TenantId) -> Result<survey::CountOpenCasesResponse, ServiceError> {
         let peer = reachable(self.survey.as_ref(), "no survey endpoint: follow-up cases cannot be read")?;

@@ -141,7 +141,7 @@ mod tests {
         };
         let targets = [target(pb::Metric::Nps, ""), target(pb::Metric::Conversion, map), target(pb::Metric::Nps, map)];
         let wanted = wanted(&targets);
-        // Seven headline KPIs; the NPS target without a filter is one of them.
+        // Eight headline KPIs; the NPS target without a filter is one of them.
         assert_eq!(wanted.len(), HEADLINE.len() + 2);
         let on_map = Filter { map: Some(uuid::Uuid::parse_str(map).unwrap()), ..Filter::default() };
         assert_eq!(wanted[HEADLINE.len()..], [(Metric::Conversion, on_map.clone()), (Metric::Nps, on_map)]);

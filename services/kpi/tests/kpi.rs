@@ -795,6 +795,7 @@ async fn the_dashboard_shows_the_owners_own_figures_and_is_worked_out_again_only
         pb::Metric::Churn,
         pb::Metric::Retention,
         pb::Metric::Reactivation,
+        pb::Metric::Clv,
         pb::Metric::ClosedLoopSla,
     ];
     assert_eq!(metrics, expected.map(|m| m as i32));
@@ -843,6 +844,23 @@ async fn the_dashboard_shows_the_owners_own_figures_and_is_worked_out_again_only
     // Anonymous answers open no case.
     assert_eq!(first.cases, Some(pb::OpenCases { open: 0, overdue: 0, next_due_time: None }));
     assert!(first.missing_services.is_empty());
+    // Stages as of 31 March count customers who existed then: the five
+    // browsers were created today, so none; intensity is today's, and their
+    // touchpoints are older than 180 days: five without an index.
+    let d = first.distributions.as_ref().unwrap();
+    let stages: Vec<_> = d.lifecycle.iter().map(|c| (c.name.as_str(), c.customers, c.share)).collect();
+    assert_eq!(
+        stages,
+        [("prospect", 0, 0.0), ("active", 0, 0.0), ("at_risk", 0, 0.0), ("lost", 0, 0.0), ("reactivated", 0, 0.0)]
+    );
+    assert_eq!((d.as_of_day.as_str(), d.lifecycle_n, d.with_index, d.without_index), ("2026-03-31", 0, 0, 5));
+    let request = authed(pb::GetDistributionsRequest { as_of_day: String::new() }, &s.who.reader);
+    let today = s.kpis().await.get_distributions(request).await.unwrap().into_inner().distributions.unwrap();
+    // Today they are five prospects: 5 of 5, Wilson 0.565509 to 1.
+    let prospects = &today.lifecycle[0];
+    assert_eq!((today.lifecycle_n, prospects.customers, prospects.share), (5, 5, 1.0));
+    assert_eq!(((prospects.low * 1e6).round() / 1e6, prospects.high.min(1.0)), (0.565509, 1.0));
+    assert!(first.experiments.is_empty());
 
     // No write: the cached answer, worked out at the same instant.
     assert_eq!(dashboard().await, first);
@@ -861,6 +879,29 @@ async fn the_dashboard_shows_the_owners_own_figures_and_is_worked_out_again_only
     let nps = third.headline[0].kpi.as_ref().unwrap();
     assert_eq!(nps.target.as_ref().unwrap().value, 90.0);
     assert_eq!(nps.target_status, pb::TargetStatus::Missed as i32);
+    // An experiment and an exposure are writes of kpi's: the running
+    // experiment shows with its one exposure.
+    let experiment = pb::Experiment {
+        name: "Green checkout button".into(),
+        conversion: "checkout_completed".into(),
+        variants: vec![
+            pb::Variant { key: "control".into(), weight: 1 },
+            pb::Variant { key: "green".into(), weight: 1 },
+        ],
+        planned_sample_size: 1000,
+        ..Default::default()
+    };
+    let request = authed(pb::CreateExperimentRequest { experiment: Some(experiment) }, &s.who.admin);
+    let id = s.kpis().await.create_experiment(request).await.unwrap().into_inner().experiment.unwrap().id;
+    let assign = pb::AssignVariantRequest { experiment_id: id.clone(), customer_id: uuid::Uuid::now_v7().to_string() };
+    s.kpis().await.assign_variant(authed(assign, &s.who.writer)).await.unwrap();
+    let fourth = dashboard().await;
+    assert_eq!(fourth.experiments.len(), 1);
+    let results = &fourth.experiments[0];
+    assert_eq!(results.experiment.as_ref().unwrap().id, id);
+    assert_eq!(results.variants.iter().map(|v| v.exposures).sum::<i64>(), 1);
+    // Fewer than the 1,000 planned a variant: peeking.
+    assert!(results.peeking);
     // Bad days are named.
     let request = pb::GetDashboardRequest { start_day: MARCH.1.into(), end_day: MARCH.0.into(), trend_granularity: 0 };
     let refused = s.kpis().await.get_dashboard(authed(request, &s.who.reader)).await.unwrap_err();
@@ -889,10 +930,10 @@ async fn snapshots_keep_each_days_kpis_as_they_were_computed(backend: Backend) {
         async move { s.kpis().await.list_snapshots(request).await.unwrap().into_inner().snapshots }
     };
 
-    // 31 March: the seven headline KPIs and the map's conversion (its
+    // 31 March: the eight headline KPIs and the map's conversion (its
     // target's), each over 2 to 31 March.
     let first = take("2026-03-31", &s.who.admin).await.unwrap();
-    assert_eq!((first.taken.len(), first.kept), (8, 0));
+    assert_eq!((first.taken.len(), first.kept), (9, 0));
     let nps = first.taken[0].kpi.as_ref().unwrap();
     assert_eq!(
         (nps.metric, nps.start_day.as_str(), nps.end_day.as_str()),
@@ -900,19 +941,19 @@ async fn snapshots_keep_each_days_kpis_as_they_were_computed(backend: Backend) {
     );
     assert_eq!(shown(nps), (25.0, 8, -32.457593, 82.457593));
     assert_eq!(first.taken[0].definition_version, 1);
-    let conversion = first.taken[7].kpi.as_ref().unwrap();
+    let conversion = first.taken[8].kpi.as_ref().unwrap();
     assert_eq!((conversion.metric, conversion.value, conversion.n), (pb::Metric::Conversion as i32, 0.4, 5));
 
     // A later answer in March changes the KPI, not the day's snapshot: a
-    // second take keeps all eight.
+    // second take keeps all nine.
     s.answer(&nps_survey, &[10], "2026-03-03").await;
     assert_eq!(s.get(pb::Metric::Nps, None, &s.who.reader).await.unwrap().n, 9);
     let again = take("2026-03-31", &s.who.admin).await.unwrap();
-    assert_eq!((again.taken.len(), again.kept), (0, 8));
+    assert_eq!((again.taken.len(), again.kept), (0, 9));
     let kept = list(pb::Metric::Nps, None, "2026-03-31").await;
     assert_eq!(kept.len(), 1);
     assert_eq!(kept[0], first.taken[0]);
-    assert_eq!(list(pb::Metric::Conversion, on_map.clone(), "2026-03-31").await, [first.taken[7].clone()]);
+    assert_eq!(list(pb::Metric::Conversion, on_map.clone(), "2026-03-31").await, [first.taken[8].clone()]);
 
     // 1 April covers 3 March to 1 April: the one answer of 10 there, NPS 100
     // (margin 196 × sqrt((1 − 1) / 1) = 0).

@@ -18,6 +18,7 @@ use tonic::{Request, Response};
 
 use super::{KpiApi, Reply};
 use crate::dashboard::{Span, Targets, compute};
+use crate::store::experiments::{self, MAX_EXPERIMENTS};
 use crate::store::targets::{self, MAX_TARGETS};
 
 /// The cache key of `span`'s dashboard under `generations`.
@@ -39,6 +40,18 @@ async fn all_targets(api: &KpiApi, t: &TenantId) -> Result<Targets, ServiceError
         .collect())
 }
 
+/// The results of the tenant's running experiments, by id.
+async fn running(api: &KpiApi, t: &TenantId) -> Result<Vec<pb::GetExperimentResultsResponse>, ServiceError> {
+    let listed = experiments::list(&api.db, t, None, MAX_EXPERIMENTS).await?;
+    let mut results = Vec::new();
+    for experiment in listed.into_iter().filter(|e| !experiments::stopped(e)) {
+        let id = uuid::Uuid::parse_str(&experiment.id)
+            .map_err(|_| ServiceError::Corrupt(format!("experiment id {:?}", experiment.id)))?;
+        results.push(super::exposures::results_of(api, t, id, experiment).await?);
+    }
+    Ok(results)
+}
+
 /// Whether the overdue count of `answer` may have grown since.
 fn falls_due(answer: &pb::GetDashboardResponse) -> bool {
     let next = answer.cases.as_ref().and_then(|c| c.next_due_time.as_ref()).and_then(cx_proto::from_timestamp);
@@ -56,8 +69,8 @@ pub(super) async fn get_dashboard(
     let cache = api.cache.with_ttl(GENERATION_TTL);
     let load = || async {
         crate::store::snapshots::known_tenant(&api.db, &t).await?;
-        let targets = all_targets(api, &t).await?;
-        let answer = compute(&api.owners, &t, &span, &targets).await?;
+        let (targets, experiments) = tokio::try_join!(all_targets(api, &t), running(api, &t))?;
+        let answer = compute(&api.owners, &t, &span, &targets, experiments).await?;
         Ok::<_, ServiceError>(Some(answer.encode_to_vec()))
     };
     let decode = |bytes: Option<Vec<u8>>| {

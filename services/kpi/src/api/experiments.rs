@@ -22,6 +22,7 @@ pub(super) async fn create_experiment(
     let given = request.into_inner().experiment.ok_or_else(|| FieldViolation::new("experiment", "is required"))?;
     let checked = definition::check(given)?;
     let experiment = experiments::create(&api.db, &t, &checked).await?;
+    api.cache.advance_generation(&t, crate::NAME).await?;
     tracing::info!(experiment = experiment.id, variants = experiment.variants.len(), "experiment created");
     Ok(Response::new(pb::CreateExperimentResponse { experiment: Some(experiment) }))
 }
@@ -57,6 +58,7 @@ pub(super) async fn stop_experiment(
     let t = tenant(&request, Role::Admin)?;
     let id = parse_uuid(&request.get_ref().id, "id", "an experiment id")?;
     let experiment = experiments::stop(&api.db, &t, id, now()).await?;
+    api.cache.advance_generation(&t, crate::NAME).await?;
     tracing::info!(experiment = experiment.id, "experiment stopped");
     Ok(Response::new(pb::StopExperimentResponse { experiment: Some(experiment) }))
 }

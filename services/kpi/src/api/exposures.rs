@@ -71,6 +71,7 @@ pub(super) async fn assign_variant(
     };
     if new_exposure {
         tracing::info!(experiment = %id, variant = held.variant, "customer exposed");
+        api.cache.advance_generation(&t, crate::NAME).await?;
     }
     Ok(Response::new(pb::AssignVariantResponse {
         variant_key: held.variant,
@@ -94,6 +95,9 @@ pub(super) async fn record_conversion(
     let not_exposed = || ServiceError::FailedPrecondition(format!("the customer was never exposed to experiment {id}"));
     let customer = holder(api, &t, given).await?.ok_or_else(not_exposed)?;
     let (held, new_conversion) = exposures::convert(&api.db, &t, id, customer, now()).await?.ok_or_else(not_exposed)?;
+    if new_conversion {
+        api.cache.advance_generation(&t, crate::NAME).await?;
+    }
     Ok(Response::new(pb::RecordConversionResponse {
         variant_key: held.variant,
         convert_time: held.converted_at.map(cx_proto::timestamp),
@@ -108,9 +112,19 @@ pub(super) async fn get_experiment_results(
     let t = tenant(&request, Role::Reader)?;
     let id = parse_uuid(&request.get_ref().experiment_id, "experiment_id", "an experiment id")?;
     let experiment = experiments::get(&api.db, &t, id).await?;
-    let counts = exposures::counts(&api.db, &t, id).await?;
+    Ok(Response::new(results_of(api, &t, id, experiment).await?))
+}
+
+/// The results of `experiment` (of id `id`) from its counts now.
+pub(super) async fn results_of(
+    api: &KpiApi,
+    t: &TenantId,
+    id: uuid::Uuid,
+    experiment: pb::Experiment,
+) -> Result<pb::GetExperimentResultsResponse, ServiceError> {
+    let counts = exposures::counts(&api.db, t, id).await?;
     let variants = results::variants(&experiment, &counts);
     let comparisons = results::comparisons(experiment.alpha, &variants);
     let peeking = results::peeking(experiment.planned_sample_size, &variants);
-    Ok(Response::new(pb::GetExperimentResultsResponse { experiment: Some(experiment), variants, comparisons, peeking }))
+    Ok(pb::GetExperimentResultsResponse { experiment: Some(experiment), variants, comparisons, peeking })
 }

@@ -3,6 +3,7 @@
 //! exposures); this file only routes.
 
 mod dashboard;
+mod distributions;
 mod experiments;
 mod exposures;
 mod kpi;
@@ -68,6 +69,13 @@ impl KpiService for KpiApi {
 
     async fn take_snapshots(&self, request: Request<pb::TakeSnapshotsRequest>) -> Reply<pb::TakeSnapshotsResponse> {
         snapshots::take_snapshots(self, request).await
+    }
+
+    async fn get_distributions(
+        &self,
+        request: Request<pb::GetDistributionsRequest>,
+    ) -> Reply<pb::GetDistributionsResponse> {
+        distributions::get_distributions(self, request).await
     }
 
     async fn create_experiment(
