@@ -213,14 +213,15 @@ async fn a_delivery_that_fails_three_times_then_succeeds_is_applied_once() {
 async fn a_dispatcher_killed_between_send_and_acknowledge_causes_a_redelivery_that_is_ignored() {
     let world = world(Recorder::default()).await;
     enqueue(&world.sender, &world.tenant, "receiver", "test.echo", b"once".to_vec()).await.unwrap();
-    let first = world.dispatcher(Duration::from_millis(200)).await;
+    // A lease long enough for one send on a loaded machine, short enough to wait out.
+    let first = world.dispatcher(Duration::from_secs(2)).await;
     let claimed = first.claim().await.unwrap();
     assert_eq!(claimed.len(), 1);
     assert!(!first.send(&claimed[0]).await.unwrap(), "applied, not a duplicate");
     drop(first); // dies before recording the outcome
 
     // Its lease runs out; another dispatcher delivers again.
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    tokio::time::sleep(Duration::from_millis(2100)).await;
     let second = world.dispatcher(Duration::from_secs(30)).await;
     let again = second.claim().await.unwrap();
     assert_eq!(again.len(), 1);
