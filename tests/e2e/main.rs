@@ -433,6 +433,27 @@ async fn one_trace_crosses_the_processes_and_a_killed_profile_service_loses_noth
                 && s.trace_id == dashboard_trace
         })
         .await;
+    // The whole dashboard in one call: kpi asks every owner, in her trace.
+    let page = kpis
+        .get_dashboard(authed(kpi::GetDashboardRequest::default(), &writer))
+        .instrument(tracing::info_span!("cx dashboard page"));
+    let page = page.await.unwrap().into_inner();
+    assert_eq!((page.headline.len(), page.missing_services.len()), (8, 0));
+    telemetry.provider().force_flush().unwrap();
+    let spans = exporter.get_finished_spans().unwrap();
+    let page = spans.iter().find(|s| s.name == "cx dashboard page").expect("the dashboard page span");
+    let (page_trace, _) = bytes(page);
+    for (service, rpc) in [
+        ("cx-journey", "cx.journey.v1.JourneyInternalService/SummarizeMaps"),
+        ("cx-profile", "cx.profile.v1.ProfileInternalService/AggregateDistributions"),
+        ("cx-survey", "cx.survey.v1.SurveyInternalService/CountOpenCases"),
+    ] {
+        chain
+            .wait_for(&format!("{service} answers {rpc} for the dashboard, in the lead's trace"), |s| {
+                s.service == service && s.kind == SpanKind::Server && s.name == rpc && s.trace_id == page_trace
+            })
+            .await;
+    }
 
     // The profile process dies without warning. The store still records her
     // visit by profile id; the activity waits in journey's outbox.
