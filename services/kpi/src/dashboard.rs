@@ -13,7 +13,7 @@ use cx_runtime::error::{FieldViolation, ServiceError, Violations};
 
 use crate::filter::Filter;
 use crate::metric::Metric;
-use crate::owners::{JOURNEY, Owners, PROFILE, SURVEY, customers, tally};
+use crate::owners::{JOURNEY, Owners, PROFILE, SURVEY, customers, of_cases, tally};
 use crate::tally::Tally;
 use crate::trend::{Granularity, points};
 
@@ -24,7 +24,7 @@ const SCORES: [Metric; 3] = [Metric::Nps, Metric::Csat, Metric::Ces];
 /// Those counted from profile's lifecycle counts.
 const LIFECYCLE: [Metric; 3] = [Metric::Churn, Metric::Retention, Metric::Reactivation];
 /// The headline KPIs, in the order the dashboard shows them.
-pub const HEADLINE: [Metric; 8] = [
+pub const HEADLINE: [Metric; 9] = [
     Metric::Nps,
     Metric::Csat,
     Metric::Ces,
@@ -33,7 +33,10 @@ pub const HEADLINE: [Metric; 8] = [
     Metric::Reactivation,
     Metric::Clv,
     Metric::ClosedLoop,
+    Metric::ResolutionTime,
 ];
+/// Those counted from survey's counts of the cases opened.
+const CASES: [Metric; 2] = [Metric::ClosedLoop, Metric::ResolutionTime];
 
 /// The days a dashboard covers.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -84,8 +87,8 @@ pub type Targets = HashMap<(i32, String), pb::Target>;
 struct Counted {
     /// Survey's aggregates of the days and of the days before.
     scores: Option<(cx_proto::survey::v1::ScoreGroup, cx_proto::survey::v1::ScoreGroup)>,
-    /// The closed loop's counts of the days before, then of the days.
-    cases: Option<Vec<Tally>>,
+    /// Survey's counts of the cases opened in the days before, then in the days.
+    cases: Option<Vec<cx_proto::survey::v1::CaseCounts>>,
     /// Profile's lifecycle counts of the days before, then of the days.
     lifecycle: Option<Vec<cx_proto::profile::v1::LifecycleCounts>>,
     /// Survey's aggregates of each day of the trends.
@@ -105,7 +108,7 @@ async fn count(owners: &Owners, t: &cx_runtime::TenantId, span: &Span) -> Result
         if_runs(&missing, SURVEY, async {
             tokio::try_join!(owners.score_group(t, span.range, &none), owners.score_group(t, span.previous, &none))
         }),
-        if_runs(&missing, SURVEY, owners.periods(t, Metric::ClosedLoop, &both, &none, None)),
+        if_runs(&missing, SURVEY, owners.cases(t, &both, &none)),
         if_runs(&missing, PROFILE, owners.lifecycle(t, &both)),
         if_runs(&missing, PROFILE, owners.periods(t, Metric::Clv, &both, &none, None)),
         if_runs(&missing, SURVEY, owners.daily_groups(t, span.trend, &none)),
@@ -143,7 +146,7 @@ pub async fn compute(
         headline.push(headline_of(Metric::Clv, *now, *before));
     }
     if let Some([before, now]) = counted.cases.as_deref() {
-        headline.push(headline_of(Metric::ClosedLoop, *now, *before));
+        headline.extend(CASES.map(|m| headline_of(m, of_cases(m, now), of_cases(m, before))));
     }
     let trends = match &counted.daily {
         Some(daily) => SCORES

@@ -100,8 +100,9 @@ impl Filter {
             ));
         }
         let only_surveys = Self { surveys: self.surveys.clone(), ..Self::default() };
-        if metric == Metric::ClosedLoop && (self != only_surveys || self.surveys.len() > 1) {
-            return Err(FieldViolation::new(field, "takes at most one survey id, nothing else, for CLOSED_LOOP_SLA"));
+        if metric.of_cases() && (self != only_surveys || self.surveys.len() > 1) {
+            let why = "takes at most one survey id, nothing else, for CLOSED_LOOP_SLA and RESOLUTION_TIME";
+            return Err(FieldViolation::new(field, why));
         }
         let only_map = Self { map: self.map, ..Self::default() };
         if metric == Metric::Conversion && (self.map.is_none() || self != only_map) {

@@ -6,7 +6,8 @@ use cx_runtime::error::FieldViolation;
 use cx_runtime::stats::target::{TargetStatus, target_status};
 
 /// What a metric field may name.
-const KNOWN: &str = "must be NPS, CSAT, CES, CHURN, RETENTION, REACTIVATION, CLOSED_LOOP_SLA, CONVERSION or CLV";
+const KNOWN: &str =
+    "must be NPS, CSAT, CES, CHURN, RETENTION, REACTIVATION, CLOSED_LOOP_SLA, CONVERSION, CLV or RESOLUTION_TIME";
 
 /// A KPI the service reports.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -29,6 +30,8 @@ pub enum Metric {
     Conversion,
     /// Customer lifetime value in units of one currency (§9.4).
     Clv,
+    /// Median hours from opening to resolution of the cases opened (§9.10).
+    ResolutionTime,
 }
 
 impl Metric {
@@ -44,6 +47,7 @@ impl Metric {
             Ok(pb::Metric::ClosedLoopSla) => Ok(Self::ClosedLoop),
             Ok(pb::Metric::Conversion) => Ok(Self::Conversion),
             Ok(pb::Metric::Clv) => Ok(Self::Clv),
+            Ok(pb::Metric::ResolutionTime) => Ok(Self::ResolutionTime),
             Ok(pb::Metric::Unspecified) | Err(_) => Err(FieldViolation::new(field, KNOWN)),
         }
     }
@@ -59,6 +63,7 @@ impl Metric {
             Self::ClosedLoop => pb::Metric::ClosedLoopSla,
             Self::Conversion => pb::Metric::Conversion,
             Self::Clv => pb::Metric::Clv,
+            Self::ResolutionTime => pb::Metric::ResolutionTime,
         }
     }
 
@@ -71,12 +76,19 @@ impl Metric {
     /// Counted per period by its owner (a customer or case counts once in a
     /// period, so days do not add up): trends ask for each point.
     pub fn per_period(self) -> bool {
-        self.of_lifecycle() || matches!(self, Self::ClosedLoop | Self::Conversion)
+        self.of_lifecycle() || matches!(self, Self::ClosedLoop | Self::ResolutionTime | Self::Conversion)
     }
 
-    /// Whether a higher value is better (against a target): all but churn.
+    /// Whether a higher value is better (against a target): all but churn
+    /// and the time to resolution.
     pub fn higher_is_better(self) -> bool {
-        self != Self::Churn
+        !matches!(self, Self::Churn | Self::ResolutionTime)
+    }
+
+    /// The follow-up cases' metrics, counted by survey's `AggregateCases`:
+    /// their filter takes at most one survey.
+    pub fn of_cases(self) -> bool {
+        matches!(self, Self::ClosedLoop | Self::ResolutionTime)
     }
 
     /// Its number in the proto enum, as tables keep it.
@@ -91,6 +103,7 @@ impl Metric {
             Self::ClosedLoop => 7,
             Self::Conversion => 8,
             Self::Clv => 9,
+            Self::ResolutionTime => 10,
         }
     }
 
@@ -107,6 +120,7 @@ impl Metric {
             Self::Nps => (-100.0, 100.0),
             Self::Ces => (1.0, 7.0),
             Self::Clv => (f64::MIN, f64::MAX),
+            Self::ResolutionTime => (0.0, f64::MAX),
             Self::Csat | Self::Churn | Self::Retention | Self::Reactivation | Self::ClosedLoop | Self::Conversion => {
                 (0.0, 1.0)
             }
@@ -119,6 +133,7 @@ impl Metric {
             Self::Nps => "nps-margin",
             Self::Ces => "student-t",
             Self::Clv => "delta-method",
+            Self::ResolutionTime => "order-statistics",
             Self::Csat | Self::Churn | Self::Retention | Self::Reactivation | Self::ClosedLoop | Self::Conversion => {
                 "wilson"
             }
@@ -132,6 +147,8 @@ impl Metric {
             Ok(value)
         } else if self == Self::Clv {
             Err(FieldViolation::new(field, "must be a finite amount"))
+        } else if self == Self::ResolutionTime {
+            Err(FieldViolation::new(field, "must be a finite number of hours, 0 or more"))
         } else {
             Err(FieldViolation::new(field, format!("must be a number from {low} to {high}")))
         }
@@ -188,7 +205,8 @@ mod tests {
         assert_eq!(Metric::parse(7, "metric"), Ok(Metric::ClosedLoop));
         assert_eq!(Metric::parse(8, "metric"), Ok(Metric::Conversion));
         assert_eq!(Metric::parse(9, "metric"), Ok(Metric::Clv));
-        for bad in [0, 10, -1] {
+        assert_eq!(Metric::parse(10, "metric"), Ok(Metric::ResolutionTime));
+        for bad in [0, 11, -1] {
             assert_eq!(Metric::parse(bad, "metric"), Err(FieldViolation::new("metric", KNOWN)));
         }
         let all = [
@@ -201,6 +219,7 @@ mod tests {
             Metric::ClosedLoop,
             Metric::Conversion,
             Metric::Clv,
+            Metric::ResolutionTime,
         ];
         for m in all {
             assert_eq!(i32::from(m.code()), i32::from(m.proto()), "{m:?}");
@@ -215,6 +234,10 @@ mod tests {
         assert_eq!(Metric::Clv.check_target(-1.0e9, "v"), Ok(-1.0e9));
         let finite = FieldViolation::new("v", "must be a finite amount");
         assert_eq!(Metric::Clv.check_target(f64::INFINITY, "v"), Err(finite));
+        // Hours: 0 or more.
+        assert_eq!(Metric::ResolutionTime.check_target(48.0, "v"), Ok(48.0));
+        let hours = FieldViolation::new("v", "must be a finite number of hours, 0 or more");
+        assert_eq!(Metric::ResolutionTime.check_target(-1.0, "v"), Err(hours));
     }
 
     #[test]
@@ -231,6 +254,13 @@ mod tests {
         assert_eq!(
             (churn.against(Metric::Churn, 0.25), churn.against(Metric::Churn, 0.05)),
             (pb::TargetStatus::Met, pb::TargetStatus::Missed)
+        );
+        // A median of 20 h within 12 h to 30 h: lower is better, so a target
+        // of 36 h is met, one of 24 h at risk, one of 8 h missed.
+        let ttr = Figure::within(Metric::ResolutionTime, 20.0, 10, 12.0, 30.0);
+        assert_eq!(
+            [36.0, 24.0, 8.0].map(|t| ttr.against(Metric::ResolutionTime, t)),
+            [pb::TargetStatus::Met, pb::TargetStatus::AtRisk, pb::TargetStatus::Missed]
         );
         let none = Figure::within(Metric::Csat, 0.0, 0, 0.0, 0.0);
         assert_eq!((none, none.against(Metric::Csat, 0.8)), (Figure::NONE, pb::TargetStatus::NoData));

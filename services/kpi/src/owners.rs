@@ -40,7 +40,7 @@ pub struct Owners {
 /// The service that counts `metric`.
 pub fn owner_of(metric: Metric) -> &'static str {
     match metric {
-        Metric::Nps | Metric::Csat | Metric::Ces | Metric::ClosedLoop => SURVEY,
+        Metric::Nps | Metric::Csat | Metric::Ces | Metric::ClosedLoop | Metric::ResolutionTime => SURVEY,
         Metric::Churn | Metric::Retention | Metric::Reactivation | Metric::Clv => PROFILE,
         Metric::Conversion => JOURNEY,
     }
@@ -88,8 +88,8 @@ impl Owners {
         if metric == Metric::Clv {
             return self.clv(t, periods, cost).await;
         }
-        if metric == Metric::ClosedLoop {
-            return self.cases(t, periods, filter).await;
+        if metric.of_cases() {
+            return Ok(self.cases(t, periods, filter).await?.iter().map(|c| of_cases(metric, c)).collect());
         }
         if metric == Metric::Conversion {
             return self.conversion(t, periods, filter).await;
@@ -304,26 +304,25 @@ impl Owners {
         Ok(counted.iter().map(|c| Tally::Counted { metric, k: c.conversions, n: c.instances }).collect())
     }
 
-    /// The closed loop's counts of each period, in order.
-    async fn cases(
+    /// Survey's counts of the cases opened in each period, in order: what
+    /// the closed loop and the time to resolution are read from.
+    pub async fn cases(
         &self,
         t: &TenantId,
         periods: &[(NaiveDate, NaiveDate)],
         filter: &Filter,
-    ) -> Result<Vec<Tally>, ServiceError> {
+    ) -> Result<Vec<survey::CaseCounts>, ServiceError> {
         let peer = reachable(self.survey.as_ref(), "no survey endpoint: follow-up cases cannot be read")?;
         let periods = periods.iter().copied().map(day_range).collect();
         let survey_id = filter.surveys.first().map(ToString::to_string).unwrap_or_default();
         let request = survey::AggregateCasesRequest { periods, survey_id };
         let mut client = SurveyInternalServiceClient::new(peer.channel());
-        let counted = client
+        Ok(client
             .aggregate_cases(peer.request(t, request)?)
             .await
             .map_err(|s| internal_call_failed(SURVEY, "aggregate cases", &s))?
             .into_inner()
-            .periods;
-        let metric = Metric::ClosedLoop;
-        Ok(counted.iter().map(|c| Tally::Counted { metric, k: c.acted_within_sla, n: c.opened }).collect())
+            .periods)
     }
 
     async fn groups(
@@ -371,12 +370,27 @@ pub fn tally(metric: Metric, group: &survey::ScoreGroup) -> Tally {
         | Metric::Reactivation
         | Metric::ClosedLoop
         | Metric::Conversion
-        | Metric::Clv => Tally::empty(metric),
+        | Metric::Clv
+        | Metric::ResolutionTime => Tally::empty(metric),
         Metric::Ces => {
             let a = group.ces.unwrap_or_default();
             // Sums of scores 1–7 are exact in an f64 far past any count.
             Tally::Ces(Moments { n: a.n, sum: a.score_sum as f64, sum_sq: a.score_squares as f64 })
         }
+    }
+}
+
+/// A cases' `metric` in survey's counts of one period: the closed loop's
+/// cases acted on within their SLA, or the median time to resolution.
+pub fn of_cases(metric: Metric, c: &survey::CaseCounts) -> Tally {
+    match metric {
+        Metric::ResolutionTime => Tally::Median {
+            n: c.resolved,
+            median: c.median_resolution_hours,
+            low: c.resolution_low_hours,
+            high: c.resolution_high_hours,
+        },
+        _ => Tally::Counted { metric: Metric::ClosedLoop, k: c.acted_within_sla, n: c.opened },
     }
 }
 
@@ -386,7 +400,13 @@ pub fn customers(metric: Metric, c: &profile::LifecycleCounts) -> Tally {
         Metric::Churn => (c.lost_by_end, c.customers_at_start),
         Metric::Retention => (c.customers_at_start.saturating_sub(c.lost_by_end), c.customers_at_start),
         Metric::Reactivation => (c.reactivated, c.lost_at_start),
-        Metric::Nps | Metric::Csat | Metric::Ces | Metric::ClosedLoop | Metric::Conversion | Metric::Clv => (0, 0),
+        Metric::Nps
+        | Metric::Csat
+        | Metric::Ces
+        | Metric::ClosedLoop
+        | Metric::Conversion
+        | Metric::Clv
+        | Metric::ResolutionTime => (0, 0),
     };
     Tally::Counted { metric, k, n }
 }

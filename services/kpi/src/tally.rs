@@ -27,6 +27,9 @@ pub enum Tally {
     Counted { metric: Metric, k: i64, n: i64 },
     /// What CLV is worked from, in `currency` (None: no purchase to read).
     Clv { inputs: ClvInputs, currency: Option<Currency> },
+    /// A median of n values with its interval from order statistics, as
+    /// the owner read it (the time to resolution, in hours).
+    Median { n: i64, median: f64, low: f64, high: f64 },
 }
 
 /// An ISO 4217 code, kept by value so that a tally stays `Copy`.
@@ -56,6 +59,7 @@ impl Tally {
                 Self::Counted { metric, k: 0, n: 0 }
             }
             Metric::Clv => Self::Clv { inputs: ClvInputs::default(), currency: None },
+            Metric::ResolutionTime => Self::Median { n: 0, median: 0.0, low: 0.0, high: 0.0 },
         }
     }
 
@@ -75,6 +79,7 @@ impl Tally {
             Self::Ces(m) => m.n,
             Self::Counted { n, .. } => *n,
             Self::Clv { inputs, .. } => inputs.purchase_value.n,
+            Self::Median { n, .. } => *n,
         }
     }
 
@@ -120,11 +125,15 @@ impl Tally {
                 let c = clv(inputs);
                 Figure::within(Metric::Clv, c.value, inputs.purchase_value.n, c.low, c.high)
             }
+            Self::Median { n, median, low, high } => Figure::within(Metric::ResolutionTime, median, n, low, high),
         }
     }
 
     /// The change from `before` to this (this − before): NPS by a z-test,
-    /// CSAT by the two-proportion test, the CES mean by Welch's t-test.
+    /// CSAT by the two-proportion test, the CES mean by Welch's t-test. Two
+    /// medians are not tested: a test of them (Mood's) needs each period's
+    /// counts above the pooled median, which the owner does not read; the
+    /// difference is given alone, p-value 1 (docs/DOMAIN.md §9.10).
     pub fn change_from(&self, before: &Self) -> Change {
         match (before, self) {
             (Self::Nps(a), Self::Nps(b)) => nps_change(*a, *b, ALPHA),
@@ -136,6 +145,7 @@ impl Tally {
                 proportion_change(*x1, *n1, *x2, *n2, ALPHA)
             }
             (Self::Clv { inputs: a, .. }, Self::Clv { inputs: b, .. }) => clv_change(clv(*a), clv(*b), ALPHA),
+            (Self::Median { median: a, .. }, Self::Median { median: b, .. }) => Change::without_evidence(b - a),
             _ => welch(Moments::default(), Moments::default(), ALPHA),
         }
     }
@@ -153,6 +163,7 @@ pub fn change_test(metric: Metric) -> &'static str {
         | Metric::Conversion => "two-proportion-z",
         Metric::Ces => "welch-t",
         Metric::Clv => "delta-z",
+        Metric::ResolutionTime => "none",
     }
 }
 
@@ -197,5 +208,12 @@ mod tests {
         let same = Tally::Nps(NpsCounts { promoters: 4, detractors: 2, n: 8 });
         let change = same.change_from(&same);
         assert_eq!((change.difference, change.p_value, change.significant), (0.0, 1.0, false));
+        // Medians 30 h then 20 h: −10 h, untested (p 1, interval the difference).
+        let before = Tally::Median { n: 10, median: 30.0, low: 12.0, high: 50.0 };
+        let after = Tally::Median { n: 6, median: 20.0, low: 5.0, high: 40.0 };
+        let change = after.change_from(&before);
+        assert_eq!((change.difference, change.ci_low, change.ci_high, change.p_value), (-10.0, -10.0, -10.0, 1.0));
+        assert_eq!(shown(after.figure()), (20.0, 6, 5.0, 40.0));
+        assert_eq!(Tally::empty(Metric::ResolutionTime).figure(), Figure::NONE);
     }
 }

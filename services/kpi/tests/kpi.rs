@@ -26,6 +26,7 @@ cx_testkit::on_both_backends!(
     periods_are_compared_and_trends_group_the_days,
     churn_retention_and_reactivation_count_customers_whose_lifecycle_changes_in_the_period,
     the_closed_loop_is_the_share_of_cases_acted_on_within_their_sla,
+    resolution_time_is_the_median_of_the_resolved_cases_with_an_order_statistics_interval,
     conversion_is_the_share_of_a_maps_instances_that_reached_its_conversion_step,
     clv_is_worked_from_the_purchases_the_customers_exposure_and_the_annual_churn,
     targets_are_named_by_metric_and_canonical_filter_and_give_a_status,
@@ -370,10 +371,20 @@ async fn churn_retention_and_reactivation_count_customers_whose_lifecycle_change
 /// have written it (triggers need journey and consents, which this test
 /// does not run); its id.
 async fn invitation(s: &Suite, survey: &str, customer: uuid::Uuid) -> uuid::Uuid {
+    invitation_made(s, survey, customer, chrono::Utc::now()).await
+}
+
+/// [`invitation`], made (and sent) at `now`.
+async fn invitation_made(
+    s: &Suite,
+    survey: &str,
+    customer: uuid::Uuid,
+    now: chrono::DateTime<chrono::Utc>,
+) -> uuid::Uuid {
     use cx_survey::store::entity::invitation;
     use sea_orm::{ActiveValue::Set, EntityTrait};
     let db = cx_runtime::store::open(&s.cluster.store, "survey").await.unwrap();
-    let (id, now) = (uuid::Uuid::now_v7(), chrono::Utc::now());
+    let id = uuid::Uuid::now_v7();
     let row = invitation::ActiveModel {
         tenant_id: Set(s.who.tenant.clone()),
         id: Set(id),
@@ -442,6 +453,77 @@ async fn the_closed_loop_is_the_share_of_cases_acted_on_within_their_sla(backend
     // A channel does not filter cases.
     let channel = Some(pb::Filter { channels: vec![Channel::Web as i32], ..Default::default() });
     let refused = s.kpis().await.get_kpi(authed(ask(channel), &s.who.reader)).await.unwrap_err();
+    assert_eq!(field_violations(&refused).into_iter().map(|v| v.field).collect::<Vec<_>>(), ["filter"]);
+}
+
+async fn resolution_time_is_the_median_of_the_resolved_cases_with_an_order_statistics_interval(backend: Backend) {
+    let s = Suite::start(backend).await;
+    let nps = s.survey(survey::SurveyType::Nps).await;
+    // Seven detractors answered 3, 5, 8, 12, 20, 40 and 1 hours ago (cases
+    // opened now, on their submission); the first six are resolved at once:
+    // resolution times 3, 5, 8, 12, 20 and 40 h (plus the seconds the test
+    // takes); the seventh stays open and is not counted.
+    let now = chrono::Utc::now();
+    for (i, hours) in [3, 5, 8, 12, 20, 40, 1].into_iter().enumerate() {
+        let invited = invitation_made(&s, &nps, uuid::Uuid::now_v7(), now - chrono::Duration::days(2)).await;
+        let response = survey::Response {
+            id: format!("late-{i}"),
+            survey_id: nps.clone(),
+            invitation_id: invited.to_string(),
+            score: 1,
+            respond_time: Some(cx_proto::timestamp(now - chrono::Duration::hours(hours))),
+            ..Default::default()
+        };
+        let request = authed(survey::SubmitResponseRequest { response: Some(response) }, &s.who.writer);
+        let case = s.surveys().await.submit_response(request).await.unwrap().into_inner().response.unwrap().case_id;
+        if hours > 1 {
+            let resolve = survey::ResolveCaseRequest { id: case, root_cause: "delivery".into(), note: String::new() };
+            s.surveys().await.resolve_case(authed(resolve, &s.who.writer)).await.unwrap();
+        }
+    }
+    // n = 6: the median is the mean of the 3rd and 4th, (8 + 12) / 2 = 10 h.
+    // Ranks for n = 6: 1 and 6 (coverage 1 − 2 × 1/64 = 96.9 %): 3 h to 40 h.
+    // Hours are rounded to 0.01 h (36 s): the test's own seconds vanish.
+    let today = now.date_naive().to_string();
+    let ask = |filter, compare_previous| pb::GetKpiRequest {
+        metric: pb::Metric::ResolutionTime as i32,
+        start_day: today.clone(),
+        end_day: today.clone(),
+        filter,
+        compare_previous,
+        acquisition_cost: None,
+    };
+    let hours = |k: &pb::KpiValue| {
+        let r2 = |x: f64| (x * 100.0).round() / 100.0;
+        (r2(k.value), k.n, r2(k.low), r2(k.high), k.interval_method.clone())
+    };
+    let got = s.kpis().await.get_kpi(authed(ask(None, true), &s.who.reader)).await.unwrap().into_inner();
+    assert_eq!(hours(got.kpi.as_ref().unwrap()), (10.0, 6, 3.0, 40.0, "order-statistics".into()));
+    // Yesterday opened none: 0 of 0; the change 10 h − 0 is not tested.
+    assert_eq!(hours(got.previous.as_ref().unwrap()), (0.0, 0, 0.0, 0.0, "order-statistics".into()));
+    let change = got.change.unwrap();
+    assert_eq!(
+        ((change.difference * 100.0).round() / 100.0, change.p_value, change.significant, change.test.as_str()),
+        (10.0, 1.0, false, "none")
+    );
+    // Lower is better: 3 to 40 h is within a 48 h target (met), straddles 24 h.
+    s.set(pb::Metric::ResolutionTime, None, 48.0).await.unwrap();
+    let got = s.kpis().await.get_kpi(authed(ask(None, false), &s.who.reader)).await.unwrap().into_inner();
+    assert_eq!(got.kpi.unwrap().target_status, pb::TargetStatus::Met as i32);
+    s.set(pb::Metric::ResolutionTime, None, 24.0).await.unwrap();
+    let got = s.kpis().await.get_kpi(authed(ask(None, false), &s.who.reader)).await.unwrap().into_inner();
+    assert_eq!(got.kpi.unwrap().target_status, pb::TargetStatus::AtRisk as i32);
+    // The survey alone: the same six; another survey: none.
+    let only = Some(pb::Filter { survey_ids: vec![nps.clone()], ..Default::default() });
+    let got = s.kpis().await.get_kpi(authed(ask(only, false), &s.who.reader)).await.unwrap().into_inner();
+    assert_eq!(hours(got.kpi.as_ref().unwrap()).1, 6);
+    let other = Some(pb::Filter { survey_ids: vec![uuid::Uuid::now_v7().to_string()], ..Default::default() });
+    let got = s.kpis().await.get_kpi(authed(ask(other, false), &s.who.reader)).await.unwrap().into_inner();
+    assert_eq!(shown(&got.kpi.unwrap()), (0.0, 0, 0.0, 0.0));
+    // Two surveys are refused, as for the closed loop.
+    let two =
+        Some(pb::Filter { survey_ids: vec![nps.clone(), uuid::Uuid::now_v7().to_string()], ..Default::default() });
+    let refused = s.kpis().await.get_kpi(authed(ask(two, false), &s.who.reader)).await.unwrap_err();
     assert_eq!(field_violations(&refused).into_iter().map(|v| v.field).collect::<Vec<_>>(), ["filter"]);
 }
 
@@ -797,6 +879,7 @@ async fn the_dashboard_shows_the_owners_own_figures_and_is_worked_out_again_only
         pb::Metric::Reactivation,
         pb::Metric::Clv,
         pb::Metric::ClosedLoopSla,
+        pb::Metric::ResolutionTime,
     ];
     assert_eq!(metrics, expected.map(|m| m as i32));
     for (shown_here, metric) in first.headline.iter().zip(expected) {
@@ -930,10 +1013,10 @@ async fn snapshots_keep_each_days_kpis_as_they_were_computed(backend: Backend) {
         async move { s.kpis().await.list_snapshots(request).await.unwrap().into_inner().snapshots }
     };
 
-    // 31 March: the eight headline KPIs and the map's conversion (its
+    // 31 March: the nine headline KPIs and the map's conversion (its
     // target's), each over 2 to 31 March.
     let first = take("2026-03-31", &s.who.admin).await.unwrap();
-    assert_eq!((first.taken.len(), first.kept), (9, 0));
+    assert_eq!((first.taken.len(), first.kept), (10, 0));
     let nps = first.taken[0].kpi.as_ref().unwrap();
     assert_eq!(
         (nps.metric, nps.start_day.as_str(), nps.end_day.as_str()),
@@ -941,19 +1024,19 @@ async fn snapshots_keep_each_days_kpis_as_they_were_computed(backend: Backend) {
     );
     assert_eq!(shown(nps), (25.0, 8, -32.457593, 82.457593));
     assert_eq!(first.taken[0].definition_version, 1);
-    let conversion = first.taken[8].kpi.as_ref().unwrap();
+    let conversion = first.taken[9].kpi.as_ref().unwrap();
     assert_eq!((conversion.metric, conversion.value, conversion.n), (pb::Metric::Conversion as i32, 0.4, 5));
 
     // A later answer in March changes the KPI, not the day's snapshot: a
-    // second take keeps all nine.
+    // second take keeps all ten.
     s.answer(&nps_survey, &[10], "2026-03-03").await;
     assert_eq!(s.get(pb::Metric::Nps, None, &s.who.reader).await.unwrap().n, 9);
     let again = take("2026-03-31", &s.who.admin).await.unwrap();
-    assert_eq!((again.taken.len(), again.kept), (0, 9));
+    assert_eq!((again.taken.len(), again.kept), (0, 10));
     let kept = list(pb::Metric::Nps, None, "2026-03-31").await;
     assert_eq!(kept.len(), 1);
     assert_eq!(kept[0], first.taken[0]);
-    assert_eq!(list(pb::Metric::Conversion, on_map.clone(), "2026-03-31").await, [first.taken[8].clone()]);
+    assert_eq!(list(pb::Metric::Conversion, on_map.clone(), "2026-03-31").await, [first.taken[9].clone()]);
 
     // 1 April covers 3 March to 1 April: the one answer of 10 there, NPS 100
     // (margin 196 × sqrt((1 − 1) / 1) = 0).

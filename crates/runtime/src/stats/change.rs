@@ -19,7 +19,7 @@ pub struct Change {
 
 impl Change {
     /// Too little data to test: the difference alone, p-value 1 (docs/DOMAIN.md §1.3).
-    pub(crate) fn without_evidence(difference: f64) -> Self {
+    pub fn without_evidence(difference: f64) -> Self {
         let difference = finite(difference);
         Self { difference, ci_low: difference, ci_high: difference, p_value: 1.0, significant: false }
     }

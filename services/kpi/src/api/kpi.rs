@@ -243,7 +243,10 @@ mod tests {
         let got =
             parse(0, ("2026-03-31", "2026-03-01"), (Some(&filter), Some(&cost)), |out| out.add("granularity", "x"));
         let expected = [
-            ("metric", "must be NPS, CSAT, CES, CHURN, RETENTION, REACTIVATION, CLOSED_LOOP_SLA, CONVERSION or CLV"),
+            (
+                "metric",
+                "must be NPS, CSAT, CES, CHURN, RETENTION, REACTIVATION, CLOSED_LOOP_SLA, CONVERSION, CLV or RESOLUTION_TIME",
+            ),
             ("end_day", "must not be before start_day"),
             ("filter.channels[0]", "13 is not a known channel"),
             ("acquisition_cost", "is for CLV only"),

@@ -18,6 +18,12 @@ use tonic::{Request, Response, Status};
 
 use crate::store::{SurveyStore, cases};
 
+/// A duration in hours, as the kpi service reports times (exact to the
+/// microsecond a case's times are kept to).
+fn hours(d: chrono::Duration) -> f64 {
+    d.num_microseconds().unwrap_or(i64::MAX) as f64 / 3_600_000_000.0
+}
+
 #[derive(Clone, Debug)]
 pub struct SurveyInternal {
     store: SurveyStore,
@@ -98,6 +104,10 @@ impl SurveyInternalService for SurveyInternal {
                 period: Some(asked.clone()),
                 opened: report.opened,
                 acted_within_sla: report.acted_within_sla,
+                resolved: report.resolved,
+                median_resolution_hours: report.median_time_to_resolution.map_or(0.0, hours),
+                resolution_low_hours: report.resolution_interval.map_or(0.0, |(low, _)| hours(low)),
+                resolution_high_hours: report.resolution_interval.map_or(0.0, |(_, high)| hours(high)),
             });
         }
         Ok(Response::new(pb::AggregateCasesResponse { periods }))

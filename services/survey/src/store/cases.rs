@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 
 use chrono::{DateTime, Duration, NaiveDate, Utc};
 use cx_runtime::TenantId;
+use cx_runtime::stats::median_ranks;
 use cx_runtime::store::{scoped, scoped_update};
 use sea_orm::sea_query::{Expr, ExprTrait, OnConflict};
 use sea_orm::{
@@ -78,6 +79,9 @@ pub struct Report {
     pub overdue: i64,
     pub median_time_to_first_action: Option<Duration>,
     pub median_time_to_resolution: Option<Duration>,
+    /// The 95 % interval of that median from order statistics
+    /// ([`cx_runtime::stats::median_ranks`]): the two rows at its ranks.
+    pub resolution_interval: Option<(Duration, Duration)>,
     pub by_root_cause: BTreeMap<String, i64>,
 }
 
@@ -388,6 +392,26 @@ pub async fn report(
     let median_time_to_first_action = median_of(case::Column::FirstActionMicros, acted).await?;
     // A case has a resolution time exactly while it is resolved.
     let median_time_to_resolution = median_of(case::Column::ResolutionMicros, resolved).await?;
+    let at_rank = |rank: u64| {
+        let query = opened();
+        async move {
+            let value: Option<i64> = query
+                .filter(case::Column::ResolutionMicros.is_not_null())
+                .select_only()
+                .column(case::Column::ResolutionMicros)
+                .order_by_asc(case::Column::ResolutionMicros)
+                .offset(rank - 1)
+                .limit(1)
+                .into_tuple()
+                .one(conn)
+                .await?;
+            Result::Ok(value.map(Duration::microseconds))
+        }
+    };
+    let resolution_interval = match u64::try_from(resolved).ok().and_then(median_ranks) {
+        Some(ranks) => at_rank(ranks.lower).await?.zip(at_rank(ranks.upper).await?),
+        None => None,
+    };
     let causes: Vec<(Option<String>, i64)> = opened()
         .filter(case::Column::State.eq(CaseState::Resolved.code()))
         .select_only()
@@ -404,6 +428,7 @@ pub async fn report(
         overdue,
         median_time_to_first_action,
         median_time_to_resolution,
+        resolution_interval,
         by_root_cause: causes.into_iter().map(|(cause, n)| (cause.unwrap_or_default(), n)).collect(),
     })
 }
