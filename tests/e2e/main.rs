@@ -438,7 +438,7 @@ async fn one_trace_crosses_the_processes_and_a_killed_profile_service_loses_noth
         .get_dashboard(authed(kpi::GetDashboardRequest::default(), &writer))
         .instrument(tracing::info_span!("cx dashboard page"));
     let page = page.await.unwrap().into_inner();
-    assert_eq!((page.headline.len(), page.missing_services.len()), (8, 0));
+    assert_eq!((page.headline.len(), page.missing_services.len()), (9, 0));
     telemetry.provider().force_flush().unwrap();
     let spans = exporter.get_finished_spans().unwrap();
     let page = spans.iter().find(|s| s.name == "cx dashboard page").expect("the dashboard page span");
