@@ -88,6 +88,12 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
             println!("\nThe suite keeps running at {} (data in {}).", e.addr, e.data_dir.display());
             println!("  token:  cx token --data-dir {} --tenant {} --roles admin", e.data_dir.display(), args.tenant);
             println!(
+                "  dashboard: cx dashboard --endpoint {} --data-dir {} --tenant {} --html dashboard.html",
+                e.addr,
+                e.data_dir.display(),
+                args.tenant
+            );
+            println!(
                 "  call:   grpcurl -plaintext -H \"authorization: Bearer $TOKEN\" {} list",
                 e.addr.trim_start_matches("http://")
             );
