@@ -99,7 +99,7 @@ fn the_small_demo_prints_the_dashboard_and_cx_dashboard_writes_it_as_html() {
     // Not a terminal: the progress is plain lines. Seed 17, small: 200
     // profiles + 27 survey consents (the customers with a touchpoint in the
     // last 7 days), 3 maps, 4,522 touchpoints; all 200 customers in the A/B
-    // test (fewer than its 3,000).
+    // test (fewer than its 5,000).
     for done in ["customers: 227 to load", "journey maps: 3 done", "touchpoints: 4522 done", "experiment: 200 done"] {
         assert!(out.contains(done), "no {done}:\n{out}");
     }
@@ -148,9 +148,11 @@ fn the_small_demo_prints_the_dashboard_and_cx_dashboard_writes_it_as_html() {
         line(dashboard, category);
     }
     // The A/B test: the 200 customers split between the two arms; its
-    // planned size (10 % → 14 % at power 0.8: about 1,000 per arm) is not
+    // planned size, 10 % → 15 % at alpha 0.05 and power 0.8:
+    // (1.95996·√(2·0.125·0.875) + 0.84162·√(0.1·0.9 + 0.15·0.85))² / 0.05²
+    // = (0.91669 + 0.39251)² / 0.0025 = 685.6 → 686 per arm, is not
     // reached, hence the peeking warning.
-    line(dashboard, "Green checkout button (on checkout_completed, planned ");
+    line(dashboard, "Green checkout button (on checkout_completed, planned 686 per variant)");
     let control = number_after(line(dashboard, "control "), "control");
     let green = number_after(line(dashboard, "green "), "green");
     assert_eq!(control + green, 200);

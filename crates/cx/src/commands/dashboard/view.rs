@@ -187,7 +187,9 @@ pub fn describe(metric: i32, currency: &str) -> (String, Scale) {
 fn headline(r: kpi::GetKpiResponse) -> Option<Kpi> {
     let v = r.kpi?;
     let (name, _) = describe(v.metric, &v.currency);
-    let change = r.change.map(|c| Change {
+    // A change with no data on either side says nothing: shown as "-".
+    let compared = v.n > 0 && r.previous.as_ref().is_some_and(|p| p.n > 0);
+    let change = r.change.filter(|_| compared).map(|c| Change {
         difference: Figure { value: c.difference, low: c.low, high: c.high, n: 0 },
         p_value: c.p_value,
         significant: c.significant,
@@ -318,7 +320,11 @@ mod tests {
             ..Default::default()
         };
         let r = kpi::GetDashboardResponse {
-            headline: vec![kpi::GetKpiResponse { kpi: Some(v), ..Default::default() }],
+            headline: vec![kpi::GetKpiResponse {
+                kpi: Some(v),
+                previous: Some(kpi::KpiValue::default()),
+                change: Some(kpi::Change::default()),
+            }],
             cases: Some(kpi::OpenCases { open: 5, overdue: 2, next_due_time: None }),
             compute_time: Some(prost_types::Timestamp { seconds: 86_400, nanos: 0 }),
             ..Default::default()
@@ -326,6 +332,8 @@ mod tests {
         let d = Dashboard::from_response("demo", r);
         assert_eq!(d.headline[0].name, "CLV (EUR)");
         assert_eq!(d.headline[0].status, Status::Missed);
+        // The days before had no purchase (n 0): no change shown.
+        assert_eq!(d.headline[0].change, None);
         assert_eq!(d.cases, Some(Cases { open: 5, overdue: 2 }));
         // One day after the epoch.
         assert_eq!(d.computed, "1970-01-02 00:00:00 UTC");
