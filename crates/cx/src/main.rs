@@ -3,7 +3,8 @@
 //! `cx serve all` runs every service in one process on one port (embedded
 //! default: SQLite under ./data, in-process cache); `cx serve profile` runs
 //! one service, as the Helm chart does. `cx migrate`, `cx token` and
-//! `cx health` are the operator's tools; `cx demo` loads a demo data set.
+//! `cx health` are the operator's tools; `cx demo` loads a demo data set and
+//! `cx dashboard` prints a tenant's dashboard.
 
 mod commands;
 mod services;
@@ -34,6 +35,8 @@ enum Command {
     Health(commands::health::HealthArgs),
     /// Load a seeded demo data set through the public APIs and print a KPI dashboard.
     Demo(Box<commands::demo::DemoArgs>),
+    /// Print a tenant's KPI dashboard from a running suite (--html: also as one HTML page).
+    Dashboard(Box<commands::dashboard::DashboardArgs>),
 }
 
 fn main() -> std::process::ExitCode {
@@ -52,6 +55,7 @@ fn main() -> std::process::ExitCode {
             Command::Token(args) => commands::token::run(args),
             Command::Health(args) => commands::health::run(args).await,
             Command::Demo(args) => commands::demo::run(*args).await,
+            Command::Dashboard(args) => commands::dashboard::run(*args).await,
         }
     });
     match result {

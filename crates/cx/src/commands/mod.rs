@@ -1,3 +1,4 @@
+pub mod dashboard;
 pub mod demo;
 pub mod health;
 pub mod migrate;

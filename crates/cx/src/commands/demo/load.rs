@@ -63,6 +63,8 @@ impl Api {
 #[derive(Debug, Default)]
 pub struct Loaded {
     pub customers: usize,
+    /// Profile ids, in the order of the customers.
+    pub ids: Vec<String>,
     pub touchpoints: u64,
     pub maps: Vec<(MapKind, String)>,
     pub surveys: Vec<(SurveyKind, String)>,
@@ -81,12 +83,12 @@ pub struct Plan {
 pub async fn load(api: &Api, plan: &Plan, now: DateTime<Utc>) -> anyhow::Result<Loaded> {
     let customers: Vec<Customer> = (0..plan.customers).map(|i| data::customer(plan.seed, i)).collect();
     let mut loaded = Loaded { customers: customers.len(), ..Loaded::default() };
-    let ids = load_customers(api, plan.seed, &customers).await?;
+    loaded.ids = load_customers(api, plan.seed, &customers).await?;
     loaded.maps = create_maps(api).await?;
     loaded.surveys = create_surveys(api).await?;
     let maps: HashMap<MapKind, String> = loaded.maps.iter().cloned().collect();
     let (old, recent): (Vec<_>, Vec<_>) =
-        touchpoints(&customers, &ids, &maps, now).into_iter().partition(|(ago, _)| *ago >= RECENT_DAYS * DAY);
+        touchpoints(&customers, &loaded.ids, &maps, now).into_iter().partition(|(ago, _)| *ago >= RECENT_DAYS * DAY);
     let mut phase = Phase::start("touchpoints", (old.len() + recent.len()) as u64);
     let old: Vec<_> = old.into_iter().map(|(_, t)| t).collect();
     let half = old.len() / 2;
@@ -473,7 +475,7 @@ async fn follow_up(api: &Api, seed: u64) -> anyhow::Result<u64> {
 }
 
 /// Runs the calls IN_FLIGHT at a time, reporting each one done; the first error ends it.
-async fn run_all<F>(calls: impl IntoIterator<Item = F>, mut done: impl FnMut(())) -> anyhow::Result<()>
+pub async fn run_all<F>(calls: impl IntoIterator<Item = F>, mut done: impl FnMut(())) -> anyhow::Result<()>
 where
     F: std::future::Future<Output = anyhow::Result<()>> + Send + 'static,
 {

@@ -1,21 +1,24 @@
 //! `cx demo`: a seeded, realistic data set loaded through the public APIs,
-//! then a KPI dashboard (docs/DEMO.md).
+//! an A/B test, then the KPI dashboard of one `GetDashboard` call
+//! (docs/DEMO.md).
 
-mod dashboard;
 mod data;
-mod kpis;
+mod experiment;
 mod load;
 mod progress;
 mod server;
+mod targets;
 
-use std::io::IsTerminal as _;
+pub use server::channel;
+
 use std::process::ExitCode;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
-use anyhow::Context as _;
-use cx_runtime::auth::{Keys, Role};
+use cx_proto::kpi::v1::GetDashboardRequest;
+use cx_runtime::auth::Role;
 use cx_runtime::config::AuthArgs;
-use cx_runtime::secrets::Fallback;
+
+use super::dashboard;
 
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
 pub enum Size {
@@ -53,6 +56,9 @@ pub struct DemoArgs {
     /// Keep the embedded suite running after the demo, to explore it (Ctrl-C stops it).
     #[arg(long)]
     keep: bool,
+    /// Also write the dashboard as one self-contained HTML page to this file.
+    #[arg(long)]
+    html: Option<std::path::PathBuf>,
     /// Directory of the secret of the suite at --endpoint (as `cx token`).
     #[arg(long, env = "CX_DATA_DIR", default_value = "./data")]
     data_dir: std::path::PathBuf,
@@ -82,6 +88,12 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
             println!("\nThe suite keeps running at {} (data in {}).", e.addr, e.data_dir.display());
             println!("  token:  cx token --data-dir {} --tenant {} --roles admin", e.data_dir.display(), args.tenant);
             println!(
+                "  dashboard: cx dashboard --endpoint {} --data-dir {} --tenant {} --html dashboard.html",
+                e.addr,
+                e.data_dir.display(),
+                args.tenant
+            );
+            println!(
                 "  call:   grpcurl -plaintext -H \"authorization: Bearer $TOKEN\" {} list",
                 e.addr.trim_start_matches("http://")
             );
@@ -110,9 +122,7 @@ async fn demo(
         (Some(token), None) => token.clone(),
         _ => {
             let auth = if embedded.is_some() { AuthArgs::default() } else { args.auth.clone() };
-            let keys = Keys::load(&auth, &data_dir, Fallback::ReadExisting)?;
-            let signer = keys.signer.context("no secret to sign a token with: pass --token")?;
-            signer.sign(&args.tenant, &[Role::Admin], "cx-demo", Duration::from_secs(3_600))?
+            dashboard::sign(&auth, &data_dir, &args.tenant, Role::Admin, "cx-demo")?
         }
     };
     let api = load::Api::new(server::channels(&endpoint).await?, &token)?;
@@ -123,10 +133,12 @@ async fn demo(
     );
     let plan = load::Plan { seed: args.seed, customers, per_month };
     let loaded = load::load(&api, &plan, now).await?;
-    kpis::set_targets(&api).await?;
-    let view = kpis::dashboard(&api, &args.tenant, &loaded, now.date_naive()).await?;
+    targets::set_targets(&api, &loaded.maps).await?;
+    let (exposed, converted) = experiment::run(&api, args.seed, &loaded.ids).await?;
+    // The default days: the 30 days ending yesterday, trends by month.
+    let view = dashboard::get(api.kpi.clone(), &token, GetDashboardRequest::default(), &args.tenant).await?;
     println!(
-        "Loaded {} customers, {} journey maps, {} touchpoints, {} survey answers ({} invited), {} follow-up cases in {:.1} s",
+        "Loaded {} customers, {} journey maps, {} touchpoints, {} survey answers ({} invited), {} follow-up cases, {exposed} customers in the A/B test ({converted} converted) in {:.1} s",
         loaded.customers,
         loaded.maps.len(),
         loaded.touchpoints,
@@ -135,7 +147,6 @@ async fn demo(
         loaded.cases,
         started.elapsed().as_secs_f64()
     );
-    let colour = dashboard::use_colour(std::io::stdout().is_terminal(), std::env::var_os("NO_COLOR").as_deref());
-    print!("{}", dashboard::render(&view, colour));
+    dashboard::show(&view, args.html.as_deref())?;
     Ok(ExitCode::SUCCESS)
 }

@@ -80,20 +80,23 @@ impl Embedded {
     }
 }
 
-/// A channel to each service: `CX_<NAME>_ENDPOINT` when set (as `cx serve`
-/// reads its peers), else the one endpoint.
+/// A channel to each service, as `channel` (as `cx serve` reads its peers).
 pub async fn channels(endpoint: &str) -> anyhow::Result<Vec<Channel>> {
     let mut out = Vec::new();
     for name in SERVICES {
-        let var = format!("CX_{}_ENDPOINT", name.to_uppercase());
-        let url = std::env::var(&var).ok().filter(|u| !u.is_empty()).unwrap_or_else(|| endpoint.to_owned());
-        let channel = Endpoint::from_shared(url.clone())
-            .with_context(|| format!("{var}: not a URL"))?
-            .timeout(Duration::from_secs(120))
-            .connect()
-            .await
-            .with_context(|| format!("cannot reach the {name} service at {url}"))?;
-        out.push(channel);
+        out.push(channel(name, endpoint).await?);
     }
     Ok(out)
+}
+
+/// A channel to one service: `CX_<NAME>_ENDPOINT` when set, else `endpoint`.
+pub async fn channel(name: &str, endpoint: &str) -> anyhow::Result<Channel> {
+    let var = format!("CX_{}_ENDPOINT", name.to_uppercase());
+    let url = std::env::var(&var).ok().filter(|u| !u.is_empty()).unwrap_or_else(|| endpoint.to_owned());
+    Endpoint::from_shared(url.clone())
+        .with_context(|| format!("{var}: not a URL"))?
+        .timeout(Duration::from_secs(120))
+        .connect()
+        .await
+        .with_context(|| format!("cannot reach the {name} service at {url}"))
 }
