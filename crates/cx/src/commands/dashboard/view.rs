@@ -179,6 +179,7 @@ pub fn describe(metric: i32, currency: &str) -> (String, Scale) {
         Metric::ClosedLoopSla => ("Closed-loop SLA", Scale::Share),
         Metric::Conversion => ("Conversion", Scale::Share),
         Metric::Clv => ("CLV", Scale::Mean),
+        Metric::ResolutionTime => ("Time to resolution (h)", Scale::Mean),
         Metric::Unspecified => ("Unknown", Scale::Mean),
     };
     if currency.is_empty() { (name.to_owned(), scale) } else { (format!("{name} ({currency})"), scale) }
