@@ -60,6 +60,14 @@ impl Cache {
     }
 }
 
+/// What an owner's `GetDataGeneration` answers: the generation of
+/// `service`'s data of the calling kpi service's tenant (any other caller is
+/// refused).
+pub async fn asked<T>(cache: &Cache, request: &tonic::Request<T>, service: &str) -> Result<String, tonic::Status> {
+    let t = crate::identity::tenant_of_call_by(request, crate::identity::KPI)?;
+    Ok(cache.generation(&t, service).await)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

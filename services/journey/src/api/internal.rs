@@ -117,8 +117,7 @@ impl JourneyInternalService for JourneyInternal {
         &self,
         request: Request<pb::GetDataGenerationRequest>,
     ) -> Result<Response<pb::GetDataGenerationResponse>, Status> {
-        let t = tenant_of_call_by(&request, KPI)?;
-        let generation = self.api.cache.generation(&t, crate::NAME).await;
+        let generation = cx_runtime::cache::generation::asked(&self.api.cache, &request, crate::NAME).await?;
         Ok(Response::new(pb::GetDataGenerationResponse { generation }))
     }
 

@@ -70,8 +70,7 @@ impl SurveyInternalService for SurveyInternal {
         &self,
         request: Request<pb::GetDataGenerationRequest>,
     ) -> Result<Response<pb::GetDataGenerationResponse>, Status> {
-        let t = tenant_of_call_by(&request, KPI)?;
-        let generation = self.cache.generation(&t, crate::NAME).await;
+        let generation = cx_runtime::cache::generation::asked(&self.cache, &request, crate::NAME).await?;
         Ok(Response::new(pb::GetDataGenerationResponse { generation }))
     }
 
