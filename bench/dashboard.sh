@@ -154,8 +154,9 @@ echo "-- GetDashboard: the first call after the load ($(load_avg))"
 cold "$data/cold.txt"
 echo "-- GetDashboard: $DURATION at 16 in flight on 4 connections ($(load_avg))"
 owner_calls > "$data/warm0"
+# JSON: the errors by code.
 "$LOAD" --target "$kpi" --call dashboard --token "$token" --connections 4 --concurrency 16 --duration "$DURATION" \
-  --warmup 1s | grep -v '^first call'
+  --warmup 1s --json | grep -v '^first call'
 owner_calls > "$data/warm1"
 echo "owners asked during it (none when every call was a cache hit):"
 owner_time "$data/warm0" "$data/warm1"
@@ -201,7 +202,7 @@ print("the headline's n and values (CLV apart) and the open cases equal the scan
 PY
 
 echo "-- Health/Check, the floor: $DURATION at 16 in flight on 4 connections ($(load_avg))"
-"$LOAD" --target "$kpi" --call health --connections 4 --concurrency 16 --duration "$DURATION" --warmup 1s
+"$LOAD" --target "$kpi" --call health --connections 4 --concurrency 16 --duration "$DURATION" --warmup 1s --json
 
 echo "-- a write that advances survey's generation (SubmitResponse), then the first call after it ($(load_avg))"
 "$LOAD" --target "http://$addr_survey" --call submit-response --token "$admin" --connections 1 --concurrency 1 \

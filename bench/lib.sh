@@ -5,9 +5,16 @@
 #   . bench/lib.sh NAME    # database cx_NAME_<time>; sets CX, LOAD, ADMIN_URL, base, db, data, pids
 
 ADMIN_URL=${CX_BENCH_DATABASE_URL:-postgres://postgres@127.0.0.1:5432/postgres}
-cargo build --release -q -p cx -p cx-bench
-CX=${CARGO_TARGET_DIR:-target}/release/cx
-LOAD=${CARGO_TARGET_DIR:-target}/release/cx-load
+# CX_BENCH_BIN: a directory of release binaries built before (a target
+# directory shared with other builds may hold another branch's by now).
+if [ -n "${CX_BENCH_BIN:-}" ]; then
+  bin=$CX_BENCH_BIN
+else
+  cargo build --release -q -p cx -p cx-bench
+  bin=${CARGO_TARGET_DIR:-target}/release
+fi
+CX=$bin/cx
+LOAD=$bin/cx-load
 
 db="cx_$1_$(date +%s)"
 base=${ADMIN_URL%/*}
