@@ -17,7 +17,7 @@ trap 'psql "$ADMIN" -qc "DROP DATABASE IF EXISTS $DB WITH (FORCE)"' EXIT
 export CX_DATABASE_URL=$URL CX_DATA_DIR=$(mktemp -d)
 target/release/cx-sweep >/dev/null # creates the schema (nothing due yet)
 start=$(date +%s)
-psql "$URL" -q -f bench/sweep-data.sql
+psql "$URL" -q -v customers=1000000 -v since=80 -v spread=20 -v tenant=bench -f bench/sweep-data.sql
 echo "data: $(( $(date +%s) - start )) s to load 1,000,000 customers"
 echo "ordinary day:"
 target/release/cx-sweep

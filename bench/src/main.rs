@@ -5,6 +5,7 @@
 //! Latencies go into an HDR histogram; failed calls are counted apart.
 //! Every loop is bounded by the deadline and stops by itself.
 
+mod kpi;
 mod survey;
 
 use std::collections::BTreeMap;
@@ -14,6 +15,7 @@ use anyhow::{Context, bail};
 use clap::{Parser, ValueEnum};
 use cx_proto::common::v1::Channel as Ch;
 use cx_proto::journey::v1::journey_service_client::JourneyServiceClient;
+use cx_proto::kpi::v1::kpi_service_client::KpiServiceClient;
 use cx_proto::profile::v1::{self as pb, profile_service_client::ProfileServiceClient};
 use cx_proto::survey::v1::survey_service_client::SurveyServiceClient;
 use hdrhistogram::Histogram;
@@ -45,6 +47,10 @@ enum Call {
     /// over --start-day..=--end-day; the first call (cold) is timed apart
     /// and its NPS figures printed.
     ScoreAggregates,
+    /// cx.kpi.v1.KpiService/GetDashboard of the default days (the 30
+    /// ending yesterday); the first call (cold unless cached) is timed apart
+    /// and its headline printed.
+    Dashboard,
 }
 
 #[derive(Debug, Parser)]
@@ -273,6 +279,9 @@ async fn one_call(
             let request = authed(survey::aggregates(id, &load.days.0, &load.days.1), token);
             SurveyServiceClient::new(channel.clone()).get_score_aggregates(request).await?;
         }
+        Call::Dashboard => {
+            KpiServiceClient::new(channel.clone()).get_dashboard(authed(kpi::dashboard(), token)).await?;
+        }
         Call::Health => {
             HealthClient::new(channel.clone()).check(HealthCheckRequest { service: service.to_owned() }).await?;
         }
@@ -369,6 +378,13 @@ async fn main() -> anyhow::Result<()> {
             let reply = SurveyServiceClient::new(channels[0].clone()).get_score_aggregates(request).await?;
             let ms = started.elapsed().as_secs_f64() * 1000.0;
             println!("first (cold) call: {ms:.1} ms; {}", survey::nps_line(reply.get_ref()));
+        }
+        Call::Dashboard => {
+            let started = Instant::now();
+            let reply =
+                KpiServiceClient::new(channels[0].clone()).get_dashboard(authed(kpi::dashboard(), &token)).await?;
+            let ms = started.elapsed().as_secs_f64() * 1000.0;
+            println!("first call: {ms:.1} ms; {}", kpi::headline_line(reply.get_ref()));
         }
         _ => {}
     }
