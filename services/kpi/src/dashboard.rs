@@ -11,6 +11,7 @@ use cx_proto::kpi::v1 as pb;
 use cx_runtime::days::{self, written};
 use cx_runtime::error::{FieldViolation, ServiceError, Violations};
 
+use crate::clv::Cost;
 use crate::filter::Filter;
 use crate::metric::Metric;
 use crate::owners::{JOURNEY, Owners, PROFILE, SURVEY, customers, of_cases, tally};
@@ -100,7 +101,12 @@ struct Counted {
     distributions: Option<cx_proto::profile::v1::AggregateDistributionsResponse>,
 }
 
-async fn count(owners: &Owners, t: &cx_runtime::TenantId, span: &Span) -> Result<Counted, ServiceError> {
+async fn count(
+    owners: &Owners,
+    t: &cx_runtime::TenantId,
+    span: &Span,
+    cost: Option<&Cost>,
+) -> Result<Counted, ServiceError> {
     let missing = owners.missing();
     let none = Filter::default();
     let both = [span.previous, span.range];
@@ -110,7 +116,7 @@ async fn count(owners: &Owners, t: &cx_runtime::TenantId, span: &Span) -> Result
         }),
         if_runs(&missing, SURVEY, owners.cases(t, &both, &none)),
         if_runs(&missing, PROFILE, owners.lifecycle(t, &both)),
-        if_runs(&missing, PROFILE, owners.periods(t, Metric::Clv, &both, &none, None)),
+        if_runs(&missing, PROFILE, owners.periods(t, Metric::Clv, &both, &none, cost)),
         if_runs(&missing, SURVEY, owners.daily_groups(t, span.trend, &none)),
         if_runs(&missing, JOURNEY, owners.maps(t, span.range)),
         if_runs(&missing, SURVEY, owners.open_cases(t)),
@@ -119,16 +125,17 @@ async fn count(owners: &Owners, t: &cx_runtime::TenantId, span: &Span) -> Result
     Ok(Counted { scores, cases, lifecycle, clv, daily, maps, open, distributions })
 }
 
-/// The dashboard of `span` from the owners' counts, the tenant's `targets`
-/// and its running `experiments`.
+/// The dashboard of `span` from the owners' counts, the tenant's `targets`,
+/// its running `experiments` and CLV's acquisition `cost`.
 pub async fn compute(
     owners: &Owners,
     t: &cx_runtime::TenantId,
     span: &Span,
     targets: &Targets,
     experiments: Vec<pb::GetExperimentResultsResponse>,
+    cost: Option<&Cost>,
 ) -> Result<pb::GetDashboardResponse, ServiceError> {
-    let counted = count(owners, t, span).await?;
+    let counted = count(owners, t, span, cost).await?;
     let none = Filter::default();
     let target = |metric: Metric, filter: &Filter| targets.get(&(metric.proto().into(), filter.key())).cloned();
     let headline_of = |metric: Metric, now: Tally, before: Tally| {

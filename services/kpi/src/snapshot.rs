@@ -60,6 +60,8 @@ pub async fn take(
     day: NaiveDate,
 ) -> Result<(Vec<pb::Snapshot>, usize), ServiceError> {
     let targets = targets::list(db, t, None, MAX_TARGETS).await?;
+    let cost = crate::store::settings::cost(db, t).await?;
+    let cost = cost.as_ref();
     let missing = owners.missing();
     let taken = snapshots::taken(db, t, day).await?;
     let (kept, todo): (Vec<_>, Vec<_>) = wanted(&targets)
@@ -70,7 +72,7 @@ pub async fn take(
     let take_time = Some(cx_proto::timestamp(chrono::Utc::now()));
     let made: Vec<Option<(Metric, Filter, pb::Snapshot)>> = futures::stream::iter(todo)
         .map(|(metric, filter)| async move {
-            let tally = match owners.tally(t, metric, range, &filter, None).await {
+            let tally = match owners.tally(t, metric, range, &filter, cost).await {
                 Ok(tally) => tally,
                 Err(ServiceError::NotFound(what)) => {
                     tracing::info!(?metric, what, "no snapshot of a KPI whose subject is gone");

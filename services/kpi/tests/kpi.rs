@@ -643,6 +643,42 @@ async fn clv_is_worked_from_the_purchases_the_customers_exposure_and_the_annual_
     let usd = get(ask(Some(cx_proto::money("USD", 10_000_000)))).await.unwrap().into_inner().kpi.unwrap();
     assert_eq!((shown(&usd), usd.currency.as_str()), ((107.741935, 1, -150.271457, 365.755328), "USD"));
 
+    // The tenant's setting of 40 EUR stands for a request without a cost:
+    // the 823.44086 above; a request's own cost still wins.
+    let s = &s;
+    let update = |cost: Option<cx_proto::common::v1::Money>, token: &str| {
+        let request = pb::UpdateKpiSettingsRequest {
+            settings: Some(pb::KpiSettings { acquisition_cost: cost, update_time: None }),
+            update_mask: Some(prost_types::FieldMask { paths: vec!["acquisition_cost".into()] }),
+        };
+        let request = authed(request, token);
+        async move { s.kpis().await.update_kpi_settings(request).await.map(|r| r.into_inner()) }
+    };
+    let set = update(Some(cx_proto::money("EUR", 40_000_000)), &s.who.admin).await.unwrap().settings.unwrap();
+    assert!(set.update_time.is_some());
+    let request = authed(pb::GetKpiSettingsRequest {}, &s.who.reader);
+    let read = s.kpis().await.get_kpi_settings(request).await.unwrap().into_inner().settings.unwrap();
+    assert_eq!(read, set);
+    let by_setting = get(ask(None)).await.unwrap().into_inner().kpi.unwrap();
+    assert_eq!(shown(&by_setting), (823.44086, 5, -397.216714, 2044.098434));
+    let own = get(ask(Some(cx_proto::money("EUR", 0)))).await.unwrap().into_inner().kpi.unwrap();
+    assert_eq!(shown(&own), (863.44086, 5, -357.216714, 2084.098434));
+    // Admins only; a bad currency and an unknown path are named; unset again.
+    assert_eq!(update(None, &s.who.writer).await.unwrap_err().code(), Code::PermissionDenied);
+    let refused = update(Some(cx_proto::money("eur", 1)), &s.who.admin).await.unwrap_err();
+    assert_eq!(
+        field_violations(&refused).into_iter().map(|v| v.field).collect::<Vec<_>>(),
+        ["settings.acquisition_cost.currency_code"]
+    );
+    let unknown = pb::UpdateKpiSettingsRequest {
+        settings: None,
+        update_mask: Some(prost_types::FieldMask { paths: vec!["alpha".into()] }),
+    };
+    let refused = s.kpis().await.update_kpi_settings(authed(unknown, &s.who.admin)).await.unwrap_err();
+    assert_eq!(field_violations(&refused).into_iter().map(|v| v.field).collect::<Vec<_>>(), ["update_mask"]);
+    update(None, &s.who.admin).await.unwrap();
+    assert_eq!(shown(&get(ask(None)).await.unwrap().into_inner().kpi.unwrap()), shown(&free));
+
     // A target is an amount: 500 lies inside the interval (at risk).
     s.set(pb::Metric::Clv, None, 500.0).await.unwrap();
     let clv = get(ask(Some(cx_proto::money("EUR", 40_000_000)))).await.unwrap().into_inner().kpi.unwrap();

@@ -69,8 +69,9 @@ pub(super) async fn get_dashboard(
     let cache = api.cache.with_ttl(GENERATION_TTL);
     let load = || async {
         crate::store::snapshots::known_tenant(&api.db, &t).await?;
-        let (targets, experiments) = tokio::try_join!(all_targets(api, &t), running(api, &t))?;
-        let answer = compute(&api.owners, &t, &span, &targets, experiments).await?;
+        let (targets, experiments, cost) =
+            tokio::try_join!(all_targets(api, &t), running(api, &t), crate::store::settings::cost(&api.db, &t))?;
+        let answer = compute(&api.owners, &t, &span, &targets, experiments, cost.as_ref()).await?;
         Ok::<_, ServiceError>(Some(answer.encode_to_vec()))
     };
     let decode = |bytes: Option<Vec<u8>>| {

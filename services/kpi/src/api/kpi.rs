@@ -113,6 +113,7 @@ pub(super) async fn get_kpi(api: &KpiApi, request: Request<pb::GetKpiRequest>) -
     let r = request.get_ref();
     let asked = (r.filter.as_ref(), r.acquisition_cost.as_ref());
     let Asked { metric, range, filter, cost } = parse(r.metric, (&r.start_day, &r.end_day), asked, |_| ())?;
+    let cost = api.cost(&t, metric, cost).await?;
     let key = filter.key();
     let (now, before, target) = tokio::try_join!(
         api.owners.tally(&t, metric, range, &filter, cost.as_ref()),
@@ -218,6 +219,7 @@ pub(super) async fn get_kpi_trend(
         granularity = out.check(Granularity::parse(r.granularity, "granularity"));
     })?;
     let granularity = granularity.ok_or_else(Violations::new)?;
+    let cost = api.cost(&t, metric, cost).await?;
     let key = filter.key();
     let (counted, target) = tokio::try_join!(
         trend_points(api, &t, metric, granularity, range, (&filter, cost.as_ref())),

@@ -7,6 +7,7 @@ mod distributions;
 mod experiments;
 mod exposures;
 mod kpi;
+mod settings;
 mod snapshots;
 mod targets;
 
@@ -69,6 +70,17 @@ impl KpiService for KpiApi {
 
     async fn take_snapshots(&self, request: Request<pb::TakeSnapshotsRequest>) -> Reply<pb::TakeSnapshotsResponse> {
         snapshots::take_snapshots(self, request).await
+    }
+
+    async fn get_kpi_settings(&self, request: Request<pb::GetKpiSettingsRequest>) -> Reply<pb::GetKpiSettingsResponse> {
+        settings::get_kpi_settings(self, request).await
+    }
+
+    async fn update_kpi_settings(
+        &self,
+        request: Request<pb::UpdateKpiSettingsRequest>,
+    ) -> Reply<pb::UpdateKpiSettingsResponse> {
+        settings::update_kpi_settings(self, request).await
     }
 
     async fn get_distributions(

@@ -60,3 +60,12 @@ table!(exposure, "kpi_exposures", {
 
 tenant_scoped!(experiment);
 tenant_scoped!(exposure);
+
+// The tenant's `cx.kpi.v1.KpiSettings`, one row.
+table!(kpi_settings, "kpi_settings", {
+    #[sea_orm(primary_key, auto_increment = false)] tenant_id: String,
+    body: Vec<u8>,
+    updated_at: DateTimeUtc,
+});
+
+tenant_scoped!(kpi_settings);

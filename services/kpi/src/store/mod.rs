@@ -6,5 +6,6 @@ pub mod entity;
 pub mod experiments;
 pub mod exposures;
 pub mod migration;
+pub mod settings;
 pub mod snapshots;
 pub mod targets;

@@ -3,6 +3,7 @@
 mod m0001_targets;
 mod m0002_experiments;
 mod m0003_snapshots;
+mod m0004_settings;
 
 use sea_orm_migration::prelude::*;
 
@@ -14,6 +15,7 @@ impl MigratorTrait for Migrator {
             Box::new(m0001_targets::Migration),
             Box::new(m0002_experiments::Migration),
             Box::new(m0003_snapshots::Migration),
+            Box::new(m0004_settings::Migration),
         ]
     }
 }
