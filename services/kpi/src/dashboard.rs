@@ -90,12 +90,11 @@ struct Counted {
     scores: Option<(cx_proto::survey::v1::ScoreGroup, cx_proto::survey::v1::ScoreGroup)>,
     /// Survey's counts of the cases opened in the days before, then in the days.
     cases: Option<Vec<cx_proto::survey::v1::CaseCounts>>,
-    /// Profile's lifecycle counts of the days before, then of the days.
-    lifecycle: Option<Vec<cx_proto::profile::v1::LifecycleCounts>>,
+    /// Profile's lifecycle counts of the days before, then of the days, and
+    /// CLV's counts of both (one ask of profile).
+    lifecycle: Option<(Vec<cx_proto::profile::v1::LifecycleCounts>, Vec<Tally>)>,
     /// Survey's aggregates of each day of the trends.
     daily: Option<Vec<(NaiveDate, cx_proto::survey::v1::ScoreGroup)>>,
-    /// CLV's counts of the days before, then of the days.
-    clv: Option<Vec<Tally>>,
     maps: Option<journey::SummarizeMapsResponse>,
     open: Option<cx_proto::survey::v1::CountOpenCasesResponse>,
     distributions: Option<cx_proto::profile::v1::AggregateDistributionsResponse>,
@@ -110,19 +109,18 @@ async fn count(
     let missing = owners.missing();
     let none = Filter::default();
     let both = [span.previous, span.range];
-    let (scores, cases, lifecycle, clv, daily, maps, open, distributions) = tokio::try_join!(
+    let (scores, cases, lifecycle, daily, maps, open, distributions) = tokio::try_join!(
         if_runs(&missing, SURVEY, async {
             tokio::try_join!(owners.score_group(t, span.range, &none), owners.score_group(t, span.previous, &none))
         }),
         if_runs(&missing, SURVEY, owners.cases(t, &both, &none)),
-        if_runs(&missing, PROFILE, owners.lifecycle(t, &both)),
-        if_runs(&missing, PROFILE, owners.periods(t, Metric::Clv, &both, &none, cost)),
+        if_runs(&missing, PROFILE, owners.lifecycle_and_clv(t, &both, cost)),
         if_runs(&missing, SURVEY, owners.daily_groups(t, span.trend, &none)),
         if_runs(&missing, JOURNEY, owners.maps(t, span.range)),
         if_runs(&missing, SURVEY, owners.open_cases(t)),
         if_runs(&missing, PROFILE, owners.distributions(t, written(span.range.1))),
     )?;
-    Ok(Counted { scores, cases, lifecycle, clv, daily, maps, open, distributions })
+    Ok(Counted { scores, cases, lifecycle, daily, maps, open, distributions })
 }
 
 /// The dashboard of `span` from the owners' counts, the tenant's `targets`,
@@ -146,11 +144,11 @@ pub async fn compute(
     if let Some((now, before)) = &counted.scores {
         headline.extend(SCORES.map(|m| headline_of(m, tally(m, now), tally(m, before))));
     }
-    if let Some([before, now]) = counted.lifecycle.as_deref() {
+    if let Some((periods, clv)) = &counted.lifecycle
+        && let ([before, now], [clv_before, clv_now]) = (periods.as_slice(), clv.as_slice())
+    {
         headline.extend(LIFECYCLE.map(|m| headline_of(m, customers(m, now), customers(m, before))));
-    }
-    if let Some([before, now]) = counted.clv.as_deref() {
-        headline.push(headline_of(Metric::Clv, *now, *before));
+        headline.push(headline_of(Metric::Clv, *clv_now, *clv_before));
     }
     if let Some([before, now]) = counted.cases.as_deref() {
         headline.extend(CASES.map(|m| headline_of(m, of_cases(m, now), of_cases(m, before))));

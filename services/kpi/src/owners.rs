@@ -86,7 +86,7 @@ impl Owners {
         cost: Option<&Cost>,
     ) -> Result<Vec<Tally>, ServiceError> {
         if metric == Metric::Clv {
-            return self.clv(t, periods, cost).await;
+            return Ok(self.lifecycle_and_clv(t, periods, cost).await?.1);
         }
         if metric.of_cases() {
             return Ok(self.cases(t, periods, filter).await?.iter().map(|c| of_cases(metric, c)).collect());
@@ -116,15 +116,16 @@ impl Owners {
             .periods)
     }
 
-    /// CLV's inputs of each period (docs/DOMAIN.md §9.4), in order: profile's
-    /// lifecycle counts of the periods and of the years ending with them, and
-    /// its purchases in the cost's currency (or its busiest).
-    async fn clv(
+    /// Profile's lifecycle counts of each period, and CLV's inputs of each
+    /// (docs/DOMAIN.md §9.4), in order: worked from those counts, the counts
+    /// of the years ending with the periods, and the purchases in the cost's
+    /// currency (or the busiest). One answer for callers that need both.
+    pub async fn lifecycle_and_clv(
         &self,
         t: &TenantId,
         periods: &[(NaiveDate, NaiveDate)],
         cost: Option<&Cost>,
-    ) -> Result<Vec<Tally>, ServiceError> {
+    ) -> Result<(Vec<profile::LifecycleCounts>, Vec<Tally>), ServiceError> {
         let peer = reachable(self.profile.as_ref(), "no profile endpoint: customers' purchases cannot be read")?;
         let years: Vec<_> = periods.iter().map(|&(_, last)| year_ending(last)).collect();
         let (currency, micros) = cost.cloned().unwrap_or_default();
@@ -144,14 +145,15 @@ impl Owners {
             return Err(ServiceError::Internal("profile answered another number of periods than asked".into()));
         }
         let currency = Currency::parse(&bought.currency);
-        Ok(periods
+        let tallies = periods
             .iter()
             .zip(counted.iter().zip(&yearly).zip(&bought.periods))
             .map(|(&days, ((period, year), sums))| Tally::Clv {
                 inputs: inputs(days, period, year, sums, micros),
                 currency,
             })
-            .collect())
+            .collect();
+        Ok((counted, tallies))
     }
 
     /// `metric`'s counts of each day of `first..=last` with answers, in day order.
