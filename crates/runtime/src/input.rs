@@ -18,6 +18,11 @@ pub fn parse_uuid(raw: &str, field: &str, what: &str) -> Result<Uuid, FieldViola
     Uuid::parse_str(raw).map_err(|_| FieldViolation::new(field, format!("must be {what} (a UUID)")))
 }
 
+/// An optional UUID: None when empty.
+pub fn optional_uuid(raw: &str, field: &str, what: &str) -> Result<Option<Uuid>, FieldViolation> {
+    (!raw.is_empty()).then(|| parse_uuid(raw, field, what)).transpose()
+}
+
 /// A client-given instant: valid, and not ahead of now by more than clock skew.
 pub fn not_future(ts: &prost_types::Timestamp, field: &str) -> Result<DateTime<Utc>, FieldViolation> {
     match from_timestamp(ts) {

@@ -29,6 +29,7 @@ pub mod outbox;
 pub mod oversize;
 pub mod page;
 pub mod peers;
+pub mod population;
 pub mod propagation;
 pub mod registry;
 pub mod secrets;

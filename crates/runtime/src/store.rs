@@ -57,6 +57,25 @@ pub fn one_of<C: ColumnTrait>(backend: DbBackend, column: C, ids: &[uuid::Uuid])
     }
 }
 
+/// ` AND column IN (ids)` for SQL written for [`numbered`], its parameters
+/// pushed onto `values`; empty when `ids` is: no condition. As [`one_of`],
+/// one array parameter on PostgreSQL; one parameter per id on SQLite.
+pub fn and_one_of(backend: DbBackend, column: &str, ids: &[uuid::Uuid], values: &mut Vec<sea_orm::Value>) -> String {
+    if ids.is_empty() {
+        return String::new();
+    }
+    if backend == DbBackend::Postgres {
+        values.push(pg_array(sea_orm::sea_query::ArrayType::Uuid, ids.iter().copied()));
+        return format!(" AND {column} = ANY(${}::uuid[])", values.len());
+    }
+    let mut params = Vec::with_capacity(ids.len());
+    for &id in ids {
+        values.push(id.into());
+        params.push(format!("${}", values.len()));
+    }
+    format!(" AND {column} IN ({})", params.join(", "))
+}
+
 /// A PostgreSQL array parameter of `ty` (for `UNNEST($n::type[])`: one
 /// parameter per column however many rows). Elements must not be NULL: the
 /// driver binds arrays of plain values; write sentinels and `NULLIF` instead.

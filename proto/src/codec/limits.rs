@@ -40,6 +40,13 @@ pub fn limit_of(full_name: &str) -> RequestLimit {
         "cx.profile.v1.CheckProfilesRequest" => (8 * MIB, Some(("profile_ids", 100_000)), None),
         // The customers a survey is about to invite (38 bytes an id).
         "cx.profile.v1.CheckConsentsRequest" => (MIB, Some(("profile_ids", 10_000)), None),
+        // A page of a population (cx_runtime::population::PAGE): 10,000
+        // customer ids of 38 bytes, with a query or up to 400 periods.
+        "cx.survey.v1.AggregateScoresRequest"
+        | "cx.profile.v1.AggregateLifecycleRequest"
+        | "cx.profile.v1.AggregatePurchasesRequest" => (MIB, Some(("customer_ids", 10_000)), None),
+        // Where a population's page starts: a few hundred bytes.
+        "cx.segmentation.v1.ListPopulationRequest" => (4 * 1024, None, None),
         // At most 10,000 aggregated records.
         "cx.profile.v1.RecordActivityRequest" => (4 * MIB, Some(("records", 10_000)), None),
         // Where a fact export resumes and its page size: a few dozen bytes.

@@ -114,7 +114,7 @@ async fn count(
             tokio::try_join!(owners.score_group(t, span.range, &none), owners.score_group(t, span.previous, &none))
         }),
         if_runs(&missing, SURVEY, owners.cases(t, &both, &none)),
-        if_runs(&missing, PROFILE, owners.lifecycle_and_clv(t, &both, cost)),
+        if_runs(&missing, PROFILE, owners.lifecycle_and_clv(t, &both, &none, cost)),
         if_runs(&missing, SURVEY, owners.daily_groups(t, span.trend, &none)),
         if_runs(&missing, JOURNEY, owners.maps(t, span.range)),
         if_runs(&missing, SURVEY, owners.open_cases(t)),

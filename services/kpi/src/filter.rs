@@ -6,7 +6,8 @@
 use cx_proto::kpi::v1 as pb;
 use cx_runtime::channel::Channel;
 use cx_runtime::error::{FieldViolation, Violations};
-use cx_runtime::input::parse_uuid;
+use cx_runtime::input::{optional_uuid, parse_uuid};
+use cx_runtime::population;
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
@@ -26,6 +27,10 @@ pub struct Filter {
     pub map: Option<Uuid>,
     pub step: Option<String>,
     pub channels: Vec<Channel>,
+    /// The population: a segment's members, customers of these digital
+    /// categories, or both (docs/DOMAIN.md §9.11).
+    pub segment: Option<Uuid>,
+    pub categories: Vec<&'static str>,
 }
 
 impl Filter {
@@ -65,13 +70,21 @@ impl Filter {
                 }
             }
         }
+        let segment = out.check(optional_uuid(&given.segment_id, &at("segment_id"), "a segment id")).flatten();
+        let categories =
+            out.check(population::categories(&given.digital_categories, &at("digital_categories"))).unwrap_or_default();
         out.finish()?;
         surveys.sort_unstable();
         surveys.dedup();
         channels.sort_unstable_by_key(|c| c.code());
         channels.dedup();
         let step = (!given.step_key.is_empty()).then(|| given.step_key.clone());
-        Ok(Self { surveys, map, step, channels })
+        Ok(Self { surveys, map, step, channels, segment, categories })
+    }
+
+    /// Whether the filter names a population: a segment or categories.
+    pub fn has_population(&self) -> bool {
+        self.segment.is_some() || !self.categories.is_empty()
     }
 
     /// `given` read as [`Self::parse`] and held to `metric` (when that was
@@ -90,13 +103,15 @@ impl Filter {
     }
 
     /// The filter if `metric` takes it, in `field`: lifecycle metrics count
-    /// every customer of the tenant and take none; the closed loop takes at
-    /// most one survey.
+    /// customers and take a population only; the closed loop takes at most
+    /// one survey; conversion one map.
     pub fn for_metric(self, metric: Metric, field: &str) -> Result<Self, FieldViolation> {
-        if metric.of_lifecycle() && self != Self::default() {
+        let only_population = Self { segment: self.segment, categories: self.categories.clone(), ..Self::default() };
+        if metric.of_lifecycle() && self != only_population {
             return Err(FieldViolation::new(
                 field,
-                "must be empty for CHURN, RETENTION, REACTIVATION and CLV: they count every customer",
+                "takes a segment_id and digital_categories only for CHURN, RETENTION, REACTIVATION and CLV: \
+                 they count customers, not answers",
             ));
         }
         let only_surveys = Self { surveys: self.surveys.clone(), ..Self::default() };
@@ -118,6 +133,8 @@ impl Filter {
             map_id: self.map.map(|m| m.to_string()).unwrap_or_default(),
             step_key: self.step.clone().unwrap_or_default(),
             channels: self.channels.iter().map(|c| i32::from(c.code())).collect(),
+            segment_id: self.segment.map(|s| s.to_string()).unwrap_or_default(),
+            digital_categories: self.categories.iter().map(|&c| c.to_owned()).collect(),
         }
     }
 
@@ -139,6 +156,19 @@ impl Filter {
         hash.update(step.as_bytes());
         for channel in &self.channels {
             hash.update(channel.code().to_be_bytes());
+        }
+        // Only when named: the keys of filters written before populations
+        // existed stay as they were.
+        if self.has_population() {
+            hash.update(b"|population|");
+            hash.update([u8::from(self.segment.is_some())]);
+            if let Some(segment) = self.segment {
+                hash.update(segment.as_bytes());
+            }
+            for category in &self.categories {
+                hash.update(category.len().to_be_bytes());
+                hash.update(category.as_bytes());
+            }
         }
         hash.finalize().iter().map(|b| format!("{b:02x}")).collect()
     }
@@ -162,6 +192,8 @@ mod tests {
             map_id: A.into(),
             step_key: "order".into(),
             channels: vec![9, 1, 9],
+            segment_id: B.into(),
+            digital_categories: vec!["hybrid".into(), "connected".into(), "hybrid".into()],
         };
         let filter = Filter::parse(Some(&written), "filter").unwrap();
         let canonical = pb::Filter {
@@ -169,6 +201,8 @@ mod tests {
             map_id: A.into(),
             step_key: "order".into(),
             channels: vec![1, 9],
+            segment_id: B.into(),
+            digital_categories: vec!["connected".into(), "hybrid".into()],
         };
         assert_eq!(filter.proto(), canonical);
         assert_eq!(Filter::parse(Some(&canonical), "filter").unwrap().key(), filter.key());
@@ -178,8 +212,17 @@ mod tests {
             Filter::parse(None, "f").unwrap().key(),
             Filter::parse(Some(&pb::Filter::default()), "f").unwrap().key()
         );
-        let other = pb::Filter { step_key: "orde".into(), ..canonical };
+        let other = pb::Filter { step_key: "orde".into(), ..canonical.clone() };
         assert_ne!(Filter::parse(Some(&other), "filter").unwrap().key(), filter.key());
+        // A population is part of the key, and a filter without one keeps
+        // the key it had before populations (SHA-256 of "||" and a zero
+        // step length): targets set then are still found.
+        let everyone = pb::Filter { segment_id: String::new(), digital_categories: Vec::new(), ..canonical };
+        assert_ne!(Filter::parse(Some(&everyone), "filter").unwrap().key(), filter.key());
+        assert_eq!(
+            Filter::parse(None, "f").unwrap().key(),
+            "1e6179d45b10b3a4132b4ec920a71180d80daf7daffabad3282dbbaba04da970"
+        );
     }
 
     #[test]
@@ -189,12 +232,16 @@ mod tests {
             map_id: String::new(),
             step_key: "order".into(),
             channels: vec![0, 13],
+            segment_id: "s".into(),
+            digital_categories: vec!["online".into()],
         };
         let expected = [
             ("filter.survey_ids[0]", "must be a survey id (a UUID)"),
             ("filter.step_key", "needs a map_id"),
             ("filter.channels[0]", "0 is not a known channel"),
             ("filter.channels[1]", "13 is not a known channel"),
+            ("filter.segment_id", "must be a segment id (a UUID)"),
+            ("filter.digital_categories[0]", "must be one of traditional, hybrid, connected, digital_native"),
         ];
         assert_eq!(violations(&bad), expected.map(|(f, d)| FieldViolation::new(f, d)));
         let long = pb::Filter {
@@ -202,6 +249,7 @@ mod tests {
             map_id: A.into(),
             step_key: "é".repeat(MAX_STEP_KEY + 1),
             channels: vec![1; MAX_CHANNELS + 1],
+            ..Default::default()
         };
         let expected = [
             ("filter.survey_ids", "has at most 1000 ids"),

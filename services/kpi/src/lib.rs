@@ -61,6 +61,7 @@ pub async fn build(ctx: &ServiceContext) -> Result<Arc<dyn ServiceModule>, Confi
         parts.internal_peer(owners::SURVEY),
         parts.internal_peer(owners::PROFILE),
         parts.internal_peer(owners::JOURNEY),
+        parts.internal_peer(owners::SEGMENTATION),
     );
     let api = KpiApi::new(parts.db.clone(), owners.clone(), parts.cache.clone());
     let db = parts.db.clone();

@@ -2,7 +2,10 @@
 //! service identity, never the caller's token): survey's score roll-ups
 //! (`SurveyInternalService.AggregateScores`, docs/DOMAIN.md §7.8), whole or
 //! by day, and profile's customers by lifecycle
-//! (`ProfileInternalService.AggregateLifecycle`, §9.2, §9.3), per period.
+//! (`ProfileInternalService.AggregateLifecycle`, §9.2, §9.3), per period;
+//! of a population's customers only, a page at a time ([`population`]).
+
+mod population;
 
 use chrono::NaiveDate;
 use cx_proto::journey::v1 as journey;
@@ -28,6 +31,8 @@ pub const SURVEY: &str = "survey";
 pub const PROFILE: &str = "profile";
 /// The journey service's.
 pub const JOURNEY: &str = "journey";
+/// The segmentation service's: it hands out populations.
+pub const SEGMENTATION: &str = "segmentation";
 
 /// The services this one asks.
 #[derive(Clone, Debug)]
@@ -35,6 +40,7 @@ pub struct Owners {
     survey: Option<InternalPeer>,
     profile: Option<InternalPeer>,
     journey: Option<InternalPeer>,
+    segmentation: Option<InternalPeer>,
 }
 
 /// The service that counts `metric`.
@@ -53,10 +59,15 @@ fn reachable<'a>(peer: Option<&'a InternalPeer>, missing: &str) -> Result<&'a In
 }
 
 impl Owners {
-    /// `survey`, `profile`, `journey`: their internal RPCs, when the
-    /// deployment runs them.
-    pub fn new(survey: Option<InternalPeer>, profile: Option<InternalPeer>, journey: Option<InternalPeer>) -> Self {
-        Self { survey, profile, journey }
+    /// `survey`, `profile`, `journey`, `segmentation`: their internal RPCs,
+    /// when the deployment runs them.
+    pub fn new(
+        survey: Option<InternalPeer>,
+        profile: Option<InternalPeer>,
+        journey: Option<InternalPeer>,
+        segmentation: Option<InternalPeer>,
+    ) -> Self {
+        Self { survey, profile, journey, segmentation }
     }
 
     /// `metric`'s counts over days `first..=last` for `filter`.
@@ -86,7 +97,7 @@ impl Owners {
         cost: Option<&Cost>,
     ) -> Result<Vec<Tally>, ServiceError> {
         if metric == Metric::Clv {
-            return Ok(self.lifecycle_and_clv(t, periods, cost).await?.1);
+            return Ok(self.lifecycle_and_clv(t, periods, filter, cost).await?.1);
         }
         if metric.of_cases() {
             return Ok(self.cases(t, periods, filter).await?.iter().map(|c| of_cases(metric, c)).collect());
@@ -94,19 +105,40 @@ impl Owners {
         if metric == Metric::Conversion {
             return self.conversion(t, periods, filter).await;
         }
-        let counted = self.lifecycle(t, periods).await?;
+        let counted = self.lifecycle(t, periods, filter).await?;
         Ok(counted.iter().map(|c| customers(metric, c)).collect())
     }
 
-    /// Profile's customers by lifecycle in each period, in order.
+    /// Profile's customers (of `filter`'s population) by lifecycle in each
+    /// period, in order.
     pub async fn lifecycle(
         &self,
         t: &TenantId,
         periods: &[(NaiveDate, NaiveDate)],
+        filter: &Filter,
+    ) -> Result<Vec<profile::LifecycleCounts>, ServiceError> {
+        if !filter.has_population() {
+            return self.lifecycle_of(t, periods, Vec::new()).await;
+        }
+        let start = no_customers(periods);
+        self.over_population(t, filter, start, |mut total, ids| async move {
+            population::add_lifecycle(&mut total, self.lifecycle_of(t, periods, ids).await?);
+            Ok(total)
+        })
+        .await
+    }
+
+    /// Profile's lifecycle counts of each period, of `customer_ids` only
+    /// when given.
+    async fn lifecycle_of(
+        &self,
+        t: &TenantId,
+        periods: &[(NaiveDate, NaiveDate)],
+        customer_ids: Vec<String>,
     ) -> Result<Vec<profile::LifecycleCounts>, ServiceError> {
         let peer = reachable(self.profile.as_ref(), "no profile endpoint: customers' lifecycles cannot be read")?;
         let periods = periods.iter().copied().map(day_range).collect();
-        let request = profile::AggregateLifecycleRequest { periods };
+        let request = profile::AggregateLifecycleRequest { periods, customer_ids };
         let mut client = ProfileInternalServiceClient::new(peer.channel());
         Ok(client
             .aggregate_lifecycle(peer.request(t, request)?)
@@ -116,31 +148,70 @@ impl Owners {
             .periods)
     }
 
+    /// Profile's purchases in each period, in `currency` (empty: the
+    /// tenant's busiest), of `customer_ids` only when given.
+    async fn purchases_of(
+        &self,
+        t: &TenantId,
+        periods: &[(NaiveDate, NaiveDate)],
+        currency: String,
+        customer_ids: Vec<String>,
+    ) -> Result<profile::AggregatePurchasesResponse, ServiceError> {
+        let peer = reachable(self.profile.as_ref(), "no profile endpoint: customers' purchases cannot be read")?;
+        let periods = periods.iter().copied().map(day_range).collect();
+        let request = profile::AggregatePurchasesRequest { periods, currency, customer_ids };
+        let mut client = ProfileInternalServiceClient::new(peer.channel());
+        client
+            .aggregate_purchases(peer.request(t, request)?)
+            .await
+            .map(tonic::Response::into_inner)
+            .map_err(|s| internal_call_failed(PROFILE, "aggregate purchases", &s))
+    }
+
     /// Profile's lifecycle counts of each period, and CLV's inputs of each
     /// (docs/DOMAIN.md §9.4), in order: worked from those counts, the counts
     /// of the years ending with the periods, and the purchases in the cost's
-    /// currency (or the busiest). One answer for callers that need both.
+    /// currency (or the busiest). One answer for callers that need both; one
+    /// walk of `filter`'s population for all three.
     pub async fn lifecycle_and_clv(
         &self,
         t: &TenantId,
         periods: &[(NaiveDate, NaiveDate)],
+        filter: &Filter,
         cost: Option<&Cost>,
     ) -> Result<(Vec<profile::LifecycleCounts>, Vec<Tally>), ServiceError> {
-        let peer = reachable(self.profile.as_ref(), "no profile endpoint: customers' purchases cannot be read")?;
         let years: Vec<_> = periods.iter().map(|&(_, last)| year_ending(last)).collect();
         let (currency, micros) = cost.cloned().unwrap_or_default();
-        let request =
-            profile::AggregatePurchasesRequest { periods: periods.iter().copied().map(day_range).collect(), currency };
-        let mut client = ProfileInternalServiceClient::new(peer.channel());
-        let purchases = async {
-            client
-                .aggregate_purchases(peer.request(t, request)?)
-                .await
-                .map(tonic::Response::into_inner)
-                .map_err(|s| internal_call_failed(PROFILE, "aggregate purchases", &s))
+        let years = &years;
+        let ask = |ids: Vec<String>, currency: String| async move {
+            tokio::try_join!(
+                self.lifecycle_of(t, periods, ids.clone()),
+                self.lifecycle_of(t, years, ids.clone()),
+                self.purchases_of(t, periods, currency, ids),
+            )
         };
-        let (counted, yearly, bought) =
-            tokio::try_join!(self.lifecycle(t, periods), self.lifecycle(t, &years), purchases)?;
+        let (counted, yearly, bought) = if filter.has_population() {
+            let none = profile::PurchaseSums::default();
+            let start = (
+                no_customers(periods),
+                no_customers(years),
+                profile::AggregatePurchasesResponse { currency: String::new(), periods: vec![none; periods.len()] },
+            );
+            let ask = &ask;
+            let asked = &currency;
+            self.over_population(t, filter, start, |(mut counted, mut yearly, mut bought), ids| async move {
+                // Every page in the currency the first one was counted in.
+                let currency = if bought.currency.is_empty() { asked.clone() } else { bought.currency.clone() };
+                let (c, y, b) = ask(ids, currency).await?;
+                population::add_lifecycle(&mut counted, c);
+                population::add_lifecycle(&mut yearly, y);
+                population::add_purchases(&mut bought, b);
+                Ok((counted, yearly, bought))
+            })
+            .await?
+        } else {
+            ask(Vec::new(), currency).await?
+        };
         if counted.len() != periods.len() || yearly.len() != periods.len() || bought.periods.len() != periods.len() {
             return Err(ServiceError::Internal("profile answered another number of periods than asked".into()));
         }
@@ -251,6 +322,11 @@ impl Owners {
             .collect()
     }
 
+    /// Whether the deployment runs segmentation, which populations need.
+    pub fn has_populations(&self) -> bool {
+        self.segmentation.is_some()
+    }
+
     /// The current generation of each owner's data ([`cx_runtime::cache::generation`]),
     /// as `service=generation` in a fixed order; one the deployment lacks has none.
     pub async fn generations(&self, t: &TenantId) -> Result<String, ServiceError> {
@@ -327,12 +403,32 @@ impl Owners {
             .periods)
     }
 
+    /// Survey's score groups of `filter` (by day or one), of its population
+    /// when it names one.
     async fn groups(
+        &self,
+        t: &TenantId,
+        range: (NaiveDate, NaiveDate),
+        filter: &Filter,
+        by_day: bool,
+    ) -> Result<Vec<survey::ScoreGroup>, ServiceError> {
+        if !filter.has_population() {
+            return self.groups_of(t, range, filter, by_day, Vec::new()).await;
+        }
+        self.over_population(t, filter, Vec::new(), |mut total, ids| async move {
+            population::add_groups(&mut total, self.groups_of(t, range, filter, by_day, ids).await?);
+            Ok(total)
+        })
+        .await
+    }
+
+    async fn groups_of(
         &self,
         t: &TenantId,
         (first, last): (NaiveDate, NaiveDate),
         filter: &Filter,
         by_day: bool,
+        customer_ids: Vec<String>,
     ) -> Result<Vec<survey::ScoreGroup>, ServiceError> {
         let survey = reachable(self.survey.as_ref(), "no survey endpoint: survey scores cannot be read")?;
         let canonical = filter.proto();
@@ -345,7 +441,7 @@ impl Owners {
             channels: canonical.channels,
             group_by: if by_day { vec![survey::Dimension::Day.into()] } else { Vec::new() },
         };
-        let request = survey::AggregateScoresRequest { query: Some(query) };
+        let request = survey::AggregateScoresRequest { query: Some(query), customer_ids };
         let mut client = SurveyInternalServiceClient::new(survey.channel());
         Ok(client
             .aggregate_scores(survey.request(t, request)?)
@@ -354,6 +450,12 @@ impl Owners {
             .into_inner()
             .groups)
     }
+}
+
+/// Each period with nobody counted yet.
+fn no_customers(periods: &[(NaiveDate, NaiveDate)]) -> Vec<profile::LifecycleCounts> {
+    let none = |&days| profile::LifecycleCounts { period: Some(day_range(days)), ..Default::default() };
+    periods.iter().map(none).collect()
 }
 
 /// `metric`'s counts in survey's figures of one group.

@@ -52,7 +52,8 @@ pub fn wanted(targets: &[pb::Target]) -> Vec<(Metric, Filter)> {
 
 /// Takes the snapshots of `day` that `t` does not have yet; answers those
 /// taken and how many were already there. A KPI of a service the deployment
-/// lacks, or of a map since deleted, is not taken.
+/// lacks (segmentation, for a population), or of a map or segment since
+/// deleted, is not taken.
 pub async fn take(
     db: &DatabaseConnection,
     owners: &Owners,
@@ -67,6 +68,7 @@ pub async fn take(
     let (kept, todo): (Vec<_>, Vec<_>) = wanted(&targets)
         .into_iter()
         .filter(|(metric, _)| !missing.contains(&owner_of(*metric)))
+        .filter(|(_, filter)| !filter.has_population() || owners.has_populations())
         .partition(|(metric, filter)| taken.contains(&(metric.code(), filter.key())));
     let range = window(day);
     let take_time = Some(cx_proto::timestamp(chrono::Utc::now()));

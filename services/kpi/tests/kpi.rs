@@ -33,11 +33,20 @@ cx_testkit::on_both_backends!(
     the_dashboard_shows_the_owners_own_figures_and_is_worked_out_again_only_after_a_write,
     snapshots_keep_each_days_kpis_as_they_were_computed,
     profile_counts_customers_per_stage_as_of_a_day_and_per_intensity_category_and_band,
-    requests_are_checked_roles_enforced_and_tenants_kept_apart
+    requests_are_checked_roles_enforced_and_tenants_kept_apart,
+    kpis_of_a_segment_or_a_digital_category_count_its_customers_only
 );
 
 const SERVICES: Registry =
     Registry::new(&[cx_profile::SERVICE, cx_journey::SERVICE, cx_survey::SERVICE, cx_kpi::SERVICE]);
+/// With segmentation, which hands out populations.
+const WITH_SEGMENTS: Registry = Registry::new(&[
+    cx_profile::SERVICE,
+    cx_journey::SERVICE,
+    cx_survey::SERVICE,
+    cx_segmentation::SERVICE,
+    cx_kpi::SERVICE,
+]);
 const MARCH: (&str, &str) = ("2026-03-01", "2026-03-31");
 
 struct Suite {
@@ -47,7 +56,11 @@ struct Suite {
 
 impl Suite {
     async fn start(backend: Backend) -> Self {
-        Self { cluster: Cluster::start(SERVICES, backend).await, who: Tokens::new("kpi") }
+        Self::start_with(SERVICES, backend).await
+    }
+
+    async fn start_with(services: Registry, backend: Backend) -> Self {
+        Self { cluster: Cluster::start(services, backend).await, who: Tokens::new("kpi") }
     }
 
     async fn kpis(&self) -> KpiServiceClient<GrpcChannel> {
@@ -246,20 +259,21 @@ async fn periods_are_compared_and_trends_group_the_days(backend: Backend) {
 }
 
 /// A customer of the shop who bought on each of `days` (noon UTC), 50 EUR each.
-async fn buyer(s: &Suite, name: &str, days: &[&str]) {
+async fn buyer(s: &Suite, name: &str, days: &[&str]) -> String {
     let bought: Vec<_> = days.iter().map(|&day| (day, 1, 50, "EUR")).collect();
-    spender(s, name, &bought).await;
+    spender(s, name, &bought).await
 }
 
 /// A customer of the shop who made, on each (day, purchases, amount in
-/// units, currency), one record of that many purchases and amount (noon UTC).
-async fn spender(s: &Suite, name: &str, bought: &[(&str, i64, i64, &str)]) {
+/// units, currency), one record of that many purchases and amount (noon
+/// UTC); her profile id.
+async fn spender(s: &Suite, name: &str, bought: &[(&str, i64, i64, &str)]) -> String {
     let mut profiles = ProfileServiceClient::new(s.cluster.server("profile").channel().await);
     let identity =
         profile::Identity { kind: profile::IdentityKind::Email as i32, value: format!("{name}@example.com") };
     let request = profile::ResolveProfileRequest { identity: Some(identity), create_if_missing: true };
     let id = profiles.resolve_profile(authed(request, &s.who.writer)).await.unwrap().into_inner().profile.unwrap().id;
-    let records = bought
+    let records: Vec<_> = bought
         .iter()
         .map(|&(day, purchases, units, currency)| profile::ActivityRecord {
             profile_id: id.clone(),
@@ -273,8 +287,11 @@ async fn spender(s: &Suite, name: &str, bought: &[(&str, i64, i64, &str)]) {
             device_id: String::new(),
         })
         .collect();
-    let request = profile::RecordActivityRequest { batch_id: format!("{name}-purchases"), records };
-    profiles.record_activity(authed(request, &s.who.writer)).await.unwrap();
+    if !records.is_empty() {
+        let request = profile::RecordActivityRequest { batch_id: format!("{name}-purchases"), records };
+        profiles.record_activity(authed(request, &s.who.writer)).await.unwrap();
+    }
+    id
 }
 
 async fn churn_retention_and_reactivation_count_customers_whose_lifecycle_changes_in_the_period(backend: Backend) {
@@ -333,7 +350,7 @@ async fn churn_retention_and_reactivation_count_customers_whose_lifecycle_change
     let points: Vec<_> = trend.points.iter().map(|p| (p.start_day.as_str(), p.n, p.value)).collect();
     assert_eq!(points, [("2026-02-01", 5, 0.0), ("2026-03-01", 5, 0.4)]);
 
-    // Lifecycle KPIs count every customer: a filter is refused.
+    // Lifecycle KPIs count customers: a filter of answers is refused.
     let filtered = Some(pb::Filter { channels: vec![Channel::Web as i32], ..Default::default() });
     let refused = s.get(pb::Metric::Churn, filtered, &s.who.reader).await.unwrap_err();
     assert_eq!(field_violations(&refused).into_iter().map(|v| v.field).collect::<Vec<_>>(), ["filter"]);
@@ -353,7 +370,7 @@ async fn churn_retention_and_reactivation_count_customers_whose_lifecycle_change
     let mut internal = ProfileInternalServiceClient::new(s.cluster.server("profile").channel().await);
     let period =
         |start: &str, end: &str| cx_proto::common::v1::DayRange { start_day: start.into(), end_day: end.into() };
-    let ask = |periods| profile::AggregateLifecycleRequest { periods };
+    let ask = |periods| profile::AggregateLifecycleRequest { periods, customer_ids: Vec::new() };
     let segmentation = cx_testkit::service_token("segmentation", &s.who.tenant);
     let denied = internal.aggregate_lifecycle(authed(ask(vec![period(MARCH.0, MARCH.1)]), &segmentation)).await;
     assert_eq!(denied.unwrap_err().code(), Code::PermissionDenied);
@@ -701,8 +718,11 @@ async fn clv_is_worked_from_the_purchases_the_customers_exposure_and_the_annual_
     // Profile sums purchases for the kpi service alone.
     let mut internal = ProfileInternalServiceClient::new(s.cluster.server("profile").channel().await);
     let march = vec![cx_proto::common::v1::DayRange { start_day: MARCH.0.into(), end_day: MARCH.1.into() }];
-    let request =
-        |currency: &str| profile::AggregatePurchasesRequest { periods: march.clone(), currency: currency.into() };
+    let request = |currency: &str| profile::AggregatePurchasesRequest {
+        periods: march.clone(),
+        currency: currency.into(),
+        ..Default::default()
+    };
     let segmentation = cx_testkit::service_token("segmentation", &s.who.tenant);
     let denied = internal.aggregate_purchases(authed(request(""), &segmentation)).await.unwrap_err();
     assert_eq!(denied.code(), Code::PermissionDenied);
@@ -1099,4 +1119,142 @@ async fn snapshots_keep_each_days_kpis_as_they_were_computed(backend: Backend) {
         pb::ListSnapshotsRequest { metric: 0, filter: None, start_day: "2026-03-01".into(), end_day: "x".into() };
     let refused = s.kpis().await.list_snapshots(authed(request, &s.who.reader)).await.unwrap_err();
     assert_eq!(field_violations(&refused).into_iter().map(|v| v.field).collect::<Vec<_>>(), ["metric", "end_day"]);
+}
+
+async fn kpis_of_a_segment_or_a_digital_category_count_its_customers_only(backend: Backend) {
+    use cx_proto::segmentation::v1 as seg;
+    use cx_proto::segmentation::v1::segmentation_internal_service_client::SegmentationInternalServiceClient;
+    use cx_proto::segmentation::v1::segmentation_service_client::SegmentationServiceClient;
+    let s = Suite::start_with(WITH_SEGMENTS, backend).await;
+    // Five customers; a, b and c have the persona "gold". Purchases, for
+    // March 2026's churn (lost at the end: last purchase on or before 31
+    // March 2025; at the start: not lost on 28 February 2026):
+    // - a: 10 March 2025: in S, lost by the end; b: 1 February 2026: in S,
+    //   kept; c: nothing, not a customer; d: 5 March 2025: in S, lost; e:
+    //   nothing.
+    let mut ids = std::collections::BTreeMap::new();
+    for (name, days) in
+        [("a", &["2025-03-10"][..]), ("b", &["2026-02-01"]), ("c", &[]), ("d", &["2025-03-05"]), ("e", &[])]
+    {
+        ids.insert(name, buyer(&s, name, days).await);
+    }
+    let mut profiles = ProfileServiceClient::new(s.cluster.server("profile").channel().await);
+    for name in ["a", "b", "c"] {
+        let gold = profile::Profile { id: ids[name].clone(), persona: "gold".into(), ..Default::default() };
+        let mask = prost_types::FieldMask { paths: vec!["persona".into()] };
+        let request = profile::UpdateProfileRequest { profile: Some(gold), update_mask: Some(mask) };
+        profiles.update_profile(authed(request, &s.who.writer)).await.unwrap();
+    }
+    // Intensity now: a's one web pull touchpoint makes her connected (68,
+    // as §4.5's example of one web visit); d's one store visit traditional.
+    visitor(&s, "a", Channel::Web).await;
+    visitor(&s, "d", Channel::Store).await;
+
+    // Today, each answers the NPS survey: a 10, b 3, c 0, d 9, e 8.
+    let nps = s.survey(survey::SurveyType::Nps).await;
+    for (name, score) in [("a", 10), ("b", 3), ("c", 0), ("d", 9), ("e", 8)] {
+        let invited = invitation(&s, &nps, ids[name].parse().unwrap()).await;
+        let response = survey::Response {
+            id: format!("{name}-nps"),
+            survey_id: nps.clone(),
+            invitation_id: invited.to_string(),
+            score,
+            ..Default::default()
+        };
+        let request = authed(survey::SubmitResponseRequest { response: Some(response) }, &s.who.writer);
+        s.surveys().await.submit_response(request).await.unwrap();
+    }
+
+    // The facts reach segmentation; the segment of gold customers is
+    // refreshed once they have.
+    let mut segments = SegmentationServiceClient::new(s.cluster.server("segmentation").channel().await);
+    let count = |rule: &'static str| {
+        let (mut client, reader) = (segments.clone(), s.who.reader.clone());
+        async move {
+            let request = seg::EvaluateSegmentRequest {
+                target: Some(seg::evaluate_segment_request::Target::Rule(rule.into())),
+                ..Default::default()
+            };
+            client.evaluate_segment(authed(request, &reader)).await.unwrap().into_inner().count
+        }
+    };
+    cx_testkit::eventually("the personas reach segmentation", || count(r#"profile.persona = "gold""#), |n| *n == 3)
+        .await;
+    let categories = r#"digital.category IN ["connected", "traditional"]"#;
+    cx_testkit::eventually("the intensities reach segmentation", || count(categories), |n| *n == 2).await;
+    let gold = seg::Segment {
+        name: "Gold".into(),
+        rule: r#"profile.persona = "gold""#.into(),
+        refresh_interval: Some(prost_types::Duration { seconds: 7 * 24 * 3600, nanos: 0 }),
+        ..Default::default()
+    };
+    let created = segments.create_segment(authed(seg::CreateSegmentRequest { segment: Some(gold) }, &s.who.writer));
+    let segment = created.await.unwrap().into_inner().segment.unwrap().id;
+    let refresh = seg::RefreshSegmentRequest { segment_id: segment.clone() };
+    assert_eq!(segments.refresh_segment(authed(refresh, &s.who.writer)).await.unwrap().into_inner().member_count, 3);
+
+    let today = chrono::Utc::now().date_naive().to_string();
+    let ask = |metric: pb::Metric, days: (&str, &str), segment_id: &str, categories: &[&str]| pb::GetKpiRequest {
+        metric: metric as i32,
+        start_day: days.0.into(),
+        end_day: days.1.into(),
+        filter: Some(pb::Filter {
+            segment_id: segment_id.into(),
+            digital_categories: categories.iter().map(|&c| c.to_owned()).collect(),
+            ..Default::default()
+        }),
+        ..Default::default()
+    };
+    let get = |request: pb::GetKpiRequest| {
+        let (s, reader) = (&s, s.who.reader.clone());
+        async move { s.kpis().await.get_kpi(authed(request, &reader)).await.map(|r| r.into_inner().kpi.unwrap()) }
+    };
+    let day = (today.as_str(), today.as_str());
+    // Everyone: 2 promoters (10, 9), 2 detractors (3, 0) of 5: NPS 0.
+    assert_eq!((get(ask(pb::Metric::Nps, day, "", &[])).await.unwrap().value, 5), (0.0, 5));
+    // The segment: a 10, b 3, c 0: 1 promoter, 2 detractors of 3; NPS
+    // (1 − 2) / 3 × 100 = −33.333333; margin 196 × sqrt((1 − (1/3)²) / 3)
+    // = 106.688887: −140.02 to 73.355553, cut to −100 (§9.7).
+    let gold = get(ask(pb::Metric::Nps, day, &segment, &[])).await.unwrap();
+    assert_eq!(shown(&gold), (-33.333333, 3, -100.0, 73.355553));
+    // Connected now: a alone, NPS 100; traditional: d, a promoter too; the
+    // segment's connected: a; its traditional: nobody (d is not gold).
+    assert_eq!(shown(&get(ask(pb::Metric::Nps, day, "", &["connected"])).await.unwrap()).0, 100.0);
+    assert_eq!(get(ask(pb::Metric::Nps, day, "", &["traditional", "connected"])).await.unwrap().n, 2);
+    assert_eq!(get(ask(pb::Metric::Nps, day, &segment, &["connected"])).await.unwrap().n, 1);
+    assert_eq!(shown(&get(ask(pb::Metric::Nps, day, &segment, &["traditional"])).await.unwrap()), (0.0, 0, 0.0, 0.0));
+
+    // Churn in March 2026: everyone S = {a, b, d}, lost {a, d}: 2/3; the
+    // segment S = {a, b}, lost {a}: 1/2.
+    let churn = get(ask(pb::Metric::Churn, MARCH, "", &[])).await.unwrap();
+    assert_eq!((churn.n, (churn.value * 1e6).round() / 1e6), (3, 0.666667));
+    let churn = get(ask(pb::Metric::Churn, MARCH, &segment, &[])).await.unwrap();
+    assert_eq!((churn.n, churn.value), (2, 0.5));
+
+    // Conversion and the closed loop take no population; an unknown
+    // segment is NOT_FOUND, a category not of §4.6 named.
+    let refused = get(ask(pb::Metric::ClosedLoopSla, day, &segment, &[])).await.unwrap_err();
+    assert_eq!(field_violations(&refused).into_iter().map(|v| v.field).collect::<Vec<_>>(), ["filter"]);
+    let unknown = get(ask(pb::Metric::Nps, day, "0190c1d2-0000-7000-8000-000000000001", &[])).await.unwrap_err();
+    assert_eq!(unknown.code(), Code::NotFound);
+    let refused = get(ask(pb::Metric::Nps, day, "", &["online"])).await.unwrap_err();
+    let fields: Vec<String> = field_violations(&refused).into_iter().map(|v| v.field).collect();
+    assert_eq!(fields, ["filter.digital_categories[0]"]);
+
+    // Segmentation hands populations to the kpi service alone.
+    let mut internal = SegmentationInternalServiceClient::new(s.cluster.server("segmentation").channel().await);
+    let page = seg::ListPopulationRequest { segment_id: segment.clone(), page_size: 2, ..Default::default() };
+    let survey_token = cx_testkit::service_token("survey", &s.who.tenant);
+    let denied = internal.list_population(authed(page.clone(), &survey_token)).await.unwrap_err();
+    assert_eq!(denied.code(), Code::PermissionDenied);
+    let denied = internal.list_population(authed(page.clone(), &s.who.admin)).await.unwrap_err();
+    assert!(matches!(denied.code(), Code::PermissionDenied | Code::Unauthenticated), "{denied:?}");
+    let kpi = cx_testkit::service_token("kpi", &s.who.tenant);
+    let first = internal.list_population(authed(page.clone(), &kpi)).await.unwrap().into_inner();
+    let mut gold_ids = [ids["a"].clone(), ids["b"].clone(), ids["c"].clone()];
+    gold_ids.sort();
+    assert_eq!((first.customer_ids.as_slice(), first.more), (&gold_ids[..2], true));
+    let next = seg::ListPopulationRequest { after_customer_id: gold_ids[1].clone(), ..page };
+    let rest = internal.list_population(authed(next, &kpi)).await.unwrap().into_inner();
+    assert_eq!((rest.customer_ids.as_slice(), rest.more), (&gold_ids[2..], false));
 }

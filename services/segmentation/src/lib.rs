@@ -29,6 +29,7 @@ pub mod windows;
 
 use std::sync::Arc;
 
+use cx_proto::segmentation::v1::segmentation_internal_service_server::SegmentationInternalServiceServer;
 use cx_proto::segmentation::v1::segmentation_service_server::{SERVICE_NAME, SegmentationServiceServer};
 use cx_runtime::config::ConfigError;
 use cx_runtime::context::ServiceContext;
@@ -36,7 +37,7 @@ use cx_runtime::module::Parts;
 use cx_runtime::registry::{Feed, ServiceDef};
 use cx_runtime::server::ServiceModule;
 
-use crate::api::SegmentationApi;
+use crate::api::{SegmentationApi, SegmentationInternal};
 use crate::catalog::Purposes;
 use crate::store::migration::Migrator;
 
@@ -58,6 +59,7 @@ pub async fn build(ctx: &ServiceContext) -> Result<Arc<dyn ServiceModule>, Confi
     let parts = Parts::open(ctx, NAME).await?;
     let purposes = Purposes::new(parts.internal_peer("profile"));
     let api = SegmentationApi::new(parts.db.clone(), purposes.clone());
+    let internal = SegmentationInternal::new(parts.db.clone());
     let db = parts.db.clone();
     let windows_db = parts.db.clone();
     let rfm_db = parts.db.clone();
@@ -74,6 +76,7 @@ pub async fn build(ctx: &ServiceContext) -> Result<Arc<dyn ServiceModule>, Confi
             SegmentationServiceServer::new(api)
                 .max_decoding_message_size(cx_proto::codec::max_request_bytes(SERVICE_NAME)),
         )
+        .serve_internal(SegmentationInternalServiceServer::new(internal))
         .inbox(inbox::routes)
         .job(move |stop| Box::pin(refresh::run(db.clone(), purposes.clone(), stop)))
         .job(move |stop| Box::pin(windows::run(windows_db.clone(), stop)))

@@ -496,7 +496,7 @@ async fn the_kpi_service_reads_the_same_aggregates(backend: Backend) {
     }
     let mut internal = SurveyInternalServiceClient::new(s.cluster.server("survey").channel().await);
     let kpi = service_token(cx_runtime::identity::KPI, s.t.as_str());
-    let ask = |query| pb::AggregateScoresRequest { query: Some(query) };
+    let ask = |query| pb::AggregateScoresRequest { query: Some(query), customer_ids: Vec::new() };
     let by_day = pb::GetScoreAggregatesRequest {
         group_by: vec![pb::Dimension::Day as i32],
         ..range("2026-03-01", "2026-03-02")

@@ -20,9 +20,10 @@ use cx_proto::profile::v1 as pb;
 use cx_proto::profile::v1::profile_internal_service_server::ProfileInternalService;
 use cx_runtime::TenantId;
 use cx_runtime::cache::Cache;
-use cx_runtime::error::{FieldViolation, all2, each};
+use cx_runtime::error::{FieldViolation, all2, all3, each};
 use cx_runtime::identity::{KPI, service_identity, tenant_of_call_by};
 use cx_runtime::keyset::{FACT_LOADER, Keyset, pages};
+use cx_runtime::population;
 use futures::stream::BoxStream;
 use serde::{Deserialize, Serialize};
 use tonic::{Request, Response, Status};
@@ -217,11 +218,12 @@ impl ProfileInternalService for ProfileInternal {
         request: Request<pb::AggregateLifecycleRequest>,
     ) -> Result<Response<pb::AggregateLifecycleResponse>, Status> {
         let t = tenant_of_call_by(&request, KPI)?;
-        let periods = &request.get_ref().periods;
-        let ranges = cx_runtime::days::periods(periods)?;
+        let pb::AggregateLifecycleRequest { periods, customer_ids } = request.get_ref();
+        let (ranges, customers) =
+            all2(cx_runtime::days::periods(periods), population::customer_ids(customer_ids, "customer_ids"))?;
         let mut counted = Vec::with_capacity(ranges.len());
         for ((first, last), asked) in ranges.into_iter().zip(periods) {
-            let counts = self.store.lifecycle_counts(&t, first, last).await?;
+            let counts = self.store.lifecycle_counts(&t, first, last, &customers).await?;
             counted.push(pb::LifecycleCounts { period: Some(asked.clone()), ..counts });
         }
         Ok(Response::new(pb::AggregateLifecycleResponse { periods: counted }))
@@ -232,8 +234,12 @@ impl ProfileInternalService for ProfileInternal {
         request: Request<pb::AggregatePurchasesRequest>,
     ) -> Result<Response<pb::AggregatePurchasesResponse>, Status> {
         let t = tenant_of_call_by(&request, KPI)?;
-        let pb::AggregatePurchasesRequest { periods, currency } = request.get_ref();
-        let (ranges, asked) = all2(cx_runtime::days::periods(periods), currency_asked(currency))?;
+        let pb::AggregatePurchasesRequest { periods, currency, customer_ids } = request.get_ref();
+        let (ranges, asked, customers) = all3(
+            cx_runtime::days::periods(periods),
+            currency_asked(currency),
+            population::customer_ids(customer_ids, "customer_ids"),
+        )?;
         let currency = match asked {
             Some(code) => code,
             None => {
@@ -255,7 +261,7 @@ impl ProfileInternalService for ProfileInternal {
         };
         let mut counted = Vec::with_capacity(ranges.len());
         for ((first, last), asked) in ranges.into_iter().zip(periods) {
-            let sums = self.store.purchase_sums(&t, &currency, first, last).await?;
+            let sums = self.store.purchase_sums(&t, &currency, (first, last), &customers).await?;
             counted.push(pb::PurchaseSums { period: Some(asked.clone()), ..sums });
         }
         Ok(Response::new(pb::AggregatePurchasesResponse { currency, periods: counted }))

@@ -5,8 +5,9 @@
 use chrono::NaiveDate;
 use cx_proto::profile::v1 as pb;
 use cx_runtime::TenantId;
-use cx_runtime::store::numbered;
+use cx_runtime::store::{and_one_of, numbered};
 use sea_orm::{ConnectionTrait, Value};
+use uuid::Uuid;
 
 use super::{ProfileStore, Result};
 
@@ -16,11 +17,12 @@ const BUSIEST: &str = "SELECT currency FROM purchase_days \
      WHERE tenant_id = $1 AND day >= $2 AND day <= $3 AND purchases > 0 \
      GROUP BY currency ORDER BY SUM(purchases) DESC, currency LIMIT 1";
 
-// PostgreSQL sums bigints as numeric: cast back.
+// PostgreSQL sums bigints as numeric: cast back. `{customers}`: the
+// population's condition, if any.
 const SUMS: &str = "SELECT CAST(COALESCE(SUM(purchases), 0) AS BIGINT) AS purchases, \
      CAST(COALESCE(SUM(amount_micros), 0) AS BIGINT) AS amount_micros, \
      COALESCE(SUM(amount_squares), 0.0) AS amount_squares \
-     FROM purchase_days WHERE tenant_id = $1 AND currency = $2 AND day >= $3 AND day <= $4";
+     FROM purchase_days WHERE tenant_id = $1 AND currency = $2 AND day >= $3 AND day <= $4{customers}";
 
 impl ProfileStore {
     /// The currency with the most purchases over days `first..=last`; None
@@ -33,17 +35,19 @@ impl ProfileStore {
     }
 
     /// The purchases in `currency` of days `first..=last` (the period is the
-    /// caller's to name).
+    /// caller's to name), of `customers` only when given.
     pub async fn purchase_sums(
         &self,
         t: &TenantId,
         currency: &str,
-        first: NaiveDate,
-        last: NaiveDate,
+        (first, last): (NaiveDate, NaiveDate),
+        customers: &[Uuid],
     ) -> Result<pb::PurchaseSums> {
         let db = self.db();
-        let values: Vec<Value> = vec![t.as_str().into(), currency.into(), first.into(), last.into()];
-        let row = db.query_one_raw(numbered(db.get_database_backend(), SUMS, values)).await?;
+        let backend = db.get_database_backend();
+        let mut values: Vec<Value> = vec![t.as_str().into(), currency.into(), first.into(), last.into()];
+        let sql = SUMS.replace("{customers}", &and_one_of(backend, "customer_id", customers, &mut values));
+        let row = db.query_one_raw(numbered(backend, &sql, values)).await?;
         let Some(row) = row else { return Ok(pb::PurchaseSums::default()) };
         Ok(pb::PurchaseSums {
             period: None,

@@ -4,7 +4,10 @@
 
 mod evaluate;
 mod export;
+mod internal;
 mod members;
+
+pub use internal::SegmentationInternal;
 
 pub use members::change_to_proto;
 mod rules;

@@ -15,6 +15,7 @@ pub mod export;
 pub mod facts;
 pub mod members;
 pub mod migration;
+pub mod population;
 pub mod profiles;
 pub mod purchases;
 pub mod rfm;

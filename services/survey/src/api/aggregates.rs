@@ -143,18 +143,19 @@ pub(super) async fn get_score_aggregates(
     request: Request<pb::GetScoreAggregatesRequest>,
 ) -> Reply<pb::GetScoreAggregatesResponse> {
     let t = tenant(&request, Role::Reader)?;
-    Ok(Response::new(score_aggregates(&api.store, &t, request.get_ref()).await?))
+    Ok(Response::new(score_aggregates(&api.store, &t, request.get_ref(), &[]).await?))
 }
 
-/// The aggregates `r` asks of tenant `t`'s roll-ups, whoever asks: the
-/// caller has checked who it is.
+/// The aggregates `r` asks of tenant `t`'s roll-ups (of `customers`' answers
+/// only, when given), whoever asks: the caller has checked who it is.
 pub(super) async fn score_aggregates(
     store: &SurveyStore,
     t: &TenantId,
     r: &pb::GetScoreAggregatesRequest,
+    customers: &[Uuid],
 ) -> Result<pb::GetScoreAggregatesResponse, Status> {
     let (filter, grouping) = parse(r)?;
-    let mut sums = rollups::sums(store.db(), t, &filter, grouping).await?;
+    let mut sums = rollups::sums(store.db(), t, &filter, grouping, customers).await?;
     // Not grouped: one group, even of nothing.
     if grouping == Grouping::default() && sums.is_empty() {
         sums.insert(GroupKey::default(), BTreeMap::new());

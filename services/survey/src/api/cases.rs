@@ -6,7 +6,7 @@ use chrono::{DateTime, Utc};
 use cx_proto::survey::v1 as pb;
 use cx_runtime::auth::{Role, caller, tenant};
 use cx_runtime::error::{FieldViolation, all2, all3};
-use cx_runtime::input::parse_uuid;
+use cx_runtime::input::{optional_uuid, parse_uuid};
 use cx_runtime::page::{decode_token, encode_token, page_size, trim_page};
 use tonic::{Request, Response};
 use uuid::Uuid;
@@ -77,10 +77,6 @@ fn text(raw: String, field: &str, max: usize, required: bool) -> Result<String, 
 
 fn case_id(raw: &str) -> Result<Uuid, FieldViolation> {
     parse_uuid(raw, "id", "a case id")
-}
-
-pub(super) fn optional_uuid(raw: &str, field: &str, what: &str) -> Result<Option<Uuid>, FieldViolation> {
-    (!raw.is_empty()).then(|| parse_uuid(raw, field, what)).transpose()
 }
 
 /// `(due µs, id)` of the last case of a page.

@@ -6,12 +6,12 @@
 //! follow-up cases, for the kpi service (the public RPCs' own code,
 //! `api::aggregates`, `store::cases::report`).
 
-use super::cases::optional_uuid;
 use cx_proto::survey::v1 as pb;
 use cx_proto::survey::v1::survey_internal_service_server::SurveyInternalService;
 use cx_runtime::cache::Cache;
 use cx_runtime::error::all2;
 use cx_runtime::identity::{KPI, tenant_of_call_by};
+use cx_runtime::input::optional_uuid;
 use cx_runtime::keyset::{FACT_LOADER, Keyset, pages};
 use futures::stream::BoxStream;
 use tonic::{Request, Response, Status};
@@ -61,8 +61,10 @@ impl SurveyInternalService for SurveyInternal {
         request: Request<pb::AggregateScoresRequest>,
     ) -> Result<Response<pb::AggregateScoresResponse>, Status> {
         let t = tenant_of_call_by(&request, KPI)?;
-        let query = request.into_inner().query.unwrap_or_default();
-        let groups = super::aggregates::score_aggregates(&self.store, &t, &query).await?.groups;
+        let pb::AggregateScoresRequest { query, customer_ids } = request.into_inner();
+        let customers = cx_runtime::population::customer_ids(&customer_ids, "customer_ids")?;
+        let query = query.unwrap_or_default();
+        let groups = super::aggregates::score_aggregates(&self.store, &t, &query, &customers).await?.groups;
         Ok(Response::new(pb::AggregateScoresResponse { groups }))
     }
 

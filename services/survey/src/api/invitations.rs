@@ -9,7 +9,7 @@ use cx_proto::survey::v1 as pb;
 use cx_proto::timestamp;
 use cx_runtime::auth::{Role, caller, tenant};
 use cx_runtime::error::{FieldViolation, all2, all3};
-use cx_runtime::input::{not_future, parse_uuid, time_range};
+use cx_runtime::input::{not_future, optional_uuid, parse_uuid, time_range};
 use cx_runtime::long_poll::{self, Poll, Polled, Sink};
 use cx_runtime::page::{decode_token, next_page_token, page_size, trim_page};
 use tonic::{Request, Response, Status};
@@ -55,10 +55,6 @@ pub fn invitation_to_proto(row: &invitation::Model) -> pb::Invitation {
         answer_time: row.answered_at.map(timestamp),
         response_id: row.response_id.clone().unwrap_or_default(),
     }
-}
-
-fn optional_uuid(raw: &str, field: &str, what: &str) -> Result<Option<Uuid>, FieldViolation> {
-    (!raw.is_empty()).then(|| parse_uuid(raw, field, what)).transpose()
 }
 
 /// A channel filter: unspecified is none.

@@ -41,6 +41,20 @@ impl Counts {
         c
     }
 
+    /// These counters `times` over: as many answers of the same score.
+    pub fn times(self, times: i64) -> Self {
+        Self {
+            n: self.n * times,
+            promoters: self.promoters * times,
+            passives: self.passives * times,
+            detractors: self.detractors * times,
+            satisfied: self.satisfied * times,
+            score_sum: self.score_sum * times,
+            score_squares: self.score_squares * times,
+            low_effort: self.low_effort * times,
+        }
+    }
+
     pub fn add(&mut self, other: &Self) {
         self.n += other.n;
         self.promoters += other.promoters;

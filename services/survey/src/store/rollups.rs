@@ -4,15 +4,18 @@
 
 use std::collections::BTreeMap;
 
+use chrono::{NaiveDate, NaiveTime};
 use cx_runtime::TenantId;
-use cx_runtime::store::{numbered, pg_array, scoped};
+use cx_runtime::days::date_of;
+use cx_runtime::store::{and_one_of, numbered, pg_array, scoped, utc_day};
 use sea_orm::sea_query::ArrayType;
 use sea_orm::{ColumnTrait, ConnectionTrait, DbBackend, QueryFilter, QueryResult, Value};
 use uuid::Uuid;
 
-use super::Result;
 use super::entity::rollup;
+use super::{Result, SurveyError};
 use crate::domain::aggregates::Counts;
+use crate::domain::survey::SurveyType;
 
 /// Where an answer counts. No map is the nil UUID, no step "".
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -158,56 +161,44 @@ pub struct GroupKey {
 
 /// The counters of each group, by survey type (proto code), in the order of
 /// the group values: one query, over the primary key's days of the tenant.
+/// With `customers`, only their answers: read from the responses (the
+/// roll-ups do not know who answered), through the index by customer.
 pub async fn sums<C: ConnectionTrait>(
     conn: &C,
     t: &TenantId,
     filter: &Filter,
     grouping: Grouping,
+    customers: &[Uuid],
 ) -> Result<BTreeMap<GroupKey, BTreeMap<i16, Counts>>> {
     let backend = conn.get_database_backend();
-    let mut values: Vec<Value> = vec![t.as_str().into(), filter.first.into(), filter.last.into()];
-    let mut conditions = String::new();
-    if !filter.surveys.is_empty() {
-        let list = match backend {
-            DbBackend::Postgres => {
-                format!("= ANY({}::uuid[])", param(pg_array(ArrayType::Uuid, filter.surveys.clone()), &mut values))
-            }
-            _ => in_list(filter.surveys.iter().map(|&s| param(s.into(), &mut values))),
-        };
-        conditions.push_str(&format!(" AND survey_id {list}"));
-    }
-    if let Some(map) = filter.map {
-        conditions.push_str(&format!(" AND map_id = {}", param(map.into(), &mut values)));
-    }
-    if let Some(step) = &filter.step {
-        conditions.push_str(&format!(" AND step_key = {}", param(step.as_str().into(), &mut values)));
-    }
-    if !filter.channels.is_empty() {
-        let list = match backend {
-            DbBackend::Postgres => {
-                format!("= ANY({}::int2[])", param(pg_array(ArrayType::SmallInt, filter.channels.clone()), &mut values))
-            }
-            _ => in_list(filter.channels.iter().map(|&c| param(c.into(), &mut values))),
-        };
-        conditions.push_str(&format!(" AND channel {list}"));
-    }
-    let mut columns = Vec::new();
-    for (on, names) in [
-        (grouping.survey, &["survey_id"][..]),
-        (grouping.map_step, &["map_id", "step_key"][..]),
-        (grouping.channel, &["channel"][..]),
-        (grouping.day, &["day"][..]),
-    ] {
-        if on {
-            columns.extend_from_slice(names);
-        }
-    }
-    columns.push("survey_type");
-    let columns = columns.join(", ");
-    let sql = format!(
-        "SELECT {columns}, {SUMS} FROM survey_rollups \
-         WHERE tenant_id = $1 AND day >= $2 AND day <= $3{conditions} GROUP BY {columns}"
-    );
+    let columns = group_columns(grouping);
+    let (sql, values) = if customers.is_empty() {
+        let mut values: Vec<Value> = vec![t.as_str().into(), filter.first.into(), filter.last.into()];
+        let conditions = conditions(backend, filter, &mut values);
+        let sql = format!(
+            "SELECT {columns}, {SUMS} FROM survey_rollups \
+             WHERE tenant_id = $1 AND day >= $2 AND day <= $3{conditions} GROUP BY {columns}"
+        );
+        (sql, values)
+    } else {
+        // The days as instants, so the index's responded_at bounds the read.
+        let since = date_of(filter.first).and_time(NaiveTime::MIN).and_utc();
+        let until = date_of(filter.last).succ_opt().unwrap_or(NaiveDate::MAX).and_time(NaiveTime::MIN).and_utc();
+        let mut values: Vec<Value> = vec![t.as_str().into(), since.into(), until.into(), Uuid::nil().into()];
+        let conditions = conditions(backend, filter, &mut values);
+        let who = and_one_of(backend, "customer_id", customers, &mut values);
+        // Keyed as the roll-ups are (store::submit): no map the nil UUID, no
+        // step "".
+        let day = utc_day(backend, "responded_at");
+        let sql = format!(
+            "SELECT {columns}, score, CAST(count(*) AS BIGINT) AS answers FROM (\
+               SELECT survey_id, COALESCE(map_id, $4) AS map_id, COALESCE(step_key, '') AS step_key, channel, \
+                 {day} AS day, survey_type, score FROM survey_responses \
+               WHERE tenant_id = $1 AND responded_at >= $2 AND responded_at < $3{conditions}{who}) AS r \
+             GROUP BY {columns}, score"
+        );
+        (sql, values)
+    };
     let mut groups: BTreeMap<GroupKey, BTreeMap<i16, Counts>> = BTreeMap::new();
     for row in conn.query_all_raw(numbered(backend, &sql, values)).await? {
         let key = GroupKey {
@@ -220,9 +211,67 @@ pub async fn sums<C: ConnectionTrait>(
             day: grouping.day.then(|| row.try_get("", "day")).transpose()?,
         };
         let survey_type: i16 = row.try_get("", "survey_type")?;
-        groups.entry(key).or_default().entry(survey_type).or_default().add(&counts_of(&row)?);
+        let counts = if customers.is_empty() { counts_of(&row)? } else { answers_of(&row, survey_type)? };
+        groups.entry(key).or_default().entry(survey_type).or_default().add(&counts);
     }
     Ok(groups)
+}
+
+/// The conditions of `filter` beyond its days, for either table (both name
+/// the columns alike), their parameters pushed onto `values`.
+fn conditions(backend: DbBackend, filter: &Filter, values: &mut Vec<Value>) -> String {
+    let mut conditions = String::new();
+    if !filter.surveys.is_empty() {
+        let list = match backend {
+            DbBackend::Postgres => {
+                format!("= ANY({}::uuid[])", param(pg_array(ArrayType::Uuid, filter.surveys.clone()), values))
+            }
+            _ => in_list(filter.surveys.iter().map(|&s| param(s.into(), values))),
+        };
+        conditions.push_str(&format!(" AND survey_id {list}"));
+    }
+    if let Some(map) = filter.map {
+        conditions.push_str(&format!(" AND map_id = {}", param(map.into(), values)));
+    }
+    if let Some(step) = &filter.step {
+        conditions.push_str(&format!(" AND step_key = {}", param(step.as_str().into(), values)));
+    }
+    if !filter.channels.is_empty() {
+        let list = match backend {
+            DbBackend::Postgres => {
+                format!("= ANY({}::int2[])", param(pg_array(ArrayType::SmallInt, filter.channels.clone()), values))
+            }
+            _ => in_list(filter.channels.iter().map(|&c| param(c.into(), values))),
+        };
+        conditions.push_str(&format!(" AND channel {list}"));
+    }
+    conditions
+}
+
+/// The columns grouped by, the survey type last.
+fn group_columns(grouping: Grouping) -> String {
+    let mut columns = Vec::new();
+    for (on, names) in [
+        (grouping.survey, &["survey_id"][..]),
+        (grouping.map_step, &["map_id", "step_key"][..]),
+        (grouping.channel, &["channel"][..]),
+        (grouping.day, &["day"][..]),
+    ] {
+        if on {
+            columns.extend_from_slice(names);
+        }
+    }
+    columns.push("survey_type");
+    columns.join(", ")
+}
+
+/// The counters of `answers` answers of one score, as each answer adds them.
+fn answers_of(row: &QueryResult, survey_type: i16) -> Result<Counts> {
+    let score: i16 = row.try_get("", "score")?;
+    let answers: i64 = row.try_get("", "answers")?;
+    let kind = SurveyType::from_code(i32::from(survey_type))
+        .ok_or_else(|| SurveyError::Corrupt(format!("a response has survey type {survey_type}")))?;
+    Ok(Counts::of(kind, i32::from(score)).times(answers))
 }
 
 /// Adds a parameter; its `$n`.
