@@ -182,19 +182,26 @@ impl Owners {
     ) -> Result<(Vec<profile::LifecycleCounts>, Vec<Tally>), ServiceError> {
         let years: Vec<_> = periods.iter().map(|&(_, last)| year_ending(last)).collect();
         let (currency, micros) = cost.cloned().unwrap_or_default();
-        let years = &years;
+        // The periods and the years in one ask: profile groups the purchase
+        // days by customer once for all of them.
+        let both: Vec<_> = periods.iter().chain(&years).copied().collect();
+        let both = &both;
         let ask = |ids: Vec<String>, currency: String| async move {
-            tokio::try_join!(
-                self.lifecycle_of(t, periods, ids.clone()),
-                self.lifecycle_of(t, years, ids.clone()),
+            let (mut counted, bought) = tokio::try_join!(
+                self.lifecycle_of(t, both, ids.clone()),
                 self.purchases_of(t, periods, currency, ids),
-            )
+            )?;
+            if counted.len() != both.len() {
+                return Err(ServiceError::Internal("profile answered another number of periods than asked".into()));
+            }
+            let yearly = counted.split_off(periods.len());
+            Ok((counted, yearly, bought))
         };
         let (counted, yearly, bought) = if filter.has_population() {
             let none = profile::PurchaseSums::default();
             let start = (
                 no_customers(periods),
-                no_customers(years),
+                no_customers(&years),
                 profile::AggregatePurchasesResponse { currency: String::new(), periods: vec![none; periods.len()] },
             );
             let ask = &ask;

@@ -346,9 +346,19 @@ async fn churn_retention_and_reactivation_count_customers_whose_lifecycle_change
         granularity: pb::Granularity::Month as i32,
         acquisition_cost: None,
     };
-    let trend = s.kpis().await.get_kpi_trend(authed(request, &s.who.reader)).await.unwrap().into_inner();
+    let trend = s.kpis().await.get_kpi_trend(authed(request.clone(), &s.who.reader)).await.unwrap().into_inner();
     let points: Vec<_> = trend.points.iter().map(|p| (p.start_day.as_str(), p.n, p.value)).collect();
     assert_eq!(points, [("2026-02-01", 5, 0.0), ("2026-03-01", 5, 0.4)]);
+    // Daily in March: 31 periods, counted by profile eight to a pass. Only
+    // two days lose a customer: 1 March (a, 365 days after her purchase; S
+    // as of 28 February is a, g, b, c, i) and 20 March (g; S as of 19 March
+    // is g, b, c, i and e, back since 5 March): 1 of 5 each.
+    let daily =
+        pb::GetKpiTrendRequest { start_day: MARCH.0.into(), granularity: pb::Granularity::Day as i32, ..request };
+    let trend = s.kpis().await.get_kpi_trend(authed(daily, &s.who.reader)).await.unwrap().into_inner();
+    let churned: Vec<_> =
+        trend.points.iter().filter(|p| p.value > 0.0).map(|p| (p.start_day.as_str(), p.n, p.value)).collect();
+    assert_eq!((trend.points.len(), churned), (31, vec![("2026-03-01", 5, 0.2), ("2026-03-20", 5, 0.2)]));
 
     // Lifecycle KPIs count customers: a filter of answers is refused.
     let filtered = Some(pb::Filter { channels: vec![Channel::Web as i32], ..Default::default() });

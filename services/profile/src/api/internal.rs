@@ -221,11 +221,12 @@ impl ProfileInternalService for ProfileInternal {
         let pb::AggregateLifecycleRequest { periods, customer_ids } = request.get_ref();
         let (ranges, customers) =
             all2(cx_runtime::days::periods(periods), population::customer_ids(customer_ids, "customer_ids"))?;
-        let mut counted = Vec::with_capacity(ranges.len());
-        for ((first, last), asked) in ranges.into_iter().zip(periods) {
-            let counts = self.store.lifecycle_counts(&t, first, last, &customers).await?;
-            counted.push(pb::LifecycleCounts { period: Some(asked.clone()), ..counts });
-        }
+        let counts = self.store.lifecycle_counts(&t, &ranges, &customers).await?;
+        let counted = counts
+            .into_iter()
+            .zip(periods)
+            .map(|(counts, asked)| pb::LifecycleCounts { period: Some(asked.clone()), ..counts })
+            .collect();
         Ok(Response::new(pb::AggregateLifecycleResponse { periods: counted }))
     }
 

@@ -17,60 +17,89 @@ use uuid::Uuid;
 use super::{ProfileStore, Result};
 use crate::domain::lifecycle::LOST_AFTER_DAYS;
 
-// Per customer: the last purchase before the period, the last up to its
-// end, the first ever. Each parameter appears once, in order (SQLite binds
-// by position).
-// `{customers}`: the population's condition, if any.
-const COUNTS: &str = "SELECT \
-       COALESCE(SUM(CASE WHEN c.last_before >= $1 THEN 1 ELSE 0 END), 0) AS customers_at_start, \
-       COALESCE(SUM(CASE WHEN c.last_before >= $2 AND c.last_end <= $3 THEN 1 ELSE 0 END), 0) AS lost_by_end, \
-       COALESCE(SUM(CASE WHEN c.first_day >= $4 THEN 1 ELSE 0 END), 0) AS new_customers, \
-       COALESCE(SUM(CASE WHEN c.last_before < $5 THEN 1 ELSE 0 END), 0) AS lost_at_start, \
-       COALESCE(SUM(CASE WHEN c.last_before < $6 AND c.last_end >= $7 THEN 1 ELSE 0 END), 0) AS reactivated \
-     FROM (SELECT MAX(CASE WHEN day < $8 THEN day END) AS last_before, MAX(day) AS last_end, MIN(day) AS first_day \
-       FROM purchase_days WHERE tenant_id = $9 AND day <= $10{customers} GROUP BY customer_id) c";
+/// Periods counted in one statement: each adds two per-customer maxima and
+/// five sums to it.
+const PERIODS_PER_PASS: usize = 8;
 
 impl ProfileStore {
-    /// The counts of days `first..=last` (the period is the caller's to
-    /// name), of `customers` only when given.
+    /// The counts of each period (days `first..=last`, the periods the
+    /// caller's to name), in order, of `customers` only when given: one pass
+    /// over the purchase days per [`PERIODS_PER_PASS`] periods, grouped by
+    /// customer once for all of them.
     pub async fn lifecycle_counts(
         &self,
         t: &TenantId,
-        first: NaiveDate,
-        last: NaiveDate,
+        periods: &[(NaiveDate, NaiveDate)],
         customers: &[Uuid],
-    ) -> Result<pb::LifecycleCounts> {
-        let lost_days = Days::new(LOST_AFTER_DAYS.unsigned_abs());
-        // Not lost the day before `first`: a purchase on or after this day.
-        let kept_from = first.checked_sub_days(lost_days).unwrap_or(NaiveDate::MIN);
-        // Lost at `last`: no purchase after this day.
-        let lost_until = last.checked_sub_days(lost_days).unwrap_or(NaiveDate::MIN);
-        let mut values: Vec<Value> = vec![
-            kept_from.into(),
-            kept_from.into(),
-            lost_until.into(),
-            first.into(),
-            kept_from.into(),
-            kept_from.into(),
-            first.into(),
-            first.into(),
-            t.as_str().into(),
-            last.into(),
-        ];
+    ) -> Result<Vec<pb::LifecycleCounts>> {
+        let mut counted = Vec::with_capacity(periods.len());
+        for pass in periods.chunks(PERIODS_PER_PASS) {
+            counted.extend(self.one_pass(t, pass, customers).await?);
+        }
+        Ok(counted)
+    }
+
+    async fn one_pass(
+        &self,
+        t: &TenantId,
+        periods: &[(NaiveDate, NaiveDate)],
+        customers: &[Uuid],
+    ) -> Result<Vec<pb::LifecycleCounts>> {
         let db = self.db();
         let backend = db.get_database_backend();
-        let sql = COUNTS.replace("{customers}", &and_one_of(backend, "customer_id", customers, &mut values));
+        let lost_days = Days::new(LOST_AFTER_DAYS.unsigned_abs());
+        let mut values: Vec<Value> = vec![t.as_str().into()];
+        let mut param = |value: NaiveDate| {
+            values.push(value.into());
+            format!("${}", values.len())
+        };
+        let (mut maxima, mut sums) = (Vec::new(), Vec::new());
+        let mut through = NaiveDate::MIN;
+        for (i, &(first, last)) in periods.iter().enumerate() {
+            through = through.max(last);
+            // Not lost the day before `first`: a purchase on or after this
+            // day. Lost at `last`: no purchase after `lost_until`.
+            let kept_from = param(first.checked_sub_days(lost_days).unwrap_or(NaiveDate::MIN));
+            let lost_until = param(last.checked_sub_days(lost_days).unwrap_or(NaiveDate::MIN));
+            let (first, last) = (param(first), param(last));
+            // Per customer: the last purchase before the period, the last up
+            // to its end.
+            maxima.push(format!(
+                "MAX(CASE WHEN day < {first} THEN day END) AS before_{i}, \
+                 MAX(CASE WHEN day <= {last} THEN day END) AS end_{i}"
+            ));
+            let sum = |name: &str, condition: String| {
+                format!("COALESCE(SUM(CASE WHEN {condition} THEN 1 ELSE 0 END), 0) AS {name}_{i}")
+            };
+            sums.push(sum("customers_at_start", format!("c.before_{i} >= {kept_from}")));
+            sums.push(sum("lost_by_end", format!("c.before_{i} >= {kept_from} AND c.end_{i} <= {lost_until}")));
+            sums.push(sum("new_customers", format!("c.first_day >= {first} AND c.first_day <= {last}")));
+            sums.push(sum("lost_at_start", format!("c.before_{i} < {kept_from}")));
+            sums.push(sum("reactivated", format!("c.before_{i} < {kept_from} AND c.end_{i} >= {first}")));
+        }
+        let through = param(through);
+        let who = and_one_of(backend, "customer_id", customers, &mut values);
+        let sql = format!(
+            "SELECT {} FROM (SELECT {}, MIN(day) AS first_day FROM purchase_days \
+               WHERE tenant_id = $1 AND day <= {through}{who} GROUP BY customer_id) c",
+            sums.join(", "),
+            maxima.join(", ")
+        );
         let row = db.query_one_raw(numbered(backend, &sql, values)).await?;
         let count = |name: &str| -> Result<i64> {
             Ok(row.as_ref().map(|r| r.try_get::<i64>("", name)).transpose()?.unwrap_or(0))
         };
-        Ok(pb::LifecycleCounts {
-            period: None,
-            customers_at_start: count("customers_at_start")?,
-            lost_by_end: count("lost_by_end")?,
-            new_customers: count("new_customers")?,
-            lost_at_start: count("lost_at_start")?,
-            reactivated: count("reactivated")?,
-        })
+        (0..periods.len())
+            .map(|i| {
+                Ok(pb::LifecycleCounts {
+                    period: None,
+                    customers_at_start: count(&format!("customers_at_start_{i}"))?,
+                    lost_by_end: count(&format!("lost_by_end_{i}"))?,
+                    new_customers: count(&format!("new_customers_{i}"))?,
+                    lost_at_start: count(&format!("lost_at_start_{i}"))?,
+                    reactivated: count(&format!("reactivated_{i}"))?,
+                })
+            })
+            .collect()
     }
 }

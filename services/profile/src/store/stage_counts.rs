@@ -13,24 +13,23 @@ use super::{ProfileStore, Result};
 use crate::domain::intensity::Category;
 use crate::domain::lifecycle::{AT_RISK_AFTER_DAYS, LOST_AFTER_DAYS, REACTIVATED_FOR_DAYS};
 
-/// `{gap}`: the first day a purchase before `p.day` would not leave a gap
-/// of 365 days, in the backend's date arithmetic. `$1` tenant, `$2` the
-/// day, `$3` the last day of a purchase that leaves one at risk, `$4` lost,
-/// `$5` the first day a comeback still counts, `$6` the next day's start.
-const STAGES: &str = "WITH last AS (SELECT customer_id, MAX(day) AS last_day FROM purchase_days \
-       WHERE tenant_id = $1 AND day <= $2 GROUP BY customer_id), \
-     back AS (SELECT DISTINCT p.customer_id FROM purchase_days p \
-       WHERE p.tenant_id = $1 AND p.day >= $5 AND p.day <= $2 \
-       AND EXISTS (SELECT 1 FROM purchase_days q WHERE q.tenant_id = $1 AND q.customer_id = p.customer_id AND q.day < p.day) \
-       AND NOT EXISTS (SELECT 1 FROM purchase_days q WHERE q.tenant_id = $1 AND q.customer_id = p.customer_id \
-         AND q.day < p.day AND q.day > {gap})) \
+/// One pass over the tenant's purchase days in customer and day order:
+/// each customer's last purchase, and whether one of the last 90 days came
+/// after a gap of 365 days or more (a comeback: the purchase before it, by
+/// `LAG`, is on or before `{gap}`). `$1` tenant, `$2` the day, `$3` the last
+/// day of a purchase that leaves one at risk, `$4` lost, `$5` the first day
+/// a comeback still counts, `$6` the next day's start.
+const STAGES: &str = "WITH last AS (SELECT customer_id, MAX(day) AS last_day, \
+       MAX(CASE WHEN day >= $5 AND prev_day IS NOT NULL AND prev_day <= {gap} THEN 1 ELSE 0 END) AS back \
+     FROM (SELECT customer_id, day, LAG(day) OVER (PARTITION BY customer_id ORDER BY day) AS prev_day \
+       FROM purchase_days WHERE tenant_id = $1 AND day <= $2) AS p GROUP BY customer_id) \
      SELECT \
        COALESCE(SUM(CASE WHEN l.last_day IS NULL THEN 1 ELSE 0 END), 0) AS prospect, \
        COALESCE(SUM(CASE WHEN l.last_day <= $4 THEN 1 ELSE 0 END), 0) AS lost, \
        COALESCE(SUM(CASE WHEN l.last_day > $4 AND l.last_day <= $3 THEN 1 ELSE 0 END), 0) AS at_risk, \
-       COALESCE(SUM(CASE WHEN l.last_day > $3 AND b.customer_id IS NOT NULL THEN 1 ELSE 0 END), 0) AS reactivated, \
-       COALESCE(SUM(CASE WHEN l.last_day > $3 AND b.customer_id IS NULL THEN 1 ELSE 0 END), 0) AS active \
-     FROM customers c LEFT JOIN last l ON l.customer_id = c.id LEFT JOIN back b ON b.customer_id = c.id \
+       COALESCE(SUM(CASE WHEN l.last_day > $3 AND l.back = 1 THEN 1 ELSE 0 END), 0) AS reactivated, \
+       COALESCE(SUM(CASE WHEN l.last_day > $3 AND l.back = 0 THEN 1 ELSE 0 END), 0) AS active \
+     FROM customers c LEFT JOIN last l ON l.customer_id = c.id \
      WHERE c.tenant_id = $1 AND (c.created_at < $6 OR l.last_day IS NOT NULL)";
 
 fn before(day: NaiveDate, days: i64) -> NaiveDate {
@@ -44,8 +43,8 @@ impl ProfileStore {
         let db = self.db();
         let backend = db.get_database_backend();
         let gap = match backend {
-            DbBackend::Postgres => format!("p.day - {LOST_AFTER_DAYS}"),
-            _ => format!("date(p.day, '-{LOST_AFTER_DAYS} days')"),
+            DbBackend::Postgres => format!("day - {LOST_AFTER_DAYS}"),
+            _ => format!("date(day, '-{LOST_AFTER_DAYS} days')"),
         };
         let next = day.succ_opt().unwrap_or(day).and_hms_opt(0, 0, 0).unwrap_or_default().and_utc();
         let values: Vec<Value> = vec![
