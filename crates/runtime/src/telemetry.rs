@@ -89,7 +89,10 @@ impl Telemetry {
         // OpenTelemetry spans: building them costs more than serving a call.
         let otel = otel.with_filter(tracing_subscriber::filter::LevelFilter::INFO);
         let _ = tracing_subscriber::registry()
-            .with(CaptureDispatch(dispatch))
+            // It only keeps the dispatch: filtered off, so that it does not
+            // make the registry build every span of every level (h2's,
+            // hyper's) that no other layer wants.
+            .with(CaptureDispatch(dispatch).with_filter(tracing_subscriber::filter::LevelFilter::OFF))
             .with(otel)
             .with(logs.with_filter(filter))
             .try_init();

@@ -27,6 +27,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use futures::future::BoxFuture;
+use tracing::Instrument;
 
 use crate::tenant::TenantId;
 use coherence::Coherence;
@@ -340,8 +341,10 @@ impl Cache {
             cache.key = key.as_str(),
             cache.hit = tracing::field::Empty
         );
-        let _enter = span.enter();
-        let hit = self.backend.get(key).await;
+        // Instrumented, not entered: a guard held across the await would be
+        // dropped on whichever thread the task resumes on, and corrupt the
+        // span stacks of both threads.
+        let hit = self.backend.get(key).instrument(span.clone()).await;
         let value = hit.and_then(|hit| open(self.epoch_for(hit.server.as_deref())?, hit.value));
         span.record("cache.hit", value.is_some());
         value
