@@ -16,7 +16,10 @@ use crate::domain::lifecycle::{AT_RISK_AFTER_DAYS, LOST_AFTER_DAYS, REACTIVATED_
 /// One pass over the tenant's purchase days in customer and day order:
 /// each customer's last purchase, and whether one of the last 90 days came
 /// after a gap of 365 days or more (a comeback: the purchase before it, by
-/// `LAG`, is on or before `{gap}`). `$1` tenant, `$2` the day, `$3` the last
+/// `LAG`, is on or before `{gap}`). Every purchaser is a customer (merges
+/// move purchase days, erasures delete them), so the stages need no join;
+/// prospects are the customers created by then without a purchase, one
+/// anti-join on the primary keys. `$1` tenant, `$2` the day, `$3` the last
 /// day of a purchase that leaves one at risk, `$4` lost, `$5` the first day
 /// a comeback still counts, `$6` the next day's start.
 const STAGES: &str = "WITH last AS (SELECT customer_id, MAX(day) AS last_day, \
@@ -24,13 +27,14 @@ const STAGES: &str = "WITH last AS (SELECT customer_id, MAX(day) AS last_day, \
      FROM (SELECT customer_id, day, LAG(day) OVER (PARTITION BY customer_id ORDER BY day) AS prev_day \
        FROM purchase_days WHERE tenant_id = $1 AND day <= $2) AS p GROUP BY customer_id) \
      SELECT \
-       COALESCE(SUM(CASE WHEN l.last_day IS NULL THEN 1 ELSE 0 END), 0) AS prospect, \
+       (SELECT COUNT(*) FROM customers c WHERE c.tenant_id = $1 AND c.created_at < $6 \
+         AND NOT EXISTS (SELECT 1 FROM purchase_days q WHERE q.tenant_id = $1 AND q.customer_id = c.id AND q.day <= $2)) \
+         AS prospect, \
        COALESCE(SUM(CASE WHEN l.last_day <= $4 THEN 1 ELSE 0 END), 0) AS lost, \
        COALESCE(SUM(CASE WHEN l.last_day > $4 AND l.last_day <= $3 THEN 1 ELSE 0 END), 0) AS at_risk, \
        COALESCE(SUM(CASE WHEN l.last_day > $3 AND l.back = 1 THEN 1 ELSE 0 END), 0) AS reactivated, \
        COALESCE(SUM(CASE WHEN l.last_day > $3 AND l.back = 0 THEN 1 ELSE 0 END), 0) AS active \
-     FROM customers c LEFT JOIN last l ON l.customer_id = c.id \
-     WHERE c.tenant_id = $1 AND (c.created_at < $6 OR l.last_day IS NOT NULL)";
+     FROM last l";
 
 fn before(day: NaiveDate, days: i64) -> NaiveDate {
     day.checked_sub_days(Days::new(days.unsigned_abs())).unwrap_or(NaiveDate::MIN)
