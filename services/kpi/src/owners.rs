@@ -191,7 +191,7 @@ impl Owners {
                 self.lifecycle_of(t, both, ids.clone()),
                 self.purchases_of(t, periods, currency, ids),
             )?;
-            if counted.len() != both.len() {
+            if counted.len() != both.len() || bought.periods.len() != periods.len() {
                 return Err(ServiceError::Internal("profile answered another number of periods than asked".into()));
             }
             let yearly = counted.split_off(periods.len());
@@ -219,9 +219,6 @@ impl Owners {
         } else {
             ask(Vec::new(), currency).await?
         };
-        if counted.len() != periods.len() || yearly.len() != periods.len() || bought.periods.len() != periods.len() {
-            return Err(ServiceError::Internal("profile answered another number of periods than asked".into()));
-        }
         let currency = Currency::parse(&bought.currency);
         let tallies = periods
             .iter()

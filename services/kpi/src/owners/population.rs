@@ -60,17 +60,17 @@ impl Owners {
     }
 }
 
-/// `page`'s score groups added into `total`, group by group (by day when
-/// grouped by day; else the one group): counts only, which is all this
-/// service reads of them ([`super::tally`]).
+/// `page`'s score groups added into `total`, kept in day order, group by
+/// group (by day when grouped by day; else the one group): counts only,
+/// which is all this service reads of them ([`super::tally`]). A trend has
+/// up to 3,660 days a page: each is found by binary search.
 pub(super) fn add_groups(total: &mut Vec<survey::ScoreGroup>, page: Vec<survey::ScoreGroup>) {
     for group in page {
-        match total.iter_mut().find(|g| g.day == group.day) {
-            Some(into) => add_group(into, &group),
-            None => total.push(group),
+        match total.binary_search_by(|g| g.day.cmp(&group.day)) {
+            Ok(i) => add_group(&mut total[i], &group),
+            Err(i) => total.insert(i, group),
         }
     }
-    total.sort_by(|a, b| a.day.cmp(&b.day));
 }
 
 fn add_group(into: &mut survey::ScoreGroup, group: &survey::ScoreGroup) {

@@ -10,7 +10,7 @@ use super::suggest::nearest;
 /// The lifecycle stages of §4.3.
 pub const LIFECYCLE_STAGES: &[&str] = &["prospect", "lost", "at_risk", "reactivated", "active"];
 /// The digital categories of §4.6.
-pub const DIGITAL_CATEGORIES: &[&str] = &["traditional", "hybrid", "connected", "digital_native"];
+pub const DIGITAL_CATEGORIES: &[&str] = &cx_runtime::population::CATEGORIES;
 /// The RFM segments of §8.3.
 pub const RFM_SEGMENTS: &[&str] =
     &["champions", "potential_loyalist", "new_customer", "loyal", "need_attention", "at_risk", "hibernating", "lost"];

@@ -220,16 +220,7 @@ pub async fn sums<C: ConnectionTrait>(
 /// The conditions of `filter` beyond its days, for either table (both name
 /// the columns alike), their parameters pushed onto `values`.
 fn conditions(backend: DbBackend, filter: &Filter, values: &mut Vec<Value>) -> String {
-    let mut conditions = String::new();
-    if !filter.surveys.is_empty() {
-        let list = match backend {
-            DbBackend::Postgres => {
-                format!("= ANY({}::uuid[])", param(pg_array(ArrayType::Uuid, filter.surveys.clone()), values))
-            }
-            _ => in_list(filter.surveys.iter().map(|&s| param(s.into(), values))),
-        };
-        conditions.push_str(&format!(" AND survey_id {list}"));
-    }
+    let mut conditions = and_one_of(backend, "survey_id", &filter.surveys, values);
     if let Some(map) = filter.map {
         conditions.push_str(&format!(" AND map_id = {}", param(map.into(), values)));
     }
