@@ -43,6 +43,7 @@ cx_testkit::on_both_backends!(
     a_changed_intensity_model_applies_at_once_without_rewriting,
     the_database_and_rust_agree_on_every_index,
     a_merge_unites_identities_consents_activity_and_keeps_resolving,
+    the_lifecycle_roll_up_counts_as_the_purchase_days_do,
 );
 
 async fn resolve_creates_once_then_finds(backend: Backend) {
@@ -592,6 +593,136 @@ async fn a_merge_unites_identities_consents_activity_and_keeps_resolving(backend
 
 /// Replicas starting together on a fresh database (init containers of a
 /// scaled Deployment) migrate in turn: all succeed and the schema is whole.
+/// Seeded purchase histories with gaps around every boundary of §4.3 (89/90
+/// and 364/365/366 days), recorded out of order in several batches, then
+/// merges and an erasure: the stages as of many days must equal the rules
+/// applied to each customer's days, and the roll-up's lifecycle counts the
+/// counts grouped from the purchase days (asked for a population of every
+/// customer, which takes that path).
+async fn the_lifecycle_roll_up_counts_as_the_purchase_days_do(backend: Backend) {
+    use std::collections::BTreeMap;
+
+    use chrono::{Days, NaiveDate};
+    use cx_profile::domain::lifecycle::{Lifecycle, lifecycle_as_of};
+    use cx_profile::domain::merge::Prefer;
+    use cx_profile::store::activity::Activity;
+
+    let (store, db) = &open(backend).await;
+    let t = tenant("acme");
+    let start = NaiveDate::from_ymd_opt(2022, 1, 3).unwrap();
+    let gaps = [1_u64, 30, 89, 90, 91, 200, 364, 365, 366, 500];
+    let mut seed = 11_u64;
+    let mut next = |n: u64| {
+        seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        (seed >> 33) % n
+    };
+    let mut days: BTreeMap<uuid::Uuid, Vec<NaiveDate>> = BTreeMap::new();
+    let mut late = Vec::new();
+    let purchase = |customer, day: NaiveDate| Activity {
+        customer,
+        at: day.and_hms_opt(12, 0, 0).unwrap().and_utc(),
+        channel: "store".into(),
+        digital: false,
+        initiator: "push",
+        kind: "transactional",
+        touchpoints: 1,
+        purchases: 1,
+        currency: "EUR".into(),
+        amount_micros: 10_000_000,
+        device: None,
+    };
+    for i in 0..36 {
+        let (p, _) = store.resolve(&t, &email(&format!("c{i}@example.com")), true).await.unwrap().unwrap();
+        // Every fourth customer never buys: a prospect.
+        let mut bought = Vec::new();
+        if i % 4 != 0 {
+            bought.push(start + Days::new(next(400)));
+            for _ in 0..next(5) {
+                bought.push(*bought.last().unwrap() + Days::new(gaps[usize::try_from(next(10)).unwrap()]));
+            }
+        }
+        // The odd days first, the even ones in a later batch: days land
+        // before, between and after those already stored.
+        let (early, later): (Vec<_>, Vec<_>) = bought.iter().enumerate().partition(|(k, _)| k % 2 == 1);
+        let early: Vec<_> = early.into_iter().map(|(_, d)| purchase(p.id, *d)).collect();
+        if !early.is_empty() {
+            store.record_activity(&t, &format!("early-{i}"), early).await.unwrap();
+        }
+        late.extend(later.into_iter().map(|(_, d)| purchase(p.id, *d)));
+        days.insert(p.id, bought);
+    }
+    for (n, batch) in late.chunks(7).enumerate() {
+        store.record_activity(&t, &format!("late-{n}"), batch.to_vec()).await.unwrap();
+    }
+    // Two merges and an erasure.
+    let ids: Vec<_> = days.keys().copied().collect();
+    for (survivor, merged) in [(ids[1], ids[2]), (ids[4], ids[5])] {
+        store.merge(&t, survivor, merged, Prefer::Survivor).await.unwrap();
+        let mut united = days.remove(&merged).unwrap();
+        united.extend(days[&survivor].iter().copied());
+        united.sort_unstable();
+        united.dedup();
+        days.insert(survivor, united);
+    }
+    store.erase(&t, ids[7]).await.unwrap();
+    days.remove(&ids[7]);
+
+    // Stages as of a day every 9 days over five years. Every customer was
+    // created today, so none is a prospect before today.
+    let today = Utc::now().date_naive();
+    for n in (0..1830).step_by(9).chain([(today - start).num_days()]) {
+        let d = start + Days::new(u64::try_from(n).unwrap());
+        let got = store.distributions(&t, d).await.unwrap();
+        let mut want: BTreeMap<Lifecycle, i64> = BTreeMap::new();
+        for bought in days.values() {
+            let stage = lifecycle_as_of(bought, d);
+            if stage != Lifecycle::Prospect || d >= today {
+                *want.entry(stage).or_default() += 1;
+            }
+        }
+        let stage = |l| want.get(&l).copied().unwrap_or(0);
+        assert_eq!(
+            [got.prospect, got.active, got.at_risk, got.lost, got.reactivated],
+            [
+                stage(Lifecycle::Prospect),
+                stage(Lifecycle::Active),
+                stage(Lifecycle::AtRisk),
+                stage(Lifecycle::Lost),
+                stage(Lifecycle::Reactivated)
+            ],
+            "stages as of {d}"
+        );
+    }
+    // Periods of 30 days, 365 and a leap year's 366 every 23 days, and one
+    // of 400 days (grouped either way).
+    let everyone: Vec<_> = days.keys().copied().collect();
+    let mut periods = Vec::new();
+    for n in (0..1500).step_by(23) {
+        let first = start + Days::new(n);
+        for length in [30, 365, 366, 400] {
+            periods.push((first, first + Days::new(length - 1)));
+        }
+    }
+    let leap = (NaiveDate::from_ymd_opt(2024, 1, 1).unwrap(), NaiveDate::from_ymd_opt(2024, 12, 31).unwrap());
+    periods.push(leap);
+    let from_spans = store.lifecycle_counts(&t, &periods, &[]).await.unwrap();
+    let grouped = store.lifecycle_counts(&t, &periods, &everyone).await.unwrap();
+    for ((period, spans), grouped) in periods.iter().zip(&from_spans).zip(&grouped) {
+        assert_eq!(spans, grouped, "period {period:?}");
+    }
+    // The counts are not all zero: the histories cross every boundary.
+    assert!(from_spans.iter().map(|c| c.reactivated).sum::<i64>() > 0);
+    assert!(from_spans.iter().map(|c| c.lost_by_end).sum::<i64>() > 0);
+    // Filled anew from the purchase days (the migration run again), the
+    // roll-up counts the same.
+    let stages = store.distributions(&t, today).await.unwrap();
+    let txn = sea_orm::TransactionTrait::begin(&db.conn).await.unwrap();
+    cx_profile::store::spans::rebuild(&txn).await.unwrap();
+    txn.commit().await.unwrap();
+    assert_eq!(store.lifecycle_counts(&t, &periods, &[]).await.unwrap(), from_spans);
+    assert_eq!(store.distributions(&t, today).await.unwrap(), stages);
+}
+
 #[tokio::test]
 async fn replicas_migrating_together_all_succeed() {
     let db = TestDb::create().await.unwrap();

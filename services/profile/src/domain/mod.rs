@@ -1,5 +1,6 @@
 //! Pure profile logic: identity normalisation, attributes, consent state,
-//! lifecycle, intensity, merges and the latest survey scores.
+//! lifecycle and its purchase spans, intensity, merges and the latest survey
+//! scores.
 //! No I/O here, so every rule is unit-tested with exact values.
 
 pub mod attributes;
@@ -9,3 +10,4 @@ pub mod intensity;
 pub mod lifecycle;
 pub mod merge;
 pub mod scores;
+pub mod spans;

@@ -5,7 +5,7 @@
 //! it touched, recomputed from the aggregates (so late or out-of-order
 //! activity lands exactly where it belongs; see `derived`).
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 use chrono::{DateTime, NaiveDate, Utc};
 use cx_runtime::TenantId;
@@ -19,6 +19,7 @@ use uuid::Uuid;
 
 use super::derived::{lock_customers, refresh_locked};
 use super::entity::{activity_batch, activity_day, customer, device, purchase_day};
+use super::spans::SpansBefore;
 use super::{ProfileStore, Result};
 use crate::error::ProfileError;
 
@@ -113,6 +114,10 @@ pub async fn apply_activity(
     if !unknown.is_empty() {
         return Err(ProfileError::InvalidArgument(unknown));
     }
+    // Customers whose purchase days may change: the roll-up follows them.
+    let buyers: Vec<Uuid> =
+        records.iter().filter(|r| r.purchases > 0).map(|r| r.customer).collect::<BTreeSet<_>>().into_iter().collect();
+    let spans = SpansBefore::take(txn, t, &buyers).await?;
     upsert_aggregates(txn, t, &records).await?;
     let today = Utc::now().date_naive();
     let mut last_touch: HashMap<Uuid, DateTime<Utc>> = HashMap::new();
@@ -122,6 +127,9 @@ pub async fn apply_activity(
     }
     current.retain(|id, _| last_touch.contains_key(id));
     refresh_locked(txn, t, &current, today, &last_touch).await?;
+    // Last: its rows are shared by every buyer of the day, so their locks are
+    // held for as short a time as the transaction allows.
+    spans.apply(txn, t).await?;
     Ok(Some(customers))
 }
 

@@ -201,7 +201,9 @@ impl ProfileStore {
             return Err(ProfileError::not_found(format_args!("profile {id}")));
         }
         let merged_ids = merged_into(&txn, t, id).await?;
+        let spans = super::spans::SpansBefore::take(&txn, t, &[id]).await?;
         let counts = erase_profile_rows(&txn, t, id, &merged_ids).await?;
+        spans.apply(&txn, t).await?;
         for erased in std::iter::once(id).chain(merged_ids.iter().copied()) {
             cx_runtime::outbox::dispatcher::forget_mentions(&txn, t, &erased.to_string(), &[]).await?;
         }

@@ -14,6 +14,7 @@ use uuid::Uuid;
 
 use super::derived::refresh;
 use super::entity::{consent_event, customer, identity, merge};
+use super::spans::SpansBefore;
 use super::{ProfileRecord, ProfileStore};
 use crate::domain::attributes::Attributes;
 use crate::domain::merge::{Conflict, Prefer, merge_attributes, merge_persona};
@@ -79,6 +80,7 @@ impl ProfileStore {
         let attributes = |row: &customer::Model| -> Result<Attributes> {
             serde_json::from_value(row.attributes.clone()).map_err(|e| ProfileError::Corrupt(e.to_string()))
         };
+        let spans = SpansBefore::take(&txn, t, &[survivor, merged]).await?;
         let (united, conflicts) = merge_attributes(&attributes(&kept)?, &attributes(&gone)?, prefer);
         let persona = merge_persona(&kept.persona, &gone.persona, prefer);
 
@@ -117,6 +119,7 @@ impl ProfileStore {
         merge::Entity::insert(record).exec_without_returning(&txn).await?;
         let touched: HashMap<Uuid, _> = gone.last_touch_at.map(|at| (survivor, at)).into_iter().collect();
         refresh(&txn, t, &[survivor], Utc::now().date_naive(), &touched).await?;
+        spans.apply(&txn, t).await?;
         super::events::profile_merged(&txn, t, self.fanout(), survivor, merged).await?;
         self.facts_changed(&txn, t, &[survivor]).await?;
         txn.commit().await?;

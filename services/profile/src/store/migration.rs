@@ -18,6 +18,7 @@ impl MigratorTrait for Migrator {
             Box::new(M0007IntensityComponents),
             Box::new(M0008SurveyScores),
             Box::new(M0009PurchaseSquares),
+            Box::new(M0010PurchaseSpans),
         ]
     }
 }
@@ -525,5 +526,60 @@ impl MigrationTrait for M0009PurchaseSquares {
             )
             .await?;
         Ok(())
+    }
+}
+
+/// The lifecycle roll-up (`store::spans`), filled from the purchase days as
+/// they are, and the index that counts the customers created by a day
+/// (the prospects of a stage distribution). Run again (its record deleted)
+/// it fills the roll-up anew, in one transaction, beside running replicas
+/// (docs/UPGRADING.md).
+struct M0010PurchaseSpans;
+
+impl MigrationName for M0010PurchaseSpans {
+    fn name(&self) -> &str {
+        "m0010_purchase_spans"
+    }
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for M0010PurchaseSpans {
+    fn use_transaction(&self) -> Option<bool> {
+        Some(true)
+    }
+
+    async fn up(&self, m: &SchemaManager) -> Result<(), DbErr> {
+        m.create_table(
+            Table::create()
+                .table(Alias::new("purchase_spans"))
+                .if_not_exists()
+                .col(col("tenant_id").string_len(64))
+                .col(col("kind").small_integer())
+                .col(col("from_day").date())
+                .col(col("until_day").date())
+                .col(col("next_day").date())
+                .col(col("customers").big_integer())
+                .primary_key(
+                    Index::create()
+                        .col(Alias::new("tenant_id"))
+                        .col(Alias::new("kind"))
+                        .col(Alias::new("from_day"))
+                        .col(Alias::new("until_day"))
+                        .col(Alias::new("next_day")),
+                )
+                .to_owned(),
+        )
+        .await?;
+        m.create_index(
+            Index::create()
+                .name("customers_created")
+                .table(Alias::new("customers"))
+                .col(Alias::new("tenant_id"))
+                .col(Alias::new("created_at"))
+                .if_not_exists()
+                .to_owned(),
+        )
+        .await?;
+        super::spans::rebuild(m.get_connection()).await
     }
 }

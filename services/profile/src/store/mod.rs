@@ -27,6 +27,7 @@ pub mod profiles;
 pub mod purchase_sums;
 pub mod scores;
 pub mod settings;
+pub mod spans;
 pub mod stage_counts;
 pub mod standing;
 pub mod sweep;

@@ -1,5 +1,5 @@
-//! Customers per lifecycle stage as of a day, set-wise from their purchase
-//! days (docs/DOMAIN.md §4.3), and per digital intensity category and band
+//! Customers per lifecycle stage as of a day, from the lifecycle roll-up
+//! (docs/DOMAIN.md §4.3), and per digital intensity category and band
 //! of 10 index points (§4.6): what the kpi service reports the
 //! distributions from.
 
@@ -7,34 +7,26 @@ use chrono::{Days, NaiveDate};
 use cx_proto::profile::v1 as pb;
 use cx_runtime::TenantId;
 use cx_runtime::store::numbered;
-use sea_orm::{ConnectionTrait, DbBackend, Value};
+use sea_orm::{ConnectionTrait, Value};
 
 use super::{ProfileStore, Result};
 use crate::domain::intensity::Category;
-use crate::domain::lifecycle::{AT_RISK_AFTER_DAYS, LOST_AFTER_DAYS, REACTIVATED_FOR_DAYS};
+use crate::domain::lifecycle::REACTIVATED_FOR_DAYS;
 
-/// One pass over the tenant's purchase days in customer and day order:
-/// each customer's last purchase, and whether one of the last 90 days came
-/// after a gap of 365 days or more (a comeback: the purchase before it, by
-/// `LAG`, is on or before `{gap}`). Every purchaser is a customer (merges
-/// move purchase days, erasures delete them), so the stages need no join;
-/// prospects are the customers created by then without a purchase, one
-/// anti-join on the primary keys. `$1` tenant, `$2` the day, `$3` the last
-/// day of a purchase that leaves one at risk, `$4` lost, `$5` the first day
-/// a comeback still counts, `$6` the next day's start.
-const STAGES: &str = "WITH last AS (SELECT customer_id, MAX(day) AS last_day, \
-       MAX(CASE WHEN day >= $5 AND prev_day IS NOT NULL AND prev_day <= {gap} THEN 1 ELSE 0 END) AS back \
-     FROM (SELECT customer_id, day, LAG(day) OVER (PARTITION BY customer_id ORDER BY day) AS prev_day \
-       FROM purchase_days WHERE tenant_id = $1 AND day <= $2) AS p GROUP BY customer_id) \
-     SELECT \
-       (SELECT COUNT(*) FROM customers c WHERE c.tenant_id = $1 AND c.created_at < $6 \
-         AND NOT EXISTS (SELECT 1 FROM purchase_days q WHERE q.tenant_id = $1 AND q.customer_id = c.id AND q.day <= $2)) \
-         AS prospect, \
-       COALESCE(SUM(CASE WHEN l.last_day <= $4 THEN 1 ELSE 0 END), 0) AS lost, \
-       COALESCE(SUM(CASE WHEN l.last_day > $4 AND l.last_day <= $3 THEN 1 ELSE 0 END), 0) AS at_risk, \
-       COALESCE(SUM(CASE WHEN l.last_day > $3 AND l.back = 1 THEN 1 ELSE 0 END), 0) AS reactivated, \
-       COALESCE(SUM(CASE WHEN l.last_day > $3 AND l.back = 0 THEN 1 ELSE 0 END), 0) AS active \
-     FROM last l";
+/// The stages as of `$2`, summed over the lifecycle roll-up (`spans`): not
+/// lost is a kept stretch holding the day, lost the day in the gap after
+/// one, a purchase in the last 90 days a recent stretch holding it,
+/// reactivated a comeback on one of those days (docs/DOMAIN.md §4.3).
+/// Prospects are the customers created by then (`$4` the next day's start)
+/// less the buyers among them. `$3` the first day a comeback still counts.
+const STAGES: &str = "SELECT \
+       (SELECT COUNT(*) FROM customers WHERE tenant_id = $1 AND created_at < $4) AS created, \
+       CAST(COALESCE(SUM(CASE WHEN kind = 1 AND from_day <= $2 AND until_day <= $2 THEN customers ELSE 0 END), 0) AS BIGINT) AS buyers, \
+       CAST(COALESCE(SUM(CASE WHEN kind = 2 AND from_day <= $2 AND until_day > $2 THEN customers ELSE 0 END), 0) AS BIGINT) AS kept, \
+       CAST(COALESCE(SUM(CASE WHEN kind = 2 AND until_day <= $2 AND next_day > $2 THEN customers ELSE 0 END), 0) AS BIGINT) AS lost, \
+       CAST(COALESCE(SUM(CASE WHEN kind = 3 AND from_day <= $2 AND until_day > $2 THEN customers ELSE 0 END), 0) AS BIGINT) AS recent, \
+       CAST(COALESCE(SUM(CASE WHEN kind = 4 AND from_day >= $3 AND from_day <= $2 THEN customers ELSE 0 END), 0) AS BIGINT) AS back \
+     FROM purchase_spans WHERE tenant_id = $1";
 
 fn before(day: NaiveDate, days: i64) -> NaiveDate {
     day.checked_sub_days(Days::new(days.unsigned_abs())).unwrap_or(NaiveDate::MIN)
@@ -46,31 +38,21 @@ impl ProfileStore {
     pub async fn distributions(&self, t: &TenantId, day: NaiveDate) -> Result<pb::AggregateDistributionsResponse> {
         let db = self.db();
         let backend = db.get_database_backend();
-        let gap = match backend {
-            DbBackend::Postgres => format!("day - {LOST_AFTER_DAYS}"),
-            _ => format!("date(day, '-{LOST_AFTER_DAYS} days')"),
-        };
         let next = day.succ_opt().unwrap_or(day).and_hms_opt(0, 0, 0).unwrap_or_default().and_utc();
-        let values: Vec<Value> = vec![
-            t.as_str().into(),
-            day.into(),
-            before(day, AT_RISK_AFTER_DAYS).into(),
-            before(day, LOST_AFTER_DAYS).into(),
-            before(day, REACTIVATED_FOR_DAYS - 1).into(),
-            next.into(),
-        ];
-        let row = db.query_one_raw(numbered(backend, &STAGES.replace("{gap}", &gap), values)).await?;
+        let values: Vec<Value> =
+            vec![t.as_str().into(), day.into(), before(day, REACTIVATED_FOR_DAYS - 1).into(), next.into()];
+        let row = db.query_one_raw(numbered(backend, STAGES, values)).await?;
         let count = |name: &str| -> Result<i64> {
             Ok(row.as_ref().map(|r| r.try_get::<i64>("", name)).transpose()?.unwrap_or(0))
         };
         let (model, per_index) = self.intensity_per_index(t).await?;
         let mut out = pb::AggregateDistributionsResponse {
             as_of_day: cx_runtime::days::written(day),
-            prospect: count("prospect")?,
-            active: count("active")?,
-            at_risk: count("at_risk")?,
+            prospect: count("created")? - count("buyers")?,
+            active: count("recent")? - count("back")?,
+            at_risk: count("kept")? - count("recent")?,
             lost: count("lost")?,
-            reactivated: count("reactivated")?,
+            reactivated: count("back")?,
             index_bands: vec![0; 10],
             ..Default::default()
         };
