@@ -156,17 +156,18 @@ SQL
 
 # load_customers N SINCE SPREAD: bench/sweep-data.sql for N customers of
 # $tenant, each with one purchase SINCE to SINCE + SPREAD days ago. Then
-# profile's lifecycle roll-up rebuilt from them by its migration (m0010), run
-# again as docs/UPGRADING.md says after a rollout.
+# profile's lifecycle and purchase roll-ups rebuilt from them by their
+# migrations (m0010, m0011), run again as docs/UPGRADING.md says after a
+# rollout.
 load_customers() {
   local start
   "$CX" migrate profile >/dev/null
   start=$(date +%s%N)
   bench_sql -v customers="$1" -v since="$2" -v spread="$3" -v tenant="$tenant" -f bench/sweep-data.sql
   echo "generated $1 customers in $(elapsed_ms "$start") ms: $(psql -tA "$base/$db" -c 'SELECT count(*) FROM profile.purchase_days') purchase days"
-  bench_sql -c "DELETE FROM profile.seaql_migrations WHERE version = 'm0010_purchase_spans'"
+  bench_sql -c "DELETE FROM profile.seaql_migrations WHERE version IN ('m0010_purchase_spans', 'm0011_purchase_totals')"
   start=$(date +%s%N)
   "$CX" migrate profile >/dev/null
-  echo "lifecycle roll-up rebuilt in $(elapsed_ms "$start") ms: $(psql -tA "$base/$db" -c 'SELECT count(*) FROM profile.purchase_spans') spans"
-  bench_sql -c "VACUUM ANALYZE profile.purchase_spans"
+  echo "roll-ups rebuilt in $(elapsed_ms "$start") ms: $(psql -tA "$base/$db" -c 'SELECT count(*) FROM profile.purchase_spans') spans, $(psql -tA "$base/$db" -c 'SELECT count(*) FROM profile.purchase_totals') days"
+  bench_sql -c "VACUUM ANALYZE profile.purchase_spans" -c "VACUUM ANALYZE profile.purchase_totals"
 }

@@ -618,7 +618,8 @@ async fn the_lifecycle_roll_up_counts_as_the_purchase_days_do(backend: Backend) 
     };
     let mut days: BTreeMap<uuid::Uuid, Vec<NaiveDate>> = BTreeMap::new();
     let mut late = Vec::new();
-    let purchase = |customer, day: NaiveDate| Activity {
+    let mut currencies: BTreeMap<uuid::Uuid, &str> = BTreeMap::new();
+    let purchase = |customer, day: NaiveDate, currency: &str| Activity {
         customer,
         at: day.and_hms_opt(12, 0, 0).unwrap().and_utc(),
         channel: "store".into(),
@@ -627,12 +628,16 @@ async fn the_lifecycle_roll_up_counts_as_the_purchase_days_do(backend: Backend) 
         kind: "transactional",
         touchpoints: 1,
         purchases: 1,
-        currency: "EUR".into(),
-        amount_micros: 10_000_000,
+        currency: currency.into(),
+        // 10 EUR or 20 USD: squared amounts 100 or 400, exact in doubles
+        // whatever the order they are added in.
+        amount_micros: if currency == "EUR" { 10_000_000 } else { 20_000_000 },
         device: None,
     };
     for i in 0..36 {
         let (p, _) = store.resolve(&t, &email(&format!("c{i}@example.com")), true).await.unwrap().unwrap();
+        let currency = if i % 3 == 0 { "USD" } else { "EUR" };
+        currencies.insert(p.id, currency);
         // Every fourth customer never buys: a prospect.
         let mut bought = Vec::new();
         if i % 4 != 0 {
@@ -644,11 +649,11 @@ async fn the_lifecycle_roll_up_counts_as_the_purchase_days_do(backend: Backend) 
         // The odd days first, the even ones in a later batch: days land
         // before, between and after those already stored.
         let (early, later): (Vec<_>, Vec<_>) = bought.iter().enumerate().partition(|(k, _)| k % 2 == 1);
-        let early: Vec<_> = early.into_iter().map(|(_, d)| purchase(p.id, *d)).collect();
+        let early: Vec<_> = early.into_iter().map(|(_, d)| purchase(p.id, *d, currency)).collect();
         if !early.is_empty() {
             store.record_activity(&t, &format!("early-{i}"), early).await.unwrap();
         }
-        late.extend(later.into_iter().map(|(_, d)| purchase(p.id, *d)));
+        late.extend(later.into_iter().map(|(_, d)| purchase(p.id, *d, currency)));
         days.insert(p.id, bought);
     }
     for (n, batch) in late.chunks(7).enumerate() {
@@ -721,6 +726,36 @@ async fn the_lifecycle_roll_up_counts_as_the_purchase_days_do(backend: Backend) 
     txn.commit().await.unwrap();
     assert_eq!(store.lifecycle_counts(&t, &periods, &[]).await.unwrap(), from_spans);
     assert_eq!(store.distributions(&t, today).await.unwrap(), stages);
+
+    // The purchase totals sum as the purchase days do, merges and the
+    // erasure included, and before and after they are filled anew; the
+    // busiest currency is the one with the most purchases of the days.
+    let sums = || async {
+        let mut out = Vec::new();
+        for &(first, last) in periods.iter().step_by(4) {
+            for currency in ["EUR", "USD"] {
+                let totals = store.purchase_sums(&t, currency, (first, last), &[]).await.unwrap();
+                let days = store.purchase_sums(&t, currency, (first, last), &everyone).await.unwrap();
+                assert_eq!(totals, days, "{currency} purchases of {first} to {last}");
+                out.push(totals);
+            }
+            // EUR before USD: a tie goes to the alphabetically first.
+            let (eur, usd) = (out[out.len() - 2].purchases, out[out.len() - 1].purchases);
+            let busiest = match (eur, usd) {
+                (0, 0) => None,
+                (eur, usd) if eur >= usd => Some("EUR".to_owned()),
+                _ => Some("USD".to_owned()),
+            };
+            assert_eq!(store.busiest_currency(&t, first, last).await.unwrap(), busiest, "{first} to {last}");
+        }
+        out
+    };
+    let before = sums().await;
+    assert!(before.iter().map(|s| s.purchases).sum::<i64>() > 0);
+    let txn = sea_orm::TransactionTrait::begin(&db.conn).await.unwrap();
+    cx_profile::store::purchase_totals::refill(&txn).await.unwrap();
+    txn.commit().await.unwrap();
+    assert_eq!(sums().await, before);
 }
 
 #[tokio::test]

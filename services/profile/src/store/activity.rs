@@ -127,9 +127,10 @@ pub async fn apply_activity(
     }
     current.retain(|id, _| last_touch.contains_key(id));
     refresh_locked(txn, t, &current, today, &last_touch).await?;
-    // Last: its rows are shared by every buyer of the day, so their locks are
-    // held for as short a time as the transaction allows.
+    // Last, the roll-ups: their rows are shared by every buyer of the day, so
+    // their locks are held for as short a time as the transaction allows.
     spans.apply(txn, t).await?;
+    super::purchase_totals::add(txn, t, &super::purchase_totals::of(&records)).await?;
     Ok(Some(customers))
 }
 
@@ -255,12 +256,12 @@ async fn upsert_aggregates(txn: &DatabaseTransaction, t: &TenantId, records: &[A
 }
 
 /// A purchase day's purchases, amount in micro-units and squared amounts.
-type Spent = (i64, i64, f64);
+pub(super) type Spent = (i64, i64, f64);
 
 /// The squared amounts, in units², of `purchases` purchases totalling
 /// `micros`: one record's single amounts are not known, so each counts as
 /// their mean (docs/DOMAIN.md §9.4).
-fn squares(purchases: i64, micros: i64) -> f64 {
+pub(super) fn squares(purchases: i64, micros: i64) -> f64 {
     if purchases <= 0 {
         return 0.0;
     }

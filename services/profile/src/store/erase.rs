@@ -202,6 +202,7 @@ impl ProfileStore {
         }
         let merged_ids = merged_into(&txn, t, id).await?;
         let spans = super::spans::SpansBefore::take(&txn, t, &[id]).await?;
+        super::purchase_totals::subtract_customer(&txn, t, id).await?;
         let counts = erase_profile_rows(&txn, t, id, &merged_ids).await?;
         spans.apply(&txn, t).await?;
         for erased in std::iter::once(id).chain(merged_ids.iter().copied()) {

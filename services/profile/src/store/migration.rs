@@ -19,6 +19,7 @@ impl MigratorTrait for Migrator {
             Box::new(M0008SurveyScores),
             Box::new(M0009PurchaseSquares),
             Box::new(M0010PurchaseSpans),
+            Box::new(M0011PurchaseTotals),
         ]
     }
 }
@@ -581,5 +582,43 @@ impl MigrationTrait for M0010PurchaseSpans {
         )
         .await?;
         super::spans::rebuild(m.get_connection()).await
+    }
+}
+
+/// The purchase roll-up (`store::purchase_totals`), filled from the purchase
+/// days as they are; run again (its record deleted), it fills it anew beside
+/// running replicas, as `m0010_purchase_spans` does.
+struct M0011PurchaseTotals;
+
+impl MigrationName for M0011PurchaseTotals {
+    fn name(&self) -> &str {
+        "m0011_purchase_totals"
+    }
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for M0011PurchaseTotals {
+    fn use_transaction(&self) -> Option<bool> {
+        Some(true)
+    }
+
+    async fn up(&self, m: &SchemaManager) -> Result<(), DbErr> {
+        m.create_table(
+            Table::create()
+                .table(Alias::new("purchase_totals"))
+                .if_not_exists()
+                .col(col("tenant_id").string_len(64))
+                .col(col("day").date())
+                .col(col("currency").string_len(3))
+                .col(col("purchases").big_integer())
+                .col(col("amount_micros").big_integer())
+                .col(col("amount_squares").double())
+                .primary_key(
+                    Index::create().col(Alias::new("tenant_id")).col(Alias::new("day")).col(Alias::new("currency")),
+                )
+                .to_owned(),
+        )
+        .await?;
+        super::purchase_totals::refill(m.get_connection()).await
     }
 }

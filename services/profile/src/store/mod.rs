@@ -25,6 +25,7 @@ pub mod merge;
 pub mod migration;
 pub mod profiles;
 pub mod purchase_sums;
+pub mod purchase_totals;
 pub mod scores;
 pub mod settings;
 pub mod spans;
