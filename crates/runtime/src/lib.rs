@@ -18,6 +18,7 @@ pub mod context;
 pub mod days;
 pub mod deadline;
 pub mod error;
+pub mod fresh_read;
 pub mod gdpr;
 pub mod identity;
 pub mod input;
