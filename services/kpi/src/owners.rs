@@ -7,8 +7,6 @@
 
 mod population;
 
-use std::sync::Arc;
-
 use chrono::NaiveDate;
 use cx_proto::journey::v1 as journey;
 use cx_proto::journey::v1::journey_internal_service_client::JourneyInternalServiceClient;
@@ -19,7 +17,6 @@ use cx_proto::survey::v1::survey_internal_service_client::SurveyInternalServiceC
 use cx_runtime::TenantId;
 use cx_runtime::days::{day_range, written};
 use cx_runtime::error::ServiceError;
-use cx_runtime::fresh_read::FreshReads;
 use cx_runtime::peers::{InternalPeer, internal_call_failed};
 use cx_runtime::stats::{Moments, NpsCounts};
 
@@ -44,9 +41,6 @@ pub struct Owners {
     profile: Option<InternalPeer>,
     journey: Option<InternalPeer>,
     segmentation: Option<InternalPeer>,
-    /// The generation reads, shared by the dashboard calls that arrive
-    /// together (per tenant).
-    generations: Arc<FreshReads<TenantId, String, tonic::Status>>,
 }
 
 /// The service that counts `metric`.
@@ -73,7 +67,7 @@ impl Owners {
         journey: Option<InternalPeer>,
         segmentation: Option<InternalPeer>,
     ) -> Self {
-        Self { survey, profile, journey, segmentation, generations: Arc::default() }
+        Self { survey, profile, journey, segmentation }
     }
 
     /// `metric`'s counts over days `first..=last` for `filter`.
@@ -339,18 +333,7 @@ impl Owners {
 
     /// The current generation of each owner's data ([`cx_runtime::cache::generation`]),
     /// as `service=generation` in a fixed order; one the deployment lacks has none.
-    /// Read after this call began, but shared with the calls of the tenant
-    /// that began with it ([`FreshReads`]): a write acknowledged before the
-    /// call is always seen, and at 16 calls in flight the owners are asked
-    /// about twice per read instead of 16 times.
     pub async fn generations(&self, t: &TenantId) -> Result<String, ServiceError> {
-        let (owners, tenant) = (self.clone(), t.clone());
-        let read = move || async move { owners.read_generations(&tenant).await.map_err(tonic::Status::from) };
-        let gone = || tonic::Status::internal("the data generations could not be read");
-        Ok(self.generations.get(t, read, gone).await?)
-    }
-
-    async fn read_generations(&self, t: &TenantId) -> Result<String, ServiceError> {
         let survey = async {
             let Some(peer) = &self.survey else { return Ok::<_, ServiceError>(String::new()) };
             let mut client = SurveyInternalServiceClient::new(peer.channel());

@@ -5,6 +5,14 @@
 //! write the cached answer is served (docs/DECISIONS.md, "Dashboard").
 //! Cases falling due change the overdue count with no write: an answer
 //! past its next due time is worked out again.
+//!
+//! Two things spare a warm call work without making it stale: the
+//! generations are read after the call arrives but shared with the calls of
+//! the tenant arriving with it (`cx_runtime::fresh_read`), and a key names
+//! its answer for good (it holds the generations), so this process keeps
+//! the answers it served last and skips Redis for them.
+
+use std::sync::Arc;
 
 use cx_proto::kpi::v1 as pb;
 use cx_runtime::TenantId;
@@ -14,12 +22,39 @@ use cx_runtime::cache::generation::GENERATION_TTL;
 use cx_runtime::error::ServiceError;
 use prost::Message;
 use sha2::{Digest, Sha256};
-use tonic::{Request, Response};
+use tonic::{Request, Response, Status};
 
 use super::{KpiApi, Reply};
 use crate::dashboard::{Span, Targets, compute};
 use crate::store::experiments::{self, MAX_EXPERIMENTS};
 use crate::store::targets::{self, MAX_TARGETS};
+
+/// Answers kept in this process, at most this many bytes encoded.
+const RECENT_BYTES: u64 = 16 << 20;
+
+/// The dashboards this process served last, by cache key: a key is only
+/// ever given one answer, so a hit is as fresh as Redis's.
+pub(super) type Recent = moka::sync::Cache<String, Arc<pb::GetDashboardResponse>>;
+
+pub(super) fn recent() -> Recent {
+    moka::sync::Cache::builder()
+        .max_capacity(RECENT_BYTES)
+        .weigher(|_, answer: &Arc<pb::GetDashboardResponse>| u32::try_from(answer.encoded_len()).unwrap_or(u32::MAX))
+        .time_to_live(GENERATION_TTL)
+        .build()
+}
+
+/// The generations of the owners' data and of this service's own, read
+/// after this call began (shared with the tenant's calls that began with it).
+async fn generations(api: &KpiApi, t: &TenantId) -> Result<String, ServiceError> {
+    let (owners, cache, tenant) = (api.owners.clone(), api.cache.clone(), t.clone());
+    let read = move || async move {
+        let (owned, own) = tokio::join!(owners.generations(&tenant), cache.generation(&tenant, crate::NAME));
+        Ok(format!("{},{}={own}", owned.map_err(Status::from)?, crate::NAME))
+    };
+    let gone = || Status::internal("the data generations could not be read");
+    Ok(api.generations.get(t, read, gone).await?)
+}
 
 /// The cache key of `span`'s dashboard under `generations`.
 fn key(t: &TenantId, span: &Span, generations: &str) -> CacheKey {
@@ -64,8 +99,12 @@ pub(super) async fn get_dashboard(
 ) -> Reply<pb::GetDashboardResponse> {
     let t = tenant(&request, Role::Reader)?;
     let span = Span::parse(request.get_ref(), chrono::Utc::now().date_naive())?;
-    let (owned, own) = tokio::join!(api.owners.generations(&t), api.cache.generation(&t, crate::NAME));
-    let key = key(&t, &span, &format!("{},{}={own}", owned?, crate::NAME));
+    let key = key(&t, &span, &generations(api, &t).await?);
+    if let Some(answer) = api.dashboards.get(key.as_str())
+        && !falls_due(&answer)
+    {
+        return Ok(Response::new(answer.as_ref().clone()));
+    }
     let cache = api.cache.with_ttl(GENERATION_TTL);
     let load = || async {
         crate::store::snapshots::known_tenant(&api.db, &t).await?;
@@ -83,5 +122,6 @@ pub(super) async fn get_dashboard(
         cache.invalidate(&key).await?;
         answer = decode(cache.get_or_load(&key, load).await?)?;
     }
+    api.dashboards.insert(key.as_str().to_owned(), Arc::new(answer.clone()));
     Ok(Response::new(answer))
 }

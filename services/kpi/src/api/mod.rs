@@ -13,9 +13,13 @@ mod targets;
 
 pub(crate) use kpi::{answer, previous, trend_answer, value};
 
+use std::sync::Arc;
+
 use cx_proto::kpi::v1 as pb;
 use cx_proto::kpi::v1::kpi_service_server::KpiService;
+use cx_runtime::TenantId;
 use cx_runtime::cache::Cache;
+use cx_runtime::fresh_read::FreshReads;
 use sea_orm::DatabaseConnection;
 use tonic::{Request, Response, Status};
 
@@ -28,11 +32,15 @@ pub struct KpiApi {
     owners: Owners,
     /// Dashboards, under the generations of the data they were worked from.
     cache: Cache,
+    /// The generation reads of dashboard calls, shared per tenant.
+    generations: Arc<FreshReads<TenantId, String, Status>>,
+    /// The dashboards this process served last, by cache key.
+    dashboards: dashboard::Recent,
 }
 
 impl KpiApi {
     pub fn new(db: DatabaseConnection, owners: Owners, cache: Cache) -> Self {
-        Self { db, owners, cache }
+        Self { db, owners, cache, generations: Arc::default(), dashboards: dashboard::recent() }
     }
 }
 
