@@ -129,8 +129,9 @@ pub async fn apply_activity(
     refresh_locked(txn, t, &current, today, &last_touch).await?;
     // Last, the roll-ups: their rows are shared by every buyer of the day, so
     // their locks are held for as short a time as the transaction allows.
-    spans.apply(txn, t).await?;
+    // Totals before spans, as an erasure takes them: one lock order.
     super::purchase_totals::add(txn, t, &super::purchase_totals::of(&records)).await?;
+    spans.apply(txn, t).await?;
     Ok(Some(customers))
 }
 
