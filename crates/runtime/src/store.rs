@@ -6,6 +6,8 @@
 //! [`scoped_delete`], which always filter on the caller's tenant; the
 //! unscoped sea-orm entry points are refused by clippy (see `clippy.toml`).
 
+pub mod bulk;
+
 use std::time::Duration;
 
 use sea_orm::sea_query::{Expr, ExprTrait};

@@ -3,7 +3,6 @@
 
 pub mod activity;
 pub mod analytics;
-pub mod bulk;
 pub mod entity;
 pub mod group;
 pub mod ingest;

@@ -19,11 +19,11 @@ use sea_orm::sea_query::ArrayType;
 use sea_orm::{ColumnTrait, Condition, ConnectionTrait, DbBackend, QueryFilter, QueryResult, Statement, Value};
 use uuid::Uuid;
 
-use super::bulk::{self, Kind};
 use super::entity::journey_instance;
 use super::{JourneyError, Result};
 use crate::domain::channel::Channel;
 use crate::domain::rollup::{self, Counters, Fact, Summary};
+use cx_runtime::store::bulk::{self, Kind};
 
 /// A map's touchpoint with its instance, as the roll-ups see it.
 #[derive(Clone, Debug, PartialEq)]
@@ -133,7 +133,7 @@ async fn refresh<C: ConnectionTrait>(
          first_day = excluded.first_day, touchpoints = excluded.touchpoints, scored = excluded.scored, \
          peak = excluded.peak, last = excluded.last, remembered = excluded.remembered, mean = excluded.mean, \
          gap = excluded.gap";
-    bulk::insert(conn, "journey_instances", INSTANCE_COLUMNS, rows, tail).await
+    Ok(bulk::insert(conn, "journey_instances", INSTANCE_COLUMNS, rows, tail).await?)
 }
 
 /// Records which steps the step-set counters of `sets` (map, steps) stand
@@ -152,7 +152,7 @@ async fn remember_step_sets<C: ConnectionTrait>(
             vec![t.as_str().into(), (*map).into(), rollup::step_set_label(steps).into(), keys.into()]
         })
         .collect();
-    bulk::insert(conn, "journey_step_sets", COLUMNS, rows, "ON CONFLICT DO NOTHING").await
+    Ok(bulk::insert(conn, "journey_step_sets", COLUMNS, rows, "ON CONFLICT DO NOTHING").await?)
 }
 
 /// The sets of steps the labels of `map`'s step-set counters stand for.
@@ -316,7 +316,7 @@ async fn write_counters<C: ConnectionTrait>(conn: &C, t: &TenantId, counters: &B
     }
     let tail = "ON CONFLICT (tenant_id, map_id, day, name, label) \
          DO UPDATE SET n = journey_rollups.n + excluded.n, x = journey_rollups.x + excluded.x";
-    bulk::insert(conn, "journey_rollups", columns, rows, tail).await
+    Ok(bulk::insert(conn, "journey_rollups", columns, rows, tail).await?)
 }
 
 /// The customers' touchpoints of maps, as the roll-ups see them.

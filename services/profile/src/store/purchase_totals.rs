@@ -9,14 +9,12 @@ use std::collections::BTreeMap;
 
 use chrono::NaiveDate;
 use cx_runtime::TenantId;
+use cx_runtime::store::bulk::{self, Kind};
 use cx_runtime::store::numbered;
 use sea_orm::{ConnectionTrait, DbErr, Value};
 use uuid::Uuid;
 
 use super::activity::{Activity, Spent, squares};
-
-/// Rows per upsert statement (six parameters each).
-const UPSERT_ROWS: usize = 1_000;
 
 /// What `records` add, per day and currency.
 pub fn of(records: &[Activity]) -> BTreeMap<(NaiveDate, &str), Spent> {
@@ -36,26 +34,29 @@ pub async fn add<C: ConnectionTrait>(
     t: &TenantId,
     totals: &BTreeMap<(NaiveDate, &str), Spent>,
 ) -> Result<(), DbErr> {
-    let rows: Vec<_> = totals.iter().collect();
-    for chunk in rows.chunks(UPSERT_ROWS) {
-        let mut values: Vec<Value> = Vec::with_capacity(chunk.len() * 6);
-        let mut tuples = Vec::with_capacity(chunk.len());
-        for ((day, currency), (purchases, micros, squares)) in chunk {
-            let at = values.len();
-            tuples.push(format!("(${}, ${}, ${}, ${}, ${}, ${})", at + 1, at + 2, at + 3, at + 4, at + 5, at + 6));
-            values.extend([
+    const KINDS: &[(&str, Kind)] = &[
+        ("tenant_id", Kind::Text),
+        ("day", Kind::Date),
+        ("currency", Kind::Text),
+        ("purchases", Kind::BigInt),
+        ("amount_micros", Kind::BigInt),
+        ("amount_squares", Kind::Double),
+    ];
+    let rows = totals
+        .iter()
+        .map(|((day, currency), (purchases, micros, squares))| {
+            let values: Vec<Value> = vec![
                 t.as_str().into(),
                 (*day).into(),
                 (*currency).into(),
                 (*purchases).into(),
                 (*micros).into(),
                 (*squares).into(),
-            ]);
-        }
-        let sql = format!("INSERT INTO purchase_totals ({COLUMNS}) VALUES {} {ADD}", tuples.join(", "));
-        conn.execute_raw(numbered(conn.get_database_backend(), &sql, values)).await?;
-    }
-    Ok(())
+            ];
+            values
+        })
+        .collect();
+    bulk::insert(conn, "purchase_totals", KINDS, rows, ADD).await
 }
 
 const COLUMNS: &str = "tenant_id, day, currency, purchases, amount_micros, amount_squares";

@@ -10,6 +10,7 @@ use std::collections::{BTreeMap, HashMap};
 
 use chrono::{DateTime, NaiveDate, Utc};
 use cx_runtime::TenantId;
+use cx_runtime::store::bulk::{self, Kind};
 use cx_runtime::store::{numbered, one_of, scoped};
 use sea_orm::{ColumnTrait, ConnectionTrait, DbErr, QueryFilter, QueryOrder, QuerySelect, Value};
 use uuid::Uuid;
@@ -23,8 +24,6 @@ pub type SpanCounts = BTreeMap<Span, i64>;
 
 /// Customers read per statement by the rebuild.
 const REBUILD_PAGE: u64 = 10_000;
-/// Rows per upsert statement (six parameters each).
-const UPSERT_ROWS: usize = 1_000;
 
 /// The spans of `customers`, added up, from their purchase days and creation
 /// as stored now.
@@ -99,32 +98,31 @@ impl SpansBefore {
 /// Adds `delta` to the roll-up, in key order: two transactions touching the
 /// same rows take their locks in the same order.
 async fn add<C: ConnectionTrait>(conn: &C, t: &TenantId, delta: &SpanCounts) -> std::result::Result<(), DbErr> {
-    let backend = conn.get_database_backend();
-    let rows: Vec<_> = delta.iter().collect();
-    for chunk in rows.chunks(UPSERT_ROWS) {
-        let mut values: Vec<Value> = Vec::with_capacity(chunk.len() * 6);
-        let mut tuples = Vec::with_capacity(chunk.len());
-        for (span, n) in chunk {
-            let at = values.len();
-            tuples.push(format!("(${}, ${}, ${}, ${}, ${}, ${})", at + 1, at + 2, at + 3, at + 4, at + 5, at + 6));
-            values.extend([
+    const COLUMNS: &[(&str, Kind)] = &[
+        ("tenant_id", Kind::Text),
+        ("kind", Kind::SmallInt),
+        ("from_day", Kind::Date),
+        ("until_day", Kind::Date),
+        ("next_day", Kind::Date),
+        ("customers", Kind::BigInt),
+    ];
+    let rows = delta
+        .iter()
+        .map(|(span, n)| {
+            let values: Vec<Value> = vec![
                 t.as_str().into(),
                 (span.kind as i16).into(),
                 span.from.into(),
                 span.until.into(),
                 span.next.into(),
-                (**n).into(),
-            ]);
-        }
-        let sql = format!(
-            "INSERT INTO purchase_spans (tenant_id, kind, from_day, until_day, next_day, customers) VALUES {} \
-             ON CONFLICT (tenant_id, kind, from_day, until_day, next_day) \
-             DO UPDATE SET customers = purchase_spans.customers + excluded.customers",
-            tuples.join(", ")
-        );
-        conn.execute_raw(numbered(backend, &sql, values)).await?;
-    }
-    Ok(())
+                (*n).into(),
+            ];
+            values
+        })
+        .collect();
+    let tail = "ON CONFLICT (tenant_id, kind, from_day, until_day, next_day) \
+         DO UPDATE SET customers = purchase_spans.customers + excluded.customers";
+    bulk::insert(conn, "purchase_spans", COLUMNS, rows, tail).await
 }
 
 /// Fills the roll-up anew from every tenant's purchase days, a page of

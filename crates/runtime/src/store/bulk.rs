@@ -1,12 +1,12 @@
 //! Many rows in one statement on either backend: `INSERT … SELECT FROM
 //! UNNEST(arrays)` on PostgreSQL (one parameter per column, so the statement
-//! plans once), multi-row `VALUES` in chunks on SQLite.
+//! plans once), multi-row `VALUES` in chunks on SQLite. Rows go in the order
+//! given, so writers that sort their rows take the rows' locks in one order.
 
-use cx_runtime::store::pg_array;
 use sea_orm::sea_query::ArrayType;
-use sea_orm::{ConnectionTrait, DbBackend, Statement, Value};
+use sea_orm::{ConnectionTrait, DbBackend, DbErr, Statement, Value};
 
-use super::Result;
+use super::pg_array;
 
 const SQLITE_ROWS_PER_STATEMENT: usize = 400;
 
@@ -15,9 +15,11 @@ const SQLITE_ROWS_PER_STATEMENT: usize = 400;
 pub enum Kind {
     Text,
     Uuid,
+    SmallInt,
     Int,
     BigInt,
     Double,
+    Date,
 }
 
 impl Kind {
@@ -25,9 +27,11 @@ impl Kind {
         match self {
             Self::Text => ("text", ArrayType::String),
             Self::Uuid => ("uuid", ArrayType::Uuid),
+            Self::SmallInt => ("int2", ArrayType::SmallInt),
             Self::Int => ("int4", ArrayType::Int),
             Self::BigInt => ("int8", ArrayType::BigInt),
             Self::Double => ("float8", ArrayType::Double),
+            Self::Date => ("date", ArrayType::ChronoDate),
         }
     }
 }
@@ -40,7 +44,7 @@ pub async fn insert<C: ConnectionTrait>(
     columns: &[(&str, Kind)],
     rows: Vec<Vec<Value>>,
     tail: &str,
-) -> Result<()> {
+) -> Result<(), DbErr> {
     if rows.is_empty() {
         return Ok(());
     }
