@@ -36,12 +36,13 @@ def only(*services: str) -> list[str]:
     return [arg for other in others for arg in ("--set", f"services.{other}.enabled=false")]
 
 
-# The renders the tests check: name -> extra `helm template` arguments.
+# The renders the tests check: name -> extra `helm template` arguments. Each
+# service also runs alone (`<service>-only`): what it reaches, and what it is
+# told is not deployed, must hold without any other.
 RENDERS = {
     "default": [],
     "ha": ["-f", str(CHART / "values-ha.yaml")],
-    "profile-only": only("profile"),
-    "journey-only": only("journey"),
+    **{f"{service}-only": only(service) for service in VALUES["services"]},
 }
 
 

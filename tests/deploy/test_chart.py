@@ -40,7 +40,8 @@ def normalised(rendered: str) -> str:
 
 
 def enabled_services(name: str) -> list[str]:
-    return {"profile-only": ["profile"], "journey-only": ["journey"]}.get(name, sorted(SERVICES))
+    """The services a render (conftest.RENDERS) runs."""
+    return [name.removesuffix("-only")] if name.endswith("-only") else sorted(SERVICES)
 
 
 def customer_data(service: str) -> bool:
@@ -492,3 +493,132 @@ def test_every_schema_property_is_described():
             walk(extra, f"{path}*.")
 
     walk(json.loads((CHART / "values.schema.json").read_text()), "")
+
+
+# --- details a platform team relies on -------------------------------------------
+
+
+def pod_annotations(*args: str) -> dict[str, dict]:
+    """Each service Deployment's pod annotations."""
+    deployments = of_kind(documents(template(*args)), "Deployment")
+    return {n: deployments[n]["spec"]["template"]["metadata"]["annotations"] for n in (f"cx-cx-suite-{s}" for s in SERVICES)}
+
+
+def test_pods_restart_when_the_secret_changes_and_only_then():
+    base = pod_annotations()["cx-cx-suite-journey"]["checksum/secret"]
+    # Generated keys are random per render but kept across upgrades: the
+    # checksum does not depend on them, so a plain re-render changes nothing.
+    assert pod_annotations()["cx-cx-suite-journey"]["checksum/secret"] == base
+    assert pod_annotations("--set", "config.log=debug")["cx-cx-suite-journey"]["checksum/secret"] == base
+    for setting in (
+        "auth.jwtSecret=" + "k" * 40,
+        "auth.serviceSecret=" + "s" * 40,
+        "postgresql.password=hunter22",
+        "externalRedis.url=rediss://cache.example:6380",
+    ):
+        changed = pod_annotations("--set", setting)
+        assert {a["checksum/secret"] for a in changed.values()} != {base}, setting
+        assert len({a["checksum/secret"] for a in changed.values()}) == 1, "every service restarts"
+    ha = pod_annotations(*RENDERS["ha"])["cx-cx-suite-journey"]["checksum/secret"]
+    other = pod_annotations(*RENDERS["ha"], "--set", "existingSecret=cx-other")["cx-cx-suite-journey"]["checksum/secret"]
+    assert ha != other, "pointing at another Secret restarts the pods"
+
+
+def test_every_service_runs_as_its_own_service_account():
+    docs = documents(
+        template(
+            "--set", "serviceAccount.annotations.team=cx",
+            "--set", "services.kpi.serviceAccount.annotations.eks\\.amazonaws\\.com/role-arn=arn:aws:iam::1:role/kpi",
+        )
+    )
+    accounts = of_kind(docs, "ServiceAccount")
+    assert set(accounts) == {f"cx-cx-suite-{s}" for s in SERVICES}
+    for service in SERVICES:
+        name = f"cx-cx-suite-{service}"
+        pod = of_kind(docs, "Deployment")[name]["spec"]["template"]["spec"]
+        assert pod["serviceAccountName"] == name
+        account = accounts[name]
+        assert account["automountServiceAccountToken"] is False
+        assert account["metadata"]["labels"]["app.kubernetes.io/component"] == service
+        expected = {"team": "cx"}
+        if service == "kpi":
+            expected["eks.amazonaws.com/role-arn"] = "arn:aws:iam::1:role/kpi"
+        assert account["metadata"]["annotations"] == expected
+    # Accounts made outside the chart: a shared one, or a service's own.
+    outside = documents(
+        template("--set", "serviceAccount.create=false", "--set", "serviceAccount.name=cx-shared",
+                 "--set", "services.survey.serviceAccount.name=cx-survey-own")
+    )
+    assert of_kind(outside, "ServiceAccount") == {}
+    names = {n: d["spec"]["template"]["spec"]["serviceAccountName"] for n, d in of_kind(outside, "Deployment").items() if "serviceAccountName" in d["spec"]["template"]["spec"]}
+    assert names == {**{f"cx-cx-suite-{s}": "cx-shared" for s in SERVICES}, "cx-cx-suite-survey": "cx-survey-own"}
+    default = documents(template("--set", "serviceAccount.create=false"))
+    assert {of_kind(default, "Deployment")[f"cx-cx-suite-{s}"]["spec"]["template"]["spec"]["serviceAccountName"] for s in SERVICES} == {"default"}
+
+
+@pytest.mark.parametrize(
+    "calls, message",
+    [
+        ("{profle}", 'services.journey.calls names "profle", which is not an entry of services (journey, kpi, profile, segmentation, survey)'),
+        ("{journey}", "services.journey.calls names the service itself"),
+    ],
+)
+def test_a_call_to_no_service_fails_the_render(calls, message):
+    # Silently dropped, a misspelt peer would lose journey its endpoint, its
+    # network rule and the touchpoints it offers that service.
+    out = helm("template", "cx", str(CHART), "--set", f"services.journey.calls={calls}", check=False)
+    assert out.returncode != 0
+    assert message in out.stderr
+    # Past the schema's bounds, the name is refused by the schema.
+    long = helm("template", "cx", str(CHART), "--set", f"services.journey.calls={{{'a' * 41}}}", check=False)
+    assert long.returncode != 0 and "values don't meet the specifications of the schema" in long.stderr
+
+
+def dns_rule(docs: list[dict], service: str = "journey") -> dict:
+    return of_kind(docs, "NetworkPolicy")[f"cx-cx-suite-{service}"]["spec"]["egress"][0]
+
+
+def test_dns_egress_follows_the_clusters_resolver():
+    kube_dns = {"namespaceSelector": {}, "podSelector": {"matchLabels": {"k8s-app": "kube-dns"}}}
+    assert dns_rule(documents(template())) == {
+        "ports": [{"port": 53, "protocol": "UDP"}, {"port": 53, "protocol": "TCP"}],
+        "to": [kube_dns],
+    }
+    # NodeLocal DNSCache answers on a link-local address beside kube-dns.
+    local = tempfile.NamedTemporaryFile("w", suffix=".yaml", delete=False)
+    local.write(json.dumps({"networkPolicy": {"dns": {"to": [kube_dns, {"ipBlock": {"cidr": "169.254.20.10/32"}}], "ports": [53]}}}))
+    local.close()
+    assert dns_rule(documents(template("-f", local.name)))["to"][1] == {"ipBlock": {"cidr": "169.254.20.10/32"}}
+    # OpenShift's DNS pods listen on 5353 in their own namespace.
+    openshift = documents(
+        template(
+            "--set", "networkPolicy.dns.to[0].namespaceSelector.matchLabels.kubernetes\\.io/metadata\\.name=openshift-dns",
+            "--set", "networkPolicy.dns.ports={5353}",
+        )
+    )
+    assert dns_rule(openshift) == {
+        "ports": [{"port": 5353, "protocol": "UDP"}, {"port": 5353, "protocol": "TCP"}],
+        "to": [{"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "openshift-dns"}}}],
+    }
+    # No peers: any resolver, on the given ports only.
+    anywhere = dns_rule(documents(template("--set-json", "networkPolicy.dns.to=[]")))
+    assert anywhere == {"ports": [{"port": 53, "protocol": "UDP"}, {"port": 53, "protocol": "TCP"}]}
+
+
+def test_topology_spread_honours_taints_and_spreads_each_rollout():
+    deployments = of_kind(documents(template(*RENDERS["ha"])), "Deployment")
+    for service in SERVICES:
+        pod = deployments[f"cx-cx-suite-{service}"]["spec"]["template"]["spec"]
+        assert len(pod["topologySpreadConstraints"]) == 2
+        for constraint in pod["topologySpreadConstraints"]:
+            # A tainted node the pods may not run on is no spread domain:
+            # otherwise its zero pods would hold DoNotSchedule at maxSkew.
+            assert constraint["nodeTaintsPolicy"] == "Honor"
+            assert constraint["matchLabelKeys"] == ["pod-template-hash"]
+    # What the user sets wins.
+    own = documents(template(*RENDERS["ha"], "--set", "topologySpreadConstraints[0].nodeTaintsPolicy=Ignore",
+                             "--set", "topologySpreadConstraints[0].maxSkew=2",
+                             "--set", "topologySpreadConstraints[0].topologyKey=kubernetes.io/hostname",
+                             "--set", "topologySpreadConstraints[0].whenUnsatisfiable=DoNotSchedule"))
+    first = of_kind(own, "Deployment")["cx-cx-suite-kpi"]["spec"]["template"]["spec"]["topologySpreadConstraints"][0]
+    assert first["nodeTaintsPolicy"] == "Ignore" and first["maxSkew"] == 2

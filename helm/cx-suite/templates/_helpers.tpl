@@ -55,12 +55,42 @@ app.kubernetes.io/component: {{ .name }}
 {{- end -}}
 {{- end -}}
 
+{{/* ServiceAccount of one service: (dict "root" $ "name" "profile"). */}}
 {{- define "cx.serviceAccountName" -}}
-{{- if .Values.serviceAccount.create -}}
-{{- default (include "cx.fullname" .) .Values.serviceAccount.name -}}
+{{- $own := (index .root.Values.services .name).serviceAccount | default dict -}}
+{{- if $own.name -}}
+{{- $own.name -}}
+{{- else if .root.Values.serviceAccount.create -}}
+{{- include "cx.componentName" . -}}
 {{- else -}}
-{{- default "default" .Values.serviceAccount.name -}}
+{{- default "default" .root.Values.serviceAccount.name -}}
 {{- end -}}
+{{- end -}}
+
+{{/* Fails the render when a service's `calls` names no entry of `services`
+     (or itself): a misspelt peer would silently lose its endpoint, its
+     network rule and the calls it carries. The schema cannot compare a value
+     with its sibling keys, so the chart does. */}}
+{{- define "cx.checkCalls" -}}
+{{- range $name, $svc := .Values.services -}}
+{{- range $peer := $svc.calls | default list -}}
+{{- if eq $peer $name -}}
+{{- fail (printf "services.%s.calls names the service itself" $name) -}}
+{{- end -}}
+{{- if not (hasKey $.Values.services $peer) -}}
+{{- fail (printf "services.%s.calls names %q, which is not an entry of services (%s)" $name $peer (keys $.Values.services | sortAlpha | join ", ")) -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
+
+{{/* Changes when the Secret's content changes, so pods restart on a new
+     key or URL: the given values (generated ones are kept across upgrades,
+     so they change nothing). A Secret made outside the chart
+     (existingSecret) is not read: restart with `kubectl rollout restart`. */}}
+{{- define "cx.secretChecksum" -}}
+{{- $v := .Values -}}
+{{- list $v.existingSecret $v.externalDatabase $v.externalRedis $v.auth $v.postgresql.password (include "cx.internalPostgres" .) (include "cx.internalRedis" .) | toJson | sha256sum -}}
 {{- end -}}
 
 {{- define "cx.secretName" -}}
