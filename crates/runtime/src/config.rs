@@ -95,11 +95,22 @@ pub struct JobArgs {
         value_parser = humantime::parse_duration
     )]
     pub load_settle: Duration,
+
+    /// How long a replica holds the lease of a job that runs on one replica
+    /// at a time (the sweep, segment refreshes, snapshots, …) without
+    /// renewing it: another replica takes such a job over within this time
+    /// of the holder's death. Renewed every third of it.
+    #[arg(long = "job-lease", env = "CX_JOB_LEASE", default_value = "30s", value_parser = humantime::parse_duration)]
+    pub lease_ttl: Duration,
 }
 
 impl Default for JobArgs {
     fn default() -> Self {
-        Self { sweep_interval: Duration::from_secs(3600), load_settle: Duration::from_secs(60) }
+        Self {
+            sweep_interval: Duration::from_secs(3600),
+            load_settle: Duration::from_secs(60),
+            lease_ttl: Duration::from_secs(30),
+        }
     }
 }
 

@@ -35,6 +35,10 @@ impl ServiceContext {
         if jobs.sweep_interval.is_zero() {
             return Err(ConfigError::new("CX_SWEEP_INTERVAL", "must be longer than zero"));
         }
+        // Renewed every third: shorter would renew in a busy loop.
+        if jobs.lease_ttl < std::time::Duration::from_secs(1) {
+            return Err(ConfigError::new("CX_JOB_LEASE", "must be at least 1s"));
+        }
         self.jobs = jobs;
         Ok(self)
     }

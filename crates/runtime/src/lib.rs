@@ -23,6 +23,7 @@ pub mod gdpr;
 pub mod identity;
 pub mod input;
 pub mod keyset;
+pub mod lease;
 pub mod long_poll;
 pub mod metrics;
 pub mod module;

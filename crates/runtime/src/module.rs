@@ -31,6 +31,7 @@ use crate::context::ServiceContext;
 use crate::gdpr::Participant;
 use crate::gdpr::export::Exporter;
 use crate::identity::InternalAuth;
+use crate::lease::Leases;
 use crate::outbox::Kind;
 use crate::outbox::dispatcher::{Dispatcher, DispatcherConfig, Expand};
 use crate::outbox::inbox::{Handlers, Inbox};
@@ -91,6 +92,7 @@ impl Parts {
             participant: None,
             dispatcher,
             jobs: Vec::new(),
+            leased_jobs: Vec::new(),
         }
     }
 }
@@ -132,7 +134,7 @@ impl<S> GrpcServer for S where
 }
 
 /// Background work: a future per call, ending soon after `stop` turns true.
-pub type Job = Arc<dyn Fn(tokio::sync::watch::Receiver<bool>) -> BoxFuture<'static, ()> + Send + Sync>;
+pub use crate::lease::Job;
 
 /// A service being put together; [`ModuleBuilder::build`] ends it.
 pub struct ModuleBuilder {
@@ -144,6 +146,7 @@ pub struct ModuleBuilder {
     participant: Option<Arc<dyn Participant>>,
     dispatcher: Dispatcher,
     jobs: Vec<Job>,
+    leased_jobs: Vec<(&'static str, Job)>,
 }
 
 impl ModuleBuilder {
@@ -196,7 +199,20 @@ impl ModuleBuilder {
         self
     }
 
-    /// Runs `job` in the background once the service is ready.
+    /// Runs `job` in the background once the service is ready, on one
+    /// replica of the deployment at a time: the holder of its lease
+    /// ([`crate::lease`]). For work every replica must do, see [`Self::job`].
+    pub fn leased_job(
+        mut self,
+        name: &'static str,
+        job: impl Fn(tokio::sync::watch::Receiver<bool>) -> BoxFuture<'static, ()> + Send + Sync + 'static,
+    ) -> Self {
+        self.leased_jobs.push((name, Arc::new(job)));
+        self
+    }
+
+    /// Runs `job` in the background once the service is ready, on every
+    /// replica: work that replicas share out among themselves (claims).
     pub fn job(
         mut self,
         job: impl Fn(tokio::sync::watch::Receiver<bool>) -> BoxFuture<'static, ()> + Send + Sync + 'static,
@@ -218,6 +234,7 @@ impl ModuleBuilder {
             );
         }
         let inbox = (!handlers.is_empty()).then(|| Inbox::new(self.parts.db.clone(), Arc::new(handlers)));
+        let leases = Leases::new(self.parts.db.clone(), crate::lease::this_process(), self.parts.ctx.jobs.lease_ttl);
         Arc::new(Module {
             name: self.parts.name,
             grpc_name: self.grpc_name.unwrap_or(self.parts.name),
@@ -230,6 +247,8 @@ impl ModuleBuilder {
             cache: self.parts.cache,
             dispatcher: self.dispatcher,
             jobs: self.jobs,
+            leased_jobs: self.leased_jobs,
+            leases,
         })
     }
 }
@@ -247,6 +266,8 @@ struct Module {
     cache: Cache,
     dispatcher: Dispatcher,
     jobs: Vec<Job>,
+    leased_jobs: Vec<(&'static str, Job)>,
+    leases: Leases,
 }
 
 #[async_trait]
@@ -284,6 +305,9 @@ impl ServiceModule for Module {
     fn background(&self, stop: tokio::sync::watch::Receiver<bool>) -> Vec<BoxFuture<'static, ()>> {
         let mut work: Vec<BoxFuture<'static, ()>> = vec![Box::pin(self.dispatcher.clone().run(stop.clone()))];
         work.extend(self.jobs.iter().map(|job| job(stop.clone())));
+        for (name, job) in &self.leased_jobs {
+            work.push(Box::pin(self.leases.clone().run(name, job.clone(), stop.clone())));
+        }
         work.extend(self.cache.keeper(stop));
         work
     }

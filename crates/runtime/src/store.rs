@@ -183,12 +183,13 @@ pub async fn open(args: &StoreArgs, service: &'static str) -> Result<DatabaseCon
 }
 
 /// The tables every service has, whatever its own migrator lists: the
-/// outbox and inbox, the cache epoch, merges and erasures.
+/// outbox and inbox, the cache epoch, merges and erasures, job leases.
 fn shared_migrations() -> Vec<Box<dyn sea_orm_migration::MigrationTrait>> {
     vec![
         Box::new(crate::outbox::migration::OutboxTables),
         Box::new(crate::cache::epoch::CacheEpochTable),
         Box::new(crate::gdpr::migration::GdprTables),
+        Box::new(crate::lease::LeaseTable),
     ]
 }
 

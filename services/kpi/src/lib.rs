@@ -69,6 +69,6 @@ pub async fn build(ctx: &ServiceContext) -> Result<Arc<dyn ServiceModule>, Confi
         .module::<Migrator>()
         .serve(KpiServiceServer::new(api))
         .participant(Arc::new(gdpr::KpiData))
-        .job(move |stop| Box::pin(snapshot::run(db.clone(), owners.clone(), stop)))
+        .leased_job("snapshots", move |stop| Box::pin(snapshot::run(db.clone(), owners.clone(), stop)))
         .build())
 }

@@ -63,7 +63,7 @@ pub async fn build(ctx: &ServiceContext) -> Result<Arc<dyn ServiceModule>, Confi
         .serve_internal(ProfileInternalServiceServer::new(internal))
         .inbox(|handlers| inbox::routes(handlers, received))
         .expand(&store::events::PROFILE_FACTS, expander)
-        .job(move |stop| Box::pin(sweep_loop(store.clone(), cache.clone(), interval, stop)))
+        .leased_job("lifecycle-sweep", move |stop| Box::pin(sweep_loop(store.clone(), cache.clone(), interval, stop)))
         .build())
 }
 /// Runs the lifecycle sweep at start and then every `interval` until `stop`.

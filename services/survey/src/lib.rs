@@ -72,6 +72,6 @@ pub async fn build(ctx: &ServiceContext) -> Result<Arc<dyn ServiceModule>, Confi
         .serve_internal(SurveyInternalServiceServer::new(internal))
         .inbox(|handlers| inbox::routes(handlers, parts_db, consents, cache))
         .participant(Arc::new(gdpr::SurveyData { feeds }))
-        .job(move |stop| Box::pin(expiry::run(db.clone(), stop)))
+        .leased_job("invitation-expiry", move |stop| Box::pin(expiry::run(db.clone(), stop)))
         .build())
 }
