@@ -23,6 +23,29 @@ pub struct StoreArgs {
     /// Largest number of pooled database connections per service (at least 2).
     #[arg(long, env = "CX_DB_MAX_CONNECTIONS", default_value_t = 16)]
     pub db_max_connections: u32,
+
+    /// How outbox dispatchers claim due rows on PostgreSQL: `global` (one
+    /// statement across tenants) or `per-tenant` (one statement per tenant
+    /// with due rows, each naming its tenant: for an outbox distributed by
+    /// tenant, e.g. with Citus). SQLite always claims globally.
+    #[arg(long, env = "CX_OUTBOX_CLAIM", value_enum, default_value_t = ClaimShape::Global)]
+    pub outbox_claim: ClaimShape,
+
+    /// How long the inbox remembers a delivered message's id, so that a
+    /// redelivery is recognised and not applied again: longer than any
+    /// sender retries (minutes) or an operator resends dead letters.
+    #[arg(long, env = "CX_INBOX_RETENTION", default_value = "30d", value_parser = humantime::parse_duration)]
+    pub inbox_retention: Duration,
+}
+
+/// How a dispatcher claims due outbox rows (docs/DECISIONS.md, Outbox).
+#[derive(clap::ValueEnum, Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum ClaimShape {
+    /// One statement over every tenant's due rows.
+    #[default]
+    Global,
+    /// The tenants with due rows first, then one statement per tenant.
+    PerTenant,
 }
 
 /// The shared cache.
@@ -197,6 +220,18 @@ pub enum DatabaseTarget {
 }
 
 impl StoreArgs {
+    /// SQLite files under `data_dir` with `pool` connections per service and
+    /// the other settings at their defaults.
+    pub fn embedded(data_dir: PathBuf, pool: u32) -> Self {
+        Self {
+            data_dir,
+            database_url: None,
+            db_max_connections: pool,
+            outbox_claim: ClaimShape::Global,
+            inbox_retention: Duration::from_secs(30 * 86_400),
+        }
+    }
+
     /// Whether this is the embedded default (SQLite files), the one
     /// configuration that may generate its own secrets.
     pub fn is_embedded(&self) -> bool {
@@ -286,11 +321,7 @@ mod tests {
     use super::*;
 
     fn store(url: Option<&str>) -> StoreArgs {
-        StoreArgs {
-            data_dir: PathBuf::from("/var/lib/cx"),
-            database_url: url.map(str::to_owned),
-            db_max_connections: 4,
-        }
+        StoreArgs { database_url: url.map(str::to_owned), ..StoreArgs::embedded(PathBuf::from("/var/lib/cx"), 4) }
     }
 
     #[test]

@@ -156,7 +156,7 @@ mod tests {
 
     fn context(peers: PeerArgs) -> ServiceContext {
         let dir = std::env::temp_dir().join(format!("cx-context-{}", uuid::Uuid::new_v4().simple()));
-        let store = StoreArgs { data_dir: dir, database_url: None, db_max_connections: 2 };
+        let store = StoreArgs::embedded(dir, 2);
         let auth = AuthArgs { jwt_secret: Some("user-secret-0123456789abcdef-0123".into()), ..AuthArgs::default() };
         let internal =
             ServiceAuthArgs { service_secret: Some("service-key-0123456789abcdef-0123".into()), ..Default::default() };

@@ -79,7 +79,7 @@ impl Parts {
     pub fn module<M: MigratorTrait + 'static>(self) -> ModuleBuilder {
         let dispatcher = Dispatcher::new(
             self.db.clone(),
-            DispatcherConfig::new(self.name),
+            DispatcherConfig { claim: self.ctx.store.outbox_claim, ..DispatcherConfig::new(self.name) },
             self.ctx.peers.destinations(),
             self.ctx.service_key.clone(),
         );
@@ -235,6 +235,12 @@ impl ModuleBuilder {
         }
         let inbox = (!handlers.is_empty()).then(|| Inbox::new(self.parts.db.clone(), Arc::new(handlers)));
         let leases = Leases::new(self.parts.db.clone(), crate::lease::this_process(), self.parts.ctx.jobs.lease_ttl);
+        let mut leased_jobs = self.leased_jobs;
+        if let Some(inbox) = &inbox {
+            let (inbox, retention) = (inbox.clone(), self.parts.ctx.store.inbox_retention);
+            let prune: Job = Arc::new(move |stop| Box::pin(inbox.clone().keep_pruned(retention, stop)));
+            leased_jobs.push(("inbox-prune", prune));
+        }
         Arc::new(Module {
             name: self.parts.name,
             grpc_name: self.grpc_name.unwrap_or(self.parts.name),
@@ -247,7 +253,7 @@ impl ModuleBuilder {
             cache: self.parts.cache,
             dispatcher: self.dispatcher,
             jobs: self.jobs,
-            leased_jobs: self.leased_jobs,
+            leased_jobs,
             leases,
         })
     }

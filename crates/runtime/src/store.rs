@@ -187,6 +187,7 @@ pub async fn open(args: &StoreArgs, service: &'static str) -> Result<DatabaseCon
 fn shared_migrations() -> Vec<Box<dyn sea_orm_migration::MigrationTrait>> {
     vec![
         Box::new(crate::outbox::migration::OutboxTables),
+        Box::new(crate::outbox::migration::OutboxIndexes),
         Box::new(crate::cache::epoch::CacheEpochTable),
         Box::new(crate::gdpr::migration::GdprTables),
         Box::new(crate::lease::LeaseTable),

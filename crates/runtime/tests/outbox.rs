@@ -13,14 +13,15 @@ use async_trait::async_trait;
 use cx_proto::outbox::v1::inbox_service_server::{InboxService, InboxServiceServer};
 use cx_proto::outbox::v1::{DeliverRequest, DeliverResponse};
 use cx_runtime::TenantId;
+use cx_runtime::config::ClaimShape;
 use cx_runtime::identity::InternalAuth;
 use cx_runtime::outbox::dispatcher::{Dispatcher, DispatcherConfig, RetryPolicy, messages};
 use cx_runtime::outbox::inbox::{AfterCommit, Inbox, InboxHandler};
-use cx_runtime::outbox::migration::OutboxTables;
+use cx_runtime::outbox::migration::{OutboxIndexes, OutboxTables};
 use cx_runtime::outbox::{DELIVERED, Kind, PENDING, Pending};
 use cx_runtime::server::ServiceModule;
 use cx_testkit::{Backend, RunningServer, TestDb, eventually, eventually_within};
-use sea_orm::{DatabaseConnection, DatabaseTransaction, DbErr};
+use sea_orm::{ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbBackend, DbErr, Statement};
 use sea_orm_migration::{MigrationTrait, MigratorTrait};
 use tonic::service::RoutesBuilder;
 use tonic::service::interceptor::InterceptedService;
@@ -40,7 +41,7 @@ async fn enqueue(
 struct Migrator;
 impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-        vec![Box::new(OutboxTables)]
+        vec![Box::new(OutboxTables), Box::new(OutboxIndexes)]
     }
 }
 
@@ -235,28 +236,119 @@ async fn a_dispatcher_killed_between_send_and_acknowledge_causes_a_redelivery_th
 
 #[tokio::test]
 async fn two_dispatchers_on_one_postgres_never_deliver_a_message_concurrently() {
+    never_concurrently(ClaimShape::Global).await;
+}
+
+#[tokio::test]
+async fn two_per_tenant_dispatchers_never_deliver_a_message_concurrently() {
+    never_concurrently(ClaimShape::PerTenant).await;
+}
+
+/// 300 messages of three tenants, two dispatchers claiming with `claim`.
+async fn never_concurrently(claim: ClaimShape) {
     let world = world(Recorder { work: Duration::from_millis(2), ..Default::default() }).await;
+    let tenants = ["acme", "globex", "initech"].map(|t| TenantId::parse(t).unwrap());
     for i in 0..300 {
-        enqueue(&world.sender, &world.tenant, "receiver", "test.echo", format!("m{i}").into_bytes()).await.unwrap();
+        let tenant = &tenants[i % 3];
+        enqueue(&world.sender, tenant, "receiver", "test.echo", format!("m{i}").into_bytes()).await.unwrap();
     }
     let (stop, stopped) = tokio::sync::watch::channel(false);
-    let one = tokio::spawn(world.dispatcher(Duration::from_secs(30)).await.run(stopped.clone()));
-    let two = tokio::spawn(world.dispatcher(Duration::from_secs(30)).await.run(stopped));
-    let all = |counts: &(usize, usize)| *counts == (0, 300);
-    eventually_within(Duration::from_secs(30), "all 300 delivered", || world.status_counts(), all).await;
+    let config = |c: &mut DispatcherConfig| (c.lease, c.claim) = (Duration::from_secs(30), claim);
+    let one = tokio::spawn(world.dispatcher_with(config).await.run(stopped.clone()));
+    let two = tokio::spawn(world.dispatcher_with(config).await.run(stopped));
+    let arrived = || async { world.watched.arrivals.lock().unwrap().len() };
+    eventually_within(Duration::from_secs(30), "all 300 delivered", arrived, |n| *n == 300).await;
     stop.send(true).unwrap();
     one.await.unwrap();
     two.await.unwrap();
 
-    assert_eq!(world.status_counts().await, (0, 300));
+    for tenant in &tenants {
+        let delivered = messages(&world.sender, tenant, DELIVERED).await.unwrap().len();
+        assert_eq!(delivered, 100, "{tenant}");
+    }
     assert_eq!(world.watched.overlaps.load(Ordering::SeqCst), 0, "no message was delivered by both at once");
-    let arrivals = world.watched.arrivals.lock().unwrap();
+    let arrivals = world.watched.arrivals.lock().unwrap().clone();
     assert_eq!(arrivals.len(), 300);
     assert!(arrivals.values().all(|n| *n == 1), "each message arrived exactly once");
     let mut applied = world.recorder.applied.lock().unwrap().clone();
     applied.sort();
     applied.dedup();
     assert_eq!(applied.len(), 300);
+
+    // The inbox remembers the 300 ids until they are past retention.
+    let now = cx_runtime::store::now();
+    assert_eq!(world.watched.inbox.prune(now - chrono::Duration::hours(1)).await.unwrap(), 0);
+    assert_eq!(world.watched.inbox.prune(now + chrono::Duration::seconds(1)).await.unwrap(), 300);
+}
+
+/// Rows of 4 tenants, 20 claimed at once per tenant: each tenant's share
+/// is 20 / 4 = 5; the three with 5 due rows take theirs, acme (100 due)
+/// the 5 left. Each tenant's oldest row comes first.
+#[tokio::test]
+async fn a_per_tenant_claim_shares_the_rows_out_among_tenants() {
+    let world = world(Recorder::default()).await;
+    let small = ["globex", "initech", "umbrella"].map(|t| TenantId::parse(t).unwrap());
+    for i in 0..100u8 {
+        enqueue(&world.sender, &world.tenant, "receiver", "test.bulk", vec![i]).await.unwrap();
+    }
+    for tenant in &small {
+        for i in 0..5u8 {
+            enqueue(&world.sender, tenant, "receiver", "test.bulk", vec![i]).await.unwrap();
+        }
+    }
+    let dispatcher = world.dispatcher_with(|c| c.claim = ClaimShape::PerTenant).await;
+    let claimed = dispatcher.claim().await.unwrap();
+    let mut per_tenant: HashMap<&str, Vec<u8>> = HashMap::new();
+    for m in &claimed {
+        per_tenant.entry(m.tenant_id.as_str()).or_default().push(m.payload[0]);
+    }
+    let expected: HashMap<&str, Vec<u8>> =
+        ["acme", "globex", "initech", "umbrella"].into_iter().map(|t| (t, vec![0, 1, 2, 3, 4])).collect();
+    assert_eq!(per_tenant, expected);
+    assert!(claimed[..4].iter().all(|m| m.payload == [0]), "each tenant's oldest first");
+    // Claimed rows are not claimed again; the 85 rows left are acme's.
+    let next = dispatcher.claim().await.unwrap();
+    assert_eq!(next.len(), 20);
+    assert!(next.iter().all(|m| m.tenant_id == "acme" && m.payload[0] >= 5));
+}
+
+/// With many delivered rows kept (200,000 here), the claim must not read them: the
+/// due rows are found through the partial index of pending rows.
+#[tokio::test]
+async fn the_claim_reads_pending_rows_through_their_own_index() {
+    let world = world(Recorder::default()).await;
+    for i in 0..10u8 {
+        enqueue(&world.sender, &world.tenant, "receiver", "test.bulk", vec![i]).await.unwrap();
+    }
+    let pg = |sql: &str| Statement::from_string(DbBackend::Postgres, sql.to_owned());
+    // 200,000 delivered rows of 50 tenants.
+    world
+        .sender
+        .execute_raw(pg("INSERT INTO outbox SELECT 't' || (n % 50), gen_random_uuid(), 'receiver', 'test.bulk', \
+             '\\x00', '', '', 'delivered', 1, now() - interval '1 hour', NULL, '', now() - interval '2 hours', \
+             now() - interval '1 hour' FROM generate_series(1, 200000) n"))
+        .await
+        .unwrap();
+    world.sender.execute_raw(pg("ANALYZE outbox")).await.unwrap();
+    let plan = |sql: &str| {
+        let sender = world.sender.clone();
+        let sql = format!("EXPLAIN {sql}");
+        async move {
+            let rows = sender.query_all_raw(Statement::from_string(DbBackend::Postgres, sql)).await.unwrap();
+            rows.iter().map(|r| r.try_get_by_index::<String>(0).unwrap()).collect::<Vec<_>>().join("\n")
+        }
+    };
+    let due = "SELECT tenant_id, id FROM outbox WHERE status = 'pending' AND next_attempt_at <= now()";
+    let shown = plan(due).await;
+    assert!(shown.contains("outbox_pending"), "{shown}");
+    let one = "SELECT id FROM outbox WHERE status = 'pending' AND next_attempt_at <= now() AND tenant_id = 'acme'";
+    let shown = plan(one).await;
+    assert!(shown.contains("outbox_pending"), "{shown}");
+    let prune = "DELETE FROM outbox WHERE status = 'delivered' AND delivered_at < now() - interval '1 day'";
+    let shown = plan(prune).await;
+    assert!(shown.contains("outbox_delivered"), "{shown}");
+    // And the claim still takes the 10 due rows.
+    assert_eq!(world.dispatcher(Duration::from_secs(30)).await.claim().await.unwrap().len(), 10);
 }
 
 /// Held 8 times, more than the 5 attempts a message has: a hold spends

@@ -188,7 +188,7 @@ pub fn temp_dir() -> PathBuf {
 }
 
 pub fn store_args(database_url: Option<String>, data_dir: PathBuf) -> StoreArgs {
-    StoreArgs { data_dir, database_url, db_max_connections: 8 }
+    StoreArgs { database_url, ..StoreArgs::embedded(data_dir, 8) }
 }
 
 /// A service context with the test secret and, optionally, Redis.

@@ -294,6 +294,35 @@ impl Inbox {
     pub fn new(db: DatabaseConnection, handler: Arc<dyn InboxHandler>) -> Self {
         Self { db, handler }
     }
+
+    /// Forgets the ids of messages received before `before`: a redelivery of
+    /// one of them would be applied again, so `before` lies further back
+    /// than any sender retries (`CX_INBOX_RETENTION`).
+    pub async fn prune(&self, before: chrono::DateTime<chrono::Utc>) -> Result<u64, sea_orm::DbErr> {
+        use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
+        let pruned = crate::outbox::entity::received::Entity::delete_many()
+            .filter(crate::outbox::entity::received::Column::ReceivedAt.lt(before))
+            .exec(&self.db)
+            .await?;
+        Ok(pruned.rows_affected)
+    }
+
+    /// Prunes the ids older than `retention` at start and then hourly,
+    /// until `stop` (a leased job: one replica does it).
+    pub async fn keep_pruned(self, retention: std::time::Duration, mut stop: tokio::sync::watch::Receiver<bool>) {
+        let retention = chrono::Duration::from_std(retention).unwrap_or(chrono::Duration::MAX);
+        while !*stop.borrow() {
+            match self.prune(crate::store::now() - retention).await {
+                Ok(0) => {}
+                Ok(pruned) => tracing::info!(pruned, "inbox ids past their retention forgotten"),
+                Err(err) => tracing::warn!(error = %err, "inbox not pruned; trying again"),
+            }
+            tokio::select! {
+                () = tokio::time::sleep(std::time::Duration::from_secs(3600)) => {}
+                _ = stop.changed() => {}
+            }
+        }
+    }
 }
 
 fn database(err: sea_orm::DbErr) -> Status {

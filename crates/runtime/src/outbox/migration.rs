@@ -66,3 +66,31 @@ impl MigrationTrait for OutboxTables {
         .await
     }
 }
+
+/// Indexes that stay small with millions of delivered rows: the claim reads
+/// `outbox_pending`, pending rows only (the backlog), by tenant then due
+/// time, which serves both claim shapes; pruning reads `outbox_delivered`.
+/// `outbox_due` indexed every row, delivered ones included, and is dropped.
+/// The inbox is pruned by `inbox_received`.
+pub struct OutboxIndexes;
+
+impl MigrationName for OutboxIndexes {
+    fn name(&self) -> &str {
+        "cx_outbox_v2"
+    }
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for OutboxIndexes {
+    async fn up(&self, m: &SchemaManager) -> Result<(), DbErr> {
+        let partial = |name: &str, columns: &[&str], status: &str| {
+            let mut index = crate::store::index(name, "outbox", columns);
+            index.and_where(Expr::col(Alias::new("status")).eq(status));
+            index
+        };
+        m.create_index(partial("outbox_pending", &["tenant_id", "next_attempt_at"], crate::outbox::PENDING)).await?;
+        m.create_index(partial("outbox_delivered", &["delivered_at"], crate::outbox::DELIVERED)).await?;
+        m.create_index(crate::store::index("inbox_received", "inbox", &["received_at"])).await?;
+        m.drop_index(Index::drop().name("outbox_due").table(Alias::new("outbox")).if_exists().to_owned()).await
+    }
+}

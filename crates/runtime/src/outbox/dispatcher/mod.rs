@@ -30,6 +30,7 @@ use tonic::transport::Channel;
 pub use self::delivery::{Content, Expand};
 pub use self::erasure::forget_mentions;
 pub use self::rows::{Claimed, all_messages, messages};
+use crate::config::ClaimShape;
 use crate::identity::ServiceKey;
 use crate::propagation::{ClientSide, ClientTraceLayer, Traced};
 
@@ -96,6 +97,8 @@ pub struct DispatcherConfig {
     /// How soon a message its receiver held (`inbox::hold`) is sent again;
     /// a hold spends no attempt.
     pub hold: Duration,
+    /// One claim statement across tenants, or one per tenant (PostgreSQL).
+    pub claim: ClaimShape,
 }
 
 impl DispatcherConfig {
@@ -116,6 +119,7 @@ impl DispatcherConfig {
                 cap: Duration::from_secs(30),
             },
             hold: Duration::from_secs(10),
+            claim: ClaimShape::Global,
         }
     }
 }

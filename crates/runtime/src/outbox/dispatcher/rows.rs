@@ -11,6 +11,7 @@ use uuid::Uuid;
 
 use super::Dispatcher;
 use crate::TenantId;
+use crate::config::ClaimShape;
 use crate::outbox::entity::message;
 use crate::outbox::{DEAD, DELIVERED};
 use crate::store::{now, scoped, scoped_update};
@@ -52,15 +53,34 @@ impl Claimed {
 // may just have claimed it (a row in the window's snapshot can be claimed
 // by then). Tenants already holding their share of the places
 // (`DispatcherConfig::tenant_places`) are left out of a claim.
+//
+// `{TENANT}` is empty in the global claim; the per-tenant claim
+// (`ClaimShape::PerTenant`) names the tenant in every part, so that on an
+// outbox distributed by tenant (Citus) each claim is routed to one shard,
+// where `FOR UPDATE SKIP LOCKED` and the window work as on one server. The
+// due rows are found through `outbox_pending` (tenant_id, next_attempt_at)
+// WHERE status = 'pending': its size is the backlog, whatever the number of
+// delivered rows kept.
 const CLAIM_POSTGRES: &str = "UPDATE outbox SET claimed_until = $1, attempts = attempts + 1 \
      WHERE (tenant_id, id) IN (SELECT tenant_id, id FROM outbox WHERE (tenant_id, id) IN ( \
        SELECT tenant_id, id FROM (SELECT tenant_id, id, next_attempt_at, row_number() OVER \
          (PARTITION BY tenant_id, destination, kind ORDER BY next_attempt_at) AS turn FROM outbox \
          WHERE status = 'pending' AND next_attempt_at <= $2 AND (claimed_until IS NULL OR claimed_until < $2) \
-         AND NOT (destination = ANY($4)) AND NOT (tenant_id = ANY($5))) due \
+         AND NOT (destination = ANY($4)) AND NOT (tenant_id = ANY($5)) {TENANT}) due \
        ORDER BY turn, random() LIMIT $3) \
-       AND status = 'pending' AND (claimed_until IS NULL OR claimed_until < $2) FOR UPDATE SKIP LOCKED) \
-     RETURNING tenant_id, id, destination, kind, payload, traceparent, tracestate, attempts, created_at";
+       AND status = 'pending' AND (claimed_until IS NULL OR claimed_until < $2) {TENANT} FOR UPDATE SKIP LOCKED) \
+     {TENANT} RETURNING tenant_id, id, destination, kind, payload, traceparent, tracestate, attempts, created_at";
+
+/// The tenant of a per-tenant claim, in each part of [`CLAIM_POSTGRES`].
+const ONE_TENANT: &str = "AND tenant_id = $6";
+
+// The tenants with due rows, and how many each, for a per-tenant claim: a
+// read across shards, without locks; tenants in random order so that a
+// claim of fewer rows than tenants does not favour any.
+const DUE_TENANTS_POSTGRES: &str = "SELECT tenant_id, count(*) AS due FROM outbox \
+     WHERE status = 'pending' AND next_attempt_at <= $1 AND (claimed_until IS NULL OR claimed_until < $1) \
+       AND NOT (destination = ANY($2)) AND NOT (tenant_id = ANY($3)) \
+     GROUP BY tenant_id ORDER BY random() LIMIT $4";
 
 const CLAIM_SQLITE: &str = "UPDATE outbox SET claimed_until = ?, attempts = attempts + 1 \
      WHERE (tenant_id, id) IN (SELECT tenant_id, id FROM (SELECT tenant_id, id, next_attempt_at, row_number() OVER \
@@ -90,10 +110,12 @@ impl Dispatcher {
         let backend = self.db.get_database_backend();
         let down = self.down(now);
         let statement = match backend {
+            DbBackend::Postgres if self.config.claim == ClaimShape::PerTenant => {
+                return self.claim_per_tenant(now, until, limit, &down, full).await;
+            }
             DbBackend::Postgres => {
-                let array = |values: Vec<String>| crate::store::pg_array(sea_orm::sea_query::ArrayType::String, values);
-                let values = [until.into(), now.into(), limit.into(), array(down), array(full.to_vec())];
-                Statement::from_sql_and_values(backend, CLAIM_POSTGRES, values)
+                let values = [until.into(), now.into(), limit.into(), strings(down), strings(full.to_vec())];
+                Statement::from_sql_and_values(backend, CLAIM_POSTGRES.replace("{TENANT}", ""), values)
             }
             _ => {
                 let not_in = |column: &str, n: usize| {
@@ -110,22 +132,35 @@ impl Dispatcher {
             }
         };
         let rows = self.db.query_all_raw(statement).await?;
-        let claimed: Vec<Claimed> = rows
+        Ok(in_turns(claimed_rows(&rows)?))
+    }
+
+    /// A claim of up to `limit` rows as one statement per tenant with due
+    /// rows, the rows shared out evenly: a tenant with fewer due rows than
+    /// its share leaves the rest to the others.
+    async fn claim_per_tenant(
+        &self,
+        now: DateTime<Utc>,
+        until: DateTime<Utc>,
+        limit: i64,
+        down: &[String],
+        full: &[String],
+    ) -> Result<Vec<Claimed>, DbErr> {
+        let backend = DbBackend::Postgres;
+        let values = [now.into(), strings(down.to_vec()), strings(full.to_vec()), limit.into()];
+        let due = self.db.query_all_raw(Statement::from_sql_and_values(backend, DUE_TENANTS_POSTGRES, values)).await?;
+        let mut due: Vec<(String, i64)> = due
             .iter()
-            .map(|row| {
-                Ok(Claimed {
-                    tenant_id: row.try_get("", "tenant_id")?,
-                    id: row.try_get("", "id")?,
-                    destination: row.try_get("", "destination")?,
-                    kind: row.try_get("", "kind")?,
-                    payload: row.try_get("", "payload")?,
-                    traceparent: row.try_get("", "traceparent")?,
-                    tracestate: row.try_get("", "tracestate")?,
-                    attempt: row.try_get("", "attempts")?,
-                    created_at: row.try_get("", "created_at")?,
-                })
-            })
+            .map(|row| Ok((row.try_get("", "tenant_id")?, row.try_get("", "due")?)))
             .collect::<Result<_, DbErr>>()?;
+        let sql = CLAIM_POSTGRES.replace("{TENANT}", ONE_TENANT);
+        let mut claimed = Vec::new();
+        for (tenant, share) in shares(&mut due, limit) {
+            let values =
+                [until.into(), now.into(), share.into(), strings(down.to_vec()), strings(full.to_vec()), tenant.into()];
+            let rows = self.db.query_all_raw(Statement::from_sql_and_values(backend, &sql, values)).await?;
+            claimed.extend(claimed_rows(&rows)?);
+        }
         Ok(in_turns(claimed))
     }
 
@@ -256,6 +291,47 @@ impl Dispatcher {
             Statement::from_sql_and_values(self.db.get_database_backend(), sql, [DELIVERED.into(), before.into()]);
         Ok(self.db.execute_raw(statement).await?.rows_affected())
     }
+}
+
+/// A PostgreSQL text array.
+fn strings(values: Vec<String>) -> sea_orm::Value {
+    crate::store::pg_array(sea_orm::sea_query::ArrayType::String, values)
+}
+
+/// Rows `limit` shared out among tenants with `due` rows each: evenly, a
+/// tenant with fewer due rows than its share taking only those.
+fn shares(due: &mut [(String, i64)], limit: i64) -> Vec<(String, i64)> {
+    due.sort_by_key(|(_, n)| *n);
+    let mut left = limit;
+    let mut out = Vec::with_capacity(due.len());
+    for (i, (tenant, n)) in due.iter().enumerate() {
+        let others = i64::try_from(due.len() - i).unwrap_or(i64::MAX);
+        let share = std::cmp::min(*n, left / others);
+        if share > 0 {
+            out.push((tenant.clone(), share));
+            left -= share;
+        }
+    }
+    out
+}
+
+/// The rows a claim returned.
+fn claimed_rows(rows: &[sea_orm::QueryResult]) -> Result<Vec<Claimed>, DbErr> {
+    rows.iter()
+        .map(|row| {
+            Ok(Claimed {
+                tenant_id: row.try_get("", "tenant_id")?,
+                id: row.try_get("", "id")?,
+                destination: row.try_get("", "destination")?,
+                kind: row.try_get("", "kind")?,
+                payload: row.try_get("", "payload")?,
+                traceparent: row.try_get("", "traceparent")?,
+                tracestate: row.try_get("", "tracestate")?,
+                attempt: row.try_get("", "attempts")?,
+                created_at: row.try_get("", "created_at")?,
+            })
+        })
+        .collect()
 }
 
 /// `claimed` in the order the claim took them (RETURNING keeps none): the
