@@ -138,6 +138,10 @@ impl Leases {
                 Ok(false) => {}
                 Err(err) => tracing::warn!(job, error = %err, "job lease not taken; trying again"),
             }
+            // `while_held` may have seen the stop already: `changed` would not.
+            if *stop.borrow() {
+                break;
+            }
             tokio::select! {
                 () = tokio::time::sleep(every) => {}
                 _ = stop.changed() => {}
