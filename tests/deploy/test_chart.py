@@ -265,7 +265,7 @@ def test_services_find_each_other_and_name_themselves_in_traces(render):
         assert env["K8S_POD_NAME"] == {"fieldRef": {"fieldPath": "metadata.name"}}
         endpoints = {k: v for k, v in env.items() if k.startswith("CX_") and k.endswith("_ENDPOINT")}
         called = calls_of(service)
-        assert endpoints == {f"CX_{p.upper()}_ENDPOINT": f"http://cx-cx-suite-{p}:{GRPC_PORT}" for p in called & set(enabled)}
+        assert endpoints == {f"CX_{p.upper()}_ENDPOINT": f"http://cx-cx-suite-{p}-peers:{GRPC_PORT}" for p in called & set(enabled)}
         # A service refuses to start without the endpoint of one it owes
         # messages to (profile: customer-data services; journey: those taking
         # touchpoints) unless told it is not deployed (docs/CONFIGURATION.md).
@@ -304,10 +304,10 @@ def test_a_new_customer_data_service_is_one_entry_and_called_by_profile(tmp_path
     render = with_service(tmp_path, entry, *only("profile", "journey"))
     deployments, policies = render["Deployment"], render["NetworkPolicy"]
     profile = env_of(deployments["cx-cx-suite-profile"])
-    assert profile["CX_TICKETS_ENDPOINT"] == f"http://cx-cx-suite-tickets:{GRPC_PORT}"
-    assert profile["CX_JOURNEY_ENDPOINT"] == f"http://cx-cx-suite-journey:{GRPC_PORT}"
+    assert profile["CX_TICKETS_ENDPOINT"] == f"http://cx-cx-suite-tickets-peers:{GRPC_PORT}"
+    assert profile["CX_JOURNEY_ENDPOINT"] == f"http://cx-cx-suite-journey-peers:{GRPC_PORT}"
     assert profile.get("CX_NOT_DEPLOYED") == not_deployed(but=["journey"])
-    assert env_of(deployments["cx-cx-suite-tickets"])["CX_PROFILE_ENDPOINT"] == f"http://cx-cx-suite-profile:{GRPC_PORT}"
+    assert env_of(deployments["cx-cx-suite-tickets"])["CX_PROFILE_ENDPOINT"] == f"http://cx-cx-suite-profile-peers:{GRPC_PORT}"
     # Only profile asks it: journey neither calls it nor is called by it.
     assert "CX_TICKETS_ENDPOINT" not in env_of(deployments["cx-cx-suite-journey"])
     assert reached(policies["cx-cx-suite-profile"]) == {"postgresql", "redis", "journey", "tickets"}
@@ -622,3 +622,33 @@ def test_topology_spread_honours_taints_and_spreads_each_rollout():
                              "--set", "topologySpreadConstraints[0].whenUnsatisfiable=DoNotSchedule"))
     first = of_kind(own, "Deployment")["cx-cx-suite-kpi"]["spec"]["template"]["spec"]["topologySpreadConstraints"][0]
     assert first["nodeTaintsPolicy"] == "Ignore" and first["maxSkew"] == 2
+
+
+def test_services_call_each_others_ready_pods_through_a_headless_service():
+    docs = documents(template())
+    services = of_kind(docs, "Service")
+    for service in SERVICES:
+        own, peers = services[f"cx-cx-suite-{service}"], services[f"cx-cx-suite-{service}-peers"]
+        # Clients keep the ClusterIP; services resolve the pods themselves.
+        assert "clusterIP" not in own["spec"]
+        assert peers["spec"]["clusterIP"] == "None"
+        assert peers["spec"]["selector"] == own["spec"]["selector"]
+        assert not peers["spec"].get("publishNotReadyAddresses"), "only ready pods are called"
+        assert peers["spec"]["ports"] == [{"name": "grpc", "port": GRPC_PORT, "targetPort": "grpc", "protocol": "TCP", "appProtocol": "grpc"}]
+    (config,) = of_kind(docs, "ConfigMap").values()
+    assert (config["data"]["CX_PEER_REFRESH"], config["data"]["CX_SHUTDOWN_DELAY"]) == ("5s", "20s")
+
+
+@pytest.mark.parametrize(
+    "delay, grace, seconds",
+    [("20s", "20s", 45), ("1m30s", "500ms", 96), ("0s", "1h", 3605)],
+)
+def test_a_stopping_pod_has_time_to_keep_serving_then_drain(delay, grace, seconds):
+    docs = documents(template("--set", f"config.shutdownDelay={delay}", "--set", f"config.shutdownGrace={grace}"))
+    for service in SERVICES:
+        pod = of_kind(docs, "Deployment")[f"cx-cx-suite-{service}"]["spec"]["template"]["spec"]
+        # The delay, the grace, then 5 s before the kubelet kills the process.
+        assert pod["terminationGracePeriodSeconds"] == seconds
+        (main,) = pod["containers"]
+        # Readiness fails within 6 s of NOT_SERVING, well inside the delay.
+        assert main["readinessProbe"]["periodSeconds"] * main["readinessProbe"]["failureThreshold"] == 6

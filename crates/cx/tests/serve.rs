@@ -55,3 +55,44 @@ async fn sigterm_lets_in_flight_calls_finish_then_exits_zero() {
     let exit = cx_testkit::eventually("cx exits", || std::future::ready(cx.try_wait()), Option::is_some).await;
     assert_eq!(exit.map(|s| s.code()), Some(Some(0)), "cx exits cleanly after draining");
 }
+
+/// With CX_SHUTDOWN_DELAY, a stopping process says NOT_SERVING at once but
+/// goes on answering calls for the delay, so callers have time to move away;
+/// only then does it stop accepting and exit.
+#[tokio::test]
+async fn sigterm_keeps_serving_not_ready_for_the_shutdown_delay() {
+    let db = TestDb::create().await.unwrap();
+    let cx = CxProcess::serve(
+        env!("CARGO_BIN_EXE_cx"),
+        "profile",
+        free_port(),
+        &[
+            ("CX_DATABASE_URL", &db.url),
+            ("CX_NOT_DEPLOYED", "journey,survey,segmentation,kpi"),
+            ("CX_SHUTDOWN_DELAY", "2s"),
+        ],
+    );
+    cx.wait_serving().await;
+    let mut client = ProfileServiceClient::connect(cx.addr.clone()).await.unwrap();
+    let writer = cx_testkit::token(&unique_tenant("delay"), Role::Writer);
+    let resolve = |value: &str| pb::ResolveProfileRequest {
+        identity: Some(pb::Identity { kind: pb::IdentityKind::Email as i32, value: value.into() }),
+        create_if_missing: true,
+    };
+    let signalled = std::time::Instant::now();
+    cx.signal("TERM");
+    let health = || {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_cx")).args(["health", "--addr", &cx.addr]).output();
+        std::future::ready(out.unwrap().status.success())
+    };
+    cx_testkit::eventually_within(Duration::from_secs(1), "health says NOT_SERVING", health, |ok| !ok).await;
+    // Still answering, on the open connection and on a new one.
+    client.resolve_profile(authed(resolve("during@example.com"), &writer)).await.unwrap();
+    let mut fresh = ProfileServiceClient::connect(cx.addr.clone()).await.unwrap();
+    fresh.resolve_profile(authed(resolve("fresh@example.com"), &writer)).await.unwrap();
+    assert!(signalled.elapsed() < Duration::from_millis(1800), "the calls were made within the delay");
+    // Then it stops accepting: new connections are refused.
+    let refused = || std::future::ready(std::net::TcpStream::connect(("127.0.0.1", cx.port())).is_err());
+    cx_testkit::eventually_within(Duration::from_secs(10), "the port closes after the delay", refused, |r| *r).await;
+    assert!(signalled.elapsed() >= Duration::from_secs(2), "not before the delay");
+}

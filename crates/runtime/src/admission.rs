@@ -91,7 +91,10 @@ where
         }
         if !self.layer.readiness.is_ready() {
             let status = Status::unavailable("service is starting or stopping, retry later");
-            return Box::pin(async move { Ok(status.into_http()) });
+            let mut response = status.into_http();
+            // Nothing was served: a CX client may send it again at once.
+            response.headers_mut().insert(crate::retry::NOT_SERVED, http::HeaderValue::from_static("1"));
+            return Box::pin(async move { Ok(response) });
         }
         let Ok(permit) = self.layer.permits.clone().try_acquire_owned() else {
             let status = Status::resource_exhausted(format!(

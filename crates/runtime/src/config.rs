@@ -167,6 +167,13 @@ pub struct ServerArgs {
     #[arg(long, env = "CX_STREAM_IDLE_TIMEOUT", default_value = "60s", value_parser = humantime::parse_duration)]
     pub stream_idle_timeout: Duration,
 
+    /// On SIGTERM/SIGINT, how long the server keeps serving while its health
+    /// says NOT_SERVING, before it stops accepting calls: the time load
+    /// balancers and peers need to stop sending it calls (readiness probe
+    /// failures, endpoint and DNS updates). 0 outside a cluster.
+    #[arg(long, env = "CX_SHUTDOWN_DELAY", default_value = "0s", value_parser = humantime::parse_duration)]
+    pub shutdown_delay: Duration,
+
     /// On SIGTERM/SIGINT, how long in-flight calls may take to finish.
     #[arg(long, env = "CX_SHUTDOWN_GRACE", default_value = "20s", value_parser = humantime::parse_duration)]
     pub shutdown_grace: Duration,

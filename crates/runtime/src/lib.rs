@@ -8,6 +8,7 @@
 pub mod admission;
 pub mod attributes;
 pub mod auth;
+pub mod balance;
 pub mod cache;
 pub mod channel;
 pub mod coded;
@@ -34,6 +35,7 @@ pub mod peers;
 pub mod population;
 pub mod propagation;
 pub mod registry;
+pub mod retry;
 pub mod secrets;
 pub mod server;
 pub mod stats;

@@ -11,7 +11,10 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
 
-use tonic::transport::{Channel, Endpoint};
+use tonic::transport::Endpoint;
+
+use crate::balance::{Balanced, Resolve, SystemResolver};
+use crate::retry::Retrying;
 
 use crate::config::ConfigError;
 use crate::propagation::{ClientSide, ClientTraceLayer, Traced};
@@ -32,6 +35,11 @@ pub struct PeerArgs {
     /// erasures without it or never complete them.
     #[arg(long = "not-deployed", env = "CX_NOT_DEPLOYED", value_delimiter = ',')]
     pub not_deployed: Vec<String>,
+
+    /// How often a peer's host name is resolved again: calls spread over
+    /// every address it has (the ready pods behind a headless Service).
+    #[arg(long = "peer-refresh", env = "CX_PEER_REFRESH", default_value = "5s", value_parser = humantime::parse_duration)]
+    pub refresh: Option<Duration>,
 }
 
 fn parse_peer(raw: &str) -> Result<(String, String), String> {
@@ -63,15 +71,16 @@ impl PeerArgs {
     }
 }
 
-/// A traced client channel.
-pub type PeerChannel = Traced<Channel, ClientSide>;
+/// A traced client channel over every replica of a peer, sending again the
+/// calls that no replica served ([`crate::retry`]).
+pub type PeerChannel = Traced<Retrying<Balanced>, ClientSide>;
 
 /// The peers this process can call, by service name. Channels connect
 /// lazily and reconnect by themselves, so a peer that is down at start (or
 /// restarts) is reached when it comes back.
 #[derive(Clone, Debug, Default)]
 pub struct Peers {
-    channels: Arc<BTreeMap<&'static str, (String, Channel)>>,
+    channels: Arc<BTreeMap<&'static str, (String, Balanced)>>,
     /// Services the deployment says it does not run.
     absent: Arc<Vec<&'static str>>,
 }
@@ -85,6 +94,18 @@ impl Peers {
         registry: &Registry,
         local: Option<(SocketAddr, &[&str])>,
     ) -> Result<Self, ConfigError> {
+        Self::resolve_with(args, registry, local, Arc::new(SystemResolver))
+    }
+
+    /// [`Peers::resolve`], host names resolved by `resolver`.
+    pub fn resolve_with(
+        args: &PeerArgs,
+        registry: &Registry,
+        local: Option<(SocketAddr, &[&str])>,
+        resolver: Arc<dyn Resolve>,
+    ) -> Result<Self, ConfigError> {
+        let refresh = args.refresh.unwrap_or(DEFAULT_REFRESH).max(Duration::from_millis(10));
+        let connect = |url: &str, setting| connect(url, setting, resolver.clone(), refresh);
         let known = |setting: &'static str, name: &str| {
             registry.get(name.trim()).ok_or_else(|| {
                 let names: Vec<_> = registry.names().collect();
@@ -115,14 +136,14 @@ impl Peers {
         Ok(Self { channels: Arc::new(channels), absent: Arc::new(absent) })
     }
 
-    /// The raw channel to `service`, when it is configured.
-    pub fn channel(&self, service: &str) -> Option<Channel> {
+    /// The channel to `service` over its replicas, when it is configured.
+    pub fn channel(&self, service: &str) -> Option<Balanced> {
         self.channels.get(service).map(|(_, channel)| channel.clone())
     }
 
     /// The channels of every configured peer, by name: where an outbox
-    /// dispatcher delivers.
-    pub fn destinations(&self) -> std::collections::HashMap<String, Channel> {
+    /// dispatcher delivers (it retries by itself).
+    pub fn destinations(&self) -> std::collections::HashMap<String, Balanced> {
         self.channels.iter().map(|(name, (_, channel))| ((*name).to_owned(), channel.clone())).collect()
     }
 
@@ -134,7 +155,7 @@ impl Peers {
     /// A channel to `service` whose calls are client spans carrying the
     /// trace context.
     pub fn traced(&self, service: &str) -> Option<PeerChannel> {
-        self.channel(service).map(|c| tower::Layer::layer(&ClientTraceLayer::default(), c))
+        self.channel(service).map(|c| tower::Layer::layer(&ClientTraceLayer::default(), Retrying::new(c)))
     }
 
     /// Configured peers and their URLs.
@@ -203,21 +224,31 @@ pub fn internal_call_failed(peer: &str, doing: &str, status: &tonic::Status) -> 
     }
 }
 
-/// A lazily connecting channel to `url`; `setting` names it in errors.
-fn connect(url: &str, setting: String) -> Result<(String, Channel), ConfigError> {
+/// How often peers' names are resolved again by default.
+const DEFAULT_REFRESH: Duration = Duration::from_secs(5);
+
+/// Lazily connecting channels to every address of `url`'s host; `setting`
+/// names it in errors.
+fn connect(
+    url: &str,
+    setting: String,
+    resolver: Arc<dyn Resolve>,
+    refresh: Duration,
+) -> Result<(String, Balanced), ConfigError> {
     let url = url.trim().to_owned();
     if !(url.starts_with("http://") || url.starts_with("https://")) {
         return Err(ConfigError::new(setting, "expected an http:// or https:// URL"));
     }
     let endpoint = Endpoint::from_shared(url.clone())
         .map_err(|e| ConfigError::new(setting, format!("not a valid endpoint URL: {e}")))?;
-    let channel = endpoint
-        .tcp_nodelay(true)
-        .connect_timeout(Duration::from_secs(2))
-        .http2_keep_alive_interval(Duration::from_secs(30))
-        .keep_alive_while_idle(true)
-        .connect_lazy();
-    Ok((url, channel))
+    let configure = |endpoint: Endpoint| {
+        endpoint
+            .tcp_nodelay(true)
+            .connect_timeout(Duration::from_secs(2))
+            .http2_keep_alive_interval(Duration::from_secs(30))
+            .keep_alive_while_idle(true)
+    };
+    Ok((url, Balanced::new(endpoint, resolver, refresh, configure)))
 }
 
 /// A wildcard listen address is called on the loopback of its family.

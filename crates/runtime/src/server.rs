@@ -212,14 +212,25 @@ pub async fn serve(
         }
     }
 
-    // Tell load balancers first, then stop accepting and drain; background
-    // work finishes its round meanwhile.
-    let _ = stop_background.send(true);
-    readiness.set(false);
+    // Tell load balancers first and keep serving while they stop sending
+    // calls here; then stop accepting and drain. Background work finishes
+    // its round meanwhile.
     reporter.set_service_status("", ServingStatus::NotServing).await;
     for module in &modules {
         reporter.set_service_status(module.grpc_name(), ServingStatus::NotServing).await;
     }
+    if !args.shutdown_delay.is_zero() {
+        tracing::info!(delay = ?args.shutdown_delay, "not serving: still answering while callers move away");
+        tokio::select! {
+            () = tokio::time::sleep(args.shutdown_delay) => {}
+            finished = &mut server => {
+                startup.abort();
+                return finished?.map_err(Into::into);
+            }
+        }
+    }
+    let _ = stop_background.send(true);
+    readiness.set(false);
     let _ = stop_tx.send(());
     let drained = tokio::time::timeout(args.shutdown_grace, async {
         let served = (&mut server).await;

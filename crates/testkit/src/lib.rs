@@ -221,6 +221,7 @@ pub fn server_args() -> ServerArgs {
         max_connections: 4096,
         handshake_timeout: Duration::from_secs(10),
         stream_idle_timeout: Duration::from_secs(60),
+        shutdown_delay: Duration::ZERO,
         shutdown_grace: Duration::from_secs(10),
         metrics_listen: None,
     }

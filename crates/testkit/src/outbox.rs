@@ -11,6 +11,11 @@ use sea_orm::{ConnectionTrait, DatabaseConnection};
 /// first, so each call sees every row still pending.
 pub async fn claim_pending(db: &DatabaseConnection, service: &'static str, tenant: &str) -> Vec<Claimed> {
     db.execute_unprepared("UPDATE outbox SET claimed_until = NULL").await.unwrap();
-    let dispatcher = Dispatcher::new(db.clone(), DispatcherConfig::new(service), HashMap::new(), crate::service_key());
+    let dispatcher = Dispatcher::new(
+        db.clone(),
+        DispatcherConfig::new(service),
+        HashMap::<String, cx_runtime::balance::Balanced>::new(),
+        crate::service_key(),
+    );
     dispatcher.claim().await.unwrap().into_iter().filter(|row| row.tenant_id == tenant).collect()
 }

@@ -204,7 +204,7 @@ seccompProfile:
 {{- $callee := index $root.Values.services $peer | default dict }}
 {{- if $callee.enabled }}
 - name: {{ printf "CX_%s_ENDPOINT" (upper $peer) }}
-  value: {{ printf "http://%s:%v" (include "cx.componentName" (dict "root" $root "name" $peer)) $root.Values.grpcPort | quote }}
+  value: {{ printf "http://%s-peers:%v" (include "cx.componentName" (dict "root" $root "name" $peer)) $root.Values.grpcPort | quote }}
 {{- end }}
 {{- end }}
 {{- with include "cx.notDeployed" . }}
@@ -236,4 +236,14 @@ seccompProfile:
 {{- $attrs = append $attrs (printf "%s=%v" $key $value) -}}
 {{- end -}}
 {{- join "," $attrs -}}
+{{- end -}}
+
+{{/* Whole seconds of a Go duration ("1m30s", "500ms"), rounded up. */}}
+{{- define "cx.seconds" -}}
+{{- $units := dict "ns" 0.000000001 "us" 0.000001 "ms" 0.001 "s" 1.0 "m" 60.0 "h" 3600.0 "d" 86400.0 -}}
+{{- $total := 0.0 -}}
+{{- range regexFindAll "[0-9]+(ns|us|ms|s|m|h|d)" . -1 -}}
+{{- $total = addf $total (mulf (regexFind "^[0-9]+" . | float64) (get $units (regexReplaceAll "^[0-9]+" . ""))) -}}
+{{- end -}}
+{{- ceil $total | int -}}
 {{- end -}}

@@ -96,6 +96,7 @@ async fn facts_stored_before_segmentation_are_loaded_and_touchpoints_during_the_
     let without = PeerArgs {
         peers: cluster.peers.peers.iter().filter(|(name, _)| name != "segmentation").cloned().collect(),
         not_deployed: vec!["segmentation".into()],
+        ..PeerArgs::default()
     };
     let alone = cluster.context_with(redis.clone(), &without);
     let segmentation_addr = cluster.stop("segmentation").await;

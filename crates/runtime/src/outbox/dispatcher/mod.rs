@@ -25,11 +25,11 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use cx_proto::outbox::v1::inbox_service_client::InboxServiceClient;
 use sea_orm::DatabaseConnection;
-use tonic::transport::Channel;
 
 pub use self::delivery::{Content, Expand};
 pub use self::erasure::forget_mentions;
 pub use self::rows::{Claimed, all_messages, messages};
+use crate::balance::Balanced;
 use crate::config::ClaimShape;
 use crate::identity::ServiceKey;
 use crate::propagation::{ClientSide, ClientTraceLayer, Traced};
@@ -124,7 +124,7 @@ impl DispatcherConfig {
     }
 }
 
-type InboxClient = InboxServiceClient<Traced<Channel, ClientSide>>;
+type InboxClient = InboxServiceClient<Traced<Balanced, ClientSide>>;
 
 #[derive(Clone, Debug)]
 pub struct Dispatcher {
@@ -149,13 +149,13 @@ impl Dispatcher {
     pub fn new(
         db: DatabaseConnection,
         config: DispatcherConfig,
-        destinations: HashMap<String, Channel>,
+        destinations: HashMap<String, impl Into<Balanced>>,
         key: ServiceKey,
     ) -> Self {
         let destinations = destinations
             .into_iter()
             .map(|(name, channel)| {
-                let traced = tower::Layer::layer(&ClientTraceLayer::default(), channel);
+                let traced = tower::Layer::layer(&ClientTraceLayer::default(), channel.into());
                 (name, InboxServiceClient::new(traced))
             })
             .collect();
@@ -210,8 +210,12 @@ mod tests {
     async fn heavy_deliveries_are_claimed_a_row_a_free_place_and_light_ones_by_the_batch() {
         let mut config = DispatcherConfig::new("test");
         (config.batch, config.in_flight, config.round) = (100, 8, Duration::from_millis(500));
-        let dispatcher =
-            Dispatcher::new(DatabaseConnection::default(), config, HashMap::new(), ServiceKey::new(&[7u8; 32]));
+        let dispatcher = Dispatcher::new(
+            DatabaseConnection::default(),
+            config,
+            HashMap::<String, Balanced>::new(),
+            ServiceKey::new(&[7u8; 32]),
+        );
         // Nothing timed yet: the batch.
         assert_eq!(dispatcher.claim_limit(8), 100);
         // 3 s a delivery: one row a place.
