@@ -58,6 +58,19 @@ pub struct CacheArgs {
     /// How long a cached entry may live before it is read again from the database.
     #[arg(long, env = "CX_CACHE_TTL", default_value = "5m", value_parser = humantime::parse_duration)]
     pub cache_ttl: Duration,
+
+    /// CA bundle (PEM) that signed a `rediss://` server's certificate;
+    /// absent: the system's trusted roots.
+    #[arg(long, env = "CX_REDIS_CA_FILE")]
+    pub redis_ca_file: Option<PathBuf>,
+
+    /// Client certificate (PEM) for Redis servers that ask for one (mutual TLS).
+    #[arg(long, env = "CX_REDIS_CLIENT_CERT_FILE")]
+    pub redis_client_cert_file: Option<PathBuf>,
+
+    /// Key (PEM) of the Redis client certificate.
+    #[arg(long, env = "CX_REDIS_CLIENT_KEY_FILE")]
+    pub redis_client_key_file: Option<PathBuf>,
 }
 
 /// How callers and services are authenticated. Secrets themselves are read
@@ -289,6 +302,20 @@ fn sqlite_path_for(file: &str, service: &str) -> PathBuf {
 }
 
 impl CacheArgs {
+    /// Redis at `redis_url` (or the in-process cache), without TLS files.
+    pub fn new(redis_url: Option<String>, cache_ttl: Duration) -> Self {
+        Self { redis_url, cache_ttl, redis_ca_file: None, redis_client_cert_file: None, redis_client_key_file: None }
+    }
+
+    /// The TLS files of a `rediss://` connection.
+    pub fn redis_tls(&self) -> crate::tls::TlsFiles {
+        crate::tls::TlsFiles {
+            ca: self.redis_ca_file.clone(),
+            cert: self.redis_client_cert_file.clone(),
+            key: self.redis_client_key_file.clone(),
+        }
+    }
+
     pub fn validate(&self) -> Result<(), ConfigError> {
         if let Some(url) = self.redis_url.as_deref().filter(|u| !u.is_empty())
             && !(url.starts_with("redis://") || url.starts_with("rediss://"))
@@ -361,7 +388,7 @@ mod tests {
 
     #[test]
     fn redis_url_must_be_redis() {
-        let args = CacheArgs { redis_url: Some("http://x".into()), cache_ttl: Duration::from_secs(1) };
+        let args = CacheArgs::new(Some("http://x".into()), Duration::from_secs(1));
         assert_eq!(args.validate().unwrap_err().to_string(), "CX_REDIS_URL: expected a redis:// or rediss:// URL");
     }
 }

@@ -120,8 +120,11 @@ impl ServiceContext {
         }
         let cache = match cache.redis_url.as_deref().filter(|u| !u.is_empty()) {
             Some(url) => {
-                let redis =
-                    RedisCache::connect_lazy(url).map_err(|e| ConfigError::new("CX_REDIS_URL", e.to_string()))?;
+                let tls = cache.redis_tls();
+                let tls = (tls != crate::tls::TlsFiles::default())
+                    .then(|| tls.read(["CX_REDIS_CA_FILE", "CX_REDIS_CLIENT_CERT_FILE", "CX_REDIS_CLIENT_KEY_FILE"]));
+                let redis = RedisCache::connect_lazy_with(url, tls.transpose()?)
+                    .map_err(|e| ConfigError::new("CX_REDIS_URL", e.to_string()))?;
                 Cache::new(Arc::new(redis), cache.cache_ttl)
             }
             None => Cache::in_memory(cache.cache_ttl),
@@ -160,7 +163,7 @@ mod tests {
         let auth = AuthArgs { jwt_secret: Some("user-secret-0123456789abcdef-0123".into()), ..AuthArgs::default() };
         let internal =
             ServiceAuthArgs { service_secret: Some("service-key-0123456789abcdef-0123".into()), ..Default::default() };
-        let cache = CacheArgs { redis_url: None, cache_ttl: std::time::Duration::from_secs(60) };
+        let cache = CacheArgs::new(None, std::time::Duration::from_secs(60));
         let ctx = ServiceContext::from_args(&store, &cache, &auth, &internal).unwrap();
         ctx.with_registry(REGISTRY).with_peers(Peers::resolve(&peers, &REGISTRY, None).unwrap())
     }

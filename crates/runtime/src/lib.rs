@@ -43,6 +43,7 @@ pub mod store;
 pub mod streams;
 pub mod telemetry;
 pub mod tenant;
+pub mod tls;
 pub mod validate;
 
 pub use tenant::TenantId;

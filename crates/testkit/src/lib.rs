@@ -12,6 +12,7 @@ pub mod process;
 pub mod raw;
 pub mod redis_server;
 pub mod rpc;
+pub mod tls;
 
 pub use eventually::{eventually, eventually_within};
 
@@ -193,7 +194,7 @@ pub fn store_args(database_url: Option<String>, data_dir: PathBuf) -> StoreArgs 
 
 /// A service context with the test secret and, optionally, Redis.
 pub fn context(store: StoreArgs, redis_url: Option<String>) -> ServiceContext {
-    let cache = CacheArgs { redis_url, cache_ttl: Duration::from_secs(300) };
+    let cache = CacheArgs::new(redis_url, Duration::from_secs(300));
     let auth = AuthArgs { jwt_secret: Some(SECRET.into()), ..AuthArgs::default() };
     let internal = ServiceAuthArgs { service_secret: Some(SERVICE_SECRET.into()), ..ServiceAuthArgs::default() };
     ServiceContext::from_args(&store, &cache, &auth, &internal).unwrap()

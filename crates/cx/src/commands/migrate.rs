@@ -19,7 +19,7 @@ pub async fn run(args: MigrateArgs) -> anyhow::Result<ExitCode> {
     let telemetry = cx_runtime::telemetry::Telemetry::init("cx-migrate", &args.telemetry)?;
     // Migrations need neither the cache nor tokens: throwaway keys that
     // verify nothing, so this command needs no secret and generates none.
-    let cache = CacheArgs { redis_url: None, cache_ttl: std::time::Duration::from_secs(60) };
+    let cache = CacheArgs::new(None, std::time::Duration::from_secs(60));
     let throwaway = || Some(cx_runtime::secrets::random_secret());
     let auth = AuthArgs { jwt_secret: throwaway(), ..AuthArgs::default() };
     let internal = ServiceAuthArgs { service_secret: throwaway(), ..ServiceAuthArgs::default() };

@@ -80,10 +80,25 @@ impl RedisCache {
     /// Prepares the connection without making it: a Redis that is down at
     /// start does not stop the service.
     pub fn connect_lazy(url: &str) -> redis::RedisResult<Self> {
+        Self::connect_lazy_with(url, None)
+    }
+
+    /// [`Self::connect_lazy`]; a `rediss://` server is checked against
+    /// `tls`'s CA (else the system's roots), which may also hold a client
+    /// certificate.
+    pub fn connect_lazy_with(url: &str, tls: Option<crate::tls::TlsPem>) -> redis::RedisResult<Self> {
+        crate::tls::init();
         // Cache commands are tiny: without TCP_NODELAY they wait on delayed ACKs.
         let info = redis::IntoConnectionInfo::into_connection_info(url)?
             .set_tcp_settings(redis::io::tcp::TcpSettings::default().set_nodelay(true));
-        let client = redis::Client::open(info)?;
+        let client = match tls {
+            Some(pem) => {
+                let client_tls =
+                    pem.identity.map(|(client_cert, client_key)| redis::ClientTlsConfig { client_cert, client_key });
+                redis::Client::build_with_tls(info, redis::TlsCertificates { client_tls, root_cert: pem.ca })?
+            }
+            None => redis::Client::open(info)?,
+        };
         let config = ConnectionManagerConfig::new()
             .set_connection_timeout(Some(OP_TIMEOUT))
             .set_response_timeout(Some(OP_TIMEOUT))
