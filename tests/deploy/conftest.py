@@ -42,6 +42,7 @@ def only(*services: str) -> list[str]:
 RENDERS = {
     "default": [],
     "ha": ["-f", str(CHART / "values-ha.yaml")],
+    "tls": ["--set", "tls.enabled=true", "--set", "tls.secretName=cx-tls"],
     **{f"{service}-only": only(service) for service in VALUES["services"]},
 }
 

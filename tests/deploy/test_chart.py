@@ -180,6 +180,10 @@ def test_every_service_is_probed_over_grpc_health_and_migrated_first(render):
         assert init["args"] == ["migrate", service]
         (main,) = deployment["spec"]["template"]["spec"]["containers"]
         assert main["args"] == ["serve", service]
+        if name == "tls":
+            # Asked by `cx health` in the pod (test_with_tls_…).
+            assert main["readinessProbe"]["exec"]["command"][:4] == ["/usr/local/bin/cx", "health", "--service", SERVICES[service]]
+            continue
         assert main["readinessProbe"]["grpc"] == {"port": GRPC_PORT, "service": SERVICES[service]}
         assert main["livenessProbe"]["grpc"] == {"port": GRPC_PORT, "service": ""}
         assert main["startupProbe"]["grpc"] == {"port": GRPC_PORT, "service": ""}
@@ -265,7 +269,8 @@ def test_services_find_each_other_and_name_themselves_in_traces(render):
         assert env["K8S_POD_NAME"] == {"fieldRef": {"fieldPath": "metadata.name"}}
         endpoints = {k: v for k, v in env.items() if k.startswith("CX_") and k.endswith("_ENDPOINT")}
         called = calls_of(service)
-        assert endpoints == {f"CX_{p.upper()}_ENDPOINT": f"http://cx-cx-suite-{p}-peers:{GRPC_PORT}" for p in called & set(enabled)}
+        scheme = "https" if name == "tls" else "http"
+        assert endpoints == {f"CX_{p.upper()}_ENDPOINT": f"{scheme}://cx-cx-suite-{p}-peers:{GRPC_PORT}" for p in called & set(enabled)}
         # A service refuses to start without the endpoint of one it owes
         # messages to (profile: customer-data services; journey: those taking
         # touchpoints) unless told it is not deployed (docs/CONFIGURATION.md).
@@ -652,3 +657,52 @@ def test_a_stopping_pod_has_time_to_keep_serving_then_drain(delay, grace, second
         (main,) = pod["containers"]
         # Readiness fails within 6 s of NOT_SERVING, well inside the delay.
         assert main["readinessProbe"]["periodSeconds"] * main["readinessProbe"]["failureThreshold"] == 6
+
+
+def test_with_tls_services_serve_and_call_over_mutual_tls_and_probe_with_cx_health():
+    docs = documents(template("--set", "tls.enabled=true", "--set", "tls.secretName=cx-tls"))
+    for service, grpc_service in SERVICES.items():
+        name = f"cx-cx-suite-{service}"
+        pod = of_kind(docs, "Deployment")[name]["spec"]["template"]["spec"]
+        assert {"name": "tls", "secret": {"secretName": "cx-tls"}} in pod["volumes"]
+        for container in containers(of_kind(docs, "Deployment")[name]):
+            assert {"name": "tls", "mountPath": "/etc/cx/tls", "readOnly": True} in container["volumeMounts"]
+        env = env_of(of_kind(docs, "Deployment")[name])
+        assert env["CX_TLS_CERT_FILE"] == "/etc/cx/tls/tls.crt" and env["CX_TLS_KEY_FILE"] == "/etc/cx/tls/tls.key"
+        assert env["CX_TLS_CLIENT_CA_FILE"] == "/etc/cx/tls/ca.crt"
+        assert env["CX_TLS_SERVER_NAME"] == name
+        assert (env["CX_PEER_CA_FILE"], env["CX_PEER_CLIENT_CERT_FILE"]) == ("/etc/cx/tls/ca.crt", "/etc/cx/tls/tls.crt")
+        endpoints = {k: v for k, v in env.items() if k.endswith("_ENDPOINT")}
+        assert endpoints and all(v.startswith("https://") and v.endswith("-peers:50051") for v in endpoints.values())
+        (main,) = pod["containers"]
+        # Kubelet gRPC probes cannot speak TLS: the pod asks itself.
+        assert main["readinessProbe"]["exec"]["command"] == ["/usr/local/bin/cx", "health", "--service", grpc_service, "--timeout", "2s"]
+        assert main["livenessProbe"]["exec"]["command"][:4] == ["/usr/local/bin/cx", "health", "--service", ""]
+        assert "grpc" not in main["startupProbe"]
+    # Without client certificates: TLS, but any client may connect.
+    open_tls = documents(template("--set", "tls.enabled=true", "--set", "tls.secretName=cx-tls", "--set", "tls.clientCertificates=false"))
+    assert "CX_TLS_CLIENT_CA_FILE" not in env_of(of_kind(open_tls, "Deployment")["cx-cx-suite-kpi"])
+    # TLS needs its Secret.
+    out = helm("template", "cx", str(CHART), "--set", "tls.enabled=true", check=False)
+    assert out.returncode != 0 and "secretName" in out.stderr
+
+
+def test_extra_env_and_volumes_reach_every_service_for_a_managed_databases_ca():
+    values = {
+        "extraEnv": {"CX_REDIS_CA_FILE": "/etc/cx/ca/redis.pem"},
+        "extraVolumes": [{"name": "ca", "secret": {"secretName": "managed-ca"}}],
+        "extraVolumeMounts": [{"name": "ca", "mountPath": "/etc/cx/ca", "readOnly": True}],
+        "services": {"survey": {"env": {"CX_REDIS_CA_FILE": "/etc/cx/ca/survey-redis.pem"}}},
+    }
+    extra = tempfile.NamedTemporaryFile("w", suffix=".yaml", delete=False)
+    extra.write(json.dumps(values))
+    extra.close()
+    docs = documents(template("-f", extra.name))
+    for service in SERVICES:
+        deployment = of_kind(docs, "Deployment")[f"cx-cx-suite-{service}"]
+        # A service's own env wins over the shared one.
+        expected = "/etc/cx/ca/survey-redis.pem" if service == "survey" else "/etc/cx/ca/redis.pem"
+        assert env_of(deployment)["CX_REDIS_CA_FILE"] == expected
+        assert {"name": "ca", "secret": {"secretName": "managed-ca"}} in deployment["spec"]["template"]["spec"]["volumes"]
+        for container in containers(deployment):
+            assert {"name": "ca", "mountPath": "/etc/cx/ca", "readOnly": True} in container["volumeMounts"]

@@ -68,16 +68,32 @@ pub struct Collector {
 
 impl Collector {
     pub async fn start() -> Self {
+        Self::start_with(None).await
+    }
+
+    /// A collector speaking TLS only, with this certificate and key (PEM),
+    /// at `https://localhost:<port>` (crates/cx/tests/tls.rs).
+    #[allow(dead_code)]
+    pub async fn start_tls(cert: &[u8], key: &[u8]) -> Self {
+        Self::start_with(Some(cx_runtime::tls::grpc_server(cert, key, None))).await
+    }
+
+    async fn start_with(tls: Option<tonic::transport::ServerTlsConfig>) -> Self {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let endpoint = format!("http://{}", listener.local_addr().unwrap());
+        let port = listener.local_addr().unwrap().port();
+        let endpoint = match tls {
+            Some(_) => format!("https://localhost:{port}"),
+            None => format!("http://127.0.0.1:{port}"),
+        };
         let receiver = Receiver::default();
         let service = TraceServiceServer::new(receiver.clone());
+        let mut builder = tonic::transport::Server::builder();
+        if let Some(tls) = tls {
+            cx_runtime::tls::init();
+            builder = builder.tls_config(tls).unwrap();
+        }
         let task = tokio::spawn(async move {
-            tonic::transport::Server::builder()
-                .add_service(service)
-                .serve_with_incoming(TcpIncoming::from(listener))
-                .await
-                .unwrap();
+            builder.add_service(service).serve_with_incoming(TcpIncoming::from(listener)).await.unwrap();
         });
         Self { endpoint, receiver, task }
     }

@@ -180,6 +180,20 @@ pub struct ServerArgs {
     #[arg(long, env = "CX_STREAM_IDLE_TIMEOUT", default_value = "60s", value_parser = humantime::parse_duration)]
     pub stream_idle_timeout: Duration,
 
+    /// Certificate (PEM, with its chain) the gRPC server presents: the
+    /// server speaks TLS only. Absent: plain HTTP/2.
+    #[arg(long, env = "CX_TLS_CERT_FILE")]
+    pub tls_cert_file: Option<PathBuf>,
+
+    /// Key (PEM) of the server certificate.
+    #[arg(long, env = "CX_TLS_KEY_FILE")]
+    pub tls_key_file: Option<PathBuf>,
+
+    /// CA bundle (PEM) of client certificates: with it, the server accepts
+    /// only clients showing a certificate it signed (mutual TLS).
+    #[arg(long, env = "CX_TLS_CLIENT_CA_FILE")]
+    pub tls_client_ca_file: Option<PathBuf>,
+
     /// On SIGTERM/SIGINT, how long the server keeps serving while its health
     /// says NOT_SERVING, before it stops accepting calls: the time load
     /// balancers and peers need to stop sending it calls (readiness probe
@@ -330,6 +344,25 @@ impl CacheArgs {
 }
 
 impl ServerArgs {
+    /// The server's TLS settings, read from their files, when it has a
+    /// certificate.
+    pub fn tls(&self) -> Result<Option<tonic::transport::ServerTlsConfig>, ConfigError> {
+        let files = crate::tls::TlsFiles {
+            ca: self.tls_client_ca_file.clone(),
+            cert: self.tls_cert_file.clone(),
+            key: self.tls_key_file.clone(),
+        };
+        let pem = files.read(["CX_TLS_CLIENT_CA_FILE", "CX_TLS_CERT_FILE", "CX_TLS_KEY_FILE"])?;
+        match pem.identity {
+            Some((cert, key)) => Ok(Some(crate::tls::grpc_server(&cert, &key, pem.ca.as_deref()))),
+            None if pem.ca.is_some() => Err(ConfigError::new(
+                "CX_TLS_CLIENT_CA_FILE",
+                "client certificates need the server's own (CX_TLS_CERT_FILE)",
+            )),
+            None => Ok(None),
+        }
+    }
+
     pub fn validate(&self) -> Result<(), ConfigError> {
         if self.max_concurrent_requests == 0 {
             return Err(ConfigError::new("CX_MAX_CONCURRENT_REQUESTS", "must be at least 1"));
@@ -346,6 +379,7 @@ impl ServerArgs {
         if self.stream_idle_timeout.is_zero() {
             return Err(ConfigError::new("CX_STREAM_IDLE_TIMEOUT", "must be longer than zero"));
         }
+        self.tls()?;
         Ok(())
     }
 }

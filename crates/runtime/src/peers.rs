@@ -40,6 +40,20 @@ pub struct PeerArgs {
     /// every address it has (the ready pods behind a headless Service).
     #[arg(long = "peer-refresh", env = "CX_PEER_REFRESH", default_value = "5s", value_parser = humantime::parse_duration)]
     pub refresh: Option<Duration>,
+
+    /// CA bundle (PEM) of `https://` peers' certificates; absent: the
+    /// system's roots.
+    #[arg(long = "peer-ca-file", env = "CX_PEER_CA_FILE")]
+    pub ca_file: Option<std::path::PathBuf>,
+
+    /// Client certificate (PEM) shown to `https://` peers that ask for one
+    /// (mutual TLS); commonly the pod's own.
+    #[arg(long = "peer-client-cert-file", env = "CX_PEER_CLIENT_CERT_FILE")]
+    pub client_cert_file: Option<std::path::PathBuf>,
+
+    /// Key (PEM) of the peer client certificate.
+    #[arg(long = "peer-client-key-file", env = "CX_PEER_CLIENT_KEY_FILE")]
+    pub client_key_file: Option<std::path::PathBuf>,
 }
 
 fn parse_peer(raw: &str) -> Result<(String, String), String> {
@@ -105,7 +119,13 @@ impl Peers {
         resolver: Arc<dyn Resolve>,
     ) -> Result<Self, ConfigError> {
         let refresh = args.refresh.unwrap_or(DEFAULT_REFRESH).max(Duration::from_millis(10));
-        let connect = |url: &str, setting| connect(url, setting, resolver.clone(), refresh);
+        let files = crate::tls::TlsFiles {
+            ca: args.ca_file.clone(),
+            cert: args.client_cert_file.clone(),
+            key: args.client_key_file.clone(),
+        };
+        let tls = files.read(["CX_PEER_CA_FILE", "CX_PEER_CLIENT_CERT_FILE", "CX_PEER_CLIENT_KEY_FILE"])?;
+        let connect = |url: &str, setting| connect(url, setting, resolver.clone(), refresh, &tls);
         let known = |setting: &'static str, name: &str| {
             registry.get(name.trim()).ok_or_else(|| {
                 let names: Vec<_> = registry.names().collect();
@@ -234,19 +254,36 @@ fn connect(
     setting: String,
     resolver: Arc<dyn Resolve>,
     refresh: Duration,
+    tls: &crate::tls::TlsPem,
 ) -> Result<(String, Balanced), ConfigError> {
     let url = url.trim().to_owned();
     if !(url.starts_with("http://") || url.starts_with("https://")) {
         return Err(ConfigError::new(setting, "expected an http:// or https:// URL"));
     }
     let endpoint = Endpoint::from_shared(url.clone())
-        .map_err(|e| ConfigError::new(setting, format!("not a valid endpoint URL: {e}")))?;
-    let configure = |endpoint: Endpoint| {
-        endpoint
+        .map_err(|e| ConfigError::new(setting.clone(), format!("not a valid endpoint URL: {e}")))?;
+    // The certificate must name the peer's host, whatever address is dialled.
+    let tls = url.starts_with("https://").then(|| {
+        crate::tls::init();
+        crate::tls::grpc_client(tls, endpoint.uri().host().unwrap_or_default())
+    });
+    // Checked once here rather than on each address later.
+    if let Some(tls) = &tls {
+        Endpoint::from_shared(url.clone())
+            .and_then(|e| e.tls_config(tls.clone()))
+            .map_err(|e| ConfigError::new(setting, format!("TLS settings refused: {e}")))?;
+    }
+    let configure = move |endpoint: Endpoint| {
+        let endpoint = endpoint
             .tcp_nodelay(true)
             .connect_timeout(Duration::from_secs(2))
             .http2_keep_alive_interval(Duration::from_secs(30))
-            .keep_alive_while_idle(true)
+            .keep_alive_while_idle(true);
+        match &tls {
+            // Accepted above for the same settings.
+            Some(tls) => endpoint.tls_config(tls.clone()).unwrap_or_else(|_| unreachable!("checked at start")),
+            None => endpoint,
+        }
     };
     Ok((url, Balanced::new(endpoint, resolver, refresh, configure)))
 }

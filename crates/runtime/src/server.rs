@@ -191,9 +191,13 @@ pub async fn serve(
     };
 
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let mut builder = Server::builder();
+    if let Some(tls) = args.tls()? {
+        builder = builder.tls_config(tls).context("CX_TLS_CERT_FILE")?;
+    }
     let limits =
         crate::connections::Limits { max_connections: args.max_connections, handshake_timeout: args.handshake_timeout };
-    let server = Server::builder()
+    let server = builder
         .timeout(args.request_timeout)
         .http2_keepalive_interval(Some(Duration::from_secs(30)))
         .http2_keepalive_timeout(Some(Duration::from_secs(10)))

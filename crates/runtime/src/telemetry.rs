@@ -51,10 +51,38 @@ pub fn tracer_provider(service_name: &str) -> anyhow::Result<SdkTracerProvider> 
     resource = resource.with_attribute(opentelemetry::KeyValue::new("service.version", env!("CARGO_PKG_VERSION")));
     let mut builder = SdkTracerProvider::builder().with_resource(resource.build());
     if otlp_configured() {
-        let exporter = opentelemetry_otlp::SpanExporter::builder().with_tonic().build()?;
-        builder = builder.with_batch_exporter(exporter);
+        let mut exporter = opentelemetry_otlp::SpanExporter::builder().with_tonic();
+        if let Some(tls) = otlp_tls()? {
+            exporter = opentelemetry_otlp::WithTonicConfig::with_tls_config(exporter, tls);
+        }
+        builder = builder.with_batch_exporter(exporter.build()?);
     }
     Ok(builder.build())
+}
+
+/// The TLS settings of an `https://` OTLP endpoint, from the variables the
+/// OpenTelemetry specification names: `OTEL_EXPORTER_OTLP_CERTIFICATE` (the
+/// collector's CA; else the system's roots) and
+/// `OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE` / `…_CLIENT_KEY` (mutual TLS).
+fn otlp_tls() -> anyhow::Result<Option<tonic::transport::ClientTlsConfig>> {
+    let endpoint = ["OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "OTEL_EXPORTER_OTLP_ENDPOINT"]
+        .iter()
+        .find_map(|name| std::env::var(name).ok().filter(|v| !v.trim().is_empty()));
+    let Some(endpoint) = endpoint.filter(|e| e.trim().starts_with("https://")) else { return Ok(None) };
+    let uri: http::Uri = endpoint.trim().parse().map_err(|e| anyhow::anyhow!("OTEL_EXPORTER_OTLP_ENDPOINT: {e}"))?;
+    let file = |name: &str| std::env::var(name).ok().filter(|v| !v.trim().is_empty()).map(std::path::PathBuf::from);
+    let files = crate::tls::TlsFiles {
+        ca: file("OTEL_EXPORTER_OTLP_CERTIFICATE"),
+        cert: file("OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE"),
+        key: file("OTEL_EXPORTER_OTLP_CLIENT_KEY"),
+    };
+    let pem = files.read([
+        "OTEL_EXPORTER_OTLP_CERTIFICATE",
+        "OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE",
+        "OTEL_EXPORTER_OTLP_CLIENT_KEY",
+    ])?;
+    crate::tls::init();
+    Ok(Some(crate::tls::grpc_client(&pem, uri.host().unwrap_or_default())))
 }
 
 impl Telemetry {

@@ -65,3 +65,30 @@ impl TlsFiles {
         Ok(TlsPem { ca, identity })
     }
 }
+
+/// The TLS settings of a gRPC client: `pem`'s CA (else the system's
+/// roots) and client certificate, and the name the server's certificate
+/// must carry (the peer's host, not the address dialled).
+pub fn grpc_client(pem: &TlsPem, server_name: &str) -> tonic::transport::ClientTlsConfig {
+    use tonic::transport::{Certificate, ClientTlsConfig, Identity};
+    let mut config = ClientTlsConfig::new().domain_name(server_name);
+    config = match &pem.ca {
+        Some(ca) => config.ca_certificate(Certificate::from_pem(ca)),
+        None => config.with_native_roots(),
+    };
+    if let Some((cert, key)) = &pem.identity {
+        config = config.identity(Identity::from_pem(cert, key));
+    }
+    config
+}
+
+/// The TLS settings of the gRPC server: its certificate and key, and when
+/// `client_ca` is given, client certificates it must have signed (mutual TLS).
+pub fn grpc_server(cert: &[u8], key: &[u8], client_ca: Option<&[u8]>) -> tonic::transport::ServerTlsConfig {
+    use tonic::transport::{Certificate, Identity, ServerTlsConfig};
+    let config = ServerTlsConfig::new().identity(Identity::from_pem(cert, key));
+    match client_ca {
+        Some(ca) => config.client_ca_root(Certificate::from_pem(ca)),
+        None => config,
+    }
+}

@@ -225,6 +225,9 @@ pub fn server_args() -> ServerArgs {
         shutdown_delay: Duration::ZERO,
         shutdown_grace: Duration::from_secs(10),
         metrics_listen: None,
+        tls_cert_file: None,
+        tls_key_file: None,
+        tls_client_ca_file: None,
     }
 }
 

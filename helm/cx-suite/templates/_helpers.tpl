@@ -204,7 +204,7 @@ seccompProfile:
 {{- $callee := index $root.Values.services $peer | default dict }}
 {{- if $callee.enabled }}
 - name: {{ printf "CX_%s_ENDPOINT" (upper $peer) }}
-  value: {{ printf "http://%s-peers:%v" (include "cx.componentName" (dict "root" $root "name" $peer)) $root.Values.grpcPort | quote }}
+  value: {{ printf "%s://%s-peers:%v" (ternary "https" "http" $root.Values.tls.enabled) (include "cx.componentName" (dict "root" $root "name" $peer)) $root.Values.grpcPort | quote }}
 {{- end }}
 {{- end }}
 {{- with include "cx.notDeployed" . }}
@@ -219,10 +219,40 @@ seccompProfile:
       fieldPath: metadata.name
 - name: OTEL_RESOURCE_ATTRIBUTES
   value: {{ include "cx.resourceAttributes" . | quote }}
-{{- range $key, $value := .svc.env }}
+{{- if $root.Values.tls.enabled }}
+- name: CX_TLS_CERT_FILE
+  value: /etc/cx/tls/tls.crt
+- name: CX_TLS_KEY_FILE
+  value: /etc/cx/tls/tls.key
+{{- if $root.Values.tls.clientCertificates }}
+- name: CX_TLS_CLIENT_CA_FILE
+  value: /etc/cx/tls/ca.crt
+{{- end }}
+- name: CX_TLS_SERVER_NAME
+  value: {{ include "cx.componentName" . | quote }}
+- name: CX_PEER_CA_FILE
+  value: /etc/cx/tls/ca.crt
+- name: CX_PEER_CLIENT_CERT_FILE
+  value: /etc/cx/tls/tls.crt
+- name: CX_PEER_CLIENT_KEY_FILE
+  value: /etc/cx/tls/tls.key
+{{- end }}
+{{- range $key, $value := merge (deepCopy (.svc.env | default dict)) $root.Values.extraEnv }}
 - name: {{ $key }}
   value: {{ $value | quote }}
 {{- end }}
+{{- end -}}
+
+{{/* A probe asking the gRPC health service about `service` (dict "root" $
+     "service" name): native gRPC, or `cx health` in the pod when the server
+     speaks TLS (kubelet gRPC probes cannot). */}}
+{{- define "cx.probe" -}}
+{{- if .root.Values.tls.enabled -}}
+exec:
+  command: ["/usr/local/bin/cx", "health", "--service", {{ .service | quote }}, "--timeout", "2s"]
+{{- else -}}
+grpc: {port: {{ .root.Values.grpcPort }}, service: {{ .service | quote }}}
+{{- end -}}
 {{- end -}}
 
 {{- define "cx.resourceAttributes" -}}

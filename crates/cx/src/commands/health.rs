@@ -20,18 +20,44 @@ pub struct HealthArgs {
     /// Give up after this long.
     #[arg(long, default_value = "5s", value_parser = humantime::parse_duration)]
     timeout: Duration,
+    /// The local server speaks TLS (it has a certificate): ask over TLS.
+    #[arg(long, env = "CX_TLS_CERT_FILE", hide = true)]
+    server_cert: Option<std::path::PathBuf>,
+    /// Name the server's certificate must carry when asked over TLS.
+    #[arg(long, env = "CX_TLS_SERVER_NAME", default_value = "localhost")]
+    tls_server_name: String,
+    /// CA (PEM) of the server's certificate; absent: the system's roots.
+    #[arg(long, env = "CX_PEER_CA_FILE")]
+    ca_file: Option<std::path::PathBuf>,
+    /// Client certificate (PEM) for a server that asks for one.
+    #[arg(long, env = "CX_PEER_CLIENT_CERT_FILE")]
+    client_cert_file: Option<std::path::PathBuf>,
+    /// Key (PEM) of the client certificate.
+    #[arg(long, env = "CX_PEER_CLIENT_KEY_FILE")]
+    client_key_file: Option<std::path::PathBuf>,
 }
 
 pub async fn run(args: HealthArgs) -> anyhow::Result<ExitCode> {
-    let addr = args.addr.unwrap_or_else(|| {
+    let scheme = if args.server_cert.is_some() { "https" } else { "http" };
+    let addr = args.addr.clone().unwrap_or_else(|| {
         let mut local = args.listen;
         if local.ip().is_unspecified() {
             local.set_ip(std::net::Ipv4Addr::LOCALHOST.into());
         }
-        format!("http://{local}")
+        format!("{scheme}://{local}")
     });
-    let channel = tonic::transport::Endpoint::from_shared(addr.clone())
-        .context("--addr")?
+    let mut endpoint = tonic::transport::Endpoint::from_shared(addr.clone()).context("--addr")?;
+    if addr.starts_with("https://") {
+        let files = cx_runtime::tls::TlsFiles {
+            ca: args.ca_file.clone(),
+            cert: args.client_cert_file.clone(),
+            key: args.client_key_file.clone(),
+        };
+        let pem = files.read(["CX_PEER_CA_FILE", "CX_PEER_CLIENT_CERT_FILE", "CX_PEER_CLIENT_KEY_FILE"])?;
+        cx_runtime::tls::init();
+        endpoint = endpoint.tls_config(cx_runtime::tls::grpc_client(&pem, &args.tls_server_name))?;
+    }
+    let channel = endpoint
         .connect_timeout(args.timeout)
         .timeout(args.timeout)
         .connect()
