@@ -2,7 +2,7 @@
 # Runs every check of CX Suite: formatting, lints, proto lint, all tests and a
 # smoke test of `cx serve all`. Works on a fresh Debian machine: it starts or
 # installs PostgreSQL and Redis when they do not answer, and installs the tools
-# it needs (buf, helm, kubectl, grpcurl, Python validators, cargo-nextest) into
+# it needs (buf, helm, kubectl, promtool, grpcurl, Python validators, cargo-nextest) into
 # .tools/ or cargo's bin dir.
 #
 #   scripts/test.sh
@@ -97,6 +97,21 @@ with zipfile.ZipFile(layer) as z:
             dst.write(src.read())
         os.chmod(target, 0o755)
 PY
+  fi
+  if [ ! -x "$TOOLS/bin/promtool" ]; then
+    # promtool checks the chart's alert rules. The Debian package `prometheus`
+    # also holds a server and a service to start: only its promtool is taken.
+    step "installing promtool (Debian package prometheus)"
+    command -v apt-get >/dev/null || { echo "promtool needs Debian's apt-get" >&2; return 1; }
+    [ -n "$APT_UPDATED" ] || { $SUDO apt-get update -qq; APT_UPDATED=1; }
+    local deb
+    deb=$(mktemp -d)
+    chmod 0777 "$deb" # apt downloads as its own user
+    (cd "$deb" && apt-get download -qq prometheus >/dev/null)
+    dpkg-deb -x "$deb"/prometheus_*.deb "$deb/root"
+    mkdir -p "$TOOLS/bin"
+    cp "$deb/root/usr/bin/promtool" "$TOOLS/bin/promtool"
+    rm -rf "$deb"
   fi
   if ! cargo nextest --version >/dev/null 2>&1; then
     step "installing cargo-nextest"

@@ -15,6 +15,7 @@ import subprocess
 import tempfile
 
 import pytest
+import yaml
 
 from conftest import CHART, GOLDEN, NAMESPACE, RENDERS, VALUES, documents, helm, only, template
 
@@ -706,3 +707,80 @@ def test_extra_env_and_volumes_reach_every_service_for_a_managed_databases_ca():
         assert {"name": "ca", "secret": {"secretName": "managed-ca"}} in deployment["spec"]["template"]["spec"]["volumes"]
         for container in containers(deployment):
             assert {"name": "ca", "mountPath": "/etc/cx/ca", "readOnly": True} in container["volumeMounts"]
+
+
+# --- dashboards and alerts ---------------------------------------------------------
+
+# What every pod serves on its metrics port (crates/runtime/src/metrics.rs
+# tests the same names), and what kube-state-metrics adds.
+SERVED = {
+    "rpc_server_duration_milliseconds_bucket",
+    "rpc_server_duration_milliseconds_count",
+    "rpc_server_duration_milliseconds_sum",
+    "grpc_server_handled_total",
+    "cx_outbox_pending",
+    "cx_outbox_oldest_pending_age_seconds",
+    "cx_outbox_dead",
+    "cx_outbox_attempts_total",
+    "cx_cache_lookups_total",
+}
+KUBE_STATE_METRICS = {"kube_deployment_status_replicas_unavailable"}
+PROMQL_WORDS = {"sum", "by", "rate", "max", "histogram_quantile", "le", "label_values", "namespace", "and", "or"}
+
+
+def metric_names(expr: str) -> set[str]:
+    """The metric names a PromQL expression reads (labels and functions left out)."""
+    without_labels = re.sub(r"\{[^}]*\}", "", expr)
+    without_ranges = re.sub(r"\[[^\]]*\]", "", without_labels)
+    words = set(re.findall(r"[a-z_][a-z0-9_]*", without_ranges))
+    return {w for w in words if w.endswith(("_bucket", "_count", "_sum", "_total", "_seconds", "_pending", "_dead", "_unavailable"))} - PROMQL_WORDS
+
+
+def monitoring() -> list[dict]:
+    return documents(
+        template("--set", "metrics.grafanaDashboard.enabled=true", "--set", "metrics.prometheusRule.enabled=true")
+    )
+
+
+def test_the_dashboard_is_loaded_by_the_grafana_sidecar_and_reads_served_metrics():
+    (dashboard,) = [d for d in monitoring() if d["kind"] == "ConfigMap" and d["metadata"]["name"] == "cx-cx-suite-dashboard"]
+    assert dashboard["metadata"]["labels"]["grafana_dashboard"] == "1"
+    board = json.loads(dashboard["data"]["cx-suite.json"])
+    exprs = [t["expr"] for p in board["panels"] for t in p.get("targets", [])]
+    read = set().union(*(metric_names(e) for e in exprs))
+    assert read <= SERVED, read - SERVED
+    # RED per service and method, outbox lag and dead letters, cache hits.
+    assert {"rpc_server_duration_milliseconds_count", "rpc_server_duration_milliseconds_bucket"} <= read
+    assert {"cx_outbox_oldest_pending_age_seconds", "cx_outbox_dead", "cx_cache_lookups_total"} <= read
+    assert any("rpc_method" in e for e in exprs)
+    # Latency panels ask Grafana for exemplars: a point opens its trace.
+    latency = [t for p in board["panels"] for t in p.get("targets", []) if "histogram_quantile" in t["expr"]]
+    assert latency and all(t["exemplar"] for t in latency)
+    # Off by default; and nothing without metrics.
+    assert not [d for d in documents(template()) if d["metadata"]["name"] == "cx-cx-suite-dashboard"]
+    off = documents(template("--set", "metrics.enabled=false", "--set", "metrics.grafanaDashboard.enabled=true"))
+    assert not [d for d in off if d["metadata"]["name"] == "cx-cx-suite-dashboard"]
+
+
+def test_the_alerts_parse_with_promtool_and_each_has_a_runbook(tmp_path):
+    (rule,) = [d for d in monitoring() if d["kind"] == "PrometheusRule"]
+    assert rule["apiVersion"] == "monitoring.coreos.com/v1"
+    rules = tmp_path / "rules.yaml"
+    rules.write_text(yaml.safe_dump(rule["spec"]))
+    out = subprocess.run(["promtool", "check", "rules", str(rules)], capture_output=True, text=True)
+    assert out.returncode == 0, out.stdout + out.stderr
+    alerts = {r["alert"]: r for g in rule["spec"]["groups"] for r in g["rules"]}
+    assert set(alerts) == {"CxServerErrors", "CxSlowCalls", "CxOutboxLag", "CxOutboxDeadLetters", "CxPodsNotReady"}
+    operations = (CHART.parents[1] / "docs" / "OPERATIONS.md").read_text().lower()
+    for name, alert in alerts.items():
+        assert metric_names(alert["expr"]) <= SERVED | KUBE_STATE_METRICS, name
+        assert 'namespace="cx-suite"' in alert["expr"], "alerts stay within the release's namespace"
+        runbook = alert["annotations"]["runbook"]
+        assert runbook == f"docs/OPERATIONS.md#{name.lower()}"
+        assert f"### {name.lower()}" in operations, f"docs/OPERATIONS.md explains {name}"
+        assert alert["labels"]["severity"] in {"warning", "critical"}
+    # Thresholds are settings.
+    tuned = documents(template("--set", "metrics.prometheusRule.enabled=true", "--set", "metrics.prometheusRule.p99Milliseconds=250"))
+    (rule,) = [d for d in tuned if d["kind"] == "PrometheusRule"]
+    slow = [r for g in rule["spec"]["groups"] for r in g["rules"] if r["alert"] == "CxSlowCalls"][0]
+    assert slow["expr"].strip().endswith("> 250")

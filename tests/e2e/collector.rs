@@ -1,6 +1,10 @@
 //! An OTLP/gRPC trace receiver inside the test: the services export to it
 //! exactly as they would to an OpenTelemetry Collector, Jaeger or Tempo.
 
+use opentelemetry_proto::tonic::collector::metrics::v1::metrics_service_server::{
+    MetricsService, MetricsServiceServer,
+};
+use opentelemetry_proto::tonic::collector::metrics::v1::{ExportMetricsServiceRequest, ExportMetricsServiceResponse};
 use opentelemetry_proto::tonic::collector::trace::v1::trace_service_server::{TraceService, TraceServiceServer};
 use opentelemetry_proto::tonic::collector::trace::v1::{ExportTraceServiceRequest, ExportTraceServiceResponse};
 use opentelemetry_proto::tonic::common::v1::any_value::Value;
@@ -59,10 +63,71 @@ impl TraceService for Receiver {
     }
 }
 
+/// One exported metric data point: the metric's name and unit, and the
+/// point's attributes as text.
+#[derive(Clone, Debug)]
+pub struct ExportedPoint {
+    pub service: String,
+    pub metric: String,
+    pub unit: String,
+    pub attributes: Vec<(String, String)>,
+}
+
+#[derive(Clone, Default)]
+struct MetricsReceiver {
+    points: Arc<Mutex<Vec<ExportedPoint>>>,
+}
+
+fn text(value: Option<&opentelemetry_proto::tonic::common::v1::AnyValue>) -> String {
+    match value.and_then(|v| v.value.as_ref()) {
+        Some(Value::StringValue(s)) => s.clone(),
+        Some(Value::IntValue(i)) => i.to_string(),
+        Some(other) => format!("{other:?}"),
+        None => String::new(),
+    }
+}
+
+#[tonic::async_trait]
+impl MetricsService for MetricsReceiver {
+    async fn export(
+        &self,
+        request: tonic::Request<ExportMetricsServiceRequest>,
+    ) -> Result<tonic::Response<ExportMetricsServiceResponse>, tonic::Status> {
+        use opentelemetry_proto::tonic::metrics::v1::metric::Data;
+        let mut received = Vec::new();
+        for resource in request.into_inner().resource_metrics {
+            let service = resource
+                .resource
+                .iter()
+                .flat_map(|r| &r.attributes)
+                .find(|kv| kv.key == "service.name")
+                .map(|kv| text(kv.value.as_ref()))
+                .unwrap_or_default();
+            for metric in resource.scope_metrics.into_iter().flat_map(|s| s.metrics) {
+                let points: Vec<_> = match &metric.data {
+                    Some(Data::Histogram(h)) => h.data_points.iter().map(|p| p.attributes.clone()).collect(),
+                    _ => Vec::new(),
+                };
+                for attributes in points {
+                    received.push(ExportedPoint {
+                        service: service.clone(),
+                        metric: metric.name.clone(),
+                        unit: metric.unit.clone(),
+                        attributes: attributes.iter().map(|kv| (kv.key.clone(), text(kv.value.as_ref()))).collect(),
+                    });
+                }
+            }
+        }
+        self.points.lock().unwrap().extend(received);
+        Ok(tonic::Response::new(ExportMetricsServiceResponse { partial_success: None }))
+    }
+}
+
 pub struct Collector {
     /// What `OTEL_EXPORTER_OTLP_ENDPOINT` points at.
     pub endpoint: String,
     receiver: Receiver,
+    metrics: MetricsReceiver,
     task: tokio::task::JoinHandle<()>,
 }
 
@@ -87,15 +152,18 @@ impl Collector {
         };
         let receiver = Receiver::default();
         let service = TraceServiceServer::new(receiver.clone());
+        let metrics = MetricsReceiver::default();
+        let metrics_service = MetricsServiceServer::new(metrics.clone());
         let mut builder = tonic::transport::Server::builder();
         if let Some(tls) = tls {
             cx_runtime::tls::init();
             builder = builder.tls_config(tls).unwrap();
         }
         let task = tokio::spawn(async move {
-            builder.add_service(service).serve_with_incoming(TcpIncoming::from(listener)).await.unwrap();
+            let routes = builder.add_service(service).add_service(metrics_service);
+            routes.serve_with_incoming(TcpIncoming::from(listener)).await.unwrap();
         });
-        Self { endpoint, receiver, task }
+        Self { endpoint, receiver, metrics, task }
     }
 
     /// Waits (at most 20 s) until `find` picks a span out of those received.
@@ -108,6 +176,23 @@ impl Collector {
             }))
         };
         cx_testkit::eventually(&format!("an exported span: {what}"), look, Result::is_ok).await.unwrap()
+    }
+}
+
+impl Collector {
+    /// Waits (at most 20 s) until `find` picks a metric data point out of
+    /// those received.
+    pub async fn wait_for_point(&self, what: &str, find: impl Fn(&ExportedPoint) -> bool) -> ExportedPoint {
+        let look =
+            || {
+                let points = self.metrics.points.lock().unwrap();
+                std::future::ready(
+                    points.iter().find(|p| find(p)).cloned().ok_or_else(|| {
+                        points.iter().map(|p| format!("{} {}", p.service, p.metric)).collect::<Vec<_>>()
+                    }),
+                )
+            };
+        cx_testkit::eventually(&format!("an exported metric: {what}"), look, Result::is_ok).await.unwrap()
     }
 }
 

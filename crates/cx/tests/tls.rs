@@ -1,7 +1,7 @@
 //! TLS on the gRPC side: a `cx serve profile` process that speaks TLS only
 //! and asks its clients for a certificate (mutual TLS), reached by `cx
 //! health`, by another service's peer channel, and exporting its traces to
-//! an OTLP collector over TLS. Certificates are made by the test (rcgen).
+//! an OTLP collector over TLS (spans and the rpc.server.duration metric). Certificates are made by the test (rcgen).
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -56,6 +56,7 @@ async fn a_tls_only_server_with_client_certificates_is_reached_by_health_peers_a
             ("OTEL_EXPORTER_OTLP_ENDPOINT", collector.endpoint.as_str()),
             ("OTEL_EXPORTER_OTLP_CERTIFICATE", ca),
             ("OTEL_BSP_SCHEDULE_DELAY", "100"),
+            ("OTEL_METRIC_EXPORT_INTERVAL", "200"),
         ],
     );
     let mutual =
@@ -90,5 +91,21 @@ async fn a_tls_only_server_with_client_certificates_is_reached_by_health_peers_a
     collector
         .wait_for("cx-profile's ResolveProfile", |s| s.service == "cx-profile" && s.name.ends_with("ResolveProfile"))
         .await;
+    // And the call's rpc.server.duration, with the semantic conventions' attributes.
+    let resolve = |p: &collector::ExportedPoint| {
+        p.metric == "rpc.server.duration"
+            && p.attributes.iter().any(|(k, v)| k == "rpc.method" && v == "ResolveProfile")
+    };
+    let point = collector.wait_for_point("rpc.server.duration of ResolveProfile", resolve).await;
+    assert_eq!((point.service.as_str(), point.unit.as_str()), ("cx-profile", "ms"));
+    let mut attributes = point.attributes.clone();
+    attributes.sort();
+    let expected = [
+        ("rpc.grpc.status_code", "0"),
+        ("rpc.method", "ResolveProfile"),
+        ("rpc.service", "cx.profile.v1.ProfileService"),
+        ("rpc.system", "grpc"),
+    ];
+    assert_eq!(attributes, expected.map(|(k, v)| (k.to_owned(), v.to_owned())));
     drop(profile);
 }

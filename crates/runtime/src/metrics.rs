@@ -1,8 +1,17 @@
 //! Prometheus metrics of the gRPC server, served as OpenMetrics text on
 //! `CX_METRICS_LISTEN` (`GET /metrics`): calls handled per method and status
-//! code, and how long they took. Names follow the usual gRPC exporters
-//! (`grpc_server_handled_total`, `grpc_server_handling_seconds`), so existing
-//! dashboards and alerts apply. Health checks are left out, as in traces.
+//! code, and how long they took.
+//!
+//! - `rpc_server_duration_milliseconds`: OpenTelemetry's `rpc.server.duration`
+//!   as its Prometheus exporters name it, with `rpc_system`, `rpc_service`,
+//!   `rpc_method` and `rpc_grpc_status_code`; each bucket carries the trace
+//!   id of a call that fell in it (an exemplar), so a dashboard opens the
+//!   trace. The same histogram goes out over OTLP ([`crate::telemetry`]).
+//! - `grpc_server_handled_total` and `grpc_server_handling_seconds`, as the
+//!   usual gRPC exporters name them, so existing dashboards apply.
+//! - The process's outbox and cache figures ([`process`]).
+//!
+//! Health checks are left out, as in traces.
 
 use std::convert::Infallible;
 use std::sync::Arc;
@@ -16,7 +25,9 @@ use hyper::service::service_fn;
 use hyper_util::rt::TokioIo;
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::exemplar::HistogramWithExemplars;
 use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
 use tokio::net::TcpListener;
@@ -44,11 +55,33 @@ fn histogram() -> Histogram {
     Histogram::new(BUCKETS)
 }
 
+/// `rpc.server.duration`'s attributes, as Prometheus labels.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RpcCall {
+    rpc_system: &'static str,
+    rpc_service: String,
+    rpc_method: String,
+    rpc_grpc_status_code: i32,
+}
+
+/// The exemplar of a bucket: the trace of one call that fell in it.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct TraceExemplar {
+    trace_id: String,
+}
+
+type RpcHistogram = HistogramWithExemplars<TraceExemplar>;
+
+fn rpc_histogram() -> RpcHistogram {
+    HistogramWithExemplars::new(BUCKETS.iter().map(|seconds| seconds * 1000.0))
+}
+
 /// The server's metrics; clones share them.
 #[derive(Clone)]
 pub struct GrpcMetrics {
     handled: Family<Handled, Counter>,
     seconds: Family<Call, Histogram, fn() -> Histogram>,
+    rpc: Family<RpcCall, RpcHistogram, fn() -> RpcHistogram>,
     registry: Arc<Registry>,
 }
 
@@ -62,20 +95,36 @@ impl Default for GrpcMetrics {
     fn default() -> Self {
         let handled = Family::<Handled, Counter>::default();
         let seconds = Family::<Call, Histogram, fn() -> Histogram>::new_with_constructor(histogram);
+        let rpc = Family::<RpcCall, RpcHistogram, fn() -> RpcHistogram>::new_with_constructor(rpc_histogram);
         let mut registry = Registry::default();
+        registry.register_with_unit(
+            "rpc_server_duration",
+            "Time from a call's arrival to its response headers (OpenTelemetry rpc.server.duration)",
+            prometheus_client::registry::Unit::Other("milliseconds".into()),
+            rpc.clone(),
+        );
         registry.register("grpc_server_handled", "gRPC calls completed, by method and status code", handled.clone());
         registry.register(
             "grpc_server_handling_seconds",
             "Time from a call's arrival to its response headers, by method",
             seconds.clone(),
         );
-        Self { handled, seconds, registry: Arc::new(registry) }
+        Self { handled, seconds, rpc, registry: Arc::new(registry) }
     }
 }
 
 impl GrpcMetrics {
-    /// Records one completed call.
-    pub fn observe(&self, service: &str, method: &str, code: i32, took: Duration) {
+    /// Records one completed call, of trace `trace_id` when it has one.
+    pub fn observe(&self, service: &str, method: &str, code: i32, took: Duration, trace_id: Option<String>) {
+        let rpc = RpcCall {
+            rpc_system: "grpc",
+            rpc_service: service.to_owned(),
+            rpc_method: method.to_owned(),
+            rpc_grpc_status_code: code,
+        };
+        let millis = took.as_secs_f64() * 1000.0;
+        self.rpc.get_or_create(&rpc).observe(millis, trace_id.map(|trace_id| TraceExemplar { trace_id }), None);
+        crate::telemetry::record_rpc_duration(&rpc.rpc_service, &rpc.rpc_method, code, millis);
         let call = Call { grpc_service: service.to_owned(), grpc_method: method.to_owned() };
         let handled = Handled {
             grpc_service: call.grpc_service.clone(),
@@ -86,11 +135,13 @@ impl GrpcMetrics {
         self.seconds.get_or_create(&call).observe(took.as_secs_f64());
     }
 
-    /// The OpenMetrics text exposition.
+    /// The OpenMetrics text exposition, the process's figures included.
     pub fn encode(&self) -> String {
         let mut text = String::new();
         // Writing into a String cannot fail.
-        let _ = prometheus_client::encoding::text::encode(&mut text, &self.registry);
+        let _ = prometheus_client::encoding::text::encode_registry(&mut text, &self.registry);
+        let _ = prometheus_client::encoding::text::encode_registry(&mut text, &process().registry);
+        let _ = prometheus_client::encoding::text::encode_eof(&mut text);
         text
     }
 }
@@ -101,6 +152,75 @@ fn code_name(code: i32) -> String {
         tonic::Code::Ok => "OK".to_owned(),
         other => format!("{other:?}"),
     }
+}
+
+/// One service of the process.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ServiceLabel {
+    /// `cx_service`: Prometheus's own `service` target label is the
+    /// Kubernetes Service scraped.
+    pub cx_service: String,
+}
+
+/// One delivery attempt's outcome.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct AttemptLabel {
+    pub cx_service: String,
+    pub destination: String,
+    /// `delivered`, `failed`, `dead`, `held` or `unreachable`.
+    pub outcome: &'static str,
+}
+
+/// One cache lookup's outcome.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct LookupLabel {
+    pub cx_service: String,
+    /// `hit` or `miss`.
+    pub result: &'static str,
+}
+
+/// The process's outbox and cache figures, by service: what the people who
+/// run it watch besides the calls (the chart's dashboard and alerts).
+pub struct Process {
+    /// Rows waiting to be delivered.
+    pub outbox_pending: Family<ServiceLabel, Gauge>,
+    /// Age of the oldest of them, in seconds (0 without any).
+    pub outbox_oldest_age: Family<ServiceLabel, Gauge<f64, std::sync::atomic::AtomicU64>>,
+    /// Rows that used up their attempts, kept for an operator.
+    pub outbox_dead: Family<ServiceLabel, Gauge>,
+    /// Delivery attempts, by destination and outcome.
+    pub outbox_attempts: Family<AttemptLabel, Counter>,
+    /// Cache lookups, hits and misses.
+    pub cache_lookups: Family<LookupLabel, Counter>,
+    registry: Registry,
+}
+
+/// The process's figures (one set, whatever the servers of the process).
+pub fn process() -> &'static Process {
+    static PROCESS: std::sync::OnceLock<Process> = std::sync::OnceLock::new();
+    PROCESS.get_or_init(|| {
+        let mut registry = Registry::with_prefix("cx");
+        let outbox_pending = Family::default();
+        let outbox_oldest_age = Family::default();
+        let outbox_dead = Family::default();
+        let outbox_attempts = Family::default();
+        let cache_lookups = Family::default();
+        registry.register("outbox_pending", "Outbox rows waiting to be delivered", outbox_pending.clone());
+        registry.register_with_unit(
+            "outbox_oldest_pending_age",
+            "Age of the oldest outbox row waiting to be delivered",
+            prometheus_client::registry::Unit::Seconds,
+            outbox_oldest_age.clone(),
+        );
+        registry.register("outbox_dead", "Outbox rows that used up their attempts", outbox_dead.clone());
+        registry.register(
+            "outbox_attempts",
+            "Outbox delivery attempts, by destination and outcome",
+            outbox_attempts.clone(),
+        );
+        registry.register("cache_lookups", "Cache lookups, by result (hit or miss)", cache_lookups.clone());
+        Process { outbox_pending, outbox_oldest_age, outbox_dead, outbox_attempts, cache_lookups, registry }
+    })
 }
 
 /// Tower layer recording every call of a server into [`GrpcMetrics`].
@@ -149,7 +269,8 @@ where
             let result = future.await;
             if let Ok(response) = &result {
                 let code = grpc_status(response.headers()).unwrap_or(0);
-                metrics.observe(&service, &method, i32::try_from(code).unwrap_or(2), started.elapsed());
+                let trace = crate::propagation::current_trace_id();
+                metrics.observe(&service, &method, i32::try_from(code).unwrap_or(2), started.elapsed(), trace);
             }
             result
         })
@@ -206,9 +327,10 @@ mod tests {
     fn calls_are_counted_by_code_and_timed() {
         let metrics = GrpcMetrics::default();
         let ms = Duration::from_millis;
-        metrics.observe("cx.profile.v1.ProfileService", "GetProfile", 0, ms(3));
-        metrics.observe("cx.profile.v1.ProfileService", "GetProfile", 0, ms(30));
-        metrics.observe("cx.profile.v1.ProfileService", "GetProfile", 5, ms(2));
+        let trace = "4bf92f3577b34da6a3ce929d0e0e4736";
+        metrics.observe("cx.profile.v1.ProfileService", "GetProfile", 0, ms(3), None);
+        metrics.observe("cx.profile.v1.ProfileService", "GetProfile", 0, ms(30), Some(trace.into()));
+        metrics.observe("cx.profile.v1.ProfileService", "GetProfile", 5, ms(2), None);
         let text = metrics.encode();
         let labels = r#"grpc_service="cx.profile.v1.ProfileService",grpc_method="GetProfile""#;
         assert!(text.contains(&format!("grpc_server_handled_total{{{labels},grpc_code=\"OK\"}} 2\n")), "{text}");
@@ -217,5 +339,47 @@ mod tests {
         // 2 ms and 3 ms fall at or under 5 ms; 30 ms does not.
         assert!(text.contains(&format!("grpc_server_handling_seconds_bucket{{le=\"0.005\",{labels}}} 2\n")), "{text}");
         assert!(text.ends_with("# EOF\n"));
+        // OpenTelemetry's rpc.server.duration, in milliseconds, by status
+        // code; the 30 ms call's bucket (≤ 50 ms) names its trace.
+        let rpc = r#"rpc_system="grpc",rpc_service="cx.profile.v1.ProfileService",rpc_method="GetProfile""#;
+        assert!(
+            text.contains(&format!("rpc_server_duration_milliseconds_count{{{rpc},rpc_grpc_status_code=\"0\"}} 2\n")),
+            "{text}"
+        );
+        assert!(
+            text.contains(&format!("rpc_server_duration_milliseconds_count{{{rpc},rpc_grpc_status_code=\"5\"}} 1\n")),
+            "{text}"
+        );
+        let bucket = format!(
+            "rpc_server_duration_milliseconds_bucket{{le=\"50.0\",{rpc},rpc_grpc_status_code=\"0\"}} 2 # {{trace_id=\"{trace}\"}} 30.0"
+        );
+        assert!(text.contains(&bucket), "{text}");
+    }
+
+    /// The names the chart's dashboard and alerts read (tests/deploy checks
+    /// them against this list): each must be served.
+    #[test]
+    fn the_process_serves_the_outbox_and_cache_figures_by_service() {
+        let process = process();
+        let label = ServiceLabel { cx_service: "profile".into() };
+        process.outbox_pending.get_or_create(&label).set(3);
+        process.outbox_oldest_age.get_or_create(&label).set(12.5);
+        process.outbox_dead.get_or_create(&label).set(1);
+        let attempt =
+            AttemptLabel { cx_service: "profile".into(), destination: "journey".into(), outcome: "delivered" };
+        process.outbox_attempts.get_or_create(&attempt).inc();
+        let lookup = LookupLabel { cx_service: "profile".into(), result: "hit" };
+        process.cache_lookups.get_or_create(&lookup).inc_by(4);
+        let text = GrpcMetrics::default().encode();
+        for line in [
+            "cx_outbox_pending{cx_service=\"profile\"} 3\n",
+            "cx_outbox_oldest_pending_age_seconds{cx_service=\"profile\"} 12.5\n",
+            "cx_outbox_dead{cx_service=\"profile\"} 1\n",
+            "cx_outbox_attempts_total{cx_service=\"profile\",destination=\"journey\",outcome=\"delivered\"} 1\n",
+            "cx_cache_lookups_total{cx_service=\"profile\",result=\"hit\"} 4\n",
+        ] {
+            assert!(text.contains(line), "{line} in {text}");
+        }
+        assert_eq!(text.matches("# EOF").count(), 1, "one exposition, one end");
     }
 }

@@ -52,7 +52,7 @@ pub struct Parts {
 impl Parts {
     pub async fn open(ctx: &ServiceContext, name: &'static str) -> Result<Self, ConfigError> {
         let db = crate::store::open(&ctx.store, name).await?;
-        let cache = ctx.cache.bind(&db);
+        let cache = ctx.cache.bind(&db).named(name);
         Ok(Self { name, db, cache, ctx: ctx.clone() })
     }
 

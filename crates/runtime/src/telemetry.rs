@@ -27,10 +27,52 @@ use tracing_subscriber::{EnvFilter, Layer};
 
 use crate::config::{LogFormat, TelemetryArgs};
 
-/// Keeps the tracer provider alive; [`Telemetry::shutdown`] flushes it.
+/// Keeps the tracer and meter providers alive; [`Telemetry::shutdown`]
+/// flushes them.
 #[derive(Debug)]
 pub struct Telemetry {
     provider: SdkTracerProvider,
+    meters: Option<opentelemetry_sdk::metrics::SdkMeterProvider>,
+}
+
+/// Records one call's `rpc.server.duration` (ms) for OTLP export; nothing
+/// happens until [`Telemetry::init`] set a meter provider up.
+pub fn record_rpc_duration(service: &str, method: &str, code: i32, millis: f64) {
+    let Some(histogram) = RPC_DURATION.get() else { return };
+    histogram.record(
+        millis,
+        &[
+            opentelemetry::KeyValue::new("rpc.system", "grpc"),
+            opentelemetry::KeyValue::new("rpc.service", service.to_owned()),
+            opentelemetry::KeyValue::new("rpc.method", method.to_owned()),
+            opentelemetry::KeyValue::new("rpc.grpc.status_code", i64::from(code)),
+        ],
+    );
+}
+
+static RPC_DURATION: OnceLock<opentelemetry::metrics::Histogram<f64>> = OnceLock::new();
+
+/// Whether the environment asks for OTLP export of metrics: an endpoint
+/// and no `OTEL_METRICS_EXPORTER=none`.
+fn otlp_metrics_configured() -> bool {
+    let set = |name: &str| std::env::var(name).is_ok_and(|v| !v.trim().is_empty());
+    let disabled = std::env::var("OTEL_METRICS_EXPORTER").is_ok_and(|v| v.trim() == "none");
+    !disabled && (set("OTEL_EXPORTER_OTLP_ENDPOINT") || set("OTEL_EXPORTER_OTLP_METRICS_ENDPOINT"))
+}
+
+/// The meter provider exporting over OTLP, with `resource`, when configured.
+fn meter_provider(resource: Resource) -> anyhow::Result<Option<opentelemetry_sdk::metrics::SdkMeterProvider>> {
+    if !otlp_metrics_configured() {
+        return Ok(None);
+    }
+    let mut exporter = opentelemetry_otlp::MetricExporter::builder().with_tonic();
+    if let Some(tls) = otlp_tls()? {
+        exporter = opentelemetry_otlp::WithTonicConfig::with_tls_config(exporter, tls);
+    }
+    let reader = opentelemetry_sdk::metrics::PeriodicReader::builder(exporter.build()?).build();
+    Ok(Some(
+        opentelemetry_sdk::metrics::SdkMeterProvider::builder().with_reader(reader).with_resource(resource).build(),
+    ))
 }
 
 /// Whether the environment asks for OTLP export of traces.
@@ -40,16 +82,21 @@ pub fn otlp_configured() -> bool {
     !disabled && (set("OTEL_EXPORTER_OTLP_ENDPOINT") || set("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"))
 }
 
-/// Builds the tracer provider of `service_name` (overridden by
-/// `OTEL_SERVICE_NAME`), with OTLP export when configured. Must run inside the
-/// tokio runtime: the exporter's channel lives on it.
-pub fn tracer_provider(service_name: &str) -> anyhow::Result<SdkTracerProvider> {
+/// The process's OpenTelemetry resource: `service_name` (unless
+/// `OTEL_SERVICE_NAME` says otherwise) and the version.
+fn resource(service_name: &str) -> Resource {
     let mut resource = Resource::builder();
     if std::env::var("OTEL_SERVICE_NAME").is_err() {
         resource = resource.with_service_name(service_name.to_owned());
     }
-    resource = resource.with_attribute(opentelemetry::KeyValue::new("service.version", env!("CARGO_PKG_VERSION")));
-    let mut builder = SdkTracerProvider::builder().with_resource(resource.build());
+    resource.with_attribute(opentelemetry::KeyValue::new("service.version", env!("CARGO_PKG_VERSION"))).build()
+}
+
+/// Builds the tracer provider of `service_name` (overridden by
+/// `OTEL_SERVICE_NAME`), with OTLP export when configured. Must run inside the
+/// tokio runtime: the exporter's channel lives on it.
+pub fn tracer_provider(service_name: &str) -> anyhow::Result<SdkTracerProvider> {
+    let mut builder = SdkTracerProvider::builder().with_resource(resource(service_name));
     if otlp_configured() {
         let mut exporter = opentelemetry_otlp::SpanExporter::builder().with_tonic();
         if let Some(tls) = otlp_tls()? {
@@ -90,7 +137,19 @@ impl Telemetry {
     /// same process (tests) keeps the first subscriber.
     pub fn init(service_name: &str, args: &TelemetryArgs) -> anyhow::Result<Self> {
         let provider = tracer_provider(service_name)?;
-        Self::install(provider, args)
+        let meters = meter_provider(resource(service_name))?;
+        if let Some(meters) = &meters {
+            opentelemetry::global::set_meter_provider(meters.clone());
+            let histogram = opentelemetry::global::meter("cx")
+                .f64_histogram("rpc.server.duration")
+                .with_unit("ms")
+                .with_description("Time from a call's arrival to its response headers")
+                .build();
+            let _ = RPC_DURATION.set(histogram);
+        }
+        let mut telemetry = Self::install(provider, args)?;
+        telemetry.meters = meters;
+        Ok(telemetry)
     }
 
     /// Installs the global subscriber over a given provider (tests use an
@@ -124,7 +183,7 @@ impl Telemetry {
             .with(otel)
             .with(logs.with_filter(filter))
             .try_init();
-        Ok(Self { provider })
+        Ok(Self { provider, meters: None })
     }
 
     pub fn provider(&self) -> &SdkTracerProvider {
@@ -134,6 +193,13 @@ impl Telemetry {
     /// Flushes and stops the exporter. Blocking work, so it runs on a blocking
     /// thread while the runtime (which carries the exporter's channel) lives.
     pub async fn shutdown(self) {
+        if let Some(meters) = self.meters {
+            let flushed =
+                tokio::task::spawn_blocking(move || meters.shutdown_with_timeout(Duration::from_secs(5))).await;
+            if let Ok(Err(err)) = flushed {
+                eprintln!("metrics shutdown: {err}");
+            }
+        }
         let provider = self.provider;
         let flushed = tokio::task::spawn_blocking(move || provider.shutdown_with_timeout(Duration::from_secs(5))).await;
         if let Ok(Err(err)) = flushed {

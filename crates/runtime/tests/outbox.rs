@@ -375,6 +375,23 @@ async fn a_message_out_of_attempts_is_dead_lettered_not_dropped() {
     assert_eq!(dead.len(), 1);
     assert_eq!((dead[0].attempts, dead[0].payload.as_slice()), (5, b"doomed".as_slice()));
     assert!(world.recorder.applied.lock().unwrap().is_empty());
+
+    // The gauges operators are alerted on: one dead, none pending; and the
+    // five attempts, four failed and the last dead-lettered.
+    enqueue(&world.sender, &world.tenant, "receiver", "test.echo", b"waiting".to_vec()).await.unwrap();
+    dispatcher.observe().await.unwrap();
+    let process = cx_runtime::metrics::process();
+    let sender = cx_runtime::metrics::ServiceLabel { cx_service: "sender".into() };
+    assert_eq!(process.outbox_dead.get_or_create(&sender).get(), 1);
+    assert_eq!(process.outbox_pending.get_or_create(&sender).get(), 1);
+    let age = process.outbox_oldest_age.get_or_create(&sender).get();
+    assert!((0.0..5.0).contains(&age), "the waiting row is new: {age} s");
+    let attempts = |outcome| {
+        let label =
+            cx_runtime::metrics::AttemptLabel { cx_service: "sender".into(), destination: "receiver".into(), outcome };
+        process.outbox_attempts.get_or_create(&label).get()
+    };
+    assert_eq!((attempts("failed"), attempts("dead"), attempts("delivered")), (4, 1, 0));
 }
 
 #[tokio::test]

@@ -190,11 +190,13 @@ pub struct Cache {
     ttl: Duration,
     flights: Arc<Mutex<HashMap<CacheKey, Arc<tokio::sync::Mutex<()>>>>>,
     coherence: Option<Arc<Coherence>>,
+    /// The service whose lookups `cx_cache_lookups_total` counts.
+    service: &'static str,
 }
 
 impl Cache {
     pub fn new(backend: Arc<dyn CacheBackend>, ttl: Duration) -> Self {
-        Self { backend, ttl, flights: Arc::default(), coherence: None }
+        Self { backend, ttl, flights: Arc::default(), coherence: None, service: "" }
     }
 
     /// An in-process cache (embedded mode, tests).
@@ -214,7 +216,30 @@ impl Cache {
             return self.clone();
         }
         let coherence = Arc::new(Coherence::new(db.clone(), self.backend.clone()));
-        Self { backend: self.backend.clone(), ttl: self.ttl, flights: Arc::default(), coherence: Some(coherence) }
+        Self {
+            backend: self.backend.clone(),
+            ttl: self.ttl,
+            flights: Arc::default(),
+            coherence: Some(coherence),
+            service: self.service,
+        }
+    }
+
+    /// The same cache, its lookups counted as `service`'s.
+    pub fn named(mut self, service: &'static str) -> Self {
+        self.service = service;
+        self
+    }
+
+    /// Counts lookups that hit and missed (`cx_cache_lookups_total`).
+    fn count(&self, hits: u64, misses: u64) {
+        let process = crate::metrics::process();
+        for (result, n) in [("hit", hits), ("miss", misses)] {
+            if n > 0 {
+                let label = crate::metrics::LookupLabel { cx_service: self.service.to_owned(), result };
+                process.cache_lookups.get_or_create(&label).inc_by(n);
+            }
+        }
     }
 
     /// The background work of a bound cache: keeps its epoch fresh.
@@ -249,7 +274,10 @@ impl Cache {
         F: FnOnce() -> Fut,
         Fut: Future<Output = Result<Option<Vec<u8>>, E>>,
     {
+        // Counted once per call: a hit when the cache answered, a miss when
+        // the database did.
         if let Some(hit) = self.lookup(key).await {
+            self.count(1, 0);
             return Ok(Some(hit));
         }
         let flight = self.flight(key);
@@ -257,8 +285,10 @@ impl Cache {
         // Another task of this process may have filled it while we waited.
         if let Some(hit) = self.lookup(key).await {
             self.land(key);
+            self.count(1, 0);
             return Ok(Some(hit));
         }
+        self.count(0, 1);
         // The epoch before the read: a bump during it makes this fill a miss.
         let epoch = self.epoch();
         let lease = match epoch {
@@ -298,6 +328,8 @@ impl Cache {
             .map(|hit| hit.and_then(|hit| open(self.epoch_for(hit.server.as_deref())?, hit.value)))
             .collect();
         values.resize(keys.len(), None);
+        let hits = values.iter().filter(|v| v.is_some()).count() as u64;
+        self.count(hits, keys.len() as u64 - hits);
         let missing: Vec<usize> = (0..keys.len()).filter(|i| values[*i].is_none()).collect();
         if missing.is_empty() {
             return Ok(values);
@@ -429,6 +461,29 @@ mod tests {
     #[test]
     fn keys_carry_the_tenant_as_a_hash_tag() {
         assert_eq!(CacheKey::new(&tenant(), "profile", "42").as_str(), "cx:{acme}:profile:42");
+    }
+
+    #[tokio::test]
+    async fn lookups_are_counted_as_hits_and_misses_of_their_service() {
+        let cache = Cache::in_memory(Duration::from_secs(60)).named("counted");
+        let key = CacheKey::new(&tenant(), "profile", "1");
+        let load = || async { Ok::<_, ()>(Some(b"v".to_vec())) };
+        // A miss (loaded), then two hits; then three keys, one cached.
+        for _ in 0..3 {
+            cache.get_or_load(&key, load).await.unwrap();
+        }
+        let keys = [key.clone(), CacheKey::new(&tenant(), "profile", "2"), CacheKey::new(&tenant(), "profile", "3")];
+        cache
+            .get_or_load_many::<(), _, _>(&keys, |missing| async move {
+                Ok(missing.into_iter().map(|i| (i, b"w".to_vec())).collect())
+            })
+            .await
+            .unwrap();
+        let lookups = |result| {
+            let label = crate::metrics::LookupLabel { cx_service: "counted".into(), result };
+            crate::metrics::process().cache_lookups.get_or_create(&label).get()
+        };
+        assert_eq!((lookups("hit"), lookups("miss")), (3, 3));
     }
 
     #[tokio::test]

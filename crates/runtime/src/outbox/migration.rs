@@ -69,7 +69,8 @@ impl MigrationTrait for OutboxTables {
 
 /// Indexes that stay small with millions of delivered rows: the claim reads
 /// `outbox_pending`, pending rows only (the backlog), by tenant then due
-/// time, which serves both claim shapes; pruning reads `outbox_delivered`.
+/// time, which serves both claim shapes; pruning reads `outbox_delivered`;
+/// the dead-letter gauge `outbox_dead`.
 /// `outbox_due` indexed every row, delivered ones included, and is dropped.
 /// The inbox is pruned by `inbox_received`.
 pub struct OutboxIndexes;
@@ -90,6 +91,8 @@ impl MigrationTrait for OutboxIndexes {
         };
         m.create_index(partial("outbox_pending", &["tenant_id", "next_attempt_at"], crate::outbox::PENDING)).await?;
         m.create_index(partial("outbox_delivered", &["delivered_at"], crate::outbox::DELIVERED)).await?;
+        // Dead rows are few: counted for the dead-letter alert without a scan.
+        m.create_index(partial("outbox_dead", &["created_at"], crate::outbox::DEAD)).await?;
         m.create_index(crate::store::index("inbox_received", "inbox", &["received_at"])).await?;
         m.drop_index(Index::drop().name("outbox_due").table(Alias::new("outbox")).if_exists().to_owned()).await
     }

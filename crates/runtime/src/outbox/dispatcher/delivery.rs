@@ -160,8 +160,12 @@ impl Dispatcher {
         let mut stranded: Vec<&Claimed> = Vec::new();
         for (message, outcome) in outcomes {
             match outcome {
-                Err(status) if unreachable(status) => stranded.push(message),
+                Err(status) if unreachable(status) => {
+                    self.count_attempt(message, "unreachable");
+                    stranded.push(message);
+                }
                 Ok(_) => {
+                    self.count_attempt(message, "delivered");
                     reached.insert(&message.destination);
                     delivered.entry(message.tenant_id.as_str()).or_default().push(message.id);
                 }
@@ -210,6 +214,9 @@ impl Dispatcher {
         let mut done: Vec<(Claimed, Result<bool, tonic::Status>)> = Vec::new();
         let mut last_settle = tokio::time::Instant::now();
         let mut last_prune = tokio::time::Instant::now();
+        // How often the outbox's gauges (pending, oldest, dead) are read.
+        const OBSERVE_EVERY: Duration = Duration::from_secs(15);
+        let mut last_observed: Option<tokio::time::Instant> = None;
         while !*stop.borrow() {
             // Claim when no claimed row can start and a place is free.
             let mut idle = false;
@@ -245,6 +252,12 @@ impl Dispatcher {
                 }
                 done.clear();
                 last_settle = tokio::time::Instant::now();
+            }
+            if last_observed.is_none_or(|at| at.elapsed() >= OBSERVE_EVERY) {
+                last_observed = Some(tokio::time::Instant::now());
+                if let Err(err) = self.observe().await {
+                    tracing::warn!(error = %err, "cannot measure the outbox");
+                }
             }
             if last_prune.elapsed() > Duration::from_secs(60) {
                 last_prune = tokio::time::Instant::now();

@@ -176,14 +176,53 @@ impl Dispatcher {
             .map(|_| ())
     }
 
+    /// Counts one delivery attempt of `message` (`cx_outbox_attempts_total`).
+    pub(super) fn count_attempt(&self, message: &Claimed, outcome: &'static str) {
+        let label = crate::metrics::AttemptLabel {
+            cx_service: self.config.source.to_owned(),
+            destination: message.destination.clone(),
+            outcome,
+        };
+        crate::metrics::process().outbox_attempts.get_or_create(&label).inc();
+    }
+
+    /// Sets the outbox's gauges: rows pending and the age of the oldest,
+    /// rows dead. Read through the partial indexes of pending and dead rows.
+    pub async fn observe(&self) -> Result<(), DbErr> {
+        let backend = self.db.get_database_backend();
+        let pending = "SELECT count(*) AS n, min(created_at) AS oldest FROM outbox WHERE status = 'pending'";
+        let row = self.db.query_one_raw(Statement::from_string(backend, pending)).await?;
+        let (count, oldest): (i64, Option<DateTime<Utc>>) = match &row {
+            Some(row) => (row.try_get("", "n")?, row.try_get("", "oldest")?),
+            None => (0, None),
+        };
+        let dead = "SELECT count(*) AS n FROM outbox WHERE status = 'dead'";
+        let row = self.db.query_one_raw(Statement::from_string(backend, dead)).await?;
+        let dead: i64 = match &row {
+            Some(row) => row.try_get("", "n")?,
+            None => 0,
+        };
+        let age = oldest.map_or(0.0, |at| std::cmp::max((now() - at).num_milliseconds(), 0) as f64 / 1000.0);
+        let label = crate::metrics::ServiceLabel { cx_service: self.config.source.to_owned() };
+        let process = crate::metrics::process();
+        process.outbox_pending.get_or_create(&label).set(count);
+        process.outbox_oldest_age.get_or_create(&label).set(age);
+        process.outbox_dead.get_or_create(&label).set(dead);
+        Ok(())
+    }
+
     /// Records the outcome of one attempt.
     pub async fn settle(&self, message: &Claimed, outcome: &Result<bool, tonic::Status>) -> Result<(), DbErr> {
         let Ok(tenant) = TenantId::parse(&message.tenant_id) else { return Ok(()) };
-        let Err(status) = outcome else { return self.mark_delivered(&tenant, &[message.id]).await };
+        let Err(status) = outcome else {
+            self.count_attempt(message, "delivered");
+            return self.mark_delivered(&tenant, &[message.id]).await;
+        };
         let update = scoped_update::<message::Entity>(&tenant)
             .filter(message::Column::Id.eq(message.id))
             .col_expr(message::Column::ClaimedUntil, Expr::value(Option::<DateTime<Utc>>::None));
         let update = if crate::outbox::inbox::is_hold(status) {
+            self.count_attempt(message, "held");
             // The receiver will take it once its state passes: not a failure.
             tracing::info!(
                 message_id = %message.id, destination = message.destination, reason = %status.message(),
@@ -194,12 +233,14 @@ impl Dispatcher {
                 .col_expr(message::Column::Attempts, Expr::col(message::Column::Attempts).sub(1))
                 .col_expr(message::Column::NextAttemptAt, Expr::value(retry_at))
         } else if message.attempt >= self.config.retry.max_attempts {
+            self.count_attempt(message, "dead");
             tracing::error!(
                 message_id = %message.id, kind = message.kind, destination = message.destination,
                 attempts = message.attempt, error = %status, "outbox message dead-lettered"
             );
             update.col_expr(message::Column::Status, Expr::value(DEAD))
         } else {
+            self.count_attempt(message, "failed");
             tracing::warn!(
                 message_id = %message.id, destination = message.destination, attempt = message.attempt,
                 error = %status, "outbox delivery failed, will retry"
