@@ -784,3 +784,28 @@ def test_the_alerts_parse_with_promtool_and_each_has_a_runbook(tmp_path):
     (rule,) = [d for d in tuned if d["kind"] == "PrometheusRule"]
     slow = [r for g in rule["spec"]["groups"] for r in g["rules"] if r["alert"] == "CxSlowCalls"][0]
     assert slow["expr"].strip().endswith("> 250")
+
+
+# --- the connection budget ------------------------------------------------------------
+
+
+def test_the_connection_budget_is_printed_checked_and_given_to_the_evaluation_database():
+    # 5 services × (2 replicas + 1 surging) × 16 = 240.
+    assert "at most 240 at once" in notes()
+    # A service's own pool: kpi 4 → 4 × 48 + 3 × 4 = 204.
+    own = notes("--set", "services.kpi.dbMaxConnections=4")
+    assert "at most 204 at once" in own
+    docs = documents(template("--set", "services.kpi.dbMaxConnections=4"))
+    assert env_of(of_kind(docs, "Deployment")["cx-cx-suite-kpi"])["CX_DB_MAX_CONNECTIONS"] == "4"
+    assert "CX_DB_MAX_CONNECTIONS" not in env_of(of_kind(docs, "Deployment")["cx-cx-suite-profile"])
+    # The evaluation PostgreSQL has room for all of them.
+    (pg,) = of_kind(docs, "StatefulSet").values()
+    (container,) = pg["spec"]["template"]["spec"]["containers"]
+    assert container["args"] == ["-c", "max_connections=224"]
+    # HA at its autoscalers' maximum: (12+1 + 20+1 + 10+1 + 10+1 + 10+1) × 16 = 1,072,
+    # over a managed PostgreSQL's 500: the notes warn.
+    ha = notes("-f", str(CHART / "values-ha.yaml"), "--set", "externalDatabase.maxConnections=500")
+    assert "at most 1072 at once" in ha
+    assert "WARNING: the services may open 1072 PostgreSQL connections, more than the\n500 of externalDatabase.maxConnections" in ha
+    fine = notes("-f", str(CHART / "values-ha.yaml"), "--set", "externalDatabase.maxConnections=2000")
+    assert "PostgreSQL connections, more than" not in fine

@@ -64,7 +64,8 @@ impl TraceService for Receiver {
 }
 
 /// One exported metric data point: the metric's name and unit, and the
-/// point's attributes as text.
+/// point's attributes as text (read by crates/cx/tests/tls.rs).
+#[allow(dead_code)]
 #[derive(Clone, Debug)]
 pub struct ExportedPoint {
     pub service: String,
@@ -127,6 +128,7 @@ pub struct Collector {
     /// What `OTEL_EXPORTER_OTLP_ENDPOINT` points at.
     pub endpoint: String,
     receiver: Receiver,
+    #[allow(dead_code)]
     metrics: MetricsReceiver,
     task: tokio::task::JoinHandle<()>,
 }
@@ -182,6 +184,7 @@ impl Collector {
 impl Collector {
     /// Waits (at most 20 s) until `find` picks a metric data point out of
     /// those received.
+    #[allow(dead_code)]
     pub async fn wait_for_point(&self, what: &str, find: impl Fn(&ExportedPoint) -> bool) -> ExportedPoint {
         let look =
             || {

@@ -221,6 +221,16 @@ where
     }
 }
 
+/// The trace id of the current span, when it is recorded (sampled): what a
+/// metric's exemplar links to.
+pub fn current_trace_id() -> Option<String> {
+    use opentelemetry::trace::TraceContextExt as _;
+    let context = tracing::Span::current().context();
+    let span = context.span();
+    let span_context = span.span_context();
+    (span_context.is_valid() && span_context.is_sampled()).then(|| span_context.trace_id().to_string())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -256,14 +266,4 @@ mod tests {
         );
         assert_eq!(split_path("/odd"), ("odd", ""));
     }
-}
-
-/// The trace id of the current span, when it is recorded (sampled): what a
-/// metric's exemplar links to.
-pub fn current_trace_id() -> Option<String> {
-    use opentelemetry::trace::TraceContextExt as _;
-    let context = tracing::Span::current().context();
-    let span = context.span();
-    let span_context = span.span_context();
-    (span_context.is_valid() && span_context.is_sampled()).then(|| span_context.trace_id().to_string())
 }

@@ -237,6 +237,10 @@ seccompProfile:
 - name: CX_PEER_CLIENT_KEY_FILE
   value: /etc/cx/tls/tls.key
 {{- end }}
+{{- if .svc.dbMaxConnections }}
+- name: CX_DB_MAX_CONNECTIONS
+  value: {{ .svc.dbMaxConnections | quote }}
+{{- end }}
 {{- range $key, $value := merge (deepCopy (.svc.env | default dict)) $root.Values.extraEnv }}
 - name: {{ $key }}
   value: {{ $value | quote }}
@@ -276,4 +280,23 @@ grpc: {port: {{ .root.Values.grpcPort }}, service: {{ .service | quote }}}
 {{- $total = addf $total (mulf (regexFind "^[0-9]+" . | float64) (get $units (regexReplaceAll "^[0-9]+" . ""))) -}}
 {{- end -}}
 {{- ceil $total | int -}}
+{{- end -}}
+
+{{/* Pooled connections per pod of one service: (dict "root" $ "svc" s). */}}
+{{- define "cx.pool" -}}
+{{- .svc.dbMaxConnections | default .root.Values.config.dbMaxConnections -}}
+{{- end -}}
+
+{{/* The most PostgreSQL connections the release's services open at once:
+     for each service, its most pods (the autoscaler's maximum, or its
+     replicas) plus one surging during a rollout, times its pool. */}}
+{{- define "cx.connectionBudget" -}}
+{{- $total := 0 -}}
+{{- range $name, $svc := .Values.services -}}
+{{- if $svc.enabled -}}
+{{- $pods := ternary $svc.autoscaling.maxReplicas $svc.replicas $svc.autoscaling.enabled -}}
+{{- $total = add $total (mul (add $pods 1) (include "cx.pool" (dict "root" $ "svc" $svc))) -}}
+{{- end -}}
+{{- end -}}
+{{- $total -}}
 {{- end -}}
