@@ -36,17 +36,7 @@ impl TraceService for Receiver {
     ) -> Result<tonic::Response<ExportTraceServiceResponse>, tonic::Status> {
         let mut received = Vec::new();
         for resource_spans in request.into_inner().resource_spans {
-            let service = resource_spans
-                .resource
-                .iter()
-                .flat_map(|r| &r.attributes)
-                .find(|kv| kv.key == "service.name")
-                .and_then(|kv| kv.value.as_ref()?.value.as_ref())
-                .map(|v| match v {
-                    Value::StringValue(s) => s.clone(),
-                    other => format!("{other:?}"),
-                })
-                .unwrap_or_default();
+            let service = service_name(resource_spans.resource.as_ref());
             for span in resource_spans.scope_spans.into_iter().flat_map(|s| s.spans) {
                 received.push(Exported {
                     service: service.clone(),
@@ -79,6 +69,12 @@ struct MetricsReceiver {
     points: Arc<Mutex<Vec<ExportedPoint>>>,
 }
 
+/// The `service.name` of the process that sent an export.
+fn service_name(resource: Option<&opentelemetry_proto::tonic::resource::v1::Resource>) -> String {
+    let name = resource.iter().flat_map(|r| &r.attributes).find(|kv| kv.key == "service.name");
+    name.map(|kv| text(kv.value.as_ref())).unwrap_or_default()
+}
+
 fn text(value: Option<&opentelemetry_proto::tonic::common::v1::AnyValue>) -> String {
     match value.and_then(|v| v.value.as_ref()) {
         Some(Value::StringValue(s)) => s.clone(),
@@ -97,13 +93,7 @@ impl MetricsService for MetricsReceiver {
         use opentelemetry_proto::tonic::metrics::v1::metric::Data;
         let mut received = Vec::new();
         for resource in request.into_inner().resource_metrics {
-            let service = resource
-                .resource
-                .iter()
-                .flat_map(|r| &r.attributes)
-                .find(|kv| kv.key == "service.name")
-                .map(|kv| text(kv.value.as_ref()))
-                .unwrap_or_default();
+            let service = service_name(resource.resource.as_ref());
             for metric in resource.scope_metrics.into_iter().flat_map(|s| s.metrics) {
                 let points: Vec<_> = match &metric.data {
                     Some(Data::Histogram(h)) => h.data_points.iter().map(|p| p.attributes.clone()).collect(),
