@@ -395,6 +395,10 @@ def test_traces_go_to_the_configured_collector_and_nowhere_by_default():
     sent = config("--set", "telemetry.otlpEndpoint=http://tempo.observability:4317")
     assert sent["OTEL_EXPORTER_OTLP_ENDPOINT"] == "http://tempo.observability:4317"
     assert "OTEL_TRACES_EXPORTER" not in sent
+    # Tempo and Jaeger take no metrics: they go over OTLP only when asked.
+    assert sent["OTEL_METRICS_EXPORTER"] == "none"
+    both = config("--set", "telemetry.otlpEndpoint=http://collector:4317", "--set", "telemetry.exportMetrics=true")
+    assert "OTEL_METRICS_EXPORTER" not in both
 
 
 def test_ha_keeps_three_replicas_spread_and_two_through_drains():

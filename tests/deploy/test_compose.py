@@ -46,6 +46,8 @@ def test_every_service_runs_from_the_one_image_after_migration_with_a_health_che
         env = service["environment"]
         assert env["OTEL_SERVICE_NAME"] == f"cx-{name}"
         assert env["OTEL_EXPORTER_OTLP_ENDPOINT"] == "http://otel-collector:4317"
+        # The collector's pipeline carries traces only.
+        assert env["OTEL_METRICS_EXPORTER"] == "none"
         # Every service reaches every other by its CX_<NAME>_ENDPOINT.
         endpoints = {k: v for k, v in env.items() if k.endswith("_ENDPOINT") and k.startswith("CX_")}
         assert endpoints == {f"CX_{s.upper()}_ENDPOINT": f"http://{s}:50051" for s in SERVICES}
