@@ -209,3 +209,58 @@ async fn many_keys_go_in_one_pipeline_each_way_and_a_raced_fill_is_refused() {
     assert_eq!(raw(&cache, &keys[4]).await, None);
     assert_eq!(raw(&cache, &keys[10]).await, Some(b"v10".to_vec()));
 }
+
+/// Calls of a command the server answered since it started.
+async fn calls(redis: &PrivateRedis, command: &str) -> u64 {
+    let client = redis::Client::open(redis.url()).unwrap();
+    let mut conn = client.get_multiplexed_async_connection().await.unwrap();
+    let stats: String = redis::cmd("INFO").arg("commandstats").query_async(&mut conn).await.unwrap();
+    let line = stats.lines().find(|l| l.starts_with(&format!("cmdstat_{command}:")));
+    line.and_then(|l| l.split("calls=").nth(1)?.split(',').next()?.parse().ok()).unwrap_or(0)
+}
+
+#[tokio::test]
+async fn a_group_is_dropped_through_its_index_with_its_leases_never_by_scanning_the_keyspace() {
+    let redis = PrivateRedis::start(free_port());
+    redis.wait_ready().await;
+    let db = epoch_db().await;
+    let cache =
+        Cache::new(Arc::new(RedisCache::connect_lazy(&redis.url()).unwrap()), Duration::from_secs(60)).bind(&db);
+    let (_stop, stopped) = tokio::sync::watch::channel(false);
+    tokio::spawn(cache.keeper(stopped).unwrap());
+    cx_testkit::eventually("the keeper reads the epoch", || std::future::ready(cache.epoch()), Option::is_some).await;
+    let t = TenantId::parse("acme").unwrap();
+    let in_map = |map: &str, id: &str| CacheKey::in_group(&t, "analysis", map, id);
+    let doomed: Vec<CacheKey> = (0..3).map(|i| in_map("m1", &format!("g{i}"))).collect();
+    for (i, key) in doomed.iter().enumerate() {
+        load(&cache, key, &format!("answer {i}")).await;
+    }
+    let other_map = in_map("m2", "g0");
+    let plain = CacheKey::new(&t, "analysis", "m1-not-grouped");
+    load(&cache, &other_map, "kept").await;
+    load(&cache, &plain, "kept too").await;
+    // A load of the group in flight: leased, not filled yet.
+    let in_flight = in_map("m1", "g9");
+    let lease = cache.backend().lease(&in_flight, Duration::from_secs(10)).await.unwrap();
+
+    let scans = calls(&redis, "scan").await;
+    cache.invalidate_group(&t, "analysis", "m1").await.unwrap();
+    for key in &doomed {
+        assert_eq!(raw(&cache, key).await, None, "{}", key.as_str());
+    }
+    assert_eq!(raw(&cache, &other_map).await, Some(b"kept".to_vec()), "another group stays");
+    assert_eq!(raw(&cache, &plain).await, Some(b"kept too".to_vec()), "a key outside groups stays");
+    // The load in flight lost its lease: what it read before the
+    // invalidation is not stored.
+    cache.backend().fill(&in_flight, &lease, b"\0\0\0\0\0\0\0\0\0\0\0\0stale", Duration::from_secs(60)).await;
+    assert_eq!(raw(&cache, &in_flight).await, None);
+    assert_eq!(calls(&redis, "scan").await, scans, "no SCAN of the keyspace");
+    assert_eq!(calls(&redis, "keys").await, 0);
+    // The index itself is gone with its group.
+    let left: Vec<String> = {
+        let client = redis::Client::open(redis.url()).unwrap();
+        let mut conn = client.get_multiplexed_async_connection().await.unwrap();
+        redis::cmd("KEYS").arg("cx:{acme}:group:*").query_async(&mut conn).await.unwrap()
+    };
+    assert_eq!(left, ["cx:{acme}:group:analysis:m2"]);
+}

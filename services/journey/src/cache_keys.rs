@@ -10,9 +10,13 @@ use uuid::Uuid;
 /// The kind of the cached answers.
 const ANSWERS: &str = "analysis";
 
-/// The prefix of every cached answer of `map`.
-pub fn answers_prefix(map: Uuid) -> String {
-    format!("{ANSWERS}:{map}:")
+/// The cached answers of `map` are one group, dropped together
+/// (`Cache::invalidate_group(t, ANSWERS, &answers_group(map))`).
+pub const ANSWERS_KIND: &str = ANSWERS;
+
+/// The group of every cached answer of `map`.
+pub fn answers_group(map: Uuid) -> String {
+    map.to_string()
 }
 
 /// The generation key of `map`.
@@ -21,8 +25,8 @@ pub fn generation_key(t: &TenantId, map: Uuid) -> CacheKey {
 }
 
 /// The answer of the analysis of `map` at `version` over `[since, until)`
-/// listing `listed` instances, cached in `generation` (under
-/// [`answers_prefix`]).
+/// listing `listed` instances, cached in `generation` (in the group
+/// [`answers_group`]).
 pub fn answer_key(
     t: &TenantId,
     map: Uuid,
@@ -33,7 +37,8 @@ pub fn answer_key(
     listed: u64,
 ) -> CacheKey {
     let (since, until) = (since.timestamp_micros(), until.timestamp_micros());
-    CacheKey::new(t, ANSWERS, &format!("{map}:{generation}:v{version}:{since}:{until}:{listed}"))
+    let id = format!("{generation}:v{version}:{since}:{until}:{listed}");
+    CacheKey::in_group(t, ANSWERS, &answers_group(map), &id)
 }
 
 #[cfg(test)]
@@ -41,15 +46,15 @@ mod tests {
     use super::*;
 
     #[test]
-    fn answers_lie_under_their_maps_prefix_and_keep_their_spelling() {
+    fn answers_lie_in_their_maps_group_and_keep_their_spelling() {
         let t = TenantId::parse("acme").unwrap();
         let map = Uuid::from_u128(7);
         let (since, until) = (DateTime::from_timestamp(0, 0).unwrap(), DateTime::from_timestamp(86_400, 0).unwrap());
         let answer = answer_key(&t, map, "42", 3, since, until, 20);
         assert_eq!(answer.as_str(), format!("cx:{{acme}}:analysis:{map}:42:v3:0:86400000000:20"));
-        // What the inbox drops for the map (the prefix as the cache reads it).
-        let prefix = CacheKey::new(&t, &answers_prefix(map), "");
-        assert!(answer.as_str().starts_with(prefix.as_str().trim_end_matches(':')));
+        // The group the inbox drops for the map, indexed beside the answers.
+        assert_eq!(answer.group_index(), Some(format!("cx:{{acme}}:group:analysis:{map}").as_str()));
+        assert_eq!(answers_group(map), map.to_string());
         assert_eq!(generation_key(&t, map).as_str(), format!("cx:{{acme}}:analysis-generation:{map}"));
     }
 }

@@ -15,7 +15,7 @@ use sea_orm::{DatabaseConnection, DatabaseTransaction};
 use uuid::Uuid;
 
 use crate::api::convert::touchpoint_to_proto;
-use crate::cache_keys::{answers_prefix, generation_key};
+use crate::cache_keys::{ANSWERS_KIND, answers_group, generation_key};
 use crate::resolver::Resolver;
 use crate::store::{JourneyError, peers};
 
@@ -41,7 +41,7 @@ impl JourneyParticipant {
             resolver.forget(&t, &ids);
             for map in maps {
                 let dropped = match cache.invalidate(&generation_key(&t, map)).await {
-                    Ok(()) => cache.invalidate_prefix(&t, &answers_prefix(map)).await,
+                    Ok(()) => cache.invalidate_group(&t, ANSWERS_KIND, &answers_group(map)).await,
                     failed => failed,
                 };
                 // On failure the bump is owed: this process trusts no cached

@@ -86,8 +86,9 @@ impl CacheBackend for MemoryCache {
         true
     }
 
-    async fn invalidate_prefix(&self, tenant: &TenantId, prefix: &str) -> bool {
-        let start = CacheKey::new(tenant, prefix, "").as_str().trim_end_matches(':').to_owned();
+    async fn invalidate_group(&self, tenant: &TenantId, kind: &str, group: &str) -> bool {
+        // In process, the group is its keys' common beginning.
+        let start = CacheKey::in_group(tenant, kind, group, "").as_str().to_owned();
         let mut state = self.state();
         state.entries.retain(|k, _| !k.starts_with(&start));
         state.leases.retain(|k, _| !k.starts_with(&start));

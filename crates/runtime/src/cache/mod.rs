@@ -33,13 +33,23 @@ use crate::tenant::TenantId;
 use coherence::Coherence;
 pub use coherence::{CHECK_PERIOD, ERASURE_WAIT, TRUST};
 
-/// A cache entry's key: `cx:{tenant}:<kind>:<id>`.
+/// A cache entry's key: `cx:{tenant}:<kind>:<id>`; a key of a group (see
+/// [`CacheKey::in_group`]) also names the group's index.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
-pub struct CacheKey(String);
+pub struct CacheKey(String, Option<String>);
 
 impl CacheKey {
     pub fn new(tenant: &TenantId, kind: &str, id: &str) -> Self {
-        Self(format!("cx:{{{tenant}}}:{kind}:{id}"))
+        Self(format!("cx:{{{tenant}}}:{kind}:{id}"), None)
+    }
+
+    /// `cx:{tenant}:<kind>:<group>:<id>`, one of the keys that
+    /// [`Cache::invalidate_group`] drops together. The backend keeps the
+    /// group's keys in an index beside them (same tenant, so same Redis
+    /// Cluster slot): dropping a group reads its index, never the keyspace.
+    pub fn in_group(tenant: &TenantId, kind: &str, group: &str, id: &str) -> Self {
+        let index = group_index(tenant, kind, group);
+        Self(format!("cx:{{{tenant}}}:{kind}:{group}:{id}"), Some(index))
     }
 
     pub fn as_str(&self) -> &str {
@@ -49,6 +59,16 @@ impl CacheKey {
     fn lease(&self) -> String {
         format!("{}:lease", self.0)
     }
+
+    /// The index of the key's group, if it has one.
+    pub fn group_index(&self) -> Option<&str> {
+        self.1.as_deref()
+    }
+}
+
+/// The key of the index of a group of keys (see [`CacheKey::in_group`]).
+fn group_index(tenant: &TenantId, kind: &str, group: &str) -> String {
+    format!("cx:{{{tenant}}}:group:{kind}:{group}")
 }
 
 /// A lease on filling one key, proof that no write invalidated it since.
@@ -77,9 +97,10 @@ pub trait CacheBackend: Send + Sync + std::fmt::Debug + 'static {
     async fn release(&self, key: &CacheKey, lease: &Lease);
     /// Removes the entry and any fill lease; false if that may not be done.
     async fn invalidate(&self, key: &CacheKey) -> bool;
-    /// Removes every key of a tenant that starts with `prefix` (erasure);
-    /// false if that may not be done.
-    async fn invalidate_prefix(&self, tenant: &TenantId, prefix: &str) -> bool;
+    /// Removes every key of the group `kind`/`group` of `tenant` (see
+    /// [`CacheKey::in_group`]) and their fill leases; false if that may not
+    /// be done.
+    async fn invalidate_group(&self, tenant: &TenantId, kind: &str, group: &str) -> bool;
 
     // Many keys at once: one round trip where the backend can (Redis
     // pipelines); by default one key after the other.
@@ -403,10 +424,10 @@ impl Cache {
         Ok(())
     }
 
-    /// Drops every key of `tenant` starting with `prefix` (see
+    /// Drops every key of a group (see [`CacheKey::in_group`] and
     /// [`Cache::invalidate_erased`]).
-    pub async fn invalidate_prefix(&self, tenant: &TenantId, prefix: &str) -> Result<(), CacheUnavailable> {
-        if self.backend.invalidate_prefix(tenant, prefix).await {
+    pub async fn invalidate_group(&self, tenant: &TenantId, kind: &str, group: &str) -> Result<(), CacheUnavailable> {
+        if self.backend.invalidate_group(tenant, kind, group).await {
             return Ok(());
         }
         self.bump().await?;
@@ -484,6 +505,28 @@ mod tests {
             crate::metrics::process().cache_lookups.get_or_create(&label).get()
         };
         assert_eq!((lookups("hit"), lookups("miss")), (3, 3));
+    }
+
+    #[tokio::test]
+    async fn a_group_goes_together_and_nothing_else_in_process() {
+        let cache = Cache::in_memory(Duration::from_secs(60));
+        let (a, b) = (
+            CacheKey::in_group(&tenant(), "analysis", "m1", "x"),
+            CacheKey::in_group(&tenant(), "analysis", "m1", "y"),
+        );
+        let (other, near) =
+            (CacheKey::in_group(&tenant(), "analysis", "m2", "x"), CacheKey::new(&tenant(), "analysis", "m10"));
+        for key in [&a, &b, &other, &near] {
+            cache.get_or_load(key, || async { Ok::<_, ()>(Some(b"v".to_vec())) }).await.unwrap();
+        }
+        cache.invalidate_group(&tenant(), "analysis", "m1").await.unwrap();
+        let cached = |key: &CacheKey| {
+            let key = key.clone();
+            let backend = cache.backend().clone();
+            async move { backend.get(&key).await.is_some() }
+        };
+        assert_eq!((cached(&a).await, cached(&b).await), (false, false));
+        assert_eq!((cached(&other).await, cached(&near).await), (true, true), "m2 and m10 are other groups");
     }
 
     #[tokio::test]

@@ -174,6 +174,19 @@ impl RedisCache {
     }
 }
 
+/// How long a group's index outlives its last addition: longer than any
+/// entry (the cache's TTL), so a key never outlives the index naming it.
+const INDEX_TTL: Duration = Duration::from_secs(24 * 3600);
+
+/// Adds `key` to its group's index, when it has one, in `pipe` (answers
+/// nothing).
+fn index(pipe: &mut redis::Pipeline, key: &CacheKey) {
+    if let Some(index) = key.group_index() {
+        pipe.cmd("SADD").arg(index).arg(key.as_str()).ignore();
+        pipe.cmd("PEXPIRE").arg(index).arg(INDEX_TTL.as_millis() as u64).ignore();
+    }
+}
+
 #[async_trait]
 impl CacheBackend for RedisCache {
     async fn get(&self, key: &CacheKey) -> Option<Hit> {
@@ -188,18 +201,13 @@ impl CacheBackend for RedisCache {
 
     async fn lease(&self, key: &CacheKey, ttl: Duration) -> Option<Lease> {
         let token = uuid::Uuid::new_v4().to_string();
-        let lease_key = key.lease();
-        let options = redis::SetOptions::default()
-            .conditional_set(redis::ExistenceCheck::NX)
-            .with_expiration(redis::SetExpiry::PX(ttl.as_millis() as u64));
-        let set: Option<Option<String>> = self
-            .run(|mut conn| {
-                let token = token.clone();
-                async move { conn.set_options(&lease_key, token, options).await }
-            })
-            .await;
+        let mut pipe = redis::pipe();
+        pipe.cmd("SET").arg(key.lease()).arg(&token).arg("NX").arg("PX").arg(ttl.as_millis() as u64);
+        index(&mut pipe, key);
+        let set: Option<(Option<String>,)> =
+            self.run(|mut conn| async move { pipe.query_async(&mut conn).await }).await;
         // `SET … NX` answers OK when it set the key, nil when it was taken.
-        set.flatten().map(|_| Lease(token))
+        set.and_then(|(set,)| set).map(|_| Lease(token))
     }
 
     async fn fill(&self, key: &CacheKey, lease: &Lease, value: &[u8], ttl: Duration) {
@@ -231,27 +239,16 @@ impl CacheBackend for RedisCache {
         self.run(|mut conn| async move { conn.del::<_, ()>(keys).await }).await.is_some()
     }
 
-    async fn invalidate_prefix(&self, tenant: &TenantId, prefix: &str) -> bool {
-        let pattern = format!("{}*", CacheKey::new(tenant, prefix, "").as_str().trim_end_matches(':'));
+    async fn invalidate_group(&self, tenant: &TenantId, kind: &str, group: &str) -> bool {
+        // The group's index lists every key leased in it (a fill needs a
+        // lease): its keys and their leases go, then the index. Every key
+        // shares the tenant's hash tag, so both commands stay on one node.
+        let index = super::group_index(tenant, kind, group);
         self.run(|mut conn| async move {
-            let mut cursor: u64 = 0;
-            loop {
-                let (next, keys): (u64, Vec<String>) = redis::cmd("SCAN")
-                    .arg(cursor)
-                    .arg("MATCH")
-                    .arg(&pattern)
-                    .arg("COUNT")
-                    .arg(500)
-                    .query_async(&mut conn)
-                    .await?;
-                if !keys.is_empty() {
-                    conn.del::<_, ()>(keys).await?;
-                }
-                if next == 0 {
-                    return Ok(());
-                }
-                cursor = next;
-            }
+            let members: Vec<String> = conn.smembers(&index).await?;
+            let mut doomed: Vec<String> = members.iter().flat_map(|k| [k.clone(), format!("{k}:lease")]).collect();
+            doomed.push(index);
+            conn.del::<_, ()>(doomed).await
         })
         .await
         .is_some()
@@ -277,6 +274,7 @@ impl CacheBackend for RedisCache {
         let mut pipe = redis::pipe();
         for key in keys {
             pipe.cmd("SET").arg(key.lease()).arg(&token).arg("NX").arg("PX").arg(ttl.as_millis() as u64);
+            index(&mut pipe, key);
         }
         let set: Option<Vec<Option<String>>> =
             self.run(|mut conn| async move { pipe.query_async(&mut conn).await }).await;
