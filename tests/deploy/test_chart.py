@@ -813,3 +813,15 @@ def test_the_connection_budget_is_printed_checked_and_given_to_the_evaluation_da
     assert "WARNING: the services may open 1072 PostgreSQL connections, more than the\n500 of externalDatabase.maxConnections" in ha
     fine = notes("-f", str(CHART / "values-ha.yaml"), "--set", "externalDatabase.maxConnections=2000")
     assert "PostgreSQL connections, more than" not in fine
+
+
+def test_a_redis_cluster_is_named_as_such_to_the_services():
+    def config(*args):
+        (cm,) = of_kind(documents(template(*args)), "ConfigMap").values()
+        return cm["data"]
+
+    assert "CX_REDIS_CLUSTER" not in config()
+    cluster = config(*RENDERS["ha"], "--set", "externalRedis.cluster=true")
+    assert cluster["CX_REDIS_CLUSTER"] == "true"
+    # The evaluation Redis is one server, whatever the setting says.
+    assert "CX_REDIS_CLUSTER" not in config("--set", "externalRedis.cluster=true")

@@ -59,6 +59,11 @@ pub struct CacheArgs {
     #[arg(long, env = "CX_CACHE_TTL", default_value = "5m", value_parser = humantime::parse_duration)]
     pub cache_ttl: Duration,
 
+    /// `CX_REDIS_URL` is a Redis Cluster: one or more of its nodes (or a
+    /// managed service's configuration endpoint), comma-separated.
+    #[arg(long, env = "CX_REDIS_CLUSTER", default_value_t = false)]
+    pub redis_cluster: bool,
+
     /// CA bundle (PEM) that signed a `rediss://` server's certificate;
     /// absent: the system's trusted roots.
     #[arg(long, env = "CX_REDIS_CA_FILE")]
@@ -318,7 +323,20 @@ fn sqlite_path_for(file: &str, service: &str) -> PathBuf {
 impl CacheArgs {
     /// Redis at `redis_url` (or the in-process cache), without TLS files.
     pub fn new(redis_url: Option<String>, cache_ttl: Duration) -> Self {
-        Self { redis_url, cache_ttl, redis_ca_file: None, redis_client_cert_file: None, redis_client_key_file: None }
+        Self {
+            redis_url,
+            cache_ttl,
+            redis_cluster: false,
+            redis_ca_file: None,
+            redis_client_cert_file: None,
+            redis_client_key_file: None,
+        }
+    }
+
+    /// The URLs of `CX_REDIS_URL` (several for a cluster's seed nodes).
+    pub fn redis_urls(&self) -> Vec<String> {
+        let url = self.redis_url.as_deref().unwrap_or_default();
+        url.split(',').map(str::trim).filter(|u| !u.is_empty()).map(str::to_owned).collect()
     }
 
     /// The TLS files of a `rediss://` connection.
@@ -331,10 +349,17 @@ impl CacheArgs {
     }
 
     pub fn validate(&self) -> Result<(), ConfigError> {
-        if let Some(url) = self.redis_url.as_deref().filter(|u| !u.is_empty())
-            && !(url.starts_with("redis://") || url.starts_with("rediss://"))
-        {
-            return Err(ConfigError::new("CX_REDIS_URL", "expected a redis:// or rediss:// URL"));
+        if self.redis_url.as_deref().is_some_and(|u| !u.is_empty()) {
+            let urls = self.redis_urls();
+            if !urls.iter().all(|u| u.starts_with("redis://") || u.starts_with("rediss://")) {
+                return Err(ConfigError::new("CX_REDIS_URL", "expected a redis:// or rediss:// URL"));
+            }
+            if urls.len() > 1 && !self.redis_cluster {
+                return Err(ConfigError::new(
+                    "CX_REDIS_URL",
+                    "several URLs name a Redis Cluster: set CX_REDIS_CLUSTER=true",
+                ));
+            }
         }
         if self.cache_ttl.is_zero() {
             return Err(ConfigError::new("CX_CACHE_TTL", "must be longer than zero"));
@@ -424,5 +449,23 @@ mod tests {
     fn redis_url_must_be_redis() {
         let args = CacheArgs::new(Some("http://x".into()), Duration::from_secs(1));
         assert_eq!(args.validate().unwrap_err().to_string(), "CX_REDIS_URL: expected a redis:// or rediss:// URL");
+    }
+
+    #[test]
+    fn several_redis_urls_name_a_cluster_and_only_then() {
+        let seeds = Some("redis://a:6379, redis://b:6379".to_owned());
+        let single = CacheArgs::new(seeds.clone(), Duration::from_secs(1));
+        assert_eq!(
+            single.validate().unwrap_err().to_string(),
+            "CX_REDIS_URL: several URLs name a Redis Cluster: set CX_REDIS_CLUSTER=true"
+        );
+        let cluster = CacheArgs { redis_cluster: true, ..CacheArgs::new(seeds, Duration::from_secs(1)) };
+        assert!(cluster.validate().is_ok());
+        assert_eq!(cluster.redis_urls(), ["redis://a:6379", "redis://b:6379"]);
+        let mixed = CacheArgs {
+            redis_cluster: true,
+            ..CacheArgs::new(Some("redis://a:1,http://b:2".into()), Duration::from_secs(1))
+        };
+        assert!(mixed.validate().is_err());
     }
 }

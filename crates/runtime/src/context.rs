@@ -123,8 +123,12 @@ impl ServiceContext {
                 let tls = cache.redis_tls();
                 let tls = (tls != crate::tls::TlsFiles::default())
                     .then(|| tls.read(["CX_REDIS_CA_FILE", "CX_REDIS_CLIENT_CERT_FILE", "CX_REDIS_CLIENT_KEY_FILE"]));
-                let redis = RedisCache::connect_lazy_with(url, tls.transpose()?)
-                    .map_err(|e| ConfigError::new("CX_REDIS_URL", e.to_string()))?;
+                let tls = tls.transpose()?;
+                let redis = match cache.redis_cluster {
+                    true => RedisCache::connect_cluster_lazy(&cache.redis_urls(), tls),
+                    false => RedisCache::connect_lazy_with(url, tls),
+                }
+                .map_err(|e| ConfigError::new("CX_REDIS_URL", e.to_string()))?;
                 Cache::new(Arc::new(redis), cache.cache_ttl)
             }
             None => Cache::in_memory(cache.cache_ttl),

@@ -3,6 +3,8 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod support;
+
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::Duration;
@@ -11,7 +13,6 @@ use cx_runtime::TenantId;
 use cx_runtime::cache::epoch as cache_epoch;
 use cx_runtime::cache::redis::RedisCache;
 use cx_runtime::cache::{Cache, CacheKey};
-use sea_orm_migration::{MigrationTrait, MigratorTrait};
 
 struct PrivateRedis {
     port: u16,
@@ -81,26 +82,11 @@ async fn raw(cache: &Cache, key: &CacheKey) -> Option<Vec<u8>> {
     cache.backend().get(key).await.map(|hit| hit.value[12..].to_vec())
 }
 
-/// A database holding only the cache epoch.
-async fn epoch_db() -> sea_orm::DatabaseConnection {
-    struct EpochOnly;
-    impl MigratorTrait for EpochOnly {
-        fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-            vec![Box::new(cx_runtime::cache::epoch::CacheEpochTable)]
-        }
-    }
-    let mut options = sea_orm::ConnectOptions::new("sqlite::memory:");
-    options.max_connections(1);
-    let db = sea_orm::Database::connect(options).await.unwrap();
-    EpochOnly::up(&db, None).await.unwrap();
-    db
-}
-
 #[tokio::test]
 async fn outage_is_served_from_the_database_and_a_missed_invalidation_moves_the_epoch() {
     let redis = PrivateRedis::start(free_port());
     redis.wait_ready().await;
-    let db = epoch_db().await;
+    let db = support::epoch_db().await;
     let cache =
         Cache::new(Arc::new(RedisCache::connect_lazy(&redis.url()).unwrap()), Duration::from_secs(60)).bind(&db);
     let (_stop, stopped) = tokio::sync::watch::channel(false);
@@ -165,12 +151,7 @@ async fn the_cache_comes_back_by_itself_after_redis_restarts() {
 async fn many_keys_go_in_one_pipeline_each_way_and_a_raced_fill_is_refused() {
     let redis = PrivateRedis::start(free_port());
     redis.wait_ready().await;
-    let db = epoch_db().await;
-    let cache =
-        Cache::new(Arc::new(RedisCache::connect_lazy(&redis.url()).unwrap()), Duration::from_secs(60)).bind(&db);
-    let (_stop, stopped) = tokio::sync::watch::channel(false);
-    tokio::spawn(cache.keeper(stopped).unwrap());
-    cx_testkit::eventually("the keeper reads the epoch", || std::future::ready(cache.epoch()), Option::is_some).await;
+    let (cache, _db, _stop) = support::kept_cache(RedisCache::connect_lazy(&redis.url()).unwrap()).await;
     let t = TenantId::parse("acme").unwrap();
     let keys: Vec<CacheKey> = (0..3_000).map(|i| CacheKey::new(&t, "many", &i.to_string())).collect();
     // Every third key is found; key 1 is invalidated by a writer while read.
@@ -223,12 +204,7 @@ async fn calls(redis: &PrivateRedis, command: &str) -> u64 {
 async fn a_group_is_dropped_through_its_index_with_its_leases_never_by_scanning_the_keyspace() {
     let redis = PrivateRedis::start(free_port());
     redis.wait_ready().await;
-    let db = epoch_db().await;
-    let cache =
-        Cache::new(Arc::new(RedisCache::connect_lazy(&redis.url()).unwrap()), Duration::from_secs(60)).bind(&db);
-    let (_stop, stopped) = tokio::sync::watch::channel(false);
-    tokio::spawn(cache.keeper(stopped).unwrap());
-    cx_testkit::eventually("the keeper reads the epoch", || std::future::ready(cache.epoch()), Option::is_some).await;
+    let (cache, _db, _stop) = support::kept_cache(RedisCache::connect_lazy(&redis.url()).unwrap()).await;
     let t = TenantId::parse("acme").unwrap();
     let in_map = |map: &str, id: &str| CacheKey::in_group(&t, "analysis", map, id);
     let doomed: Vec<CacheKey> = (0..3).map(|i| in_map("m1", &format!("g{i}"))).collect();

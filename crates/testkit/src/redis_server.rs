@@ -99,3 +99,111 @@ pub async fn ping(url: &str) -> bool {
     };
     redis::cmd("PING").query_async::<String>(&mut conn).await.is_ok()
 }
+
+/// A private Redis Cluster of three masters on free loopback ports; killed
+/// and its directory removed when dropped.
+pub struct PrivateRedisCluster {
+    children: Vec<Child>,
+    pub ports: Vec<u16>,
+    dir: PathBuf,
+}
+
+impl PrivateRedisCluster {
+    /// Starts three `redis-server --cluster-enabled` nodes, joins them into
+    /// one cluster (`redis-cli --cluster create`) and waits until it serves.
+    pub async fn start() -> Self {
+        let dir = crate::temp_dir();
+        std::fs::create_dir_all(&dir).unwrap();
+        let ports: Vec<u16> = (0..3).map(|_| crate::process::free_port()).collect();
+        let children = ports.iter().map(|port| cluster_node(*port, &dir)).collect();
+        let cluster = Self { children, ports, dir };
+        for port in &cluster.ports {
+            let url = format!("redis://127.0.0.1:{port}");
+            let what = format!("cluster node {port} answers");
+            crate::eventually_within(Duration::from_secs(5), &what, || ping(&url), |up| *up).await;
+        }
+        let nodes: Vec<String> = cluster.ports.iter().map(|p| format!("127.0.0.1:{p}")).collect();
+        let created = Command::new("redis-cli")
+            .args(["--cluster", "create"])
+            .args(&nodes)
+            .args(["--cluster-replicas", "0", "--cluster-yes"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .expect("redis-cli must be installed (it comes with redis-server)");
+        assert!(created.success(), "redis-cli --cluster create failed");
+        cluster.wait_ok().await;
+        cluster
+    }
+
+    /// Kills master `i` (its data is lost: nothing is persisted) and starts
+    /// it again: the same node, slots and port, a new `run_id`.
+    pub async fn restart(&mut self, i: usize) {
+        let _ = self.children[i].kill();
+        let _ = self.children[i].wait();
+        self.children[i] = cluster_node(self.ports[i], &self.dir);
+        self.wait_ok().await;
+    }
+
+    /// Waits (bounded) until every node says the cluster is ok.
+    async fn wait_ok(&self) {
+        for port in &self.ports {
+            let url = format!("redis://127.0.0.1:{port}");
+            let state = || async {
+                let info: String = match redis::Client::open(url.as_str()) {
+                    Ok(client) => match client.get_multiplexed_async_connection().await {
+                        Ok(mut conn) => {
+                            redis::cmd("CLUSTER").arg("INFO").query_async(&mut conn).await.unwrap_or_default()
+                        }
+                        Err(_) => String::new(),
+                    },
+                    Err(_) => String::new(),
+                };
+                info.contains("cluster_state:ok")
+            };
+            crate::eventually_within(Duration::from_secs(10), "the cluster is ok", state, |ok| *ok).await;
+        }
+    }
+
+    /// The seed nodes as `CX_REDIS_URL` takes them: comma-separated.
+    pub fn url(&self) -> String {
+        self.ports.iter().map(|p| format!("redis://127.0.0.1:{p}")).collect::<Vec<_>>().join(",")
+    }
+
+    /// The node holding `key`'s slot and the keys it holds matching `pattern`,
+    /// for every node.
+    pub async fn keys_by_node(&self, pattern: &str) -> Vec<(u16, Vec<String>)> {
+        let mut all = Vec::new();
+        for port in &self.ports {
+            let client = redis::Client::open(format!("redis://127.0.0.1:{port}")).unwrap();
+            let mut conn = client.get_multiplexed_async_connection().await.unwrap();
+            let keys: Vec<String> = redis::cmd("KEYS").arg(pattern).query_async(&mut conn).await.unwrap();
+            all.push((*port, keys));
+        }
+        all
+    }
+}
+
+impl Drop for PrivateRedisCluster {
+    fn drop(&mut self) {
+        for child in &mut self.children {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// One cluster node on `port`, its cluster configuration kept in `dir`.
+fn cluster_node(port: u16, dir: &std::path::Path) -> Child {
+    Command::new("redis-server")
+        .args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
+        .args(["--cluster-enabled", "yes", "--cluster-config-file", &format!("nodes-{port}.conf")])
+        .args(["--protected-mode", "no"])
+        .arg("--dir")
+        .arg(dir)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("redis-server must be installed (scripts/test.sh installs it)")
+}

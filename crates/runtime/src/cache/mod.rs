@@ -19,6 +19,7 @@ pub mod epoch;
 pub mod generation;
 pub mod memory;
 pub mod redis;
+mod redis_conn;
 
 use std::collections::HashMap;
 use std::future::Future;

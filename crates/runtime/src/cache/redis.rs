@@ -17,8 +17,9 @@ use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use redis::AsyncCommands;
-use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use redis::aio::ConnectionManagerConfig;
 
+use super::redis_conn::{LazyCluster, Live, Target, by_tenant};
 use super::{CacheBackend, CacheKey, Hit, Lease};
 use crate::tenant::TenantId;
 
@@ -55,7 +56,7 @@ struct Checked {
 }
 
 pub struct RedisCache {
-    manager: ConnectionManager,
+    target: Target,
     fill: redis::Script,
     release: redis::Script,
     open_until: Mutex<Option<Instant>>,
@@ -63,6 +64,12 @@ pub struct RedisCache {
     /// One check at a time: the services of one process share the backend,
     /// and two renames at once could leave the name not the one recorded.
     checking: tokio::sync::Mutex<()>,
+}
+
+/// The TLS files of a `rediss://` connection, as the client takes them.
+fn certificates(pem: crate::tls::TlsPem) -> redis::TlsCertificates {
+    let client_tls = pem.identity.map(|(client_cert, client_key)| redis::ClientTlsConfig { client_cert, client_key });
+    redis::TlsCertificates { client_tls, root_cert: pem.ca }
 }
 
 /// The `run_id` line of `INFO server`.
@@ -92,11 +99,7 @@ impl RedisCache {
         let info = redis::IntoConnectionInfo::into_connection_info(url)?
             .set_tcp_settings(redis::io::tcp::TcpSettings::default().set_nodelay(true));
         let client = match tls {
-            Some(pem) => {
-                let client_tls =
-                    pem.identity.map(|(client_cert, client_key)| redis::ClientTlsConfig { client_cert, client_key });
-                redis::Client::build_with_tls(info, redis::TlsCertificates { client_tls, root_cert: pem.ca })?
-            }
+            Some(pem) => redis::Client::build_with_tls(info, certificates(pem))?,
             None => redis::Client::open(info)?,
         };
         let config = ConnectionManagerConfig::new()
@@ -105,14 +108,32 @@ impl RedisCache {
             .set_number_of_retries(1)
             .set_max_delay(Duration::from_millis(500));
         let manager = client.get_connection_manager_lazy(config)?;
-        Ok(Self {
-            manager,
+        Ok(Self::with(Target::Single(manager)))
+    }
+
+    /// A Redis Cluster reached through `seeds` (any of its nodes, or a
+    /// managed service's configuration endpoint), made on first use.
+    pub fn connect_cluster_lazy(seeds: &[String], tls: Option<crate::tls::TlsPem>) -> redis::RedisResult<Self> {
+        crate::tls::init();
+        let mut builder = redis::cluster::ClusterClientBuilder::new(seeds.to_vec())
+            .connection_timeout(OP_TIMEOUT)
+            .response_timeout(OP_TIMEOUT);
+        if let Some(pem) = tls {
+            builder = builder.certs(certificates(pem));
+        }
+        let client = builder.build()?;
+        Ok(Self::with(Target::Cluster(Arc::new(LazyCluster { client, connection: tokio::sync::OnceCell::new() }))))
+    }
+
+    fn with(target: Target) -> Self {
+        Self {
+            target,
             fill: redis::Script::new(FILL_SCRIPT),
             release: redis::Script::new(RELEASE_SCRIPT),
             open_until: Mutex::new(None),
             checked: Mutex::new(None),
             checking: tokio::sync::Mutex::new(()),
-        })
+        }
     }
 
     fn circuit_open(&self) -> bool {
@@ -135,13 +156,14 @@ impl RedisCache {
     /// Runs one command, unless Redis is known to be down.
     async fn run<T, F, Fut>(&self, command: F) -> Option<T>
     where
-        F: FnOnce(ConnectionManager) -> Fut,
+        F: FnOnce(Live) -> Fut,
         Fut: Future<Output = redis::RedisResult<T>>,
     {
         if self.circuit_open() {
             return None;
         }
-        match tokio::time::timeout(OP_TIMEOUT, command(self.manager.clone())).await {
+        let attempt = async { command(self.target.connect().await?).await };
+        match tokio::time::timeout(OP_TIMEOUT, attempt).await {
             Ok(Ok(value)) => Some(value),
             Ok(Err(err)) => self.fail(&err),
             Err(elapsed) => self.fail(&elapsed),
@@ -171,6 +193,55 @@ impl RedisCache {
             }
         })
         .await
+    }
+}
+
+impl RedisCache {
+    /// [`CacheBackend::incarnation`] of a cluster: every master's `run_id`
+    /// (a master restarted or failed over is another server), and every
+    /// master's connection named alike, so that a read over a connection
+    /// made since (to a new master) is not taken for a checked one.
+    async fn cluster_incarnation(&self) -> Option<Arc<str>> {
+        use redis::cluster_routing::{MultipleNodeRoutingInfo, RoutingInfo};
+        let masters = || RoutingInfo::MultiNode((MultipleNodeRoutingInfo::AllMasters, None));
+        let each = |value: redis::Value| -> Vec<redis::Value> {
+            match value {
+                redis::Value::Map(pairs) => pairs.into_iter().map(|(_, v)| v).collect(),
+                other => vec![other],
+            }
+        };
+        let ask = |cmd: redis::Cmd| {
+            let routing = masters();
+            self.run(move |conn| async move {
+                match conn {
+                    Live::Cluster(mut conn) => conn.route_command(cmd, routing).await,
+                    // A cluster target only gives cluster connections.
+                    Live::Single(_) => Ok(redis::Value::Nil),
+                }
+            })
+        };
+        let infos = ask(redis::cmd("INFO").arg("server").clone()).await?;
+        let mut run_ids: Vec<String> = each(infos)
+            .into_iter()
+            .filter_map(|v| redis::from_redis_value::<String>(v).ok())
+            .filter_map(|info| run_id(&info).map(str::to_owned))
+            .collect();
+        run_ids.sort();
+        // One identity for the set of masters, as short as a server's run_id.
+        let digest = <sha2::Sha256 as sha2::Digest>::digest(run_ids.join(",").as_bytes());
+        let fingerprint: Arc<str> = hex::encode(digest)[..40].into();
+        let names = each(ask(redis::cmd("CLIENT").arg("GETNAME").clone()).await?);
+        if let Some(checked) = self.checked()
+            && checked.run_id == fingerprint
+            && names.iter().all(|n| redis::from_redis_value::<String>(n.clone()).ok().as_deref() == Some(&checked.name))
+        {
+            return Some(checked.run_id);
+        }
+        let fresh = format!("cx-{}", uuid::Uuid::new_v4().simple());
+        ask(redis::cmd("CLIENT").arg("SETNAME").arg(&fresh).clone()).await?;
+        *self.checked.lock().unwrap_or_else(|p| p.into_inner()) =
+            Some(Checked { name: fresh, run_id: fingerprint.clone() });
+        Some(fingerprint)
     }
 }
 
@@ -255,64 +326,80 @@ impl CacheBackend for RedisCache {
     }
 
     async fn get_many(&self, keys: &[&CacheKey]) -> Vec<Option<Hit>> {
-        let names: Vec<&str> = keys.iter().map(|k| k.as_str()).collect();
-        let read: Option<(Option<String>, Vec<Option<Vec<u8>>>)> = self
-            .run(|mut conn| async move {
-                redis::pipe().cmd("CLIENT").arg("GETNAME").cmd("MGET").arg(&names).query_async(&mut conn).await
-            })
-            .await;
-        let Some((name, values)) = read else {
-            return vec![None; keys.len()];
-        };
-        let server = self.checked().filter(|c| name.as_deref() == Some(c.name.as_str())).map(|c| c.run_id);
-        values.into_iter().map(|value| Some(Hit { value: value?, server: server.clone() })).collect()
+        let mut hits = vec![None; keys.len()];
+        for group in by_tenant(self.target.is_cluster(), keys.iter().map(|k| k.as_str())) {
+            let names: Vec<&str> = group.iter().map(|&i| keys[i].as_str()).collect();
+            let read: Option<(Option<String>, Vec<Option<Vec<u8>>>)> = self
+                .run(|mut conn| async move {
+                    redis::pipe().cmd("CLIENT").arg("GETNAME").cmd("MGET").arg(&names).query_async(&mut conn).await
+                })
+                .await;
+            let Some((name, values)) = read else { continue };
+            let server = self.checked().filter(|c| name.as_deref() == Some(c.name.as_str())).map(|c| c.run_id);
+            for (&i, value) in group.iter().zip(values) {
+                hits[i] = value.map(|value| Hit { value, server: server.clone() });
+            }
+        }
+        hits
     }
 
     async fn lease_many(&self, keys: &[&CacheKey], ttl: Duration) -> Vec<Option<Lease>> {
         // One token for the batch: each lease is still this reader's alone.
         let token = uuid::Uuid::new_v4().to_string();
-        let mut pipe = redis::pipe();
-        for key in keys {
-            pipe.cmd("SET").arg(key.lease()).arg(&token).arg("NX").arg("PX").arg(ttl.as_millis() as u64);
-            index(&mut pipe, key);
+        let mut leases = vec![None; keys.len()];
+        for group in by_tenant(self.target.is_cluster(), keys.iter().map(|k| k.as_str())) {
+            let mut pipe = redis::pipe();
+            for &i in &group {
+                pipe.cmd("SET").arg(keys[i].lease()).arg(&token).arg("NX").arg("PX").arg(ttl.as_millis() as u64);
+                index(&mut pipe, keys[i]);
+            }
+            let set: Option<Vec<Option<String>>> =
+                self.run(|mut conn| async move { pipe.query_async(&mut conn).await }).await;
+            for (&i, ok) in group.iter().zip(set.unwrap_or_default()) {
+                leases[i] = ok.map(|_| Lease(token.clone()));
+            }
         }
-        let set: Option<Vec<Option<String>>> =
-            self.run(|mut conn| async move { pipe.query_async(&mut conn).await }).await;
-        match set {
-            Some(set) => set.into_iter().map(|ok| ok.map(|_| Lease(token.clone()))).collect(),
-            None => vec![None; keys.len()],
-        }
+        leases
     }
 
     async fn fill_many(&self, fills: &[(&CacheKey, &Lease, Vec<u8>)], ttl: Duration) {
         let ttl_ms = ttl.as_millis() as u64;
-        let mut pipe = redis::pipe();
-        // A pipeline does not load a script by itself.
-        pipe.load_script(&self.fill).ignore();
-        for (key, lease, value) in fills {
-            pipe.invoke_script(self.fill.key(key.as_str()).key(key.lease()).arg(&lease.0).arg(value).arg(ttl_ms))
-                .ignore();
+        for group in by_tenant(self.target.is_cluster(), fills.iter().map(|(k, _, _)| k.as_str())) {
+            let mut pipe = redis::pipe();
+            // A pipeline does not load a script by itself.
+            pipe.load_script(&self.fill).ignore();
+            for &i in &group {
+                let (key, lease, value) = &fills[i];
+                pipe.invoke_script(self.fill.key(key.as_str()).key(key.lease()).arg(&lease.0).arg(value).arg(ttl_ms))
+                    .ignore();
+            }
+            let _: Option<()> = self.run(|mut conn| async move { pipe.query_async(&mut conn).await }).await;
         }
-        let _: Option<()> = self.run(|mut conn| async move { pipe.query_async(&mut conn).await }).await;
     }
 
     async fn release_many(&self, leases: &[(&CacheKey, &Lease)]) {
-        let mut pipe = redis::pipe();
-        pipe.load_script(&self.release).ignore();
-        for (key, lease) in leases {
-            pipe.invoke_script(self.release.key(key.lease()).arg(&lease.0)).ignore();
+        for group in by_tenant(self.target.is_cluster(), leases.iter().map(|(k, _)| k.as_str())) {
+            let mut pipe = redis::pipe();
+            pipe.load_script(&self.release).ignore();
+            for &i in &group {
+                let (key, lease) = leases[i];
+                pipe.invoke_script(self.release.key(key.lease()).arg(&lease.0)).ignore();
+            }
+            let _: Option<()> = self.run(|mut conn| async move { pipe.query_async(&mut conn).await }).await;
         }
-        let _: Option<()> = self.run(|mut conn| async move { pipe.query_async(&mut conn).await }).await;
     }
 
     async fn invalidate_many(&self, keys: &[CacheKey]) -> bool {
-        // One DEL per key (each with its lease): keys of several tenants
-        // may be on several Redis Cluster shards.
-        let mut pipe = redis::pipe();
-        for key in keys {
-            pipe.cmd("DEL").arg(key.as_str()).arg(key.lease()).ignore();
+        let mut all = true;
+        for group in by_tenant(self.target.is_cluster(), keys.iter().map(CacheKey::as_str)) {
+            // One DEL per key (each with its lease).
+            let mut pipe = redis::pipe();
+            for &i in &group {
+                pipe.cmd("DEL").arg(keys[i].as_str()).arg(keys[i].lease()).ignore();
+            }
+            all &= self.run(|mut conn| async move { pipe.query_async::<()>(&mut conn).await }).await.is_some();
         }
-        self.run(|mut conn| async move { pipe.query_async::<()>(&mut conn).await }).await.is_some()
+        all
     }
 
     fn shared(&self) -> bool {
@@ -321,6 +408,9 @@ impl CacheBackend for RedisCache {
 
     async fn incarnation(&self) -> Option<Arc<str>> {
         let _turn = self.checking.lock().await;
+        if self.target.is_cluster() {
+            return self.cluster_incarnation().await;
+        }
         let (name, info) = self.name_and_info(None).await?;
         let server = run_id(&info)?;
         if let Some(checked) = self.checked()

@@ -1,0 +1,35 @@
+//! What the cache tests share: a cache on a Redis backend, bound to an
+//! epoch in a private SQLite database, with its keeper running.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use cx_runtime::cache::Cache;
+use cx_runtime::cache::redis::RedisCache;
+use sea_orm_migration::{MigrationTrait, MigratorTrait};
+
+/// A database holding only the cache epoch.
+pub async fn epoch_db() -> sea_orm::DatabaseConnection {
+    struct EpochOnly;
+    impl MigratorTrait for EpochOnly {
+        fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+            vec![Box::new(cx_runtime::cache::epoch::CacheEpochTable)]
+        }
+    }
+    let mut options = sea_orm::ConnectOptions::new("sqlite::memory:");
+    options.max_connections(1);
+    let db = sea_orm::Database::connect(options).await.unwrap();
+    EpochOnly::up(&db, None).await.unwrap();
+    db
+}
+
+/// A cache on `redis` (60 s TTL) whose keeper has read the epoch; keep the
+/// returned database and sender alive while it is used.
+pub async fn kept_cache(redis: RedisCache) -> (Cache, sea_orm::DatabaseConnection, tokio::sync::watch::Sender<bool>) {
+    let db = epoch_db().await;
+    let cache = Cache::new(Arc::new(redis), Duration::from_secs(60)).bind(&db);
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    tokio::spawn(cache.keeper(stopped).unwrap());
+    cx_testkit::eventually("the keeper reads the epoch", || std::future::ready(cache.epoch()), Option::is_some).await;
+    (cache, db, stop)
+}
