@@ -13,8 +13,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use cx_runtime::TenantId;
-use cx_runtime::cache::redis::RedisCache;
 use cx_runtime::cache::CacheKey;
+use cx_runtime::cache::redis::RedisCache;
 use cx_testkit::redis_server::PrivateRedisCluster;
 
 #[tokio::test]
