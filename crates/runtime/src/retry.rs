@@ -25,7 +25,7 @@ pub const NOT_SERVED: &str = "cx-not-served";
 const ATTEMPTS: u32 = 5;
 /// Backoff before the second attempt; doubled before each next one.
 const FIRST_BACKOFF: Duration = Duration::from_millis(25);
-/// How long retries may take when the call carries no deadline.
+/// How long new attempts may start when the call carries no deadline.
 const NO_DEADLINE_BUDGET: Duration = Duration::from_secs(2);
 /// Largest request body kept to send again: requests between services are
 /// far smaller (the codec allows 4 MiB).
@@ -85,13 +85,11 @@ where
     S::Error: Into<tonic::codegen::StdError>,
     S::Future: Send + 'static,
 {
-    let budget = request
-        .headers()
-        .get("grpc-timeout")
-        .and_then(|v| v.to_str().ok())
-        .and_then(crate::deadline::parse)
-        .unwrap_or(NO_DEADLINE_BUDGET);
-    let deadline = tokio::time::Instant::now() + budget;
+    // The caller's deadline bounds the attempts and each attempt's own
+    // deadline; without one, attempts stop starting after a budget but each
+    // takes as long as it takes (a call without a deadline gets none here).
+    let given = request.headers().get("grpc-timeout").and_then(|v| v.to_str().ok()).and_then(crate::deadline::parse);
+    let deadline = tokio::time::Instant::now() + given.unwrap_or(NO_DEADLINE_BUDGET);
     let (parts, body) = request.into_parts();
     let body: Bytes = http_body_util::Limited::new(body, MAX_KEPT).collect().await?.to_bytes();
     let again = idempotent(&method);
@@ -100,7 +98,9 @@ where
         let mut parts = parts.clone();
         // Each attempt may take what is left of the caller's time.
         let left = deadline.saturating_duration_since(tokio::time::Instant::now());
-        if let Ok(value) = http::HeaderValue::from_str(&crate::deadline::encode(left)) {
+        if given.is_some()
+            && let Ok(value) = http::HeaderValue::from_str(&crate::deadline::encode(left))
+        {
             parts.headers.insert("grpc-timeout", value);
         }
         let request = http::Request::from_parts(parts, Body::new(http_body_util::Full::new(body.clone())));
@@ -168,6 +168,47 @@ mod tests {
         for method in ["RecordActivity", "Deliver", "EraseCustomer", "MergeProfiles", "ResolveCase", "SetConsent"] {
             assert!(!idempotent(method), "{method}");
         }
+    }
+
+    /// The `grpc-timeout` each attempt of a call carried, the first
+    /// `refusals` answered as a stopping server does.
+    async fn deadlines_sent(timeout: Option<&str>, refusals: usize) -> Vec<Option<String>> {
+        let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let inner = {
+            let seen = seen.clone();
+            tower::service_fn(move |request: http::Request<Body>| {
+                let seen = seen.clone();
+                async move {
+                    let mut seen = seen.lock().unwrap();
+                    seen.push(request.headers().get("grpc-timeout").map(|v| v.to_str().unwrap().to_owned()));
+                    let mut response = http::Response::new(Body::empty());
+                    if seen.len() <= refusals {
+                        response.headers_mut().insert("grpc-status", http::HeaderValue::from_static("14"));
+                        response.headers_mut().insert(NOT_SERVED, http::HeaderValue::from_static("1"));
+                    }
+                    Ok::<_, std::convert::Infallible>(response)
+                }
+            })
+        };
+        let mut request = http::Request::builder().uri("http://peer/cx.profile.v1.ProfileService/CheckProfiles");
+        if let Some(timeout) = timeout {
+            request = request.header("grpc-timeout", timeout);
+        }
+        let request = request.body(Body::empty()).unwrap();
+        Retrying::new(inner).oneshot(request).await.unwrap();
+        seen.lock().unwrap().clone()
+    }
+
+    #[tokio::test]
+    async fn a_call_without_a_deadline_is_given_none_and_one_with_a_deadline_keeps_what_is_left() {
+        // No deadline: none is made up, on the first attempt or the next.
+        assert_eq!(deadlines_sent(None, 1).await, [None, None]);
+        // 5 s: each attempt carries at most what is left of it.
+        let sent = deadlines_sent(Some("5S"), 2).await;
+        assert_eq!(sent.len(), 3, "two refusals, then served");
+        let left: Vec<Duration> = sent.iter().map(|v| crate::deadline::parse(v.as_deref().unwrap()).unwrap()).collect();
+        assert!(left.iter().all(|d| *d <= Duration::from_secs(5)), "{left:?}");
+        assert!(left.windows(2).all(|w| w[1] < w[0]), "shrinking: {left:?}");
     }
 
     #[test]
