@@ -14,7 +14,7 @@ use std::process::Command;
 
 use cx_proto::profile::v1::{self as pb, profile_service_client::ProfileServiceClient};
 use cx_runtime::auth::Role;
-use cx_runtime::peers::{PeerArgs, Peers};
+use cx_runtime::peers::{PeerArgs, PeerTlsArgs, Peers};
 use cx_testkit::process::{CxProcess, free_port};
 use cx_testkit::tls::TestPki;
 use cx_testkit::{authed, unique_tenant};
@@ -70,13 +70,12 @@ async fn a_tls_only_server_with_client_certificates_is_reached_by_health_peers_a
     assert!(!plain.status.success(), "plain HTTP/2 is refused");
 
     // Another service's channel to it: https, the CA and the pod's certificate.
-    let peers = PeerArgs {
+    let tls = PeerTlsArgs {
         ca_file: Some(pki.ca.clone()),
         client_cert_file: Some(pki.client_cert.clone()),
         client_key_file: Some(pki.client_key.clone()),
-        ..PeerArgs::default()
-    }
-    .with("profile", format!("https://localhost:{port}"));
+    };
+    let peers = PeerArgs { tls, ..PeerArgs::default() }.with("profile", format!("https://localhost:{port}"));
     const REGISTRY: cx_runtime::registry::Registry = cx_runtime::registry::Registry::new(&[cx_profile::SERVICE]);
     let channel = Peers::resolve(&peers, &REGISTRY, None).unwrap().traced("profile").unwrap();
     let writer = cx_testkit::token(&unique_tenant("tls"), Role::Writer);

@@ -110,11 +110,6 @@ impl Balanced {
         balanced
     }
 
-    /// The addresses calls go to now.
-    pub fn addresses(&self) -> Vec<SocketAddr> {
-        self.shared.channels.read().unwrap_or_else(std::sync::PoisonError::into_inner).iter().map(|(a, _)| *a).collect()
-    }
-
     /// The channel of the next call.
     fn pick(&self) -> Option<Channel> {
         let channels = self.shared.channels.read().unwrap_or_else(std::sync::PoisonError::into_inner);

@@ -87,10 +87,6 @@ impl Leases {
         Self { db, holder: holder.into(), ttl }
     }
 
-    pub fn holder(&self) -> &str {
-        &self.holder
-    }
-
     /// Takes `job`'s lease if it is free or ran out, or renews it if this
     /// holder has it: whether this holder has it for one more lease length.
     pub async fn hold(&self, job: &str) -> Result<bool, DbErr> {

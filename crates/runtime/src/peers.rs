@@ -41,6 +41,14 @@ pub struct PeerArgs {
     #[arg(long = "peer-refresh", env = "CX_PEER_REFRESH", default_value = "5s", value_parser = humantime::parse_duration)]
     pub refresh: Option<Duration>,
 
+    #[command(flatten)]
+    pub tls: PeerTlsArgs,
+}
+
+/// How this process checks `https://` peers and shows itself to them
+/// (`cx serve` and `cx health` alike).
+#[derive(clap::Args, Clone, Debug, Default)]
+pub struct PeerTlsArgs {
     /// CA bundle (PEM) of `https://` peers' certificates; absent: the
     /// system's roots.
     #[arg(long = "peer-ca-file", env = "CX_PEER_CA_FILE")]
@@ -54,6 +62,18 @@ pub struct PeerArgs {
     /// Key (PEM) of the peer client certificate.
     #[arg(long = "peer-client-key-file", env = "CX_PEER_CLIENT_KEY_FILE")]
     pub client_key_file: Option<std::path::PathBuf>,
+}
+
+impl PeerTlsArgs {
+    /// The files, read (errors name their settings).
+    pub fn read(&self) -> Result<crate::tls::TlsPem, ConfigError> {
+        let files = crate::tls::TlsFiles {
+            ca: self.ca_file.clone(),
+            cert: self.client_cert_file.clone(),
+            key: self.client_key_file.clone(),
+        };
+        files.read(["CX_PEER_CA_FILE", "CX_PEER_CLIENT_CERT_FILE", "CX_PEER_CLIENT_KEY_FILE"])
+    }
 }
 
 fn parse_peer(raw: &str) -> Result<(String, String), String> {
@@ -119,12 +139,7 @@ impl Peers {
         resolver: Arc<dyn Resolve>,
     ) -> Result<Self, ConfigError> {
         let refresh = args.refresh.unwrap_or(DEFAULT_REFRESH).max(Duration::from_millis(10));
-        let files = crate::tls::TlsFiles {
-            ca: args.ca_file.clone(),
-            cert: args.client_cert_file.clone(),
-            key: args.client_key_file.clone(),
-        };
-        let tls = files.read(["CX_PEER_CA_FILE", "CX_PEER_CLIENT_CERT_FILE", "CX_PEER_CLIENT_KEY_FILE"])?;
+        let tls = args.tls.read()?;
         let connect = |url: &str, setting| connect(url, setting, resolver.clone(), refresh, &tls);
         let known = |setting: &'static str, name: &str| {
             registry.get(name.trim()).ok_or_else(|| {

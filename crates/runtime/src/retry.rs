@@ -67,7 +67,7 @@ where
     fn call(&mut self, request: http::Request<Body>) -> Self::Future {
         let clone = self.inner.clone();
         let inner = std::mem::replace(&mut self.inner, clone);
-        let method = request.uri().path().rsplit('/').next().unwrap_or_default().to_owned();
+        let method = crate::propagation::split_path(request.uri().path()).1.to_owned();
         if method.starts_with("Stream") {
             return Box::pin(async move { inner.oneshot(request).await.map_err(Into::into) });
         }
@@ -123,7 +123,7 @@ where
 
 /// A trailers-only UNAVAILABLE answer.
 fn unavailable(response: &http::Response<Body>) -> bool {
-    response.headers().get("grpc-status").is_some_and(|s| s.as_bytes() == b"14")
+    crate::propagation::grpc_status(response.headers()) == Some(tonic::Code::Unavailable as i64)
 }
 
 /// A CX server's refusal of a call it did not serve.

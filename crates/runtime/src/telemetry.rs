@@ -55,9 +55,16 @@ static RPC_DURATION: OnceLock<opentelemetry::metrics::Histogram<f64>> = OnceLock
 /// Whether the environment asks for OTLP export of metrics: an endpoint
 /// and no `OTEL_METRICS_EXPORTER=none`.
 fn otlp_metrics_configured() -> bool {
+    otlp_signal("METRICS")
+}
+
+/// Whether the environment asks for OTLP export of one signal (`TRACES`,
+/// `METRICS`): an endpoint, its own or the common one, and no
+/// `OTEL_<SIGNAL>_EXPORTER=none`.
+fn otlp_signal(signal: &str) -> bool {
     let set = |name: &str| std::env::var(name).is_ok_and(|v| !v.trim().is_empty());
-    let disabled = std::env::var("OTEL_METRICS_EXPORTER").is_ok_and(|v| v.trim() == "none");
-    !disabled && (set("OTEL_EXPORTER_OTLP_ENDPOINT") || set("OTEL_EXPORTER_OTLP_METRICS_ENDPOINT"))
+    let disabled = std::env::var(format!("OTEL_{signal}_EXPORTER")).is_ok_and(|v| v.trim() == "none");
+    !disabled && (set("OTEL_EXPORTER_OTLP_ENDPOINT") || set(&format!("OTEL_EXPORTER_OTLP_{signal}_ENDPOINT")))
 }
 
 /// The meter provider exporting over OTLP, with `resource`, when configured.
@@ -77,9 +84,7 @@ fn meter_provider(resource: Resource) -> anyhow::Result<Option<opentelemetry_sdk
 
 /// Whether the environment asks for OTLP export of traces.
 pub fn otlp_configured() -> bool {
-    let set = |name: &str| std::env::var(name).is_ok_and(|v| !v.trim().is_empty());
-    let disabled = std::env::var("OTEL_TRACES_EXPORTER").is_ok_and(|v| v.trim() == "none");
-    !disabled && (set("OTEL_EXPORTER_OTLP_ENDPOINT") || set("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"))
+    otlp_signal("TRACES")
 }
 
 /// The process's OpenTelemetry resource: `service_name` (unless

@@ -300,3 +300,17 @@ grpc: {port: {{ .root.Values.grpcPort }}, service: {{ .service | quote }}}
 {{- end -}}
 {{- $total -}}
 {{- end -}}
+
+{{/* Mounts of a service container and of its migration, alike. */}}
+{{- define "cx.volumeMounts" -}}
+- {name: data, mountPath: /var/lib/cx}
+{{- if .Values.auth.jwtPublicKey }}
+- {name: jwt, mountPath: /etc/cx/jwt, readOnly: true}
+{{- end }}
+{{- if .Values.tls.enabled }}
+- {name: tls, mountPath: /etc/cx/tls, readOnly: true}
+{{- end }}
+{{- with .Values.extraVolumeMounts }}
+{{ toYaml . }}
+{{- end }}
+{{- end -}}

@@ -26,15 +26,9 @@ pub struct HealthArgs {
     /// Name the server's certificate must carry when asked over TLS.
     #[arg(long, env = "CX_TLS_SERVER_NAME", default_value = "localhost")]
     tls_server_name: String,
-    /// CA (PEM) of the server's certificate; absent: the system's roots.
-    #[arg(long, env = "CX_PEER_CA_FILE")]
-    ca_file: Option<std::path::PathBuf>,
-    /// Client certificate (PEM) for a server that asks for one.
-    #[arg(long, env = "CX_PEER_CLIENT_CERT_FILE")]
-    client_cert_file: Option<std::path::PathBuf>,
-    /// Key (PEM) of the client certificate.
-    #[arg(long, env = "CX_PEER_CLIENT_KEY_FILE")]
-    client_key_file: Option<std::path::PathBuf>,
+    /// Checked and shown over TLS as the services check and show peers.
+    #[command(flatten)]
+    tls: cx_runtime::peers::PeerTlsArgs,
 }
 
 pub async fn run(args: HealthArgs) -> anyhow::Result<ExitCode> {
@@ -48,12 +42,7 @@ pub async fn run(args: HealthArgs) -> anyhow::Result<ExitCode> {
     });
     let mut endpoint = tonic::transport::Endpoint::from_shared(addr.clone()).context("--addr")?;
     if addr.starts_with("https://") {
-        let files = cx_runtime::tls::TlsFiles {
-            ca: args.ca_file.clone(),
-            cert: args.client_cert_file.clone(),
-            key: args.client_key_file.clone(),
-        };
-        let pem = files.read(["CX_PEER_CA_FILE", "CX_PEER_CLIENT_CERT_FILE", "CX_PEER_CLIENT_KEY_FILE"])?;
+        let pem = args.tls.read()?;
         cx_runtime::tls::init();
         endpoint = endpoint.tls_config(cx_runtime::tls::grpc_client(&pem, &args.tls_server_name))?;
     }

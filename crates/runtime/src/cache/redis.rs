@@ -271,14 +271,7 @@ impl CacheBackend for RedisCache {
     }
 
     async fn lease(&self, key: &CacheKey, ttl: Duration) -> Option<Lease> {
-        let token = uuid::Uuid::new_v4().to_string();
-        let mut pipe = redis::pipe();
-        pipe.cmd("SET").arg(key.lease()).arg(&token).arg("NX").arg("PX").arg(ttl.as_millis() as u64);
-        index(&mut pipe, key);
-        let set: Option<(Option<String>,)> =
-            self.run(|mut conn| async move { pipe.query_async(&mut conn).await }).await;
-        // `SET … NX` answers OK when it set the key, nil when it was taken.
-        set.and_then(|(set,)| set).map(|_| Lease(token))
+        self.lease_many(&[key], ttl).await.pop().flatten()
     }
 
     async fn fill(&self, key: &CacheKey, lease: &Lease, value: &[u8], ttl: Duration) {
@@ -353,6 +346,7 @@ impl CacheBackend for RedisCache {
                 pipe.cmd("SET").arg(keys[i].lease()).arg(&token).arg("NX").arg("PX").arg(ttl.as_millis() as u64);
                 index(&mut pipe, keys[i]);
             }
+            // `SET … NX` answers OK when it set the key, nil when it was taken.
             let set: Option<Vec<Option<String>>> =
                 self.run(|mut conn| async move { pipe.query_async(&mut conn).await }).await;
             for (&i, ok) in group.iter().zip(set.unwrap_or_default()) {
