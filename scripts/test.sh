@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs every check of CX Suite: formatting, lints, proto lint, all tests and a
 # smoke test of `cx serve all`. Works on a fresh Debian machine: it starts or
-# installs PostgreSQL and Redis when they do not answer, and installs the tools
+# installs PostgreSQL and Redis when they do not answer, installs PgBouncer
+# (the pooler tests start their own), and installs the tools
 # it needs (buf, helm, kubectl, promtool, grpcurl, Python validators, cargo-nextest) into
 # .tools/ or cargo's bin dir.
 #
@@ -60,6 +61,14 @@ ensure_redis() {
   redis-server --daemonize yes --bind 127.0.0.1 -::1 --port 6379 --save "" --appendonly no \
     --dir /tmp --logfile /tmp/cx-test-redis.log
   wait_for Redis 127.0.0.1 6379
+}
+
+ensure_pgbouncer() {
+  # The pooler tests start private PgBouncer processes in transaction mode.
+  [ -x /usr/sbin/pgbouncer ] || command -v pgbouncer >/dev/null || {
+    step "installing PgBouncer"
+    apt_install pgbouncer
+  }
 }
 
 ensure_tools() {
@@ -121,6 +130,7 @@ PY
 
 ensure_postgres
 ensure_redis
+ensure_pgbouncer
 ensure_tools
 export PATH="$TOOLS/bin:$TOOLS/node_modules/.bin:$TOOLS/venv/bin:$PATH"
 

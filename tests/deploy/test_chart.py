@@ -815,6 +815,26 @@ def test_the_connection_budget_is_printed_checked_and_given_to_the_evaluation_da
     assert "PostgreSQL connections, more than" not in fine
 
 
+def test_a_transaction_mode_pooler_is_named_to_the_services_and_budgeted_as_its_clients():
+    def config(*args):
+        (cm,) = of_kind(documents(template(*args)), "ConfigMap").values()
+        return cm["data"]
+
+    external = ("--set", "externalDatabase.url=postgres://cx@pgbouncer.db:6432/cx")
+    assert "CX_DB_POOLER" not in config(*external)
+    assert config(*external, "--set", "externalDatabase.pooler=transaction")["CX_DB_POOLER"] == "transaction"
+    # The evaluation PostgreSQL has no pooler in front, whatever the values say.
+    assert "CX_DB_POOLER" not in config("--set", "externalDatabase.pooler=transaction")
+    # The budget counts connections to the pooler, against its max_client_conn.
+    pooled = notes(*external, "--set", "externalDatabase.pooler=transaction", "--set", "externalDatabase.maxConnections=200")
+    assert "5. Connections to the pooler: at most 240 at once" in pooled
+    assert "WARNING: the services may open 240 pooler connections, more than the\n200" in pooled
+    assert "5. PostgreSQL connections: at most 240 at once" in notes(*external)
+    # Only the two modes the services know.
+    bad = helm("template", "cx", str(CHART), *external, "--set", "externalDatabase.pooler=statement", check=False)
+    assert bad.returncode != 0 and "pooler" in bad.stderr
+
+
 def test_a_redis_cluster_is_named_as_such_to_the_services():
     def config(*args):
         (cm,) = of_kind(documents(template(*args)), "ConfigMap").values()

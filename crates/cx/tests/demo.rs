@@ -1,5 +1,7 @@
-//! `cx demo --size small` against a `cx serve all` of its own (SQLite), then
-//! `cx dashboard --html` against the same suite.
+//! `cx demo --size small` against a `cx serve all` of its own, then `cx
+//! dashboard --html` against the same suite: on the embedded default
+//! (SQLite), and on PostgreSQL through PgBouncer in transaction mode with the
+//! services sharing one pool.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -15,10 +17,18 @@ struct Suite {
     child: Child,
     dir: PathBuf,
     addr: String,
+    /// The settings the server and its clients share (the token secret).
+    shared: Vec<(&'static str, String)>,
 }
 
 impl Suite {
+    /// On the embedded default.
     fn start() -> Self {
+        Self::start_with(&[], Vec::new())
+    }
+
+    /// With `env` for the server, and `shared` for it and its clients.
+    fn start_with(env: &[(&str, String)], shared: Vec<(&'static str, String)>) -> Self {
         let dir = std::env::temp_dir().join(format!("cx-demo-test-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).unwrap();
@@ -31,11 +41,13 @@ impl Suite {
             .env("CX_LISTEN", format!("127.0.0.1:{port}"))
             .env("CX_DATA_DIR", &dir)
             .env("CX_LOG", "warn")
+            .envs(env.iter().map(|(k, v)| (k, v)))
+            .envs(shared.iter().map(|(k, v)| (k, v)))
             .stdout(log.try_clone().unwrap())
             .stderr(log)
             .spawn()
             .unwrap();
-        let suite = Self { child, dir, addr: format!("http://127.0.0.1:{port}") };
+        let suite = Self { child, dir, addr: format!("http://127.0.0.1:{port}"), shared };
         let until = Instant::now() + Duration::from_secs(60);
         while !clean(Command::new(CX)).args(["health", "--addr", &suite.addr]).output().unwrap().status.success() {
             assert!(Instant::now() < until, "cx serve all did not start");
@@ -49,6 +61,7 @@ impl Suite {
             .args(args)
             .args(["--endpoint", &self.addr, "--data-dir"])
             .arg(&self.dir)
+            .envs(self.shared.iter().map(|(k, v)| (k, v)))
             .env("NO_COLOR", "1")
             .output()
             .unwrap();
@@ -59,6 +72,11 @@ impl Suite {
 
 impl Drop for Suite {
     fn drop(&mut self) {
+        if std::thread::panicking() {
+            let log = std::fs::read_to_string(self.dir.join("cx.log")).unwrap_or_default();
+            let tail: Vec<&str> = log.lines().rev().take(20).collect();
+            eprintln!("cx serve all logged, last lines first:\n{}", tail.join("\n"));
+        }
         let _ = self.child.kill();
         let _ = self.child.wait();
         let _ = std::fs::remove_dir_all(&self.dir);
@@ -92,7 +110,30 @@ fn number_after(line: &str, after: &str) -> i64 {
 
 #[test]
 fn the_small_demo_prints_the_dashboard_and_cx_dashboard_writes_it_as_html() {
-    let suite = Suite::start();
+    check_small_demo(&Suite::start());
+}
+
+/// The whole suite through a pooler that gives each transaction whichever of
+/// three server connections is free: no statement may rely on session
+/// state, and the five services share one pool of eight connections to it.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_small_demo_runs_on_postgres_behind_pgbouncer_in_transaction_mode() {
+    let db = cx_testkit::TestDb::create().await.unwrap();
+    let bouncer = cx_testkit::pgbouncer::PgBouncer::start(&db.url, 3).await;
+    let env = [
+        ("CX_DATABASE_URL", bouncer.url(&db.url)),
+        ("CX_DB_POOLER", "transaction".to_owned()),
+        ("CX_DB_MAX_CONNECTIONS", "8".to_owned()),
+    ];
+    let shared = vec![
+        ("CX_JWT_SECRET", "demo-user-secret-0123456789abcdef-0123".to_owned()),
+        ("CX_SERVICE_SECRET", "demo-service-secret-0123456789abcdef-01".to_owned()),
+    ];
+    tokio::task::spawn_blocking(move || check_small_demo(&Suite::start_with(&env, shared))).await.unwrap();
+    drop(bouncer);
+}
+
+fn check_small_demo(suite: &Suite) {
     let out = text(&suite.cx(&["demo", "--size", "small"]));
     assert!(!out.contains('\x1b'), "NO_COLOR and no terminal: no colour");
 

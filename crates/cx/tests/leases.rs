@@ -5,14 +5,15 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+use cx_runtime::store::Db;
 use std::time::Duration;
 
 use cx_testkit::TestDb;
 use cx_testkit::process::{CxProcess, free_port};
-use sea_orm::{ConnectionTrait, Database, DatabaseConnection, DbBackend, Statement};
+use sea_orm::{ConnectionTrait, Database, DbBackend, Statement};
 
 /// The holder of the sweep's lease (`<host>/<pid>/<random>`) while it runs.
-async fn sweep_holder(conn: &DatabaseConnection) -> Option<String> {
+async fn sweep_holder(conn: &Db) -> Option<String> {
     let sql = "SELECT holder FROM profile.job_leases WHERE job = 'lifecycle-sweep' AND expires_at > now()";
     let row = conn.query_one_raw(Statement::from_string(DbBackend::Postgres, sql)).await.ok()??;
     row.try_get("", "holder").ok()
@@ -37,7 +38,7 @@ async fn a_killed_sweep_runner_is_replaced_and_a_stopped_one_hands_over() {
     for replica in &replicas {
         replica.wait_serving().await;
     }
-    let conn = Database::connect(&db.url).await.unwrap();
+    let conn = Db::from(Database::connect(&db.url).await.unwrap());
     let holder =
         cx_testkit::eventually("one replica holds the sweep", || sweep_holder(&conn), Option::is_some).await.unwrap();
     let first = replicas.iter().position(|r| r.pid() == pid_of(&holder)).expect("the holder is one of the two");

@@ -10,6 +10,58 @@ use cx_testkit::process::{CxProcess, free_port};
 use cx_testkit::{TestDb, authed, unique_tenant};
 use sea_orm::{ConnectionTrait, Database, DbBackend, Statement, TransactionTrait};
 
+/// A client of `cx`'s profile service, a writer of a new tenant, and the
+/// profile it made for one email address.
+async fn first_profile(
+    cx: &CxProcess,
+    tenant: &str,
+) -> ((ProfileServiceClient<tonic::transport::Channel>, String), pb::Profile) {
+    let mut client = ProfileServiceClient::connect(cx.addr.clone()).await.unwrap();
+    let writer = cx_testkit::token(&unique_tenant(tenant), Role::Writer);
+    let request = pb::ResolveProfileRequest {
+        identity: Some(pb::Identity { kind: pb::IdentityKind::Email as i32, value: format!("{tenant}@example.com") }),
+        create_if_missing: true,
+    };
+    let profile = client.resolve_profile(authed(request, &writer)).await.unwrap().into_inner().profile.unwrap();
+    ((client, writer), profile)
+}
+
+/// `cx serve all` on PostgreSQL: the five services share one pool of
+/// CX_DB_MAX_CONNECTIONS, each transaction naming its service's schema.
+#[tokio::test]
+async fn serve_all_shares_one_pool_of_the_configured_size() {
+    let db = TestDb::create().await.unwrap();
+    let cx = CxProcess::serve(
+        env!("CARGO_BIN_EXE_cx"),
+        "all",
+        free_port(),
+        &[("CX_DATABASE_URL", &db.url), ("CX_DB_MAX_CONNECTIONS", "4")],
+    );
+    cx.wait_serving().await;
+    let (_, profile) = first_profile(&cx, "shared").await;
+
+    // The profile is in profile's schema, and every service migrated its own.
+    let conn = Database::connect(&db.url).await.unwrap();
+    let count = |sql: String| {
+        let conn = conn.clone();
+        async move {
+            let row = conn.query_one_raw(Statement::from_string(DbBackend::Postgres, sql)).await.unwrap().unwrap();
+            row.try_get_by_index::<i64>(0).unwrap()
+        }
+    };
+    assert_eq!(count(format!("SELECT count(*) FROM profile.customers WHERE id = '{}'", profile.id)).await, 1);
+    let migrated = "SELECT count(DISTINCT table_schema) FROM information_schema.tables \
+                    WHERE table_name = 'seaql_migrations'";
+    assert_eq!(count(migrated.to_owned()).await, 5, "profile, journey, survey, segmentation and kpi");
+    conn.close().await.unwrap();
+
+    // One application, within its budget (the test's own session is gone).
+    let sessions = db.sessions().await;
+    assert_eq!(sessions.len(), 1, "{sessions:?}");
+    assert_eq!(sessions[0].0, "cx-suite");
+    assert!(sessions[0].1 <= 4, "{sessions:?}");
+}
+
 #[tokio::test]
 async fn sigterm_lets_in_flight_calls_finish_then_exits_zero() {
     let db = TestDb::create().await.unwrap();
@@ -20,13 +72,7 @@ async fn sigterm_lets_in_flight_calls_finish_then_exits_zero() {
         &[("CX_DATABASE_URL", &db.url), ("CX_NOT_DEPLOYED", "journey,survey,segmentation,kpi")],
     );
     cx.wait_serving().await;
-    let mut client = ProfileServiceClient::connect(cx.addr.clone()).await.unwrap();
-    let writer = cx_testkit::token(&unique_tenant("sigterm"), Role::Writer);
-    let request = pb::ResolveProfileRequest {
-        identity: Some(pb::Identity { kind: pb::IdentityKind::Email as i32, value: "term@example.com".into() }),
-        create_if_missing: true,
-    };
-    let profile = client.resolve_profile(authed(request, &writer)).await.unwrap().into_inner().profile.unwrap();
+    let ((client, writer), profile) = first_profile(&cx, "sigterm").await;
 
     // A row lock held by the test keeps one update in flight.
     let conn = Database::connect(&db.url).await.unwrap();

@@ -20,9 +20,17 @@ pub struct StoreArgs {
     #[arg(long, env = "CX_DATABASE_URL", hide_env_values = true)]
     pub database_url: Option<String>,
 
-    /// Largest number of pooled database connections per service (at least 2).
+    /// Largest number of pooled database connections per process (at least
+    /// 2): a service's own pool, or on PostgreSQL the one pool the services
+    /// of `cx serve all` share.
     #[arg(long, env = "CX_DB_MAX_CONNECTIONS", default_value_t = 16)]
     pub db_max_connections: u32,
+
+    /// `transaction` when CX_DATABASE_URL is a pooler in transaction mode
+    /// (PgBouncer): no prepared statement outlives its transaction, and every
+    /// statement runs in a transaction that sets the service's schema.
+    #[arg(long, env = "CX_DB_POOLER", value_enum, default_value_t = Pooler::None)]
+    pub db_pooler: Pooler,
 
     /// How outbox dispatchers claim due rows on PostgreSQL: `global` (one
     /// statement across tenants) or `per-tenant` (one statement per tenant
@@ -36,6 +44,19 @@ pub struct StoreArgs {
     /// sender retries (minutes) or an operator resends dead letters.
     #[arg(long, env = "CX_INBOX_RETENTION", default_value = "30d", value_parser = humantime::parse_duration)]
     pub inbox_retention: Duration,
+}
+
+/// What stands between the services and PostgreSQL (docs/OPERATIONS.md,
+/// The connection budget).
+#[derive(clap::ValueEnum, Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Pooler {
+    /// PostgreSQL itself, or a pooler in session mode: a connection is the
+    /// service's for as long as it is open.
+    #[default]
+    None,
+    /// A pooler in transaction mode: a server connection is the service's
+    /// for one transaction.
+    Transaction,
 }
 
 /// How a dispatcher claims due outbox rows (docs/DECISIONS.md, Outbox).
@@ -266,6 +287,7 @@ impl StoreArgs {
             data_dir,
             database_url: None,
             db_max_connections: pool,
+            db_pooler: Pooler::None,
             outbox_claim: ClaimShape::Global,
             inbox_retention: Duration::from_secs(30 * 86_400),
         }
@@ -282,7 +304,7 @@ impl StoreArgs {
 
     /// The database of `service`, validated.
     pub fn database_for(&self, service: &str) -> Result<DatabaseTarget, ConfigError> {
-        // Migrating on PostgreSQL holds one connection for its lock and uses another.
+        // One for calls while a migration or a job holds another.
         if self.db_max_connections < 2 {
             return Err(ConfigError::new("CX_DB_MAX_CONNECTIONS", "must be at least 2"));
         }

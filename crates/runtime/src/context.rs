@@ -27,9 +27,18 @@ pub struct ServiceContext {
     pub peers: Peers,
     /// The services of the suite.
     pub registry: Registry,
+    /// The one PostgreSQL pool of the process's services, when they share it.
+    pub shared_pool: Option<crate::store::SharedPool>,
 }
 
 impl ServiceContext {
+    /// The services built with this context share one PostgreSQL pool of
+    /// `CX_DB_MAX_CONNECTIONS` (`cx serve all`), instead of one each.
+    pub fn sharing_one_pool(mut self) -> Self {
+        self.shared_pool = Some(crate::store::SharedPool::default());
+        self
+    }
+
     /// Sets the schedule of background work.
     pub fn with_jobs(mut self, jobs: JobArgs) -> Result<Self, ConfigError> {
         if jobs.sweep_interval.is_zero() {
@@ -143,6 +152,7 @@ impl ServiceContext {
             jobs: JobArgs::default(),
             peers: Peers::default(),
             registry: Registry::default(),
+            shared_pool: None,
         })
     }
 }

@@ -16,12 +16,13 @@
 //! overlap (each takes row locks or writes idempotently); the lease saves the
 //! work of running it everywhere.
 
+use crate::store::Db;
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use futures::future::BoxFuture;
 use sea_orm::sea_query::{Alias, Expr, OnConflict, Query};
-use sea_orm::{ConnectionTrait, DatabaseConnection, DbErr};
+use sea_orm::{ConnectionTrait, DbErr};
 use sea_orm_migration::prelude::*;
 use tokio::sync::watch;
 use tracing::Instrument;
@@ -77,13 +78,13 @@ pub fn this_process() -> &'static str {
 /// The leases of one service's jobs, held by one holder.
 #[derive(Clone, Debug)]
 pub struct Leases {
-    db: DatabaseConnection,
+    db: Db,
     holder: Arc<str>,
     ttl: Duration,
 }
 
 impl Leases {
-    pub fn new(db: DatabaseConnection, holder: &str, ttl: Duration) -> Self {
+    pub fn new(db: Db, holder: &str, ttl: Duration) -> Self {
         Self { db, holder: holder.into(), ttl }
     }
 

@@ -19,7 +19,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use futures::future::BoxFuture;
-use sea_orm::{DatabaseConnection, DbErr};
+use sea_orm::DbErr;
 use sea_orm_migration::MigratorTrait;
 use tonic::server::NamedService;
 use tonic::service::interceptor::InterceptedService;
@@ -37,13 +37,14 @@ use crate::outbox::dispatcher::{Dispatcher, DispatcherConfig, Expand};
 use crate::outbox::inbox::{Handlers, Inbox};
 pub use crate::peers::InternalPeer;
 use crate::server::ServiceModule;
+use crate::store::Db;
 
 /// What a service is built from, opened for it.
 #[derive(Clone, Debug)]
 pub struct Parts {
     pub name: &'static str,
     /// The service's own database (opened lazily).
-    pub db: DatabaseConnection,
+    pub db: Db,
     /// The shared cache, its epoch kept in this service's database.
     pub cache: Cache,
     pub ctx: ServiceContext,
@@ -51,7 +52,7 @@ pub struct Parts {
 
 impl Parts {
     pub async fn open(ctx: &ServiceContext, name: &'static str) -> Result<Self, ConfigError> {
-        let db = crate::store::open(&ctx.store, name).await?;
+        let db = crate::store::open_with(&ctx.store, name, ctx.shared_pool.as_ref()).await?;
         let cache = ctx.cache.bind(&db).named(name);
         Ok(Self { name, db, cache, ctx: ctx.clone() })
     }
@@ -97,12 +98,9 @@ impl Parts {
     }
 }
 
-type Migrate = for<'a> fn(&'a DatabaseConnection, &'static str) -> BoxFuture<'a, Result<(), DbErr>>;
+type Migrate = for<'a> fn(&'a Db, &'static str) -> BoxFuture<'a, Result<(), DbErr>>;
 
-fn migrate_with<'a, M: MigratorTrait + 'static>(
-    db: &'a DatabaseConnection,
-    name: &'static str,
-) -> BoxFuture<'a, Result<(), DbErr>> {
+fn migrate_with<'a, M: MigratorTrait + 'static>(db: &'a Db, name: &'static str) -> BoxFuture<'a, Result<(), DbErr>> {
     Box::pin(crate::store::migrate::<M>(db, name))
 }
 
@@ -263,7 +261,7 @@ impl ModuleBuilder {
 struct Module {
     name: &'static str,
     grpc_name: &'static str,
-    db: DatabaseConnection,
+    db: Db,
     migrate: Migrate,
     mounts: Vec<Mount>,
     inbox: Option<Inbox>,

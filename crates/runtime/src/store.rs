@@ -7,6 +7,9 @@
 //! unscoped sea-orm entry points are refused by clippy (see `clippy.toml`).
 
 pub mod bulk;
+mod handle;
+
+pub use handle::Db;
 
 use std::time::Duration;
 
@@ -17,7 +20,7 @@ use sea_orm::{
 };
 use sea_orm_migration::MigratorTrait;
 
-use crate::config::{ConfigError, DatabaseTarget, StoreArgs};
+use crate::config::{ConfigError, DatabaseTarget, Pooler, StoreArgs};
 use crate::tenant::TenantId;
 
 /// An entity whose rows belong to a tenant (every CX table).
@@ -136,38 +139,78 @@ pub fn primary_key(columns: &[&str]) -> sea_orm_migration::prelude::IndexCreateS
     key
 }
 
-/// Opens the pool of `service` without connecting yet: the server starts
+/// The one pool the services of a process share on PostgreSQL (`cx serve
+/// all`): opened by the first service, at the size `CX_DB_MAX_CONNECTIONS`.
+#[derive(Clone, Debug, Default)]
+pub struct SharedPool(std::sync::Arc<tokio::sync::OnceCell<DatabaseConnection>>);
+
+/// Opens `service`'s database without connecting yet: the server starts
 /// answering health checks (NOT_SERVING) while the database comes up.
-pub async fn open(args: &StoreArgs, service: &'static str) -> Result<DatabaseConnection, ConfigError> {
-    let target = args.database_for(service)?;
-    let mut options = match &target {
-        DatabaseTarget::Postgres { url } => {
-            let mut options = ConnectOptions::new(url.clone());
-            options
-                .max_connections(args.db_max_connections)
-                .set_schema_search_path(service)
-                .set_application_name(format!("cx-{service}"));
-            options
+pub async fn open(args: &StoreArgs, service: &'static str) -> Result<Db, ConfigError> {
+    open_with(args, service, None).await
+}
+
+/// Opens `service`'s database as [`open`]; on PostgreSQL through `shared`
+/// when given. A shared pool, or a pooler in transaction mode, sets the
+/// schema per transaction ([`Db`]); otherwise each connection carries it.
+pub async fn open_with(
+    args: &StoreArgs,
+    service: &'static str,
+    shared: Option<&SharedPool>,
+) -> Result<Db, ConfigError> {
+    let url = match args.database_for(service)? {
+        DatabaseTarget::Sqlite { path } => return Ok(Db::from(connect(sqlite_options(&path)?).await?)),
+        DatabaseTarget::Postgres { url } => url,
+    };
+    let pool = match (shared, args.db_pooler) {
+        (Some(shared), _) => {
+            shared.0.get_or_try_init(|| async { connect(postgres_options(args, &url, "cx-suite", None)).await }).await?
         }
-        DatabaseTarget::Sqlite { path } => {
-            // Customers' personal data: the directory 0700, the files 0600.
-            if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-                crate::secrets::create_private_dir(dir)?;
-            }
-            crate::secrets::restrict_file(path)
-                .map_err(|e| ConfigError::new("CX_DATA_DIR", format!("cannot create {}: {e}", path.display())))?;
-            let mut options = ConnectOptions::new(format!("sqlite://{}?mode=rwc", path.display()));
-            // One connection: SQLite has one writer anyway, and a single
-            // connection never meets "database is locked" between its own
-            // transactions. Production load belongs on PostgreSQL.
-            options.max_connections(1).map_sqlx_sqlite_opts(|o| {
-                o.journal_mode(sea_orm::sqlx::sqlite::SqliteJournalMode::Wal)
-                    .synchronous(sea_orm::sqlx::sqlite::SqliteSynchronous::Normal)
-                    .busy_timeout(Duration::from_secs(5))
-            });
-            options
+        (None, Pooler::Transaction) => &connect(postgres_options(args, &url, &format!("cx-{service}"), None)).await?,
+        (None, Pooler::None) => {
+            let options = postgres_options(args, &url, &format!("cx-{service}"), Some(service));
+            return Ok(Db::from(connect(options).await?));
         }
     };
+    Ok(Db::per_transaction(pool.clone(), service, args.db_pooler == Pooler::Transaction))
+}
+
+/// A PostgreSQL pool's options; `schema` set on each connection when given.
+fn postgres_options(args: &StoreArgs, url: &str, application: &str, schema: Option<&str>) -> ConnectOptions {
+    let mut options = ConnectOptions::new(url.to_owned());
+    options.max_connections(args.db_max_connections).set_application_name(application);
+    if let Some(schema) = schema {
+        options.set_schema_search_path(schema);
+    }
+    if args.db_pooler == Pooler::Transaction {
+        // A statement prepared in one transaction is gone in the next, which
+        // the pooler may give another server connection: none is kept.
+        // Nor is a startup parameter PgBouncer does not know sent.
+        options.map_sqlx_postgres_opts(|o| o.statement_cache_capacity(0).extra_float_digits(None));
+    }
+    options
+}
+
+fn sqlite_options(path: &std::path::Path) -> Result<ConnectOptions, ConfigError> {
+    // Customers' personal data: the directory 0700, the files 0600.
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        crate::secrets::create_private_dir(dir)?;
+    }
+    crate::secrets::restrict_file(path)
+        .map_err(|e| ConfigError::new("CX_DATA_DIR", format!("cannot create {}: {e}", path.display())))?;
+    let mut options = ConnectOptions::new(format!("sqlite://{}?mode=rwc", path.display()));
+    // One connection: SQLite has one writer anyway, and a single
+    // connection never meets "database is locked" between its own
+    // transactions. Production load belongs on PostgreSQL.
+    options.max_connections(1).map_sqlx_sqlite_opts(|o| {
+        o.journal_mode(sea_orm::sqlx::sqlite::SqliteJournalMode::Wal)
+            .synchronous(sea_orm::sqlx::sqlite::SqliteSynchronous::Normal)
+            .busy_timeout(Duration::from_secs(5))
+    });
+    Ok(options)
+}
+
+async fn connect(mut options: ConnectOptions) -> Result<DatabaseConnection, ConfigError> {
     // A pooled connection is pinged before use only after 30 s idle (one that
     // died meanwhile, e.g. a database restart): pinging on every acquire cost
     // a round trip per transaction on the hot paths.
@@ -177,9 +220,7 @@ pub async fn open(args: &StoreArgs, service: &'static str) -> Result<DatabaseCon
         .acquire_timeout(Duration::from_secs(10))
         .test_before_acquire_if_idle_for(Duration::from_secs(30))
         .sqlx_logging(false);
-    let pool =
-        sea_orm::Database::connect(options).await.map_err(|e| ConfigError::new("CX_DATABASE_URL", e.to_string()))?;
-    Ok(pool)
+    sea_orm::Database::connect(options).await.map_err(|e| ConfigError::new("CX_DATABASE_URL", e.to_string()))
 }
 
 /// The tables every service has, whatever its own migrator lists: the
@@ -213,13 +254,15 @@ impl<M: MigratorTrait> MigratorTrait for WithShared<M> {
 
 /// Creates the service's schema (PostgreSQL) and runs the shared and its
 /// own migrations.
-pub async fn migrate<M: MigratorTrait>(db: &DatabaseConnection, service: &str) -> Result<(), DbErr> {
+pub async fn migrate<M: MigratorTrait>(db: &Db, service: &str) -> Result<(), DbErr> {
     if db.get_database_backend() != DbBackend::Postgres {
-        return WithShared::<M>::up(db, None).await;
+        return WithShared::<M>::up(db.pool(), None).await;
     }
     // Replicas that start together (Kubernetes init containers, `cx serve`)
-    // take turns: a lock held by one open transaction for the whole run, on
-    // its own pooled connection, released when it ends or the process dies.
+    // take turns: a lock held by one transaction for the whole run, released
+    // when it ends or the process dies. The migrations run in it (each in a
+    // savepoint), so a pooler in transaction mode keeps them on the
+    // connection that holds the lock, and a failed run leaves nothing half done.
     let turn = db.begin().await?;
     turn.execute_raw(Statement::from_sql_and_values(
         DbBackend::Postgres,
@@ -227,17 +270,15 @@ pub async fn migrate<M: MigratorTrait>(db: &DatabaseConnection, service: &str) -
         [format!("cx-migrate:{service}").into()],
     ))
     .await?;
-    db.execute_raw(Statement::from_string(DbBackend::Postgres, format!("CREATE SCHEMA IF NOT EXISTS \"{service}\"")))
-        .await?;
-    let migrated = WithShared::<M>::up(db, None).await;
-    turn.commit().await?;
-    migrated
+    turn.execute_unprepared(&format!("CREATE SCHEMA IF NOT EXISTS \"{service}\"")).await?;
+    WithShared::<M>::up(&turn, None).await?;
+    turn.commit().await
 }
 
 /// A read-only transaction whose statements all see one snapshot: a count
 /// and a page read in it agree. SQLite's transactions are serializable
 /// already, and its driver takes no isolation level.
-pub async fn read_snapshot(db: &DatabaseConnection) -> Result<sea_orm::DatabaseTransaction, DbErr> {
+pub async fn read_snapshot(db: &Db) -> Result<sea_orm::DatabaseTransaction, DbErr> {
     use sea_orm::{AccessMode, IsolationLevel, TransactionTrait};
     match db.get_database_backend() {
         DbBackend::Postgres => {

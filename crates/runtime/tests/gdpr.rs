@@ -12,6 +12,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+use cx_runtime::store::Db;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 
@@ -39,8 +40,7 @@ use cx_testkit::{Backend, Cluster, eventually};
 use prost::Message as _;
 use sea_orm::sea_query::{Alias, Expr, ExprTrait as _, Query};
 use sea_orm::{
-    ColumnTrait, ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbBackend, DbErr, PaginatorTrait,
-    QueryFilter, Statement,
+    ColumnTrait, ConnectionTrait, DatabaseTransaction, DbBackend, DbErr, PaginatorTrait, QueryFilter, Statement,
 };
 use sea_orm_migration::prelude::{Index, MigrationName, MigrationTrait, MigratorTrait, SchemaManager, Table};
 use tonic::Code;
@@ -122,7 +122,7 @@ type Cursor = (usize, Uuid);
 
 /// One page of the export of `customers`' tickets, from `after`.
 async fn ticket_page(
-    db: &DatabaseConnection,
+    db: &Db,
     t: &TenantId,
     customers: &[Uuid],
     after: Option<Cursor>,
@@ -184,7 +184,7 @@ impl Participant for Tickets {
         Ok((Counts::from([("tickets".to_owned(), i64::try_from(deleted).unwrap())]), None))
     }
 
-    async fn export(&self, db: &DatabaseConnection, t: &TenantId, customers: &[Uuid]) -> Result<Records, ServiceError> {
+    async fn export(&self, db: &Db, t: &TenantId, customers: &[Uuid]) -> Result<Records, ServiceError> {
         let (db, t, customers) = (db.clone(), t.clone(), customers.to_vec());
         Ok(export::pages(move |after| {
             let (db, t, customers) = (db.clone(), t.clone(), customers.clone());
@@ -232,9 +232,9 @@ impl Receive<ErasureConfirmed> for Confirmations {
 struct Suite {
     cluster: Cluster,
     /// The coordinator's database: its outbox.
-    profile: DatabaseConnection,
+    profile: Db,
     /// The tickets service's database.
-    tickets: DatabaseConnection,
+    tickets: Db,
     t: TenantId,
 }
 

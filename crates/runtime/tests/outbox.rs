@@ -4,6 +4,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+use cx_runtime::store::Db;
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -21,7 +22,7 @@ use cx_runtime::outbox::migration::{OutboxIndexes, OutboxTables};
 use cx_runtime::outbox::{DELIVERED, Kind, PENDING, Pending};
 use cx_runtime::server::ServiceModule;
 use cx_testkit::{Backend, RunningServer, TestDb, eventually, eventually_within};
-use sea_orm::{ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbBackend, DbErr, Statement};
+use sea_orm::{ConnectionTrait, DatabaseTransaction, DbBackend, DbErr, Statement};
 use sea_orm_migration::{MigrationTrait, MigratorTrait};
 use tonic::service::RoutesBuilder;
 use tonic::service::interceptor::InterceptedService;
@@ -29,7 +30,7 @@ use tonic::{Request, Response, Status};
 
 /// Writes a raw message: the receiver here takes any kind and payload.
 async fn enqueue(
-    conn: &DatabaseConnection,
+    conn: &Db,
     tenant: &TenantId,
     destination: &str,
     kind: &'static str,
@@ -104,7 +105,7 @@ impl InboxService for Watched {
 }
 
 struct Receiver {
-    db: DatabaseConnection,
+    db: Db,
     watched: Watched,
     auth: InternalAuth,
 }
@@ -130,7 +131,7 @@ impl ServiceModule for Receiver {
 
 struct World {
     _db: TestDb,
-    sender: DatabaseConnection,
+    sender: Db,
     recorder: Arc<Recorder>,
     watched: Watched,
     server: RunningServer,

@@ -8,6 +8,7 @@
 pub mod cluster;
 pub mod eventually;
 pub mod outbox;
+pub mod pgbouncer;
 pub mod process;
 pub mod raw;
 pub mod redis_server;
@@ -103,6 +104,20 @@ impl TestDb {
         let n = row.try_get("", "n").unwrap();
         conn.close().await.unwrap();
         n
+    }
+
+    /// The server's sessions on this database by application name, with how
+    /// many each: who holds connections, and how many.
+    pub async fn sessions(&self) -> Vec<(String, i64)> {
+        let conn = Database::connect(&admin_url()).await.unwrap();
+        let sql = format!(
+            "SELECT application_name AS name, count(*) AS n FROM pg_stat_activity WHERE datname = '{}' \
+             GROUP BY application_name ORDER BY application_name",
+            self.name
+        );
+        let rows = conn.query_all_raw(Statement::from_string(DbBackend::Postgres, sql)).await.unwrap();
+        conn.close().await.unwrap();
+        rows.iter().map(|r| (r.try_get("", "name").unwrap(), r.try_get("", "n").unwrap())).collect()
     }
 }
 
@@ -416,7 +431,7 @@ pub mod idp {
 /// directory. Both are dropped with it.
 #[derive(Debug)]
 pub struct ServiceDb {
-    pub conn: sea_orm::DatabaseConnection,
+    pub conn: cx_runtime::store::Db,
     _postgres: Option<TestDb>,
     dir: PathBuf,
 }

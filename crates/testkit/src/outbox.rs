@@ -4,12 +4,13 @@
 use std::collections::HashMap;
 
 use cx_runtime::outbox::dispatcher::{Claimed, Dispatcher, DispatcherConfig};
-use sea_orm::{ConnectionTrait, DatabaseConnection};
+use cx_runtime::store::Db;
+use sea_orm::ConnectionTrait;
 
 /// The pending rows of `tenant` in the outbox of `service` (one claim: up
 /// to a dispatcher's batch), in claim order. Earlier leases are cleared
 /// first, so each call sees every row still pending.
-pub async fn claim_pending(db: &DatabaseConnection, service: &'static str, tenant: &str) -> Vec<Claimed> {
+pub async fn claim_pending(db: &Db, service: &'static str, tenant: &str) -> Vec<Claimed> {
     db.execute_unprepared("UPDATE outbox SET claimed_until = NULL").await.unwrap();
     let dispatcher = Dispatcher::new(
         db.clone(),

@@ -11,7 +11,8 @@ use cx_runtime::cache::Cache;
 use cx_runtime::gdpr::export::{self, Records};
 use cx_runtime::gdpr::{Counts, Participant};
 use cx_runtime::outbox::inbox::AfterCommit;
-use sea_orm::{DatabaseConnection, DatabaseTransaction};
+use cx_runtime::store::Db;
+use sea_orm::DatabaseTransaction;
 use uuid::Uuid;
 
 use crate::api::convert::touchpoint_to_proto;
@@ -80,7 +81,7 @@ impl Participant for JourneyParticipant {
         Ok((counts, self.forget_after(t, customers.to_vec(), maps)))
     }
 
-    async fn export(&self, db: &DatabaseConnection, t: &TenantId, customers: &[Uuid]) -> Result<Records, JourneyError> {
+    async fn export(&self, db: &Db, t: &TenantId, customers: &[Uuid]) -> Result<Records, JourneyError> {
         let (db, t, customers) = (db.clone(), t.clone(), customers.to_vec());
         Ok(export::pages(move |after| {
             let (db, t, customers) = (db.clone(), t.clone(), customers.clone());

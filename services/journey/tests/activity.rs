@@ -15,9 +15,10 @@ use cx_journey::store::{JourneyStore, peers};
 use cx_proto::profile::v1 as profile;
 use cx_runtime::TenantId;
 use cx_runtime::outbox::dispatcher::{Claimed, Expand};
+use cx_runtime::store::Db;
 use cx_testkit::{Backend, ServiceDb};
 use prost::{Message, Name};
-use sea_orm::{DatabaseConnection, TransactionTrait};
+use sea_orm::TransactionTrait;
 use uuid::Uuid;
 
 const WEB: i16 = 1;
@@ -64,7 +65,7 @@ async fn delivered(store: &JourneyStore, claimed: &[Claimed]) -> Vec<Option<Vec<
 }
 
 /// The ids each pending row names, sorted, claiming them afresh.
-async fn claim(db: &DatabaseConnection, tenant: &str) -> Vec<Claimed> {
+async fn claim(db: &Db, tenant: &str) -> Vec<Claimed> {
     let mut claimed = cx_testkit::outbox::claim_pending(db, "journey", tenant).await;
     claimed.sort_by_key(|row| row.id);
     assert!(claimed.iter().all(|row| row.kind == STORED_TOUCHPOINTS.as_str()));
@@ -82,7 +83,7 @@ fn named(claimed: &[Claimed]) -> Vec<Vec<String>> {
         .collect()
 }
 
-async fn check(db: DatabaseConnection) {
+async fn check(db: Db) {
     cx_runtime::store::migrate::<Migrator>(&db, "journey").await.unwrap();
     let store = JourneyStore::new(db.clone());
     let t = TenantId::parse("activity").unwrap();

@@ -20,10 +20,11 @@ use cx_proto::common::v1 as common;
 use cx_proto::journey::v1::{OfferedTouchpoint, TouchpointsOffered};
 use cx_runtime::TenantId;
 use cx_runtime::outbox::dispatcher::{Claimed, Expand};
+use cx_runtime::store::Db;
 use cx_runtime::store::scoped;
 use cx_testkit::{Backend, ServiceDb};
 use prost::{Message, Name};
-use sea_orm::{DatabaseConnection, TransactionTrait};
+use sea_orm::TransactionTrait;
 use uuid::Uuid;
 
 fn tp(id: &str, channel: Channel, at: &str) -> Touchpoint {
@@ -47,7 +48,7 @@ fn tp(id: &str, channel: Channel, at: &str) -> Touchpoint {
 }
 
 /// Every pending row of `tenant`, claimed afresh, oldest first.
-async fn claim(db: &DatabaseConnection, tenant: &str) -> Vec<Claimed> {
+async fn claim(db: &Db, tenant: &str) -> Vec<Claimed> {
     let mut claimed = cx_testkit::outbox::claim_pending(db, "journey", tenant).await;
     claimed.sort_by_key(|row| (row.created_at, row.destination.clone(), row.id));
     claimed
@@ -89,7 +90,7 @@ fn offer(id: &str, customer: Uuid, channel: common::Channel, at: &str) -> Offere
 }
 
 /// `offered` with the instant its touchpoint was stored, read from the table.
-async fn stamped(db: &DatabaseConnection, t: &TenantId, offered: Vec<OfferedTouchpoint>) -> Vec<OfferedTouchpoint> {
+async fn stamped(db: &Db, t: &TenantId, offered: Vec<OfferedTouchpoint>) -> Vec<OfferedTouchpoint> {
     let rows = scoped::<touchpoint::Entity>(t).all(db).await.unwrap();
     let mut stamped = Vec::with_capacity(offered.len());
     for mut offer in offered {

@@ -8,6 +8,7 @@
 
 mod common;
 
+use cx_runtime::store::Db;
 use std::time::{Duration, Instant};
 
 use common::{count, email};
@@ -183,7 +184,7 @@ async fn once_an_erasure_completes_no_replica_resolves_the_identity_to_the_erase
     let sql = {
         let mut options = sea_orm::ConnectOptions::new(r.db.url.clone());
         options.set_schema_search_path("journey").max_connections(1);
-        sea_orm::Database::connect(options).await.unwrap()
+        Db::from(sea_orm::Database::connect(options).await.unwrap())
     };
     let under_erased = format!("SELECT count(*) FROM touchpoints WHERE customer_id = '{erased}'");
     assert_eq!(count(&sql, &under_erased).await, 0, "a touchpoint was filed under the erased profile");

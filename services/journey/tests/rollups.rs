@@ -15,8 +15,9 @@ use cx_journey::store::ingest::Resolved;
 use cx_journey::store::migration::Migrator;
 use cx_journey::store::{JourneyStore, peers};
 use cx_runtime::TenantId;
+use cx_runtime::store::Db;
 use cx_testkit::{Backend, ServiceDb};
-use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, Statement, TransactionTrait};
+use sea_orm::{ConnectionTrait, DbBackend, Statement, TransactionTrait};
 use uuid::Uuid;
 
 const SCOPE: &str = "tenant_id = $1 AND map_id = $2";
@@ -54,7 +55,7 @@ const REACHED: &str = "SELECT DISTINCT instance_id, step_key FROM touchpoints \
      WHERE {SCOPE} AND instance_id IS NOT NULL AND step_key IS NOT NULL";
 
 /// The analysis by scanning every touchpoint of the map.
-async fn scan(db: &DatabaseConnection, t: &TenantId, map: Uuid) -> Counts {
+async fn scan(db: &Db, t: &TenantId, map: Uuid) -> Counts {
     let backend = db.get_database_backend();
     let run = |sql: &str| {
         let sql = sql.replace("{SCOPE}", SCOPE);
@@ -218,7 +219,7 @@ fn tp(
     }
 }
 
-async fn check(db: DatabaseConnection) {
+async fn check(db: Db) {
     cx_runtime::store::migrate::<Migrator>(&db, "journey").await.unwrap();
     let store = JourneyStore::new(db.clone());
     let t = TenantId::parse("rollups").unwrap();
@@ -314,7 +315,7 @@ async fn a_range_reads_whole_days_and_instances_by_their_start(backend: Backend)
     ranges(db.conn.clone()).await;
 }
 
-async fn ranges(db: DatabaseConnection) {
+async fn ranges(db: Db) {
     cx_runtime::store::migrate::<Migrator>(&db, "journey").await.unwrap();
     let store = JourneyStore::new(db.clone());
     let t = TenantId::parse("ranges").unwrap();

@@ -32,6 +32,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+use cx_runtime::store::Db;
 use std::collections::{BTreeMap, BTreeSet};
 
 use chrono::{DateTime, Utc};
@@ -50,14 +51,14 @@ use cx_runtime::TenantId;
 use cx_runtime::attributes::AttributeValue;
 use cx_runtime::deadline::Deadline;
 use cx_testkit::{Backend, ServiceDb};
-use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, Statement, TransactionTrait, Value};
+use sea_orm::{ConnectionTrait, DbBackend, Statement, TransactionTrait, Value};
 use tonic::Code;
 use uuid::Uuid;
 
 /// A migrated journey store on one backend, dropped with the test.
 struct Fixture {
     store: JourneyStore,
-    db: DatabaseConnection,
+    db: Db,
     _service: ServiceDb,
 }
 
@@ -128,7 +129,7 @@ fn ids(list: &[&str]) -> BTreeSet<String> {
 }
 
 /// A statement in PostgreSQL's `$n` placeholders, as SQLite's `?n` there.
-fn statement(db: &DatabaseConnection, sql: &str, values: Vec<Value>) -> Statement {
+fn statement(db: &Db, sql: &str, values: Vec<Value>) -> Statement {
     let backend = db.get_database_backend();
     let sql = if backend == DbBackend::Postgres { sql.to_owned() } else { sql.replace('$', "?") };
     Statement::from_sql_and_values(backend, sql, values)
@@ -145,7 +146,7 @@ struct Owed {
 }
 
 /// The tenant's outbox rows, oldest first.
-async fn outbox(db: &DatabaseConnection, t: &TenantId) -> Vec<Owed> {
+async fn outbox(db: &Db, t: &TenantId) -> Vec<Owed> {
     let sql = "SELECT destination, kind, payload, created_at FROM outbox WHERE tenant_id = $1 ORDER BY created_at, id";
     let rows = db.query_all_raw(statement(db, sql, vec![t.as_str().into()])).await.unwrap();
     rows.iter()
@@ -458,7 +459,7 @@ fn fixture() -> Vec<(Uuid, Touchpoint)> {
 
 /// Stores the fixture, in two batches (each instance split between them),
 /// and the merges 3 → 2 and 5 → 1.
-async fn store_fixture(store: &JourneyStore, db: &DatabaseConnection, t: &TenantId) {
+async fn store_fixture(store: &JourneyStore, db: &Db, t: &TenantId) {
     let all = fixture();
     let (odd, even): (Vec<_>, Vec<_>) = all.iter().cloned().enumerate().partition(|(i, _)| i % 2 == 1);
     for half in [even, odd] {

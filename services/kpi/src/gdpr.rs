@@ -11,8 +11,9 @@ use cx_runtime::error::ServiceError;
 use cx_runtime::gdpr::export::{self, Records};
 use cx_runtime::gdpr::{Counts, Participant};
 use cx_runtime::outbox::inbox::AfterCommit;
+use cx_runtime::store::Db;
 use futures::StreamExt;
-use sea_orm::{DatabaseConnection, DatabaseTransaction};
+use sea_orm::DatabaseTransaction;
 use uuid::Uuid;
 
 use crate::store::exposures;
@@ -45,7 +46,7 @@ impl Participant for KpiData {
         Ok((exposures::erase(txn, t, customers).await?, None))
     }
 
-    async fn export(&self, db: &DatabaseConnection, t: &TenantId, customers: &[Uuid]) -> Result<Records, ServiceError> {
+    async fn export(&self, db: &Db, t: &TenantId, customers: &[Uuid]) -> Result<Records, ServiceError> {
         // At most one exposure per experiment, and a tenant keeps at most
         // 1,000 experiments: one read is enough.
         let held = exposures::held(db, t, customers).await?;

@@ -3,6 +3,7 @@
 //! stored with the version of their definition, so that history stays as it
 //! was computed when the data or the definition change later.
 
+use cx_runtime::store::Db;
 use std::time::Duration;
 
 use chrono::{Days, NaiveDate};
@@ -11,7 +12,6 @@ use cx_runtime::TenantId;
 use cx_runtime::days::written;
 use cx_runtime::error::ServiceError;
 use futures::{StreamExt, TryStreamExt};
-use sea_orm::DatabaseConnection;
 use tracing::Instrument;
 
 use crate::dashboard::HEADLINE;
@@ -55,7 +55,7 @@ pub fn wanted(targets: &[pb::Target]) -> Vec<(Metric, Filter)> {
 /// lacks (segmentation, for a population), or of a map or segment since
 /// deleted, is not taken.
 pub async fn take(
-    db: &DatabaseConnection,
+    db: &Db,
     owners: &Owners,
     t: &TenantId,
     day: NaiveDate,
@@ -102,7 +102,7 @@ pub async fn take(
 /// The daily job: every [`PERIOD`], yesterday's snapshots of every known
 /// tenant that lacks them (every replica may run it: a snapshot is stored
 /// once, a second take keeps it).
-pub async fn run(db: DatabaseConnection, owners: Owners, mut stop: tokio::sync::watch::Receiver<bool>) {
+pub async fn run(db: Db, owners: Owners, mut stop: tokio::sync::watch::Receiver<bool>) {
     while !*stop.borrow() {
         let today = chrono::Utc::now().date_naive();
         if let Some(yesterday) = today.pred_opt() {

@@ -11,9 +11,9 @@ use cx_proto::kpi::v1 as pb;
 use cx_proto::kpi::v1::kpi_service_client::KpiServiceClient;
 use cx_runtime::error::field_violations;
 use cx_runtime::registry::Registry;
+use cx_runtime::store::Db;
 use cx_testkit::{Backend, Cluster, Tokens, authed};
 use futures::{StreamExt, TryStreamExt};
-use sea_orm::DatabaseConnection;
 use tonic::Code;
 use tonic::transport::Channel;
 use uuid::Uuid;
@@ -30,7 +30,7 @@ const SERVICES: Registry = Registry::new(&[cx_kpi::SERVICE]);
 struct Suite {
     cluster: Cluster,
     who: Tokens,
-    db: DatabaseConnection,
+    db: Db,
 }
 
 fn customer(n: u128) -> Uuid {

@@ -14,10 +14,11 @@ use cx_runtime::TenantId;
 use cx_runtime::auth::Role;
 use cx_runtime::outbox::entity::message;
 use cx_runtime::registry::{Feed, Registry, ServiceDef};
+use cx_runtime::store::Db;
 use cx_runtime::store::scoped;
 use cx_testkit::{Backend, Cluster, RunningServer, ServiceDb, authed, token, unique_tenant};
 use prost::{Message, Name};
-use sea_orm::{ActiveValue::Set, DatabaseConnection, EntityTrait};
+use sea_orm::{ActiveValue::Set, EntityTrait};
 use tonic::Code;
 use tonic::transport::Channel as GrpcChannel;
 use uuid::Uuid;
@@ -97,7 +98,7 @@ impl Tenant {
 
 /// A decision written straight into the database, behind the service's
 /// back: no cache entry is dropped for it.
-async fn withdraw_behind_the_back(db: &DatabaseConnection, tenant: &str, id: &str) {
+async fn withdraw_behind_the_back(db: &Db, tenant: &str, id: &str) {
     use cx_profile::store::entity::consent_event;
     let now = cx_runtime::store::now();
     let row = consent_event::ActiveModel {
@@ -226,7 +227,7 @@ async fn a_check_racing_consent_changes_never_leaves_the_cache_behind(backend: B
 }
 
 /// The `ConsentChanged` rows of a tenant: (destination, message).
-async fn consent_rows(db: &DatabaseConnection, tenant: &str) -> Vec<(String, pb::ConsentChanged)> {
+async fn consent_rows(db: &Db, tenant: &str) -> Vec<(String, pb::ConsentChanged)> {
     let rows = scoped::<message::Entity>(&TenantId::parse(tenant).unwrap()).all(db).await.unwrap();
     rows.into_iter()
         .filter(|r| r.kind == pb::ConsentChanged::full_name())

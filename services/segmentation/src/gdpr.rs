@@ -14,8 +14,9 @@ use cx_runtime::error::ServiceError;
 use cx_runtime::gdpr::export::{self, Records};
 use cx_runtime::gdpr::{Counts, Participant};
 use cx_runtime::outbox::inbox::AfterCommit;
+use cx_runtime::store::Db;
 use futures::StreamExt;
-use sea_orm::{DatabaseConnection, DatabaseTransaction};
+use sea_orm::DatabaseTransaction;
 use uuid::Uuid;
 
 use crate::api::change_to_proto;
@@ -54,7 +55,7 @@ impl Participant for SegmentationData {
         Ok((counts, None))
     }
 
-    async fn export(&self, db: &DatabaseConnection, t: &TenantId, customers: &[Uuid]) -> Result<Records, ServiceError> {
+    async fn export(&self, db: &Db, t: &TenantId, customers: &[Uuid]) -> Result<Records, ServiceError> {
         let (memberships, changes) = members::held(db, t, customers).await?;
         let mut records = Vec::with_capacity(memberships.len() + changes.len());
         for m in &memberships {

@@ -4,15 +4,14 @@
 //! tenant's turn and only while still due, so two replicas never refresh it
 //! twice for one interval.
 
+use cx_runtime::store::Db;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use cx_runtime::TenantId;
 use cx_runtime::error::ServiceError;
 use cx_runtime::store::scoped;
-use sea_orm::{
-    ColumnTrait, ConnectionTrait, DatabaseConnection, DbBackend, QueryFilter, QuerySelect, TransactionTrait,
-};
+use sea_orm::{ColumnTrait, ConnectionTrait, DbBackend, QueryFilter, QuerySelect, TransactionTrait};
 use tokio::sync::watch;
 use uuid::Uuid;
 
@@ -30,7 +29,7 @@ pub const KEEP_CHANGES: chrono::Duration = chrono::Duration::days(90);
 /// Refreshes segment `id` of tenant `t` now, under the tenant's turn;
 /// `None` when the segment is gone, or (`only_if_due`) no longer due.
 pub async fn refresh_one(
-    db: &DatabaseConnection,
+    db: &Db,
     purposes: &Purposes,
     t: &TenantId,
     id: Uuid,
@@ -64,7 +63,7 @@ pub async fn refresh_one(
 }
 
 /// Runs until `stop` turns true.
-pub async fn run(db: DatabaseConnection, purposes: Purposes, mut stop: watch::Receiver<bool>) {
+pub async fn run(db: Db, purposes: Purposes, mut stop: watch::Receiver<bool>) {
     while !*stop.borrow() {
         if let Err(err) = round(&db, &purposes).await {
             tracing::warn!(error = %err, "segment refresh round failed; trying again next round");
@@ -77,7 +76,7 @@ pub async fn run(db: DatabaseConnection, purposes: Purposes, mut stop: watch::Re
 }
 
 /// One round: the due segments, then the changes that aged out.
-async fn round(db: &DatabaseConnection, purposes: &Purposes) -> Result<(), ServiceError> {
+async fn round(db: &Db, purposes: &Purposes) -> Result<(), ServiceError> {
     let now = cx_runtime::store::now();
     for (tenant, id) in members::due(db, now, PER_ROUND).await? {
         let Ok(t) = TenantId::parse(&tenant) else { continue };

@@ -5,11 +5,12 @@
 //! scores the whole population, plus one that clears the customers no
 //! longer scored.
 
+use cx_runtime::store::Db;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use cx_runtime::TenantId;
-use sea_orm::{DatabaseConnection, DbErr, TransactionTrait};
+use sea_orm::{DbErr, TransactionTrait};
 
 use crate::store::rfm;
 use cx_runtime::days::{date_of, day_number};
@@ -20,7 +21,7 @@ pub const ROUND: Duration = Duration::from_secs(30);
 /// Writes tenant `t`'s RFM as of the day of `now` into its facts, in the
 /// currency with the most purchases of the window; returns how many
 /// customers are scored.
-pub async fn write(db: &DatabaseConnection, t: &TenantId, now: DateTime<Utc>) -> Result<u64, DbErr> {
+pub async fn write(db: &Db, t: &TenantId, now: DateTime<Utc>) -> Result<u64, DbErr> {
     let as_of = date_of(day_number(now));
     let txn = db.begin().await?;
     // No purchase in the window: nobody is scored, and the clear empties
@@ -32,7 +33,7 @@ pub async fn write(db: &DatabaseConnection, t: &TenantId, now: DateTime<Utc>) ->
 }
 
 /// Runs until `stop` turns true.
-pub async fn run(db: DatabaseConnection, mut stop: tokio::sync::watch::Receiver<bool>) {
+pub async fn run(db: Db, mut stop: tokio::sync::watch::Receiver<bool>) {
     let mut written_day = None;
     while !*stop.borrow() {
         let now = cx_runtime::store::now();
@@ -50,7 +51,7 @@ pub async fn run(db: DatabaseConnection, mut stop: tokio::sync::watch::Receiver<
 
 /// One round: the tenants whose purchases changed, or (`all`) every tenant
 /// with purchases.
-async fn round(db: &DatabaseConnection, now: DateTime<Utc>, all: bool) -> Result<(), DbErr> {
+async fn round(db: &Db, now: DateTime<Utc>, all: bool) -> Result<(), DbErr> {
     let due = rfm::take_due(db).await?;
     let tenants = if all { rfm::tenants(db).await? } else { due };
     for t in &tenants {

@@ -3,9 +3,8 @@
 //! say so. Runs at start and then once a day; a failed run is retried
 //! sooner.
 
+use cx_runtime::store::Db;
 use std::time::Duration;
-
-use sea_orm::DatabaseConnection;
 
 use crate::store::touches;
 
@@ -15,7 +14,7 @@ pub const INTERVAL: Duration = Duration::from_secs(24 * 60 * 60);
 const RETRY: Duration = Duration::from_secs(60);
 
 /// Runs the job now and then every [`INTERVAL`] until `stop` turns true.
-pub async fn run(db: DatabaseConnection, mut stop: tokio::sync::watch::Receiver<bool>) {
+pub async fn run(db: Db, mut stop: tokio::sync::watch::Receiver<bool>) {
     while !*stop.borrow() {
         let today = cx_runtime::days::day_number(cx_runtime::store::now());
         let pause = match touches::refresh_all(&db, today).await {

@@ -8,6 +8,7 @@
 
 use chrono::{DateTime, Utc};
 use cx_runtime::TenantId;
+use cx_runtime::store::Db;
 use cx_segmentation::evaluate as compile;
 use cx_segmentation::rules::{CHANNELS, Catalog, Checked, RFM_SEGMENTS, validate};
 use cx_segmentation::store::evaluate;
@@ -15,7 +16,7 @@ use cx_segmentation::store::migration::{Migrator, consent_column};
 use cx_testkit::{Backend, ServiceDb};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
-use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, Statement, TransactionTrait, Value};
+use sea_orm::{ConnectionTrait, DbBackend, Statement, TransactionTrait, Value};
 use uuid::Uuid;
 
 cx_testkit::on_both_backends!(compiled_rules_select_what_hand_written_sql_selects);
@@ -199,7 +200,7 @@ async fn postgres_plans_read_the_closed_field_indexes() {
 
 /// How many customers of tenant 'ev' the hand-written condition selects,
 /// and with `compiled`, how many of them the compiled rule selects too.
-async fn hand_written(db: &DatabaseConnection, condition: &str, compiled: Option<&Checked>) -> u64 {
+async fn hand_written(db: &Db, condition: &str, compiled: Option<&Checked>) -> u64 {
     let backend = db.get_database_backend();
     let (also, values) = compiled.map(|rule| compile::condition(rule, backend, TODAY)).unwrap_or_default();
     let also = if compiled.is_some() { format!(" AND ({also})") } else { String::new() };
@@ -209,7 +210,7 @@ async fn hand_written(db: &DatabaseConnection, condition: &str, compiled: Option
 }
 
 /// A migrated store holding the generated population, dropped with the test.
-async fn populated(backend: Backend) -> (DatabaseConnection, ServiceDb) {
+async fn populated(backend: Backend) -> (Db, ServiceDb) {
     let service = ServiceDb::open(backend, "segmentation").await;
     let db = service.conn.clone();
     cx_runtime::store::migrate::<Migrator>(&db, "segmentation").await.unwrap();

@@ -7,6 +7,7 @@
 use chrono::{DateTime, Utc};
 use cx_runtime::TenantId;
 use cx_runtime::consent::StandardPurpose;
+use cx_runtime::store::Db;
 use cx_runtime::store::scoped;
 use cx_segmentation::store::consents::{self, Decision, Purpose};
 use cx_segmentation::store::entity::{attribute, fact};
@@ -15,7 +16,7 @@ use cx_segmentation::store::profiles::{self, Contact, Facts, Value};
 use cx_segmentation::store::scores::{self, CSAT, NPS, Score};
 use cx_segmentation::store::{cases, customers, facts};
 use cx_testkit::{Backend, ServiceDb};
-use sea_orm::{ColumnTrait, DatabaseConnection, QueryFilter, QueryOrder, TransactionTrait};
+use sea_orm::{ColumnTrait, QueryFilter, QueryOrder, TransactionTrait};
 use uuid::Uuid;
 
 cx_testkit::on_both_backends!(
@@ -26,7 +27,7 @@ cx_testkit::on_both_backends!(
     a_merge_keeps_the_later_facts_on_the_survivor_and_an_erasure_deletes_all,
 );
 
-async fn migrated(backend: Backend) -> (DatabaseConnection, ServiceDb) {
+async fn migrated(backend: Backend) -> (Db, ServiceDb) {
     let service = ServiceDb::open(backend, "segmentation").await;
     let db = service.conn.clone();
     cx_runtime::store::migrate::<Migrator>(&db, "segmentation").await.unwrap();
@@ -44,7 +45,7 @@ fn at(s: &str) -> DateTime<Utc> {
 const ANN: Uuid = Uuid::from_u128(1);
 const BOB: Uuid = Uuid::from_u128(2);
 
-async fn row(db: &DatabaseConnection, customer: Uuid) -> fact::Model {
+async fn row(db: &Db, customer: Uuid) -> fact::Model {
     scoped::<fact::Entity>(&t()).filter(fact::Column::CustomerId.eq(customer)).one(db).await.unwrap().unwrap()
 }
 
@@ -52,7 +53,7 @@ fn decision(customer: Uuid, purpose: Purpose, granted: bool, occurred: &str, rec
     Decision { customer, purpose, granted, occurred_at: at(occurred), recorded_at: at(recorded) }
 }
 
-async fn consent(db: &DatabaseConnection, d: Decision) -> bool {
+async fn consent(db: &Db, d: Decision) -> bool {
     let txn = db.begin().await.unwrap();
     let applied = consents::apply(&txn, &t(), &d).await.unwrap();
     txn.commit().await.unwrap();
@@ -87,7 +88,7 @@ fn score(customer: Uuid, survey_type: i16, value: i16, when: &str, response: &st
     Score { customer, survey_type, score: value, respond_time: at(when), response_id: response.into() }
 }
 
-async fn record(db: &DatabaseConnection, s: Score) -> bool {
+async fn record(db: &Db, s: Score) -> bool {
     let txn = db.begin().await.unwrap();
     let kept = scores::apply(&txn, &t(), &s).await.unwrap();
     txn.commit().await.unwrap();
@@ -116,7 +117,7 @@ async fn scores_keep_the_latest_per_type_and_count_each_response_once(backend: B
     );
 }
 
-async fn open_cases(db: &DatabaseConnection, customer: Uuid, n: i64, when: &str) -> bool {
+async fn open_cases(db: &Db, customer: Uuid, n: i64, when: &str) -> bool {
     let txn = db.begin().await.unwrap();
     let kept = cases::apply(&txn, &t(), customer, n, at(when)).await.unwrap();
     txn.commit().await.unwrap();
@@ -149,7 +150,7 @@ fn facts_of(when: &str, persona: &str, attributes: Vec<(&str, Value)>) -> Facts 
     }
 }
 
-async fn keep_facts(db: &DatabaseConnection, f: Facts) -> bool {
+async fn keep_facts(db: &Db, f: Facts) -> bool {
     let txn = db.begin().await.unwrap();
     let kept = profiles::apply(&txn, &t(), &f).await.unwrap();
     txn.commit().await.unwrap();
@@ -158,7 +159,7 @@ async fn keep_facts(db: &DatabaseConnection, f: Facts) -> bool {
 
 type AttributeRow = (String, Option<String>, Option<f64>, Option<bool>, bool);
 
-async fn attributes(db: &DatabaseConnection) -> Vec<AttributeRow> {
+async fn attributes(db: &Db) -> Vec<AttributeRow> {
     let rows = scoped::<attribute::Entity>(&t())
         .filter(attribute::Column::CustomerId.eq(ANN))
         .order_by_asc(attribute::Column::Key)

@@ -7,6 +7,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+use cx_runtime::store::Db;
 use std::sync::Arc;
 
 use chrono::{DateTime, Duration, Utc};
@@ -33,7 +34,7 @@ use cx_segmentation::store::touches::{self, Touch};
 use cx_segmentation::store::{consents, rfm};
 use cx_testkit::{Backend, ServiceDb};
 use prost::{Message, Name};
-use sea_orm::{ColumnTrait, DatabaseConnection, QueryFilter};
+use sea_orm::{ColumnTrait, QueryFilter};
 use tonic::Code;
 use uuid::Uuid;
 
@@ -45,7 +46,7 @@ cx_testkit::on_both_backends!(
     loads_are_due_when_reachable_settled_and_free,
 );
 
-async fn migrated(backend: Backend) -> (DatabaseConnection, ServiceDb) {
+async fn migrated(backend: Backend) -> (Db, ServiceDb) {
     let service = ServiceDb::open(backend, "segmentation").await;
     let db = service.conn.clone();
     cx_runtime::store::migrate::<Migrator>(&db, "segmentation").await.unwrap();
@@ -97,7 +98,7 @@ fn journey_page(customers: Vec<CustomerTouchFacts>, cursor: Uuid) -> Page {
 }
 
 /// (customer, day, channel index, touchpoints), sorted.
-async fn touch_days(db: &DatabaseConnection, t: &TenantId) -> Vec<(Uuid, i32, i16, i64)> {
+async fn touch_days(db: &Db, t: &TenantId) -> Vec<(Uuid, i32, i16, i64)> {
     let mut rows: Vec<_> = scoped::<touch_day::Entity>(t)
         .all(db)
         .await
@@ -110,7 +111,7 @@ async fn touch_days(db: &DatabaseConnection, t: &TenantId) -> Vec<(Uuid, i32, i1
 }
 
 /// (customer, touchpoints_90d, channels_180d, last_channel), sorted.
-async fn windows(db: &DatabaseConnection, t: &TenantId) -> Vec<(Uuid, i64, i32, Option<String>)> {
+async fn windows(db: &Db, t: &TenantId) -> Vec<(Uuid, i64, i32, Option<String>)> {
     let mut rows: Vec<_> = scoped::<fact::Entity>(t)
         .all(db)
         .await
@@ -122,12 +123,12 @@ async fn windows(db: &DatabaseConnection, t: &TenantId) -> Vec<(Uuid, i64, i32, 
     rows
 }
 
-async fn fact_row(db: &DatabaseConnection, t: &TenantId, customer: Uuid) -> fact::Model {
+async fn fact_row(db: &Db, t: &TenantId, customer: Uuid) -> fact::Model {
     scoped::<fact::Entity>(t).filter(fact::Column::CustomerId.eq(customer)).one(db).await.unwrap().unwrap()
 }
 
 /// Starts a load of `source` and takes its lease.
-async fn started(db: &DatabaseConnection, t: &TenantId, source: &str) -> (Uuid, DateTime<Utc>) {
+async fn started(db: &Db, t: &TenantId, source: &str) -> (Uuid, DateTime<Utc>) {
     sources::reload(db, t, &[source], cx_runtime::store::now()).await.unwrap();
     let lease = Uuid::now_v7();
     let row = sources::claim(db, t, source, lease, cx_runtime::store::now()).await.unwrap().unwrap();
@@ -138,7 +139,7 @@ async fn started(db: &DatabaseConnection, t: &TenantId, source: &str) -> (Uuid, 
 /// Delivers `message` as `sender`'s message `id` through segmentation's
 /// inbox, as the runtime serves it.
 async fn deliver<M: Message + Name>(
-    db: &DatabaseConnection,
+    db: &Db,
     t: &TenantId,
     sender: &str,
     id: &str,

@@ -8,11 +8,12 @@ use cx_proto::segmentation::v1 as pb;
 use cx_proto::segmentation::v1::segmentation_service_client::SegmentationServiceClient;
 use cx_runtime::error::field_violations;
 use cx_runtime::registry::Registry;
+use cx_runtime::store::Db;
 use cx_segmentation::store::entity::fact;
 use cx_testkit::{Backend, Cluster, Tokens, authed};
 use futures::StreamExt;
 use sea_orm::sea_query::Expr;
-use sea_orm::{ActiveValue::Set, ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter};
+use sea_orm::{ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter};
 use tonic::Code;
 use tonic::transport::Channel;
 use uuid::Uuid;
@@ -28,7 +29,7 @@ const SERVICES: Registry = Registry::new(&[cx_segmentation::SERVICE]);
 struct Suite {
     cluster: Cluster,
     who: Tokens,
-    db: DatabaseConnection,
+    db: Db,
 }
 
 async fn suite(backend: Backend) -> Suite {

@@ -5,6 +5,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+use cx_runtime::store::Db;
 use std::collections::BTreeMap;
 
 use chrono::{Duration, NaiveDate};
@@ -15,7 +16,6 @@ use cx_segmentation::store::{purchases, rfm};
 use cx_testkit::{Backend, ServiceDb};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
-use sea_orm::DatabaseConnection;
 use uuid::Uuid;
 
 cx_testkit::on_both_backends!(
@@ -28,7 +28,7 @@ cx_testkit::on_both_backends!(
 );
 
 /// A migrated segmentation store on one backend, dropped with the test.
-async fn migrated(backend: Backend) -> (DatabaseConnection, ServiceDb) {
+async fn migrated(backend: Backend) -> (Db, ServiceDb) {
     let service = ServiceDb::open(backend, "segmentation").await;
     let db = service.conn.clone();
     cx_runtime::store::migrate::<Migrator>(&db, "segmentation").await.unwrap();
@@ -68,7 +68,7 @@ fn at(k: i64, currency: &str, purchases: i64, units: i64) -> PurchaseDay {
 /// | c9   | 300: EUR 1 25; 330: EUR 2 50                    |
 /// | c10  | 364: GBP 1 30                                   |
 /// | c11  | 365: EUR 3 999 (out); −50 (after A): EUR 1 60   |
-async fn hand_worked(db: &DatabaseConnection, t: &TenantId) {
+async fn hand_worked(db: &Db, t: &TenantId) {
     let rows = vec![
         (c(1), at(0, "EUR", 1, 50)),
         (c(2), at(0, "EUR", 2, 150)),
@@ -315,7 +315,7 @@ async fn sql_equals_the_domain_functions(backend: Backend) {
 
 /// The fact table's RFM columns of the tenant, by customer, as [`Row`]s
 /// (`None` for a customer whose RFM was cleared).
-async fn fact_rows(db: &DatabaseConnection, t: &TenantId) -> Vec<(u128, Option<Row>)> {
+async fn fact_rows(db: &Db, t: &TenantId) -> Vec<(u128, Option<Row>)> {
     use cx_runtime::store::scoped;
     use cx_segmentation::store::entity::fact;
     use sea_orm::QueryOrder;

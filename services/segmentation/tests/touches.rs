@@ -5,6 +5,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+use cx_runtime::store::Db;
 use std::sync::Arc;
 
 use chrono::{DateTime, NaiveDate, Utc};
@@ -23,7 +24,7 @@ use cx_segmentation::store::migration::Migrator;
 use cx_segmentation::store::touches::{self, Touch};
 use cx_testkit::{Backend, ServiceDb};
 use prost::{Message, Name};
-use sea_orm::{ActiveValue::Set, DatabaseConnection, EntityTrait, TransactionTrait};
+use sea_orm::{ActiveValue::Set, EntityTrait, TransactionTrait};
 use uuid::Uuid;
 
 cx_testkit::on_both_backends!(
@@ -33,7 +34,7 @@ cx_testkit::on_both_backends!(
     merge_moves_to_the_survivor_and_erase_deletes,
 );
 
-async fn migrated(backend: Backend) -> (DatabaseConnection, ServiceDb) {
+async fn migrated(backend: Backend) -> (Db, ServiceDb) {
     let service = ServiceDb::open(backend, "segmentation").await;
     let db = service.conn.clone();
     cx_runtime::store::migrate::<Migrator>(&db, "segmentation").await.unwrap();
@@ -65,7 +66,7 @@ fn bought(tp: OfferedTouchpoint, currency: &str, micros: i64) -> OfferedTouchpoi
 
 /// Delivers `touchpoints` as journey's message `id` through segmentation's
 /// inbox, as the runtime serves it; returns whether it was a duplicate.
-async fn deliver(db: &DatabaseConnection, t: &TenantId, id: &str, touchpoints: Vec<OfferedTouchpoint>) -> bool {
+async fn deliver(db: &Db, t: &TenantId, id: &str, touchpoints: Vec<OfferedTouchpoint>) -> bool {
     let handlers = cx_segmentation::inbox::routes(Handlers::new("segmentation"));
     let inbox = Inbox::new(db.clone(), Arc::new(handlers));
     let message = TouchpointsOffered { touchpoints };
@@ -82,7 +83,7 @@ async fn deliver(db: &DatabaseConnection, t: &TenantId, id: &str, touchpoints: V
 /// (customer, last_touch_day, last_channel, touchpoints_90d, channels_180d), by customer.
 type Facts = Vec<(Uuid, Option<i32>, Option<String>, i64, i32)>;
 
-async fn facts(db: &DatabaseConnection, t: &TenantId) -> Facts {
+async fn facts(db: &Db, t: &TenantId) -> Facts {
     let mut rows: Facts = scoped::<fact::Entity>(t)
         .all(db)
         .await
@@ -99,7 +100,7 @@ fn row(customer: Uuid, day: i32, channel: &str, n90: i64, bits: i32) -> (Uuid, O
 }
 
 /// (customer, day, channel index, touchpoints), sorted.
-async fn touch_days(db: &DatabaseConnection, t: &TenantId) -> Vec<(Uuid, i32, i16, i64)> {
+async fn touch_days(db: &Db, t: &TenantId) -> Vec<(Uuid, i32, i16, i64)> {
     let mut rows: Vec<_> = scoped::<touch_day::Entity>(t)
         .all(db)
         .await
@@ -112,7 +113,7 @@ async fn touch_days(db: &DatabaseConnection, t: &TenantId) -> Vec<(Uuid, i32, i1
 }
 
 /// (customer, day, currency, purchases, micros), sorted.
-async fn purchase_days(db: &DatabaseConnection, t: &TenantId) -> Vec<(Uuid, NaiveDate, String, i64, i64)> {
+async fn purchase_days(db: &Db, t: &TenantId) -> Vec<(Uuid, NaiveDate, String, i64, i64)> {
     let mut rows: Vec<_> = scoped::<purchase_day::Entity>(t)
         .all(db)
         .await

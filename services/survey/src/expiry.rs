@@ -2,9 +2,8 @@
 //! expired (docs/DOMAIN.md §7.4), checked every minute. Reads treat an open
 //! invitation past its expiry as closed meanwhile (duplicates, sending).
 
+use cx_runtime::store::Db;
 use std::time::Duration;
-
-use sea_orm::DatabaseConnection;
 
 use crate::store::invitations;
 
@@ -13,7 +12,7 @@ use crate::store::invitations;
 pub const INTERVAL: Duration = Duration::from_secs(60);
 
 /// Runs the job now and then every [`INTERVAL`] until `stop` turns true.
-pub async fn run(db: DatabaseConnection, mut stop: tokio::sync::watch::Receiver<bool>) {
+pub async fn run(db: Db, mut stop: tokio::sync::watch::Receiver<bool>) {
     while !*stop.borrow() {
         if let Err(err) = invitations::expire(&db, cx_runtime::store::now()).await {
             tracing::warn!(error = %err, "invitation expiry failed, will retry");

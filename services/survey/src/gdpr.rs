@@ -12,8 +12,9 @@ use cx_runtime::TenantId;
 use cx_runtime::gdpr::export::{self, Records};
 use cx_runtime::gdpr::{Counts, Participant};
 use cx_runtime::outbox::inbox::AfterCommit;
+use cx_runtime::store::Db;
 use futures::StreamExt;
-use sea_orm::{DatabaseConnection, DatabaseTransaction};
+use sea_orm::DatabaseTransaction;
 use uuid::Uuid;
 
 use cx_proto::profile::v1 as profile;
@@ -61,7 +62,7 @@ impl Participant for SurveyData {
         Ok((counts, None))
     }
 
-    async fn export(&self, db: &DatabaseConnection, t: &TenantId, customers: &[Uuid]) -> Result<Records, SurveyError> {
+    async fn export(&self, db: &Db, t: &TenantId, customers: &[Uuid]) -> Result<Records, SurveyError> {
         let held = gdpr::held(db, t, customers).await?;
         let now = chrono::Utc::now();
         let mut records = Vec::new();

@@ -3,6 +3,7 @@
 //! profile service's consent decisions (docs/DOMAIN.md §3.4, §7.4). Merges
 //! and erasures come through the runtime's participant handling.
 
+use cx_runtime::store::Db;
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
@@ -13,7 +14,7 @@ use cx_runtime::TenantId;
 use cx_runtime::cache::Cache;
 use cx_runtime::error::ServiceError;
 use cx_runtime::outbox::inbox::{AfterCommit, Handlers, Prepared, Receive};
-use sea_orm::{DatabaseConnection, DatabaseTransaction};
+use sea_orm::DatabaseTransaction;
 use tracing::Instrument;
 use tracing::field::Empty;
 use uuid::Uuid;
@@ -32,7 +33,7 @@ pub const CONSENT_SENDER: &str = "profile";
 pub const MAX_OFFERED: usize = 10_000;
 
 /// The survey service's inbox. `cache` holds the tenants' active triggers.
-pub fn routes(handlers: Handlers, db: DatabaseConnection, consents: Consents, cache: Cache) -> Handlers {
+pub fn routes(handlers: Handlers, db: Db, consents: Consents, cache: Cache) -> Handlers {
     handlers
         .on::<TouchpointsOffered>(TOUCHPOINTS_SENDER, Arc::new(Offers { db, consents, cache }))
         .on::<ConsentChanged>(CONSENT_SENDER, Arc::new(ConsentChanges))
@@ -44,7 +45,7 @@ pub fn routes(handlers: Handlers, db: DatabaseConnection, consents: Consents, ca
 /// again, and only customers it names anew (a merge in between) are asked
 /// there.
 struct Offers {
-    db: DatabaseConnection,
+    db: Db,
     consents: Consents,
     cache: Cache,
 }

@@ -10,6 +10,7 @@
 
 mod responding;
 
+use cx_runtime::store::Db;
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, Duration, Utc};
@@ -28,7 +29,6 @@ use cx_survey::store::submit::{self, Draft};
 use cx_survey::store::{SurveyError, responses};
 use cx_testkit::{ServiceDb, authed, service_token};
 use responding::{Backend, Invite, at, create, invite, reason, suite, survey};
-use sea_orm::DatabaseConnection;
 use uuid::Uuid;
 
 /// A small deterministic generator (64-bit LCG): the same data every run.
@@ -75,7 +75,7 @@ fn draft(id: &str, survey: Uuid, invitation: Option<Uuid>, score: i32, when: Dat
 /// no map), the rest through invitations of six customers on two maps and
 /// three steps (or none) by email, SMS or app. Invited scores are happy
 /// ones, so no follow-up case is opened.
-async fn plans(db: &DatabaseConnection, t: &TenantId) -> Vec<Plan> {
+async fn plans(db: &Db, t: &TenantId) -> Vec<Plan> {
     let types = [
         (pb::SurveyType::Nps, SurveyType::Nps),
         (pb::SurveyType::Csat, SurveyType::Csat),

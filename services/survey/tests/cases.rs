@@ -12,6 +12,7 @@ use cx_runtime::TenantId;
 use cx_runtime::auth::Role;
 use cx_runtime::error::{FieldViolation, field_violations};
 use cx_runtime::registry::Registry;
+use cx_runtime::store::Db;
 use cx_survey::domain::case::{Action, CaseState, MAX_COMMENTS};
 use cx_survey::domain::settings::Settings;
 use cx_survey::domain::survey::SurveyType;
@@ -20,7 +21,7 @@ use cx_survey::store::feeds::Feeds;
 use cx_survey::store::migration::Migrator;
 use cx_testkit::{Backend, Cluster, ServiceDb, authed};
 use prost::Message;
-use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, EntityTrait, Statement, TransactionTrait};
+use sea_orm::{ConnectionTrait, DbBackend, EntityTrait, Statement, TransactionTrait};
 use tonic::transport::Channel;
 use tonic::{Code, Status};
 use uuid::Uuid;
@@ -56,14 +57,14 @@ fn detractor(response: &str, respond: DateTime<Utc>) -> Unhappy {
 }
 
 /// Opens the case of `unhappy` at `opened` in a transaction of its own.
-async fn open(db: &DatabaseConnection, t: &TenantId, unhappy: &Unhappy, opened: DateTime<Utc>) -> Uuid {
+async fn open(db: &Db, t: &TenantId, unhappy: &Unhappy, opened: DateTime<Utc>) -> Uuid {
     let txn = db.begin().await.unwrap();
     let id = cases::open_at(&txn, t, unhappy, &Settings::default(), opened).await.unwrap();
     txn.commit().await.unwrap();
     id
 }
 
-async fn act(db: &DatabaseConnection, t: &TenantId, id: Uuid, action: Action, when: &str) -> CaseRecord {
+async fn act(db: &Db, t: &TenantId, id: Uuid, action: Action, when: &str) -> CaseRecord {
     cases::act(db, &Feeds::default(), t, id, &action, "agent", at(when)).await.unwrap()
 }
 
@@ -89,7 +90,7 @@ fn code(err: cx_survey::store::SurveyError) -> (Code, String) {
 }
 
 /// A migrated survey store on one backend, dropped with the test.
-async fn migrated(backend: Backend) -> (DatabaseConnection, ServiceDb) {
+async fn migrated(backend: Backend) -> (Db, ServiceDb) {
     let service = ServiceDb::open(backend, "survey").await;
     let db = service.conn.clone();
     cx_runtime::store::migrate::<Migrator>(&db, "survey").await.unwrap();
@@ -100,7 +101,7 @@ async fn migrated(backend: Backend) -> (DatabaseConnection, ServiceDb) {
 /// a tenant of its own.
 struct Suite {
     cluster: Cluster,
-    db: DatabaseConnection,
+    db: Db,
     t: TenantId,
     writer: String,
     reader: String,
@@ -404,7 +405,7 @@ async fn listings_page_earliest_due_first_through_every_filter(backend: Backend)
 }
 
 /// The positions in `ids` of the cases `filter` lists at `now`.
-async fn listed(db: &DatabaseConnection, t: &TenantId, ids: &[Uuid], filter: CaseFilter, now: &str) -> Vec<usize> {
+async fn listed(db: &Db, t: &TenantId, ids: &[Uuid], filter: CaseFilter, now: &str) -> Vec<usize> {
     let rows = cases::list(db, t, &filter, None, 100, at(now)).await.unwrap();
     rows.iter().map(|c| ids.iter().position(|id| *id == c.id).unwrap()).collect()
 }
@@ -445,7 +446,7 @@ async fn overdue_listing_reads_the_unresolved_cases_index(backend: Backend) {
     assert!(!plan.contains("sort") && !plan.contains("temp b-tree"), "the index gives the order: {plan}");
 }
 
-fn backend_of(db: &DatabaseConnection) -> DbBackend {
+fn backend_of(db: &Db) -> DbBackend {
     db.get_database_backend()
 }
 
@@ -742,7 +743,7 @@ async fn the_report_gives_the_hand_worked_figures(backend: Backend) {
 }
 
 /// The open counts told to segmentation, in the order written.
-async fn told_open_cases(db: &DatabaseConnection, t: &TenantId) -> Vec<(String, i64)> {
+async fn told_open_cases(db: &Db, t: &TenantId) -> Vec<(String, i64)> {
     use cx_runtime::outbox::entity::message;
     use sea_orm::{ColumnTrait, QueryFilter, QueryOrder};
     let rows = cx_runtime::store::scoped::<message::Entity>(t)

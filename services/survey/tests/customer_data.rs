@@ -23,11 +23,11 @@ use cx_runtime::TenantId;
 use cx_runtime::auth::Role;
 use cx_runtime::outbox::dispatcher::all_messages;
 use cx_runtime::registry::Registry;
+use cx_runtime::store::Db;
 use cx_survey::store::responses::{self, Owner};
 use cx_survey::store::rollups;
 use cx_testkit::{Backend, Cluster, authed, eventually};
 use responding::{Invite, answer, at, create, invite, reason, survey};
-use sea_orm::DatabaseConnection;
 use tonic::transport::Channel as GrpcChannel;
 use uuid::Uuid;
 
@@ -40,7 +40,7 @@ const MARCH: (i32, i32) = (20_513, 20_543);
 struct Suite {
     cluster: Cluster,
     /// Survey's own store.
-    survey_db: DatabaseConnection,
+    survey_db: Db,
     t: TenantId,
     writer: String,
     admin: String,

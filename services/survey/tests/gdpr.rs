@@ -15,6 +15,7 @@ use cx_proto::survey::v1 as pb;
 use cx_runtime::TenantId;
 use cx_runtime::error::Violations;
 use cx_runtime::gdpr::{Counts, Participant};
+use cx_runtime::store::Db;
 use cx_survey::domain::case::Action;
 use cx_survey::gdpr::SurveyData;
 use cx_survey::store::cases::{self, CaseFilter};
@@ -27,7 +28,7 @@ use cx_survey::store::submit::{self, Draft};
 use cx_testkit::ServiceDb;
 use futures::TryStreamExt;
 use responding::{Backend, Invite, at, create, invite, reason, survey};
-use sea_orm::{DatabaseConnection, TransactionTrait};
+use sea_orm::TransactionTrait;
 use uuid::Uuid;
 
 cx_testkit::on_both_backends!(
@@ -60,7 +61,7 @@ fn draft(id: &str, survey: Uuid, invitation: Option<Uuid>, score: i32, when: &st
 
 struct Setup {
     _service: ServiceDb,
-    db: DatabaseConnection,
+    db: Db,
     t: TenantId,
     /// The cases of Ann's, Bob's and Cleo's unhappy answers.
     cases: [Uuid; 3],

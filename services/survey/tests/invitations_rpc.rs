@@ -7,6 +7,7 @@
 
 mod invitations_common;
 
+use cx_runtime::store::Db;
 use std::collections::HashMap;
 
 use chrono::{Duration, Utc};
@@ -17,7 +18,6 @@ use cx_runtime::auth::Role;
 use cx_runtime::error::{FieldViolation, field_violations};
 use cx_testkit::{Backend, RunningServer, TestDb, authed, token, unique_tenant};
 use invitations_common::{Rule, at_step, offer_in, standing, touchpoint, write_survey, write_trigger};
-use sea_orm::DatabaseConnection;
 use tokio_stream::StreamExt;
 use tonic::Code;
 use tonic::transport::Channel as GrpcChannel;
@@ -35,7 +35,7 @@ struct Served {
     _server: RunningServer,
     client: SurveyServiceClient<GrpcChannel>,
     /// The service's store, written directly to set up invitations.
-    conn: DatabaseConnection,
+    conn: Db,
     t: TenantId,
     reader: String,
     writer: String,

@@ -7,13 +7,14 @@
 
 use chrono::{DateTime, Utc};
 use cx_runtime::TenantId;
+use cx_runtime::store::Db;
 use cx_runtime::store::numbered;
 use cx_survey::store::entity::response;
 use cx_survey::store::migration::Migrator;
 use cx_survey::store::responses;
 use cx_survey::store::rollups::{self, Cell};
 use cx_testkit::{Backend, ServiceDb};
-use sea_orm::{ConnectionTrait, DatabaseConnection};
+use sea_orm::ConnectionTrait;
 use sea_orm_migration::{MigrationTrait, MigratorTrait};
 use uuid::Uuid;
 
@@ -62,7 +63,7 @@ fn stored(t: &str, id: &str, survey: Uuid, score: i16, at: &str, at_step: bool) 
 
 /// Writes `cells` of tenant `t` as the roll-ups before the migration held
 /// them: every counter but the squares.
-async fn old_rollups(db: &DatabaseConnection, t: &str, cells: &[Cell]) {
+async fn old_rollups(db: &Db, t: &str, cells: &[Cell]) {
     for c in cells {
         let sql = "INSERT INTO survey_rollups (tenant_id, day, survey_id, map_id, step_key, channel, survey_type, \
                      n, promoters, passives, detractors, satisfied, score_sum, low_effort) \

@@ -12,31 +12,32 @@ use cx_proto::common::v1::Channel;
 use cx_proto::survey::v1 as pb;
 use cx_runtime::TenantId;
 use cx_runtime::error::field_violations;
+use cx_runtime::store::Db;
 use cx_survey::store::rollups::{self, CellKey};
 use cx_survey::store::surveys;
 use cx_testkit::authed;
 use prost::Message;
 use responding::{Backend, Invite, Suite, answer, at, create, invite, reason, suite, survey};
-use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, QueryResult, Statement, Value};
+use sea_orm::{ConnectionTrait, DbBackend, QueryResult, Statement, Value};
 use tonic::Code;
 use uuid::Uuid;
 
-fn statement(db: &DatabaseConnection, sql: &str, values: Vec<Value>) -> Statement {
+fn statement(db: &Db, sql: &str, values: Vec<Value>) -> Statement {
     let backend = db.get_database_backend();
     let sql = if backend == DbBackend::Postgres { sql.to_owned() } else { sql.replace('$', "?") };
     Statement::from_sql_and_values(backend, sql, values)
 }
 
-async fn rows(db: &DatabaseConnection, sql: &str, values: Vec<Value>) -> Vec<QueryResult> {
+async fn rows(db: &Db, sql: &str, values: Vec<Value>) -> Vec<QueryResult> {
     db.query_all_raw(statement(db, sql, values)).await.unwrap()
 }
 
-async fn execute(db: &DatabaseConnection, sql: &str, values: Vec<Value>) {
+async fn execute(db: &Db, sql: &str, values: Vec<Value>) {
     db.execute_raw(statement(db, sql, values)).await.unwrap();
 }
 
 /// Rows of `table` of tenant `t`.
-async fn count(db: &DatabaseConnection, table: &str, t: &TenantId) -> i64 {
+async fn count(db: &Db, table: &str, t: &TenantId) -> i64 {
     let sql = format!("SELECT count(*) AS n FROM {table} WHERE tenant_id = $1");
     rows(db, &sql, vec![t.as_str().into()]).await[0].try_get("", "n").unwrap()
 }

@@ -41,10 +41,13 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         .with_context(|| format!("CX_LISTEN: cannot listen on {}", args.server.listen))?;
     let peer_args = args.peers.clone().with_settings(&registry, |name| std::env::var(name).ok());
     let peers = Peers::resolve(&peer_args, &registry, Some((listener.local_addr()?, &local)))?;
-    let ctx = ServiceContext::from_args(&args.store, &args.cache, &args.auth, &args.internal)?
+    let mut ctx = ServiceContext::from_args(&args.store, &args.cache, &args.auth, &args.internal)?
         .with_jobs(args.jobs.clone())?
         .with_registry(registry)
         .with_peers(peers);
+    if local.len() > 1 {
+        ctx = ctx.sharing_one_pool();
+    }
     let modules = registry.build(&args.service, &ctx).await?;
     let served =
         cx_runtime::server::serve(modules, &args.server, listener, cx_runtime::server::termination_signal()).await;

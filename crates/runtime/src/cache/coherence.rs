@@ -3,11 +3,12 @@
 //! [`CHECK_PERIOD`], trusted for [`TRUST`] after a check began, moved on
 //! (bumped) when an invalidation cannot reach Redis.
 
+use crate::store::Db;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use sea_orm::{DatabaseConnection, DbErr};
+use sea_orm::DbErr;
 use tokio::sync::Notify;
 
 use super::{CacheBackend, epoch};
@@ -34,7 +35,7 @@ struct Known {
 }
 
 pub(crate) struct Coherence {
-    db: DatabaseConnection,
+    db: Db,
     backend: Arc<dyn CacheBackend>,
     known: Mutex<Option<Known>>,
     /// A bump failed: until one succeeds this process trusts nothing.
@@ -54,7 +55,7 @@ impl std::fmt::Debug for Coherence {
 }
 
 impl Coherence {
-    pub(crate) fn new(db: DatabaseConnection, backend: Arc<dyn CacheBackend>) -> Self {
+    pub(crate) fn new(db: Db, backend: Arc<dyn CacheBackend>) -> Self {
         Self {
             db,
             backend,

@@ -104,7 +104,9 @@ mod tests {
     use std::sync::Arc;
     use std::time::Duration;
 
-    use sea_orm::{ConnectOptions, Database, DatabaseConnection};
+    use sea_orm::{ConnectOptions, Database};
+
+    use crate::store::Db;
     use sea_orm_migration::MigratorTrait;
 
     use super::*;
@@ -120,16 +122,16 @@ mod tests {
         }
     }
 
-    async fn sqlite() -> DatabaseConnection {
+    async fn sqlite() -> Db {
         let mut options = ConnectOptions::new("sqlite::memory:");
         options.max_connections(1);
         let db = Database::connect(options).await.unwrap();
         EpochOnly::up(&db, None).await.unwrap();
-        db
+        db.into()
     }
 
     /// A Redis nobody answers on (port 1), bound to `db`.
-    fn dead_redis(db: &DatabaseConnection) -> Cache {
+    fn dead_redis(db: &Db) -> Cache {
         let redis = RedisCache::connect_lazy("redis://127.0.0.1:1").unwrap();
         Cache::new(Arc::new(redis), Duration::from_secs(60)).bind(db)
     }
@@ -161,7 +163,7 @@ mod tests {
     async fn an_invalidation_neither_redis_nor_the_database_takes_is_an_error() {
         let mut options = ConnectOptions::new("postgres://postgres@127.0.0.1:1/nowhere");
         options.connect_lazy(true).connect_timeout(Duration::from_secs(1)).acquire_timeout(Duration::from_secs(1));
-        let db = Database::connect(options).await.unwrap();
+        let db = Db::from(Database::connect(options).await.unwrap());
         let cache = dead_redis(&db);
         assert!(cache.invalidate(&key()).await.is_err(), "the write must not be acknowledged");
         assert_eq!(cache.epoch(), None, "while the bump is owed, nothing cached is trusted");

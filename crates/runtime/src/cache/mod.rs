@@ -21,6 +21,7 @@ pub mod memory;
 pub mod redis;
 mod redis_conn;
 
+use crate::store::Db;
 use std::collections::HashMap;
 use std::future::Future;
 use std::sync::{Arc, Mutex};
@@ -233,7 +234,7 @@ impl Cache {
     /// The cache of one service, whose epoch lives in `db` (its migrator
     /// lists [`epoch::CacheEpochTable`]). An in-process cache needs none.
     /// Run [`Cache::keeper`] in the background.
-    pub fn bind(&self, db: &sea_orm::DatabaseConnection) -> Self {
+    pub fn bind(&self, db: &Db) -> Self {
         if !self.backend.shared() {
             return self.clone();
         }

@@ -7,6 +7,7 @@
 //! identity; only profile may ask. Each participant answers for its own data
 //! ([`super::Participant::export`]).
 
+use crate::store::Db;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
@@ -14,7 +15,6 @@ use async_trait::async_trait;
 use cx_proto::gdpr::v1::customer_data_service_server::CustomerDataService;
 use cx_proto::gdpr::v1::{ExportCustomerRequest, ExportCustomerResponse};
 use futures::stream::{BoxStream, StreamExt, TryStreamExt};
-use sea_orm::DatabaseConnection;
 use tonic::{Request, Response, Status};
 use tracing::Instrument;
 use uuid::Uuid;
@@ -60,7 +60,7 @@ where
 /// One service's part: its database and its participant.
 #[derive(Clone)]
 pub struct Exporter {
-    db: DatabaseConnection,
+    db: Db,
     participant: Arc<dyn Participant>,
 }
 
@@ -71,7 +71,7 @@ impl std::fmt::Debug for Exporter {
 }
 
 impl Exporter {
-    pub fn new(db: DatabaseConnection, participant: Arc<dyn Participant>) -> Self {
+    pub fn new(db: Db, participant: Arc<dyn Participant>) -> Self {
         Self { db, participant }
     }
 }
@@ -110,7 +110,7 @@ fn customers(profile_ids: Vec<String>) -> Result<Vec<Uuid>, Violations> {
 /// Those of `ids` merged away first, the customer last: a merge committed
 /// while the export pages through moves records towards the customer, so
 /// they are read late rather than never.
-async fn in_reading_order(db: &DatabaseConnection, t: &TenantId, ids: Vec<Uuid>) -> Result<Vec<Uuid>, ServiceError> {
+async fn in_reading_order(db: &Db, t: &TenantId, ids: Vec<Uuid>) -> Result<Vec<Uuid>, ServiceError> {
     let customer = ids[0];
     // Ids merged into these here, whether or not profile listed them.
     let mut merged = super::merged_into(db, t, &ids).await?;

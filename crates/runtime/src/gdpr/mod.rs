@@ -20,6 +20,7 @@ pub mod entity;
 pub mod export;
 pub mod migration;
 
+use crate::store::Db;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 
@@ -27,8 +28,8 @@ use async_trait::async_trait;
 use cx_proto::profile::v1::{ErasureConfirmed, ErasureRequested, ProfileMerged};
 use sea_orm::sea_query::{Expr, OnConflict};
 use sea_orm::{
-    ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbBackend, DbErr,
-    EntityTrait, QueryFilter, Statement,
+    ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseTransaction, DbBackend, DbErr, EntityTrait, QueryFilter,
+    Statement,
 };
 use tracing::Instrument;
 use uuid::Uuid;
@@ -73,12 +74,7 @@ pub trait Participant: Send + Sync + 'static {
     /// `Any` ([`export::record`]), for profile's `ExportCustomerData`. The
     /// stream reads as it is consumed: data that may be large is read a
     /// page at a time ([`export::pages`]).
-    async fn export(
-        &self,
-        db: &DatabaseConnection,
-        tenant: &TenantId,
-        customers: &[Uuid],
-    ) -> Result<export::Records, ServiceError>;
+    async fn export(&self, db: &Db, tenant: &TenantId, customers: &[Uuid]) -> Result<export::Records, ServiceError>;
 }
 
 /// Adds the handling of `ProfileMerged` and `ErasureRequested` for

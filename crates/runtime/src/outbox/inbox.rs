@@ -9,15 +9,14 @@
 //! takes with [`Handlers`]: one handler per message type, each accepted only
 //! from the service that sends it.
 
+use crate::store::Db;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 use async_trait::async_trait;
 use cx_proto::outbox::v1::inbox_service_server::InboxService;
 use cx_proto::outbox::v1::{DeliverRequest, DeliverResponse};
-use sea_orm::{
-    ActiveValue::Set, DatabaseConnection, DatabaseTransaction, EntityTrait, TransactionTrait, TryInsertResult,
-};
+use sea_orm::{ActiveValue::Set, DatabaseTransaction, EntityTrait, TransactionTrait, TryInsertResult};
 use tonic::{Request, Response, Status};
 
 use super::entity::received;
@@ -280,7 +279,7 @@ pub trait InboxHandler: Send + Sync + 'static {
 
 #[derive(Clone)]
 pub struct Inbox {
-    db: DatabaseConnection,
+    db: Db,
     handler: Arc<dyn InboxHandler>,
 }
 
@@ -291,7 +290,7 @@ impl std::fmt::Debug for Inbox {
 }
 
 impl Inbox {
-    pub fn new(db: DatabaseConnection, handler: Arc<dyn InboxHandler>) -> Self {
+    pub fn new(db: Db, handler: Arc<dyn InboxHandler>) -> Self {
         Self { db, handler }
     }
 

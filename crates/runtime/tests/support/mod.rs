@@ -1,6 +1,7 @@
 //! What the cache tests share: a cache on a Redis backend, bound to an
 //! epoch in a private SQLite database, with its keeper running.
 
+use cx_runtime::store::Db;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -9,7 +10,7 @@ use cx_runtime::cache::redis::RedisCache;
 use sea_orm_migration::{MigrationTrait, MigratorTrait};
 
 /// A database holding only the cache epoch.
-pub async fn epoch_db() -> sea_orm::DatabaseConnection {
+pub async fn epoch_db() -> Db {
     struct EpochOnly;
     impl MigratorTrait for EpochOnly {
         fn migrations() -> Vec<Box<dyn MigrationTrait>> {
@@ -20,12 +21,12 @@ pub async fn epoch_db() -> sea_orm::DatabaseConnection {
     options.max_connections(1);
     let db = sea_orm::Database::connect(options).await.unwrap();
     EpochOnly::up(&db, None).await.unwrap();
-    db
+    db.into()
 }
 
 /// A cache on `redis` (60 s TTL) whose keeper has read the epoch; keep the
 /// returned database and sender alive while it is used.
-pub async fn kept_cache(redis: RedisCache) -> (Cache, sea_orm::DatabaseConnection, tokio::sync::watch::Sender<bool>) {
+pub async fn kept_cache(redis: RedisCache) -> (Cache, Db, tokio::sync::watch::Sender<bool>) {
     let db = epoch_db().await;
     let cache = Cache::new(Arc::new(redis), Duration::from_secs(60)).bind(&db);
     let (stop, stopped) = tokio::sync::watch::channel(false);

@@ -14,7 +14,7 @@ pub mod rollup;
 pub mod timeline;
 pub mod touch_facts;
 
-use sea_orm::DatabaseConnection;
+use cx_runtime::store::Db;
 
 pub use cx_runtime::error::ServiceError as JourneyError;
 
@@ -22,13 +22,13 @@ pub type Result<T> = std::result::Result<T, JourneyError>;
 
 #[derive(Clone, Debug)]
 pub struct JourneyStore {
-    db: DatabaseConnection,
+    db: Db,
     /// The services each stored batch is offered to (`offers`).
     offers: Vec<&'static str>,
 }
 
 impl JourneyStore {
-    pub fn new(db: DatabaseConnection) -> Self {
+    pub fn new(db: Db) -> Self {
         Self { db, offers: Vec::new() }
     }
 
@@ -43,7 +43,7 @@ impl JourneyStore {
         &self.offers
     }
 
-    pub fn db(&self) -> &DatabaseConnection {
+    pub fn db(&self) -> &Db {
         &self.db
     }
 }

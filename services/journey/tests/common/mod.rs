@@ -10,6 +10,7 @@ use cx_proto::profile::v1 as profile;
 use cx_proto::profile::v1::profile_service_client::ProfileServiceClient;
 use cx_runtime::auth::Role;
 use cx_runtime::registry::Registry;
+use cx_runtime::store::Db;
 pub use cx_testkit::Backend;
 use cx_testkit::{Cluster, RunningServer};
 use tonic::transport::Channel as GrpcChannel;
@@ -62,10 +63,10 @@ impl Suite {
     }
 
     /// A direct connection to the test database, in `schema`.
-    pub async fn sql(&self, schema: &str) -> sea_orm::DatabaseConnection {
+    pub async fn sql(&self, schema: &str) -> Db {
         let mut options = sea_orm::ConnectOptions::new(self.db.url.clone());
         options.set_schema_search_path(schema).max_connections(2);
-        sea_orm::Database::connect(options).await.unwrap()
+        sea_orm::Database::connect(options).await.unwrap().into()
     }
 
     /// Waits (bounded) until `check` holds for the profile `id`.
@@ -112,7 +113,7 @@ pub fn purchase(mut tp: pb::Touchpoint, euros: i64) -> pb::Touchpoint {
     tp
 }
 
-pub async fn count(conn: &sea_orm::DatabaseConnection, sql: &str) -> i64 {
+pub async fn count(conn: &Db, sql: &str) -> i64 {
     use sea_orm::ConnectionTrait;
     let row =
         conn.query_one_raw(sea_orm::Statement::from_string(sea_orm::DbBackend::Postgres, sql)).await.unwrap().unwrap();

@@ -13,6 +13,7 @@ mod targets;
 
 pub(crate) use kpi::{answer, previous, trend_answer, value};
 
+use cx_runtime::store::Db;
 use std::sync::Arc;
 
 use cx_proto::kpi::v1 as pb;
@@ -20,7 +21,6 @@ use cx_proto::kpi::v1::kpi_service_server::KpiService;
 use cx_runtime::TenantId;
 use cx_runtime::cache::Cache;
 use cx_runtime::fresh_read::FreshReads;
-use sea_orm::DatabaseConnection;
 use tonic::{Request, Response, Status};
 
 use crate::owners::Owners;
@@ -28,7 +28,7 @@ use crate::owners::Owners;
 /// The kpi service's gRPC face.
 #[derive(Clone, Debug)]
 pub struct KpiApi {
-    db: DatabaseConnection,
+    db: Db,
     owners: Owners,
     /// Dashboards, under the generations of the data they were worked from.
     cache: Cache,
@@ -39,7 +39,7 @@ pub struct KpiApi {
 }
 
 impl KpiApi {
-    pub fn new(db: DatabaseConnection, owners: Owners, cache: Cache) -> Self {
+    pub fn new(db: Db, owners: Owners, cache: Cache) -> Self {
         Self { db, owners, cache, generations: Arc::default(), dashboards: dashboard::recent() }
     }
 }

@@ -33,7 +33,8 @@ pub mod stage_counts;
 pub mod standing;
 pub mod sweep;
 
-use sea_orm::{DatabaseConnection, TryInsertResult};
+use cx_runtime::store::Db;
+use sea_orm::TryInsertResult;
 
 use crate::error::ProfileError;
 
@@ -46,7 +47,7 @@ type Result<T> = std::result::Result<T, ProfileError>;
 /// fan-out and the tenants' intensity models as last read.
 #[derive(Clone, Debug)]
 pub struct ProfileStore {
-    db: DatabaseConnection,
+    db: Db,
     /// Services told of merges and erasures (docs/ARCHITECTURE.md §2.4), as configured.
     fanout: std::sync::Arc<[&'static str]>,
     /// Services told of every consent decision (those enforcing consent).
@@ -62,7 +63,7 @@ fn inserted(result: &TryInsertResult<u64>) -> bool {
 }
 
 impl ProfileStore {
-    pub fn new(db: DatabaseConnection) -> Self {
+    pub fn new(db: Db) -> Self {
         Self {
             db,
             fanout: std::sync::Arc::from([]),
@@ -113,7 +114,7 @@ impl ProfileStore {
         Ok(events::facts_changed(conn, t, &self.facts_feed, customers).await?)
     }
 
-    pub fn db(&self) -> &DatabaseConnection {
+    pub fn db(&self) -> &Db {
         &self.db
     }
 }

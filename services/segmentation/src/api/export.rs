@@ -8,6 +8,7 @@
 //! export ends with the whole export's summary; resuming after the segment
 //! was refreshed again is refused, as the members are no longer the same.
 
+use cx_runtime::store::Db;
 use std::pin::Pin;
 use std::time::Duration;
 
@@ -20,7 +21,7 @@ use cx_runtime::error::{FieldViolation, ServiceError, all3};
 use cx_runtime::long_poll::{self, Poll, Polled, Sink};
 use cx_runtime::page::{decode_token, encode_token};
 use futures::{Stream, StreamExt};
-use sea_orm::{DatabaseConnection, StreamTrait};
+use sea_orm::{StreamTrait, TransactionTrait};
 use tonic::{Request, Response, Status};
 use uuid::Uuid;
 
@@ -169,7 +170,7 @@ fn refreshed_since() -> ServiceError {
 
 /// One export under way.
 struct Export {
-    db: DatabaseConnection,
+    db: Db,
     t: TenantId,
     read: Read,
     channel: i32,
@@ -211,8 +212,10 @@ impl Export {
     /// the last carries the summary.
     async fn run(&mut self, sink: &Sink<pb::ExportSegmentResponse>) -> Result<(), Stop> {
         let statement = export::statement(self.db.get_database_backend(), &self.t, &self.read);
-        let db = self.db.clone();
-        let mut rows = db.stream_raw(statement).await.map_err(ServiceError::from)?;
+        // Read in a transaction of its own, which a pooler in transaction mode
+        // keeps on one server connection for as long as the rows stream.
+        let reading = self.db.begin().await.map_err(ServiceError::from)?;
+        let mut rows = reading.stream_raw(statement).await.map_err(ServiceError::from)?;
         let (mut out, mut counted, mut current, mut segment_counts) = (Vec::new(), 0usize, None::<Member>, None);
         while let Some(row) = rows.next().await {
             let row = row.and_then(|r| export::row(&r)).map_err(ServiceError::from)?;
@@ -234,6 +237,7 @@ impl Export {
             }
         }
         drop(rows);
+        drop(reading);
         if let Some(done) = current.take() {
             self.account(done, &mut out);
         }

@@ -7,7 +7,7 @@ use cx_runtime::error::Violations;
 use cx_runtime::identity::{KPI, tenant_of_call_by};
 use cx_runtime::input::optional_uuid;
 use cx_runtime::population::{self, PAGE};
-use sea_orm::DatabaseConnection;
+use cx_runtime::store::Db;
 use tonic::{Request, Response, Status};
 
 use crate::store::{population as populations, segments};
@@ -15,11 +15,11 @@ use crate::store::{population as populations, segments};
 /// The internal RPCs, over the service's database.
 #[derive(Clone, Debug)]
 pub struct SegmentationInternal {
-    db: DatabaseConnection,
+    db: Db,
 }
 
 impl SegmentationInternal {
-    pub fn new(db: DatabaseConnection) -> Self {
+    pub fn new(db: Db) -> Self {
         Self { db }
     }
 }

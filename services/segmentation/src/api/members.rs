@@ -1,6 +1,7 @@
 //! Members of segments: a refresh on demand, the members as the last
 //! refresh left them, and the stream of changes of membership.
 
+use cx_runtime::store::Db;
 use std::pin::Pin;
 use std::time::Duration;
 
@@ -12,7 +13,6 @@ use cx_runtime::error::{FieldViolation, ServiceError, all2, all3};
 use cx_runtime::long_poll::{self, Poll, Polled, Sink};
 use cx_runtime::page::{decode_uuid_token, next_page_token, page_size, trim_page};
 use futures::Stream;
-use sea_orm::DatabaseConnection;
 use tonic::{Request, Response, Status};
 use uuid::Uuid;
 
@@ -118,7 +118,7 @@ pub(super) async fn stream_membership_changes(
 
 /// One stream's place in the tenant's changes.
 struct Follow {
-    db: DatabaseConnection,
+    db: Db,
     t: TenantId,
     segment: Option<Uuid>,
     after: i64,

@@ -16,7 +16,7 @@ mod sources;
 
 use cx_proto::segmentation::v1 as pb;
 use cx_proto::segmentation::v1::segmentation_service_server::SegmentationService;
-use sea_orm::DatabaseConnection;
+use cx_runtime::store::Db;
 use tonic::{Request, Response, Status};
 
 use crate::catalog::Purposes;
@@ -24,12 +24,12 @@ use crate::catalog::Purposes;
 /// The segmentation service's gRPC face.
 #[derive(Clone, Debug)]
 pub struct SegmentationApi {
-    db: DatabaseConnection,
+    db: Db,
     purposes: Purposes,
 }
 
 impl SegmentationApi {
-    pub fn new(db: DatabaseConnection, purposes: Purposes) -> Self {
+    pub fn new(db: Db, purposes: Purposes) -> Self {
         Self { db, purposes }
     }
 }

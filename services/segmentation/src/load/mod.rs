@@ -10,6 +10,7 @@
 
 mod pages;
 
+use cx_runtime::store::Db;
 use std::time::Duration;
 
 use cx_proto::journey::v1::ExportTouchFactsRequest;
@@ -24,7 +25,7 @@ use cx_runtime::error::ServiceError;
 use cx_runtime::peers::{InternalPeer, internal_call_failed};
 use futures::StreamExt as _;
 use futures::stream::BoxStream;
-use sea_orm::{DatabaseConnection, TransactionTrait};
+use sea_orm::TransactionTrait;
 use tokio::sync::watch;
 use tracing::Instrument as _;
 use uuid::Uuid;
@@ -53,7 +54,7 @@ const MAX_PAGE_BYTES: usize = 64 * 1024 * 1024;
 /// The loader: the database and the sources' internal RPCs.
 #[derive(Clone, Debug)]
 pub struct Loader {
-    db: DatabaseConnection,
+    db: Db,
     profile: Option<InternalPeer>,
     journey: Option<InternalPeer>,
     survey: Option<InternalPeer>,
@@ -77,7 +78,7 @@ pub enum Outcome {
 impl Loader {
     /// Peers are `None` when the deployment has no endpoint for them.
     pub fn new(
-        db: DatabaseConnection,
+        db: Db,
         profile: Option<InternalPeer>,
         journey: Option<InternalPeer>,
         survey: Option<InternalPeer>,
@@ -176,7 +177,7 @@ pub enum Applied {
 /// Applies `page` of `source`'s load held by `lease`, the first after
 /// `after`, in one transaction that also records its cursor and count.
 pub async fn apply_page(
-    db: &DatabaseConnection,
+    db: &Db,
     t: &TenantId,
     source: &str,
     lease: Uuid,
@@ -200,7 +201,7 @@ pub async fn apply_page(
 /// last range runs to the end of the key space. False when the lease was
 /// lost.
 pub async fn finish(
-    db: &DatabaseConnection,
+    db: &Db,
     t: &TenantId,
     source: &str,
     lease: Uuid,

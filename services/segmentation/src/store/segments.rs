@@ -6,12 +6,13 @@
 use cx_proto::segmentation::v1 as pb;
 use cx_runtime::TenantId;
 use cx_runtime::error::ServiceError;
+use cx_runtime::store::Db;
 use cx_runtime::store::{is_unique_violation, scoped, scoped_delete, scoped_update};
 use prost::Message;
 use sea_orm::sea_query::Expr;
 use sea_orm::{
-    ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseConnection, DbBackend, DbErr, EntityTrait, QueryFilter,
-    QueryOrder, QuerySelect, TransactionTrait,
+    ActiveValue::Set, ColumnTrait, ConnectionTrait, DbBackend, DbErr, EntityTrait, QueryFilter, QueryOrder,
+    QuerySelect, TransactionTrait,
 };
 use uuid::Uuid;
 
@@ -109,7 +110,7 @@ pub async fn list(
 /// interval makes it due for a refresh now. Concurrent updates take turns
 /// on its row.
 pub async fn update(
-    db: &DatabaseConnection,
+    db: &Db,
     t: &TenantId,
     id: Uuid,
     change: impl FnOnce(pb::Segment) -> Result<pb::Segment>,
@@ -139,7 +140,7 @@ pub async fn update(
 
 /// Deletes segment `id` with its members; its recorded changes stay until
 /// they age out, so a follower still reads them.
-pub async fn delete(db: &DatabaseConnection, t: &TenantId, id: Uuid) -> Result<()> {
+pub async fn delete(db: &Db, t: &TenantId, id: Uuid) -> Result<()> {
     let txn = db.begin().await?;
     let gone = scoped_delete::<segment::Entity>(t).filter(segment::Column::Id.eq(id)).exec(&txn).await?;
     if gone.rows_affected == 0 {

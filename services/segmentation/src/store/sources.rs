@@ -4,6 +4,7 @@
 //! pages through a source: it holds the row's lease, renewed with every
 //! page, and every page checks it in the page's own transaction.
 
+use cx_runtime::store::Db;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -11,8 +12,8 @@ use cx_runtime::TenantId;
 use cx_runtime::store::{scoped, scoped_update, stored_instant};
 use sea_orm::sea_query::{Condition, Expr, ExprTrait};
 use sea_orm::{
-    ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter, QueryOrder,
-    TransactionTrait, TryInsertResult,
+    ActiveValue::Set, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QueryOrder, TransactionTrait,
+    TryInsertResult,
 };
 use uuid::Uuid;
 
@@ -44,12 +45,7 @@ fn lease_end(now: DateTime<Utc>) -> DateTime<Utc> {
 /// Marks `sources` of tenant `t` LOADING from the start, as of `now`
 /// (their cut: the high-water mark). A source already loading is left to
 /// go on. Returns every source's row, in [`ALL`]'s order.
-pub async fn reload(
-    db: &DatabaseConnection,
-    t: &TenantId,
-    sources: &[&str],
-    now: DateTime<Utc>,
-) -> Result<Vec<Model>, DbErr> {
+pub async fn reload(db: &Db, t: &TenantId, sources: &[&str], now: DateTime<Utc>) -> Result<Vec<Model>, DbErr> {
     let now = stored_instant(now);
     let txn = db.begin().await?;
     for source in sources {
@@ -108,7 +104,7 @@ pub async fn get<C: ConnectionTrait>(db: &C, t: &TenantId, source: &str) -> Resu
 /// nobody holds and may proceed at `now`: journey's once `settle` has
 /// passed since it started. At most `limit`, the longest waiting first.
 pub async fn due(
-    db: &DatabaseConnection,
+    db: &Db,
     now: DateTime<Utc>,
     settle: Duration,
     of: &[&str],
@@ -146,7 +142,7 @@ pub async fn due(
 /// Takes the load of `source` for `lease` if it is still loading and free;
 /// its row then, or `None` when another loader holds it or it is done.
 pub async fn claim(
-    db: &DatabaseConnection,
+    db: &Db,
     t: &TenantId,
     source: &str,
     lease: Uuid,
@@ -213,7 +209,7 @@ pub async fn complete<C: ConnectionTrait>(
 /// again after `retry_at` (`None`: at once), so a source that is down does
 /// not take every round's turns.
 pub async fn release(
-    db: &DatabaseConnection,
+    db: &Db,
     t: &TenantId,
     source: &str,
     lease: Uuid,

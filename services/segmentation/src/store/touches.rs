@@ -12,6 +12,7 @@
 //! are read once a day, not at every batch (that read held the batch's
 //! row locks for seconds under ingest, BENCHMARKS "Segmentation service").
 
+use cx_runtime::store::Db;
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
@@ -21,8 +22,7 @@ use cx_runtime::gdpr::Counts;
 use cx_runtime::store::{numbered, one_of, scoped_delete, scoped_update};
 use sea_orm::sea_query::{Condition, Expr, OnConflict, Query};
 use sea_orm::{
-    ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter, Statement,
-    TransactionTrait, Value,
+    ActiveValue::Set, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, Statement, TransactionTrait, Value,
 };
 use uuid::Uuid;
 
@@ -383,7 +383,7 @@ pub async fn tenants<C: ConnectionTrait>(db: &C) -> Result<Vec<TenantId>, DbErr>
 }
 
 /// [`refresh`] of every tenant as of `today`, each in its own transaction.
-pub async fn refresh_all(db: &DatabaseConnection, today: i32) -> Result<usize, DbErr> {
+pub async fn refresh_all(db: &Db, today: i32) -> Result<usize, DbErr> {
     let tenants = tenants(db).await?;
     for t in &tenants {
         let txn = db.begin().await?;

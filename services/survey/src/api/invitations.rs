@@ -1,6 +1,7 @@
 //! Invitations: reading them, the delivery systems' poll and stream, marking
 //! them sent, counts (docs/DOMAIN.md §7.4).
 
+use cx_runtime::store::Db;
 use std::collections::HashSet;
 use std::time::Duration;
 
@@ -147,7 +148,7 @@ pub(super) async fn stream_invitations(
 /// One stream's delivery system: the pending invitations of its channel as
 /// they fall due.
 struct Due {
-    db: sea_orm::DatabaseConnection,
+    db: Db,
     t: cx_runtime::TenantId,
     channel: Option<i32>,
     bound: usize,

@@ -2,6 +2,7 @@
 //! response's transaction, worked by writers, listed earliest due first and
 //! reported over the days they were opened.
 
+use cx_runtime::store::Db;
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, Duration, NaiveDate, Utc};
@@ -10,8 +11,8 @@ use cx_runtime::stats::median_ranks;
 use cx_runtime::store::{scoped, scoped_update};
 use sea_orm::sea_query::{Expr, ExprTrait, OnConflict};
 use sea_orm::{
-    ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbBackend, EntityTrait,
-    QueryFilter, QueryOrder, QuerySelect, Select, TransactionTrait,
+    ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseTransaction, DbBackend, EntityTrait, QueryFilter,
+    QueryOrder, QuerySelect, Select, TransactionTrait,
 };
 use uuid::Uuid;
 
@@ -268,7 +269,7 @@ pub async fn list(
 /// §7.10): refused with FAILED_PRECONDITION where the state machine refuses
 /// it. Returns the case as it is now.
 pub async fn act(
-    db: &DatabaseConnection,
+    db: &Db,
     feeds: &Feeds,
     t: &TenantId,
     id: Uuid,

@@ -15,7 +15,7 @@ pub mod submit;
 pub mod surveys;
 pub mod triggers;
 
-use sea_orm::DatabaseConnection;
+use cx_runtime::store::Db;
 
 pub use cx_runtime::error::ServiceError as SurveyError;
 
@@ -23,12 +23,12 @@ pub type Result<T> = std::result::Result<T, SurveyError>;
 
 #[derive(Clone, Debug)]
 pub struct SurveyStore {
-    db: DatabaseConnection,
+    db: Db,
     feeds: feeds::Feeds,
 }
 
 impl SurveyStore {
-    pub fn new(db: DatabaseConnection) -> Self {
+    pub fn new(db: Db) -> Self {
         Self { db, feeds: feeds::Feeds::default() }
     }
 
@@ -42,7 +42,7 @@ impl SurveyStore {
         &self.feeds
     }
 
-    pub fn db(&self) -> &DatabaseConnection {
+    pub fn db(&self) -> &Db {
         &self.db
     }
 }

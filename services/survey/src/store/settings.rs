@@ -3,12 +3,11 @@
 
 use cx_proto::survey::v1 as pb;
 use cx_runtime::TenantId;
+use cx_runtime::store::Db;
 use cx_runtime::store::{scoped, scoped_update};
 use prost::Message;
 use sea_orm::sea_query::Expr;
-use sea_orm::{
-    ActiveValue::Set, ConnectionTrait, DatabaseConnection, DbBackend, EntityTrait, QuerySelect, TransactionTrait,
-};
+use sea_orm::{ActiveValue::Set, ConnectionTrait, DbBackend, EntityTrait, QuerySelect, TransactionTrait};
 
 use super::entity::settings;
 use super::{Result, SurveyError};
@@ -37,7 +36,7 @@ pub async fn load(conn: &impl ConnectionTrait, t: &TenantId) -> Result<Settings>
 /// returns the new ones (or why not). Concurrent updates take turns on the
 /// tenant's row, so an update of one part never undoes another's.
 pub async fn update(
-    db: &DatabaseConnection,
+    db: &Db,
     t: &TenantId,
     change: impl FnOnce(pb::SurveySettings) -> Result<pb::SurveySettings>,
 ) -> Result<pb::SurveySettings> {

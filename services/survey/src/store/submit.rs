@@ -9,9 +9,10 @@ use cx_proto::survey::v1 as pb;
 use cx_runtime::TenantId;
 use cx_runtime::deadline::Deadline;
 use cx_runtime::error::{Violations, clip};
+use cx_runtime::store::Db;
 use cx_runtime::store::{is_unique_violation, scoped, scoped_update};
 use sea_orm::sea_query::Expr;
-use sea_orm::{ColumnTrait, DatabaseConnection, DatabaseTransaction, QueryFilter, TransactionTrait};
+use sea_orm::{ColumnTrait, DatabaseTransaction, QueryFilter, TransactionTrait};
 use uuid::Uuid;
 
 use super::cases::{self, Unhappy};
@@ -59,12 +60,7 @@ enum Outcome {
 
 /// Records `draft`, or finds it recorded: the response and whether it is
 /// new. The same id with other content is ALREADY_EXISTS.
-pub async fn submit(
-    db: &DatabaseConnection,
-    feeds: &Feeds,
-    t: &TenantId,
-    draft: Draft,
-) -> Result<(pb::Response, bool)> {
+pub async fn submit(db: &Db, feeds: &Feeds, t: &TenantId, draft: Draft) -> Result<(pb::Response, bool)> {
     // The loser of a race on the id finds the winner's row in the next round.
     for _ in 0..3 {
         if let Some(stored) = responses::get(db, t, &draft.id).await? {

@@ -3,6 +3,7 @@
 //! holds the current version and the state, which is every version's:
 //! archiving makes no version.
 
+use cx_runtime::store::Db;
 use std::collections::HashMap;
 
 use cx_proto::survey::v1 as pb;
@@ -11,8 +12,8 @@ use cx_runtime::store::{scoped, scoped_update};
 use prost::Message;
 use sea_orm::sea_query::{Condition, Expr};
 use sea_orm::{
-    ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseConnection, DbBackend, EntityTrait, QueryFilter,
-    QueryOrder, QuerySelect, TransactionTrait,
+    ActiveValue::Set, ColumnTrait, ConnectionTrait, DbBackend, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
+    TransactionTrait,
 };
 use uuid::Uuid;
 
@@ -127,7 +128,7 @@ pub async fn archived(conn: &impl ConnectionTrait, t: &TenantId, id: Uuid) -> Re
 
 /// Creates `survey` (checked) at version 1; its id (UUID v7), state and
 /// times are set here.
-pub async fn create(db: &DatabaseConnection, t: &TenantId, mut survey: pb::Survey) -> Result<pb::Survey> {
+pub async fn create(db: &Db, t: &TenantId, mut survey: pb::Survey) -> Result<pb::Survey> {
     let now = cx_proto::timestamp(cx_runtime::store::now());
     survey.id = Uuid::now_v7().to_string();
     survey.version = 1;
@@ -191,7 +192,7 @@ pub async fn list(
 /// set here. An archived survey does not change (`FAILED_PRECONDITION`).
 /// Concurrent updates take turns on the survey's row.
 pub async fn update(
-    db: &DatabaseConnection,
+    db: &Db,
     t: &TenantId,
     id: Uuid,
     change: impl FnOnce(pb::Survey) -> Result<pb::Survey>,
@@ -216,7 +217,7 @@ pub async fn update(
 
 /// Archives survey `id`, at its current version; archiving it again changes
 /// nothing (its archive time stays the first).
-pub async fn archive(db: &DatabaseConnection, t: &TenantId, id: Uuid) -> Result<pb::Survey> {
+pub async fn archive(db: &Db, t: &TenantId, id: Uuid) -> Result<pb::Survey> {
     let txn = db.begin().await?;
     let mut row = row(&txn, t, id, true).await?.ok_or_else(|| not_found(id))?;
     if !row.archived {

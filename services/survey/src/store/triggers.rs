@@ -2,6 +2,7 @@
 //! message, and the form the matching reads ([`Trigger`]): the tenant's
 //! active triggers, cached.
 
+use cx_runtime::store::Db;
 use std::collections::HashSet;
 
 use cx_proto::survey::v1 as pb;
@@ -11,8 +12,8 @@ use cx_runtime::store::{scoped, scoped_delete, scoped_update};
 use prost::Message;
 use sea_orm::sea_query::Expr;
 use sea_orm::{
-    ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseConnection, DbBackend, EntityTrait, QueryFilter,
-    QueryOrder, QuerySelect, TransactionTrait,
+    ActiveValue::Set, ColumnTrait, ConnectionTrait, DbBackend, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
+    TransactionTrait,
 };
 use uuid::Uuid;
 
@@ -183,7 +184,7 @@ pub async fn list(
 /// the new one (or why not); its update time is set here. The trigger's
 /// survey must not be archived. Concurrent updates take turns on its row.
 pub async fn update(
-    db: &DatabaseConnection,
+    db: &Db,
     t: &TenantId,
     id: Uuid,
     change: impl FnOnce(pb::Trigger) -> Result<pb::Trigger>,

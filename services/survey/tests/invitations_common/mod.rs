@@ -6,6 +6,7 @@
 
 pub mod suite;
 
+use cx_runtime::store::Db;
 use std::collections::HashMap;
 
 use chrono::{DateTime, Duration, Utc};
@@ -20,7 +21,7 @@ use cx_survey::store::invitations::offer::{self, Outcome};
 use cx_survey::store::migration::Migrator;
 use cx_testkit::{Backend, ServiceDb};
 use prost::Message;
-use sea_orm::{ActiveValue::Set, DatabaseConnection, EntityTrait, QueryOrder, TransactionTrait};
+use sea_orm::{ActiveValue::Set, EntityTrait, QueryOrder, TransactionTrait};
 use uuid::Uuid;
 
 /// A migrated survey store on one backend, for one tenant.
@@ -42,7 +43,7 @@ impl Fixture {
         Self { db, t: TenantId::parse(&cx_testkit::unique_tenant("survey")).unwrap() }
     }
 
-    pub fn conn(&self) -> &DatabaseConnection {
+    pub fn conn(&self) -> &Db {
         &self.db.conn
     }
 
@@ -79,7 +80,7 @@ impl Fixture {
     }
 }
 
-pub async fn write_survey(conn: &DatabaseConnection, t: &TenantId, channel: Channel) -> Uuid {
+pub async fn write_survey(conn: &Db, t: &TenantId, channel: Channel) -> Uuid {
     let id = Uuid::now_v7();
     let survey = pb::Survey {
         id: id.to_string(),
@@ -127,7 +128,7 @@ fn duration(d: Duration) -> prost_types::Duration {
     prost_types::Duration { seconds: d.num_seconds(), nanos: 0 }
 }
 
-pub async fn write_trigger(conn: &DatabaseConnection, t: &TenantId, id: Uuid, survey: Uuid, rule: Rule) -> Uuid {
+pub async fn write_trigger(conn: &Db, t: &TenantId, id: Uuid, survey: Uuid, rule: Rule) -> Uuid {
     let trigger = pb::Trigger {
         id: id.to_string(),
         survey_id: survey.to_string(),
@@ -144,7 +145,7 @@ pub async fn write_trigger(conn: &DatabaseConnection, t: &TenantId, id: Uuid, su
     id
 }
 
-pub async fn write_budget(conn: &DatabaseConnection, t: &TenantId, windows: &[(i32, i64)]) {
+pub async fn write_budget(conn: &Db, t: &TenantId, windows: &[(i32, i64)]) {
     let body = pb::SurveySettings {
         fatigue_windows: windows
             .iter()
@@ -160,7 +161,7 @@ pub async fn write_budget(conn: &DatabaseConnection, t: &TenantId, windows: &[(i
 }
 
 pub async fn offer_in(
-    conn: &DatabaseConnection,
+    conn: &Db,
     t: &TenantId,
     touchpoints: Vec<Offered>,
     standing: &HashMap<Uuid, Standing>,

@@ -11,9 +11,9 @@ use cx_proto::profile::v1::{self as profile, profile_service_client::ProfileServ
 use cx_runtime::TenantId;
 use cx_runtime::auth::Role;
 use cx_runtime::registry::Registry;
+use cx_runtime::store::Db;
 use cx_testkit::{Backend, Cluster, RunningServer, authed};
 use prost::Message;
-use sea_orm::DatabaseConnection;
 use uuid::Uuid;
 
 pub const SERVICES: Registry = Registry::new(&[cx_profile::SERVICE, cx_survey::SERVICE]);
@@ -24,7 +24,7 @@ pub struct Suite {
     pub writer: String,
     /// The survey service's store, to set up surveys and triggers and read
     /// invitations back.
-    pub conn: DatabaseConnection,
+    pub conn: Db,
 }
 
 impl Suite {

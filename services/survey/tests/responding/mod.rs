@@ -11,11 +11,12 @@ use cx_proto::survey::v1::survey_service_client::SurveyServiceClient;
 use cx_runtime::TenantId;
 use cx_runtime::auth::Role;
 use cx_runtime::registry::Registry;
+use cx_runtime::store::Db;
 use cx_survey::store::entity::invitation;
 use cx_survey::store::surveys;
 pub use cx_testkit::Backend;
 use cx_testkit::Cluster;
-use sea_orm::{ActiveValue::Set, DatabaseConnection, EntityTrait};
+use sea_orm::{ActiveValue::Set, EntityTrait};
 use tonic::transport::Channel as GrpcChannel;
 use uuid::Uuid;
 
@@ -25,7 +26,7 @@ pub const SERVICES: Registry = Registry::new(&[cx_profile::SERVICE, cx_survey::S
 pub struct Suite {
     pub cluster: Cluster,
     /// The survey service's own store, as the service opened it.
-    pub db: DatabaseConnection,
+    pub db: Db,
     pub t: TenantId,
     pub reader: String,
     pub writer: String,
@@ -89,7 +90,7 @@ pub fn survey(survey_type: pb::SurveyType, allow_anonymous: bool) -> pb::Survey 
 }
 
 /// Stores `survey` (version 1); its id.
-pub async fn create(db: &DatabaseConnection, t: &TenantId, survey: &pb::Survey) -> Uuid {
+pub async fn create(db: &Db, t: &TenantId, survey: &pb::Survey) -> Uuid {
     surveys::insert(db, t, survey).await.unwrap();
     survey.id.parse().unwrap()
 }
@@ -126,7 +127,7 @@ impl Invite {
 }
 
 /// Stores the invitation; its id.
-pub async fn invite(db: &DatabaseConnection, t: &TenantId, i: &Invite) -> Uuid {
+pub async fn invite(db: &Db, t: &TenantId, i: &Invite) -> Uuid {
     let id = Uuid::now_v7();
     let reason = if i.state == pb::InvitationState::Suppressed { pb::SuppressionReason::Budget as i16 } else { 0 };
     invitation::Entity::insert(invitation::ActiveModel {

@@ -17,6 +17,7 @@ mod delivery;
 mod erasure;
 mod rows;
 
+use crate::store::Db;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -24,7 +25,6 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use cx_proto::outbox::v1::inbox_service_client::InboxServiceClient;
-use sea_orm::DatabaseConnection;
 
 pub use self::delivery::{Content, Expand};
 pub use self::erasure::forget_mentions;
@@ -128,7 +128,7 @@ type InboxClient = InboxServiceClient<Traced<Balanced, ClientSide>>;
 
 #[derive(Clone, Debug)]
 pub struct Dispatcher {
-    db: DatabaseConnection,
+    db: Db,
     config: DispatcherConfig,
     destinations: HashMap<String, InboxClient>,
     /// By the kind of the rows they expand.
@@ -147,7 +147,7 @@ type Outages = HashMap<String, (DateTime<Utc>, i32)>;
 impl Dispatcher {
     /// `destinations` maps a service name to the channel of its server.
     pub fn new(
-        db: DatabaseConnection,
+        db: Db,
         config: DispatcherConfig,
         destinations: HashMap<String, impl Into<Balanced>>,
         key: ServiceKey,
@@ -210,12 +210,8 @@ mod tests {
     async fn heavy_deliveries_are_claimed_a_row_a_free_place_and_light_ones_by_the_batch() {
         let mut config = DispatcherConfig::new("test");
         (config.batch, config.in_flight, config.round) = (100, 8, Duration::from_millis(500));
-        let dispatcher = Dispatcher::new(
-            DatabaseConnection::default(),
-            config,
-            HashMap::<String, Balanced>::new(),
-            ServiceKey::new(&[7u8; 32]),
-        );
+        let dispatcher =
+            Dispatcher::new(Db::default(), config, HashMap::<String, Balanced>::new(), ServiceKey::new(&[7u8; 32]));
         // Nothing timed yet: the batch.
         assert_eq!(dispatcher.claim_limit(8), 100);
         // 3 s a delivery: one row a place.
