@@ -76,8 +76,9 @@ impl Db {
         self.pool.ping().await
     }
 
-    /// A transaction with `config`: the pool's own, or one opened by the
-    /// prelude, `SET TRANSACTION` first (before anything takes a snapshot).
+    /// A transaction at the isolation level and access mode asked: the
+    /// pool's own, or one opened by the prelude, `SET TRANSACTION` first
+    /// (before anything takes a snapshot).
     async fn start(
         &self,
         isolation_level: Option<IsolationLevel>,
