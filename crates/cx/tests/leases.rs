@@ -5,9 +5,9 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use cx_runtime::store::Db;
 use std::time::Duration;
 
+use cx_runtime::store::Db;
 use cx_testkit::TestDb;
 use cx_testkit::process::{CxProcess, free_port};
 use sea_orm::{ConnectionTrait, Database, DbBackend, Statement};

@@ -16,7 +16,6 @@
 //! overlap (each takes row locks or writes idempotently); the lease saves the
 //! work of running it everywhere.
 
-use crate::store::Db;
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
@@ -27,7 +26,7 @@ use sea_orm_migration::prelude::*;
 use tokio::sync::watch;
 use tracing::Instrument;
 
-use crate::store::column as col;
+use crate::store::{Db, column as col};
 
 fn table() -> Alias {
     Alias::new("job_leases")

@@ -12,7 +12,6 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use cx_runtime::store::Db;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 
@@ -35,7 +34,7 @@ use cx_runtime::outbox::inbox::{AfterCommit, Receive};
 use cx_runtime::outbox::{DEAD, DELIVERED, Kind, PENDING};
 use cx_runtime::registry::{Registry, ServiceDef};
 use cx_runtime::server::ServiceModule;
-use cx_runtime::store::scoped;
+use cx_runtime::store::{Db, scoped};
 use cx_testkit::{Backend, Cluster, eventually};
 use prost::Message as _;
 use sea_orm::sea_query::{Alias, Expr, ExprTrait as _, Query};

@@ -4,7 +4,6 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use cx_runtime::store::Db;
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -21,6 +20,7 @@ use cx_runtime::outbox::inbox::{AfterCommit, Inbox, InboxHandler};
 use cx_runtime::outbox::migration::{OutboxIndexes, OutboxTables};
 use cx_runtime::outbox::{DELIVERED, Kind, PENDING, Pending};
 use cx_runtime::server::ServiceModule;
+use cx_runtime::store::Db;
 use cx_testkit::{Backend, RunningServer, TestDb, eventually, eventually_within};
 use sea_orm::{ConnectionTrait, DatabaseTransaction, DbBackend, DbErr, Statement};
 use sea_orm_migration::{MigrationTrait, MigratorTrait};

@@ -8,7 +8,6 @@
 
 mod common;
 
-use cx_runtime::store::Db;
 use std::time::{Duration, Instant};
 
 use common::{count, email};
@@ -20,6 +19,7 @@ use cx_proto::profile::v1::profile_service_client::ProfileServiceClient;
 use cx_runtime::auth::Role;
 use cx_runtime::config::StoreArgs;
 use cx_runtime::peers::{PeerArgs, Peers};
+use cx_runtime::store::Db;
 use cx_testkit::redis_server::PrivateRedis;
 use cx_testkit::{RunningServer, TestDb, authed};
 use tonic::transport::Channel as GrpcChannel;

@@ -32,7 +32,6 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use cx_runtime::store::Db;
 use std::collections::{BTreeMap, BTreeSet};
 
 use chrono::{DateTime, Utc};
@@ -50,6 +49,7 @@ use cx_journey::store::{JourneyError, JourneyStore, peers};
 use cx_runtime::TenantId;
 use cx_runtime::attributes::AttributeValue;
 use cx_runtime::deadline::Deadline;
+use cx_runtime::store::Db;
 use cx_testkit::{Backend, ServiceDb};
 use sea_orm::{ConnectionTrait, DbBackend, Statement, TransactionTrait, Value};
 use tonic::Code;

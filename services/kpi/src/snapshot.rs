@@ -3,7 +3,6 @@
 //! stored with the version of their definition, so that history stays as it
 //! was computed when the data or the definition change later.
 
-use cx_runtime::store::Db;
 use std::time::Duration;
 
 use chrono::{Days, NaiveDate};
@@ -11,6 +10,7 @@ use cx_proto::kpi::v1 as pb;
 use cx_runtime::TenantId;
 use cx_runtime::days::written;
 use cx_runtime::error::ServiceError;
+use cx_runtime::store::Db;
 use futures::{StreamExt, TryStreamExt};
 use tracing::Instrument;
 

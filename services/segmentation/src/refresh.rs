@@ -4,13 +4,12 @@
 //! tenant's turn and only while still due, so two replicas never refresh it
 //! twice for one interval.
 
-use cx_runtime::store::Db;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use cx_runtime::TenantId;
 use cx_runtime::error::ServiceError;
-use cx_runtime::store::scoped;
+use cx_runtime::store::{Db, scoped};
 use sea_orm::{ColumnTrait, ConnectionTrait, DbBackend, QueryFilter, QuerySelect, TransactionTrait};
 use tokio::sync::watch;
 use uuid::Uuid;

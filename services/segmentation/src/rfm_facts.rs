@@ -5,11 +5,11 @@
 //! scores the whole population, plus one that clears the customers no
 //! longer scored.
 
-use cx_runtime::store::Db;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use cx_runtime::TenantId;
+use cx_runtime::store::Db;
 use sea_orm::{DbErr, TransactionTrait};
 
 use crate::store::rfm;

@@ -3,10 +3,10 @@
 //! say so. Runs at start and then once a day; a failed run is retried
 //! sooner.
 
-use cx_runtime::store::Db;
 use std::time::Duration;
 
 use crate::store::touches;
+use cx_runtime::store::Db;
 
 /// How often the windows move: they are counted in whole days.
 pub const INTERVAL: Duration = Duration::from_secs(24 * 60 * 60);

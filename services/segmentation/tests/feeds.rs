@@ -7,8 +7,7 @@
 use chrono::{DateTime, Utc};
 use cx_runtime::TenantId;
 use cx_runtime::consent::StandardPurpose;
-use cx_runtime::store::Db;
-use cx_runtime::store::scoped;
+use cx_runtime::store::{Db, scoped};
 use cx_segmentation::store::consents::{self, Decision, Purpose};
 use cx_segmentation::store::entity::{attribute, fact};
 use cx_segmentation::store::migration::Migrator;

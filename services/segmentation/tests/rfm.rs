@@ -5,11 +5,11 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use cx_runtime::store::Db;
 use std::collections::BTreeMap;
 
 use chrono::{Duration, NaiveDate};
 use cx_runtime::TenantId;
+use cx_runtime::store::Db;
 use cx_segmentation::rfm::{CustomerRfm, PurchaseDay, Scores, Segment, Values, score_population};
 use cx_segmentation::store::migration::Migrator;
 use cx_segmentation::store::{purchases, rfm};

@@ -5,7 +5,6 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use cx_runtime::store::Db;
 use std::sync::Arc;
 
 use chrono::{DateTime, NaiveDate, Utc};
@@ -18,7 +17,7 @@ use cx_runtime::days::{date_of, day_number};
 use cx_runtime::gdpr::Counts;
 use cx_runtime::identity::ServiceIdentity;
 use cx_runtime::outbox::inbox::{Handlers, Inbox};
-use cx_runtime::store::scoped;
+use cx_runtime::store::{Db, scoped};
 use cx_segmentation::store::entity::{fact, purchase_day, touch_day};
 use cx_segmentation::store::migration::Migrator;
 use cx_segmentation::store::touches::{self, Touch};

@@ -2,8 +2,9 @@
 //! expired (docs/DOMAIN.md §7.4), checked every minute. Reads treat an open
 //! invitation past its expiry as closed meanwhile (duplicates, sending).
 
-use cx_runtime::store::Db;
 use std::time::Duration;
+
+use cx_runtime::store::Db;
 
 use crate::store::invitations;
 

@@ -3,7 +3,6 @@
 //! profile service's consent decisions (docs/DOMAIN.md §3.4, §7.4). Merges
 //! and erasures come through the runtime's participant handling.
 
-use cx_runtime::store::Db;
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
@@ -14,6 +13,7 @@ use cx_runtime::TenantId;
 use cx_runtime::cache::Cache;
 use cx_runtime::error::ServiceError;
 use cx_runtime::outbox::inbox::{AfterCommit, Handlers, Prepared, Receive};
+use cx_runtime::store::Db;
 use sea_orm::DatabaseTransaction;
 use tracing::Instrument;
 use tracing::field::Empty;

@@ -10,7 +10,6 @@
 
 mod responding;
 
-use cx_runtime::store::Db;
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, Duration, Utc};
@@ -20,6 +19,7 @@ use cx_proto::survey::v1::survey_internal_service_client::SurveyInternalServiceC
 use cx_runtime::TenantId;
 use cx_runtime::days::day_number;
 use cx_runtime::error::Violations;
+use cx_runtime::store::Db;
 use cx_survey::domain::aggregates::Counts;
 use cx_survey::domain::survey::SurveyType;
 use cx_survey::store::feeds::Feeds;

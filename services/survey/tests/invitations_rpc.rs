@@ -7,7 +7,6 @@
 
 mod invitations_common;
 
-use cx_runtime::store::Db;
 use std::collections::HashMap;
 
 use chrono::{Duration, Utc};
@@ -16,6 +15,7 @@ use cx_proto::survey::v1::{self as pb, survey_service_client::SurveyServiceClien
 use cx_runtime::TenantId;
 use cx_runtime::auth::Role;
 use cx_runtime::error::{FieldViolation, field_violations};
+use cx_runtime::store::Db;
 use cx_testkit::{Backend, RunningServer, TestDb, authed, token, unique_tenant};
 use invitations_common::{Rule, at_step, offer_in, standing, touchpoint, write_survey, write_trigger};
 use tokio_stream::StreamExt;

@@ -3,11 +3,11 @@
 //! [`CHECK_PERIOD`], trusted for [`TRUST`] after a check began, moved on
 //! (bumped) when an invalidation cannot reach Redis.
 
-use crate::store::Db;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use crate::store::Db;
 use sea_orm::DbErr;
 use tokio::sync::Notify;
 

@@ -21,7 +21,6 @@ pub mod memory;
 pub mod redis;
 mod redis_conn;
 
-use crate::store::Db;
 use std::collections::HashMap;
 use std::future::Future;
 use std::sync::{Arc, Mutex};
@@ -31,6 +30,7 @@ use async_trait::async_trait;
 use futures::future::BoxFuture;
 use tracing::Instrument;
 
+use crate::store::Db;
 use crate::tenant::TenantId;
 use coherence::Coherence;
 pub use coherence::{CHECK_PERIOD, ERASURE_WAIT, TRUST};

@@ -7,7 +7,6 @@
 //! identity; only profile may ask. Each participant answers for its own data
 //! ([`super::Participant::export`]).
 
-use crate::store::Db;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
@@ -23,6 +22,7 @@ use super::{COORDINATOR, Participant};
 use crate::TenantId;
 use crate::error::{FieldViolation, ServiceError, Violations, each};
 use crate::identity::service_identity;
+use crate::store::Db;
 
 /// A participant's records of a customer, read as the stream is consumed.
 pub type Records = BoxStream<'static, Result<prost_types::Any, ServiceError>>;

@@ -20,7 +20,6 @@ pub mod entity;
 pub mod export;
 pub mod migration;
 
-use crate::store::Db;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 
@@ -38,7 +37,7 @@ use crate::TenantId;
 use crate::cache::Cache;
 use crate::error::ServiceError;
 use crate::outbox::inbox::{AfterCommit, Handlers, Receive};
-use crate::store::{one_of, scoped, scoped_delete, scoped_update};
+use crate::store::{Db, one_of, scoped, scoped_delete, scoped_update};
 
 /// The service that owns profiles: the only one announcing merges and
 /// erasures, and the one erasures are confirmed to.

@@ -9,7 +9,6 @@
 //! takes with [`Handlers`]: one handler per message type, each accepted only
 //! from the service that sends it.
 
-use crate::store::Db;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
@@ -23,6 +22,7 @@ use super::entity::received;
 use crate::TenantId;
 use crate::error::ServiceError;
 use crate::identity::service_identity;
+use crate::store::Db;
 
 /// Metadata of an answer that holds a message ([`hold`]).
 pub const HOLD: &str = "cx-outbox-hold";

@@ -1,12 +1,12 @@
 //! What the cache tests share: a cache on a Redis backend, bound to an
 //! epoch in a private SQLite database, with its keeper running.
 
-use cx_runtime::store::Db;
 use std::sync::Arc;
 use std::time::Duration;
 
 use cx_runtime::cache::Cache;
 use cx_runtime::cache::redis::RedisCache;
+use cx_runtime::store::Db;
 use sea_orm_migration::{MigrationTrait, MigratorTrait};
 
 /// A database holding only the cache epoch.

@@ -13,7 +13,6 @@ mod targets;
 
 pub(crate) use kpi::{answer, previous, trend_answer, value};
 
-use cx_runtime::store::Db;
 use std::sync::Arc;
 
 use cx_proto::kpi::v1 as pb;
@@ -21,6 +20,7 @@ use cx_proto::kpi::v1::kpi_service_server::KpiService;
 use cx_runtime::TenantId;
 use cx_runtime::cache::Cache;
 use cx_runtime::fresh_read::FreshReads;
+use cx_runtime::store::Db;
 use tonic::{Request, Response, Status};
 
 use crate::owners::Owners;

@@ -8,7 +8,6 @@
 //! export ends with the whole export's summary; resuming after the segment
 //! was refreshed again is refused, as the members are no longer the same.
 
-use cx_runtime::store::Db;
 use std::pin::Pin;
 use std::time::Duration;
 
@@ -20,6 +19,7 @@ use cx_runtime::auth::{Role, caller, tenant};
 use cx_runtime::error::{FieldViolation, ServiceError, all3};
 use cx_runtime::long_poll::{self, Poll, Polled, Sink};
 use cx_runtime::page::{decode_token, encode_token};
+use cx_runtime::store::Db;
 use futures::{Stream, StreamExt};
 use sea_orm::{StreamTrait, TransactionTrait};
 use tonic::{Request, Response, Status};

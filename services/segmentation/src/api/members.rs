@@ -1,7 +1,6 @@
 //! Members of segments: a refresh on demand, the members as the last
 //! refresh left them, and the stream of changes of membership.
 
-use cx_runtime::store::Db;
 use std::pin::Pin;
 use std::time::Duration;
 
@@ -12,6 +11,7 @@ use cx_runtime::auth::{Role, caller, tenant};
 use cx_runtime::error::{FieldViolation, ServiceError, all2, all3};
 use cx_runtime::long_poll::{self, Poll, Polled, Sink};
 use cx_runtime::page::{decode_uuid_token, next_page_token, page_size, trim_page};
+use cx_runtime::store::Db;
 use futures::Stream;
 use tonic::{Request, Response, Status};
 use uuid::Uuid;

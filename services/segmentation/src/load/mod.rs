@@ -10,7 +10,6 @@
 
 mod pages;
 
-use cx_runtime::store::Db;
 use std::time::Duration;
 
 use cx_proto::journey::v1::ExportTouchFactsRequest;
@@ -23,6 +22,7 @@ use cx_runtime::TenantId;
 use cx_runtime::days::day_number;
 use cx_runtime::error::ServiceError;
 use cx_runtime::peers::{InternalPeer, internal_call_failed};
+use cx_runtime::store::Db;
 use futures::StreamExt as _;
 use futures::stream::BoxStream;
 use sea_orm::TransactionTrait;

@@ -6,8 +6,7 @@
 use cx_proto::segmentation::v1 as pb;
 use cx_runtime::TenantId;
 use cx_runtime::error::ServiceError;
-use cx_runtime::store::Db;
-use cx_runtime::store::{is_unique_violation, scoped, scoped_delete, scoped_update};
+use cx_runtime::store::{Db, is_unique_violation, scoped, scoped_delete, scoped_update};
 use prost::Message;
 use sea_orm::sea_query::Expr;
 use sea_orm::{

@@ -4,12 +4,11 @@
 //! pages through a source: it holds the row's lease, renewed with every
 //! page, and every page checks it in the page's own transaction.
 
-use cx_runtime::store::Db;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use cx_runtime::TenantId;
-use cx_runtime::store::{scoped, scoped_update, stored_instant};
+use cx_runtime::store::{Db, scoped, scoped_update, stored_instant};
 use sea_orm::sea_query::{Condition, Expr, ExprTrait};
 use sea_orm::{
     ActiveValue::Set, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QueryOrder, TransactionTrait,

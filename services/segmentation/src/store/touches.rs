@@ -12,14 +12,13 @@
 //! are read once a day, not at every batch (that read held the batch's
 //! row locks for seconds under ingest, BENCHMARKS "Segmentation service").
 
-use cx_runtime::store::Db;
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
 use cx_runtime::TenantId;
 use cx_runtime::days::{date_of, day_number};
 use cx_runtime::gdpr::Counts;
-use cx_runtime::store::{numbered, one_of, scoped_delete, scoped_update};
+use cx_runtime::store::{Db, numbered, one_of, scoped_delete, scoped_update};
 use sea_orm::sea_query::{Condition, Expr, OnConflict, Query};
 use sea_orm::{
     ActiveValue::Set, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, Statement, TransactionTrait, Value,

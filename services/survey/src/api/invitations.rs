@@ -1,7 +1,6 @@
 //! Invitations: reading them, the delivery systems' poll and stream, marking
 //! them sent, counts (docs/DOMAIN.md §7.4).
 
-use cx_runtime::store::Db;
 use std::collections::HashSet;
 use std::time::Duration;
 
@@ -13,6 +12,7 @@ use cx_runtime::error::{FieldViolation, all2, all3};
 use cx_runtime::input::{not_future, optional_uuid, parse_uuid, time_range};
 use cx_runtime::long_poll::{self, Poll, Polled, Sink};
 use cx_runtime::page::{decode_token, next_page_token, page_size, trim_page};
+use cx_runtime::store::Db;
 use tonic::{Request, Response, Status};
 use uuid::Uuid;
 

@@ -2,13 +2,12 @@
 //! response's transaction, worked by writers, listed earliest due first and
 //! reported over the days they were opened.
 
-use cx_runtime::store::Db;
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, Duration, NaiveDate, Utc};
 use cx_runtime::TenantId;
 use cx_runtime::stats::median_ranks;
-use cx_runtime::store::{scoped, scoped_update};
+use cx_runtime::store::{Db, scoped, scoped_update};
 use sea_orm::sea_query::{Expr, ExprTrait, OnConflict};
 use sea_orm::{
     ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseTransaction, DbBackend, EntityTrait, QueryFilter,

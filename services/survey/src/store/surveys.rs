@@ -3,12 +3,11 @@
 //! holds the current version and the state, which is every version's:
 //! archiving makes no version.
 
-use cx_runtime::store::Db;
 use std::collections::HashMap;
 
 use cx_proto::survey::v1 as pb;
 use cx_runtime::TenantId;
-use cx_runtime::store::{scoped, scoped_update};
+use cx_runtime::store::{Db, scoped, scoped_update};
 use prost::Message;
 use sea_orm::sea_query::{Condition, Expr};
 use sea_orm::{

@@ -2,13 +2,12 @@
 //! message, and the form the matching reads ([`Trigger`]): the tenant's
 //! active triggers, cached.
 
-use cx_runtime::store::Db;
 use std::collections::HashSet;
 
 use cx_proto::survey::v1 as pb;
 use cx_runtime::TenantId;
 use cx_runtime::cache::{Cache, CacheKey};
-use cx_runtime::store::{scoped, scoped_delete, scoped_update};
+use cx_runtime::store::{Db, scoped, scoped_delete, scoped_update};
 use prost::Message;
 use sea_orm::sea_query::Expr;
 use sea_orm::{

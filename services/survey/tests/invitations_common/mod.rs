@@ -6,7 +6,6 @@
 
 pub mod suite;
 
-use cx_runtime::store::Db;
 use std::collections::HashMap;
 
 use chrono::{DateTime, Duration, Utc};
@@ -14,7 +13,7 @@ use cx_proto::common::v1::Channel;
 use cx_proto::survey::v1 as pb;
 use cx_runtime::TenantId;
 use cx_runtime::cache::Cache;
-use cx_runtime::store::scoped;
+use cx_runtime::store::{Db, scoped};
 use cx_survey::domain::matching::{Offered, Standing};
 use cx_survey::store::entity::{invitation, settings};
 use cx_survey::store::invitations::offer::{self, Outcome};

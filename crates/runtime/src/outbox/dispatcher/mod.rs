@@ -17,7 +17,6 @@ mod delivery;
 mod erasure;
 mod rows;
 
-use crate::store::Db;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -33,6 +32,7 @@ use crate::balance::Balanced;
 use crate::config::ClaimShape;
 use crate::identity::ServiceKey;
 use crate::propagation::{ClientSide, ClientTraceLayer, Traced};
+use crate::store::Db;
 
 /// Exponential backoff with jitter, and when to give up.
 #[derive(Clone, Copy, Debug)]
