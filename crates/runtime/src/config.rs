@@ -361,13 +361,17 @@ impl CacheArgs {
         url.split(',').map(str::trim).filter(|u| !u.is_empty()).map(str::to_owned).collect()
     }
 
-    /// The TLS files of a `rediss://` connection.
-    pub fn redis_tls(&self) -> crate::tls::TlsFiles {
-        crate::tls::TlsFiles {
+    /// The TLS files of a `rediss://` connection, read (errors name their
+    /// settings); `None` when none is set.
+    pub fn redis_tls(&self) -> Result<Option<crate::tls::TlsPem>, ConfigError> {
+        let files = crate::tls::TlsFiles {
             ca: self.redis_ca_file.clone(),
             cert: self.redis_client_cert_file.clone(),
             key: self.redis_client_key_file.clone(),
-        }
+        };
+        (files != crate::tls::TlsFiles::default())
+            .then(|| files.read(["CX_REDIS_CA_FILE", "CX_REDIS_CLIENT_CERT_FILE", "CX_REDIS_CLIENT_KEY_FILE"]))
+            .transpose()
     }
 
     pub fn validate(&self) -> Result<(), ConfigError> {

@@ -129,10 +129,7 @@ impl ServiceContext {
         }
         let cache = match cache.redis_url.as_deref().filter(|u| !u.is_empty()) {
             Some(url) => {
-                let tls = cache.redis_tls();
-                let tls = (tls != crate::tls::TlsFiles::default())
-                    .then(|| tls.read(["CX_REDIS_CA_FILE", "CX_REDIS_CLIENT_CERT_FILE", "CX_REDIS_CLIENT_KEY_FILE"]));
-                let tls = tls.transpose()?;
+                let tls = cache.redis_tls()?;
                 let redis = match cache.redis_cluster {
                     true => RedisCache::connect_cluster_lazy(&cache.redis_urls(), tls),
                     false => RedisCache::connect_lazy_with(url, tls),

@@ -14,11 +14,10 @@ use std::time::Duration;
 use tonic::transport::Endpoint;
 
 use crate::balance::{Balanced, Resolve, SystemResolver};
-use crate::retry::Retrying;
-
 use crate::config::ConfigError;
 use crate::propagation::{ClientSide, ClientTraceLayer, Traced};
 use crate::registry::Registry;
+use crate::retry::Retrying;
 
 /// Endpoints of other services, by name.
 #[derive(clap::Args, Clone, Debug, Default)]

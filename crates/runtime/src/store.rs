@@ -162,17 +162,19 @@ pub async fn open_with(
         DatabaseTarget::Sqlite { path } => return Ok(Db::from(connect(sqlite_options(&path)?).await?)),
         DatabaseTarget::Postgres { url } => url,
     };
-    let pool = match (shared, args.db_pooler) {
-        (Some(shared), _) => {
-            shared.0.get_or_try_init(|| async { connect(postgres_options(args, &url, "cx-suite", None)).await }).await?
+    let pooler = args.db_pooler == Pooler::Transaction;
+    let pool = match shared {
+        Some(shared) => {
+            let opened = shared.0.get_or_try_init(|| connect(postgres_options(args, &url, "cx-suite", None)));
+            opened.await?.clone()
         }
-        (None, Pooler::Transaction) => &connect(postgres_options(args, &url, &format!("cx-{service}"), None)).await?,
-        (None, Pooler::None) => {
+        None if pooler => connect(postgres_options(args, &url, &format!("cx-{service}"), None)).await?,
+        None => {
             let options = postgres_options(args, &url, &format!("cx-{service}"), Some(service));
             return Ok(Db::from(connect(options).await?));
         }
     };
-    Ok(Db::per_transaction(pool.clone(), service, args.db_pooler == Pooler::Transaction))
+    Ok(Db::per_transaction(pool, service, pooler))
 }
 
 /// A PostgreSQL pool's options; `schema` set on each connection when given.
