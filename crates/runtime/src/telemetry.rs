@@ -52,12 +52,6 @@ pub fn record_rpc_duration(service: &str, method: &str, code: i32, millis: f64) 
 
 static RPC_DURATION: OnceLock<opentelemetry::metrics::Histogram<f64>> = OnceLock::new();
 
-/// Whether the environment asks for OTLP export of metrics: an endpoint
-/// and no `OTEL_METRICS_EXPORTER=none`.
-fn otlp_metrics_configured() -> bool {
-    otlp_signal("METRICS")
-}
-
 /// Whether the environment asks for OTLP export of one signal (`TRACES`,
 /// `METRICS`): an endpoint, its own or the common one, and no
 /// `OTEL_<SIGNAL>_EXPORTER=none`.
@@ -69,11 +63,11 @@ fn otlp_signal(signal: &str) -> bool {
 
 /// The meter provider exporting over OTLP, with `resource`, when configured.
 fn meter_provider(resource: Resource) -> anyhow::Result<Option<opentelemetry_sdk::metrics::SdkMeterProvider>> {
-    if !otlp_metrics_configured() {
+    if !otlp_signal("METRICS") {
         return Ok(None);
     }
     let mut exporter = opentelemetry_otlp::MetricExporter::builder().with_tonic();
-    if let Some(tls) = otlp_tls()? {
+    if let Some(tls) = otlp_tls("METRICS")? {
         exporter = opentelemetry_otlp::WithTonicConfig::with_tls_config(exporter, tls);
     }
     let reader = opentelemetry_sdk::metrics::PeriodicReader::builder(exporter.build()?).build();
@@ -104,7 +98,7 @@ pub fn tracer_provider(service_name: &str) -> anyhow::Result<SdkTracerProvider> 
     let mut builder = SdkTracerProvider::builder().with_resource(resource(service_name));
     if otlp_configured() {
         let mut exporter = opentelemetry_otlp::SpanExporter::builder().with_tonic();
-        if let Some(tls) = otlp_tls()? {
+        if let Some(tls) = otlp_tls("TRACES")? {
             exporter = opentelemetry_otlp::WithTonicConfig::with_tls_config(exporter, tls);
         }
         builder = builder.with_batch_exporter(exporter.build()?);
@@ -112,17 +106,27 @@ pub fn tracer_provider(service_name: &str) -> anyhow::Result<SdkTracerProvider> 
     Ok(builder.build())
 }
 
-/// The TLS settings of an `https://` OTLP endpoint, from the variables the
-/// OpenTelemetry specification names: `OTEL_EXPORTER_OTLP_CERTIFICATE` (the
+/// The TLS settings of one signal's (`TRACES`, `METRICS`) OTLP endpoint, its
+/// own or the common one, when it is `https://`: from the variables the
+/// OpenTelemetry specification names, `OTEL_EXPORTER_OTLP_CERTIFICATE` (the
 /// collector's CA; else the system's roots) and
 /// `OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE` / `…_CLIENT_KEY` (mutual TLS).
-fn otlp_tls() -> anyhow::Result<Option<tonic::transport::ClientTlsConfig>> {
-    let endpoint = ["OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "OTEL_EXPORTER_OTLP_ENDPOINT"]
-        .iter()
-        .find_map(|name| std::env::var(name).ok().filter(|v| !v.trim().is_empty()));
-    let Some(endpoint) = endpoint.filter(|e| e.trim().starts_with("https://")) else { return Ok(None) };
-    let uri: http::Uri = endpoint.trim().parse().map_err(|e| anyhow::anyhow!("OTEL_EXPORTER_OTLP_ENDPOINT: {e}"))?;
-    let file = |name: &str| std::env::var(name).ok().filter(|v| !v.trim().is_empty()).map(std::path::PathBuf::from);
+fn otlp_tls(signal: &str) -> anyhow::Result<Option<tonic::transport::ClientTlsConfig>> {
+    otlp_tls_from(signal, |name| std::env::var(name).ok())
+}
+
+/// [`otlp_tls`] with the settings `lookup` gives.
+fn otlp_tls_from(
+    signal: &str,
+    lookup: impl Fn(&str) -> Option<String>,
+) -> anyhow::Result<Option<tonic::transport::ClientTlsConfig>> {
+    let setting = |name: &str| lookup(name).filter(|v| !v.trim().is_empty());
+    let endpoint = [format!("OTEL_EXPORTER_OTLP_{signal}_ENDPOINT"), "OTEL_EXPORTER_OTLP_ENDPOINT".to_owned()]
+        .into_iter()
+        .find_map(|name| setting(&name).map(|v| (name, v)));
+    let Some((name, endpoint)) = endpoint.filter(|(_, e)| e.trim().starts_with("https://")) else { return Ok(None) };
+    let uri: http::Uri = endpoint.trim().parse().map_err(|e| anyhow::anyhow!("{name}: {e}"))?;
+    let file = |name: &str| setting(name).map(std::path::PathBuf::from);
     let files = crate::tls::TlsFiles {
         ca: file("OTEL_EXPORTER_OTLP_CERTIFICATE"),
         cert: file("OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE"),
@@ -305,6 +309,29 @@ mod tests {
     use tracing_subscriber::layer::SubscriberExt;
 
     use super::*;
+
+    #[test]
+    fn each_signal_takes_tls_from_its_own_endpoint_or_the_common_one() {
+        let env = |pairs: &'static [(&'static str, &'static str)]| {
+            move |name: &str| pairs.iter().find(|(k, _)| *k == name).map(|(_, v)| (*v).to_owned())
+        };
+        let metrics_only = env(&[("OTEL_EXPORTER_OTLP_METRICS_ENDPOINT", "https://collector:4317")]);
+        assert!(otlp_tls_from("METRICS", metrics_only).unwrap().is_some());
+        assert!(otlp_tls_from("TRACES", metrics_only).unwrap().is_none());
+        // A signal's own endpoint wins over the common one.
+        let both = env(&[
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", "https://collector:4317"),
+            ("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "http://plain:4317"),
+        ]);
+        assert!(otlp_tls_from("TRACES", both).unwrap().is_none());
+        assert!(otlp_tls_from("METRICS", both).unwrap().is_some());
+        let missing_ca = env(&[
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", "https://collector:4317"),
+            ("OTEL_EXPORTER_OTLP_CERTIFICATE", "/nonexistent/ca.pem"),
+        ]);
+        let err = otlp_tls_from("METRICS", missing_ca).unwrap_err().to_string();
+        assert!(err.starts_with("OTEL_EXPORTER_OTLP_CERTIFICATE: cannot read /nonexistent/ca.pem"), "{err}");
+    }
 
     #[derive(Clone, Default)]
     struct Captured(Arc<Mutex<Vec<u8>>>);
