@@ -62,7 +62,7 @@ impl PgBouncer {
         std::fs::set_permissions(dir.join("pgbouncer.log"), std::fs::Permissions::from_mode(0o666)).unwrap();
         let mut command = Command::new(binary());
         // It refuses to run as root; it drops to `nobody` when told to.
-        if running_as_root() {
+        if crate::process::running_as_root() {
             command.args(["-u", "nobody"]);
         }
         let child = command
@@ -106,8 +106,4 @@ impl Drop for PgBouncer {
 /// Debian installs it outside a user's PATH.
 fn binary() -> &'static str {
     if std::path::Path::new("/usr/sbin/pgbouncer").exists() { "/usr/sbin/pgbouncer" } else { "pgbouncer" }
-}
-
-fn running_as_root() -> bool {
-    Command::new("id").arg("-u").output().is_ok_and(|out| out.stdout.trim_ascii() == b"0")
 }

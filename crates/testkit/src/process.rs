@@ -10,6 +10,12 @@ pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
+/// Whether this process runs as root: servers that refuse to (PostgreSQL,
+/// PgBouncer) are then started as another user.
+pub fn running_as_root() -> bool {
+    Command::new("id").arg("-u").output().is_ok_and(|out| out.stdout.trim_ascii() == b"0")
+}
+
 /// One `cx serve <service>` process; killed when dropped.
 pub struct CxProcess {
     child: Child,

@@ -74,8 +74,7 @@ fn postgres_bin(tool: &str) -> PathBuf {
 /// Runs a PostgreSQL tool as the `postgres` user when this process is root
 /// (the server refuses to run as root), else as this user.
 fn as_postgres(tool: &str) -> Command {
-    let root = Command::new("id").arg("-u").output().map(|o| o.stdout == b"0\n").unwrap_or(false);
-    if root {
+    if crate::process::running_as_root() {
         let mut command = Command::new("runuser");
         command.args(["-u", "postgres", "--"]).arg(postgres_bin(tool));
         command
