@@ -7,12 +7,9 @@ use cx_runtime::TenantId;
 use cx_runtime::cache::CacheKey;
 use uuid::Uuid;
 
-/// The kind of the cached answers.
-const ANSWERS: &str = "analysis";
-
-/// The cached answers of `map` are one group, dropped together
-/// (`Cache::invalidate_group(t, ANSWERS, &answers_group(map))`).
-pub const ANSWERS_KIND: &str = ANSWERS;
+/// The kind of the cached answers. Those of a map are one group, dropped
+/// together (`Cache::invalidate_group(t, ANSWERS, &answers_group(map))`).
+pub const ANSWERS: &str = "analysis";
 
 /// The group of every cached answer of `map`.
 pub fn answers_group(map: Uuid) -> String {

@@ -16,7 +16,7 @@ use sea_orm::DatabaseTransaction;
 use uuid::Uuid;
 
 use crate::api::convert::touchpoint_to_proto;
-use crate::cache_keys::{ANSWERS_KIND, answers_group, generation_key};
+use crate::cache_keys::{ANSWERS, answers_group, generation_key};
 use crate::resolver::Resolver;
 use crate::store::{JourneyError, peers};
 
@@ -42,7 +42,7 @@ impl JourneyParticipant {
             resolver.forget(&t, &ids);
             for map in maps {
                 let dropped = match cache.invalidate(&generation_key(&t, map)).await {
-                    Ok(()) => cache.invalidate_group(&t, ANSWERS_KIND, &answers_group(map)).await,
+                    Ok(()) => cache.invalidate_group(&t, ANSWERS, &answers_group(map)).await,
                     failed => failed,
                 };
                 // On failure the bump is owed: this process trusts no cached
