@@ -7,8 +7,7 @@
 
 use chrono::{DateTime, Utc};
 use cx_runtime::TenantId;
-use cx_runtime::store::Db;
-use cx_runtime::store::numbered;
+use cx_runtime::store::{Db, numbered};
 use cx_survey::store::entity::response;
 use cx_survey::store::migration::Migrator;
 use cx_survey::store::responses;

@@ -3,8 +3,7 @@
 
 use cx_proto::survey::v1 as pb;
 use cx_runtime::TenantId;
-use cx_runtime::store::Db;
-use cx_runtime::store::{scoped, scoped_update};
+use cx_runtime::store::{Db, scoped, scoped_update};
 use prost::Message;
 use sea_orm::sea_query::Expr;
 use sea_orm::{ActiveValue::Set, ConnectionTrait, DbBackend, EntityTrait, QuerySelect, TransactionTrait};
