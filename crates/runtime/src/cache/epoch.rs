@@ -11,7 +11,7 @@ use sea_orm::sea_query::{Alias, Expr, Query};
 use sea_orm::{ConnectionTrait, DbErr};
 use sea_orm_migration::prelude::*;
 
-use crate::store::column as col;
+use crate::store::{Db, column as col};
 
 fn table() -> Alias {
     Alias::new("cache_epoch")
@@ -49,6 +49,24 @@ impl MigrationTrait for CacheEpochTable {
             .to_owned();
         m.exec_stmt(row).await
     }
+}
+
+/// An in-memory SQLite database holding the epoch alone: for a cache bound
+/// to no service's database (the cache's own tests).
+#[doc(hidden)]
+pub async fn in_memory_db() -> Result<Db, DbErr> {
+    struct EpochOnly;
+    impl MigratorTrait for EpochOnly {
+        fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+            vec![Box::new(CacheEpochTable)]
+        }
+    }
+    let mut options = sea_orm::ConnectOptions::new("sqlite::memory:");
+    // One connection: each would be another in-memory database.
+    options.max_connections(1);
+    let db = sea_orm::Database::connect(options).await?;
+    EpochOnly::up(&db, None).await?;
+    Ok(db.into())
 }
 
 /// The epoch now and the Redis server it was last checked against.
@@ -106,28 +124,13 @@ mod tests {
 
     use sea_orm::{ConnectOptions, Database};
 
-    use crate::store::Db;
-    use sea_orm_migration::MigratorTrait;
-
     use super::*;
     use crate::cache::redis::RedisCache;
     use crate::cache::{Cache, CacheKey};
     use crate::tenant::TenantId;
 
-    struct EpochOnly;
-
-    impl MigratorTrait for EpochOnly {
-        fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-            vec![Box::new(CacheEpochTable)]
-        }
-    }
-
     async fn sqlite() -> Db {
-        let mut options = ConnectOptions::new("sqlite::memory:");
-        options.max_connections(1);
-        let db = Database::connect(options).await.unwrap();
-        EpochOnly::up(&db, None).await.unwrap();
-        db.into()
+        in_memory_db().await.unwrap()
     }
 
     /// A Redis nobody answers on (port 1), bound to `db`.

@@ -7,21 +7,10 @@ use std::time::Duration;
 use cx_runtime::cache::Cache;
 use cx_runtime::cache::redis::RedisCache;
 use cx_runtime::store::Db;
-use sea_orm_migration::{MigrationTrait, MigratorTrait};
 
 /// A database holding only the cache epoch.
 pub async fn epoch_db() -> Db {
-    struct EpochOnly;
-    impl MigratorTrait for EpochOnly {
-        fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-            vec![Box::new(cx_runtime::cache::epoch::CacheEpochTable)]
-        }
-    }
-    let mut options = sea_orm::ConnectOptions::new("sqlite::memory:");
-    options.max_connections(1);
-    let db = sea_orm::Database::connect(options).await.unwrap();
-    EpochOnly::up(&db, None).await.unwrap();
-    db.into()
+    cx_runtime::cache::epoch::in_memory_db().await.unwrap()
 }
 
 /// A cache on `redis` (60 s TTL) whose keeper has read the epoch; keep the
