@@ -101,6 +101,11 @@ app.kubernetes.io/component: {{ .name }}
 {{- define "cx.internalPostgres" -}}
 {{- if and .Values.postgresql.enabled (not .Values.externalDatabase.url) (not .Values.existingSecret) -}}true{{- end -}}
 {{- end -}}
+{{/* The services reach an external PostgreSQL through a pooler in
+     transaction mode (the evaluation PostgreSQL has none in front). */}}
+{{- define "cx.behindPooler" -}}
+{{- if and (eq .Values.externalDatabase.pooler "transaction") (not (include "cx.internalPostgres" .)) -}}true{{- end -}}
+{{- end -}}
 {{- define "cx.internalRedis" -}}
 {{- if and .Values.redis.enabled (not .Values.externalRedis.url) (not .Values.existingSecret) -}}true{{- end -}}
 {{- end -}}
